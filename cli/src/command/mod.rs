@@ -1,0 +1,31 @@
+//! One module per subcommand group.
+
+pub(crate) mod smime;
+
+use std::io::Read;
+use std::path::Path;
+
+use crate::failure::Failure;
+
+/// Reads an input file, `-` meaning standard input.
+pub(crate) fn read_input(path: &Path) -> Result<Vec<u8>, Failure> {
+    let mut bytes = Vec::new();
+    if path == Path::new("-") {
+        std::io::stdin()
+            .lock()
+            .read_to_end(&mut bytes)
+            .map_err(|error| Failure::input("standard input", &error))?;
+    } else {
+        bytes = std::fs::read(path).map_err(|error| Failure::input(display(path), &error))?;
+    }
+    Ok(bytes)
+}
+
+/// How an input path is named in messages.
+pub(crate) fn display(path: &Path) -> String {
+    if path == Path::new("-") {
+        "standard input".to_owned()
+    } else {
+        path.display().to_string()
+    }
+}

@@ -1,0 +1,61 @@
+//! `mailgate`: the command line over the mailgate crates.
+//!
+//! Exit codes, shared by every subcommand (see [`failure::Failure`]):
+//!
+//! | code | meaning |
+//! |---|---|
+//! | 0 | success, or the checked property holds |
+//! | 1 | a definite negative result (signature invalid, policy not met, nothing decryptable for us) |
+//! | 2 | usage error or malformed input |
+//! | 3 | temporary failure (network, store unavailable): what an MTA turns into 4xx |
+//! | 70 | an internal error (a panic); always a bug |
+#![forbid(unsafe_code)]
+
+// Sequoia's crypto backend is selected through this crate's features; the
+// dependency is here for that selection until pgp-core's commands arrive.
+use sequoia_openpgp as _;
+
+mod args;
+mod command;
+mod failure;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::args::{Cli, Command};
+use crate::failure::{Failure, Verdict};
+use crate::output::Output;
+
+fn main() -> ExitCode {
+    failure::install_panic_hook();
+    let json_requested = std::env::args_os().any(|arg| arg == "--json");
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => return failure::report_usage_error(&error, json_requested),
+    };
+    let output = Output::new(cli.json, cli.quiet);
+    let result = match cli.command {
+        Command::Smime(command) => command::smime::run(command, &output),
+    };
+    match result {
+        Ok(verdict) => verdict.exit_code(),
+        Err(failure) => output.failure(&failure),
+    }
+}
+
+impl Verdict {
+    fn exit_code(self) -> ExitCode {
+        match self {
+            Verdict::Holds => ExitCode::SUCCESS,
+            Verdict::DoesNotHold => ExitCode::from(1),
+        }
+    }
+}
+
+impl Failure {
+    fn exit_code(&self) -> ExitCode {
+        ExitCode::from(self.code())
+    }
+}

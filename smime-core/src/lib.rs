@@ -1,0 +1,47 @@
+//! S/MIME 4.0 for whole messages, on the RustCrypto stack.
+//!
+//! `smime-core` is the S/MIME engine of mailgate: it signs, verifies, encrypts
+//! and decrypts RFC 5322 messages following
+//! [RFC 8551](https://www.rfc-editor.org/rfc/rfc8551) (S/MIME 4.0 message
+//! specification) and [RFC 8550](https://www.rfc-editor.org/rfc/rfc8550)
+//! (certificate handling), with CMS from
+//! [RFC 5652](https://www.rfc-editor.org/rfc/rfc5652).
+//!
+//! # What is here today
+//!
+//! - [`Certificate`]: loading PEM bundles and DER certificates as they are
+//!   found in the wild, and the facts S/MIME decisions rest on: the certified
+//!   mailbox addresses, the key algorithm and size, validity, key usages.
+//! - [`EmailAddress`]: bare addresses compared the way S/MIME binds a
+//!   certificate to the From address (addresses only, never display names).
+//!
+//! Signing, verification, encryption and decryption land with the smime-core
+//! issue; see the README for the plan.
+//!
+//! # Example
+//!
+//! ```
+//! use smime_core::{Certificate, EmailAddress};
+//!
+//! # let bundle = testkit::pki().smime("alice@example.org", testkit::KeyKind::Rsa2048).certificate_pem();
+//! let alice: EmailAddress = "alice@example.org".parse()?;
+//! let certificates = Certificate::load(bundle.as_bytes())?;
+//! assert!(certificates.iter().any(|c| c.certifies(&alice)));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![forbid(unsafe_code)]
+
+mod address;
+mod certificate;
+mod error;
+mod pem;
+
+pub use address::{AddressError, EmailAddress};
+pub use certificate::{Certificate, Curve, PublicKeyAlgorithm};
+pub use error::Error;
+pub use pem::PemError;
+
+// The ASN.1 crates our public types come from, so users name the same versions.
+pub use const_oid;
+pub use der;
+pub use x509_cert;
