@@ -4,6 +4,9 @@
 //! Certificate loading runs for every signed message (certificates in the CMS)
 //! and every store lookup, so it should not be slower than OpenSSL's parser.
 
+// Benchmark code: a failed setup should abort the run loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
 use testkit::{KeyKind, pki};
