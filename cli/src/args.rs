@@ -10,7 +10,12 @@ use clap::{Args, Parser, Subcommand};
 /// result; 2 usage error or malformed input; 3 temporary failure (retry
 /// later); 70 internal error (a bug).
 #[derive(Debug, Parser)]
-#[command(name = "mailgate", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "mailgate",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 pub(crate) struct Cli {
     /// Print results (and errors) as JSON.
     #[arg(long, global = true)]

@@ -20,7 +20,11 @@ impl Output {
 
     /// Prints a result: the JSON value with `--json`, else the human text.
     /// `--quiet` prints neither.
-    pub(crate) fn result(&self, human: impl FnOnce() -> String, json: impl FnOnce() -> serde_json::Value) {
+    pub(crate) fn result(
+        &self,
+        human: impl FnOnce() -> String,
+        json: impl FnOnce() -> serde_json::Value,
+    ) {
         if self.quiet {
             return;
         }

@@ -1,8 +1,11 @@
 //! The `mailgate` command-line contract: help, version, exit codes, one-line
 //! errors, and `smime inspect` on testkit material and on garbage.
 
-use std::process::{Command, Output, Stdio};
+// Test code: a failing helper is a failing test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::io::Write;
+use std::process::{Command, Output, Stdio};
 
 use testkit::{KeyKind, Variant, pki};
 
@@ -27,8 +30,18 @@ fn help_lists_commands_and_exit_codes() {
     let output = mailgate(&["--help"]);
     assert_eq!(output.status.code(), Some(0));
     let text = stdout(&output);
-    for expected in ["Usage: mailgate", "smime", "--json", "--quiet", "--version", "Exit codes"] {
-        assert!(text.contains(expected), "{expected:?} missing from:\n{text}");
+    for expected in [
+        "Usage: mailgate",
+        "smime",
+        "--json",
+        "--quiet",
+        "--version",
+        "Exit codes",
+    ] {
+        assert!(
+            text.contains(expected),
+            "{expected:?} missing from:\n{text}"
+        );
     }
 }
 
@@ -36,12 +49,20 @@ fn help_lists_commands_and_exit_codes() {
 fn version_prints_name_and_version() {
     let output = mailgate(&["--version"]);
     assert_eq!(output.status.code(), Some(0));
-    assert_eq!(stdout(&output).trim(), format!("mailgate {}", env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        stdout(&output).trim(),
+        format!("mailgate {}", env!("CARGO_PKG_VERSION"))
+    );
 }
 
 #[test]
 fn malformed_invocation_is_one_line_and_exit_2() {
-    for args in [&["--frobnicate"][..], &["smime", "inspect"], &["smime", "sing"], &["nonsense"]] {
+    for args in [
+        &["--frobnicate"][..],
+        &["smime", "inspect"],
+        &["smime", "sing"],
+        &["nonsense"],
+    ] {
         let output = mailgate(args);
         assert_eq!(output.status.code(), Some(2), "{args:?}");
         let text = stderr(&output);
@@ -75,13 +96,20 @@ fn inspect_shows_addresses_usages_and_validity() {
     let bundle = dir.path().join("bundle.pem");
     std::fs::write(
         &bundle,
-        format!("comment line\n{}{}", good.certificate_pem(), expired.certificate_pem()),
+        format!(
+            "comment line\n{}{}",
+            good.certificate_pem(),
+            expired.certificate_pem()
+        ),
     )
     .unwrap();
     let output = mailgate(&["smime", "inspect", bundle.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let text = stdout(&output);
-    assert!(text.contains("certificate 1 of 2") && text.contains("certificate 2 of 2"), "{text}");
+    assert!(
+        text.contains("certificate 1 of 2") && text.contains("certificate 2 of 2"),
+        "{text}"
+    );
     assert!(text.contains("alice@example.org"), "{text}");
     assert!(text.contains("RSA-2048"), "{text}");
     assert!(text.contains("EC P-384"), "{text}");
@@ -100,7 +128,12 @@ fn inspect_json_reports_each_certificate_and_reads_der_from_stdin() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(identity.certificate_der()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(identity.certificate_der())
+        .unwrap();
     let output = child.wait_with_output().unwrap();
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let value: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
@@ -115,12 +148,22 @@ fn inspect_json_reports_each_certificate_and_reads_der_from_stdin() {
 #[test]
 fn inspect_of_garbage_names_the_file_and_exits_2() {
     let dir = tempfile::tempdir().unwrap();
-    let key_pem = pki().smime("k@example.org", KeyKind::P256).private_key_pem();
+    let key_pem = pki()
+        .smime("k@example.org", KeyKind::P256)
+        .private_key_pem();
     let cases: [(&str, &[u8], &str); 4] = [
         ("empty.pem", b"", "no certificate found"),
         ("key.pem", key_pem.as_bytes(), "no certificate found"),
-        ("truncated.der", &pki().root().certificate_der()[..100], "certificate 1: not a valid DER"),
-        ("broken.pem", b"-----BEGIN CERTIFICATE-----\n@@@@\n-----END CERTIFICATE-----\n", "not valid base64"),
+        (
+            "truncated.der",
+            &pki().root().certificate_der()[..100],
+            "certificate 1: not a valid DER",
+        ),
+        (
+            "broken.pem",
+            b"-----BEGIN CERTIFICATE-----\n@@@@\n-----END CERTIFICATE-----\n",
+            "not valid base64",
+        ),
     ];
     for (name, bytes, expected) in cases {
         let path = dir.path().join(name);
@@ -129,7 +172,10 @@ fn inspect_of_garbage_names_the_file_and_exits_2() {
         assert_eq!(output.status.code(), Some(2), "{name}");
         let text = stderr(&output);
         assert_eq!(text.lines().count(), 1, "{name}: {text}");
-        assert!(text.contains(name) && text.contains(expected), "{name}: {text}");
+        assert!(
+            text.contains(name) && text.contains(expected),
+            "{name}: {text}"
+        );
         assert!(stdout(&output).is_empty(), "{name}: output despite failure");
     }
 }

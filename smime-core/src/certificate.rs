@@ -276,7 +276,9 @@ impl Certificate {
         let bytes = self.inner.tbs_certificate().serial_number().as_bytes();
         let significant = match bytes.iter().position(|&b| b != 0) {
             Some(first) => bytes.get(first..).unwrap_or_default(),
-            None => bytes.get(bytes.len().saturating_sub(1)..).unwrap_or_default(),
+            None => bytes
+                .get(bytes.len().saturating_sub(1)..)
+                .unwrap_or_default(),
         };
         hex(significant)
     }

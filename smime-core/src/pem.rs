@@ -62,23 +62,18 @@ pub(crate) fn blocks(input: &[u8]) -> Result<Vec<PemBlock>, PemError> {
         let after_begin = rest.get(start + BEGIN.len()..).unwrap_or_default();
         let label_end = find(after_begin, DASHES).ok_or(PemError::MalformedBegin { block })?;
         let label = after_begin.get(..label_end).unwrap_or_default();
-        if label.is_empty()
-            || !label
-                .iter()
-                .all(|&b| b.is_ascii_graphic() || b == b' ')
-        {
+        if label.is_empty() || !label.iter().all(|&b| b.is_ascii_graphic() || b == b' ') {
             return Err(PemError::MalformedBegin { block });
         }
         let label = String::from_utf8_lossy(label).into_owned();
         let body_start = label_end + DASHES.len();
         let body_and_rest = after_begin.get(body_start..).unwrap_or_default();
         let end_marker = format!("-----END {label}-----");
-        let body_end = find(body_and_rest, end_marker.as_bytes()).ok_or_else(|| {
-            PemError::Unterminated {
+        let body_end =
+            find(body_and_rest, end_marker.as_bytes()).ok_or_else(|| PemError::Unterminated {
                 block,
                 label: label.clone(),
-            }
-        })?;
+            })?;
         let body = body_and_rest.get(..body_end).unwrap_or_default();
         let compact: Vec<u8> = body
             .iter()

@@ -61,7 +61,8 @@ pub(crate) enum PrivateKey {
 impl PrivateKey {
     /// Derives the key for `label` deterministically.
     pub(crate) fn derive(kind: KeyKind, label: &str) -> PrivateKey {
-        let seed: [u8; 32] = Sha256::digest(format!("mailgate-testkit/{}/{label}", kind.name())).into();
+        let seed: [u8; 32] =
+            Sha256::digest(format!("mailgate-testkit/{}/{label}", kind.name())).into();
         match kind {
             KeyKind::Rsa2048 | KeyKind::Rsa3072 => {
                 let bits = if kind == KeyKind::Rsa2048 { 2048 } else { 3072 };
@@ -121,12 +122,18 @@ fn derive_scalar<K>(seed: &[u8], mut from_bytes: impl FnMut(&[u8]) -> Option<K>)
         let mut hasher = Sha384::new();
         hasher.update(seed);
         hasher.update(counter.to_be_bytes());
-        candidate = hasher.finalize().get(..seed.len()).unwrap_or_default().to_vec();
+        candidate = hasher
+            .finalize()
+            .get(..seed.len())
+            .unwrap_or_default()
+            .to_vec();
     }
 }
 
 /// The DER of any encodable value; used for values we built ourselves.
 pub(crate) fn to_der(value: &impl Encode) -> Vec<u8> {
     #[allow(clippy::expect_used)] // values built by the testkit always encode
-    value.to_der().expect("DER encoding of a value built by testkit")
+    value
+        .to_der()
+        .expect("DER encoding of a value built by testkit")
 }

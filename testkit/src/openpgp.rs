@@ -57,7 +57,10 @@ impl PgpKey {
     /// The public certificate, ASCII-armored.
     pub fn public_armored(&self) -> Vec<u8> {
         #[allow(clippy::expect_used)] // serialising an in-memory certificate cannot fail
-        self.cert.armored().to_vec().expect("armoring a certificate")
+        self.cert
+            .armored()
+            .to_vec()
+            .expect("armoring a certificate")
     }
 
     /// The transferable secret key, ASCII-armored, unprotected.

@@ -162,7 +162,10 @@ impl Identity {
 
     /// The issuing CA certificates as one PEM bundle.
     pub fn chain_pem(&self) -> String {
-        self.chain.iter().map(|cert| pem("CERTIFICATE", cert)).collect()
+        self.chain
+            .iter()
+            .map(|cert| pem("CERTIFICATE", cert))
+            .collect()
     }
 
     /// The root this identity chains to (the look-alike root for [`Variant::LookAlike`]).
@@ -314,23 +317,21 @@ impl Pki {
     /// A TLS server certificate for `dns_name`, issued by the test intermediate.
     pub fn tls_server(&self, dns_name: &str, kind: KeyKind) -> Arc<Identity> {
         let mut cache = self.tls.lock().unwrap_or_else(PoisonError::into_inner);
-        let identity = cache
-            .entry((dns_name.to_owned(), kind))
-            .or_insert_with(|| {
-                let role = Role::TlsServer {
-                    dns_name: dns_name.to_owned(),
-                    rsa: kind.is_rsa(),
-                };
-                Arc::new(end_entity(
-                    &format!("CN={dns_name},{ORGANISATION}"),
-                    &format!("tls/{dns_name}"),
-                    kind,
-                    role,
-                    VALID_PERIOD,
-                    &self.intermediate,
-                    &self.root,
-                ))
-            });
+        let identity = cache.entry((dns_name.to_owned(), kind)).or_insert_with(|| {
+            let role = Role::TlsServer {
+                dns_name: dns_name.to_owned(),
+                rsa: kind.is_rsa(),
+            };
+            Arc::new(end_entity(
+                &format!("CN={dns_name},{ORGANISATION}"),
+                &format!("tls/{dns_name}"),
+                kind,
+                role,
+                VALID_PERIOD,
+                &self.intermediate,
+                &self.root,
+            ))
+        });
         Arc::clone(identity)
     }
 }

@@ -85,9 +85,7 @@ impl BuilderProfile for Profile {
         let usages = match &self.role {
             Role::Root | Role::Intermediate => KeyUsages::KeyCertSign | KeyUsages::CRLSign,
             Role::Smime { rsa: true, .. } => {
-                KeyUsages::DigitalSignature
-                    | KeyUsages::NonRepudiation
-                    | KeyUsages::KeyEncipherment
+                KeyUsages::DigitalSignature | KeyUsages::NonRepudiation | KeyUsages::KeyEncipherment
             }
             Role::Smime { rsa: false, .. } => {
                 KeyUsages::DigitalSignature | KeyUsages::NonRepudiation | KeyUsages::KeyAgreement
@@ -128,7 +126,8 @@ impl BuilderProfile for Profile {
                 .push((false, &ExtendedKeyUsage(vec![eku])).to_extension(subject, &extensions)?);
         }
         if let Some(name) = alt_name {
-            extensions.push((false, &SubjectAltName(vec![name])).to_extension(subject, &extensions)?);
+            extensions
+                .push((false, &SubjectAltName(vec![name])).to_extension(subject, &extensions)?);
         }
         Ok(extensions)
     }

@@ -2,13 +2,21 @@
 //! claims: good certificates validate for S/MIME against the testkit root,
 //! the broken variants do not, each for its own reason.
 
+// Test code: a failing helper is a failing test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::Path;
 use std::process::Command;
 
 use testkit::{KeyKind, Variant, pki};
 
 /// Runs `openssl verify` and returns (success, combined output).
-fn openssl_verify(purpose: &str, files: &testkit::IdentityFiles, root: &Path, extra: &[&str]) -> (bool, String) {
+fn openssl_verify(
+    purpose: &str,
+    files: &testkit::IdentityFiles,
+    root: &Path,
+    extra: &[&str],
+) -> (bool, String) {
     let output = Command::new("openssl")
         .arg("verify")
         .args(["-purpose", purpose])
@@ -72,7 +80,10 @@ fn openssl_rejects_each_bad_variant_for_its_own_reason() {
         let files = identity.write_to(dir.path(), variant.name()).unwrap();
         let (ok, text) = openssl_verify("smimesign", &files, &root, &[]);
         assert!(!ok, "{variant:?} was accepted: {text}");
-        assert!(text.contains(reason), "{variant:?}: expected {reason:?} in {text}");
+        assert!(
+            text.contains(reason),
+            "{variant:?}: expected {reason:?} in {text}"
+        );
     }
 }
 
@@ -86,7 +97,10 @@ fn look_alike_chain_validates_only_against_its_own_root() {
     let (ok, text) = openssl_verify("smimesign", &files, &files.root_pem, &[]);
     assert!(ok, "{text}");
     assert_ne!(identity.root_der(), pki().root().certificate_der());
-    assert_ne!(identity.chain_der()[0], pki().intermediate().certificate_der());
+    assert_ne!(
+        identity.chain_der()[0],
+        pki().intermediate().certificate_der()
+    );
 }
 
 #[test]
@@ -95,13 +109,26 @@ fn openssl_verifies_tls_server_certificates_for_their_name_only() {
     let root = root_file(dir.path());
     let server = pki().tls_server("mx.example.org", KeyKind::Rsa3072);
     let files = server.write_to(dir.path(), "mx").unwrap();
-    let (ok, text) = openssl_verify("sslserver", &files, &root, &["-verify_hostname", "mx.example.org"]);
+    let (ok, text) = openssl_verify(
+        "sslserver",
+        &files,
+        &root,
+        &["-verify_hostname", "mx.example.org"],
+    );
     assert!(ok, "{text}");
-    let (ok, text) = openssl_verify("sslserver", &files, &root, &["-verify_hostname", "mx.evil.example"]);
+    let (ok, text) = openssl_verify(
+        "sslserver",
+        &files,
+        &root,
+        &["-verify_hostname", "mx.evil.example"],
+    );
     assert!(!ok, "wrong host name accepted: {text}");
     assert!(text.contains("hostname mismatch"), "{text}");
     let (ok, _) = openssl_verify("smimesign", &files, &root, &[]);
-    assert!(!ok, "a TLS server certificate must not be accepted for S/MIME");
+    assert!(
+        !ok,
+        "a TLS server certificate must not be accepted for S/MIME"
+    );
 }
 
 #[test]
@@ -117,23 +144,37 @@ fn openssl_reads_the_private_keys_and_they_match_the_certificates() {
             .arg(&files.private_key_pem)
             .output()
             .unwrap();
-        assert!(from_key.status.success(), "{kind:?}: {}", String::from_utf8_lossy(&from_key.stderr));
+        assert!(
+            from_key.status.success(),
+            "{kind:?}: {}",
+            String::from_utf8_lossy(&from_key.stderr)
+        );
         let from_cert = Command::new("openssl")
             .args(["x509", "-noout", "-pubkey", "-in"])
             .arg(&files.certificate_pem)
             .output()
             .unwrap();
         assert!(from_cert.status.success());
-        assert_eq!(from_key.stdout, from_cert.stdout, "{kind:?}: key does not match certificate");
+        assert_eq!(
+            from_key.stdout, from_cert.stdout,
+            "{kind:?}: key does not match certificate"
+        );
     }
 }
 
 #[test]
 fn generation_is_deterministic() {
     let again = testkit::Pki::generate();
-    assert_eq!(again.root().certificate_der(), pki().root().certificate_der());
     assert_eq!(
-        again.smime("det@example.org", KeyKind::P384).certificate_der(),
-        pki().smime("det@example.org", KeyKind::P384).certificate_der()
+        again.root().certificate_der(),
+        pki().root().certificate_der()
+    );
+    assert_eq!(
+        again
+            .smime("det@example.org", KeyKind::P384)
+            .certificate_der(),
+        pki()
+            .smime("det@example.org", KeyKind::P384)
+            .certificate_der()
     );
 }

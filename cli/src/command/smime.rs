@@ -91,7 +91,8 @@ fn fields(certificate: &Certificate, now: SystemTime) -> Vec<(&'static str, Stri
         ("key usage", key_usage_names(certificate).join(", ")),
         (
             "ext. usage",
-            extended_key_usage_names(certificate).map_or_else(|| "any (no extension)".to_owned(), |n| n.join(", ")),
+            extended_key_usage_names(certificate)
+                .map_or_else(|| "any (no extension)".to_owned(), |n| n.join(", ")),
         ),
         ("e-mail use", yes_no(certificate.allows_email_protection())),
         ("CA", yes_no(certificate.is_ca())),
@@ -160,9 +161,10 @@ fn extended_key_usage_names(certificate: &Certificate) -> Option<Vec<String>> {
         purposes
             .iter()
             .map(|oid| {
-                smime_core::const_oid::db::DB
-                    .by_oid(oid)
-                    .map_or_else(|| oid.to_string(), |name| name.trim_start_matches("id-kp-").to_owned())
+                smime_core::const_oid::db::DB.by_oid(oid).map_or_else(
+                    || oid.to_string(),
+                    |name| name.trim_start_matches("id-kp-").to_owned(),
+                )
             })
             .collect()
     })
