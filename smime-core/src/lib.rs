@@ -14,6 +14,9 @@
 //!   mailbox addresses, the key algorithm and size, validity, key usages.
 //! - [`EmailAddress`]: bare addresses compared the way S/MIME binds a
 //!   certificate to the From address (addresses only, never display names).
+//! - [`ber::to_der`]: BER input (indefinite lengths, constructed strings, as
+//!   OpenSSL `-stream`, NSS and Outlook produce) re-encoded as the DER our
+//!   ASN.1 types decode, without disturbing signed bytes.
 //!
 //! Signing, verification, encryption and decryption land with the smime-core
 //! issue; see the README for the plan.
@@ -32,6 +35,7 @@
 #![forbid(unsafe_code)]
 
 mod address;
+pub mod ber;
 mod certificate;
 mod error;
 mod pem;
