@@ -2,7 +2,12 @@
 //! errors, and `smime inspect` on testkit material and on garbage.
 
 // Test code: a failing helper is a failing test.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};

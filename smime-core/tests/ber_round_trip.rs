@@ -3,7 +3,12 @@
 //! `ber::to_der` returns that value's one DER encoding; DER is a fixed point.
 
 // Test code: a failing helper is a failing test.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use proptest::prelude::*;
 use smime_core::ber::to_der;
@@ -125,7 +130,7 @@ fn ber(value: &Value, choices: &mut Choices<'_>, out: &mut Vec<u8>) {
 
 /// Writes `content` with an indefinite or (padded) definite length.
 fn wrap(content: &[u8], choices: &mut Choices<'_>, out: &mut Vec<u8>) {
-    if choices.pick() % 2 == 0 {
+    if choices.pick().is_multiple_of(2) {
         out.push(0x80);
         out.extend_from_slice(content);
         out.extend_from_slice(&[0, 0]);
@@ -137,7 +142,7 @@ fn wrap(content: &[u8], choices: &mut Choices<'_>, out: &mut Vec<u8>) {
 
 /// A string, primitive or split into (possibly nested) constructed segments.
 fn string(tag: u8, bytes: &[u8], choices: &mut Choices<'_>, depth: usize, out: &mut Vec<u8>) {
-    if depth > 3 || choices.pick() % 3 == 0 {
+    if depth > 3 || choices.pick().is_multiple_of(3) {
         out.push(tag);
         definite_length(bytes.len(), usize::from(choices.pick() % 2), out);
         out.extend_from_slice(bytes);

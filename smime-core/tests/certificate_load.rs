@@ -1,7 +1,12 @@
 //! Loading certificates: bundles, variants, and the facts S/MIME relies on.
 
 // Test code: a failing helper is a failing test.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

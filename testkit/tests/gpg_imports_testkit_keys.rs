@@ -2,7 +2,12 @@
 //! testkit generates, so interop tests can hand the same material to them.
 
 // Test code: a failing helper is a failing test.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::path::Path;
 use std::process::{Command, Output};

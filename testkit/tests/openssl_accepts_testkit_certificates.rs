@@ -3,7 +3,12 @@
 //! the broken variants do not, each for its own reason.
 
 // Test code: a failing helper is a failing test.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::path::Path;
 use std::process::Command;
