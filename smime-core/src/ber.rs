@@ -262,6 +262,16 @@ impl Parser<'_> {
         Ok(Tag { bytes })
     }
 
+    /// Where `len` content bytes starting here end, if the input holds them.
+    fn content_end(&self, len: usize, length_offset: usize) -> Result<usize, BerError> {
+        self.offset
+            .checked_add(len)
+            .filter(|&end| end <= self.input.len())
+            .ok_or(BerError::LengthOverrun {
+                offset: length_offset,
+            })
+    }
+
     fn length(&mut self) -> Result<Length, BerError> {
         let start = self.offset;
         let first = self.byte()?;
@@ -301,13 +311,7 @@ impl Parser<'_> {
                     offset: length_offset,
                 });
             };
-            let end = self
-                .offset
-                .checked_add(len)
-                .filter(|&end| end <= self.input.len())
-                .ok_or(BerError::LengthOverrun {
-                    offset: length_offset,
-                })?;
+            let end = self.content_end(len, length_offset)?;
             let mut content = self
                 .input
                 .get(self.offset..end)
@@ -350,13 +354,7 @@ impl Parser<'_> {
         let mut children = Vec::new();
         match length {
             Length::Definite(len) => {
-                let end = self
-                    .offset
-                    .checked_add(len)
-                    .filter(|&end| end <= self.input.len())
-                    .ok_or(BerError::LengthOverrun {
-                        offset: length_offset,
-                    })?;
+                let end = self.content_end(len, length_offset)?;
                 // Parse the children within the declared content only.
                 let mut inner = Parser {
                     input: self.input.get(..end).unwrap_or_default(),
