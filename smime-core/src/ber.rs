@@ -107,6 +107,28 @@ pub enum BerError {
 /// # Ok::<(), smime_core::ber::BerError>(())
 /// ```
 pub fn to_der(input: &[u8]) -> Result<Vec<u8>, BerError> {
+    let element = parse(input)?;
+    let mut out = Vec::with_capacity(input.len());
+    element.write(&mut out);
+    Ok(out)
+}
+
+/// Like [`to_der`], for a ContentInfo holding EnvelopedData or
+/// AuthEnvelopedData: also joins the segments of the IMPLICIT `[0]`
+/// encryptedContent of its EncryptedContentInfo (RFC 5652 section 6.1),
+/// the one schema position where streaming producers split an OCTET STRING
+/// under a context tag. Other structures come out as [`to_der`] makes them.
+pub(crate) fn enveloped_to_der(input: &[u8]) -> Result<Vec<u8>, BerError> {
+    let mut element = parse(input)?;
+    if let Some(encrypted_content) = encrypted_content_of(&mut element) {
+        join_implicit_octet_string(encrypted_content);
+    }
+    let mut out = Vec::with_capacity(input.len());
+    element.write(&mut out);
+    Ok(out)
+}
+
+fn parse(input: &[u8]) -> Result<Element, BerError> {
     let mut parser = Parser { input, offset: 0 };
     let element = parser.element(0)?;
     let Some(element) = element else {
@@ -117,9 +139,53 @@ pub fn to_der(input: &[u8]) -> Result<Vec<u8>, BerError> {
             count: input.len() - parser.offset,
         });
     }
-    let mut out = Vec::with_capacity(input.len());
-    element.write(&mut out);
-    Ok(out)
+    Ok(element)
+}
+
+/// ContentInfo -> [0] EXPLICIT -> (Auth)EnvelopedData -> first SEQUENCE after
+/// version, originatorInfo and recipientInfos (the EncryptedContentInfo) ->
+/// its `[0]` child.
+fn encrypted_content_of(content_info: &mut Element) -> Option<&mut Element> {
+    let Element::Constructed { children, .. } = content_info else {
+        return None;
+    };
+    let Some(Element::Constructed { children, .. }) = children.get_mut(1) else {
+        return None;
+    };
+    let Some(Element::Constructed { children, .. }) = children.first_mut() else {
+        return None;
+    };
+    let info = children
+        .iter_mut()
+        .find(|child| matches!(child, Element::Constructed { tag, .. } if tag.bytes == [0x30]))?;
+    let Element::Constructed { children, .. } = info else {
+        return None;
+    };
+    children
+        .iter_mut()
+        .find(|child| child.tag().bytes == [0xa0])
+}
+
+/// Turns `[0]` constructed around primitive OCTET STRING segments into the
+/// primitive `[0]` that IMPLICIT OCTET STRING has in DER.
+fn join_implicit_octet_string(element: &mut Element) {
+    let Element::Constructed { children, .. } = element else {
+        return;
+    };
+    let mut content = Vec::new();
+    for child in children.iter() {
+        match child {
+            Element::Primitive { tag, content: part } if tag.bytes == [0x04] => {
+                content.extend_from_slice(part);
+            }
+            // Not segments of an OCTET STRING: leave it for the decoder to refuse.
+            _ => return,
+        }
+    }
+    *element = Element::Primitive {
+        tag: Tag { bytes: vec![0x80] },
+        content,
+    };
 }
 
 /// Identifier octets, kept as they were encoded (minimal for valid tags).
@@ -172,6 +238,12 @@ enum Element {
 }
 
 impl Element {
+    fn tag(&self) -> &Tag {
+        match self {
+            Element::Primitive { tag, .. } | Element::Constructed { tag, .. } => tag,
+        }
+    }
+
     fn encoded_len(&self) -> usize {
         let (tag_len, content_len) = match self {
             Element::Primitive { tag, content } => (tag.bytes.len(), content.len()),

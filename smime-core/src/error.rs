@@ -33,4 +33,31 @@ pub enum Error {
         /// What the DER decoder reported.
         source: der::Error,
     },
+    /// CMS input that is not even valid BER.
+    #[error("CMS: {0}")]
+    MalformedCms(crate::ber::BerError),
+    /// CMS input that is valid BER but not the structure RFC 5652 defines.
+    #[error("CMS: invalid structure ({0})")]
+    InvalidCms(der::Error),
+    /// The CMS content is not EnvelopedData or AuthEnvelopedData.
+    #[error("CMS: content type {0} is not an encrypted message")]
+    NotEncrypted(const_oid::ObjectIdentifier),
+    /// No recipientInfo names our certificate: the message is not for us.
+    #[error("the message is not encrypted to this certificate")]
+    NotForUs,
+    /// Decryption failed. Deliberately says nothing more (no padding oracle).
+    #[error("decryption failed")]
+    Decryption,
+    /// An algorithm we do not implement.
+    #[error("unsupported algorithm {0}")]
+    UnsupportedAlgorithm(const_oid::ObjectIdentifier),
+    /// The encrypted content is not inside the message.
+    #[error("CMS: the encrypted content is detached, not in the message")]
+    DetachedEncryptedContent,
+    /// The private key is not PKCS#8 RSA, P-256 or P-384.
+    #[error("the private key is not an RSA, P-256 or P-384 key in PKCS#8")]
+    UnsupportedPrivateKey,
+    /// The private key belongs to another certificate.
+    #[error("the private key does not belong to the certificate")]
+    KeyDoesNotMatchCertificate,
 }

@@ -67,6 +67,15 @@ pub(crate) enum EcPrivateKey {
 }
 
 impl EcPrivateKey {
+    /// The public half as SubjectPublicKeyInfo DER, to match against a certificate.
+    pub(crate) fn public_key_der(&self) -> spki::Result<der::Document> {
+        use spki::EncodePublicKey;
+        match self {
+            EcPrivateKey::P256(secret) => secret.public_key().to_public_key_der(),
+            EcPrivateKey::P384(secret) => secret.public_key().to_public_key_der(),
+        }
+    }
+
     /// The x-coordinate of the ECDH shared point with `originator` (SEC1 bytes).
     fn shared_secret(&self, originator: &[u8]) -> Result<Zeroizing<Vec<u8>>, KeyAgreementError> {
         Ok(Zeroizing::new(match self {

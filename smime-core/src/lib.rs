@@ -37,13 +37,14 @@
 mod address;
 pub mod ber;
 mod certificate;
+mod envelope;
 mod error;
-#[allow(dead_code)] // the decryption pipeline that calls it is next
 mod key_agreement;
 mod pem;
 
 pub use address::{AddressError, EmailAddress};
 pub use certificate::{Certificate, Curve, PublicKeyAlgorithm};
+pub use envelope::{ContentEncryption, Decrypted, DecryptionIdentity, decrypt_cms};
 pub use error::Error;
 pub use pem::PemError;
 

@@ -1,0 +1,403 @@
+//! Opening CMS EnvelopedData ([RFC 5652 section 6](https://www.rfc-editor.org/rfc/rfc5652#section-6))
+//! and AuthEnvelopedData ([RFC 5083](https://www.rfc-editor.org/rfc/rfc5083),
+//! AES-GCM per [RFC 5084](https://www.rfc-editor.org/rfc/rfc5084)).
+//!
+//! Input may be DER or BER. We find our recipientInfo by issuer and serial
+//! number or by subject key identifier, recover the content-encryption key
+//! (RSA PKCS#1 v1.5 or RSA-OAEP key transport, or ECDH key agreement per
+//! RFC 5753) and decrypt the content with AES-CBC or AES-GCM.
+//!
+//! Every failure after a recipientInfo has been found is reported as the same
+//! [`Error::Decryption`]: wrong key, bad padding, and a failed GCM tag look
+//! alike, so the error is no padding oracle. PKCS#1 v1.5 uses implicit
+//! rejection (a bad block yields a synthetic key, which then fails at the
+//! content layer). AES-GCM plaintext is released only after the tag has been
+//! checked.
+//!
+//! This is the in-memory path for messages that fit in memory; the streaming
+//! path for large messages follows.
+
+use aes_gcm::aead::consts::{U12, U16};
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use cipher::{BlockModeDecrypt, KeyIvInit, block_padding::Pkcs7};
+use cms::cert::IssuerAndSerialNumber;
+use cms::content_info::ContentInfo;
+use cms::enveloped_data::{
+    EncryptedContentInfo, KeyAgreeRecipientIdentifier, OriginatorIdentifierOrKey,
+    RecipientIdentifier, RecipientInfo, RecipientInfos,
+};
+use const_oid::ObjectIdentifier;
+use const_oid::db::rfc5911::{ID_CT_AUTH_ENVELOPED_DATA, ID_ENVELOPED_DATA};
+use const_oid::db::rfc5912::{ID_RSAES_OAEP, ID_SHA_1, ID_SHA_256, RSA_ENCRYPTION};
+use der::asn1::OctetString;
+use der::{Decode, Encode, Sequence};
+use pkcs8::DecodePrivateKey;
+use spki::{AlgorithmIdentifierOwned, EncodePublicKey};
+use x509_cert::ext::pkix::SubjectKeyIdentifier;
+use zeroize::Zeroizing;
+
+use crate::certificate::Certificate;
+use crate::error::Error;
+use crate::key_agreement::{EcPrivateKey, ec_private_key_from_pkcs8, unwrap_content_key};
+
+const AES128_CBC: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.1.2");
+const AES192_CBC: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.1.22");
+const AES256_CBC: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.1.42");
+const AES128_GCM: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.1.6");
+const AES256_GCM: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.1.46");
+
+/// The content-encryption algorithm a message used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ContentEncryption {
+    /// AES-128-CBC in EnvelopedData.
+    Aes128Cbc,
+    /// AES-192-CBC in EnvelopedData.
+    Aes192Cbc,
+    /// AES-256-CBC in EnvelopedData.
+    Aes256Cbc,
+    /// AES-128-GCM in AuthEnvelopedData.
+    Aes128Gcm,
+    /// AES-256-GCM in AuthEnvelopedData.
+    Aes256Gcm,
+}
+
+impl ContentEncryption {
+    fn from_oid(oid: ObjectIdentifier) -> Option<(ContentEncryption, usize)> {
+        Some(match oid {
+            AES128_CBC => (ContentEncryption::Aes128Cbc, 16),
+            AES192_CBC => (ContentEncryption::Aes192Cbc, 24),
+            AES256_CBC => (ContentEncryption::Aes256Cbc, 32),
+            AES128_GCM => (ContentEncryption::Aes128Gcm, 16),
+            AES256_GCM => (ContentEncryption::Aes256Gcm, 32),
+            _ => return None,
+        })
+    }
+
+    /// Whether the algorithm authenticates the content (AuthEnvelopedData).
+    pub fn is_authenticated(self) -> bool {
+        matches!(
+            self,
+            ContentEncryption::Aes128Gcm | ContentEncryption::Aes256Gcm
+        )
+    }
+}
+
+/// Our certificate and its private key: what it takes to open mail sent to us.
+///
+/// ```
+/// use smime_core::{Certificate, DecryptionIdentity};
+///
+/// # let bob = testkit::pki().smime("bob@example.org", testkit::KeyKind::P256);
+/// # let (cert_pem, key_der) = (bob.certificate_pem(), bob.private_key_der().to_vec());
+/// let certificate = Certificate::load(cert_pem.as_bytes())?.remove(0);
+/// let identity = DecryptionIdentity::new(certificate, &key_der)?;
+/// # Ok::<(), smime_core::Error>(())
+/// ```
+pub struct DecryptionIdentity {
+    certificate: Certificate,
+    key: PrivateKey,
+}
+
+enum PrivateKey {
+    Rsa(Box<rsa::RsaPrivateKey>),
+    Ec(EcPrivateKey),
+}
+
+impl DecryptionIdentity {
+    /// Pairs a certificate with its PKCS#8 private key (DER), refusing a key
+    /// that does not belong to the certificate.
+    pub fn new(certificate: Certificate, private_key_pkcs8: &[u8]) -> Result<Self, Error> {
+        let (key, public) = if let Ok(rsa) = rsa::RsaPrivateKey::from_pkcs8_der(private_key_pkcs8) {
+            let public = rsa.to_public_key().to_public_key_der();
+            (PrivateKey::Rsa(Box::new(rsa)), public)
+        } else if let Some(ec) = ec_private_key_from_pkcs8(private_key_pkcs8) {
+            let public = ec.public_key_der();
+            (PrivateKey::Ec(ec), public)
+        } else {
+            return Err(Error::UnsupportedPrivateKey);
+        };
+        let public = public.map_err(|_| Error::UnsupportedPrivateKey)?;
+        let certified = certificate
+            .x509()
+            .tbs_certificate()
+            .subject_public_key_info()
+            .to_der()
+            .map_err(|_| Error::UnsupportedPrivateKey)?;
+        if public.as_bytes() != certified.as_slice() {
+            return Err(Error::KeyDoesNotMatchCertificate);
+        }
+        Ok(DecryptionIdentity { certificate, key })
+    }
+
+    /// The certificate.
+    pub fn certificate(&self) -> &Certificate {
+        &self.certificate
+    }
+
+    fn is_issuer_and_serial(&self, id: &IssuerAndSerialNumber) -> bool {
+        let tbs = self.certificate.x509().tbs_certificate();
+        id.issuer == *tbs.issuer() && id.serial_number == *tbs.serial_number()
+    }
+
+    fn is_key_identifier(&self, id: &SubjectKeyIdentifier) -> bool {
+        matches!(
+            self.certificate.x509().tbs_certificate().get_extension::<SubjectKeyIdentifier>(),
+            Ok(Some((_, ours))) if ours == *id
+        )
+    }
+}
+
+/// Decrypted content and how it was protected.
+pub struct Decrypted {
+    /// The content (for S/MIME, a MIME entity). Zeroized when dropped.
+    pub content: Zeroizing<Vec<u8>>,
+    /// The content-encryption algorithm the sender chose.
+    pub encryption: ContentEncryption,
+}
+
+impl std::fmt::Debug for Decrypted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Decrypted")
+            .field("content_len", &self.content.len())
+            .field("encryption", &self.encryption)
+            .finish()
+    }
+}
+
+/// `RSAES-OAEP-params` (RFC 8017 appendix A.2.1).
+#[derive(Sequence)]
+struct RsaesOaepParams {
+    #[asn1(context_specific = "0", tag_mode = "EXPLICIT", optional = "true")]
+    hash: Option<AlgorithmIdentifierOwned>,
+    #[asn1(context_specific = "1", tag_mode = "EXPLICIT", optional = "true")]
+    mask_gen: Option<AlgorithmIdentifierOwned>,
+    #[asn1(context_specific = "2", tag_mode = "EXPLICIT", optional = "true")]
+    p_source: Option<AlgorithmIdentifierOwned>,
+}
+
+/// `GCMParameters` (RFC 5084 section 3.2).
+#[derive(Sequence)]
+struct GcmParameters {
+    nonce: OctetString,
+    #[asn1(default = "default_icv_len")]
+    icv_len: u8,
+}
+
+fn default_icv_len() -> u8 {
+    12
+}
+
+/// Decrypts a CMS ContentInfo holding EnvelopedData or AuthEnvelopedData.
+///
+/// ```no_run
+/// # fn run(identity: &smime_core::DecryptionIdentity, cms_der: &[u8]) -> Result<(), smime_core::Error> {
+/// let decrypted = smime_core::decrypt_cms(cms_der, identity)?;
+/// println!("{} bytes, {:?}", decrypted.content.len(), decrypted.encryption);
+/// # Ok(()) }
+/// ```
+pub fn decrypt_cms(input: &[u8], identity: &DecryptionIdentity) -> Result<Decrypted, Error> {
+    let der = crate::ber::enveloped_to_der(input).map_err(Error::MalformedCms)?;
+    let info = ContentInfo::from_der(&der).map_err(Error::InvalidCms)?;
+    match info.content_type {
+        ID_ENVELOPED_DATA => {
+            let data: cms::enveloped_data::EnvelopedData =
+                info.content.decode_as().map_err(Error::InvalidCms)?;
+            let cek = recover_content_key(&data.recip_infos, identity)?;
+            decrypt_content(&data.encrypted_content, &cek, None, None)
+        }
+        ID_CT_AUTH_ENVELOPED_DATA => {
+            let data: cms::authenveloped_data::AuthEnvelopedData =
+                info.content.decode_as().map_err(Error::InvalidCms)?;
+            let cek = recover_content_key(&data.recip_infos, identity)?;
+            // RFC 5083 section 2.2: authenticated attributes are the AAD, DER
+            // encoded with their SET OF tag.
+            let aad = match &data.auth_attrs {
+                Some(attributes) => Some(attributes.to_der().map_err(Error::InvalidCms)?),
+                None => None,
+            };
+            decrypt_content(
+                &data.auth_encrypted_content_info,
+                &cek,
+                Some(data.mac.as_bytes()),
+                aad.as_deref(),
+            )
+        }
+        other => Err(Error::NotEncrypted(other)),
+    }
+}
+
+fn recover_content_key(
+    recipients: &RecipientInfos,
+    identity: &DecryptionIdentity,
+) -> Result<Zeroizing<Vec<u8>>, Error> {
+    for recipient in recipients.0.iter() {
+        match (recipient, &identity.key) {
+            (RecipientInfo::Ktri(ktri), PrivateKey::Rsa(key)) => {
+                let ours = match &ktri.rid {
+                    RecipientIdentifier::IssuerAndSerialNumber(id) => {
+                        identity.is_issuer_and_serial(id)
+                    }
+                    RecipientIdentifier::SubjectKeyIdentifier(id) => identity.is_key_identifier(id),
+                };
+                if ours {
+                    return rsa_decrypt(key, &ktri.key_enc_alg, ktri.enc_key.as_bytes());
+                }
+            }
+            (RecipientInfo::Kari(kari), PrivateKey::Ec(key)) => {
+                let ours = kari
+                    .recipient_enc_keys
+                    .iter()
+                    .find(|entry| match &entry.rid {
+                        KeyAgreeRecipientIdentifier::IssuerAndSerialNumber(id) => {
+                            identity.is_issuer_and_serial(id)
+                        }
+                        KeyAgreeRecipientIdentifier::RKeyId(id) => {
+                            identity.is_key_identifier(&id.subject_key_identifier)
+                        }
+                    });
+                if let Some(entry) = ours {
+                    let OriginatorIdentifierOrKey::OriginatorKey(originator) = &kari.originator
+                    else {
+                        // Static-static ECDH (originator by certificate) is not in S/MIME 4.0.
+                        return Err(Error::Decryption);
+                    };
+                    return unwrap_content_key(
+                        key,
+                        &kari.key_enc_alg,
+                        originator.public_key.raw_bytes(),
+                        kari.ukm.as_ref(),
+                        entry.enc_key.as_bytes(),
+                    )
+                    .map_err(|_| Error::Decryption);
+                }
+            }
+            _ => {}
+        }
+    }
+    Err(Error::NotForUs)
+}
+
+fn rsa_decrypt(
+    key: &rsa::RsaPrivateKey,
+    algorithm: &AlgorithmIdentifierOwned,
+    encrypted_key: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, Error> {
+    let result = match algorithm.oid {
+        RSA_ENCRYPTION => key.decrypt(rsa::Pkcs1v15Encrypt, encrypted_key),
+        ID_RSAES_OAEP => {
+            let params = match &algorithm.parameters {
+                Some(any) => any
+                    .decode_as::<RsaesOaepParams>()
+                    .map_err(|_| Error::Decryption)?,
+                None => RsaesOaepParams {
+                    hash: None,
+                    mask_gen: None,
+                    p_source: None,
+                },
+            };
+            let hash = params.hash.as_ref().map_or(ID_SHA_1, |h| h.oid);
+            // MGF1 must use the same hash; a label (pSource) is not used by CMS.
+            let mgf_hash = match &params.mask_gen {
+                Some(mgf) => mgf
+                    .parameters
+                    .as_ref()
+                    .and_then(|p| p.decode_as::<AlgorithmIdentifierOwned>().ok())
+                    .map(|h| h.oid),
+                None => Some(ID_SHA_1),
+            };
+            if mgf_hash != Some(hash) || params.p_source.is_some() {
+                return Err(Error::UnsupportedAlgorithm(ID_RSAES_OAEP));
+            }
+            match hash {
+                ID_SHA_1 => key.decrypt(rsa::Oaep::<sha1::Sha1>::new(), encrypted_key),
+                ID_SHA_256 => key.decrypt(rsa::Oaep::<sha2::Sha256>::new(), encrypted_key),
+                other => return Err(Error::UnsupportedAlgorithm(other)),
+            }
+        }
+        other => return Err(Error::UnsupportedAlgorithm(other)),
+    };
+    result.map(Zeroizing::new).map_err(|_| Error::Decryption)
+}
+
+fn decrypt_content(
+    info: &EncryptedContentInfo,
+    cek: &[u8],
+    mac: Option<&[u8]>,
+    aad: Option<&[u8]>,
+) -> Result<Decrypted, Error> {
+    let algorithm = &info.content_enc_alg;
+    let (encryption, key_len) = ContentEncryption::from_oid(algorithm.oid)
+        .ok_or(Error::UnsupportedAlgorithm(algorithm.oid))?;
+    // A wrong key length is what a failed PKCS#1 v1.5 unwrap looks like:
+    // report it as every other decryption failure.
+    if cek.len() != key_len || encryption.is_authenticated() != mac.is_some() {
+        return Err(Error::Decryption);
+    }
+    let ciphertext = info
+        .encrypted_content
+        .as_ref()
+        .map(OctetString::as_bytes)
+        .ok_or(Error::DetachedEncryptedContent)?;
+    let parameters = algorithm.parameters.as_ref().ok_or(Error::Decryption)?;
+    let content = if let Some(mac) = mac {
+        let params: GcmParameters = parameters.decode_as().map_err(|_| Error::Decryption)?;
+        let mut sealed = Vec::with_capacity(ciphertext.len() + mac.len());
+        sealed.extend_from_slice(ciphertext);
+        sealed.extend_from_slice(mac);
+        let payload = Payload {
+            msg: &sealed,
+            aad: aad.unwrap_or_default(),
+        };
+        let nonce = params.nonce.as_bytes();
+        match (encryption, params.icv_len, mac.len()) {
+            (ContentEncryption::Aes128Gcm, 16, 16) => gcm::<aes::Aes128, U16>(cek, nonce, payload),
+            (ContentEncryption::Aes256Gcm, 16, 16) => gcm::<aes::Aes256, U16>(cek, nonce, payload),
+            (ContentEncryption::Aes128Gcm, 12, 12) => gcm::<aes::Aes128, U12>(cek, nonce, payload),
+            (ContentEncryption::Aes256Gcm, 12, 12) => gcm::<aes::Aes256, U12>(cek, nonce, payload),
+            _ => Err(Error::Decryption),
+        }?
+    } else {
+        let iv: OctetString = parameters.decode_as().map_err(|_| Error::Decryption)?;
+        let iv = iv.as_bytes();
+        match encryption {
+            ContentEncryption::Aes128Cbc => cbc_decrypt::<aes::Aes128>(cek, iv, ciphertext),
+            ContentEncryption::Aes192Cbc => cbc_decrypt::<aes::Aes192>(cek, iv, ciphertext),
+            _ => cbc_decrypt::<aes::Aes256>(cek, iv, ciphertext),
+        }?
+    };
+    Ok(Decrypted {
+        content,
+        encryption,
+    })
+}
+
+fn gcm<C, Tag>(
+    key: &[u8],
+    nonce: &[u8],
+    payload: Payload<'_, '_>,
+) -> Result<Zeroizing<Vec<u8>>, Error>
+where
+    C: cipher::BlockCipherEncrypt + cipher::BlockSizeUser<BlockSize = U16> + KeyInit,
+    Tag: aes_gcm::TagSize,
+{
+    let cipher =
+        aes_gcm::AesGcm::<C, U12, Tag>::new_from_slice(key).map_err(|_| Error::Decryption)?;
+    let nonce = aes_gcm::Nonce::<U12>::try_from(nonce).map_err(|_| Error::Decryption)?;
+    // `decrypt` checks the tag before it returns any plaintext.
+    cipher
+        .decrypt(&nonce, payload)
+        .map(Zeroizing::new)
+        .map_err(|_| Error::Decryption)
+}
+
+fn cbc_decrypt<C>(key: &[u8], iv: &[u8], ciphertext: &[u8]) -> Result<Zeroizing<Vec<u8>>, Error>
+where
+    C: cipher::BlockCipherDecrypt + cipher::BlockSizeUser<BlockSize = U16> + KeyInit,
+{
+    let decryptor = cbc::Decryptor::<C>::new_from_slices(key, iv).map_err(|_| Error::Decryption)?;
+    decryptor
+        .decrypt_padded_vec::<Pkcs7>(ciphertext)
+        .map(Zeroizing::new)
+        .map_err(|_| Error::Decryption)
+}
