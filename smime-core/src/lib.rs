@@ -18,8 +18,15 @@
 //!   OpenSSL `-stream`, NSS and Outlook produce) re-encoded as the DER our
 //!   ASN.1 types decode, without disturbing signed bytes.
 //!
-//! Signing, verification, encryption and decryption land with the smime-core
-//! issue; see the README for the plan.
+//! - [`decrypt_cms`]: opening CMS EnvelopedData (AES-CBC) and
+//!   AuthEnvelopedData (AES-GCM, tag checked before any plaintext is
+//!   released) for RSA (PKCS#1 v1.5 with implicit rejection, OAEP) and ECDH
+//!   P-256/P-384 recipients (RFC 5753, implemented here), from DER or BER,
+//!   with one uniform error for every decryption failure.
+//!
+//! Still to come with the smime-core issue: the MIME layer (whole messages),
+//! signing and verification with path validation, encryption, streaming for
+//! large messages; see the README.
 //!
 //! # Example
 //!
