@@ -213,7 +213,6 @@ mod tests {
     use cms::content_info::ContentInfo;
     use cms::enveloped_data::{EnvelopedData, OriginatorIdentifierOrKey, RecipientInfo};
     use der::Decode;
-    use std::process::Command;
     use testkit::{KeyKind, pki};
 
     /// Extracts what our KARI code needs from an EnvelopedData OpenSSL wrote.
@@ -235,17 +234,7 @@ mod tests {
     }
 
     fn openssl(args: &[&str], dir: &std::path::Path) -> Vec<u8> {
-        let output = Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        output.stdout
+        testkit::run_peer("openssl", args, dir)
     }
 
     /// Peer: OpenSSL encrypts to an EC certificate (RFC 5753 KARI); our KDF

@@ -12,22 +12,12 @@
 )]
 
 use std::path::Path;
-use std::process::Command;
 
 use smime_core::{Certificate, ContentEncryption, DecryptionIdentity, Error, decrypt_cms};
 use testkit::{KeyKind, pki};
 
 fn openssl(args: &[&str], dir: &Path) {
-    let output = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl is installed");
-    assert!(
-        output.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    testkit::run_peer("openssl", args, dir);
 }
 
 fn identity(address: &str, kind: KeyKind) -> DecryptionIdentity {

@@ -10,24 +10,13 @@
 )]
 
 use std::path::Path;
-use std::process::Command;
 
 use der::Decode;
 use smime_core::{Certificate, EmailAddress, PublicKeyAlgorithm, ber};
 use testkit::{KeyKind, pki};
 
 fn openssl(args: &[&str], dir: &Path) -> Vec<u8> {
-    let output = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl is installed");
-    assert!(
-        output.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output.stdout
+    testkit::run_peer("openssl", args, dir)
 }
 
 #[test]

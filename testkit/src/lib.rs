@@ -40,10 +40,12 @@
 mod key;
 #[cfg(feature = "openpgp")]
 mod openpgp;
+mod peer;
 mod pki;
 mod x509;
 
 pub use key::KeyKind;
 #[cfg(feature = "openpgp")]
 pub use openpgp::{PgpFiles, PgpKey, PgpSuite, PgpVersion, openpgp_key};
+pub use peer::run_peer;
 pub use pki::{Authority, Identity, IdentityFiles, Pki, Variant, pki};
