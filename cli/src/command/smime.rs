@@ -128,32 +128,27 @@ fn validity_state(certificate: &Certificate, now: SystemTime) -> &'static str {
     }
 }
 
+/// Names of the key usage bits set, as RFC 5280 spells them.
 fn key_usage_names(certificate: &Certificate) -> Vec<&'static str> {
-    use x509_usage::names;
-    certificate.key_usage().map(names).unwrap_or_default()
-}
-
-/// Names of key usage bits as RFC 5280 spells them.
-mod x509_usage {
-    use smime_core::x509_cert::ext::pkix::{KeyUsage, KeyUsages};
-
-    pub(super) fn names(usage: &KeyUsage) -> Vec<&'static str> {
-        [
-            (KeyUsages::DigitalSignature, "digitalSignature"),
-            (KeyUsages::NonRepudiation, "nonRepudiation"),
-            (KeyUsages::KeyEncipherment, "keyEncipherment"),
-            (KeyUsages::DataEncipherment, "dataEncipherment"),
-            (KeyUsages::KeyAgreement, "keyAgreement"),
-            (KeyUsages::KeyCertSign, "keyCertSign"),
-            (KeyUsages::CRLSign, "cRLSign"),
-            (KeyUsages::EncipherOnly, "encipherOnly"),
-            (KeyUsages::DecipherOnly, "decipherOnly"),
-        ]
-        .into_iter()
-        .filter(|(bit, _)| usage.0.contains(*bit))
-        .map(|(_, name)| name)
-        .collect()
-    }
+    use smime_core::x509_cert::ext::pkix::KeyUsages;
+    let Some(usage) = certificate.key_usage() else {
+        return Vec::new();
+    };
+    [
+        (KeyUsages::DigitalSignature, "digitalSignature"),
+        (KeyUsages::NonRepudiation, "nonRepudiation"),
+        (KeyUsages::KeyEncipherment, "keyEncipherment"),
+        (KeyUsages::DataEncipherment, "dataEncipherment"),
+        (KeyUsages::KeyAgreement, "keyAgreement"),
+        (KeyUsages::KeyCertSign, "keyCertSign"),
+        (KeyUsages::CRLSign, "cRLSign"),
+        (KeyUsages::EncipherOnly, "encipherOnly"),
+        (KeyUsages::DecipherOnly, "decipherOnly"),
+    ]
+    .into_iter()
+    .filter(|(bit, _)| usage.0.contains(*bit))
+    .map(|(_, name)| name)
+    .collect()
 }
 
 fn extended_key_usage_names(certificate: &Certificate) -> Option<Vec<String>> {
