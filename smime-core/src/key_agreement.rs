@@ -215,11 +215,19 @@ mod tests {
     use der::Decode;
     use testkit::{KeyKind, pki};
 
-    /// Extracts what our KARI code needs from an EnvelopedData OpenSSL wrote.
-    fn open_with_our_kari(enveloped: &EnvelopedData, key: &EcPrivateKey) -> Zeroizing<Vec<u8>> {
+    /// The one KeyAgreeRecipientInfo of an EnvelopedData OpenSSL wrote.
+    fn only_kari(enveloped: &EnvelopedData) -> &cms::enveloped_data::KeyAgreeRecipientInfo {
         let Some(RecipientInfo::Kari(kari)) = enveloped.recip_infos.0.get(0) else {
             panic!("expected a KeyAgreeRecipientInfo");
         };
+        kari
+    }
+
+    /// Runs our KARI code on the first recipient key of `kari`.
+    fn open_kari(
+        kari: &cms::enveloped_data::KeyAgreeRecipientInfo,
+        key: &EcPrivateKey,
+    ) -> Result<Zeroizing<Vec<u8>>, KeyAgreementError> {
         let OriginatorIdentifierOrKey::OriginatorKey(originator) = &kari.originator else {
             panic!("expected an ephemeral originator key");
         };
@@ -230,7 +238,6 @@ mod tests {
             kari.ukm.as_ref(),
             kari.recipient_enc_keys[0].enc_key.as_bytes(),
         )
-        .unwrap()
     }
 
     fn openssl(args: &[&str], dir: &std::path::Path) -> Vec<u8> {
@@ -277,7 +284,7 @@ mod tests {
             let info = ContentInfo::from_der(&crate::ber::to_der(&der).unwrap()).unwrap();
             let enveloped: EnvelopedData = info.content.decode_as().unwrap();
             let key = ec_private_key_from_pkcs8(identity.private_key_der()).unwrap();
-            let cek = open_with_our_kari(&enveloped, &key);
+            let cek = open_kari(only_kari(&enveloped), &key).unwrap();
 
             let eci = &enveloped.encrypted_content;
             let iv: OctetString = eci
@@ -341,25 +348,14 @@ mod tests {
             .content
             .decode_as()
             .unwrap();
-        let Some(RecipientInfo::Kari(kari)) = enveloped.recip_infos.0.get(0) else {
-            panic!()
-        };
-        let OriginatorIdentifierOrKey::OriginatorKey(originator) = &kari.originator else {
-            panic!()
-        };
+        let kari = only_kari(&enveloped);
         let wrong = ec_private_key_from_pkcs8(
             pki()
                 .smime("wrong@example.org", KeyKind::P256)
                 .private_key_der(),
         )
         .unwrap();
-        let result = unwrap_content_key(
-            &wrong,
-            &kari.key_enc_alg,
-            originator.public_key.raw_bytes(),
-            kari.ukm.as_ref(),
-            kari.recipient_enc_keys[0].enc_key.as_bytes(),
-        );
+        let result = open_kari(kari, &wrong);
         assert_eq!(result.unwrap_err(), KeyAgreementError::UnwrapFailed);
         // And the flaw of the `cms` builder: an all-zero KEK must not open it either.
         let zero = aes_unwrap(&[0u8; 16], kari.recipient_enc_keys[0].enc_key.as_bytes());
