@@ -31,7 +31,7 @@ pub(crate) struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
-    /// S/MIME: certificates (signing, verification, encryption, decryption to come).
+    /// S/MIME: certificates, decryption (signing, verification, encryption to come).
     #[command(subcommand)]
     Smime(SmimeCommand),
 }
@@ -44,6 +44,14 @@ pub(crate) enum SmimeCommand {
     /// Files may hold PEM (several certificates, text around them) or DER.
     /// Exits 2 if a file cannot be read or holds no valid certificate.
     Inspect(InspectArgs),
+
+    /// Decrypt an S/MIME message read from standard input.
+    ///
+    /// Writes the decrypted message (the outer header fields, then the
+    /// decrypted entity) to standard output, and nothing at all when
+    /// decryption fails. Exits 1 when the message is not for this
+    /// certificate or does not decrypt, 2 when input or key is malformed.
+    Decrypt(DecryptArgs),
 }
 
 #[derive(Debug, Args)]
@@ -51,6 +59,29 @@ pub(crate) struct InspectArgs {
     /// Certificate files; `-` reads standard input.
     #[arg(required = true, value_name = "FILE")]
     pub(crate) files: Vec<PathBuf>,
+}
+
+/// A certificate and its private key, as files.
+#[derive(Debug, Args)]
+pub(crate) struct KeyArgs {
+    /// Our certificate (PEM or DER).
+    #[arg(long, value_name = "CERT.pem")]
+    pub(crate) cert: PathBuf,
+
+    /// Its private key: PKCS#8 (also encrypted), PKCS#1 RSA or SEC 1 EC, PEM
+    /// or DER.
+    #[arg(long, value_name = "KEY.pem")]
+    pub(crate) key: PathBuf,
+
+    /// Name of the environment variable holding the key's passphrase.
+    #[arg(long, value_name = "VAR")]
+    pub(crate) pass_env: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DecryptArgs {
+    #[command(flatten)]
+    pub(crate) key: KeyArgs,
 }
 
 #[cfg(test)]

@@ -28,6 +28,10 @@ pub(crate) enum Failure {
         /// What was wrong with it.
         message: String,
     },
+    /// A definite negative answer with its reason (not for us, decryption
+    /// failed): exit 1.
+    #[error("{0}")]
+    Negative(String),
     /// A temporary failure (network, store): exit 3, retry later.
     #[error("{0}")]
     #[expect(dead_code, reason = "first used by network and store commands")]
@@ -38,6 +42,7 @@ impl Failure {
     /// The process exit code for this failure.
     pub(crate) fn code(&self) -> u8 {
         match self {
+            Failure::Negative(_) => 1,
             Failure::Usage(_) | Failure::Input { .. } => 2,
             Failure::Temporary(_) => 3,
         }
@@ -46,6 +51,7 @@ impl Failure {
     /// A stable machine-readable name, for `--json`.
     pub(crate) fn kind(&self) -> &'static str {
         match self {
+            Failure::Negative(_) => "negative",
             Failure::Usage(_) => "usage",
             Failure::Input { .. } => "malformed-input",
             Failure::Temporary(_) => "temporary",

@@ -60,4 +60,21 @@ pub enum Error {
     /// The private key belongs to another certificate.
     #[error("the private key does not belong to the certificate")]
     KeyDoesNotMatchCertificate,
+    /// No private key in the input.
+    #[error(
+        "no private key found: expected PEM `PRIVATE KEY`, `ENCRYPTED PRIVATE KEY`, `RSA PRIVATE KEY` or `EC PRIVATE KEY`, or DER"
+    )]
+    NoPrivateKey,
+    /// An OpenSSL "traditional" encrypted PEM key (`Proc-Type: 4,ENCRYPTED`).
+    #[error("legacy encrypted PEM key: convert it with `openssl pkcs8 -topk8` (PBES2)")]
+    LegacyEncryptedKey,
+    /// An encrypted private key and no passphrase.
+    #[error("the private key is encrypted: a passphrase is required")]
+    PassphraseRequired,
+    /// The passphrase does not open the private key.
+    #[error("the passphrase does not decrypt the private key")]
+    WrongPassphrase,
+    /// The message's MIME structure is broken or not what S/MIME needs.
+    #[error("MIME: {0}")]
+    Mime(#[from] crate::mime::MimeError),
 }

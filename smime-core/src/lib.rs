@@ -47,13 +47,18 @@ mod certificate;
 mod envelope;
 mod error;
 mod key_agreement;
+mod message;
+pub mod mime;
 mod pem;
+mod private_key;
 
 pub use address::{AddressError, EmailAddress};
 pub use certificate::{Certificate, Curve, PublicKeyAlgorithm};
 pub use envelope::{ContentEncryption, Decrypted, DecryptionIdentity, decrypt_cms};
 pub use error::Error;
+pub use message::{DecryptedMessage, decrypt_message};
 pub use pem::PemError;
+pub use private_key::PrivateKey;
 
 // The ASN.1 crates our public types come from, so users name the same versions.
 pub use const_oid;

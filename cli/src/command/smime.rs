@@ -3,9 +3,10 @@
 use std::time::SystemTime;
 
 use serde_json::{Value, json};
-use smime_core::Certificate;
+use smime_core::{Certificate, DecryptionIdentity, PrivateKey, decrypt_message};
+use zeroize::Zeroizing;
 
-use crate::args::{InspectArgs, SmimeCommand};
+use crate::args::{DecryptArgs, InspectArgs, KeyArgs, SmimeCommand};
 use crate::command::{display, read_input};
 use crate::failure::{Failure, Verdict};
 use crate::output::Output;
@@ -13,7 +14,63 @@ use crate::output::Output;
 pub(crate) fn run(command: SmimeCommand, output: &Output) -> Result<Verdict, Failure> {
     match command {
         SmimeCommand::Inspect(args) => inspect(&args, output),
+        SmimeCommand::Decrypt(args) => decrypt(&args, output),
     }
+}
+
+fn decrypt(args: &DecryptArgs, output: &Output) -> Result<Verdict, Failure> {
+    let identity = load_identity(&args.key)?;
+    let message = read_input(std::path::Path::new("-"))?;
+    let decrypted = decrypt_message(&message, &identity).map_err(message_failure)?;
+    output.product(decrypted.message())?;
+    Ok(Verdict::Holds)
+}
+
+/// Maps an error about the message on standard input to its failure: a
+/// definite "no" (not for us, does not decrypt) or malformed input.
+fn message_failure(error: smime_core::Error) -> Failure {
+    match error {
+        smime_core::Error::NotForUs | smime_core::Error::Decryption => {
+            Failure::Negative(error.to_string())
+        }
+        other => Failure::input("standard input", &other),
+    }
+}
+
+/// Loads `--cert`, `--key` and the passphrase from `--pass-env`.
+fn load_identity(args: &KeyArgs) -> Result<DecryptionIdentity, Failure> {
+    let certificate = load_certificate(&args.cert)?;
+    let key = load_key(args)?;
+    DecryptionIdentity::new(certificate, key.pkcs8_der())
+        .map_err(|error| Failure::input(display(&args.key), &error))
+}
+
+/// The first certificate of a file.
+fn load_certificate(path: &std::path::Path) -> Result<Certificate, Failure> {
+    let bytes = read_input(path)?;
+    Certificate::load(&bytes)
+        .map_err(|error| Failure::input(display(path), &error))?
+        .into_iter()
+        .next()
+        .ok_or_else(|| Failure::input(display(path), &smime_core::Error::NoCertificate))
+}
+
+fn load_key(args: &KeyArgs) -> Result<PrivateKey, Failure> {
+    let passphrase = match &args.pass_env {
+        Some(variable) => Some(Zeroizing::new(
+            std::env::var_os(variable)
+                .ok_or_else(|| {
+                    Failure::Usage(format!(
+                        "--pass-env: environment variable {variable} is not set"
+                    ))
+                })?
+                .into_encoded_bytes(),
+        )),
+        None => None,
+    };
+    let bytes = Zeroizing::new(read_input(&args.key)?);
+    PrivateKey::load(&bytes, passphrase.as_deref().map(Vec::as_slice))
+        .map_err(|error| Failure::input(display(&args.key), &error))
 }
 
 fn inspect(args: &InspectArgs, output: &Output) -> Result<Verdict, Failure> {

@@ -1,0 +1,879 @@
+//! The MIME layer S/MIME needs, on raw bytes.
+//!
+//! S/MIME signs and encrypts MIME entities ([RFC 8551 section 3](https://www.rfc-editor.org/rfc/rfc8551#section-3)),
+//! and a signature covers exact bytes, so this layer never re-serialises what
+//! it parsed: every [`Entity`] and every multipart body part is a slice of the
+//! input. What it offers:
+//!
+//! - [`Entity::parse`]: the header section and the body of a message or body
+//!   part, with access to header fields.
+//! - [`ContentType`]: the `Content-Type` field value (RFC 2045 section 5.1).
+//! - [`Multipart::split`]: the body parts of a multipart body, delimited as
+//!   RFC 2046 section 5.1.1 says (the line break before a delimiter belongs to
+//!   the delimiter).
+//! - [`canonicalize`] and [`seven_bit_safe`]: the canonical CRLF form of an
+//!   entity, made safe for 7-bit transport before it is signed, so that no
+//!   relay can change the signed bytes.
+//! - [`Envelope`]: the outer header fields of a message, which stay outside
+//!   the cryptographic layer, and the reassembly of a message from them and a
+//!   new inner entity.
+
+use base64ct::{Base64, Encoding};
+
+/// What is wrong with a message or MIME entity.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MimeError {
+    /// A header line is neither a field (`Name: value`) nor a continuation.
+    #[error("line {line} of the header section is not a header field (`Name: value`)")]
+    MalformedHeader {
+        /// 1-based line number within the entity.
+        line: usize,
+    },
+    /// A `Content-Type` value that does not follow RFC 2045.
+    #[error("malformed Content-Type `{value}`")]
+    MalformedContentType {
+        /// The field value as found.
+        value: String,
+    },
+    /// A multipart entity without a `boundary` parameter.
+    #[error("multipart Content-Type without a boundary parameter")]
+    MissingBoundary,
+    /// A multipart body whose closing delimiter `--boundary--` never comes.
+    #[error("multipart body with boundary `{boundary}` is not terminated")]
+    UnterminatedMultipart {
+        /// The boundary.
+        boundary: String,
+    },
+    /// A body declared base64 that is not.
+    #[error("body is not valid base64")]
+    Base64,
+    /// A body that is neither S/MIME nor what the operation expects.
+    #[error("{expected} expected, found Content-Type {found}")]
+    UnexpectedContentType {
+        /// What the operation needs.
+        expected: &'static str,
+        /// What the message has.
+        found: String,
+    },
+    /// Nesting deeper than [`MAX_DEPTH`].
+    #[error("MIME structure nested deeper than {MAX_DEPTH} levels")]
+    TooDeep,
+}
+
+/// How deeply multiparts may nest before we refuse the input.
+pub const MAX_DEPTH: usize = 32;
+
+/// One header field, as found in the input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Field<'a> {
+    raw: &'a [u8],
+    name: &'a [u8],
+    value: &'a [u8],
+}
+
+impl<'a> Field<'a> {
+    /// The field name as written (compare with [`Field::is`]).
+    pub fn name(&self) -> &'a [u8] {
+        self.name
+    }
+
+    /// Whether this is the field `name` (names are case-insensitive).
+    pub fn is(&self, name: &str) -> bool {
+        self.name.eq_ignore_ascii_case(name.as_bytes())
+    }
+
+    /// The raw value after the colon, folding included.
+    pub fn raw_value(&self) -> &'a [u8] {
+        self.value
+    }
+
+    /// The value unfolded (line breaks removed) and trimmed, lossily decoded
+    /// as UTF-8.
+    pub fn value(&self) -> String {
+        let unfolded: Vec<u8> = self
+            .value
+            .iter()
+            .copied()
+            .filter(|b| *b != b'\r' && *b != b'\n')
+            .collect();
+        String::from_utf8_lossy(&unfolded).trim().to_owned()
+    }
+
+    /// The whole field including its line break(s), exactly as in the input.
+    pub fn raw(&self) -> &'a [u8] {
+        self.raw
+    }
+
+    /// Whether the field describes the entity's content (`Content-*`) rather
+    /// than the message (`From`, `Subject`, ...).
+    pub fn is_content_field(&self) -> bool {
+        self.name
+            .get(..8)
+            .is_some_and(|prefix| prefix.eq_ignore_ascii_case(b"content-"))
+    }
+}
+
+/// A MIME entity (a message or a body part): header fields and a body, both
+/// slices of the input.
+///
+/// ```
+/// use smime_core::mime::Entity;
+///
+/// let entity = Entity::parse(b"Content-Type: text/plain\r\nSubject: hi\r\n\r\nHello\r\n")?;
+/// assert_eq!(entity.field("subject").map(|f| f.value()), Some("hi".to_owned()));
+/// assert_eq!(entity.content_type()?.mime_type(), "text/plain");
+/// assert_eq!(entity.body(), b"Hello\r\n");
+/// # Ok::<(), smime_core::mime::MimeError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entity<'a> {
+    raw: &'a [u8],
+    fields: Vec<Field<'a>>,
+    body: &'a [u8],
+    line_break: LineBreak,
+}
+
+/// The line break style of an input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineBreak {
+    /// `\r\n`, as on the wire.
+    Crlf,
+    /// `\n`, as in files on Unix.
+    Lf,
+}
+
+impl LineBreak {
+    /// The bytes.
+    pub fn as_bytes(self) -> &'static [u8] {
+        match self {
+            LineBreak::Crlf => b"\r\n",
+            LineBreak::Lf => b"\n",
+        }
+    }
+}
+
+impl<'a> Entity<'a> {
+    /// Splits `input` into header fields and body at the first empty line.
+    ///
+    /// An entity without an empty line is all header (an empty body); one
+    /// that starts with an empty line has no header fields (a body part that
+    /// is `text/plain; charset=us-ascii` by default).
+    pub fn parse(input: &'a [u8]) -> Result<Entity<'a>, MimeError> {
+        // Fields as (start, name end, end) offsets; continuation lines move
+        // the end of the last one.
+        let mut spans: Vec<(usize, usize, usize)> = Vec::new();
+        let mut position = 0;
+        let mut line_number = 0;
+        let mut line_break = None;
+        let mut body_start = input.len();
+        while position < input.len() {
+            line_number += 1;
+            let rest = input.get(position..).unwrap_or_default();
+            let (line_len, break_len) = match memchr(b'\n', rest) {
+                Some(n) => {
+                    let cr = n > 0 && rest.get(n - 1) == Some(&b'\r');
+                    line_break.get_or_insert(if cr { LineBreak::Crlf } else { LineBreak::Lf });
+                    (n - usize::from(cr), 1 + usize::from(cr))
+                }
+                None => (rest.len(), 0),
+            };
+            let line = rest.get(..line_len).unwrap_or_default();
+            let end = position + line_len + break_len;
+            if line.is_empty() {
+                body_start = end;
+                break;
+            }
+            if line.first().is_some_and(|b| *b == b' ' || *b == b'\t') {
+                let last = spans
+                    .last_mut()
+                    .ok_or(MimeError::MalformedHeader { line: line_number })?;
+                last.2 = end;
+            } else {
+                let colon = memchr(b':', line)
+                    .filter(|&c| c > 0)
+                    .ok_or(MimeError::MalformedHeader { line: line_number })?;
+                let name = line.get(..colon).unwrap_or_default();
+                if name.iter().any(|b| !(33..=126).contains(b)) {
+                    return Err(MimeError::MalformedHeader { line: line_number });
+                }
+                spans.push((position, position + colon, end));
+            }
+            position = end;
+        }
+        let fields = spans
+            .into_iter()
+            .map(|(start, name_end, end)| Field {
+                raw: input.get(start..end).unwrap_or_default(),
+                name: input.get(start..name_end).unwrap_or_default(),
+                value: input.get(name_end + 1..end).unwrap_or_default(),
+            })
+            .collect();
+        Ok(Entity {
+            raw: input,
+            fields,
+            body: input.get(body_start..).unwrap_or_default(),
+            line_break: line_break.unwrap_or(LineBreak::Crlf),
+        })
+    }
+
+    /// The header fields in order.
+    pub fn fields(&self) -> &[Field<'a>] {
+        &self.fields
+    }
+
+    /// The first field called `name`.
+    pub fn field(&self, name: &str) -> Option<&Field<'a>> {
+        self.fields.iter().find(|f| f.is(name))
+    }
+
+    /// How many fields called `name` there are.
+    pub fn count(&self, name: &str) -> usize {
+        self.fields.iter().filter(|f| f.is(name)).count()
+    }
+
+    /// The body: everything after the empty line.
+    pub fn body(&self) -> &'a [u8] {
+        self.body
+    }
+
+    /// The entity exactly as in the input.
+    pub fn raw(&self) -> &'a [u8] {
+        self.raw
+    }
+
+    /// The line break the header section uses.
+    pub fn line_break(&self) -> LineBreak {
+        self.line_break
+    }
+
+    /// The content type; `text/plain; charset=us-ascii` when the field is
+    /// absent (RFC 2045 section 5.2).
+    pub fn content_type(&self) -> Result<ContentType, MimeError> {
+        match self.field("content-type") {
+            Some(field) => ContentType::parse(&field.value()),
+            None => Ok(ContentType::default()),
+        }
+    }
+
+    /// The content transfer encoding, lower case; `7bit` when absent.
+    pub fn transfer_encoding(&self) -> String {
+        self.field("content-transfer-encoding")
+            .map(|f| f.value().to_ascii_lowercase())
+            .unwrap_or_else(|| "7bit".to_owned())
+    }
+
+    /// The body with its content transfer encoding removed (base64 only;
+    /// other encodings are returned as they are, which is what S/MIME
+    /// bodies use).
+    pub fn decoded_body(&self) -> Result<Vec<u8>, MimeError> {
+        if self.transfer_encoding() == "base64" {
+            decode_base64(self.body)
+        } else {
+            Ok(self.body.to_vec())
+        }
+    }
+}
+
+/// Decodes base64 the way mail carries it: in lines, with whitespace.
+pub(crate) fn decode_base64(text: &[u8]) -> Result<Vec<u8>, MimeError> {
+    let compact: Vec<u8> = text
+        .iter()
+        .copied()
+        .filter(|b| !b.is_ascii_whitespace())
+        .collect();
+    Base64::decode_vec(&String::from_utf8_lossy(&compact)).map_err(|_| MimeError::Base64)
+}
+
+/// Encodes base64 in lines of 76 characters, each ending in `line_break`.
+pub(crate) fn encode_base64(data: &[u8], line_break: LineBreak) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len() / 3 * 4 + data.len() / 57 * 2 + 4);
+    for chunk in data.chunks(57) {
+        out.extend_from_slice(Base64::encode_string(chunk).as_bytes());
+        out.extend_from_slice(line_break.as_bytes());
+    }
+    out
+}
+
+/// A parsed `Content-Type` value: type, subtype and parameters.
+///
+/// ```
+/// use smime_core::mime::ContentType;
+///
+/// let ct = ContentType::parse(r#"multipart/signed; protocol="application/pkcs7-signature"; micalg=sha-256; boundary="b 1""#)?;
+/// assert_eq!(ct.mime_type(), "multipart/signed");
+/// assert_eq!(ct.parameter("Boundary"), Some("b 1"));
+/// # Ok::<(), smime_core::mime::MimeError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContentType {
+    mime_type: String,
+    parameters: Vec<(String, String)>,
+}
+
+impl Default for ContentType {
+    fn default() -> Self {
+        ContentType {
+            mime_type: "text/plain".to_owned(),
+            parameters: vec![("charset".to_owned(), "us-ascii".to_owned())],
+        }
+    }
+}
+
+impl ContentType {
+    /// Parses a field value (RFC 2045 section 5.1; comments are skipped).
+    pub fn parse(value: &str) -> Result<ContentType, MimeError> {
+        let malformed = || MimeError::MalformedContentType {
+            value: value.to_owned(),
+        };
+        let mut scanner = Scanner::new(value);
+        let main = scanner.token().ok_or_else(malformed)?;
+        if !scanner.eat(b'/') {
+            return Err(malformed());
+        }
+        let sub = scanner.token().ok_or_else(malformed)?;
+        let mut parameters = Vec::new();
+        loop {
+            if scanner.at_end() {
+                break;
+            }
+            if !scanner.eat(b';') {
+                return Err(malformed());
+            }
+            if scanner.at_end() {
+                break; // a trailing semicolon, common in the wild
+            }
+            let name = scanner.token().ok_or_else(malformed)?;
+            if !scanner.eat(b'=') {
+                return Err(malformed());
+            }
+            let value = scanner
+                .quoted_string()
+                .or_else(|| scanner.token())
+                .ok_or_else(malformed)?;
+            parameters.push((name.to_ascii_lowercase(), value));
+        }
+        Ok(ContentType {
+            mime_type: format!("{}/{}", main.to_ascii_lowercase(), sub.to_ascii_lowercase()),
+            parameters,
+        })
+    }
+
+    /// `type/subtype`, lower case.
+    pub fn mime_type(&self) -> &str {
+        &self.mime_type
+    }
+
+    /// Whether the type is `multipart/*`.
+    pub fn is_multipart(&self) -> bool {
+        self.mime_type.starts_with("multipart/")
+    }
+
+    /// A parameter's value; names are case-insensitive.
+    pub fn parameter(&self, name: &str) -> Option<&str> {
+        self.parameters
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A cursor over a structured header value (RFC 5322 CFWS, RFC 2045 tokens).
+struct Scanner<'a> {
+    text: &'a [u8],
+    position: usize,
+}
+
+impl<'a> Scanner<'a> {
+    fn new(text: &'a str) -> Self {
+        Scanner {
+            text: text.as_bytes(),
+            position: 0,
+        }
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.text.get(self.position).copied()
+    }
+
+    fn skip_cfws(&mut self) {
+        loop {
+            match self.peek() {
+                Some(b) if b.is_ascii_whitespace() => self.position += 1,
+                Some(b'(') => {
+                    let mut depth = 0usize;
+                    while let Some(b) = self.peek() {
+                        self.position += 1;
+                        match b {
+                            b'\\' => self.position += 1,
+                            b'(' => depth += 1,
+                            b')' => {
+                                depth = depth.saturating_sub(1);
+                                if depth == 0 {
+                                    break;
+                                }
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                _ => return,
+            }
+        }
+    }
+
+    fn at_end(&mut self) -> bool {
+        self.skip_cfws();
+        self.position >= self.text.len()
+    }
+
+    fn eat(&mut self, byte: u8) -> bool {
+        self.skip_cfws();
+        if self.peek() == Some(byte) {
+            self.position += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn token(&mut self) -> Option<String> {
+        self.skip_cfws();
+        let start = self.position;
+        while let Some(b) = self.peek() {
+            if b <= b' ' || b >= 127 || b"()<>@,;:\\\"/[]?=".contains(&b) {
+                break;
+            }
+            self.position += 1;
+        }
+        let token = self.text.get(start..self.position)?;
+        (!token.is_empty()).then(|| String::from_utf8_lossy(token).into_owned())
+    }
+
+    fn quoted_string(&mut self) -> Option<String> {
+        self.skip_cfws();
+        if self.peek() != Some(b'"') {
+            return None;
+        }
+        self.position += 1;
+        let mut value = Vec::new();
+        loop {
+            let b = self.peek()?;
+            self.position += 1;
+            match b {
+                b'"' => return Some(String::from_utf8_lossy(&value).into_owned()),
+                b'\\' => {
+                    value.push(self.peek()?);
+                    self.position += 1;
+                }
+                _ => value.push(b),
+            }
+        }
+    }
+}
+
+/// The body parts of a multipart body (RFC 2046 section 5.1.1).
+///
+/// ```
+/// use smime_core::mime::Multipart;
+///
+/// let body = b"preamble\r\n--b\r\nfirst\r\n--b\r\nsecond\r\n--b--\r\nepilogue\r\n";
+/// let multipart = Multipart::split(body, "b")?;
+/// assert_eq!(multipart.parts(), &[&b"first"[..], &b"second"[..]]);
+/// # Ok::<(), smime_core::mime::MimeError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Multipart<'a> {
+    preamble: &'a [u8],
+    parts: Vec<&'a [u8]>,
+    epilogue: &'a [u8],
+}
+
+impl<'a> Multipart<'a> {
+    /// Splits `body` at the delimiter lines of `boundary`.
+    ///
+    /// Each part excludes the line break that precedes the next delimiter: it
+    /// belongs to the delimiter, so a signed part is exactly the bytes that
+    /// were signed (RFC 1847 section 2.1).
+    pub fn split(body: &'a [u8], boundary: &str) -> Result<Multipart<'a>, MimeError> {
+        let unterminated = || MimeError::UnterminatedMultipart {
+            boundary: boundary.to_owned(),
+        };
+        let delimiter = [b"--", boundary.as_bytes()].concat();
+        let mut parts = Vec::new();
+        let mut preamble: Option<&[u8]> = None;
+        let mut part_start = 0;
+        let mut line_start = 0;
+        while line_start <= body.len() {
+            let rest = body.get(line_start..).unwrap_or_default();
+            let line_end = memchr(b'\n', rest).map_or(body.len(), |n| line_start + n + 1);
+            let line = body.get(line_start..line_end).unwrap_or_default();
+            if let Some(after) = line.strip_prefix(delimiter.as_slice()) {
+                let closing = after.starts_with(b"--");
+                let padding = if closing { after.get(2..) } else { Some(after) };
+                if padding
+                    .unwrap_or_default()
+                    .iter()
+                    .all(u8::is_ascii_whitespace)
+                {
+                    // The line break before the delimiter is part of it.
+                    let mut content_end = line_start;
+                    if content_end > part_start && body.get(content_end - 1) == Some(&b'\n') {
+                        content_end -= 1;
+                        if content_end > part_start && body.get(content_end - 1) == Some(&b'\r') {
+                            content_end -= 1;
+                        }
+                    }
+                    let content = body.get(part_start..content_end).unwrap_or_default();
+                    match preamble {
+                        None => preamble = Some(content),
+                        Some(_) => parts.push(content),
+                    }
+                    part_start = line_end;
+                    if closing {
+                        return Ok(Multipart {
+                            preamble: preamble.unwrap_or_default(),
+                            parts,
+                            epilogue: body.get(line_end..).unwrap_or_default(),
+                        });
+                    }
+                }
+            }
+            if line_end == body.len() {
+                break;
+            }
+            line_start = line_end;
+        }
+        Err(unterminated())
+    }
+
+    /// The text before the first delimiter (ignored by MIME readers).
+    pub fn preamble(&self) -> &'a [u8] {
+        self.preamble
+    }
+
+    /// The body parts, each a MIME entity.
+    pub fn parts(&self) -> &[&'a [u8]] {
+        &self.parts
+    }
+
+    /// The text after the closing delimiter (ignored by MIME readers).
+    pub fn epilogue(&self) -> &'a [u8] {
+        self.epilogue
+    }
+}
+
+fn memchr(needle: u8, haystack: &[u8]) -> Option<usize> {
+    haystack.iter().position(|b| *b == needle)
+}
+
+/// The canonical form of text for signing: every line break CRLF
+/// (RFC 8551 section 3.1.1).
+pub fn canonicalize(input: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(input.len() + input.len() / 32);
+    let mut previous = 0u8;
+    for &b in input {
+        if b == b'\n' && previous != b'\r' {
+            out.push(b'\r');
+        }
+        out.push(b);
+        previous = b;
+    }
+    out
+}
+
+/// Converts CRLF line breaks to `line_break` (undoes [`canonicalize`] for
+/// output in the style of the input).
+pub fn with_line_breaks(input: &[u8], line_break: LineBreak) -> Vec<u8> {
+    match line_break {
+        LineBreak::Crlf => canonicalize(input),
+        LineBreak::Lf => {
+            let mut out = Vec::with_capacity(input.len());
+            let mut bytes = input.iter().peekable();
+            while let Some(&b) = bytes.next() {
+                if b == b'\r' && bytes.peek() == Some(&&b'\n') {
+                    continue;
+                }
+                out.push(b);
+            }
+            out
+        }
+    }
+}
+
+/// Whether a body needs a transfer encoding to pass 7-bit transport
+/// unchanged: 8-bit bytes, NUL, bare CR, or lines over 998 octets.
+fn needs_encoding(body: &[u8]) -> bool {
+    let mut line_length = 0usize;
+    let mut previous = 0u8;
+    for &b in body {
+        if b >= 0x80 || b == 0 || (previous == b'\r' && b != b'\n') {
+            return true;
+        }
+        if b == b'\n' {
+            line_length = 0;
+        } else {
+            line_length += 1;
+            if line_length > 998 {
+                return true;
+            }
+        }
+        previous = b;
+    }
+    previous == b'\r'
+}
+
+/// Makes a canonical (CRLF) entity safe for 7-bit transport: every leaf part
+/// with 8-bit content is re-encoded as base64, multiparts are rebuilt with
+/// their parts made safe. Entities that are already safe come back
+/// byte-for-byte unchanged, so re-signing a safe message changes nothing.
+///
+/// `message/*` parts cannot take a transfer encoding (RFC 2046 section 5.2)
+/// and are kept as they are.
+pub fn seven_bit_safe(entity: &[u8]) -> Result<Vec<u8>, MimeError> {
+    seven_bit_safe_at(entity, 0)
+}
+
+fn seven_bit_safe_at(input: &[u8], depth: usize) -> Result<Vec<u8>, MimeError> {
+    if depth > MAX_DEPTH {
+        return Err(MimeError::TooDeep);
+    }
+    let entity = Entity::parse(input)?;
+    let content_type = entity.content_type()?;
+    if content_type.is_multipart() {
+        let boundary = content_type
+            .parameter("boundary")
+            .ok_or(MimeError::MissingBoundary)?;
+        let multipart = Multipart::split(entity.body(), boundary)?;
+        let mut safe_parts = Vec::new();
+        let mut changed = false;
+        for part in multipart.parts() {
+            let safe = seven_bit_safe_at(part, depth + 1)?;
+            changed |= safe != *part;
+            safe_parts.push(safe);
+        }
+        if !changed
+            && !needs_encoding(multipart.preamble())
+            && !needs_encoding(multipart.epilogue())
+        {
+            return Ok(input.to_vec());
+        }
+        let mut out = header_bytes(&entity, |_| true);
+        out.extend_from_slice(b"\r\n");
+        for part in safe_parts {
+            out.extend_from_slice(b"--");
+            out.extend_from_slice(boundary.as_bytes());
+            out.extend_from_slice(b"\r\n");
+            out.extend_from_slice(&part);
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b"--");
+        out.extend_from_slice(boundary.as_bytes());
+        out.extend_from_slice(b"--\r\n");
+        return Ok(out);
+    }
+    let encoding = entity.transfer_encoding();
+    let encoded = encoding == "base64" || encoding == "quoted-printable";
+    if encoded || content_type.mime_type().starts_with("message/") || !needs_encoding(entity.body())
+    {
+        return Ok(input.to_vec());
+    }
+    let mut out = header_bytes(&entity, |f| !f.is("content-transfer-encoding"));
+    out.extend_from_slice(b"Content-Transfer-Encoding: base64\r\n\r\n");
+    out.extend_from_slice(&encode_base64(entity.body(), LineBreak::Crlf));
+    Ok(out)
+}
+
+/// The raw fields of `entity` that `keep` selects, concatenated.
+fn header_bytes(entity: &Entity<'_>, keep: impl Fn(&Field<'_>) -> bool) -> Vec<u8> {
+    let mut out = Vec::new();
+    for field in entity.fields().iter().filter(|f| keep(f)) {
+        out.extend_from_slice(field.raw());
+    }
+    out
+}
+
+/// A message taken apart for S/MIME: the outer header fields that stay
+/// outside the cryptographic layer, and the inner entity that goes inside.
+///
+/// RFC 8551 protects a MIME entity, not a whole RFC 5322 message: `From`,
+/// `To`, `Subject` and the other message fields stay outside, while the
+/// `Content-*` fields describe the entity and move inside with its body.
+///
+/// ```
+/// use smime_core::mime::Envelope;
+///
+/// let message = b"From: a@example.org\r\nSubject: hi\r\nMIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\nHello\r\n";
+/// let envelope = Envelope::split(message)?;
+/// assert_eq!(envelope.inner(), b"Content-Type: text/plain\r\n\r\nHello\r\n");
+/// let rebuilt = envelope.rebuild(b"Content-Type: text/plain\r\n\r\nBye\r\n");
+/// assert_eq!(rebuilt, b"From: a@example.org\r\nSubject: hi\r\nMIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\nBye\r\n");
+/// # Ok::<(), smime_core::mime::MimeError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Envelope<'a> {
+    entity: Entity<'a>,
+    inner: Vec<u8>,
+}
+
+impl<'a> Envelope<'a> {
+    /// Splits a message into outer fields and the canonical inner entity.
+    pub fn split(message: &'a [u8]) -> Result<Envelope<'a>, MimeError> {
+        let entity = Entity::parse(message)?;
+        let mut inner = header_bytes(&entity, |f| f.is_content_field());
+        inner.extend_from_slice(entity.line_break().as_bytes());
+        inner.extend_from_slice(entity.body());
+        Ok(Envelope {
+            inner: canonicalize(&inner),
+            entity,
+        })
+    }
+
+    /// The message as parsed (outer fields and the original body).
+    pub fn message(&self) -> &Entity<'a> {
+        &self.entity
+    }
+
+    /// The inner entity in canonical form (CRLF): the message's `Content-*`
+    /// fields and its body.
+    pub fn inner(&self) -> &[u8] {
+        &self.inner
+    }
+
+    /// The message with its body replaced by `entity`: the outer fields
+    /// except `Content-*` (and `MIME-Version`, which is written once right
+    /// before the new entity's fields), then the new entity. Line breaks
+    /// follow the input message's style.
+    pub fn rebuild(&self, entity: &[u8]) -> Vec<u8> {
+        let line_break = self.entity.line_break();
+        let mut out = header_bytes(&self.entity, |f| {
+            !f.is_content_field() && !f.is("mime-version")
+        });
+        out.extend_from_slice(b"MIME-Version: 1.0");
+        out.extend_from_slice(line_break.as_bytes());
+        // The new entity's own MIME-Version, if any, would be a duplicate.
+        let new_entity = match Entity::parse(entity) {
+            Ok(parsed) if parsed.field("mime-version").is_some() => {
+                let mut without = header_bytes(&parsed, |f| !f.is("mime-version"));
+                without.extend_from_slice(b"\r\n");
+                without.extend_from_slice(parsed.body());
+                without
+            }
+            _ => entity.to_vec(),
+        };
+        out.extend_from_slice(&with_line_breaks(&new_entity, line_break));
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::*;
+
+    #[test]
+    fn folded_fields_keep_raw_bytes_and_unfold() {
+        let input = b"Subject: a\r\n long\r\n\tsubject\r\nFrom: x@y\r\n\r\nbody";
+        let entity = Entity::parse(input).unwrap();
+        assert_eq!(entity.fields().len(), 2);
+        assert_eq!(
+            entity.fields()[0].raw(),
+            b"Subject: a\r\n long\r\n\tsubject\r\n"
+        );
+        assert_eq!(entity.fields()[0].value(), "a long\tsubject");
+        assert_eq!(entity.body(), b"body");
+    }
+
+    #[test]
+    fn header_errors_name_the_line() {
+        assert_eq!(
+            Entity::parse(b"From: a\r\nno colon here\r\n\r\n"),
+            Err(MimeError::MalformedHeader { line: 2 })
+        );
+        assert_eq!(
+            Entity::parse(b" continuation first\r\n\r\n"),
+            Err(MimeError::MalformedHeader { line: 1 })
+        );
+        assert_eq!(
+            Entity::parse(b"Bad Name: x\r\n\r\n"),
+            Err(MimeError::MalformedHeader { line: 1 })
+        );
+    }
+
+    #[test]
+    fn lf_input_is_detected_and_rebuilt_as_lf() {
+        let message = b"From: a@b\nContent-Type: text/plain\n\nhi\n";
+        let envelope = Envelope::split(message).unwrap();
+        assert_eq!(envelope.inner(), b"Content-Type: text/plain\r\n\r\nhi\r\n");
+        assert_eq!(
+            envelope.rebuild(b"Content-Type: text/html\r\n\r\nho\r\n"),
+            b"From: a@b\nMIME-Version: 1.0\nContent-Type: text/html\n\nho\n"
+        );
+    }
+
+    #[test]
+    fn content_type_parameters_comments_and_quotes() {
+        let ct = ContentType::parse(
+            "Multipart/Signed (a comment); Boundary=\"a\\\"b\"; micalg = sha-256 ;",
+        )
+        .unwrap();
+        assert_eq!(ct.mime_type(), "multipart/signed");
+        assert_eq!(ct.parameter("boundary"), Some("a\"b"));
+        assert_eq!(ct.parameter("MICALG"), Some("sha-256"));
+        assert!(ContentType::parse("text").is_err());
+        assert!(ContentType::parse("text/plain; charset").is_err());
+        assert!(ContentType::parse("text/plain; x=\"unterminated").is_err());
+    }
+
+    #[test]
+    fn multipart_delimiters_need_a_line_of_their_own() {
+        let body = b"--b\r\nnot --b a delimiter\r\n--bx is not one either\r\n--b  \r\ntwo\r\n--b--";
+        let multipart = Multipart::split(body, "b").unwrap();
+        assert_eq!(
+            multipart.parts(),
+            &[
+                &b"not --b a delimiter\r\n--bx is not one either"[..],
+                &b"two"[..]
+            ]
+        );
+        assert!(matches!(
+            Multipart::split(b"--b\r\nopen", "b"),
+            Err(MimeError::UnterminatedMultipart { .. })
+        ));
+    }
+
+    #[test]
+    fn eight_bit_leaf_parts_become_base64_and_safe_entities_stay() {
+        let safe = b"Content-Type: text/plain\r\n\r\nplain ascii\r\n";
+        assert_eq!(seven_bit_safe(safe).unwrap(), safe);
+        let unsafe_ = "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nGrüße\r\n";
+        let safe = seven_bit_safe(unsafe_.as_bytes()).unwrap();
+        let entity = Entity::parse(&safe).unwrap();
+        assert_eq!(entity.transfer_encoding(), "base64");
+        assert_eq!(entity.decoded_body().unwrap(), "Grüße\r\n".as_bytes());
+        assert!(!needs_encoding(&safe));
+
+        let multipart = "Content-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\n\r\nascii\r\n--x\r\nContent-Type: application/octet-stream\r\n\r\n\u{ff}\u{fe}\r\n--x--\r\n";
+        let safe = seven_bit_safe(multipart.as_bytes()).unwrap();
+        assert!(!needs_encoding(&safe));
+        let entity = Entity::parse(&safe).unwrap();
+        let parts = Multipart::split(entity.body(), "x").unwrap();
+        assert_eq!(parts.parts()[0], b"\r\nascii");
+        let second = Entity::parse(parts.parts()[1]).unwrap();
+        assert_eq!(second.decoded_body().unwrap(), "\u{ff}\u{fe}".as_bytes());
+    }
+
+    #[test]
+    fn deep_nesting_is_refused() {
+        let mut entity = b"Content-Type: text/plain\r\n\r\nx".to_vec();
+        for level in 0..=MAX_DEPTH + 1 {
+            let mut outer =
+                format!("Content-Type: multipart/mixed; boundary=b{level}\r\n\r\n--b{level}\r\n")
+                    .into_bytes();
+            outer.extend_from_slice(&entity);
+            outer.extend_from_slice(format!("\r\n--b{level}--\r\n").as_bytes());
+            entity = outer;
+        }
+        assert_eq!(seven_bit_safe(&entity), Err(MimeError::TooDeep));
+    }
+}

@@ -1,0 +1,157 @@
+//! Private keys as they come from CAs, OpenSSL and key stores.
+
+use der::Decode;
+use pkcs8::{EncodePrivateKey, EncryptedPrivateKeyInfoRef, PrivateKeyInfoRef};
+use rsa::pkcs1::DecodeRsaPrivateKey;
+use zeroize::Zeroizing;
+
+use crate::error::Error;
+use crate::pem;
+
+/// A private key, held as zeroized PKCS#8 DER.
+///
+/// [`PrivateKey::load`] accepts what users have on disk: PKCS#8 (`PRIVATE
+/// KEY`), password-encrypted PKCS#8 (`ENCRYPTED PRIVATE KEY`, PBES2 as
+/// OpenSSL and CAs write it), PKCS#1 RSA (`RSA PRIVATE KEY`) and SEC 1 EC
+/// (`EC PRIVATE KEY`) keys, in PEM or DER. Which algorithms can then be used
+/// is decided where the key is used.
+///
+/// ```
+/// use smime_core::PrivateKey;
+///
+/// # let pem = testkit::pki().smime("alice@example.org", testkit::KeyKind::P256).private_key_pem();
+/// let key = PrivateKey::load(pem.as_bytes(), None)?;
+/// assert!(!key.pkcs8_der().is_empty());
+/// # Ok::<(), smime_core::Error>(())
+/// ```
+pub struct PrivateKey {
+    pkcs8: Zeroizing<Vec<u8>>,
+}
+
+impl std::fmt::Debug for PrivateKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PrivateKey(..)")
+    }
+}
+
+impl PrivateKey {
+    /// Reads a private key from PEM or DER; `passphrase` opens an encrypted
+    /// PKCS#8 key.
+    pub fn load(input: &[u8], passphrase: Option<&[u8]>) -> Result<PrivateKey, Error> {
+        if pem::is_pem(input) {
+            let blocks = pem::blocks(input)?;
+            for block in &blocks {
+                let contents = Zeroizing::new(block.contents.clone());
+                match block.label.as_str() {
+                    "PRIVATE KEY" => return Self::from_pkcs8(&contents),
+                    "ENCRYPTED PRIVATE KEY" => return Self::from_encrypted(&contents, passphrase),
+                    "RSA PRIVATE KEY" => return Self::from_pkcs1(&contents),
+                    "EC PRIVATE KEY" => return Self::from_sec1(&contents),
+                    _ => {}
+                }
+            }
+            if input
+                .windows(b"Proc-Type: 4,ENCRYPTED".len())
+                .any(|w| w == b"Proc-Type: 4,ENCRYPTED")
+            {
+                return Err(Error::LegacyEncryptedKey);
+            }
+            return Err(Error::NoPrivateKey);
+        }
+        if PrivateKeyInfoRef::from_der(input).is_ok() {
+            Self::from_pkcs8(input)
+        } else if EncryptedPrivateKeyInfoRef::from_der(input).is_ok() {
+            Self::from_encrypted(input, passphrase)
+        } else if let Ok(key) = Self::from_pkcs1(input) {
+            Ok(key)
+        } else {
+            Self::from_sec1(input).map_err(|_| Error::NoPrivateKey)
+        }
+    }
+
+    /// Wraps PKCS#8 DER without looking inside.
+    pub fn from_pkcs8(der: &[u8]) -> Result<PrivateKey, Error> {
+        PrivateKeyInfoRef::from_der(der).map_err(|_| Error::UnsupportedPrivateKey)?;
+        Ok(PrivateKey {
+            pkcs8: Zeroizing::new(der.to_vec()),
+        })
+    }
+
+    fn from_encrypted(der: &[u8], passphrase: Option<&[u8]>) -> Result<PrivateKey, Error> {
+        let passphrase = passphrase.ok_or(Error::PassphraseRequired)?;
+        let info = EncryptedPrivateKeyInfoRef::from_der(der).map_err(Error::InvalidCms)?;
+        let document = info
+            .decrypt(passphrase)
+            .map_err(|_| Error::WrongPassphrase)?;
+        Self::from_pkcs8(document.as_bytes()).map_err(|_| Error::WrongPassphrase)
+    }
+
+    fn from_pkcs1(der: &[u8]) -> Result<PrivateKey, Error> {
+        let key =
+            rsa::RsaPrivateKey::from_pkcs1_der(der).map_err(|_| Error::UnsupportedPrivateKey)?;
+        let document = key
+            .to_pkcs8_der()
+            .map_err(|_| Error::UnsupportedPrivateKey)?;
+        Self::from_pkcs8(document.as_bytes())
+    }
+
+    fn from_sec1(der: &[u8]) -> Result<PrivateKey, Error> {
+        let document = if let Ok(key) = p256::SecretKey::from_sec1_der(der) {
+            key.to_pkcs8_der()
+        } else if let Ok(key) = p384::SecretKey::from_sec1_der(der) {
+            key.to_pkcs8_der()
+        } else {
+            return Err(Error::UnsupportedPrivateKey);
+        };
+        let document = document.map_err(|_| Error::UnsupportedPrivateKey)?;
+        Self::from_pkcs8(document.as_bytes())
+    }
+
+    /// The key as PKCS#8 DER.
+    pub fn pkcs8_der(&self) -> &[u8] {
+        &self.pkcs8
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use pkcs8::DecodePrivateKey;
+
+    #[test]
+    fn pkcs1_and_sec1_keys_become_the_same_pkcs8_key() {
+        let rsa = testkit::pki().smime("k@example.org", testkit::KeyKind::Rsa2048);
+        let parsed = rsa::RsaPrivateKey::from_pkcs8_der(rsa.private_key_der()).unwrap();
+        let pkcs1 = rsa::pkcs1::EncodeRsaPrivateKey::to_pkcs1_der(&parsed).unwrap();
+        let key = PrivateKey::load(pkcs1.as_bytes(), None).unwrap();
+        assert_eq!(
+            rsa::RsaPrivateKey::from_pkcs8_der(key.pkcs8_der()).unwrap(),
+            parsed
+        );
+
+        let ec = testkit::pki().smime("k@example.org", testkit::KeyKind::P384);
+        let secret = p384::SecretKey::from_pkcs8_der(ec.private_key_der()).unwrap();
+        let sec1 = secret.to_sec1_der().unwrap();
+        let key = PrivateKey::load(&sec1, None).unwrap();
+        assert_eq!(
+            p384::SecretKey::from_pkcs8_der(key.pkcs8_der()).unwrap(),
+            secret
+        );
+    }
+
+    #[test]
+    fn garbage_and_certificates_are_not_keys() {
+        assert!(matches!(
+            PrivateKey::load(b"\x30\x03\x02\x01\x00", None),
+            Err(Error::NoPrivateKey)
+        ));
+        let pem = testkit::pki()
+            .smime("k@example.org", testkit::KeyKind::P256)
+            .certificate_pem();
+        assert!(matches!(
+            PrivateKey::load(pem.as_bytes(), None),
+            Err(Error::NoPrivateKey)
+        ));
+    }
+}
