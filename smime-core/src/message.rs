@@ -61,7 +61,7 @@ fn pkcs7_mime(content_type: &ContentType) -> Option<Option<String>> {
 /// header fields.
 ///
 /// ```no_run
-/// # fn run(message: &[u8], cert_pem: &[u8], key_pem: &[u8]) -> Result<(), smime_core::Error> {
+/// # fn run(message: &[u8], cert_pem: &[u8], key_pem: &[u8]) -> Result<(), Box<dyn std::error::Error>> {
 /// use smime_core::{Certificate, DecryptionIdentity, PrivateKey, decrypt_message};
 ///
 /// let certificate = Certificate::load(cert_pem)?.remove(0);
