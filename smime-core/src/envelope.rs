@@ -31,14 +31,14 @@ use const_oid::db::rfc5911::{ID_CT_AUTH_ENVELOPED_DATA, ID_ENVELOPED_DATA};
 use const_oid::db::rfc5912::{ID_RSAES_OAEP, ID_SHA_1, ID_SHA_256, RSA_ENCRYPTION};
 use der::asn1::OctetString;
 use der::{Decode, Encode, Sequence};
-use pkcs8::DecodePrivateKey;
-use spki::{AlgorithmIdentifierOwned, EncodePublicKey};
+use spki::AlgorithmIdentifierOwned;
 use x509_cert::ext::pkix::SubjectKeyIdentifier;
 use zeroize::Zeroizing;
 
 use crate::certificate::Certificate;
 use crate::error::Error;
-use crate::key_agreement::{EcPrivateKey, ec_private_key_from_pkcs8, unwrap_content_key};
+use crate::key_agreement::unwrap_content_key;
+use crate::private_key::KeyMaterial;
 
 const AES128_CBC: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.1.2");
 const AES192_CBC: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.1.22");
@@ -96,37 +96,14 @@ impl ContentEncryption {
 /// ```
 pub struct DecryptionIdentity {
     certificate: Certificate,
-    key: PrivateKey,
-}
-
-enum PrivateKey {
-    Rsa(Box<rsa::RsaPrivateKey>),
-    Ec(EcPrivateKey),
+    key: KeyMaterial,
 }
 
 impl DecryptionIdentity {
     /// Pairs a certificate with its PKCS#8 private key (DER), refusing a key
     /// that does not belong to the certificate.
     pub fn new(certificate: Certificate, private_key_pkcs8: &[u8]) -> Result<Self, Error> {
-        let (key, public) = if let Ok(rsa) = rsa::RsaPrivateKey::from_pkcs8_der(private_key_pkcs8) {
-            let public = rsa.to_public_key().to_public_key_der();
-            (PrivateKey::Rsa(Box::new(rsa)), public)
-        } else if let Some(ec) = ec_private_key_from_pkcs8(private_key_pkcs8) {
-            let public = ec.public_key_der();
-            (PrivateKey::Ec(ec), public)
-        } else {
-            return Err(Error::UnsupportedPrivateKey);
-        };
-        let public = public.map_err(|_| Error::UnsupportedPrivateKey)?;
-        let certified = certificate
-            .x509()
-            .tbs_certificate()
-            .subject_public_key_info()
-            .to_der()
-            .map_err(|_| Error::UnsupportedPrivateKey)?;
-        if public.as_bytes() != certified.as_slice() {
-            return Err(Error::KeyDoesNotMatchCertificate);
-        }
+        let key = KeyMaterial::for_certificate(private_key_pkcs8, &certificate)?;
         Ok(DecryptionIdentity { certificate, key })
     }
 
@@ -233,7 +210,7 @@ fn recover_content_key(
 ) -> Result<Zeroizing<Vec<u8>>, Error> {
     for recipient in recipients.0.iter() {
         match (recipient, &identity.key) {
-            (RecipientInfo::Ktri(ktri), PrivateKey::Rsa(key)) => {
+            (RecipientInfo::Ktri(ktri), KeyMaterial::Rsa(key)) => {
                 let ours = match &ktri.rid {
                     RecipientIdentifier::IssuerAndSerialNumber(id) => {
                         identity.is_issuer_and_serial(id)
@@ -244,7 +221,7 @@ fn recover_content_key(
                     return rsa_decrypt(key, &ktri.key_enc_alg, ktri.enc_key.as_bytes());
                 }
             }
-            (RecipientInfo::Kari(kari), PrivateKey::Ec(key)) => {
+            (RecipientInfo::Kari(kari), KeyMaterial::Ec(key)) => {
                 let ours = kari
                     .recipient_enc_keys
                     .iter()

@@ -77,4 +77,22 @@ pub enum Error {
     /// The message's MIME structure is broken or not what S/MIME needs.
     #[error("MIME: {0}")]
     Mime(#[from] crate::mime::MimeError),
+    /// An algorithm too weak to trust (MD5, SHA-1 in signatures).
+    #[error("weak algorithm {0} refused")]
+    WeakAlgorithm(const_oid::ObjectIdentifier),
+    /// The signature algorithm names another digest than the SignerInfo.
+    #[error("the signature algorithm and the digest algorithm disagree")]
+    InconsistentDigest,
+    /// An RSA key below 2048 bits.
+    #[error("RSA key of {bits} bits refused: at least 2048 bits are required")]
+    WeakKey {
+        /// The key's modulus size.
+        bits: usize,
+    },
+    /// RSA-PSS was requested for a key that is not RSA.
+    #[error("RSA-PSS needs an RSA key")]
+    PssNeedsRsa,
+    /// The private-key operation failed.
+    #[error("signing failed")]
+    SigningFailed,
 }

@@ -44,6 +44,7 @@
 mod address;
 pub mod ber;
 mod certificate;
+mod digest;
 mod envelope;
 mod error;
 mod key_agreement;
@@ -51,14 +52,19 @@ mod message;
 pub mod mime;
 mod pem;
 mod private_key;
+mod signature_algorithm;
+mod signing;
 
 pub use address::{AddressError, EmailAddress};
 pub use certificate::{Certificate, Curve, PublicKeyAlgorithm};
+pub use digest::{DigestAlgorithm, Hasher, UnknownDigest};
 pub use envelope::{ContentEncryption, Decrypted, DecryptionIdentity, decrypt_cms};
 pub use error::Error;
 pub use message::{DecryptedMessage, decrypt_message};
 pub use pem::PemError;
 pub use private_key::PrivateKey;
+pub use signature_algorithm::SignatureScheme;
+pub use signing::{SignatureForm, Signer};
 
 // The ASN.1 crates our public types come from, so users name the same versions.
 pub use const_oid;

@@ -1,11 +1,14 @@
 //! Private keys as they come from CAs, OpenSSL and key stores.
 
-use der::Decode;
-use pkcs8::{EncodePrivateKey, EncryptedPrivateKeyInfoRef, PrivateKeyInfoRef};
+use der::{Decode, Encode};
+use pkcs8::{DecodePrivateKey, EncodePrivateKey, EncryptedPrivateKeyInfoRef, PrivateKeyInfoRef};
 use rsa::pkcs1::DecodeRsaPrivateKey;
+use spki::EncodePublicKey;
 use zeroize::Zeroizing;
 
+use crate::certificate::Certificate;
 use crate::error::Error;
+use crate::key_agreement::{EcPrivateKey, ec_private_key_from_pkcs8};
 use crate::pem;
 
 /// A private key, held as zeroized PKCS#8 DER.
@@ -113,11 +116,46 @@ impl PrivateKey {
     }
 }
 
+/// A private key decoded for use, known to belong to a certificate.
+pub(crate) enum KeyMaterial {
+    Rsa(Box<rsa::RsaPrivateKey>),
+    Ec(EcPrivateKey),
+}
+
+impl KeyMaterial {
+    /// Decodes a PKCS#8 key and checks that `certificate` certifies its
+    /// public key.
+    pub(crate) fn for_certificate(
+        pkcs8: &[u8],
+        certificate: &Certificate,
+    ) -> Result<KeyMaterial, Error> {
+        let (key, public) = if let Ok(rsa) = rsa::RsaPrivateKey::from_pkcs8_der(pkcs8) {
+            let public = rsa.to_public_key().to_public_key_der();
+            (KeyMaterial::Rsa(Box::new(rsa)), public)
+        } else if let Some(ec) = ec_private_key_from_pkcs8(pkcs8) {
+            let public = ec.public_key_der();
+            (KeyMaterial::Ec(ec), public)
+        } else {
+            return Err(Error::UnsupportedPrivateKey);
+        };
+        let public = public.map_err(|_| Error::UnsupportedPrivateKey)?;
+        let certified = certificate
+            .x509()
+            .tbs_certificate()
+            .subject_public_key_info()
+            .to_der()
+            .map_err(|_| Error::UnsupportedPrivateKey)?;
+        if public.as_bytes() != certified.as_slice() {
+            return Err(Error::KeyDoesNotMatchCertificate);
+        }
+        Ok(key)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
-    use pkcs8::DecodePrivateKey;
 
     #[test]
     fn pkcs1_and_sec1_keys_become_the_same_pkcs8_key() {

@@ -47,5 +47,5 @@ mod x509;
 pub use key::KeyKind;
 #[cfg(feature = "openpgp")]
 pub use openpgp::{PgpFiles, PgpKey, PgpSuite, PgpVersion, openpgp_key};
-pub use peer::run_peer;
+pub use peer::{GpgsmHome, run_peer};
 pub use pki::{Authority, Identity, IdentityFiles, Pki, Variant, pki};

@@ -26,3 +26,62 @@ pub fn run_peer(program: &str, args: &[&str], dir: &Path) -> Vec<u8> {
     );
     output.stdout
 }
+
+/// A throw-away `gpgsm` home that knows the testkit PKI (root and
+/// intermediate imported, the root trusted, CRL checks off), removed when
+/// dropped.
+///
+/// ```
+/// let home = testkit::GpgsmHome::new();
+/// let listing = home.run(&["--list-keys"]);
+/// assert!(String::from_utf8_lossy(&listing).contains("Mailgate Test Root CA"));
+/// ```
+#[derive(Debug)]
+pub struct GpgsmHome {
+    dir: tempfile::TempDir,
+}
+
+impl GpgsmHome {
+    /// Creates the home and imports the testkit CAs.
+    #[allow(clippy::expect_used)] // a test helper: the panic is the test failure
+    pub fn new() -> GpgsmHome {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let home = GpgsmHome { dir };
+        let write = |name: &str, contents: String| {
+            std::fs::write(home.path().join(name), contents).expect("write to temporary directory");
+        };
+        write("gpgsm.conf", "disable-crl-checks\n".to_owned());
+        write("root.pem", crate::pki().root().certificate_pem());
+        write("ca.pem", crate::pki().intermediate().certificate_pem());
+        home.run(&["--import", "root.pem"]);
+        home.run(&["--import", "ca.pem"]);
+        let listing = home.run(&["--with-colons", "--list-keys", "Mailgate Test Root CA"]);
+        let fingerprint = String::from_utf8_lossy(&listing)
+            .lines()
+            .find(|line| line.starts_with("fpr:"))
+            .and_then(|line| line.split(':').nth(9).map(str::to_owned))
+            .expect("gpgsm lists the imported root");
+        write("trustlist.txt", format!("{fingerprint} S\n"));
+        home
+    }
+
+    /// The directory (also the working directory of [`GpgsmHome::run`]).
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Runs `gpgsm --homedir HOME --batch ARGS...` in the home and returns
+    /// its standard output; panics if gpgsm fails.
+    pub fn run(&self, args: &[&str]) -> Vec<u8> {
+        let home = self.path().to_string_lossy().into_owned();
+        let mut all = vec!["--homedir", home.as_str(), "--batch"];
+        all.extend_from_slice(args);
+        run_peer("gpgsm", &all, self.path())
+    }
+}
+
+impl Default for GpgsmHome {
+    fn default() -> Self {
+        GpgsmHome::new()
+    }
+}

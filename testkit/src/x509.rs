@@ -160,7 +160,9 @@ impl Period {
 /// Issues one certificate for `subject_key`, signed by `issuer_key`.
 ///
 /// `issuer` is `None` for a self-signed root. The serial number is derived from
-/// the subject name so reissuing is deterministic.
+/// the subject name and the subject's key, so reissuing is deterministic and
+/// two certificates of one issuer never share a serial number (peers find a
+/// signer's certificate by issuer and serial).
 pub(crate) fn issue(
     subject: &str,
     issuer: Option<&Name>,
@@ -171,7 +173,15 @@ pub(crate) fn issue(
 ) -> Vec<u8> {
     #[allow(clippy::expect_used)] // subjects are built by this crate
     let subject_name = Name::from_str(subject).expect("valid distinguished name");
-    let hash = Sha256::digest(format!("serial/{subject}/{role:?}/{period:?}"));
+    let key_info = subject_key.public_key_info();
+    let key_bits = key_info.subject_public_key.raw_bytes();
+    let hash = Sha256::digest(
+        [
+            format!("serial/{subject}/{role:?}/{period:?}/").as_bytes(),
+            key_bits,
+        ]
+        .concat(),
+    );
     let mut serial = hash.get(..16).unwrap_or_default().to_vec();
     if let Some(first) = serial.first_mut() {
         // Positive and without a leading zero octet, as RFC 5280 asks.

@@ -1,0 +1,386 @@
+//! Creating CMS SignedData (RFC 5652 section 5) and S/MIME signed messages
+//! (RFC 8551 section 3.5).
+
+use std::time::SystemTime;
+
+use cms::cert::{CertificateChoices, IssuerAndSerialNumber};
+use cms::content_info::{CmsVersion, ContentInfo};
+use cms::signed_data::{
+    CertificateSet, EncapsulatedContentInfo, SignedData, SignerIdentifier, SignerInfo, SignerInfos,
+};
+use const_oid::ObjectIdentifier;
+use const_oid::db::rfc2985::{
+    PKCS_9_AT_CONTENT_TYPE, PKCS_9_AT_MESSAGE_DIGEST, PKCS_9_AT_SIGNING_TIME,
+    PKCS_9_AT_SMIME_CAPABILITIES,
+};
+use const_oid::db::rfc5911::{ID_DATA, ID_SIGNED_DATA};
+use der::asn1::{OctetString, SetOfVec};
+use der::{Any, Decode, Encode};
+use rsa::signature::RandomizedSigner;
+use rsa::signature::hazmat::PrehashSigner;
+use rsa::traits::PublicKeyParts;
+use spki::AlgorithmIdentifierOwned;
+use x509_cert::attr::Attribute;
+use x509_cert::time::Time;
+
+use crate::certificate::Certificate;
+use crate::digest::DigestAlgorithm;
+use crate::error::Error;
+use crate::key_agreement::EcPrivateKey;
+use crate::mime::{self, Envelope};
+use crate::private_key::{KeyMaterial, PrivateKey};
+use crate::signature_algorithm::{self, SignatureScheme};
+
+/// The content ciphers we decrypt, most preferred first: what our
+/// SMIMECapabilities attribute advertises (RFC 8551 section 2.5.2).
+const CAPABILITIES: [&str; 4] = [
+    "2.16.840.1.101.3.4.1.46", // AES-256-GCM
+    "2.16.840.1.101.3.4.1.6",  // AES-128-GCM
+    "2.16.840.1.101.3.4.1.42", // AES-256-CBC
+    "2.16.840.1.101.3.4.1.2",  // AES-128-CBC
+];
+
+/// How the signature travels with the content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SignatureForm {
+    /// `multipart/signed`: the content stays readable by clients without
+    /// S/MIME; the signature is a second body part (RFC 8551 section 3.5.3).
+    #[default]
+    Detached,
+    /// `application/pkcs7-mime; smime-type=signed-data`: the content is
+    /// inside the CMS object, which survives gateways that rewrite MIME
+    /// (RFC 8551 section 3.5.2).
+    Opaque,
+}
+
+/// A signing identity: certificate, private key, the chain to send along,
+/// and the algorithms to use.
+///
+/// ```
+/// # let alice = testkit::pki().smime("alice@example.org", testkit::KeyKind::P256);
+/// # let (cert_pem, key_pem) = (alice.certificate_pem(), alice.private_key_pem());
+/// use smime_core::{Certificate, DigestAlgorithm, PrivateKey, SignatureForm, Signer};
+///
+/// let certificate = Certificate::load(cert_pem.as_bytes())?.remove(0);
+/// let key = PrivateKey::load(key_pem.as_bytes(), None)?;
+/// let signer = Signer::new(certificate, &key)?.with_digest(DigestAlgorithm::Sha384);
+/// let signed = signer.sign_message(
+///     b"From: alice@example.org\r\nSubject: Hi\r\n\r\nHello\r\n",
+///     SignatureForm::Detached,
+/// )?;
+/// assert!(signed.windows(17).any(|w| w == b"multipart/signed;"));
+/// # Ok::<(), smime_core::Error>(())
+/// ```
+pub struct Signer {
+    certificate: Certificate,
+    chain: Vec<Certificate>,
+    key: KeyMaterial,
+    digest: DigestAlgorithm,
+    scheme: SignatureScheme,
+}
+
+impl std::fmt::Debug for Signer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Signer")
+            .field("certificate", &self.certificate)
+            .field("chain", &self.chain.len())
+            .field("digest", &self.digest)
+            .field("scheme", &self.scheme)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Signer {
+    /// A signer for `certificate` with its private key: RSA keys sign with
+    /// PKCS#1 v1.5, EC keys with ECDSA; the digest is SHA-256.
+    ///
+    /// Refuses a key that does not belong to the certificate, and RSA keys
+    /// under 2048 bits (which verifiers refuse).
+    pub fn new(certificate: Certificate, key: &PrivateKey) -> Result<Signer, Error> {
+        let key = KeyMaterial::for_certificate(key.pkcs8_der(), &certificate)?;
+        let scheme = match &key {
+            KeyMaterial::Rsa(rsa) => {
+                let bits = rsa.size() * 8;
+                if bits < 2048 {
+                    return Err(Error::WeakKey { bits });
+                }
+                SignatureScheme::RsaPkcs1v15
+            }
+            KeyMaterial::Ec(_) => SignatureScheme::Ecdsa,
+        };
+        Ok(Signer {
+            certificate,
+            chain: Vec::new(),
+            key,
+            digest: DigestAlgorithm::default(),
+            scheme,
+        })
+    }
+
+    /// Certificates to include besides the signer's (its issuing CAs), so
+    /// recipients can build the path.
+    pub fn with_chain(mut self, chain: impl IntoIterator<Item = Certificate>) -> Signer {
+        self.chain.extend(chain);
+        self
+    }
+
+    /// The digest algorithm.
+    pub fn with_digest(mut self, digest: DigestAlgorithm) -> Signer {
+        self.digest = digest;
+        self
+    }
+
+    /// Signs with RSASSA-PSS instead of PKCS#1 v1.5; refused for EC keys.
+    pub fn with_rsa_pss(mut self) -> Result<Signer, Error> {
+        match self.key {
+            KeyMaterial::Rsa(_) => {
+                self.scheme = SignatureScheme::RsaPss;
+                Ok(self)
+            }
+            KeyMaterial::Ec(_) => Err(Error::PssNeedsRsa),
+        }
+    }
+
+    /// The signer's certificate.
+    pub fn certificate(&self) -> &Certificate {
+        &self.certificate
+    }
+
+    /// The digest algorithm in use.
+    pub fn digest(&self) -> DigestAlgorithm {
+        self.digest
+    }
+
+    /// CMS SignedData (DER) over `content`: detached (the content is not
+    /// included) or with the content encapsulated, signed at `time`.
+    pub fn sign_cms(
+        &self,
+        content: &[u8],
+        form: SignatureForm,
+        time: SystemTime,
+    ) -> Result<Vec<u8>, Error> {
+        let digest_id = AlgorithmIdentifierOwned {
+            oid: self.digest.oid(),
+            parameters: None,
+        };
+        let signed_attrs = self.signed_attributes(&self.digest.digest(content), time)?;
+        // The signature covers the DER encoding of the attributes as a SET OF
+        // (RFC 5652 section 5.4), which is how `SetOfVec` encodes.
+        let signature = self.sign_bytes(&signed_attrs.to_der().map_err(Error::InvalidCms)?)?;
+        let tbs = self.certificate.x509().tbs_certificate();
+        let signer_info = SignerInfo {
+            version: CmsVersion::V1,
+            sid: SignerIdentifier::IssuerAndSerialNumber(IssuerAndSerialNumber {
+                issuer: tbs.issuer().clone(),
+                serial_number: tbs.serial_number().clone(),
+            }),
+            digest_alg: digest_id.clone(),
+            signed_attrs: Some(signed_attrs),
+            signature_algorithm: signature_algorithm::identifier(self.scheme, self.digest)?,
+            signature: OctetString::new(signature).map_err(Error::InvalidCms)?,
+            unsigned_attrs: None,
+        };
+        let mut certificates = SetOfVec::new();
+        for certificate in std::iter::once(&self.certificate).chain(&self.chain) {
+            // A chain that repeats the signer's certificate is not an error.
+            let choice = CertificateChoices::Certificate(certificate.x509().clone());
+            if !certificates.iter().any(|c| *c == choice) {
+                certificates.insert(choice).map_err(Error::InvalidCms)?;
+            }
+        }
+        let econtent = match form {
+            SignatureForm::Detached => None,
+            SignatureForm::Opaque => Some(
+                Any::encode_from(&OctetString::new(content).map_err(Error::InvalidCms)?)
+                    .map_err(Error::InvalidCms)?,
+            ),
+        };
+        let signed_data = SignedData {
+            version: CmsVersion::V1,
+            digest_algorithms: SetOfVec::try_from(vec![digest_id]).map_err(Error::InvalidCms)?,
+            encap_content_info: EncapsulatedContentInfo {
+                econtent_type: ID_DATA,
+                econtent,
+            },
+            certificates: Some(CertificateSet(certificates)),
+            crls: None,
+            signer_infos: SignerInfos(
+                SetOfVec::try_from(vec![signer_info]).map_err(Error::InvalidCms)?,
+            ),
+        };
+        ContentInfo {
+            content_type: ID_SIGNED_DATA,
+            content: Any::encode_from(&signed_data).map_err(Error::InvalidCms)?,
+        }
+        .to_der()
+        .map_err(Error::InvalidCms)
+    }
+
+    fn signed_attributes(
+        &self,
+        message_digest: &[u8],
+        time: SystemTime,
+    ) -> Result<SetOfVec<Attribute>, Error> {
+        let attribute = |oid: ObjectIdentifier, value: Any| -> Result<Attribute, Error> {
+            Ok(Attribute {
+                oid,
+                values: SetOfVec::try_from(vec![value]).map_err(Error::InvalidCms)?,
+            })
+        };
+        let capabilities: Vec<AlgorithmIdentifierOwned> = CAPABILITIES
+            .iter()
+            .filter_map(|oid| ObjectIdentifier::new(oid).ok())
+            .map(|oid| AlgorithmIdentifierOwned {
+                oid,
+                parameters: None,
+            })
+            .collect();
+        let signing_time = Time::try_from(time).map_err(Error::InvalidCms)?;
+        SetOfVec::try_from(vec![
+            attribute(PKCS_9_AT_CONTENT_TYPE, any(&ID_DATA)?)?,
+            attribute(PKCS_9_AT_SIGNING_TIME, any(&signing_time)?)?,
+            attribute(
+                PKCS_9_AT_MESSAGE_DIGEST,
+                any(&OctetString::new(message_digest).map_err(Error::InvalidCms)?)?,
+            )?,
+            attribute(PKCS_9_AT_SMIME_CAPABILITIES, any(&capabilities)?)?,
+        ])
+        .map_err(Error::InvalidCms)
+    }
+
+    /// The signature value over `data` with our scheme and digest.
+    fn sign_bytes(&self, data: &[u8]) -> Result<Vec<u8>, Error> {
+        let failed = |_| Error::SigningFailed;
+        let mut rng = getrandom::SysRng;
+        match (&self.key, self.scheme) {
+            (KeyMaterial::Rsa(key), SignatureScheme::RsaPss) => {
+                let key = (**key).clone();
+                let signature: Box<[u8]> = match self.digest {
+                    DigestAlgorithm::Sha256 => rsa::pss::SigningKey::<sha2::Sha256>::new(key)
+                        .try_sign_with_rng(&mut rng, data)
+                        .map_err(failed)?
+                        .into(),
+                    DigestAlgorithm::Sha384 => rsa::pss::SigningKey::<sha2::Sha384>::new(key)
+                        .try_sign_with_rng(&mut rng, data)
+                        .map_err(failed)?
+                        .into(),
+                    DigestAlgorithm::Sha512 => rsa::pss::SigningKey::<sha2::Sha512>::new(key)
+                        .try_sign_with_rng(&mut rng, data)
+                        .map_err(failed)?
+                        .into(),
+                };
+                Ok(signature.into_vec())
+            }
+            (KeyMaterial::Rsa(key), _) => {
+                let key = (**key).clone();
+                // The randomised entry point blinds the private-key operation.
+                let signature: Box<[u8]> = match self.digest {
+                    DigestAlgorithm::Sha256 => rsa::pkcs1v15::SigningKey::<sha2::Sha256>::new(key)
+                        .try_sign_with_rng(&mut rng, data)
+                        .map_err(failed)?
+                        .into(),
+                    DigestAlgorithm::Sha384 => rsa::pkcs1v15::SigningKey::<sha2::Sha384>::new(key)
+                        .try_sign_with_rng(&mut rng, data)
+                        .map_err(failed)?
+                        .into(),
+                    DigestAlgorithm::Sha512 => rsa::pkcs1v15::SigningKey::<sha2::Sha512>::new(key)
+                        .try_sign_with_rng(&mut rng, data)
+                        .map_err(failed)?
+                        .into(),
+                };
+                Ok(signature.into_vec())
+            }
+            (KeyMaterial::Ec(key), _) => {
+                // ECDSA signs the digest (RFC 5753 section 7.2; truncated to
+                // the curve order by the primitive when longer).
+                let prehash = self.digest.digest(data);
+                match key {
+                    EcPrivateKey::P256(secret) => {
+                        let signature: p256::ecdsa::Signature =
+                            p256::ecdsa::SigningKey::from(secret)
+                                .sign_prehash(&prehash)
+                                .map_err(failed)?;
+                        Ok(signature.to_der().as_bytes().to_vec())
+                    }
+                    EcPrivateKey::P384(secret) => {
+                        let signature: p384::ecdsa::Signature =
+                            p384::ecdsa::SigningKey::from(secret)
+                                .sign_prehash(&prehash)
+                                .map_err(failed)?;
+                        Ok(signature.to_der().as_bytes().to_vec())
+                    }
+                }
+            }
+        }
+    }
+
+    /// Signs a whole RFC 5322 message: the outer header fields (From, To,
+    /// Subject, ...) stay outside; the body entity with its `Content-*`
+    /// fields is canonicalised (CRLF), made 7-bit safe, and signed.
+    pub fn sign_message(&self, message: &[u8], form: SignatureForm) -> Result<Vec<u8>, Error> {
+        let envelope = Envelope::split(message)?;
+        let entity = mime::seven_bit_safe(envelope.inner())?;
+        let cms = self.sign_cms(&entity, form, SystemTime::now())?;
+        let signature = mime::encode_base64(&cms, mime::LineBreak::Crlf);
+        let mut out = Vec::with_capacity(entity.len() + signature.len() + 512);
+        match form {
+            SignatureForm::Detached => {
+                let boundary = boundary_for(&entity);
+                out.extend_from_slice(
+                    format!(
+                        "Content-Type: multipart/signed; protocol=\"application/pkcs7-signature\";\r\n\tmicalg={}; boundary=\"{boundary}\"\r\n\r\n\
+                         This is an S/MIME signed message.\r\n\r\n--{boundary}\r\n",
+                        self.digest.micalg()
+                    )
+                    .as_bytes(),
+                );
+                out.extend_from_slice(&entity);
+                out.extend_from_slice(
+                    format!(
+                        "\r\n--{boundary}\r\n\
+                         Content-Type: application/pkcs7-signature; name=\"smime.p7s\"\r\n\
+                         Content-Transfer-Encoding: base64\r\n\
+                         Content-Disposition: attachment; filename=\"smime.p7s\"\r\n\r\n"
+                    )
+                    .as_bytes(),
+                );
+                out.extend_from_slice(&signature);
+                out.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+            }
+            SignatureForm::Opaque => {
+                out.extend_from_slice(
+                    b"Content-Type: application/pkcs7-mime; smime-type=signed-data; name=\"smime.p7m\"\r\n\
+                      Content-Transfer-Encoding: base64\r\n\
+                      Content-Disposition: attachment; filename=\"smime.p7m\"\r\n\r\n",
+                );
+                out.extend_from_slice(&signature);
+            }
+        }
+        Ok(envelope.rebuild(&out))
+    }
+}
+
+fn any(value: &impl Encode) -> Result<Any, Error> {
+    Any::from_der(&value.to_der().map_err(Error::InvalidCms)?).map_err(Error::InvalidCms)
+}
+
+/// A boundary that does not occur in `content` (RFC 2046 section 5.1.1).
+pub(crate) fn boundary_for(content: &[u8]) -> String {
+    let mut counter = 0u64;
+    loop {
+        let mut random = [0u8; 12];
+        // Without randomness, a counter still yields a boundary we check.
+        let _ = getrandom::fill(&mut random);
+        let boundary = format!(
+            "----=_mailgate_{}_{counter}",
+            crate::certificate::hex(&random)
+        );
+        if !content
+            .windows(boundary.len())
+            .any(|w| w == boundary.as_bytes())
+        {
+            return boundary;
+        }
+        counter += 1;
+    }
+}
