@@ -64,6 +64,117 @@ impl EmailAddress {
     pub fn as_str(&self) -> &str {
         &self.original
     }
+
+    /// The mailbox addresses of an address header value (`From`, `Sender`,
+    /// `To`; RFC 5322 section 3.4): display names, comments and group names
+    /// are dropped, never mistaken for addresses.
+    ///
+    /// ```
+    /// use smime_core::EmailAddress;
+    ///
+    /// let from = EmailAddress::parse_mailboxes(r#""ceo@bank.example" <mallory@evil.example> (CEO)"#)?;
+    /// assert_eq!(from, vec!["mallory@evil.example".parse::<EmailAddress>()?]);
+    /// let to = EmailAddress::parse_mailboxes("Team: a@example.org, \"B, b\" <b@example.org>;, c@example.org")?;
+    /// assert_eq!(to.len(), 3);
+    /// # Ok::<(), smime_core::AddressError>(())
+    /// ```
+    pub fn parse_mailboxes(value: &str) -> Result<Vec<EmailAddress>, AddressError> {
+        let mut addresses = Vec::new();
+        for mailbox in split_mailboxes(value) {
+            let mailbox = mailbox.trim();
+            if mailbox.is_empty() {
+                continue;
+            }
+            let address = match angle_address(mailbox) {
+                Some(inner) => inner,
+                None => mailbox.to_owned(),
+            };
+            // An obsolete source route (`<@relay:user@host>`) is not part of
+            // the address.
+            let address = match address.rsplit_once(':') {
+                Some((route, rest)) if route.starts_with('@') => rest.to_owned(),
+                _ => address,
+            };
+            addresses.push(address.trim().parse()?);
+        }
+        Ok(addresses)
+    }
+}
+
+/// Splits an address list at top-level commas, dropping comments and group
+/// names (`name:` ... `;`), keeping quoted strings and angle addresses intact.
+fn split_mailboxes(value: &str) -> Vec<String> {
+    let mut mailboxes = Vec::new();
+    let mut current = String::new();
+    let mut chars = value.chars();
+    let mut in_angle = false;
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => {
+                current.push(c);
+                while let Some(q) = chars.next() {
+                    current.push(q);
+                    match q {
+                        '\\' => current.extend(chars.next()),
+                        '"' => break,
+                        _ => {}
+                    }
+                }
+            }
+            '(' => {
+                let mut depth = 1usize;
+                while let Some(q) = chars.next() {
+                    match q {
+                        '\\' => {
+                            chars.next();
+                        }
+                        '(' => depth += 1,
+                        ')' => {
+                            depth -= 1;
+                            if depth == 0 {
+                                break;
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                current.push(' ');
+            }
+            '<' => {
+                in_angle = true;
+                current.push(c);
+            }
+            '>' => {
+                in_angle = false;
+                current.push(c);
+            }
+            ':' if !in_angle => current.clear(), // a group name
+            ',' | ';' if !in_angle => mailboxes.push(std::mem::take(&mut current)),
+            _ => current.push(c),
+        }
+    }
+    mailboxes.push(current);
+    mailboxes
+}
+
+/// The text inside the angle brackets of `name-addr`, if any.
+fn angle_address(mailbox: &str) -> Option<String> {
+    let mut in_quote = false;
+    let mut escaped = false;
+    let mut start = None;
+    for (index, c) in mailbox.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if in_quote => escaped = true,
+            '"' => in_quote = !in_quote,
+            '<' if !in_quote => start = Some(index + 1),
+            '>' if !in_quote => {
+                return start.and_then(|s| mailbox.get(s..index)).map(str::to_owned);
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 impl FromStr for EmailAddress {
@@ -120,6 +231,42 @@ impl fmt::Debug for EmailAddress {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn mailboxes(value: &str) -> Vec<String> {
+        EmailAddress::parse_mailboxes(value)
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn mailboxes_ignore_display_names_comments_and_groups() {
+        assert_eq!(mailboxes("alice@example.org"), ["alice@example.org"]);
+        assert_eq!(
+            mailboxes("\"alice@example.org\" <mallory@evil.example>"),
+            ["mallory@evil.example"]
+        );
+        assert_eq!(
+            mailboxes("alice@example.org (<mallory@evil.example>)"),
+            ["alice@example.org"]
+        );
+        assert_eq!(
+            mailboxes("\"Doe, John <john@x.example>\" <jd@example.org>, b@example.org"),
+            ["jd@example.org", "b@example.org"]
+        );
+        assert_eq!(mailboxes("undisclosed-recipients:;"), Vec::<String>::new());
+        assert_eq!(
+            mailboxes("<@relay.example:a@example.org>"),
+            ["a@example.org"]
+        );
+        assert_eq!(
+            mailboxes("\"quoted.local\"@example.org"),
+            ["\"quoted.local\"@example.org"]
+        );
+        assert!(EmailAddress::parse_mailboxes("Just A Name").is_err());
+        assert!(EmailAddress::parse_mailboxes("Name <>").is_err());
+    }
 
     #[test]
     fn compares_case_insensitively() {

@@ -95,4 +95,20 @@ pub enum Error {
     /// The private-key operation failed.
     #[error("signing failed")]
     SigningFailed,
+    /// The CMS content is not SignedData.
+    #[error("CMS: content type {0} is not a signed message")]
+    NotSigned(const_oid::ObjectIdentifier),
+    /// Content both inside the SignedData and beside it: which one was
+    /// signed would be ambiguous, so neither is trusted.
+    #[error("CMS: signed content both encapsulated and detached")]
+    ContentConfusion,
+    /// A detached signature without the content it signs.
+    #[error("CMS: detached signature without content")]
+    DetachedContentMissing,
+    /// SignedData without any signerInfo.
+    #[error("CMS: SignedData without signerInfos (nothing is signed)")]
+    NoSignerInfo,
+    /// `multipart/signed` without exactly a content and a signature part.
+    #[error("multipart/signed needs a content part and a signature part")]
+    MalformedSignedMessage,
 }

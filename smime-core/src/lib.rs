@@ -54,6 +54,7 @@ mod pem;
 mod private_key;
 mod signature_algorithm;
 mod signing;
+mod verification;
 
 pub use address::{AddressError, EmailAddress};
 pub use certificate::{Certificate, Curve, PublicKeyAlgorithm};
@@ -65,6 +66,9 @@ pub use pem::PemError;
 pub use private_key::PrivateKey;
 pub use signature_algorithm::SignatureScheme;
 pub use signing::{SignatureForm, Signer};
+pub use verification::{
+    Coverage, Signature, SignatureStatus, SignedContent, Verdict, Verification, Verifier,
+};
 
 // The ASN.1 crates our public types come from, so users name the same versions.
 pub use const_oid;

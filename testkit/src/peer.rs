@@ -51,6 +51,7 @@ impl GpgsmHome {
             std::fs::write(home.path().join(name), contents).expect("write to temporary directory");
         };
         write("gpgsm.conf", "disable-crl-checks\n".to_owned());
+        write("gpg-agent.conf", "allow-loopback-pinentry\n".to_owned());
         write("root.pem", crate::pki().root().certificate_pem());
         write("ca.pem", crate::pki().intermediate().certificate_pem());
         home.run(&["--import", "root.pem"]);
@@ -77,6 +78,46 @@ impl GpgsmHome {
         let mut all = vec!["--homedir", home.as_str(), "--batch"];
         all.extend_from_slice(args);
         run_peer("gpgsm", &all, self.path())
+    }
+}
+
+impl GpgsmHome {
+    /// Like [`GpgsmHome::run`], answering passphrase questions (PKCS#12
+    /// import, signing, decryption) with `passphrase` through the loopback
+    /// pinentry.
+    #[allow(clippy::expect_used, clippy::panic)] // a test helper: the panic is the test failure
+    pub fn run_with_passphrase(&self, passphrase: &str, args: &[&str]) -> Vec<u8> {
+        use std::io::Write;
+        use std::process::Stdio;
+        let home = self.path().to_string_lossy().into_owned();
+        let mut child = Command::new("gpgsm")
+            .args([
+                "--homedir",
+                home.as_str(),
+                "--batch",
+                "--pinentry-mode",
+                "loopback",
+            ])
+            .args(["--passphrase-fd", "0"])
+            .args(args)
+            .current_dir(self.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("cannot run gpgsm (is it installed?)");
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin
+                .write_all(format!("{passphrase}\n").as_bytes())
+                .expect("write the passphrase to gpgsm");
+        }
+        let output = child.wait_with_output().expect("gpgsm runs");
+        assert!(
+            output.status.success(),
+            "gpgsm {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output.stdout
     }
 }
 

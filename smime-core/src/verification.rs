@@ -1,0 +1,815 @@
+//! Verifying CMS SignedData (RFC 5652 section 5.6) and S/MIME signed
+//! messages (RFC 8551 section 3.5, RFC 8550 section 3), with certificate path
+//! validation.
+//!
+//! A message counts as signed by its author only when every check holds:
+//! the signature covers the whole message body (not one part of it), every
+//! signerInfo verifies, each signer's certificate chains to a caller-given
+//! trust anchor at the verification time and may sign mail (keyUsage,
+//! extendedKeyUsage), no weak algorithm or key is involved, and a signer's
+//! certificate names the single `From` address. [`Verification::verdict`]
+//! folds the report into one answer; the report keeps every detail.
+
+use std::time::{Duration, SystemTime};
+
+use cms::content_info::ContentInfo;
+use cms::signed_data::{SignedData, SignerIdentifier, SignerInfo};
+use const_oid::ObjectIdentifier;
+use const_oid::db::rfc2985::{
+    PKCS_9_AT_CONTENT_TYPE, PKCS_9_AT_MESSAGE_DIGEST, PKCS_9_AT_SIGNING_TIME,
+    PKCS_9_AT_SMIME_CAPABILITIES,
+};
+use const_oid::db::rfc5911::{ID_DATA, ID_SIGNED_DATA};
+use der::asn1::OctetString;
+use der::{Decode, Encode};
+use rsa::signature::Verifier as _;
+use rsa::signature::hazmat::PrehashVerifier;
+use rustls_pki_types::{CertificateDer, UnixTime};
+use spki::AlgorithmIdentifierOwned;
+use x509_cert::attr::Attribute;
+use x509_cert::ext::pkix::SubjectKeyIdentifier;
+use x509_cert::time::Time;
+
+use crate::address::EmailAddress;
+use crate::certificate::{Certificate, Curve, PublicKeyAlgorithm};
+use crate::digest::DigestAlgorithm;
+use crate::error::Error;
+use crate::mime::{self, ContentType, Entity, Envelope, MimeError, Multipart};
+use crate::signature_algorithm::{self, SignatureScheme};
+
+/// DER contents of the emailProtection and anyExtendedKeyUsage OIDs, as
+/// `rustls-webpki` takes them.
+const EMAIL_PROTECTION: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x04];
+const ANY_EXTENDED_KEY_USAGE: &[u8] = &[0x55, 0x1d, 0x25, 0x00];
+const ID_KP_EMAIL_PROTECTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.4");
+const ANY_EKU: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.37.0");
+
+/// Checks signatures against trust anchors chosen by the caller.
+///
+/// ```
+/// # let alice = testkit::pki().smime("alice@example.org", testkit::KeyKind::P256);
+/// # let root_pem = testkit::pki().root().certificate_pem();
+/// # let chain = alice.chain_der().iter().map(|d| smime_core::Certificate::from_der(d)).collect::<Result<Vec<_>, _>>()?;
+/// use smime_core::{Certificate, PrivateKey, SignatureForm, Signer, Verdict, Verifier};
+///
+/// # let certificate = Certificate::from_der(alice.certificate_der())?;
+/// # let key = PrivateKey::load(alice.private_key_der(), None)?;
+/// let signer = Signer::new(certificate, &key)?.with_chain(chain);
+/// let signed = signer.sign_message(b"From: alice@example.org\r\n\r\nHello\r\n", SignatureForm::Detached)?;
+///
+/// let verifier = Verifier::new(Certificate::load(root_pem.as_bytes())?);
+/// let report = verifier.verify_message(&signed)?;
+/// assert_eq!(report.verdict(), Verdict::SignedByFrom);
+/// # Ok::<(), smime_core::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Verifier {
+    anchors: Vec<Certificate>,
+    intermediates: Vec<Certificate>,
+    time: Option<SystemTime>,
+}
+
+impl Verifier {
+    /// A verifier trusting `anchors` (root certificates), checking validity
+    /// now.
+    pub fn new(anchors: impl IntoIterator<Item = Certificate>) -> Verifier {
+        Verifier {
+            anchors: anchors.into_iter().collect(),
+            intermediates: Vec::new(),
+            time: None,
+        }
+    }
+
+    /// CA certificates to build paths with, besides those in the message.
+    pub fn with_intermediates(
+        mut self,
+        certificates: impl IntoIterator<Item = Certificate>,
+    ) -> Self {
+        self.intermediates.extend(certificates);
+        self
+    }
+
+    /// Checks validity at `time` instead of now: archives verify old mail as
+    /// of its receipt.
+    pub fn at(mut self, time: SystemTime) -> Self {
+        self.time = Some(time);
+        self
+    }
+
+    /// Verifies an S/MIME signed message (`multipart/signed` or
+    /// `application/pkcs7-mime; smime-type=signed-data`) and reports what it
+    /// covers and who signed it.
+    ///
+    /// Errors are for input that cannot be judged (broken MIME or CMS); a
+    /// well-formed message with a bad signature is a report whose verdict
+    /// says so.
+    pub fn verify_message(&self, message: &[u8]) -> Result<Verification, Error> {
+        let entity = Entity::parse(message)?;
+        let from = addresses(&entity, "from");
+        let sender = addresses(&entity, "sender");
+        let Some((path, signed)) = find_signed(&entity, 0, String::new())? else {
+            return Ok(Verification {
+                coverage: Coverage::Unsigned,
+                signers: Vec::new(),
+                certificates: Vec::new(),
+                from,
+                sender,
+                unwrapped: None,
+            });
+        };
+        let (content, cms) = match &signed {
+            SignedPart::Detached {
+                content, signature, ..
+            } => (Some(mime::canonicalize(content)), signature.clone()),
+            SignedPart::Opaque { cms } => (None, cms.clone()),
+        };
+        let cms_result = self.verify_cms(&cms, content.as_deref())?;
+        let coverage = match (path.is_empty(), &signed) {
+            (true, SignedPart::Detached { extra_parts: 0, .. } | SignedPart::Opaque { .. }) => {
+                Coverage::Whole
+            }
+            (true, SignedPart::Detached { .. }) => Coverage::Partial {
+                part: "1".to_owned(),
+                reason: "multipart/signed with more than the content and the signature".to_owned(),
+            },
+            (false, _) => Coverage::Partial {
+                part: path,
+                reason: "the signed part is inside an unsigned MIME structure".to_owned(),
+            },
+        };
+        let unwrapped = match coverage {
+            Coverage::Whole => Some(Envelope::split(message)?.rebuild(&cms_result.content)),
+            _ => None,
+        };
+        Ok(Verification {
+            coverage,
+            signers: cms_result.signers,
+            certificates: cms_result.certificates,
+            from,
+            sender,
+            unwrapped,
+        })
+    }
+
+    /// Verifies CMS SignedData (DER or BER): with `detached` content for a
+    /// detached signature, or the encapsulated content otherwise.
+    pub fn verify_cms(&self, cms: &[u8], detached: Option<&[u8]>) -> Result<SignedContent, Error> {
+        let der = crate::ber::to_der(cms).map_err(Error::MalformedCms)?;
+        let info = ContentInfo::from_der(&der).map_err(Error::InvalidCms)?;
+        if info.content_type != ID_SIGNED_DATA {
+            return Err(Error::NotSigned(info.content_type));
+        }
+        let data: SignedData = info.content.decode_as().map_err(Error::InvalidCms)?;
+        let encapsulated = match &data.encap_content_info.econtent {
+            Some(any) => Some(
+                any.decode_as::<OctetString>()
+                    .map_err(Error::InvalidCms)?
+                    .as_bytes()
+                    .to_vec(),
+            ),
+            None => None,
+        };
+        let content = match (encapsulated, detached) {
+            (Some(_), Some(_)) => return Err(Error::ContentConfusion),
+            (None, None) => return Err(Error::DetachedContentMissing),
+            (Some(inside), None) => inside,
+            (None, Some(outside)) => outside.to_vec(),
+        };
+        let mut certificates = Vec::new();
+        if let Some(set) = &data.certificates {
+            for choice in set.0.iter() {
+                if let cms::cert::CertificateChoices::Certificate(certificate) = choice {
+                    let der = certificate.to_der().map_err(Error::InvalidCms)?;
+                    certificates.push(Certificate::from_der(&der)?);
+                }
+            }
+        }
+        if data.signer_infos.0.is_empty() {
+            return Err(Error::NoSignerInfo);
+        }
+        let content_type = data.encap_content_info.econtent_type;
+        let signers = data
+            .signer_infos
+            .0
+            .iter()
+            .map(|info| self.verify_signer(info, content_type, &content, &certificates))
+            .collect();
+        Ok(SignedContent {
+            content,
+            signers,
+            certificates,
+        })
+    }
+
+    fn verify_signer(
+        &self,
+        info: &SignerInfo,
+        content_type: ObjectIdentifier,
+        content: &[u8],
+        message_certificates: &[Certificate],
+    ) -> Signature {
+        let mut signature = Signature {
+            certificate: None,
+            digest: None,
+            scheme: None,
+            signing_time: None,
+            capabilities: Vec::new(),
+            status: SignatureStatus::Valid,
+        };
+        if let Err(status) = self.check_signer(
+            info,
+            content_type,
+            content,
+            message_certificates,
+            &mut signature,
+        ) {
+            signature.status = status;
+        }
+        signature
+    }
+
+    fn check_signer(
+        &self,
+        info: &SignerInfo,
+        content_type: ObjectIdentifier,
+        content: &[u8],
+        message_certificates: &[Certificate],
+        report: &mut Signature,
+    ) -> Result<(), SignatureStatus> {
+        let certificate = message_certificates
+            .iter()
+            .chain(&self.intermediates)
+            .chain(&self.anchors)
+            .find(|c| identifies(&info.sid, c))
+            .cloned()
+            .ok_or(SignatureStatus::CertificateNotFound)?;
+        report.certificate = Some(certificate.clone());
+        let digest =
+            signature_algorithm::parse_digest(&info.digest_alg).map_err(algorithm_status)?;
+        report.digest = Some(digest);
+        let (scheme, salt) = signature_algorithm::parse(&info.signature_algorithm, digest)
+            .map_err(algorithm_status)?;
+        report.scheme = Some(scheme);
+        let content_digest = digest.digest(content);
+        let signed_bytes = match &info.signed_attrs {
+            Some(set) => {
+                let attributes: &[Attribute] = set.as_slice();
+                let declared_type: ObjectIdentifier =
+                    single_value(attributes, PKCS_9_AT_CONTENT_TYPE)?;
+                if declared_type != content_type {
+                    return Err(SignatureStatus::ContentTypeMismatch);
+                }
+                let declared_digest: OctetString =
+                    single_value(attributes, PKCS_9_AT_MESSAGE_DIGEST)?;
+                if declared_digest.as_bytes() != content_digest.as_slice() {
+                    return Err(SignatureStatus::ContentChanged);
+                }
+                report.signing_time = optional_value::<Time>(attributes, PKCS_9_AT_SIGNING_TIME)?
+                    .map(|t| t.to_system_time());
+                report.capabilities = optional_value::<Vec<AlgorithmIdentifierOwned>>(
+                    attributes,
+                    PKCS_9_AT_SMIME_CAPABILITIES,
+                )?
+                .unwrap_or_default()
+                .into_iter()
+                .map(|a| a.oid)
+                .collect();
+                // The signature covers the attributes' DER with the SET OF
+                // tag, not the IMPLICIT [0] they travel under (RFC 5652
+                // section 5.4): exactly how the set encodes on its own.
+                set.to_der().map_err(|_| SignatureStatus::Malformed)?
+            }
+            None if content_type == ID_DATA => content.to_vec(),
+            // RFC 5652 section 5.3: other content types need attributes.
+            None => return Err(SignatureStatus::MissingAttribute("content-type")),
+        };
+        check_signature_value(
+            &certificate,
+            scheme,
+            salt,
+            digest,
+            &signed_bytes,
+            info.signature.as_bytes(),
+        )?;
+        check_usage(&certificate)?;
+        self.check_path(&certificate, message_certificates)
+    }
+
+    fn check_path(
+        &self,
+        certificate: &Certificate,
+        message_certificates: &[Certificate],
+    ) -> Result<(), SignatureStatus> {
+        let anchor_ders: Vec<CertificateDer<'_>> = self
+            .anchors
+            .iter()
+            .map(|c| CertificateDer::from(c.to_der()))
+            .collect();
+        let anchors: Vec<_> = anchor_ders
+            .iter()
+            .filter_map(|der| webpki::anchor_from_trusted_cert(der).ok())
+            .collect();
+        let intermediates: Vec<CertificateDer<'_>> = message_certificates
+            .iter()
+            .chain(&self.intermediates)
+            .filter(|c| *c != certificate)
+            .map(|c| CertificateDer::from(c.to_der()))
+            .collect();
+        let end_entity_der = CertificateDer::from(certificate.to_der());
+        let end_entity = webpki::EndEntityCert::try_from(&end_entity_der)
+            .map_err(|e| SignatureStatus::Untrusted(e.to_string()))?;
+        let time = self.time.unwrap_or_else(SystemTime::now);
+        let since_epoch = time
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO);
+        let purpose = match certificate.extended_key_usage() {
+            Some(purposes)
+                if !purposes.contains(&ID_KP_EMAIL_PROTECTION) && purposes.contains(&ANY_EKU) =>
+            {
+                ANY_EXTENDED_KEY_USAGE
+            }
+            _ => EMAIL_PROTECTION,
+        };
+        end_entity
+            .verify_for_usage(
+                webpki::ALL_VERIFICATION_ALGS,
+                &anchors,
+                &intermediates,
+                UnixTime::since_unix_epoch(since_epoch),
+                webpki::KeyUsage::required_if_present(purpose),
+                None,
+                None,
+            )
+            .map(|_| ())
+            .map_err(|error| match error {
+                webpki::Error::CertExpired { .. } | webpki::Error::CertNotValidYet { .. } => {
+                    SignatureStatus::NotValidAt
+                }
+                webpki::Error::UnknownIssuer => {
+                    SignatureStatus::Untrusted("no path to a trust anchor".to_owned())
+                }
+                other => SignatureStatus::Untrusted(format!("{other:?}")),
+            })
+    }
+}
+
+/// Whether a SignerIdentifier names `certificate`.
+fn identifies(sid: &SignerIdentifier, certificate: &Certificate) -> bool {
+    let tbs = certificate.x509().tbs_certificate();
+    match sid {
+        SignerIdentifier::IssuerAndSerialNumber(id) => {
+            id.issuer == *tbs.issuer() && id.serial_number == *tbs.serial_number()
+        }
+        SignerIdentifier::SubjectKeyIdentifier(id) => matches!(
+            tbs.get_extension::<SubjectKeyIdentifier>(),
+            Ok(Some((_, ours))) if ours == *id
+        ),
+    }
+}
+
+fn algorithm_status(error: Error) -> SignatureStatus {
+    match error {
+        Error::WeakAlgorithm(oid) => SignatureStatus::WeakAlgorithm(oid),
+        Error::UnsupportedAlgorithm(oid) => SignatureStatus::UnsupportedAlgorithm(oid),
+        Error::InconsistentDigest => SignatureStatus::Malformed,
+        _ => SignatureStatus::Malformed,
+    }
+}
+
+/// The value of an attribute that must occur exactly once with one value
+/// (RFC 5652 section 11).
+fn single_value<T: for<'a> Decode<'a>>(
+    attributes: &[Attribute],
+    oid: ObjectIdentifier,
+) -> Result<T, SignatureStatus> {
+    optional_value(attributes, oid)?.ok_or(SignatureStatus::MissingAttribute(attribute_name(oid)))
+}
+
+fn optional_value<T: for<'a> Decode<'a>>(
+    attributes: &[Attribute],
+    oid: ObjectIdentifier,
+) -> Result<Option<T>, SignatureStatus> {
+    let mut matching = attributes.iter().filter(|a| a.oid == oid);
+    let Some(attribute) = matching.next() else {
+        return Ok(None);
+    };
+    if matching.next().is_some() || attribute.values.len() != 1 {
+        return Err(SignatureStatus::Malformed);
+    }
+    let value = attribute.values.get(0).ok_or(SignatureStatus::Malformed)?;
+    let der = value.to_der().map_err(|_| SignatureStatus::Malformed)?;
+    T::from_der(&der)
+        .map(Some)
+        .map_err(|_| SignatureStatus::Malformed)
+}
+
+fn attribute_name(oid: ObjectIdentifier) -> &'static str {
+    match oid {
+        PKCS_9_AT_CONTENT_TYPE => "content-type",
+        PKCS_9_AT_MESSAGE_DIGEST => "message-digest",
+        _ => "signed attribute",
+    }
+}
+
+/// Checks the signature value with the certificate's public key.
+fn check_signature_value(
+    certificate: &Certificate,
+    scheme: SignatureScheme,
+    salt: Option<usize>,
+    digest: DigestAlgorithm,
+    signed: &[u8],
+    value: &[u8],
+) -> Result<(), SignatureStatus> {
+    let spki = certificate
+        .x509()
+        .tbs_certificate()
+        .subject_public_key_info();
+    let key_bytes = spki.subject_public_key.raw_bytes();
+    let bad = |_| SignatureStatus::BadSignature;
+    match (certificate.public_key_algorithm(), scheme) {
+        (
+            PublicKeyAlgorithm::Rsa { bits },
+            SignatureScheme::RsaPkcs1v15 | SignatureScheme::RsaPss,
+        ) => {
+            if *bits < 2048 {
+                return Err(SignatureStatus::WeakKey { bits: *bits });
+            }
+            let key =
+                <rsa::RsaPublicKey as rsa::pkcs1::DecodeRsaPublicKey>::from_pkcs1_der(key_bytes)
+                    .map_err(|_| SignatureStatus::Malformed)?;
+            if scheme == SignatureScheme::RsaPss {
+                let signature = rsa::pss::Signature::try_from(value).map_err(bad)?;
+                let salt = salt.unwrap_or(0);
+                match digest {
+                    DigestAlgorithm::Sha256 => {
+                        rsa::pss::VerifyingKey::<sha2::Sha256>::new_with_salt_len(key, salt)
+                            .verify(signed, &signature)
+                    }
+                    DigestAlgorithm::Sha384 => {
+                        rsa::pss::VerifyingKey::<sha2::Sha384>::new_with_salt_len(key, salt)
+                            .verify(signed, &signature)
+                    }
+                    DigestAlgorithm::Sha512 => {
+                        rsa::pss::VerifyingKey::<sha2::Sha512>::new_with_salt_len(key, salt)
+                            .verify(signed, &signature)
+                    }
+                }
+                .map_err(bad)
+            } else {
+                let signature = rsa::pkcs1v15::Signature::try_from(value).map_err(bad)?;
+                match digest {
+                    DigestAlgorithm::Sha256 => {
+                        rsa::pkcs1v15::VerifyingKey::<sha2::Sha256>::new(key)
+                            .verify(signed, &signature)
+                    }
+                    DigestAlgorithm::Sha384 => {
+                        rsa::pkcs1v15::VerifyingKey::<sha2::Sha384>::new(key)
+                            .verify(signed, &signature)
+                    }
+                    DigestAlgorithm::Sha512 => {
+                        rsa::pkcs1v15::VerifyingKey::<sha2::Sha512>::new(key)
+                            .verify(signed, &signature)
+                    }
+                }
+                .map_err(bad)
+            }
+        }
+        (PublicKeyAlgorithm::Ec { curve: Curve::P256 }, SignatureScheme::Ecdsa) => {
+            let key = p256::ecdsa::VerifyingKey::from_sec1_bytes(key_bytes)
+                .map_err(|_| SignatureStatus::Malformed)?;
+            let signature = p256::ecdsa::Signature::from_der(value).map_err(bad)?;
+            key.verify_prehash(&digest.digest(signed), &signature)
+                .map_err(bad)
+        }
+        (PublicKeyAlgorithm::Ec { curve: Curve::P384 }, SignatureScheme::Ecdsa) => {
+            let key = p384::ecdsa::VerifyingKey::from_sec1_bytes(key_bytes)
+                .map_err(|_| SignatureStatus::Malformed)?;
+            let signature = p384::ecdsa::Signature::from_der(value).map_err(bad)?;
+            key.verify_prehash(&digest.digest(signed), &signature)
+                .map_err(bad)
+        }
+        _ => Err(SignatureStatus::KeyDoesNotFitAlgorithm),
+    }
+}
+
+/// End-entity key usage for signing mail (RFC 8550 section 4.4.2 and
+/// 4.4.4).
+fn check_usage(certificate: &Certificate) -> Result<(), SignatureStatus> {
+    if let Some(usage) = certificate.key_usage()
+        && !usage.digital_signature()
+        && !usage.non_repudiation()
+    {
+        return Err(SignatureStatus::KeyUsage);
+    }
+    if !certificate.allows_email_protection() {
+        return Err(SignatureStatus::ExtendedKeyUsage);
+    }
+    if certificate.is_ca() {
+        return Err(SignatureStatus::KeyUsage);
+    }
+    Ok(())
+}
+
+/// The addresses of the single field `name`; empty when the field is absent,
+/// repeated, or unparsable (an ambiguous From binds no one).
+fn addresses(entity: &Entity<'_>, name: &str) -> Vec<EmailAddress> {
+    if entity.count(name) != 1 {
+        return Vec::new();
+    }
+    entity
+        .field(name)
+        .and_then(|f| EmailAddress::parse_mailboxes(&f.value()).ok())
+        .unwrap_or_default()
+}
+
+/// A signed structure found in a message.
+enum SignedPart {
+    /// `multipart/signed`: the content part's bytes and the signature.
+    Detached {
+        content: Vec<u8>,
+        signature: Vec<u8>,
+        extra_parts: usize,
+    },
+    /// `application/pkcs7-mime; smime-type=signed-data`.
+    Opaque { cms: Vec<u8> },
+}
+
+/// Depth-first search for the first signed structure; the path is empty
+/// when the entity itself is signed, else the MIME part number ("1.2").
+fn find_signed(
+    entity: &Entity<'_>,
+    depth: usize,
+    path: String,
+) -> Result<Option<(String, SignedPart)>, Error> {
+    if depth > mime::MAX_DEPTH {
+        return Err(MimeError::TooDeep.into());
+    }
+    let content_type = entity.content_type()?;
+    if let Some(part) = signed_part(entity, &content_type)? {
+        return Ok(Some((path, part)));
+    }
+    if content_type.is_multipart() {
+        let boundary = content_type
+            .parameter("boundary")
+            .ok_or(MimeError::MissingBoundary)?;
+        let multipart = Multipart::split(entity.body(), boundary)?;
+        for (index, part) in multipart.parts().iter().enumerate() {
+            let child = Entity::parse(part)?;
+            let child_path = if path.is_empty() {
+                format!("{}", index + 1)
+            } else {
+                format!("{path}.{}", index + 1)
+            };
+            if let Some(found) = find_signed(&child, depth + 1, child_path)? {
+                return Ok(Some(found));
+            }
+        }
+    }
+    Ok(None)
+}
+
+fn signed_part(
+    entity: &Entity<'_>,
+    content_type: &ContentType,
+) -> Result<Option<SignedPart>, Error> {
+    match content_type.mime_type() {
+        "multipart/signed" => {
+            let protocol = content_type
+                .parameter("protocol")
+                .map(str::to_ascii_lowercase);
+            if !matches!(
+                protocol.as_deref(),
+                Some("application/pkcs7-signature" | "application/x-pkcs7-signature")
+            ) {
+                return Ok(None); // PGP/MIME or something else: not ours
+            }
+            let boundary = content_type
+                .parameter("boundary")
+                .ok_or(MimeError::MissingBoundary)?;
+            let multipart = Multipart::split(entity.body(), boundary)?;
+            let [content, signature, extra @ ..] = multipart.parts() else {
+                return Err(Error::MalformedSignedMessage);
+            };
+            let signature = Entity::parse(signature)?;
+            Ok(Some(SignedPart::Detached {
+                content: content.to_vec(),
+                signature: signature.decoded_body()?,
+                extra_parts: extra.len(),
+            }))
+        }
+        "application/pkcs7-mime" | "application/x-pkcs7-mime" => {
+            let smime_type = content_type
+                .parameter("smime-type")
+                .map(str::to_ascii_lowercase);
+            match smime_type.as_deref() {
+                Some("signed-data") => Ok(Some(SignedPart::Opaque {
+                    cms: entity.decoded_body()?,
+                })),
+                _ => Ok(None),
+            }
+        }
+        _ => Ok(None),
+    }
+}
+
+/// The outcome of [`Verifier::verify_cms`].
+#[derive(Debug, Clone)]
+pub struct SignedContent {
+    /// The content the signatures cover.
+    pub content: Vec<u8>,
+    /// One result per signerInfo, in order.
+    pub signers: Vec<Signature>,
+    /// Certificates found in the CMS object (for harvesting).
+    pub certificates: Vec<Certificate>,
+}
+
+/// How much of a message a signature covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Coverage {
+    /// The whole message body is the signed entity.
+    Whole,
+    /// Only a part is signed; other content around it is not.
+    Partial {
+        /// MIME part number of the signed structure ("2", "1.2").
+        part: String,
+        /// Why the rest is not covered.
+        reason: String,
+    },
+    /// Nothing is signed.
+    Unsigned,
+}
+
+/// The result of one signerInfo.
+#[derive(Debug, Clone)]
+pub struct Signature {
+    /// The signer's certificate, if it was found.
+    pub certificate: Option<Certificate>,
+    /// The digest algorithm.
+    pub digest: Option<DigestAlgorithm>,
+    /// The signature scheme.
+    pub scheme: Option<SignatureScheme>,
+    /// The signing-time attribute (the signer's claim, not proof).
+    pub signing_time: Option<SystemTime>,
+    /// The content ciphers the signer says it can decrypt, most preferred
+    /// first (SMIMECapabilities).
+    pub capabilities: Vec<ObjectIdentifier>,
+    /// Whether the signature holds, and if not, why.
+    pub status: SignatureStatus,
+}
+
+/// Why a signature does or does not hold.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SignatureStatus {
+    /// Signature, path, usage and validity all check out.
+    #[error("valid")]
+    Valid,
+    /// The signer's certificate is neither in the message nor given.
+    #[error("the signer's certificate is not in the message")]
+    CertificateNotFound,
+    /// The signed content was changed after signing.
+    #[error("the content does not match the signed digest (altered after signing)")]
+    ContentChanged,
+    /// The signature value does not verify.
+    #[error("the signature value does not verify")]
+    BadSignature,
+    /// A weak algorithm (MD5, SHA-1).
+    #[error("weak algorithm {0} refused")]
+    WeakAlgorithm(ObjectIdentifier),
+    /// An algorithm we do not implement.
+    #[error("unsupported algorithm {0}")]
+    UnsupportedAlgorithm(ObjectIdentifier),
+    /// An RSA key under 2048 bits.
+    #[error("RSA key of {bits} bits refused")]
+    WeakKey {
+        /// The modulus size.
+        bits: usize,
+    },
+    /// The signature algorithm does not fit the certificate's key.
+    #[error("the signature algorithm does not fit the certificate's key")]
+    KeyDoesNotFitAlgorithm,
+    /// A required signed attribute is missing.
+    #[error("signed attribute {0} missing")]
+    MissingAttribute(&'static str),
+    /// The content-type attribute names another type than the content.
+    #[error("the content-type attribute does not match the content")]
+    ContentTypeMismatch,
+    /// The signerInfo is malformed.
+    #[error("malformed signerInfo")]
+    Malformed,
+    /// The certificate does not allow signing (keyUsage, or a CA).
+    #[error("the certificate's key usage does not allow signing mail")]
+    KeyUsage,
+    /// The certificate is not for e-mail (extendedKeyUsage).
+    #[error("the certificate is not for e-mail protection (extended key usage)")]
+    ExtendedKeyUsage,
+    /// The certificate (or one in its path) is not valid at the time.
+    #[error("the certificate is expired or not yet valid at the verification time")]
+    NotValidAt,
+    /// No path to a trust anchor.
+    #[error("untrusted: {0}")]
+    Untrusted(String),
+}
+
+/// The report on a message: coverage, signers, addresses.
+#[derive(Debug, Clone)]
+pub struct Verification {
+    coverage: Coverage,
+    signers: Vec<Signature>,
+    certificates: Vec<Certificate>,
+    from: Vec<EmailAddress>,
+    sender: Vec<EmailAddress>,
+    unwrapped: Option<Vec<u8>>,
+}
+
+/// One answer to "is this message signed by its author?".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Verdict {
+    /// Whole message, every signature valid, a signer certifies From.
+    SignedByFrom,
+    /// Valid signatures, but no signer certifies the From address (it may
+    /// certify Sender: reported, but not the author).
+    SignedByOther,
+    /// A signature that does not hold.
+    Invalid,
+    /// Only a part of the message is signed.
+    PartiallySigned,
+    /// No signature at all.
+    Unsigned,
+}
+
+impl Verification {
+    /// What the signature covers.
+    pub fn coverage(&self) -> &Coverage {
+        &self.coverage
+    }
+
+    /// Each signerInfo's result.
+    pub fn signers(&self) -> &[Signature] {
+        &self.signers
+    }
+
+    /// Certificates found in the message, for harvesting.
+    pub fn certificates(&self) -> &[Certificate] {
+        &self.certificates
+    }
+
+    /// The From address (empty if absent, repeated or not exactly one).
+    pub fn from(&self) -> &[EmailAddress] {
+        &self.from
+    }
+
+    /// Whether a valid signer certifies the single From address.
+    pub fn signed_by_from(&self) -> bool {
+        let [from] = self.from.as_slice() else {
+            return false;
+        };
+        self.valid_signers().any(|c| c.certifies(from))
+    }
+
+    /// Whether a valid signer certifies the Sender address but none the
+    /// From address: reported, never taken as the author's signature.
+    pub fn signed_by_sender_only(&self) -> bool {
+        !self.signed_by_from()
+            && self
+                .sender
+                .iter()
+                .any(|sender| self.valid_signers().any(|c| c.certifies(sender)))
+    }
+
+    fn valid_signers(&self) -> impl Iterator<Item = &Certificate> {
+        self.signers
+            .iter()
+            .filter(|s| s.status == SignatureStatus::Valid)
+            .filter_map(|s| s.certificate.as_ref())
+    }
+
+    /// The folded answer.
+    pub fn verdict(&self) -> Verdict {
+        match self.coverage {
+            Coverage::Unsigned => Verdict::Unsigned,
+            Coverage::Partial { .. } => Verdict::PartiallySigned,
+            Coverage::Whole => {
+                if self
+                    .signers
+                    .iter()
+                    .any(|s| s.status != SignatureStatus::Valid)
+                {
+                    Verdict::Invalid
+                } else if self.signed_by_from() {
+                    Verdict::SignedByFrom
+                } else {
+                    Verdict::SignedByOther
+                }
+            }
+        }
+    }
+
+    /// The message with the S/MIME layer removed (outer header fields and
+    /// the signed entity), when the whole message was signed.
+    pub fn unwrapped_message(&self) -> Option<&[u8]> {
+        self.unwrapped.as_deref()
+    }
+}
