@@ -25,7 +25,7 @@
 //! | variant | what is wrong |
 //! |---|---|
 //! | [`Variant::Good`] | nothing |
-//! | [`Variant::Expired`] | valid 2019 to 2020 |
+//! | [`Variant::Expired`] | valid during 2024 only |
 //! | [`Variant::NotYetValid`] | valid from 2090 |
 //! | [`Variant::WrongEku`] | serverAuth instead of emailProtection |
 //! | [`Variant::LookAlike`] | same names, chains to a different root |

@@ -26,8 +26,8 @@ const VALID_PERIOD: Period = Period {
     until: (2045, 1, 1),
 };
 const EXPIRED_PERIOD: Period = Period {
-    from: (2019, 1, 1),
-    until: (2020, 1, 1),
+    from: (2024, 1, 1),
+    until: (2025, 1, 1),
 };
 const FUTURE_PERIOD: Period = Period {
     from: (2090, 1, 1),
@@ -40,7 +40,7 @@ const FUTURE_PERIOD: Period = Period {
 pub enum Variant {
     /// Valid 2025 to 2045, emailProtection, issued by the test intermediate.
     Good,
-    /// Valid 2019 to 2020 only.
+    /// Valid during 2024 only (inside the CAs' validity, so mail signed then verifies as of then).
     Expired,
     /// Valid from 2090 on.
     NotYetValid,
