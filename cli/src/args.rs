@@ -31,7 +31,7 @@ pub(crate) struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
-    /// S/MIME: certificates, decryption (signing, verification, encryption to come).
+    /// S/MIME: sign, verify, decrypt messages; inspect certificates.
     #[command(subcommand)]
     Smime(SmimeCommand),
 }
@@ -52,6 +52,23 @@ pub(crate) enum SmimeCommand {
     /// decryption fails. Exits 1 when the message is not for this
     /// certificate or does not decrypt, 2 when input or key is malformed.
     Decrypt(DecryptArgs),
+
+    /// Sign a message read from standard input; write the signed message to
+    /// standard output.
+    ///
+    /// The outer header fields (From, To, Subject, ...) stay outside the
+    /// signature; the body is canonicalised and made 7-bit safe, then signed
+    /// as `multipart/signed` (or opaque with `--opaque`).
+    Sign(SignArgs),
+
+    /// Verify a signed message read from standard input.
+    ///
+    /// Exits 0 only when the whole message is covered by valid signatures
+    /// from certificates that chain to a `--trust` anchor, are valid now (or
+    /// at `--at`), may sign mail, and one of which names the From address.
+    /// Exits 1 otherwise (invalid, partially signed, unsigned, signed by
+    /// someone else), 2 on malformed input.
+    Verify(VerifyArgs),
 }
 
 #[derive(Debug, Args)]
@@ -82,6 +99,51 @@ pub(crate) struct KeyArgs {
 pub(crate) struct DecryptArgs {
     #[command(flatten)]
     pub(crate) key: KeyArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SignArgs {
+    #[command(flatten)]
+    pub(crate) key: KeyArgs,
+
+    /// CA certificates to include so recipients can build the path
+    /// (repeatable; PEM files may hold several).
+    #[arg(long, value_name = "CA.pem")]
+    pub(crate) chain: Vec<PathBuf>,
+
+    /// Opaque signing (application/pkcs7-mime; smime-type=signed-data)
+    /// instead of multipart/signed.
+    #[arg(long)]
+    pub(crate) opaque: bool,
+
+    /// Digest algorithm.
+    #[arg(long, value_name = "sha256|sha384|sha512", default_value = "sha256")]
+    pub(crate) digest: smime_core::DigestAlgorithm,
+
+    /// RSA-PSS instead of PKCS#1 v1.5 (RSA keys only).
+    #[arg(long)]
+    pub(crate) pss: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct VerifyArgs {
+    /// Trust anchors (root certificates; repeatable).
+    #[arg(long, required = true, value_name = "ANCHOR.pem")]
+    pub(crate) trust: Vec<PathBuf>,
+
+    /// Intermediate CA certificates besides those in the message.
+    #[arg(long, value_name = "CA.pem")]
+    pub(crate) intermediate: Vec<PathBuf>,
+
+    /// Check validity at this time instead of now (RFC 3339), for archived
+    /// mail.
+    #[arg(long, value_name = "RFC3339-TIME", value_parser = crate::rfc3339::parse)]
+    pub(crate) at: Option<std::time::SystemTime>,
+
+    /// Write the message with the S/MIME layer removed (outer header fields
+    /// and the signed entity) to this file, when the whole message is signed.
+    #[arg(long, value_name = "OUT.eml")]
+    pub(crate) output: Option<PathBuf>,
 }
 
 #[cfg(test)]

@@ -10,7 +10,6 @@ pub(crate) enum Verdict {
     /// The property holds: exit 0.
     Holds,
     /// A definite negative answer (signature invalid, policy not met): exit 1.
-    #[expect(dead_code, reason = "first used by `smime verify`")]
     DoesNotHold,
 }
 

@@ -19,6 +19,7 @@ mod args;
 mod command;
 mod failure;
 mod output;
+mod rfc3339;
 
 use std::process::ExitCode;
 

@@ -3,19 +3,173 @@
 use std::time::SystemTime;
 
 use serde_json::{Value, json};
-use smime_core::{Certificate, DecryptionIdentity, PrivateKey, decrypt_message};
+use smime_core::{
+    Certificate, Coverage, DecryptionIdentity, PrivateKey, SignatureForm, SignatureStatus, Signer,
+    Verdict as SmimeVerdict, Verification, Verifier, decrypt_message,
+};
 use zeroize::Zeroizing;
 
-use crate::args::{DecryptArgs, InspectArgs, KeyArgs, SmimeCommand};
+use crate::args::{DecryptArgs, InspectArgs, KeyArgs, SignArgs, SmimeCommand, VerifyArgs};
 use crate::command::{display, read_input};
 use crate::failure::{Failure, Verdict};
 use crate::output::Output;
+use crate::rfc3339;
 
 pub(crate) fn run(command: SmimeCommand, output: &Output) -> Result<Verdict, Failure> {
     match command {
         SmimeCommand::Inspect(args) => inspect(&args, output),
         SmimeCommand::Decrypt(args) => decrypt(&args, output),
+        SmimeCommand::Sign(args) => sign(&args, output),
+        SmimeCommand::Verify(args) => verify(&args, output),
     }
+}
+
+fn sign(args: &SignArgs, output: &Output) -> Result<Verdict, Failure> {
+    let certificate = load_certificate(&args.key.cert)?;
+    let key = load_key(&args.key)?;
+    let mut chain = Vec::new();
+    for path in &args.chain {
+        chain.extend(load_certificates(path)?);
+    }
+    let key_failure = |error: smime_core::Error| Failure::input(display(&args.key.key), &error);
+    let mut signer = Signer::new(certificate, &key)
+        .map_err(key_failure)?
+        .with_chain(chain)
+        .with_digest(args.digest);
+    if args.pss {
+        signer = signer.with_rsa_pss().map_err(key_failure)?;
+    }
+    let form = if args.opaque {
+        SignatureForm::Opaque
+    } else {
+        SignatureForm::Detached
+    };
+    let message = read_input(std::path::Path::new("-"))?;
+    let signed = signer
+        .sign_message(&message, form)
+        .map_err(|error| Failure::input("standard input", &error))?;
+    output.product(&signed)?;
+    Ok(Verdict::Holds)
+}
+
+fn verify(args: &VerifyArgs, output: &Output) -> Result<Verdict, Failure> {
+    let mut anchors = Vec::new();
+    for path in &args.trust {
+        anchors.extend(load_certificates(path)?);
+    }
+    let mut intermediates = Vec::new();
+    for path in &args.intermediate {
+        intermediates.extend(load_certificates(path)?);
+    }
+    let mut verifier = Verifier::new(anchors).with_intermediates(intermediates);
+    if let Some(at) = args.at {
+        verifier = verifier.at(at);
+    }
+    let message = read_input(std::path::Path::new("-"))?;
+    let report = verifier
+        .verify_message(&message)
+        .map_err(|error| Failure::input("standard input", &error))?;
+    if let (Some(path), Some(unwrapped)) = (&args.output, report.unwrapped_message()) {
+        std::fs::write(path, unwrapped).map_err(|error| Failure::input(display(path), &error))?;
+    }
+    let now = args.at.unwrap_or_else(SystemTime::now);
+    output.result(
+        || verification_text(&report),
+        || verification_json(&report, now),
+    );
+    Ok(if report.verdict() == SmimeVerdict::SignedByFrom {
+        Verdict::Holds
+    } else {
+        Verdict::DoesNotHold
+    })
+}
+
+fn verdict_name(verdict: SmimeVerdict) -> &'static str {
+    match verdict {
+        SmimeVerdict::SignedByFrom => "signed-by-from",
+        SmimeVerdict::SignedByOther => "signed-by-other",
+        SmimeVerdict::Invalid => "invalid",
+        SmimeVerdict::PartiallySigned => "partially-signed",
+        SmimeVerdict::Unsigned => "unsigned",
+        _ => "unknown",
+    }
+}
+
+fn verification_text(report: &Verification) -> String {
+    let from = report
+        .from()
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut text = match report.verdict() {
+        SmimeVerdict::SignedByFrom => format!("signed by the From address {from}\n"),
+        SmimeVerdict::SignedByOther if report.signed_by_sender_only() => {
+            format!("NOT signed by the From address ({from}): a signer matches only the Sender\n")
+        }
+        SmimeVerdict::SignedByOther => {
+            format!("NOT signed by the From address ({from}): valid signature by someone else\n")
+        }
+        SmimeVerdict::Invalid => "INVALID signature\n".to_owned(),
+        SmimeVerdict::PartiallySigned => "PARTIALLY signed: not the whole message\n".to_owned(),
+        _ => "not signed\n".to_owned(),
+    };
+    if let Coverage::Partial { part, reason } = report.coverage() {
+        text.push_str(&format!("  signed part {part}: {reason}\n"));
+    }
+    for (index, signer) in report.signers().iter().enumerate() {
+        text.push_str(&format!("signer {}: {}\n", index + 1, signer.status));
+        if let Some(certificate) = &signer.certificate {
+            text.push_str(&format!("  subject     {}\n", certificate.subject()));
+            text.push_str(&format!("  issuer      {}\n", certificate.issuer()));
+            let addresses: Vec<String> = certificate
+                .email_addresses()
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            text.push_str(&format!("  addresses   {}\n", addresses.join(", ")));
+        }
+        if let (Some(scheme), Some(digest)) = (signer.scheme, signer.digest) {
+            text.push_str(&format!(
+                "  algorithm   {scheme} with {}\n",
+                digest.micalg()
+            ));
+        }
+        if let Some(time) = signer.signing_time {
+            text.push_str(&format!(
+                "  signed at   {} (signer's claim)\n",
+                rfc3339::format(time)
+            ));
+        }
+    }
+    text
+}
+
+fn verification_json(report: &Verification, now: SystemTime) -> Value {
+    let coverage = match report.coverage() {
+        Coverage::Whole => json!({ "kind": "whole" }),
+        Coverage::Partial { part, reason } => {
+            json!({ "kind": "partial", "part": part, "reason": reason })
+        }
+        _ => json!({ "kind": "unsigned" }),
+    };
+    json!({
+        "verdict": verdict_name(report.verdict()),
+        "coverage": coverage,
+        "from": report.from().iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "signed_by_from": report.signed_by_from(),
+        "signed_by_sender_only": report.signed_by_sender_only(),
+        "signers": report.signers().iter().map(|signer| json!({
+            "valid": signer.status == SignatureStatus::Valid,
+            "status": signer.status.to_string(),
+            "certificate": signer.certificate.as_ref().map(|c| certificate_json(c, now)),
+            "digest": signer.digest.map(|d| d.micalg()),
+            "scheme": signer.scheme.map(|s| s.to_string()),
+            "signing_time": signer.signing_time.map(rfc3339::format),
+            "capabilities": signer.capabilities.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+        "certificates": report.certificates().iter().map(|c| certificate_json(c, now)).collect::<Vec<_>>(),
+    })
 }
 
 fn decrypt(args: &DecryptArgs, output: &Output) -> Result<Verdict, Failure> {
@@ -45,11 +199,15 @@ fn load_identity(args: &KeyArgs) -> Result<DecryptionIdentity, Failure> {
         .map_err(|error| Failure::input(display(&args.key), &error))
 }
 
+/// All certificates of a file.
+fn load_certificates(path: &std::path::Path) -> Result<Vec<Certificate>, Failure> {
+    let bytes = read_input(path)?;
+    Certificate::load(&bytes).map_err(|error| Failure::input(display(path), &error))
+}
+
 /// The first certificate of a file.
 fn load_certificate(path: &std::path::Path) -> Result<Certificate, Failure> {
-    let bytes = read_input(path)?;
-    Certificate::load(&bytes)
-        .map_err(|error| Failure::input(display(path), &error))?
+    load_certificates(path)?
         .into_iter()
         .next()
         .ok_or_else(|| Failure::input(display(path), &smime_core::Error::NoCertificate))
@@ -77,10 +235,7 @@ fn inspect(args: &InspectArgs, output: &Output) -> Result<Verdict, Failure> {
     // Load everything first, so a bad file fails the command before any output.
     let mut files = Vec::new();
     for path in &args.files {
-        let bytes = read_input(path)?;
-        let certificates =
-            Certificate::load(&bytes).map_err(|error| Failure::input(display(path), &error))?;
-        files.push((display(path), certificates));
+        files.push((display(path), load_certificates(path)?));
     }
     let now = SystemTime::now();
     output.result(
@@ -131,8 +286,8 @@ fn fields(certificate: &Certificate, now: SystemTime) -> Vec<(&'static str, Stri
             "valid",
             format!(
                 "{} to {} ({})",
-                rfc3339(certificate.not_before()),
-                rfc3339(certificate.not_after()),
+                rfc3339::format(certificate.not_before()),
+                rfc3339::format(certificate.not_after()),
                 validity_state(certificate, now)
             ),
         ),
@@ -162,8 +317,8 @@ fn certificate_json(certificate: &Certificate, now: SystemTime) -> Value {
         "subject": certificate.subject(),
         "issuer": certificate.issuer(),
         "serial": certificate.serial_hex(),
-        "not_before": rfc3339(certificate.not_before()),
-        "not_after": rfc3339(certificate.not_after()),
+        "not_before": rfc3339::format(certificate.not_before()),
+        "not_after": rfc3339::format(certificate.not_after()),
         "validity": validity_state(certificate, now),
         "key": certificate.public_key_algorithm().to_string(),
         "addresses": certificate.email_addresses().iter().map(ToString::to_string).collect::<Vec<_>>(),
@@ -232,9 +387,4 @@ fn hex_colon(bytes: &[u8]) -> String {
         .map(|b| format!("{b:02X}"))
         .collect::<Vec<_>>()
         .join(":")
-}
-
-fn rfc3339(time: SystemTime) -> String {
-    smime_core::der::DateTime::from_system_time(time)
-        .map_or_else(|_| "out of range".to_owned(), |t| t.to_string())
 }

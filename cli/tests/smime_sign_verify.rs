@@ -1,0 +1,224 @@
+//! `mailgate smime sign` and `mailgate smime verify`: OpenSSL verifies what
+//! the command signs, the command verifies what OpenSSL signs, and the exit
+//! codes follow the contract.
+
+// Test code: a failing helper is a failing test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use testkit::{KeyKind, Variant, pki, run_peer};
+
+const MESSAGE: &str = "From: Alice <alice@example.org>\nTo: bob@example.org\nSubject: Vertrag\nMIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\nDer Vertrag ist unterschrieben. Grüße\n";
+
+fn mailgate(args: &[&str], stdin: &[u8], dir: &Path) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mailgate"))
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    // The command may fail and exit before reading its input: not an error
+    // of the test.
+    let _ = input.write_all(stdin);
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+struct Setup {
+    dir: tempfile::TempDir,
+}
+
+fn setup(kind: KeyKind, variant: Variant) -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    pki()
+        .smime_variant("alice@example.org", kind, variant)
+        .write_to(dir.path(), "alice")
+        .unwrap();
+    std::fs::write(dir.path().join("root.pem"), pki().root().certificate_pem()).unwrap();
+    Setup { dir }
+}
+
+impl Setup {
+    fn sign(&self, extra: &[&str]) -> Vec<u8> {
+        let mut args = vec![
+            "smime",
+            "sign",
+            "--cert",
+            "alice.cert.pem",
+            "--key",
+            "alice.key.pem",
+            "--chain",
+            "alice.chain.pem",
+        ];
+        args.extend_from_slice(extra);
+        let output = mailgate(&args, MESSAGE.as_bytes(), self.dir.path());
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output.stdout
+    }
+
+    fn verify(&self, message: &[u8], extra: &[&str]) -> Output {
+        let mut args = vec!["smime", "verify", "--trust", "root.pem"];
+        args.extend_from_slice(extra);
+        mailgate(&args, message, self.dir.path())
+    }
+
+    fn openssl_verifies(&self, message: &[u8]) {
+        std::fs::write(self.dir.path().join("signed.eml"), message).unwrap();
+        run_peer(
+            "openssl",
+            &[
+                "cms",
+                "-verify",
+                "-in",
+                "signed.eml",
+                "-CAfile",
+                "root.pem",
+                "-out",
+                "/dev/null",
+            ],
+            self.dir.path(),
+        );
+    }
+}
+
+#[test]
+fn openssl_verifies_what_the_command_signs() {
+    for kind in KeyKind::ALL {
+        let setup = setup(kind, Variant::Good);
+        for extra in [&[][..], &["--opaque"][..], &["--digest", "sha512"][..]] {
+            let signed = setup.sign(extra);
+            let text = String::from_utf8(signed.clone()).unwrap();
+            assert!(
+                text.starts_with(
+                    "From: Alice <alice@example.org>\nTo: bob@example.org\nSubject: Vertrag\n"
+                ),
+                "{text}"
+            );
+            setup.openssl_verifies(&signed);
+            let output = setup.verify(&signed, &[]);
+            assert_eq!(
+                output.status.code(),
+                Some(0),
+                "{kind:?} {extra:?}: {}",
+                String::from_utf8_lossy(&output.stdout)
+            );
+        }
+    }
+    let setup = setup(KeyKind::Rsa2048, Variant::Good);
+    setup.openssl_verifies(&setup.sign(&["--pss", "--digest", "sha384"]));
+}
+
+#[test]
+fn verify_reports_and_unwraps() {
+    let setup = setup(KeyKind::P256, Variant::Good);
+    let signed = setup.sign(&[]);
+    let output = setup.verify(&signed, &["--json", "--output", "out.eml"]);
+    assert_eq!(output.status.code(), Some(0));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["verdict"], "signed-by-from");
+    assert_eq!(report["coverage"]["kind"], "whole");
+    assert_eq!(report["signers"][0]["valid"], true);
+    assert_eq!(report["signers"][0]["digest"], "sha-256");
+    assert_eq!(
+        report["signers"][0]["certificate"]["addresses"][0],
+        "alice@example.org"
+    );
+    let unwrapped = std::fs::read_to_string(setup.dir.path().join("out.eml")).unwrap();
+    assert!(unwrapped.starts_with("From: Alice <alice@example.org>\nTo: bob@example.org\nSubject: Vertrag\nMIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: base64\n"), "{unwrapped}");
+
+    let human = setup.verify(&signed, &[]);
+    assert!(
+        String::from_utf8_lossy(&human.stdout)
+            .contains("signed by the From address alice@example.org")
+    );
+}
+
+#[test]
+fn the_command_verifies_openssl_and_refuses_forgeries() {
+    let setup = setup(KeyKind::Rsa2048, Variant::Good);
+    std::fs::write(
+        setup.dir.path().join("inner.txt"),
+        "Content-Type: text/plain\r\n\r\nZahlung freigegeben.\r\n",
+    )
+    .unwrap();
+    run_peer(
+        "openssl",
+        &[
+            "cms",
+            "-sign",
+            "-in",
+            "inner.txt",
+            "-signer",
+            "alice.cert.pem",
+            "-inkey",
+            "alice.key.pem",
+            "-certfile",
+            "alice.chain.pem",
+            "-from",
+            "alice@example.org",
+            "-subject",
+            "Zahlung",
+            "-out",
+            "signed.eml",
+        ],
+        setup.dir.path(),
+    );
+    let signed = std::fs::read(setup.dir.path().join("signed.eml")).unwrap();
+    assert_eq!(setup.verify(&signed, &[]).status.code(), Some(0));
+
+    let text = String::from_utf8(signed).unwrap();
+    let changed_from = text.replace(
+        "From: alice@example.org",
+        "From: \"alice@example.org\" <mallory@evil.example>",
+    );
+    let output = setup.verify(changed_from.as_bytes(), &[]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("NOT signed by the From address"));
+
+    let tampered = text.replace("Zahlung freigegeben.", "Zahlung freigegeben!");
+    let output = setup.verify(tampered.as_bytes(), &["--json"]);
+    assert_eq!(output.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["verdict"], "invalid");
+
+    let output = setup.verify(b"not a message at all\n", &[]);
+    assert_eq!(output.status.code(), Some(2));
+    let output = setup.verify(b"From: a@example.org\n\nunsigned\n", &[]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("not signed"));
+}
+
+#[test]
+fn verify_at_a_past_time() {
+    let setup = setup(KeyKind::P256, Variant::Expired);
+    let signed = setup.sign(&[]);
+    let now = setup.verify(&signed, &[]);
+    assert_eq!(now.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&now.stdout).contains("expired"));
+    let then = setup.verify(&signed, &["--at", "2024-06-01T12:00:00+02:00"]);
+    assert_eq!(
+        then.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&then.stdout)
+    );
+    let bad = setup.verify(&signed, &["--at", "last summer"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("RFC 3339"));
+}
