@@ -63,15 +63,72 @@ pub enum ContentEncryption {
 }
 
 impl ContentEncryption {
-    fn from_oid(oid: ObjectIdentifier) -> Option<(ContentEncryption, usize)> {
+    /// The algorithm's object identifier.
+    pub fn oid(self) -> ObjectIdentifier {
+        match self {
+            ContentEncryption::Aes128Cbc => AES128_CBC,
+            ContentEncryption::Aes192Cbc => AES192_CBC,
+            ContentEncryption::Aes256Cbc => AES256_CBC,
+            ContentEncryption::Aes128Gcm => AES128_GCM,
+            ContentEncryption::Aes256Gcm => AES256_GCM,
+        }
+    }
+
+    /// The key length in bytes.
+    pub fn key_len(self) -> usize {
+        match self {
+            ContentEncryption::Aes128Cbc | ContentEncryption::Aes128Gcm => 16,
+            ContentEncryption::Aes192Cbc => 24,
+            ContentEncryption::Aes256Cbc | ContentEncryption::Aes256Gcm => 32,
+        }
+    }
+
+    /// The cipher for an object identifier (as in SMIMECapabilities).
+    pub fn from_oid(oid: ObjectIdentifier) -> Option<ContentEncryption> {
         Some(match oid {
-            AES128_CBC => (ContentEncryption::Aes128Cbc, 16),
-            AES192_CBC => (ContentEncryption::Aes192Cbc, 24),
-            AES256_CBC => (ContentEncryption::Aes256Cbc, 32),
-            AES128_GCM => (ContentEncryption::Aes128Gcm, 16),
-            AES256_GCM => (ContentEncryption::Aes256Gcm, 32),
+            AES128_CBC => ContentEncryption::Aes128Cbc,
+            AES192_CBC => ContentEncryption::Aes192Cbc,
+            AES256_CBC => ContentEncryption::Aes256Cbc,
+            AES128_GCM => ContentEncryption::Aes128Gcm,
+            AES256_GCM => ContentEncryption::Aes256Gcm,
             _ => return None,
         })
+    }
+
+    /// The cipher for mail to recipients whose SMIMECapabilities are known
+    /// (`Some`, most preferred first) or unknown (`None`), following RFC 8551
+    /// section 2.7: the strongest cipher every recipient with known
+    /// capabilities lists; AES-256-GCM when nothing is known (rule 2: S/MIME
+    /// 4.0 requires it); AES-128-CBC, the one cipher every S/MIME 3 and 4
+    /// agent must decrypt, when the known lists have nothing stronger in
+    /// common.
+    ///
+    /// ```
+    /// use smime_core::ContentEncryption;
+    ///
+    /// assert_eq!(ContentEncryption::negotiate(&[None]), ContentEncryption::Aes256Gcm);
+    /// let outlook_2016 = [ContentEncryption::Aes256Cbc.oid(), ContentEncryption::Aes128Cbc.oid()];
+    /// assert_eq!(
+    ///     ContentEncryption::negotiate(&[None, Some(&outlook_2016[..])]),
+    ///     ContentEncryption::Aes256Cbc
+    /// );
+    /// ```
+    pub fn negotiate(recipients: &[Option<&[ObjectIdentifier]>]) -> ContentEncryption {
+        const PREFERENCE: [ContentEncryption; 4] = [
+            ContentEncryption::Aes256Gcm,
+            ContentEncryption::Aes128Gcm,
+            ContentEncryption::Aes256Cbc,
+            ContentEncryption::Aes128Cbc,
+        ];
+        PREFERENCE
+            .into_iter()
+            .find(|cipher| {
+                recipients
+                    .iter()
+                    .flatten()
+                    .all(|known| known.contains(&cipher.oid()))
+            })
+            .unwrap_or(ContentEncryption::Aes128Cbc)
     }
 
     /// Whether the algorithm authenticates the content (AuthEnvelopedData).
@@ -144,21 +201,21 @@ impl std::fmt::Debug for Decrypted {
 
 /// `RSAES-OAEP-params` (RFC 8017 appendix A.2.1).
 #[derive(Sequence)]
-struct RsaesOaepParams {
+pub(crate) struct RsaesOaepParams {
     #[asn1(context_specific = "0", tag_mode = "EXPLICIT", optional = "true")]
-    hash: Option<AlgorithmIdentifierOwned>,
+    pub(crate) hash: Option<AlgorithmIdentifierOwned>,
     #[asn1(context_specific = "1", tag_mode = "EXPLICIT", optional = "true")]
-    mask_gen: Option<AlgorithmIdentifierOwned>,
+    pub(crate) mask_gen: Option<AlgorithmIdentifierOwned>,
     #[asn1(context_specific = "2", tag_mode = "EXPLICIT", optional = "true")]
-    p_source: Option<AlgorithmIdentifierOwned>,
+    pub(crate) p_source: Option<AlgorithmIdentifierOwned>,
 }
 
 /// `GCMParameters` (RFC 5084 section 3.2).
 #[derive(Sequence)]
-struct GcmParameters {
-    nonce: OctetString,
+pub(crate) struct GcmParameters {
+    pub(crate) nonce: OctetString,
     #[asn1(default = "default_icv_len")]
-    icv_len: u8,
+    pub(crate) icv_len: u8,
 }
 
 fn default_icv_len() -> u8 {
@@ -304,8 +361,9 @@ fn decrypt_content(
     aad: Option<&[u8]>,
 ) -> Result<Decrypted, Error> {
     let algorithm = &info.content_enc_alg;
-    let (encryption, key_len) = ContentEncryption::from_oid(algorithm.oid)
+    let encryption = ContentEncryption::from_oid(algorithm.oid)
         .ok_or(Error::UnsupportedAlgorithm(algorithm.oid))?;
+    let key_len = encryption.key_len();
     // A wrong key length is what a failed PKCS#1 v1.5 unwrap looks like:
     // report it as every other decryption failure.
     if cek.len() != key_len || encryption.is_authenticated() != mac.is_some() {

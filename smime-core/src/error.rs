@@ -111,4 +111,18 @@ pub enum Error {
     /// `multipart/signed` without exactly a content and a signature part.
     #[error("multipart/signed needs a content part and a signature part")]
     MalformedSignedMessage,
+    /// Encryption without recipients.
+    #[error("no recipients: at least one certificate is needed to encrypt")]
+    NoRecipients,
+    /// A recipient certificate whose key cannot receive encrypted mail.
+    #[error("recipient {subject}: {reason}")]
+    UnusableRecipient {
+        /// The certificate's subject.
+        subject: String,
+        /// Why its key cannot be used.
+        reason: String,
+    },
+    /// The system's random number generator failed.
+    #[error("the system random number generator failed")]
+    Randomness,
 }

@@ -57,6 +57,12 @@ pub(crate) enum KeyAgreementError {
     /// The wrapped key did not unwrap (wrong key, or tampered data).
     #[error("the content-encryption key could not be unwrapped")]
     UnwrapFailed,
+    /// A recipient key on a curve we cannot agree keys on.
+    #[error("key agreement is implemented for P-256 and P-384 only")]
+    UnsupportedCurve,
+    /// The system's random number generator failed.
+    #[error("no randomness for the ephemeral key")]
+    Randomness,
 }
 
 /// A recipient's EC private key.
@@ -120,6 +126,19 @@ pub(crate) fn unwrap_content_key(
     ukm: Option<&OctetString>,
     encrypted_key: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>, KeyAgreementError> {
+    let z = recipient.shared_secret(originator_public_key)?;
+    let kek = derive_kek(&z, key_encryption_algorithm, ukm)?;
+    aes_unwrap(&kek, encrypted_key)
+}
+
+/// The key-encryption key from the ECDH shared secret `z`, following the
+/// KARI's keyEncryptionAlgorithm (scheme OID, key-wrap algorithm as
+/// parameters) and user keying material.
+fn derive_kek(
+    z: &[u8],
+    key_encryption_algorithm: &AlgorithmIdentifierOwned,
+    ukm: Option<&OctetString>,
+) -> Result<Zeroizing<Vec<u8>>, KeyAgreementError> {
     let wrap_algorithm = key_encryption_algorithm
         .parameters
         .as_ref()
@@ -141,17 +160,127 @@ pub(crate) fn unwrap_content_key(
     }
     .to_der()
     .map_err(|_| KeyAgreementError::MalformedParameters)?;
-
-    let z = recipient.shared_secret(originator_public_key)?;
-    let kek = match key_encryption_algorithm.oid {
-        STD_DH_SHA1_KDF => x963_kdf::<sha1::Sha1>(&z, &shared_info, kek_len),
-        STD_DH_SHA224_KDF => x963_kdf::<sha2::Sha224>(&z, &shared_info, kek_len),
-        STD_DH_SHA256_KDF => x963_kdf::<sha2::Sha256>(&z, &shared_info, kek_len),
-        STD_DH_SHA384_KDF => x963_kdf::<sha2::Sha384>(&z, &shared_info, kek_len),
-        STD_DH_SHA512_KDF => x963_kdf::<sha2::Sha512>(&z, &shared_info, kek_len),
+    Ok(match key_encryption_algorithm.oid {
+        STD_DH_SHA1_KDF => x963_kdf::<sha1::Sha1>(z, &shared_info, kek_len),
+        STD_DH_SHA224_KDF => x963_kdf::<sha2::Sha224>(z, &shared_info, kek_len),
+        STD_DH_SHA256_KDF => x963_kdf::<sha2::Sha256>(z, &shared_info, kek_len),
+        STD_DH_SHA384_KDF => x963_kdf::<sha2::Sha384>(z, &shared_info, kek_len),
+        STD_DH_SHA512_KDF => x963_kdf::<sha2::Sha512>(z, &shared_info, kek_len),
         other => return Err(KeyAgreementError::UnsupportedAlgorithm(other)),
+    })
+}
+
+/// What the sender puts into a KeyAgreeRecipientInfo for one recipient.
+pub(crate) struct WrappedKey {
+    /// The ephemeral public key, SEC1 uncompressed point.
+    pub(crate) originator_point: Vec<u8>,
+    /// dhSinglePass-stdDH-sha*kdf-scheme with the key-wrap algorithm.
+    pub(crate) key_encryption_algorithm: AlgorithmIdentifierOwned,
+    /// The content-encryption key wrapped under the derived KEK.
+    pub(crate) encrypted_key: Vec<u8>,
+}
+
+/// Ephemeral-static ECDH (RFC 5753 section 3.1.1) to a recipient's P-256 or
+/// P-384 public key (SEC1 bytes): a fresh ephemeral key per call, X9.63 KDF
+/// with SHA-256 (P-256) or SHA-384 (P-384), AES key wrap with a KEK as long
+/// as the content-encryption key.
+pub(crate) fn wrap_content_key(
+    curve: crate::certificate::Curve,
+    recipient_point: &[u8],
+    cek: &[u8],
+) -> Result<WrappedKey, KeyAgreementError> {
+    use crate::certificate::Curve;
+    use p256::elliptic_curve::Generate;
+    use p256::elliptic_curve::sec1::ToSec1Point;
+    let wrap_oid = match cek.len() {
+        16 => AES128_WRAP,
+        24 => AES192_WRAP,
+        32 => AES256_WRAP,
+        _ => return Err(KeyAgreementError::MalformedParameters),
     };
-    aes_unwrap(&kek, encrypted_key)
+    let (scheme, z, originator_point) = match curve {
+        Curve::P256 => {
+            let public = p256::PublicKey::from_sec1_bytes(recipient_point)
+                .map_err(|_| KeyAgreementError::BadOriginatorKey)?;
+            let ephemeral =
+                p256::ecdh::EphemeralSecret::try_generate_from_rng(&mut getrandom::SysRng)
+                    .map_err(|_| KeyAgreementError::Randomness)?;
+            let z = Zeroizing::new(
+                ephemeral
+                    .diffie_hellman(&public)
+                    .raw_secret_bytes()
+                    .to_vec(),
+            );
+            let point = ephemeral
+                .public_key()
+                .to_sec1_point(false)
+                .as_bytes()
+                .to_vec();
+            (STD_DH_SHA256_KDF, z, point)
+        }
+        Curve::P384 => {
+            let public = p384::PublicKey::from_sec1_bytes(recipient_point)
+                .map_err(|_| KeyAgreementError::BadOriginatorKey)?;
+            let ephemeral =
+                p384::ecdh::EphemeralSecret::try_generate_from_rng(&mut getrandom::SysRng)
+                    .map_err(|_| KeyAgreementError::Randomness)?;
+            let z = Zeroizing::new(
+                ephemeral
+                    .diffie_hellman(&public)
+                    .raw_secret_bytes()
+                    .to_vec(),
+            );
+            let point = ephemeral
+                .public_key()
+                .to_sec1_point(false)
+                .as_bytes()
+                .to_vec();
+            (STD_DH_SHA384_KDF, z, point)
+        }
+        _ => return Err(KeyAgreementError::UnsupportedCurve),
+    };
+    let wrap_algorithm = AlgorithmIdentifierOwned {
+        oid: wrap_oid,
+        parameters: None,
+    };
+    let key_encryption_algorithm = AlgorithmIdentifierOwned {
+        oid: scheme,
+        parameters: Some(
+            der::Any::encode_from(&wrap_algorithm)
+                .map_err(|_| KeyAgreementError::MalformedParameters)?,
+        ),
+    };
+    let kek = derive_kek(&z, &key_encryption_algorithm, None)?;
+    let encrypted_key = aes_wrap(&kek, cek)?;
+    Ok(WrappedKey {
+        originator_point,
+        key_encryption_algorithm,
+        encrypted_key,
+    })
+}
+
+/// AES key wrap (RFC 3394).
+fn aes_wrap(kek: &[u8], key: &[u8]) -> Result<Vec<u8>, KeyAgreementError> {
+    use aes_kw::cipher::KeyInit;
+    let mut buffer = vec![0u8; key.len() + 8];
+    let written = match kek.len() {
+        16 => aes_kw::KwAes128::new_from_slice(kek)
+            .map_err(|_| KeyAgreementError::UnwrapFailed)?
+            .wrap_key(key, &mut buffer)
+            .map(<[u8]>::len),
+        24 => aes_kw::KwAes192::new_from_slice(kek)
+            .map_err(|_| KeyAgreementError::UnwrapFailed)?
+            .wrap_key(key, &mut buffer)
+            .map(<[u8]>::len),
+        32 => aes_kw::KwAes256::new_from_slice(kek)
+            .map_err(|_| KeyAgreementError::UnwrapFailed)?
+            .wrap_key(key, &mut buffer)
+            .map(<[u8]>::len),
+        _ => return Err(KeyAgreementError::UnwrapFailed),
+    };
+    let len = written.map_err(|_| KeyAgreementError::UnwrapFailed)?;
+    buffer.truncate(len);
+    Ok(buffer)
 }
 
 /// ANSI X9.63 KDF (SEC 1 section 3.6.1): hash Z, a 32-bit counter from 1, and
