@@ -69,6 +69,14 @@ pub(crate) enum SmimeCommand {
     /// Exits 1 otherwise (invalid, partially signed, unsigned, signed by
     /// someone else), 2 on malformed input.
     Verify(VerifyArgs),
+
+    /// Encrypt a message read from standard input to the `--to`
+    /// certificates; write the encrypted message to standard output.
+    ///
+    /// The outer header fields stay readable (delivery needs them); the body
+    /// and its Content-* fields are encrypted. Include your own certificate
+    /// as a `--to` to keep sent mail readable.
+    Encrypt(EncryptArgs),
 }
 
 #[derive(Debug, Args)]
@@ -144,6 +152,28 @@ pub(crate) struct VerifyArgs {
     /// and the signed entity) to this file, when the whole message is signed.
     #[arg(long, value_name = "OUT.eml")]
     pub(crate) output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct EncryptArgs {
+    /// Recipient certificates (repeatable; every certificate of a PEM file
+    /// is a recipient).
+    #[arg(long, required = true, value_name = "CERT.pem")]
+    pub(crate) to: Vec<PathBuf>,
+
+    /// Content cipher. AES-256-GCM (AuthEnvelopedData) is the S/MIME 4.0
+    /// default; CBC for old clients (Outlook before 2019 cannot read GCM).
+    #[arg(
+        long,
+        value_name = "aes-128-gcm|aes-256-gcm|aes-128-cbc|aes-256-cbc",
+        default_value = "aes-256-gcm"
+    )]
+    pub(crate) cipher: smime_core::ContentEncryption,
+
+    /// RSA-OAEP (SHA-256) key transport for RSA recipients instead of
+    /// PKCS#1 v1.5.
+    #[arg(long)]
+    pub(crate) oaep: bool,
 }
 
 #[cfg(test)]

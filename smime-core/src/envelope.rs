@@ -140,6 +140,53 @@ impl ContentEncryption {
     }
 }
 
+impl ContentEncryption {
+    /// The name used on command lines: `aes-128-gcm`, `aes-256-cbc`, ...
+    pub fn name(self) -> &'static str {
+        match self {
+            ContentEncryption::Aes128Cbc => "aes-128-cbc",
+            ContentEncryption::Aes192Cbc => "aes-192-cbc",
+            ContentEncryption::Aes256Cbc => "aes-256-cbc",
+            ContentEncryption::Aes128Gcm => "aes-128-gcm",
+            ContentEncryption::Aes256Gcm => "aes-256-gcm",
+        }
+    }
+}
+
+impl std::fmt::Display for ContentEncryption {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A cipher name that [`ContentEncryption`] does not know.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown cipher `{0}`: expected aes-128-gcm, aes-256-gcm, aes-128-cbc or aes-256-cbc")]
+pub struct UnknownCipher(String);
+
+impl std::str::FromStr for ContentEncryption {
+    type Err = UnknownCipher;
+
+    /// Parses the names [`ContentEncryption::name`] gives.
+    ///
+    /// ```
+    /// use smime_core::ContentEncryption;
+    /// assert_eq!("AES-256-GCM".parse(), Ok(ContentEncryption::Aes256Gcm));
+    /// ```
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        let all = [
+            ContentEncryption::Aes128Cbc,
+            ContentEncryption::Aes192Cbc,
+            ContentEncryption::Aes256Cbc,
+            ContentEncryption::Aes128Gcm,
+            ContentEncryption::Aes256Gcm,
+        ];
+        all.into_iter()
+            .find(|cipher| cipher.name().eq_ignore_ascii_case(name))
+            .ok_or_else(|| UnknownCipher(name.to_owned()))
+    }
+}
+
 /// Our certificate and its private key: what it takes to open mail sent to us.
 ///
 /// ```

@@ -61,7 +61,7 @@ pub use address::{AddressError, EmailAddress};
 pub use certificate::{Certificate, Curve, PublicKeyAlgorithm};
 pub use digest::{DigestAlgorithm, Hasher, UnknownDigest};
 pub use encryption::{Encryptor, RsaKeyTransport};
-pub use envelope::{ContentEncryption, Decrypted, DecryptionIdentity, decrypt_cms};
+pub use envelope::{ContentEncryption, Decrypted, DecryptionIdentity, UnknownCipher, decrypt_cms};
 pub use error::Error;
 pub use message::{DecryptedMessage, decrypt_message};
 pub use pem::PemError;

@@ -4,12 +4,15 @@ use std::time::SystemTime;
 
 use serde_json::{Value, json};
 use smime_core::{
-    Certificate, Coverage, DecryptionIdentity, PrivateKey, SignatureForm, SignatureStatus, Signer,
-    Verdict as SmimeVerdict, Verification, Verifier, decrypt_message,
+    Certificate, Coverage, DecryptionIdentity, Encryptor, PrivateKey, RsaKeyTransport,
+    SignatureForm, SignatureStatus, Signer, Verdict as SmimeVerdict, Verification, Verifier,
+    decrypt_message,
 };
 use zeroize::Zeroizing;
 
-use crate::args::{DecryptArgs, InspectArgs, KeyArgs, SignArgs, SmimeCommand, VerifyArgs};
+use crate::args::{
+    DecryptArgs, EncryptArgs, InspectArgs, KeyArgs, SignArgs, SmimeCommand, VerifyArgs,
+};
 use crate::command::{display, read_input};
 use crate::failure::{Failure, Verdict};
 use crate::output::Output;
@@ -21,7 +24,34 @@ pub(crate) fn run(command: SmimeCommand, output: &Output) -> Result<Verdict, Fai
         SmimeCommand::Decrypt(args) => decrypt(&args, output),
         SmimeCommand::Sign(args) => sign(&args, output),
         SmimeCommand::Verify(args) => verify(&args, output),
+        SmimeCommand::Encrypt(args) => encrypt(&args, output),
     }
+}
+
+fn encrypt(args: &EncryptArgs, output: &Output) -> Result<Verdict, Failure> {
+    let mut recipients = Vec::new();
+    for path in &args.to {
+        let certificates = load_certificates(path)?;
+        // Check each file's certificates here, so the error names the file.
+        Encryptor::new(certificates.iter().cloned())
+            .map_err(|error| Failure::input(display(path), &error))?;
+        recipients.extend(certificates);
+    }
+    let transport = if args.oaep {
+        RsaKeyTransport::OaepSha256
+    } else {
+        RsaKeyTransport::Pkcs1v15
+    };
+    let encryptor = Encryptor::new(recipients)
+        .map_err(|error| Failure::Usage(error.to_string()))?
+        .with_cipher(args.cipher)
+        .with_rsa_key_transport(transport);
+    let message = read_input(std::path::Path::new("-"))?;
+    let encrypted = encryptor
+        .encrypt_message(&message)
+        .map_err(|error| Failure::input("standard input", &error))?;
+    output.product(&encrypted)?;
+    Ok(Verdict::Holds)
 }
 
 fn sign(args: &SignArgs, output: &Output) -> Result<Verdict, Failure> {
