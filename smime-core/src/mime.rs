@@ -56,6 +56,13 @@ pub enum MimeError {
         /// What the message has.
         found: String,
     },
+    /// A part that declares base64 or quoted-printable but carries 8-bit
+    /// bytes: corrupt, and no transfer encoding can make it safe unchanged.
+    #[error("a part declared {encoding} contains 8-bit data")]
+    EightBitInEncodedPart {
+        /// The declared transfer encoding.
+        encoding: String,
+    },
     /// Nesting deeper than [`MAX_DEPTH`].
     #[error("MIME structure nested deeper than {MAX_DEPTH} levels")]
     TooDeep,
@@ -674,9 +681,11 @@ fn seven_bit_safe_at(input: &[u8], depth: usize) -> Result<Vec<u8>, MimeError> {
     }
     let encoding = entity.transfer_encoding();
     let encoded = encoding == "base64" || encoding == "quoted-printable";
-    if encoded || content_type.mime_type().starts_with("message/") || !needs_encoding(entity.body())
-    {
+    if !needs_encoding(entity.body()) || content_type.mime_type().starts_with("message/") {
         return Ok(input.to_vec());
+    }
+    if encoded {
+        return Err(MimeError::EightBitInEncodedPart { encoding });
     }
     let mut out = header_bytes(&entity, |f| !f.is("content-transfer-encoding"));
     out.extend_from_slice(b"Content-Transfer-Encoding: base64\r\n\r\n");
@@ -861,6 +870,18 @@ mod tests {
         assert_eq!(parts.parts()[0], b"\r\nascii");
         let second = Entity::parse(parts.parts()[1]).unwrap();
         assert_eq!(second.decoded_body().unwrap(), "\u{ff}\u{fe}".as_bytes());
+    }
+
+    #[test]
+    fn eight_bit_in_a_base64_part_is_refused() {
+        let corrupt =
+            b"Content-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\nR3L\xc3\xbc\r\n";
+        assert_eq!(
+            seven_bit_safe(corrupt),
+            Err(MimeError::EightBitInEncodedPart {
+                encoding: "base64".to_owned()
+            })
+        );
     }
 
     #[test]

@@ -1,0 +1,54 @@
+//! Whole S/MIME messages from anyone: `decrypt_message` and `verify_message`
+//! on arbitrary bytes return a typed error or a result, never panic. The
+//! seeds are encrypted to and signed by testkit's `fuzz@example.org`, so
+//! the fuzzer reaches MIME splitting, key recovery, content decryption,
+//! signature checks and path validation.
+#![no_main]
+
+use std::sync::OnceLock;
+
+use libfuzzer_sys::fuzz_target;
+use smime_core::{Certificate, DecryptionIdentity, Verdict, Verifier, decrypt_message};
+use testkit::{KeyKind, pki};
+
+struct Setup {
+    identities: Vec<DecryptionIdentity>,
+    verifier: Verifier,
+}
+
+fn setup() -> &'static Setup {
+    static SETUP: OnceLock<Setup> = OnceLock::new();
+    SETUP.get_or_init(|| Setup {
+        identities: [KeyKind::P256, KeyKind::Rsa2048]
+            .into_iter()
+            .map(|kind| {
+                let id = pki().smime("fuzz@example.org", kind);
+                let certificate = Certificate::from_der(id.certificate_der()).expect("testkit");
+                DecryptionIdentity::new(certificate, id.private_key_der()).expect("testkit")
+            })
+            .collect(),
+        verifier: Verifier::new([
+            Certificate::from_der(pki().root().certificate_der()).expect("testkit")
+        ]),
+    })
+}
+
+fuzz_target!(|data: &[u8]| {
+    let setup = setup();
+    for identity in &setup.identities {
+        if let Ok(decrypted) = decrypt_message(data, identity) {
+            let _ = setup.verifier.verify_message(decrypted.message());
+        }
+    }
+    if let Ok(report) = setup.verifier.verify_message(data) {
+        // The verdict is consistent with the details it folds.
+        match report.verdict() {
+            Verdict::SignedByFrom => {
+                assert!(report.signed_by_from());
+                assert!(report.unwrapped_message().is_some());
+            }
+            Verdict::Unsigned => assert!(report.signers().is_empty()),
+            _ => {}
+        }
+    }
+});
