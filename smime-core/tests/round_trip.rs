@@ -1,0 +1,176 @@
+//! Property tests: for random MIME bodies (text and binary, 8-bit, bare LF,
+//! long lines, multiparts) and sizes, what we sign verifies as signed by
+//! From and unwraps to the same content, and what we encrypt decrypts to the
+//! same message, for every key kind, form and cipher.
+
+// Test code: a failing helper is a failing test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use proptest::prelude::*;
+use smime_core::mime::{Entity, Multipart};
+use smime_core::{
+    Certificate, ContentEncryption, DecryptionIdentity, Encryptor, PrivateKey, SignatureForm,
+    Signer, Verdict, Verifier, decrypt_message,
+};
+use testkit::{KeyKind, pki};
+
+const KINDS: [KeyKind; 2] = [KeyKind::P256, KeyKind::Rsa2048];
+
+fn signer(kind: KeyKind) -> Signer {
+    let id = pki().smime("prop@example.org", kind);
+    Signer::new(
+        Certificate::from_der(id.certificate_der()).unwrap(),
+        &PrivateKey::load(id.private_key_der(), None).unwrap(),
+    )
+    .unwrap()
+    .with_chain(
+        id.chain_der()
+            .iter()
+            .map(|d| Certificate::from_der(d).unwrap()),
+    )
+}
+
+fn identity(kind: KeyKind) -> DecryptionIdentity {
+    let id = pki().smime("prop@example.org", kind);
+    DecryptionIdentity::new(
+        Certificate::from_der(id.certificate_der()).unwrap(),
+        id.private_key_der(),
+    )
+    .unwrap()
+}
+
+/// A body entity: a leaf of random bytes, or a multipart of two leaves.
+#[derive(Debug, Clone)]
+struct Body {
+    parts: Vec<(String, Vec<u8>)>,
+}
+
+fn leaf() -> impl Strategy<Value = (String, Vec<u8>)> {
+    (
+        prop_oneof![
+            Just("text/plain; charset=utf-8".to_owned()),
+            Just("application/octet-stream".to_owned()),
+            Just("text/html".to_owned()),
+        ],
+        prop_oneof![
+            // Text with umlauts, bare LF and long lines.
+            proptest::collection::vec(
+                prop_oneof![
+                    Just(b"Gr\xc3\xbc\xc3\x9fe".to_vec()),
+                    Just(b"\n".to_vec()),
+                    Just(b"\r\n".to_vec()),
+                    Just(b"x".repeat(1200)),
+                    "[ -~]{0,40}".prop_map(String::into_bytes)
+                ],
+                0..20
+            )
+            .prop_map(|chunks| chunks.concat()),
+            // Arbitrary binary.
+            proptest::collection::vec(any::<u8>(), 0..3000),
+        ],
+    )
+}
+
+fn body() -> impl Strategy<Value = Body> {
+    proptest::collection::vec(leaf(), 1..=2).prop_map(|parts| Body { parts })
+}
+
+impl Body {
+    /// The message: outer fields, then the body entity.
+    fn message(&self) -> Vec<u8> {
+        let mut out = b"From: prop@example.org\r\nTo: bob@example.org\r\nSubject: property\r\nMIME-Version: 1.0\r\n".to_vec();
+        if let [(content_type, bytes)] = self.parts.as_slice() {
+            out.extend_from_slice(
+                format!(
+                    "Content-Type: {content_type}\r\nContent-Transfer-Encoding: binary\r\n\r\n"
+                )
+                .as_bytes(),
+            );
+            out.extend_from_slice(bytes);
+        } else {
+            out.extend_from_slice(
+                b"Content-Type: multipart/mixed; boundary=\"=_prop_boundary\"\r\n\r\n",
+            );
+            for (content_type, bytes) in &self.parts {
+                out.extend_from_slice(format!("--=_prop_boundary\r\nContent-Type: {content_type}\r\nContent-Transfer-Encoding: binary\r\n\r\n").as_bytes());
+                out.extend_from_slice(bytes);
+                out.extend_from_slice(b"\r\n");
+            }
+            out.extend_from_slice(b"--=_prop_boundary--\r\n");
+        }
+        out
+    }
+
+    fn contains_boundary(&self) -> bool {
+        self.parts
+            .iter()
+            .any(|(_, bytes)| bytes.windows(4).any(|w| w == b"--=_"))
+    }
+}
+
+/// The decoded leaf bodies of a (canonical, 7-bit-safe) entity.
+fn decoded_leaves(entity_bytes: &[u8]) -> Vec<Vec<u8>> {
+    let entity = Entity::parse(entity_bytes).unwrap();
+    let content_type = entity.content_type().unwrap();
+    if content_type.is_multipart() {
+        let multipart =
+            Multipart::split(entity.body(), content_type.parameter("boundary").unwrap()).unwrap();
+        multipart
+            .parts()
+            .iter()
+            .flat_map(|p| decoded_leaves(p))
+            .collect()
+    } else {
+        vec![entity.decoded_body().unwrap()]
+    }
+}
+
+/// What signing promises to keep: each leaf's bytes, with line breaks made
+/// CRLF (the canonical form signed).
+fn canonical(bytes: &[u8]) -> Vec<u8> {
+    smime_core::mime::canonicalize(bytes)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    #[test]
+    fn signed_messages_verify_and_keep_their_content(body in body(), kind in 0..2usize, opaque in any::<bool>()) {
+        prop_assume!(!body.contains_boundary());
+        let form = if opaque { SignatureForm::Opaque } else { SignatureForm::Detached };
+        let signed = signer(KINDS[kind]).sign_message(&body.message(), form).unwrap();
+        let report = Verifier::new([Certificate::from_der(pki().root().certificate_der()).unwrap()])
+            .verify_message(&signed)
+            .unwrap();
+        prop_assert_eq!(report.verdict(), Verdict::SignedByFrom);
+        // The unwrapped message's top-level Content-Type is the signed
+        // entity's, so its leaves are the signed leaves.
+        let leaves = decoded_leaves(report.unwrapped_message().unwrap());
+        let expected: Vec<Vec<u8>> = body.parts.iter().map(|(_, b)| canonical(b)).collect();
+        prop_assert_eq!(leaves, expected);
+    }
+
+    #[test]
+    fn encrypted_messages_decrypt_to_the_same_message(body in body(), kind in 0..2usize, cipher in 0..4usize) {
+        let ciphers = [
+            ContentEncryption::Aes128Cbc,
+            ContentEncryption::Aes256Cbc,
+            ContentEncryption::Aes128Gcm,
+            ContentEncryption::Aes256Gcm,
+        ];
+        let message = canonical(&body.message());
+        let encrypted = Encryptor::new([Certificate::from_der(pki().smime("prop@example.org", KINDS[kind]).certificate_der()).unwrap()])
+            .unwrap()
+            .with_cipher(ciphers[cipher])
+            .encrypt_message(&message)
+            .unwrap();
+        let decrypted = decrypt_message(&encrypted, &identity(KINDS[kind])).unwrap();
+        prop_assert_eq!(decrypted.message(), &message[..]);
+        prop_assert_eq!(decrypted.encryption(), ciphers[cipher]);
+    }
+}
