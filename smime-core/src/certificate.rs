@@ -21,9 +21,9 @@ use sha2::{Digest, Sha256};
 use x509_cert::ext::pkix::name::GeneralName;
 use x509_cert::ext::pkix::{BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectAltName};
 
-use crate::address::EmailAddress;
 use crate::error::Error;
 use crate::pem;
+use mail_message::EmailAddress;
 
 /// An X.509 certificate with the facts S/MIME needs, parsed once.
 ///

@@ -32,7 +32,7 @@ use crate::certificate::{Certificate, Curve, PublicKeyAlgorithm};
 use crate::envelope::{ContentEncryption, GcmParameters, RsaesOaepParams};
 use crate::error::Error;
 use crate::key_agreement::wrap_content_key;
-use crate::mime::{self, Envelope};
+use mail_message::{self as mime, Envelope};
 
 /// How RSA recipients get the content-encryption key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

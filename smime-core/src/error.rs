@@ -76,7 +76,7 @@ pub enum Error {
     WrongPassphrase,
     /// The message's MIME structure is broken or not what S/MIME needs.
     #[error("MIME: {0}")]
-    Mime(#[from] crate::mime::MimeError),
+    Mime(#[from] mail_message::MimeError),
     /// An algorithm too weak to trust (MD5, SHA-1 in signatures).
     #[error("weak algorithm {0} refused")]
     WeakAlgorithm(const_oid::ObjectIdentifier),

@@ -41,7 +41,6 @@
 //! ```
 #![forbid(unsafe_code)]
 
-mod address;
 pub mod ber;
 mod certificate;
 mod digest;
@@ -50,19 +49,21 @@ mod envelope;
 mod error;
 mod key_agreement;
 mod message;
-pub mod mime;
 mod pem;
 mod private_key;
 mod signature_algorithm;
 mod signing;
 mod verification;
 
-pub use address::{AddressError, EmailAddress};
 pub use certificate::{Certificate, Curve, PublicKeyAlgorithm};
 pub use digest::{DigestAlgorithm, Hasher, UnknownDigest};
 pub use encryption::{Encryptor, RsaKeyTransport};
 pub use envelope::{ContentEncryption, Decrypted, DecryptionIdentity, UnknownCipher, decrypt_cms};
 pub use error::Error;
+/// The MIME layer (the `mail-message` crate), re-exported for callers that
+/// take messages apart themselves.
+pub use mail_message as mime;
+pub use mail_message::{AddressError, EmailAddress};
 pub use message::{DecryptedMessage, decrypt_message};
 pub use pem::PemError;
 pub use private_key::PrivateKey;

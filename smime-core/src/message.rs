@@ -4,7 +4,7 @@ use zeroize::Zeroizing;
 
 use crate::envelope::{ContentEncryption, DecryptionIdentity, decrypt_cms};
 use crate::error::Error;
-use crate::mime::{ContentType, Envelope, MimeError};
+use mail_message::{ContentType, Envelope, MimeError};
 
 /// A decrypted message: the outer header fields of the encrypted message
 /// and the decrypted inner entity.

@@ -27,9 +27,9 @@ use crate::certificate::Certificate;
 use crate::digest::DigestAlgorithm;
 use crate::error::Error;
 use crate::key_agreement::EcPrivateKey;
-use crate::mime::{self, Envelope};
 use crate::private_key::{KeyMaterial, PrivateKey};
 use crate::signature_algorithm::{self, SignatureScheme};
+use mail_message::{self as mime, Envelope};
 
 /// The content ciphers we decrypt, most preferred first: what our
 /// SMIMECapabilities attribute advertises (RFC 8551 section 2.5.2).

@@ -30,12 +30,12 @@ use x509_cert::attr::Attribute;
 use x509_cert::ext::pkix::SubjectKeyIdentifier;
 use x509_cert::time::Time;
 
-use crate::address::EmailAddress;
 use crate::certificate::{Certificate, Curve, PublicKeyAlgorithm};
 use crate::digest::DigestAlgorithm;
 use crate::error::Error;
-use crate::mime::{self, ContentType, Entity, Envelope, MimeError, Multipart};
 use crate::signature_algorithm::{self, SignatureScheme};
+use mail_message::EmailAddress;
+use mail_message::{self as mime, ContentType, Entity, Envelope, MimeError, Multipart};
 
 /// DER contents of the emailProtection and anyExtendedKeyUsage OIDs, as
 /// `rustls-webpki` takes them.

@@ -62,8 +62,8 @@ fn validity_of_each_variant() {
     assert!(good.is_valid_at(now));
     assert!(!expired.is_valid_at(now));
     assert!(!future.is_valid_at(now));
-    // 2019-06-01: the expired certificate was valid then ("as of" checks for archives).
-    assert!(expired.is_valid_at(UNIX_EPOCH + Duration::from_secs(1_559_347_200)));
+    // 2024-06-01: the expired certificate was valid then ("as of" checks for archives).
+    assert!(expired.is_valid_at(UNIX_EPOCH + Duration::from_secs(1_717_200_000)));
 }
 
 #[test]

@@ -1,22 +1,5 @@
-//! The MIME layer S/MIME needs, on raw bytes.
-//!
-//! S/MIME signs and encrypts MIME entities ([RFC 8551 section 3](https://www.rfc-editor.org/rfc/rfc8551#section-3)),
-//! and a signature covers exact bytes, so this layer never re-serialises what
-//! it parsed: every [`Entity`] and every multipart body part is a slice of the
-//! input. What it offers:
-//!
-//! - [`Entity::parse`]: the header section and the body of a message or body
-//!   part, with access to header fields.
-//! - [`ContentType`]: the `Content-Type` field value (RFC 2045 section 5.1).
-//! - [`Multipart::split`]: the body parts of a multipart body, delimited as
-//!   RFC 2046 section 5.1.1 says (the line break before a delimiter belongs to
-//!   the delimiter).
-//! - [`canonicalize`] and [`seven_bit_safe`]: the canonical CRLF form of an
-//!   entity, made safe for 7-bit transport before it is signed, so that no
-//!   relay can change the signed bytes.
-//! - [`Envelope`]: the outer header fields of a message, which stay outside
-//!   the cryptographic layer, and the reassembly of a message from them and a
-//!   new inner entity.
+//! MIME entities, content types, multiparts and the canonical form, on raw
+//! bytes (see the crate documentation).
 
 use base64ct::{Base64, Encoding};
 
@@ -125,13 +108,13 @@ impl<'a> Field<'a> {
 /// slices of the input.
 ///
 /// ```
-/// use smime_core::mime::Entity;
+/// use mail_message::Entity;
 ///
 /// let entity = Entity::parse(b"Content-Type: text/plain\r\nSubject: hi\r\n\r\nHello\r\n")?;
 /// assert_eq!(entity.field("subject").map(|f| f.value()), Some("hi".to_owned()));
 /// assert_eq!(entity.content_type()?.mime_type(), "text/plain");
 /// assert_eq!(entity.body(), b"Hello\r\n");
-/// # Ok::<(), smime_core::mime::MimeError>(())
+/// # Ok::<(), mail_message::MimeError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entity<'a> {
@@ -283,7 +266,7 @@ impl<'a> Entity<'a> {
 }
 
 /// Decodes base64 the way mail carries it: in lines, with whitespace.
-pub(crate) fn decode_base64(text: &[u8]) -> Result<Vec<u8>, MimeError> {
+pub fn decode_base64(text: &[u8]) -> Result<Vec<u8>, MimeError> {
     let compact: Vec<u8> = text
         .iter()
         .copied()
@@ -293,7 +276,7 @@ pub(crate) fn decode_base64(text: &[u8]) -> Result<Vec<u8>, MimeError> {
 }
 
 /// Encodes base64 in lines of 76 characters, each ending in `line_break`.
-pub(crate) fn encode_base64(data: &[u8], line_break: LineBreak) -> Vec<u8> {
+pub fn encode_base64(data: &[u8], line_break: LineBreak) -> Vec<u8> {
     let mut out = Vec::with_capacity(data.len() / 3 * 4 + data.len() / 57 * 2 + 4);
     for chunk in data.chunks(57) {
         out.extend_from_slice(Base64::encode_string(chunk).as_bytes());
@@ -305,12 +288,12 @@ pub(crate) fn encode_base64(data: &[u8], line_break: LineBreak) -> Vec<u8> {
 /// A parsed `Content-Type` value: type, subtype and parameters.
 ///
 /// ```
-/// use smime_core::mime::ContentType;
+/// use mail_message::ContentType;
 ///
 /// let ct = ContentType::parse(r#"multipart/signed; protocol="application/pkcs7-signature"; micalg=sha-256; boundary="b 1""#)?;
 /// assert_eq!(ct.mime_type(), "multipart/signed");
 /// assert_eq!(ct.parameter("Boundary"), Some("b 1"));
-/// # Ok::<(), smime_core::mime::MimeError>(())
+/// # Ok::<(), mail_message::MimeError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContentType {
@@ -482,12 +465,12 @@ impl<'a> Scanner<'a> {
 /// The body parts of a multipart body (RFC 2046 section 5.1.1).
 ///
 /// ```
-/// use smime_core::mime::Multipart;
+/// use mail_message::Multipart;
 ///
 /// let body = b"preamble\r\n--b\r\nfirst\r\n--b\r\nsecond\r\n--b--\r\nepilogue\r\n";
 /// let multipart = Multipart::split(body, "b")?;
 /// assert_eq!(multipart.parts(), &[&b"first"[..], &b"second"[..]]);
-/// # Ok::<(), smime_core::mime::MimeError>(())
+/// # Ok::<(), mail_message::MimeError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Multipart<'a> {
@@ -710,14 +693,14 @@ fn header_bytes(entity: &Entity<'_>, keep: impl Fn(&Field<'_>) -> bool) -> Vec<u
 /// `Content-*` fields describe the entity and move inside with its body.
 ///
 /// ```
-/// use smime_core::mime::Envelope;
+/// use mail_message::Envelope;
 ///
 /// let message = b"From: a@example.org\r\nSubject: hi\r\nMIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\nHello\r\n";
 /// let envelope = Envelope::split(message)?;
 /// assert_eq!(envelope.inner(), b"Content-Type: text/plain\r\n\r\nHello\r\n");
 /// let rebuilt = envelope.rebuild(b"Content-Type: text/plain\r\n\r\nBye\r\n");
 /// assert_eq!(rebuilt, b"From: a@example.org\r\nSubject: hi\r\nMIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\nBye\r\n");
-/// # Ok::<(), smime_core::mime::MimeError>(())
+/// # Ok::<(), mail_message::MimeError>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct Envelope<'a> {

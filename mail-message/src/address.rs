@@ -18,13 +18,13 @@ use std::str::FromStr;
 /// certificate for `Alice@Example.org` certifies `alice@example.org`.
 ///
 /// ```
-/// use smime_core::EmailAddress;
+/// use mail_message::EmailAddress;
 ///
 /// let from: EmailAddress = "Alice@Example.ORG".parse()?;
 /// let certified: EmailAddress = "alice@example.org".parse()?;
 /// assert_eq!(from, certified);
 /// assert_eq!(from.domain(), "example.org");
-/// # Ok::<(), smime_core::AddressError>(())
+/// # Ok::<(), mail_message::AddressError>(())
 /// ```
 #[derive(Clone)]
 pub struct EmailAddress {
@@ -70,13 +70,13 @@ impl EmailAddress {
     /// are dropped, never mistaken for addresses.
     ///
     /// ```
-    /// use smime_core::EmailAddress;
+    /// use mail_message::EmailAddress;
     ///
     /// let from = EmailAddress::parse_mailboxes(r#""ceo@bank.example" <mallory@evil.example> (CEO)"#)?;
     /// assert_eq!(from, vec!["mallory@evil.example".parse::<EmailAddress>()?]);
     /// let to = EmailAddress::parse_mailboxes("Team: a@example.org, \"B, b\" <b@example.org>;, c@example.org")?;
     /// assert_eq!(to.len(), 3);
-    /// # Ok::<(), smime_core::AddressError>(())
+    /// # Ok::<(), mail_message::AddressError>(())
     /// ```
     pub fn parse_mailboxes(value: &str) -> Result<Vec<EmailAddress>, AddressError> {
         let mut addresses = Vec::new();

@@ -1,0 +1,45 @@
+//! RFC 5322 messages and MIME entities on raw bytes, as S/MIME and PGP/MIME
+//! need them.
+//!
+//! Both S/MIME ([RFC 8551 section 3](https://www.rfc-editor.org/rfc/rfc8551#section-3))
+//! and PGP/MIME ([RFC 3156](https://www.rfc-editor.org/rfc/rfc3156)) sign
+//! and encrypt MIME entities, and a signature covers exact bytes, so this
+//! crate never re-serialises what it parsed: every [`Entity`] and every
+//! multipart body part is a slice of the input. What it offers:
+//!
+//! - [`Entity::parse`]: the header section and the body of a message or body
+//!   part, with access to header fields.
+//! - [`ContentType`]: the `Content-Type` field value (RFC 2045 section 5.1).
+//! - [`Multipart::split`]: the body parts of a multipart body, delimited as
+//!   RFC 2046 section 5.1.1 says (the line break before a delimiter belongs to
+//!   the delimiter).
+//! - [`canonicalize`] and [`seven_bit_safe`]: the canonical CRLF form of an
+//!   entity, made safe for 7-bit transport before it is signed, so that no
+//!   relay can change the signed bytes.
+//! - [`Envelope`]: the outer header fields of a message, which stay outside
+//!   the cryptographic layer, and the reassembly of a message from them and a
+//!   new inner entity.
+//! - [`EmailAddress`] and [`EmailAddress::parse_mailboxes`]: bare addresses
+//!   as a signature binds them, taken from address fields without ever
+//!   mistaking a display name or comment for an address.
+//!
+//! ```
+//! use mail_message::{EmailAddress, Envelope};
+//!
+//! let message = b"From: \"Alice\" <alice@example.org>\r\nContent-Type: text/plain\r\n\r\nHi\r\n";
+//! let envelope = Envelope::split(message)?;
+//! assert_eq!(envelope.inner(), b"Content-Type: text/plain\r\n\r\nHi\r\n");
+//! let from = envelope.message().field("from").map(|f| f.value()).unwrap_or_default();
+//! assert_eq!(EmailAddress::parse_mailboxes(&from)?, vec!["alice@example.org".parse::<EmailAddress>()?]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![forbid(unsafe_code)]
+
+mod address;
+mod mime;
+
+pub use address::{AddressError, EmailAddress};
+pub use mime::{
+    ContentType, Entity, Envelope, Field, LineBreak, MAX_DEPTH, MimeError, Multipart, canonicalize,
+    decode_base64, encode_base64, seven_bit_safe, with_line_breaks,
+};
