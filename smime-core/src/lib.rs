@@ -7,26 +7,25 @@
 //! (certificate handling), with CMS from
 //! [RFC 5652](https://www.rfc-editor.org/rfc/rfc5652).
 //!
-//! # What is here today
+//! # What is here
 //!
-//! - [`Certificate`]: loading PEM bundles and DER certificates as they are
-//!   found in the wild, and the facts S/MIME decisions rest on: the certified
-//!   mailbox addresses, the key algorithm and size, validity, key usages.
-//! - [`EmailAddress`]: bare addresses compared the way S/MIME binds a
-//!   certificate to the From address (addresses only, never display names).
-//! - [`ber::to_der`]: BER input (indefinite lengths, constructed strings, as
-//!   OpenSSL `-stream`, NSS and Outlook produce) re-encoded as the DER our
-//!   ASN.1 types decode, without disturbing signed bytes.
+//! - [`Signer`]: detached and opaque S/MIME signatures (RSA PKCS#1 v1.5,
+//!   RSA-PSS, ECDSA P-256/P-384; SHA-256/384/512) over the canonical, 7-bit
+//!   safe body entity; outer header fields stay outside.
+//! - [`Verifier`]: signatures in both forms, DER or BER, with path
+//!   validation, key usage checks, weak-algorithm refusal and the binding of
+//!   the From address; [`Verification::verdict`] never calls a partially
+//!   signed or foreign-signed message signed.
+//! - [`Encryptor`]: AuthEnvelopedData (AES-GCM) and EnvelopedData (AES-CBC)
+//!   to RSA (PKCS#1 v1.5, OAEP) and EC (RFC 5753 ECDH) recipients.
+//! - [`decrypt_message`] and [`decrypt_cms`]: all of that back, with one
+//!   uniform error for every decryption failure.
+//! - [`Certificate`], [`PrivateKey`], [`EmailAddress`]: keys, certificates and
+//!   addresses as they come from users and CAs.
+//! - [`mime`]: the MIME layer (the `mail-message` crate).
 //!
-//! - [`decrypt_cms`]: opening CMS EnvelopedData (AES-CBC) and
-//!   AuthEnvelopedData (AES-GCM, tag checked before any plaintext is
-//!   released) for RSA (PKCS#1 v1.5 with implicit rejection, OAEP) and ECDH
-//!   P-256/P-384 recipients (RFC 5753, implemented here), from DER or BER,
-//!   with one uniform error for every decryption failure.
-//!
-//! Still to come with the smime-core issue: the MIME layer (whole messages),
-//! signing and verification with path validation, encryption, streaming for
-//! large messages; see the README.
+//! Everything works in memory today; streaming for very large messages
+//! follows.
 //!
 //! # Example
 //!
