@@ -94,7 +94,8 @@ pub(crate) struct KeyArgs {
     pub(crate) cert: PathBuf,
 
     /// Its private key: PKCS#8 (also encrypted), PKCS#1 RSA or SEC 1 EC, PEM
-    /// or DER.
+    /// or DER; or a PKCS#12 bundle (.p12/.pfx), whose certificate and chain
+    /// are then used too (`--cert` may name the same file).
     #[arg(long, value_name = "KEY.pem")]
     pub(crate) key: PathBuf,
 

@@ -222,3 +222,60 @@ fn verify_at_a_past_time() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("RFC 3339"));
 }
+
+#[test]
+fn a_pkcs12_bundle_signs_with_its_chain() {
+    let setup = setup(KeyKind::Rsa2048, Variant::Good);
+    run_peer(
+        "openssl",
+        &[
+            "pkcs12",
+            "-export",
+            "-in",
+            "alice.cert.pem",
+            "-inkey",
+            "alice.key.pem",
+            "-certfile",
+            "alice.chain.pem",
+            "-out",
+            "alice.p12",
+            "-passout",
+            "pass:Grüße",
+        ],
+        setup.dir.path(),
+    );
+    let sign = |env: &[(&str, &str)]| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_mailgate"))
+            .args([
+                "smime",
+                "sign",
+                "--cert",
+                "alice.p12",
+                "--key",
+                "alice.p12",
+                "--pass-env",
+                "P12_PASS",
+            ])
+            .envs(env.iter().copied())
+            .current_dir(setup.dir.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let _ = child.stdin.take().unwrap().write_all(MESSAGE.as_bytes());
+        child.wait_with_output().unwrap()
+    };
+    let wrong = sign(&[("P12_PASS", "Grusse")]);
+    assert_eq!(wrong.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("passphrase"));
+    let signed = sign(&[("P12_PASS", "Grüße")]);
+    assert_eq!(
+        signed.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&signed.stderr)
+    );
+    // The chain came from the bundle: OpenSSL builds the path without --chain.
+    setup.openssl_verifies(&signed.stdout);
+}

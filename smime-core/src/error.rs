@@ -125,4 +125,7 @@ pub enum Error {
     /// The system's random number generator failed.
     #[error("the system random number generator failed")]
     Randomness,
+    /// A PKCS#12 file we cannot use, and why.
+    #[error("PKCS#12: {0}")]
+    UnsupportedPkcs12(&'static str),
 }

@@ -40,6 +40,13 @@ const CAPABILITIES: [&str; 4] = [
     "2.16.840.1.101.3.4.1.2",  // AES-128-CBC
 ];
 
+/// A private key ready to sign.
+enum SigningKey {
+    Rsa(Box<rsa::RsaPrivateKey>),
+    P256(p256::ecdsa::SigningKey),
+    P384(p384::ecdsa::SigningKey),
+}
+
 /// How the signature travels with the content.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SignatureForm {
@@ -74,7 +81,7 @@ pub enum SignatureForm {
 pub struct Signer {
     certificate: Certificate,
     chain: Vec<Certificate>,
-    key: KeyMaterial,
+    key: SigningKey,
     digest: DigestAlgorithm,
     scheme: SignatureScheme,
 }
@@ -97,16 +104,24 @@ impl Signer {
     /// Refuses a key that does not belong to the certificate, and RSA keys
     /// under 2048 bits (which verifiers refuse).
     pub fn new(certificate: Certificate, key: &PrivateKey) -> Result<Signer, Error> {
-        let key = KeyMaterial::for_certificate(key.pkcs8_der(), &certificate)?;
-        let scheme = match &key {
+        // The ECDSA signing keys are built once: building one derives the
+        // public point, which costs as much as a signature.
+        let (key, scheme) = match KeyMaterial::for_certificate(key.pkcs8_der(), &certificate)? {
             KeyMaterial::Rsa(rsa) => {
                 let bits = rsa.size() * 8;
                 if bits < 2048 {
                     return Err(Error::WeakKey { bits });
                 }
-                SignatureScheme::RsaPkcs1v15
+                (SigningKey::Rsa(rsa), SignatureScheme::RsaPkcs1v15)
             }
-            KeyMaterial::Ec(_) => SignatureScheme::Ecdsa,
+            KeyMaterial::Ec(EcPrivateKey::P256(secret)) => (
+                SigningKey::P256(p256::ecdsa::SigningKey::from(&secret)),
+                SignatureScheme::Ecdsa,
+            ),
+            KeyMaterial::Ec(EcPrivateKey::P384(secret)) => (
+                SigningKey::P384(p384::ecdsa::SigningKey::from(&secret)),
+                SignatureScheme::Ecdsa,
+            ),
         };
         Ok(Signer {
             certificate,
@@ -133,11 +148,11 @@ impl Signer {
     /// Signs with RSASSA-PSS instead of PKCS#1 v1.5; refused for EC keys.
     pub fn with_rsa_pss(mut self) -> Result<Signer, Error> {
         match self.key {
-            KeyMaterial::Rsa(_) => {
+            SigningKey::Rsa(_) => {
                 self.scheme = SignatureScheme::RsaPss;
                 Ok(self)
             }
-            KeyMaterial::Ec(_) => Err(Error::PssNeedsRsa),
+            SigningKey::P256(_) | SigningKey::P384(_) => Err(Error::PssNeedsRsa),
         }
     }
 
@@ -253,7 +268,7 @@ impl Signer {
         let failed = |_| Error::SigningFailed;
         let mut rng = getrandom::SysRng;
         match (&self.key, self.scheme) {
-            (KeyMaterial::Rsa(key), SignatureScheme::RsaPss) => {
+            (SigningKey::Rsa(key), SignatureScheme::RsaPss) => {
                 let key = (**key).clone();
                 let signature: Box<[u8]> = match self.digest {
                     DigestAlgorithm::Sha256 => rsa::pss::SigningKey::<sha2::Sha256>::new(key)
@@ -271,7 +286,7 @@ impl Signer {
                 };
                 Ok(signature.into_vec())
             }
-            (KeyMaterial::Rsa(key), _) => {
+            (SigningKey::Rsa(key), _) => {
                 let key = (**key).clone();
                 // The randomised entry point blinds the private-key operation.
                 let signature: Box<[u8]> = match self.digest {
@@ -290,26 +305,19 @@ impl Signer {
                 };
                 Ok(signature.into_vec())
             }
-            (KeyMaterial::Ec(key), _) => {
-                // ECDSA signs the digest (RFC 5753 section 7.2; truncated to
-                // the curve order by the primitive when longer).
-                let prehash = self.digest.digest(data);
-                match key {
-                    EcPrivateKey::P256(secret) => {
-                        let signature: p256::ecdsa::Signature =
-                            p256::ecdsa::SigningKey::from(secret)
-                                .sign_prehash(&prehash)
-                                .map_err(failed)?;
-                        Ok(signature.to_der().as_bytes().to_vec())
-                    }
-                    EcPrivateKey::P384(secret) => {
-                        let signature: p384::ecdsa::Signature =
-                            p384::ecdsa::SigningKey::from(secret)
-                                .sign_prehash(&prehash)
-                                .map_err(failed)?;
-                        Ok(signature.to_der().as_bytes().to_vec())
-                    }
-                }
+            // ECDSA signs the digest (RFC 5753 section 7.2; truncated to the
+            // curve order by the primitive when longer).
+            (SigningKey::P256(key), _) => {
+                let signature: p256::ecdsa::Signature = key
+                    .sign_prehash(&self.digest.digest(data))
+                    .map_err(failed)?;
+                Ok(signature.to_der().as_bytes().to_vec())
+            }
+            (SigningKey::P384(key), _) => {
+                let signature: p384::ecdsa::Signature = key
+                    .sign_prehash(&self.digest.digest(data))
+                    .map_err(failed)?;
+                Ok(signature.to_der().as_bytes().to_vec())
             }
         }
     }

@@ -4,7 +4,7 @@ use std::time::SystemTime;
 
 use serde_json::{Value, json};
 use smime_core::{
-    Certificate, Coverage, DecryptionIdentity, Encryptor, PrivateKey, RsaKeyTransport,
+    Certificate, Coverage, DecryptionIdentity, Encryptor, Pkcs12, PrivateKey, RsaKeyTransport,
     SignatureForm, SignatureStatus, Signer, Verdict as SmimeVerdict, Verification, Verifier,
     decrypt_message,
 };
@@ -55,9 +55,11 @@ fn encrypt(args: &EncryptArgs, output: &Output) -> Result<Verdict, Failure> {
 }
 
 fn sign(args: &SignArgs, output: &Output) -> Result<Verdict, Failure> {
-    let certificate = load_certificate(&args.key.cert)?;
-    let key = load_key(&args.key)?;
-    let mut chain = Vec::new();
+    let Credentials {
+        certificate,
+        key,
+        mut chain,
+    } = load_credentials(&args.key)?;
     for path in &args.chain {
         chain.extend(load_certificates(path)?);
     }
@@ -223,10 +225,51 @@ fn message_failure(error: smime_core::Error) -> Failure {
 
 /// Loads `--cert`, `--key` and the passphrase from `--pass-env`.
 fn load_identity(args: &KeyArgs) -> Result<DecryptionIdentity, Failure> {
-    let certificate = load_certificate(&args.cert)?;
-    let key = load_key(args)?;
+    let Credentials {
+        certificate, key, ..
+    } = load_credentials(args)?;
     DecryptionIdentity::new(certificate, key.pkcs8_der())
         .map_err(|error| Failure::input(display(&args.key), &error))
+}
+
+/// A certificate, its key, and the chain that came with them.
+struct Credentials {
+    certificate: Certificate,
+    key: PrivateKey,
+    chain: Vec<Certificate>,
+}
+
+/// Loads `--cert` and `--key`. The key file may be a PKCS#12 bundle; then
+/// its certificate and chain come along, and `--cert` may name the same file.
+fn load_credentials(args: &KeyArgs) -> Result<Credentials, Failure> {
+    let passphrase = passphrase(args)?;
+    let bytes = Zeroizing::new(read_input(&args.key)?);
+    let key_failure = |error: &smime_core::Error| Failure::input(display(&args.key), error);
+    match PrivateKey::load(&bytes, passphrase.as_deref().map(Vec::as_slice)) {
+        Ok(key) => Ok(Credentials {
+            certificate: load_certificate(&args.cert)?,
+            key,
+            chain: Vec::new(),
+        }),
+        Err(smime_core::Error::NoPrivateKey) if bytes.first() == Some(&0x30) => {
+            let bundle = Pkcs12::parse(
+                &bytes,
+                passphrase.as_deref().map_or(&b""[..], Vec::as_slice),
+            )
+            .map_err(|error| key_failure(&error))?;
+            let certificate = if args.cert == args.key {
+                bundle.certificate
+            } else {
+                load_certificate(&args.cert)?
+            };
+            Ok(Credentials {
+                certificate,
+                key: bundle.private_key,
+                chain: bundle.chain,
+            })
+        }
+        Err(error) => Err(key_failure(&error)),
+    }
 }
 
 /// All certificates of a file.
@@ -243,22 +286,17 @@ fn load_certificate(path: &std::path::Path) -> Result<Certificate, Failure> {
         .ok_or_else(|| Failure::input(display(path), &smime_core::Error::NoCertificate))
 }
 
-fn load_key(args: &KeyArgs) -> Result<PrivateKey, Failure> {
-    let passphrase = match &args.pass_env {
-        Some(variable) => Some(Zeroizing::new(
-            std::env::var_os(variable)
-                .ok_or_else(|| {
-                    Failure::Usage(format!(
-                        "--pass-env: environment variable {variable} is not set"
-                    ))
-                })?
-                .into_encoded_bytes(),
-        )),
-        None => None,
+/// The passphrase from `--pass-env`, if given.
+fn passphrase(args: &KeyArgs) -> Result<Option<Zeroizing<Vec<u8>>>, Failure> {
+    let Some(variable) = &args.pass_env else {
+        return Ok(None);
     };
-    let bytes = Zeroizing::new(read_input(&args.key)?);
-    PrivateKey::load(&bytes, passphrase.as_deref().map(Vec::as_slice))
-        .map_err(|error| Failure::input(display(&args.key), &error))
+    let value = std::env::var_os(variable).ok_or_else(|| {
+        Failure::Usage(format!(
+            "--pass-env: environment variable {variable} is not set"
+        ))
+    })?;
+    Ok(Some(Zeroizing::new(value.into_encoded_bytes())))
 }
 
 fn inspect(args: &InspectArgs, output: &Output) -> Result<Verdict, Failure> {
