@@ -10,31 +10,15 @@
     clippy::indexing_slicing
 )]
 
-use std::io::Write;
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use base64ct::{Base64, Encoding};
 use testkit::{IdentityFiles, KeyKind, pki};
 
 const INNER: &str = "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nDas Gehalt steigt um 3 %. Grüße\r\n";
-
-fn mailgate(args: &[&str], stdin: &[u8], env: &[(&str, &str)]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mailgate"))
-        .args(args)
-        .envs(env.iter().copied())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    // The command may fail and exit before reading its input: not an error
-    // of the test.
-    let _ = input.write_all(stdin);
-    drop(input);
-    child.wait_with_output().unwrap()
-}
 
 fn identity(dir: &Path, address: &str, kind: KeyKind) -> IdentityFiles {
     pki()
@@ -91,7 +75,7 @@ fn decrypts_openssl_mail_and_keeps_the_outer_headers() {
     ] {
         let bob = identity(dir.path(), "bob@example.org", kind);
         let mail = openssl_encrypt(dir.path(), cipher, &bob.certificate_pem);
-        let output = mailgate(&key_args(&bob, &bob.private_key_pem), &mail, &[]);
+        let output = mailgate_anywhere(&key_args(&bob, &bob.private_key_pem), &mail, &[]);
         assert_eq!(
             output.status.code(),
             Some(0),
@@ -144,21 +128,21 @@ fn encrypted_keys_need_the_right_passphrase() {
     let mail = openssl_encrypt(dir.path(), "-aes-128-gcm", &bob.certificate_pem);
     let mut args = key_args(&bob, &encrypted);
 
-    let without = mailgate(&args, &mail, &[]);
+    let without = mailgate_anywhere(&args, &mail, &[]);
     assert_eq!(without.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&without.stderr).contains("passphrase is required"));
 
     args.extend(["--pass-env", "MAILGATE_TEST_PASS"]);
-    let unset = mailgate(&args, &mail, &[]);
+    let unset = mailgate_anywhere(&args, &mail, &[]);
     assert_eq!(unset.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&unset.stderr).contains("MAILGATE_TEST_PASS"));
 
-    let wrong = mailgate(&args, &mail, &[("MAILGATE_TEST_PASS", "geheim 123")]);
+    let wrong = mailgate_anywhere(&args, &mail, &[("MAILGATE_TEST_PASS", "geheim 123")]);
     assert_eq!(wrong.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&wrong.stderr).contains("passphrase does not decrypt"));
     assert!(wrong.stdout.is_empty());
 
-    let right = mailgate(&args, &mail, &[("MAILGATE_TEST_PASS", "Geheim 123")]);
+    let right = mailgate_anywhere(&args, &mail, &[("MAILGATE_TEST_PASS", "Geheim 123")]);
     assert_eq!(
         right.status.code(),
         Some(0),
@@ -176,7 +160,7 @@ fn failures_write_nothing_to_standard_output() {
     let mail = openssl_encrypt(dir.path(), "-aes-256-gcm", &bob.certificate_pem);
 
     // Not for us: a definite negative answer.
-    let output = mailgate(&key_args(&carol, &carol.private_key_pem), &mail, &[]);
+    let output = mailgate_anywhere(&key_args(&carol, &carol.private_key_pem), &mail, &[]);
     assert_eq!(output.status.code(), Some(1));
     assert!(output.stdout.is_empty());
     assert!(String::from_utf8_lossy(&output.stderr).contains("not encrypted to this certificate"));
@@ -189,7 +173,7 @@ fn failures_write_nothing_to_standard_output() {
     let last = der.len() - 40;
     der[last] ^= 1;
     let tampered = format!("{header}\n\n{}", Base64::encode_string(&der));
-    let output = mailgate(
+    let output = mailgate_anywhere(
         &key_args(&bob, &bob.private_key_pem),
         tampered.as_bytes(),
         &[],
@@ -202,7 +186,7 @@ fn failures_write_nothing_to_standard_output() {
     );
 
     // Not S/MIME at all: malformed input.
-    let output = mailgate(
+    let output = mailgate_anywhere(
         &key_args(&bob, &bob.private_key_pem),
         b"From: a@b\r\n\r\nhello\r\n",
         &[],
@@ -212,7 +196,12 @@ fn failures_write_nothing_to_standard_output() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("application/pkcs7-mime"));
 
     // A key that belongs to another certificate.
-    let output = mailgate(&key_args(&bob, &carol.private_key_pem), &mail, &[]);
+    let output = mailgate_anywhere(&key_args(&bob, &carol.private_key_pem), &mail, &[]);
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("does not belong"));
+}
+
+fn mailgate_anywhere(args: &[&str], stdin: &[u8], env: &[(&str, &str)]) -> Output {
+    // Every path in `args` is absolute.
+    common::mailgate_in(Path::new("/"), args, stdin, env)
 }

@@ -10,39 +10,17 @@
     clippy::indexing_slicing
 )]
 
-use std::io::Write;
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
 
 use testkit::{KeyKind, pki, run_peer};
 
+fn mailgate(args: &[&str], stdin: &[u8], dir: &Path) -> std::process::Output {
+    common::mailgate_in(dir, args, stdin, &[])
+}
+
 const MESSAGE: &str = "From: alice@example.org\nTo: bob@example.org, carol@example.org\nSubject: Angebot\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\nUnser Angebot: 12.000 €\n";
-
-fn mailgate(args: &[&str], stdin: &[u8], dir: &Path) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mailgate"))
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    // The command may fail and exit before reading its input.
-    let _ = input.write_all(stdin);
-    drop(input);
-    child.wait_with_output().unwrap()
-}
-
-fn ok(output: Output) -> Vec<u8> {
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output.stdout
-}
 
 fn setup() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
@@ -92,7 +70,12 @@ fn openssl_decrypts_for_every_recipient_and_cipher() {
             "carol.cert.pem",
         ];
         args.extend_from_slice(extra);
-        let encrypted = ok(mailgate(&args, MESSAGE.as_bytes(), dir.path()));
+        let encrypted = common::ok(common::mailgate_in(
+            dir.path(),
+            &args,
+            MESSAGE.as_bytes(),
+            &[],
+        ));
         let text = String::from_utf8(encrypted.clone()).unwrap();
         assert!(text.starts_with("From: alice@example.org\nTo: bob@example.org, carol@example.org\nSubject: Angebot\nMIME-Version: 1.0\nContent-Type: application/pkcs7-mime;"), "{text}");
         assert!(!text.contains("12.000"));
@@ -109,7 +92,7 @@ fn openssl_decrypts_for_every_recipient_and_cipher() {
 #[test]
 fn sign_encrypt_decrypt_verify_through_the_binary() {
     let dir = setup();
-    let signed = ok(mailgate(
+    let signed = common::ok(mailgate(
         &[
             "smime",
             "sign",
@@ -123,7 +106,7 @@ fn sign_encrypt_decrypt_verify_through_the_binary() {
         MESSAGE.as_bytes(),
         dir.path(),
     ));
-    let encrypted = ok(mailgate(
+    let encrypted = common::ok(mailgate(
         &[
             "smime",
             "encrypt",
@@ -138,7 +121,7 @@ fn sign_encrypt_decrypt_verify_through_the_binary() {
     for stem in ["bob", "alice"] {
         let cert = format!("{stem}.cert.pem");
         let key = format!("{stem}.key.pem");
-        let decrypted = ok(mailgate(
+        let decrypted = common::ok(mailgate(
             &["smime", "decrypt", "--cert", &cert, "--key", &key],
             &encrypted,
             dir.path(),

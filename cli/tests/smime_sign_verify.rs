@@ -10,30 +10,14 @@
     clippy::indexing_slicing
 )]
 
+mod common;
+
 use std::io::Write;
-use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 use testkit::{KeyKind, Variant, pki, run_peer};
 
 const MESSAGE: &str = "From: Alice <alice@example.org>\nTo: bob@example.org\nSubject: Vertrag\nMIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\nDer Vertrag ist unterschrieben. Grüße\n";
-
-fn mailgate(args: &[&str], stdin: &[u8], dir: &Path) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mailgate"))
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    // The command may fail and exit before reading its input: not an error
-    // of the test.
-    let _ = input.write_all(stdin);
-    drop(input);
-    child.wait_with_output().unwrap()
-}
 
 struct Setup {
     dir: tempfile::TempDir,
@@ -62,7 +46,7 @@ impl Setup {
             "alice.chain.pem",
         ];
         args.extend_from_slice(extra);
-        let output = mailgate(&args, MESSAGE.as_bytes(), self.dir.path());
+        let output = common::mailgate_in(self.dir.path(), &args, MESSAGE.as_bytes(), &[]);
         assert_eq!(
             output.status.code(),
             Some(0),
@@ -75,7 +59,7 @@ impl Setup {
     fn verify(&self, message: &[u8], extra: &[&str]) -> Output {
         let mut args = vec!["smime", "verify", "--trust", "root.pem"];
         args.extend_from_slice(extra);
-        mailgate(&args, message, self.dir.path())
+        common::mailgate_in(self.dir.path(), &args, message, &[])
     }
 
     fn openssl_verifies(&self, message: &[u8]) {

@@ -15,11 +15,13 @@
     clippy::indexing_slicing
 )]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use smime_core::{
-    Certificate, ContentEncryption, DecryptionIdentity, Encryptor, PrivateKey, SignatureForm,
-    Signer, Verdict, Verifier, decrypt_cms, decrypt_message,
+    Certificate, ContentEncryption, Encryptor, PrivateKey, SignatureForm, Signer, Verdict,
+    Verifier, decrypt_cms, decrypt_message,
 };
 use testkit::{KeyKind, pki, run_peer};
 
@@ -29,19 +31,6 @@ fn corpus(target: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../fuzz/corpus")
         .join(target)
-}
-
-fn identity(kind: KeyKind) -> DecryptionIdentity {
-    let id = pki().smime(ADDRESS, kind);
-    DecryptionIdentity::new(
-        Certificate::from_der(id.certificate_der()).unwrap(),
-        id.private_key_der(),
-    )
-    .unwrap()
-}
-
-fn certificate(kind: KeyKind) -> Certificate {
-    Certificate::from_der(pki().smime(ADDRESS, kind).certificate_der()).unwrap()
 }
 
 fn regenerate() {
@@ -120,10 +109,13 @@ fn regenerate() {
         "rsa_padding_mode:oaep",
     ]);
     std::fs::copy(dir.join("rsa-oaep.der"), cms.join("rsa-oaep.der")).unwrap();
-    let ours = Encryptor::new([certificate(KeyKind::P256), certificate(KeyKind::Rsa2048)])
-        .unwrap()
-        .encrypt_cms(b"Content-Type: text/plain\r\n\r\nours\r\n")
-        .unwrap();
+    let ours = Encryptor::new([
+        common::certificate(ADDRESS, KeyKind::P256),
+        common::certificate(ADDRESS, KeyKind::Rsa2048),
+    ])
+    .unwrap()
+    .encrypt_cms(b"Content-Type: text/plain\r\n\r\nours\r\n")
+    .unwrap();
     std::fs::write(cms.join("ours-two-recipients.der"), ours).unwrap();
 
     // Whole messages for smime_message: encrypted, signed both ways, partial.
@@ -134,7 +126,7 @@ fn regenerate() {
     }
     let message = b"From: fuzz@example.org\r\nTo: fuzz@example.org\r\nSubject: seed\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nGr\xc3\xbc\xc3\x9fe\r\n";
     let signer = Signer::new(
-        certificate(KeyKind::P256),
+        common::certificate(ADDRESS, KeyKind::P256),
         &PrivateKey::load(pki().smime(ADDRESS, KeyKind::P256).private_key_der(), None).unwrap(),
     )
     .unwrap()
@@ -149,12 +141,12 @@ fn regenerate() {
         .sign_message(message, SignatureForm::Detached)
         .unwrap();
     let opaque = signer.sign_message(message, SignatureForm::Opaque).unwrap();
-    let encrypted = Encryptor::new([certificate(KeyKind::Rsa2048)])
+    let encrypted = Encryptor::new([common::certificate(ADDRESS, KeyKind::Rsa2048)])
         .unwrap()
         .with_cipher(ContentEncryption::Aes128Cbc)
         .encrypt_message(&detached)
         .unwrap();
-    let gcm = Encryptor::new([certificate(KeyKind::P256)])
+    let gcm = Encryptor::new([common::certificate(ADDRESS, KeyKind::P256)])
         .unwrap()
         .encrypt_message(message)
         .unwrap();
@@ -206,7 +198,10 @@ fn seeds_reach_decryption_and_verification() {
     if std::env::var_os("MAILGATE_REGENERATE_SEEDS").is_some() {
         regenerate();
     }
-    let identities = [identity(KeyKind::P256), identity(KeyKind::Rsa2048)];
+    let identities = [
+        common::identity(ADDRESS, KeyKind::P256),
+        common::identity(ADDRESS, KeyKind::Rsa2048),
+    ];
 
     let mut cms_seeds = 0;
     for entry in std::fs::read_dir(corpus("decrypt_cms")).unwrap() {

@@ -15,13 +15,14 @@
     clippy::indexing_slicing
 )]
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 use std::time::SystemTime;
 
 use smime_core::{
-    Certificate, ContentEncryption, DecryptionIdentity, Encryptor, PrivateKey, SignatureForm,
-    SignatureStatus, Signer, Verifier, decrypt_cms,
+    Certificate, ContentEncryption, Encryptor, SignatureForm, SignatureStatus, decrypt_cms,
 };
 use testkit::{KeyKind, pki, run_peer};
 
@@ -67,64 +68,12 @@ impl NssDb {
 
     /// Imports an identity's key and certificate under `nickname`.
     fn import(&self, address: &str, kind: KeyKind, nickname: &str) {
-        let id = pki().smime(address, kind);
-        id.write_to(self.path(), nickname).unwrap();
-        let cert = format!("{nickname}.cert.pem");
-        let key = format!("{nickname}.key.pem");
-        let p12 = format!("{nickname}.p12");
-        run_peer(
-            "openssl",
-            &[
-                "pkcs12",
-                "-export",
-                "-in",
-                &cert,
-                "-inkey",
-                &key,
-                "-name",
-                nickname,
-                "-out",
-                &p12,
-                "-passout",
-                "pass:test",
-                "-keypbe",
-                "PBE-SHA1-3DES",
-                "-certpbe",
-                "PBE-SHA1-3DES",
-                "-macalg",
-                "sha1",
-            ],
-            self.path(),
+        common::legacy_pkcs12(self.path(), address, kind, nickname, "test");
+        self.run(
+            "pk12util",
+            &["-i", &format!("{nickname}.p12"), "-W", "test"],
         );
-        self.run("pk12util", &["-i", &p12, "-W", "test"]);
     }
-}
-
-fn signer(address: &str, kind: KeyKind) -> Signer {
-    let id = pki().smime(address, kind);
-    Signer::new(
-        Certificate::from_der(id.certificate_der()).unwrap(),
-        &PrivateKey::load(id.private_key_der(), None).unwrap(),
-    )
-    .unwrap()
-    .with_chain(
-        id.chain_der()
-            .iter()
-            .map(|d| Certificate::from_der(d).unwrap()),
-    )
-}
-
-fn identity(address: &str, kind: KeyKind) -> DecryptionIdentity {
-    let id = pki().smime(address, kind);
-    DecryptionIdentity::new(
-        Certificate::from_der(id.certificate_der()).unwrap(),
-        id.private_key_der(),
-    )
-    .unwrap()
-}
-
-fn verifier() -> Verifier {
-    Verifier::new([Certificate::from_der(pki().root().certificate_der()).unwrap()])
 }
 
 #[test]
@@ -151,7 +100,7 @@ fn nss_signs_we_verify() {
             ],
         );
         let opaque = std::fs::read(db.path().join("opaque.p7m")).unwrap();
-        let result = verifier().verify_cms(&opaque, None).unwrap();
+        let result = common::verifier().verify_cms(&opaque, None).unwrap();
         assert_eq!(result.content, CONTENT);
         assert_eq!(
             result.signers[0].status,
@@ -176,13 +125,15 @@ fn nss_signs_we_verify() {
             ],
         );
         let detached = std::fs::read(db.path().join("detached.p7s")).unwrap();
-        let result = verifier().verify_cms(&detached, Some(CONTENT)).unwrap();
+        let result = common::verifier()
+            .verify_cms(&detached, Some(CONTENT))
+            .unwrap();
         assert_eq!(
             result.signers[0].status,
             SignatureStatus::Valid,
             "{kind:?} detached"
         );
-        let tampered = verifier()
+        let tampered = common::verifier()
             .verify_cms(
                 &detached,
                 Some(b"Content-Type: text/plain\r\n\r\nchanged\r\n"),
@@ -201,7 +152,7 @@ fn we_sign_nss_verifies() {
         (KeyKind::P256, SignatureForm::Detached),
         (KeyKind::P384, SignatureForm::Opaque),
     ] {
-        let cms = signer("ours@example.org", kind)
+        let cms = common::signer("ours@example.org", kind)
             .sign_cms(CONTENT, form, SystemTime::now())
             .unwrap();
         std::fs::write(db.path().join("ours.p7m"), &cms).unwrap();
@@ -238,7 +189,7 @@ fn nss_encrypts_we_decrypt() {
             &["-E", "-r", nickname, "-i", "content.txt", "-o", "enc.p7m"],
         );
         let encrypted = std::fs::read(db.path().join("enc.p7m")).unwrap();
-        let decrypted = decrypt_cms(&encrypted, &identity(&address, kind)).unwrap();
+        let decrypted = decrypt_cms(&encrypted, &common::identity(&address, kind)).unwrap();
         assert_eq!(*decrypted.content, CONTENT, "{kind:?}");
     }
 }

@@ -10,20 +10,17 @@
     clippy::indexing_slicing
 )]
 
+mod common;
+
 use std::path::Path;
 
 use smime_core::{
-    Certificate, Coverage, DigestAlgorithm, PrivateKey, SignatureForm, SignatureScheme,
-    SignatureStatus, Signer, Verdict, Verifier,
+    Coverage, DigestAlgorithm, SignatureForm, SignatureScheme, SignatureStatus, Verdict,
 };
 use testkit::{GpgsmHome, KeyKind, pki, run_peer};
 
 const INNER: &str =
     "Content-Type: text/plain; charset=us-ascii\r\n\r\nPlease pay invoice 4711.\r\n";
-
-fn verifier() -> Verifier {
-    Verifier::new([Certificate::from_der(pki().root().certificate_der()).unwrap()])
-}
 
 fn openssl_sign(dir: &Path, kind: KeyKind, options: &[&str]) -> Vec<u8> {
     let alice = pki().smime("alice@example.org", kind);
@@ -66,7 +63,7 @@ fn we_verify_openssl_in_every_form() {
             (&["-md", "sha512"][..], "detached sha512"),
         ] {
             let signed = openssl_sign(dir.path(), kind, options);
-            let report = verifier().verify_message(&signed).unwrap();
+            let report = common::verifier().verify_message(&signed).unwrap();
             assert_eq!(
                 report.verdict(),
                 Verdict::SignedByFrom,
@@ -100,7 +97,7 @@ fn we_verify_openssl_rsa_pss() {
         KeyKind::Rsa3072,
         &["-keyopt", "rsa_padding_mode:pss", "-md", "sha384"],
     );
-    let report = verifier().verify_message(&signed).unwrap();
+    let report = common::verifier().verify_message(&signed).unwrap();
     assert_eq!(report.verdict(), Verdict::SignedByFrom, "{report:?}");
     assert_eq!(report.signers()[0].scheme, Some(SignatureScheme::RsaPss));
     assert_eq!(report.signers()[0].digest, Some(DigestAlgorithm::Sha384));
@@ -110,7 +107,7 @@ fn we_verify_openssl_rsa_pss() {
 fn we_verify_openssl_sha1_as_weak() {
     let dir = tempfile::tempdir().unwrap();
     let signed = openssl_sign(dir.path(), KeyKind::Rsa2048, &["-md", "sha1"]);
-    let report = verifier().verify_message(&signed).unwrap();
+    let report = common::verifier().verify_message(&signed).unwrap();
     assert_eq!(report.verdict(), Verdict::Invalid);
     assert!(matches!(
         report.signers()[0].status,
@@ -125,31 +122,8 @@ fn we_verify_gpgsm_detached_signatures() {
     // here are RSA; its EC signatures are a follow-up with a native key import.
     for kind in [KeyKind::Rsa2048, KeyKind::Rsa3072] {
         let address = format!("gpgsm-{}@example.org", kind.name());
-        let alice = pki().smime(&address, kind);
-        alice.write_to(home.path(), "alice").unwrap();
         // gpgsm imports secret keys from PKCS#12, in the classic 3DES form.
-        run_peer(
-            "openssl",
-            &[
-                "pkcs12",
-                "-export",
-                "-in",
-                "alice.cert.pem",
-                "-inkey",
-                "alice.key.pem",
-                "-out",
-                "alice.p12",
-                "-passout",
-                "pass:test",
-                "-keypbe",
-                "PBE-SHA1-3DES",
-                "-certpbe",
-                "PBE-SHA1-3DES",
-                "-macalg",
-                "sha1",
-            ],
-            home.path(),
-        );
+        common::legacy_pkcs12(home.path(), &address, kind, "alice", "test");
         home.run_with_passphrase("test", &["--import", "alice.p12"]);
         std::fs::write(home.path().join("inner.txt"), INNER).unwrap();
         home.run_with_passphrase(
@@ -164,7 +138,7 @@ fn we_verify_gpgsm_detached_signatures() {
             ],
         );
         let signature = std::fs::read(home.path().join("sig.p7s")).unwrap();
-        let report = verifier()
+        let report = common::verifier()
             .verify_cms(&signature, Some(INNER.as_bytes()))
             .unwrap();
         assert_eq!(report.signers.len(), 1);
@@ -177,24 +151,14 @@ fn we_verify_gpgsm_detached_signatures() {
 #[test]
 fn we_verify_ourselves_for_every_key_and_form() {
     for kind in KeyKind::ALL {
-        let alice = pki().smime("alice@example.org", kind);
-        let chain = alice
-            .chain_der()
-            .iter()
-            .map(|d| Certificate::from_der(d).unwrap());
-        let signer = Signer::new(
-            Certificate::from_der(alice.certificate_der()).unwrap(),
-            &PrivateKey::load(alice.private_key_der(), None).unwrap(),
-        )
-        .unwrap()
-        .with_chain(chain);
+        let signer = common::signer("alice@example.org", kind);
         for form in [SignatureForm::Detached, SignatureForm::Opaque] {
             let message = format!(
                 "From: alice@example.org\nTo: bob@example.org\n{}",
                 INNER.replace("\r\n", "\n")
             );
             let signed = signer.sign_message(message.as_bytes(), form).unwrap();
-            let report = verifier().verify_message(&signed).unwrap();
+            let report = common::verifier().verify_message(&signed).unwrap();
             assert_eq!(report.verdict(), Verdict::SignedByFrom, "{kind:?} {form:?}");
             assert_eq!(
                 report.unwrapped_message().unwrap(),

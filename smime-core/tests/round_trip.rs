@@ -11,38 +11,14 @@
     clippy::indexing_slicing
 )]
 
+mod common;
+
 use proptest::prelude::*;
 use smime_core::mime::{Entity, Multipart};
-use smime_core::{
-    Certificate, ContentEncryption, DecryptionIdentity, Encryptor, PrivateKey, SignatureForm,
-    Signer, Verdict, Verifier, decrypt_message,
-};
-use testkit::{KeyKind, pki};
+use smime_core::{ContentEncryption, Encryptor, SignatureForm, Verdict, decrypt_message};
+use testkit::KeyKind;
 
 const KINDS: [KeyKind; 2] = [KeyKind::P256, KeyKind::Rsa2048];
-
-fn signer(kind: KeyKind) -> Signer {
-    let id = pki().smime("prop@example.org", kind);
-    Signer::new(
-        Certificate::from_der(id.certificate_der()).unwrap(),
-        &PrivateKey::load(id.private_key_der(), None).unwrap(),
-    )
-    .unwrap()
-    .with_chain(
-        id.chain_der()
-            .iter()
-            .map(|d| Certificate::from_der(d).unwrap()),
-    )
-}
-
-fn identity(kind: KeyKind) -> DecryptionIdentity {
-    let id = pki().smime("prop@example.org", kind);
-    DecryptionIdentity::new(
-        Certificate::from_der(id.certificate_der()).unwrap(),
-        id.private_key_der(),
-    )
-    .unwrap()
-}
 
 /// A body entity: a leaf of random bytes, or a multipart of two leaves.
 #[derive(Debug, Clone)]
@@ -143,8 +119,8 @@ proptest! {
     fn signed_messages_verify_and_keep_their_content(body in body(), kind in 0..2usize, opaque in any::<bool>()) {
         prop_assume!(!body.contains_boundary());
         let form = if opaque { SignatureForm::Opaque } else { SignatureForm::Detached };
-        let signed = signer(KINDS[kind]).sign_message(&body.message(), form).unwrap();
-        let report = Verifier::new([Certificate::from_der(pki().root().certificate_der()).unwrap()])
+        let signed = common::signer("prop@example.org", KINDS[kind]).sign_message(&body.message(), form).unwrap();
+        let report = common::verifier()
             .verify_message(&signed)
             .unwrap();
         prop_assert_eq!(report.verdict(), Verdict::SignedByFrom);
@@ -164,12 +140,12 @@ proptest! {
             ContentEncryption::Aes256Gcm,
         ];
         let message = canonical(&body.message());
-        let encrypted = Encryptor::new([Certificate::from_der(pki().smime("prop@example.org", KINDS[kind]).certificate_der()).unwrap()])
+        let encrypted = Encryptor::new([common::certificate("prop@example.org", KINDS[kind])])
             .unwrap()
             .with_cipher(ciphers[cipher])
             .encrypt_message(&message)
             .unwrap();
-        let decrypted = decrypt_message(&encrypted, &identity(KINDS[kind])).unwrap();
+        let decrypted = decrypt_message(&encrypted, &common::identity("prop@example.org", KINDS[kind])).unwrap();
         prop_assert_eq!(decrypted.message(), &message[..]);
         prop_assert_eq!(decrypted.encryption(), ciphers[cipher]);
     }

@@ -9,6 +9,8 @@
     clippy::indexing_slicing
 )]
 
+mod common;
+
 use std::time::{Duration, SystemTime};
 
 use base64ct::Encoding as _;
@@ -16,35 +18,14 @@ use cms::content_info::ContentInfo;
 use cms::signed_data::SignedData;
 use der::{Any, Decode, Encode};
 use smime_core::mime::{Entity, Multipart};
-use smime_core::{
-    Certificate, Coverage, Error, PrivateKey, SignatureForm, SignatureStatus, Signer, Verdict,
-    Verifier,
-};
-use testkit::{KeyKind, Variant, pki};
+use smime_core::{Coverage, Error, SignatureForm, SignatureStatus, Signer, Verdict};
+use testkit::{KeyKind, Variant};
 
 const BODY: &str =
     "Content-Type: text/plain\r\n\r\nPlease transfer 500 EUR to DE02 1203 0000 0000 2020 51.\r\n";
 
-fn signer_for(address: &str, variant: Variant) -> Signer {
-    let id = pki().smime_variant(address, KeyKind::P256, variant);
-    let chain = id
-        .chain_der()
-        .iter()
-        .map(|d| Certificate::from_der(d).unwrap());
-    Signer::new(
-        Certificate::from_der(id.certificate_der()).unwrap(),
-        &PrivateKey::load(id.private_key_der(), None).unwrap(),
-    )
-    .unwrap()
-    .with_chain(chain)
-}
-
 fn alice() -> Signer {
-    signer_for("alice@example.org", Variant::Good)
-}
-
-fn verifier() -> Verifier {
-    Verifier::new([Certificate::from_der(pki().root().certificate_der()).unwrap()])
+    common::signer_variant("alice@example.org", KeyKind::P256, Variant::Good)
 }
 
 fn sign(signer: &Signer, headers: &str, form: SignatureForm) -> Vec<u8> {
@@ -73,7 +54,10 @@ fn signed_entity(message: &[u8]) -> String {
 }
 
 fn verdict(message: &[u8]) -> Verdict {
-    verifier().verify_message(message).unwrap().verdict()
+    common::verifier()
+        .verify_message(message)
+        .unwrap()
+        .verdict()
 }
 
 #[test]
@@ -107,7 +91,9 @@ fn another_from_is_not_signed_by_from() {
         "Subject: no from\r\n",
     ] {
         let forged = format!("{from}MIME-Version: 1.0\r\n{entity}");
-        let report = verifier().verify_message(forged.as_bytes()).unwrap();
+        let report = common::verifier()
+            .verify_message(forged.as_bytes())
+            .unwrap();
         assert_eq!(report.verdict(), Verdict::SignedByOther, "{from}");
         assert!(!report.signed_by_from());
         assert!(!body.is_empty());
@@ -121,7 +107,7 @@ fn a_signer_matching_only_sender_is_reported_as_such() {
         "From: boss@example.org\r\nSender: alice@example.org\r\n",
         SignatureForm::Detached,
     );
-    let report = verifier().verify_message(&signed).unwrap();
+    let report = common::verifier().verify_message(&signed).unwrap();
     assert_eq!(report.verdict(), Verdict::SignedByOther);
     assert!(report.signed_by_sender_only());
 }
@@ -154,7 +140,9 @@ fn unsigned_text_around_a_signed_part_is_partial() {
             ),
         ),
     ] {
-        let report = verifier().verify_message(forged.as_bytes()).unwrap();
+        let report = common::verifier()
+            .verify_message(forged.as_bytes())
+            .unwrap();
         assert_eq!(report.verdict(), Verdict::PartiallySigned, "{name}");
         assert!(
             matches!(report.coverage(), Coverage::Partial { .. }),
@@ -198,7 +186,9 @@ fn altered_content_is_invalid() {
     let forged = String::from_utf8(signed)
         .unwrap()
         .replace("500 EUR", "900 EUR");
-    let report = verifier().verify_message(forged.as_bytes()).unwrap();
+    let report = common::verifier()
+        .verify_message(forged.as_bytes())
+        .unwrap();
     assert_eq!(report.verdict(), Verdict::Invalid);
     assert_eq!(report.signers()[0].status, SignatureStatus::ContentChanged);
 }
@@ -237,11 +227,11 @@ fn untrusted_expired_and_wrong_purpose_certificates_are_invalid() {
         (Variant::WrongEku, "e-mail protection"),
     ] {
         let signed = sign(
-            &signer_for("alice@example.org", variant),
+            &common::signer_variant("alice@example.org", KeyKind::P256, variant),
             "From: alice@example.org\r\n",
             SignatureForm::Detached,
         );
-        let report = verifier().verify_message(&signed).unwrap();
+        let report = common::verifier().verify_message(&signed).unwrap();
         assert_eq!(report.verdict(), Verdict::Invalid, "{variant:?}");
         let status = report.signers()[0].status.to_string();
         assert!(status.contains(expected), "{variant:?}: {status}");
@@ -251,16 +241,22 @@ fn untrusted_expired_and_wrong_purpose_certificates_are_invalid() {
 #[test]
 fn archived_mail_verifies_as_of_its_receipt() {
     let signed = sign(
-        &signer_for("alice@example.org", Variant::Expired),
+        &common::signer_variant("alice@example.org", KeyKind::P256, Variant::Expired),
         "From: alice@example.org\r\n",
         SignatureForm::Detached,
     );
     // The expired variant was valid during 2024.
     let mid_2024 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_719_792_000);
-    let report = verifier().at(mid_2024).verify_message(&signed).unwrap();
+    let report = common::verifier()
+        .at(mid_2024)
+        .verify_message(&signed)
+        .unwrap();
     assert_eq!(report.verdict(), Verdict::SignedByFrom, "{report:?}");
     let early_2025 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_736_000_000);
-    let report = verifier().at(early_2025).verify_message(&signed).unwrap();
+    let report = common::verifier()
+        .at(early_2025)
+        .verify_message(&signed)
+        .unwrap();
     assert_eq!(report.signers()[0].status, SignatureStatus::NotValidAt);
 }
 
@@ -291,7 +287,7 @@ fn no_signer_info_is_refused() {
         data.signer_infos = cms::signed_data::SignerInfos(der::asn1::SetOfVec::new());
     });
     assert!(matches!(
-        verifier().verify_message(&forged),
+        common::verifier().verify_message(&forged),
         Err(Error::NoSignerInfo)
     ));
 }
@@ -304,7 +300,7 @@ fn a_missing_signer_certificate_is_invalid() {
         SignatureForm::Opaque,
     );
     let forged = edit_opaque(&signed, |data| data.certificates = None);
-    let report = verifier().verify_message(&forged).unwrap();
+    let report = common::verifier().verify_message(&forged).unwrap();
     assert_eq!(report.verdict(), Verdict::Invalid);
     assert_eq!(
         report.signers()[0].status,
@@ -320,18 +316,19 @@ fn a_second_invalid_signer_makes_the_message_invalid() {
         SignatureForm::Opaque,
     );
     let mallory = sign(
-        &signer_for("mallory@evil.example", Variant::Good),
+        &common::signer_variant("mallory@evil.example", KeyKind::P256, Variant::Good),
         "From: alice@example.org\r\n",
         SignatureForm::Opaque,
     );
     // Mallory's signerInfo over the same body verifies; over another body it
     // does not, and one failing signerInfo fails the message.
-    let mallory_other = signer_for("mallory@evil.example", Variant::Good)
-        .sign_message(
-            b"From: x@example.org\r\nContent-Type: text/plain\r\n\r\nother\r\n",
-            SignatureForm::Opaque,
-        )
-        .unwrap();
+    let mallory_other =
+        common::signer_variant("mallory@evil.example", KeyKind::P256, Variant::Good)
+            .sign_message(
+                b"From: x@example.org\r\nContent-Type: text/plain\r\n\r\nother\r\n",
+                SignatureForm::Opaque,
+            )
+            .unwrap();
     for (name, source, valid) in [
         ("same content", mallory, true),
         ("other content", mallory_other, false),
@@ -354,7 +351,7 @@ fn a_second_invalid_signer_makes_the_message_invalid() {
                 }
             }
         });
-        let report = verifier().verify_message(&forged).unwrap();
+        let report = common::verifier().verify_message(&forged).unwrap();
         assert_eq!(report.signers().len(), 2, "{name}");
         if valid {
             // Two valid signers, one of them Alice: signed by From, and both
@@ -380,14 +377,14 @@ fn encapsulated_and_detached_content_together_are_refused() {
         "From: alice@example.org\r\nMIME-Version: 1.0\r\nContent-Type: multipart/signed; protocol=\"application/pkcs7-signature\"; micalg=sha-256; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nPay 900 EUR instead.\r\n--b\r\nContent-Type: application/pkcs7-signature\r\nContent-Transfer-Encoding: base64\r\n\r\n{cms_base64}\r\n--b--\r\n"
     );
     assert!(matches!(
-        verifier().verify_message(forged.as_bytes()),
+        common::verifier().verify_message(forged.as_bytes()),
         Err(Error::ContentConfusion)
     ));
 }
 
 #[test]
 fn unsigned_mail_is_unsigned() {
-    let report = verifier()
+    let report = common::verifier()
         .verify_message(format!("From: alice@example.org\r\n{BODY}").as_bytes())
         .unwrap();
     assert_eq!(report.verdict(), Verdict::Unsigned);

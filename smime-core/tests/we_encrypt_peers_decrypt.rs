@@ -12,6 +12,8 @@
     clippy::indexing_slicing
 )]
 
+mod common;
+
 use std::path::Path;
 
 use aes_kw::cipher::KeyInit;
@@ -34,10 +36,6 @@ const CIPHERS: [ContentEncryption; 4] = [
     ContentEncryption::Aes128Gcm,
     ContentEncryption::Aes256Gcm,
 ];
-
-fn recipient(address: &str, kind: KeyKind) -> Certificate {
-    Certificate::from_der(pki().smime(address, kind).certificate_der()).unwrap()
-}
 
 fn openssl_decrypt(dir: &Path, message: &[u8], address: &str, kind: KeyKind) -> Vec<u8> {
     pki().smime(address, kind).write_to(dir, "r").unwrap();
@@ -73,7 +71,7 @@ fn openssl_decrypts_every_recipient_type_and_cipher() {
                 &[RsaKeyTransport::Pkcs1v15]
             };
             for transport in transports {
-                let encrypted = Encryptor::new([recipient("bob@example.org", kind)])
+                let encrypted = Encryptor::new([common::certificate("bob@example.org", kind)])
                     .unwrap()
                     .with_cipher(cipher)
                     .with_rsa_key_transport(*transport)
@@ -115,7 +113,7 @@ fn several_recipients_each_decrypt_with_openssl_and_with_us() {
         ("dave@example.org", KeyKind::P384),
         ("alice@example.org", KeyKind::Rsa3072), // the sender keeps a copy
     ];
-    let encrypted = Encryptor::new(recipients.iter().map(|(a, k)| recipient(a, *k)))
+    let encrypted = Encryptor::new(recipients.iter().map(|(a, k)| common::certificate(a, *k)))
         .unwrap()
         .encrypt_message(MESSAGE.as_bytes())
         .unwrap();
@@ -124,7 +122,8 @@ fn several_recipients_each_decrypt_with_openssl_and_with_us() {
         assert_eq!(String::from_utf8(plain).unwrap(), INNER, "{address}");
         let id = pki().smime(address, kind);
         let identity =
-            DecryptionIdentity::new(recipient(address, kind), id.private_key_der()).unwrap();
+            DecryptionIdentity::new(common::certificate(address, kind), id.private_key_der())
+                .unwrap();
         let decrypted = decrypt_message(&encrypted, &identity).unwrap();
         assert_eq!(decrypted.message(), MESSAGE.as_bytes(), "{address}");
         assert_eq!(decrypted.encryption(), ContentEncryption::Aes256Gcm);
@@ -132,7 +131,7 @@ fn several_recipients_each_decrypt_with_openssl_and_with_us() {
     // Someone not on the list gets nothing.
     let eve = pki().smime("eve@example.org", KeyKind::P256);
     let identity = DecryptionIdentity::new(
-        recipient("eve@example.org", KeyKind::P256),
+        common::certificate("eve@example.org", KeyKind::P256),
         eve.private_key_der(),
     )
     .unwrap();
@@ -146,7 +145,7 @@ fn several_recipients_each_decrypt_with_openssl_and_with_us() {
 fn an_all_zero_key_cannot_unwrap_what_we_send_to_ec_recipients() {
     for kind in [KeyKind::P256, KeyKind::P384] {
         for cipher in [ContentEncryption::Aes128Cbc, ContentEncryption::Aes256Cbc] {
-            let cms = Encryptor::new([recipient("bob@example.org", kind)])
+            let cms = Encryptor::new([common::certificate("bob@example.org", kind)])
                 .unwrap()
                 .with_cipher(cipher)
                 .encrypt_cms(b"secret")
@@ -168,7 +167,7 @@ fn an_all_zero_key_cannot_unwrap_what_we_send_to_ec_recipients() {
                 .is_err();
             assert!(zero_128 && zero_256, "{kind:?} {cipher:?}");
             // The originator key is fresh for every message.
-            let again = Encryptor::new([recipient("bob@example.org", kind)])
+            let again = Encryptor::new([common::certificate("bob@example.org", kind)])
                 .unwrap()
                 .with_cipher(cipher)
                 .encrypt_cms(b"secret")
@@ -196,7 +195,7 @@ fn sign_then_encrypt_opens_with_openssl_and_with_us() {
     let signed = signer
         .sign_message(MESSAGE.as_bytes(), SignatureForm::Detached)
         .unwrap();
-    let encrypted = Encryptor::new([recipient("bob@example.org", KeyKind::Rsa2048)])
+    let encrypted = Encryptor::new([common::certificate("bob@example.org", KeyKind::Rsa2048)])
         .unwrap()
         .encrypt_message(&signed)
         .unwrap();
@@ -223,7 +222,7 @@ fn sign_then_encrypt_opens_with_openssl_and_with_us() {
     // Us: decrypt yields the signed layer with the outer headers; verify it.
     let bob = pki().smime("bob@example.org", KeyKind::Rsa2048);
     let identity = DecryptionIdentity::new(
-        recipient("bob@example.org", KeyKind::Rsa2048),
+        common::certificate("bob@example.org", KeyKind::Rsa2048),
         bob.private_key_der(),
     )
     .unwrap();
@@ -242,33 +241,10 @@ fn gpgsm_decrypts_for_rsa_recipients() {
     // importing EC keys from PKCS#12 (OpenSSL covers those above).
     for kind in [KeyKind::Rsa2048, KeyKind::Rsa3072] {
         let address = format!("gpgsm-{}@example.org", kind.name());
-        let id = pki().smime(&address, kind);
-        id.write_to(home.path(), "r").unwrap();
-        run_peer(
-            "openssl",
-            &[
-                "pkcs12",
-                "-export",
-                "-in",
-                "r.cert.pem",
-                "-inkey",
-                "r.key.pem",
-                "-out",
-                "r.p12",
-                "-passout",
-                "pass:test",
-                "-keypbe",
-                "PBE-SHA1-3DES",
-                "-certpbe",
-                "PBE-SHA1-3DES",
-                "-macalg",
-                "sha1",
-            ],
-            home.path(),
-        );
+        common::legacy_pkcs12(home.path(), &address, kind, "r", "test");
         home.run_with_passphrase("test", &["--import", "r.p12"]);
         for cipher in [ContentEncryption::Aes128Cbc, ContentEncryption::Aes256Cbc] {
-            let cms = Encryptor::new([recipient(&address, kind)])
+            let cms = Encryptor::new([common::certificate(&address, kind)])
                 .unwrap()
                 .with_cipher(cipher)
                 .encrypt_cms(INNER.as_bytes())

@@ -10,24 +10,15 @@
     clippy::indexing_slicing
 )]
 
+mod common;
+
 use std::path::Path;
 
 use smime_core::mime::{ContentType, Entity, Multipart};
-use smime_core::{Certificate, DigestAlgorithm, PrivateKey, SignatureForm, Signer};
+use smime_core::{DigestAlgorithm, SignatureForm};
 use testkit::{GpgsmHome, KeyKind, pki, run_peer};
 
 const MESSAGE: &str = "From: Alice Example <alice@example.org>\nTo: bob@example.org\nSubject: Quartalszahlen\nMIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\nUmsatz +3 %, Grüße\nFrom the desk of Alice\n.\n";
-
-fn signer(kind: KeyKind) -> Signer {
-    let id = pki().smime("alice@example.org", kind);
-    let certificate = Certificate::from_der(id.certificate_der()).unwrap();
-    let key = PrivateKey::load(id.private_key_der(), None).unwrap();
-    let chain = id
-        .chain_der()
-        .iter()
-        .map(|der| Certificate::from_der(der).unwrap());
-    Signer::new(certificate, &key).unwrap().with_chain(chain)
-}
 
 /// `openssl cms -verify` of a whole S/MIME message against the testkit root;
 /// returns the content OpenSSL says was signed.
@@ -89,7 +80,7 @@ fn openssl_verifies_every_key_digest_and_form() {
             DigestAlgorithm::Sha512,
         ] {
             for form in [SignatureForm::Detached, SignatureForm::Opaque] {
-                let signed = signer(kind)
+                let signed = common::signer("alice@example.org", kind)
                     .with_digest(digest)
                     .sign_message(MESSAGE.as_bytes(), form)
                     .unwrap();
@@ -120,7 +111,7 @@ fn openssl_verifies_every_key_digest_and_form() {
 fn openssl_verifies_rsa_pss() {
     let dir = tempfile::tempdir().unwrap();
     for digest in [DigestAlgorithm::Sha256, DigestAlgorithm::Sha512] {
-        let signed = signer(KeyKind::Rsa3072)
+        let signed = common::signer("alice@example.org", KeyKind::Rsa3072)
             .with_rsa_pss()
             .unwrap()
             .with_digest(digest)
@@ -140,7 +131,7 @@ fn openssl_verifies_rsa_pss() {
         assert!(String::from_utf8_lossy(&dump).contains("rsassaPss"));
     }
     assert!(matches!(
-        signer(KeyKind::P256).with_rsa_pss(),
+        common::signer("alice@example.org", KeyKind::P256).with_rsa_pss(),
         Err(smime_core::Error::PssNeedsRsa)
     ));
 }
@@ -148,7 +139,7 @@ fn openssl_verifies_rsa_pss() {
 #[test]
 fn openssl_refuses_a_changed_byte() {
     let dir = tempfile::tempdir().unwrap();
-    let signed = signer(KeyKind::P256)
+    let signed = common::signer("alice@example.org", KeyKind::P256)
         .sign_message(MESSAGE.as_bytes(), SignatureForm::Detached)
         .unwrap();
     let text = String::from_utf8(signed).unwrap();
@@ -186,7 +177,7 @@ fn detached_parts(signed: &[u8]) -> (Vec<u8>, Vec<u8>) {
 fn gpgsm_verifies_detached_signatures() {
     let home = GpgsmHome::new();
     for kind in [KeyKind::Rsa2048, KeyKind::Rsa3072, KeyKind::P256] {
-        let signed = signer(kind)
+        let signed = common::signer("alice@example.org", kind)
             .sign_message(
                 MESSAGE.replace('\n', "\r\n").as_bytes(),
                 SignatureForm::Detached,
