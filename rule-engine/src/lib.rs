@@ -2,13 +2,89 @@
 //!
 //! `rule-engine` parses a hierarchical policy (TOML), validates it with file,
 //! line and column for every finding, compiles it once, and evaluates it per
-//! recipient of a mail into actions (sign, encrypt, require TLS, fall back to a
-//! password-protected delivery, block, notify, quarantine, archive) with a
+//! recipient of a mail into actions (sign, encrypt, require TLS, fall back to
+//! a password-protected delivery, block, notify, quarantine, archive) with a
 //! trace that explains which rule decided and why.
 //!
-//! # Status
+//! It knows no cryptography: what it needs to know about keys, certificates
+//! or TLS it asks the host through [`FactSource`], only when a rule reaches
+//! such a condition, and once per evaluation.
 //!
-//! The crate is empty: its API lands with the rule-engine issue. It knows no
-//! cryptography; facts that cost something (key lookups, TLS probes) come from
-//! the host through a trait, computed only when a rule asks for them.
+//! # The language in one example
+//!
+//! ```
+//! use rule_engine::{Action, Direction, Envelope, Message, Method, Policy, StaticFacts};
+//!
+//! let (policy, warnings) = Policy::parse(r#"
+//!     [policy]
+//!     internal_domains = ["behoerde.example"]
+//!
+//!     ## Global scope: rules are tried in order.
+//!     [[rules]]
+//!     id = "sign"
+//!     when = { direction = "outbound", sender_internal = true }
+//!     then = { sign = ["smime", "pgp"] }           # non-terminal: accumulates
+//!
+//!     [[rules]]
+//!     id = "confidential"
+//!     when = { direction = "outbound", any = [
+//!         { subject_tag = "[vertraulich]" },
+//!         { classification = "confidential" },
+//!     ] }
+//!     then = { encrypt = "required", methods = ["smime", "pgp"],
+//!              fallback = "password-pdf", strip_subject_tag = "[vertraulich]" }
+//!
+//!     ## A domain scope: applies to recipients in that domain, tried first.
+//!     [[domain."geheim.example".rules]]
+//!     id = "always-encrypt"
+//!     then = { encrypt = "required", fallback = "block", notify_sender = "no-key" }
+//! "#, "policy.toml")?;
+//! assert!(warnings.is_empty());
+//!
+//! let message = Message::parse(b"From: a@behoerde.example\r\nSubject: [vertraulich] Akte\r\n\r\nText\r\n");
+//! let envelope = Envelope::new(Direction::Outbound, "a@behoerde.example",
+//!                              ["bob@partner.example", "eve@geheim.example"]);
+//! let facts = StaticFacts::from_json(r#"{"recipients": {"bob@partner.example": {"pgp": true}},
+//!                                        "sender": {"smime": true}}"#).unwrap();
+//! let result = policy.evaluate(&envelope, &message, &facts);
+//!
+//! let bob = result.recipient("bob@partner.example").unwrap();
+//! assert_eq!(bob.decided_by.as_deref(), Some("confidential"));
+//! assert_eq!(bob.outcome.encryption_method, Some(Method::Pgp));
+//! assert!(bob.outcome.has(Action::Sign));
+//!
+//! let eve = result.recipient("eve@geheim.example").unwrap();
+//! assert_eq!(eve.decided_by.as_deref(), Some("always-encrypt"));
+//! assert!(eve.outcome.has(Action::Block)); // no key, and the fallback is block
+//! for step in &eve.trace {
+//!     println!("{step}");
+//! }
+//! # Ok::<(), rule_engine::Error>(())
+//! ```
+//!
+//! The README describes every condition and action; [`Policy::evaluate`]
+//! describes how scopes, terminal rules and conflicts resolve.
 #![forbid(unsafe_code)]
+
+mod diagnostic;
+mod error;
+mod evaluate;
+mod facts;
+mod lint;
+mod message;
+mod outcome;
+mod parse;
+mod policy;
+pub mod policy_test;
+mod syntax;
+mod trace;
+
+pub use diagnostic::{Diagnostic, Severity};
+pub use error::Error;
+pub use evaluate::Envelope;
+pub use facts::{Fact, FactError, FactSource, PartyFacts, StaticFacts};
+pub use message::{Attachment, Message};
+pub use outcome::{Action, Evaluation, Outcome, RecipientDecision, RecipientGroup};
+pub use policy::Policy;
+pub use syntax::{Direction, Fallback, HeaderEdit, Method};
+pub use trace::{ConditionCheck, TraceEvent, TraceStep};

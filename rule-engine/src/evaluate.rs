@@ -1,0 +1,827 @@
+//! Evaluation of a policy for one mail, per recipient.
+//!
+//! For each recipient the applicable scopes are put in order: enforced rules
+//! first (global, then domain, group, user), then the other rules from the
+//! most specific scope to the least (user, groups, domains by specificity,
+//! global). A rule with the same id in a more specific scope overrides the
+//! inherited one. Walking that list:
+//!
+//! - the first terminal rule (one with `deliver`, `block`, `quarantine`,
+//!   `encrypt` or `require_tls`) that matches decides; later terminal rules
+//!   are not tried, so their host facts are never asked;
+//! - except rules of a different scope of equal standing (two groups of the
+//!   recipient): they are tried too, and the more protective decision wins;
+//! - non-terminal rules are all tried, and their effects (sign, header edits,
+//!   archive, notify, whitelist, decrypt, harvest) accumulate.
+//!
+//! Then host facts turn the decision into actions: which encryption method,
+//! which fallback, whether the sender can sign. A fact the host cannot
+//! establish defers the recipient (fail closed).
+
+use crate::facts::{Fact, FactCache, FactError, FactSource};
+use crate::message::Message;
+use crate::outcome::{Action, Evaluation, Outcome, RecipientDecision};
+use crate::policy::Policy;
+use crate::syntax::{
+    Actions, AttachmentTest, BodyTest, Condition, Decision, Direction, DomainPattern, FactKind,
+    Fallback, HeaderTest, Method, Party, Rule, Scope, SignSpec,
+};
+use crate::trace::{ConditionCheck, TraceEvent, TraceStep};
+
+/// Who sends a mail to whom, and which way it goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Envelope {
+    /// Inbound or outbound.
+    pub direction: Direction,
+    /// The envelope sender (MAIL FROM).
+    pub sender: String,
+    /// The envelope recipients (RCPT TO).
+    pub recipients: Vec<String>,
+}
+
+impl Envelope {
+    /// An envelope; addresses are compared in lower case.
+    pub fn new<R: Into<String>>(
+        direction: Direction,
+        sender: impl Into<String>,
+        recipients: impl IntoIterator<Item = R>,
+    ) -> Self {
+        Self {
+            direction,
+            sender: sender.into(),
+            recipients: recipients.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+fn domain_of(address: &str) -> &str {
+    address.rsplit_once('@').map_or("", |(_, d)| d)
+}
+
+/// A rule in the order it is tried for one recipient.
+struct Candidate<'p> {
+    scope: &'p Scope,
+    rule: &'p Rule,
+    /// Rules with the same tier and a different scope have equal standing.
+    tier: usize,
+}
+
+/// Everything the conditions of one recipient look at.
+struct Subject<'a> {
+    envelope: &'a Envelope,
+    message: &'a Message,
+    sender: String,
+    recipient: &'a str,
+    internal: &'a [DomainPattern],
+    facts: &'a FactCache<'a>,
+}
+
+/// Effects accumulated from non-terminal rules (and the deciding rule).
+#[derive(Default)]
+struct Effects {
+    sign: Option<(SignSpec, String)>,
+    whitelist: Option<String>,
+    notify: Option<String>,
+    archive: bool,
+    decrypt: bool,
+    harvest: bool,
+    header_edits: Vec<crate::syntax::HeaderEdit>,
+}
+
+impl Effects {
+    fn add(&mut self, rule: &Rule, scope: &str, trace: &mut Vec<TraceStep>) {
+        let then: &Actions = &rule.then;
+        let mut what = Vec::new();
+        if let Some(sign) = &then.sign {
+            match &mut self.sign {
+                None => {
+                    self.sign = Some((sign.clone(), rule.id.clone()));
+                    what.push("sign".to_owned());
+                }
+                Some((existing, _)) if sign.required && !existing.required => {
+                    existing.required = true;
+                    what.push("sign (now required: the more protective mode)".to_owned());
+                }
+                Some(_) => {}
+            }
+        }
+        if then.whitelist && self.whitelist.is_none() {
+            self.whitelist = Some(rule.id.clone());
+            what.push("whitelist".to_owned());
+        }
+        if let Some(t) = &then.notify_sender
+            && self.notify.is_none()
+        {
+            self.notify = Some(t.clone());
+            what.push(format!("notify-sender ({t})"));
+        }
+        if then.archive && !self.archive {
+            self.archive = true;
+            what.push("archive".to_owned());
+        }
+        if then.decrypt && !self.decrypt {
+            self.decrypt = true;
+            what.push("decrypt".to_owned());
+        }
+        if then.harvest && !self.harvest {
+            self.harvest = true;
+            what.push("harvest-keys".to_owned());
+        }
+        for edit in &then.header_edits {
+            if !self.header_edits.contains(edit) {
+                self.header_edits.push(edit.clone());
+                what.push("a header edit".to_owned());
+            }
+        }
+        if !what.is_empty() {
+            trace.push(TraceStep {
+                scope: scope.to_owned(),
+                rule: Some(rule.id.clone()),
+                event: TraceEvent::Effect {
+                    what: what.join(", "),
+                },
+            });
+        }
+    }
+}
+
+impl Subject<'_> {
+    fn address(&self, party: Party) -> &str {
+        match party {
+            Party::Sender => &self.sender,
+            Party::Recipient => self.recipient,
+        }
+    }
+
+    fn ask(
+        &self,
+        fact: Fact,
+        checks: &mut Vec<ConditionCheck>,
+        condition: &Condition,
+        expected: bool,
+    ) -> Result<bool, FactError> {
+        let (answer, fresh) = self.facts.get(&fact);
+        let answer = answer?;
+        let held = answer == expected;
+        checks.push(ConditionCheck {
+            condition: condition.to_string(),
+            held,
+            fact: Some(format!(
+                "{fact}: {}{}",
+                if answer { "yes" } else { "no" },
+                if fresh { "" } else { ", cached" }
+            )),
+        });
+        Ok(held)
+    }
+
+    /// Evaluates `condition`, short-circuiting; leaves evaluated are recorded.
+    fn holds(
+        &self,
+        condition: &Condition,
+        checks: &mut Vec<ConditionCheck>,
+    ) -> Result<bool, FactError> {
+        let leaf = |held: bool, checks: &mut Vec<ConditionCheck>| {
+            checks.push(ConditionCheck {
+                condition: condition.to_string(),
+                held,
+                fact: None,
+            });
+            Ok(held)
+        };
+        match condition {
+            Condition::All(items) => {
+                for c in items {
+                    if !self.holds(c, checks)? {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            }
+            Condition::Any(items) => {
+                for c in items {
+                    if self.holds(c, checks)? {
+                        return Ok(true);
+                    }
+                }
+                Ok(false)
+            }
+            Condition::Not(inner) => Ok(!self.holds(inner, checks)?),
+            Condition::Direction(d) => leaf(self.envelope.direction == *d, checks),
+            Condition::Address(party, list) => {
+                let a = self.address(*party);
+                leaf(list.iter().any(|x| x == a), checks)
+            }
+            Condition::Domain(party, list) => {
+                let d = domain_of(self.address(*party));
+                leaf(list.iter().any(|p| p.matches(d)), checks)
+            }
+            Condition::AddressRegex(party, pattern) => {
+                leaf(pattern.regex.is_match(self.address(*party)), checks)
+            }
+            Condition::Internal(party, expected) => {
+                let d = domain_of(self.address(*party));
+                let internal = self.internal.iter().any(|p| p.matches(d));
+                leaf(internal == *expected, checks)
+            }
+            Condition::Header {
+                name,
+                test,
+                case_sensitive,
+            } => {
+                let held = self.message.header_values(name).any(|value| {
+                    let value = value.trim();
+                    match test {
+                        HeaderTest::Exists => true,
+                        HeaderTest::Equals(v) if *case_sensitive => value == v,
+                        HeaderTest::Equals(v) => value.to_lowercase() == v.to_lowercase(),
+                        HeaderTest::Contains(v) if *case_sensitive => value.contains(v.as_str()),
+                        HeaderTest::Contains(v) => value.to_lowercase().contains(&v.to_lowercase()),
+                        HeaderTest::Matches(p) => p.regex.is_match(value),
+                    }
+                });
+                leaf(held, checks)
+            }
+            Condition::SubjectTag(tag) => {
+                let held = self
+                    .message
+                    .subject()
+                    .is_some_and(|s| s.to_lowercase().contains(&tag.to_lowercase()));
+                leaf(held, checks)
+            }
+            Condition::Attachments(test) => leaf(attachments_hold(test, self.message), checks),
+            Condition::Body(test) => leaf(
+                body_hits(test, self.message.text()) >= test.threshold,
+                checks,
+            ),
+            Condition::SizeOver(n) => leaf(self.message.size() > *n, checks),
+            Condition::SizeUnder(n) => leaf(self.message.size() < *n, checks),
+            Condition::Signed(b) => leaf(self.message.is_signed() == *b, checks),
+            Condition::Encrypted(b) => leaf(self.message.is_encrypted() == *b, checks),
+            Condition::Fact(kind, expected) => {
+                let fact = match kind {
+                    FactKind::RecipientHas(method) => Fact::RecipientHas {
+                        recipient: self.recipient.to_owned(),
+                        method: *method,
+                    },
+                    FactKind::RecipientTls(profile) => Fact::RecipientTls {
+                        recipient: self.recipient.to_owned(),
+                        profile: profile.clone(),
+                    },
+                    FactKind::SenderHas(method) => Fact::SenderHas {
+                        sender: self.sender.clone(),
+                        method: *method,
+                    },
+                    FactKind::InboundSignatureValid => Fact::InboundSignatureValid,
+                };
+                self.ask(fact, checks, condition, *expected)
+            }
+        }
+    }
+}
+
+fn mime_matches(pattern: &str, mime: &str) -> bool {
+    match pattern.strip_suffix("/*") {
+        Some(major) => mime.split('/').next() == Some(major),
+        None => pattern == mime,
+    }
+}
+
+fn attachments_hold(test: &AttachmentTest, message: &Message) -> bool {
+    let selected: Vec<_> = message
+        .attachments()
+        .iter()
+        .filter(|a| test.larger_than.is_none_or(|n| a.size > n))
+        .filter(|a| {
+            test.mime_types.is_empty()
+                || test
+                    .mime_types
+                    .iter()
+                    .any(|p| mime_matches(p, &a.mime_type))
+        })
+        .filter(|a| {
+            test.extensions.is_empty()
+                || a.name.as_deref().is_some_and(|n| {
+                    n.rsplit_once('.').is_some_and(|(_, ext)| {
+                        test.extensions.iter().any(|e| e.eq_ignore_ascii_case(ext))
+                    })
+                })
+        })
+        .filter(|a| {
+            test.name_regex
+                .as_ref()
+                .is_none_or(|p| a.name.as_deref().is_some_and(|n| p.regex.is_match(n)))
+        })
+        .collect();
+    let count = selected.len() as u64;
+    let total: u64 = selected.iter().map(|a| a.size).sum();
+    let min = test.count_min.unwrap_or(u64::from(
+        test.has_filter() || test.count_max.is_none() && test.total_size_over.is_none(),
+    ));
+    count >= min
+        && test.count_max.is_none_or(|max| count <= max)
+        && test.total_size_over.is_none_or(|n| total > n)
+}
+
+/// Keyword hits (non-overlapping, case-insensitive) plus regex matches.
+pub(crate) fn body_hits(test: &BodyTest, text: &str) -> u64 {
+    let mut hits = 0u64;
+    if let Some(automaton) = &test.automaton {
+        for _ in automaton.find_iter(text) {
+            hits += 1;
+            if hits >= test.threshold {
+                return hits;
+            }
+        }
+    }
+    for pattern in &test.regexes {
+        for _ in pattern.regex.find_iter(text) {
+            hits += 1;
+            if hits >= test.threshold {
+                return hits;
+            }
+        }
+    }
+    hits
+}
+
+impl Policy {
+    /// Evaluates the policy for every recipient of a mail.
+    ///
+    /// Host facts are asked through `facts` only when a rule's conditions
+    /// reach them, and at most once per call, however many recipients ask.
+    ///
+    /// ```
+    /// use rule_engine::{Action, Direction, Envelope, Message, Policy, StaticFacts};
+    /// let (policy, _warnings) = Policy::parse(r#"
+    ///     [[rules]]
+    ///     id = "confidential"
+    ///     when = { subject_tag = "[vertraulich]" }
+    ///     then = { encrypt = "required", fallback = "password-pdf" }
+    /// "#, "example.toml")?;
+    /// let message = Message::parse(b"Subject: [Vertraulich] Akte\r\n\r\nText\r\n");
+    /// let envelope = Envelope::new(Direction::Outbound, "a@behoerde.example", ["b@partner.example"]);
+    /// let result = policy.evaluate(&envelope, &message, &StaticFacts::default());
+    /// let bob = &result.recipients[0];
+    /// assert_eq!(bob.decided_by.as_deref(), Some("confidential"));
+    /// assert!(bob.outcome.has(Action::FallbackPasswordPdf)); // no certificate, no key
+    /// # Ok::<(), rule_engine::Error>(())
+    /// ```
+    pub fn evaluate(
+        &self,
+        envelope: &Envelope,
+        message: &Message,
+        facts: &dyn FactSource,
+    ) -> Evaluation {
+        let cache = FactCache::new(facts);
+        let sender = envelope.sender.trim().to_ascii_lowercase();
+        let mut seen = std::collections::HashSet::new();
+        let recipients = envelope
+            .recipients
+            .iter()
+            .map(|r| r.trim().to_ascii_lowercase())
+            .filter(|r| seen.insert(r.clone()))
+            .map(|recipient| {
+                let subject = Subject {
+                    envelope,
+                    message,
+                    sender: sender.clone(),
+                    recipient: &recipient,
+                    internal: &self.internal_domains,
+                    facts: &cache,
+                };
+                self.decide(&subject)
+            })
+            .collect();
+        Evaluation { recipients }
+    }
+
+    /// The rules tried for `recipient`, in order, and the trace of
+    /// overrides.
+    fn candidates(&self, recipient: &str) -> (Vec<Candidate<'_>>, Vec<TraceStep>) {
+        let mut applicable: Vec<&Scope> = self
+            .scopes
+            .iter()
+            .filter(|s| s.applies_to(recipient))
+            .collect();
+        // Most specific first; groups share a rank; domains rank by pattern.
+        let rank = |s: &Scope| -> (u8, usize) {
+            match &s.kind {
+                crate::syntax::ScopeKind::Domain(d) => (s.level(), d.specificity()),
+                _ => (s.level(), 0),
+            }
+        };
+        applicable.sort_by(|a, b| rank(b).cmp(&rank(a)));
+        let mut tiers: Vec<(u8, usize)> = applicable.iter().map(|s| rank(s)).collect();
+        tiers.dedup();
+        let tier_of = |s: &Scope| tiers.iter().position(|t| *t == rank(s)).unwrap_or(0);
+
+        let mut trace = Vec::new();
+        // Ids defined by a more specific tier, with that tier and scope name.
+        let mut defined: Vec<(&str, usize, String)> = Vec::new();
+        let mut normal = Vec::new();
+        let mut enforced = Vec::new();
+        for scope in &applicable {
+            let tier = tier_of(scope);
+            for rule in &scope.rules {
+                let overrider = defined
+                    .iter()
+                    .find(|(id, t, _)| *id == rule.id && *t < tier)
+                    .map(|(_, _, name)| name.clone());
+                match overrider {
+                    Some(by) if !rule.enforced => {
+                        let event = if rule.disable {
+                            TraceEvent::Disabled { by }
+                        } else {
+                            TraceEvent::Overridden { by }
+                        };
+                        trace.push(TraceStep {
+                            scope: scope.name(),
+                            rule: Some(rule.id.clone()),
+                            event,
+                        });
+                        continue;
+                    }
+                    _ => {}
+                }
+                defined.push((&rule.id, tier, scope.name()));
+                if rule.disable {
+                    continue;
+                }
+                let candidate = Candidate { scope, rule, tier };
+                if rule.enforced {
+                    enforced.push(candidate);
+                } else {
+                    normal.push(candidate);
+                }
+            }
+        }
+        // A rule disabled by a more specific scope: record it.
+        let disabled_by = |rule: &Rule, tier: usize| {
+            applicable.iter().find_map(|s| {
+                let t = tier_of(s);
+                (t < tier && s.rules.iter().any(|r| r.disable && r.id == rule.id)).then(|| s.name())
+            })
+        };
+        for list in [&mut normal, &mut enforced] {
+            list.retain(|c| match disabled_by(c.rule, c.tier) {
+                Some(by) if !c.rule.enforced => {
+                    trace.push(TraceStep {
+                        scope: c.scope.name(),
+                        rule: Some(c.rule.id.clone()),
+                        event: TraceEvent::Disabled { by },
+                    });
+                    false
+                }
+                _ => true,
+            });
+        }
+        // Enforced rules: general before specific, ahead of everything.
+        enforced.sort_by(|a, b| b.tier.cmp(&a.tier));
+        let offset = tiers.len();
+        let mut ordered: Vec<Candidate<'_>> = enforced
+            .into_iter()
+            .map(|c| Candidate {
+                tier: offset + (offset - c.tier),
+                ..c
+            })
+            .collect();
+        ordered.extend(normal);
+        (ordered, trace)
+    }
+
+    fn decide(&self, subject: &Subject<'_>) -> RecipientDecision {
+        let recipient = subject.recipient.to_owned();
+        match self.try_decide(subject) {
+            Ok(decision) => decision,
+            Err((error, mut trace)) => {
+                trace.push(TraceStep {
+                    scope: "host".to_owned(),
+                    rule: None,
+                    event: TraceEvent::Deferred {
+                        reason: error.message.clone(),
+                    },
+                });
+                let mut outcome = Outcome {
+                    reason: Some(format!("host fact unavailable: {}", error.message)),
+                    ..Outcome::default()
+                };
+                outcome.add(Action::Defer);
+                RecipientDecision {
+                    address: recipient,
+                    outcome,
+                    decided_by: None,
+                    trace,
+                }
+            }
+        }
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn try_decide(
+        &self,
+        subject: &Subject<'_>,
+    ) -> Result<RecipientDecision, (FactError, Vec<TraceStep>)> {
+        let (candidates, mut trace) = self.candidates(subject.recipient);
+        let mut effects = Effects::default();
+        // (decision, rule id, scope name, tier)
+        let mut decided: Option<(&Decision, &str, String, usize)> = None;
+        for c in &candidates {
+            let scope_name = c.scope.name();
+            let terminal = c.rule.then.decision.as_ref();
+            if let (Some(_), Some((_, by, scope, tier))) = (terminal, &decided)
+                && !(*tier == c.tier && *scope != scope_name)
+            {
+                trace.push(TraceStep {
+                    scope: scope_name,
+                    rule: Some(c.rule.id.clone()),
+                    event: TraceEvent::Skipped {
+                        decided_by: (*by).to_owned(),
+                    },
+                });
+                continue;
+            }
+            let mut checks = Vec::new();
+            let matched = match &c.rule.when {
+                None => true,
+                Some(condition) => match subject.holds(condition, &mut checks) {
+                    Ok(m) => m,
+                    Err(e) => return Err((e, trace)),
+                },
+            };
+            trace.push(TraceStep {
+                scope: scope_name.clone(),
+                rule: Some(c.rule.id.clone()),
+                event: if matched {
+                    TraceEvent::Matched { conditions: checks }
+                } else {
+                    TraceEvent::NotMatched { conditions: checks }
+                },
+            });
+            if !matched {
+                continue;
+            }
+            match (terminal, &decided) {
+                (None, _) => effects.add(c.rule, &scope_name, &mut trace),
+                (Some(d), None) => {
+                    trace.push(TraceStep {
+                        scope: scope_name.clone(),
+                        rule: Some(c.rule.id.clone()),
+                        event: TraceEvent::Decided {
+                            decision: d.name().to_owned(),
+                        },
+                    });
+                    effects.add(c.rule, &scope_name, &mut trace);
+                    decided = Some((d, &c.rule.id, scope_name, c.tier));
+                }
+                (Some(d), Some((current, by, _, _))) => {
+                    let (winner, loser, note) = if d.protection() > current.protection() {
+                        (
+                            c.rule.id.clone(),
+                            (*by).to_owned(),
+                            format!(
+                                "{} is more protective than {}; both scopes have equal standing",
+                                d.name(),
+                                current.name()
+                            ),
+                        )
+                    } else {
+                        (
+                            (*by).to_owned(),
+                            c.rule.id.clone(),
+                            format!(
+                                "{} is at least as protective as {}; both scopes have equal standing",
+                                current.name(),
+                                d.name()
+                            ),
+                        )
+                    };
+                    let replace = winner == c.rule.id;
+                    trace.push(TraceStep {
+                        scope: scope_name.clone(),
+                        rule: Some(c.rule.id.clone()),
+                        event: TraceEvent::Conflict {
+                            winner,
+                            loser,
+                            note,
+                        },
+                    });
+                    if replace {
+                        effects.add(c.rule, &scope_name, &mut trace);
+                        decided = Some((d, &c.rule.id, scope_name, c.tier));
+                    }
+                }
+            }
+        }
+        let decided_by = decided.as_ref().map(|(_, by, _, _)| (*by).to_owned());
+        let decision = decided.map(|(d, _, _, _)| d);
+        let outcome =
+            resolve(decision, &effects, subject, &mut trace).map_err(|e| (e, trace.clone()))?;
+        Ok(RecipientDecision {
+            address: subject.recipient.to_owned(),
+            outcome,
+            decided_by,
+            trace,
+        })
+    }
+}
+
+fn note(trace: &mut Vec<TraceStep>, text: String) {
+    trace.push(TraceStep {
+        scope: "outcome".to_owned(),
+        rule: None,
+        event: TraceEvent::Resolution { note: text },
+    });
+}
+
+/// Turns the decision and effects into actions, asking facts as needed.
+fn resolve(
+    decision: Option<&Decision>,
+    effects: &Effects,
+    subject: &Subject<'_>,
+    trace: &mut Vec<TraceStep>,
+) -> Result<Outcome, FactError> {
+    let mut outcome = Outcome {
+        header_edits: effects.header_edits.clone(),
+        notify_template: effects.notify.clone(),
+        ..Outcome::default()
+    };
+    let recipient_has = |method: Method| -> Result<bool, FactError> {
+        subject
+            .facts
+            .get(&Fact::RecipientHas {
+                recipient: subject.recipient.to_owned(),
+                method,
+            })
+            .0
+    };
+    let block = |outcome: &mut Outcome, reason: String| {
+        outcome.actions.clear();
+        outcome.add(Action::Block);
+        outcome.add(Action::NotifySender);
+        outcome.reason = Some(reason);
+        outcome.encryption_method = None;
+        outcome.tls_profile = None;
+    };
+    match decision {
+        None => {
+            note(trace, "no terminal rule matched: deliver".to_owned());
+            outcome.add(Action::Deliver);
+        }
+        Some(Decision::Deliver) => outcome.add(Action::Deliver),
+        Some(Decision::Block(reason)) => {
+            outcome.add(Action::Block);
+            outcome.reason = Some(reason.clone());
+        }
+        Some(Decision::Quarantine(reason)) => {
+            outcome.add(Action::Quarantine);
+            outcome.reason = reason.clone();
+        }
+        Some(Decision::RequireTls(profile)) => {
+            outcome.add(Action::Deliver);
+            match &effects.whitelist {
+                Some(by) => note(
+                    trace,
+                    format!(
+                        "whitelist from {by} lifts the TLS requirement ({profile}) for this recipient"
+                    ),
+                ),
+                None => {
+                    outcome.add(Action::RequireTls);
+                    outcome.tls_profile = Some(profile.clone());
+                }
+            }
+        }
+        Some(Decision::Encrypt {
+            required,
+            methods,
+            fallback,
+        }) => {
+            let mut chosen = None;
+            for method in methods {
+                if recipient_has(*method)? {
+                    chosen = Some(*method);
+                    break;
+                }
+            }
+            match (chosen, fallback) {
+                (Some(method), _) => {
+                    note(
+                        trace,
+                        format!(
+                            "encrypt with {}: the recipient has a key for it",
+                            method.as_str()
+                        ),
+                    );
+                    outcome.add(Action::Encrypt);
+                    outcome.add(Action::Deliver);
+                    outcome.encryption_method = Some(method);
+                }
+                (None, Some(Fallback::PasswordPdf)) => {
+                    note(
+                        trace,
+                        "no certificate or key for the recipient: fallback password-pdf".to_owned(),
+                    );
+                    outcome.add(Action::FallbackPasswordPdf);
+                    outcome.add(Action::Deliver);
+                }
+                (None, Some(Fallback::PasswordZip)) => {
+                    note(
+                        trace,
+                        "no certificate or key for the recipient: fallback password-zip".to_owned(),
+                    );
+                    outcome.add(Action::FallbackPasswordZip);
+                    outcome.add(Action::Deliver);
+                }
+                (None, Some(Fallback::Block)) => {
+                    note(
+                        trace,
+                        "no certificate or key for the recipient and the fallback is block"
+                            .to_owned(),
+                    );
+                    block(
+                        &mut outcome,
+                        "encryption required but the recipient has no certificate or key"
+                            .to_owned(),
+                    );
+                }
+                (None, None) if *required => {
+                    note(trace, "no certificate or key for the recipient and no fallback: blocked (fail closed)".to_owned());
+                    block(
+                        &mut outcome,
+                        "encryption required but the recipient has no certificate or key"
+                            .to_owned(),
+                    );
+                }
+                (None, None) => {
+                    note(
+                        trace,
+                        "no certificate or key for the recipient: encryption was only if possible"
+                            .to_owned(),
+                    );
+                    outcome.add(Action::Deliver);
+                }
+            }
+        }
+    }
+    if outcome.has(Action::Deliver) {
+        if let Some((sign, rule)) = &effects.sign {
+            let mut chosen = None;
+            for method in &sign.methods {
+                let fact = Fact::SenderHas {
+                    sender: subject.sender.clone(),
+                    method: *method,
+                };
+                if subject.facts.get(&fact).0? {
+                    chosen = Some(*method);
+                    break;
+                }
+            }
+            match chosen {
+                Some(method) => {
+                    outcome.add(Action::Sign);
+                    outcome.signing_method = Some(method);
+                }
+                None if sign.required => {
+                    note(
+                        trace,
+                        format!(
+                            "{rule} requires a signature but the sender has no signing key: blocked (fail closed)"
+                        ),
+                    );
+                    block(
+                        &mut outcome,
+                        "signature required but the sender has no signing key".to_owned(),
+                    );
+                }
+                None => note(
+                    trace,
+                    format!(
+                        "{rule} asks for a signature if possible; the sender has no signing key"
+                    ),
+                ),
+            }
+        }
+        if effects.whitelist.is_some() && outcome.has(Action::Deliver) {
+            outcome.add(Action::Whitelist);
+        }
+    }
+    if effects.notify.is_some() {
+        outcome.add(Action::NotifySender);
+    }
+    if effects.archive {
+        outcome.add(Action::Archive);
+    }
+    if subject.envelope.direction == Direction::Inbound {
+        if effects.decrypt {
+            outcome.add(Action::Decrypt);
+        }
+        if effects.harvest {
+            outcome.add(Action::HarvestKeys);
+        }
+    }
+    if !outcome.has(Action::Deliver) {
+        outcome.header_edits.clear();
+    }
+    Ok(outcome)
+}

@@ -1,0 +1,107 @@
+//! A loaded policy: immutable once built, shareable across threads.
+
+use std::path::Path;
+
+use crate::diagnostic::{Diagnostic, SourceMap};
+use crate::error::Error;
+use crate::syntax::{DomainPattern, Scope};
+
+/// A parsed, validated and compiled policy.
+///
+/// Regexes and keyword automata are compiled once, here; evaluation only
+/// reads. `Policy` is `Send + Sync`: share it in an `Arc`, and reload by
+/// building a new one and swapping the `Arc` (a failed reload leaves the old
+/// policy in place, since [`Policy::load`] returns an error instead).
+///
+/// ```
+/// let (policy, warnings) = rule_engine::Policy::parse(r#"
+///     [policy]
+///     name = "minimal"
+///     internal_domains = ["behoerde.example"]
+///
+///     [[rules]]
+///     id = "R1"
+///     when = { direction = "outbound", sender_internal = true }
+///     then = { sign = ["smime", "pgp"] }
+/// "#, "minimal.toml")?;
+/// assert!(warnings.is_empty());
+/// assert_eq!(policy.name(), Some("minimal"));
+/// assert_eq!(policy.rule_count(), 1);
+/// # Ok::<(), rule_engine::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    pub(crate) name: Option<String>,
+    pub(crate) internal_domains: Vec<DomainPattern>,
+    /// Global first, then domains, groups and users in file order.
+    pub(crate) scopes: Vec<Scope>,
+}
+
+impl Policy {
+    /// Parses and validates a policy text. `file` names it in diagnostics.
+    ///
+    /// On success, returns the policy and its warnings. If any error was
+    /// found, returns [`Error::InvalidPolicy`] holding every error and
+    /// warning, in file order.
+    pub fn parse(text: &str, file: &str) -> Result<(Self, Vec<Diagnostic>), Error> {
+        let (policy, diagnostics) = Self::build(text, file);
+        match policy {
+            Some(policy) => Ok((policy, diagnostics)),
+            None => Err(Error::InvalidPolicy {
+                file: file.to_owned(),
+                diagnostics,
+            }),
+        }
+    }
+
+    /// Reads, parses and validates a policy file.
+    ///
+    /// ```no_run
+    /// match rule_engine::Policy::load("/etc/mailgate/policy.toml") {
+    ///     Ok((policy, warnings)) => { /* use policy; print warnings */ }
+    ///     Err(rule_engine::Error::InvalidPolicy { diagnostics, .. }) => {
+    ///         for d in diagnostics { eprintln!("{d}\n"); }
+    ///     }
+    ///     Err(other) => eprintln!("{other}"),
+    /// }
+    /// ```
+    pub fn load(path: impl AsRef<Path>) -> Result<(Self, Vec<Diagnostic>), Error> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    /// Every error and warning of a policy text, in file order: what
+    /// `mailgate policy check` prints.
+    pub fn check(text: &str, file: &str) -> Vec<Diagnostic> {
+        Self::build(text, file).1
+    }
+
+    fn build(text: &str, file: &str) -> (Option<Self>, Vec<Diagnostic>) {
+        let map = SourceMap::new(text, file);
+        let (parsed, mut diagnostics) = crate::parse::read(&map, text);
+        if !diagnostics.iter().any(Diagnostic::is_error) {
+            diagnostics.extend(crate::lint::lint(&map, &parsed.scopes));
+        }
+        diagnostics.sort_by_key(|d| (d.line, d.column));
+        let policy = (!diagnostics.iter().any(Diagnostic::is_error)).then(|| Self {
+            name: parsed.name,
+            internal_domains: parsed.internal_domains,
+            scopes: parsed.scopes,
+        });
+        (policy, diagnostics)
+    }
+
+    /// The `name` of the `[policy]` table.
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    /// How many rules the policy has, in all scopes.
+    pub fn rule_count(&self) -> usize {
+        self.scopes.iter().map(|s| s.rules.len()).sum()
+    }
+}

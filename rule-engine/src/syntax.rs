@@ -1,0 +1,623 @@
+//! The policy as written: scopes, rules, conditions and actions, with the
+//! positions they came from. Regexes and keyword automata are compiled when
+//! the policy is parsed, so evaluation never compiles anything.
+
+use std::fmt;
+use std::ops::Range;
+
+use aho_corasick::AhoCorasick;
+use regex::Regex;
+use serde::Serialize;
+
+/// Which way a mail travels through the gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    /// From the organisation to the outside.
+    Outbound,
+    /// From the outside to the organisation.
+    Inbound,
+}
+
+impl Direction {
+    /// The policy-file spelling: `inbound` or `outbound`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Outbound => "outbound",
+            Self::Inbound => "inbound",
+        }
+    }
+}
+
+impl std::str::FromStr for Direction {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "outbound" => Ok(Self::Outbound),
+            "inbound" => Ok(Self::Inbound),
+            other => Err(format!(
+                "unknown direction `{other}`: expected `inbound` or `outbound`"
+            )),
+        }
+    }
+}
+
+/// A cryptographic message format, for signing or encrypting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Method {
+    /// S/MIME (CMS), high trust: identities verified by a CA.
+    Smime,
+    /// OpenPGP (PGP/MIME), lower trust: web of trust.
+    Pgp,
+}
+
+impl Method {
+    /// The policy-file spelling: `smime` or `pgp`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Smime => "smime",
+            Self::Pgp => "pgp",
+        }
+    }
+}
+
+/// What to do for a recipient that must get encrypted mail but has neither
+/// certificate nor key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Fallback {
+    /// Deliver the mail as a password-protected PDF.
+    PasswordPdf,
+    /// Deliver the mail as a password-protected ZIP archive.
+    PasswordZip,
+    /// Do not deliver.
+    Block,
+}
+
+impl Fallback {
+    /// The policy-file spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PasswordPdf => "password-pdf",
+            Self::PasswordZip => "password-zip",
+            Self::Block => "block",
+        }
+    }
+}
+
+/// A change to the message header, applied before the mail leaves.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(tag = "op", rename_all = "kebab-case")]
+pub enum HeaderEdit {
+    /// Add a header field.
+    Add {
+        /// Field name.
+        name: String,
+        /// Field value.
+        value: String,
+    },
+    /// Remove every field of this name.
+    Remove {
+        /// Field name.
+        name: String,
+    },
+    /// Replace every field of this name by one with this value.
+    Replace {
+        /// Field name.
+        name: String,
+        /// New value.
+        value: String,
+    },
+    /// Remove a tag such as `[vertraulich]` from the Subject, in any case.
+    StripSubjectTag {
+        /// The tag, brackets included.
+        tag: String,
+    },
+}
+
+/// A byte range in the policy text.
+pub(crate) type Span = Range<usize>;
+
+/// A compiled regular expression that compares by its source text.
+#[derive(Debug, Clone)]
+pub(crate) struct Pattern {
+    pub(crate) source: String,
+    pub(crate) regex: Regex,
+}
+
+impl PartialEq for Pattern {
+    fn eq(&self, other: &Self) -> bool {
+        self.source == other.source
+    }
+}
+
+/// A domain name or a wildcard `*.example.org` (subdomains only).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct DomainPattern {
+    /// Lower case, without the `*.`.
+    pub(crate) suffix: String,
+    pub(crate) wildcard: bool,
+}
+
+impl DomainPattern {
+    pub(crate) fn parse(text: &str) -> Option<Self> {
+        let lower = text.trim().to_ascii_lowercase();
+        let (wildcard, suffix) = match lower.strip_prefix("*.") {
+            Some(rest) => (true, rest.to_owned()),
+            None => (false, lower),
+        };
+        let valid = !suffix.is_empty()
+            && suffix.split('.').all(|label| {
+                !label.is_empty()
+                    && label
+                        .chars()
+                        .all(|c| c.is_alphanumeric() || c == '-' || c == '_')
+            });
+        valid.then_some(Self { suffix, wildcard })
+    }
+
+    pub(crate) fn matches(&self, domain: &str) -> bool {
+        let domain = domain.to_ascii_lowercase();
+        if self.wildcard {
+            domain
+                .strip_suffix(&self.suffix)
+                .is_some_and(|head| head.len() > 1 && head.ends_with('.'))
+        } else {
+            domain == self.suffix
+        }
+    }
+
+    /// Higher is more specific: labels, and exact names above wildcards.
+    pub(crate) fn specificity(&self) -> usize {
+        self.suffix.split('.').count() * 2 + usize::from(!self.wildcard)
+    }
+}
+
+impl fmt::Display for DomainPattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.wildcard {
+            write!(f, "*.{}", self.suffix)
+        } else {
+            f.write_str(&self.suffix)
+        }
+    }
+}
+
+/// Which party of the mail an address condition looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Party {
+    Sender,
+    Recipient,
+}
+
+impl Party {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Sender => "sender",
+            Self::Recipient => "recipient",
+        }
+    }
+}
+
+/// How a header condition compares.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum HeaderTest {
+    Exists,
+    Equals(String),
+    Contains(String),
+    Matches(Pattern),
+}
+
+/// A host fact a condition can ask for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum FactKind {
+    RecipientHas(Method),
+    RecipientTls(String),
+    SenderHas(Method),
+    InboundSignatureValid,
+}
+
+impl FactKind {
+    pub(crate) fn key(&self) -> &'static str {
+        match self {
+            Self::RecipientHas(Method::Smime) => "recipient_has_smime",
+            Self::RecipientHas(Method::Pgp) => "recipient_has_pgp",
+            Self::RecipientTls(_) => "recipient_tls",
+            Self::SenderHas(Method::Smime) => "sender_has_smime",
+            Self::SenderHas(Method::Pgp) => "sender_has_pgp",
+            Self::InboundSignatureValid => "inbound_signature_valid",
+        }
+    }
+}
+
+/// Conditions on the attachments. Per-attachment filters select attachments;
+/// counts and the total size apply to the selected ones.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub(crate) struct AttachmentTest {
+    pub(crate) count_min: Option<u64>,
+    pub(crate) count_max: Option<u64>,
+    pub(crate) larger_than: Option<u64>,
+    pub(crate) total_size_over: Option<u64>,
+    /// Lower case; `type/*` matches the whole type.
+    pub(crate) mime_types: Vec<String>,
+    /// Lower case, without the dot.
+    pub(crate) extensions: Vec<String>,
+    pub(crate) name_regex: Option<Pattern>,
+}
+
+impl AttachmentTest {
+    pub(crate) fn has_filter(&self) -> bool {
+        self.larger_than.is_some()
+            || !self.mime_types.is_empty()
+            || !self.extensions.is_empty()
+            || self.name_regex.is_some()
+    }
+}
+
+/// Data-loss-prevention scan of the decoded text.
+#[derive(Debug, Clone)]
+pub(crate) struct BodyTest {
+    pub(crate) keywords: Vec<String>,
+    pub(crate) automaton: Option<AhoCorasick>,
+    pub(crate) regexes: Vec<Pattern>,
+    pub(crate) threshold: u64,
+}
+
+impl PartialEq for BodyTest {
+    fn eq(&self, other: &Self) -> bool {
+        self.keywords == other.keywords
+            && self.regexes == other.regexes
+            && self.threshold == other.threshold
+    }
+}
+
+/// A condition of a rule's `when`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Condition {
+    All(Vec<Condition>),
+    Any(Vec<Condition>),
+    Not(Box<Condition>),
+    Direction(Direction),
+    Address(Party, Vec<String>),
+    Domain(Party, Vec<DomainPattern>),
+    AddressRegex(Party, Pattern),
+    Internal(Party, bool),
+    Header {
+        name: String,
+        test: HeaderTest,
+        case_sensitive: bool,
+    },
+    SubjectTag(String),
+    Attachments(AttachmentTest),
+    Body(BodyTest),
+    SizeOver(u64),
+    SizeUnder(u64),
+    Signed(bool),
+    Encrypted(bool),
+    Fact(FactKind, bool),
+}
+
+impl Condition {
+    /// Conditions that ask the host go last in an implicit `all`, so a fact is
+    /// only asked once everything cheap has held.
+    pub(crate) fn cost(&self) -> u8 {
+        match self {
+            Self::Fact(..) => 3,
+            Self::Body(_) => 2,
+            Self::All(v) | Self::Any(v) => v.iter().map(Self::cost).max().unwrap_or(0),
+            Self::Not(c) => c.cost(),
+            _ => 0,
+        }
+    }
+}
+
+fn quote(s: &str) -> String {
+    format!("{s:?}")
+}
+
+fn list(items: &[String]) -> String {
+    if let [one] = items {
+        quote(one)
+    } else {
+        format!(
+            "[{}]",
+            items
+                .iter()
+                .map(|s| quote(s))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    }
+}
+
+impl fmt::Display for Condition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::All(v) => {
+                let parts: Vec<String> = v.iter().map(ToString::to_string).collect();
+                write!(f, "all({})", parts.join(", "))
+            }
+            Self::Any(v) => {
+                let parts: Vec<String> = v.iter().map(ToString::to_string).collect();
+                write!(f, "any({})", parts.join(", "))
+            }
+            Self::Not(c) => write!(f, "not({c})"),
+            Self::Direction(d) => write!(f, "direction = {}", quote(d.as_str())),
+            Self::Address(p, a) => write!(f, "{} = {}", p.as_str(), list(a)),
+            Self::Domain(p, d) => {
+                let d: Vec<String> = d.iter().map(ToString::to_string).collect();
+                write!(f, "{}_domain = {}", p.as_str(), list(&d))
+            }
+            Self::AddressRegex(p, r) => write!(f, "{}_regex = {}", p.as_str(), quote(&r.source)),
+            Self::Internal(p, b) => write!(f, "{}_internal = {b}", p.as_str()),
+            Self::Header {
+                name,
+                test,
+                case_sensitive,
+            } => {
+                let cs = if *case_sensitive {
+                    ", case_sensitive = true"
+                } else {
+                    ""
+                };
+                match test {
+                    HeaderTest::Exists => write!(f, "header {} exists{cs}", quote(name)),
+                    HeaderTest::Equals(v) => {
+                        write!(f, "header {} equals {}{cs}", quote(name), quote(v))
+                    }
+                    HeaderTest::Contains(v) => {
+                        write!(f, "header {} contains {}{cs}", quote(name), quote(v))
+                    }
+                    HeaderTest::Matches(r) => {
+                        write!(f, "header {} matches {}{cs}", quote(name), quote(&r.source))
+                    }
+                }
+            }
+            Self::SubjectTag(t) => write!(f, "subject_tag = {}", quote(t)),
+            Self::Attachments(a) => {
+                let mut parts = Vec::new();
+                if let Some(n) = a.count_min {
+                    parts.push(format!("count_min = {n}"));
+                }
+                if let Some(n) = a.count_max {
+                    parts.push(format!("count_max = {n}"));
+                }
+                if let Some(n) = a.larger_than {
+                    parts.push(format!("larger_than = {n}"));
+                }
+                if let Some(n) = a.total_size_over {
+                    parts.push(format!("total_size_over = {n}"));
+                }
+                if !a.mime_types.is_empty() {
+                    parts.push(format!("mime_type = {}", list(&a.mime_types)));
+                }
+                if !a.extensions.is_empty() {
+                    parts.push(format!("extension = {}", list(&a.extensions)));
+                }
+                if let Some(r) = &a.name_regex {
+                    parts.push(format!("name_regex = {}", quote(&r.source)));
+                }
+                write!(f, "attachments {{ {} }}", parts.join(", "))
+            }
+            Self::Body(b) => {
+                let regexes: Vec<String> = b.regexes.iter().map(|r| r.source.clone()).collect();
+                write!(
+                    f,
+                    "body {{ keywords = {}, regex = {}, threshold = {} }}",
+                    list(&b.keywords),
+                    list(&regexes),
+                    b.threshold
+                )
+            }
+            Self::SizeOver(n) => write!(f, "size_over = {n}"),
+            Self::SizeUnder(n) => write!(f, "size_under = {n}"),
+            Self::Signed(b) => write!(f, "signed = {b}"),
+            Self::Encrypted(b) => write!(f, "encrypted = {b}"),
+            Self::Fact(FactKind::RecipientTls(profile), b) => {
+                if *b {
+                    write!(f, "recipient_tls = {}", quote(profile))
+                } else {
+                    write!(f, "not(recipient_tls = {})", quote(profile))
+                }
+            }
+            Self::Fact(kind, b) => write!(f, "{} = {b}", kind.key()),
+        }
+    }
+}
+
+/// How strongly a terminal decision protects the mail; conflicts between
+/// decisions of equal standing resolve to the higher rank.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Decision {
+    Deliver,
+    RequireTls(String),
+    Encrypt {
+        required: bool,
+        methods: Vec<Method>,
+        fallback: Option<Fallback>,
+    },
+    Quarantine(Option<String>),
+    Block(String),
+}
+
+impl Decision {
+    pub(crate) fn protection(&self) -> u8 {
+        match self {
+            Self::Deliver => 0,
+            Self::RequireTls(_) => 1,
+            Self::Encrypt {
+                required: false,
+                fallback: None,
+                ..
+            } => 2,
+            Self::Encrypt {
+                fallback: Some(Fallback::PasswordPdf | Fallback::PasswordZip),
+                ..
+            } => 3,
+            Self::Encrypt { .. } => 4,
+            Self::Quarantine(_) => 5,
+            Self::Block(_) => 6,
+        }
+    }
+
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            Self::Deliver => "deliver",
+            Self::RequireTls(_) => "require-tls",
+            Self::Encrypt { .. } => "encrypt",
+            Self::Quarantine(_) => "quarantine",
+            Self::Block(_) => "block",
+        }
+    }
+}
+
+/// Signing demanded by a rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SignSpec {
+    pub(crate) methods: Vec<Method>,
+    pub(crate) required: bool,
+}
+
+/// What a rule does when its conditions hold.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub(crate) struct Actions {
+    pub(crate) decision: Option<Decision>,
+    pub(crate) sign: Option<SignSpec>,
+    pub(crate) whitelist: bool,
+    pub(crate) notify_sender: Option<String>,
+    pub(crate) archive: bool,
+    pub(crate) decrypt: bool,
+    pub(crate) harvest: bool,
+    pub(crate) header_edits: Vec<HeaderEdit>,
+}
+
+/// One rule of a scope.
+#[derive(Debug, Clone)]
+pub(crate) struct Rule {
+    pub(crate) id: String,
+    pub(crate) description: Option<String>,
+    pub(crate) enforced: bool,
+    pub(crate) disable: bool,
+    /// `None`: the rule always applies.
+    pub(crate) when: Option<Condition>,
+    pub(crate) then: Actions,
+    pub(crate) span: Span,
+    pub(crate) when_span: Span,
+}
+
+impl PartialEq for Rule {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+            && self.description == other.description
+            && self.enforced == other.enforced
+            && self.disable == other.disable
+            && self.when == other.when
+            && self.then == other.then
+    }
+}
+
+impl Rule {
+    pub(crate) fn is_terminal(&self) -> bool {
+        self.then.decision.is_some()
+    }
+}
+
+/// Where a rule is defined; scopes further down are more specific.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum ScopeKind {
+    Global,
+    Domain(DomainPattern),
+    Group {
+        name: String,
+        members: Vec<String>,
+        member_domains: Vec<DomainPattern>,
+    },
+    User(String),
+}
+
+/// A scope and its ordered rules.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Scope {
+    pub(crate) kind: ScopeKind,
+    pub(crate) rules: Vec<Rule>,
+}
+
+impl Scope {
+    /// 0 global, 1 domain, 2 group, 3 user.
+    pub(crate) fn level(&self) -> u8 {
+        match self.kind {
+            ScopeKind::Global => 0,
+            ScopeKind::Domain(_) => 1,
+            ScopeKind::Group { .. } => 2,
+            ScopeKind::User(_) => 3,
+        }
+    }
+
+    pub(crate) fn name(&self) -> String {
+        match &self.kind {
+            ScopeKind::Global => "global".to_owned(),
+            ScopeKind::Domain(d) => format!("domain {d}"),
+            ScopeKind::Group { name, .. } => format!("group {name}"),
+            ScopeKind::User(u) => format!("user {u}"),
+        }
+    }
+
+    /// Whether this scope applies to the recipient `address` (lower case).
+    pub(crate) fn applies_to(&self, address: &str) -> bool {
+        let domain = address.rsplit_once('@').map_or("", |(_, d)| d);
+        match &self.kind {
+            ScopeKind::Global => true,
+            ScopeKind::Domain(d) => d.matches(domain),
+            ScopeKind::Group {
+                members,
+                member_domains,
+                ..
+            } => {
+                members.iter().any(|m| m == address)
+                    || member_domains.iter().any(|d| d.matches(domain))
+            }
+            ScopeKind::User(u) => u == address,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcards_match_subdomains_only() {
+        let p = DomainPattern::parse("*.Behoerde.example").unwrap();
+        assert!(p.matches("mail.behoerde.example"));
+        assert!(p.matches("a.b.BEHOERDE.example"));
+        assert!(!p.matches("behoerde.example"));
+        assert!(!p.matches("xbehoerde.example"));
+        let exact = DomainPattern::parse("behoerde.example").unwrap();
+        assert!(exact.matches("Behoerde.Example"));
+        assert!(exact.specificity() > p.specificity());
+        assert!(DomainPattern::parse("*.").is_none());
+        assert!(DomainPattern::parse("a..b").is_none());
+        assert!(DomainPattern::parse("a b").is_none());
+    }
+
+    #[test]
+    fn protection_orders_decisions() {
+        let block = Decision::Block("x".into());
+        let tls = Decision::RequireTls("p".into());
+        let enc_pdf = Decision::Encrypt {
+            required: true,
+            methods: vec![Method::Smime],
+            fallback: Some(Fallback::PasswordPdf),
+        };
+        let enc_block = Decision::Encrypt {
+            required: true,
+            methods: vec![Method::Smime],
+            fallback: None,
+        };
+        assert!(Decision::Deliver.protection() < tls.protection());
+        assert!(tls.protection() < enc_pdf.protection());
+        assert!(enc_pdf.protection() < enc_block.protection());
+        assert!(enc_block.protection() < block.protection());
+    }
+}
