@@ -4,13 +4,64 @@
 //! OpenPGP messages; this crate adds what mail needs on top of it:
 //!
 //! - the PGP/MIME layer of [RFC 3156](https://www.rfc-editor.org/rfc/rfc3156)
-//!   (`multipart/signed`, `multipart/encrypted`) and inline OpenPGP blocks,
-//! - selection of a usable certificate for an e-mail address,
-//! - key discovery (Web Key Directory) and harvesting (Autocrypt, attached keys).
+//!   (`multipart/signed`, `multipart/encrypted`) and inline OpenPGP blocks:
+//!   [`Signer`], [`Verifier`], [`Encryptor`], [`Decryptor`];
+//! - selection of a usable certificate for an e-mail address
+//!   ([`select_certificate`]), with the reasons other keys are unusable;
+//! - discovery and harvesting: [`WkdUrls`] and [`AutocryptHeader`].
 //!
-//! # Status
+//! The MIME layer (byte-exact entities, canonical form) is the shared
+//! [`mail_message`] crate.
 //!
-//! The crate is empty: its API lands with the pgp-core issue. It depends on no
-//! other mailgate crate and, following Sequoia's rule for libraries, will never
-//! select a Sequoia crypto backend; the final binary does.
+//! Following Sequoia's rule for libraries, this crate selects no Sequoia
+//! crypto backend: the final binary enables one `sequoia-openpgp` feature
+//! (`crypto-rust` builds everywhere; `crypto-nettle` is the production
+//! choice).
+//!
+//! ```
+//! # let alice = testkit::openpgp_key("Alice <alice@example.org>", testkit::PgpSuite::Cv25519, testkit::PgpVersion::V4);
+//! # let bob = testkit::openpgp_key("Bob <bob@example.net>", testkit::PgpSuite::Cv25519, testkit::PgpVersion::V4);
+//! use pgp_core::{Decryptor, Encryptor, Signer, Verdict, Verifier, parse_certificates};
+//!
+//! let message = b"From: Alice <alice@example.org>\r\nTo: bob@example.net\r\n\r\nHello Bob\r\n";
+//! let bob_public = parse_certificates(&bob.public_armored())?;
+//! let encrypted = Encryptor::new(bob_public)
+//!     .with_signer(Signer::new(alice.cert(), None)?)
+//!     .encrypt_message(message)?;
+//!
+//! let decryptor = Decryptor::new(parse_certificates(&bob.secret_armored())?)
+//!     .with_verifier(Verifier::new(parse_certificates(&alice.public_armored())?));
+//! let decrypted = decryptor.decrypt_message(&encrypted)?;
+//! assert!(decrypted.message().ends_with(b"Hello Bob\r\n"));
+//! assert_eq!(decrypted.verification().verdict(), Verdict::SignedByFrom);
+//! # Ok::<(), pgp_core::Error>(())
+//! ```
 #![forbid(unsafe_code)]
+
+mod autocrypt;
+mod decryption;
+mod encryption;
+mod error;
+mod inline;
+mod keys;
+mod pgp_mime;
+mod selection;
+mod signing;
+mod verification;
+mod wkd;
+
+pub use autocrypt::{AutocryptHeader, PreferEncrypt};
+pub use decryption::{Decrypted, Decryptor};
+pub use encryption::Encryptor;
+pub use error::Error;
+pub use keys::{armored_certificate, armored_secret_key, parse_certificates};
+pub use selection::{Rejection, Selection, Unusable, select_certificate};
+pub use signing::{Digest, Signer};
+pub use verification::{Coverage, Signature, SignatureStatus, Verdict, Verification, Verifier};
+pub use wkd::WkdUrls;
+
+/// The Sequoia crate this one is built on, for callers that need its types
+/// ([`openpgp::Cert`], [`openpgp::crypto::Password`]).
+pub use sequoia_openpgp as openpgp;
+pub use sequoia_openpgp::Cert;
+pub use sequoia_openpgp::crypto::Password;

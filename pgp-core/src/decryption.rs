@@ -1,0 +1,296 @@
+//! Decrypting PGP/MIME `multipart/encrypted`
+//! ([RFC 3156 section 4](https://www.rfc-editor.org/rfc/rfc3156#section-4))
+//! and inline `-----BEGIN PGP MESSAGE-----` blocks, and verifying the
+//! signatures inside (section 6.1 and 6.2).
+//!
+//! No plaintext leaves this module before the integrity check of the
+//! encrypted data (the MDC of SEIPD v1, the AEAD tags of SEIPD v2) has
+//! passed: the plaintext is collected in a buffer that is wiped and dropped
+//! when the check fails.
+
+use std::io::Read;
+
+use mail_message::{Entity, Envelope};
+use sequoia_openpgp::crypto::{Password, SessionKey};
+use sequoia_openpgp::packet::{PKESK, SKESK};
+use sequoia_openpgp::parse::Parse;
+use sequoia_openpgp::parse::stream::{
+    DecryptionHelper, DecryptorBuilder, MessageStructure, VerificationHelper,
+};
+use sequoia_openpgp::policy::StandardPolicy;
+use sequoia_openpgp::types::SymmetricAlgorithm;
+use sequoia_openpgp::{Cert, KeyHandle};
+use zeroize::Zeroizing;
+
+use crate::error::Error;
+use crate::keys;
+use crate::pgp_mime::{self, Found};
+use crate::verification::{Coverage, Recorder, Signature, Verification, Verifier, addresses};
+
+/// Decrypts messages with the caller's secret keys.
+///
+/// ```
+/// # let bob = testkit::openpgp_key("Bob <bob@example.net>", testkit::PgpSuite::Cv25519, testkit::PgpVersion::V4);
+/// # let encrypted = pgp_core::Encryptor::new([bob.cert().clone()]).encrypt_message(b"From: a@example.org\r\n\r\nhi\r\n")?;
+/// use pgp_core::{Coverage, Decryptor, Verdict, parse_certificates};
+///
+/// let decryptor = Decryptor::new(parse_certificates(&bob.secret_armored())?);
+/// let decrypted = decryptor.decrypt_message(&encrypted)?;
+/// assert_eq!(decrypted.message(), b"From: a@example.org\r\nMIME-Version: 1.0\r\n\r\nhi\r\n");
+/// assert_eq!(decrypted.coverage(), &Coverage::Whole);
+/// assert_eq!(decrypted.verification().verdict(), Verdict::Unsigned);
+/// # Ok::<(), pgp_core::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Decryptor {
+    keys: Vec<Cert>,
+    passphrase: Option<Password>,
+    verifier: Verifier,
+}
+
+impl Decryptor {
+    /// A decryptor with `keys` (certificates with secret key material).
+    pub fn new(keys: impl IntoIterator<Item = Cert>) -> Decryptor {
+        Decryptor {
+            keys: keys.into_iter().collect(),
+            passphrase: None,
+            verifier: Verifier::new([]),
+        }
+    }
+
+    /// Unlocks passphrase-protected secret keys with `passphrase`.
+    pub fn with_passphrase(mut self, passphrase: Password) -> Decryptor {
+        self.passphrase = Some(passphrase);
+        self
+    }
+
+    /// Checks signatures inside the encrypted message with `verifier`
+    /// (its certificates and time). Without one, every signature is
+    /// reported as [`crate::SignatureStatus::CertificateNotFound`].
+    pub fn with_verifier(mut self, verifier: Verifier) -> Decryptor {
+        self.verifier = verifier;
+        self
+    }
+
+    /// Decrypts an OpenPGP message (armored or binary), returning the
+    /// literal data and the signatures found inside.
+    pub fn decrypt(&self, ciphertext: &[u8]) -> Result<(Vec<u8>, Vec<Signature>), Error> {
+        let policy = StandardPolicy::new();
+        let mut helper = Helper {
+            recorder: Recorder::new(self.verifier.certificates()),
+            keys: &self.keys,
+            passphrase: self.passphrase.as_ref(),
+            unlock_error: None,
+            session_key_found: false,
+        };
+        let mut plaintext = Zeroizing::new(Vec::new());
+        let outcome = DecryptorBuilder::from_bytes(ciphertext)
+            .and_then(|b| b.with_policy(&policy, self.verifier.time(), &mut helper))
+            .and_then(|mut d| Ok(d.read_to_end(&mut plaintext)?));
+        if let Err(error) = outcome {
+            if let Some(unlock) = helper.unlock_error.take() {
+                return Err(unlock);
+            }
+            let missing = matches!(
+                error.downcast_ref::<sequoia_openpgp::Error>(),
+                Some(sequoia_openpgp::Error::MissingSessionKey(_))
+            );
+            return Err(if missing && !helper.session_key_found {
+                Error::NoDecryptionKey
+            } else if missing {
+                // A key opened the session key, but the encrypted data did
+                // not check out (an AEAD tag or the quick check failed).
+                Error::Decryption {
+                    reason: "the encrypted data fails its integrity check".to_owned(),
+                }
+            } else {
+                Error::Decryption {
+                    reason: format!("{error:#}"),
+                }
+            });
+        }
+        Ok((std::mem::take(&mut *plaintext), helper.recorder.results))
+    }
+
+    /// Decrypts a message: PGP/MIME `multipart/encrypted`, or an inline
+    /// encrypted block in a `text/plain` part. The result is the message
+    /// with the outer header fields and the decrypted entity, and the
+    /// verification of any signature inside (combined, RFC 3156 section
+    /// 6.2, or a signed entity inside, section 6.1).
+    pub fn decrypt_message(&self, message: &[u8]) -> Result<Decrypted, Error> {
+        let entity = Entity::parse(message)?;
+        let Some((path, found)) = pgp_mime::find(&entity, 0, "", true)? else {
+            return Err(Error::UnexpectedContent {
+                expected: "PGP/MIME multipart/encrypted or an inline PGP MESSAGE block",
+                found: entity.content_type()?.mime_type().to_owned(),
+            });
+        };
+        let envelope = Envelope::split(message)?;
+        let (inner, signatures, coverage) = match found {
+            Found::Encrypted { payload } => {
+                let (plaintext, signatures) = self.decrypt(&payload)?;
+                let coverage = nested(
+                    &path,
+                    "the encrypted part is inside an unencrypted MIME structure",
+                );
+                (mail_message::canonicalize(&plaintext), signatures, coverage)
+            }
+            Found::Inline { text, block } => {
+                let (plaintext, signatures) = self.decrypt(block.bytes(&text))?;
+                let coverage = if block.has_text_outside(&text) {
+                    Coverage::Partial {
+                        part: if path.is_empty() {
+                            "1".to_owned()
+                        } else {
+                            path
+                        },
+                        reason: "text outside the encrypted block".to_owned(),
+                    }
+                } else {
+                    nested(
+                        &path,
+                        "the encrypted text is inside an unencrypted MIME structure",
+                    )
+                };
+                let mut body = block.before(&text).to_vec();
+                body.extend_from_slice(&plaintext);
+                body.extend_from_slice(block.after(&text));
+                let mut inner = b"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n".to_vec();
+                inner.extend_from_slice(&mail_message::canonicalize(&body));
+                (inner, signatures, coverage)
+            }
+            Found::Signed { .. } => {
+                return Err(Error::UnexpectedContent {
+                    expected: "an encrypted message",
+                    found: "a signed message".to_owned(),
+                });
+            }
+        };
+        let decrypted = envelope.rebuild(&inner);
+        let verification = if signatures.is_empty() {
+            // Sign-then-encrypt (section 6.1): the decrypted entity may be a
+            // signed one; or a signed inline block inside.
+            self.verifier.verify_message(&decrypted)?
+        } else {
+            let signed_coverage = match &coverage {
+                Coverage::Whole => Coverage::Whole,
+                other => other.clone(),
+            };
+            Verification::new(
+                signed_coverage,
+                signatures,
+                addresses(&entity, "from"),
+                None,
+                &self.verifier,
+            )
+        };
+        Ok(Decrypted {
+            message: decrypted,
+            coverage,
+            verification,
+        })
+    }
+}
+
+fn nested(path: &str, reason: &str) -> Coverage {
+    if path.is_empty() {
+        Coverage::Whole
+    } else {
+        Coverage::Partial {
+            part: path.to_owned(),
+            reason: reason.to_owned(),
+        }
+    }
+}
+
+/// A decrypted message.
+#[derive(Debug, Clone)]
+pub struct Decrypted {
+    message: Vec<u8>,
+    coverage: Coverage,
+    verification: Verification,
+}
+
+impl Decrypted {
+    /// The message: the outer header fields and the decrypted entity.
+    pub fn message(&self) -> &[u8] {
+        &self.message
+    }
+
+    /// How much of the message was encrypted: [`Coverage::Whole`], or
+    /// partial when the encrypted part sat inside unencrypted content.
+    pub fn coverage(&self) -> &Coverage {
+        &self.coverage
+    }
+
+    /// The signatures inside: combined in the OpenPGP message, or a signed
+    /// entity inside the encrypted one; [`crate::Verdict::Unsigned`] when
+    /// there are none.
+    pub fn verification(&self) -> &Verification {
+        &self.verification
+    }
+}
+
+struct Helper<'a> {
+    recorder: Recorder<'a>,
+    keys: &'a [Cert],
+    passphrase: Option<&'a Password>,
+    unlock_error: Option<Error>,
+    /// Whether a secret key recovered a session key (so a failure after
+    /// that is corrupt data, not a missing key).
+    session_key_found: bool,
+}
+
+impl VerificationHelper for &mut Helper<'_> {
+    fn get_certs(&mut self, ids: &[KeyHandle]) -> sequoia_openpgp::Result<Vec<Cert>> {
+        (&mut self.recorder).get_certs(ids)
+    }
+
+    fn check(&mut self, structure: MessageStructure<'_>) -> sequoia_openpgp::Result<()> {
+        (&mut self.recorder).check(structure)
+    }
+}
+
+impl DecryptionHelper for &mut Helper<'_> {
+    fn decrypt(
+        &mut self,
+        pkesks: &[PKESK],
+        _skesks: &[SKESK],
+        sym_algo: Option<SymmetricAlgorithm>,
+        decrypt: &mut dyn FnMut(Option<SymmetricAlgorithm>, &SessionKey) -> bool,
+    ) -> sequoia_openpgp::Result<Option<Cert>> {
+        for pkesk in pkesks {
+            let recipient = pkesk.recipient();
+            for cert in self.keys {
+                // Not filtered by policy or time: old mail stays readable
+                // with expired keys.
+                for ka in cert.keys().secret() {
+                    if let Some(recipient) = &recipient
+                        && !recipient.aliases(ka.key().key_handle())
+                    {
+                        continue;
+                    }
+                    let mut pair = match keys::unlock(
+                        ka.key().clone().role_into_unspecified(),
+                        self.passphrase,
+                    ) {
+                        Ok(pair) => pair,
+                        Err(error) => {
+                            self.unlock_error.get_or_insert(error);
+                            continue;
+                        }
+                    };
+                    let Some((algo, key)) = pkesk.decrypt(&mut pair, sym_algo) else {
+                        continue;
+                    };
+                    self.session_key_found = true;
+                    if decrypt(algo, &key) {
+                        self.unlock_error = None;
+                        return Ok(Some(cert.clone()));
+                    }
+                }
+            }
+        }
+        Ok(None)
+    }
+}

@@ -1,0 +1,99 @@
+//! The crate's error type.
+
+use mail_message::{AddressError, MimeError};
+
+/// What went wrong with which input.
+///
+/// A well-formed message whose signature does not hold is not an error: it
+/// is a [`crate::Verification`] whose verdict says so. Errors are for input
+/// that cannot be judged at all, and for operations that cannot be done.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The message or a MIME part is malformed.
+    #[error("malformed MIME: {0}")]
+    Mime(#[from] MimeError),
+    /// An address field is malformed.
+    #[error("malformed address: {0}")]
+    Address(#[from] AddressError),
+    /// Key material that is not an OpenPGP certificate or key.
+    #[error("not OpenPGP key material: {reason}")]
+    KeyMaterial {
+        /// What the parser said.
+        reason: String,
+    },
+    /// A file of keys that holds no key at all.
+    #[error("no OpenPGP certificate found in the input")]
+    NoCertificate,
+    /// A certificate without a secret signing key usable now.
+    #[error("certificate {fingerprint} has no usable secret signing key: {reason}")]
+    NoSigningKey {
+        /// The certificate's fingerprint (hex).
+        fingerprint: String,
+        /// Why (no secret, revoked, expired, refused by policy, ...).
+        reason: String,
+    },
+    /// A recipient certificate without an encryption-capable key usable now.
+    #[error("certificate {fingerprint} cannot be encrypted to: {reason}")]
+    NoEncryptionKey {
+        /// The certificate's fingerprint (hex).
+        fingerprint: String,
+        /// Why the certificate is unusable.
+        reason: String,
+    },
+    /// Encrypting to nobody.
+    #[error("no recipients given")]
+    NoRecipients,
+    /// A secret key is passphrase-protected and the passphrase is missing
+    /// or wrong.
+    #[error(
+        "the secret key {fingerprint} is passphrase-protected and the passphrase is missing or wrong"
+    )]
+    Passphrase {
+        /// The key's fingerprint (hex).
+        fingerprint: String,
+    },
+    /// The message is not what the operation expects (for example not
+    /// encrypted when decrypting).
+    #[error("{expected} expected, found {found}")]
+    UnexpectedContent {
+        /// What the operation needs.
+        expected: &'static str,
+        /// What the message has.
+        found: String,
+    },
+    /// None of the given secret keys can decrypt the message.
+    #[error("none of the given secret keys can decrypt the message")]
+    NoDecryptionKey,
+    /// The encrypted data is corrupt or was tampered with (failed MDC or
+    /// AEAD check, truncated packets); no plaintext is released.
+    #[error("decryption failed, no plaintext released: {reason}")]
+    Decryption {
+        /// What the OpenPGP layer reported.
+        reason: String,
+    },
+    /// OpenPGP data that could not be parsed or produced.
+    #[error("OpenPGP: {reason}")]
+    OpenPgp {
+        /// What Sequoia reported.
+        reason: String,
+    },
+    /// An Autocrypt header that does not follow the specification.
+    #[error("malformed Autocrypt header: {reason}")]
+    Autocrypt {
+        /// What was wrong.
+        reason: String,
+    },
+    /// Reading or writing failed.
+    #[error("I/O: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl Error {
+    /// Wraps a Sequoia error, keeping its whole chain of causes.
+    pub(crate) fn openpgp(error: impl std::fmt::Display) -> Error {
+        Error::OpenPgp {
+            reason: format!("{error:#}"),
+        }
+    }
+}

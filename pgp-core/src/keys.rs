@@ -1,0 +1,107 @@
+//! Certificates and secret keys: parsing armored or binary key files,
+//! exporting, unlocking passphrase-protected secret keys, and the addresses
+//! a certificate's user IDs bind.
+
+use std::time::SystemTime;
+
+use mail_message::EmailAddress;
+use sequoia_openpgp::cert::prelude::*;
+use sequoia_openpgp::crypto::{KeyPair, Password};
+use sequoia_openpgp::packet::Key;
+use sequoia_openpgp::packet::key::{SecretParts, UnspecifiedRole};
+use sequoia_openpgp::parse::Parse;
+use sequoia_openpgp::policy::Policy;
+use sequoia_openpgp::serialize::SerializeInto;
+use sequoia_openpgp::types::RevocationStatus;
+
+use crate::error::Error;
+
+/// Parses every certificate (public or with secret keys) in `input`:
+/// ASCII-armored or binary, one or several keys concatenated.
+///
+/// ```
+/// # let key = testkit::openpgp_key("Alice <alice@example.org>", testkit::PgpSuite::Cv25519, testkit::PgpVersion::V4);
+/// let certs = pgp_core::parse_certificates(&key.public_armored())?;
+/// assert_eq!(certs.len(), 1);
+/// assert!(!certs[0].is_tsk());
+/// # Ok::<(), pgp_core::Error>(())
+/// ```
+pub fn parse_certificates(input: &[u8]) -> Result<Vec<Cert>, Error> {
+    let parser = CertParser::from_bytes(input).map_err(|e| Error::KeyMaterial {
+        reason: format!("{e:#}"),
+    })?;
+    let certs = parser
+        .collect::<Result<Vec<Cert>, _>>()
+        .map_err(|e| Error::KeyMaterial {
+            reason: format!("{e:#}"),
+        })?;
+    if certs.is_empty() {
+        return Err(Error::NoCertificate);
+    }
+    Ok(certs)
+}
+
+/// The certificate without secret key material, ASCII-armored.
+pub fn armored_certificate(cert: &Cert) -> Result<Vec<u8>, Error> {
+    cert.armored().to_vec().map_err(Error::openpgp)
+}
+
+/// The transferable secret key (as stored: protected keys stay protected),
+/// ASCII-armored.
+pub fn armored_secret_key(cert: &Cert) -> Result<Vec<u8>, Error> {
+    cert.as_tsk().armored().to_vec().map_err(Error::openpgp)
+}
+
+/// A secret key made usable: decrypted with the passphrase when it is
+/// protected.
+pub(crate) fn unlock(
+    key: Key<SecretParts, UnspecifiedRole>,
+    passphrase: Option<&Password>,
+) -> Result<KeyPair, Error> {
+    let fingerprint = key.fingerprint().to_hex();
+    let key = if key.has_unencrypted_secret() {
+        key
+    } else {
+        let passphrase = passphrase.ok_or_else(|| Error::Passphrase {
+            fingerprint: fingerprint.clone(),
+        })?;
+        key.decrypt_secret(passphrase)
+            .map_err(|_| Error::Passphrase {
+                fingerprint: fingerprint.clone(),
+            })?
+    };
+    key.into_keypair().map_err(Error::openpgp)
+}
+
+/// The e-mail addresses of the certificate's user IDs that are valid under
+/// `policy` at `time` (bound, not revoked), with the user ID text.
+pub(crate) fn bound_addresses(
+    cert: &Cert,
+    policy: &dyn Policy,
+    time: Option<SystemTime>,
+) -> Vec<(EmailAddress, String)> {
+    let Ok(valid) = cert.with_policy(policy, time) else {
+        return Vec::new();
+    };
+    valid
+        .userids()
+        .filter(|u| !matches!(u.revocation_status(), RevocationStatus::Revoked(_)))
+        .filter_map(|u| {
+            let text = String::from_utf8_lossy(u.userid().value()).into_owned();
+            let email = u.userid().email().ok().flatten()?;
+            let address = email.parse::<EmailAddress>().ok()?;
+            Some((address, text))
+        })
+        .collect()
+}
+
+/// The primary user ID's text, if the certificate has a valid one.
+pub(crate) fn primary_user_id(
+    cert: &Cert,
+    policy: &dyn Policy,
+    time: Option<SystemTime>,
+) -> Option<String> {
+    let valid = cert.with_policy(policy, time).ok()?;
+    let primary = valid.primary_userid().ok()?;
+    Some(String::from_utf8_lossy(primary.userid().value()).into_owned())
+}

@@ -1,0 +1,182 @@
+//! The PGP/MIME structures of [RFC 3156](https://www.rfc-editor.org/rfc/rfc3156):
+//! building `multipart/signed` (section 5) and `multipart/encrypted`
+//! (section 4) entities, and finding them (or inline OpenPGP blocks) in a
+//! MIME tree.
+
+use mail_message::{ContentType, Entity, MAX_DEPTH, Multipart};
+
+use crate::error::Error;
+use crate::inline;
+
+/// A fresh boundary that occurs nowhere in `content`.
+pub(crate) fn boundary(content: &[u8]) -> Result<String, Error> {
+    loop {
+        let mut random = [0u8; 12];
+        sequoia_openpgp::crypto::random(&mut random).map_err(Error::openpgp)?;
+        let hex: String = random.iter().map(|b| format!("{b:02x}")).collect();
+        let boundary = format!("pgp-{hex}");
+        if !contains(content, boundary.as_bytes()) {
+            return Ok(boundary);
+        }
+    }
+}
+
+pub(crate) fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// `multipart/signed` around a signed entity and its armored detached
+/// signature (RFC 3156 section 5), in canonical CRLF form.
+pub(crate) fn multipart_signed(
+    signed: &[u8],
+    signature: &[u8],
+    micalg: &str,
+) -> Result<Vec<u8>, Error> {
+    let boundary = boundary(signed)?;
+    let mut out = format!(
+        "Content-Type: multipart/signed; micalg={micalg};\r\n protocol=\"application/pgp-signature\";\r\n boundary=\"{boundary}\"\r\n\r\n\
+         This is an OpenPGP/MIME signed message (RFC 4880 and 3156)\r\n--{boundary}\r\n"
+    )
+    .into_bytes();
+    out.extend_from_slice(signed);
+    out.extend_from_slice(
+        format!(
+            "\r\n--{boundary}\r\nContent-Type: application/pgp-signature; name=\"signature.asc\"\r\n\
+             Content-Description: OpenPGP digital signature\r\n\
+             Content-Disposition: attachment; filename=\"signature.asc\"\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    out.extend_from_slice(&mail_message::canonicalize(signature));
+    if !out.ends_with(b"\r\n") {
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    Ok(out)
+}
+
+/// `multipart/encrypted` around an armored OpenPGP message (RFC 3156
+/// section 4), in canonical CRLF form.
+pub(crate) fn multipart_encrypted(armored: &[u8]) -> Result<Vec<u8>, Error> {
+    let boundary = boundary(armored)?;
+    let mut out = format!(
+        "Content-Type: multipart/encrypted;\r\n protocol=\"application/pgp-encrypted\";\r\n boundary=\"{boundary}\"\r\n\r\n\
+         This is an OpenPGP/MIME encrypted message (RFC 4880 and 3156)\r\n--{boundary}\r\n\
+         Content-Type: application/pgp-encrypted\r\n\
+         Content-Description: PGP/MIME version identification\r\n\r\n\
+         Version: 1\r\n\r\n--{boundary}\r\n\
+         Content-Type: application/octet-stream; name=\"encrypted.asc\"\r\n\
+         Content-Description: OpenPGP encrypted message\r\n\
+         Content-Disposition: inline; filename=\"encrypted.asc\"\r\n\r\n"
+    )
+    .into_bytes();
+    out.extend_from_slice(&mail_message::canonicalize(armored));
+    if !out.ends_with(b"\r\n") {
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    Ok(out)
+}
+
+/// An OpenPGP structure found in a message.
+#[derive(Debug, Clone)]
+pub(crate) enum Found<'a> {
+    /// RFC 3156 `multipart/signed`: the signed entity (raw) and the
+    /// signature part's decoded body.
+    Signed {
+        content: &'a [u8],
+        signature: Vec<u8>,
+        /// Parts beyond the two RFC 3156 allows.
+        extra_parts: usize,
+    },
+    /// RFC 3156 `multipart/encrypted`: the decoded OpenPGP payload.
+    Encrypted { payload: Vec<u8> },
+    /// An inline block in a `text/plain` part.
+    Inline {
+        /// The part's decoded body.
+        text: Vec<u8>,
+        /// The block within it.
+        block: inline::Block,
+    },
+}
+
+/// The first OpenPGP structure in `entity`, depth first, with its MIME part
+/// number ("" for the message itself, "2", "1.2", ...).
+pub(crate) fn find<'a>(
+    entity: &Entity<'a>,
+    depth: usize,
+    path: &str,
+    want_encrypted: bool,
+) -> Result<Option<(String, Found<'a>)>, Error> {
+    if depth > MAX_DEPTH {
+        return Err(mail_message::MimeError::TooDeep.into());
+    }
+    let content_type = entity.content_type()?;
+    let mime_type = content_type.mime_type();
+    let protocol = content_type
+        .parameter("protocol")
+        .map(str::to_ascii_lowercase);
+    if mime_type == "multipart/signed"
+        && protocol.as_deref() == Some("application/pgp-signature")
+        && !want_encrypted
+    {
+        let parts = split(entity, &content_type)?;
+        if let [content, signature, rest @ ..] = parts.parts() {
+            let signature = Entity::parse(signature)?.decoded_body()?;
+            return Ok(Some((
+                path.to_owned(),
+                Found::Signed {
+                    content,
+                    signature,
+                    extra_parts: rest.len(),
+                },
+            )));
+        }
+        return Ok(None);
+    }
+    if mime_type == "multipart/encrypted"
+        && protocol.as_deref() == Some("application/pgp-encrypted")
+        && want_encrypted
+    {
+        let parts = split(entity, &content_type)?;
+        if let [_version, payload, ..] = parts.parts() {
+            let payload = Entity::parse(payload)?.decoded_body()?;
+            return Ok(Some((path.to_owned(), Found::Encrypted { payload })));
+        }
+        return Ok(None);
+    }
+    if content_type.is_multipart() {
+        let parts = split(entity, &content_type)?;
+        for (index, part) in parts.parts().iter().enumerate() {
+            let child_path = if path.is_empty() {
+                format!("{}", index + 1)
+            } else {
+                format!("{path}.{}", index + 1)
+            };
+            let child = Entity::parse(part)?;
+            if let Some(found) = find(&child, depth + 1, &child_path, want_encrypted)? {
+                return Ok(Some(found));
+            }
+        }
+        return Ok(None);
+    }
+    if mime_type == "text/plain" || mime_type == "application/pgp" {
+        let text = entity.decoded_body()?;
+        let block = if want_encrypted {
+            inline::find_encrypted(&text)
+        } else {
+            inline::find_signed(&text)
+        };
+        if let Some(block) = block {
+            return Ok(Some((path.to_owned(), Found::Inline { text, block })));
+        }
+    }
+    Ok(None)
+}
+
+fn split<'a>(entity: &Entity<'a>, content_type: &ContentType) -> Result<Multipart<'a>, Error> {
+    let boundary = content_type
+        .parameter("boundary")
+        .ok_or(mail_message::MimeError::MissingBoundary)?;
+    Ok(Multipart::split(entity.body(), boundary)?)
+}

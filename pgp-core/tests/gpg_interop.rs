@@ -1,0 +1,321 @@
+//! Interoperability with GnuPG 2.2 (`gpg`) in both directions, v4 keys
+//! (GnuPG 2.2 predates RFC 9580 and has no v6 keys; v6 is tested against
+//! Sequoia itself in `round_trips.rs`).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use common::*;
+use pgp_core::{
+    Coverage, Decryptor, Encryptor, SignatureStatus, Signer, Verdict, Verifier, parse_certificates,
+};
+use testkit::PgpSuite;
+
+const SUITES: [PgpSuite; 2] = [PgpSuite::Rsa3072, PgpSuite::Cv25519];
+
+#[test]
+fn gpg_verifies_our_pgp_mime_signature() {
+    for suite in SUITES {
+        let alice = alice(suite);
+        let gpg = Gpg::new();
+        gpg.import(&alice, false);
+        let signed = Signer::new(alice.cert(), None)
+            .unwrap()
+            .sign_message(&message(ALICE, "Grüße aus Köln\r\n"))
+            .unwrap();
+        let parts = parts(&signed);
+        let content = gpg.write("content", &mail_message::canonicalize(&parts[0]));
+        let signature = mail_message::Entity::parse(&parts[1])
+            .unwrap()
+            .body()
+            .to_vec();
+        let signature = gpg.write("content.asc", &signature);
+        let output = gpg.ok(
+            &["--status-fd", "1", "--verify", s(&signature), s(&content)],
+            b"",
+        );
+        let status = String::from_utf8_lossy(&output.stdout);
+        assert!(status.contains("[GNUPG:] GOODSIG"), "{suite:?}: {status}");
+        assert!(
+            status.contains(&alice.fingerprint_hex()),
+            "{suite:?}: {status}"
+        );
+        // The 8-bit body was made 7-bit safe before signing.
+        assert!(parts[0].iter().all(u8::is_ascii), "{suite:?}");
+    }
+}
+
+#[test]
+fn we_verify_gpg_pgp_mime_signature_sha512() {
+    for suite in SUITES {
+        let alice = alice(suite);
+        let gpg = Gpg::new();
+        gpg.import(&alice, true);
+        let content = gpg.write("content", ENTITY);
+        let output = gpg.ok(
+            &[
+                "--digest-algo",
+                "SHA512",
+                "--armor",
+                "--detach-sign",
+                "--output",
+                "-",
+                s(&content),
+            ],
+            b"",
+        );
+        let signed = wrap_signed(
+            "\"Alice\" <alice@example.org>",
+            ENTITY,
+            &output.stdout,
+            "pgp-sha512",
+        );
+        let verifier = Verifier::new([public(&alice)]);
+        let report = verifier.verify_message(&signed).unwrap();
+        assert_eq!(
+            report.verdict(),
+            Verdict::SignedByFrom,
+            "{suite:?}: {report:?}"
+        );
+        let signer = &report.signers()[0];
+        assert_eq!(signer.user_id.as_deref(), Some(ALICE));
+        assert_eq!(
+            signer.certificate.as_ref().unwrap().fingerprint(),
+            alice.cert().fingerprint()
+        );
+        assert_eq!(
+            signer.hash,
+            Some(pgp_core::openpgp::types::HashAlgorithm::SHA512)
+        );
+        assert_eq!(report.unwrapped_message().unwrap().ends_with(ENTITY), true);
+
+        // One changed byte in the signed part and the signature fails.
+        let tampered = String::from_utf8(signed.clone())
+            .unwrap()
+            .replace("figures are", "figures were")
+            .into_bytes();
+        let report = verifier.verify_message(&tampered).unwrap();
+        assert_eq!(report.verdict(), Verdict::Invalid);
+        assert!(matches!(
+            report.signers()[0].status,
+            SignatureStatus::BadSignature(_)
+        ));
+    }
+}
+
+#[test]
+fn we_refuse_gpg_sha1_signature_as_weak() {
+    let alice = alice(PgpSuite::Rsa3072);
+    let gpg = Gpg::new();
+    gpg.import(&alice, true);
+    let content = gpg.write("content", ENTITY);
+    let output = gpg.ok(
+        &[
+            "--digest-algo",
+            "SHA1",
+            "--armor",
+            "--detach-sign",
+            "--output",
+            "-",
+            s(&content),
+        ],
+        b"",
+    );
+    let signed = wrap_signed(ALICE, ENTITY, &output.stdout, "pgp-sha1");
+    let report = Verifier::new([public(&alice)])
+        .verify_message(&signed)
+        .unwrap();
+    assert_eq!(report.verdict(), Verdict::Invalid);
+    assert!(
+        matches!(&report.signers()[0].status, SignatureStatus::WeakAlgorithm(reason) if reason.contains("SHA1")),
+        "{:?}",
+        report.signers()[0].status
+    );
+}
+
+#[test]
+fn gpg_decrypts_our_signed_pgp_mime_encryption_to_many_recipients() {
+    for suite in SUITES {
+        let alice = alice(suite);
+        let bob = bob(suite);
+        let carol = testkit::openpgp_key(CAROL, PgpSuite::P256, testkit::PgpVersion::V4);
+        let gpg = Gpg::new();
+        gpg.import(&bob, true);
+        gpg.import(&alice, false);
+        let original = message(ALICE, "Secret figures: 42\r\n");
+        let encrypted = Encryptor::new([public(&carol), public(&bob)])
+            .with_recipient(public(&alice))
+            .with_signer(Signer::new(alice.cert(), None).unwrap())
+            .encrypt_message(&original)
+            .unwrap();
+        assert!(!String::from_utf8_lossy(&encrypted).contains("Secret figures"));
+        let parts = parts(&encrypted);
+        assert_eq!(
+            mail_message::Entity::parse(&parts[0]).unwrap().body(),
+            b"Version: 1\r\n"
+        );
+        let payload = mail_message::Entity::parse(&parts[1])
+            .unwrap()
+            .body()
+            .to_vec();
+        let output = gpg.ok(&["--status-fd", "2", "--decrypt"], &payload);
+        let status = String::from_utf8_lossy(&output.stderr);
+        assert!(status.contains("[GNUPG:] GOODSIG"), "{suite:?}: {status}");
+        assert!(status.contains("[GNUPG:] DECRYPTION_OKAY"), "{suite:?}");
+        let inner = mail_message::Envelope::split(&original).unwrap();
+        assert_eq!(output.stdout, inner.inner(), "{suite:?}");
+    }
+}
+
+#[test]
+fn we_decrypt_gpg_signed_pgp_mime_encryption() {
+    for suite in SUITES {
+        let alice = alice(suite);
+        let bob = bob(suite);
+        let gpg = Gpg::new();
+        gpg.import(&alice, true);
+        gpg.import(&bob, false);
+        let output = gpg.ok(
+            &[
+                "--armor",
+                "--encrypt",
+                "--sign",
+                "--local-user",
+                &alice.fingerprint_hex(),
+                "--recipient",
+                &bob.fingerprint_hex(),
+            ],
+            ENTITY,
+        );
+        let encrypted = wrap_encrypted(ALICE, &output.stdout);
+        let decryptor = Decryptor::new(parse_certificates(&bob.secret_armored()).unwrap())
+            .with_verifier(Verifier::new([public(&alice)]));
+        let decrypted = decryptor.decrypt_message(&encrypted).unwrap();
+        assert!(decrypted.message().ends_with(ENTITY), "{suite:?}");
+        assert!(decrypted.message().starts_with(b"From: Alice"));
+        assert_eq!(decrypted.coverage(), &Coverage::Whole);
+        assert_eq!(
+            decrypted.verification().verdict(),
+            Verdict::SignedByFrom,
+            "{suite:?}: {:?}",
+            decrypted.verification()
+        );
+
+        // Alice cannot read it: it was encrypted to Bob only.
+        let wrong = Decryptor::new([alice.cert().clone()]).decrypt_message(&encrypted);
+        assert!(
+            matches!(wrong, Err(pgp_core::Error::NoDecryptionKey)),
+            "{wrong:?}"
+        );
+    }
+}
+
+#[test]
+fn we_decrypt_gpg_sign_then_encrypt_rfc3156_6_1() {
+    let alice = alice(PgpSuite::Cv25519);
+    let bob = bob(PgpSuite::Cv25519);
+    let gpg = Gpg::new();
+    gpg.import(&alice, true);
+    gpg.import(&bob, false);
+    let content = gpg.write("content", ENTITY);
+    let signature = gpg.ok(
+        &["--armor", "--detach-sign", "--output", "-", s(&content)],
+        b"",
+    );
+    let signed = wrap_signed(ALICE, ENTITY, &signature.stdout, "pgp-sha256");
+    let inner = mail_message::Envelope::split(&signed)
+        .unwrap()
+        .inner()
+        .to_vec();
+    let encrypted = gpg.ok(
+        &[
+            "--armor",
+            "--encrypt",
+            "--recipient",
+            &bob.fingerprint_hex(),
+        ],
+        &inner,
+    );
+    let message = wrap_encrypted(ALICE, &encrypted.stdout);
+    let decrypted = Decryptor::new([bob.cert().clone()])
+        .with_verifier(Verifier::new([public(&alice)]))
+        .decrypt_message(&message)
+        .unwrap();
+    assert_eq!(decrypted.verification().verdict(), Verdict::SignedByFrom);
+}
+
+#[test]
+fn gpg_verifies_our_cleartext_signature_and_we_verify_gpg_clearsign() {
+    let alice = alice(PgpSuite::Rsa3072);
+    let gpg = Gpg::new();
+    gpg.import(&alice, true);
+    let text = b"Please pay invoice 4711.\r\n";
+
+    let ours = Signer::new(alice.cert(), None)
+        .unwrap()
+        .sign_cleartext(text)
+        .unwrap();
+    let output = gpg.ok(&["--status-fd", "1", "--verify"], &ours);
+    assert!(String::from_utf8_lossy(&output.stdout).contains("[GNUPG:] GOODSIG"));
+
+    let theirs = gpg.ok(&["--clearsign"], text).stdout;
+    let mut inline = b"From: alice@example.org\r\nContent-Type: text/plain\r\n\r\n".to_vec();
+    inline.extend_from_slice(&theirs);
+    let verifier = Verifier::new([public(&alice)]);
+    let report = verifier.verify_message(&inline).unwrap();
+    assert_eq!(report.verdict(), Verdict::SignedByFrom, "{report:?}");
+    assert!(String::from_utf8_lossy(report.unwrapped_message().unwrap()).contains("invoice 4711"));
+
+    // Text outside the block: partially signed, never signed.
+    let mut prepended = b"From: alice@example.org\r\nContent-Type: text/plain\r\n\r\nPay to account DE00 instead!\r\n".to_vec();
+    prepended.extend_from_slice(&theirs);
+    let report = verifier.verify_message(&prepended).unwrap();
+    assert_eq!(report.verdict(), Verdict::PartiallySigned);
+    assert!(report.unwrapped_message().is_none());
+}
+
+#[test]
+fn gpg_decrypts_our_inline_block_and_we_decrypt_gpg_inline_block() {
+    let alice = alice(PgpSuite::Cv25519);
+    let bob = bob(PgpSuite::Cv25519);
+    let gpg = Gpg::new();
+    gpg.import(&bob, true);
+    gpg.import(&alice, true);
+
+    let ours = Encryptor::new([public(&bob)])
+        .encrypt(b"inline secret\r\n")
+        .unwrap();
+    let output = gpg.ok(&["--decrypt"], &ours);
+    assert_eq!(output.stdout, b"inline secret\r\n");
+
+    let theirs = gpg
+        .ok(
+            &[
+                "--armor",
+                "--encrypt",
+                "--recipient",
+                &bob.fingerprint_hex(),
+            ],
+            b"their secret\r\n",
+        )
+        .stdout;
+    let mut inline =
+        b"From: alice@example.org\r\nSubject: x\r\nContent-Type: text/plain\r\n\r\n".to_vec();
+    inline.extend_from_slice(&theirs);
+    let decryptor = Decryptor::new([bob.cert().clone()]);
+    let decrypted = decryptor.decrypt_message(&inline).unwrap();
+    assert!(decrypted.message().ends_with(b"\r\n\r\ntheir secret\r\n"));
+    assert_eq!(decrypted.coverage(), &Coverage::Whole);
+
+    let mut surrounded =
+        b"From: alice@example.org\r\nContent-Type: text/plain\r\n\r\nHi Bob,\r\n".to_vec();
+    surrounded.extend_from_slice(&theirs);
+    let decrypted = decryptor.decrypt_message(&surrounded).unwrap();
+    assert!(matches!(decrypted.coverage(), Coverage::Partial { .. }));
+    assert!(String::from_utf8_lossy(decrypted.message()).contains("Hi Bob,\r\ntheir secret"));
+}
