@@ -411,14 +411,15 @@ impl Policy {
                 _ => (s.level(), 0),
             }
         };
-        applicable.sort_by(|a, b| rank(b).cmp(&rank(a)));
+        applicable.sort_by_key(|s| std::cmp::Reverse(rank(s)));
         let mut tiers: Vec<(u8, usize)> = applicable.iter().map(|s| rank(s)).collect();
         tiers.dedup();
         let tier_of = |s: &Scope| tiers.iter().position(|t| *t == rank(s)).unwrap_or(0);
 
         let mut trace = Vec::new();
-        // Ids defined by a more specific tier, with that tier and scope name.
-        let mut defined: Vec<(&str, usize, String)> = Vec::new();
+        // Ids defined by a more specific tier: id, tier, scope name, and
+        // whether the definition only disables.
+        let mut defined: Vec<(&str, usize, String, bool)> = Vec::new();
         let mut normal = Vec::new();
         let mut enforced = Vec::new();
         for scope in &applicable {
@@ -426,25 +427,25 @@ impl Policy {
             for rule in &scope.rules {
                 let overrider = defined
                     .iter()
-                    .find(|(id, t, _)| *id == rule.id && *t < tier)
-                    .map(|(_, _, name)| name.clone());
-                match overrider {
-                    Some(by) if !rule.enforced => {
-                        let event = if rule.disable {
+                    .find(|(id, t, _, _)| *id == rule.id && *t < tier)
+                    .map(|(_, _, name, disable)| (name.clone(), *disable));
+                // Enforced rules cannot be overridden (validation refuses
+                // such policies; this keeps evaluation safe regardless).
+                if let Some((by, disable)) = overrider
+                    && !rule.enforced
+                {
+                    trace.push(TraceStep {
+                        scope: scope.name(),
+                        rule: Some(rule.id.clone()),
+                        event: if disable {
                             TraceEvent::Disabled { by }
                         } else {
                             TraceEvent::Overridden { by }
-                        };
-                        trace.push(TraceStep {
-                            scope: scope.name(),
-                            rule: Some(rule.id.clone()),
-                            event,
-                        });
-                        continue;
-                    }
-                    _ => {}
+                        },
+                    });
+                    continue;
                 }
-                defined.push((&rule.id, tier, scope.name()));
+                defined.push((&rule.id, tier, scope.name(), rule.disable));
                 if rule.disable {
                     continue;
                 }
@@ -456,28 +457,8 @@ impl Policy {
                 }
             }
         }
-        // A rule disabled by a more specific scope: record it.
-        let disabled_by = |rule: &Rule, tier: usize| {
-            applicable.iter().find_map(|s| {
-                let t = tier_of(s);
-                (t < tier && s.rules.iter().any(|r| r.disable && r.id == rule.id)).then(|| s.name())
-            })
-        };
-        for list in [&mut normal, &mut enforced] {
-            list.retain(|c| match disabled_by(c.rule, c.tier) {
-                Some(by) if !c.rule.enforced => {
-                    trace.push(TraceStep {
-                        scope: c.scope.name(),
-                        rule: Some(c.rule.id.clone()),
-                        event: TraceEvent::Disabled { by },
-                    });
-                    false
-                }
-                _ => true,
-            });
-        }
         // Enforced rules: general before specific, ahead of everything.
-        enforced.sort_by(|a, b| b.tier.cmp(&a.tier));
+        enforced.sort_by_key(|c| std::cmp::Reverse(c.tier));
         let offset = tiers.len();
         let mut ordered: Vec<Candidate<'_>> = enforced
             .into_iter()

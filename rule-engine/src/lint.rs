@@ -7,20 +7,29 @@ use std::collections::BTreeSet;
 use crate::diagnostic::{Diagnostic, Severity, SourceMap};
 use crate::syntax::{Condition, Direction, Rule, Scope};
 
-/// The top-level conjuncts of a rule's condition, as canonical text.
-fn conjuncts(rule: &Rule) -> BTreeSet<String> {
-    match &rule.when {
-        None => BTreeSet::new(),
-        Some(Condition::All(items)) => items.iter().map(ToString::to_string).collect(),
-        Some(other) => BTreeSet::from([other.to_string()]),
+/// The conjuncts of a condition, nested `all` flattened.
+fn flatten<'c>(condition: &'c Condition, out: &mut Vec<&'c Condition>) {
+    match condition {
+        Condition::All(items) => items.iter().for_each(|c| flatten(c, out)),
+        other => out.push(other),
     }
 }
 
+/// The conjuncts of a rule's condition, as canonical text.
+fn conjuncts(rule: &Rule) -> BTreeSet<String> {
+    let mut all = Vec::new();
+    if let Some(c) = &rule.when {
+        flatten(c, &mut all);
+    }
+    all.iter().map(ToString::to_string).collect()
+}
+
 fn contradictory_direction(rule: &Rule) -> bool {
-    let Some(Condition::All(items)) = &rule.when else {
-        return false;
-    };
-    let has = |d: Direction| items.contains(&Condition::Direction(d));
+    let mut all = Vec::new();
+    if let Some(c) = &rule.when {
+        flatten(c, &mut all);
+    }
+    let has = |d: Direction| all.contains(&&Condition::Direction(d));
     has(Direction::Inbound) && has(Direction::Outbound)
 }
 

@@ -761,7 +761,8 @@ impl Reader<'_, '_> {
                 None => ok = false,
             }
         }
-        if !ok {
+        if !ok || out.len() < table.len() {
+            // The errors are reported already.
             return None;
         }
         if out.is_empty() {

@@ -262,7 +262,9 @@ fn run_case(policy: &Policy, dir: &Path, name: &str) -> Result<CaseResult, Error
         if let Some(method) = &expected.sign_method {
             let got = actual.outcome.signing_method.map(|m| m.as_str().to_owned());
             if *method != got {
-                failures.push(format!("{address}: expected sign_method {method:?}, got {got:?}"));
+                failures.push(format!(
+                    "{address}: expected sign_method {method:?}, got {got:?}"
+                ));
             }
         }
         if let Some(rule) = &expected.decided_by

@@ -1,4 +1,9 @@
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 //! The shipped baseline policy: it loads without findings, and its policy
 //! tests (one positive and one negative case per rule at least) pass.
 
@@ -24,7 +29,11 @@ fn baseline_policy_tests_pass() {
     assert!(report.passed(), "\n{report}");
     // Every rule of the issue has at least a positive and a negative case.
     for rule in ["r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9"] {
-        let n = report.cases.iter().filter(|c| c.name.starts_with(rule)).count();
+        let n = report
+            .cases
+            .iter()
+            .filter(|c| c.name.starts_with(rule))
+            .count();
         assert!(n >= 2, "{rule} has {n} cases");
     }
 }
@@ -32,7 +41,11 @@ fn baseline_policy_tests_pass() {
 #[test]
 fn a_wrong_expectation_is_reported_with_the_difference() {
     let tmp = tempfile::tempdir().unwrap();
-    std::fs::copy(dir().join("r6-geheim-encrypted.eml"), tmp.path().join("case.eml")).unwrap();
+    std::fs::copy(
+        dir().join("r6-geheim-encrypted.eml"),
+        tmp.path().join("case.eml"),
+    )
+    .unwrap();
     std::fs::write(
         tmp.path().join("case.json"),
         r#"{"direction": "outbound", "from": "alice@behoerde.example", "to": ["gus@geheim.example"],
@@ -61,6 +74,9 @@ fn a_malformed_case_file_is_an_error_naming_the_file() {
     std::fs::write(tmp.path().join("x.json"), r#"{"direction": "sideways"}"#).unwrap();
     let (policy, _) = Policy::load(dir().with_extension("toml")).unwrap();
     let err = policy_test::run_dir_with(&policy, tmp.path()).unwrap_err();
-    assert!(matches!(err, rule_engine::Error::InvalidTestCase { .. }), "{err}");
+    assert!(
+        matches!(err, rule_engine::Error::InvalidTestCase { .. }),
+        "{err}"
+    );
     assert!(err.to_string().contains("x.json"), "{err}");
 }
