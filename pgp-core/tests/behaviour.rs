@@ -206,7 +206,7 @@ fn revoked_key_is_refused_with_the_reason() {
         Err(Error::NoSigningKey { .. })
     ));
     let selection = select_certificate(
-        &[revoked.clone()],
+        std::slice::from_ref(&revoked),
         &"alice@example.org".parse().unwrap(),
         None,
     );

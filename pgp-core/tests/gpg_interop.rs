@@ -92,7 +92,7 @@ fn we_verify_gpg_pgp_mime_signature_sha512() {
             signer.hash,
             Some(pgp_core::openpgp::types::HashAlgorithm::SHA512)
         );
-        assert_eq!(report.unwrapped_message().unwrap().ends_with(ENTITY), true);
+        assert!(report.unwrapped_message().unwrap().ends_with(ENTITY));
 
         // One changed byte in the signed part and the signature fails.
         let tampered = String::from_utf8(signed.clone())
