@@ -8,7 +8,8 @@
 //!   [`Signer`], [`Verifier`], [`Encryptor`], [`Decryptor`];
 //! - selection of a usable certificate for an e-mail address
 //!   ([`select_certificate`]), with the reasons other keys are unusable;
-//! - discovery and harvesting: [`WkdUrls`] and [`AutocryptHeader`].
+//! - discovery and harvesting: [`WkdUrls`], [`AutocryptHeader`] and
+//!   [`harvest_certificates`] (attached keys) for the pending list.
 //!
 //! The MIME layer (byte-exact entities, canonical form) is the shared
 //! [`mail_message`] crate.
@@ -42,6 +43,7 @@ mod autocrypt;
 mod decryption;
 mod encryption;
 mod error;
+mod harvest;
 mod inline;
 mod keys;
 mod pgp_mime;
@@ -54,6 +56,7 @@ pub use autocrypt::{AutocryptHeader, PreferEncrypt};
 pub use decryption::{Decrypted, Decryptor};
 pub use encryption::Encryptor;
 pub use error::Error;
+pub use harvest::{HarvestedCertificate, Source, harvest_certificates};
 pub use keys::{armored_certificate, armored_secret_key, parse_certificates};
 pub use selection::{Rejection, Selection, Unusable, select_certificate};
 pub use signing::{Digest, Signer};
