@@ -32,4 +32,10 @@ pub enum Error {
         /// What was wrong.
         message: String,
     },
+    /// A policy could not be written as TOML.
+    #[error("cannot write the policy as TOML: {message}")]
+    Serialize {
+        /// What the TOML writer said.
+        message: String,
+    },
 }

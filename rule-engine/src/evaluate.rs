@@ -556,26 +556,35 @@ impl Policy {
                     decided = Some((d, &c.rule.id, scope_name, c.tier));
                 }
                 (Some(d), Some((current, by, _, _))) => {
-                    let (winner, loser, note) = if d.protection() > current.protection() {
-                        (
+                    let standing = "both scopes have equal standing";
+                    let (winner, loser, note) = match d.protection().cmp(&current.protection()) {
+                        std::cmp::Ordering::Greater => (
                             c.rule.id.clone(),
                             (*by).to_owned(),
                             format!(
-                                "{} is more protective than {}; both scopes have equal standing",
+                                "{} is more protective than {}; {standing}",
                                 d.name(),
                                 current.name()
                             ),
-                        )
-                    } else {
-                        (
+                        ),
+                        std::cmp::Ordering::Less => (
                             (*by).to_owned(),
                             c.rule.id.clone(),
                             format!(
-                                "{} is at least as protective as {}; both scopes have equal standing",
+                                "{} is more protective than {}; {standing}",
                                 current.name(),
                                 d.name()
                             ),
-                        )
+                        ),
+                        std::cmp::Ordering::Equal => (
+                            (*by).to_owned(),
+                            c.rule.id.clone(),
+                            format!(
+                                "{} and {} are equally protective; {standing}, so the first in scope order keeps the decision",
+                                current.name(),
+                                d.name()
+                            ),
+                        ),
                     };
                     let replace = winner == c.rule.id;
                     trace.push(TraceStep {

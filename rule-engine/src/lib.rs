@@ -76,6 +76,7 @@ mod outcome;
 mod parse;
 mod policy;
 pub mod policy_test;
+mod serialize;
 mod syntax;
 mod trace;
 

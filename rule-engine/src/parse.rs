@@ -499,9 +499,9 @@ impl Reader<'_, '_> {
                         };
                         if let Some(scope) = scope {
                             match key {
-                                "domain" => domains.push((name.span().start, scope)),
-                                "group" => groups.push((name.span().start, scope)),
-                                _ => users.push((name.span().start, scope)),
+                                "domain" => domains.push((name.span(), scope)),
+                                "group" => groups.push((name.span(), scope)),
+                                _ => users.push((name.span(), scope)),
                             }
                         }
                     }
@@ -511,10 +511,32 @@ impl Reader<'_, '_> {
             }
         }
         parsed.scopes.push(global);
+        // File order within each kind: it breaks ties between groups that
+        // decide with equal protection. Scopes whose names are equal once
+        // normalised (case, `*.`) are one scope written twice: an error.
         for list in [domains, groups, users] {
-            let mut list = list;
-            list.sort_by_key(|(start, _)| *start);
-            parsed.scopes.extend(list.into_iter().map(|(_, s)| s));
+            let mut list: Vec<(String, Span, Scope)> = list
+                .into_iter()
+                .map(|(span, s)| (s.name(), span, s))
+                .collect();
+            list.sort_by_key(|(_, span, _)| span.start);
+            let mut seen: Vec<(String, Span)> = Vec::new();
+            for (name, span, scope) in list {
+                if let Some((_, first)) = seen.iter().find(|(n, _)| *n == name) {
+                    let line = self
+                        .map
+                        .diagnostic(Severity::Error, first.clone(), "", None)
+                        .line;
+                    self.error(
+                        span,
+                        format!("{name} is defined twice (first on line {line})"),
+                        Some("names compare in lower case; merge the two scopes".into()),
+                    );
+                    continue;
+                }
+                seen.push((name, span));
+                parsed.scopes.push(scope);
+            }
         }
         parsed
     }
@@ -1244,6 +1266,14 @@ impl Reader<'_, '_> {
         if let Some(reason) = quarantine {
             actions.decision = Some(Decision::Quarantine(reason));
         }
+        // Within one rule, edits apply in a fixed order whatever the key
+        // order in the file: remove, replace, add, then the subject tag.
+        actions.header_edits.sort_by_key(|edit| match edit {
+            HeaderEdit::Remove { .. } => 0,
+            HeaderEdit::Replace { .. } => 1,
+            HeaderEdit::Add { .. } => 2,
+            HeaderEdit::StripSubjectTag { .. } => 3,
+        });
         match encrypt {
             Some((required, _)) => {
                 actions.decision = Some(Decision::Encrypt {

@@ -359,3 +359,15 @@ fn the_error_display_counts_errors() {
     let err = Policy::parse("x = 1\ny = 2\n", "p.toml").unwrap_err();
     assert_eq!(err.to_string(), "p.toml: invalid policy: 2 error(s)");
 }
+
+#[test]
+fn a_scope_defined_twice_in_different_case_is_an_error() {
+    let text = "[[domain.\"Partner.example\".rules]]\nid = \"a\"\nthen = { deliver = true }\n\n[[domain.\"partner.example\".rules]]\nid = \"b\"\nthen = { deliver = true }\n";
+    let d = errors(text);
+    assert_eq!(d.len(), 1, "{d:#?}");
+    assert_eq!(at(&d[0]), (Severity::Error, 5, 10));
+    assert_eq!(
+        d[0].message,
+        "domain partner.example is defined twice (first on line 1)"
+    );
+}
