@@ -319,3 +319,56 @@ fn gpg_decrypts_our_inline_block_and_we_decrypt_gpg_inline_block() {
     assert!(matches!(decrypted.coverage(), Coverage::Partial { .. }));
     assert!(String::from_utf8_lossy(decrypted.message()).contains("Hi Bob,\r\ntheir secret"));
 }
+
+#[test]
+fn we_verify_gpg_textmode_signature_over_lf_content() {
+    // Some clients sign PGP/MIME in text mode (signature type 0x01); the
+    // message may then travel with LF line breaks.
+    let alice = alice(PgpSuite::Cv25519);
+    let gpg = Gpg::new();
+    gpg.import(&alice, true);
+    let content = gpg.write("content", ENTITY);
+    let output = gpg.ok(
+        &[
+            "--textmode",
+            "--armor",
+            "--detach-sign",
+            "--output",
+            "-",
+            s(&content),
+        ],
+        b"",
+    );
+    let signed = wrap_signed(ALICE, ENTITY, &output.stdout, "pgp-sha256");
+    let lf = String::from_utf8(signed).unwrap().replace("\r\n", "\n");
+    let report = Verifier::new([public(&alice)])
+        .verify_message(lf.as_bytes())
+        .unwrap();
+    assert_eq!(report.verdict(), Verdict::SignedByFrom, "{report:?}");
+}
+
+#[test]
+fn we_report_a_gpg_signature_by_someone_other_than_from() {
+    // A gpg-made signature by Bob on a message From Alice: valid signature,
+    // but not by the author.
+    let alice = alice(PgpSuite::Rsa3072);
+    let bob = bob(PgpSuite::Rsa3072);
+    let gpg = Gpg::new();
+    gpg.import(&bob, true);
+    let content = gpg.write("content", ENTITY);
+    let output = gpg.ok(
+        &["--armor", "--detach-sign", "--output", "-", s(&content)],
+        b"",
+    );
+    let signed = wrap_signed(ALICE, ENTITY, &output.stdout, "pgp-sha256");
+    let report = Verifier::new([public(&alice), public(&bob)])
+        .verify_message(&signed)
+        .unwrap();
+    assert_eq!(report.verdict(), Verdict::SignedByOther);
+    assert_eq!(report.signers()[0].user_id.as_deref(), Some(BOB));
+    // Only Alice's certificate known: the signer is unknown.
+    let report = Verifier::new([public(&alice)])
+        .verify_message(&signed)
+        .unwrap();
+    assert_eq!(report.verdict(), Verdict::Invalid);
+}
