@@ -161,7 +161,7 @@ pub(crate) fn find<'a>(
         return Ok(None);
     }
     if mime_type == "text/plain" || mime_type == "application/pgp" {
-        let text = entity.decoded_body()?;
+        let text = text_body(entity)?;
         let block = if want_encrypted {
             inline::find_encrypted(&text)
         } else {
@@ -179,4 +179,61 @@ fn split<'a>(entity: &Entity<'a>, content_type: &ContentType) -> Result<Multipar
         .parameter("boundary")
         .ok_or(mail_message::MimeError::MissingBoundary)?;
     Ok(Multipart::split(entity.body(), boundary)?)
+}
+
+/// The body of a text part with its transfer encoding removed: base64 and
+/// quoted-printable (RFC 2045 section 6.7), which inline OpenPGP mail uses.
+fn text_body(entity: &Entity<'_>) -> Result<Vec<u8>, Error> {
+    if entity.transfer_encoding() == "quoted-printable" {
+        Ok(decode_quoted_printable(entity.body()))
+    } else {
+        Ok(entity.decoded_body()?)
+    }
+}
+
+/// Decodes quoted-printable leniently: soft line breaks are removed, `=XX`
+/// becomes the byte, anything else (a stray `=`) stays as it is.
+pub(crate) fn decode_quoted_printable(input: &[u8]) -> Vec<u8> {
+    fn hex(b: u8) -> Option<u8> {
+        match b {
+            b'0'..=b'9' => Some(b - b'0'),
+            b'A'..=b'F' => Some(b - b'A' + 10),
+            b'a'..=b'f' => Some(b - b'a' + 10),
+            _ => None,
+        }
+    }
+    let mut out = Vec::with_capacity(input.len());
+    let mut rest = input;
+    while let Some((&b, tail)) = rest.split_first() {
+        if b != b'=' {
+            out.push(b);
+            rest = tail;
+            continue;
+        }
+        match tail {
+            [b'\r', b'\n', after @ ..] | [b'\n', after @ ..] => rest = after,
+            [high, low, after @ ..] if hex(*high).is_some() && hex(*low).is_some() => {
+                out.push(hex(*high).unwrap_or(0) << 4 | hex(*low).unwrap_or(0));
+                rest = after;
+            }
+            _ => {
+                out.push(b);
+                rest = tail;
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoted_printable_decodes_soft_breaks_and_escapes() {
+        assert_eq!(
+            decode_quoted_printable(b"Gr=C3=BC=\r\n=C3=9Fe =3D a=\nb =zz="),
+            "Gr\u{fc}\u{df}e = ab =zz=".as_bytes()
+        );
+    }
 }

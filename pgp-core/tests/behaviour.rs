@@ -383,3 +383,28 @@ fn decrypting_a_plain_message_is_an_error() {
     let result = Decryptor::new([bob.cert().clone()]).decrypt_message(&message(ALICE, "clear\r\n"));
     assert!(matches!(result, Err(Error::UnexpectedContent { .. })));
 }
+
+#[test]
+fn quoted_printable_inline_cleartext_signature_verifies() {
+    let alice = alice(PgpSuite::Cv25519);
+    let signer = Signer::new(alice.cert(), None).unwrap();
+    let block = signer
+        .sign_cleartext("Grüße = Hallo\r\n".as_bytes())
+        .unwrap();
+    // Encode as quoted-printable the way a mail client would.
+    let mut qp = String::new();
+    for b in block {
+        match b {
+            b'=' => qp.push_str("=3D"),
+            b if b >= 0x80 => qp.push_str(&format!("={b:02X}")),
+            b => qp.push(char::from(b)),
+        }
+    }
+    let message = format!(
+        "From: {ALICE}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n{qp}"
+    );
+    let report = Verifier::new([public(&alice)])
+        .verify_message(message.as_bytes())
+        .unwrap();
+    assert_eq!(report.verdict(), Verdict::SignedByFrom, "{report:?}");
+}
