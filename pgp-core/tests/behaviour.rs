@@ -50,6 +50,12 @@ fn from_must_be_the_signers_address_not_the_display_name() {
     assert_eq!(report.signers()[0].user_id.as_deref(), Some(ALICE));
     assert!(!report.signers()[0].binds_from);
 
+    let (signed, verifier) = signed_by_alice("alice@example.org\r\nFrom: mallory@example.org");
+    assert_eq!(
+        verifier.verify_message(&signed).unwrap().verdict(),
+        Verdict::SignedByOther
+    );
+
     let (signed, verifier) = signed_by_alice("alice@example.org, mallory@example.org");
     assert_eq!(
         verifier.verify_message(&signed).unwrap().verdict(),

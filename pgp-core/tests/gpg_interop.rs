@@ -1,6 +1,7 @@
 //! Interoperability with GnuPG 2.2 (`gpg`) in both directions, v4 keys
+//! (RSA-3072, Ed25519/Cv25519, NIST P-256)
 //! (GnuPG 2.2 predates RFC 9580 and has no v6 keys; v6 is tested against
-//! Sequoia itself in `round_trips.rs`).
+//! Sequoia itself in `behaviour.rs`).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -16,7 +17,7 @@ use pgp_core::{
 };
 use testkit::PgpSuite;
 
-const SUITES: [PgpSuite; 2] = [PgpSuite::Rsa3072, PgpSuite::Cv25519];
+const SUITES: [PgpSuite; 3] = [PgpSuite::Rsa3072, PgpSuite::Cv25519, PgpSuite::P256];
 
 #[test]
 fn gpg_verifies_our_pgp_mime_signature() {
