@@ -46,7 +46,12 @@ pub struct Decryptor {
     keys: Vec<Cert>,
     passphrase: Option<Password>,
     verifier: Verifier,
+    max_plaintext: u64,
 }
+
+/// The default limit on decrypted (and decompressed) data: a small
+/// compressed message must not expand into all of memory.
+pub const DEFAULT_MAX_PLAINTEXT: u64 = 512 * 1024 * 1024;
 
 impl Decryptor {
     /// A decryptor with `keys` (certificates with secret key material).
@@ -55,7 +60,16 @@ impl Decryptor {
             keys: keys.into_iter().collect(),
             passphrase: None,
             verifier: Verifier::new([]),
+            max_plaintext: DEFAULT_MAX_PLAINTEXT,
         }
+    }
+
+    /// Refuses messages whose plaintext exceeds `bytes` (default
+    /// [`DEFAULT_MAX_PLAINTEXT`]), so that a compression bomb cannot
+    /// exhaust memory.
+    pub fn with_max_plaintext(mut self, bytes: u64) -> Decryptor {
+        self.max_plaintext = bytes;
+        self
     }
 
     /// Unlocks passphrase-protected secret keys with `passphrase`.
@@ -86,7 +100,15 @@ impl Decryptor {
         let mut plaintext = Zeroizing::new(Vec::new());
         let outcome = DecryptorBuilder::from_bytes(ciphertext)
             .and_then(|b| b.with_policy(&policy, self.verifier.time(), &mut helper))
-            .and_then(|mut d| Ok(d.read_to_end(&mut plaintext)?));
+            .and_then(|d| {
+                Ok(d.take(self.max_plaintext.saturating_add(1))
+                    .read_to_end(&mut plaintext)?)
+            });
+        if outcome.is_ok() && plaintext.len() as u64 > self.max_plaintext {
+            return Err(Error::TooLarge {
+                limit: self.max_plaintext,
+            });
+        }
         if let Err(error) = outcome {
             if let Some(unlock) = helper.unlock_error.take() {
                 return Err(unlock);

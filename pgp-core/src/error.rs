@@ -72,6 +72,13 @@ pub enum Error {
         /// What the OpenPGP layer reported.
         reason: String,
     },
+    /// Decrypted data larger than the configured limit (a compression
+    /// bomb, or a message beyond what the caller accepts).
+    #[error("the plaintext exceeds the limit of {limit} bytes")]
+    TooLarge {
+        /// The limit in bytes.
+        limit: u64,
+    },
     /// OpenPGP data that could not be parsed or produced.
     #[error("OpenPGP: {reason}")]
     OpenPgp {

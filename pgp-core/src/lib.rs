@@ -53,7 +53,7 @@ mod verification;
 mod wkd;
 
 pub use autocrypt::{AutocryptHeader, PreferEncrypt};
-pub use decryption::{Decrypted, Decryptor};
+pub use decryption::{DEFAULT_MAX_PLAINTEXT, Decrypted, Decryptor};
 pub use encryption::Encryptor;
 pub use error::Error;
 pub use harvest::{HarvestedCertificate, Source, harvest_certificates};

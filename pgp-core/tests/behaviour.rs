@@ -414,3 +414,18 @@ fn quoted_printable_inline_cleartext_signature_verifies() {
         .unwrap();
     assert_eq!(report.verdict(), Verdict::SignedByFrom, "{report:?}");
 }
+
+#[test]
+fn plaintext_beyond_the_limit_is_refused() {
+    let bob = bob(PgpSuite::Cv25519);
+    let encrypted = Encryptor::new([public(&bob)])
+        .encrypt_message(&message(ALICE, &"x".repeat(5000)))
+        .unwrap();
+    let result = Decryptor::new([bob.cert().clone()])
+        .with_max_plaintext(1000)
+        .decrypt_message(&encrypted);
+    assert!(
+        matches!(result, Err(Error::TooLarge { limit: 1000 })),
+        "{result:?}"
+    );
+}
