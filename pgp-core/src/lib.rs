@@ -8,7 +8,7 @@
 //!   [`Signer`], [`Verifier`], [`Encryptor`], [`Decryptor`];
 //! - selection of a usable certificate for an e-mail address
 //!   ([`select_certificate`]), with the reasons other keys are unusable;
-//! - discovery and harvesting: [`WkdUrls`], [`AutocryptHeader`] and
+//! - discovery and harvesting: [`WkdUrls`] and [`wkd_lookup`], [`AutocryptHeader`] and
 //!   [`harvest_certificates`] (attached keys) for the pending list.
 //!
 //! The MIME layer (byte-exact entities, canonical form) is the shared
@@ -61,7 +61,7 @@ pub use keys::{armored_certificate, armored_secret_key, parse_certificates};
 pub use selection::{Rejection, Selection, Unusable, select_certificate};
 pub use signing::{Digest, Signer};
 pub use verification::{Coverage, Signature, SignatureStatus, Verdict, Verification, Verifier};
-pub use wkd::WkdUrls;
+pub use wkd::{WkdFetcher, WkdUrls, lookup as wkd_lookup};
 
 /// The Sequoia crate this one is built on, for callers that need its types
 /// ([`openpgp::Cert`], [`openpgp::crypto::Password`]).

@@ -7,7 +7,63 @@
 //! the `l` parameter.
 
 use mail_message::EmailAddress;
+use sequoia_openpgp::Cert;
+use sequoia_openpgp::policy::StandardPolicy;
 use sha1::Digest as _;
+
+use crate::error::Error;
+use crate::keys;
+
+/// How [`lookup`] fetches a URL: the HTTPS client is the caller's (the
+/// gateway's, with its own TLS policy, proxy and timeouts).
+pub trait WkdFetcher {
+    /// Fetches `url`. `Ok(None)` means "not there" (HTTP 404, or a host that
+    /// does not exist), so the next method is tried; `Err` is a transient
+    /// failure (timeout, TLS error, 5xx) that must not be taken for "no key".
+    fn fetch(&self, url: &str) -> Result<Option<Vec<u8>>, Error>;
+}
+
+/// Looks up the certificates for `address` in its domain's Web Key
+/// Directory: the advanced method first, then the direct method when the
+/// advanced one has nothing. Only certificates with a valid user ID for
+/// `address` are returned (section 3.1 of the draft: a client must ignore
+/// the others), with their secret key material, if any, removed.
+///
+/// ```
+/// # let key = testkit::openpgp_key("Bob <bob@example.net>", testkit::PgpSuite::Cv25519, testkit::PgpVersion::V4);
+/// # use sequoia_openpgp::serialize::SerializeInto;
+/// use pgp_core::{Error, WkdFetcher, WkdUrls, wkd_lookup};
+///
+/// struct Direct(Vec<u8>);
+/// impl WkdFetcher for Direct {
+///     fn fetch(&self, url: &str) -> Result<Option<Vec<u8>>, Error> {
+///         Ok(url.starts_with("https://example.net/").then(|| self.0.clone()))
+///     }
+/// }
+/// let found = wkd_lookup(&"bob@example.net".parse()?, &Direct(key.cert().to_vec()?))?;
+/// assert_eq!(found.len(), 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn lookup(address: &EmailAddress, fetcher: &dyn WkdFetcher) -> Result<Vec<Cert>, Error> {
+    let urls = WkdUrls::new(address);
+    for url in [&urls.advanced, &urls.direct] {
+        let Some(body) = fetcher.fetch(url)? else {
+            continue;
+        };
+        let policy = StandardPolicy::new();
+        let certs: Vec<Cert> = keys::parse_certificates(&body)?
+            .into_iter()
+            .filter(|cert| {
+                keys::bound_addresses(cert, &policy, None)
+                    .iter()
+                    .any(|(a, _)| a == address)
+            })
+            .map(Cert::strip_secret_key_material)
+            .collect();
+        return Ok(certs);
+    }
+    Ok(Vec::new())
+}
 
 /// The two URLs to look up a certificate for an address.
 ///

@@ -107,3 +107,67 @@ fn attached_keys_are_harvested_without_secrets() {
         }
     );
 }
+
+struct FakeDirectory {
+    advanced: Option<Vec<u8>>,
+    direct: Option<Vec<u8>>,
+    fail: bool,
+    asked: std::cell::RefCell<Vec<String>>,
+}
+
+impl pgp_core::WkdFetcher for FakeDirectory {
+    fn fetch(&self, url: &str) -> Result<Option<Vec<u8>>, pgp_core::Error> {
+        self.asked.borrow_mut().push(url.to_owned());
+        if self.fail {
+            return Err(pgp_core::Error::Io(std::io::Error::other("timeout")));
+        }
+        if url.starts_with("https://openpgpkey.") {
+            Ok(self.advanced.clone())
+        } else {
+            Ok(self.direct.clone())
+        }
+    }
+}
+
+#[test]
+fn wkd_lookup_tries_advanced_then_direct_and_keeps_only_matching_user_ids() {
+    let bob = bob(PgpSuite::Cv25519);
+    let alice = alice(PgpSuite::Cv25519);
+    let mut both = public(&bob).to_vec().unwrap();
+    both.extend_from_slice(&public(&alice).to_vec().unwrap());
+    let address: mail_message::EmailAddress = "Bob@example.net".parse().unwrap();
+
+    let directory = FakeDirectory {
+        advanced: None,
+        direct: Some(both),
+        fail: false,
+        asked: Default::default(),
+    };
+    let found = pgp_core::wkd_lookup(&address, &directory).unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].fingerprint(), bob.cert().fingerprint());
+    let asked = directory.asked.borrow();
+    assert_eq!(asked.len(), 2);
+    assert!(
+        asked[0]
+            .starts_with("https://openpgpkey.example.net/.well-known/openpgpkey/example.net/hu/")
+    );
+    assert!(asked[1].starts_with("https://example.net/.well-known/openpgpkey/hu/"));
+    assert!(asked[1].ends_with("?l=Bob"));
+
+    // A transient failure is an error, never "no key".
+    let failing = FakeDirectory {
+        advanced: None,
+        direct: None,
+        fail: true,
+        asked: Default::default(),
+    };
+    assert!(pgp_core::wkd_lookup(&address, &failing).is_err());
+    let empty = FakeDirectory {
+        advanced: None,
+        direct: None,
+        fail: false,
+        asked: Default::default(),
+    };
+    assert!(pgp_core::wkd_lookup(&address, &empty).unwrap().is_empty());
+}
