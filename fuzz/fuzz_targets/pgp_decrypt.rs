@@ -1,0 +1,31 @@
+//! Encrypted mail from anyone: `pgp_core::Decryptor::decrypt_message` on
+//! arbitrary bytes returns a decrypted message or a typed error, never
+//! panics. The decryptor holds the fixed test key `pgp_fuzz_key.asc`, to
+//! which the seed corpus is encrypted, so the fuzzer reaches session key
+//! recovery, the integrity check and the verification of signatures inside.
+#![no_main]
+
+use std::sync::OnceLock;
+
+use libfuzzer_sys::fuzz_target;
+use pgp_core::{Decryptor, Verifier, parse_certificates};
+
+fn decryptor() -> &'static Decryptor {
+    static DECRYPTOR: OnceLock<Decryptor> = OnceLock::new();
+    DECRYPTOR.get_or_init(|| {
+        let keys = parse_certificates(include_bytes!("pgp_fuzz_key.asc")).expect("fuzz key");
+        let certs = keys.iter().map(|c| c.clone().strip_secret_key_material());
+        // A small limit keeps compression bombs within the fuzzer's memory.
+        Decryptor::new(keys.clone())
+            .with_verifier(Verifier::new(certs))
+            .with_max_plaintext(1 << 20)
+    })
+}
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(decrypted) = decryptor().decrypt_message(data) {
+        // The decrypted message is itself a message the verifier can judge.
+        let _ = decrypted.verification().verdict();
+        assert!(!decrypted.message().is_empty());
+    }
+});
