@@ -17,7 +17,6 @@ use sequoia_openpgp::parse::Parse;
 use sequoia_openpgp::parse::stream::{
     DecryptionHelper, DecryptorBuilder, MessageStructure, VerificationHelper,
 };
-use sequoia_openpgp::policy::StandardPolicy;
 use sequoia_openpgp::types::SymmetricAlgorithm;
 use sequoia_openpgp::{Cert, KeyHandle};
 use zeroize::Zeroizing;
@@ -89,7 +88,6 @@ impl Decryptor {
     /// Decrypts an OpenPGP message (armored or binary), returning the
     /// literal data and the signatures found inside.
     pub fn decrypt(&self, ciphertext: &[u8]) -> Result<(Vec<u8>, Vec<Signature>), Error> {
-        let policy = StandardPolicy::new();
         let mut helper = Helper {
             recorder: Recorder::new(self.verifier.certificates()),
             keys: &self.keys,
@@ -99,7 +97,7 @@ impl Decryptor {
         };
         let mut plaintext = Zeroizing::new(Vec::new());
         let outcome = DecryptorBuilder::from_bytes(ciphertext)
-            .and_then(|b| b.with_policy(&policy, self.verifier.time(), &mut helper))
+            .and_then(|b| b.with_policy(self.verifier.policy(), self.verifier.time(), &mut helper))
             .and_then(|d| {
                 Ok(d.take(self.max_plaintext.saturating_add(1))
                     .read_to_end(&mut plaintext)?)

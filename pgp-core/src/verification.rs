@@ -47,6 +47,7 @@ use crate::pgp_mime::{self, Found};
 pub struct Verifier {
     certs: Vec<Cert>,
     time: Option<SystemTime>,
+    policy: StandardPolicy<'static>,
 }
 
 impl Verifier {
@@ -56,7 +57,21 @@ impl Verifier {
         Verifier {
             certs: certs.into_iter().collect(),
             time: None,
+            policy: StandardPolicy::new(),
         }
+    }
+
+    /// Judges algorithms with `policy` instead of Sequoia's default
+    /// standard policy (for example to reject an algorithm from a date on,
+    /// without a new release).
+    pub fn with_policy(mut self, policy: StandardPolicy<'static>) -> Verifier {
+        self.policy = policy;
+        self
+    }
+
+    /// The policy algorithms are judged by.
+    pub fn policy(&self) -> &StandardPolicy<'static> {
+        &self.policy
     }
 
     /// Judges signatures as of `time` (for archived mail): keys must be
@@ -151,10 +166,9 @@ impl Verifier {
     /// signature that cannot even be parsed is reported as
     /// [`SignatureStatus::Malformed`].
     pub fn verify_detached(&self, data: &[u8], signature: &[u8]) -> Vec<Signature> {
-        let policy = StandardPolicy::new();
         let mut recorder = Recorder::new(&self.certs);
         let outcome = DetachedVerifierBuilder::from_bytes(signature)
-            .and_then(|b| b.with_policy(&policy, self.time, &mut recorder))
+            .and_then(|b| b.with_policy(&self.policy, self.time, &mut recorder))
             .and_then(|mut v| v.verify_bytes(data));
         if let Err(error) = outcome
             && recorder.results.is_empty()
@@ -167,11 +181,10 @@ impl Verifier {
     /// Verifies an inline signed block (cleartext signature or a signed
     /// OpenPGP message) and returns the signatures and the signed text.
     pub fn verify_inline(&self, block: &[u8]) -> (Vec<Signature>, Option<Vec<u8>>) {
-        let policy = StandardPolicy::new();
         let mut recorder = Recorder::new(&self.certs);
         let mut content = Vec::new();
         let outcome = VerifierBuilder::from_bytes(block)
-            .and_then(|b| b.with_policy(&policy, self.time, &mut recorder))
+            .and_then(|b| b.with_policy(&self.policy, self.time, &mut recorder))
             // A cleartext signature's text is never longer than the block;
             // the limit keeps anything else (compressed data) from growing.
             .and_then(|v| {
@@ -376,12 +389,16 @@ impl Signature {
     }
 
     /// Fills in the user ID: the one carrying `from` if there is one.
-    fn bind(&mut self, from: &[EmailAddress], time: Option<SystemTime>) {
+    fn bind(
+        &mut self,
+        from: &[EmailAddress],
+        policy: &StandardPolicy<'_>,
+        time: Option<SystemTime>,
+    ) {
         let Some(cert) = &self.certificate else {
             return;
         };
-        let policy = StandardPolicy::new();
-        let bound = keys::bound_addresses(cert, &policy, time);
+        let bound = keys::bound_addresses(cert, policy, time);
         if let [from] = from
             && let Some((_, user_id)) = bound.iter().find(|(address, _)| address == from)
         {
@@ -389,7 +406,7 @@ impl Signature {
             self.binds_from = true;
             return;
         }
-        self.user_id = keys::primary_user_id(cert, &policy, time);
+        self.user_id = keys::primary_user_id(cert, policy, time);
     }
 }
 
@@ -428,7 +445,7 @@ impl Verification {
         verifier: &Verifier,
     ) -> Verification {
         for signer in &mut signers {
-            signer.bind(&from, verifier.time);
+            signer.bind(&from, &verifier.policy, verifier.time);
         }
         Verification {
             coverage,

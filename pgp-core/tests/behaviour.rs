@@ -429,3 +429,20 @@ fn plaintext_beyond_the_limit_is_refused() {
         "{result:?}"
     );
 }
+
+#[test]
+fn a_stricter_policy_refuses_what_the_default_accepts() {
+    let (signed, verifier) = signed_by_alice(ALICE);
+    let mut strict = pgp_core::openpgp::policy::StandardPolicy::new();
+    strict.reject_hash(pgp_core::openpgp::types::HashAlgorithm::SHA256);
+    let report = verifier
+        .with_policy(strict)
+        .verify_message(&signed)
+        .unwrap();
+    assert_eq!(report.verdict(), Verdict::Invalid);
+    let status = &report.signers()[0].status;
+    assert!(
+        matches!(status, SignatureStatus::WeakAlgorithm(reason) if reason.contains("SHA256")),
+        "{status:?}"
+    );
+}
