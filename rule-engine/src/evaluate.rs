@@ -18,6 +18,9 @@
 //! which fallback, whether the sender can sign. A fact the host cannot
 //! establish defers the recipient (fail closed).
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+
 use crate::facts::{Fact, FactCache, FactError, FactSource};
 use crate::message::Message;
 use crate::outcome::{Action, Evaluation, Outcome, RecipientDecision};
@@ -74,6 +77,9 @@ struct Subject<'a> {
     recipient: &'a str,
     internal: &'a [DomainPattern],
     facts: &'a FactCache<'a>,
+    /// Body scans do not depend on the recipient: hits per `BodyTest`
+    /// (by address), shared by all recipients of one evaluation.
+    scans: &'a RefCell<HashMap<usize, u64>>,
 }
 
 /// Effects accumulated from non-terminal rules (and the deciding rule).
@@ -250,10 +256,19 @@ impl Subject<'_> {
                 leaf(held, checks)
             }
             Condition::Attachments(test) => leaf(attachments_hold(test, self.message), checks),
-            Condition::Body(test) => leaf(
-                body_hits(test, self.message.text()) >= test.threshold,
-                checks,
-            ),
+            Condition::Body(test) => {
+                let key = std::ptr::from_ref(test) as usize;
+                let cached = self.scans.borrow().get(&key).copied();
+                let hits = match cached {
+                    Some(hits) => hits,
+                    None => {
+                        let hits = body_hits(test, self.message.text());
+                        self.scans.borrow_mut().insert(key, hits);
+                        hits
+                    }
+                };
+                leaf(hits >= test.threshold, checks)
+            }
             Condition::SizeOver(n) => leaf(self.message.size() > *n, checks),
             Condition::SizeUnder(n) => leaf(self.message.size() < *n, checks),
             Condition::Signed(b) => leaf(self.message.is_signed() == *b, checks),
@@ -374,6 +389,7 @@ impl Policy {
         facts: &dyn FactSource,
     ) -> Evaluation {
         let cache = FactCache::new(facts);
+        let scans = RefCell::new(HashMap::new());
         let sender = envelope.sender.trim().to_ascii_lowercase();
         let mut seen = std::collections::HashSet::new();
         let recipients = envelope
@@ -389,6 +405,7 @@ impl Policy {
                     recipient: &recipient,
                     internal: &self.internal_domains,
                     facts: &cache,
+                    scans: &scans,
                 };
                 self.decide(&subject)
             })

@@ -782,3 +782,65 @@ fn the_policy_is_shared_across_threads() {
         assert!(h.join().unwrap());
     }
 }
+
+#[test]
+fn reloading_under_load_never_fails_an_evaluation() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, RwLock};
+    // The host keeps the current policy in an `Arc` behind a lock and swaps
+    // it on reload; evaluations clone the `Arc` and never see a half-built
+    // policy. A reload that fails to parse leaves the old policy in place.
+    let version = |n: usize| {
+        format!(
+            "[[rules]]\nid = \"v{n}\"\nthen = {{ deliver = true, add_header = {{ name = \"X-Version\", value = \"{n}\" }} }}\n"
+        )
+    };
+    let current = Arc::new(RwLock::new(Arc::new(policy(&version(0)))));
+    let stop = Arc::new(AtomicBool::new(false));
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
+            let current = current.clone();
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut evaluations = 0;
+                while !stop.load(Ordering::Relaxed) || evaluations == 0 {
+                    let p = current.read().unwrap().clone();
+                    let r = p.evaluate(
+                        &outbound(&["a@x.example"]),
+                        &plain("hi"),
+                        &StaticFacts::default(),
+                    );
+                    let a = r.recipient("a@x.example").unwrap();
+                    assert!(a.outcome.has(Action::Deliver));
+                    assert_eq!(
+                        a.decided_by.as_deref().map(|id| id.starts_with('v')),
+                        Some(true)
+                    );
+                    evaluations += 1;
+                }
+                evaluations
+            })
+        })
+        .collect();
+    for n in 1..50 {
+        let text = if n % 10 == 0 {
+            "broken = ".to_owned()
+        } else {
+            version(n)
+        };
+        if let Ok((next, _)) = Policy::parse(&text, "reload.toml") {
+            *current.write().unwrap() = Arc::new(next);
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    for r in readers {
+        assert!(r.join().unwrap() > 0);
+    }
+    let last = current.read().unwrap().clone();
+    let r = last.evaluate(
+        &outbound(&["a@x.example"]),
+        &plain("hi"),
+        &StaticFacts::default(),
+    );
+    assert_eq!(r.recipients[0].decided_by.as_deref(), Some("v49"));
+}
