@@ -91,6 +91,15 @@ pub enum Error {
         /// What was wrong.
         reason: String,
     },
+    /// A Web Key Directory fetch failed in a way that is not "no key"
+    /// (TLS, timeout, server error): retry later, do not conclude.
+    #[error("WKD lookup at {url} failed: {reason}")]
+    Wkd {
+        /// The URL.
+        url: String,
+        /// What went wrong.
+        reason: String,
+    },
     /// Reading or writing failed.
     #[error("I/O: {0}")]
     Io(#[from] std::io::Error),

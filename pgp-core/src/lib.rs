@@ -51,6 +51,7 @@ mod selection;
 mod signing;
 mod verification;
 mod wkd;
+mod wkd_fetch;
 
 pub use autocrypt::{AutocryptHeader, PreferEncrypt};
 pub use decryption::{DEFAULT_MAX_PLAINTEXT, Decrypted, Decryptor};
@@ -62,6 +63,10 @@ pub use selection::{Rejection, Selection, Unusable, select_certificate};
 pub use signing::{Digest, Signer};
 pub use verification::{Coverage, Signature, SignatureStatus, Verdict, Verification, Verifier};
 pub use wkd::{WkdFetcher, WkdUrls, lookup as wkd_lookup};
+pub use wkd_fetch::{HttpsFetcher, MAX_WKD_RESPONSE};
+
+/// rustls, for building an [`HttpsFetcher`]'s roots or configuration.
+pub use rustls;
 
 /// The Sequoia crate this one is built on, for callers that need its types
 /// ([`openpgp::Cert`], [`openpgp::crypto::Password`]).
