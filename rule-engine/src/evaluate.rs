@@ -18,10 +18,11 @@
 //! which fallback, whether the sender can sign. A fact the host cannot
 //! establish defers the recipient (fail closed).
 
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 use std::collections::HashMap;
 
 use crate::facts::{Fact, FactCache, FactError, FactSource};
+use crate::keywords::KeywordIndex;
 use crate::message::Message;
 use crate::outcome::{Action, Evaluation, Outcome, RecipientDecision};
 use crate::policy::Policy;
@@ -29,7 +30,7 @@ use crate::syntax::{
     Actions, AttachmentTest, BodyTest, Condition, Decision, Direction, DomainPattern, FactKind,
     Fallback, HeaderTest, Method, Party, Rule, Scope, SignSpec,
 };
-use crate::trace::{ConditionCheck, TraceEvent, TraceStep};
+use crate::trace::{ConditionCheck, Detail, TraceEvent, TraceStep};
 
 /// Who sends a mail to whom, and which way it goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,6 +81,11 @@ struct Subject<'a> {
     /// Body scans do not depend on the recipient: hits per `BodyTest`
     /// (by address), shared by all recipients of one evaluation.
     scans: &'a RefCell<HashMap<usize, u64>>,
+    /// Occurrences of each policy keyword, counted on first need.
+    keyword_counts: &'a OnceCell<Vec<u64>>,
+    keywords: &'a KeywordIndex,
+    /// Whether to record every condition evaluated ([`Detail::Full`]).
+    record: bool,
 }
 
 /// Effects accumulated from non-terminal rules (and the deciding rule).
@@ -169,6 +175,9 @@ impl Subject<'_> {
         let (answer, fresh) = self.facts.get(&fact);
         let answer = answer?;
         let held = answer == expected;
+        if !self.record {
+            return Ok(held);
+        }
         checks.push(ConditionCheck {
             condition: condition.to_string(),
             held,
@@ -188,11 +197,13 @@ impl Subject<'_> {
         checks: &mut Vec<ConditionCheck>,
     ) -> Result<bool, FactError> {
         let leaf = |held: bool, checks: &mut Vec<ConditionCheck>| {
-            checks.push(ConditionCheck {
-                condition: condition.to_string(),
-                held,
-                fact: None,
-            });
+            if self.record {
+                checks.push(ConditionCheck {
+                    condition: condition.to_string(),
+                    held,
+                    fact: None,
+                });
+            }
             Ok(held)
         };
         match condition {
@@ -240,6 +251,9 @@ impl Subject<'_> {
                     match test {
                         HeaderTest::Exists => true,
                         HeaderTest::Equals(v) if *case_sensitive => value == v,
+                        HeaderTest::Equals(v) if value.is_ascii() && v.is_ascii() => {
+                            value.eq_ignore_ascii_case(v)
+                        }
                         HeaderTest::Equals(v) => value.to_lowercase() == v.to_lowercase(),
                         HeaderTest::Contains(v) if *case_sensitive => value.contains(v.as_str()),
                         HeaderTest::Contains(v) => value.to_lowercase().contains(&v.to_lowercase()),
@@ -262,7 +276,10 @@ impl Subject<'_> {
                 let hits = match cached {
                     Some(hits) => hits,
                     None => {
-                        let hits = body_hits(test, self.message.text());
+                        let counts = self
+                            .keyword_counts
+                            .get_or_init(|| self.keywords.count(self.message.text()));
+                        let hits = body_hits(test, counts, self.message.text());
                         self.scans.borrow_mut().insert(key, hits);
                         hits
                     }
@@ -338,22 +355,21 @@ fn attachments_hold(test: &AttachmentTest, message: &Message) -> bool {
         && test.total_size_over.is_none_or(|n| total > n)
 }
 
-/// Keyword hits (non-overlapping, case-insensitive) plus regex matches.
-pub(crate) fn body_hits(test: &BodyTest, text: &str) -> u64 {
-    let mut hits = 0u64;
-    if let Some(automaton) = &test.automaton {
-        for _ in automaton.find_iter(text) {
-            hits += 1;
-            if hits >= test.threshold {
-                return hits;
-            }
-        }
-    }
+/// Keyword occurrences (from the policy-wide scan) plus regex matches.
+pub(crate) fn body_hits(test: &BodyTest, counts: &[u64], text: &str) -> u64 {
+    let mut hits: u64 = test
+        .keyword_ids
+        .iter()
+        .map(|&id| counts.get(id).copied().unwrap_or(0))
+        .sum();
     for pattern in &test.regexes {
+        if hits >= test.threshold {
+            break;
+        }
         for _ in pattern.regex.find_iter(text) {
             hits += 1;
             if hits >= test.threshold {
-                return hits;
+                break;
             }
         }
     }
@@ -388,8 +404,24 @@ impl Policy {
         message: &Message,
         facts: &dyn FactSource,
     ) -> Evaluation {
+        self.evaluate_with(envelope, message, facts, Detail::Full)
+    }
+
+    /// [`Policy::evaluate`] with a choice of trace detail. The outcomes
+    /// are the same; [`Detail::Decisions`] leaves out the rules that did not
+    /// match or were not tried and the conditions of those that matched,
+    /// which makes evaluation of large policies much cheaper. Gateways use
+    /// it for every mail; `explain` and policy tests use [`Detail::Full`].
+    pub fn evaluate_with(
+        &self,
+        envelope: &Envelope,
+        message: &Message,
+        facts: &dyn FactSource,
+        detail: Detail,
+    ) -> Evaluation {
         let cache = FactCache::new(facts);
         let scans = RefCell::new(HashMap::new());
+        let keyword_counts = OnceCell::new();
         let sender = envelope.sender.trim().to_ascii_lowercase();
         let mut seen = std::collections::HashSet::new();
         let recipients = envelope
@@ -406,6 +438,9 @@ impl Policy {
                     internal: &self.internal_domains,
                     facts: &cache,
                     scans: &scans,
+                    keyword_counts: &keyword_counts,
+                    keywords: &self.keywords,
+                    record: detail == Detail::Full,
                 };
                 self.decide(&subject)
             })
@@ -434,27 +469,26 @@ impl Policy {
         let tier_of = |s: &Scope| tiers.iter().position(|t| *t == rank(s)).unwrap_or(0);
 
         let mut trace = Vec::new();
-        // Ids defined by a more specific tier: id, tier, scope name, and
-        // whether the definition only disables.
-        let mut defined: Vec<(&str, usize, String, bool)> = Vec::new();
+        // The most specific definition of each id: its tier, scope name, and
+        // whether it only disables. Scopes come most specific first, so the
+        // first definition seen is the one that counts.
+        let mut defined: HashMap<&str, (usize, &str, bool)> = HashMap::new();
         let mut normal = Vec::new();
         let mut enforced = Vec::new();
         for scope in &applicable {
             let tier = tier_of(scope);
             for rule in &scope.rules {
-                let overrider = defined
-                    .iter()
-                    .find(|(id, t, _, _)| *id == rule.id && *t < tier)
-                    .map(|(_, _, name, disable)| (name.clone(), *disable));
+                let first = *defined
+                    .entry(&rule.id)
+                    .or_insert((tier, scope.name(), rule.disable));
                 // Enforced rules cannot be overridden (validation refuses
                 // such policies; this keeps evaluation safe regardless).
-                if let Some((by, disable)) = overrider
-                    && !rule.enforced
-                {
+                if first.0 < tier && !rule.enforced {
+                    let by = first.1.to_owned();
                     trace.push(TraceStep {
-                        scope: scope.name(),
+                        scope: scope.name().to_owned(),
                         rule: Some(rule.id.clone()),
-                        event: if disable {
+                        event: if first.2 {
                             TraceEvent::Disabled { by }
                         } else {
                             TraceEvent::Overridden { by }
@@ -462,7 +496,6 @@ impl Policy {
                     });
                     continue;
                 }
-                defined.push((&rule.id, tier, scope.name(), rule.disable));
                 if rule.disable {
                     continue;
                 }
@@ -523,15 +556,18 @@ impl Policy {
         let (candidates, mut trace) = self.candidates(subject.recipient);
         let mut effects = Effects::default();
         // (decision, rule id, scope name, tier)
-        let mut decided: Option<(&Decision, &str, String, usize)> = None;
+        let mut decided: Option<(&Decision, &str, &str, usize)> = None;
         for c in &candidates {
             let scope_name = c.scope.name();
             let terminal = c.rule.then.decision.as_ref();
             if let (Some(_), Some((_, by, scope, tier))) = (terminal, &decided)
                 && !(*tier == c.tier && *scope != scope_name)
             {
+                if !subject.record {
+                    continue;
+                }
                 trace.push(TraceStep {
-                    scope: scope_name,
+                    scope: scope_name.to_owned(),
                     rule: Some(c.rule.id.clone()),
                     event: TraceEvent::Skipped {
                         decided_by: (*by).to_owned(),
@@ -547,8 +583,11 @@ impl Policy {
                     Err(e) => return Err((e, trace)),
                 },
             };
+            if !matched && !subject.record {
+                continue;
+            }
             trace.push(TraceStep {
-                scope: scope_name.clone(),
+                scope: scope_name.to_owned(),
                 rule: Some(c.rule.id.clone()),
                 event: if matched {
                     TraceEvent::Matched { conditions: checks }
@@ -560,16 +599,16 @@ impl Policy {
                 continue;
             }
             match (terminal, &decided) {
-                (None, _) => effects.add(c.rule, &scope_name, &mut trace),
+                (None, _) => effects.add(c.rule, scope_name, &mut trace),
                 (Some(d), None) => {
                     trace.push(TraceStep {
-                        scope: scope_name.clone(),
+                        scope: scope_name.to_owned(),
                         rule: Some(c.rule.id.clone()),
                         event: TraceEvent::Decided {
                             decision: d.name().to_owned(),
                         },
                     });
-                    effects.add(c.rule, &scope_name, &mut trace);
+                    effects.add(c.rule, scope_name, &mut trace);
                     decided = Some((d, &c.rule.id, scope_name, c.tier));
                 }
                 (Some(d), Some((current, by, _, _))) => {
@@ -605,7 +644,7 @@ impl Policy {
                     };
                     let replace = winner == c.rule.id;
                     trace.push(TraceStep {
-                        scope: scope_name.clone(),
+                        scope: scope_name.to_owned(),
                         rule: Some(c.rule.id.clone()),
                         event: TraceEvent::Conflict {
                             winner,
@@ -614,7 +653,7 @@ impl Policy {
                         },
                     });
                     if replace {
-                        effects.add(c.rule, &scope_name, &mut trace);
+                        effects.add(c.rule, scope_name, &mut trace);
                         decided = Some((d, &c.rule.id, scope_name, c.tier));
                     }
                 }

@@ -70,6 +70,7 @@ mod diagnostic;
 mod error;
 mod evaluate;
 mod facts;
+mod keywords;
 mod lint;
 mod message;
 mod outcome;
@@ -90,4 +91,4 @@ pub use outcome::{Action, Evaluation, Outcome, RecipientDecision, RecipientGroup
 pub use policy::Policy;
 pub use reload::LivePolicy;
 pub use syntax::{Direction, Fallback, HeaderEdit, Method};
-pub use trace::{ConditionCheck, TraceEvent, TraceStep};
+pub use trace::{ConditionCheck, Detail, TraceEvent, TraceStep};

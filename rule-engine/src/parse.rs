@@ -5,7 +5,6 @@
 
 use std::collections::HashMap;
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use regex::RegexBuilder;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
@@ -475,17 +474,14 @@ impl Reader<'_, '_> {
 
     fn policy(&mut self, root: &DeTable<'_>) -> Parsed {
         let mut parsed = Parsed::default();
-        let mut global = Scope {
-            kind: ScopeKind::Global,
-            rules: Vec::new(),
-        };
+        let mut global_rules = Vec::new();
         let mut domains = Vec::new();
         let mut groups = Vec::new();
         let mut users = Vec::new();
         for (key, key_span, value) in self.fields(root, TOP_KEYS, "the policy file") {
             match key {
                 "policy" => self.policy_header(value, &mut parsed),
-                "rules" => global.rules = self.rules(value),
+                "rules" => global_rules = self.rules(value),
                 "domain" | "group" | "user" => {
                     let Some(table) = self.table(value, key) else {
                         continue;
@@ -510,14 +506,16 @@ impl Reader<'_, '_> {
                 _ => {}
             }
         }
-        parsed.scopes.push(global);
+        parsed
+            .scopes
+            .push(Scope::new(ScopeKind::Global, global_rules));
         // File order within each kind: it breaks ties between groups that
         // decide with equal protection. Scopes whose names are equal once
         // normalised (case, `*.`) are one scope written twice: an error.
         for list in [domains, groups, users] {
             let mut list: Vec<(String, Span, Scope)> = list
                 .into_iter()
-                .map(|(span, s)| (s.name(), span, s))
+                .map(|(span, s)| (s.name().to_owned(), span, s))
                 .collect();
             list.sort_by_key(|(_, span, _)| span.start);
             let mut seen: Vec<(String, Span)> = Vec::new();
@@ -571,10 +569,7 @@ impl Reader<'_, '_> {
         for (_, _, value) in self.fields(table, SCOPE_KEYS, &format!("domain scope `{name}`")) {
             rules = self.rules(value);
         }
-        Some(Scope {
-            kind: ScopeKind::Domain(pattern),
-            rules,
-        })
+        Some(Scope::new(ScopeKind::Domain(pattern), rules))
     }
 
     fn user_scope(&mut self, name: &str, span: Span, value: &Value<'_>) -> Option<Scope> {
@@ -595,10 +590,7 @@ impl Reader<'_, '_> {
         for (_, _, value) in self.fields(table, SCOPE_KEYS, &format!("user scope `{name}`")) {
             rules = self.rules(value);
         }
-        Some(Scope {
-            kind: ScopeKind::User(lower),
-            rules,
-        })
+        Some(Scope::new(ScopeKind::User(lower), rules))
     }
 
     fn group_scope(&mut self, name: &str, value: &Value<'_>) -> Option<Scope> {
@@ -622,14 +614,14 @@ impl Reader<'_, '_> {
                 Some("add `members = [\"name@example.org\"]` or `member_domains`".into()),
             );
         }
-        Some(Scope {
-            kind: ScopeKind::Group {
+        Some(Scope::new(
+            ScopeKind::Group {
                 name: name.to_owned(),
                 members,
                 member_domains,
             },
             rules,
-        })
+        ))
     }
 
     fn rules(&mut self, value: &Value<'_>) -> Vec<Rule> {
@@ -1122,20 +1114,9 @@ impl Reader<'_, '_> {
             );
             return None;
         }
-        let automaton = if keywords.is_empty() {
-            None
-        } else {
-            match build_automaton(&keywords) {
-                Some(a) => Some(a),
-                None => {
-                    self.error(value.span(), "too many or too long keywords", None);
-                    return None;
-                }
-            }
-        };
         Some(Condition::Body(BodyTest {
             keywords,
-            automaton,
+            keyword_ids: Vec::new(),
             regexes,
             threshold,
         }))
@@ -1378,15 +1359,6 @@ impl Reader<'_, '_> {
         }
         Some(out)
     }
-}
-
-/// Case-insensitive, leftmost-longest keyword automaton.
-pub(crate) fn build_automaton(keywords: &[String]) -> Option<AhoCorasick> {
-    AhoCorasickBuilder::new()
-        .ascii_case_insensitive(true)
-        .match_kind(MatchKind::LeftmostLongest)
-        .build(keywords.iter().map(|k| k.to_lowercase()))
-        .ok()
 }
 
 #[cfg(test)]

@@ -2,8 +2,9 @@
 
 use std::path::Path;
 
-use crate::diagnostic::{Diagnostic, SourceMap};
+use crate::diagnostic::{Diagnostic, Severity, SourceMap};
 use crate::error::Error;
+use crate::keywords::KeywordIndex;
 use crate::syntax::{DomainPattern, Scope};
 
 /// A parsed, validated and compiled policy.
@@ -35,6 +36,8 @@ pub struct Policy {
     pub(crate) internal_domains: Vec<DomainPattern>,
     /// Global first, then domains, groups and users in file order.
     pub(crate) scopes: Vec<Scope>,
+    /// The DLP keywords of all body conditions.
+    pub(crate) keywords: KeywordIndex,
 }
 
 impl Policy {
@@ -82,7 +85,16 @@ impl Policy {
 
     fn build(text: &str, file: &str) -> (Option<Self>, Vec<Diagnostic>) {
         let map = SourceMap::new(text, file);
-        let (parsed, mut diagnostics) = crate::parse::read(&map, text);
+        let (mut parsed, mut diagnostics) = crate::parse::read(&map, text);
+        let keywords = KeywordIndex::build(&mut parsed.scopes).unwrap_or_else(|e| {
+            diagnostics.push(map.diagnostic(
+                Severity::Error,
+                0..0,
+                format!("the DLP keywords do not fit in one automaton: {e}"),
+                Some("use fewer or shorter keywords".into()),
+            ));
+            KeywordIndex::default()
+        });
         if !diagnostics.iter().any(Diagnostic::is_error) {
             diagnostics.extend(crate::lint::lint(&map, &parsed.scopes));
         }
@@ -91,6 +103,7 @@ impl Policy {
             name: parsed.name,
             internal_domains: parsed.internal_domains,
             scopes: parsed.scopes,
+            keywords,
         });
         (policy, diagnostics)
     }

@@ -5,7 +5,6 @@
 use std::fmt;
 use std::ops::Range;
 
-use aho_corasick::AhoCorasick;
 use regex::Regex;
 use serde::Serialize;
 
@@ -259,7 +258,9 @@ impl AttachmentTest {
 #[derive(Debug, Clone)]
 pub(crate) struct BodyTest {
     pub(crate) keywords: Vec<String>,
-    pub(crate) automaton: Option<AhoCorasick>,
+    /// Ids in the policy's [`KeywordIndex`](crate::keywords::KeywordIndex),
+    /// assigned when the policy is built.
+    pub(crate) keyword_ids: Vec<usize>,
     pub(crate) regexes: Vec<Pattern>,
     pub(crate) threshold: u64,
 }
@@ -541,9 +542,22 @@ pub(crate) enum ScopeKind {
 pub(crate) struct Scope {
     pub(crate) kind: ScopeKind,
     pub(crate) rules: Vec<Rule>,
+    /// `global`, `domain *.example.org`, `group legal`, `user a@b`: made
+    /// once, named in every trace step.
+    label: String,
 }
 
 impl Scope {
+    pub(crate) fn new(kind: ScopeKind, rules: Vec<Rule>) -> Self {
+        let label = match &kind {
+            ScopeKind::Global => "global".to_owned(),
+            ScopeKind::Domain(d) => format!("domain {d}"),
+            ScopeKind::Group { name, .. } => format!("group {name}"),
+            ScopeKind::User(u) => format!("user {u}"),
+        };
+        Self { kind, rules, label }
+    }
+
     /// 0 global, 1 domain, 2 group, 3 user.
     pub(crate) fn level(&self) -> u8 {
         match self.kind {
@@ -554,13 +568,8 @@ impl Scope {
         }
     }
 
-    pub(crate) fn name(&self) -> String {
-        match &self.kind {
-            ScopeKind::Global => "global".to_owned(),
-            ScopeKind::Domain(d) => format!("domain {d}"),
-            ScopeKind::Group { name, .. } => format!("group {name}"),
-            ScopeKind::User(u) => format!("user {u}"),
-        }
+    pub(crate) fn name(&self) -> &str {
+        &self.label
     }
 
     /// Whether this scope applies to the recipient `address` (lower case).

@@ -6,6 +6,20 @@ use std::fmt;
 
 use serde::Serialize;
 
+/// How much an evaluation records in its traces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Detail {
+    /// Every rule tried or skipped, with every condition evaluated: for
+    /// `explain`, policy tests and debugging.
+    #[default]
+    Full,
+    /// Only what decided: overrides, matching rules (without their
+    /// conditions), decisions, conflicts, effects and how facts resolved
+    /// them. For the audit record of every mail.
+    Decisions,
+}
+
 /// One leaf condition as evaluated.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ConditionCheck {

@@ -446,7 +446,7 @@ fn a_fact_the_host_cannot_establish_defers_only_that_recipient() {
 const DLP: &str = r#"
 [[rules]]
 id = "dlp"
-when = { body = { keywords = ["Verschlusssache", "geheim"], regex = ['DE\d{2}(?: ?\d{4}){4} ?\d{2}'], threshold = 3 } }
+when = { body = { keywords = ["Verschlusssache", "geheim", "streng geheim"], regex = ['DE\d{2}(?: ?\d{4}){4} ?\d{2}'], threshold = 3 } }
 then = { quarantine = "DLP" }
 "#;
 
@@ -464,7 +464,7 @@ fn dlp_counts_keyword_and_regex_hits_against_the_threshold() {
             .outcome
             .has(Action::Quarantine)
     };
-    assert!(!check("Verschlusssache, streng geheim."), "two hits");
+    assert!(!check("Verschlusssache, nur geheim."), "two hits");
     assert!(
         check("VERSCHLUSSSACHE, streng Geheim, wirklich geheim."),
         "three hits, any case"
@@ -474,6 +474,10 @@ fn dlp_counts_keyword_and_regex_hits_against_the_threshold() {
         "one keyword, two IBANs"
     );
     assert!(!check("Geheimnis"), "one hit");
+    assert!(
+        check("Verschlusssache, streng geheim."),
+        "overlapping keywords count each: 3 hits"
+    );
     // Base64 text is decoded before scanning; text attachments count too.
     let m = Message::parse(
         b"Subject: x\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\nZ2VoZWltIGdlaGVpbQ==\r\n--b\r\nContent-Type: text/plain; name=a.txt\r\nContent-Disposition: attachment; filename=a.txt\r\n\r\nVerschlusssache\r\n--b--\r\n",
@@ -843,4 +847,45 @@ fn reloading_under_load_never_fails_an_evaluation() {
         &StaticFacts::default(),
     );
     assert_eq!(r.recipients[0].decided_by.as_deref(), Some("v49"));
+}
+
+#[test]
+fn decisions_detail_gives_the_same_outcomes_with_a_shorter_trace() {
+    use rule_engine::Detail;
+    let p = policy(SCOPES);
+    let to = [
+        "a@other.example",
+        "b@x.partner.example",
+        "c@special.partner.example",
+        "solo@x.partner.example",
+    ];
+    let full = p.evaluate(&outbound(&to), &plain("hi"), &StaticFacts::default());
+    let brief = p.evaluate_with(
+        &outbound(&to),
+        &plain("hi"),
+        &StaticFacts::default(),
+        Detail::Decisions,
+    );
+    for (f, b) in full.recipients.iter().zip(&brief.recipients) {
+        assert_eq!(f.outcome, b.outcome);
+        assert_eq!(f.decided_by, b.decided_by);
+        assert!(b.trace.len() <= f.trace.len());
+        assert!(b.trace.iter().all(|s| !matches!(
+            s.event,
+            TraceEvent::NotMatched { .. } | TraceEvent::Skipped { .. }
+        )));
+    }
+    let c = brief.recipient("c@special.partner.example").unwrap();
+    let steps: Vec<String> = c.trace.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        steps,
+        [
+            "[global] tls overridden by the rule of the same id in domain *.partner.example",
+            "[domain special.partner.example] enc matched (no conditions)",
+            "[domain special.partner.example] enc decides: encrypt",
+            "[global] tag matched (no conditions)",
+            "[global] tag adds a header edit",
+            "[outcome] no certificate or key for the recipient: fallback password-zip",
+        ]
+    );
 }
