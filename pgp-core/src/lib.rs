@@ -8,8 +8,9 @@
 //!   [`Signer`], [`Verifier`], [`Encryptor`], [`Decryptor`];
 //! - selection of a usable certificate for an e-mail address
 //!   ([`select_certificate`]), with the reasons other keys are unusable;
-//! - discovery and harvesting: [`WkdUrls`] and [`wkd_lookup`], [`AutocryptHeader`] and
-//!   [`harvest_certificates`] (attached keys) for the pending list.
+//! - discovery and harvesting: Web Key Directory ([`WkdUrls`],
+//!   [`wkd_lookup`] with [`HttpsFetcher`] over rustls), [`AutocryptHeader`]
+//!   and [`harvest_certificates`] (attached keys) for the pending list.
 //!
 //! The MIME layer (byte-exact entities, canonical form) is the shared
 //! [`mail_message`] crate.
