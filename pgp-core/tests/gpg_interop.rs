@@ -57,23 +57,11 @@ fn we_verify_gpg_pgp_mime_signature_sha512() {
         let alice = alice(suite);
         let gpg = Gpg::new();
         gpg.import(&alice, true);
-        let content = gpg.write("content", ENTITY);
-        let output = gpg.ok(
-            &[
-                "--digest-algo",
-                "SHA512",
-                "--armor",
-                "--detach-sign",
-                "--output",
-                "-",
-                s(&content),
-            ],
-            b"",
-        );
+        let output = gpg.detach_sign(ENTITY, &["--digest-algo", "SHA512"]);
         let signed = wrap_signed(
             "\"Alice\" <alice@example.org>",
             ENTITY,
-            &output.stdout,
+            &output,
             "pgp-sha512",
         );
         let verifier = Verifier::new([public(&alice)]);
@@ -114,20 +102,8 @@ fn we_refuse_gpg_sha1_signature_as_weak() {
     let alice = alice(PgpSuite::Rsa3072);
     let gpg = Gpg::new();
     gpg.import(&alice, true);
-    let content = gpg.write("content", ENTITY);
-    let output = gpg.ok(
-        &[
-            "--digest-algo",
-            "SHA1",
-            "--armor",
-            "--detach-sign",
-            "--output",
-            "-",
-            s(&content),
-        ],
-        b"",
-    );
-    let signed = wrap_signed(ALICE, ENTITY, &output.stdout, "pgp-sha1");
+    let output = gpg.detach_sign(ENTITY, &["--digest-algo", "SHA1"]);
+    let signed = wrap_signed(ALICE, ENTITY, &output, "pgp-sha1");
     let report = Verifier::new([public(&alice)])
         .verify_message(&signed)
         .unwrap();
@@ -223,12 +199,8 @@ fn we_decrypt_gpg_sign_then_encrypt_rfc3156_6_1() {
     let gpg = Gpg::new();
     gpg.import(&alice, true);
     gpg.import(&bob, false);
-    let content = gpg.write("content", ENTITY);
-    let signature = gpg.ok(
-        &["--armor", "--detach-sign", "--output", "-", s(&content)],
-        b"",
-    );
-    let signed = wrap_signed(ALICE, ENTITY, &signature.stdout, "pgp-sha256");
+    let signature = gpg.detach_sign(ENTITY, &[]);
+    let signed = wrap_signed(ALICE, ENTITY, &signature, "pgp-sha256");
     let inner = mail_message::Envelope::split(&signed)
         .unwrap()
         .inner()
@@ -328,19 +300,8 @@ fn we_verify_gpg_textmode_signature_over_lf_content() {
     let alice = alice(PgpSuite::Cv25519);
     let gpg = Gpg::new();
     gpg.import(&alice, true);
-    let content = gpg.write("content", ENTITY);
-    let output = gpg.ok(
-        &[
-            "--textmode",
-            "--armor",
-            "--detach-sign",
-            "--output",
-            "-",
-            s(&content),
-        ],
-        b"",
-    );
-    let signed = wrap_signed(ALICE, ENTITY, &output.stdout, "pgp-sha256");
+    let output = gpg.detach_sign(ENTITY, &["--textmode"]);
+    let signed = wrap_signed(ALICE, ENTITY, &output, "pgp-sha256");
     let lf = String::from_utf8(signed).unwrap().replace("\r\n", "\n");
     let report = Verifier::new([public(&alice)])
         .verify_message(lf.as_bytes())
@@ -356,12 +317,8 @@ fn we_report_a_gpg_signature_by_someone_other_than_from() {
     let bob = bob(PgpSuite::Rsa3072);
     let gpg = Gpg::new();
     gpg.import(&bob, true);
-    let content = gpg.write("content", ENTITY);
-    let output = gpg.ok(
-        &["--armor", "--detach-sign", "--output", "-", s(&content)],
-        b"",
-    );
-    let signed = wrap_signed(ALICE, ENTITY, &output.stdout, "pgp-sha256");
+    let output = gpg.detach_sign(ENTITY, &[]);
+    let signed = wrap_signed(ALICE, ENTITY, &output, "pgp-sha256");
     let report = Verifier::new([public(&alice), public(&bob)])
         .verify_message(&signed)
         .unwrap();

@@ -110,40 +110,33 @@ fn fetcher(address: SocketAddr) -> HttpsFetcher {
     HttpsFetcher::new(roots).unwrap().connect_to(address)
 }
 
-#[test]
-fn advanced_method_over_https_finds_the_certificate() {
-    let bob = bob(PgpSuite::Cv25519);
-    let urls = WkdUrls::new(&"bob@example.net".parse().unwrap());
+/// Serves Bob's certificate at the URL `pick` chooses (404 elsewhere) and
+/// looks Bob up.
+fn lookup_served_at(suite: PgpSuite, pick: fn(&WkdUrls) -> String, chunked: bool) {
+    let bob = bob(suite);
+    let address_of_bob: mail_message::EmailAddress = "bob@example.net".parse().unwrap();
+    let served = pick(&WkdUrls::new(&address_of_bob));
     let key = public(&bob).to_vec().unwrap();
-    let advanced = urls.advanced.clone();
     let address = serve(Arc::new(move |url: &str| {
-        if url == advanced {
-            (200, key.clone(), false)
+        if url == served {
+            (200, key.clone(), chunked)
         } else {
             (404, Vec::new(), false)
         }
     }));
-    let found = wkd_lookup(&"bob@example.net".parse().unwrap(), &fetcher(address)).unwrap();
+    let found = wkd_lookup(&address_of_bob, &fetcher(address)).unwrap();
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].fingerprint(), bob.cert().fingerprint());
 }
 
 #[test]
+fn advanced_method_over_https_finds_the_certificate() {
+    lookup_served_at(PgpSuite::Cv25519, |urls| urls.advanced.clone(), false);
+}
+
+#[test]
 fn direct_method_with_chunked_answer_when_advanced_has_nothing() {
-    let bob = bob(PgpSuite::Rsa3072);
-    let urls = WkdUrls::new(&"bob@example.net".parse().unwrap());
-    let key = public(&bob).to_vec().unwrap();
-    let direct = urls.direct.clone();
-    let address = serve(Arc::new(move |url: &str| {
-        if url == direct {
-            (200, key.clone(), true)
-        } else {
-            (404, Vec::new(), false)
-        }
-    }));
-    let found = wkd_lookup(&"bob@example.net".parse().unwrap(), &fetcher(address)).unwrap();
-    assert_eq!(found.len(), 1);
-    assert_eq!(found[0].fingerprint(), bob.cert().fingerprint());
+    lookup_served_at(PgpSuite::Rsa3072, |urls| urls.direct.clone(), true);
 }
 
 #[test]

@@ -100,6 +100,15 @@ impl Gpg {
         output
     }
 
+    /// An armored detached signature by gpg over `content`, with `options`
+    /// (`--digest-algo SHA1`, `--textmode`, ...).
+    pub fn detach_sign(&self, content: &[u8], options: &[&str]) -> Vec<u8> {
+        let file = self.write("content", content);
+        let mut args = options.to_vec();
+        args.extend(["--armor", "--detach-sign", "--output", "-", s(&file)]);
+        self.ok(&args, b"").stdout
+    }
+
     pub fn write(&self, name: &str, bytes: &[u8]) -> PathBuf {
         let path = self.path(name);
         std::fs::write(&path, bytes).unwrap();
