@@ -17,7 +17,7 @@ use sequoia_openpgp::parse::Parse;
 use sequoia_openpgp::parse::stream::{
     DecryptionHelper, DecryptorBuilder, MessageStructure, VerificationHelper,
 };
-use sequoia_openpgp::types::SymmetricAlgorithm;
+use sequoia_openpgp::types::{AEADAlgorithm, SymmetricAlgorithm};
 use sequoia_openpgp::{Cert, KeyHandle};
 use zeroize::Zeroizing;
 
@@ -88,12 +88,21 @@ impl Decryptor {
     /// Decrypts an OpenPGP message (armored or binary), returning the
     /// literal data and the signatures found inside.
     pub fn decrypt(&self, ciphertext: &[u8]) -> Result<(Vec<u8>, Vec<Signature>), Error> {
+        let (plaintext, signatures, _) = self.decrypt_with_details(ciphertext)?;
+        Ok((plaintext, signatures))
+    }
+
+    fn decrypt_with_details(
+        &self,
+        ciphertext: &[u8],
+    ) -> Result<(Vec<u8>, Vec<Signature>, Protection), Error> {
         let mut helper = Helper {
             recorder: Recorder::new(self.verifier.certificates()),
             keys: &self.keys,
             passphrase: self.passphrase.as_ref(),
             unlock_error: None,
             session_key_found: false,
+            recipient: None,
         };
         let mut plaintext = Zeroizing::new(Vec::new());
         let outcome = DecryptorBuilder::from_bytes(ciphertext)
@@ -129,7 +138,16 @@ impl Decryptor {
                 }
             });
         }
-        Ok((std::mem::take(&mut *plaintext), helper.recorder.results))
+        let protection = Protection {
+            recipient: helper.recipient.take(),
+            cipher: helper.recorder.encryption.map(|(s, _)| s),
+            aead: helper.recorder.encryption.and_then(|(_, a)| a),
+        };
+        Ok((
+            std::mem::take(&mut *plaintext),
+            helper.recorder.results,
+            protection,
+        ))
     }
 
     /// Decrypts a message: PGP/MIME `multipart/encrypted`, or an inline
@@ -146,17 +164,23 @@ impl Decryptor {
             });
         };
         let envelope = Envelope::split(message)?;
-        let (inner, signatures, coverage) = match found {
+        let (inner, signatures, coverage, protection) = match found {
             Found::Encrypted { payload } => {
-                let (plaintext, signatures) = self.decrypt(&payload)?;
+                let (plaintext, signatures, protection) = self.decrypt_with_details(&payload)?;
                 let coverage = nested(
                     &path,
                     "the encrypted part is inside an unencrypted MIME structure",
                 );
-                (mail_message::canonicalize(&plaintext), signatures, coverage)
+                (
+                    mail_message::canonicalize(&plaintext),
+                    signatures,
+                    coverage,
+                    protection,
+                )
             }
             Found::Inline { text, block } => {
-                let (plaintext, signatures) = self.decrypt(block.bytes(&text))?;
+                let (plaintext, signatures, protection) =
+                    self.decrypt_with_details(block.bytes(&text))?;
                 let coverage = if block.has_text_outside(&text) {
                     Coverage::Partial {
                         part: if path.is_empty() {
@@ -177,7 +201,7 @@ impl Decryptor {
                 body.extend_from_slice(block.after(&text));
                 let mut inner = b"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n".to_vec();
                 inner.extend_from_slice(&mail_message::canonicalize(&body));
-                (inner, signatures, coverage)
+                (inner, signatures, coverage, protection)
             }
             Found::Signed { .. } => {
                 return Err(Error::UnexpectedContent {
@@ -208,6 +232,7 @@ impl Decryptor {
             message: decrypted,
             coverage,
             verification,
+            protection,
         })
     }
 }
@@ -229,6 +254,19 @@ pub struct Decrypted {
     message: Vec<u8>,
     coverage: Coverage,
     verification: Verification,
+    protection: Protection,
+}
+
+/// How a message was protected: for the audit record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Protection {
+    /// The fingerprint (hex) of the certificate whose key decrypted it.
+    pub recipient: Option<String>,
+    /// The symmetric cipher.
+    pub cipher: Option<SymmetricAlgorithm>,
+    /// The AEAD mode (SEIPD v2), or `None` for SEIPD v1 with MDC.
+    pub aead: Option<AEADAlgorithm>,
 }
 
 impl Decrypted {
@@ -249,6 +287,11 @@ impl Decrypted {
     pub fn verification(&self) -> &Verification {
         &self.verification
     }
+
+    /// Which key decrypted it, with which cipher and integrity protection.
+    pub fn protection(&self) -> &Protection {
+        &self.protection
+    }
 }
 
 struct Helper<'a> {
@@ -259,6 +302,8 @@ struct Helper<'a> {
     /// Whether a secret key recovered a session key (so a failure after
     /// that is corrupt data, not a missing key).
     session_key_found: bool,
+    /// The certificate whose key opened the session key.
+    recipient: Option<String>,
 }
 
 impl VerificationHelper for &mut Helper<'_> {
@@ -306,6 +351,7 @@ impl DecryptionHelper for &mut Helper<'_> {
                     self.session_key_found = true;
                     if decrypt(algo, &key) {
                         self.unlock_error = None;
+                        self.recipient = Some(cert.fingerprint().to_hex());
                         return Ok(Some(cert.clone()));
                     }
                 }

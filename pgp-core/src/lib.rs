@@ -55,7 +55,7 @@ mod wkd;
 mod wkd_fetch;
 
 pub use autocrypt::{AutocryptHeader, PreferEncrypt};
-pub use decryption::{DEFAULT_MAX_PLAINTEXT, Decrypted, Decryptor};
+pub use decryption::{DEFAULT_MAX_PLAINTEXT, Decrypted, Decryptor, Protection};
 pub use encryption::Encryptor;
 pub use error::Error;
 pub use harvest::{HarvestedCertificate, Source, harvest_certificates};

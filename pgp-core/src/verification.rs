@@ -23,7 +23,7 @@ use sequoia_openpgp::parse::stream::{
     VerificationHelper, VerifierBuilder,
 };
 use sequoia_openpgp::policy::StandardPolicy;
-use sequoia_openpgp::types::HashAlgorithm;
+use sequoia_openpgp::types::{AEADAlgorithm, HashAlgorithm, SymmetricAlgorithm};
 
 use crate::error::Error;
 use crate::keys;
@@ -217,6 +217,8 @@ pub(crate) fn addresses(entity: &Entity<'_>, name: &str) -> Vec<EmailAddress> {
 pub(crate) struct Recorder<'c> {
     certs: &'c [Cert],
     pub(crate) results: Vec<Signature>,
+    /// The encryption layer, when the message was encrypted.
+    pub(crate) encryption: Option<(SymmetricAlgorithm, Option<AEADAlgorithm>)>,
 }
 
 impl<'c> Recorder<'c> {
@@ -224,6 +226,7 @@ impl<'c> Recorder<'c> {
         Recorder {
             certs,
             results: Vec::new(),
+            encryption: None,
         }
     }
 }
@@ -235,10 +238,17 @@ impl VerificationHelper for &mut Recorder<'_> {
 
     fn check(&mut self, structure: MessageStructure<'_>) -> sequoia_openpgp::Result<()> {
         for layer in structure {
-            if let MessageLayer::SignatureGroup { results } = layer {
-                for result in results {
-                    self.results.push(Signature::from_result(result));
+            match layer {
+                MessageLayer::SignatureGroup { results } => {
+                    for result in results {
+                        self.results.push(Signature::from_result(result));
+                    }
                 }
+                MessageLayer::Encryption {
+                    sym_algo,
+                    aead_algo,
+                } => self.encryption = Some((sym_algo, aead_algo)),
+                _ => {}
             }
         }
         Ok(())

@@ -446,3 +446,39 @@ fn a_stricter_policy_refuses_what_the_default_accepts() {
         "{status:?}"
     );
 }
+
+#[test]
+fn protection_names_the_recipient_key_and_the_integrity_mode() {
+    use pgp_core::openpgp::types::AEADAlgorithm;
+    let v4 = bob(PgpSuite::Cv25519);
+    let encrypted = Encryptor::new([public(&v4)])
+        .encrypt_message(&message(ALICE, "x\r\n"))
+        .unwrap();
+    let decrypted = Decryptor::new([v4.cert().clone()])
+        .decrypt_message(&encrypted)
+        .unwrap();
+    let protection = decrypted.protection();
+    assert_eq!(
+        protection.recipient.as_deref(),
+        Some(&*v4.fingerprint_hex())
+    );
+    assert!(protection.cipher.is_some());
+    // v4 keys get SEIPD v1 (MDC), for GnuPG 2.2.
+    assert_eq!(protection.aead, None);
+
+    let v6 = openpgp_key(BOB, PgpSuite::Cv25519, PgpVersion::V6);
+    let encrypted = Encryptor::new([public(&v6)])
+        .encrypt_message(&message(ALICE, "x\r\n"))
+        .unwrap();
+    let decrypted = Decryptor::new([v6.cert().clone()])
+        .decrypt_message(&encrypted)
+        .unwrap();
+    assert!(
+        matches!(
+            decrypted.protection().aead,
+            Some(AEADAlgorithm::OCB | AEADAlgorithm::GCM | AEADAlgorithm::EAX)
+        ),
+        "{:?}",
+        decrypted.protection()
+    );
+}
