@@ -216,12 +216,10 @@ impl Decryptor {
             // signed one; or a signed inline block inside.
             self.verifier.verify_message(&decrypted)?
         } else {
-            let signed_coverage = match &coverage {
-                Coverage::Whole => Coverage::Whole,
-                other => other.clone(),
-            };
+            // Signed inside the encrypted data (section 6.2): the signature
+            // covers exactly what the encryption covers.
             Verification::new(
-                signed_coverage,
+                coverage.clone(),
                 signatures,
                 addresses(&entity, "from"),
                 None,
