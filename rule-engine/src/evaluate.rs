@@ -20,6 +20,7 @@
 
 use std::cell::{OnceCell, RefCell};
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use crate::facts::{Fact, FactCache, FactError, FactSource};
 use crate::keywords::KeywordIndex;
@@ -69,6 +70,16 @@ struct Candidate<'p> {
     /// Rules with the same tier and a different scope have equal standing.
     tier: usize,
 }
+
+/// The rules tried, in order, for a set of applicable scopes, and the trace
+/// of overrides among them.
+struct Plan<'p> {
+    candidates: Vec<Candidate<'p>>,
+    overrides: Vec<TraceStep>,
+}
+
+/// Plans by the indices of the applicable scopes, for one evaluation.
+type Plans<'p> = RefCell<HashMap<Vec<usize>, Rc<Plan<'p>>>>;
 
 /// Everything the conditions of one recipient look at.
 struct Subject<'a> {
@@ -263,10 +274,11 @@ impl Subject<'_> {
                 leaf(held, checks)
             }
             Condition::SubjectTag(tag) => {
+                // The tag is lower case since parsing.
                 let held = self
                     .message
-                    .subject()
-                    .is_some_and(|s| s.to_lowercase().contains(&tag.to_lowercase()));
+                    .subject_lowercase()
+                    .is_some_and(|s| s.contains(tag.as_str()));
                 leaf(held, checks)
             }
             Condition::Attachments(test) => leaf(attachments_hold(test, self.message), checks),
@@ -422,6 +434,7 @@ impl Policy {
         let cache = FactCache::new(facts);
         let scans = RefCell::new(HashMap::new());
         let keyword_counts = OnceCell::new();
+        let plans = Plans::default();
         let sender = envelope.sender.trim().to_ascii_lowercase();
         let mut seen = std::collections::HashSet::new();
         let recipients = envelope
@@ -442,7 +455,7 @@ impl Policy {
                     keywords: &self.keywords,
                     record: detail == Detail::Full,
                 };
-                self.decide(&subject)
+                self.decide(&subject, &plans)
             })
             .collect();
         Evaluation { recipients }
@@ -450,12 +463,34 @@ impl Policy {
 
     /// The rules tried for `recipient`, in order, and the trace of
     /// overrides.
-    fn candidates(&self, recipient: &str) -> (Vec<Candidate<'_>>, Vec<TraceStep>) {
-        let mut applicable: Vec<&Scope> = self
+    /// The plan for `recipient`, shared with every recipient to whom the
+    /// same scopes apply (most recipients of a mail share a handful).
+    fn plan<'p>(&'p self, recipient: &str, plans: &Plans<'p>) -> Rc<Plan<'p>> {
+        let key: Vec<usize> = self
             .scopes
             .iter()
-            .filter(|s| s.applies_to(recipient))
+            .enumerate()
+            .filter(|(_, s)| s.applies_to(recipient))
+            .map(|(i, _)| i)
             .collect();
+        if let Some(plan) = plans.borrow().get(&key) {
+            return plan.clone();
+        }
+        let applicable: Vec<&Scope> = key.iter().filter_map(|&i| self.scopes.get(i)).collect();
+        let (candidates, overrides) = self.candidates(applicable);
+        let plan = Rc::new(Plan {
+            candidates,
+            overrides,
+        });
+        plans.borrow_mut().insert(key, plan.clone());
+        plan
+    }
+
+    fn candidates<'p>(
+        &'p self,
+        applicable: Vec<&'p Scope>,
+    ) -> (Vec<Candidate<'p>>, Vec<TraceStep>) {
+        let mut applicable = applicable;
         // Most specific first; groups share a rank; domains rank by pattern.
         let rank = |s: &Scope| -> (u8, usize) {
             match &s.kind {
@@ -521,9 +556,9 @@ impl Policy {
         (ordered, trace)
     }
 
-    fn decide(&self, subject: &Subject<'_>) -> RecipientDecision {
+    fn decide<'p>(&'p self, subject: &Subject<'_>, plans: &Plans<'p>) -> RecipientDecision {
         let recipient = subject.recipient.to_owned();
-        match self.try_decide(subject) {
+        match self.try_decide(subject, plans) {
             Ok(decision) => decision,
             Err((error, mut trace)) => {
                 trace.push(TraceStep {
@@ -549,15 +584,18 @@ impl Policy {
     }
 
     #[allow(clippy::type_complexity)]
-    fn try_decide(
-        &self,
+    fn try_decide<'p>(
+        &'p self,
         subject: &Subject<'_>,
+        plans: &Plans<'p>,
     ) -> Result<RecipientDecision, (FactError, Vec<TraceStep>)> {
-        let (candidates, mut trace) = self.candidates(subject.recipient);
+        let plan = self.plan(subject.recipient, plans);
+        let mut trace = plan.overrides.clone();
+        let candidates = &plan.candidates;
         let mut effects = Effects::default();
         // (decision, rule id, scope name, tier)
         let mut decided: Option<(&Decision, &str, &str, usize)> = None;
-        for c in &candidates {
+        for c in candidates {
             let scope_name = c.scope.name();
             let terminal = c.rule.then.decision.as_ref();
             if let (Some(_), Some((_, by, scope, tier))) = (terminal, &decided)

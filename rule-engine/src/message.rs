@@ -28,6 +28,7 @@ pub struct Attachment {
 pub struct Message {
     headers: Vec<(String, String)>,
     subject: Option<String>,
+    subject_lowercase: Option<String>,
     attachments: Vec<Attachment>,
     text: String,
     size: u64,
@@ -126,6 +127,7 @@ impl Message {
         Self {
             headers,
             subject: parsed.subject().map(str::to_owned),
+            subject_lowercase: parsed.subject().map(str::to_lowercase),
             attachments,
             text: text.to_lowercase(),
             size,
@@ -143,12 +145,16 @@ impl Message {
     }
 
     /// Every value of header field `name` (any case), in message order.
-    pub fn header_values<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a str> + 'a {
-        let name = name.to_ascii_lowercase();
+    pub fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
         self.headers
             .iter()
-            .filter(move |(n, _)| *n == name)
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
+    }
+
+    /// The Subject in lower case, for tag conditions.
+    pub(crate) fn subject_lowercase(&self) -> Option<&str> {
+        self.subject_lowercase.as_deref()
     }
 
     /// The decoded Subject.

@@ -881,7 +881,7 @@ impl Reader<'_, '_> {
                     );
                     return None;
                 }
-                Condition::SubjectTag(tag)
+                Condition::SubjectTag(tag.to_lowercase())
             }
             "sensitivity" => Condition::Header {
                 name: "Sensitivity".into(),

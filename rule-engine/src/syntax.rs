@@ -157,13 +157,16 @@ impl DomainPattern {
     }
 
     pub(crate) fn matches(&self, domain: &str) -> bool {
-        let domain = domain.to_ascii_lowercase();
+        let (domain, suffix) = (domain.as_bytes(), self.suffix.as_bytes());
         if self.wildcard {
-            domain
-                .strip_suffix(&self.suffix)
-                .is_some_and(|head| head.len() > 1 && head.ends_with('.'))
+            // At least one label and a dot before the suffix.
+            domain.len() > suffix.len() + 1
+                && domain
+                    .get(domain.len() - suffix.len()..)
+                    .is_some_and(|tail| tail.eq_ignore_ascii_case(suffix))
+                && domain.get(domain.len() - suffix.len() - 1) == Some(&b'.')
         } else {
-            domain == self.suffix
+            domain.eq_ignore_ascii_case(suffix)
         }
     }
 
