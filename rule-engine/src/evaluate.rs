@@ -97,6 +97,10 @@ struct Subject<'a> {
     keywords: &'a KeywordIndex,
     /// Whether to record every condition evaluated ([`Detail::Full`]).
     record: bool,
+    /// Results of rules that do not look at the recipient, by rule index:
+    /// 0 not evaluated yet, 1 did not match, 2 matched. Used only when
+    /// conditions are not recorded.
+    memo: &'a RefCell<Vec<u8>>,
 }
 
 /// Effects accumulated from non-terminal rules (and the deciding rule).
@@ -435,6 +439,7 @@ impl Policy {
         let scans = RefCell::new(HashMap::new());
         let keyword_counts = OnceCell::new();
         let plans = Plans::default();
+        let memo = RefCell::new(vec![0u8; self.rule_count()]);
         let sender = envelope.sender.trim().to_ascii_lowercase();
         let mut seen = std::collections::HashSet::new();
         let recipients = envelope
@@ -454,6 +459,7 @@ impl Policy {
                     keyword_counts: &keyword_counts,
                     keywords: &self.keywords,
                     record: detail == Detail::Full,
+                    memo: &memo,
                 };
                 self.decide(&subject, &plans)
             })
@@ -614,10 +620,22 @@ impl Policy {
                 continue;
             }
             let mut checks = Vec::new();
-            let matched = match &c.rule.when {
-                None => true,
-                Some(condition) => match subject.holds(condition, &mut checks) {
-                    Ok(m) => m,
+            let memo = (!subject.record && !c.rule.per_recipient)
+                .then(|| subject.memo.borrow().get(c.rule.index).copied())
+                .flatten()
+                .filter(|m| *m != 0);
+            let matched = match (&c.rule.when, memo) {
+                (None, _) => true,
+                (Some(_), Some(m)) => m == 2,
+                (Some(condition), None) => match subject.holds(condition, &mut checks) {
+                    Ok(m) => {
+                        if !c.rule.per_recipient
+                            && let Some(slot) = subject.memo.borrow_mut().get_mut(c.rule.index)
+                        {
+                            *slot = if m { 2 } else { 1 };
+                        }
+                        m
+                    }
                     Err(e) => return Err((e, trace)),
                 },
             };

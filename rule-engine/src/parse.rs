@@ -754,6 +754,8 @@ impl Reader<'_, '_> {
             then: then.unwrap_or_default(),
             span: id_span,
             when_span,
+            index: 0,
+            per_recipient: false,
         })
     }
 

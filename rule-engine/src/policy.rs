@@ -86,6 +86,14 @@ impl Policy {
     fn build(text: &str, file: &str) -> (Option<Self>, Vec<Diagnostic>) {
         let map = SourceMap::new(text, file);
         let (mut parsed, mut diagnostics) = crate::parse::read(&map, text);
+        let rules = parsed.scopes.iter_mut().flat_map(|s| s.rules.iter_mut());
+        for (index, rule) in rules.enumerate() {
+            rule.index = index;
+            rule.per_recipient = rule
+                .when
+                .as_ref()
+                .is_some_and(crate::syntax::Condition::depends_on_recipient);
+        }
         let keywords = KeywordIndex::build(&mut parsed.scopes).unwrap_or_else(|e| {
             diagnostics.push(map.diagnostic(
                 Severity::Error,

@@ -303,6 +303,21 @@ pub(crate) enum Condition {
 }
 
 impl Condition {
+    /// Whether the condition looks at the recipient (address, domain or a
+    /// recipient fact).
+    pub(crate) fn depends_on_recipient(&self) -> bool {
+        match self {
+            Self::All(v) | Self::Any(v) => v.iter().any(Self::depends_on_recipient),
+            Self::Not(c) => c.depends_on_recipient(),
+            Self::Address(p, _)
+            | Self::Domain(p, _)
+            | Self::AddressRegex(p, _)
+            | Self::Internal(p, _) => *p == Party::Recipient,
+            Self::Fact(FactKind::RecipientHas(_) | FactKind::RecipientTls(_), _) => true,
+            _ => false,
+        }
+    }
+
     /// Conditions that ask the host go last in an implicit `all`, so a fact is
     /// only asked once everything cheap has held.
     pub(crate) fn cost(&self) -> u8 {
@@ -508,6 +523,11 @@ pub(crate) struct Rule {
     pub(crate) then: Actions,
     pub(crate) span: Span,
     pub(crate) when_span: Span,
+    /// Position in the whole policy, for per-evaluation memos.
+    pub(crate) index: usize,
+    /// Whether the conditions look at the recipient; if not, one result
+    /// serves every recipient of a mail.
+    pub(crate) per_recipient: bool,
 }
 
 impl PartialEq for Rule {
