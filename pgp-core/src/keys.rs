@@ -52,6 +52,17 @@ pub fn armored_secret_key(cert: &Cert) -> Result<Vec<u8>, Error> {
     cert.as_tsk().armored().to_vec().map_err(Error::openpgp)
 }
 
+/// The certificate without secret key material, binary (as in a keyring
+/// or an `application/pgp-keys` part with base64).
+pub fn binary_certificate(cert: &Cert) -> Result<Vec<u8>, Error> {
+    cert.to_vec().map_err(Error::openpgp)
+}
+
+/// The transferable secret key, binary.
+pub fn binary_secret_key(cert: &Cert) -> Result<Vec<u8>, Error> {
+    cert.as_tsk().to_vec().map_err(Error::openpgp)
+}
+
 /// A secret key made usable: decrypted with the passphrase when it is
 /// protected.
 pub(crate) fn unlock(

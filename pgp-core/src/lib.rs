@@ -59,7 +59,10 @@ pub use decryption::{DEFAULT_MAX_PLAINTEXT, Decrypted, Decryptor, Protection};
 pub use encryption::Encryptor;
 pub use error::Error;
 pub use harvest::{HarvestedCertificate, Source, harvest_certificates};
-pub use keys::{armored_certificate, armored_secret_key, parse_certificates};
+pub use keys::{
+    armored_certificate, armored_secret_key, binary_certificate, binary_secret_key,
+    parse_certificates,
+};
 pub use selection::{Rejection, Selection, Unusable, select_certificate};
 pub use signing::{Digest, Signer};
 pub use verification::{Coverage, Signature, SignatureStatus, Verdict, Verification, Verifier};

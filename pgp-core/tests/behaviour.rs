@@ -482,3 +482,22 @@ fn protection_names_the_recipient_key_and_the_integrity_mode() {
         decrypted.protection()
     );
 }
+
+#[test]
+fn keys_round_trip_armored_and_binary_several_per_file() {
+    let alice = alice(PgpSuite::Cv25519);
+    let bob = bob(PgpSuite::Rsa3072);
+    let mut binary = pgp_core::binary_certificate(alice.cert()).unwrap();
+    binary.extend(pgp_core::binary_secret_key(bob.cert()).unwrap());
+    let parsed = parse_certificates(&binary).unwrap();
+    assert_eq!(parsed.len(), 2);
+    assert!(!parsed[0].is_tsk());
+    assert!(parsed[1].is_tsk());
+    let mut armored = pgp_core::armored_certificate(alice.cert()).unwrap();
+    armored.extend(armored_secret_key(bob.cert()).unwrap());
+    let parsed = parse_certificates(&armored).unwrap();
+    assert_eq!(parsed.len(), 2);
+    assert_eq!(parsed[1].fingerprint(), bob.cert().fingerprint());
+    assert!(matches!(parse_certificates(b""), Err(Error::NoCertificate)));
+    assert!(parse_certificates(b"-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nnonsense\n").is_err());
+}
