@@ -564,11 +564,7 @@ impl Reader<'_, '_> {
             );
             return None;
         };
-        let table = self.table(value, "domain scope")?;
-        let mut rules = Vec::new();
-        for (_, _, value) in self.fields(table, SCOPE_KEYS, &format!("domain scope `{name}`")) {
-            rules = self.rules(value);
-        }
+        let rules = self.scope_rules(value, "domain scope", name)?;
         Some(Scope::new(ScopeKind::Domain(pattern), rules))
     }
 
@@ -585,12 +581,18 @@ impl Reader<'_, '_> {
             );
             return None;
         }
-        let table = self.table(value, "user scope")?;
+        let rules = self.scope_rules(value, "user scope", name)?;
+        Some(Scope::new(ScopeKind::User(lower), rules))
+    }
+
+    /// The rules of a domain or user scope table (which has only `rules`).
+    fn scope_rules(&mut self, value: &Value<'_>, kind: &str, name: &str) -> Option<Vec<Rule>> {
+        let table = self.table(value, kind)?;
         let mut rules = Vec::new();
-        for (_, _, value) in self.fields(table, SCOPE_KEYS, &format!("user scope `{name}`")) {
+        for (_, _, value) in self.fields(table, SCOPE_KEYS, &format!("{kind} `{name}`")) {
             rules = self.rules(value);
         }
-        Some(Scope::new(ScopeKind::User(lower), rules))
+        Some(rules)
     }
 
     fn group_scope(&mut self, name: &str, value: &Value<'_>) -> Option<Scope> {

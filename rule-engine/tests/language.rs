@@ -29,6 +29,13 @@ fn warnings(text: &str) -> Vec<Diagnostic> {
     }
 }
 
+/// Line, column and message of each finding.
+fn positions(d: &[Diagnostic]) -> Vec<(usize, usize, &str)> {
+    d.iter()
+        .map(|d| (d.line, d.column, d.message.as_str()))
+        .collect()
+}
+
 fn at(d: &Diagnostic) -> (Severity, usize, usize) {
     (d.severity, d.line, d.column)
 }
@@ -68,10 +75,7 @@ members = ["a@b.example"]
 owner = "x"
 "#;
     let d = errors(text);
-    let found: Vec<(usize, usize, &str)> = d
-        .iter()
-        .map(|d| (d.line, d.column, d.message.as_str()))
-        .collect();
+    let found = positions(&d);
     assert_eq!(
         found,
         vec![
@@ -104,10 +108,7 @@ when = { direction = "sideways", size_over = "12 parsecs", signed = "yes" }
 then = { encrypt = "maybe", fallback = "carrier-pigeon" }
 "#;
     let d = errors(text);
-    let found: Vec<(usize, usize, &str)> = d
-        .iter()
-        .map(|d| (d.line, d.column, d.message.as_str()))
-        .collect();
+    let found = positions(&d);
     assert_eq!(
         found,
         vec![
@@ -216,10 +217,7 @@ then = { archive = true }
 fn bad_scope_names_are_errors() {
     let text = "[[domain.\"not a domain\".rules]]\nid = \"R1\"\nthen = { deliver = true }\n\n[[user.\"nobody\".rules]]\nid = \"R2\"\nthen = { deliver = true }\n";
     let d = errors(text);
-    let found: Vec<(usize, usize, &str)> = d
-        .iter()
-        .map(|d| (d.line, d.column, d.message.as_str()))
-        .collect();
+    let found = positions(&d);
     assert_eq!(
         found,
         vec![
