@@ -845,8 +845,10 @@ impl Reader<'_, '_> {
                     }
                 }
             }
-            "sender" => Condition::Address(Party::Sender, self.addresses(value, key)?),
-            "recipient" => Condition::Address(Party::Recipient, self.addresses(value, key)?),
+            "sender" => Condition::Address(Party::Sender, address_set(self.addresses(value, key)?)),
+            "recipient" => {
+                Condition::Address(Party::Recipient, address_set(self.addresses(value, key)?))
+            }
             "sender_domain" => Condition::Domain(Party::Sender, self.domains(value, key)?),
             "recipient_domain" => Condition::Domain(Party::Recipient, self.domains(value, key)?),
             "sender_regex" => Condition::AddressRegex(Party::Sender, self.regex(value, key, true)?),
@@ -1363,6 +1365,14 @@ impl Reader<'_, '_> {
         }
         Some(out)
     }
+}
+
+/// Address lists are sorted and deduplicated once, so a lookup is a binary
+/// search however long the list.
+fn address_set(mut addresses: Vec<String>) -> Vec<String> {
+    addresses.sort();
+    addresses.dedup();
+    addresses
 }
 
 #[cfg(test)]

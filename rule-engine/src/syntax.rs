@@ -283,6 +283,7 @@ pub(crate) enum Condition {
     Any(Vec<Condition>),
     Not(Box<Condition>),
     Direction(Direction),
+    /// Lower case, sorted, without repeats.
     Address(Party, Vec<String>),
     Domain(Party, Vec<DomainPattern>),
     AddressRegex(Party, Pattern),
