@@ -147,6 +147,40 @@ pub struct RecipientDecision {
     pub trace: Vec<TraceStep>,
 }
 
+impl std::fmt::Display for RecipientDecision {
+    /// What `mailgate policy explain` prints for one recipient: the
+    /// address, the actions with their details, the deciding rule and the
+    /// trace, one step per line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let actions: Vec<&str> = self.outcome.actions.iter().map(|a| a.as_str()).collect();
+        write!(f, "{}: {}", self.address, actions.join(", "))?;
+        let o = &self.outcome;
+        let details = [
+            o.encryption_method
+                .map(|m| format!("encrypt with {}", m.as_str())),
+            o.signing_method
+                .map(|m| format!("sign with {}", m.as_str())),
+            o.tls_profile.as_ref().map(|p| format!("TLS profile {p}")),
+            o.reason.as_ref().map(|r| format!("reason: {r}")),
+            o.notify_template
+                .as_ref()
+                .map(|t| format!("notification: {t}")),
+        ];
+        let details: Vec<String> = details.into_iter().flatten().collect();
+        if !details.is_empty() {
+            write!(f, " ({})", details.join("; "))?;
+        }
+        match &self.decided_by {
+            Some(rule) => write!(f, "\n  decided by {rule}")?,
+            None => f.write_str("\n  no terminal rule decided")?,
+        }
+        for step in &self.trace {
+            write!(f, "\n  {step}")?;
+        }
+        Ok(())
+    }
+}
+
 /// Recipients that get exactly the same treatment: one copy of the mail is
 /// prepared for all of them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

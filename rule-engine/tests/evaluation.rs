@@ -889,3 +889,22 @@ fn decisions_detail_gives_the_same_outcomes_with_a_shorter_trace() {
         ]
     );
 }
+
+#[test]
+fn a_recipient_decision_prints_for_explain() {
+    let p =
+        policy("[[rules]]\nid = \"R6\"\nthen = { encrypt = \"required\", fallback = \"block\" }\n");
+    let r = p.evaluate(
+        &outbound(&["gus@geheim.example"]),
+        &plain("hi"),
+        &StaticFacts::default(),
+    );
+    assert_eq!(
+        r.recipients[0].to_string(),
+        "gus@geheim.example: block, notify-sender (reason: encryption required but the recipient has no certificate or key)\n  \
+decided by R6\n  \
+[global] R6 matched (no conditions)\n  \
+[global] R6 decides: encrypt\n  \
+[outcome] no certificate or key for the recipient and the fallback is block"
+    );
+}
