@@ -37,6 +37,7 @@
 
 mod address;
 mod mime;
+pub mod stream;
 
 pub use address::{AddressError, EmailAddress};
 pub use mime::{

@@ -232,6 +232,21 @@ impl<'a> Entity<'a> {
         self.raw
     }
 
+    /// The message fields for a new body: every field except `Content-*`
+    /// and `MIME-Version`, then `MIME-Version: 1.0` (written once, right
+    /// before the new entity's fields), in the input's line-break style.
+    pub fn outer_header(&self) -> Vec<u8> {
+        let mut out = header_bytes(self, |f| !f.is_content_field() && !f.is("mime-version"));
+        out.extend_from_slice(b"MIME-Version: 1.0");
+        out.extend_from_slice(self.line_break.as_bytes());
+        out
+    }
+
+    /// The `Content-*` fields, as in the input.
+    pub fn content_header(&self) -> Vec<u8> {
+        header_bytes(self, |f| f.is_content_field())
+    }
+
     /// The line break the header section uses.
     pub fn line_break(&self) -> LineBreak {
         self.line_break
@@ -738,11 +753,7 @@ impl<'a> Envelope<'a> {
     /// follow the input message's style.
     pub fn rebuild(&self, entity: &[u8]) -> Vec<u8> {
         let line_break = self.entity.line_break();
-        let mut out = header_bytes(&self.entity, |f| {
-            !f.is_content_field() && !f.is("mime-version")
-        });
-        out.extend_from_slice(b"MIME-Version: 1.0");
-        out.extend_from_slice(line_break.as_bytes());
+        let mut out = self.entity.outer_header();
         // The new entity's own MIME-Version, if any, would be a duplicate.
         let new_entity = match Entity::parse(entity) {
             Ok(parsed) if parsed.field("mime-version").is_some() => {

@@ -6,9 +6,9 @@
 //! ephemeral-static, implemented in `key_agreement`). Every recipient gets
 //! the same fresh content-encryption key.
 
-use aes_gcm::aead::consts::U12;
-use aes_gcm::aead::{AeadInOut, KeyInit};
-use cipher::{BlockModeEncrypt, KeyIvInit, block_padding::Pkcs7};
+use std::io::{BufReader, Read, Write};
+
+use cipher::{BlockModeEncrypt, KeyIvInit};
 use cms::authenveloped_data::AuthEnvelopedData;
 use cms::cert::IssuerAndSerialNumber;
 use cms::content_info::{CmsVersion, ContentInfo};
@@ -31,8 +31,10 @@ use zeroize::Zeroizing;
 use crate::certificate::{Certificate, Curve, PublicKeyAlgorithm};
 use crate::envelope::{ContentEncryption, GcmParameters, RsaesOaepParams};
 use crate::error::Error;
+use crate::gcm_stream::{Authenticator, GcmKey, Keystream};
 use crate::key_agreement::wrap_content_key;
-use mail_message::{self as mime, Envelope};
+use mail_message::Entity;
+use mail_message::stream::{Base64Writer, CanonicalWriter, read_header_section};
 
 /// How RSA recipients get the content-encryption key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -111,83 +113,44 @@ impl Encryptor {
 
     /// CMS (DER): AuthEnvelopedData for GCM, EnvelopedData for CBC.
     pub fn encrypt_cms(&self, content: &[u8]) -> Result<Vec<u8>, Error> {
-        let mut cek = Zeroizing::new(vec![0u8; self.cipher.key_len()]);
-        getrandom::fill(&mut cek).map_err(|_| Error::Randomness)?;
-        let recipient_infos = self
-            .recipients
-            .iter()
-            .map(|certificate| self.recipient_info(certificate, &cek))
-            .collect::<Result<Vec<_>, _>>()?;
-        let any_kari = recipient_infos
-            .iter()
-            .any(|r| matches!(r, RecipientInfo::Kari(_)));
-        let recip_infos =
-            RecipientInfos(SetOfVec::try_from(recipient_infos).map_err(Error::InvalidCms)?);
-        let (content_type, content) = if self.cipher.is_authenticated() {
-            let mut nonce = [0u8; 12];
-            getrandom::fill(&mut nonce).map_err(|_| Error::Randomness)?;
-            let (ciphertext, tag) = gcm_encrypt(self.cipher, &cek, &nonce, content)?;
-            let params = GcmParameters {
-                nonce: OctetString::new(nonce.to_vec()).map_err(Error::InvalidCms)?,
-                icv_len: 16,
-            };
-            let data = AuthEnvelopedData {
-                version: CmsVersion::V0,
-                originator_info: None,
-                recip_infos,
-                auth_encrypted_content_info: EncryptedContentInfo {
-                    content_type: ID_DATA,
-                    content_enc_alg: AlgorithmIdentifierOwned {
-                        oid: self.cipher.oid(),
-                        parameters: Some(Any::encode_from(&params).map_err(Error::InvalidCms)?),
-                    },
-                    encrypted_content: Some(
-                        OctetString::new(ciphertext).map_err(Error::InvalidCms)?,
-                    ),
-                },
-                auth_attrs: None,
-                mac: OctetString::new(tag).map_err(Error::InvalidCms)?,
-                unauth_attrs: None,
-            };
-            (
-                ID_CT_AUTH_ENVELOPED_DATA,
-                Any::encode_from(&data).map_err(Error::InvalidCms)?,
-            )
-        } else {
-            let mut iv = [0u8; 16];
-            getrandom::fill(&mut iv).map_err(|_| Error::Randomness)?;
-            let ciphertext = cbc_encrypt(self.cipher, &cek, &iv, content)?;
-            let data = EnvelopedData {
-                // RFC 5652 section 6.1: version 2 when a recipientInfo is not
-                // version 0 (KARI is version 3), else 0.
-                version: if any_kari {
-                    CmsVersion::V2
-                } else {
-                    CmsVersion::V0
-                },
-                originator_info: None,
-                recip_infos,
-                encrypted_content: EncryptedContentInfo {
-                    content_type: ID_DATA,
-                    content_enc_alg: AlgorithmIdentifierOwned {
-                        oid: self.cipher.oid(),
-                        parameters: Some(
-                            Any::encode_from(
-                                &OctetString::new(iv.to_vec()).map_err(Error::InvalidCms)?,
-                            )
-                            .map_err(Error::InvalidCms)?,
-                        ),
-                    },
-                    encrypted_content: Some(
-                        OctetString::new(ciphertext).map_err(Error::InvalidCms)?,
-                    ),
-                },
-                unprotected_attrs: None,
-            };
-            (
-                ID_ENVELOPED_DATA,
-                Any::encode_from(&data).map_err(Error::InvalidCms)?,
-            )
+        let prepared = self.prepare()?;
+        let mut encryptor = ContentEncryptor::new(&prepared, Vec::new())?;
+        encryptor.write_all(content).map_err(Error::Io)?;
+        let (ciphertext, tag) = encryptor.finish().map_err(Error::Io)?;
+        let encrypted_content = EncryptedContentInfo {
+            content_type: ID_DATA,
+            content_enc_alg: prepared.algorithm.clone(),
+            encrypted_content: Some(OctetString::new(ciphertext).map_err(Error::InvalidCms)?),
+        };
+        let (content_type, content) = match tag {
+            Some(tag) => {
+                let data = AuthEnvelopedData {
+                    version: CmsVersion::V0,
+                    originator_info: None,
+                    recip_infos: prepared.recipient_infos,
+                    auth_encrypted_content_info: encrypted_content,
+                    auth_attrs: None,
+                    mac: OctetString::new(tag.to_vec()).map_err(Error::InvalidCms)?,
+                    unauth_attrs: None,
+                };
+                (
+                    ID_CT_AUTH_ENVELOPED_DATA,
+                    Any::encode_from(&data).map_err(Error::InvalidCms)?,
+                )
+            }
+            None => {
+                let data = EnvelopedData {
+                    version: prepared.version,
+                    originator_info: None,
+                    recip_infos: prepared.recipient_infos,
+                    encrypted_content,
+                    unprotected_attrs: None,
+                };
+                (
+                    ID_ENVELOPED_DATA,
+                    Any::encode_from(&data).map_err(Error::InvalidCms)?,
+                )
+            }
         };
         ContentInfo {
             content_type,
@@ -195,6 +158,54 @@ impl Encryptor {
         }
         .to_der()
         .map_err(Error::InvalidCms)
+    }
+
+    /// A fresh content-encryption key, wrapped for every recipient, and the
+    /// content algorithm with a fresh IV or nonce.
+    fn prepare(&self) -> Result<Prepared, Error> {
+        let mut cek = Zeroizing::new(vec![0u8; self.cipher.key_len()]);
+        getrandom::fill(&mut cek).map_err(|_| Error::Randomness)?;
+        let recipient_infos = self
+            .recipients
+            .iter()
+            .map(|certificate| self.recipient_info(certificate, &cek))
+            .collect::<Result<Vec<_>, _>>()?;
+        // RFC 5652 section 6.1: version 2 when a recipientInfo is not version
+        // 0 (KARI is version 3), else 0.
+        let version = if recipient_infos
+            .iter()
+            .any(|r| matches!(r, RecipientInfo::Kari(_)))
+        {
+            CmsVersion::V2
+        } else {
+            CmsVersion::V0
+        };
+        let mut iv = [0u8; 16];
+        let parameters = if self.cipher.is_authenticated() {
+            getrandom::fill(&mut iv[..12]).map_err(|_| Error::Randomness)?;
+            let params = GcmParameters {
+                nonce: OctetString::new(&iv[..12]).map_err(Error::InvalidCms)?,
+                icv_len: 16,
+            };
+            Any::encode_from(&params).map_err(Error::InvalidCms)?
+        } else {
+            getrandom::fill(&mut iv).map_err(|_| Error::Randomness)?;
+            Any::encode_from(&OctetString::new(iv.to_vec()).map_err(Error::InvalidCms)?)
+                .map_err(Error::InvalidCms)?
+        };
+        Ok(Prepared {
+            cipher: self.cipher,
+            cek,
+            iv,
+            version,
+            recipient_infos: RecipientInfos(
+                SetOfVec::try_from(recipient_infos).map_err(Error::InvalidCms)?,
+            ),
+            algorithm: AlgorithmIdentifierOwned {
+                oid: self.cipher.oid(),
+                parameters: Some(parameters),
+            },
+        })
     }
 
     fn recipient_info(
@@ -273,21 +284,265 @@ impl Encryptor {
     /// readable (they are needed for delivery), the body entity with its
     /// `Content-*` fields is encrypted.
     pub fn encrypt_message(&self, message: &[u8]) -> Result<Vec<u8>, Error> {
-        let envelope = Envelope::split(message)?;
-        let cms = self.encrypt_cms(envelope.inner())?;
+        let mut out = Vec::with_capacity(message.len() * 4 / 3 + 4096);
+        self.encrypt_message_stream(message, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`Encryptor::encrypt_message`] from a reader to a writer, in bounded
+    /// memory whatever the message size: the CMS is written as BER with
+    /// indefinite lengths (as OpenSSL `-stream`, NSS and Outlook write it),
+    /// the content in 64 KiB segments.
+    pub fn encrypt_message_stream(
+        &self,
+        input: impl Read,
+        mut output: impl Write,
+    ) -> Result<(), Error> {
+        let mut reader = BufReader::with_capacity(SEGMENT, input);
+        let header = read_header_section(&mut reader, MAX_HEADER).map_err(Error::Io)?;
+        let message = Entity::parse(&header)?;
+        let line_break = message.line_break();
         let smime_type = if self.cipher.is_authenticated() {
             "authEnveloped-data"
         } else {
             "enveloped-data"
         };
-        let mut entity = format!(
-            "Content-Type: application/pkcs7-mime; smime-type={smime_type}; name=\"smime.p7m\"\r\n\
-             Content-Transfer-Encoding: base64\r\n\
-             Content-Disposition: attachment; filename=\"smime.p7m\"\r\n\r\n"
-        )
-        .into_bytes();
-        entity.extend_from_slice(&mime::encode_base64(&cms, mime::LineBreak::Crlf));
-        Ok(envelope.rebuild(&entity))
+        let mut head = message.outer_header();
+        for line in [
+            format!(
+                "Content-Type: application/pkcs7-mime; smime-type={smime_type}; name=\"smime.p7m\""
+            ),
+            "Content-Transfer-Encoding: base64".to_owned(),
+            "Content-Disposition: attachment; filename=\"smime.p7m\"".to_owned(),
+            String::new(),
+        ] {
+            head.extend_from_slice(line.as_bytes());
+            head.extend_from_slice(line_break.as_bytes());
+        }
+        output.write_all(&head).map_err(Error::Io)?;
+
+        let prepared = self.prepare()?;
+        let mut base64 = Base64Writer::new(output, line_break);
+        base64
+            .write_all(&ber_prefix(&prepared)?)
+            .map_err(Error::Io)?;
+        let segments = BerSegments { inner: base64 };
+        let mut canonical = CanonicalWriter::new(ContentEncryptor::new(&prepared, segments)?);
+        // The inner entity: the message's Content-* fields, an empty line,
+        // the body, all canonical (CRLF).
+        canonical
+            .write_all(&message.content_header())
+            .and_then(|()| canonical.write_all(b"\r\n"))
+            .and_then(|()| std::io::copy(&mut reader, &mut canonical).map(drop))
+            .map_err(Error::Io)?;
+        let (segments, tag) = canonical.into_inner().finish().map_err(Error::Io)?;
+        let mut base64 = segments.inner;
+        let mut suffix = vec![0, 0, 0, 0]; // end of [0] content, of EncryptedContentInfo
+        if let Some(tag) = tag {
+            suffix.extend_from_slice(&[0x04, 16]);
+            suffix.extend_from_slice(&tag);
+        }
+        suffix.extend_from_slice(&[0, 0, 0, 0, 0, 0]); // (Auth)EnvelopedData, [0], ContentInfo
+        base64.write_all(&suffix).map_err(Error::Io)?;
+        base64
+            .finish()
+            .and_then(|mut out| out.flush())
+            .map_err(Error::Io)
+    }
+}
+
+/// Everything the content encryption and the CMS framing need.
+struct Prepared {
+    cipher: ContentEncryption,
+    cek: Zeroizing<Vec<u8>>,
+    /// The CBC IV, or the GCM nonce in the first 12 bytes.
+    iv: [u8; 16],
+    version: CmsVersion,
+    recipient_infos: RecipientInfos,
+    algorithm: AlgorithmIdentifierOwned,
+}
+
+/// Bytes per BER content segment and per read.
+const SEGMENT: usize = 64 * 1024;
+/// The longest header section we accept.
+const MAX_HEADER: usize = 1024 * 1024;
+
+/// The BER (indefinite-length) CMS up to the first content segment.
+fn ber_prefix(prepared: &Prepared) -> Result<Vec<u8>, Error> {
+    let der = |value: &dyn DerEncode| value.encode_der();
+    let mut out = vec![0x30, 0x80];
+    let content_type = if prepared.cipher.is_authenticated() {
+        ID_CT_AUTH_ENVELOPED_DATA
+    } else {
+        ID_ENVELOPED_DATA
+    };
+    out.extend_from_slice(&der(&content_type)?);
+    out.extend_from_slice(&[0xa0, 0x80, 0x30, 0x80]);
+    let version = if prepared.cipher.is_authenticated() {
+        CmsVersion::V0
+    } else {
+        prepared.version
+    };
+    out.extend_from_slice(&der(&version)?);
+    out.extend_from_slice(&der(&prepared.recipient_infos)?);
+    out.extend_from_slice(&[0x30, 0x80]);
+    out.extend_from_slice(&der(&ID_DATA)?);
+    out.extend_from_slice(&der(&prepared.algorithm)?);
+    // encryptedContent: [0] IMPLICIT OCTET STRING, constructed.
+    out.extend_from_slice(&[0xa0, 0x80]);
+    Ok(out)
+}
+
+/// DER encoding behind a trait object (the `der` traits are not object safe).
+trait DerEncode {
+    fn encode_der(&self) -> Result<Vec<u8>, Error>;
+}
+
+impl<T: Encode> DerEncode for T {
+    fn encode_der(&self) -> Result<Vec<u8>, Error> {
+        self.to_der().map_err(Error::InvalidCms)
+    }
+}
+
+/// Writes each chunk as one primitive OCTET STRING segment.
+struct BerSegments<W: Write> {
+    inner: W,
+}
+
+impl<W: Write> Write for BerSegments<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let mut header = vec![0x04];
+        let len = buf.len();
+        if len < 0x80 {
+            header.push(len as u8);
+        } else {
+            let bytes = len.to_be_bytes();
+            let skip = bytes.iter().take_while(|b| **b == 0).count();
+            let significant = bytes.get(skip..).unwrap_or_default();
+            header.push(0x80 | significant.len() as u8);
+            header.extend_from_slice(significant);
+        }
+        self.inner.write_all(&header)?;
+        self.inner.write_all(buf)?;
+        Ok(len)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Encrypts what is written to it and passes the ciphertext on in segments
+/// of at most [`SEGMENT`] bytes; [`ContentEncryptor::finish`] pads (CBC) or
+/// produces the tag (GCM).
+struct ContentEncryptor<W: Write> {
+    inner: W,
+    mode: Mode,
+    buffer: Zeroizing<Vec<u8>>,
+}
+
+enum Mode {
+    Cbc128(cbc::Encryptor<aes::Aes128>),
+    Cbc192(cbc::Encryptor<aes::Aes192>),
+    Cbc256(cbc::Encryptor<aes::Aes256>),
+    Gcm(Box<(Keystream, Authenticator)>),
+}
+
+impl<W: Write> ContentEncryptor<W> {
+    fn new(prepared: &Prepared, inner: W) -> Result<Self, Error> {
+        let key = prepared.cek.as_slice();
+        let iv = &prepared.iv;
+        let failed = |_| Error::Randomness;
+        let mode = match prepared.cipher {
+            ContentEncryption::Aes128Cbc => {
+                Mode::Cbc128(cbc::Encryptor::new_from_slices(key, iv).map_err(failed)?)
+            }
+            ContentEncryption::Aes192Cbc => {
+                Mode::Cbc192(cbc::Encryptor::new_from_slices(key, iv).map_err(failed)?)
+            }
+            ContentEncryption::Aes256Cbc => {
+                Mode::Cbc256(cbc::Encryptor::new_from_slices(key, iv).map_err(failed)?)
+            }
+            ContentEncryption::Aes128Gcm | ContentEncryption::Aes256Gcm => {
+                let mut nonce = [0u8; 12];
+                nonce.copy_from_slice(&iv[..12]);
+                let gcm = GcmKey::new(key)?;
+                Mode::Gcm(Box::new((
+                    gcm.keystream(&nonce)?,
+                    gcm.authenticator(&nonce, &[]),
+                )))
+            }
+        };
+        Ok(ContentEncryptor {
+            inner,
+            mode,
+            buffer: Zeroizing::new(Vec::with_capacity(SEGMENT + 16)),
+        })
+    }
+
+    /// Encrypts the buffered whole blocks (all of them for GCM) and passes
+    /// them on; CBC keeps a partial block back.
+    fn drain(&mut self, everything: bool) -> std::io::Result<()> {
+        let ready = match self.mode {
+            Mode::Gcm(..) => self.buffer.len(),
+            _ if everything => self.buffer.len(),
+            _ => self.buffer.len() - self.buffer.len() % 16,
+        };
+        if ready == 0 {
+            return Ok(());
+        }
+        let chunk = self.buffer.get_mut(..ready).unwrap_or_default();
+        match &mut self.mode {
+            Mode::Cbc128(cbc) => encrypt_blocks(cbc, chunk),
+            Mode::Cbc192(cbc) => encrypt_blocks(cbc, chunk),
+            Mode::Cbc256(cbc) => encrypt_blocks(cbc, chunk),
+            Mode::Gcm(gcm) => {
+                let (keystream, authenticator) = &mut **gcm;
+                keystream.apply(chunk);
+                authenticator.update(chunk);
+            }
+        }
+        self.inner.write_all(chunk)?;
+        self.buffer.drain(..ready);
+        Ok(())
+    }
+
+    /// Pads (CBC) or computes the tag (GCM); returns the inner writer and
+    /// the tag.
+    fn finish(mut self) -> std::io::Result<(W, Option<[u8; 16]>)> {
+        if !matches!(self.mode, Mode::Gcm(..)) {
+            // PKCS#7 padding: 1 to 16 bytes, each the padding length.
+            let pad = 16 - self.buffer.len() % 16;
+            self.buffer.extend(std::iter::repeat_n(pad as u8, pad));
+        }
+        self.drain(true)?;
+        let tag = match self.mode {
+            Mode::Gcm(gcm) => Some(gcm.1.tag()),
+            _ => None,
+        };
+        Ok((self.inner, tag))
+    }
+}
+
+fn encrypt_blocks<C: cipher::BlockCipherEncrypt>(cbc: &mut cbc::Encryptor<C>, data: &mut [u8]) {
+    let (blocks, _) = cipher::Block::<cbc::Encryptor<C>>::slice_as_chunks_mut(data);
+    cbc.encrypt_blocks(blocks);
+}
+
+impl<W: Write> Write for ContentEncryptor<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.buffer.extend_from_slice(buf);
+        if self.buffer.len() >= SEGMENT {
+            self.drain(false)?;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
     }
 }
 
@@ -343,48 +598,4 @@ fn oaep_sha256_identifier() -> Result<AlgorithmIdentifierOwned, Error> {
         oid: ID_RSAES_OAEP,
         parameters: Some(Any::encode_from(&params).map_err(Error::InvalidCms)?),
     })
-}
-
-fn cbc_encrypt(
-    cipher: ContentEncryption,
-    key: &[u8],
-    iv: &[u8],
-    plaintext: &[u8],
-) -> Result<Vec<u8>, Error> {
-    fn run<C>(key: &[u8], iv: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, Error>
-    where
-        C: cipher::BlockCipherEncrypt + KeyInit,
-    {
-        let encryptor =
-            cbc::Encryptor::<C>::new_from_slices(key, iv).map_err(|_| Error::Randomness)?;
-        Ok(encryptor.encrypt_padded_vec::<Pkcs7>(plaintext))
-    }
-    match cipher {
-        ContentEncryption::Aes128Cbc => run::<aes::Aes128>(key, iv, plaintext),
-        ContentEncryption::Aes192Cbc => run::<aes::Aes192>(key, iv, plaintext),
-        _ => run::<aes::Aes256>(key, iv, plaintext),
-    }
-}
-
-/// AES-GCM with a 12-byte nonce and a 16-byte tag; returns ciphertext and tag.
-fn gcm_encrypt(
-    cipher: ContentEncryption,
-    key: &[u8],
-    nonce: &[u8; 12],
-    plaintext: &[u8],
-) -> Result<(Vec<u8>, Vec<u8>), Error> {
-    let mut buffer = plaintext.to_vec();
-    let nonce = aes_gcm::aead::Nonce::<aes_gcm::AesGcm<aes::Aes128, U12>>::from(*nonce);
-    let tag = match cipher {
-        ContentEncryption::Aes128Gcm => aes_gcm::Aes128Gcm::new_from_slice(key)
-            .map_err(|_| Error::Randomness)?
-            .encrypt_inout_detached(&nonce, &[], buffer.as_mut_slice().into())
-            .map(|tag| tag.to_vec()),
-        _ => aes_gcm::Aes256Gcm::new_from_slice(key)
-            .map_err(|_| Error::Randomness)?
-            .encrypt_inout_detached(&nonce, &[], buffer.as_mut_slice().into())
-            .map(|tag| tag.to_vec()),
-    }
-    .map_err(|_| Error::Randomness)?;
-    Ok((buffer, tag))
 }

@@ -308,7 +308,7 @@ pub fn decrypt_cms(input: &[u8], identity: &DecryptionIdentity) -> Result<Decryp
     }
 }
 
-fn recover_content_key(
+pub(crate) fn recover_content_key(
     recipients: &RecipientInfos,
     identity: &DecryptionIdentity,
 ) -> Result<Zeroizing<Vec<u8>>, Error> {

@@ -128,4 +128,7 @@ pub enum Error {
     /// A PKCS#12 file we cannot use, and why.
     #[error("PKCS#12: {0}")]
     UnsupportedPkcs12(&'static str),
+    /// Reading the message or writing the result failed.
+    #[error("I/O: {0}")]
+    Io(#[source] std::io::Error),
 }

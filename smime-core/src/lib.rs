@@ -42,10 +42,12 @@
 
 pub mod ber;
 mod certificate;
+mod decrypt_stream;
 mod digest;
 mod encryption;
 mod envelope;
 mod error;
+mod gcm_stream;
 mod key_agreement;
 mod message;
 mod pem;
@@ -56,6 +58,7 @@ mod signing;
 mod verification;
 
 pub use certificate::{Certificate, Curve, PublicKeyAlgorithm};
+pub use decrypt_stream::{StreamDecryption, decrypt_message_stream};
 pub use digest::{DigestAlgorithm, Hasher, UnknownDigest};
 pub use encryption::{Encryptor, RsaKeyTransport};
 pub use envelope::{ContentEncryption, Decrypted, DecryptionIdentity, UnknownCipher, decrypt_cms};

@@ -38,7 +38,7 @@ impl std::fmt::Debug for DecryptedMessage {
 /// Whether a content type is the S/MIME CMS wrapper `application/pkcs7-mime`
 /// (or its pre-standard `x-` form, which Outlook still sends), returning its
 /// `smime-type` parameter.
-fn pkcs7_mime(content_type: &ContentType) -> Option<Option<String>> {
+pub(crate) fn pkcs7_mime(content_type: &ContentType) -> Option<Option<String>> {
     let smime_type = content_type
         .parameter("smime-type")
         .map(str::to_ascii_lowercase);

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use smime_core::{
     Certificate, Coverage, DecryptionIdentity, Encryptor, Pkcs12, PrivateKey, RsaKeyTransport,
     SignatureForm, SignatureStatus, Signer, Verdict as SmimeVerdict, Verification, Verifier,
-    decrypt_message,
+    decrypt_message_stream,
 };
 use zeroize::Zeroizing;
 
@@ -21,14 +21,14 @@ use crate::rfc3339;
 pub(crate) fn run(command: SmimeCommand, output: &Output) -> Result<Verdict, Failure> {
     match command {
         SmimeCommand::Inspect(args) => inspect(&args, output),
-        SmimeCommand::Decrypt(args) => decrypt(&args, output),
+        SmimeCommand::Decrypt(args) => decrypt(&args),
         SmimeCommand::Sign(args) => sign(&args, output),
         SmimeCommand::Verify(args) => verify(&args, output),
-        SmimeCommand::Encrypt(args) => encrypt(&args, output),
+        SmimeCommand::Encrypt(args) => encrypt(&args),
     }
 }
 
-fn encrypt(args: &EncryptArgs, output: &Output) -> Result<Verdict, Failure> {
+fn encrypt(args: &EncryptArgs) -> Result<Verdict, Failure> {
     let mut recipients = Vec::new();
     for path in &args.to {
         let certificates = load_certificates(path)?;
@@ -46,11 +46,11 @@ fn encrypt(args: &EncryptArgs, output: &Output) -> Result<Verdict, Failure> {
         .map_err(|error| Failure::Usage(error.to_string()))?
         .with_cipher(args.cipher)
         .with_rsa_key_transport(transport);
-    let message = read_input(std::path::Path::new("-"))?;
-    let encrypted = encryptor
-        .encrypt_message(&message)
+    // Streams: memory stays bounded whatever the message size.
+    let stdout = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
+    encryptor
+        .encrypt_message_stream(std::io::stdin().lock(), stdout)
         .map_err(|error| Failure::input("standard input", &error))?;
-    output.product(&encrypted)?;
     Ok(Verdict::Holds)
 }
 
@@ -204,11 +204,12 @@ fn verification_json(report: &Verification, now: SystemTime) -> Value {
     })
 }
 
-fn decrypt(args: &DecryptArgs, output: &Output) -> Result<Verdict, Failure> {
+fn decrypt(args: &DecryptArgs) -> Result<Verdict, Failure> {
     let identity = load_identity(&args.key)?;
-    let message = read_input(std::path::Path::new("-"))?;
-    let decrypted = decrypt_message(&message, &identity).map_err(message_failure)?;
-    output.product(decrypted.message())?;
+    // Streams in bounded memory; nothing reaches standard output unless the
+    // whole message decrypts (and, for GCM, authenticates).
+    let stdout = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
+    decrypt_message_stream(std::io::stdin().lock(), stdout, &identity).map_err(message_failure)?;
     Ok(Verdict::Holds)
 }
 

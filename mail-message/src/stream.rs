@@ -1,0 +1,348 @@
+//! Streaming forms of the transformations, for messages too large to hold in
+//! memory: each adapter keeps at most a few bytes of state between writes.
+
+use std::io::{self, BufRead, Read, Write};
+
+use base64ct::{Base64, Encoding};
+
+use crate::mime::{LineBreak, MimeError};
+
+/// Writes the canonical form of what passes through: every bare LF becomes
+/// CRLF (as [`crate::canonicalize`] does, across write boundaries).
+#[derive(Debug)]
+pub struct CanonicalWriter<W: Write> {
+    inner: W,
+    previous: u8,
+}
+
+impl<W: Write> CanonicalWriter<W> {
+    /// Wraps `inner`.
+    pub fn new(inner: W) -> Self {
+        CanonicalWriter { inner, previous: 0 }
+    }
+
+    /// The wrapped writer.
+    pub fn into_inner(self) -> W {
+        self.inner
+    }
+}
+
+impl<W: Write> Write for CanonicalWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let mut start = 0;
+        for (index, &byte) in buf.iter().enumerate() {
+            let previous = if index == 0 {
+                self.previous
+            } else {
+                buf.get(index - 1).copied().unwrap_or_default()
+            };
+            if byte == b'\n' && previous != b'\r' {
+                self.inner
+                    .write_all(buf.get(start..index).unwrap_or_default())?;
+                self.inner.write_all(b"\r")?;
+                start = index;
+            }
+        }
+        self.inner.write_all(buf.get(start..).unwrap_or_default())?;
+        if let Some(&last) = buf.last() {
+            self.previous = last;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Writes CRLF line breaks as `line_break` (the streaming
+/// [`crate::with_line_breaks`]); call [`LineBreakWriter::finish`] at the end.
+#[derive(Debug)]
+pub struct LineBreakWriter<W: Write> {
+    inner: W,
+    line_break: LineBreak,
+    pending_cr: bool,
+}
+
+impl<W: Write> LineBreakWriter<W> {
+    /// Wraps `inner`.
+    pub fn new(inner: W, line_break: LineBreak) -> Self {
+        LineBreakWriter {
+            inner,
+            line_break,
+            pending_cr: false,
+        }
+    }
+
+    /// Writes a trailing lone CR, if any, and returns the wrapped writer.
+    pub fn finish(mut self) -> io::Result<W> {
+        if self.pending_cr {
+            self.inner.write_all(b"\r")?;
+        }
+        Ok(self.inner)
+    }
+}
+
+impl<W: Write> Write for LineBreakWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.line_break == LineBreak::Crlf {
+            self.inner.write_all(buf)?;
+            return Ok(buf.len());
+        }
+        let mut out = Vec::with_capacity(buf.len() + 1);
+        for &byte in buf {
+            if self.pending_cr {
+                self.pending_cr = false;
+                if byte != b'\n' {
+                    out.push(b'\r');
+                }
+            }
+            if byte == b'\r' {
+                self.pending_cr = true;
+            } else {
+                out.push(byte);
+            }
+        }
+        self.inner.write_all(&out)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Base64 in lines of 76 characters, as mail carries it; call
+/// [`Base64Writer::finish`] at the end.
+#[derive(Debug)]
+pub struct Base64Writer<W: Write> {
+    inner: W,
+    line_break: LineBreak,
+    pending: Vec<u8>,
+}
+
+/// Input bytes per output line (57 bytes make 76 characters).
+const LINE_INPUT: usize = 57;
+
+impl<W: Write> Base64Writer<W> {
+    /// Wraps `inner`.
+    pub fn new(inner: W, line_break: LineBreak) -> Self {
+        Base64Writer {
+            inner,
+            line_break,
+            pending: Vec::with_capacity(LINE_INPUT),
+        }
+    }
+
+    fn line(&mut self, chunk: &[u8]) -> io::Result<()> {
+        self.inner
+            .write_all(Base64::encode_string(chunk).as_bytes())?;
+        self.inner.write_all(self.line_break.as_bytes())
+    }
+
+    /// Writes the last, shorter line and returns the wrapped writer.
+    pub fn finish(mut self) -> io::Result<W> {
+        if !self.pending.is_empty() {
+            let pending = std::mem::take(&mut self.pending);
+            self.line(&pending)?;
+        }
+        Ok(self.inner)
+    }
+}
+
+impl<W: Write> Write for Base64Writer<W> {
+    fn write(&mut self, mut buf: &[u8]) -> io::Result<usize> {
+        let written = buf.len();
+        if !self.pending.is_empty() {
+            let take = (LINE_INPUT - self.pending.len()).min(buf.len());
+            let (head, rest) = buf.split_at(take);
+            self.pending.extend_from_slice(head);
+            buf = rest;
+            if self.pending.len() == LINE_INPUT {
+                let pending = std::mem::take(&mut self.pending);
+                self.line(&pending)?;
+            }
+        }
+        let mut lines = buf.chunks_exact(LINE_INPUT);
+        for chunk in &mut lines {
+            self.line(chunk)?;
+        }
+        self.pending.extend_from_slice(lines.remainder());
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Decodes base64 as mail carries it (lines, whitespace) from a reader.
+#[derive(Debug)]
+pub struct Base64Reader<R: BufRead> {
+    inner: R,
+    quad: Vec<u8>,
+    decoded: Vec<u8>,
+    position: usize,
+    finished: bool,
+}
+
+impl<R: BufRead> Base64Reader<R> {
+    /// Wraps `inner`.
+    pub fn new(inner: R) -> Self {
+        Base64Reader {
+            inner,
+            quad: Vec::with_capacity(4096),
+            decoded: Vec::new(),
+            position: 0,
+            finished: false,
+        }
+    }
+
+    /// Decodes the next run of input into `decoded`.
+    fn refill(&mut self) -> io::Result<()> {
+        self.decoded.clear();
+        self.position = 0;
+        while self.decoded.is_empty() && !self.finished {
+            let available = self.inner.fill_buf()?;
+            if available.is_empty() {
+                self.finished = true;
+            }
+            let consumed = available.len();
+            self.quad.extend(
+                available
+                    .iter()
+                    .copied()
+                    .filter(|b| !b.is_ascii_whitespace()),
+            );
+            self.inner.consume(consumed);
+            // Decode whole groups of four; keep the rest for the next round,
+            // except at the end, where everything must decode.
+            let usable = if self.finished {
+                self.quad.len()
+            } else {
+                self.quad.len() - self.quad.len() % 4
+            };
+            if usable > 0 {
+                let text = std::str::from_utf8(self.quad.get(..usable).unwrap_or_default())
+                    .map_err(|_| invalid())?;
+                self.decoded = Base64::decode_vec(text).map_err(|_| invalid())?;
+                self.quad.drain(..usable);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn invalid() -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, MimeError::Base64)
+}
+
+impl<R: BufRead> Read for Base64Reader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.position >= self.decoded.len() {
+            self.refill()?;
+        }
+        let available = self.decoded.get(self.position..).unwrap_or_default();
+        let count = available.len().min(buf.len());
+        if let (Some(target), Some(source)) = (buf.get_mut(..count), available.get(..count)) {
+            target.copy_from_slice(source);
+        }
+        self.position += count;
+        Ok(count)
+    }
+}
+
+/// Reads a message's header section (up to and including the empty line that
+/// ends it) from `reader`, refusing more than `limit` bytes.
+pub fn read_header_section(reader: &mut impl BufRead, limit: usize) -> io::Result<Vec<u8>> {
+    let mut header = Vec::new();
+    loop {
+        let start = header.len();
+        let remaining = (limit + 1).saturating_sub(start) as u64;
+        let read = reader
+            .by_ref()
+            .take(remaining)
+            .read_until(b'\n', &mut header)?;
+        if read == 0 {
+            return Ok(header); // all header, no body
+        }
+        if header.len() > limit {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("header section longer than {limit} bytes"),
+            ));
+        }
+        let line = header.get(start..).unwrap_or_default();
+        if line == b"\n" || line == b"\r\n" {
+            return Ok(header);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn adapters_match_the_in_memory_forms_at_every_split() {
+        let text = b"a\nb\r\nc\rd\n\n\r\ne".to_vec();
+        for split in 0..=text.len() {
+            let (left, right) = text.split_at(split);
+            let mut canonical = CanonicalWriter::new(Vec::new());
+            canonical.write_all(left).unwrap();
+            canonical.write_all(right).unwrap();
+            assert_eq!(
+                canonical.into_inner(),
+                crate::canonicalize(&text),
+                "split {split}"
+            );
+
+            let crlf = crate::canonicalize(&text);
+            let (left, right) = crlf.split_at(split.min(crlf.len()));
+            let mut lf = LineBreakWriter::new(Vec::new(), LineBreak::Lf);
+            lf.write_all(left).unwrap();
+            lf.write_all(right).unwrap();
+            assert_eq!(
+                lf.finish().unwrap(),
+                crate::with_line_breaks(&crlf, LineBreak::Lf)
+            );
+        }
+    }
+
+    #[test]
+    fn base64_round_trips_in_pieces() {
+        let data: Vec<u8> = (0..1000u32).map(|i| (i * 7 % 256) as u8).collect();
+        for piece in [1, 3, 56, 57, 58, 400] {
+            let mut writer = Base64Writer::new(Vec::new(), LineBreak::Crlf);
+            for chunk in data.chunks(piece) {
+                writer.write_all(chunk).unwrap();
+            }
+            let encoded = writer.finish().unwrap();
+            assert_eq!(encoded, crate::encode_base64(&data, LineBreak::Crlf));
+            let mut decoded = Vec::new();
+            Base64Reader::new(io::BufReader::with_capacity(piece.max(2), &encoded[..]))
+                .read_to_end(&mut decoded)
+                .unwrap();
+            assert_eq!(decoded, data);
+        }
+        let mut out = Vec::new();
+        assert!(
+            Base64Reader::new(&b"QUJD*A=="[..])
+                .read_to_end(&mut out)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn header_sections_end_at_the_empty_line() {
+        let mut input = &b"From: a\r\n b\r\n\r\nbody\r\n"[..];
+        assert_eq!(
+            read_header_section(&mut input, 100).unwrap(),
+            b"From: a\r\n b\r\n\r\n"
+        );
+        assert_eq!(input, b"body\r\n");
+        let mut long = &b"X: aaaaaaaaaaaaaaaaaaaa\n\n"[..];
+        assert!(read_header_section(&mut long, 10).is_err());
+    }
+}

@@ -1,0 +1,595 @@
+//! Decrypting S/MIME messages of any size in bounded memory.
+//!
+//! Two passes. The first reads the message once: the header section, then
+//! the CMS (base64 decoded on the fly, DER or BER) with a small streaming
+//! BER reader; the recipientInfos and algorithm parameters are kept, the
+//! ciphertext goes to an anonymous temporary file (ciphertext only: no
+//! plaintext ever touches the disk). Before anything is written, the
+//! content key is recovered and the content checked: the GCM tag over all
+//! ciphertext, or the CBC padding of the last block. Only then does the
+//! second pass decrypt from the temporary file to the output. So a failure
+//! writes nothing, and GCM plaintext is never released unauthenticated.
+
+use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+
+use cipher::{BlockCipherDecrypt, BlockModeDecrypt, KeyInit, KeyIvInit};
+use cms::enveloped_data::RecipientInfos;
+use const_oid::ObjectIdentifier;
+use const_oid::db::rfc5911::{ID_CT_AUTH_ENVELOPED_DATA, ID_ENVELOPED_DATA};
+use der::Decode;
+use der::asn1::OctetString;
+use mail_message::stream::{Base64Reader, LineBreakWriter, read_header_section};
+use mail_message::{Entity, MimeError};
+use spki::AlgorithmIdentifierOwned;
+use zeroize::Zeroizing;
+
+use crate::envelope::{ContentEncryption, DecryptionIdentity, GcmParameters, recover_content_key};
+use crate::error::Error;
+use crate::gcm_stream::GcmKey;
+use crate::message::pkcs7_mime;
+
+/// Bytes per read and write.
+const CHUNK: usize = 64 * 1024;
+/// The longest header section, and the largest non-content CMS element
+/// (recipientInfos, attributes), we accept.
+const LIMIT: usize = 1024 * 1024;
+
+/// A BER reader over a byte stream that counts what it consumed.
+struct BerReader<R: Read> {
+    inner: R,
+    position: u64,
+}
+
+/// A TLV header: tag and definite length (`None`: indefinite).
+#[derive(Debug, Clone, Copy)]
+struct Header {
+    tag: u8,
+    length: Option<u64>,
+}
+
+fn malformed() -> Error {
+    Error::MalformedCms(crate::ber::BerError::Truncated { offset: 0 })
+}
+
+impl<R: Read> BerReader<R> {
+    fn byte(&mut self) -> Result<u8, Error> {
+        let mut byte = [0u8];
+        self.inner.read_exact(&mut byte).map_err(read_error)?;
+        self.position += 1;
+        Ok(byte[0])
+    }
+
+    fn header(&mut self) -> Result<Header, Error> {
+        let tag = self.byte()?;
+        if tag & 0x1f == 0x1f {
+            return Err(malformed()); // high tag numbers do not occur in CMS
+        }
+        let first = self.byte()?;
+        let length = match first {
+            0x80 => None,
+            short if short < 0x80 => Some(u64::from(short)),
+            long => {
+                let count = long & 0x7f;
+                if count > 8 {
+                    return Err(malformed());
+                }
+                let mut length = 0u64;
+                for _ in 0..count {
+                    length = (length << 8) | u64::from(self.byte()?);
+                }
+                Some(length)
+            }
+        };
+        if length.is_none() && tag & 0x20 == 0 {
+            return Err(malformed()); // indefinite length needs a constructed value
+        }
+        Ok(Header { tag, length })
+    }
+
+    fn expect(&mut self, tag: u8) -> Result<Header, Error> {
+        let header = self.header()?;
+        if header.tag == tag {
+            Ok(header)
+        } else {
+            Err(malformed())
+        }
+    }
+
+    /// The contents of a value whose header was read, up to `LIMIT` bytes.
+    fn contents(&mut self, header: Header, out: &mut Vec<u8>, depth: usize) -> Result<(), Error> {
+        if depth > crate::ber::MAX_DEPTH || out.len() > LIMIT {
+            return Err(malformed());
+        }
+        match header.length {
+            Some(length) => {
+                if length > (LIMIT - out.len()) as u64 {
+                    return Err(malformed());
+                }
+                let start = out.len();
+                out.resize(start + length as usize, 0);
+                let target = out.get_mut(start..).unwrap_or_default();
+                self.inner.read_exact(target).map_err(read_error)?;
+                self.position += length;
+            }
+            None => loop {
+                let inner = self.header()?;
+                if inner.tag == 0 && inner.length == Some(0) {
+                    break;
+                }
+                write_header(inner, out);
+                self.contents(inner, out, depth + 1)?;
+            },
+        }
+        Ok(())
+    }
+
+    /// A whole TLV (BER as found), up to `LIMIT` bytes.
+    fn tlv(&mut self) -> Result<(Header, Vec<u8>), Error> {
+        let header = self.header()?;
+        let mut out = Vec::new();
+        write_header(header, &mut out);
+        self.contents(header, &mut out, 0)?;
+        if header.length.is_none() {
+            out.extend_from_slice(&[0, 0]);
+        }
+        Ok((header, out))
+    }
+
+    /// Copies the contents of an OCTET STRING (primitive or constructed,
+    /// with the given header already read) to `sink`.
+    fn octets(&mut self, header: Header, sink: &mut impl Write, depth: usize) -> Result<(), Error> {
+        if depth > crate::ber::MAX_DEPTH {
+            return Err(malformed());
+        }
+        if header.tag & 0x20 == 0 {
+            let length = header.length.ok_or_else(malformed)?;
+            let copied = io::copy(&mut (&mut self.inner).take(length), sink).map_err(read_error)?;
+            if copied != length {
+                return Err(malformed());
+            }
+            self.position += length;
+            return Ok(());
+        }
+        let end = header.length.map(|length| self.position + length);
+        loop {
+            if end.is_some_and(|end| self.position >= end) {
+                return Ok(());
+            }
+            let segment = self.header()?;
+            match (segment.tag, segment.length) {
+                (0, Some(0)) if end.is_none() => return Ok(()),
+                (0x04 | 0x24, _) => self.octets(segment, sink, depth + 1)?,
+                _ => return Err(malformed()),
+            }
+        }
+    }
+}
+
+fn read_error(error: io::Error) -> Error {
+    match error.kind() {
+        io::ErrorKind::UnexpectedEof => malformed(),
+        io::ErrorKind::InvalidData => Error::Mime(MimeError::Base64),
+        _ => Error::Io(error),
+    }
+}
+
+fn write_header(header: Header, out: &mut Vec<u8>) {
+    out.push(header.tag);
+    match header.length {
+        None => out.push(0x80),
+        Some(length) if length < 0x80 => out.push(length as u8),
+        Some(length) => {
+            let bytes = length.to_be_bytes();
+            let skip = bytes.iter().take_while(|b| **b == 0).count();
+            let significant = bytes.get(skip..).unwrap_or_default();
+            out.push(0x80 | significant.len() as u8);
+            out.extend_from_slice(significant);
+        }
+    }
+}
+
+/// What the first pass found.
+struct Parsed {
+    recipient_infos: Vec<u8>,
+    algorithm: AlgorithmIdentifierOwned,
+    auth_attributes: Option<Vec<u8>>,
+    mac: Option<Vec<u8>>,
+    ciphertext: std::fs::File,
+    ciphertext_len: u64,
+}
+
+/// Reads the CMS, spooling the ciphertext.
+fn parse(reader: impl Read) -> Result<Parsed, Error> {
+    let mut ber = BerReader {
+        inner: BufReader::with_capacity(CHUNK, reader),
+        position: 0,
+    };
+    let content_info = ber.expect(0x30)?;
+    let (_, oid) = ber.tlv()?;
+    let content_type = ObjectIdentifier::from_der(&oid).map_err(Error::InvalidCms)?;
+    let authenticated = match content_type {
+        ID_ENVELOPED_DATA => false,
+        ID_CT_AUTH_ENVELOPED_DATA => true,
+        other => return Err(Error::NotEncrypted(other)),
+    };
+    let explicit = ber.expect(0xa0)?;
+    let data = ber.expect(0x30)?;
+    let data_end = data.length.map(|length| ber.position + length);
+    let version = ber.expect(0x02)?;
+    ber.contents(version, &mut Vec::new(), 0)?;
+    let (mut header, mut element) = ber.tlv()?;
+    if header.tag == 0xa0 {
+        // originatorInfo: certificates and CRLs we do not need.
+        (header, element) = ber.tlv()?;
+    }
+    if header.tag != 0x31 {
+        return Err(malformed());
+    }
+    let recipient_infos = element;
+    let info = ber.expect(0x30)?;
+    ber.tlv()?; // contentType: the content is a MIME entity whatever it says
+    let (_, algorithm) = ber.tlv()?;
+    let algorithm_der = crate::ber::to_der(&algorithm).map_err(Error::MalformedCms)?;
+    let algorithm =
+        AlgorithmIdentifierOwned::from_der(&algorithm_der).map_err(Error::InvalidCms)?;
+    let content = ber.header()?;
+    if content.tag != 0x80 && content.tag != 0xa0 {
+        return Err(Error::DetachedEncryptedContent);
+    }
+    let spool = tempfile::tempfile().map_err(Error::Io)?;
+    let mut writer = BufWriter::with_capacity(CHUNK, spool);
+    ber.octets(content, &mut writer, 0)?;
+    if info.length.is_none() {
+        end_of_contents(&mut ber)?;
+    }
+    let mut auth_attributes = None;
+    let mut mac = None;
+    loop {
+        if data_end.is_some_and(|end| ber.position >= end) {
+            break;
+        }
+        let (header, element) = ber.tlv()?;
+        match header.tag {
+            0 if data_end.is_none() => break,
+            0xa1 => auth_attributes = Some(element),
+            0x04 => mac = Some(element),
+            0xa2 => {}
+            _ => return Err(malformed()),
+        }
+    }
+    for container in [explicit, content_info] {
+        if container.length.is_none() {
+            end_of_contents(&mut ber)?;
+        }
+    }
+    if authenticated != mac.is_some() {
+        return Err(malformed());
+    }
+    let mut spool = writer
+        .into_inner()
+        .map_err(|error| Error::Io(error.into_error()))?;
+    let ciphertext_len = spool.stream_position().map_err(Error::Io)?;
+    spool.seek(SeekFrom::Start(0)).map_err(Error::Io)?;
+    Ok(Parsed {
+        recipient_infos,
+        algorithm,
+        auth_attributes,
+        mac,
+        ciphertext: spool,
+        ciphertext_len,
+    })
+}
+
+fn end_of_contents(ber: &mut BerReader<impl Read>) -> Result<(), Error> {
+    let header = ber.header()?;
+    if header.tag == 0 && header.length == Some(0) {
+        Ok(())
+    } else {
+        Err(malformed())
+    }
+}
+
+/// What [`decrypt_message_stream`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamDecryption {
+    /// The content-encryption algorithm the sender chose.
+    pub encryption: ContentEncryption,
+    /// Bytes of plaintext (the inner entity, canonical form).
+    pub content_len: u64,
+}
+
+/// [`crate::decrypt_message`] from a reader to a writer in bounded memory,
+/// whatever the message size. Nothing is written unless decryption succeeds
+/// (see the module documentation); the output is the outer header fields and
+/// the inner entity, in the input's line-break style.
+pub fn decrypt_message_stream(
+    input: impl Read,
+    output: impl Write,
+    identity: &DecryptionIdentity,
+) -> Result<StreamDecryption, Error> {
+    let mut reader = BufReader::with_capacity(CHUNK, input);
+    let header = read_header_section(&mut reader, LIMIT).map_err(Error::Io)?;
+    let message = Entity::parse(&header)?;
+    let content_type = message.content_type()?;
+    let smime_type = pkcs7_mime(&content_type).ok_or_else(|| MimeError::UnexpectedContentType {
+        expected: "an S/MIME encrypted message (application/pkcs7-mime)",
+        found: content_type.mime_type().to_owned(),
+    })?;
+    if let Some(kind) = smime_type.as_deref()
+        && kind != "enveloped-data"
+        && kind != "authenveloped-data"
+    {
+        return Err(MimeError::UnexpectedContentType {
+            expected: "smime-type=enveloped-data or authEnveloped-data",
+            found: format!("{}; smime-type={kind}", content_type.mime_type()),
+        }
+        .into());
+    }
+    let parsed = if message.transfer_encoding() == "base64" {
+        parse(Base64Reader::new(reader))?
+    } else {
+        parse(reader)?
+    };
+
+    // Everything is known now: recover the key and check the content before
+    // writing a byte.
+    let infos_der = crate::ber::to_der(&parsed.recipient_infos).map_err(Error::MalformedCms)?;
+    let infos = RecipientInfos::from_der(&infos_der).map_err(Error::InvalidCms)?;
+    let cek = recover_content_key(&infos, identity)?;
+    let encryption = ContentEncryption::from_oid(parsed.algorithm.oid)
+        .ok_or(Error::UnsupportedAlgorithm(parsed.algorithm.oid))?;
+    if cek.len() != encryption.key_len() {
+        return Err(Error::Decryption);
+    }
+    let params = parsed
+        .algorithm
+        .parameters
+        .as_ref()
+        .ok_or(Error::Decryption)?;
+    let mut spool = parsed.ciphertext;
+    let line_break = message.line_break();
+    let head = message.outer_header();
+    let mut sink = InnerEntity::new(LineBreakWriter::new(output, line_break));
+    let content_len = if encryption.is_authenticated() {
+        let gcm: GcmParameters = params.decode_as().map_err(|_| Error::Decryption)?;
+        let nonce: [u8; 12] = gcm
+            .nonce
+            .as_bytes()
+            .try_into()
+            .map_err(|_| Error::Decryption)?;
+        let mac_der = crate::ber::to_der(parsed.mac.as_deref().unwrap_or_default())
+            .map_err(Error::MalformedCms)?;
+        let mac = OctetString::from_der(&mac_der).map_err(Error::InvalidCms)?;
+        if mac.as_bytes().len() != usize::from(gcm.icv_len) {
+            return Err(Error::Decryption);
+        }
+        // RFC 5083 section 2.2: the authenticated attributes, DER with
+        // their SET OF tag, are the additional data.
+        let aad = match &parsed.auth_attributes {
+            Some(attributes) => {
+                let mut der = crate::ber::to_der(attributes).map_err(Error::MalformedCms)?;
+                if let Some(tag) = der.first_mut() {
+                    *tag = 0x31;
+                }
+                der
+            }
+            None => Vec::new(),
+        };
+        let key = GcmKey::new(&cek)?;
+        let mut authenticator = key.authenticator(&nonce, &aad);
+        let mut buffer = vec![0u8; CHUNK];
+        loop {
+            let count = spool.read(&mut buffer).map_err(Error::Io)?;
+            if count == 0 {
+                break;
+            }
+            authenticator.update(buffer.get(..count).unwrap_or_default());
+        }
+        if !authenticator.verify(mac.as_bytes()) {
+            return Err(Error::Decryption);
+        }
+        spool.seek(SeekFrom::Start(0)).map_err(Error::Io)?;
+        let mut keystream = key.keystream(&nonce)?;
+        sink.outer(&head).map_err(Error::Io)?;
+        let mut buffer = Zeroizing::new(vec![0u8; CHUNK]);
+        loop {
+            let count = spool.read(&mut buffer).map_err(Error::Io)?;
+            if count == 0 {
+                break;
+            }
+            let chunk = buffer.get_mut(..count).unwrap_or_default();
+            keystream.apply(chunk);
+            sink.write_all(chunk).map_err(Error::Io)?;
+        }
+        parsed.ciphertext_len
+    } else {
+        let iv: OctetString = params.decode_as().map_err(|_| Error::Decryption)?;
+        let iv = iv.as_bytes();
+        let len = parsed.ciphertext_len;
+        if iv.len() != 16 || len == 0 || len % 16 != 0 {
+            return Err(Error::Decryption);
+        }
+        // The padding is in the last block: check it before any output.
+        let mut tail = [0u8; 32];
+        let tail_start = len.saturating_sub(32);
+        spool.seek(SeekFrom::Start(tail_start)).map_err(Error::Io)?;
+        let tail_len = (len - tail_start) as usize;
+        let tail = tail.get_mut(..tail_len).unwrap_or_default();
+        spool.read_exact(tail).map_err(Error::Io)?;
+        let (previous, last) = tail.split_at(tail_len - 16);
+        let previous = if previous.is_empty() { iv } else { previous };
+        let padding = cbc_padding(encryption, &cek, previous, last)?;
+        spool.seek(SeekFrom::Start(0)).map_err(Error::Io)?;
+        sink.outer(&head).map_err(Error::Io)?;
+        let plain_len = len - padding as u64;
+        cbc_decrypt_stream(encryption, &cek, iv, &mut spool, plain_len, &mut sink)?;
+        plain_len
+    };
+    let line_writer = sink.finish().map_err(Error::Io)?;
+    let mut output = line_writer.finish().map_err(Error::Io)?;
+    output.flush().map_err(Error::Io)?;
+    Ok(StreamDecryption {
+        encryption,
+        content_len,
+    })
+}
+
+/// The number of padding bytes of the final CBC block, checked; every
+/// failure is [`Error::Decryption`].
+fn cbc_padding(
+    encryption: ContentEncryption,
+    key: &[u8],
+    previous: &[u8],
+    last: &[u8],
+) -> Result<u8, Error> {
+    let mut block = [0u8; 16];
+    block.copy_from_slice(last);
+    let mut block = aes::Block::from(block);
+    match encryption {
+        ContentEncryption::Aes128Cbc => aes::Aes128::new_from_slice(key)
+            .map_err(|_| Error::Decryption)?
+            .decrypt_block(&mut block),
+        ContentEncryption::Aes192Cbc => aes::Aes192::new_from_slice(key)
+            .map_err(|_| Error::Decryption)?
+            .decrypt_block(&mut block),
+        _ => aes::Aes256::new_from_slice(key)
+            .map_err(|_| Error::Decryption)?
+            .decrypt_block(&mut block),
+    }
+    let plain: Vec<u8> = block.iter().zip(previous).map(|(b, p)| b ^ p).collect();
+    let pad = plain.last().copied().unwrap_or_default();
+    let valid = (1..=16).contains(&pad)
+        && plain
+            .get(16 - usize::from(pad)..)
+            .is_some_and(|padding| padding.iter().all(|b| *b == pad));
+    if valid {
+        Ok(pad)
+    } else {
+        Err(Error::Decryption)
+    }
+}
+
+/// Decrypts the spooled CBC ciphertext, writing the first `plain_len` bytes.
+fn cbc_decrypt_stream(
+    encryption: ContentEncryption,
+    key: &[u8],
+    iv: &[u8],
+    spool: &mut std::fs::File,
+    plain_len: u64,
+    sink: &mut impl Write,
+) -> Result<(), Error> {
+    fn run<C: BlockCipherDecrypt + KeyInit>(
+        key: &[u8],
+        iv: &[u8],
+        spool: &mut std::fs::File,
+        plain_len: u64,
+        sink: &mut impl Write,
+    ) -> Result<(), Error> {
+        let mut decryptor =
+            cbc::Decryptor::<C>::new_from_slices(key, iv).map_err(|_| Error::Decryption)?;
+        let mut buffer = Zeroizing::new(vec![0u8; CHUNK]);
+        let mut written = 0u64;
+        loop {
+            let count = read_full(spool, &mut buffer).map_err(Error::Io)?;
+            if count == 0 {
+                return Ok(());
+            }
+            let chunk = buffer.get_mut(..count).unwrap_or_default();
+            let (blocks, _) = cipher::Block::<cbc::Decryptor<C>>::slice_as_chunks_mut(chunk);
+            decryptor.decrypt_blocks(blocks);
+            let keep = (plain_len - written).min(count as u64) as usize;
+            sink.write_all(chunk.get(..keep).unwrap_or_default())
+                .map_err(Error::Io)?;
+            written += keep as u64;
+        }
+    }
+    match encryption {
+        ContentEncryption::Aes128Cbc => run::<aes::Aes128>(key, iv, spool, plain_len, sink),
+        ContentEncryption::Aes192Cbc => run::<aes::Aes192>(key, iv, spool, plain_len, sink),
+        _ => run::<aes::Aes256>(key, iv, spool, plain_len, sink),
+    }
+}
+
+/// Reads until `buffer` is full or the input ends (whole CBC blocks).
+fn read_full(reader: &mut impl Read, buffer: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buffer.len() {
+        let count = reader.read(buffer.get_mut(filled..).unwrap_or_default())?;
+        if count == 0 {
+            break;
+        }
+        filled += count;
+    }
+    Ok(filled)
+}
+
+/// Writes the outer header, then the decrypted inner entity with its own
+/// `MIME-Version` field dropped (the outer header has one).
+struct InnerEntity<W: Write> {
+    inner: W,
+    /// The inner header while it is being collected; `None` once written.
+    header: Option<Vec<u8>>,
+}
+
+impl<W: Write> InnerEntity<W> {
+    fn new(inner: W) -> Self {
+        InnerEntity {
+            inner,
+            header: Some(Vec::new()),
+        }
+    }
+
+    /// Writes the outer header first. It is in the input's style; the
+    /// line-break writer below expects CRLF and restores that style.
+    fn outer(&mut self, head: &[u8]) -> io::Result<()> {
+        self.inner.write_all(&mail_message::canonicalize(head))
+    }
+
+    fn flush_header(&mut self, header: Vec<u8>) -> io::Result<()> {
+        let Some(end) = find(&header, b"\r\n\r\n") else {
+            return self.inner.write_all(&header);
+        };
+        let (fields, rest) = header.split_at(end + 2);
+        match Entity::parse(fields) {
+            Ok(entity) if entity.field("mime-version").is_some() => {
+                for field in entity.fields().iter().filter(|f| !f.is("mime-version")) {
+                    self.inner.write_all(field.raw())?;
+                }
+                self.inner.write_all(rest)
+            }
+            _ => self.inner.write_all(&header),
+        }
+    }
+
+    fn finish(mut self) -> io::Result<W> {
+        if let Some(header) = self.header.take() {
+            self.flush_header(header)?;
+        }
+        Ok(self.inner)
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+impl<W: Write> Write for InnerEntity<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match &mut self.header {
+            Some(header) => {
+                header.extend_from_slice(buf);
+                if find(header, b"\r\n\r\n").is_some() || header.len() > LIMIT {
+                    let header = std::mem::take(header);
+                    self.header = None;
+                    self.flush_header(header)?;
+                }
+            }
+            None => self.inner.write_all(buf)?,
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}

@@ -1,0 +1,162 @@
+//! The streaming paths give the same results as the in-memory ones, for
+//! messages that span many 64 KiB segments, from OpenSSL (DER and `-stream`
+//! BER) and from us; and a failed decryption writes nothing.
+
+// Test code: a failing helper is a failing test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use smime_core::{ContentEncryption, Encryptor, Error, decrypt_message, decrypt_message_stream};
+use testkit::{KeyKind, pki, run_peer};
+
+/// A message whose body spans several segments and ends off a block boundary.
+fn large_inner() -> Vec<u8> {
+    let mut inner =
+        b"Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+            .to_vec();
+    let mut line = 0u32;
+    while inner.len() < 200 * 1024 + 7 {
+        inner.extend_from_slice(
+            format!("QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVowMTIzNDU2Nzg5{line:08}\r\n").as_bytes(),
+        );
+        line += 1;
+    }
+    inner
+}
+
+const CIPHERS: [ContentEncryption; 4] = [
+    ContentEncryption::Aes128Cbc,
+    ContentEncryption::Aes256Cbc,
+    ContentEncryption::Aes128Gcm,
+    ContentEncryption::Aes256Gcm,
+];
+
+#[test]
+fn our_streamed_encryption_decrypts_the_same_both_ways() {
+    let inner = large_inner();
+    let message = [
+        b"From: a@example.org\r\nTo: b@example.org\r\nMIME-Version: 1.0\r\n".as_slice(),
+        &inner,
+    ]
+    .concat();
+    for kind in [KeyKind::Rsa2048, KeyKind::P384] {
+        for cipher in CIPHERS {
+            let mut encrypted = Vec::new();
+            Encryptor::new([common::certificate("b@example.org", kind)])
+                .unwrap()
+                .with_cipher(cipher)
+                .encrypt_message_stream(&message[..], &mut encrypted)
+                .unwrap();
+            let identity = common::identity("b@example.org", kind);
+            let mut streamed = Vec::new();
+            let result = decrypt_message_stream(&encrypted[..], &mut streamed, &identity).unwrap();
+            assert_eq!(result.encryption, cipher);
+            assert_eq!(streamed, message, "{kind:?} {cipher:?}");
+            let in_memory = decrypt_message(&encrypted, &identity).unwrap();
+            assert_eq!(in_memory.message(), &message[..]);
+        }
+    }
+}
+
+#[test]
+fn openssl_der_and_ber_decrypt_streamed() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("inner.txt"), large_inner()).unwrap();
+    for kind in [KeyKind::Rsa3072, KeyKind::P256] {
+        pki()
+            .smime("b@example.org", kind)
+            .write_to(dir.path(), "b")
+            .unwrap();
+        for (cipher, stream) in [
+            ("-aes-256-gcm", false),
+            ("-aes-128-gcm", true),
+            ("-aes-256-cbc", true),
+            ("-aes-128-cbc", false),
+        ] {
+            let mut args = vec![
+                "cms",
+                "-encrypt",
+                "-binary",
+                cipher,
+                "-in",
+                "inner.txt",
+                "-out",
+                "mail.eml",
+                "-from",
+                "a@example.org",
+                "-to",
+                "b@example.org",
+                "-subject",
+                "big",
+            ];
+            if stream {
+                args.push("-stream");
+            }
+            args.push("b.cert.pem");
+            run_peer("openssl", &args, dir.path());
+            let mail = std::fs::read(dir.path().join("mail.eml")).unwrap();
+            let identity = common::identity("b@example.org", kind);
+            let mut streamed = Vec::new();
+            decrypt_message_stream(&mail[..], &mut streamed, &identity)
+                .unwrap_or_else(|e| panic!("{kind:?} {cipher} stream={stream}: {e}"));
+            let in_memory = decrypt_message(&mail, &identity).unwrap();
+            assert_eq!(
+                streamed,
+                in_memory.message(),
+                "{kind:?} {cipher} stream={stream}"
+            );
+            // OpenSSL writes LF line breaks; so does the output.
+            assert!(!streamed.windows(2).any(|w| w == b"\r\n"));
+        }
+    }
+}
+
+#[test]
+fn failures_write_nothing() {
+    let message = [b"From: a@example.org\r\n".as_slice(), &large_inner()].concat();
+    for cipher in CIPHERS {
+        let mut encrypted = Vec::new();
+        Encryptor::new([common::certificate("b@example.org", KeyKind::P256)])
+            .unwrap()
+            .with_cipher(cipher)
+            .encrypt_message_stream(&message[..], &mut encrypted)
+            .unwrap();
+
+        let mut out = Vec::new();
+        let other = common::identity("c@example.org", KeyKind::P256);
+        assert!(matches!(
+            decrypt_message_stream(&encrypted[..], &mut out, &other),
+            Err(Error::NotForUs)
+        ));
+        assert!(out.is_empty());
+
+        // CBC: flip the last byte of the next-to-last ciphertext block,
+        // which flips the padding byte (the suffix after the content is ten
+        // end-of-contents bytes). GCM: flip a byte in the middle.
+        let text = String::from_utf8(encrypted.clone()).unwrap();
+        let (header, body) = text.split_once("\r\n\r\n").unwrap();
+        let mut der = mail_message::decode_base64(body.as_bytes()).unwrap();
+        let position = if cipher.is_authenticated() {
+            der.len() / 2
+        } else {
+            der.len() - 10 - 16 - 1
+        };
+        der[position] ^= 0x01;
+        let tampered = [
+            format!("{header}\r\n\r\n").into_bytes(),
+            mail_message::encode_base64(&der, mail_message::LineBreak::Crlf),
+        ]
+        .concat();
+        let identity = common::identity("b@example.org", KeyKind::P256);
+        let mut out = Vec::new();
+        let result = decrypt_message_stream(&tampered[..], &mut out, &identity);
+        assert!(result.is_err(), "{cipher:?}");
+        assert!(out.is_empty(), "{cipher:?}: output despite failure");
+    }
+}
