@@ -22,6 +22,7 @@ use sequoia_openpgp::{Cert, KeyHandle};
 use zeroize::Zeroizing;
 
 use crate::error::Error;
+use crate::guard;
 use crate::keys;
 use crate::pgp_mime::{self, Found};
 use crate::verification::{Coverage, Recorder, Signature, Verification, Verifier, addresses};
@@ -105,12 +106,17 @@ impl Decryptor {
             recipient: None,
         };
         let mut plaintext = Zeroizing::new(Vec::new());
-        let outcome = DecryptorBuilder::from_bytes(ciphertext)
-            .and_then(|b| b.with_policy(self.verifier.policy(), self.verifier.time(), &mut helper))
-            .and_then(|d| {
-                Ok(d.take(self.max_plaintext.saturating_add(1))
-                    .read_to_end(&mut plaintext)?)
-            });
+        let outcome = guard::sequoia(|| {
+            DecryptorBuilder::from_bytes(ciphertext)
+                .and_then(|b| {
+                    b.with_policy(self.verifier.policy(), self.verifier.time(), &mut helper)
+                })
+                .and_then(|d| {
+                    Ok(d.take(self.max_plaintext.saturating_add(1))
+                        .read_to_end(&mut plaintext)?)
+                })
+        })
+        .map_err(|reason| Error::Decryption { reason })?;
         if outcome.is_ok() && plaintext.len() as u64 > self.max_plaintext {
             return Err(Error::TooLarge {
                 limit: self.max_plaintext,

@@ -44,6 +44,7 @@ mod autocrypt;
 mod decryption;
 mod encryption;
 mod error;
+mod guard;
 mod harvest;
 mod inline;
 mod keys;

@@ -26,6 +26,7 @@ use sequoia_openpgp::policy::StandardPolicy;
 use sequoia_openpgp::types::{AEADAlgorithm, HashAlgorithm, SymmetricAlgorithm};
 
 use crate::error::Error;
+use crate::guard;
 use crate::keys;
 use crate::pgp_mime::{self, Found};
 
@@ -167,13 +168,17 @@ impl Verifier {
     /// [`SignatureStatus::Malformed`].
     pub fn verify_detached(&self, data: &[u8], signature: &[u8]) -> Vec<Signature> {
         let mut recorder = Recorder::new(&self.certs);
-        let outcome = DetachedVerifierBuilder::from_bytes(signature)
-            .and_then(|b| b.with_policy(&self.policy, self.time, &mut recorder))
-            .and_then(|mut v| v.verify_bytes(data));
+        let outcome = guard::sequoia(|| {
+            DetachedVerifierBuilder::from_bytes(signature)
+                .and_then(|b| b.with_policy(&self.policy, self.time, &mut recorder))
+                .and_then(|mut v| v.verify_bytes(data))
+                .map_err(|error| format!("{error:#}"))
+        })
+        .and_then(|result| result);
         if let Err(error) = outcome
             && recorder.results.is_empty()
         {
-            return vec![Signature::malformed(format!("{error:#}"))];
+            return vec![Signature::malformed(error)];
         }
         recorder.results
     }
@@ -183,19 +188,22 @@ impl Verifier {
     pub fn verify_inline(&self, block: &[u8]) -> (Vec<Signature>, Option<Vec<u8>>) {
         let mut recorder = Recorder::new(&self.certs);
         let mut content = Vec::new();
-        let outcome = VerifierBuilder::from_bytes(block)
-            .and_then(|b| b.with_policy(&self.policy, self.time, &mut recorder))
-            // A cleartext signature's text is never longer than the block;
-            // the limit keeps anything else (compressed data) from growing.
-            .and_then(|v| {
-                Ok(v.take(block.len() as u64 + 1024)
-                    .read_to_end(&mut content)?)
-            });
+        let outcome = guard::sequoia(|| {
+            VerifierBuilder::from_bytes(block)
+                .and_then(|b| b.with_policy(&self.policy, self.time, &mut recorder))
+                // A cleartext signature's text is never longer than the
+                // block; the limit keeps anything else (compressed data)
+                // from growing.
+                .and_then(|v| {
+                    Ok(v.take(block.len() as u64 + 1024)
+                        .read_to_end(&mut content)?)
+                })
+                .map_err(|error| format!("{error:#}"))
+        })
+        .and_then(|result| result);
         match outcome {
             Ok(_) => (recorder.results, Some(content)),
-            Err(error) if recorder.results.is_empty() => {
-                (vec![Signature::malformed(format!("{error:#}"))], None)
-            }
+            Err(error) if recorder.results.is_empty() => (vec![Signature::malformed(error)], None),
             Err(_) => (recorder.results, None),
         }
     }
