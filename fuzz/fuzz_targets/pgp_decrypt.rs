@@ -13,6 +13,12 @@ use pgp_core::{Decryptor, Verifier, parse_certificates};
 fn decryptor() -> &'static Decryptor {
     static DECRYPTOR: OnceLock<Decryptor> = OnceLock::new();
     DECRYPTOR.get_or_init(|| {
+        // pgp-core catches panics inside Sequoia's parsers (its guard
+        // module) and reports them as errors; libFuzzer's hook would abort
+        // on them before they are caught. Back to the default hook: a panic
+        // that escapes pgp-core still aborts through libfuzzer-sys's
+        // catch_unwind, so real crashes are still found.
+        drop(std::panic::take_hook());
         let keys = parse_certificates(include_bytes!("pgp_fuzz_key.asc")).expect("fuzz key");
         let certs = keys.iter().map(|c| c.clone().strip_secret_key_material());
         // A small limit keeps compression bombs within the fuzzer's memory.

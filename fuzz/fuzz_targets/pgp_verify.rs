@@ -13,6 +13,12 @@ use pgp_core::{Coverage, Verdict, Verifier, parse_certificates};
 fn verifier() -> &'static Verifier {
     static VERIFIER: OnceLock<Verifier> = OnceLock::new();
     VERIFIER.get_or_init(|| {
+        // pgp-core catches panics inside Sequoia's parsers (its guard
+        // module) and reports them as errors; libFuzzer's hook would abort
+        // on them before they are caught. Back to the default hook: a panic
+        // that escapes pgp-core still aborts through libfuzzer-sys's
+        // catch_unwind, so real crashes are still found.
+        drop(std::panic::take_hook());
         let certs = parse_certificates(include_bytes!("pgp_fuzz_key.asc")).expect("fuzz key");
         Verifier::new(certs.into_iter().map(|c| c.strip_secret_key_material()))
     })
