@@ -38,9 +38,11 @@
 mod address;
 mod mime;
 pub mod stream;
+mod verdict;
 
 pub use address::{AddressError, EmailAddress};
 pub use mime::{
     ContentType, Entity, Envelope, Field, LineBreak, MAX_DEPTH, MimeError, Multipart, canonicalize,
     decode_base64, encode_base64, seven_bit_safe, with_line_breaks,
 };
+pub use verdict::{Coverage, Verdict};

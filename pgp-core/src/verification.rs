@@ -14,6 +14,7 @@
 use std::io::Read;
 use std::time::SystemTime;
 
+pub use mail_message::{Coverage, Verdict};
 use mail_message::{EmailAddress, Entity, Envelope};
 use sequoia_openpgp::Cert;
 use sequoia_openpgp::KeyHandle;
@@ -263,24 +264,6 @@ impl VerificationHelper for &mut Recorder<'_> {
     }
 }
 
-/// How much of a message a signature covers.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Coverage {
-    /// The whole message body is the signed entity.
-    Whole,
-    /// Only a part is signed; other content around it is not.
-    Partial {
-        /// MIME part number of the signed structure ("2", "1.2"), "1" for
-        /// text around an inline block in a single-part message.
-        part: String,
-        /// Why the rest is not covered.
-        reason: String,
-    },
-    /// Nothing is signed.
-    Unsigned,
-}
-
 /// The result of one OpenPGP signature.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -435,23 +418,6 @@ pub struct Verification {
     signers: Vec<Signature>,
     from: Vec<EmailAddress>,
     unwrapped: Option<Vec<u8>>,
-}
-
-/// One answer to "is this message signed by its author?".
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Verdict {
-    /// Whole message, every signature valid, a signer's user ID carries the
-    /// From address.
-    SignedByFrom,
-    /// Valid signatures, but no signer's user ID carries the From address.
-    SignedByOther,
-    /// A signature that does not hold (or none that can be checked).
-    Invalid,
-    /// Only a part of the message is signed.
-    PartiallySigned,
-    /// No signature at all.
-    Unsigned,
 }
 
 impl Verification {

@@ -36,6 +36,7 @@ use crate::error::Error;
 use crate::signature_algorithm::{self, SignatureScheme};
 use mail_message::EmailAddress;
 use mail_message::{self as mime, ContentType, Entity, Envelope, MimeError, Multipart};
+pub use mail_message::{Coverage, Verdict};
 
 /// DER contents of the emailProtection and anyExtendedKeyUsage OIDs, as
 /// `rustls-webpki` takes them.
@@ -623,23 +624,6 @@ pub struct SignedContent {
     pub certificates: Vec<Certificate>,
 }
 
-/// How much of a message a signature covers.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Coverage {
-    /// The whole message body is the signed entity.
-    Whole,
-    /// Only a part is signed; other content around it is not.
-    Partial {
-        /// MIME part number of the signed structure ("2", "1.2").
-        part: String,
-        /// Why the rest is not covered.
-        reason: String,
-    },
-    /// Nothing is signed.
-    Unsigned,
-}
-
 /// The result of one signerInfo.
 #[derive(Debug, Clone)]
 pub struct Signature {
@@ -721,23 +705,6 @@ pub struct Verification {
     from: Vec<EmailAddress>,
     sender: Vec<EmailAddress>,
     unwrapped: Option<Vec<u8>>,
-}
-
-/// One answer to "is this message signed by its author?".
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Verdict {
-    /// Whole message, every signature valid, a signer certifies From.
-    SignedByFrom,
-    /// Valid signatures, but no signer certifies the From address (it may
-    /// certify Sender: reported, but not the author).
-    SignedByOther,
-    /// A signature that does not hold.
-    Invalid,
-    /// Only a part of the message is signed.
-    PartiallySigned,
-    /// No signature at all.
-    Unsigned,
 }
 
 impl Verification {

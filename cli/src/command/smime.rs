@@ -183,7 +183,7 @@ fn verification_json(report: &Verification, now: SystemTime) -> Value {
         Coverage::Partial { part, reason } => {
             json!({ "kind": "partial", "part": part, "reason": reason })
         }
-        _ => json!({ "kind": "unsigned" }),
+        Coverage::Unsigned => json!({ "kind": "unsigned" }),
     };
     json!({
         "verdict": verdict_name(report.verdict()),
