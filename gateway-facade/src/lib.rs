@@ -1,17 +1,42 @@
-//! The embeddable mail gateway.
+//! The embeddable mail gateway: an envelope and a message in, what must
+//! happen to each recipient out.
 //!
-//! `gateway-facade` is the thin crate integrators link: it turns an envelope
-//! and a message into one disposition per group of recipients (deliver with a
-//! transport requirement, reject with a notification, defer, quarantine) by
-//! gluing the rule engine, S/MIME, OpenPGP and the TLS verdicts together, with
-//! certificate and key stores and an audit record.
+//! `gateway-facade` glues the policy ([`rule_engine`]), S/MIME
+//! ([`smime_core`]) and OpenPGP ([`pgp_core`]) into one call,
+//! [`Gateway::process`], that never hands out protected mail in clear: when
+//! the policy demands protection that cannot be given, the recipients are
+//! rejected with a notification to the sender, or deferred when the cause is
+//! transient.
 //!
-//! Its one promise above all: mail the policy says to protect is never
-//! delivered in clear. When protection cannot be given, the result is a
-//! rejection (permanent) or a deferral (transient).
-//!
-//! # Status
-//!
-//! The crate is empty: its API lands with the gateway-facade issue, on top of
-//! the real APIs of the crates below it.
+//! - **Outbound**: per recipient, the policy decides with facts looked up
+//!   lazily (certificates and keys in the [`store`], TLS verdicts from a
+//!   [`TransportCheck`]); recipients with the same treatment share one
+//!   signed and/or encrypted copy (the sender's own certificate included).
+//! - **Inbound**: forged `X-Mailgate-*` fields are removed, the mail is
+//!   decrypted with the organisation's keys and its signature verified,
+//!   `X-Mailgate-Signature` and `X-Mailgate-Decryption` record the result,
+//!   certificates from valid signatures and Autocrypt headers are harvested
+//!   as *pending*, and the inbound rules apply.
 #![forbid(unsafe_code)]
+
+pub mod certificates;
+mod config;
+mod error;
+mod facts;
+mod gateway;
+mod headers;
+mod inbound;
+mod keys;
+mod notification;
+mod outbound;
+mod outcome;
+pub mod store;
+
+pub use config::{Config, KeyConfig, MIN_PASSWORD_LENGTH};
+pub use error::Error;
+pub use facts::{KnownVerdicts, TransportCheck};
+pub use gateway::{Envelope, Gateway, STORE_FILE};
+pub use headers::RESULT_FIELD_PREFIX;
+pub use keys::{OrganisationKey, SmimeIdentity};
+pub use outcome::{Disposition, Outcome, Step, Transport};
+pub use rule_engine::Direction;

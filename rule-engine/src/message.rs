@@ -144,6 +144,14 @@ impl Message {
         self
     }
 
+    /// The summary of a message that arrived encrypted and was decrypted by
+    /// the host: conditions see the decrypted content, and `encrypted` stays
+    /// true.
+    pub fn with_encrypted(mut self, encrypted: bool) -> Self {
+        self.encrypted = encrypted;
+        self
+    }
+
     /// Every value of header field `name` (any case), in message order.
     pub fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
         self.headers

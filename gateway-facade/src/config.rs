@@ -1,0 +1,247 @@
+//! `mailgate.toml`: what a gateway is built from.
+//!
+//! ```toml
+//! [gateway]
+//! policy = "policy.toml"                  # paths are relative to this file
+//! data_dir = "data"                       # the SQLite directory lives here
+//! postmaster = "postmaster@behoerde.example"
+//!
+//! [trust]
+//! smime_anchors = ["pki/ca.pem"]          # roots for inbound S/MIME signatures
+//!
+//! [[keys]]                                # organisation keys: sign for, decrypt to
+//! address = "alice@behoerde.example"
+//! smime_certificate = "pki/alice.cert.pem"
+//! smime_key = "pki/alice.key.pem"
+//! pgp_key = "pki/alice.sec.asc"
+//! passphrase_env = "ALICE_KEY_PASSPHRASE" # optional, for protected keys
+//!
+//! [transport.domains."extern.example"]    # known TLS verdicts
+//! meets_profile = false
+//!
+//! [fallback]
+//! password_length = 20
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::Error;
+
+/// The parsed configuration, with every path made absolute.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// The policy file.
+    pub policy: PathBuf,
+    /// Where the gateway keeps its state (the certificate directory).
+    pub data_dir: PathBuf,
+    /// The sender of notifications.
+    pub postmaster: String,
+    /// Trust anchors for inbound S/MIME signatures.
+    pub smime_anchors: Vec<PathBuf>,
+    /// The organisation's keys.
+    pub keys: Vec<KeyConfig>,
+    /// Known TLS verdicts per recipient domain (lower case).
+    pub tls_verdicts: BTreeMap<String, bool>,
+    /// Length of generated fallback passwords.
+    pub password_length: usize,
+}
+
+/// One organisation identity: its address and key files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyConfig {
+    /// The address the keys belong to (lower case).
+    pub address: String,
+    /// S/MIME certificate (PEM or DER; the chain may follow the certificate).
+    pub smime_certificate: Option<PathBuf>,
+    /// S/MIME private key (PKCS#8, PKCS#1, SEC 1, or PKCS#12 bundle).
+    pub smime_key: Option<PathBuf>,
+    /// OpenPGP secret key (armored or binary).
+    pub pgp_key: Option<PathBuf>,
+    /// Environment variable holding the passphrase of protected keys.
+    pub passphrase_env: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    gateway: GatewaySection,
+    #[serde(default)]
+    trust: TrustSection,
+    #[serde(default)]
+    keys: Vec<KeySection>,
+    #[serde(default)]
+    transport: TransportSection,
+    #[serde(default)]
+    fallback: FallbackSection,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GatewaySection {
+    policy: PathBuf,
+    data_dir: PathBuf,
+    postmaster: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct TrustSection {
+    #[serde(default)]
+    smime_anchors: Vec<PathBuf>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeySection {
+    address: String,
+    smime_certificate: Option<PathBuf>,
+    smime_key: Option<PathBuf>,
+    pgp_key: Option<PathBuf>,
+    passphrase_env: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct TransportSection {
+    #[serde(default)]
+    domains: BTreeMap<String, DomainTransport>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DomainTransport {
+    meets_profile: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FallbackSection {
+    #[serde(default = "default_password_length")]
+    password_length: usize,
+}
+
+impl Default for FallbackSection {
+    fn default() -> Self {
+        FallbackSection {
+            password_length: default_password_length(),
+        }
+    }
+}
+
+fn default_password_length() -> usize {
+    20
+}
+
+/// Shorter passwords than this are refused: the fallback is only as strong
+/// as its password.
+pub const MIN_PASSWORD_LENGTH: usize = 12;
+
+impl Config {
+    /// Reads and checks `mailgate.toml`.
+    pub fn load(path: &Path) -> Result<Config, Error> {
+        let text = std::fs::read_to_string(path).map_err(Error::io(path))?;
+        Config::parse(&text, path)
+    }
+
+    /// Parses the text of a configuration file at `path` (relative paths in
+    /// it are resolved against the file's directory).
+    pub fn parse(text: &str, path: &Path) -> Result<Config, Error> {
+        let invalid = |message: String| Error::Config {
+            path: path.to_owned(),
+            message,
+        };
+        let file: File = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let resolve = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
+        if file.fallback.password_length < MIN_PASSWORD_LENGTH {
+            return Err(invalid(format!(
+                "fallback.password_length = {} is too short; use at least {MIN_PASSWORD_LENGTH}",
+                file.fallback.password_length
+            )));
+        }
+        let mut keys = Vec::new();
+        for key in file.keys {
+            if key.smime_certificate.is_some() != key.smime_key.is_some() {
+                return Err(invalid(format!(
+                    "keys for {}: smime_certificate and smime_key go together",
+                    key.address
+                )));
+            }
+            keys.push(KeyConfig {
+                address: key.address.to_ascii_lowercase(),
+                smime_certificate: key.smime_certificate.map(resolve),
+                smime_key: key.smime_key.map(resolve),
+                pgp_key: key.pgp_key.map(resolve),
+                passphrase_env: key.passphrase_env,
+            });
+        }
+        Ok(Config {
+            policy: resolve(file.gateway.policy),
+            data_dir: resolve(file.gateway.data_dir),
+            postmaster: file.gateway.postmaster,
+            smime_anchors: file.trust.smime_anchors.into_iter().map(resolve).collect(),
+            keys,
+            tls_verdicts: file
+                .transport
+                .domains
+                .into_iter()
+                .map(|(domain, t)| (domain.to_ascii_lowercase(), t.meets_profile))
+                .collect(),
+            password_length: file.fallback.password_length,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_resolve_against_the_file() -> Result<(), Error> {
+        let config = Config::parse(
+            "[gateway]\npolicy = \"p.toml\"\ndata_dir = \"/var/lib/mailgate\"\npostmaster = \"pm@x.example\"\n\
+             [[keys]]\naddress = \"Alice@X.example\"\npgp_key = \"k.asc\"\n\
+             [transport.domains.\"Extern.example\"]\nmeets_profile = false\n",
+            Path::new("/etc/mailgate/mailgate.toml"),
+        )?;
+        assert_eq!(config.policy, Path::new("/etc/mailgate/p.toml"));
+        assert_eq!(config.data_dir, Path::new("/var/lib/mailgate"));
+        assert_eq!(config.keys[0].address, "alice@x.example");
+        assert_eq!(
+            config.keys[0].pgp_key.as_deref(),
+            Some(Path::new("/etc/mailgate/k.asc"))
+        );
+        assert_eq!(config.tls_verdicts.get("extern.example"), Some(&false));
+        assert_eq!(config.password_length, 20);
+        Ok(())
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        let path = Path::new("m.toml");
+        let unknown = Config::parse(
+            "[gateway]\npolicy = \"p\"\ndata_dir = \"d\"\npostmaster = \"p@x\"\npolicyy = 1\n",
+            path,
+        );
+        assert!(
+            matches!(unknown, Err(Error::Config { message, .. }) if message.contains("policyy"))
+        );
+        let short = Config::parse(
+            "[gateway]\npolicy = \"p\"\ndata_dir = \"d\"\npostmaster = \"p@x\"\n[fallback]\npassword_length = 6\n",
+            path,
+        );
+        assert!(
+            matches!(short, Err(Error::Config { message, .. }) if message.contains("too short"))
+        );
+        let half = Config::parse(
+            "[gateway]\npolicy = \"p\"\ndata_dir = \"d\"\npostmaster = \"p@x\"\n[[keys]]\naddress = \"a@x\"\nsmime_key = \"k\"\n",
+            path,
+        );
+        assert!(
+            matches!(half, Err(Error::Config { message, .. }) if message.contains("go together"))
+        );
+    }
+}

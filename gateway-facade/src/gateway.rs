@@ -1,0 +1,242 @@
+//! The gateway: configuration, keys, stores and policy in one thread-safe
+//! value.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use rule_engine::{Direction, LivePolicy, Policy};
+use serde_json::json;
+use smime_core::Certificate;
+
+use crate::config::Config;
+use crate::error::Error;
+use crate::facts::{KnownVerdicts, TransportCheck};
+use crate::keys::OrganisationKey;
+use crate::outcome::Outcome;
+use crate::store::{Directory, SqliteDirectory};
+
+/// Who sends a mail to whom, and which way it goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Envelope {
+    /// Inbound (from the internet) or outbound (from the organisation).
+    pub direction: Direction,
+    /// The envelope sender (MAIL FROM).
+    pub sender: String,
+    /// The envelope recipients (RCPT TO).
+    pub recipients: Vec<String>,
+}
+
+impl Envelope {
+    /// An outbound envelope.
+    pub fn outbound<R: Into<String>>(
+        sender: impl Into<String>,
+        recipients: impl IntoIterator<Item = R>,
+    ) -> Self {
+        Envelope {
+            direction: Direction::Outbound,
+            sender: sender.into(),
+            recipients: recipients.into_iter().map(Into::into).collect(),
+        }
+    }
+
+    /// An inbound envelope.
+    pub fn inbound<R: Into<String>>(
+        sender: impl Into<String>,
+        recipients: impl IntoIterator<Item = R>,
+    ) -> Self {
+        Envelope {
+            direction: Direction::Inbound,
+            ..Envelope::outbound(sender, recipients)
+        }
+    }
+}
+
+/// The embeddable mail gateway.
+///
+/// One value serves any number of concurrent [`Gateway::process`] calls;
+/// [`Gateway::reload_policy`] swaps the policy atomically between them.
+///
+/// ```no_run
+/// use gateway_facade::{Disposition, Envelope, Gateway};
+///
+/// let gateway = Gateway::from_config_file("/etc/mailgate/mailgate.toml".as_ref())?;
+/// let message = std::fs::read("mail.eml")?;
+/// let outcome = gateway.process(
+///     &Envelope::outbound("alice@behoerde.example", ["bob@partner.example"]),
+///     &message,
+/// );
+/// for disposition in &outcome.dispositions {
+///     match disposition {
+///         Disposition::Deliver { recipients, message, transport } => { /* hand to the MTA */ }
+///         Disposition::Reject { notification, .. } => { /* 5xx, send the notification */ }
+///         Disposition::Defer { .. } => { /* 4xx: the MTA retries */ }
+///         Disposition::Quarantine { .. } => { /* hold */ }
+///     }
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Gateway {
+    policy: LivePolicy,
+    directory: Arc<dyn Directory>,
+    keys: Vec<OrganisationKey>,
+    anchors: Vec<Certificate>,
+    transport: Arc<dyn TransportCheck>,
+    postmaster: String,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway")
+            .field("policy", &self.policy.path())
+            .field(
+                "keys",
+                &self.keys.iter().map(|k| &k.address).collect::<Vec<_>>(),
+            )
+            .field("anchors", &self.anchors.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The name of the certificate directory file in the data directory.
+pub const STORE_FILE: &str = "store.sqlite";
+
+impl Gateway {
+    /// Builds a gateway from `mailgate.toml`: loads the policy (refusing an
+    /// invalid one), opens or creates the certificate directory, loads the
+    /// organisation's keys and trust anchors.
+    pub fn from_config_file(path: &Path) -> Result<Gateway, Error> {
+        let config = Config::load(path)?;
+        Gateway::from_config(&config)
+    }
+
+    /// Builds a gateway from a parsed configuration.
+    pub fn from_config(config: &Config) -> Result<Gateway, Error> {
+        let (policy, _warnings) = LivePolicy::load(&config.policy)?;
+        std::fs::create_dir_all(&config.data_dir).map_err(Error::io(&config.data_dir))?;
+        let directory = SqliteDirectory::open(&config.data_dir.join(STORE_FILE))?;
+        let keys = config
+            .keys
+            .iter()
+            .map(OrganisationKey::load)
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut anchors = Vec::new();
+        for path in &config.smime_anchors {
+            let bytes = std::fs::read(path).map_err(Error::io(path))?;
+            anchors.extend(Certificate::load(&bytes)?);
+        }
+        Ok(Gateway {
+            policy,
+            directory: Arc::new(directory),
+            keys,
+            anchors,
+            transport: Arc::new(KnownVerdicts::new(config.tls_verdicts.clone())),
+            postmaster: config.postmaster.clone(),
+        })
+    }
+
+    /// Builds a gateway in code: a policy, a directory, and the
+    /// organisation's keys. Transport verdicts default to "not met".
+    pub fn new(
+        policy: Policy,
+        policy_path: &Path,
+        directory: Arc<dyn Directory>,
+        keys: Vec<OrganisationKey>,
+        postmaster: &str,
+    ) -> Gateway {
+        Gateway {
+            policy: LivePolicy::new(policy, policy_path),
+            directory,
+            keys,
+            anchors: Vec::new(),
+            transport: Arc::new(KnownVerdicts::default()),
+            postmaster: postmaster.to_owned(),
+        }
+    }
+
+    /// Trust anchors for inbound S/MIME signatures.
+    pub fn with_trust_anchors(mut self, anchors: Vec<Certificate>) -> Gateway {
+        self.anchors = anchors;
+        self
+    }
+
+    /// Where TLS verdicts come from (for example an active probe).
+    pub fn with_transport_check(mut self, check: Arc<dyn TransportCheck>) -> Gateway {
+        self.transport = check;
+        self
+    }
+
+    /// Re-reads the policy file; the new policy applies to mails processed
+    /// from now on, an invalid one is refused and the old one stays.
+    pub fn reload_policy(&self) -> Result<(), Error> {
+        self.policy.reload()?;
+        Ok(())
+    }
+
+    /// The certificate directory.
+    pub fn directory(&self) -> &dyn Directory {
+        self.directory.as_ref()
+    }
+
+    pub(crate) fn transport_check(&self) -> &dyn TransportCheck {
+        self.transport.as_ref()
+    }
+
+    pub(crate) fn organisation_key(&self, address: &str) -> Option<&OrganisationKey> {
+        self.keys
+            .iter()
+            .find(|k| k.address.eq_ignore_ascii_case(address))
+    }
+
+    pub(crate) fn organisation_keys(&self) -> &[OrganisationKey] {
+        &self.keys
+    }
+
+    pub(crate) fn anchors(&self) -> &[Certificate] {
+        &self.anchors
+    }
+
+    pub(crate) fn postmaster(&self) -> &str {
+        &self.postmaster
+    }
+
+    pub(crate) fn current_policy(&self) -> Arc<Policy> {
+        self.policy.current()
+    }
+
+    /// Decides what happens to a mail for each recipient, and prepares the
+    /// messages to deliver.
+    ///
+    /// Never fails as a whole: what goes wrong for a recipient becomes a
+    /// [`Reject`](crate::Disposition::Reject) (permanent: no key, broken
+    /// key, the policy forbids) or a [`Defer`](crate::Disposition::Defer)
+    /// (transient: store or lookup unavailable). A recipient whose policy
+    /// demands protection is never given the mail unprotected.
+    pub fn process(&self, envelope: &Envelope, message: &[u8]) -> Outcome {
+        let started = Instant::now();
+        let now = SystemTime::now();
+        let mut outcome = match envelope.direction {
+            Direction::Outbound => self.outbound(envelope, message, now),
+            Direction::Inbound => self.inbound(envelope, message, now),
+        };
+        if let Some(audit) = outcome.audit.as_object_mut() {
+            audit.insert(
+                "envelope".into(),
+                json!({
+                    "direction": match envelope.direction {
+                        Direction::Outbound => "outbound",
+                        Direction::Inbound => "inbound",
+                    },
+                    "sender": envelope.sender,
+                    "recipients": envelope.recipients,
+                }),
+            );
+            audit.insert("size".into(), json!(message.len()));
+            audit.insert(
+                "microseconds".into(),
+                json!(u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX)),
+            );
+        }
+        outcome
+    }
+}

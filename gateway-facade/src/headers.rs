@@ -1,0 +1,218 @@
+//! Editing the top-level header fields of a message, byte-exact everywhere
+//! else: the policy's header edits, removal of untrusted `X-Mailgate-*`
+//! fields, and the result fields inbound processing adds.
+
+use mail_message::{Entity, LineBreak, MimeError};
+use rule_engine::HeaderEdit;
+
+/// The prefix of every field the gateway writes. Incoming fields with it
+/// are removed before anything else: a sender could forge them.
+pub const RESULT_FIELD_PREFIX: &str = "X-Mailgate-";
+
+/// A message split into its header fields (each with its line break and
+/// continuation lines) and its body.
+#[derive(Debug, Clone)]
+pub(crate) struct HeaderBlock {
+    fields: Vec<Vec<u8>>,
+    line_break: LineBreak,
+    /// Everything after the header section, separator line included.
+    rest: Vec<u8>,
+}
+
+impl HeaderBlock {
+    pub(crate) fn parse(message: &[u8]) -> Result<HeaderBlock, MimeError> {
+        let entity = Entity::parse(message)?;
+        let fields: Vec<Vec<u8>> = entity.fields().iter().map(|f| f.raw().to_vec()).collect();
+        let header_len: usize = fields.iter().map(Vec::len).sum();
+        Ok(HeaderBlock {
+            line_break: entity.line_break(),
+            rest: message.get(header_len..).unwrap_or_default().to_vec(),
+            fields,
+        })
+    }
+
+    fn name_of(field: &[u8]) -> &[u8] {
+        let end = field.iter().position(|&b| b == b':').unwrap_or(field.len());
+        field.get(..end).unwrap_or_default().trim_ascii()
+    }
+
+    fn is(field: &[u8], name: &str) -> bool {
+        Self::name_of(field).eq_ignore_ascii_case(name.as_bytes())
+    }
+
+    /// The unfolded value of the first field called `name`.
+    pub(crate) fn value(&self, name: &str) -> Option<String> {
+        let field = self.fields.iter().find(|f| Self::is(f, name))?;
+        let colon = field.iter().position(|&b| b == b':')?;
+        let value = String::from_utf8_lossy(field.get(colon + 1..).unwrap_or_default());
+        Some(
+            value
+                .split(['\r', '\n'])
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .collect::<Vec<_>>()
+                .join(" "),
+        )
+    }
+
+    pub(crate) fn remove(&mut self, name: &str) {
+        self.fields.retain(|f| !Self::is(f, name));
+    }
+
+    pub(crate) fn remove_prefixed(&mut self, prefix: &str) {
+        self.fields.retain(|f| {
+            let name = Self::name_of(f);
+            !name
+                .get(..prefix.len())
+                .is_some_and(|start| start.eq_ignore_ascii_case(prefix.as_bytes()))
+        });
+    }
+
+    /// Adds a field at the top of the header, as trace and result fields go.
+    pub(crate) fn prepend(&mut self, name: &str, value: &str) {
+        self.fields.insert(0, self.field(name, value));
+    }
+
+    /// Adds a field at the end of the header.
+    pub(crate) fn append(&mut self, name: &str, value: &str) {
+        let field = self.field(name, value);
+        self.fields.push(field);
+    }
+
+    fn field(&self, name: &str, value: &str) -> Vec<u8> {
+        // Values come from policies and from us; line breaks in them would
+        // let one field smuggle in another.
+        let value: String = value
+            .chars()
+            .map(|c| if c == '\r' || c == '\n' { ' ' } else { c })
+            .collect();
+        let mut field = format!("{name}: {value}").into_bytes();
+        field.extend_from_slice(self.line_break.as_bytes());
+        field
+    }
+
+    pub(crate) fn replace(&mut self, name: &str, value: &str) {
+        match self.fields.iter().position(|f| Self::is(f, name)) {
+            Some(first) => {
+                let field = self.field(name, value);
+                if let Some(slot) = self.fields.get_mut(first) {
+                    *slot = field;
+                }
+                let mut index = 0;
+                self.fields.retain(|f| {
+                    index += 1;
+                    index - 1 == first || !Self::is(f, name)
+                });
+            }
+            None => self.append(name, value),
+        }
+    }
+
+    pub(crate) fn apply(&mut self, edit: &HeaderEdit) {
+        match edit {
+            HeaderEdit::Add { name, value } => self.append(name, value),
+            HeaderEdit::Remove { name } => self.remove(name),
+            HeaderEdit::Replace { name, value } => self.replace(name, value),
+            HeaderEdit::StripSubjectTag { tag } => {
+                if let Some(subject) = self.value("Subject") {
+                    let stripped = strip_tag(&subject, tag);
+                    if stripped != subject {
+                        self.replace("Subject", &stripped);
+                    }
+                }
+            }
+        }
+    }
+
+    pub(crate) fn into_bytes(self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.rest.len() + 1024);
+        for field in self.fields {
+            out.extend_from_slice(&field);
+        }
+        out.extend_from_slice(&self.rest);
+        out
+    }
+}
+
+/// `subject` without every occurrence of `tag` (ASCII case-insensitive),
+/// with the spaces around it collapsed.
+fn strip_tag(subject: &str, tag: &str) -> String {
+    if tag.is_empty() {
+        return subject.to_owned();
+    }
+    let lower = subject.to_ascii_lowercase();
+    let tag_lower = tag.to_ascii_lowercase();
+    let mut out = String::with_capacity(subject.len());
+    let mut at = 0;
+    while let Some(found) = lower[at..].find(&tag_lower) {
+        out.push_str(&subject[at..at + found]);
+        at += found + tag.len();
+    }
+    out.push_str(&subject[at..]);
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Applies the policy's header edits to a message.
+pub(crate) fn apply_edits(message: &[u8], edits: &[HeaderEdit]) -> Result<Vec<u8>, MimeError> {
+    if edits.is_empty() {
+        return Ok(message.to_vec());
+    }
+    let mut block = HeaderBlock::parse(message)?;
+    for edit in edits {
+        block.apply(edit);
+    }
+    Ok(block.into_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MAIL: &[u8] = b"From: a@behoerde.example\r\nSubject: [VERTRAULICH]  Akte\r\n 42\r\nX-Mailgate-Signature: valid\r\nx-mailgate-forged: 1\r\nTo: b@x.example\r\n\r\nBody\r\nSubject: not a header\r\n";
+
+    #[test]
+    fn subject_tags_are_stripped_in_any_case() -> Result<(), MimeError> {
+        let edited = apply_edits(
+            MAIL,
+            &[HeaderEdit::StripSubjectTag {
+                tag: "[vertraulich]".into(),
+            }],
+        )?;
+        let text = String::from_utf8_lossy(&edited);
+        assert!(text.contains("Subject: Akte 42\r\n"), "{text}");
+        assert!(text.ends_with("\r\n\r\nBody\r\nSubject: not a header\r\n"));
+        Ok(())
+    }
+
+    #[test]
+    fn gateway_fields_are_removed_whatever_their_case() -> Result<(), MimeError> {
+        let mut block = HeaderBlock::parse(MAIL)?;
+        block.remove_prefixed(RESULT_FIELD_PREFIX);
+        block.prepend("X-Mailgate-Signature", "none\r\nBcc: injected");
+        let text = String::from_utf8(block.into_bytes()).unwrap_or_default();
+        assert!(text.starts_with("X-Mailgate-Signature: none  Bcc: injected\r\nFrom:"));
+        assert!(!text.contains("forged"));
+        assert_eq!(text.matches("X-Mailgate").count(), 1);
+        Ok(())
+    }
+
+    #[test]
+    fn replace_keeps_one_field() -> Result<(), MimeError> {
+        let edited = apply_edits(
+            b"A: 1\nB: 2\nA: 3\n\nbody",
+            &[
+                HeaderEdit::Replace {
+                    name: "a".into(),
+                    value: "x".into(),
+                },
+                HeaderEdit::Add {
+                    name: "C".into(),
+                    value: "4".into(),
+                },
+                HeaderEdit::Remove { name: "B".into() },
+            ],
+        )?;
+        assert_eq!(edited, b"a: x\nC: 4\n\nbody");
+        Ok(())
+    }
+}

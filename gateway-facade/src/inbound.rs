@@ -1,0 +1,490 @@
+//! Inbound: remove forged result fields, decrypt with the organisation's
+//! keys, verify signatures against the trust store, annotate the result,
+//! harvest certificates for approval, then apply the inbound rules.
+
+use std::time::SystemTime;
+
+use mail_message::{EmailAddress, Entity, Verdict};
+use rule_engine::{Action, Detail, RecipientGroup};
+use serde_json::json;
+
+use crate::certificates::{hex, pgp_certificate, pgp_entry, smime_entry};
+use crate::facts::MailFacts;
+use crate::gateway::{Envelope, Gateway};
+use crate::headers::{HeaderBlock, RESULT_FIELD_PREFIX};
+use crate::notification::Notice;
+use crate::outbound::decisions_json;
+use crate::outcome::{Disposition, Outcome, Step, Transport};
+use crate::store::{Kind, NewEntry, TrustState};
+
+/// How a message was protected in transit, as far as we can tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Protection {
+    SmimeEncrypted,
+    PgpEncrypted,
+    SmimeSigned,
+    PgpSigned,
+    Plain,
+}
+
+fn protection(message: &[u8]) -> Protection {
+    let Ok(entity) = Entity::parse(message) else {
+        return Protection::Plain;
+    };
+    let Ok(content_type) = entity.content_type() else {
+        return Protection::Plain;
+    };
+    let mime_type = content_type.mime_type().to_ascii_lowercase();
+    let parameter = |name: &str| {
+        content_type
+            .parameter(name)
+            .map(str::to_ascii_lowercase)
+            .unwrap_or_default()
+    };
+    match mime_type.as_str() {
+        "application/pkcs7-mime" | "application/x-pkcs7-mime" => {
+            if parameter("smime-type") == "signed-data" {
+                Protection::SmimeSigned
+            } else {
+                Protection::SmimeEncrypted
+            }
+        }
+        "multipart/encrypted" => Protection::PgpEncrypted,
+        "multipart/signed" => match parameter("protocol").as_str() {
+            "application/pgp-signature" => Protection::PgpSigned,
+            _ => Protection::SmimeSigned,
+        },
+        _ => {
+            let body = entity.body();
+            if contains(body, b"-----BEGIN PGP MESSAGE-----") {
+                Protection::PgpEncrypted
+            } else if contains(body, b"-----BEGIN PGP SIGNED MESSAGE-----") {
+                Protection::PgpSigned
+            } else {
+                Protection::Plain
+            }
+        }
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// What verification found, for the result header and the policy.
+struct SignatureReport {
+    status: &'static str,
+    method: Option<&'static str>,
+    signer: Option<String>,
+    reason: Option<String>,
+    harvest: Vec<NewEntry>,
+}
+
+impl SignatureReport {
+    fn none() -> Self {
+        SignatureReport {
+            status: "none",
+            method: None,
+            signer: None,
+            reason: None,
+            harvest: Vec::new(),
+        }
+    }
+
+    fn valid(&self) -> bool {
+        self.status == "valid"
+    }
+
+    fn header(&self) -> String {
+        let mut value = self.status.to_owned();
+        if let Some(method) = self.method {
+            value.push_str(&format!("; method={method}"));
+        }
+        if let Some(signer) = &self.signer {
+            value.push_str(&format!("; signer={signer}"));
+        }
+        if let Some(reason) = &self.reason {
+            value.push_str(&format!("; reason=\"{}\"", reason.replace('"', "'")));
+        }
+        value
+    }
+}
+
+fn status_of(verdict: Verdict) -> &'static str {
+    match verdict {
+        Verdict::SignedByFrom => "valid",
+        Verdict::PartiallySigned => "partial",
+        Verdict::Unsigned => "none",
+        // A valid signature by someone other than the From address does
+        // not make the mail signed by its author.
+        Verdict::SignedByOther | Verdict::Invalid => "invalid",
+        _ => "invalid",
+    }
+}
+
+impl Gateway {
+    pub(crate) fn inbound(&self, envelope: &Envelope, message: &[u8], now: SystemTime) -> Outcome {
+        let mut steps = Vec::new();
+        let stripped = match HeaderBlock::parse(message) {
+            Ok(mut block) => {
+                block.remove_prefixed(RESULT_FIELD_PREFIX);
+                block.into_bytes()
+            }
+            Err(error) => {
+                return self.inbound_malformed(envelope, &error.to_string(), now);
+            }
+        };
+
+        // Decrypt.
+        let encrypted = protection(&stripped);
+        let (decrypted, decryption_header, pgp_inner) = match encrypted {
+            Protection::SmimeEncrypted => match self.smime_decrypt(&stripped, &mut steps) {
+                Ok(plain) => (Some(plain), "smime; result=decrypted".to_owned(), None),
+                Err(reason) => (
+                    None,
+                    format!("smime; result=failed; reason=\"{reason}\""),
+                    None,
+                ),
+            },
+            Protection::PgpEncrypted => match self.pgp_decrypt(&stripped, now, &mut steps) {
+                Ok((plain, inner)) => (Some(plain), "pgp; result=decrypted".to_owned(), inner),
+                Err(reason) => (
+                    None,
+                    format!("pgp; result=failed; reason=\"{reason}\""),
+                    None,
+                ),
+            },
+            _ => (None, "none".to_owned(), None),
+        };
+        let content = decrypted.as_deref().unwrap_or(&stripped);
+
+        // Verify.
+        let report = match pgp_inner {
+            Some(report) => report,
+            None => match protection(content) {
+                Protection::SmimeSigned => self.smime_verify(content, now),
+                Protection::PgpSigned => self.pgp_verify(content, now),
+                _ => SignatureReport::none(),
+            },
+        };
+        steps.push(Step {
+            action: "verify".into(),
+            method: report.method.map(str::to_owned),
+            recipients: Vec::new(),
+            keys: Vec::new(),
+            result: report.header(),
+        });
+
+        // Decide.
+        let policy = self.current_policy();
+        let facts = MailFacts::new(self, now, report.valid());
+        let parsed = rule_engine::Message::parse(content)
+            .with_size(message.len() as u64)
+            .with_encrypted(
+                encrypted == Protection::SmimeEncrypted || encrypted == Protection::PgpEncrypted,
+            );
+        let rule_envelope = rule_engine::Envelope::new(
+            envelope.direction,
+            envelope.sender.as_str(),
+            envelope.recipients.iter().map(String::as_str),
+        );
+        let evaluation = policy.evaluate_with(&rule_envelope, &parsed, &facts, Detail::Full);
+
+        // Harvest, when the policy asks for it.
+        let harvest_wanted = evaluation
+            .recipients
+            .iter()
+            .any(|r| r.outcome.has(Action::HarvestKeys));
+        if harvest_wanted {
+            let mut candidates = report.harvest.clone();
+            if let Ok(found) = pgp_core::harvest_certificates(content) {
+                for h in found {
+                    if let Ok(entry) = pgp_entry(&h.certificate, "harvest:autocrypt-or-attachment")
+                    {
+                        candidates.push(entry);
+                    }
+                }
+            }
+            for candidate in candidates {
+                let result = match self.directory().add(&candidate, TrustState::Pending) {
+                    Ok(crate::store::Added::New(id)) => format!("pending as {id}"),
+                    Ok(crate::store::Added::Known(id)) => format!("already known as {id}"),
+                    Err(error) => format!("not stored: {error}"),
+                };
+                steps.push(Step {
+                    action: "harvest".into(),
+                    method: Some(candidate.kind.as_str().into()),
+                    recipients: Vec::new(),
+                    keys: vec![candidate.fingerprint.clone()],
+                    result,
+                });
+            }
+        }
+
+        // Annotate: the decrypted message only for recipients whose policy
+        // says decrypt.
+        let annotate = |body: &[u8]| -> Vec<u8> {
+            match HeaderBlock::parse(body) {
+                Ok(mut block) => {
+                    block.prepend("X-Mailgate-Decryption", &decryption_header);
+                    block.prepend("X-Mailgate-Signature", &report.header());
+                    block.into_bytes()
+                }
+                Err(_) => body.to_vec(),
+            }
+        };
+        let as_decrypted = annotate(content);
+        let as_received = annotate(&stripped);
+        let mut dispositions = Vec::new();
+        let mut archive = Vec::new();
+        for group in evaluation.groups() {
+            if group.outcome.has(Action::Archive) {
+                archive.extend(group.recipients.iter().cloned());
+            }
+            let message = if group.outcome.has(Action::Decrypt) {
+                &as_decrypted
+            } else {
+                &as_received
+            };
+            dispositions.push(self.inbound_group(envelope, &group, message, &parsed, now));
+        }
+        Outcome {
+            dispositions,
+            archive,
+            audit: json!({
+                "policy": policy.name(),
+                "decisions": decisions_json(&evaluation),
+                "signature": report.header(),
+                "decryption": decryption_header,
+                "steps": steps,
+            }),
+        }
+    }
+
+    fn inbound_group(
+        &self,
+        envelope: &Envelope,
+        group: &RecipientGroup,
+        message: &[u8],
+        parsed: &rule_engine::Message,
+        now: SystemTime,
+    ) -> Disposition {
+        let outcome = &group.outcome;
+        let recipients = group.recipients.clone();
+        let reason = |default: &str| outcome.reason.clone().unwrap_or_else(|| default.to_owned());
+        if outcome.has(Action::Defer) {
+            Disposition::Defer {
+                recipients,
+                reason: reason("a fact the policy needs could not be established"),
+            }
+        } else if outcome.has(Action::Block) {
+            let reason = reason("refused by policy");
+            let notification = Notice {
+                postmaster: self.postmaster(),
+                sender: &envelope.sender,
+                subject: parsed.subject(),
+                recipients: &recipients,
+                headline: "Not delivered",
+                reason: &reason,
+                template: outcome.notify_template.as_deref(),
+                details: &[],
+            }
+            .render(now);
+            Disposition::Reject {
+                recipients,
+                reason,
+                notification,
+            }
+        } else if outcome.has(Action::Quarantine) {
+            Disposition::Quarantine {
+                recipients,
+                reason: reason("quarantined by policy"),
+                message: message.to_vec(),
+            }
+        } else {
+            Disposition::Deliver {
+                recipients,
+                message: message.to_vec(),
+                transport: Transport::default(),
+            }
+        }
+    }
+
+    fn inbound_malformed(&self, envelope: &Envelope, reason: &str, now: SystemTime) -> Outcome {
+        let reason = format!("malformed message: {reason}");
+        let notification = Notice {
+            postmaster: self.postmaster(),
+            sender: &envelope.sender,
+            subject: None,
+            recipients: &envelope.recipients,
+            headline: "Not delivered",
+            reason: &reason,
+            template: None,
+            details: &[],
+        }
+        .render(now);
+        Outcome {
+            dispositions: vec![Disposition::Reject {
+                recipients: envelope.recipients.clone(),
+                reason: reason.clone(),
+                notification,
+            }],
+            archive: Vec::new(),
+            audit: json!({ "error": reason }),
+        }
+    }
+
+    fn smime_decrypt(&self, message: &[u8], steps: &mut Vec<Step>) -> Result<Vec<u8>, String> {
+        let mut last = "no organisation S/MIME key".to_owned();
+        for key in self.organisation_keys() {
+            let Some(identity) = &key.smime else { continue };
+            let decryption = identity.decryption().map_err(|e| e.to_string())?;
+            match smime_core::decrypt_message(message, &decryption) {
+                Ok(decrypted) => {
+                    steps.push(Step {
+                        action: "decrypt".into(),
+                        method: Some("smime".into()),
+                        recipients: vec![key.address.clone()],
+                        keys: vec![hex(&identity.certificate.fingerprint_sha256())],
+                        result: format!("decrypted ({})", decrypted.encryption()),
+                    });
+                    return Ok(decrypted.message().to_vec());
+                }
+                Err(error) => last = error.to_string(),
+            }
+        }
+        Err(last)
+    }
+
+    fn pgp_decrypt(
+        &self,
+        message: &[u8],
+        now: SystemTime,
+        steps: &mut Vec<Step>,
+    ) -> Result<(Vec<u8>, Option<SignatureReport>), String> {
+        let mut last = "no organisation OpenPGP key".to_owned();
+        for key in self.organisation_keys() {
+            let Some(secret) = &key.pgp else { continue };
+            let mut decryptor = pgp_core::Decryptor::new([secret.clone()])
+                .with_verifier(self.pgp_verifier(message, now));
+            if let Some(passphrase) = key.pgp_passphrase() {
+                decryptor = decryptor.with_passphrase(passphrase.clone());
+            }
+            match decryptor.decrypt_message(message) {
+                Ok(decrypted) => {
+                    steps.push(Step {
+                        action: "decrypt".into(),
+                        method: Some("pgp".into()),
+                        recipients: vec![key.address.clone()],
+                        keys: decrypted.protection().recipient.iter().cloned().collect(),
+                        result: "decrypted".into(),
+                    });
+                    let verification = decrypted.verification();
+                    let inner = (verification.verdict() != Verdict::Unsigned)
+                        .then(|| pgp_report(verification));
+                    return Ok((decrypted.message().to_vec(), inner));
+                }
+                Err(error) => last = error.to_string(),
+            }
+        }
+        Err(last)
+    }
+
+    /// A verifier with the trusted OpenPGP certificates of the From address.
+    fn pgp_verifier(&self, message: &[u8], now: SystemTime) -> pgp_core::Verifier {
+        let certs = from_addresses(message)
+            .iter()
+            .filter_map(|a| self.directory().trusted(Kind::Pgp, a.as_str()).ok())
+            .flatten()
+            .filter_map(|entry| pgp_certificate(&entry).ok())
+            .collect::<Vec<_>>();
+        pgp_core::Verifier::new(certs).at(now)
+    }
+
+    fn pgp_verify(&self, message: &[u8], now: SystemTime) -> SignatureReport {
+        match self.pgp_verifier(message, now).verify_message(message) {
+            Ok(verification) => pgp_report(&verification),
+            Err(error) => SignatureReport {
+                status: "invalid",
+                method: Some("pgp"),
+                signer: None,
+                reason: Some(error.to_string()),
+                harvest: Vec::new(),
+            },
+        }
+    }
+
+    fn smime_verify(&self, message: &[u8], now: SystemTime) -> SignatureReport {
+        let verifier = smime_core::Verifier::new(self.anchors().iter().cloned()).at(now);
+        match verifier.verify_message(message) {
+            Ok(verification) => {
+                let status = status_of(verification.verdict());
+                let signer = verification
+                    .signers()
+                    .iter()
+                    .filter_map(|s| s.certificate.as_ref())
+                    .find_map(|c| c.email_addresses().first().map(|a| a.as_str().to_owned()));
+                let reason = verification
+                    .signers()
+                    .iter()
+                    .find(|s| s.status != smime_core::SignatureStatus::Valid)
+                    .map(|s| s.status.to_string());
+                let harvest = if status == "valid" {
+                    verification
+                        .certificates()
+                        .iter()
+                        .filter(|c| !c.is_ca() && !c.email_addresses().is_empty())
+                        .map(|c| smime_entry(c, "harvest:smime-signature"))
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                SignatureReport {
+                    status,
+                    method: Some("smime"),
+                    signer,
+                    reason,
+                    harvest,
+                }
+            }
+            Err(error) => SignatureReport {
+                status: "invalid",
+                method: Some("smime"),
+                signer: None,
+                reason: Some(error.to_string()),
+                harvest: Vec::new(),
+            },
+        }
+    }
+}
+
+fn pgp_report(verification: &pgp_core::Verification) -> SignatureReport {
+    let status = status_of(verification.verdict());
+    let signer = verification
+        .signers()
+        .iter()
+        .find_map(|s| s.user_id.clone());
+    let reason = verification
+        .signers()
+        .iter()
+        .find(|s| s.status != pgp_core::SignatureStatus::Valid)
+        .map(|s| s.status.to_string());
+    SignatureReport {
+        status,
+        method: Some("pgp"),
+        signer,
+        reason,
+        // The signer's certificate is already trusted (it verified);
+        // OpenPGP harvesting is of Autocrypt headers and attached keys.
+        harvest: Vec::new(),
+    }
+}
+
+/// The addresses of the From field.
+fn from_addresses(message: &[u8]) -> Vec<EmailAddress> {
+    HeaderBlock::parse(message)
+        .ok()
+        .and_then(|block| block.value("From"))
+        .and_then(|from| EmailAddress::parse_mailboxes(&from).ok())
+        .unwrap_or_default()
+}

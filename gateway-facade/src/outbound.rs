@@ -1,0 +1,383 @@
+//! Outbound: evaluate the policy per recipient, then per group of
+//! recipients with the same treatment sign, encrypt, require TLS, fall back
+//! to a password carrier, or reject with a notification.
+
+use std::time::SystemTime;
+
+use rule_engine::{Action, Detail, Evaluation, Method, RecipientGroup};
+use serde_json::json;
+use smime_core::SignatureForm;
+
+use crate::certificates::hex;
+use crate::facts::MailFacts;
+use crate::gateway::{Envelope, Gateway};
+use crate::headers;
+use crate::notification::Notice;
+use crate::outcome::{Disposition, Outcome, Step, Transport};
+use crate::store::StoreError;
+
+/// Why a group could not be given what the policy demands.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    /// Will not get better by retrying: reject and notify.
+    Permanent(String),
+    /// May work later (store or lookup unavailable): defer.
+    Transient(String),
+}
+
+impl From<StoreError> for Failure {
+    fn from(error: StoreError) -> Self {
+        Failure::Transient(error.to_string())
+    }
+}
+
+fn permanent<E: std::fmt::Display>(what: &'static str) -> impl FnOnce(E) -> Failure {
+    move |error| Failure::Permanent(format!("{what}: {error}"))
+}
+
+/// The shared context of one outbound mail.
+struct Mail<'a> {
+    envelope: &'a Envelope,
+    message: &'a [u8],
+    subject: Option<String>,
+    now: SystemTime,
+}
+
+impl Gateway {
+    pub(crate) fn outbound(&self, envelope: &Envelope, message: &[u8], now: SystemTime) -> Outcome {
+        let policy = self.current_policy();
+        let facts = MailFacts::new(self, now, false);
+        let parsed = rule_engine::Message::parse(message);
+        let rule_envelope = rule_engine::Envelope::new(
+            envelope.direction,
+            envelope.sender.as_str(),
+            envelope.recipients.iter().map(String::as_str),
+        );
+        let evaluation = policy.evaluate_with(&rule_envelope, &parsed, &facts, Detail::Full);
+        let mail = Mail {
+            envelope,
+            message,
+            subject: parsed.subject().map(str::to_owned),
+            now,
+        };
+        let mut steps = Vec::new();
+        let mut dispositions = Vec::new();
+        let mut archive = Vec::new();
+        for group in evaluation.groups() {
+            if group.outcome.has(Action::Archive) {
+                archive.extend(group.recipients.iter().cloned());
+            }
+            dispositions.push(self.outbound_group(&mail, &group, &facts, &mut steps));
+        }
+        Outcome {
+            dispositions,
+            archive,
+            audit: json!({
+                "policy": policy.name(),
+                "decisions": decisions_json(&evaluation),
+                "steps": steps,
+            }),
+        }
+    }
+
+    fn outbound_group(
+        &self,
+        mail: &Mail<'_>,
+        group: &RecipientGroup,
+        facts: &MailFacts<'_>,
+        steps: &mut Vec<Step>,
+    ) -> Disposition {
+        let outcome = &group.outcome;
+        let recipients = group.recipients.clone();
+        let reason = |default: &str| outcome.reason.clone().unwrap_or_else(|| default.to_owned());
+        if outcome.has(Action::Defer) {
+            return Disposition::Defer {
+                recipients,
+                reason: reason("a fact the policy needs could not be established"),
+            };
+        }
+        if outcome.has(Action::Block) {
+            return self.reject(
+                mail,
+                recipients,
+                reason("blocked by policy"),
+                outcome.notify_template.as_deref(),
+            );
+        }
+        if outcome.has(Action::Quarantine) {
+            return Disposition::Quarantine {
+                recipients,
+                reason: reason("quarantined by policy"),
+                message: mail.message.to_vec(),
+            };
+        }
+        if !outcome.has(Action::Deliver) {
+            return self.reject(
+                mail,
+                recipients,
+                "the policy reached no delivery decision".into(),
+                None,
+            );
+        }
+        match self.protect(mail, group, facts, steps) {
+            Ok(message) => Disposition::Deliver {
+                recipients,
+                message,
+                transport: Transport {
+                    require_tls: if outcome.has(Action::RequireTls)
+                        && !outcome.has(Action::Whitelist)
+                    {
+                        outcome.tls_profile.clone()
+                    } else {
+                        None
+                    },
+                },
+            },
+            Err(Failure::Transient(reason)) => Disposition::Defer { recipients, reason },
+            Err(Failure::Permanent(reason)) => {
+                self.reject(mail, recipients, reason, outcome.notify_template.as_deref())
+            }
+        }
+    }
+
+    fn reject(
+        &self,
+        mail: &Mail<'_>,
+        recipients: Vec<String>,
+        reason: String,
+        template: Option<&str>,
+    ) -> Disposition {
+        let notification = Notice {
+            postmaster: self.postmaster(),
+            sender: &mail.envelope.sender,
+            subject: mail.subject.as_deref(),
+            recipients: &recipients,
+            headline: "Not delivered",
+            reason: &reason,
+            template,
+            details: &[],
+        }
+        .render(mail.now);
+        Disposition::Reject {
+            recipients,
+            reason,
+            notification,
+        }
+    }
+
+    /// The message as it must leave for this group: header edits applied,
+    /// then signed and/or encrypted as the outcome says. Any failure is an
+    /// error: the caller never falls back to the unprotected message.
+    fn protect(
+        &self,
+        mail: &Mail<'_>,
+        group: &RecipientGroup,
+        facts: &MailFacts<'_>,
+        steps: &mut Vec<Step>,
+    ) -> Result<Vec<u8>, Failure> {
+        let outcome = &group.outcome;
+        let edited = headers::apply_edits(mail.message, &outcome.header_edits)
+            .map_err(permanent("the message cannot be edited"))?;
+        if outcome.has(Action::FallbackPasswordPdf) || outcome.has(Action::FallbackPasswordZip) {
+            return Err(Failure::Permanent(
+                "the policy asks for a password-protected delivery, which this gateway cannot produce yet"
+                    .into(),
+            ));
+        }
+        let sign = match (outcome.has(Action::Sign), outcome.signing_method) {
+            (false, _) => None,
+            (true, Some(method)) => Some(method),
+            (true, None) => {
+                return Err(Failure::Permanent(format!(
+                    "the policy demands a signature, and {} has no signing key",
+                    mail.envelope.sender
+                )));
+            }
+        };
+        let encrypt = match (outcome.has(Action::Encrypt), outcome.encryption_method) {
+            (false, _) => None,
+            (true, Some(method)) => Some(method),
+            (true, None) => {
+                return Err(Failure::Permanent(
+                    "the policy demands encryption without naming a method".into(),
+                ));
+            }
+        };
+        // OpenPGP signs inside the encrypted message (RFC 3156 section 6.2);
+        // every other combination signs the entity, then encrypts it.
+        if let (Some(Method::Pgp), Some(Method::Pgp)) = (sign, encrypt) {
+            let signer = self.pgp_signer(mail, steps)?;
+            return self.pgp_encrypt(mail, group, facts, &edited, Some(signer), steps);
+        }
+        let signed = match sign {
+            Some(Method::Smime) => self.smime_sign(mail, &edited, steps)?,
+            Some(Method::Pgp) => {
+                let signer = self.pgp_signer(mail, steps)?;
+                signer
+                    .sign_message(&edited)
+                    .map_err(permanent("OpenPGP signing failed"))?
+            }
+            None => edited,
+        };
+        match encrypt {
+            Some(Method::Smime) => self.smime_encrypt(mail, group, facts, &signed, steps),
+            Some(Method::Pgp) => self.pgp_encrypt(mail, group, facts, &signed, None, steps),
+            None => Ok(signed),
+        }
+    }
+
+    fn smime_sign(
+        &self,
+        mail: &Mail<'_>,
+        message: &[u8],
+        steps: &mut Vec<Step>,
+    ) -> Result<Vec<u8>, Failure> {
+        let sender = &mail.envelope.sender;
+        let identity = self
+            .organisation_key(sender)
+            .and_then(|k| k.smime.as_ref())
+            .ok_or_else(|| Failure::Permanent(format!("{sender} has no S/MIME signing key")))?;
+        let signed = identity
+            .signer()
+            .and_then(|s| s.sign_message(message, SignatureForm::Detached))
+            .map_err(permanent("S/MIME signing failed"))?;
+        steps.push(Step {
+            action: "sign".into(),
+            method: Some("smime".into()),
+            recipients: Vec::new(),
+            keys: vec![hex(&identity.certificate.fingerprint_sha256())],
+            result: "signed".into(),
+        });
+        Ok(signed)
+    }
+
+    fn pgp_signer(
+        &self,
+        mail: &Mail<'_>,
+        steps: &mut Vec<Step>,
+    ) -> Result<pgp_core::Signer, Failure> {
+        let sender = &mail.envelope.sender;
+        let signer = self
+            .organisation_key(sender)
+            .and_then(|k| k.pgp_signer())
+            .ok_or_else(|| Failure::Permanent(format!("{sender} has no OpenPGP signing key")))?
+            .map_err(permanent("the OpenPGP signing key cannot be used"))?;
+        steps.push(Step {
+            action: "sign".into(),
+            method: Some("pgp".into()),
+            recipients: Vec::new(),
+            keys: vec![
+                signer
+                    .certificate()
+                    .fingerprint()
+                    .to_hex()
+                    .to_ascii_lowercase(),
+            ],
+            result: "signed".into(),
+        });
+        Ok(signer)
+    }
+
+    fn smime_encrypt(
+        &self,
+        mail: &Mail<'_>,
+        group: &RecipientGroup,
+        facts: &MailFacts<'_>,
+        message: &[u8],
+        steps: &mut Vec<Step>,
+    ) -> Result<Vec<u8>, Failure> {
+        let mut certificates = Vec::new();
+        for recipient in &group.recipients {
+            let found = facts.smime_for(recipient)?;
+            let certificate = found.into_iter().next().ok_or_else(|| {
+                Failure::Permanent(format!("no usable S/MIME certificate for {recipient}"))
+            })?;
+            certificates.push(certificate);
+        }
+        // The organisation keeps being able to read what it sent.
+        if let Some(own) = self
+            .organisation_key(&mail.envelope.sender)
+            .and_then(|k| k.smime.as_ref())
+        {
+            certificates.push(own.certificate.clone());
+        }
+        let keys = certificates
+            .iter()
+            .map(|c| hex(&c.fingerprint_sha256()))
+            .collect();
+        let encrypted = smime_core::Encryptor::new(certificates)
+            .and_then(|e| e.encrypt_message(message))
+            .map_err(permanent("S/MIME encryption failed"))?;
+        steps.push(Step {
+            action: "encrypt".into(),
+            method: Some("smime".into()),
+            recipients: group.recipients.clone(),
+            keys,
+            result: "encrypted".into(),
+        });
+        Ok(encrypted)
+    }
+
+    fn pgp_encrypt(
+        &self,
+        mail: &Mail<'_>,
+        group: &RecipientGroup,
+        facts: &MailFacts<'_>,
+        message: &[u8],
+        signer: Option<pgp_core::Signer>,
+        steps: &mut Vec<Step>,
+    ) -> Result<Vec<u8>, Failure> {
+        let mut certs = Vec::new();
+        for recipient in &group.recipients {
+            let found = facts.pgp_for(recipient)?;
+            let cert = found.into_iter().next().ok_or_else(|| {
+                Failure::Permanent(format!("no usable OpenPGP key for {recipient}"))
+            })?;
+            certs.push(cert);
+        }
+        if let Some(own) = self
+            .organisation_key(&mail.envelope.sender)
+            .and_then(|k| k.pgp.as_ref())
+        {
+            certs.push(own.clone().strip_secret_key_material());
+        }
+        let keys = certs
+            .iter()
+            .map(|c| c.fingerprint().to_hex().to_ascii_lowercase())
+            .collect();
+        let mut encryptor = pgp_core::Encryptor::new(certs).at(mail.now);
+        if let Some(signer) = signer {
+            encryptor = encryptor.with_signer(signer);
+        }
+        let encrypted = encryptor
+            .encrypt_message(message)
+            .map_err(permanent("OpenPGP encryption failed"))?;
+        steps.push(Step {
+            action: "encrypt".into(),
+            method: Some("pgp".into()),
+            recipients: group.recipients.clone(),
+            keys,
+            result: "encrypted".into(),
+        });
+        Ok(encrypted)
+    }
+}
+
+/// The per-recipient decisions for the audit record.
+pub(crate) fn decisions_json(evaluation: &Evaluation) -> serde_json::Value {
+    evaluation
+        .recipients
+        .iter()
+        .map(|r| {
+            json!({
+                "address": r.address,
+                "actions": r.outcome.actions.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
+                "encryption_method": r.outcome.encryption_method.map(Method::as_str),
+                "signing_method": r.outcome.signing_method.map(Method::as_str),
+                "decided_by": r.decided_by,
+                "reason": r.outcome.reason,
+                "trace": r.trace.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,144 @@
+//! What [`Gateway::process`](crate::Gateway::process) decides: one
+//! disposition per group of recipients, and an audit record.
+
+use serde::Serialize;
+use serde_json::Value;
+
+/// How a delivered message must be transported.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Transport {
+    /// Deliver only over TLS meeting this profile (the MTA must check it on
+    /// the very connection that carries the mail).
+    pub require_tls: Option<String>,
+}
+
+/// What happens to a group of recipients.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Disposition {
+    /// Hand `message` to `recipients`, over `transport`.
+    Deliver {
+        /// Envelope recipients of this copy.
+        recipients: Vec<String>,
+        /// The message as it must leave: signed, encrypted, or a password
+        /// carrier, as the policy decided.
+        message: Vec<u8>,
+        /// Transport requirement.
+        transport: Transport,
+    },
+    /// Refuse permanently (SMTP 5xx) and tell the sender.
+    Reject {
+        /// Envelope recipients refused.
+        recipients: Vec<String>,
+        /// Why.
+        reason: String,
+        /// The mail to send to the envelope sender.
+        notification: Vec<u8>,
+    },
+    /// Refuse for now (SMTP 4xx): the MTA keeps the mail and retries.
+    Defer {
+        /// Envelope recipients deferred.
+        recipients: Vec<String>,
+        /// Why.
+        reason: String,
+    },
+    /// Hold for an administrator.
+    Quarantine {
+        /// Envelope recipients held.
+        recipients: Vec<String>,
+        /// Why.
+        reason: String,
+        /// The message as it would have been delivered.
+        message: Vec<u8>,
+    },
+}
+
+impl Disposition {
+    /// `deliver`, `reject`, `defer` or `quarantine`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Disposition::Deliver { .. } => "deliver",
+            Disposition::Reject { .. } => "reject",
+            Disposition::Defer { .. } => "defer",
+            Disposition::Quarantine { .. } => "quarantine",
+        }
+    }
+
+    /// The recipients this disposition is for.
+    pub fn recipients(&self) -> &[String] {
+        match self {
+            Disposition::Deliver { recipients, .. }
+            | Disposition::Reject { recipients, .. }
+            | Disposition::Defer { recipients, .. }
+            | Disposition::Quarantine { recipients, .. } => recipients,
+        }
+    }
+
+    /// The message to deliver or hold, if any.
+    pub fn message(&self) -> Option<&[u8]> {
+        match self {
+            Disposition::Deliver { message, .. } | Disposition::Quarantine { message, .. } => {
+                Some(message)
+            }
+            _ => None,
+        }
+    }
+
+    /// The reason of a reject, defer or quarantine.
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            Disposition::Reject { reason, .. }
+            | Disposition::Defer { reason, .. }
+            | Disposition::Quarantine { reason, .. } => Some(reason),
+            Disposition::Deliver { .. } => None,
+        }
+    }
+}
+
+/// One thing the gateway did to the mail, for the audit record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Step {
+    /// `sign`, `encrypt`, `decrypt`, `verify`, `harvest`, `fallback`, ...
+    pub action: String,
+    /// `smime` or `pgp`, when it applies.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    /// The recipients it was done for.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub recipients: Vec<String>,
+    /// Fingerprints of the keys and certificates used.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<String>,
+    /// What came of it.
+    pub result: String,
+}
+
+/// The result of processing one mail.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    /// One disposition per group of recipients with the same treatment.
+    pub dispositions: Vec<Disposition>,
+    /// Recipients for whom the policy asks for a copy in the archive.
+    pub archive: Vec<String>,
+    /// The audit record: rule trace, steps with keys, timings.
+    pub audit: Value,
+}
+
+impl Outcome {
+    /// Whether every recipient was deferred (the MTA should answer 4xx).
+    pub fn all_deferred(&self) -> bool {
+        !self.dispositions.is_empty()
+            && self
+                .dispositions
+                .iter()
+                .all(|d| matches!(d, Disposition::Defer { .. }))
+    }
+
+    /// The disposition that covers `recipient` (any case).
+    pub fn for_recipient(&self, recipient: &str) -> Option<&Disposition> {
+        self.dispositions.iter().find(|d| {
+            d.recipients()
+                .iter()
+                .any(|r| r.eq_ignore_ascii_case(recipient))
+        })
+    }
+}

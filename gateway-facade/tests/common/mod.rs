@@ -1,0 +1,171 @@
+//! A gateway for `behoerde.example` over the testkit PKI and OpenPGP keys,
+//! with a certificate directory the test fills.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::Path;
+use std::sync::Arc;
+
+use gateway_facade::certificates::{pgp_entry, smime_entry};
+use gateway_facade::store::{Directory, SqliteDirectory, TrustState};
+use gateway_facade::{Gateway, OrganisationKey, SmimeIdentity};
+use smime_core::{Certificate, PrivateKey};
+use testkit::{Identity, KeyKind, PgpKey, PgpSuite, PgpVersion};
+
+pub const POLICY: &str = r#"
+[policy]
+name = "test"
+internal_domains = ["behoerde.example"]
+
+[[rules]]
+id = "sign"
+when = { direction = "outbound", sender_domain = "behoerde.example" }
+then = { sign = ["smime", "pgp"] }
+
+[[rules]]
+id = "tag"
+when = { direction = "outbound", subject_tag = "[vertraulich]" }
+then = { strip_subject_tag = "[vertraulich]" }
+
+[[rules]]
+id = "confidential"
+when = { direction = "outbound", subject_tag = "[vertraulich]" }
+then = { encrypt = "required", methods = ["smime", "pgp"], fallback = "block", notify_sender = "no-key" }
+
+[[rules]]
+id = "tls"
+when = { direction = "outbound", recipient_internal = false, recipient_tls = "bsi-tr-03108" }
+then = { require_tls = "bsi-tr-03108" }
+
+[[rules]]
+id = "bank"
+when = { direction = "inbound", sender_domain = "bank.example", any = [
+    { signed = false },
+    { inbound_signature_valid = false },
+] }
+then = { quarantine = "no valid signature from bank.example" }
+
+[[rules]]
+id = "decrypt"
+when = { direction = "inbound", encrypted = true }
+then = { decrypt = true }
+
+[[rules]]
+id = "harvest"
+when = { direction = "inbound", signed = true, inbound_signature_valid = true }
+then = { harvest = true }
+"#;
+
+pub fn smime(address: &str) -> Arc<Identity> {
+    testkit::pki().smime(address, KeyKind::Rsa2048)
+}
+
+pub fn pgp(address: &str) -> Arc<PgpKey> {
+    testkit::openpgp_key(&format!("<{address}>"), PgpSuite::Cv25519, PgpVersion::V4)
+}
+
+pub fn smime_identity(identity: &Identity) -> SmimeIdentity {
+    SmimeIdentity::new(
+        Certificate::from_der(identity.certificate_der()).unwrap(),
+        identity
+            .chain_der()
+            .iter()
+            .map(|c| Certificate::from_der(c).unwrap())
+            .collect(),
+        PrivateKey::load(identity.private_key_der(), None).unwrap(),
+    )
+}
+
+/// alice@behoerde.example has S/MIME and OpenPGP keys.
+pub fn alice() -> OrganisationKey {
+    let address = "alice@behoerde.example";
+    OrganisationKey::new(
+        address,
+        Some(smime_identity(&smime(address))),
+        Some(pgp(address).cert().clone()),
+        None,
+    )
+}
+
+pub fn trust_smime(directory: &dyn Directory, identity: &Identity, state: TrustState) {
+    let certificate = Certificate::from_der(identity.certificate_der()).unwrap();
+    directory
+        .add(&smime_entry(&certificate, "test"), state)
+        .unwrap();
+}
+
+pub fn trust_pgp(directory: &dyn Directory, key: &PgpKey, state: TrustState) {
+    directory
+        .add(&pgp_entry(key.cert(), "test").unwrap(), state)
+        .unwrap();
+}
+
+pub fn gateway(directory: Arc<dyn Directory>) -> Gateway {
+    let (policy, warnings) = rule_engine::Policy::parse(POLICY, "test.toml").unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    Gateway::new(
+        policy,
+        Path::new("test.toml"),
+        directory,
+        vec![alice()],
+        "postmaster@behoerde.example",
+    )
+    .with_trust_anchors(vec![
+        Certificate::from_der(testkit::pki().root().certificate_der()).unwrap(),
+    ])
+}
+
+pub fn directory() -> Arc<SqliteDirectory> {
+    Arc::new(SqliteDirectory::in_memory().unwrap())
+}
+
+pub fn mail(from: &str, to: &str, subject: &str, body: &str) -> Vec<u8> {
+    format!(
+        "From: {from}\r\nTo: {to}\r\nSubject: {subject}\r\nMessage-ID: <t@behoerde.example>\r\n\
+         MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
+    )
+    .into_bytes()
+}
+
+/// Runs a program in `dir` with stdin, returning stdout; panics on failure.
+pub fn run(program: &str, args: &[&str], stdin: &[u8], dir: &Path) -> Vec<u8> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
+    let mut input = child.stdin.take().unwrap();
+    let stdin = stdin.to_vec();
+    let writer = std::thread::spawn(move || input.write_all(&stdin));
+    let output = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    assert!(
+        output.status.success(),
+        "{program} {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output.stdout
+}
+
+/// A throw-away GnuPG home with these secret keys imported.
+pub fn gpg_home(keys: &[&PgpKey]) -> tempfile::TempDir {
+    let home = tempfile::tempdir().unwrap();
+    for key in keys {
+        run(
+            "gpg",
+            &[
+                "--homedir",
+                home.path().to_str().unwrap(),
+                "--batch",
+                "--import",
+            ],
+            &key.secret_armored(),
+            home.path(),
+        );
+    }
+    home
+}
