@@ -1,6 +1,12 @@
 //! A gateway for `behoerde.example` over the testkit PKI and OpenPGP keys,
 //! with a certificate directory the test fills.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    dead_code,
+    unreachable_pub,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
 
 use std::path::Path;
 use std::sync::Arc;
