@@ -34,6 +34,22 @@ pub(crate) enum Command {
     /// S/MIME: sign, verify, decrypt messages; inspect certificates.
     #[command(subcommand)]
     Smime(SmimeCommand),
+
+    /// Set up a demo gateway for behoerde.example (PKI, keys, policy,
+    /// certificate directory) and run sample mails through it.
+    Demo(DemoArgs),
+
+    /// Run one mail through the gateway; write the result to a directory.
+    ///
+    /// Writes OUT/result.json (dispositions and audit record) and the
+    /// message and notification files it names. Exits 0 when processed (also
+    /// if some recipients were rejected), 3 when every recipient was
+    /// deferred, 2 for bad input or configuration.
+    Process(ProcessArgs),
+
+    /// The gateway's certificate directory: list, import, approve, reject.
+    #[command(subcommand)]
+    Certs(CertsCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -175,6 +191,89 @@ pub(crate) struct EncryptArgs {
     /// PKCS#1 v1.5.
     #[arg(long)]
     pub(crate) oaep: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DemoArgs {
+    /// Where to create the demo set-up (default: a new temporary directory,
+    /// printed and kept).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) dir: Option<PathBuf>,
+}
+
+/// The gateway configuration file.
+#[derive(Debug, Args)]
+pub(crate) struct ConfigArg {
+    /// The gateway's configuration (mailgate.toml).
+    #[arg(long, value_name = "DIR/mailgate.toml")]
+    pub(crate) config: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ProcessArgs {
+    #[command(flatten)]
+    pub(crate) config: ConfigArg,
+
+    /// Which way the mail travels.
+    #[arg(long, value_name = "outbound|inbound", value_parser = parse_direction)]
+    pub(crate) direction: rule_engine::Direction,
+
+    /// The envelope sender.
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) from: String,
+
+    /// Envelope recipients (repeatable).
+    #[arg(long, required = true, value_name = "ADDR")]
+    pub(crate) to: Vec<String>,
+
+    /// Directory for result.json and the message files (created if needed).
+    #[arg(long, value_name = "OUT")]
+    pub(crate) out_dir: PathBuf,
+}
+
+fn parse_direction(text: &str) -> Result<rule_engine::Direction, String> {
+    match text {
+        "outbound" => Ok(rule_engine::Direction::Outbound),
+        "inbound" => Ok(rule_engine::Direction::Inbound),
+        _ => Err("expected outbound or inbound".to_owned()),
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum CertsCommand {
+    /// List the certificates in the directory with their trust state.
+    List {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Only entries in this state.
+        #[arg(long, value_name = "trusted|pending|rejected|revoked")]
+        state: Option<gateway_facade::store::TrustState>,
+    },
+    /// Import certificates (PEM/DER X.509, armored or binary OpenPGP) as
+    /// trusted: importing is an administrator's decision.
+    Import {
+        /// The certificate file.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Trust a pending (harvested) certificate.
+    Approve {
+        /// The entry's id, as `certs list` shows it.
+        #[arg(value_name = "ID")]
+        id: i64,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Refuse a certificate; harvesting it again does not bring it back.
+    Reject {
+        /// The entry's id, as `certs list` shows it.
+        #[arg(value_name = "ID")]
+        id: i64,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
 }
 
 #[cfg(test)]

@@ -33,7 +33,6 @@ pub(crate) enum Failure {
     Negative(String),
     /// A temporary failure (network, store): exit 3, retry later.
     #[error("{0}")]
-    #[expect(dead_code, reason = "first used by network and store commands")]
     Temporary(String),
 }
 

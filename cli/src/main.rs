@@ -39,6 +39,9 @@ fn main() -> ExitCode {
     let output = Output::new(cli.json, cli.quiet);
     let result = match cli.command {
         Command::Smime(command) => command::smime::run(command, &output),
+        Command::Demo(args) => command::demo::run(&args, &output),
+        Command::Process(args) => command::gateway::process(&args, &output),
+        Command::Certs(command) => command::gateway::certs(command, &output),
     };
     match result {
         Ok(verdict) => verdict.exit_code(),

@@ -75,10 +75,15 @@ impl TrustState {
     }
 }
 
+/// A trust state name that is none of `trusted`, `pending`, `rejected`, `revoked`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown trust state {0:?}: expected trusted, pending, rejected or revoked")]
+pub struct UnknownTrustState(String);
+
 impl std::str::FromStr for TrustState {
-    type Err = StoreError;
-    fn from_str(s: &str) -> Result<Self, StoreError> {
-        TrustState::from_column(s).ok_or_else(|| StoreError::Corrupt(format!("trust state {s:?}")))
+    type Err = UnknownTrustState;
+    fn from_str(s: &str) -> Result<Self, UnknownTrustState> {
+        TrustState::from_column(s).ok_or_else(|| UnknownTrustState(s.to_owned()))
     }
 }
 

@@ -1,7 +1,12 @@
 //! Inbound processing of mail made by the real peers: `openssl cms` signs
 //! and encrypts, `gpg` encrypts; the gateway decrypts, verifies, annotates,
 //! harvests and applies the inbound rules.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod common;
 

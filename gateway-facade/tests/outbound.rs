@@ -1,6 +1,11 @@
 //! Outbound processing, checked by the real peers: what the gateway sends
 //! is opened with `openssl cms` and `gpg`; what it refuses never leaves.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod common;
 

@@ -1,5 +1,7 @@
 //! One module per subcommand group.
 
+pub(crate) mod demo;
+pub(crate) mod gateway;
 pub(crate) mod smime;
 
 use std::io::Read;

@@ -1,0 +1,263 @@
+//! `mailgate process` and `mailgate certs ...`: the gateway facade from the
+//! command line.
+
+use std::path::Path;
+
+use gateway_facade::certificates::entries_from_file;
+use gateway_facade::store::{Added, Directory, Entry, SqliteDirectory, TrustState};
+use gateway_facade::{Config, Disposition, Envelope, Gateway, Outcome, STORE_FILE};
+use serde_json::{Value, json};
+
+use crate::args::{CertsCommand, ConfigArg, ProcessArgs};
+use crate::command::{display, read_input};
+use crate::failure::{Failure, Verdict};
+use crate::output::Output;
+
+fn config_failure(path: &Path, error: &dyn std::error::Error) -> Failure {
+    Failure::input(display(path), error)
+}
+
+pub(crate) fn open_gateway(config: &ConfigArg) -> Result<Gateway, Failure> {
+    Gateway::from_config_file(&config.config).map_err(|e| match e {
+        // The directory may be back in a moment (locked, on a network
+        // share): the MTA should retry, not bounce.
+        gateway_facade::Error::Store(store) => Failure::Temporary(store.to_string()),
+        other => config_failure(&config.config, &other),
+    })
+}
+
+pub(crate) fn process(args: &ProcessArgs, output: &Output) -> Result<Verdict, Failure> {
+    let gateway = open_gateway(&args.config)?;
+    let message = read_input(Path::new("-"))?;
+    let envelope = Envelope {
+        direction: args.direction,
+        sender: args.from.clone(),
+        recipients: args.to.clone(),
+    };
+    let outcome = gateway.process(&envelope, &message);
+    let result = write_outcome(&outcome, &args.out_dir)?;
+    output.result(|| summary(&outcome), || result.clone());
+    if outcome.all_deferred() {
+        return Err(Failure::Temporary(format!(
+            "every recipient was deferred: {}",
+            outcome
+                .dispositions
+                .iter()
+                .filter_map(Disposition::reason)
+                .collect::<Vec<_>>()
+                .join("; ")
+        )));
+    }
+    Ok(Verdict::Holds)
+}
+
+/// Writes OUT/result.json and the files it names; returns the JSON.
+pub(crate) fn write_outcome(outcome: &Outcome, out: &Path) -> Result<Value, Failure> {
+    let failed = |path: &Path, e: std::io::Error| Failure::input(display(path), &e);
+    std::fs::create_dir_all(out).map_err(|e| failed(out, e))?;
+    let mut dispositions = Vec::new();
+    for (index, disposition) in outcome.dispositions.iter().enumerate() {
+        let number = index + 1;
+        let write = |stem: &str, bytes: &[u8]| -> Result<Value, Failure> {
+            let name = format!("{stem}-{number}.eml");
+            let path = out.join(&name);
+            std::fs::write(&path, bytes).map_err(|e| failed(&path, e))?;
+            Ok(Value::String(name))
+        };
+        let message = match disposition.message() {
+            Some(bytes) => write("message", bytes)?,
+            None => Value::Null,
+        };
+        let notification = match disposition {
+            Disposition::Reject { notification, .. } => write("notification", notification)?,
+            _ => Value::Null,
+        };
+        let require_tls = match disposition {
+            Disposition::Deliver { transport, .. } => transport.require_tls.clone(),
+            _ => None,
+        };
+        dispositions.push(json!({
+            "kind": disposition.kind(),
+            "recipients": disposition.recipients(),
+            "message": message,
+            "notification": notification,
+            "transport": { "require_tls": require_tls },
+            "reason": disposition.reason(),
+        }));
+    }
+    let result = json!({
+        "dispositions": dispositions,
+        "archive": outcome.archive,
+        "audit": outcome.audit,
+    });
+    let path = out.join("result.json");
+    let text = serde_json::to_string_pretty(&result).unwrap_or_default();
+    std::fs::write(&path, text + "\n").map_err(|e| failed(&path, e))?;
+    Ok(result)
+}
+
+/// One line per disposition, for people.
+pub(crate) fn summary(outcome: &Outcome) -> String {
+    let decisions = outcome
+        .audit
+        .get("decisions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let mut lines = Vec::new();
+    for disposition in &outcome.dispositions {
+        for recipient in disposition.recipients() {
+            let decision = decisions.iter().find(|d| {
+                d.get("address").and_then(Value::as_str)
+                    == Some(recipient.to_ascii_lowercase().as_str())
+            });
+            let rule = decision
+                .and_then(|d| d.get("decided_by"))
+                .and_then(Value::as_str)
+                .unwrap_or("no terminal rule");
+            let actions = decision
+                .and_then(|d| d.get("actions"))
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+                .unwrap_or_default();
+            let mut line = format!("{recipient}: {} (by {rule}; {actions})", disposition.kind());
+            if let Some(reason) = disposition.reason() {
+                line.push_str(&format!(": {reason}"));
+            }
+            if let Disposition::Deliver { transport, .. } = disposition
+                && let Some(profile) = &transport.require_tls
+            {
+                line.push_str(&format!(", only over TLS meeting {profile}"));
+            }
+            lines.push(line);
+        }
+    }
+    lines.join("\n")
+}
+
+fn open_directory(config: &ConfigArg) -> Result<SqliteDirectory, Failure> {
+    let parsed = Config::load(&config.config).map_err(|e| config_failure(&config.config, &e))?;
+    std::fs::create_dir_all(&parsed.data_dir)
+        .map_err(|e| Failure::input(display(&parsed.data_dir), &e))?;
+    let path = parsed.data_dir.join(STORE_FILE);
+    // A directory that cannot be opened now may open later: temporary.
+    SqliteDirectory::open(&path).map_err(|e| Failure::Temporary(e.to_string()))
+}
+
+fn entry_json(entry: &Entry) -> Value {
+    json!({
+        "id": entry.id,
+        "kind": entry.kind,
+        "fingerprint": entry.fingerprint,
+        "addresses": entry.addresses,
+        "state": entry.state,
+        "not_after": entry.not_after,
+        "source": entry.source,
+    })
+}
+
+pub(crate) fn certs(command: CertsCommand, output: &Output) -> Result<Verdict, Failure> {
+    let store_failure = |e: gateway_facade::store::StoreError| Failure::Temporary(e.to_string());
+    match command {
+        CertsCommand::List { config, state } => {
+            let entries = open_directory(&config)?
+                .list(state)
+                .map_err(store_failure)?;
+            output.result(
+                || {
+                    entries
+                        .iter()
+                        .map(|e| {
+                            format!(
+                                "{:>4}  {:<8} {:<5} {}  {}  ({})",
+                                e.id,
+                                e.state.as_str(),
+                                e.kind.as_str(),
+                                e.fingerprint,
+                                e.addresses.join(", "),
+                                e.source
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                },
+                || json!({ "certificates": entries.iter().map(entry_json).collect::<Vec<_>>() }),
+            );
+        }
+        CertsCommand::Import { file, config } => {
+            let bytes = read_input(&file)?;
+            let entries = entries_from_file(&bytes, "import")
+                .map_err(|e| Failure::input(display(&file), &e))?;
+            let directory = open_directory(&config)?;
+            let mut imported = Vec::new();
+            for entry in &entries {
+                let added = directory
+                    .add(entry, TrustState::Trusted)
+                    .map_err(store_failure)?;
+                imported.push((entry, added));
+            }
+            output.result(
+                || {
+                    imported
+                        .iter()
+                        .map(|(e, added)| match added {
+                            Added::New(id) => format!(
+                                "imported {id}: {} {}",
+                                e.kind.as_str(),
+                                e.addresses.join(", ")
+                            ),
+                            Added::Known(id) => format!(
+                                "already known as {id}: {} {}",
+                                e.kind.as_str(),
+                                e.addresses.join(", ")
+                            ),
+                        })
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                },
+                || {
+                    json!({ "imported": imported.iter().map(|(e, added)| json!({
+                        "id": added.id(),
+                        "new": matches!(added, Added::New(_)),
+                        "kind": e.kind,
+                        "fingerprint": e.fingerprint,
+                        "addresses": e.addresses,
+                    })).collect::<Vec<_>>() })
+                },
+            );
+        }
+        CertsCommand::Approve { id, config } => {
+            set_state(&config, id, TrustState::Trusted, output)?
+        }
+        CertsCommand::Reject { id, config } => {
+            set_state(&config, id, TrustState::Rejected, output)?
+        }
+    }
+    Ok(Verdict::Holds)
+}
+
+fn set_state(
+    config: &ConfigArg,
+    id: i64,
+    state: TrustState,
+    output: &Output,
+) -> Result<(), Failure> {
+    match open_directory(config)?.set_state(id, state) {
+        Ok(()) => {
+            output.result(
+                || format!("certificate {id} is now {}", state.as_str()),
+                || json!({ "id": id, "state": state }),
+            );
+            Ok(())
+        }
+        Err(gateway_facade::store::StoreError::NoSuchEntry(id)) => Err(Failure::Usage(format!(
+            "no certificate with id {id} (see 'mailgate certs list')"
+        ))),
+        Err(e) => Err(Failure::Temporary(e.to_string())),
+    }
+}

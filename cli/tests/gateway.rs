@@ -1,0 +1,396 @@
+//! `mailgate demo`, `mailgate process` and `mailgate certs`, run as a user
+//! would, with the results opened by `openssl cms` and `gpg`.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use common::{mailgate_in, ok};
+use serde_json::Value;
+
+fn run(program: &str, args: &[&str], stdin: &[u8], dir: &Path) -> Vec<u8> {
+    use std::io::Write;
+    let mut child = Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    let stdin = stdin.to_vec();
+    let writer = std::thread::spawn(move || input.write_all(&stdin));
+    let output = child.wait_with_output().unwrap();
+    let _ = writer.join();
+    assert!(
+        output.status.success(),
+        "{program} {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output.stdout
+}
+
+fn demo() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let report = ok(mailgate_in(dir.path(), &["demo", "--dir", "."], b"", &[]));
+    let report = String::from_utf8_lossy(&report);
+    assert!(
+        report.contains("Demo gateway for behoerde.example"),
+        "{report}"
+    );
+    dir
+}
+
+fn result(dir: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(dir.join("result.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn demo_creates_the_promised_files_and_its_mail_opens_with_openssl_and_gpg() {
+    let dir = demo();
+    let d = dir.path();
+    for file in [
+        "mailgate.toml",
+        "policy.toml",
+        "pki/ca.pem",
+        "pki/alice.cert.pem",
+        "pki/alice.key.pem",
+        "pki/alice.pub.asc",
+        "pki/alice.sec.asc",
+        "pki/bob.cert.pem",
+        "pki/bob.key.pem",
+        "pki/carol.pub.asc",
+        "pki/carol.sec.asc",
+        "data/store.sqlite",
+    ] {
+        assert!(d.join(file).is_file(), "{file} missing");
+    }
+    assert!(!d.join("pki/dave.cert.pem").exists());
+
+    // Sample 1: S/MIME for bob, signed by alice inside.
+    let sent = std::fs::read(d.join("out/01-confidential-to-bob/message-1.eml")).unwrap();
+    let inner = run(
+        "openssl",
+        &[
+            "cms",
+            "-decrypt",
+            "-recip",
+            "pki/bob.cert.pem",
+            "-inkey",
+            "pki/bob.key.pem",
+        ],
+        &sent,
+        d,
+    );
+    let text = run(
+        "openssl",
+        &["cms", "-verify", "-CAfile", "pki/ca.pem"],
+        &inner,
+        d,
+    );
+    assert!(String::from_utf8_lossy(&text).contains("Der vertrauliche Quartalsbericht."));
+
+    // Sample 2: OpenPGP for carol.
+    let home = tempfile::tempdir().unwrap();
+    let homedir = home.path().to_str().unwrap();
+    run(
+        "gpg",
+        &[
+            "--homedir",
+            homedir,
+            "--batch",
+            "--import",
+            "pki/carol.sec.asc",
+        ],
+        b"",
+        d,
+    );
+    let sent = String::from_utf8(
+        std::fs::read(d.join("out/02-confidential-to-carol/message-1.eml")).unwrap(),
+    )
+    .unwrap();
+    let start = sent.find("-----BEGIN PGP MESSAGE-----").unwrap();
+    let end = sent.find("-----END PGP MESSAGE-----").unwrap() + 25;
+    let plain = run(
+        "gpg",
+        &["--homedir", homedir, "--batch", "--decrypt"],
+        &sent.as_bytes()[start..end],
+        d,
+    );
+    assert!(String::from_utf8_lossy(&plain).contains("Der vertrauliche Vertragsentwurf."));
+
+    // Sample 4: erin cannot be reached safely: rejected, alice notified.
+    let erin = result(&d.join("out/04-to-geheim"));
+    assert_eq!(erin["dispositions"][0]["kind"], "reject");
+    assert!(
+        d.join("out/04-to-geheim")
+            .join(erin["dispositions"][0]["notification"].as_str().unwrap())
+            .is_file()
+    );
+}
+
+#[test]
+fn process_follows_the_contract() {
+    let dir = demo();
+    let d = dir.path();
+    let mail = b"From: alice@behoerde.example\r\nTo: bob@partner.example, erin@geheim.example\r\n\
+        Subject: [VERTRAULICH] Akte\r\nMIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\nAktenzeichen 4711\r\n";
+    let output = mailgate_in(
+        d,
+        &[
+            "process",
+            "--config",
+            "mailgate.toml",
+            "--direction",
+            "outbound",
+            "--from",
+            "alice@behoerde.example",
+            "--to",
+            "bob@partner.example",
+            "--to",
+            "erin@geheim.example",
+            "--out-dir",
+            "result",
+        ],
+        mail,
+        &[],
+    );
+    let summary = String::from_utf8_lossy(&ok(output)).into_owned();
+    assert!(
+        summary.contains("bob@partner.example: deliver"),
+        "{summary}"
+    );
+    assert!(summary.contains("erin@geheim.example: reject"), "{summary}");
+    let result = result(&d.join("result"));
+    let dispositions = result["dispositions"].as_array().unwrap();
+    assert_eq!(dispositions.len(), 2);
+    let bob = dispositions
+        .iter()
+        .find(|x| x["recipients"][0] == "bob@partner.example")
+        .unwrap();
+    assert_eq!(bob["kind"], "deliver");
+    assert!(bob["notification"].is_null());
+    assert!(bob["transport"]["require_tls"].is_null());
+    let sent = std::fs::read(d.join("result").join(bob["message"].as_str().unwrap())).unwrap();
+    assert!(!String::from_utf8_lossy(&sent).contains("Aktenzeichen 4711"));
+    let inner = run(
+        "openssl",
+        &[
+            "cms",
+            "-decrypt",
+            "-recip",
+            "pki/bob.cert.pem",
+            "-inkey",
+            "pki/bob.key.pem",
+        ],
+        &sent,
+        d,
+    );
+    assert!(String::from_utf8_lossy(&inner).contains("Aktenzeichen 4711"));
+    let erin = dispositions
+        .iter()
+        .find(|x| x["recipients"][0] == "erin@geheim.example")
+        .unwrap();
+    assert_eq!(erin["kind"], "reject");
+    assert!(erin["message"].is_null());
+    assert!(
+        erin["reason"]
+            .as_str()
+            .unwrap()
+            .contains("no certificate or key")
+    );
+    assert!(result["audit"]["decisions"].is_array());
+
+    // An unknown direction and a missing config are usage/input errors: 2.
+    let bad = mailgate_in(
+        d,
+        &[
+            "process",
+            "--config",
+            "mailgate.toml",
+            "--direction",
+            "sideways",
+            "--from",
+            "a@b",
+            "--to",
+            "c@d",
+            "--out-dir",
+            "x",
+        ],
+        b"",
+        &[],
+    );
+    assert_eq!(bad.status.code(), Some(2));
+    let missing = mailgate_in(
+        d,
+        &[
+            "process",
+            "--config",
+            "nope.toml",
+            "--direction",
+            "outbound",
+            "--from",
+            "a@b",
+            "--to",
+            "c@d",
+            "--out-dir",
+            "x",
+        ],
+        b"",
+        &[],
+    );
+    assert_eq!(missing.status.code(), Some(2));
+}
+
+#[test]
+fn an_unavailable_certificate_directory_is_a_temporary_failure() {
+    let dir = demo();
+    let d = dir.path();
+    std::fs::remove_file(d.join("data/store.sqlite")).unwrap();
+    // A directory where the database file should be: SQLite cannot open it.
+    std::fs::create_dir(d.join("data/store.sqlite")).unwrap();
+    let output = mailgate_in(
+        d,
+        &[
+            "process",
+            "--config",
+            "mailgate.toml",
+            "--direction",
+            "outbound",
+            "--from",
+            "alice@behoerde.example",
+            "--to",
+            "bob@partner.example",
+            "--out-dir",
+            "r",
+        ],
+        b"Subject: [vertraulich] x\r\n\r\nGeheim\r\n",
+        &[],
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(!d.join("r/message-1.eml").exists());
+}
+
+#[test]
+fn certs_list_import_approve_reject() {
+    let dir = demo();
+    let d = dir.path();
+    let list = |state: &str| -> Value {
+        let out = ok(mailgate_in(
+            d,
+            &[
+                "--json",
+                "certs",
+                "list",
+                "--state",
+                state,
+                "--config",
+                "mailgate.toml",
+            ],
+            b"",
+            &[],
+        ));
+        serde_json::from_slice(&out).unwrap()
+    };
+    assert_eq!(list("trusted")["certificates"].as_array().unwrap().len(), 2);
+    // The demo's inbound samples harvested nothing new (bob was known).
+    assert_eq!(list("pending")["certificates"].as_array().unwrap().len(), 0);
+
+    // Import alice's OpenPGP certificate: trusted, and known on a second import.
+    let imported: Value = serde_json::from_slice(&ok(mailgate_in(
+        d,
+        &[
+            "--json",
+            "certs",
+            "import",
+            "pki/alice.pub.asc",
+            "--config",
+            "mailgate.toml",
+        ],
+        b"",
+        &[],
+    )))
+    .unwrap();
+    let id = imported["imported"][0]["id"].as_i64().unwrap();
+    assert_eq!(imported["imported"][0]["new"], true);
+    assert_eq!(
+        imported["imported"][0]["addresses"][0],
+        "alice@behoerde.example"
+    );
+    let again: Value = serde_json::from_slice(&ok(mailgate_in(
+        d,
+        &[
+            "--json",
+            "certs",
+            "import",
+            "pki/alice.pub.asc",
+            "--config",
+            "mailgate.toml",
+        ],
+        b"",
+        &[],
+    )))
+    .unwrap();
+    assert_eq!(again["imported"][0]["new"], false);
+
+    ok(mailgate_in(
+        d,
+        &[
+            "certs",
+            "reject",
+            &id.to_string(),
+            "--config",
+            "mailgate.toml",
+        ],
+        b"",
+        &[],
+    ));
+    assert_eq!(list("rejected")["certificates"][0]["id"], id);
+    ok(mailgate_in(
+        d,
+        &[
+            "certs",
+            "approve",
+            &id.to_string(),
+            "--config",
+            "mailgate.toml",
+        ],
+        b"",
+        &[],
+    ));
+    assert_eq!(list("trusted")["certificates"].as_array().unwrap().len(), 3);
+
+    let unknown = mailgate_in(
+        d,
+        &["certs", "approve", "999", "--config", "mailgate.toml"],
+        b"",
+        &[],
+    );
+    assert_eq!(unknown.status.code(), Some(2));
+    let garbage = mailgate_in(
+        d,
+        &[
+            "certs",
+            "import",
+            "policy.toml",
+            "--config",
+            "mailgate.toml",
+        ],
+        b"",
+        &[],
+    );
+    assert_eq!(garbage.status.code(), Some(2));
+}
