@@ -12,6 +12,7 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+use base64ct::Encoding;
 use common::{mailgate_in, ok};
 use serde_json::Value;
 
@@ -126,6 +127,45 @@ fn demo_creates_the_promised_files_and_its_mail_opens_with_openssl_and_gpg() {
         d,
     );
     assert!(String::from_utf8_lossy(&plain).contains("Der vertrauliche Vertragsentwurf."));
+
+    // Sample 3: dave has nothing: a password PDF, the password to alice only.
+    let dave = d.join("out/03-confidential-to-dave");
+    let result3 = result(&dave);
+    assert_eq!(result3["dispositions"][0]["kind"], "deliver");
+    let notification = std::fs::read_to_string(
+        dave.join(result3["dispositions"][0]["notification"].as_str().unwrap()),
+    )
+    .unwrap();
+    let password = notification
+        .lines()
+        .find_map(|l| l.strip_prefix("Password: "))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let carrier = std::fs::read(dave.join("message-1.eml")).unwrap();
+    assert!(!String::from_utf8_lossy(&carrier).contains(&password));
+    let signed_content = String::from_utf8(run(
+        "openssl",
+        &["cms", "-verify", "-CAfile", "pki/ca.pem"],
+        &carrier,
+        d,
+    ))
+    .unwrap();
+    let pdf_part = &signed_content[signed_content
+        .find("Content-Type: application/pdf")
+        .unwrap()..];
+    let body_start = pdf_part.find("\r\n\r\n").unwrap() + 4;
+    let body_end = pdf_part[body_start..].find("\r\n--").unwrap() + body_start;
+    let base64: String = pdf_part[body_start..body_end].split_whitespace().collect();
+    let pdf = base64ct::Base64::decode_vec(&base64).unwrap();
+    std::fs::write(d.join("message.pdf"), pdf).unwrap();
+    let text = run(
+        "pdftotext",
+        &["-upw", &password, "-enc", "UTF-8", "message.pdf", "-"],
+        b"",
+        d,
+    );
+    assert!(String::from_utf8_lossy(&text).contains("Die vertrauliche Personalakte."));
 
     // Sample 4: erin cannot be reached safely: rejected, alice notified.
     let erin = result(&d.join("out/04-to-geheim"));

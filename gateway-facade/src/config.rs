@@ -132,8 +132,12 @@ impl Default for FallbackSection {
 }
 
 fn default_password_length() -> usize {
-    20
+    DEFAULT_PASSWORD_LENGTH
 }
+
+/// Length of fallback passwords unless configured: 20 characters of a
+/// 57-character alphabet, about 116 bits.
+pub const DEFAULT_PASSWORD_LENGTH: usize = 20;
 
 /// Shorter passwords than this are refused: the fallback is only as strong
 /// as its password.

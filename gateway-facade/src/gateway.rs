@@ -12,6 +12,7 @@ use smime_core::Certificate;
 use crate::config::Config;
 use crate::error::Error;
 use crate::facts::{KnownVerdicts, TransportCheck};
+use crate::fallback::{NotifySender, PasswordChannel};
 use crate::keys::OrganisationKey;
 use crate::outcome::Outcome;
 use crate::store::{Directory, SqliteDirectory};
@@ -68,7 +69,7 @@ impl Envelope {
 /// );
 /// for disposition in &outcome.dispositions {
 ///     match disposition {
-///         Disposition::Deliver { recipients, message, transport } => { /* hand to the MTA */ }
+///         Disposition::Deliver { recipients, message, transport, .. } => { /* hand to the MTA */ }
 ///         Disposition::Reject { notification, .. } => { /* 5xx, send the notification */ }
 ///         Disposition::Defer { .. } => { /* 4xx: the MTA retries */ }
 ///         Disposition::Quarantine { .. } => { /* hold */ }
@@ -83,6 +84,8 @@ pub struct Gateway {
     anchors: Vec<Certificate>,
     transport: Arc<dyn TransportCheck>,
     postmaster: String,
+    password_length: usize,
+    password_channel: Arc<dyn PasswordChannel>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -132,6 +135,8 @@ impl Gateway {
             anchors,
             transport: Arc::new(KnownVerdicts::new(config.tls_verdicts.clone())),
             postmaster: config.postmaster.clone(),
+            password_length: config.password_length,
+            password_channel: Arc::new(NotifySender::new(&config.postmaster)),
         })
     }
 
@@ -151,6 +156,8 @@ impl Gateway {
             anchors: Vec::new(),
             transport: Arc::new(KnownVerdicts::default()),
             postmaster: postmaster.to_owned(),
+            password_length: crate::config::DEFAULT_PASSWORD_LENGTH,
+            password_channel: Arc::new(NotifySender::new(postmaster)),
         }
     }
 
@@ -163,6 +170,13 @@ impl Gateway {
     /// Where TLS verdicts come from (for example an active probe).
     pub fn with_transport_check(mut self, check: Arc<dyn TransportCheck>) -> Gateway {
         self.transport = check;
+        self
+    }
+
+    /// Where passwords of password-protected deliveries go (default: a
+    /// notification to the sender).
+    pub fn with_password_channel(mut self, channel: Arc<dyn PasswordChannel>) -> Gateway {
+        self.password_channel = channel;
         self
     }
 
@@ -198,6 +212,14 @@ impl Gateway {
 
     pub(crate) fn postmaster(&self) -> &str {
         &self.postmaster
+    }
+
+    pub(crate) fn password_length(&self) -> usize {
+        self.password_length
+    }
+
+    pub(crate) fn password_channel(&self) -> &dyn PasswordChannel {
+        self.password_channel.as_ref()
     }
 
     pub(crate) fn current_policy(&self) -> Arc<Policy> {

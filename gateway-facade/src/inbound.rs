@@ -306,6 +306,7 @@ impl Gateway {
                 recipients,
                 message: message.to_vec(),
                 transport: Transport::default(),
+                notification: None,
             }
         }
     }

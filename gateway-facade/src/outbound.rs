@@ -10,6 +10,7 @@ use smime_core::SignatureForm;
 
 use crate::certificates::hex;
 use crate::facts::MailFacts;
+use crate::fallback::{self, generate_password};
 use crate::gateway::{Envelope, Gateway};
 use crate::headers;
 use crate::notification::Notice;
@@ -120,9 +121,10 @@ impl Gateway {
             );
         }
         match self.protect(mail, group, facts, steps) {
-            Ok(message) => Disposition::Deliver {
+            Ok((message, notification)) => Disposition::Deliver {
                 recipients,
                 message,
+                notification,
                 transport: Transport {
                     require_tls: if outcome.has(Action::RequireTls)
                         && !outcome.has(Action::Whitelist)
@@ -165,25 +167,64 @@ impl Gateway {
         }
     }
 
-    /// The message as it must leave for this group: header edits applied,
-    /// then signed and/or encrypted as the outcome says. Any failure is an
-    /// error: the caller never falls back to the unprotected message.
+    /// The message as it must leave for this group (header edits applied,
+    /// then signed and/or encrypted, or put into a password-protected
+    /// carrier, as the outcome says), and a notification for the sender if
+    /// one goes with it. Any failure is an error: the caller never falls
+    /// back to the unprotected message.
     fn protect(
         &self,
         mail: &Mail<'_>,
         group: &RecipientGroup,
         facts: &MailFacts<'_>,
         steps: &mut Vec<Step>,
-    ) -> Result<Vec<u8>, Failure> {
+    ) -> Result<(Vec<u8>, Option<Vec<u8>>), Failure> {
         let outcome = &group.outcome;
-        let edited = headers::apply_edits(mail.message, &outcome.header_edits)
+        let mut edited = headers::apply_edits(mail.message, &outcome.header_edits)
             .map_err(permanent("the message cannot be edited"))?;
-        if outcome.has(Action::FallbackPasswordPdf) || outcome.has(Action::FallbackPasswordZip) {
+        let mut notification = None;
+        if outcome.has(Action::FallbackPasswordZip) {
             return Err(Failure::Permanent(
-                "the policy asks for a password-protected delivery, which this gateway cannot produce yet"
+                "the policy asks for a password-protected ZIP, which this gateway cannot produce yet"
                     .into(),
             ));
         }
+        if outcome.has(Action::FallbackPasswordPdf) {
+            let password = generate_password(self.password_length()).map_err(Failure::Transient)?;
+            edited = fallback::carrier(&edited, &password)
+                .map_err(permanent("the password-protected PDF cannot be made"))?;
+            notification = self
+                .password_channel()
+                .hand_over(
+                    &mail.envelope.sender,
+                    &group.recipients,
+                    mail.subject.as_deref(),
+                    &password,
+                )
+                .map_err(|e| {
+                    Failure::Transient(format!("the password cannot be handed over: {e}"))
+                })?;
+            steps.push(Step {
+                action: "fallback".into(),
+                method: Some("password-pdf".into()),
+                recipients: group.recipients.clone(),
+                keys: Vec::new(),
+                result: "AES-256 PDF (revision 6); password handed to the channel".into(),
+            });
+        }
+        self.sign_and_encrypt(mail, group, facts, edited, steps)
+            .map(|message| (message, notification))
+    }
+
+    fn sign_and_encrypt(
+        &self,
+        mail: &Mail<'_>,
+        group: &RecipientGroup,
+        facts: &MailFacts<'_>,
+        edited: Vec<u8>,
+        steps: &mut Vec<Step>,
+    ) -> Result<Vec<u8>, Failure> {
+        let outcome = &group.outcome;
         let sign = match (outcome.has(Action::Sign), outcome.signing_method) {
             (false, _) => None,
             (true, Some(method)) => Some(method),

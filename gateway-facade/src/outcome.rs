@@ -24,6 +24,9 @@ pub enum Disposition {
         message: Vec<u8>,
         /// Transport requirement.
         transport: Transport,
+        /// A mail to the envelope sender that goes with this delivery (the
+        /// password of a password-protected delivery).
+        notification: Option<Vec<u8>>,
     },
     /// Refuse permanently (SMTP 5xx) and tell the sender.
     Reject {
@@ -79,6 +82,15 @@ impl Disposition {
             Disposition::Deliver { message, .. } | Disposition::Quarantine { message, .. } => {
                 Some(message)
             }
+            _ => None,
+        }
+    }
+
+    /// The mail to send to the envelope sender with this disposition, if any.
+    pub fn notification(&self) -> Option<&[u8]> {
+        match self {
+            Disposition::Deliver { notification, .. } => notification.as_deref(),
+            Disposition::Reject { notification, .. } => Some(notification),
             _ => None,
         }
     }

@@ -375,7 +375,7 @@ fn samples(pki: &Path) -> Result<Vec<Sample>, Failure> {
         Sample {
             name: "confidential-to-dave",
             title: "[vertraulich] mail to a recipient without certificate or key",
-            expect: "R2: password-protected PDF fallback (not available yet: rejected, sender notified)",
+            expect: "R2: sent as an AES-256 password-protected PDF; the password goes to alice in a notification",
             envelope: Envelope::outbound(alice, ["dave@extern.example"]),
             message: text_mail(
                 alice,

@@ -68,9 +68,9 @@ pub(crate) fn write_outcome(outcome: &Outcome, out: &Path) -> Result<Value, Fail
             Some(bytes) => write("message", bytes)?,
             None => Value::Null,
         };
-        let notification = match disposition {
-            Disposition::Reject { notification, .. } => write("notification", notification)?,
-            _ => Value::Null,
+        let notification = match disposition.notification() {
+            Some(bytes) => write("notification", bytes)?,
+            None => Value::Null,
         };
         let require_tls = match disposition {
             Disposition::Deliver { transport, .. } => transport.require_tls.clone(),

@@ -42,6 +42,11 @@ id = "tls"
 when = { direction = "outbound", recipient_internal = false, recipient_tls = "bsi-tr-03108" }
 then = { require_tls = "bsi-tr-03108" }
 
+[[domain."fallback.example".rules]]
+id = "pdf"
+when = { direction = "outbound", subject_tag = "[vertraulich]" }
+then = { encrypt = "required", methods = ["smime", "pgp"], fallback = "password-pdf" }
+
 [[rules]]
 id = "bank"
 when = { direction = "inbound", sender_domain = "bank.example", any = [
