@@ -4,6 +4,11 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+mod policy;
+pub(crate) use policy::{
+    PolicyCheckArgs, PolicyCommand, PolicyDirection, PolicyExplainArgs, PolicyTestArgs,
+};
+
 /// Crypto-mail building blocks: S/MIME, OpenPGP, BSI TLS verdicts, policies.
 ///
 /// Exit codes: 0 success or the checked property holds; 1 a definite negative
@@ -50,6 +55,10 @@ pub(crate) enum Command {
     /// The gateway's certificate directory: list, import, approve, reject.
     #[command(subcommand)]
     Certs(CertsCommand),
+
+    /// Mail policies: validate, explain a decision, run policy tests.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
 }
 
 #[derive(Debug, Subcommand)]

@@ -42,6 +42,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => command::demo::run(&args, &output),
         Command::Process(args) => command::gateway::process(&args, &output),
         Command::Certs(command) => command::gateway::certs(command, &output),
+        Command::Policy(command) => command::policy::run(command, &output),
     };
     match result {
         Ok(verdict) => verdict.exit_code(),

@@ -66,3 +66,18 @@ impl Output {
 pub(crate) fn write_line_stderr(line: &str) {
     let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
+
+impl Output {
+    /// Writes notes that accompany a result (policy warnings, the findings
+    /// of an invalid policy) to standard error, each followed by a blank
+    /// line; not with `--quiet` or `--json`, whose standard error carries
+    /// only the failure.
+    pub(crate) fn notes(&self, notes: impl IntoIterator<Item = String>) {
+        if self.quiet || self.json {
+            return;
+        }
+        for note in notes {
+            write_line_stderr(&format!("{note}\n"));
+        }
+    }
+}

@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use libfuzzer_sys::fuzz_target;
 use rule_engine::{Direction, Envelope, Message, Policy, StaticFacts};
 
-const BASELINE: &str = include_str!("../../rule-engine/policies/baseline.toml");
+const BASELINE: &str = include_str!("../../examples/policies/baseline.toml");
 
 fn baseline() -> Option<&'static Policy> {
     static POLICY: OnceLock<Option<Policy>> = OnceLock::new();

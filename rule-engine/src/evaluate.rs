@@ -59,6 +59,19 @@ impl Envelope {
     }
 }
 
+/// A header edit in words, for the trace.
+fn describe_edit(edit: &crate::syntax::HeaderEdit) -> String {
+    use crate::syntax::HeaderEdit;
+    match edit {
+        HeaderEdit::Add { name, value } => format!("header edit: add {name}: {value}"),
+        HeaderEdit::Remove { name } => format!("header edit: remove {name}"),
+        HeaderEdit::Replace { name, value } => format!("header edit: replace {name} by {value}"),
+        HeaderEdit::StripSubjectTag { tag } => {
+            format!("header edit: strip {tag} from the Subject")
+        }
+    }
+}
+
 fn domain_of(address: &str) -> &str {
     address.rsplit_once('@').map_or("", |(_, d)| d)
 }
@@ -157,7 +170,7 @@ impl Effects {
         for edit in &then.header_edits {
             if !self.header_edits.contains(edit) {
                 self.header_edits.push(edit.clone());
-                what.push("a header edit".to_owned());
+                what.push(describe_edit(edit));
             }
         }
         if !what.is_empty() {

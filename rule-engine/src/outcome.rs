@@ -231,8 +231,16 @@ impl Evaluation {
                 .all(|r| !r.outcome.has(Action::Deliver))
     }
 
-    /// The JSON of `mailgate policy explain --json`:
-    /// `{"recipients": [{"address", "actions", "method", "decided_by", "trace", ...}]}`.
+    /// The JSON of `mailgate policy explain --json`, exactly the shape the
+    /// command line promises:
+    /// `{"recipients": [{"address", "actions", "method", "decided_by", "trace"}]}`.
+    ///
+    /// `actions` holds only the names of the explain vocabulary (see
+    /// [`Action::in_explain_vocabulary`]): what will happen once facts are
+    /// applied. `method` is the encryption method (`"smime"`, `"pgp"` or
+    /// `null`), `decided_by` the deciding rule's id or `null`, and `trace`
+    /// the lines of the trace as text; decryption, key harvesting, a
+    /// deferral, header edits and the signing method appear there.
     pub fn to_json(&self) -> serde_json::Value {
         let recipients: Vec<serde_json::Value> = self
             .recipients
@@ -242,14 +250,6 @@ impl Evaluation {
                     "address": r.address,
                     "actions": r.outcome.explain_actions(),
                     "method": r.outcome.encryption_method,
-                    "sign_method": r.outcome.signing_method,
-                    "tls_profile": r.outcome.tls_profile,
-                    "reason": r.outcome.reason,
-                    "notify_template": r.outcome.notify_template,
-                    "header_edits": r.outcome.header_edits,
-                    "decrypt": r.outcome.has(Action::Decrypt),
-                    "harvest_keys": r.outcome.has(Action::HarvestKeys),
-                    "deferred": r.outcome.has(Action::Defer),
                     "decided_by": r.decided_by,
                     "trace": r.trace.iter().map(ToString::to_string).collect::<Vec<_>>(),
                 })

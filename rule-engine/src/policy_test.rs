@@ -23,10 +23,10 @@
 //! `description` says what the case shows.
 //!
 //! The policy is `DIR/policy.toml` if present, else the file `DIR.toml` next
-//! to the directory (`policies/baseline.toml` for `policies/baseline/`).
+//! to the directory (`examples/policies/baseline.toml` for `examples/policies/baseline/`).
 //!
 //! ```
-//! let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/policies/baseline");
+//! let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/policies/baseline");
 //! let report = rule_engine::policy_test::run_dir(dir)?;
 //! assert!(report.passed(), "{report}");
 //! # Ok::<(), rule_engine::Error>(())

@@ -13,7 +13,10 @@ use rule_engine::Policy;
 use rule_engine::policy_test;
 
 fn dir() -> &'static Path {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/policies/baseline"))
+    Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/policies/baseline"
+    ))
 }
 
 #[test]

@@ -271,7 +271,10 @@ proptest! {
 
 #[test]
 fn the_baseline_policy_round_trips() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/policies/baseline.toml");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/policies/baseline.toml"
+    );
     let (policy, _) = Policy::load(path).unwrap();
     let written = policy.to_toml().unwrap();
     let (again, warnings) = Policy::parse(&written, "written.toml").unwrap();

@@ -25,7 +25,7 @@ use crate::failure::{Failure, Verdict};
 use crate::output::Output;
 
 /// The policy of the demo: the shipped baseline (rules R1 to R9).
-const BASELINE_POLICY: &str = include_str!("../../../rule-engine/policies/baseline.toml");
+const BASELINE_POLICY: &str = include_str!("../../../examples/policies/baseline.toml");
 
 const DOMAIN: &str = "behoerde.example";
 

@@ -2,6 +2,7 @@
 
 pub(crate) mod demo;
 pub(crate) mod gateway;
+pub(crate) mod policy;
 pub(crate) mod smime;
 
 use std::io::Read;
