@@ -41,5 +41,5 @@ pub use fallback::{NotifySender, PasswordChannel, generate_password};
 pub use gateway::{Envelope, Gateway, STORE_FILE};
 pub use headers::RESULT_FIELD_PREFIX;
 pub use keys::{OrganisationKey, SmimeIdentity};
-pub use outcome::{Disposition, Outcome, Step, Transport};
+pub use outcome::{Buffer, Disposition, Outcome, Step, Transport};
 pub use rule_engine::Direction;

@@ -2,7 +2,7 @@
 //! disposition per group of recipients, and an audit record.
 
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// How a delivered message must be transported.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -135,7 +135,56 @@ pub struct Outcome {
     pub audit: Value,
 }
 
+/// Which buffer of a disposition [`Outcome::to_json_with`] asks to store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Buffer {
+    /// The message to deliver or hold.
+    Message,
+    /// The mail to the envelope sender.
+    Notification,
+}
+
 impl Outcome {
+    /// The result in JSON, as `mailgate process` writes it to
+    /// `result.json`: `{"dispositions": [{"kind", "recipients", "message",
+    /// "notification", "transport": {"require_tls"}, "reason"}], "archive",
+    /// "audit"}`. `store` is called for each message and notification (with
+    /// the disposition's index) and returns what stands for it in the JSON: a
+    /// file name, a buffer index.
+    pub fn to_json_with<E>(
+        &self,
+        mut store: impl FnMut(usize, Buffer, &[u8]) -> Result<Value, E>,
+    ) -> Result<Value, E> {
+        let mut dispositions = Vec::new();
+        for (index, disposition) in self.dispositions.iter().enumerate() {
+            let message = match disposition.message() {
+                Some(bytes) => store(index, Buffer::Message, bytes)?,
+                None => Value::Null,
+            };
+            let notification = match disposition.notification() {
+                Some(bytes) => store(index, Buffer::Notification, bytes)?,
+                None => Value::Null,
+            };
+            let require_tls = match disposition {
+                Disposition::Deliver { transport, .. } => transport.require_tls.clone(),
+                _ => None,
+            };
+            dispositions.push(json!({
+                "kind": disposition.kind(),
+                "recipients": disposition.recipients(),
+                "message": message,
+                "notification": notification,
+                "transport": { "require_tls": require_tls },
+                "reason": disposition.reason(),
+            }));
+        }
+        Ok(json!({
+            "dispositions": dispositions,
+            "archive": self.archive,
+            "audit": self.audit,
+        }))
+    }
+
     /// Whether every recipient was deferred (the MTA should answer 4xx).
     pub fn all_deferred(&self) -> bool {
         !self.dispositions.is_empty()

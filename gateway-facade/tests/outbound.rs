@@ -344,3 +344,40 @@ fn a_broken_recipient_certificate_in_the_directory_is_never_a_reason_to_send_in_
     );
     assert_eq!(outcome.dispositions[0].kind(), "reject", "{outcome:?}");
 }
+
+#[test]
+fn one_gateway_serves_many_threads() {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<gateway_facade::Gateway>();
+    let directory = directory();
+    trust_smime(
+        directory.as_ref(),
+        &smime("bob@partner.example"),
+        TrustState::Trusted,
+    );
+    let gateway = Arc::new(gateway(directory));
+    let threads: Vec<_> = (0..4)
+        .map(|i| {
+            let gateway = Arc::clone(&gateway);
+            std::thread::spawn(move || {
+                let message = mail(
+                    "alice@behoerde.example",
+                    "bob@partner.example",
+                    "[vertraulich] x",
+                    &format!("Geheim {i}"),
+                );
+                for _ in 0..5 {
+                    let outcome = gateway.process(
+                        &Envelope::outbound("alice@behoerde.example", ["bob@partner.example"]),
+                        &message,
+                    );
+                    let sent = delivered(&outcome.dispositions[0]);
+                    assert!(!String::from_utf8_lossy(sent).contains("Geheim"));
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+}

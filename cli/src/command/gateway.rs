@@ -5,7 +5,7 @@ use std::path::Path;
 
 use gateway_facade::certificates::entries_from_file;
 use gateway_facade::store::{Added, Directory, Entry, SqliteDirectory, TrustState};
-use gateway_facade::{Config, Disposition, Envelope, Gateway, Outcome, STORE_FILE};
+use gateway_facade::{Buffer, Config, Disposition, Envelope, Gateway, Outcome, STORE_FILE};
 use serde_json::{Value, json};
 
 use crate::args::{CertsCommand, ConfigArg, ProcessArgs};
@@ -55,41 +55,16 @@ pub(crate) fn process(args: &ProcessArgs, output: &Output) -> Result<Verdict, Fa
 pub(crate) fn write_outcome(outcome: &Outcome, out: &Path) -> Result<Value, Failure> {
     let failed = |path: &Path, e: std::io::Error| Failure::input(display(path), &e);
     std::fs::create_dir_all(out).map_err(|e| failed(out, e))?;
-    let mut dispositions = Vec::new();
-    for (index, disposition) in outcome.dispositions.iter().enumerate() {
-        let number = index + 1;
-        let write = |stem: &str, bytes: &[u8]| -> Result<Value, Failure> {
-            let name = format!("{stem}-{number}.eml");
-            let path = out.join(&name);
-            std::fs::write(&path, bytes).map_err(|e| failed(&path, e))?;
-            Ok(Value::String(name))
+    let result = outcome.to_json_with(|index, buffer, bytes| {
+        let stem = match buffer {
+            Buffer::Message => "message",
+            Buffer::Notification => "notification",
         };
-        let message = match disposition.message() {
-            Some(bytes) => write("message", bytes)?,
-            None => Value::Null,
-        };
-        let notification = match disposition.notification() {
-            Some(bytes) => write("notification", bytes)?,
-            None => Value::Null,
-        };
-        let require_tls = match disposition {
-            Disposition::Deliver { transport, .. } => transport.require_tls.clone(),
-            _ => None,
-        };
-        dispositions.push(json!({
-            "kind": disposition.kind(),
-            "recipients": disposition.recipients(),
-            "message": message,
-            "notification": notification,
-            "transport": { "require_tls": require_tls },
-            "reason": disposition.reason(),
-        }));
-    }
-    let result = json!({
-        "dispositions": dispositions,
-        "archive": outcome.archive,
-        "audit": outcome.audit,
-    });
+        let name = format!("{stem}-{}.eml", index + 1);
+        let path = out.join(&name);
+        std::fs::write(&path, bytes).map_err(|e| failed(&path, e))?;
+        Ok(Value::String(name))
+    })?;
     let path = out.join("result.json");
     let text = serde_json::to_string_pretty(&result).unwrap_or_default();
     std::fs::write(&path, text + "\n").map_err(|e| failed(&path, e))?;
