@@ -59,6 +59,11 @@ pub(crate) enum Command {
     /// Mail policies: validate, explain a decision, run policy tests.
     #[command(subcommand)]
     Policy(PolicyCommand),
+
+    /// OpenPGP: sign, verify, encrypt, decrypt messages (PGP/MIME and
+    /// inline).
+    #[command(subcommand)]
+    Pgp(crate::args_pgp::PgpCommand),
 }
 
 #[derive(Debug, Subcommand)]

@@ -11,11 +11,12 @@
 //! | 70 | an internal error (a panic); always a bug |
 #![forbid(unsafe_code)]
 
-// Sequoia's crypto backend is selected through this crate's features; the
-// dependency is here for that selection until pgp-core's commands arrive.
+// Sequoia's crypto backend is selected through this crate's features
+// (pgp-core itself selects none); the dependency is here for that selection.
 use sequoia_openpgp as _;
 
 mod args;
+mod args_pgp;
 mod command;
 mod failure;
 mod output;
@@ -43,6 +44,7 @@ fn main() -> ExitCode {
         Command::Process(args) => command::gateway::process(&args, &output),
         Command::Certs(command) => command::gateway::certs(command, &output),
         Command::Policy(command) => command::policy::run(command, &output),
+        Command::Pgp(command) => command::pgp::run(command, &output),
     };
     match result {
         Ok(verdict) => verdict.exit_code(),

@@ -18,6 +18,11 @@ impl Output {
         Output { json, quiet }
     }
 
+    /// Whether `--quiet` was given (warnings are not printed then).
+    pub(crate) fn is_quiet(&self) -> bool {
+        self.quiet
+    }
+
     /// Prints a result: the JSON value with `--json`, else the human text.
     /// `--quiet` prints neither.
     pub(crate) fn result(

@@ -138,6 +138,55 @@ impl Signer {
         })
     }
 
+    /// The signer for `message` among `keys` (a key file may hold several):
+    /// the key whose valid user ID carries the message's single From
+    /// address, or, when none does, the first key that can sign.
+    ///
+    /// When the keys that carry the From address cannot sign (protected and
+    /// the passphrase is wrong, revoked, expired), that is an error, not a
+    /// reason to sign with a key for another address.
+    ///
+    /// ```
+    /// # let alice = testkit::openpgp_key("Alice <alice@example.org>", testkit::PgpSuite::Cv25519, testkit::PgpVersion::V4);
+    /// # let bob = testkit::openpgp_key("Bob <bob@example.net>", testkit::PgpSuite::Cv25519, testkit::PgpVersion::V4);
+    /// let keys = [bob.cert().clone(), alice.cert().clone()];
+    /// let message = b"From: Alice <alice@example.org>\r\n\r\nHi\r\n";
+    /// let signer = pgp_core::Signer::for_message(&keys, message, None)?;
+    /// assert_eq!(signer.certificate().fingerprint(), alice.cert().fingerprint());
+    /// # Ok::<(), pgp_core::Error>(())
+    /// ```
+    pub fn for_message(
+        keys: &[Cert],
+        message: &[u8],
+        passphrase: Option<&Password>,
+    ) -> Result<Signer, Error> {
+        let time = SystemTime::now();
+        let policy = StandardPolicy::new();
+        let entity = mail_message::Entity::parse(message)?;
+        let from = crate::verification::addresses(&entity, "from");
+        let binds_from = |key: &&Cert| match from.as_slice() {
+            [from] => keys::bound_addresses(key, &policy, Some(time))
+                .iter()
+                .any(|(address, _)| address == from),
+            _ => false,
+        };
+        let candidates: Vec<&Cert> = if keys.iter().any(|key| binds_from(&key)) {
+            keys.iter().filter(binds_from).collect()
+        } else {
+            keys.iter().collect()
+        };
+        let mut first_error = None;
+        for key in candidates {
+            match Signer::new_at(key, passphrase, time) {
+                Ok(signer) => return Ok(signer),
+                Err(error) => {
+                    first_error.get_or_insert(error);
+                }
+            }
+        }
+        Err(first_error.unwrap_or(Error::NoCertificate))
+    }
+
     /// Uses `digest` instead of SHA-256.
     pub fn with_digest(mut self, digest: Digest) -> Signer {
         self.digest = digest;

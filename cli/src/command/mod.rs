@@ -3,6 +3,7 @@
 pub(crate) mod demo;
 pub(crate) mod gateway;
 pub(crate) mod policy;
+pub(crate) mod pgp;
 pub(crate) mod smime;
 
 use std::io::Read;

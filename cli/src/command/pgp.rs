@@ -1,0 +1,263 @@
+//! `mailgate pgp ...`: thin over `pgp-core`.
+
+use std::path::Path;
+
+use pgp_core::{
+    Cert, Coverage, Decryptor, Digest, Encryptor, Password, Signature, SignatureStatus, Signer,
+    Verdict as PgpVerdict, Verification, Verifier, parse_certificates,
+};
+use serde_json::{Value, json};
+use zeroize::Zeroizing;
+
+use crate::args_pgp::{
+    PgpCommand, PgpDecryptArgs, PgpDigest, PgpEncryptArgs, PgpSignArgs, PgpVerifyArgs,
+};
+use crate::command::{display, read_input};
+use crate::failure::{Failure, Verdict};
+use crate::output::{Output, write_line_stderr};
+use crate::rfc3339;
+
+pub(crate) fn run(command: PgpCommand, output: &Output) -> Result<Verdict, Failure> {
+    match command {
+        PgpCommand::Sign(args) => sign(&args, output),
+        PgpCommand::Verify(args) => verify(&args, output),
+        PgpCommand::Encrypt(args) => encrypt(&args, output),
+        PgpCommand::Decrypt(args) => decrypt(&args, output),
+    }
+}
+
+fn sign(args: &PgpSignArgs, output: &Output) -> Result<Verdict, Failure> {
+    let keys = load_keys(&args.secret.key)?;
+    let passphrase = passphrase(args.secret.pass_env.as_deref())?;
+    let message = read_input(Path::new("-"))?;
+    let digest = match args.digest {
+        PgpDigest::Sha256 => Digest::Sha256,
+        PgpDigest::Sha512 => Digest::Sha512,
+    };
+    let signer = Signer::for_message(&keys, &message, passphrase.as_ref())
+        .map_err(|error| key_failure(&args.secret.key, error))?
+        .with_digest(digest);
+    let signed = signer
+        .sign_message(&message)
+        .map_err(|error| Failure::input("standard input", &error))?;
+    output.product(&signed)?;
+    Ok(Verdict::Holds)
+}
+
+fn verify(args: &PgpVerifyArgs, output: &Output) -> Result<Verdict, Failure> {
+    let mut certs = Vec::new();
+    for path in &args.cert {
+        certs.extend(load_keys(path)?);
+    }
+    let mut verifier = Verifier::new(certs);
+    if let Some(at) = args.at {
+        verifier = verifier.at(at);
+    }
+    let message = read_input(Path::new("-"))?;
+    let report = verifier
+        .verify_message(&message)
+        .map_err(|error| Failure::input("standard input", &error))?;
+    if let (Some(path), Some(unwrapped)) = (&args.output, report.unwrapped_message()) {
+        std::fs::write(path, unwrapped).map_err(|error| Failure::input(display(path), &error))?;
+    }
+    output.result(|| verification_text(&report), || verification_json(&report));
+    Ok(if report.verdict() == PgpVerdict::SignedByFrom {
+        Verdict::Holds
+    } else {
+        Verdict::DoesNotHold
+    })
+}
+
+fn encrypt(args: &PgpEncryptArgs, output: &Output) -> Result<Verdict, Failure> {
+    let mut recipients = Vec::new();
+    for path in &args.to {
+        recipients.extend(load_keys(path)?);
+    }
+    let message = read_input(Path::new("-"))?;
+    let mut encryptor = Encryptor::new(recipients);
+    if let Some(path) = &args.sign_with {
+        let keys = load_keys(path)?;
+        let passphrase = passphrase(args.pass_env.as_deref())?;
+        let signer = Signer::for_message(&keys, &message, passphrase.as_ref())
+            .map_err(|error| key_failure(path, error))?;
+        encryptor = encryptor.with_signer(signer);
+    }
+    let encrypted = encryptor
+        .encrypt_message(&message)
+        .map_err(|error| match error {
+            pgp_core::Error::NoEncryptionKey { .. } | pgp_core::Error::NoRecipients => {
+                Failure::Negative(error.to_string())
+            }
+            other => Failure::input("standard input", &other),
+        })?;
+    output.product(&encrypted)?;
+    Ok(Verdict::Holds)
+}
+
+fn decrypt(args: &PgpDecryptArgs, output: &Output) -> Result<Verdict, Failure> {
+    let keys = load_keys(&args.secret.key)?;
+    let mut decryptor = Decryptor::new(keys);
+    if let Some(passphrase) = passphrase(args.secret.pass_env.as_deref())? {
+        decryptor = decryptor.with_passphrase(passphrase);
+    }
+    let mut certs = Vec::new();
+    for path in &args.verify_with {
+        certs.extend(load_keys(path)?);
+    }
+    let mut verifier = Verifier::new(certs);
+    if let Some(at) = args.at {
+        verifier = verifier.at(at);
+    }
+    let message = Zeroizing::new(read_input(Path::new("-"))?);
+    let decrypted = decryptor
+        .with_verifier(verifier)
+        .decrypt_message(&message)
+        .map_err(|error| match error {
+            pgp_core::Error::NoDecryptionKey
+            | pgp_core::Error::Decryption { .. }
+            | pgp_core::Error::Passphrase { .. } => Failure::Negative(error.to_string()),
+            other => Failure::input("standard input", &other),
+        })?;
+    let verification = decrypted.verification();
+    if !args.verify_with.is_empty()
+        && !matches!(
+            verification.verdict(),
+            PgpVerdict::Unsigned | PgpVerdict::SignedByFrom
+        )
+    {
+        // Nothing reaches standard output: a caller that ignores the exit
+        // code must not take the message for one that verified.
+        return Err(Failure::Negative(format!(
+            "the signature inside does not hold: {}",
+            verification_text(verification)
+                .trim_end()
+                .replace('\n', "; ")
+        )));
+    }
+    if let Coverage::Partial { part, reason } = decrypted.coverage()
+        && !output.is_quiet()
+    {
+        write_line_stderr(&format!(
+            "mailgate: warning: only part {part} was encrypted: {reason}"
+        ));
+    }
+    output.product(decrypted.message())?;
+    Ok(Verdict::Holds)
+}
+
+/// Every certificate or secret key of a file (armored or binary).
+fn load_keys(path: &Path) -> Result<Vec<Cert>, Failure> {
+    let bytes = Zeroizing::new(read_input(path)?);
+    parse_certificates(&bytes).map_err(|error| Failure::input(display(path), &error))
+}
+
+/// The passphrase from `--pass-env`, if given.
+fn passphrase(variable: Option<&str>) -> Result<Option<Password>, Failure> {
+    let Some(variable) = variable else {
+        return Ok(None);
+    };
+    let value = std::env::var_os(variable).ok_or_else(|| {
+        Failure::Usage(format!(
+            "--pass-env: environment variable {variable} is not set"
+        ))
+    })?;
+    Ok(Some(Password::from(value.into_encoded_bytes())))
+}
+
+/// A secret key that cannot sign: the key file is the input at fault.
+fn key_failure(path: &Path, error: pgp_core::Error) -> Failure {
+    match error {
+        pgp_core::Error::Mime(_) | pgp_core::Error::Address(_) => {
+            Failure::input("standard input", &error)
+        }
+        other => Failure::input(display(path), &other),
+    }
+}
+
+fn verdict_name(verdict: PgpVerdict) -> &'static str {
+    match verdict {
+        PgpVerdict::SignedByFrom => "signed-by-from",
+        PgpVerdict::SignedByOther => "signed-by-other",
+        PgpVerdict::Invalid => "invalid",
+        PgpVerdict::PartiallySigned => "partially-signed",
+        PgpVerdict::Unsigned => "unsigned",
+        _ => "unknown",
+    }
+}
+
+fn verification_text(report: &Verification) -> String {
+    let from = report
+        .from()
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut text = match report.verdict() {
+        PgpVerdict::SignedByFrom => format!("signed by the From address {from}\n"),
+        PgpVerdict::SignedByOther => {
+            format!("NOT signed by the From address ({from}): valid signature by someone else\n")
+        }
+        PgpVerdict::Invalid => "INVALID signature\n".to_owned(),
+        PgpVerdict::PartiallySigned => "PARTIALLY signed: not the whole message\n".to_owned(),
+        _ => "not signed\n".to_owned(),
+    };
+    if let Coverage::Partial { part, reason } = report.coverage() {
+        text.push_str(&format!("  signed part {part}: {reason}\n"));
+    }
+    for (index, signer) in report.signers().iter().enumerate() {
+        text.push_str(&format!("signer {}: {}\n", index + 1, signer.status));
+        if let Some(cert) = &signer.certificate {
+            text.push_str(&format!("  certificate {}\n", cert.fingerprint().to_hex()));
+        } else if let Some(issuer) = &signer.issuer {
+            text.push_str(&format!("  issuer      {issuer}\n"));
+        }
+        if let Some(user_id) = &signer.user_id {
+            let binding = if signer.binds_from {
+                "carries the From address"
+            } else {
+                "does NOT carry the From address"
+            };
+            text.push_str(&format!("  user ID     {user_id} ({binding})\n"));
+        }
+        if let Some(hash) = signer.hash {
+            text.push_str(&format!("  hash        {hash}\n"));
+        }
+        if let Some(created) = signer.created {
+            text.push_str(&format!(
+                "  signed at   {} (signer's claim)\n",
+                rfc3339::format(created)
+            ));
+        }
+    }
+    text
+}
+
+fn verification_json(report: &Verification) -> Value {
+    let coverage = match report.coverage() {
+        Coverage::Whole => json!({ "kind": "whole" }),
+        Coverage::Partial { part, reason } => {
+            json!({ "kind": "partial", "part": part, "reason": reason })
+        }
+        Coverage::Unsigned => json!({ "kind": "unsigned" }),
+    };
+    json!({
+        "verdict": verdict_name(report.verdict()),
+        "coverage": coverage,
+        "from": report.from().iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "signed_by_from": report.signed_by_from(),
+        "signers": report.signers().iter().map(signature_json).collect::<Vec<_>>(),
+    })
+}
+
+fn signature_json(signer: &Signature) -> Value {
+    json!({
+        "valid": signer.status == SignatureStatus::Valid,
+        "status": signer.status.to_string(),
+        "certificate": signer.certificate.as_ref().map(|c| c.fingerprint().to_hex()),
+        "issuer": signer.issuer,
+        "user_id": signer.user_id,
+        "binds_from": signer.binds_from,
+        "hash": signer.hash.map(|h| h.to_string()),
+        "created": signer.created.map(rfc3339::format),
+    })
+}
