@@ -363,3 +363,17 @@ fn unsigned_malformed_and_usage_errors_have_their_codes() {
     let output = mailgate_in(dir.path(), &["pgp", "verify"], b"", &[]);
     assert_eq!(output.status.code(), Some(2), "--cert is required");
 }
+
+/// The crypto backend the features select is the one in use: the binary
+/// under test is built in the same cargo invocation as this test, with the
+/// same (unified) features of `sequoia-openpgp`, so a dev-dependency that
+/// turned `crypto-rust` back on would show here.
+#[test]
+fn crypto_backend_is_the_selected_one() {
+    let backend = sequoia_openpgp::crypto::backend();
+    if cfg!(feature = "crypto-nettle") {
+        assert!(backend.starts_with("Nettle"), "{backend}");
+    } else {
+        assert_eq!(backend, "RustCrypto");
+    }
+}

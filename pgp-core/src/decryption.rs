@@ -45,8 +45,8 @@ use crate::verification::{Coverage, Recorder, Signature, Verification, Verifier,
 pub struct Decryptor {
     keys: Vec<Cert>,
     passphrase: Option<Password>,
-    verifier: Verifier,
-    max_plaintext: u64,
+    pub(crate) verifier: Verifier,
+    pub(crate) max_plaintext: u64,
 }
 
 /// The default limit on decrypted (and decompressed) data: a small
@@ -97,14 +97,7 @@ impl Decryptor {
         &self,
         ciphertext: &[u8],
     ) -> Result<(Vec<u8>, Vec<Signature>, Protection), Error> {
-        let mut helper = Helper {
-            recorder: Recorder::new(self.verifier.certificates()),
-            keys: &self.keys,
-            passphrase: self.passphrase.as_ref(),
-            unlock_error: None,
-            session_key_found: false,
-            recipient: None,
-        };
+        let mut helper = Helper::new(self);
         let mut plaintext = Zeroizing::new(Vec::new());
         let outcome = guard::sequoia(|| {
             DecryptorBuilder::from_bytes(ciphertext)
@@ -117,38 +110,13 @@ impl Decryptor {
                 })
         })
         .map_err(|reason| Error::Decryption { reason })?;
-        if outcome.is_ok() && plaintext.len() as u64 > self.max_plaintext {
+        check_outcome(outcome.map(|n| n as u64), &mut helper)?;
+        if plaintext.len() as u64 > self.max_plaintext {
             return Err(Error::TooLarge {
                 limit: self.max_plaintext,
             });
         }
-        if let Err(error) = outcome {
-            if let Some(unlock) = helper.unlock_error.take() {
-                return Err(unlock);
-            }
-            let missing = matches!(
-                error.downcast_ref::<sequoia_openpgp::Error>(),
-                Some(sequoia_openpgp::Error::MissingSessionKey(_))
-            );
-            return Err(if missing && !helper.session_key_found {
-                Error::NoDecryptionKey
-            } else if missing {
-                // A key opened the session key, but the encrypted data did
-                // not check out (an AEAD tag or the quick check failed).
-                Error::Decryption {
-                    reason: "the encrypted data fails its integrity check".to_owned(),
-                }
-            } else {
-                Error::Decryption {
-                    reason: format!("{error:#}"),
-                }
-            });
-        }
-        let protection = Protection {
-            recipient: helper.recipient.take(),
-            cipher: helper.recorder.encryption.map(|(s, _)| s),
-            aead: helper.recorder.encryption.and_then(|(_, a)| a),
-        };
+        let protection = helper.protection();
         Ok((
             std::mem::take(&mut *plaintext),
             helper.recorder.results,
@@ -241,6 +209,39 @@ impl Decryptor {
     }
 }
 
+/// Turns the outcome of reading a Sequoia decryptor into the error that
+/// says what went wrong: a key that could not be unlocked, no key for
+/// the message, or data that failed its integrity check.
+pub(crate) fn check_outcome(
+    outcome: sequoia_openpgp::Result<u64>,
+    helper: &mut Helper<'_>,
+) -> Result<u64, Error> {
+    let error = match outcome {
+        Ok(read) => return Ok(read),
+        Err(error) => error,
+    };
+    if let Some(unlock) = helper.unlock_error.take() {
+        return Err(unlock);
+    }
+    let missing = matches!(
+        error.downcast_ref::<sequoia_openpgp::Error>(),
+        Some(sequoia_openpgp::Error::MissingSessionKey(_))
+    );
+    Err(if missing && !helper.session_key_found {
+        Error::NoDecryptionKey
+    } else if missing {
+        // A key opened the session key, but the encrypted data did
+        // not check out (an AEAD tag or the quick check failed).
+        Error::Decryption {
+            reason: "the encrypted data fails its integrity check".to_owned(),
+        }
+    } else {
+        Error::Decryption {
+            reason: format!("{error:#}"),
+        }
+    })
+}
+
 fn nested(path: &str, reason: &str) -> Coverage {
     if path.is_empty() {
         Coverage::Whole
@@ -298,8 +299,8 @@ impl Decrypted {
     }
 }
 
-struct Helper<'a> {
-    recorder: Recorder<'a>,
+pub(crate) struct Helper<'a> {
+    pub(crate) recorder: Recorder<'a>,
     keys: &'a [Cert],
     passphrase: Option<&'a Password>,
     unlock_error: Option<Error>,
@@ -308,6 +309,28 @@ struct Helper<'a> {
     session_key_found: bool,
     /// The certificate whose key opened the session key.
     recipient: Option<String>,
+}
+
+impl<'a> Helper<'a> {
+    pub(crate) fn new(decryptor: &'a Decryptor) -> Helper<'a> {
+        Helper {
+            recorder: Recorder::new(decryptor.verifier.certificates()),
+            keys: &decryptor.keys,
+            passphrase: decryptor.passphrase.as_ref(),
+            unlock_error: None,
+            session_key_found: false,
+            recipient: None,
+        }
+    }
+
+    /// How the message was protected, once it has been read.
+    pub(crate) fn protection(&mut self) -> Protection {
+        Protection {
+            recipient: self.recipient.take(),
+            cipher: self.recorder.encryption.map(|(s, _)| s),
+            aead: self.recorder.encryption.and_then(|(_, a)| a),
+        }
+    }
 }
 
 impl VerificationHelper for &mut Helper<'_> {

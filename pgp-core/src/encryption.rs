@@ -8,10 +8,11 @@
 //! [`Signer::sign_message`]: the encrypted entity is then the
 //! `multipart/signed` one.
 
-use std::io::Write;
+use std::io::{BufReader, Read, Write};
 use std::time::SystemTime;
 
-use mail_message::Envelope;
+use mail_message::stream::{CanonicalWriter, LineBreakWriter, read_header_section};
+use mail_message::{Entity, Envelope};
 use sequoia_openpgp::cert::Preferences;
 use sequoia_openpgp::cert::amalgamation::ValidAmalgamation;
 use sequoia_openpgp::cert::amalgamation::key::ValidErasedKeyAmalgamation;
@@ -25,6 +26,7 @@ use sequoia_openpgp::{Cert, KeyHandle};
 
 use crate::error::Error;
 use crate::pgp_mime;
+use crate::pgp_mime::{MAX_HEADER, STREAM_BUFFER};
 use crate::selection;
 use crate::signing::Signer;
 
@@ -102,6 +104,33 @@ impl Encryptor {
     /// Encrypts `data` into an ASCII-armored OpenPGP message (usable as an
     /// inline block in a `text/plain` body).
     pub fn encrypt(&self, data: &[u8]) -> Result<Vec<u8>, Error> {
+        let mut sink = Vec::new();
+        self.encrypt_to(&mut sink, |plaintext| plaintext.write_all(data))?;
+        Ok(sink)
+    }
+
+    /// Fails when there are no recipients or one has no usable encryption
+    /// key.
+    fn check_recipients(&self) -> Result<(), Error> {
+        if self.recipients.is_empty() {
+            return Err(Error::NoRecipients);
+        }
+        let policy = StandardPolicy::new();
+        let time = self.time.unwrap_or_else(SystemTime::now);
+        for cert in &self.recipients {
+            selection::encryption_keys(cert, &policy, time)?;
+        }
+        Ok(())
+    }
+
+    /// The Sequoia writer stack (armor, encryption, optional signature,
+    /// literal data) over `sink`; `write_plaintext` writes the data through
+    /// it, in as many pieces as it likes.
+    fn encrypt_to(
+        &self,
+        sink: impl Write + Send + Sync,
+        write_plaintext: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+    ) -> Result<(), Error> {
         if self.recipients.is_empty() {
             return Err(Error::NoRecipients);
         }
@@ -112,29 +141,26 @@ impl Encryptor {
             let keys = selection::encryption_keys(cert, &policy, time)?;
             recipients.extend(keys.into_iter().map(|ka| recipient(&ka)));
         }
-        let mut sink = Vec::new();
-        {
-            let message = Message::new(&mut sink);
-            let message = Armorer::new(message).build().map_err(Error::openpgp)?;
-            let message = OpenPgpEncryptor::for_recipients(message, recipients)
+        let message = Message::new(sink);
+        let message = Armorer::new(message).build().map_err(Error::openpgp)?;
+        let message = OpenPgpEncryptor::for_recipients(message, recipients)
+            .build()
+            .map_err(Error::openpgp)?;
+        let message = match &self.signer {
+            Some(signer) => stream::Signer::new(message, signer.keypair())
+                .map_err(Error::openpgp)?
+                .hash_algo(signer.hash_algorithm())
+                .map_err(Error::openpgp)?
                 .build()
-                .map_err(Error::openpgp)?;
-            let message = match &self.signer {
-                Some(signer) => stream::Signer::new(message, signer.keypair())
-                    .map_err(Error::openpgp)?
-                    .hash_algo(signer.hash_algorithm())
-                    .map_err(Error::openpgp)?
-                    .build()
-                    .map_err(Error::openpgp)?,
-                None => message,
-            };
-            let mut literal = LiteralWriter::new(message)
-                .build()
-                .map_err(Error::openpgp)?;
-            literal.write_all(data)?;
-            literal.finalize().map_err(Error::openpgp)?;
-        }
-        Ok(sink)
+                .map_err(Error::openpgp)?,
+            None => message,
+        };
+        let mut literal = LiteralWriter::new(message)
+            .build()
+            .map_err(Error::openpgp)?;
+        write_plaintext(&mut literal)?;
+        literal.finalize().map_err(Error::openpgp)?;
+        Ok(())
     }
 
     /// Encrypts a message (RFC 5322 bytes) as PGP/MIME
@@ -145,5 +171,53 @@ impl Encryptor {
         let armored = self.encrypt(envelope.inner())?;
         let entity = pgp_mime::multipart_encrypted(&armored)?;
         Ok(envelope.rebuild(&entity))
+    }
+
+    /// Encrypts a message read from `input` as PGP/MIME
+    /// `multipart/encrypted` onto `output`, in memory that does not grow
+    /// with the message: the same result as
+    /// [`Encryptor::encrypt_message`] (with another boundary), for messages
+    /// of any size.
+    ///
+    /// ```
+    /// # let bob = testkit::openpgp_key("Bob <bob@example.net>", testkit::PgpSuite::Cv25519, testkit::PgpVersion::V4);
+    /// use pgp_core::{Decryptor, Encryptor};
+    ///
+    /// let message = &b"From: alice@example.org\r\nSubject: s\r\n\r\nsecret\r\n"[..];
+    /// let mut encrypted = Vec::new();
+    /// Encryptor::new([bob.cert().clone()]).encrypt_message_stream(message, &mut encrypted)?;
+    /// let decrypted = Decryptor::new([bob.cert().clone()]).decrypt_message(&encrypted)?;
+    /// assert!(decrypted.message().ends_with(b"\r\n\r\nsecret\r\n"));
+    /// # Ok::<(), pgp_core::Error>(())
+    /// ```
+    pub fn encrypt_message_stream(
+        &self,
+        input: impl Read,
+        mut output: impl Write + Send + Sync,
+    ) -> Result<(), Error> {
+        // Refuse unusable recipients before anything is written.
+        self.check_recipients()?;
+        let mut reader = BufReader::with_capacity(STREAM_BUFFER, input);
+        let header = read_header_section(&mut reader, MAX_HEADER)?;
+        let message = Entity::parse(&header)?;
+        let line_break = message.line_break();
+        output.write_all(&message.outer_header())?;
+        // Armored data never holds the boundary: `-` is not in the base64
+        // alphabet, and the armor lines do not say "pgp-".
+        let boundary = pgp_mime::boundary(b"")?;
+        let mut body = LineBreakWriter::new(output, line_break);
+        body.write_all(&pgp_mime::multipart_encrypted_head(&boundary))?;
+        // Sequoia's armor writes LF; the canonical writer makes it CRLF and
+        // the line-break writer gives it the message's style.
+        self.encrypt_to(CanonicalWriter::new(&mut body), |plaintext| {
+            let mut canonical = CanonicalWriter::new(plaintext);
+            canonical.write_all(&message.content_header())?;
+            canonical.write_all(b"\r\n")?;
+            std::io::copy(&mut reader, &mut canonical).map(drop)
+        })?;
+        body.write_all(pgp_mime::multipart_encrypted_tail(&boundary).as_bytes())?;
+        let mut output = body.finish()?;
+        output.flush()?;
+        Ok(())
     }
 }

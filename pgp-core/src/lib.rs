@@ -41,6 +41,7 @@
 #![forbid(unsafe_code)]
 
 mod autocrypt;
+mod decrypt_stream;
 mod decryption;
 mod encryption;
 mod error;
@@ -56,6 +57,7 @@ mod wkd;
 mod wkd_fetch;
 
 pub use autocrypt::{AutocryptHeader, PreferEncrypt};
+pub use decrypt_stream::SpooledDecryption;
 pub use decryption::{DEFAULT_MAX_PLAINTEXT, Decrypted, Decryptor, Protection};
 pub use encryption::Encryptor;
 pub use error::Error;

@@ -55,11 +55,29 @@ pub(crate) fn multipart_signed(
     Ok(out)
 }
 
+/// The longest header section the streaming functions accept.
+pub(crate) const MAX_HEADER: usize = 1024 * 1024;
+
+/// The read buffer of the streaming functions.
+pub(crate) const STREAM_BUFFER: usize = 64 * 1024;
+
 /// `multipart/encrypted` around an armored OpenPGP message (RFC 3156
 /// section 4), in canonical CRLF form.
 pub(crate) fn multipart_encrypted(armored: &[u8]) -> Result<Vec<u8>, Error> {
     let boundary = boundary(armored)?;
-    let mut out = format!(
+    let mut out = multipart_encrypted_head(&boundary);
+    out.extend_from_slice(&mail_message::canonicalize(armored));
+    if !out.ends_with(b"\r\n") {
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(multipart_encrypted_tail(&boundary).as_bytes());
+    Ok(out)
+}
+
+/// A `multipart/encrypted` entity up to where the armored OpenPGP message
+/// goes (CRLF).
+pub(crate) fn multipart_encrypted_head(boundary: &str) -> Vec<u8> {
+    format!(
         "Content-Type: multipart/encrypted;\r\n protocol=\"application/pgp-encrypted\";\r\n boundary=\"{boundary}\"\r\n\r\n\
          This is an OpenPGP/MIME encrypted message (RFC 4880 and 3156)\r\n--{boundary}\r\n\
          Content-Type: application/pgp-encrypted\r\n\
@@ -69,13 +87,13 @@ pub(crate) fn multipart_encrypted(armored: &[u8]) -> Result<Vec<u8>, Error> {
          Content-Description: OpenPGP encrypted message\r\n\
          Content-Disposition: inline; filename=\"encrypted.asc\"\r\n\r\n"
     )
-    .into_bytes();
-    out.extend_from_slice(&mail_message::canonicalize(armored));
-    if !out.ends_with(b"\r\n") {
-        out.extend_from_slice(b"\r\n");
-    }
-    out.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    Ok(out)
+    .into_bytes()
+}
+
+/// The end of a `multipart/encrypted` entity, after the armored message
+/// (which ends with a line break).
+pub(crate) fn multipart_encrypted_tail(boundary: &str) -> String {
+    format!("\r\n--{boundary}--\r\n")
 }
 
 /// An OpenPGP structure found in a message.

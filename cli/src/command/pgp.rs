@@ -1,6 +1,9 @@
 //! `mailgate pgp ...`: thin over `pgp-core`.
 
+use std::io::Read;
 use std::path::Path;
+
+use mail_message::stream::read_header_section;
 
 use pgp_core::{
     Cert, Coverage, Decryptor, Digest, Encryptor, Password, Signature, SignatureStatus, Signer,
@@ -17,11 +20,17 @@ use crate::failure::{Failure, Verdict};
 use crate::output::{Output, write_line_stderr};
 use crate::rfc3339;
 
+/// The read and write buffers of the streaming commands.
+const STREAM_BUFFER: usize = 64 * 1024;
+
+/// The longest header section accepted.
+const MAX_HEADER: usize = 1024 * 1024;
+
 pub(crate) fn run(command: PgpCommand, output: &Output) -> Result<Verdict, Failure> {
     match command {
         PgpCommand::Sign(args) => sign(&args, output),
         PgpCommand::Verify(args) => verify(&args, output),
-        PgpCommand::Encrypt(args) => encrypt(&args, output),
+        PgpCommand::Encrypt(args) => encrypt(&args),
         PgpCommand::Decrypt(args) => decrypt(&args, output),
     }
 }
@@ -68,29 +77,33 @@ fn verify(args: &PgpVerifyArgs, output: &Output) -> Result<Verdict, Failure> {
     })
 }
 
-fn encrypt(args: &PgpEncryptArgs, output: &Output) -> Result<Verdict, Failure> {
+fn encrypt(args: &PgpEncryptArgs) -> Result<Verdict, Failure> {
     let mut recipients = Vec::new();
     for path in &args.to {
         recipients.extend(load_keys(path)?);
     }
-    let message = read_input(Path::new("-"))?;
+    // Streams: only the header section is held (it names the From address
+    // the signing key is chosen by).
+    let mut stdin = std::io::BufReader::with_capacity(STREAM_BUFFER, std::io::stdin());
+    let header = read_header_section(&mut stdin, MAX_HEADER)
+        .map_err(|error| Failure::input("standard input", &error))?;
     let mut encryptor = Encryptor::new(recipients);
     if let Some(path) = &args.sign_with {
         let keys = load_keys(path)?;
         let passphrase = passphrase(args.pass_env.as_deref())?;
-        let signer = Signer::for_message(&keys, &message, passphrase.as_ref())
+        let signer = Signer::for_message(&keys, &header, passphrase.as_ref())
             .map_err(|error| key_failure(path, error))?;
         encryptor = encryptor.with_signer(signer);
     }
-    let encrypted = encryptor
-        .encrypt_message(&message)
+    let stdout = std::io::BufWriter::with_capacity(STREAM_BUFFER, std::io::stdout());
+    encryptor
+        .encrypt_message_stream(header.as_slice().chain(stdin), stdout)
         .map_err(|error| match error {
             pgp_core::Error::NoEncryptionKey { .. } | pgp_core::Error::NoRecipients => {
                 Failure::Negative(error.to_string())
             }
             other => Failure::input("standard input", &other),
         })?;
-    output.product(&encrypted)?;
     Ok(Verdict::Holds)
 }
 
@@ -108,10 +121,11 @@ fn decrypt(args: &PgpDecryptArgs, output: &Output) -> Result<Verdict, Failure> {
     if let Some(at) = args.at {
         verifier = verifier.at(at);
     }
-    let message = Zeroizing::new(read_input(Path::new("-"))?);
+    // Streams: the plaintext waits in a temporary file until it has been
+    // authenticated and its signatures checked.
     let decrypted = decryptor
         .with_verifier(verifier)
-        .decrypt_message(&message)
+        .decrypt_message_spooled(std::io::stdin())
         .map_err(|error| match error {
             pgp_core::Error::NoDecryptionKey
             | pgp_core::Error::Decryption { .. }
@@ -141,7 +155,10 @@ fn decrypt(args: &PgpDecryptArgs, output: &Output) -> Result<Verdict, Failure> {
             "mailgate: warning: only part {part} was encrypted: {reason}"
         ));
     }
-    output.product(decrypted.message())?;
+    let stdout = std::io::BufWriter::with_capacity(STREAM_BUFFER, std::io::stdout());
+    decrypted
+        .write_message(stdout)
+        .map_err(|error| Failure::input("standard output", &error))?;
     Ok(Verdict::Holds)
 }
 

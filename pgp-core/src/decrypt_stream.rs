@@ -1,0 +1,422 @@
+//! Decrypting PGP/MIME `multipart/encrypted` messages in memory that does
+//! not grow with the message.
+//!
+//! The message is read once: the header section is kept, the armored
+//! payload (the second part, RFC 3156 section 4) streams into Sequoia's
+//! decryptor, and the plaintext goes, in canonical form, to an anonymous
+//! temporary file. Only when the whole OpenPGP message has been read, its
+//! integrity check (MDC or AEAD tags) has passed and its signatures are
+//! checked does [`SpooledDecryption`] exist; the caller then decides
+//! whether to release the plaintext ([`SpooledDecryption::write_message`]).
+//! Other structures (inline blocks, encrypted parts nested in other parts)
+//! are decrypted in memory by [`Decryptor::decrypt_message`].
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+
+use mail_message::stream::{Base64Reader, CanonicalWriter, LineBreakWriter, read_header_section};
+use mail_message::{Entity, LineBreak};
+use sequoia_openpgp::parse::Parse;
+use sequoia_openpgp::parse::stream::DecryptorBuilder;
+use zeroize::Zeroizing;
+
+use crate::decryption::{Decryptor, Helper, Protection, check_outcome};
+use crate::error::Error;
+use crate::guard;
+use crate::pgp_mime::{MAX_HEADER, STREAM_BUFFER};
+use crate::verification::{Coverage, Verification, addresses};
+
+/// Decrypted spools up to this size are verified (RFC 3156 section 6.1,
+/// inline signatures) exactly as in memory; larger ones only when they
+/// show a signature marker in their raw text.
+const IN_MEMORY_VERIFY: u64 = 8 * 1024 * 1024;
+
+/// A decrypted message held back until the caller releases it: the
+/// plaintext passed its integrity check, the report is complete.
+#[derive(Debug)]
+pub struct SpooledDecryption {
+    /// The outer header fields (in the message's line-break style, with
+    /// `MIME-Version: 1.0`).
+    outer_header: Vec<u8>,
+    line_break: LineBreak,
+    body: Body,
+    coverage: Coverage,
+    verification: Verification,
+    protection: Protection,
+}
+
+#[derive(Debug)]
+enum Body {
+    /// The canonical decrypted entity, in a temporary file.
+    Spool(File),
+    /// A whole decrypted message (outer fields and entity), from the
+    /// in-memory path.
+    Message(Zeroizing<Vec<u8>>),
+}
+
+impl SpooledDecryption {
+    /// How much of the message was encrypted.
+    pub fn coverage(&self) -> &Coverage {
+        &self.coverage
+    }
+
+    /// The signatures inside (see [`crate::Decrypted::verification`]).
+    pub fn verification(&self) -> &Verification {
+        &self.verification
+    }
+
+    /// Which key decrypted it, with which cipher.
+    pub fn protection(&self) -> &Protection {
+        &self.protection
+    }
+
+    /// Writes the decrypted message (outer header fields, then the
+    /// decrypted entity, in the input's line-break style) to `output`.
+    pub fn write_message(self, mut output: impl Write) -> Result<(), Error> {
+        match self.body {
+            Body::Message(message) => output.write_all(&message)?,
+            Body::Spool(mut file) => {
+                file.seek(SeekFrom::Start(0))?;
+                let mut reader = BufReader::with_capacity(STREAM_BUFFER, file);
+                // The decrypted entity's own MIME-Version would repeat the
+                // outer one.
+                let header = read_header_section(&mut reader, MAX_HEADER)?;
+                output.write_all(&self.outer_header)?;
+                let mut body = LineBreakWriter::new(&mut output, self.line_break);
+                match Entity::parse(&header) {
+                    Ok(entity) => {
+                        for field in entity.fields() {
+                            if !field.is("mime-version") {
+                                body.write_all(field.raw())?;
+                            }
+                        }
+                        if header.ends_with(b"\r\n\r\n") || header == b"\r\n" {
+                            body.write_all(b"\r\n")?;
+                        }
+                    }
+                    Err(_) => body.write_all(&header)?,
+                }
+                io::copy(&mut reader, &mut body)?;
+                body.finish()?;
+            }
+        }
+        output.flush()?;
+        Ok(())
+    }
+}
+
+impl Decryptor {
+    /// Decrypts a message read from `input` in bounded memory, holding the
+    /// plaintext back in a temporary file until everything is checked.
+    ///
+    /// A top-level PGP/MIME `multipart/encrypted` message streams; any
+    /// other structure (inline blocks, nested parts) is read into memory
+    /// (at most the plaintext limit) and decrypted by
+    /// [`Decryptor::decrypt_message`], with the same result.
+    ///
+    /// ```
+    /// # let bob = testkit::openpgp_key("Bob <bob@example.net>", testkit::PgpSuite::Cv25519, testkit::PgpVersion::V4);
+    /// use pgp_core::{Decryptor, Encryptor, Verdict};
+    ///
+    /// let encrypted = Encryptor::new([bob.cert().clone()])
+    ///     .encrypt_message(b"From: a@example.org\r\n\r\nhi\r\n")?;
+    /// let spooled = Decryptor::new([bob.cert().clone()]).decrypt_message_spooled(&encrypted[..])?;
+    /// assert_eq!(spooled.verification().verdict(), Verdict::Unsigned);
+    /// let mut message = Vec::new();
+    /// spooled.write_message(&mut message)?;
+    /// assert_eq!(message, b"From: a@example.org\r\nMIME-Version: 1.0\r\n\r\nhi\r\n");
+    /// # Ok::<(), pgp_core::Error>(())
+    /// ```
+    pub fn decrypt_message_spooled(
+        &self,
+        input: impl Read + Send + Sync,
+    ) -> Result<SpooledDecryption, Error> {
+        let mut reader = BufReader::with_capacity(STREAM_BUFFER, input);
+        let header = read_header_section(&mut reader, MAX_HEADER)?;
+        let entity = Entity::parse(&header)?;
+        let content_type = entity.content_type()?;
+        let streamable = content_type.mime_type() == "multipart/encrypted"
+            && content_type
+                .parameter("protocol")
+                .is_some_and(|p| p.eq_ignore_ascii_case("application/pgp-encrypted"));
+        let boundary = content_type.parameter("boundary").map(str::to_owned);
+        let (true, Some(boundary)) = (streamable, boundary) else {
+            return self.decrypt_in_memory(&header, reader);
+        };
+        let payload = PayloadReader::new(reader, &boundary, 2);
+        let mut payload = BufReader::with_capacity(STREAM_BUFFER, payload);
+        let part_header = read_header_section(&mut payload, MAX_HEADER)?;
+        let part = Entity::parse(&part_header)?;
+        let armored: Box<dyn Read + Send + Sync> =
+            if part.transfer_encoding().eq_ignore_ascii_case("base64") {
+                Box::new(Base64Reader::new(payload))
+            } else {
+                Box::new(payload)
+            };
+
+        let mut helper = Helper::new(self);
+        let spool = tempfile::tempfile()?;
+        let mut sink = CanonicalWriter::new(BufWriter::with_capacity(STREAM_BUFFER, spool));
+        let limit = self.max_plaintext;
+        let outcome = guard::sequoia(|| {
+            DecryptorBuilder::from_reader(armored)
+                .map(|b| b.buffer_size(STREAM_BUFFER))
+                .and_then(|b| {
+                    b.with_policy(self.verifier.policy(), self.verifier.time(), &mut helper)
+                })
+                .and_then(|d| Ok(io::copy(&mut d.take(limit.saturating_add(1)), &mut sink)?))
+        })
+        .map_err(|reason| Error::Decryption { reason })?;
+        let written = check_outcome(outcome, &mut helper)?;
+        if written > limit {
+            return Err(Error::TooLarge { limit });
+        }
+        let mut spool = sink
+            .into_inner()
+            .into_inner()
+            .map_err(|error| Error::Io(error.into_error()))?;
+        let protection = helper.protection();
+        let signatures = std::mem::take(&mut helper.recorder.results);
+        let from = addresses(&entity, "from");
+        let verification = if signatures.is_empty() {
+            self.verify_spooled(&mut spool, &header, written)?
+        } else {
+            Verification::new(Coverage::Whole, signatures, from, None, &self.verifier)
+        };
+        Ok(SpooledDecryption {
+            outer_header: entity.outer_header(),
+            line_break: entity.line_break(),
+            body: Body::Spool(spool),
+            coverage: Coverage::Whole,
+            verification,
+            protection,
+        })
+    }
+
+    /// Any structure other than top-level `multipart/encrypted`.
+    fn decrypt_in_memory(
+        &self,
+        header: &[u8],
+        mut rest: impl Read,
+    ) -> Result<SpooledDecryption, Error> {
+        let mut message = Zeroizing::new(header.to_vec());
+        rest.by_ref()
+            .take(self.max_plaintext.saturating_add(1))
+            .read_to_end(&mut message)?;
+        if message.len() as u64 > self.max_plaintext.saturating_add(header.len() as u64) {
+            return Err(Error::TooLarge {
+                limit: self.max_plaintext,
+            });
+        }
+        let decrypted = self.decrypt_message(&message)?;
+        let entity = Entity::parse(header)?;
+        Ok(SpooledDecryption {
+            outer_header: entity.outer_header(),
+            line_break: entity.line_break(),
+            coverage: decrypted.coverage().clone(),
+            verification: decrypted.verification().clone(),
+            protection: decrypted.protection().clone(),
+            body: Body::Message(Zeroizing::new(decrypted.message().to_vec())),
+        })
+    }
+
+    /// No signature inside the OpenPGP message: the decrypted entity may
+    /// be a signed one (RFC 3156 section 6.1) or hold an inline signature.
+    fn verify_spooled(
+        &self,
+        spool: &mut File,
+        header: &[u8],
+        length: u64,
+    ) -> Result<Verification, Error> {
+        let entity = Entity::parse(header)?;
+        if length > IN_MEMORY_VERIFY && !has_signature_marker(spool)? {
+            return Ok(Verification::unsigned(addresses(&entity, "from")));
+        }
+        spool.seek(SeekFrom::Start(0))?;
+        // The decrypted message as `Decryptor::decrypt_message` verifies
+        // it: the outer fields, then the decrypted entity (canonical).
+        let mut message = Zeroizing::new(mail_message::canonicalize(&entity.outer_header()));
+        spool.take(self.max_plaintext).read_to_end(&mut message)?;
+        self.verifier.verify_message(&message)
+    }
+}
+
+/// Whether the raw decrypted text names a PGP/MIME signature or holds a
+/// cleartext-signed block (case-insensitive, across read boundaries).
+fn has_signature_marker(spool: &mut File) -> Result<bool, Error> {
+    const MARKERS: [&[u8]; 2] = [
+        b"application/pgp-signature",
+        b"-----begin pgp signed message",
+    ];
+    let overlap = MARKERS.iter().map(|m| m.len()).max().unwrap_or(0);
+    spool.seek(SeekFrom::Start(0))?;
+    let mut reader = BufReader::with_capacity(STREAM_BUFFER, spool);
+    let mut window: Vec<u8> = Vec::with_capacity(STREAM_BUFFER + overlap);
+    loop {
+        let chunk = reader.fill_buf()?;
+        if chunk.is_empty() {
+            return Ok(false);
+        }
+        let read = chunk.len();
+        window.extend(chunk.iter().map(u8::to_ascii_lowercase));
+        reader.consume(read);
+        if MARKERS
+            .iter()
+            .any(|marker| window.windows(marker.len()).any(|w| w == *marker))
+        {
+            return Ok(true);
+        }
+        let keep = window.len().saturating_sub(overlap);
+        window.drain(..keep);
+    }
+}
+
+/// The raw bytes of one part of a multipart body (header fields and body),
+/// read line by line without holding more than a line.
+struct PayloadReader<R: BufRead> {
+    inner: R,
+    /// `--` and the boundary.
+    delimiter: Vec<u8>,
+    /// The part wanted (1-based).
+    wanted: usize,
+    /// The part being read (0: preamble).
+    current: usize,
+    done: bool,
+    at_line_start: bool,
+    line: Vec<u8>,
+    position: usize,
+}
+
+/// Lines longer than this are passed on in pieces; no delimiter line is
+/// that long (RFC 2046: boundaries have at most 70 characters).
+const MAX_LINE: u64 = 8 * 1024;
+
+impl<R: BufRead> PayloadReader<R> {
+    fn new(inner: R, boundary: &str, wanted: usize) -> PayloadReader<R> {
+        PayloadReader {
+            inner,
+            delimiter: format!("--{boundary}").into_bytes(),
+            wanted,
+            current: 0,
+            done: false,
+            at_line_start: true,
+            line: Vec::new(),
+            position: 0,
+        }
+    }
+
+    /// Reads the next line (or piece of a long line) of the wanted part
+    /// into `self.line`; an empty line buffer means the part has ended.
+    fn next_line(&mut self) -> io::Result<()> {
+        self.line.clear();
+        self.position = 0;
+        while !self.done {
+            let mut line = Vec::new();
+            let read = self
+                .inner
+                .by_ref()
+                .take(MAX_LINE)
+                .read_until(b'\n', &mut line)?;
+            if read == 0 {
+                self.done = true;
+                break;
+            }
+            let line_start = self.at_line_start;
+            self.at_line_start = line.ends_with(b"\n");
+            if line_start && let Some(rest) = line.strip_prefix(self.delimiter.as_slice()) {
+                let rest = trim_end(rest);
+                if rest == b"--" {
+                    self.done = true;
+                    break;
+                }
+                if rest.is_empty() {
+                    self.current += 1;
+                    if self.current > self.wanted {
+                        self.done = true;
+                    }
+                    continue;
+                }
+            }
+            if self.current == self.wanted {
+                self.line = line;
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+}
+
+fn trim_end(bytes: &[u8]) -> &[u8] {
+    let end = bytes
+        .iter()
+        .rposition(|b| !b" \t\r\n".contains(b))
+        .map_or(0, |i| i + 1);
+    bytes.get(..end).unwrap_or_default()
+}
+
+impl<R: BufRead> Read for PayloadReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.position >= self.line.len() {
+            self.next_line()?;
+        }
+        let available = self.line.get(self.position..).unwrap_or_default();
+        let count = available.len().min(buf.len());
+        if let (Some(target), Some(source)) = (buf.get_mut(..count), available.get(..count)) {
+            target.copy_from_slice(source);
+        }
+        self.position += count;
+        Ok(count)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn payload_reader_yields_exactly_the_wanted_part() {
+        let body = b"preamble\r\n--B\r\nContent-Type: a\r\n\r\none\r\n--B  \r\nContent-Type: b\r\n\r\ntwo\r\n--Bx\r\nstill two\r\n--B--\r\nepilogue\r\n--B\r\nnot a part\r\n";
+        for wanted in [1, 2, 3] {
+            let mut out = Vec::new();
+            PayloadReader::new(&body[..], "B", wanted)
+                .read_to_end(&mut out)
+                .unwrap();
+            let expected: &[u8] = match wanted {
+                1 => b"Content-Type: a\r\n\r\none\r\n",
+                2 => b"Content-Type: b\r\n\r\ntwo\r\n--Bx\r\nstill two\r\n",
+                _ => b"",
+            };
+            assert_eq!(out, expected, "part {wanted}");
+        }
+    }
+
+    #[test]
+    fn payload_reader_passes_long_lines_in_pieces() {
+        let long = vec![b'x'; 3 * MAX_LINE as usize + 5];
+        let mut body = b"--B\r\n\r\n".to_vec();
+        body.extend_from_slice(&long);
+        body.extend_from_slice(b"--B--\r\n\r\n--B--\r\n");
+        let mut out = Vec::new();
+        PayloadReader::new(&body[..], "B", 1)
+            .read_to_end(&mut out)
+            .unwrap();
+        // A delimiter glued to the end of a long line is not at a line start.
+        let mut expected = b"\r\n".to_vec();
+        expected.extend_from_slice(&long);
+        expected.extend_from_slice(b"--B--\r\n\r\n");
+        assert_eq!(out, expected);
+    }
+
+    #[test]
+    fn markers_are_found_across_reads() {
+        let mut text = vec![b'a'; STREAM_BUFFER - 10];
+        text.extend_from_slice(b"-----BEGIN PGP SIGNED MESSAGE-----\r\n");
+        let mut file = tempfile::tempfile().unwrap();
+        file.write_all(&text).unwrap();
+        assert!(has_signature_marker(&mut file).unwrap());
+        let mut file = tempfile::tempfile().unwrap();
+        file.write_all(&vec![b'a'; 3 * STREAM_BUFFER]).unwrap();
+        assert!(!has_signature_marker(&mut file).unwrap());
+    }
+}
