@@ -2,8 +2,8 @@
 
 pub(crate) mod demo;
 pub(crate) mod gateway;
-pub(crate) mod policy;
 pub(crate) mod pgp;
+pub(crate) mod policy;
 pub(crate) mod smime;
 
 use std::io::Read;
