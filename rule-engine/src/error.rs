@@ -32,6 +32,14 @@ pub enum Error {
         /// What was wrong.
         message: String,
     },
+    /// A regex of the policy cannot be built (larger than the size limit).
+    #[error("rule {rule}: {message}")]
+    Regex {
+        /// The id of the rule holding it.
+        rule: String,
+        /// What went wrong.
+        message: String,
+    },
     /// A policy could not be written as TOML.
     #[error("cannot write the policy as TOML: {message}")]
     Serialize {

@@ -100,6 +100,9 @@ struct Subject<'a> {
     message: &'a Message,
     sender: String,
     recipient: &'a str,
+    /// The domains of sender and recipient, split off once.
+    sender_domain: &'a str,
+    recipient_domain: &'a str,
     internal: &'a [DomainPattern],
     facts: &'a FactCache<'a>,
     /// Body scans do not depend on the recipient: hits per `BodyTest`
@@ -193,6 +196,13 @@ impl Subject<'_> {
         }
     }
 
+    fn domain(&self, party: Party) -> &str {
+        match party {
+            Party::Sender => self.sender_domain,
+            Party::Recipient => self.recipient_domain,
+        }
+    }
+
     fn ask(
         &self,
         fact: Fact,
@@ -259,14 +269,14 @@ impl Subject<'_> {
                 leaf(list.binary_search_by(|x| x.as_str().cmp(a)).is_ok(), checks)
             }
             Condition::Domain(party, list) => {
-                let d = domain_of(self.address(*party));
+                let d = self.domain(*party);
                 leaf(list.iter().any(|p| p.matches(d)), checks)
             }
             Condition::AddressRegex(party, pattern) => {
-                leaf(pattern.regex.is_match(self.address(*party)), checks)
+                leaf(pattern.regex()?.is_match(self.address(*party)), checks)
             }
             Condition::Internal(party, expected) => {
-                let d = domain_of(self.address(*party));
+                let d = self.domain(*party);
                 let internal = self.internal.iter().any(|p| p.matches(d));
                 leaf(internal == *expected, checks)
             }
@@ -275,6 +285,9 @@ impl Subject<'_> {
                 test,
                 case_sensitive,
             } => {
+                if let HeaderTest::Matches(p) = test {
+                    p.regex()?;
+                }
                 let held = self.message.header_values(name).any(|value| {
                     let value = value.trim();
                     match test {
@@ -286,7 +299,8 @@ impl Subject<'_> {
                         HeaderTest::Equals(v) => value.to_lowercase() == v.to_lowercase(),
                         HeaderTest::Contains(v) if *case_sensitive => value.contains(v.as_str()),
                         HeaderTest::Contains(v) => value.to_lowercase().contains(&v.to_lowercase()),
-                        HeaderTest::Matches(p) => p.regex.is_match(value),
+                        // Built just above; a failure cannot reach here.
+                        HeaderTest::Matches(p) => p.regex().is_ok_and(|r| r.is_match(value)),
                     }
                 });
                 leaf(held, checks)
@@ -299,8 +313,16 @@ impl Subject<'_> {
                     .is_some_and(|s| s.contains(tag.as_str()));
                 leaf(held, checks)
             }
-            Condition::Attachments(test) => leaf(attachments_hold(test, self.message), checks),
+            Condition::Attachments(test) => {
+                if let Some(p) = &test.name_regex {
+                    p.regex()?;
+                }
+                leaf(attachments_hold(test, self.message), checks)
+            }
             Condition::Body(test) => {
+                for p in &test.regexes {
+                    p.regex()?;
+                }
                 let key = std::ptr::from_ref(test) as usize;
                 let cached = self.scans.borrow().get(&key).copied();
                 let hits = match cached {
@@ -370,9 +392,12 @@ fn attachments_hold(test: &AttachmentTest, message: &Message) -> bool {
                 })
         })
         .filter(|a| {
-            test.name_regex
-                .as_ref()
-                .is_none_or(|p| a.name.as_deref().is_some_and(|n| p.regex.is_match(n)))
+            test.name_regex.as_ref().is_none_or(|p| {
+                // Built before the call (see `holds`).
+                a.name
+                    .as_deref()
+                    .is_some_and(|n| p.regex().is_ok_and(|r| r.is_match(n)))
+            })
         })
         .collect();
     let count = selected.len() as u64;
@@ -396,7 +421,9 @@ pub(crate) fn body_hits(test: &BodyTest, counts: &[u64], text: &str) -> u64 {
         if hits >= test.threshold {
             break;
         }
-        for _ in pattern.regex.find_iter(text) {
+        // Built before the call (see `holds`).
+        let Ok(regex) = pattern.regex() else { continue };
+        for _ in regex.find_iter(text) {
             hits += 1;
             if hits >= test.threshold {
                 break;
@@ -467,6 +494,8 @@ impl Policy {
                     message,
                     sender: sender.clone(),
                     recipient: &recipient,
+                    sender_domain: domain_of(&sender),
+                    recipient_domain: domain_of(&recipient),
                     internal: &self.internal_domains,
                     facts: &cache,
                     scans: &scans,

@@ -40,12 +40,16 @@ pub(crate) fn lint(map: &SourceMap<'_>, scopes: &[Scope]) -> Vec<Diagnostic> {
             .line
     };
     for scope in scopes {
-        // Earlier terminal rules of this scope, by conjunct: an inverted
-        // index, so a policy of thousands of rules is checked in about
-        // linear time. Enforced and ordinary rules are tried in different
-        // phases, so each has its own index.
-        let mut earlier: [Vec<(&Rule, usize)>; 2] = [Vec::new(), Vec::new()];
+        // Earlier terminal rules of this scope, each filed in an inverted
+        // index under one of its conjuncts, the rarest when it was filed: a
+        // rule can only shadow a later one that has that conjunct too, so
+        // a later rule looks only at the buckets of its own conjuncts, which
+        // stay small even when thousands of rules share a common conjunct
+        // (`direction = "outbound"`). Enforced and ordinary rules are tried
+        // in different phases, so each has its own index.
+        let mut earlier: [Vec<(&Rule, BTreeSet<String>)>; 2] = [Vec::new(), Vec::new()];
         let mut index: [HashMap<String, Vec<usize>>; 2] = [HashMap::new(), HashMap::new()];
+        let mut frequency: [HashMap<String, usize>; 2] = [HashMap::new(), HashMap::new()];
         let mut unconditional: [Option<&Rule>; 2] = [None, None];
         for rule in scope.rules.iter().filter(|r| !r.disable) {
             if contradictory_direction(rule) {
@@ -64,9 +68,10 @@ pub(crate) fn lint(map: &SourceMap<'_>, scopes: &[Scope]) -> Vec<Diagnostic> {
             }
             let phase = usize::from(rule.enforced);
             let mine = conjuncts(rule);
-            let (Some(earlier), Some(index), Some(unconditional)) = (
+            let (Some(earlier), Some(index), Some(frequency), Some(unconditional)) = (
                 earlier.get_mut(phase),
                 index.get_mut(phase),
+                frequency.get_mut(phase),
                 unconditional.get_mut(phase),
             ) else {
                 continue;
@@ -88,17 +93,16 @@ pub(crate) fn lint(map: &SourceMap<'_>, scopes: &[Scope]) -> Vec<Diagnostic> {
                 ));
                 continue;
             }
-            // How many conjuncts of each earlier rule this rule has too.
-            let mut shared: HashMap<usize, usize> = HashMap::new();
-            for c in &mine {
-                for &i in index.get(c).map_or(&[][..], Vec::as_slice) {
-                    *shared.entry(i).or_insert(0) += 1;
-                }
-            }
-            let shadow = shared
+            // The earliest rule whose conjuncts are all among this rule's.
+            let shadow = mine
                 .iter()
-                .filter(|&(&i, &n)| earlier.get(i).is_some_and(|(_, size)| *size == n))
-                .map(|(&i, _)| i)
+                .flat_map(|c| index.get(c).map_or(&[][..], Vec::as_slice))
+                .copied()
+                .filter(|&i| {
+                    earlier
+                        .get(i)
+                        .is_some_and(|(_, theirs)| theirs.is_subset(&mine))
+                })
                 .min();
             if let Some((before, _)) = shadow.and_then(|i| earlier.get(i)) {
                 out.push(map.diagnostic(
@@ -118,10 +122,16 @@ pub(crate) fn lint(map: &SourceMap<'_>, scopes: &[Scope]) -> Vec<Diagnostic> {
                 *unconditional = Some(rule);
             }
             let position = earlier.len();
-            earlier.push((rule, mine.len()));
-            for c in mine {
-                index.entry(c).or_default().push(position);
+            for c in &mine {
+                *frequency.entry(c.clone()).or_insert(0) += 1;
             }
+            if let Some(rarest) = mine
+                .iter()
+                .min_by_key(|c| frequency.get(*c).copied().unwrap_or(0))
+            {
+                index.entry(rarest.clone()).or_default().push(position);
+            }
+            earlier.push((rule, mine));
         }
     }
     // Overrides across scopes: every definition of each id, by scope.

@@ -4,15 +4,16 @@
 //! reports as much as possible.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
-use regex::RegexBuilder;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use crate::diagnostic::{Diagnostic, Severity, SourceMap};
 use crate::syntax::{
     Actions, AttachmentTest, BodyTest, Condition, Decision, DomainPattern, FactKind, Fallback,
-    HeaderEdit, HeaderTest, Method, Party, Pattern, Rule, Scope, ScopeKind, SignSpec, Span,
+    HeaderEdit, HeaderTest, LazyRegex, Method, Party, Pattern, Rule, Scope, ScopeKind, SignSpec,
+    Span,
 };
 
 type Value<'i> = Spanned<DeValue<'i>>;
@@ -110,10 +111,18 @@ pub(crate) struct Parsed {
 
 /// Reads `text`; the diagnostics say what was wrong. The result is usable
 /// only when no diagnostic is an error.
-pub(crate) fn read(map: &SourceMap<'_>, text: &str) -> (Parsed, Vec<Diagnostic>) {
+///
+/// `eager_regexes` builds every regex now instead of on first use.
+pub(crate) fn read(
+    map: &SourceMap<'_>,
+    text: &str,
+    eager_regexes: bool,
+) -> (Parsed, Vec<Diagnostic>) {
     let mut reader = Reader {
         map,
         diagnostics: Vec::new(),
+        eager_regexes,
+        regexes: HashMap::new(),
     };
     let parsed = match DeTable::parse(text) {
         Ok(root) => reader.policy(root.get_ref()),
@@ -133,6 +142,43 @@ pub(crate) fn read(map: &SourceMap<'_>, text: &str) -> (Parsed, Vec<Diagnostic>)
 struct Reader<'m, 's> {
     map: &'m SourceMap<'s>,
     diagnostics: Vec<Diagnostic>,
+    /// Build every regex while reading (for `Policy::check`), not on first
+    /// use.
+    eager_regexes: bool,
+    /// Regexes by source and case-insensitivity: identical ones share one
+    /// automaton.
+    regexes: HashMap<(String, bool), Arc<LazyRegex>>,
+}
+
+/// Above this estimate of a regex's automaton size (see `nfa_estimate`),
+/// the regex is built while reading, so that exceeding the size limit is an
+/// error with a position.
+const EAGER_ESTIMATE: u64 = 4096;
+
+/// A generous upper bound of the size of a regex's automaton, in states:
+/// classes count their ranges several times over (UTF-8 sequences) and
+/// repetitions multiply. Small regexes (the usual address and header
+/// patterns) stay far below the size limit and are built on first use.
+fn nfa_estimate(hir: &regex_syntax::hir::Hir) -> u64 {
+    use regex_syntax::hir::{Class, HirKind};
+    match hir.kind() {
+        HirKind::Empty | HirKind::Look(_) => 1,
+        HirKind::Literal(literal) => literal.0.len() as u64,
+        HirKind::Class(Class::Unicode(class)) => (class.ranges().len() as u64).saturating_mul(16),
+        HirKind::Class(Class::Bytes(class)) => class.ranges().len() as u64,
+        HirKind::Repetition(repetition) => {
+            let times = repetition
+                .max
+                .unwrap_or(repetition.min.saturating_add(1))
+                .max(1);
+            nfa_estimate(&repetition.sub).saturating_mul(u64::from(times))
+        }
+        HirKind::Capture(capture) => nfa_estimate(&capture.sub),
+        HirKind::Concat(items) | HirKind::Alternation(items) => items
+            .iter()
+            .map(nfa_estimate)
+            .fold(1u64, u64::saturating_add),
+    }
 }
 
 /// Levenshtein distance, for "did you mean".
@@ -414,34 +460,60 @@ impl Reader<'_, '_> {
 
     fn regex(&mut self, value: &Value<'_>, what: &str, case_insensitive: bool) -> Option<Pattern> {
         let source = self.string(value, what)?;
-        match RegexBuilder::new(&source)
+        let invalid = |reader: &mut Self, message: &str| {
+            let first = message
+                .lines()
+                .last()
+                .unwrap_or("invalid")
+                .trim()
+                .to_owned();
+            reader.error(
+                value.span(),
+                format!("invalid regex in `{what}`: {first}"),
+                Some("regex syntax is that of the Rust `regex` crate (no look-around or backreferences)".into()),
+            );
+        };
+        // The syntax is checked here, cheaply; the automaton is built on
+        // first use (see `Pattern`), once per distinct regex.
+        let hir = match regex_syntax::ParserBuilder::new()
             .case_insensitive(case_insensitive)
-            .size_limit(REGEX_SIZE_LIMIT)
             .build()
+            .parse(&source)
         {
-            Ok(regex) => {
-                if let Ok(hir) = regex_syntax::Parser::new().parse(&source)
-                    && hir.properties().minimum_len().is_none()
-                {
-                    self.warning(
-                        value.span(),
-                        format!("the regex `{source}` can never match"),
-                        Some("the condition is always false; fix or remove the regex".into()),
-                    );
-                }
-                Some(Pattern { source, regex })
-            }
+            Ok(hir) => hir,
             Err(e) => {
-                let first = e.to_string();
-                let first = first.lines().last().unwrap_or("invalid").trim().to_owned();
-                self.error(
-                    value.span(),
-                    format!("invalid regex in `{what}`: {first}"),
-                    Some("regex syntax is that of the Rust `regex` crate (no look-around or backreferences)".into()),
-                );
-                None
+                invalid(self, &e.to_string());
+                return None;
             }
+        };
+        if hir.properties().minimum_len().is_none() {
+            self.warning(
+                value.span(),
+                format!("the regex `{source}` can never match"),
+                Some("the condition is always false; fix or remove the regex".into()),
+            );
         }
+        let key = (source.clone(), case_insensitive);
+        let compiled = match self.regexes.get(&key) {
+            Some(compiled) => compiled.clone(),
+            None => {
+                let compiled =
+                    Arc::new(LazyRegex::new(&source, case_insensitive, REGEX_SIZE_LIMIT));
+                // Only the size limit can still fail. Build now what could
+                // reach it, so the error has a position, and everything when
+                // checking a policy.
+                if (self.eager_regexes || nfa_estimate(&hir) > EAGER_ESTIMATE)
+                    && let Err(message) = compiled.build()
+                {
+                    let message = message.to_owned();
+                    invalid(self, &message);
+                    return None;
+                }
+                self.regexes.insert(key, compiled.clone());
+                compiled
+            }
+        };
+        Some(Pattern { source, compiled })
     }
 
     fn method(&mut self, text: &str, span: Span, what: &str) -> Option<Method> {
@@ -1378,6 +1450,30 @@ fn address_set(mut addresses: Vec<String>) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn identical_regexes_share_one_automaton_and_large_ones_are_built_at_once() {
+        let text = "[[rules]]\nid = \"a\"\nwhen = { recipient_regex = '^x-' }\nthen = { archive = true }\n\n[[rules]]\nid = \"b\"\nwhen = { sender_regex = '^x-' }\nthen = { archive = true }\n\n[[rules]]\nid = \"c\"\nwhen = { header = { name = \"X\", regex = '^x-', case_sensitive = true } }\nthen = { archive = true }\n";
+        let map = SourceMap::new(text, "p.toml");
+        let (parsed, diagnostics) = read(&map, text, false);
+        assert!(diagnostics.is_empty(), "{diagnostics:#?}");
+        let mut patterns = Vec::new();
+        for rule in parsed.scopes.iter().flat_map(|s| s.rules.iter()) {
+            rule.for_each_pattern(&mut |p| patterns.push(p.clone()));
+        }
+        assert_eq!(patterns.len(), 3);
+        assert!(Arc::ptr_eq(&patterns[0].compiled, &patterns[1].compiled));
+        // Same source, different flags: a different automaton.
+        assert!(!Arc::ptr_eq(&patterns[0].compiled, &patterns[2].compiled));
+        assert!(patterns.iter().all(|p| p.regex().is_ok()));
+
+        let small = regex_syntax::Parser::new().parse("^r12-[a-z]+@").unwrap();
+        assert!(nfa_estimate(&small) < EAGER_ESTIMATE);
+        let large = regex_syntax::Parser::new()
+            .parse(r"(\w{100}){100}")
+            .unwrap();
+        assert!(nfa_estimate(&large) > EAGER_ESTIMATE);
+    }
 
     #[test]
     fn sizes_take_units() {

@@ -47,7 +47,7 @@ impl Policy {
     /// found, returns [`Error::InvalidPolicy`] holding every error and
     /// warning, in file order.
     pub fn parse(text: &str, file: &str) -> Result<(Self, Vec<Diagnostic>), Error> {
-        let (policy, diagnostics) = Self::build(text, file);
+        let (policy, diagnostics) = Self::build(text, file, false);
         match policy {
             Some(policy) => Ok((policy, diagnostics)),
             None => Err(Error::InvalidPolicy {
@@ -79,13 +79,16 @@ impl Policy {
 
     /// Every error and warning of a policy text, in file order: what
     /// `mailgate policy check` prints.
+    ///
+    /// Unlike [`Policy::parse`], it builds every regex of the policy, so a
+    /// regex too large to build is reported here with its position.
     pub fn check(text: &str, file: &str) -> Vec<Diagnostic> {
-        Self::build(text, file).1
+        Self::build(text, file, true).1
     }
 
-    fn build(text: &str, file: &str) -> (Option<Self>, Vec<Diagnostic>) {
+    fn build(text: &str, file: &str, eager_regexes: bool) -> (Option<Self>, Vec<Diagnostic>) {
         let map = SourceMap::new(text, file);
-        let (mut parsed, mut diagnostics) = crate::parse::read(&map, text);
+        let (mut parsed, mut diagnostics) = crate::parse::read(&map, text, eager_regexes);
         let rules = parsed.scopes.iter_mut().flat_map(|s| s.rules.iter_mut());
         for (index, rule) in rules.enumerate() {
             rule.index = index;
@@ -114,6 +117,43 @@ impl Policy {
             keywords,
         });
         (policy, diagnostics)
+    }
+
+    /// Builds every regex of the policy now rather than on first use.
+    ///
+    /// Parsing checks the syntax of every regex (errors have positions) and
+    /// builds the automata of large ones; the others are built when an
+    /// evaluation first reaches them, once, and shared by identical
+    /// regexes. Call this before putting a freshly loaded policy in front of
+    /// traffic, so no mail pays for building ([`LivePolicy`](crate::LivePolicy)
+    /// does). The error names a regex that cannot be built (too large).
+    ///
+    /// ```
+    /// let (policy, _) = rule_engine::Policy::parse(
+    ///     "[[rules]]\nid = \"r\"\nwhen = { recipient_regex = '^ops-' }\nthen = { archive = true }\n",
+    ///     "p.toml",
+    /// )?;
+    /// policy.prepare()?;
+    /// # Ok::<(), rule_engine::Error>(())
+    /// ```
+    pub fn prepare(&self) -> Result<(), Error> {
+        for rule in self.scopes.iter().flat_map(|s| s.rules.iter()) {
+            let mut failure = None;
+            rule.for_each_pattern(&mut |pattern| {
+                if failure.is_none()
+                    && let Err(e) = pattern.regex()
+                {
+                    failure = Some(e.message);
+                }
+            });
+            if let Some(message) = failure {
+                return Err(Error::Regex {
+                    rule: rule.id.clone(),
+                    message,
+                });
+            }
+        }
+        Ok(())
     }
 
     /// The `name` of the `[policy]` table.

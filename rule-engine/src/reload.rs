@@ -48,6 +48,7 @@ impl LivePolicy {
     pub fn load(path: impl AsRef<Path>) -> Result<(Self, Vec<Diagnostic>), Error> {
         let path = path.as_ref().to_owned();
         let (policy, warnings) = Policy::load(&path)?;
+        policy.prepare()?;
         Ok((
             Self {
                 path,
@@ -75,6 +76,9 @@ impl LivePolicy {
     /// any error the policy in force is unchanged.
     pub fn reload(&self) -> Result<Vec<Diagnostic>, Error> {
         let (policy, warnings) = Policy::load(&self.path)?;
+        // Build every regex before the swap: evaluations keep running on
+        // the old policy meanwhile, and no mail pays for building.
+        policy.prepare()?;
         self.replace(policy);
         Ok(warnings)
     }

@@ -4,6 +4,7 @@
 
 use std::fmt;
 use std::ops::Range;
+use std::sync::{Arc, OnceLock};
 
 use regex::Regex;
 use serde::Serialize;
@@ -118,11 +119,67 @@ pub enum HeaderEdit {
 /// A byte range in the policy text.
 pub(crate) type Span = Range<usize>;
 
-/// A compiled regular expression that compares by its source text.
+/// A regular expression of the policy, compared by its source text.
+///
+/// Its syntax is checked when the policy is parsed (errors have positions);
+/// the automaton is built once, on first use, and shared by every condition
+/// with the same source and flags (interned). Building thousands of small
+/// regexes one by one was most of the compile time of large policies, and a
+/// policy rarely reaches all of them for one mail; [`crate::Policy::prepare`]
+/// builds them all ahead, as [`crate::LivePolicy`] does before a reload.
 #[derive(Debug, Clone)]
 pub(crate) struct Pattern {
     pub(crate) source: String,
-    pub(crate) regex: Regex,
+    pub(crate) compiled: Arc<LazyRegex>,
+}
+
+/// A regex built on first use; see [`Pattern`].
+#[derive(Debug)]
+pub(crate) struct LazyRegex {
+    source: String,
+    case_insensitive: bool,
+    size_limit: usize,
+    regex: OnceLock<Result<Regex, String>>,
+}
+
+impl LazyRegex {
+    pub(crate) fn new(source: &str, case_insensitive: bool, size_limit: usize) -> Self {
+        Self {
+            source: source.to_owned(),
+            case_insensitive,
+            size_limit,
+            regex: OnceLock::new(),
+        }
+    }
+
+    /// Builds the automaton now; the error says why it cannot be built
+    /// (the syntax was checked before, so only the size limit is left).
+    pub(crate) fn build(&self) -> Result<&Regex, &str> {
+        self.regex
+            .get_or_init(|| {
+                regex::RegexBuilder::new(&self.source)
+                    .case_insensitive(self.case_insensitive)
+                    .size_limit(self.size_limit)
+                    .build()
+                    .map_err(|e| {
+                        let text = e.to_string();
+                        text.lines().last().unwrap_or("invalid").trim().to_owned()
+                    })
+            })
+            .as_ref()
+            .map_err(String::as_str)
+    }
+}
+
+impl Pattern {
+    /// The automaton, built on first use.
+    pub(crate) fn regex(&self) -> Result<&Regex, crate::facts::FactError> {
+        self.compiled
+            .build()
+            .map_err(|message| crate::facts::FactError {
+                message: format!("the regex `{}` cannot be built: {message}", self.source),
+            })
+    }
 }
 
 impl PartialEq for Pattern {
@@ -529,6 +586,41 @@ pub(crate) struct Rule {
     /// Whether the conditions look at the recipient; if not, one result
     /// serves every recipient of a mail.
     pub(crate) per_recipient: bool,
+}
+
+impl Rule {
+    /// Calls `f` with every regex of the rule's conditions.
+    pub(crate) fn for_each_pattern(&self, f: &mut dyn FnMut(&Pattern)) {
+        if let Some(when) = &self.when {
+            when.for_each_pattern(f);
+        }
+    }
+}
+
+impl Condition {
+    /// Calls `f` with every regex of the condition.
+    pub(crate) fn for_each_pattern(&self, f: &mut dyn FnMut(&Pattern)) {
+        match self {
+            Self::All(items) | Self::Any(items) => {
+                for item in items {
+                    item.for_each_pattern(f);
+                }
+            }
+            Self::Not(inner) => inner.for_each_pattern(f),
+            Self::AddressRegex(_, pattern)
+            | Self::Header {
+                test: HeaderTest::Matches(pattern),
+                ..
+            } => f(pattern),
+            Self::Attachments(test) => {
+                if let Some(pattern) = &test.name_regex {
+                    f(pattern);
+                }
+            }
+            Self::Body(test) => test.regexes.iter().for_each(f),
+            _ => {}
+        }
+    }
 }
 
 impl PartialEq for Rule {

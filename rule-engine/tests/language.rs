@@ -369,3 +369,62 @@ fn a_scope_defined_twice_in_different_case_is_an_error() {
         "domain partner.example is defined twice (first on line 1)"
     );
 }
+
+#[test]
+fn a_regex_too_large_to_build_is_an_error_at_its_position() {
+    // Parsing builds regexes whose automaton could be large (nested counted
+    // repetitions of Unicode classes), so the size limit is reported with a
+    // position by `parse` as well as by `check`.
+    let text = "[[rules]]\nid = \"R1\"\nwhen = { recipient_regex = '(\\w{100}){100}' }\nthen = { deliver = true }\n";
+    for d in [errors(text), Policy::check(text, "p.toml")] {
+        assert_eq!(d.len(), 1, "{d:#?}");
+        assert_eq!(at(&d[0]), (Severity::Error, 3, 28));
+        assert!(
+            d[0].message
+                .starts_with("invalid regex in `recipient_regex`: "),
+            "{}",
+            d[0].message
+        );
+    }
+}
+
+#[test]
+fn regexes_built_on_first_use_evaluate_like_eager_ones() {
+    use rule_engine::{Direction, Envelope, Message, StaticFacts};
+    let text = "[[rules]]\nid = \"ops\"\nwhen = { recipient_regex = '^OPS-[0-9]+@' }\nthen = { block = \"ops\" }\n\n[[rules]]\nid = \"ops-again\"\nwhen = { header = { name = \"X-Ticket\", regex = '^OPS-[0-9]+@' } }\nthen = { archive = true }\n";
+    let (policy, _) = Policy::parse(text, "p.toml").unwrap();
+    let message = Message::parse(b"X-Ticket: ops-12@x\r\nSubject: x\r\n\r\nx\r\n");
+    let envelope = Envelope::new(
+        Direction::Outbound,
+        "a@b.example",
+        ["ops-12@x.example", "dev-1@x.example"],
+    );
+    let before = policy.evaluate(&envelope, &message, &StaticFacts::default());
+    assert_eq!(before.recipients[0].decided_by.as_deref(), Some("ops"));
+    assert_eq!(before.recipients[1].decided_by, None);
+    // Header regexes are case-insensitive unless `case_sensitive = true`.
+    assert!(
+        before.recipients[1]
+            .outcome
+            .has(rule_engine::Action::Archive)
+    );
+    policy.prepare().unwrap();
+    let after = policy.evaluate(&envelope, &message, &StaticFacts::default());
+    assert_eq!(before, after);
+}
+
+#[test]
+fn shadowing_is_found_through_a_rare_conjunct_and_names_the_earliest_rule() {
+    // `a` is filed under its rare subject tag, `b` under the common
+    // direction; `c` has the conjuncts of both and is shadowed by the
+    // earlier, `a`. `b` has fewer conjuncts than `a`: not shadowed.
+    let text = "[[rules]]\nid = \"a\"\nwhen = { direction = \"outbound\", subject_tag = \"[x]\" }\nthen = { block = \"a\" }\n\n[[rules]]\nid = \"b\"\nwhen = { direction = \"outbound\" }\nthen = { block = \"b\" }\n\n[[rules]]\nid = \"c\"\nwhen = { direction = \"outbound\", subject_tag = \"[x]\", sender = \"s@x.example\" }\nthen = { block = \"c\" }\n\n[[rules]]\nid = \"d\"\nwhen = { direction = \"inbound\", subject_tag = \"[x]\" }\nthen = { block = \"d\" }\n";
+    let w = warnings(text);
+    assert_eq!(w.len(), 1, "{w:#?}");
+    assert!(
+        w[0].message
+            .starts_with("rule `c` is shadowed by rule `a` (line 2)"),
+        "{}",
+        w[0].message
+    );
+}
