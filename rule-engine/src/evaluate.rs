@@ -77,6 +77,7 @@ fn domain_of(address: &str) -> &str {
 }
 
 /// A rule in the order it is tried for one recipient.
+#[derive(Clone, Copy)]
 struct Candidate<'p> {
     scope: &'p Scope,
     rule: &'p Rule,
@@ -89,6 +90,48 @@ struct Candidate<'p> {
 struct Plan<'p> {
     candidates: Vec<Candidate<'p>>,
     overrides: Vec<TraceStep>,
+    /// For traces of decisions only: `candidates` without the rules that
+    /// cannot match this mail for any recipient (conditions that look at
+    /// neither recipient, host facts nor the body, found false once per
+    /// mail). A rule that does not match leaves no trace then, so leaving
+    /// it out changes nothing but the time spent.
+    reachable: OnceCell<Vec<Candidate<'p>>>,
+}
+
+impl<'p> Plan<'p> {
+    fn reachable(&self, subject: &Subject<'_>) -> &[Candidate<'p>] {
+        self.reachable.get_or_init(|| {
+            self.candidates
+                .iter()
+                .filter(|c| {
+                    let Some(condition) = &c.rule.when else {
+                        return true;
+                    };
+                    if c.rule.per_recipient || condition.cost() > 0 {
+                        return true;
+                    }
+                    let memo = subject.memo.borrow().get(c.rule.index).copied();
+                    match memo {
+                        Some(1) => false,
+                        Some(2) => true,
+                        _ => match subject.holds(condition, &mut Vec::new()) {
+                            Ok(matched) => {
+                                if let Some(slot) = subject.memo.borrow_mut().get_mut(c.rule.index)
+                                {
+                                    *slot = if matched { 2 } else { 1 };
+                                }
+                                matched
+                            }
+                            // Kept: evaluated again in order, where the
+                            // error defers the recipient.
+                            Err(_) => true,
+                        },
+                    }
+                })
+                .copied()
+                .collect()
+        })
+    }
 }
 
 /// Plans by the indices of the applicable scopes, for one evaluation.
@@ -273,7 +316,7 @@ impl Subject<'_> {
                 leaf(list.iter().any(|p| p.matches(d)), checks)
             }
             Condition::AddressRegex(party, pattern) => {
-                leaf(pattern.regex()?.is_match(self.address(*party)), checks)
+                leaf(pattern.is_match(self.address(*party))?, checks)
             }
             Condition::Internal(party, expected) => {
                 let d = self.domain(*party);
@@ -530,6 +573,7 @@ impl Policy {
         let plan = Rc::new(Plan {
             candidates,
             overrides,
+            reachable: OnceCell::new(),
         });
         plans.borrow_mut().insert(key, plan.clone());
         plan
@@ -640,7 +684,11 @@ impl Policy {
     ) -> Result<RecipientDecision, (FactError, Vec<TraceStep>)> {
         let plan = self.plan(subject.recipient, plans);
         let mut trace = plan.overrides.clone();
-        let candidates = &plan.candidates;
+        let candidates = if subject.record {
+            &plan.candidates
+        } else {
+            plan.reachable(subject)
+        };
         let mut effects = Effects::default();
         // (decision, rule id, scope name, tier)
         let mut decided: Option<(&Decision, &str, &str, usize)> = None;

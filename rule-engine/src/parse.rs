@@ -497,8 +497,12 @@ impl Reader<'_, '_> {
         let compiled = match self.regexes.get(&key) {
             Some(compiled) => compiled.clone(),
             None => {
-                let compiled =
-                    Arc::new(LazyRegex::new(&source, case_insensitive, REGEX_SIZE_LIMIT));
+                let compiled = Arc::new(LazyRegex::new(
+                    &source,
+                    case_insensitive,
+                    REGEX_SIZE_LIMIT,
+                    crate::syntax::ascii_prefix(&hir),
+                ));
                 // Only the size limit can still fail. Build now what could
                 // reach it, so the error has a position, and everything when
                 // checking a policy.
@@ -1467,6 +1471,21 @@ mod tests {
         assert!(!Arc::ptr_eq(&patterns[0].compiled, &patterns[2].compiled));
         assert!(patterns.iter().all(|p| p.regex().is_ok()));
 
+        let prefix = |source: &str, ci: bool| {
+            let hir = regex_syntax::ParserBuilder::new()
+                .case_insensitive(ci)
+                .build()
+                .parse(source)
+                .unwrap();
+            crate::syntax::ascii_prefix(&hir)
+        };
+        assert_eq!(prefix("^R12-[a-z]+@", true).as_deref(), Some("r12-"));
+        assert_eq!(prefix("^sk-x", true).as_deref(), Some("sk-x"));
+        assert_eq!(prefix("^ab", false).as_deref(), Some("ab"));
+        assert_eq!(prefix("^aB", false).as_deref(), Some("a"));
+        assert_eq!(prefix("^[a-c]x", true), None);
+        assert_eq!(prefix("r12-", true), None);
+        assert_eq!(prefix("^(a|b)", true), None);
         let small = regex_syntax::Parser::new().parse("^r12-[a-z]+@").unwrap();
         assert!(nfa_estimate(&small) < EAGER_ESTIMATE);
         let large = regex_syntax::Parser::new()

@@ -139,15 +139,76 @@ pub(crate) struct LazyRegex {
     source: String,
     case_insensitive: bool,
     size_limit: usize,
+    /// For a regex anchored at the start: the ASCII text every match of an
+    /// ASCII haystack begins with, in lower case (see [`ascii_prefix`]).
+    prefix: Option<String>,
     regex: OnceLock<Result<Regex, String>>,
 }
 
+/// The lower-case ASCII text every match of `hir` in an ASCII haystack
+/// starts with, when `hir` is anchored at the start (`^abc-...`): a cheap
+/// test that rejects most addresses before the regex runs. Only literal
+/// bytes that are not upper-case letters, and case-insensitive letters
+/// (a class of the two cases of one ASCII letter, plus the Kelvin sign or
+/// long s, which an ASCII haystack cannot hold), are taken.
+pub(crate) fn ascii_prefix(hir: &regex_syntax::hir::Hir) -> Option<String> {
+    use regex_syntax::hir::{Class, HirKind, Look};
+    let HirKind::Concat(items) = hir.kind() else {
+        return None;
+    };
+    let mut items = items.iter();
+    if !matches!(items.next()?.kind(), HirKind::Look(Look::Start)) {
+        return None;
+    }
+    let mut prefix = String::new();
+    for item in items {
+        match item.kind() {
+            HirKind::Literal(literal) => {
+                let usable = literal
+                    .0
+                    .iter()
+                    .take_while(|b| b.is_ascii() && !b.is_ascii_uppercase())
+                    .count();
+                let bytes = literal.0.get(..usable).unwrap_or_default();
+                prefix.extend(bytes.iter().map(|&b| char::from(b)));
+                if usable < literal.0.len() {
+                    break;
+                }
+            }
+            HirKind::Class(Class::Unicode(class)) => {
+                let ascii: Vec<char> = class
+                    .iter()
+                    .flat_map(|r| r.start()..=r.end())
+                    .take(4)
+                    .filter(char::is_ascii)
+                    .collect();
+                match ascii.as_slice() {
+                    [upper, lower]
+                        if upper.is_ascii_uppercase() && upper.to_ascii_lowercase() == *lower =>
+                    {
+                        prefix.push(*lower);
+                    }
+                    _ => break,
+                }
+            }
+            _ => break,
+        }
+    }
+    (!prefix.is_empty()).then_some(prefix)
+}
+
 impl LazyRegex {
-    pub(crate) fn new(source: &str, case_insensitive: bool, size_limit: usize) -> Self {
+    pub(crate) fn new(
+        source: &str,
+        case_insensitive: bool,
+        size_limit: usize,
+        prefix: Option<String>,
+    ) -> Self {
         Self {
             source: source.to_owned(),
             case_insensitive,
             size_limit,
+            prefix,
             regex: OnceLock::new(),
         }
     }
@@ -172,6 +233,22 @@ impl LazyRegex {
 }
 
 impl Pattern {
+    /// Whether the regex matches somewhere in `haystack`; for an anchored
+    /// regex with a literal start and an ASCII haystack, a prefix test
+    /// answers most non-matches without running the regex.
+    pub(crate) fn is_match(&self, haystack: &str) -> Result<bool, crate::facts::FactError> {
+        if let Some(prefix) = &self.compiled.prefix
+            && haystack.is_ascii()
+            && !haystack
+                .as_bytes()
+                .get(..prefix.len())
+                .is_some_and(|start| start.eq_ignore_ascii_case(prefix.as_bytes()))
+        {
+            return Ok(false);
+        }
+        Ok(self.regex()?.is_match(haystack))
+    }
+
     /// The automaton, built on first use.
     pub(crate) fn regex(&self) -> Result<&Regex, crate::facts::FactError> {
         self.compiled

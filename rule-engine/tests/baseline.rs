@@ -83,3 +83,44 @@ fn a_malformed_case_file_is_an_error_naming_the_file() {
     );
     assert!(err.to_string().contains("x.json"), "{err}");
 }
+
+#[test]
+fn decisions_detail_decides_every_baseline_case_like_full_detail() {
+    use rule_engine::{Detail, Direction, Envelope, Message, StaticFacts};
+    let (policy, _) = Policy::load(dir().with_extension("toml")).unwrap();
+    let mut cases = 0;
+    for entry in std::fs::read_dir(dir()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "json") {
+            continue;
+        }
+        let case: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let direction = match case["direction"].as_str().unwrap() {
+            "inbound" => Direction::Inbound,
+            _ => Direction::Outbound,
+        };
+        let to: Vec<String> = case["to"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_str().unwrap().to_owned())
+            .collect();
+        let envelope = Envelope::new(direction, case["from"].as_str().unwrap(), to);
+        let facts = StaticFacts::from_json(&case["facts"].to_string()).unwrap_or_default();
+        let raw = std::fs::read(path.with_extension("eml")).unwrap();
+        let mut message = Message::parse(&raw);
+        if let Some(size) = case["message_size"].as_u64() {
+            message = message.with_size(size);
+        }
+        let full = policy.evaluate_with(&envelope, &message, &facts, Detail::Full);
+        let brief = policy.evaluate_with(&envelope, &message, &facts, Detail::Decisions);
+        assert_eq!(full.recipients.len(), brief.recipients.len());
+        for (f, b) in full.recipients.iter().zip(&brief.recipients) {
+            assert_eq!(f.outcome, b.outcome, "{}", path.display());
+            assert_eq!(f.decided_by, b.decided_by, "{}", path.display());
+        }
+        cases += 1;
+    }
+    assert!(cases >= 18);
+}

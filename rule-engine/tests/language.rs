@@ -428,3 +428,42 @@ fn shadowing_is_found_through_a_rare_conjunct_and_names_the_earliest_rule() {
         w[0].message
     );
 }
+
+#[test]
+fn anchored_address_regexes_agree_with_the_regex_on_every_address() {
+    use rule_engine::{Direction, Envelope, Message, StaticFacts};
+    // The prefix test must never reject what the regex accepts: case
+    // folding, the Kelvin sign and long s (non-ASCII addresses skip it).
+    let patterns = ["^SK-[0-9]+@", "^sk-[0-9]+@", "^Ops", "^a.b@", "^(?-i)sk"];
+    let addresses = [
+        "sk-1@x.example",
+        "SK-1@x.example",
+        "\u{212A}-1@x.example",
+        "\u{17F}k-1@x.example",
+        "ops@x.example",
+        "axb@x.example",
+        "s@x.example",
+        "",
+    ];
+    for pattern in patterns {
+        let text = format!(
+            "[[rules]]\nid = \"r\"\nwhen = {{ recipient_regex = '{pattern}' }}\nthen = {{ block = \"r\" }}\n"
+        );
+        let (policy, _) = Policy::parse(&text, "p.toml").unwrap();
+        let regex = regex::RegexBuilder::new(pattern)
+            .case_insensitive(true)
+            .build()
+            .unwrap();
+        let message = Message::parse(b"Subject: x\r\n\r\nx\r\n");
+        for address in addresses {
+            let envelope = Envelope::new(Direction::Outbound, "a@b.example", [address]);
+            let result = policy.evaluate(&envelope, &message, &StaticFacts::default());
+            let lower = address.trim().to_ascii_lowercase();
+            assert_eq!(
+                result.recipients[0].decided_by.is_some(),
+                regex.is_match(&lower),
+                "{pattern} on {address}"
+            );
+        }
+    }
+}

@@ -71,7 +71,19 @@ fn evaluate(policy: &Policy, headers: &str) -> Evaluation {
     let raw = format!("From: a@behoerde.example\r\nSubject: s\r\n{headers}\r\nbody\r\n");
     let message = Message::parse(raw.as_bytes());
     let envelope = Envelope::new(Direction::Outbound, "a@behoerde.example", [RECIPIENT]);
-    policy.evaluate(&envelope, &message, &StaticFacts::default())
+    let full = policy.evaluate(&envelope, &message, &StaticFacts::default());
+    // The gateway's cheaper trace detail decides exactly the same.
+    let brief = policy.evaluate_with(
+        &envelope,
+        &message,
+        &StaticFacts::default(),
+        rule_engine::Detail::Decisions,
+    );
+    for (f, b) in full.recipients.iter().zip(&brief.recipients) {
+        assert_eq!(f.outcome, b.outcome);
+        assert_eq!(f.decided_by, b.decided_by);
+    }
+    full
 }
 
 fn parse(text: &str) -> Policy {
