@@ -11,6 +11,26 @@ use zeroize::Zeroizing;
 
 use crate::notification::Notice;
 use crate::password_pdf::{EmbeddedFile, PdfContent, encrypted_pdf};
+use crate::password_zip::encrypted_zip;
+
+/// The container of a password-protected delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Container {
+    /// PDF 2.0, AES-256: text on pages, attachments embedded.
+    Pdf,
+    /// ZIP with AES-256 (AE-2) entries: `message.txt`, the attachments, and
+    /// the original `message.eml`.
+    Zip,
+}
+
+impl Container {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Container::Pdf => "password-pdf",
+            Container::Zip => "password-zip",
+        }
+    }
+}
 
 /// Characters of generated passwords: letters and digits without the ones
 /// people confuse when reading a password aloud (0/O, 1/l/I).
@@ -159,9 +179,45 @@ fn raw_header(message: &[u8], name: &str) -> Option<String> {
 }
 
 /// The carrier mail: the original's outer header fields (From, To,
-/// Subject, ...) and a body that explains, with the PDF attached.
-pub(crate) fn carrier(message: &[u8], password: &str) -> Result<Vec<u8>, String> {
-    let pdf = encrypted_pdf(&pdf_content(message), password).map_err(|e| e.to_string())?;
+/// Subject, ...) and a body that explains, with the container attached.
+pub(crate) fn carrier(
+    message: &[u8],
+    password: &str,
+    container: Container,
+) -> Result<Vec<u8>, String> {
+    let content = pdf_content(message);
+    let (attachment, mime_type, file_name, what) = match container {
+        Container::Pdf => (
+            encrypted_pdf(&content, password).map_err(|e| e.to_string())?,
+            "application/pdf",
+            "message.pdf",
+            ("PDF", "PDF reader", "PDF-Datei", "PDF-Programm"),
+        ),
+        Container::Zip => {
+            let mut files = vec![EmbeddedFile {
+                name: "message.txt".into(),
+                mime_type: "text/plain".into(),
+                data: content.text.join("\r\n").into_bytes(),
+            }];
+            files.extend(content.attachments);
+            files.push(EmbeddedFile {
+                name: "message.eml".into(),
+                mime_type: "message/rfc822".into(),
+                data: message.to_vec(),
+            });
+            (
+                encrypted_zip(&files, password).map_err(|e| e.to_string())?,
+                "application/zip",
+                "message.zip",
+                (
+                    "ZIP archive",
+                    "archiver such as 7-Zip",
+                    "ZIP-Datei",
+                    "Archivprogramm wie 7-Zip",
+                ),
+            )
+        }
+    };
     let envelope = MimeEnvelope::split(message).map_err(|e| e.to_string())?;
     let mut boundary = [0u8; 12];
     getrandom::fill(&mut boundary).map_err(|e| e.to_string())?;
@@ -169,19 +225,24 @@ pub(crate) fn carrier(message: &[u8], password: &str) -> Result<Vec<u8>, String>
     let mut entity = format!(
         "Content-Type: multipart/mixed; boundary=\"{boundary}\"\r\n\r\n\
          --{boundary}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n\
-         This message is protected: it is in the attached PDF, encrypted with a\r\n\
-         password (AES-256). The sender will give you the password separately,\r\n\
-         by telephone or in person. Open the PDF with any PDF reader and enter\r\n\
-         the password when asked; attachments of the message are inside the PDF.\r\n\r\n\
-         Diese Nachricht ist geschützt: Sie steht in der angehängten PDF-Datei,\r\n\
+         This message is protected: it is in the attached {en}, encrypted\r\n\
+         with a password (AES-256). The sender will give you the password\r\n\
+         separately, by telephone or in person. Open the {en} with a {en_tool}\r\n\
+         and enter the password when asked; the message's attachments are inside.\r\n\r\n\
+         Diese Nachricht ist geschützt: Sie steht in der angehängten {de},\r\n\
          verschlüsselt mit einem Passwort (AES-256). Das Passwort erhalten Sie\r\n\
-         getrennt vom Absender, telefonisch oder persönlich.\r\n\
-         --{boundary}\r\nContent-Type: application/pdf; name=\"message.pdf\"\r\n\
-         Content-Disposition: attachment; filename=\"message.pdf\"\r\n\
-         Content-Transfer-Encoding: base64\r\n\r\n"
+         getrennt vom Absender, telefonisch oder persönlich. Öffnen Sie die Datei\r\n\
+         mit einem {de_tool} und geben Sie das Passwort ein.\r\n\
+         --{boundary}\r\nContent-Type: {mime_type}; name=\"{file_name}\"\r\n\
+         Content-Disposition: attachment; filename=\"{file_name}\"\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\n",
+        en = what.0,
+        en_tool = what.1,
+        de = what.2,
+        de_tool = what.3,
     )
     .into_bytes();
-    entity.extend(encode_base64(&pdf, LineBreak::Crlf));
+    entity.extend(encode_base64(&attachment, LineBreak::Crlf));
     entity.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
     Ok(envelope.rebuild(&entity))
 }
@@ -205,7 +266,7 @@ mod tests {
         let message = b"From: a@behoerde.example\r\nTo: d@extern.example\r\nSubject: =?utf-8?q?Pers=C3=B6nlich?=\r\n\
             Content-Type: text/plain; charset=utf-8\r\n\r\nDas Geheimnis\r\n";
         let password = generate_password(20)?;
-        let carrier = carrier(message, &password)?;
+        let carrier = carrier(message, &password, Container::Pdf)?;
         let text = String::from_utf8_lossy(&carrier);
         assert!(text.starts_with("From: a@behoerde.example\r\nTo: d@extern.example\r\n"));
         assert!(!text.contains("Das Geheimnis"));

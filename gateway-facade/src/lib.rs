@@ -32,6 +32,7 @@ mod notification;
 mod outbound;
 mod outcome;
 pub mod password_pdf;
+pub mod password_zip;
 pub mod store;
 
 pub use config::{Config, DEFAULT_PASSWORD_LENGTH, KeyConfig, MIN_PASSWORD_LENGTH};

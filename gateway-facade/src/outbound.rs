@@ -10,7 +10,7 @@ use smime_core::SignatureForm;
 
 use crate::certificates::hex;
 use crate::facts::MailFacts;
-use crate::fallback::{self, generate_password};
+use crate::fallback::{self, Container, generate_password};
 use crate::gateway::{Envelope, Gateway};
 use crate::headers;
 use crate::notification::Notice;
@@ -183,16 +183,17 @@ impl Gateway {
         let mut edited = headers::apply_edits(mail.message, &outcome.header_edits)
             .map_err(permanent("the message cannot be edited"))?;
         let mut notification = None;
-        if outcome.has(Action::FallbackPasswordZip) {
-            return Err(Failure::Permanent(
-                "the policy asks for a password-protected ZIP, which this gateway cannot produce yet"
-                    .into(),
-            ));
-        }
-        if outcome.has(Action::FallbackPasswordPdf) {
+        let container = if outcome.has(Action::FallbackPasswordPdf) {
+            Some(Container::Pdf)
+        } else if outcome.has(Action::FallbackPasswordZip) {
+            Some(Container::Zip)
+        } else {
+            None
+        };
+        if let Some(container) = container {
             let password = generate_password(self.password_length()).map_err(Failure::Transient)?;
-            edited = fallback::carrier(&edited, &password)
-                .map_err(permanent("the password-protected PDF cannot be made"))?;
+            edited = fallback::carrier(&edited, &password, container)
+                .map_err(permanent("the password-protected container cannot be made"))?;
             notification = self
                 .password_channel()
                 .hand_over(
@@ -206,10 +207,10 @@ impl Gateway {
                 })?;
             steps.push(Step {
                 action: "fallback".into(),
-                method: Some("password-pdf".into()),
+                method: Some(container.name().into()),
                 recipients: group.recipients.clone(),
                 keys: Vec::new(),
-                result: "AES-256 PDF (revision 6); password handed to the channel".into(),
+                result: "AES-256 container; password handed to the channel".into(),
             });
         }
         self.sign_and_encrypt(mail, group, facts, edited, steps)

@@ -35,6 +35,12 @@ pub struct EmbeddedFile {
 #[error("no randomness for the PDF keys: {0}")]
 pub struct RandomnessError(String);
 
+impl RandomnessError {
+    pub(crate) fn new(message: String) -> Self {
+        RandomnessError(message)
+    }
+}
+
 fn random<const N: usize>() -> Result<[u8; N], RandomnessError> {
     let mut bytes = [0u8; N];
     getrandom::fill(&mut bytes).map_err(|e| RandomnessError(e.to_string()))?;

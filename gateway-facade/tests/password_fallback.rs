@@ -176,3 +176,75 @@ fn a_channel_that_cannot_take_the_password_defers_the_mail() {
             .contains("SMS gateway unreachable")
     );
 }
+
+#[test]
+fn password_zip_opens_with_7z_and_holds_the_original() {
+    let gateway = gateway(directory());
+    let mail = String::from_utf8_lossy(MAIL).replace("fred@fallback.example", "zed@zip.example");
+    let outcome = gateway.process(
+        &Envelope::outbound("alice@behoerde.example", ["zed@zip.example"]),
+        mail.as_bytes(),
+    );
+    let (carrier, notification) = match &outcome.dispositions[..] {
+        [
+            Disposition::Deliver {
+                message,
+                notification: Some(n),
+                ..
+            },
+        ] => (message.clone(), n.clone()),
+        other => panic!("expected a delivery with a notification: {other:?}"),
+    };
+    let password = password_in(&notification);
+    assert!(!String::from_utf8_lossy(&carrier).contains(&password));
+    let signed_inner = {
+        let envelope = mail_message::Envelope::split(&carrier).unwrap();
+        let entity = Entity::parse(envelope.message().raw()).unwrap();
+        let boundary = entity
+            .content_type()
+            .unwrap()
+            .parameter("boundary")
+            .unwrap()
+            .to_owned();
+        Multipart::split(entity.body(), &boundary).unwrap().parts()[0].to_vec()
+    };
+    let entity = Entity::parse(&signed_inner).unwrap();
+    let boundary = entity
+        .content_type()
+        .unwrap()
+        .parameter("boundary")
+        .unwrap()
+        .to_owned();
+    let zip = Multipart::split(entity.body(), &boundary)
+        .unwrap()
+        .parts()
+        .iter()
+        .map(|p| Entity::parse(p).unwrap())
+        .find(|p| p.content_type().unwrap().mime_type() == "application/zip")
+        .expect("a ZIP part")
+        .decoded_body()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("message.zip"), zip).unwrap();
+    let extract = Command::new("7z")
+        .args(["x", &format!("-p{password}"), "-oout", "message.zip"])
+        .current_dir(dir.path())
+        .output()
+        .expect("7z (Debian: p7zip-full)");
+    assert!(
+        extract.status.success(),
+        "{}",
+        String::from_utf8_lossy(&extract.stdout)
+    );
+    let text = std::fs::read_to_string(dir.path().join("out/message.txt")).unwrap();
+    assert!(
+        text.contains("Die Personalakte von Herrn Müller."),
+        "{text}"
+    );
+    assert_eq!(
+        std::fs::read(dir.path().join("out/gehalt.csv")).unwrap(),
+        b"Monat;Brutto\nJanuar;4200\n"
+    );
+    let original = std::fs::read(dir.path().join("out/message.eml")).unwrap();
+    assert!(String::from_utf8_lossy(&original).contains("Subject: Personalakte"));
+}

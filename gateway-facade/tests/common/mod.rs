@@ -47,6 +47,11 @@ id = "pdf"
 when = { direction = "outbound", subject_tag = "[vertraulich]" }
 then = { encrypt = "required", methods = ["smime", "pgp"], fallback = "password-pdf" }
 
+[[domain."zip.example".rules]]
+id = "zip"
+when = { direction = "outbound", subject_tag = "[vertraulich]" }
+then = { encrypt = "required", methods = ["smime", "pgp"], fallback = "password-zip" }
+
 [[rules]]
 id = "bank"
 when = { direction = "inbound", sender_domain = "bank.example", any = [
