@@ -5,13 +5,23 @@
 //! There is no other implementation of this policy language to compare
 //! against; the figures stand on their own. Run with
 //! `cargo bench -p rule-engine`.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::print_stderr,
+    missing_docs
+)]
 
 use std::fmt::Write as _;
 use std::hint::black_box;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use rule_engine::{Detail, Direction, Envelope, Message, Policy, StaticFacts};
+use rule_engine::{Detail, Direction, Envelope, LivePolicy, Message, Policy, StaticFacts};
 
 /// A policy of `n` rules spread over global, domain, group and user scopes;
 /// one rule in a hundred scans the body.
@@ -161,5 +171,73 @@ fn compile(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, evaluation, dlp, compile);
+/// Evaluation of the 1,000-rule policy through `LivePolicy` while another
+/// thread reloads it from its file (alternating two versions) without
+/// pause. Every evaluation must see one whole policy: one decision per
+/// recipient, from a rule of the version it holds.
+fn reload_under_load(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("policy.toml");
+    let versions = [
+        policy_text(1000),
+        policy_text(1000).replace("id = \"r", "id = \"v1-r"),
+    ];
+    std::fs::write(&path, &versions[0]).unwrap();
+    let (live, _) = LivePolicy::load(&path).unwrap();
+    let live = Arc::new(live);
+    let stop = Arc::new(AtomicBool::new(false));
+    let reloads = Arc::new(AtomicUsize::new(0));
+    let reloader = {
+        let (live, stop, reloads, path) =
+            (live.clone(), stop.clone(), reloads.clone(), path.clone());
+        let versions = versions.clone();
+        std::thread::spawn(move || {
+            let mut v = 1;
+            while !stop.load(Ordering::Relaxed) {
+                std::fs::write(&path, &versions[v % 2]).unwrap();
+                live.reload().unwrap();
+                reloads.fetch_add(1, Ordering::Relaxed);
+                v += 1;
+            }
+        })
+    };
+    let raw = message(1 << 20);
+    let message = Message::parse(&raw);
+    let envelope = Envelope::new(
+        Direction::Outbound,
+        "alice@behoerde.example",
+        recipients(50),
+    );
+    let facts = StaticFacts::default();
+    let mut group = c.benchmark_group("reload");
+    group.sample_size(20);
+    group.bench_function("evaluate_1000_rules_while_reloading", |b| {
+        b.iter(|| {
+            let policy = live.current();
+            let result = policy.evaluate_with(&envelope, &message, &facts, Detail::Decisions);
+            assert_eq!(result.recipients.len(), 50);
+            let decided: Vec<&str> = result
+                .recipients
+                .iter()
+                .filter_map(|r| r.decided_by.as_deref())
+                .collect();
+            assert!(!decided.is_empty());
+            let v1 = decided.iter().filter(|id| id.starts_with("v1-")).count();
+            assert!(
+                v1 == 0 || v1 == decided.len(),
+                "rules of two versions mixed"
+            );
+            black_box(result)
+        });
+    });
+    group.finish();
+    stop.store(true, Ordering::Relaxed);
+    reloader.join().unwrap();
+    eprintln!(
+        "reload: {} reloads during the run, no failed evaluation",
+        reloads.load(Ordering::Relaxed)
+    );
+}
+
+criterion_group!(benches, evaluation, dlp, compile, reload_under_load);
 criterion_main!(benches);
