@@ -1,20 +1,60 @@
 //! Verdicts on receiving SMTP servers against the BSI technical guidelines.
 //!
 //! `tls-policy` answers one question before mail leaves over SMTP: does the
-//! receiving server meet the transport profile the policy asks for? It will
-//! provide:
+//! receiving server meet the transport profile the policy asks for? It works
+//! in two steps that can be used apart:
 //!
-//! - profiles as data (`bsi-tr-03108` after BSI TR-03108 v2.0 with the
-//!   cryptography of TR-02102-2 and TR-03116-4, `opportunistic`, custom TOML),
-//! - an active STARTTLS probe that records an observation, and a verdict that
-//!   is a pure function of observation and profile,
-//! - DANE ([RFC 7672](https://www.rfc-editor.org/rfc/rfc7672)), MTA-STS
-//!   ([RFC 8461](https://www.rfc-editor.org/rfc/rfc8461)) and TLS-RPT
-//!   ([RFC 8460](https://www.rfc-editor.org/rfc/rfc8460)),
-//! - the judged connection itself, so mail travels over exactly what was checked.
+//! 1. **Observe.** A probe (or a stored record) gives an [`Observation`]:
+//!    what the server offered and negotiated, its certificate chain, what
+//!    validation said, the DANE state.
+//! 2. **Judge.** [`Profile::evaluate`] turns an observation into a [`Report`]:
+//!    one [`Finding`] per rule, each with its requirement id (`TR-03108 06-M`,
+//!    `TR-02102-2 table 1`), an [`Outcome`] and the observed value. It is a
+//!    pure function of profile, observation and check time.
 //!
-//! # Status
+//! Profiles are data ([`Profile::bsi_tr_03108`], the default, after BSI
+//! TR-03108 v2.0 with the cryptography of TR-02102-2 (2025-01) and
+//! TR-03116-4; [`Profile::opportunistic`]; or TOML of your own).
 //!
-//! The crate is empty: its API lands with the tls-policy issue. It knows
-//! nothing about mail content and depends on no other mailgate crate.
+//! ```
+//! use std::time::SystemTime;
+//! use tls_policy::{Profile, Outcome};
+//! # let observation: tls_policy::Observation = serde_json::from_str(include_str!("../tests/data/tls13-p256.json")).unwrap();
+//! let report = Profile::bsi_tr_03108().evaluate(&observation, SystemTime::now());
+//! for finding in report.failures() {
+//!     println!("{} {}: {}", finding.requirement, finding.check, finding.observed);
+//! }
+//! assert!(report.conforms);
+//! ```
+//!
+//! See the crate README for what is implemented and what is not yet.
 #![forbid(unsafe_code)]
+
+mod certificate;
+mod date;
+mod error;
+mod handshake;
+mod names;
+mod observation;
+mod profile;
+mod verdict;
+
+pub use certificate::{pem_certificates, summarize};
+pub use date::{Date, InvalidDate};
+pub use error::Error;
+pub use handshake::{
+    ProfileClientConfig, ProfileVerifier, TrustAnchors, VerifierMode, client_config,
+    rustls_supports,
+};
+pub use names::{
+    BulkCipher, CipherSuite, KeyExchange, NamedGroup, SignatureScheme, TlsVersion, UnknownName,
+};
+pub use observation::{
+    CertificateSignature, CertificateSummary, Check, DaneState, Enumeration, Handshake, Negotiated,
+    Observation, PublicKey, Transport, Validation,
+};
+pub use profile::{
+    AllowList, Allowance, Allowed, ForbiddenHashes, KeySizes, OfferedRule, Profile, ProfileError,
+    Rule, Severity,
+};
+pub use verdict::{Finding, Outcome, Report};
