@@ -112,7 +112,6 @@ impl ProfileVerifier {
         update(&mut self.recorded.lock().unwrap_or_else(PoisonError::into_inner));
     }
 
-    #[allow(dead_code, reason = "read by the probe")]
     pub(crate) fn recorded(&self) -> Recorded {
         self.recorded
             .lock()

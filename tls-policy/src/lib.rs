@@ -34,9 +34,12 @@ mod certificate;
 mod date;
 mod error;
 mod handshake;
+pub mod hello;
 mod names;
 mod observation;
+mod probe;
 mod profile;
+pub mod smtp;
 mod verdict;
 
 pub use certificate::{pem_certificates, summarize};
@@ -53,6 +56,7 @@ pub use observation::{
     CertificateSignature, CertificateSummary, Check, DaneState, Enumeration, Handshake, Negotiated,
     Observation, PublicKey, Transport, Validation,
 };
+pub use probe::{DeliveryConnection, Prober, Target, Timeouts};
 pub use profile::{
     AllowList, Allowance, Allowed, ForbiddenHashes, KeySizes, OfferedRule, Profile, ProfileError,
     Rule, Severity,

@@ -1,0 +1,767 @@
+//! The active probe: SMTP dialogue, STARTTLS, a full rustls handshake
+//! restricted to the profile, and enumeration with crafted ClientHellos.
+//!
+//! Every network step runs under a deadline ([`Timeouts`]); a hostile server
+//! (garbage banner, huge lines, stalls, alerts, malformed certificates) gives
+//! an [`Error`] or a failing observation, never a hang or a panic.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use rustls::pki_types::ServerName;
+use rustls::{ClientConnection, StreamOwned};
+
+use crate::certificate::summarize;
+use crate::error::Error;
+use crate::handshake::{TrustAnchors, VerifierMode, client_config};
+use crate::hello::{ClientHello, MAX_FLIGHT, ServerFlight, parse_server_flight};
+use crate::names::{CipherSuite, NamedGroup, TlsVersion};
+use crate::observation::{
+    Check, DaneState, Enumeration, Handshake, Negotiated, Observation, Transport, Validation,
+};
+use crate::profile::Profile;
+use crate::smtp::{Session, SessionError, is_timeout};
+use crate::verdict::Report;
+
+/// The server to probe and the name its certificate must carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// Host name or IP address to connect to.
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+    /// The name the certificate must carry (the MX host name).
+    pub name: String,
+    /// TLS from the first byte (SMTPS) instead of STARTTLS.
+    pub direct_tls: bool,
+}
+
+impl Target {
+    /// Parses `HOST`, `HOST:PORT` or `[IPV6]:PORT`; the port defaults to 25
+    /// (465 with `direct_tls`) and the expected name to the host.
+    ///
+    /// ```
+    /// let target = tls_policy::Target::parse("mx.example.net:2525", false)?;
+    /// assert_eq!((target.host.as_str(), target.port, target.name.as_str()), ("mx.example.net", 2525, "mx.example.net"));
+    /// # Ok::<(), tls_policy::Error>(())
+    /// ```
+    pub fn parse(spec: &str, direct_tls: bool) -> Result<Target, Error> {
+        let invalid = || Error::InvalidTarget(spec.to_owned());
+        let default_port = if direct_tls { 465 } else { 25 };
+        let (host, port) = if let Some(rest) = spec.strip_prefix('[') {
+            let (host, after) = rest.split_once(']').ok_or_else(invalid)?;
+            let port = match after.strip_prefix(':') {
+                Some(port) => port.parse().map_err(|_| invalid())?,
+                None if after.is_empty() => default_port,
+                None => return Err(invalid()),
+            };
+            (host, port)
+        } else if spec.matches(':').count() > 1 {
+            (spec, default_port) // a bare IPv6 address
+        } else if let Some((host, port)) = spec.split_once(':') {
+            (host, port.parse().map_err(|_| invalid())?)
+        } else {
+            (spec, default_port)
+        };
+        let valid_host = !host.is_empty()
+            && host
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '_'));
+        if !valid_host || port == 0 {
+            return Err(invalid());
+        }
+        Ok(Target {
+            host: host.to_owned(),
+            port,
+            name: host.trim_end_matches('.').to_owned(),
+            direct_tls,
+        })
+    }
+
+    /// The same target with another expected certificate name.
+    pub fn with_name(mut self, name: impl Into<String>) -> Target {
+        self.name = name.into();
+        self
+    }
+
+    fn label(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// Time limits of a probe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// For the TCP connection to one address.
+    pub connect: Duration,
+    /// For any single read or write.
+    pub io: Duration,
+    /// For one whole connection (dialogue plus handshake).
+    pub session: Duration,
+}
+
+impl Default for Timeouts {
+    /// 10 s to connect, 30 s per read, 60 s per connection: shorter than the
+    /// RFC 5321 client timeouts, because a probe is not a delivery attempt.
+    fn default() -> Timeouts {
+        Timeouts {
+            connect: Duration::from_secs(10),
+            io: Duration::from_secs(30),
+            session: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Probes SMTP servers under one profile.
+#[derive(Debug, Clone)]
+pub struct Prober {
+    profile: Profile,
+    anchors: TrustAnchors,
+    timeouts: Timeouts,
+    ehlo_name: String,
+    enumerate: bool,
+    check_time: Option<SystemTime>,
+}
+
+/// A TLS connection that was judged and meets the profile: mail goes over
+/// exactly this connection.
+///
+/// The SMTP session is right after the TLS handshake: per RFC 3207 the
+/// client's next command is `EHLO` again (for STARTTLS targets).
+#[derive(Debug)]
+pub struct DeliveryConnection {
+    /// The TLS stream over the TCP connection.
+    pub stream: StreamOwned<ClientConnection, TcpStream>,
+    /// What was observed on this very connection.
+    pub observation: Observation,
+    /// The verdict on it (always conforming).
+    pub report: Report,
+}
+
+impl Prober {
+    /// A prober for `profile` with chains validated against `anchors`.
+    pub fn new(profile: Profile, anchors: TrustAnchors) -> Prober {
+        Prober {
+            profile,
+            anchors,
+            timeouts: Timeouts::default(),
+            ehlo_name: "mailgate-probe.invalid".to_owned(),
+            enumerate: true,
+            check_time: None,
+        }
+    }
+
+    /// Other time limits.
+    pub fn with_timeouts(mut self, timeouts: Timeouts) -> Prober {
+        self.timeouts = timeouts;
+        self
+    }
+
+    /// The name sent in EHLO (a FQDN of the probing host).
+    pub fn with_ehlo_name(mut self, name: impl Into<String>) -> Prober {
+        self.ehlo_name = name.into();
+        self
+    }
+
+    /// Whether to enumerate with crafted ClientHellos (default: yes).
+    pub fn with_enumeration(mut self, enumerate: bool) -> Prober {
+        self.enumerate = enumerate;
+        self
+    }
+
+    /// Judge as of this time instead of now (certificate validity and dated
+    /// profile entries).
+    pub fn with_check_time(mut self, time: SystemTime) -> Prober {
+        self.check_time = Some(time);
+        self
+    }
+
+    /// The profile.
+    pub fn profile(&self) -> &Profile {
+        &self.profile
+    }
+
+    fn time(&self) -> SystemTime {
+        self.check_time.unwrap_or_else(SystemTime::now)
+    }
+
+    /// Probes the server and judges what was seen.
+    pub fn check(&self, target: &Target) -> Result<(Observation, Report), Error> {
+        let time = self.time();
+        let observation = self.observe_at(target, time)?;
+        let report = self.profile.evaluate(&observation, time);
+        Ok((observation, report))
+    }
+
+    /// Probes the server: what it offers and negotiates.
+    pub fn observe(&self, target: &Target) -> Result<Observation, Error> {
+        self.observe_at(target, self.time())
+    }
+
+    fn observe_at(&self, target: &Target, time: SystemTime) -> Result<Observation, Error> {
+        let server_name = server_name(&target.name)?;
+        let (session, banner, transport) = self.open(target)?;
+        let mut observation = Observation {
+            host: target.host.clone(),
+            port: target.port,
+            expected_name: target.name.clone(),
+            banner,
+            transport,
+            handshake: Handshake::NotAttempted,
+            certificates: Vec::new(),
+            validation: Validation::not_checked(),
+            enumeration: None,
+            dane: DaneState::NotChecked,
+        };
+        if transport == Transport::NoStarttls {
+            return Ok(observation);
+        }
+        let config = client_config(&self.profile, &self.anchors, VerifierMode::Record, time)?;
+        let connection = ClientConnection::new(Arc::clone(&config.config), server_name)
+            .map_err(|error| Error::ProfileUnusable(error.to_string()))?;
+        let deadline = Instant::now() + self.timeouts.session;
+        match self.handshake(target, connection, session.stream, deadline) {
+            Ok(stream) => {
+                let mut stream = stream;
+                record_session(&mut observation, &stream.conn);
+                let recorded = config.verifier.recorded();
+                observation.validation = Validation {
+                    chain: recorded.chain.unwrap_or(Check::NotChecked),
+                    name: recorded.name.unwrap_or(Check::NotChecked),
+                };
+                if let Handshake::Established(negotiated) = &mut observation.handshake {
+                    negotiated.signature_scheme = recorded.signature_scheme;
+                }
+                stream.conn.send_close_notify();
+                let _ = stream.conn.complete_io(&mut stream.sock);
+            }
+            Err(HandshakeFailure::Tls(reason)) => {
+                observation.handshake = Handshake::Failed { reason };
+            }
+            Err(HandshakeFailure::Fatal(error)) => return Err(error),
+        }
+        if self.enumerate {
+            let enumeration = self.enumerate(target);
+            if observation.certificates.is_empty() {
+                // The restricted handshake failed: show the chain the server
+                // sent in its TLS 1.2 first flight, unvalidated.
+                observation.certificates = enumeration
+                    .1
+                    .iter()
+                    .filter_map(|der| summarize(der).ok())
+                    .collect();
+            }
+            observation.enumeration = Some(enumeration.0);
+        }
+        Ok(observation)
+    }
+
+    /// Opens a delivery connection: the same dialogue and handshake, with the
+    /// verifier enforcing chain and name, then the verdict on this very
+    /// connection. Refuses ([`Error::NotConforming`]) unless it conforms.
+    ///
+    /// No enumeration is done (it judges the server, not this connection),
+    /// so `offered` rules do not apply here.
+    pub fn connect_for_delivery(&self, target: &Target) -> Result<DeliveryConnection, Error> {
+        let time = self.time();
+        let server_name = server_name(&target.name)?;
+        let (session, banner, transport) = self.open(target)?;
+        let mut observation = Observation {
+            host: target.host.clone(),
+            port: target.port,
+            expected_name: target.name.clone(),
+            banner,
+            transport,
+            handshake: Handshake::NotAttempted,
+            certificates: Vec::new(),
+            validation: Validation::not_checked(),
+            enumeration: None,
+            dane: DaneState::NotChecked,
+        };
+        let refuse = |observation: &Observation| {
+            let report = self.profile.evaluate(observation, time);
+            let failures: Vec<String> = report
+                .failures()
+                .map(|f| format!("{} {}: {}", f.requirement, f.check, f.observed))
+                .collect();
+            Error::NotConforming {
+                target: target.label(),
+                profile: self.profile.name.clone(),
+                failures: failures.join("; "),
+            }
+        };
+        if transport == Transport::NoStarttls {
+            return Err(refuse(&observation));
+        }
+        let config = client_config(&self.profile, &self.anchors, VerifierMode::Enforce, time)?;
+        let connection = ClientConnection::new(Arc::clone(&config.config), server_name)
+            .map_err(|error| Error::ProfileUnusable(error.to_string()))?;
+        let deadline = Instant::now() + self.timeouts.session;
+        let stream = match self.handshake(target, connection, session.stream, deadline) {
+            Ok(stream) => stream,
+            Err(HandshakeFailure::Tls(reason)) => {
+                let recorded = config.verifier.recorded();
+                observation.handshake = Handshake::Failed { reason };
+                observation.validation = Validation {
+                    chain: recorded.chain.unwrap_or(Check::NotChecked),
+                    name: recorded.name.unwrap_or(Check::NotChecked),
+                };
+                return Err(refuse(&observation));
+            }
+            Err(HandshakeFailure::Fatal(error)) => return Err(error),
+        };
+        record_session(&mut observation, &stream.conn);
+        let recorded = config.verifier.recorded();
+        observation.validation = Validation {
+            chain: recorded.chain.unwrap_or(Check::NotChecked),
+            name: recorded.name.unwrap_or(Check::NotChecked),
+        };
+        if let Handshake::Established(negotiated) = &mut observation.handshake {
+            negotiated.signature_scheme = recorded.signature_scheme;
+        }
+        let report = self.profile.evaluate(&observation, time);
+        if !report.conforms {
+            return Err(refuse(&observation));
+        }
+        // The deadline was for the probe; delivery sets its own.
+        let _ = stream.sock.set_read_timeout(Some(self.timeouts.io));
+        let _ = stream.sock.set_write_timeout(Some(self.timeouts.io));
+        Ok(DeliveryConnection {
+            stream,
+            observation,
+            report,
+        })
+    }
+
+    /// Connects and runs the dialogue up to the point where TLS starts.
+    fn open(&self, target: &Target) -> Result<(Session, Option<String>, Transport), Error> {
+        let stream = self.connect(target)?;
+        let deadline = Instant::now() + self.timeouts.session;
+        let mut session = Session::new(stream, deadline, self.timeouts.io);
+        if target.direct_tls {
+            return Ok((session, None, Transport::DirectTls));
+        }
+        let label = target.label();
+        let wrap = |error: SessionError| session_error(&label, error, self.timeouts);
+        let greeting = session.read_reply("reading the greeting").map_err(wrap)?;
+        let banner = Some(greeting.summary());
+        if greeting.code != 220 {
+            return Err(Error::Refused {
+                target: label,
+                reply: greeting.summary(),
+            });
+        }
+        session
+            .send(&format!("EHLO {}", self.ehlo_name), "sending EHLO")
+            .map_err(wrap)?;
+        let ehlo = session.read_reply("reading the EHLO reply").map_err(wrap)?;
+        if !ehlo.is_positive() {
+            return Err(Error::Refused {
+                target: label,
+                reply: ehlo.summary(),
+            });
+        }
+        if !ehlo.ehlo_keywords().any(|keyword| keyword == "STARTTLS") {
+            let _ = session.send("QUIT", "sending QUIT");
+            return Ok((session, banner, Transport::NoStarttls));
+        }
+        session.send("STARTTLS", "sending STARTTLS").map_err(wrap)?;
+        let reply = session
+            .read_reply("reading the STARTTLS reply")
+            .map_err(wrap)?;
+        if reply.code != 220 {
+            let _ = session.send("QUIT", "sending QUIT");
+            return Ok((session, banner, Transport::NoStarttls));
+        }
+        if session.has_pending_bytes() {
+            return Err(Error::Smtp {
+                target: label,
+                phase: "starting TLS",
+                reason: "data after the STARTTLS reply (plaintext injection)".to_owned(),
+            });
+        }
+        Ok((session, banner, Transport::Starttls))
+    }
+
+    fn connect(&self, target: &Target) -> Result<TcpStream, Error> {
+        let label = target.label();
+        let addresses: Vec<SocketAddr> = (target.host.as_str(), target.port)
+            .to_socket_addrs()
+            .map_err(|error| Error::Connect {
+                target: label.clone(),
+                reason: error.to_string(),
+            })?
+            .collect();
+        let mut last = "no address".to_owned();
+        for address in addresses {
+            match TcpStream::connect_timeout(&address, self.timeouts.connect) {
+                Ok(stream) => {
+                    let _ = stream.set_nodelay(true);
+                    return Ok(stream);
+                }
+                Err(error) => last = format!("{address}: {error}"),
+            }
+        }
+        Err(Error::Connect {
+            target: label,
+            reason: last,
+        })
+    }
+
+    fn handshake(
+        &self,
+        target: &Target,
+        mut connection: ClientConnection,
+        mut stream: TcpStream,
+        deadline: Instant,
+    ) -> Result<StreamOwned<ClientConnection, TcpStream>, HandshakeFailure> {
+        let label = target.label();
+        while connection.is_handshaking() {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let timeout = Error::Timeout {
+                target: label.clone(),
+                phase: "in the TLS handshake",
+                timeout: self.timeouts.session,
+            };
+            if remaining.is_zero() {
+                return Err(HandshakeFailure::Fatal(timeout));
+            }
+            let limit = remaining.min(self.timeouts.io);
+            let _ = stream.set_read_timeout(Some(limit));
+            let _ = stream.set_write_timeout(Some(limit));
+            match connection.complete_io(&mut stream) {
+                Ok((0, 0)) if connection.is_handshaking() && !connection.wants_write() => {
+                    return Err(HandshakeFailure::Tls(
+                        "connection closed during the handshake".to_owned(),
+                    ));
+                }
+                Ok(_) => {}
+                Err(error) if is_timeout(&error) => return Err(HandshakeFailure::Fatal(timeout)),
+                Err(error) => {
+                    return Err(HandshakeFailure::Tls(match error.get_ref() {
+                        Some(inner) => inner.to_string(),
+                        None => error.to_string(),
+                    }));
+                }
+            }
+        }
+        Ok(StreamOwned::new(connection, stream))
+    }
+
+    /// One crafted ClientHello on a fresh connection: the server's first flight.
+    fn attempt(&self, target: &Target, hello: &ClientHello) -> Result<ServerFlight, String> {
+        let (mut session, _, transport) = self.open(target).map_err(|error| error.to_string())?;
+        if transport == Transport::NoStarttls {
+            return Err("STARTTLS no longer offered".to_owned());
+        }
+        let deadline = Instant::now() + self.timeouts.session;
+        let stream = &mut session.stream;
+        let _ = stream.set_write_timeout(Some(self.timeouts.io));
+        stream
+            .write_all(&hello.to_record())
+            .map_err(|error| error.to_string())?;
+        let mut bytes = Vec::new();
+        let mut chunk = [0u8; 8192];
+        loop {
+            let flight = parse_server_flight(&bytes).map_err(|error| error.to_string())?;
+            if flight.complete {
+                return Ok(flight);
+            }
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                return Err("timeout waiting for the ServerHello".to_owned());
+            }
+            let _ = stream.set_read_timeout(Some(remaining.min(self.timeouts.io)));
+            match stream.read(&mut chunk) {
+                // Closed without an alert: take what came as the answer.
+                Ok(0) => return Ok(flight),
+                Ok(read) => {
+                    bytes.extend_from_slice(chunk.get(..read).unwrap_or_default());
+                    if bytes.len() > MAX_FLIGHT {
+                        return Err("first flight too long".to_owned());
+                    }
+                }
+                Err(error) if is_timeout(&error) => {
+                    return Err("timeout waiting for the ServerHello".to_owned());
+                }
+                // A reset after an alert or instead of one is a refusal.
+                Err(_) => return Ok(flight),
+            }
+        }
+    }
+
+    /// Enumerates versions, suites and groups; also returns the certificates
+    /// of the first TLS 1.2 first flight seen.
+    fn enumerate(&self, target: &Target) -> (Enumeration, Vec<Vec<u8>>) {
+        let mut found = Enumeration::default();
+        let mut certificates = Vec::new();
+        let tls12_suites: Vec<CipherSuite> = CipherSuite::known_tls12().collect();
+        let tls13_suites: Vec<CipherSuite> = CipherSuite::known_tls13().collect();
+        let all_groups: Vec<NamedGroup> = NamedGroup::known().collect();
+        let curves: Vec<NamedGroup> = all_groups
+            .iter()
+            .copied()
+            .filter(|group| !group.is_finite_field())
+            .collect();
+        let hello = |version, suites: &[CipherSuite], groups: &[NamedGroup]| ClientHello {
+            version,
+            suites: suites.to_vec(),
+            groups: groups.to_vec(),
+            server_name: target.name.clone(),
+        };
+
+        for version in [TlsVersion::TLS10, TlsVersion::TLS11, TlsVersion::TLS12] {
+            match self.attempt(target, &hello(version, &tls12_suites, &all_groups)) {
+                Ok(flight) => {
+                    if flight.hello.as_ref().is_some_and(|h| h.version == version) {
+                        found.versions.push(version);
+                    }
+                    if certificates.is_empty() {
+                        certificates = flight.certificates;
+                    }
+                }
+                Err(reason) => found.incomplete.push(format!("{version}: {reason}")),
+            }
+        }
+        match self.attempt(
+            target,
+            &hello(TlsVersion::TLS13, &tls13_suites, &all_groups),
+        ) {
+            Ok(flight) => {
+                if flight.hello.is_some_and(|h| h.version == TlsVersion::TLS13) {
+                    found.versions.push(TlsVersion::TLS13);
+                }
+            }
+            Err(reason) => found.incomplete.push(format!("TLSv1.3: {reason}")),
+        }
+
+        // Suites: offer everything not yet found until the server refuses.
+        if let Some(top) = found
+            .versions
+            .iter()
+            .copied()
+            .filter(|v| *v <= TlsVersion::TLS12)
+            .max()
+        {
+            let mut remaining = tls12_suites.clone();
+            while !remaining.is_empty() {
+                match self.attempt(target, &hello(top, &remaining, &all_groups)) {
+                    Ok(flight) => match flight.hello {
+                        Some(h) if remaining.contains(&h.suite) => {
+                            remaining.retain(|suite| *suite != h.suite);
+                            found.tls12_suites.push(h.suite);
+                            push_unique(&mut found.groups, flight.ecdhe_group);
+                            if let Some(bits) = flight.dh_bits
+                                && !found.dh_bits.contains(&bits)
+                            {
+                                found.dh_bits.push(bits);
+                            }
+                        }
+                        Some(h) => {
+                            found
+                                .incomplete
+                                .push(format!("server selected {} which was not offered", h.suite));
+                            break;
+                        }
+                        None => break,
+                    },
+                    Err(reason) => {
+                        found.incomplete.push(format!("TLS 1.2 suites: {reason}"));
+                        break;
+                    }
+                }
+            }
+            // Curves for ECDHE, when the server has an ECDHE suite.
+            let ecdhe: Vec<CipherSuite> = found
+                .tls12_suites
+                .iter()
+                .copied()
+                .filter(|suite| {
+                    suite
+                        .name()
+                        .is_some_and(|name| name.starts_with("TLS_ECDHE_"))
+                })
+                .collect();
+            if !ecdhe.is_empty() {
+                let mut remaining: Vec<NamedGroup> = curves.clone();
+                while !remaining.is_empty() {
+                    match self.attempt(target, &hello(top, &ecdhe, &remaining)) {
+                        Ok(ServerFlight {
+                            ecdhe_group: Some(group),
+                            ..
+                        }) if remaining.contains(&group) => {
+                            remaining.retain(|g| *g != group);
+                            push_unique(&mut found.groups, Some(group));
+                        }
+                        Ok(_) => break,
+                        Err(reason) => {
+                            found.incomplete.push(format!("TLS 1.2 curves: {reason}"));
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        if found.versions.contains(&TlsVersion::TLS13) {
+            let mut remaining = tls13_suites;
+            while !remaining.is_empty() {
+                match self.attempt(target, &hello(TlsVersion::TLS13, &remaining, &all_groups)) {
+                    Ok(flight) => match flight.hello {
+                        Some(h)
+                            if h.version == TlsVersion::TLS13 && remaining.contains(&h.suite) =>
+                        {
+                            remaining.retain(|suite| *suite != h.suite);
+                            found.tls13_suites.push(h.suite);
+                        }
+                        _ => break,
+                    },
+                    Err(reason) => {
+                        found.incomplete.push(format!("TLS 1.3 suites: {reason}"));
+                        break;
+                    }
+                }
+            }
+            let suites: Vec<CipherSuite> = CipherSuite::known_tls13().collect();
+            let mut remaining = all_groups;
+            while !remaining.is_empty() {
+                match self.attempt(target, &hello(TlsVersion::TLS13, &suites, &remaining)) {
+                    Ok(flight) => match flight.hello.and_then(|h| h.group) {
+                        Some(group) if remaining.contains(&group) => {
+                            remaining.retain(|g| *g != group);
+                            push_unique(&mut found.groups, Some(group));
+                        }
+                        _ => break,
+                    },
+                    Err(reason) => {
+                        found.incomplete.push(format!("TLS 1.3 groups: {reason}"));
+                        break;
+                    }
+                }
+            }
+        }
+        (found, certificates)
+    }
+}
+
+fn push_unique(groups: &mut Vec<NamedGroup>, group: Option<NamedGroup>) {
+    if let Some(group) = group
+        && !groups.contains(&group)
+    {
+        groups.push(group);
+    }
+}
+
+enum HandshakeFailure {
+    /// The TLS layer refused (alert, no common parameters, bad signature):
+    /// an observation, not an error.
+    Tls(String),
+    /// The peer stalled: no verdict possible.
+    Fatal(Error),
+}
+
+fn record_session(observation: &mut Observation, connection: &ClientConnection) {
+    let version = connection
+        .protocol_version()
+        .map_or(TlsVersion(0), |version| TlsVersion(u16::from(version)));
+    let suite = connection
+        .negotiated_cipher_suite()
+        .map_or(CipherSuite(0), |suite| {
+            CipherSuite(u16::from(suite.suite()))
+        });
+    let group = connection
+        .negotiated_key_exchange_group()
+        .map(|group| NamedGroup(u16::from(group.name())));
+    observation.handshake = Handshake::Established(Negotiated {
+        version,
+        suite,
+        group,
+        signature_scheme: None,
+    });
+    observation.certificates = connection
+        .peer_certificates()
+        .unwrap_or_default()
+        .iter()
+        .map(|der| {
+            summarize(der).unwrap_or_else(|error| crate::observation::CertificateSummary {
+                subject: format!("unparsable certificate: {error}"),
+                issuer: String::new(),
+                not_before: 0,
+                not_after: 0,
+                dns_names: Vec::new(),
+                key: crate::observation::PublicKey::Other {
+                    oid: "unparsable".to_owned(),
+                },
+                signature_algorithm: crate::observation::CertificateSignature {
+                    name: "unparsable".to_owned(),
+                    hash: None,
+                },
+                sha256: crate::certificate::hex(&sha2::Sha256::digest(der.as_ref())),
+            })
+        })
+        .collect();
+}
+
+use sha2::Digest as _;
+
+fn server_name(name: &str) -> Result<ServerName<'static>, Error> {
+    ServerName::try_from(name.to_owned()).map_err(|_| Error::InvalidName(name.to_owned()))
+}
+
+fn session_error(target: &str, error: SessionError, timeouts: Timeouts) -> Error {
+    match error {
+        SessionError::Timeout(phase) => Error::Timeout {
+            target: target.to_owned(),
+            phase,
+            timeout: timeouts.io.min(timeouts.session),
+        },
+        SessionError::Io(phase, source) => Error::Io {
+            target: target.to_owned(),
+            phase,
+            source,
+        },
+        SessionError::Protocol(phase, reason) => Error::Smtp {
+            target: target.to_owned(),
+            phase,
+            reason,
+        },
+        SessionError::Closed(phase) => Error::Smtp {
+            target: target.to_owned(),
+            phase,
+            reason: "connection closed by the server".to_owned(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_parse() {
+        let target = Target::parse("mx.example.test", false).unwrap();
+        assert_eq!((target.port, target.name.as_str()), (25, "mx.example.test"));
+        assert_eq!(Target::parse("mx.example.test", true).unwrap().port, 465);
+        let v6 = Target::parse("[::1]:2525", false).unwrap();
+        assert_eq!((v6.host.as_str(), v6.port), ("::1", 2525));
+        assert_eq!(v6.label(), "[::1]:2525");
+        assert_eq!(Target::parse("::1", false).unwrap().port, 25);
+        for bad in [
+            "",
+            "host:",
+            "host:99999",
+            "host:0",
+            "a b",
+            "[::1",
+            "[::1]x",
+            "h/x:25",
+        ] {
+            assert!(Target::parse(bad, false).is_err(), "{bad}");
+        }
+    }
+}
