@@ -64,6 +64,10 @@ pub(crate) enum Command {
     /// inline).
     #[command(subcommand)]
     Pgp(crate::args_pgp::PgpCommand),
+
+    /// TLS of receiving mail servers: BSI TR-03108 checks.
+    #[command(subcommand)]
+    Tls(crate::args_tls::TlsCommand),
 }
 
 #[derive(Debug, Subcommand)]

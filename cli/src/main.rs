@@ -17,6 +17,7 @@ use sequoia_openpgp as _;
 
 mod args;
 mod args_pgp;
+mod args_tls;
 mod command;
 mod failure;
 mod output;
@@ -45,6 +46,7 @@ fn main() -> ExitCode {
         Command::Certs(command) => command::gateway::certs(command, &output),
         Command::Policy(command) => command::policy::run(command, &output),
         Command::Pgp(command) => command::pgp::run(command, &output),
+        Command::Tls(command) => command::tls::run(command, &output),
     };
     match result {
         Ok(verdict) => verdict.exit_code(),

@@ -27,6 +27,9 @@
 //! assert!(report.conforms);
 //! ```
 //!
+//! Probing a live server is [`Prober::check`]; sending mail over the judged
+//! connection is [`Prober::connect_for_delivery`].
+//!
 //! See the crate README for what is implemented and what is not yet.
 #![forbid(unsafe_code)]
 

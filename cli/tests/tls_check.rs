@@ -1,0 +1,193 @@
+//! `mailgate tls check` against OpenSSL SMTP servers (python3 `ssl`) on
+//! loopback, started by the tests with testkit certificates.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use tempfile::TempDir;
+use testkit::KeyKind;
+
+const NAME: &str = "mx.example.test";
+
+struct Server {
+    child: Child,
+    port: u16,
+    dir: TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tls-policy/tests/support/smtp_server.py")
+}
+
+/// A server with a testkit certificate; the root is written to `root.pem`.
+fn server(kind: KeyKind, mode: &str) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let identity = testkit::pki().tls_server(NAME, kind);
+    std::fs::write(
+        dir.path().join("cert.pem"),
+        identity.certificate_pem() + &identity.chain_pem(),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("key.pem"), identity.private_key_pem()).unwrap();
+    std::fs::write(
+        dir.path().join("root.pem"),
+        testkit::pki().root().certificate_pem(),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("openssl.cnf"), "").unwrap();
+    let mut child = Command::new("python3")
+        .arg(script())
+        .args(["--cert", "cert.pem", "--key", "key.pem", "--mode", mode])
+        .env("OPENSSL_CONF", dir.path().join("openssl.cnf"))
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port = line.trim().parse().expect("server prints its port");
+    Server { child, port, dir }
+}
+
+fn check(server: &Server, extra: &[&str]) -> std::process::Output {
+    let target = format!("127.0.0.1:{}", server.port);
+    let mut args = vec![
+        "tls",
+        "check",
+        &target,
+        "--name",
+        NAME,
+        "--trust",
+        "root.pem",
+        "--timeout",
+        "5",
+    ];
+    args.extend_from_slice(extra);
+    common::mailgate_in(server.dir.path(), &args, b"", &[])
+}
+
+#[test]
+fn compliant_openssl_server_exits_0() {
+    let server = server(KeyKind::P256, "starttls");
+    let output = check(&server, &["--no-enumeration"]);
+    let stdout = String::from_utf8(common::ok(output)).unwrap();
+    assert!(stdout.contains("meets profile bsi-tr-03108"), "{stdout}");
+    assert!(stdout.contains("negotiated: TLSv1.3"), "{stdout}");
+}
+
+#[test]
+fn rsa2048_openssl_server_exits_1_and_names_the_requirement() {
+    let server = server(KeyKind::Rsa2048, "starttls");
+    let output = check(&server, &["--no-enumeration"]);
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        stdout.contains("FAIL certificate.key-size [TR-02102-2 3.6 / TR-03116-4]")
+            && stdout.contains("RSA-2048 (minimum 3000)"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn json_report_holds_findings_and_enumeration() {
+    let server = server(KeyKind::P256, "starttls");
+    let output = check(&server, &["--json"]);
+    let value: serde_json::Value = serde_json::from_slice(&common::ok(output)).unwrap();
+    assert_eq!(value["report"]["conforms"], true);
+    assert_eq!(value["observation"]["handshake"]["version"], "TLSv1.3");
+    assert!(value["report"]["findings"].as_array().unwrap().len() > 10);
+    let versions = &value["observation"]["enumeration"]["versions"];
+    assert!(
+        versions.as_array().unwrap().contains(&"TLSv1.3".into()),
+        "{versions}"
+    );
+}
+
+#[test]
+fn opportunistic_profile_accepts_a_server_without_starttls() {
+    let server = server(KeyKind::P256, "no-starttls");
+    assert_eq!(check(&server, &[]).status.code(), Some(1));
+    let output = check(&server, &["--profile", "opportunistic"]);
+    common::ok(output);
+}
+
+#[test]
+fn custom_profile_file_is_used() {
+    let server = server(KeyKind::P256, "starttls");
+    std::fs::write(
+        server.dir.path().join("strict.toml"),
+        "name = \"p384-only\"\n[key_sizes]\nrequirement = \"house\"\nrsa = 4096\ndh = 4096\necc = 384\n",
+    )
+    .unwrap();
+    let output = check(&server, &["--profile", "strict.toml", "--no-enumeration"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        String::from_utf8(output.stdout)
+            .unwrap()
+            .contains("DOES NOT meet profile p384-only")
+    );
+}
+
+#[test]
+fn unreachable_server_exits_3_and_bad_arguments_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let target = format!("127.0.0.1:{port}");
+    let output = common::mailgate_in(
+        dir.path(),
+        &["tls", "check", &target, "--profile", "opportunistic"],
+        b"",
+        &[],
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    for args in [
+        vec!["tls", "check", "host:notaport"],
+        vec![
+            "tls",
+            "check",
+            "mx.example.test",
+            "--profile",
+            "missing.toml",
+        ],
+        vec!["tls", "check", "mx.example.test", "--trust", "missing.pem"],
+        vec!["tls", "check"],
+    ] {
+        let output = common::mailgate_in(dir.path(), &args, b"", &[]);
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+    }
+}
+
+#[test]
+fn garbage_banner_exits_3_with_a_clean_message() {
+    let server = server(KeyKind::P256, "garbage");
+    let output = check(&server, &[]);
+    assert_eq!(output.status.code(), Some(3));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.starts_with("mailgate: ") && stderr.contains("reply code"),
+        "{stderr}"
+    );
+}
