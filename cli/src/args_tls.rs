@@ -19,7 +19,7 @@ pub(crate) enum TlsCommand {
 
 #[derive(Debug, Args)]
 pub(crate) struct TlsCheckArgs {
-    /// The server: HOST, HOST:PORT or [IPV6]:PORT.
+    /// The server: HOST or HOST:PORT (an IPv6 address in brackets).
     #[arg(value_name = "HOST[:PORT]", required_unless_present = "domain")]
     pub(crate) target: Option<String>,
 
