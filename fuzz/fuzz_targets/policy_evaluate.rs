@@ -111,7 +111,10 @@ fn policy() -> Option<&'static Policy> {
 
 fuzz_target!(|data: &[u8]| {
     let Some(policy) = policy() else {
-        panic!("the fuzz policy must be valid: {:?}", Policy::check(POLICY, "fuzz.toml"));
+        panic!(
+            "the fuzz policy must be valid: {:?}",
+            Policy::check(POLICY, "fuzz.toml")
+        );
     };
     let (Some(&flags), Some(&chosen)) = (data.first(), data.get(1)) else {
         return;
