@@ -56,6 +56,10 @@ pub(crate) enum Command {
     #[command(subcommand)]
     Certs(CertsCommand),
 
+    /// The organisation's own keys (signing, decryption): import.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+
     /// Mail policies: validate, explain a decision, run policy tests.
     #[command(subcommand)]
     Policy(PolicyCommand),
@@ -291,6 +295,33 @@ pub(crate) enum CertsCommand {
         id: i64,
         #[command(flatten)]
         config: ConfigArg,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum KeysCommand {
+    /// Import an organisation key: an OpenPGP secret key (armored or
+    /// binary), a PKCS#12 bundle, or PEM with the certificate (and chain)
+    /// and its private key.
+    ///
+    /// The key is stored in DATA_DIR/keys encrypted at rest with the
+    /// passphrase in the environment variable MAILGATE_KEY_PASSPHRASE (or
+    /// the one `key_passphrase_env` in mailgate.toml names); the gateway
+    /// signs and decrypts with it from its next start. Exits 0 when stored,
+    /// 2 when the file, its passphrase or the address is not usable.
+    Import {
+        /// The key file.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Name of the environment variable holding the file's passphrase
+        /// (PKCS#12 password, encrypted PKCS#8, protected OpenPGP key).
+        #[arg(long, value_name = "VAR")]
+        pass_env: Option<String>,
+        /// The address to use the key for, when it certifies several.
+        #[arg(long, value_name = "ADDR")]
+        address: Option<String>,
     },
 }
 

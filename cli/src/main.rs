@@ -44,6 +44,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => command::demo::run(&args, &output),
         Command::Process(args) => command::gateway::process(&args, &output),
         Command::Certs(command) => command::gateway::certs(command, &output),
+        Command::Keys(command) => command::gateway::keys(command, &output),
         Command::Policy(command) => command::policy::run(command, &output),
         Command::Pgp(command) => command::pgp::run(command, &output),
         Command::Tls(command) => command::tls::run(command, &output),

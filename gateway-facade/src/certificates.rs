@@ -58,7 +58,7 @@ pub fn entries_from_file(bytes: &[u8], source: &str) -> Result<Vec<NewEntry>, Er
         .collect())
 }
 
-fn looks_like_openpgp(bytes: &[u8]) -> bool {
+pub(crate) fn looks_like_openpgp(bytes: &[u8]) -> bool {
     let text = bytes.trim_ascii_start();
     // Armor, or a binary packet header (bit 7 set) that is not DER's SEQUENCE.
     text.starts_with(b"-----BEGIN PGP") || text.first().is_some_and(|b| b & 0x80 != 0 && *b != 0x30)

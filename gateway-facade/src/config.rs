@@ -5,6 +5,7 @@
 //! policy = "policy.toml"                  # paths are relative to this file
 //! data_dir = "data"                       # the SQLite directory lives here
 //! postmaster = "postmaster@behoerde.example"
+//! key_passphrase_env = "MAILGATE_KEY_PASSPHRASE"  # optional; opens DATA_DIR/keys
 //!
 //! [trust]
 //! smime_anchors = ["pki/ca.pem"]          # roots for inbound S/MIME signatures
@@ -35,8 +36,12 @@ use crate::error::Error;
 pub struct Config {
     /// The policy file.
     pub policy: PathBuf,
-    /// Where the gateway keeps its state (the certificate directory).
+    /// Where the gateway keeps its state (the certificate directory and
+    /// the imported organisation keys).
     pub data_dir: PathBuf,
+    /// The environment variable holding the passphrase that protects the
+    /// keys imported into `data_dir` (see [`KeyVault`](crate::KeyVault)).
+    pub key_passphrase_env: String,
     /// The sender of notifications.
     pub postmaster: String,
     /// Trust anchors for inbound S/MIME signatures.
@@ -84,6 +89,7 @@ struct GatewaySection {
     policy: PathBuf,
     data_dir: PathBuf,
     postmaster: String,
+    key_passphrase_env: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -135,6 +141,11 @@ fn default_password_length() -> usize {
     DEFAULT_PASSWORD_LENGTH
 }
 
+/// The variable `mailgate keys import` and the gateway read the at-rest
+/// passphrase of imported keys from, unless `key_passphrase_env` names
+/// another.
+pub const DEFAULT_KEY_PASSPHRASE_ENV: &str = "MAILGATE_KEY_PASSPHRASE";
+
 /// Length of fallback passwords unless configured: 20 characters of a
 /// 57-character alphabet, about 116 bits.
 pub const DEFAULT_PASSWORD_LENGTH: usize = 20;
@@ -185,6 +196,10 @@ impl Config {
         Ok(Config {
             policy: resolve(file.gateway.policy),
             data_dir: resolve(file.gateway.data_dir),
+            key_passphrase_env: file
+                .gateway
+                .key_passphrase_env
+                .unwrap_or_else(|| DEFAULT_KEY_PASSPHRASE_ENV.to_owned()),
             postmaster: file.gateway.postmaster,
             smime_anchors: file.trust.smime_anchors.into_iter().map(resolve).collect(),
             keys,

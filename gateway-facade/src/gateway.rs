@@ -13,6 +13,7 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::facts::{KnownVerdicts, TransportCheck};
 use crate::fallback::{NotifySender, PasswordChannel};
+use crate::key_vault::{KEYS_DIR, KeyVault};
 use crate::keys::OrganisationKey;
 use crate::outcome::Outcome;
 use crate::store::{Directory, SqliteDirectory};
@@ -118,11 +119,18 @@ impl Gateway {
         let (policy, _warnings) = LivePolicy::load(&config.policy)?;
         std::fs::create_dir_all(&config.data_dir).map_err(Error::io(&config.data_dir))?;
         let directory = SqliteDirectory::open(&config.data_dir.join(STORE_FILE))?;
-        let keys = config
-            .keys
-            .iter()
-            .map(OrganisationKey::load)
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut keys: Vec<OrganisationKey> = Vec::new();
+        let imported = KeyVault::new(config).key_configs()?;
+        for key_config in config.keys.iter().chain(&imported) {
+            let key = OrganisationKey::load(key_config)?;
+            match keys.iter_mut().find(|k| k.address == key.address) {
+                Some(known) => known.merge(key).map_err(|message| Error::Config {
+                    path: config.data_dir.join(KEYS_DIR),
+                    message,
+                })?,
+                None => keys.push(key),
+            }
+        }
         let mut anchors = Vec::new();
         for path in &config.smime_anchors {
             let bytes = std::fs::read(path).map_err(Error::io(path))?;

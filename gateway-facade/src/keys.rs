@@ -105,6 +105,28 @@ impl OrganisationKey {
         }
     }
 
+    /// Adds the keys of `other` (the same address, configured elsewhere);
+    /// refuses a second key of a kind this address already has, since which
+    /// one signs would be a guess.
+    pub(crate) fn merge(&mut self, other: OrganisationKey) -> Result<(), String> {
+        if self.smime.is_some() && other.smime.is_some()
+            || self.pgp.is_some() && other.pgp.is_some()
+        {
+            return Err(format!(
+                "{} has two keys of the same kind (in mailgate.toml and imported into the data directory); keep one",
+                self.address
+            ));
+        }
+        if other.smime.is_some() {
+            self.smime = other.smime;
+        }
+        if other.pgp.is_some() {
+            self.pgp = other.pgp;
+            self.passphrase = other.passphrase;
+        }
+        Ok(())
+    }
+
     /// An OpenPGP signer with this address's secret key.
     pub fn pgp_signer(&self) -> Option<Result<pgp_core::Signer, pgp_core::Error>> {
         self.pgp

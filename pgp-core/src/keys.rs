@@ -63,6 +63,61 @@ pub fn binary_secret_key(cert: &Cert) -> Result<Vec<u8>, Error> {
     cert.as_tsk().to_vec().map_err(Error::openpgp)
 }
 
+/// The transferable secret key with every secret key re-encrypted under
+/// `new` (for storage at rest). Keys protected today are opened with
+/// `current` first; a certificate without any secret key is refused, since
+/// storing it as an organisation key would be a mistake.
+///
+/// ```
+/// use pgp_core::{Password, armored_secret_key, parse_certificates, protect_secret_key};
+///
+/// # let key = testkit::openpgp_key("Alice <alice@example.org>", testkit::PgpSuite::Cv25519, testkit::PgpVersion::V4);
+/// let cert = parse_certificates(&key.secret_armored())?.remove(0);
+/// let stored = protect_secret_key(&cert, None, &Password::from("at rest"))?;
+/// assert!(stored.keys().secret().all(|k| !k.key().has_unencrypted_secret()));
+/// # let _ = armored_secret_key(&stored)?;
+/// # Ok::<(), pgp_core::Error>(())
+/// ```
+pub fn protect_secret_key(
+    cert: &Cert,
+    current: Option<&Password>,
+    new: &Password,
+) -> Result<Cert, Error> {
+    let fingerprint = cert.fingerprint().to_hex();
+    if !cert.is_tsk() {
+        return Err(Error::NoSigningKey {
+            fingerprint,
+            reason: "the file holds a certificate without secret keys".into(),
+        });
+    }
+    let mut packets: Vec<sequoia_openpgp::Packet> = Vec::new();
+    for amalgamation in cert.keys().secret() {
+        let primary = amalgamation.primary();
+        let key = amalgamation.key().clone().role_into_unspecified();
+        let key = if key.has_unencrypted_secret() {
+            key
+        } else {
+            let current = current.ok_or_else(|| Error::Passphrase {
+                fingerprint: fingerprint.clone(),
+            })?;
+            key.decrypt_secret(current).map_err(|_| Error::Passphrase {
+                fingerprint: fingerprint.clone(),
+            })?
+        };
+        let key = key.encrypt_secret(new).map_err(Error::openpgp)?;
+        packets.push(if primary {
+            key.role_into_primary().into()
+        } else {
+            key.role_into_subordinate().into()
+        });
+    }
+    let (protected, _) = cert
+        .clone()
+        .insert_packets(packets)
+        .map_err(Error::openpgp)?;
+    Ok(protected)
+}
+
 /// A secret key made usable: decrypted with the passphrase when it is
 /// protected.
 pub(crate) fn unlock(

@@ -64,7 +64,7 @@ pub use error::Error;
 pub use harvest::{HarvestedCertificate, Source, harvest_certificates};
 pub use keys::{
     armored_certificate, armored_secret_key, binary_certificate, binary_secret_key,
-    parse_certificates,
+    parse_certificates, protect_secret_key,
 };
 pub use selection::{Rejection, Selection, Unusable, select_certificate};
 pub use signing::{Digest, Signer};

@@ -70,7 +70,7 @@ pub use mail_message::{AddressError, EmailAddress};
 pub use message::{DecryptedMessage, decrypt_message};
 pub use pem::PemError;
 pub use pkcs12::Pkcs12;
-pub use private_key::PrivateKey;
+pub use private_key::{PBKDF2_ITERATIONS, PrivateKey};
 pub use signature_algorithm::SignatureScheme;
 pub use signing::{SignatureForm, Signer};
 pub use verification::{

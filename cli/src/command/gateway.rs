@@ -5,13 +5,17 @@ use std::path::Path;
 
 use gateway_facade::certificates::entries_from_file;
 use gateway_facade::store::{Added, Directory, Entry, SqliteDirectory, TrustState};
-use gateway_facade::{Buffer, Config, Disposition, Envelope, Gateway, Outcome, STORE_FILE};
+use gateway_facade::{
+    Buffer, Config, Disposition, Envelope, Gateway, ImportError, Imported, KeyVault, Outcome,
+    STORE_FILE,
+};
 use serde_json::{Value, json};
 
-use crate::args::{CertsCommand, ConfigArg, ProcessArgs};
-use crate::command::{display, read_input};
+use crate::args::{CertsCommand, ConfigArg, KeysCommand, ProcessArgs};
+use crate::command::{display, passphrase_from_env, read_input};
 use crate::failure::{Failure, Verdict};
 use crate::output::Output;
+use crate::rfc3339;
 
 fn config_failure(path: &Path, error: &dyn std::error::Error) -> Failure {
     Failure::input(display(path), error)
@@ -235,4 +239,76 @@ fn set_state(
         ))),
         Err(e) => Err(Failure::Temporary(e.to_string())),
     }
+}
+
+pub(crate) fn keys(command: KeysCommand, output: &Output) -> Result<Verdict, Failure> {
+    let KeysCommand::Import {
+        file,
+        config,
+        pass_env,
+        address,
+    } = command;
+    let settings = Config::load(&config.config).map_err(|e| config_failure(&config.config, &e))?;
+    let bytes = zeroize::Zeroizing::new(read_input(&file)?);
+    let passphrase = passphrase_from_env(pass_env.as_deref())?;
+    let imported = KeyVault::new(&settings)
+        .import(
+            &bytes,
+            passphrase.as_deref().map(|p| &p[..]),
+            address.as_deref(),
+        )
+        .map_err(|e| match e {
+            ImportError::Gateway(gateway_facade::Error::Io { path, source }) => {
+                Failure::input(display(&path), &source)
+            }
+            other => Failure::input(display(&file), &other),
+        })?;
+    let files: Vec<String> = imported.files().iter().map(|f| display(f)).collect();
+    output.result(
+        || match &imported {
+            Imported::Smime {
+                address,
+                fingerprint,
+                not_after,
+                ..
+            } => format!(
+                "imported the S/MIME key of {address} (certificate {fingerprint}, valid until {}), stored encrypted at rest in {}",
+                rfc3339::format(*not_after),
+                files.join(", ")
+            ),
+            Imported::Pgp {
+                address,
+                fingerprint,
+                ..
+            } => format!(
+                "imported the OpenPGP key of {address} ({fingerprint}), stored encrypted at rest in {}",
+                files.join(", ")
+            ),
+        },
+        || match &imported {
+            Imported::Smime {
+                address,
+                fingerprint,
+                not_after,
+                ..
+            } => json!({
+                "kind": "smime",
+                "address": address,
+                "fingerprint": fingerprint,
+                "not_after": rfc3339::format(*not_after),
+                "files": files,
+            }),
+            Imported::Pgp {
+                address,
+                fingerprint,
+                ..
+            } => json!({
+                "kind": "pgp",
+                "address": address,
+                "fingerprint": fingerprint,
+                "files": files,
+            }),
+        },
+    );
+    Ok(Verdict::Holds)
 }

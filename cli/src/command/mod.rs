@@ -10,6 +10,8 @@ pub(crate) mod tls;
 use std::io::Read;
 use std::path::Path;
 
+use zeroize::Zeroizing;
+
 use crate::failure::Failure;
 
 /// Reads an input file, `-` meaning standard input.
@@ -33,4 +35,20 @@ pub(crate) fn display(path: &Path) -> String {
     } else {
         path.display().to_string()
     }
+}
+
+/// The passphrase held in the environment variable a `--pass-env` option
+/// names, if one is named.
+pub(crate) fn passphrase_from_env(
+    variable: Option<&str>,
+) -> Result<Option<Zeroizing<Vec<u8>>>, Failure> {
+    let Some(variable) = variable else {
+        return Ok(None);
+    };
+    let value = std::env::var_os(variable).ok_or_else(|| {
+        Failure::Usage(format!(
+            "--pass-env: environment variable {variable} is not set"
+        ))
+    })?;
+    Ok(Some(Zeroizing::new(value.into_encoded_bytes())))
 }

@@ -289,15 +289,7 @@ fn load_certificate(path: &std::path::Path) -> Result<Certificate, Failure> {
 
 /// The passphrase from `--pass-env`, if given.
 fn passphrase(args: &KeyArgs) -> Result<Option<Zeroizing<Vec<u8>>>, Failure> {
-    let Some(variable) = &args.pass_env else {
-        return Ok(None);
-    };
-    let value = std::env::var_os(variable).ok_or_else(|| {
-        Failure::Usage(format!(
-            "--pass-env: environment variable {variable} is not set"
-        ))
-    })?;
-    Ok(Some(Zeroizing::new(value.into_encoded_bytes())))
+    super::passphrase_from_env(args.pass_env.as_deref())
 }
 
 fn inspect(args: &InspectArgs, output: &Output) -> Result<Verdict, Failure> {
