@@ -98,7 +98,8 @@ pub(crate) struct PgpVerifyArgs {
 
     /// Write the message with the OpenPGP layer removed (outer header
     /// fields and the signed entity) to this file, when the whole message
-    /// is covered by the signature.
+    /// is covered and every signature on it holds (nothing is written for a
+    /// tampered or partially signed message).
     #[arg(long, value_name = "OUT.eml")]
     pub(crate) output: Option<PathBuf>,
 }

@@ -113,14 +113,25 @@ fn we_verify_gpg_pgp_mime_signature_and_unwrap_it() {
             .unwrap()
             .replace("3 %", "9 %")
             .into_bytes();
+        let not_written = gpg.path("tampered-unwrapped.eml");
         let output = mailgate_in(
             gpg.home.path(),
-            &["--json", "pgp", "verify", "--cert", s(&files.public)],
+            &[
+                "--json",
+                "pgp",
+                "verify",
+                "--cert",
+                s(&files.public),
+                "--output",
+                s(&not_written),
+            ],
             &tampered,
             &[],
         );
         assert_eq!(output.status.code(), Some(1), "{suite:?}");
         assert_eq!(json(&output)["verdict"], "invalid");
+        // Tampered content is never written out as the unwrapped message.
+        assert!(!not_written.exists(), "{suite:?}");
         assert_eq!(json(&output)["signers"][0]["valid"], false);
 
         // The right signature, but the signer's certificate is not given.

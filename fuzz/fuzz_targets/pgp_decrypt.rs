@@ -1,8 +1,9 @@
-//! Encrypted mail from anyone: `pgp_core::Decryptor::decrypt_message` on
-//! arbitrary bytes returns a decrypted message or a typed error, never
-//! panics. The decryptor holds the fixed test key `pgp_fuzz_key.asc`, to
-//! which the seed corpus is encrypted, so the fuzzer reaches session key
-//! recovery, the integrity check and the verification of signatures inside.
+//! Encrypted mail from anyone: `pgp_core::Decryptor::decrypt_message` and
+//! the streaming `decrypt_message_spooled` on arbitrary bytes return a
+//! decrypted message or a typed error and never panic. The decryptor holds
+//! the fixed test key `pgp_fuzz_key.asc`, to which the seed corpus is
+//! encrypted, so the fuzzer reaches session key recovery, the integrity
+//! check and the verification of signatures inside.
 #![no_main]
 
 use std::sync::OnceLock;
@@ -29,9 +30,19 @@ fn decryptor() -> &'static Decryptor {
 }
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(decrypted) = decryptor().decrypt_message(data) {
+    let in_memory = decryptor().decrypt_message(data);
+    if let Ok(decrypted) = &in_memory {
         // The decrypted message is itself a message the verifier can judge.
         let _ = decrypted.verification().verdict();
         assert!(!decrypted.message().is_empty());
+    }
+    // The streaming path parses the multipart itself (line by line): it
+    // must not panic either, and what it releases is a message.
+    if let Ok(spooled) = decryptor().decrypt_message_spooled(data) {
+        let _ = spooled.verification().verdict();
+        let mut message = Vec::new();
+        if spooled.write_message(&mut message).is_ok() {
+            assert!(!message.is_empty());
+        }
     }
 });

@@ -75,34 +75,45 @@ impl SpooledDecryption {
     pub fn write_message(self, mut output: impl Write) -> Result<(), Error> {
         match self.body {
             Body::Message(message) => output.write_all(&message)?,
-            Body::Spool(mut file) => {
-                file.seek(SeekFrom::Start(0))?;
-                let mut reader = BufReader::with_capacity(STREAM_BUFFER, file);
-                // The decrypted entity's own MIME-Version would repeat the
-                // outer one.
-                let header = read_header_section(&mut reader, MAX_HEADER)?;
-                output.write_all(&self.outer_header)?;
-                let mut body = LineBreakWriter::new(&mut output, self.line_break);
-                match Entity::parse(&header) {
-                    Ok(entity) => {
-                        for field in entity.fields() {
-                            if !field.is("mime-version") {
-                                body.write_all(field.raw())?;
-                            }
-                        }
-                        if header.ends_with(b"\r\n\r\n") || header == b"\r\n" {
-                            body.write_all(b"\r\n")?;
-                        }
-                    }
-                    Err(_) => body.write_all(&header)?,
-                }
-                io::copy(&mut reader, &mut body)?;
-                body.finish()?;
+            Body::Spool(file) => {
+                write_entity(&self.outer_header, self.line_break, file, &mut output)?;
             }
         }
         output.flush()?;
         Ok(())
     }
+}
+
+/// Writes `outer_header`, then the canonical entity spooled in `file`
+/// without its own `MIME-Version` field (the outer one stays), in the
+/// `line_break` style.
+pub(crate) fn write_entity(
+    outer_header: &[u8],
+    line_break: LineBreak,
+    mut file: File,
+    output: &mut impl Write,
+) -> Result<(), Error> {
+    file.seek(SeekFrom::Start(0))?;
+    let mut reader = BufReader::with_capacity(STREAM_BUFFER, file);
+    let header = read_header_section(&mut reader, MAX_HEADER)?;
+    output.write_all(outer_header)?;
+    let mut body = LineBreakWriter::new(output, line_break);
+    match Entity::parse(&header) {
+        Ok(entity) => {
+            for field in entity.fields() {
+                if !field.is("mime-version") {
+                    body.write_all(field.raw())?;
+                }
+            }
+            if header.ends_with(b"\r\n\r\n") || header == b"\r\n" {
+                body.write_all(b"\r\n")?;
+            }
+        }
+        Err(_) => body.write_all(&header)?,
+    }
+    io::copy(&mut reader, &mut body)?;
+    body.finish()?;
+    Ok(())
 }
 
 impl Decryptor {

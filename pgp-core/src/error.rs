@@ -79,6 +79,15 @@ pub enum Error {
         /// The limit in bytes.
         limit: u64,
     },
+    /// A multipart entity with 8-bit content too large to re-encode for
+    /// signing in bounded memory (see [`crate::MAX_REENCODE_IN_MEMORY`]).
+    #[error(
+        "the message is a multipart with 8-bit content larger than {limit} bytes; encode its parts as base64 or quoted-printable before signing"
+    )]
+    ReencodeTooLarge {
+        /// The limit in bytes.
+        limit: u64,
+    },
     /// OpenPGP data that could not be parsed or produced.
     #[error("OpenPGP: {reason}")]
     OpenPgp {

@@ -51,8 +51,10 @@ mod inline;
 mod keys;
 mod pgp_mime;
 mod selection;
+mod sign_stream;
 mod signing;
 mod verification;
+mod verify_stream;
 mod wkd;
 mod wkd_fetch;
 
@@ -67,8 +69,10 @@ pub use keys::{
     parse_certificates, protect_secret_key,
 };
 pub use selection::{Rejection, Selection, Unusable, select_certificate};
+pub use sign_stream::MAX_REENCODE_IN_MEMORY;
 pub use signing::{Digest, Signer};
 pub use verification::{Coverage, Signature, SignatureStatus, Verdict, Verification, Verifier};
+pub use verify_stream::{MAX_SIGNATURE_PART, SpooledVerification};
 pub use wkd::{WkdFetcher, WkdUrls, lookup as wkd_lookup};
 pub use wkd_fetch::{HttpsFetcher, MAX_WKD_RESPONSE};
 

@@ -33,26 +33,36 @@ pub(crate) fn multipart_signed(
     micalg: &str,
 ) -> Result<Vec<u8>, Error> {
     let boundary = boundary(signed)?;
-    let mut out = format!(
+    let mut out = multipart_signed_head(&boundary, micalg);
+    out.extend_from_slice(signed);
+    out.extend_from_slice(&multipart_signed_tail(&boundary, signature));
+    Ok(out)
+}
+
+/// A `multipart/signed` entity up to where the signed entity goes (CRLF).
+pub(crate) fn multipart_signed_head(boundary: &str, micalg: &str) -> Vec<u8> {
+    format!(
         "Content-Type: multipart/signed; micalg={micalg};\r\n protocol=\"application/pgp-signature\";\r\n boundary=\"{boundary}\"\r\n\r\n\
          This is an OpenPGP/MIME signed message (RFC 4880 and 3156)\r\n--{boundary}\r\n"
     )
+    .into_bytes()
+}
+
+/// The rest of a `multipart/signed` entity after the signed entity: the
+/// signature part and the closing delimiter (CRLF).
+pub(crate) fn multipart_signed_tail(boundary: &str, signature: &[u8]) -> Vec<u8> {
+    let mut out = format!(
+        "\r\n--{boundary}\r\nContent-Type: application/pgp-signature; name=\"signature.asc\"\r\n\
+         Content-Description: OpenPGP digital signature\r\n\
+         Content-Disposition: attachment; filename=\"signature.asc\"\r\n\r\n"
+    )
     .into_bytes();
-    out.extend_from_slice(signed);
-    out.extend_from_slice(
-        format!(
-            "\r\n--{boundary}\r\nContent-Type: application/pgp-signature; name=\"signature.asc\"\r\n\
-             Content-Description: OpenPGP digital signature\r\n\
-             Content-Disposition: attachment; filename=\"signature.asc\"\r\n\r\n"
-        )
-        .as_bytes(),
-    );
     out.extend_from_slice(&mail_message::canonicalize(signature));
     if !out.ends_with(b"\r\n") {
         out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    Ok(out)
+    out
 }
 
 /// The longest header section the streaming functions accept.

@@ -7,6 +7,7 @@
 //! no relay can change the signed bytes. `From`, `To`, `Subject` and the
 //! other message fields stay outside, as RFC 3156 prescribes.
 
+use std::io::Read;
 use std::time::SystemTime;
 
 use sequoia_openpgp::Cert;
@@ -212,6 +213,12 @@ impl Signer {
     /// type, as GnuPG makes for PGP/MIME), and the `micalg` that names its
     /// hash.
     pub fn sign_detached(&self, data: &[u8]) -> Result<(Vec<u8>, String), Error> {
+        self.sign_detached_reader(data)
+    }
+
+    /// Like [`Signer::sign_detached`], reading the data from `data` (for
+    /// data too large to hold).
+    pub fn sign_detached_reader(&self, mut data: impl Read) -> Result<(Vec<u8>, String), Error> {
         let mut sink = Vec::new();
         {
             let message = Message::new(&mut sink);
@@ -226,7 +233,7 @@ impl Signer {
                 .detached()
                 .build()
                 .map_err(Error::openpgp)?;
-            std::io::Write::write_all(&mut signer, data)?;
+            std::io::copy(&mut data, &mut signer)?;
             signer.finalize().map_err(Error::openpgp)?;
         }
         // Name the hash that was used, not the one that was asked for.
@@ -245,6 +252,7 @@ impl Signer {
     pub fn sign_message(&self, message: &[u8]) -> Result<Vec<u8>, Error> {
         let envelope = Envelope::split(message)?;
         let signed = mail_message::seven_bit_safe(envelope.inner())?;
+        crate::sign_stream::check_line_breaks(&signed, envelope.message().line_break())?;
         let (signature, micalg) = self.sign_detached(&signed)?;
         let entity = pgp_mime::multipart_signed(&signed, &signature, &micalg)?;
         Ok(envelope.rebuild(&entity))

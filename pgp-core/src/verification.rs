@@ -184,6 +184,29 @@ impl Verifier {
         recorder.results
     }
 
+    /// Like [`Verifier::verify_detached`], reading the signed data from
+    /// `data` (for data too large to hold).
+    pub fn verify_detached_reader(
+        &self,
+        data: impl Read + Send + Sync,
+        signature: &[u8],
+    ) -> Vec<Signature> {
+        let mut recorder = Recorder::new(&self.certs);
+        let outcome = guard::sequoia(|| {
+            DetachedVerifierBuilder::from_bytes(signature)
+                .and_then(|b| b.with_policy(&self.policy, self.time, &mut recorder))
+                .and_then(|mut v| v.verify_reader(data))
+                .map_err(|error| format!("{error:#}"))
+        })
+        .and_then(|result| result);
+        if let Err(error) = outcome
+            && recorder.results.is_empty()
+        {
+            return vec![Signature::malformed(error)];
+        }
+        recorder.results
+    }
+
     /// Verifies an inline signed block (cleartext signature or a signed
     /// OpenPGP message) and returns the signatures and the signed text.
     pub fn verify_inline(&self, block: &[u8]) -> (Vec<Signature>, Option<Vec<u8>>) {
@@ -431,12 +454,28 @@ impl Verification {
         for signer in &mut signers {
             signer.bind(&from, &verifier.policy, verifier.time);
         }
-        Verification {
+        let mut verification = Verification {
             coverage,
             signers,
             from,
             unwrapped,
+        };
+        // Content whose signature does not hold is never handed out as
+        // signed content.
+        if !verification.releases_content() {
+            verification.unwrapped = None;
         }
+        verification
+    }
+
+    /// Whether the whole message is covered and every signature holds (the
+    /// signer may still be someone other than the From address): only then
+    /// is the unwrapped content released.
+    pub(crate) fn releases_content(&self) -> bool {
+        matches!(
+            self.verdict(),
+            Verdict::SignedByFrom | Verdict::SignedByOther
+        )
     }
 
     pub(crate) fn unsigned(from: Vec<EmailAddress>) -> Verification {
@@ -496,7 +535,10 @@ impl Verification {
     }
 
     /// The message with the OpenPGP layer removed (outer header fields and
-    /// the signed entity), when the whole message was signed.
+    /// the signed entity), when the whole message is covered and every
+    /// signature holds (verdict [`Verdict::SignedByFrom`] or
+    /// [`Verdict::SignedByOther`]); `None` for a tampered or badly signed
+    /// message, whose content must not pass for signed.
     pub fn unwrapped_message(&self) -> Option<&[u8]> {
         self.unwrapped.as_deref()
     }

@@ -52,6 +52,44 @@ fn gpg_verifies_our_pgp_mime_signature() {
 }
 
 #[test]
+fn gpg_verifies_our_streamed_pgp_mime_signature() {
+    // 7-bit clean multipart (signed as it is) and an 8-bit single part
+    // (re-encoded as base64 from the spool), CRLF and LF input.
+    let mixed = b"From: Alice Example <alice@example.org>\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=mix\n\n--mix\nContent-Type: text/plain\n\nsee attachment\n--mix\nContent-Type: application/octet-stream\nContent-Transfer-Encoding: base64\n\nAAECAwQ=\n--mix--\n".to_vec();
+    for (suite, message) in [
+        (PgpSuite::Cv25519, message(ALICE, "Grüße aus Köln\r\n")),
+        (PgpSuite::Rsa3072, mixed),
+    ] {
+        let alice = alice(suite);
+        let gpg = Gpg::new();
+        gpg.import(&alice, false);
+        let mut signed = Vec::new();
+        Signer::new(alice.cert(), None)
+            .unwrap()
+            .sign_message_stream(&message[..], &mut signed)
+            .unwrap();
+        let parts = parts(&signed);
+        let content = gpg.write("content", &mail_message::canonicalize(&parts[0]));
+        let signature = mail_message::Entity::parse(&parts[1])
+            .unwrap()
+            .body()
+            .to_vec();
+        let signature = gpg.write("content.asc", &signature);
+        let output = gpg.ok(
+            &["--status-fd", "1", "--verify", s(&signature), s(&content)],
+            b"",
+        );
+        let status = String::from_utf8_lossy(&output.stdout);
+        assert!(status.contains("[GNUPG:] GOODSIG"), "{suite:?}: {status}");
+        assert!(parts[0].iter().all(u8::is_ascii), "{suite:?}");
+        let report = Verifier::new([public(&alice)])
+            .verify_message(&signed)
+            .unwrap();
+        assert_eq!(report.verdict(), Verdict::SignedByFrom, "{suite:?}");
+    }
+}
+
+#[test]
 fn we_verify_gpg_pgp_mime_signature_sha512() {
     for suite in SUITES {
         let alice = alice(suite);

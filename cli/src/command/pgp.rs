@@ -28,28 +28,33 @@ const MAX_HEADER: usize = 1024 * 1024;
 
 pub(crate) fn run(command: PgpCommand, output: &Output) -> Result<Verdict, Failure> {
     match command {
-        PgpCommand::Sign(args) => sign(&args, output),
+        PgpCommand::Sign(args) => sign(&args),
         PgpCommand::Verify(args) => verify(&args, output),
         PgpCommand::Encrypt(args) => encrypt(&args),
         PgpCommand::Decrypt(args) => decrypt(&args, output),
     }
 }
 
-fn sign(args: &PgpSignArgs, output: &Output) -> Result<Verdict, Failure> {
+fn sign(args: &PgpSignArgs) -> Result<Verdict, Failure> {
     let keys = load_keys(&args.secret.key)?;
     let passphrase = passphrase(args.secret.pass_env.as_deref())?;
-    let message = read_input(Path::new("-"))?;
     let digest = match args.digest {
         PgpDigest::Sha256 => Digest::Sha256,
         PgpDigest::Sha512 => Digest::Sha512,
     };
-    let signer = Signer::for_message(&keys, &message, passphrase.as_ref())
+    // Streams: only the header section is held (it names the From address
+    // the key is chosen by); the entity to sign waits in a temporary file,
+    // and nothing is written until the signature is made.
+    let mut stdin = std::io::BufReader::with_capacity(STREAM_BUFFER, std::io::stdin());
+    let header = read_header_section(&mut stdin, MAX_HEADER)
+        .map_err(|error| Failure::input("standard input", &error))?;
+    let signer = Signer::for_message(&keys, &header, passphrase.as_ref())
         .map_err(|error| key_failure(&args.secret.key, error))?
         .with_digest(digest);
-    let signed = signer
-        .sign_message(&message)
+    let stdout = std::io::BufWriter::with_capacity(STREAM_BUFFER, std::io::stdout());
+    signer
+        .sign_message_stream(header.as_slice().chain(stdin), stdout)
         .map_err(|error| Failure::input("standard input", &error))?;
-    output.product(&signed)?;
     Ok(Verdict::Holds)
 }
 
@@ -62,12 +67,20 @@ fn verify(args: &PgpVerifyArgs, output: &Output) -> Result<Verdict, Failure> {
     if let Some(at) = args.at {
         verifier = verifier.at(at);
     }
-    let message = read_input(Path::new("-"))?;
-    let report = verifier
-        .verify_message(&message)
+    // Streams: the signed part waits in a temporary file, so memory does
+    // not grow with the message.
+    let spooled = verifier
+        .verify_message_spooled(std::io::stdin())
         .map_err(|error| Failure::input("standard input", &error))?;
-    if let (Some(path), Some(unwrapped)) = (&args.output, report.unwrapped_message()) {
-        std::fs::write(path, unwrapped).map_err(|error| Failure::input(display(path), &error))?;
+    let report = spooled.verification().clone();
+    if let Some(path) = &args.output
+        && spooled.has_unwrapped()
+    {
+        let file =
+            std::fs::File::create(path).map_err(|error| Failure::input(display(path), &error))?;
+        spooled
+            .write_unwrapped(std::io::BufWriter::with_capacity(STREAM_BUFFER, file))
+            .map_err(|error| Failure::input(display(path), &error))?;
     }
     output.result(|| verification_text(&report), || verification_json(&report));
     Ok(if report.verdict() == PgpVerdict::SignedByFrom {
