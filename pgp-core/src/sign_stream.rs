@@ -291,32 +291,60 @@ impl<W: Write> Write for Scan<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let written = self.inner.write(buf)?;
         let limit = self.closing.as_ref().map_or(0, Vec::len);
-        for &b in buf.get(..written).unwrap_or_default() {
-            if self.previous == b'\r' && b != b'\n' {
-                self.bare_cr = true;
-            }
-            if b >= 0x80 || b == 0 || self.bare_cr {
+        let mut rest = buf.get(..written).unwrap_or_default();
+        // Line by line rather than byte by byte: the checks below run over
+        // whole segments, which is what keeps large messages fast.
+        while !rest.is_empty() {
+            let newline = rest.iter().position(|&b| b == b'\n');
+            let segment = rest
+                .get(..newline.unwrap_or(rest.len()))
+                .unwrap_or_default();
+            if !self.eight_bit && segment.iter().any(|&b| b >= 0x80 || b == 0) {
                 self.eight_bit = true;
             }
-            if b == b'\n' {
-                self.line_length = 0;
-                if self.line_closes() {
-                    self.closed = true;
+            // A CR is bare unless it is the last byte before an LF; one that
+            // ended the previous write is bare unless this one starts with LF.
+            if self.previous == b'\r' && !segment.is_empty() {
+                self.bare_cr = true;
+            }
+            if let Some(cr) = segment.iter().position(|&b| b == b'\r')
+                && (cr + 1 < segment.len())
+            {
+                self.bare_cr = true;
+            }
+            if self.bare_cr {
+                self.eight_bit = true;
+            }
+            self.line_length += segment.len();
+            if self.line_length > 998 {
+                self.eight_bit = true;
+            }
+            let take = limit
+                .saturating_sub(self.line_start.len())
+                .min(segment.len());
+            let (head, tail) = segment.split_at(take);
+            self.line_start.extend_from_slice(head);
+            if self.rest_blank && !tail.iter().all(u8::is_ascii_whitespace) {
+                self.rest_blank = false;
+            }
+            match newline {
+                Some(at) => {
+                    if self.line_closes() {
+                        self.closed = true;
+                    }
+                    self.line_length = 0;
+                    self.line_start.clear();
+                    self.rest_blank = true;
+                    self.previous = b'\n';
+                    rest = rest.get(at + 1..).unwrap_or_default();
                 }
-                self.line_start.clear();
-                self.rest_blank = true;
-            } else {
-                self.line_length += 1;
-                if self.line_length > 998 {
-                    self.eight_bit = true;
-                }
-                if self.line_start.len() < limit {
-                    self.line_start.push(b);
-                } else if !b.is_ascii_whitespace() {
-                    self.rest_blank = false;
+                None => {
+                    if let Some(&last) = segment.last() {
+                        self.previous = last;
+                    }
+                    rest = &[];
                 }
             }
-            self.previous = b;
         }
         Ok(written)
     }
@@ -332,12 +360,17 @@ mod tests {
     use super::*;
 
     fn scan(body: &[u8], boundary: Option<&str>) -> (bool, bool) {
-        let mut scan = Scan::new(Vec::new(), boundary);
-        for piece in body.chunks(3) {
-            scan.write_all(piece).unwrap();
+        let mut results = Vec::new();
+        for size in [1, 2, 3, 7, body.len().max(1)] {
+            let mut scan = Scan::new(Vec::new(), boundary);
+            for piece in body.chunks(size) {
+                scan.write_all(piece).unwrap();
+            }
+            assert_eq!(scan.inner, body);
+            results.push((scan.needs_encoding(), scan.closed()));
         }
-        assert_eq!(scan.inner, body);
-        (scan.needs_encoding(), scan.closed())
+        assert!(results.windows(2).all(|w| w[0] == w[1]), "{results:?}");
+        results[0]
     }
 
     #[test]
@@ -347,6 +380,11 @@ mod tests {
         assert!(scan(b"nul\0\r\n", None).0);
         assert!(scan(b"bare\rcr\r\n", None).0);
         assert!(scan(b"ends in cr\r", None).0);
+        assert!(scan(b"cr\r\r\n", None).0);
+        assert!(scan(b"cr\r\nthen \r\n\rx\r\n", None).0);
+        assert!(!scan(b"crlf\r\n\r\nonly\r\n", None).0);
+        assert!(!scan(&[&[b'x'; 996][..], b"\r\n"].concat(), None).0);
+        assert!(scan(&[&[b'x'; 998][..], b"\r\n"].concat(), None).0);
         assert!(!scan(&[b'x'; 998], None).0);
         assert!(scan(&[b'x'; 999], None).0);
     }
