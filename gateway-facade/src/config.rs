@@ -7,6 +7,10 @@
 //! postmaster = "postmaster@behoerde.example"
 //! key_passphrase_env = "MAILGATE_KEY_PASSPHRASE"  # optional; opens DATA_DIR/keys
 //!
+//! [directory]                           # optional: share one directory between nodes
+//! postgres = "host=db.behoerde.example user=mailgate dbname=mailgate"
+//! password_env = "MAILGATE_DB_PASSWORD"
+//!
 //! [trust]
 //! smime_anchors = ["pki/ca.pem"]          # roots for inbound S/MIME signatures
 //!
@@ -44,6 +48,8 @@ pub struct Config {
     pub key_passphrase_env: String,
     /// The sender of notifications.
     pub postmaster: String,
+    /// Where the certificate directory lives.
+    pub directory: DirectoryConfig,
     /// Trust anchors for inbound S/MIME signatures.
     pub smime_anchors: Vec<PathBuf>,
     /// The organisation's keys.
@@ -52,6 +58,22 @@ pub struct Config {
     pub tls_verdicts: BTreeMap<String, bool>,
     /// Length of generated fallback passwords.
     pub password_length: usize,
+}
+
+/// Where the certificate directory lives.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum DirectoryConfig {
+    /// SQLite in the data directory (the default).
+    #[default]
+    Sqlite,
+    /// A PostgreSQL database shared by several gateway nodes (needs the
+    /// `postgres` feature).
+    Postgres {
+        /// libpq-style parameters or a `postgresql://` URL.
+        parameters: String,
+        /// The environment variable holding the password, if any.
+        password_env: Option<String>,
+    },
 }
 
 /// One organisation identity: its address and key files.
@@ -74,6 +96,8 @@ pub struct KeyConfig {
 struct File {
     gateway: GatewaySection,
     #[serde(default)]
+    directory: DirectorySection,
+    #[serde(default)]
     trust: TrustSection,
     #[serde(default)]
     keys: Vec<KeySection>,
@@ -90,6 +114,13 @@ struct GatewaySection {
     data_dir: PathBuf,
     postmaster: String,
     key_passphrase_env: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct DirectorySection {
+    postgres: Option<String>,
+    password_env: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -201,6 +232,18 @@ impl Config {
                 .key_passphrase_env
                 .unwrap_or_else(|| DEFAULT_KEY_PASSPHRASE_ENV.to_owned()),
             postmaster: file.gateway.postmaster,
+            directory: match file.directory.postgres {
+                Some(parameters) => DirectoryConfig::Postgres {
+                    parameters,
+                    password_env: file.directory.password_env,
+                },
+                None if file.directory.password_env.is_some() => {
+                    return Err(invalid(
+                        "directory.password_env without directory.postgres".into(),
+                    ));
+                }
+                None => DirectoryConfig::Sqlite,
+            },
             smime_anchors: file.trust.smime_anchors.into_iter().map(resolve).collect(),
             keys,
             tls_verdicts: file
@@ -235,6 +278,32 @@ mod tests {
         );
         assert_eq!(config.tls_verdicts.get("extern.example"), Some(&false));
         assert_eq!(config.password_length, 20);
+        Ok(())
+    }
+
+    #[test]
+    fn the_directory_is_sqlite_unless_postgres_is_named() -> Result<(), Error> {
+        let base = "[gateway]\npolicy = \"p\"\ndata_dir = \"d\"\npostmaster = \"p@x\"\n";
+        let path = Path::new("m.toml");
+        assert_eq!(
+            Config::parse(base, path)?.directory,
+            DirectoryConfig::Sqlite
+        );
+        let shared = Config::parse(
+            &format!("{base}[directory]\npostgres = \"host=db user=mg\"\npassword_env = \"DB\"\n"),
+            path,
+        )?;
+        assert_eq!(
+            shared.directory,
+            DirectoryConfig::Postgres {
+                parameters: "host=db user=mg".into(),
+                password_env: Some("DB".into())
+            }
+        );
+        let orphan = Config::parse(&format!("{base}[directory]\npassword_env = \"DB\"\n"), path);
+        assert!(
+            matches!(orphan, Err(Error::Config { message, .. }) if message.contains("without directory.postgres"))
+        );
         Ok(())
     }
 

@@ -16,7 +16,7 @@ use crate::fallback::{NotifySender, PasswordChannel};
 use crate::key_vault::{KEYS_DIR, KeyVault};
 use crate::keys::OrganisationKey;
 use crate::outcome::Outcome;
-use crate::store::{Directory, SqliteDirectory};
+use crate::store::Directory;
 
 /// Who sends a mail to whom, and which way it goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,9 +102,6 @@ impl std::fmt::Debug for Gateway {
     }
 }
 
-/// The name of the certificate directory file in the data directory.
-pub const STORE_FILE: &str = "store.sqlite";
-
 impl Gateway {
     /// Builds a gateway from `mailgate.toml`: loads the policy (refusing an
     /// invalid one), opens or creates the certificate directory, loads the
@@ -117,8 +114,7 @@ impl Gateway {
     /// Builds a gateway from a parsed configuration.
     pub fn from_config(config: &Config) -> Result<Gateway, Error> {
         let (policy, _warnings) = LivePolicy::load(&config.policy)?;
-        std::fs::create_dir_all(&config.data_dir).map_err(Error::io(&config.data_dir))?;
-        let directory = SqliteDirectory::open(&config.data_dir.join(STORE_FILE))?;
+        let directory = crate::store::open_configured(config)?;
         let mut keys: Vec<OrganisationKey> = Vec::new();
         let imported = KeyVault::new(config).key_configs()?;
         for key_config in config.keys.iter().chain(&imported) {
@@ -138,7 +134,7 @@ impl Gateway {
         }
         Ok(Gateway {
             policy,
-            directory: Arc::new(directory),
+            directory,
             keys,
             anchors,
             transport: Arc::new(KnownVerdicts::new(config.tls_verdicts.clone())),

@@ -37,14 +37,16 @@ pub mod password_zip;
 pub mod store;
 
 pub use config::{
-    Config, DEFAULT_KEY_PASSPHRASE_ENV, DEFAULT_PASSWORD_LENGTH, KeyConfig, MIN_PASSWORD_LENGTH,
+    Config, DEFAULT_KEY_PASSPHRASE_ENV, DEFAULT_PASSWORD_LENGTH, DirectoryConfig, KeyConfig,
+    MIN_PASSWORD_LENGTH,
 };
 pub use error::Error;
 pub use facts::{KnownVerdicts, TransportCheck};
 pub use fallback::{NotifySender, PasswordChannel, generate_password};
-pub use gateway::{Envelope, Gateway, STORE_FILE};
+pub use gateway::{Envelope, Gateway};
 pub use headers::RESULT_FIELD_PREFIX;
 pub use key_vault::{ImportError, Imported, KEYS_DIR, KeyVault};
 pub use keys::{OrganisationKey, SmimeIdentity};
 pub use outcome::{Buffer, Disposition, Outcome, Step, Transport};
 pub use rule_engine::Direction;
+pub use store::STORE_FILE;

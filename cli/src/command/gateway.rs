@@ -2,12 +2,12 @@
 //! command line.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use gateway_facade::certificates::entries_from_file;
-use gateway_facade::store::{Added, Directory, Entry, SqliteDirectory, TrustState};
+use gateway_facade::store::{Added, Directory, Entry, TrustState};
 use gateway_facade::{
     Buffer, Config, Disposition, Envelope, Gateway, ImportError, Imported, KeyVault, Outcome,
-    STORE_FILE,
 };
 use serde_json::{Value, json};
 
@@ -119,13 +119,13 @@ pub(crate) fn summary(outcome: &Outcome) -> String {
     lines.join("\n")
 }
 
-fn open_directory(config: &ConfigArg) -> Result<SqliteDirectory, Failure> {
+fn open_directory(config: &ConfigArg) -> Result<Arc<dyn Directory>, Failure> {
     let parsed = Config::load(&config.config).map_err(|e| config_failure(&config.config, &e))?;
-    std::fs::create_dir_all(&parsed.data_dir)
-        .map_err(|e| Failure::input(display(&parsed.data_dir), &e))?;
-    let path = parsed.data_dir.join(STORE_FILE);
-    // A directory that cannot be opened now may open later: temporary.
-    SqliteDirectory::open(&path).map_err(|e| Failure::Temporary(e.to_string()))
+    gateway_facade::store::open_configured(&parsed).map_err(|e| match e {
+        // A directory that cannot be opened now may open later: temporary.
+        gateway_facade::Error::Store(store) => Failure::Temporary(store.to_string()),
+        other => config_failure(&config.config, &other),
+    })
 }
 
 fn entry_json(entry: &Entry) -> Value {
