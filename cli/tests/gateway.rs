@@ -10,34 +10,10 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use base64ct::Encoding;
-use common::{mailgate_in, ok};
+use common::{mailgate_in, ok, run};
 use serde_json::Value;
-
-fn run(program: &str, args: &[&str], stdin: &[u8], dir: &Path) -> Vec<u8> {
-    use std::io::Write;
-    let mut child = Command::new(program)
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    let stdin = stdin.to_vec();
-    let writer = std::thread::spawn(move || input.write_all(&stdin));
-    let output = child.wait_with_output().unwrap();
-    let _ = writer.join();
-    assert!(
-        output.status.success(),
-        "{program} {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output.stdout
-}
 
 fn demo() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();

@@ -12,39 +12,11 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
-use common::{mailgate_in, ok};
+use common::{mailgate_in, ok, run, tool};
 
 const AT_REST: (&str, &str) = ("MAILGATE_KEY_PASSPHRASE", "at-rest passphrase 0451");
-
-fn tool(program: &str, args: &[&str], stdin: &[u8], dir: &Path) -> Output {
-    use std::io::Write;
-    let mut child = Command::new(program)
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    let stdin = stdin.to_vec();
-    let writer = std::thread::spawn(move || input.write_all(&stdin));
-    let output = child.wait_with_output().unwrap();
-    let _ = writer.join();
-    output
-}
-
-fn run(program: &str, args: &[&str], stdin: &[u8], dir: &Path) -> Vec<u8> {
-    let output = tool(program, args, stdin, dir);
-    assert!(
-        output.status.success(),
-        "{program} {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output.stdout
-}
 
 fn demo() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();

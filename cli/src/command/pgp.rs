@@ -183,15 +183,7 @@ fn load_keys(path: &Path) -> Result<Vec<Cert>, Failure> {
 
 /// The passphrase from `--pass-env`, if given.
 fn passphrase(variable: Option<&str>) -> Result<Option<Password>, Failure> {
-    let Some(variable) = variable else {
-        return Ok(None);
-    };
-    let value = std::env::var_os(variable).ok_or_else(|| {
-        Failure::Usage(format!(
-            "--pass-env: environment variable {variable} is not set"
-        ))
-    })?;
-    Ok(Some(Password::from(value.into_encoded_bytes())))
+    Ok(super::passphrase_from_env(variable)?.map(|value| Password::from(&value[..])))
 }
 
 /// A secret key that cannot sign: the key file is the input at fault.

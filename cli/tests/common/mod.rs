@@ -36,3 +36,33 @@ pub(crate) fn ok(output: Output) -> Vec<u8> {
     );
     output.stdout
 }
+
+/// Runs a real program (openssl, gpg, ...) in `dir`, feeding `stdin` from a
+/// thread so a large input cannot deadlock against a full output pipe.
+pub(crate) fn tool(program: &str, args: &[&str], stdin: &[u8], dir: &Path) -> Output {
+    let mut child = Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    let stdin = stdin.to_vec();
+    let writer = std::thread::spawn(move || input.write_all(&stdin));
+    let output = child.wait_with_output().unwrap();
+    let _ = writer.join();
+    output
+}
+
+/// The standard output of a real program that must succeed.
+pub(crate) fn run(program: &str, args: &[&str], stdin: &[u8], dir: &Path) -> Vec<u8> {
+    let output = tool(program, args, stdin, dir);
+    assert!(
+        output.status.success(),
+        "{program} {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output.stdout
+}
