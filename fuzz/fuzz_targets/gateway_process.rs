@@ -1,9 +1,9 @@
 //! Mail from anyone through the whole gateway: `Gateway::process` on
 //! arbitrary bytes, inbound and outbound, under the shipped baseline policy.
 //! It never panics, and every envelope recipient ends up in exactly one
-//! disposition. The organisation key is `fuzz@example.org` (the testkit
-//! S/MIME identity and `pgp_fuzz_key.asc`), to which the seeds of the
-//! `smime_message` and `pgp_decrypt` targets are encrypted, so the fuzzer
+//! disposition. The organisation key is `fuzz@example.org`
+//! (`smime_fuzz_identity.pem` and `pgp_fuzz_key.asc`); the seeds were
+//! encrypted and signed to it by `openssl cms` and Sequoia, so the fuzzer
 //! reaches decryption, verification, header editing and the fallback.
 //! The input as text is also tried as a `mailgate.toml`.
 #![no_main]
@@ -15,7 +15,6 @@ use gateway_facade::store::SqliteDirectory;
 use gateway_facade::{Config, Envelope, Gateway, OrganisationKey, SmimeIdentity};
 use libfuzzer_sys::fuzz_target;
 use smime_core::{Certificate, PrivateKey};
-use testkit::{KeyKind, pki};
 
 const BASELINE: &str = include_str!("../../examples/policies/baseline.toml");
 
@@ -25,11 +24,15 @@ fn gateway() -> &'static Gateway {
         // As in pgp_decrypt: pgp-core reports Sequoia's parser panics as
         // errors; libFuzzer's hook would abort on them before that.
         drop(std::panic::take_hook());
-        let identity = pki().smime("fuzz@example.org", KeyKind::P256);
+        // A fixed self-signed P-256 identity (openssl req -x509, 100 years):
+        // testkit's PKI derives RSA-3072 CA keys, which takes most of a
+        // smoke run under the sanitizer.
+        let pem = include_bytes!("smime_fuzz_identity.pem");
+        let certificate = Certificate::load(pem).expect("fuzz identity").remove(0);
         let smime = SmimeIdentity::new(
-            Certificate::from_der(identity.certificate_der()).expect("testkit"),
+            certificate.clone(),
             Vec::new(),
-            PrivateKey::load(identity.private_key_der(), None).expect("testkit"),
+            PrivateKey::load(pem, None).expect("fuzz identity"),
         );
         let pgp = pgp_core::parse_certificates(include_bytes!("pgp_fuzz_key.asc"))
             .expect("fuzz key")
@@ -39,12 +42,15 @@ fn gateway() -> &'static Gateway {
             policy,
             Path::new("baseline.toml"),
             Arc::new(SqliteDirectory::in_memory().expect("sqlite")),
-            vec![OrganisationKey::new("fuzz@example.org", Some(smime), Some(pgp), None)],
+            vec![OrganisationKey::new(
+                "fuzz@example.org",
+                Some(smime),
+                Some(pgp),
+                None,
+            )],
             "postmaster@example.org",
         )
-        .with_trust_anchors(vec![
-            Certificate::from_der(pki().root().certificate_der()).expect("testkit"),
-        ])
+        .with_trust_anchors(vec![certificate])
     })
 }
 
@@ -54,7 +60,11 @@ fn check(envelope: &Envelope, data: &[u8]) {
         let covering = outcome
             .dispositions
             .iter()
-            .filter(|d| d.recipients().iter().any(|r| r.eq_ignore_ascii_case(recipient)))
+            .filter(|d| {
+                d.recipients()
+                    .iter()
+                    .any(|r| r.eq_ignore_ascii_case(recipient))
+            })
             .count();
         assert_eq!(covering, 1, "{recipient} in {covering} dispositions");
     }
@@ -63,13 +73,20 @@ fn check(envelope: &Envelope, data: &[u8]) {
 
 fuzz_target!(|data: &[u8]| {
     check(
-        &Envelope::inbound("someone@extern.example", ["fuzz@example.org", "bob@behoerde.example"]),
+        &Envelope::inbound(
+            "someone@extern.example",
+            ["fuzz@example.org", "bob@behoerde.example"],
+        ),
         data,
     );
     check(
         &Envelope::outbound(
             "fuzz@example.org",
-            ["bob@partner.example", "erin@geheim.example", "dave@extern.example"],
+            [
+                "bob@partner.example",
+                "erin@geheim.example",
+                "dave@extern.example",
+            ],
         ),
         data,
     );
