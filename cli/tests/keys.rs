@@ -300,6 +300,38 @@ fn an_openssl_pkcs12_key_is_stored_encrypted_and_signs_outbound_mail() {
     );
     assert_eq!(no_key.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&no_key.stderr).contains("MAILGATE_KEY_PASSPHRASE"));
+
+    // A second S/MIME key for frank configured by hand: which one signs
+    // would be a guess, so the gateway refuses to start.
+    let mut config = std::fs::read_to_string(d.join("mailgate.toml")).unwrap();
+    config.push_str(
+        "\n[[keys]]\naddress = \"frank@behoerde.example\"\n\
+         smime_certificate = \"frank.pem\"\nsmime_key = \"frank.key\"\n",
+    );
+    std::fs::write(d.join("mailgate.toml"), config).unwrap();
+    let twice = mailgate_in(
+        d,
+        &[
+            "process",
+            "--config",
+            "mailgate.toml",
+            "--direction",
+            "outbound",
+            "--from",
+            "frank@behoerde.example",
+            "--to",
+            "bob@partner.example",
+            "--out-dir",
+            "out-twice",
+        ],
+        mail,
+        &[AT_REST],
+    );
+    assert_eq!(twice.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&twice.stderr).contains("two keys of the same kind"),
+        "{twice:?}"
+    );
 }
 
 #[test]
