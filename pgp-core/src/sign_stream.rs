@@ -299,17 +299,18 @@ impl<W: Write> Write for Scan<W> {
             let segment = rest
                 .get(..newline.unwrap_or(rest.len()))
                 .unwrap_or_default();
-            if !self.eight_bit && segment.iter().any(|&b| b >= 0x80 || b == 0) {
-                self.eight_bit = true;
-            }
+            // Branch-free folds, which the compiler vectorises.
+            let (high, carriage_returns) =
+                segment.iter().fold((false, 0usize), |(high, crs), &b| {
+                    (high | (b >= 0x80) | (b == 0), crs + usize::from(b == b'\r'))
+                });
+            self.eight_bit |= high;
             // A CR is bare unless it is the last byte before an LF; one that
             // ended the previous write is bare unless this one starts with LF.
             if self.previous == b'\r' && !segment.is_empty() {
                 self.bare_cr = true;
             }
-            if let Some(cr) = segment.iter().position(|&b| b == b'\r')
-                && (cr + 1 < segment.len())
-            {
+            if carriage_returns > 1 || (carriage_returns == 1 && segment.last() != Some(&b'\r')) {
                 self.bare_cr = true;
             }
             if self.bare_cr {
