@@ -76,6 +76,10 @@ pub enum Error {
     /// The profile leaves nothing rustls could negotiate.
     #[error("{0}")]
     ProfileUnusable(String),
+    /// A DNS lookup (TLSA, MX) failed; temporary unless the name is invalid
+    /// or does not exist.
+    #[error(transparent)]
+    Dns(#[from] crate::dns::DnsError),
     /// A delivery connection was refused because the server does not meet
     /// the profile.
     #[error("{target} does not meet profile '{profile}': {failures}")]
@@ -93,6 +97,9 @@ impl Error {
     /// Whether the failure is transient (unreachable, timeout, refused with
     /// 4xx): an MTA defers rather than bounces.
     pub fn is_temporary(&self) -> bool {
+        if let Error::Dns(error) = self {
+            return error.is_temporary();
+        }
         matches!(
             self,
             Error::Connect { .. }

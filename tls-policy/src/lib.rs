@@ -34,7 +34,9 @@
 #![forbid(unsafe_code)]
 
 mod certificate;
+mod dane;
 mod date;
+mod dns;
 mod error;
 mod handshake;
 pub mod hello;
@@ -46,7 +48,14 @@ pub mod smtp;
 mod verdict;
 
 pub use certificate::{pem_certificates, summarize};
+pub use dane::{
+    DANE_EE, DANE_TA, DaneMatch, InvalidTlsa, TlsaLookup, TlsaRecord, dane_state, match_chain,
+    tlsa_name,
+};
 pub use date::{Date, InvalidDate};
+pub use dns::{
+    Answer, Dns, DnsError, HickoryDns, MailRoute, Mx, ResolverSetup, RouteKind, resolve_mx,
+};
 pub use error::Error;
 pub use handshake::{
     ProfileClientConfig, ProfileVerifier, TrustAnchors, VerifierMode, client_config,

@@ -14,6 +14,8 @@ use rustls::pki_types::ServerName;
 use rustls::{ClientConnection, StreamOwned};
 
 use crate::certificate::summarize;
+use crate::dane::{TlsaLookup, dane_state, tlsa_name};
+use crate::dns::Dns;
 use crate::error::Error;
 use crate::handshake::{TrustAnchors, VerifierMode, client_config};
 use crate::hello::{ClientHello, MAX_FLIGHT, ServerFlight, parse_server_flight};
@@ -127,6 +129,7 @@ pub struct Prober {
     ehlo_name: String,
     enumerate: bool,
     check_time: Option<SystemTime>,
+    dns: Option<Arc<dyn Dns>>,
 }
 
 /// A TLS connection that was judged and meets the profile: mail goes over
@@ -154,7 +157,27 @@ impl Prober {
             ehlo_name: "mailgate-probe.invalid".to_owned(),
             enumerate: true,
             check_time: None,
+            dns: None,
         }
+    }
+
+    /// Look up TLSA records (`_PORT._tcp.NAME`, NAME the expected
+    /// certificate name) with this resolver and judge DANE (RFC 7672) on
+    /// every probe and delivery connection. Without a resolver the DANE
+    /// state is `not-checked`.
+    pub fn with_dns(mut self, dns: Arc<dyn Dns>) -> Prober {
+        self.dns = Some(dns);
+        self
+    }
+
+    /// The TLSA lookup for the target, if a resolver is set. A temporary DNS
+    /// failure is an error (defer); a bogus answer is a DANE state.
+    fn tlsa(&self, target: &Target) -> Result<Option<TlsaLookup>, Error> {
+        let Some(dns) = &self.dns else {
+            return Ok(None);
+        };
+        let name = tlsa_name(&target.name, target.port);
+        Ok(Some(TlsaLookup::from_answer(dns.tlsa(&name))?))
     }
 
     /// Other time limits.
@@ -206,6 +229,7 @@ impl Prober {
 
     fn observe_at(&self, target: &Target, time: SystemTime) -> Result<Observation, Error> {
         let server_name = server_name(&target.name)?;
+        let tlsa = self.tlsa(target)?;
         let (session, banner, transport) = self.open(target)?;
         let mut observation = Observation {
             host: target.host.clone(),
@@ -219,6 +243,10 @@ impl Prober {
             enumeration: None,
             dane: DaneState::NotChecked,
         };
+        if let Some(lookup) = &tlsa {
+            // Until a session shows a chain: no TLS, nothing matches.
+            observation.dane = dane_state(lookup, None, &target.name, time);
+        }
         if transport == Transport::NoStarttls {
             return Ok(observation);
         }
@@ -237,6 +265,10 @@ impl Prober {
                 };
                 if let Handshake::Established(negotiated) = &mut observation.handshake {
                     negotiated.signature_scheme = recorded.signature_scheme;
+                }
+                if let Some(lookup) = &tlsa {
+                    observation.dane =
+                        dane_state(lookup, stream.conn.peer_certificates(), &target.name, time);
                 }
                 stream.conn.send_close_notify();
                 let _ = stream.conn.complete_io(&mut stream.sock);
@@ -271,6 +303,7 @@ impl Prober {
     pub fn connect_for_delivery(&self, target: &Target) -> Result<DeliveryConnection, Error> {
         let time = self.time();
         let server_name = server_name(&target.name)?;
+        let tlsa = self.tlsa(target)?;
         let (session, banner, transport) = self.open(target)?;
         let mut observation = Observation {
             host: target.host.clone(),
@@ -284,6 +317,9 @@ impl Prober {
             enumeration: None,
             dane: DaneState::NotChecked,
         };
+        if let Some(lookup) = &tlsa {
+            observation.dane = dane_state(lookup, None, &target.name, time);
+        }
         let refuse = |observation: &Observation| {
             let report = self.profile.evaluate(observation, time);
             let failures: Vec<String> = report
@@ -324,6 +360,10 @@ impl Prober {
         };
         if let Handshake::Established(negotiated) = &mut observation.handshake {
             negotiated.signature_scheme = recorded.signature_scheme;
+        }
+        if let Some(lookup) = &tlsa {
+            observation.dane =
+                dane_state(lookup, stream.conn.peer_certificates(), &target.name, time);
         }
         let report = self.profile.evaluate(&observation, time);
         if !report.conforms {

@@ -1,0 +1,390 @@
+//! DANE (RFC 7672): the matching function on certificates made here
+//! (testkit's PKI and rcgen), and the probe against OpenSSL servers (Python's
+//! `ssl`) with an injected resolver giving matching, non-matching and bogus
+//! TLSA answers.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod support;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use rustls::pki_types::CertificateDer;
+use sha2::{Digest, Sha256, Sha512};
+use support::{NAME, Server, Setup, prober};
+use testkit::KeyKind;
+use tls_policy::{
+    Answer, DaneState, Dns, DnsError, Error, Mx, Outcome, Profile, TlsaLookup, TlsaRecord,
+    dane_state, match_chain,
+};
+
+fn spki(der: &[u8]) -> Vec<u8> {
+    use der::{Decode, Encode};
+    let certificate = x509_cert::Certificate::from_der(der).unwrap();
+    certificate
+        .tbs_certificate()
+        .subject_public_key_info()
+        .to_der()
+        .unwrap()
+}
+
+fn record(usage: u8, selector: u8, matching: u8, certificate: &[u8]) -> TlsaRecord {
+    let selected = if selector == 0 {
+        certificate.to_vec()
+    } else {
+        spki(certificate)
+    };
+    let data = match matching {
+        0 => selected,
+        1 => Sha256::digest(&selected).to_vec(),
+        _ => Sha512::digest(&selected).to_vec(),
+    };
+    TlsaRecord {
+        usage,
+        selector,
+        matching,
+        data,
+    }
+}
+
+/// testkit's server identity: leaf and intermediate, as a server sends them.
+fn chain() -> Vec<CertificateDer<'static>> {
+    let identity = testkit::pki().tls_server(NAME, KeyKind::P256);
+    let mut chain = vec![CertificateDer::from(identity.certificate_der().to_vec())];
+    chain.extend(
+        identity
+            .chain_der()
+            .iter()
+            .map(|der| CertificateDer::from(der.clone())),
+    );
+    chain
+}
+
+fn self_signed(name: &str) -> Vec<u8> {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let params = rcgen::CertificateParams::new(vec![name.to_owned()]).unwrap();
+    params.self_signed(&key).unwrap().der().to_vec()
+}
+
+const FAR_FUTURE: Duration = Duration::from_secs(4_000_000_000);
+
+#[test]
+fn dane_ee_matches_every_selector_and_matching_type_ignoring_name_and_expiry() {
+    let chain = chain();
+    let now = SystemTime::now();
+    for (selector, matching) in [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 2)] {
+        let ee = record(3, selector, matching, &chain[0]);
+        let found = match_chain(std::slice::from_ref(&ee), &chain, NAME, now)
+            .unwrap_or_else(|| panic!("3 {selector} {matching} must match"));
+        assert_eq!((found.position, found.record), (0, ee.clone()));
+        // RFC 7672 section 3.1.1: no name and no validity check for DANE-EE.
+        let long_after = SystemTime::UNIX_EPOCH + FAR_FUTURE;
+        assert!(match_chain(&[ee], &chain, "other.example", long_after).is_some());
+    }
+    // A self-signed certificate (rcgen) pinned by DANE-EE needs no CA.
+    let alone = vec![CertificateDer::from(self_signed("mx.example.test"))];
+    assert!(match_chain(&[record(3, 1, 1, &alone[0])], &alone, NAME, now).is_some());
+}
+
+#[test]
+fn records_for_other_certificates_or_unusable_records_do_not_match() {
+    let chain = chain();
+    let now = SystemTime::now();
+    let other = self_signed(NAME);
+    for (selector, matching) in [(0, 1), (1, 1), (1, 2), (0, 0)] {
+        assert!(match_chain(&[record(3, selector, matching, &other)], &chain, NAME, now).is_none());
+    }
+    // PKIX-TA and PKIX-EE records are ignored in SMTP (RFC 7672 section 3.1.3).
+    assert!(match_chain(&[record(1, 1, 1, &chain[0])], &chain, NAME, now).is_none());
+    assert!(match_chain(&[record(0, 0, 1, &chain[1])], &chain, NAME, now).is_none());
+    // DANE-EE names the end entity, not the issuer.
+    assert!(match_chain(&[record(3, 0, 1, &chain[1])], &chain, NAME, now).is_none());
+    // A truncated digest never matches.
+    let mut short = record(3, 1, 1, &chain[0]);
+    short.data.pop();
+    assert!(match_chain(&[short], &chain, NAME, now).is_none());
+    // The one usable record among unusable ones is found.
+    let records = [
+        record(1, 1, 1, &chain[0]),
+        record(3, 1, 2, &other),
+        record(3, 1, 2, &chain[0]),
+    ];
+    assert_eq!(
+        match_chain(&records, &chain, NAME, now).unwrap().record,
+        records[2]
+    );
+    assert!(match_chain(&records, &[], NAME, now).is_none());
+}
+
+#[test]
+fn dane_ta_needs_the_chain_to_lead_to_the_anchor_and_the_name() {
+    let chain = chain();
+    let now = SystemTime::now();
+    for (selector, matching) in [(0, 1), (1, 1), (0, 0), (1, 2)] {
+        let ta = record(2, selector, matching, &chain[1]);
+        let found = match_chain(std::slice::from_ref(&ta), &chain, NAME, now).unwrap();
+        assert_eq!(found.position, 1);
+        // The name must match for DANE-TA (RFC 7672 section 3.1.2).
+        assert!(
+            match_chain(std::slice::from_ref(&ta), &chain, "other.example.test", now).is_none()
+        );
+        // And the chain must be valid at the check time.
+        let long_after = SystemTime::UNIX_EPOCH + FAR_FUTURE;
+        assert!(match_chain(std::slice::from_ref(&ta), &chain, NAME, long_after).is_none());
+    }
+    // The anchor is in the chain, but the end entity was not issued by it.
+    let forged = vec![CertificateDer::from(self_signed(NAME)), chain[1].clone()];
+    assert!(match_chain(&[record(2, 0, 1, &chain[1])], &forged, NAME, now).is_none());
+    // A DANE-TA record naming the end entity itself is not a trust anchor.
+    assert!(match_chain(&[record(2, 0, 1, &chain[0])], &chain, NAME, now).is_none());
+}
+
+#[test]
+fn tlsa_answers_are_judged_per_rfc7672() {
+    let chain = chain();
+    let now = SystemTime::now();
+    let good = record(3, 1, 1, &chain[0]);
+    let state = |answer| {
+        let lookup = TlsaLookup::from_answer(answer).unwrap();
+        dane_state(&lookup, Some(&chain), NAME, now)
+    };
+    assert_eq!(
+        state(Ok(Answer::secure(vec![good.clone()]))),
+        DaneState::Usable {
+            records: 1,
+            matched: true
+        }
+    );
+    // Not DNSSEC-validated: not used, even though it would match.
+    assert_eq!(
+        state(Ok(Answer::insecure(vec![good.clone()]))),
+        DaneState::Insecure
+    );
+    assert_eq!(state(Ok(Answer::secure(Vec::new()))), DaneState::NoRecords);
+    // Only unusable records: DANE does not apply.
+    assert_eq!(
+        state(Ok(Answer::secure(vec![record(1, 1, 1, &chain[0])]))),
+        DaneState::NoRecords
+    );
+    let bogus = DnsError::Bogus {
+        name: "_25._tcp.mx.example.test".into(),
+        record_type: "TLSA",
+        reason: "test".into(),
+    };
+    assert_eq!(state(Err(bogus)), DaneState::Bogus);
+    // Usable records and no TLS session: nothing can match.
+    let lookup = TlsaLookup::from_answer(Ok(Answer::secure(vec![good]))).unwrap();
+    assert_eq!(
+        dane_state(&lookup, None, NAME, now),
+        DaneState::Usable {
+            records: 1,
+            matched: false
+        }
+    );
+    let timeout = DnsError::Timeout {
+        name: "x".into(),
+        record_type: "TLSA",
+    };
+    assert!(
+        TlsaLookup::from_answer(Err(timeout))
+            .unwrap_err()
+            .is_temporary()
+    );
+}
+
+/// A resolver answering TLSA queries from a fixed answer, recording names.
+#[derive(Debug)]
+struct FakeDns {
+    tlsa: Result<Answer<TlsaRecord>, DnsError>,
+    asked: Mutex<Vec<String>>,
+}
+
+impl FakeDns {
+    fn new(tlsa: Result<Answer<TlsaRecord>, DnsError>) -> Arc<FakeDns> {
+        Arc::new(FakeDns {
+            tlsa,
+            asked: Mutex::new(Vec::new()),
+        })
+    }
+}
+
+impl Dns for FakeDns {
+    fn mx(&self, _: &str) -> Result<Answer<Mx>, DnsError> {
+        Ok(Answer::secure(Vec::new()))
+    }
+    fn tlsa(&self, name: &str) -> Result<Answer<TlsaRecord>, DnsError> {
+        self.asked.lock().unwrap().push(name.to_owned());
+        self.tlsa.clone()
+    }
+}
+
+fn dane_finding(report: &tls_policy::Report) -> (Outcome, String) {
+    let finding = report
+        .findings
+        .iter()
+        .find(|f| f.check == "dane.tlsa")
+        .unwrap();
+    (finding.outcome, finding.observed.clone())
+}
+
+fn leaf() -> Vec<u8> {
+    testkit::pki()
+        .tls_server(NAME, KeyKind::P256)
+        .certificate_der()
+        .to_vec()
+}
+
+#[test]
+fn openssl_server_matching_tlsa_passes_dane() {
+    let server = Server::start(&Setup::default());
+    let dns = FakeDns::new(Ok(Answer::secure(vec![record(3, 1, 1, &leaf())])));
+    let prober = prober(Profile::bsi_tr_03108())
+        .with_enumeration(false)
+        .with_dns(dns.clone());
+    let (observation, report) = prober.check(&server.target()).unwrap();
+    assert_eq!(
+        observation.dane,
+        DaneState::Usable {
+            records: 1,
+            matched: true
+        }
+    );
+    assert_eq!(dane_finding(&report).0, Outcome::Pass);
+    assert!(report.conforms, "{report:#?}");
+    assert_eq!(
+        *dns.asked.lock().unwrap(),
+        [format!("_{}._tcp.{NAME}", server.port)]
+    );
+    // DANE-TA naming the intermediate the server sends works too.
+    let intermediate = testkit::pki().tls_server(NAME, KeyKind::P256).chain_der()[0].clone();
+    let dns = FakeDns::new(Ok(Answer::secure(vec![record(2, 0, 1, &intermediate)])));
+    let prober = prober.with_dns(dns);
+    let (observation, _) = prober.check(&server.target()).unwrap();
+    assert_eq!(
+        observation.dane,
+        DaneState::Usable {
+            records: 1,
+            matched: true
+        }
+    );
+    // And delivery goes ahead over the judged connection.
+    let delivery = prober.connect_for_delivery(&server.target()).unwrap();
+    assert!(matches!(
+        delivery.observation.dane,
+        DaneState::Usable { matched: true, .. }
+    ));
+}
+
+#[test]
+fn openssl_server_not_matching_tlsa_fails_dane_and_delivery_is_refused() {
+    let server = Server::start(&Setup::default());
+    let other = self_signed(NAME);
+    let dns = FakeDns::new(Ok(Answer::secure(vec![record(3, 1, 1, &other)])));
+    for profile in [Profile::bsi_tr_03108(), Profile::opportunistic()] {
+        let prober = prober(profile)
+            .with_enumeration(false)
+            .with_dns(dns.clone());
+        let (observation, report) = prober.check(&server.target()).unwrap();
+        assert_eq!(
+            observation.dane,
+            DaneState::Usable {
+                records: 1,
+                matched: false
+            }
+        );
+        let (outcome, observed) = dane_finding(&report);
+        assert_eq!(outcome, Outcome::Fail);
+        assert!(observed.contains("do not send"), "{observed}");
+        assert!(!report.conforms);
+        match prober.connect_for_delivery(&server.target()) {
+            Err(Error::NotConforming { failures, .. }) => {
+                assert!(failures.contains("none matches"), "{failures}")
+            }
+            other => panic!("delivery must be refused: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn openssl_server_self_signed_pinned_by_dane_ee_passes_the_opportunistic_profile() {
+    let server = Server::start(&Setup {
+        self_signed: true,
+        ..Setup::default()
+    });
+    let pem = std::fs::read(server.dir.path().join("cert.pem")).unwrap();
+    let der = tls_policy::pem_certificates(&pem).unwrap().remove(0);
+    let dns = FakeDns::new(Ok(Answer::secure(vec![record(3, 1, 1, &der)])));
+    let prober = prober(Profile::opportunistic())
+        .with_enumeration(false)
+        .with_dns(dns);
+    let (observation, report) = prober.check(&server.target()).unwrap();
+    assert_eq!(
+        observation.dane,
+        DaneState::Usable {
+            records: 1,
+            matched: true
+        }
+    );
+    assert!(report.conforms, "{report:#?}");
+    assert!(prober.connect_for_delivery(&server.target()).is_ok());
+}
+
+#[test]
+fn usable_tlsa_without_starttls_bogus_answers_and_dns_timeouts_mean_defer() {
+    let server = Server::start(&Setup {
+        mode: "no-starttls",
+        ..Setup::default()
+    });
+    let dns = FakeDns::new(Ok(Answer::secure(vec![record(3, 1, 1, &leaf())])));
+    let prober = prober(Profile::opportunistic())
+        .with_enumeration(false)
+        .with_dns(dns);
+    let (_, report) = prober.check(&server.target()).unwrap();
+    let (outcome, observed) = dane_finding(&report);
+    assert_eq!(outcome, Outcome::Fail);
+    assert!(observed.contains("no TLS session"), "{observed}");
+
+    let server = Server::start(&Setup::default());
+    let bogus = FakeDns::new(Err(DnsError::Bogus {
+        name: "_25._tcp.mx.example.test".into(),
+        record_type: "TLSA",
+        reason: "bad signature".into(),
+    }));
+    let prober = prober.with_dns(bogus);
+    let (observation, report) = prober.check(&server.target()).unwrap();
+    assert_eq!(observation.dane, DaneState::Bogus);
+    assert_eq!(dane_finding(&report).0, Outcome::Fail);
+
+    let timeout = FakeDns::new(Err(DnsError::Timeout {
+        name: "_25._tcp.mx.example.test".into(),
+        record_type: "TLSA",
+    }));
+    let error = prober
+        .with_dns(timeout)
+        .check(&server.target())
+        .unwrap_err();
+    assert!(
+        matches!(error, Error::Dns(DnsError::Timeout { .. })),
+        "{error}"
+    );
+    assert!(error.is_temporary());
+}
+
+#[test]
+fn insecure_tlsa_is_not_used() {
+    let server = Server::start(&Setup::default());
+    let other = self_signed(NAME);
+    let dns = FakeDns::new(Ok(Answer::insecure(vec![record(3, 1, 1, &other)])));
+    let prober = prober(Profile::bsi_tr_03108())
+        .with_enumeration(false)
+        .with_dns(dns);
+    let (observation, report) = prober.check(&server.target()).unwrap();
+    assert_eq!(observation.dane, DaneState::Insecure);
+    assert_eq!(dane_finding(&report).0, Outcome::NotApplicable);
+    assert!(report.conforms);
+}

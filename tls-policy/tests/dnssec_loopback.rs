@@ -1,0 +1,309 @@
+//! The validating resolver (`HickoryDns`) against a real DNSSEC-signed zone:
+//! keys made by `ldns-keygen`, the zone signed by `ldns-signzone`, served by
+//! NSD on 127.0.0.1, with the zone's KSK as the only trust anchor. Then the
+//! whole probe: TLSA from that zone judged against an OpenSSL server.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod support;
+
+use std::net::{SocketAddr, UdpSocket};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+use support::{Server, Setup, prober};
+use tempfile::TempDir;
+use testkit::KeyKind;
+use tls_policy::{
+    DaneState, Dns, DnsError, HickoryDns, Profile, ResolverSetup, RouteKind, Target, TlsaLookup,
+    resolve_mx,
+};
+
+const MX: &str = "mx.dane.test";
+
+fn run(dir: &Path, program: &str, args: &[&str]) -> String {
+    let output = Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|error| panic!("{program}: {error}"));
+    assert!(
+        output.status.success(),
+        "{program} {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+fn spki_sha256_hex(der: &[u8]) -> String {
+    use der::{Decode, Encode};
+    let certificate = x509_cert::Certificate::from_der(der).unwrap();
+    let spki = certificate
+        .tbs_certificate()
+        .subject_public_key_info()
+        .to_der()
+        .unwrap();
+    Sha256::digest(&spki)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// NSD serving `dane.test` (signed; one TLSA changed after signing) and
+/// `plain.dane.test` (unsigned, delegated without DS); killed when dropped.
+struct Nsd {
+    child: Child,
+    address: SocketAddr,
+    /// The KSK as a DNSKEY record: the test's trust anchor.
+    anchor: String,
+    _dir: TempDir,
+}
+
+impl Drop for Nsd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Nsd {
+    /// `smtp_port`: the port whose TLSA records the zone carries.
+    fn start(smtp_port: u16, tlsa_hex: &str) -> Nsd {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path();
+        let key = run(
+            path,
+            "ldns-keygen",
+            &["-a", "ECDSAP256SHA256", "-k", "dane.test"],
+        );
+        let key = key.trim();
+        let anchor = std::fs::read_to_string(path.join(format!("{key}.key"))).unwrap();
+        let zone = format!(
+            "$ORIGIN dane.test.\n$TTL 300\n\
+             @ IN SOA ns.dane.test. hostmaster.dane.test. 1 3600 600 86400 300\n\
+             @ IN NS ns.dane.test.\n\
+             ns IN A 127.0.0.1\n\
+             @ IN MX 20 backup.dane.test.\n\
+             @ IN MX 10 mx.dane.test.\n\
+             mx IN A 127.0.0.1\n\
+             _{smtp_port}._tcp.mx IN TLSA 3 1 1 {tlsa_hex}\n\
+             _{smtp_port}._tcp.bad IN TLSA 3 1 1 {tlsa_hex}\n\
+             nullmx IN MX 0 .\n\
+             nomx IN A 127.0.0.1\n\
+             plain IN NS ns.dane.test.\n"
+        );
+        std::fs::write(path.join("dane.test.zone"), zone).unwrap();
+        run(path, "ldns-signzone", &["dane.test.zone", key]);
+        // Tamper: change the TLSA data of `bad` after signing.
+        let signed = std::fs::read_to_string(path.join("dane.test.zone.signed")).unwrap();
+        let marker = format!("_{smtp_port}._tcp.bad.dane.test.");
+        let tampered: String = signed
+            .lines()
+            .map(|line| {
+                if line.starts_with(&marker) && line.contains("\tTLSA\t") {
+                    let (head, data) = line.rsplit_once(' ').unwrap();
+                    let flipped = if data.starts_with('0') { "1" } else { "0" };
+                    format!("{head} {flipped}{}\n", &data[1..])
+                } else {
+                    format!("{line}\n")
+                }
+            })
+            .collect();
+        assert_ne!(tampered, signed, "the tampered record was not found");
+        std::fs::write(path.join("dane.test.zone.signed"), tampered).unwrap();
+        std::fs::write(
+            path.join("plain.dane.test.zone"),
+            format!(
+                "$ORIGIN plain.dane.test.\n$TTL 300\n\
+                 @ IN SOA ns.dane.test. hostmaster.dane.test. 1 3600 600 86400 300\n\
+                 @ IN NS ns.dane.test.\n\
+                 @ IN MX 10 mx.plain.dane.test.\n\
+                 _{smtp_port}._tcp.mx IN TLSA 3 1 1 {tlsa_hex}\n"
+            ),
+        )
+        .unwrap();
+        // A free port (UDP and TCP are bound by NSD on the same number).
+        let port = UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let p = path.display();
+        let conf = format!(
+            "server:\n  ip-address: 127.0.0.1@{port}\n  port: {port}\n  zonesdir: \"{p}\"\n  \
+             database: \"\"\n  username: \"\"\n  chroot: \"\"\n  pidfile: \"{p}/nsd.pid\"\n  \
+             xfrdfile: \"{p}/xfrd.state\"\n  zonelistfile: \"{p}/zone.list\"\n  \
+             logfile: \"{p}/nsd.log\"\n\
+             remote-control:\n  control-enable: no\n\
+             zone:\n  name: \"dane.test\"\n  zonefile: \"dane.test.zone.signed\"\n\
+             zone:\n  name: \"plain.dane.test\"\n  zonefile: \"plain.dane.test.zone\"\n"
+        );
+        std::fs::write(path.join("nsd.conf"), conf).unwrap();
+        let nsd = ["/usr/sbin/nsd", "nsd"]
+            .into_iter()
+            .find(|candidate| Path::new(candidate).exists())
+            .unwrap_or("nsd");
+        let child = Command::new(nsd)
+            .args(["-d", "-c"])
+            .arg(path.join("nsd.conf"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nsd runs");
+        let server = Nsd {
+            child,
+            address: SocketAddr::from(([127, 0, 0, 1], port)),
+            anchor,
+            _dir: dir,
+        };
+        // Ready when it answers the SOA of the signed zone.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+            socket
+                .set_read_timeout(Some(Duration::from_millis(200)))
+                .unwrap();
+            // A minimal query: id 1, RD, one question dane.test/SOA/IN.
+            let mut query = vec![0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+            query.extend_from_slice(b"\x04dane\x04test\x00\x00\x06\x00\x01");
+            let _ = socket.send_to(&query, server.address);
+            let mut buffer = [0u8; 512];
+            if socket.recv_from(&mut buffer).is_ok() {
+                break;
+            }
+            assert!(Instant::now() < deadline, "nsd did not start");
+        }
+        server
+    }
+
+    fn resolver(&self, anchor: &str) -> HickoryDns {
+        HickoryDns::new(&ResolverSetup {
+            servers: vec![self.address],
+            trust_anchors: Some(anchor.to_owned()),
+            timeout: Some(Duration::from_secs(3)),
+        })
+        .unwrap()
+    }
+}
+
+fn leaf() -> Vec<u8> {
+    testkit::pki()
+        .tls_server(support::NAME, KeyKind::P256)
+        .certificate_der()
+        .to_vec()
+}
+
+#[test]
+#[ignore = "needs nsd and ldnsutils"]
+fn hickory_validates_a_signed_zone_on_nsd_and_rejects_tampered_and_unsigned_data() {
+    let port = 2525;
+    let tlsa = spki_sha256_hex(&leaf());
+    let nsd = Nsd::start(port, &tlsa);
+    let dns = nsd.resolver(&nsd.anchor);
+
+    // MX from the signed zone: secure, in preference order.
+    let route = resolve_mx(&dns, "dane.test").unwrap();
+    assert_eq!(route.kind, RouteKind::Mx);
+    assert!(route.secure, "{route:?}");
+    let hosts: Vec<&str> = route.hosts.iter().map(|h| h.exchange.as_str()).collect();
+    assert_eq!(hosts, ["mx.dane.test", "backup.dane.test"]);
+    assert_eq!(
+        resolve_mx(&dns, "nullmx.dane.test").unwrap().kind,
+        RouteKind::NullMx
+    );
+    let implicit = resolve_mx(&dns, "nomx.dane.test").unwrap();
+    assert_eq!(implicit.kind, RouteKind::Implicit);
+    assert!(implicit.secure, "NSEC proves there is no MX: {implicit:?}");
+    assert!(matches!(
+        resolve_mx(&dns, "nowhere.dane.test"),
+        Err(DnsError::NoSuchDomain { secure: true, .. })
+    ));
+
+    // Secure TLSA: accepted.
+    let answer = dns.tlsa(&format!("_{port}._tcp.{MX}")).unwrap();
+    assert!(answer.secure);
+    assert_eq!(answer.records.len(), 1);
+    assert_eq!(answer.records[0].to_string(), format!("3 1 1 {tlsa}"));
+
+    // Changed after signing: bogus, a temporary error (defer).
+    let bogus = dns
+        .tlsa(&format!("_{port}._tcp.bad.dane.test"))
+        .unwrap_err();
+    assert!(matches!(bogus, DnsError::Bogus { .. }), "{bogus:?}");
+    assert!(bogus.is_temporary());
+    assert!(matches!(
+        TlsaLookup::from_answer(Err(bogus)).unwrap(),
+        TlsaLookup::Bogus(_)
+    ));
+
+    // Unsigned child zone (delegated without DS): insecure, DANE not used.
+    let insecure = dns
+        .tlsa(&format!("_{port}._tcp.mx.plain.dane.test"))
+        .unwrap();
+    assert!(!insecure.secure);
+    assert_eq!(insecure.records.len(), 1);
+    assert_eq!(
+        TlsaLookup::from_answer(Ok(insecure)).unwrap(),
+        TlsaLookup::NotApplicable(DaneState::Insecure)
+    );
+
+    // No TLSA at an existing name: validated denial.
+    let none = TlsaLookup::from_answer(dns.tlsa("_25._tcp.mx.dane.test")).unwrap();
+    assert_eq!(none, TlsaLookup::NotApplicable(DaneState::NoRecords));
+
+    // With another key as anchor the same signed data does not validate.
+    let stranger = tempfile::tempdir().unwrap();
+    let other = run(
+        stranger.path(),
+        "ldns-keygen",
+        &["-a", "ECDSAP256SHA256", "-k", "dane.test"],
+    );
+    let other_anchor =
+        std::fs::read_to_string(stranger.path().join(format!("{}.key", other.trim()))).unwrap();
+    let wrong = nsd.resolver(&other_anchor);
+    let error = wrong.tlsa(&format!("_{port}._tcp.{MX}")).unwrap_err();
+    assert!(matches!(error, DnsError::Bogus { .. }), "{error:?}");
+}
+
+#[test]
+#[ignore = "needs nsd and ldnsutils"]
+fn probe_judges_an_openssl_server_by_tlsa_from_the_signed_zone() {
+    let server = Server::start(&Setup::default());
+    let nsd = Nsd::start(server.port, &spki_sha256_hex(&leaf()));
+    let dns: Arc<dyn Dns> = Arc::new(nsd.resolver(&nsd.anchor));
+    // The server's certificate names mx.example.test; DANE-EE does not look
+    // at names, and the opportunistic profile enforces only DANE.
+    let target = Target::parse(&format!("127.0.0.1:{}", server.port), false)
+        .unwrap()
+        .with_name(MX);
+    let prober = prober(Profile::opportunistic())
+        .with_enumeration(false)
+        .with_dns(Arc::clone(&dns));
+    let (observation, report) = prober.check(&target).unwrap();
+    assert_eq!(
+        observation.dane,
+        DaneState::Usable {
+            records: 1,
+            matched: true
+        }
+    );
+    assert!(report.conforms, "{report:#?}");
+    // The tampered record: bogus, do not send.
+    let bad = target.clone().with_name("bad.dane.test");
+    let (observation, report) = prober.check(&bad).unwrap();
+    assert_eq!(observation.dane, DaneState::Bogus);
+    assert!(!report.conforms);
+    // The unsigned zone's record is not used.
+    let plain = target.with_name("mx.plain.dane.test");
+    let (observation, report) = prober.check(&plain).unwrap();
+    assert_eq!(observation.dane, DaneState::Insecure);
+    assert!(report.conforms, "{report:#?}");
+}
