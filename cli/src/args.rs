@@ -72,6 +72,18 @@ pub(crate) enum Command {
     /// TLS of receiving mail servers: BSI TR-03108 checks.
     #[command(subcommand)]
     Tls(crate::args_tls::TlsCommand),
+
+    /// Run the gateway as a milter for Postfix or Sendmail.
+    ///
+    /// Inbound mail is decrypted, verified, annotated and harvested; outbound
+    /// mail is signed and encrypted in place, all per policy. A milter
+    /// changes or refuses a mail for all its recipients at once: mail whose
+    /// recipients need different treatment, a TLS requirement, or a password
+    /// notification is refused with 451 and a reason (route it through
+    /// `mailgate relay`). Set `milter_default_action = tempfail` in Postfix
+    /// (its default) so that mail is never passed on when the milter is
+    /// down. Logs one line per mail to standard error.
+    Milter(crate::args_milter::MilterArgs),
 }
 
 #[derive(Debug, Subcommand)]

@@ -16,6 +16,7 @@
 use sequoia_openpgp as _;
 
 mod args;
+mod args_milter;
 mod args_pgp;
 mod args_tls;
 mod command;
@@ -48,6 +49,7 @@ fn main() -> ExitCode {
         Command::Policy(command) => command::policy::run(command, &output),
         Command::Pgp(command) => command::pgp::run(command, &output),
         Command::Tls(command) => command::tls::run(command, &output),
+        Command::Milter(args) => command::milter::run(&args),
     };
     match result {
         Ok(verdict) => verdict.exit_code(),

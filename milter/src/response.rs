@@ -78,6 +78,15 @@ impl Reply {
         })
     }
 
+    /// `451 4.3.0`: the reply when nothing more specific can be said.
+    pub fn try_again_later() -> Reply {
+        Reply {
+            code: 451,
+            status: "4.3.0".to_owned(),
+            text: "temporary failure in the mail gateway, try again later".to_owned(),
+        }
+    }
+
     /// The reply code.
     pub fn code(&self) -> u16 {
         self.code
