@@ -1,0 +1,281 @@
+//! A durable mail spool for a relay that must not lose mail.
+//!
+//! A message goes through two stages, each a directory of files:
+//!
+//! 1. **received** (`incoming/ID`): [`Spool::receive`] returns only after the
+//!    message and its envelope are on disk (written to `tmp/`, `fsync`ed,
+//!    renamed into place, the directory `fsync`ed). Only then may an SMTP
+//!    server answer 250.
+//! 2. **to deliver** (`outgoing/ID.N`): [`Spool::hand_over`] replaces a
+//!    received message by its deliveries (one per recipient group, as the
+//!    gateway decided) in one step that a crash cannot split: the deliveries
+//!    are written first; the received message is removed last; until it is
+//!    gone, its deliveries are invisible and a restart processes it again,
+//!    overwriting them.
+//!
+//! A delivery is removed by [`Spool::delivered`] after the next hop accepted
+//! it. A crash between the next hop's 250 and that removal delivers it once
+//! more after restart: at most one duplicate, never a loss.
+//!
+//! ```
+//! use mailgate_spool::{Delivery, Envelope, Spool};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let spool = Spool::open(dir.path())?;
+//! let envelope = Envelope { sender: "alice@behoerde.example".into(), recipients: vec!["bob@partner.example".into()] };
+//! let id = spool.receive(&envelope, &b"Subject: hi\r\n\r\nHello\r\n"[..])?;
+//! // ... here an SMTP server answers 250 ...
+//!
+//! let (envelope, message) = spool.read_received(&id)?;
+//! let delivery = Delivery::new(&envelope.sender, envelope.recipients.clone());
+//! spool.hand_over(&id, &[(delivery, message.as_slice())])?;
+//! for job in spool.deliveries()? {
+//!     let (delivery, message) = spool.read_delivery(&job)?;
+//!     // ... send `message` to `delivery.recipients`; on 250:
+//!     spool.delivered(&job)?;
+//! }
+//! assert!(spool.received()?.is_empty() && spool.deliveries()?.is_empty());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![forbid(unsafe_code)]
+
+mod entry;
+mod error;
+mod id;
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+pub use entry::{Delivery, Envelope};
+pub use error::SpoolError;
+pub use id::{DeliveryId, MessageId};
+
+use crate::entry::{read_entry, write_header};
+
+const TMP: &str = "tmp";
+const INCOMING: &str = "incoming";
+const OUTGOING: &str = "outgoing";
+
+/// A spool in a directory. Several values may use one directory from one
+/// process; ids are unique per process and time.
+#[derive(Debug, Clone)]
+pub struct Spool {
+    root: PathBuf,
+    max_message_size: u64,
+}
+
+impl Spool {
+    /// Opens (creating if needed) the spool in `root`. Partial writes of an
+    /// earlier run (in `tmp/`) were never acknowledged and are removed.
+    pub fn open(root: &Path) -> Result<Spool, SpoolError> {
+        for sub in [TMP, INCOMING, OUTGOING] {
+            let dir = root.join(sub);
+            fs::create_dir_all(&dir).map_err(SpoolError::io(&dir))?;
+        }
+        let tmp = root.join(TMP);
+        for entry in fs::read_dir(&tmp).map_err(SpoolError::io(&tmp))? {
+            let path = entry.map_err(SpoolError::io(&tmp))?.path();
+            fs::remove_file(&path).map_err(SpoolError::io(&path))?;
+        }
+        sync_dir(root)?;
+        Ok(Spool {
+            root: root.to_owned(),
+            max_message_size: 64 * 1024 * 1024,
+        })
+    }
+
+    /// Sets the largest message [`Spool::receive`] accepts (default 64 MiB).
+    pub fn with_max_message_size(mut self, bytes: u64) -> Spool {
+        self.max_message_size = bytes;
+        self
+    }
+
+    /// The spool's directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Stores a received message durably; when this returns `Ok`, the
+    /// message survives a crash (process or power) and may be acknowledged.
+    /// On error nothing was stored.
+    pub fn receive(
+        &self,
+        envelope: &Envelope,
+        message: impl Read,
+    ) -> Result<MessageId, SpoolError> {
+        let id = MessageId::new();
+        let tmp = self.root.join(TMP).join(id.as_str());
+        let result = self.write_new(&tmp, |file| {
+            write_header(file, envelope).map_err(SpoolError::io(&tmp))?;
+            let limit = self.max_message_size;
+            let copied = io::copy(&mut message.take(limit.saturating_add(1)), file)
+                .map_err(SpoolError::Input)?;
+            if copied > limit {
+                return Err(SpoolError::TooBig { limit });
+            }
+            Ok(())
+        });
+        if let Err(error) = result {
+            let _ = fs::remove_file(&tmp);
+            return Err(error);
+        }
+        self.publish(&tmp, &self.root.join(INCOMING).join(id.as_str()))?;
+        Ok(id)
+    }
+
+    /// Received messages not yet handed over, oldest first.
+    pub fn received(&self) -> Result<Vec<MessageId>, SpoolError> {
+        let mut ids: Vec<MessageId> = self
+            .list(INCOMING)?
+            .into_iter()
+            .filter_map(|name| MessageId::parse(&name).ok())
+            .collect();
+        ids.sort();
+        Ok(ids)
+    }
+
+    /// A received message: its envelope and its bytes.
+    pub fn read_received(&self, id: &MessageId) -> Result<(Envelope, Vec<u8>), SpoolError> {
+        read_entry(&self.root.join(INCOMING).join(id.as_str()), id.as_str())
+    }
+
+    /// Replaces received message `id` by `deliveries` (each with the message
+    /// to send), atomically as far as a crash is concerned. An empty list
+    /// removes the message (everything was refused and bounced by other
+    /// means).
+    pub fn hand_over(
+        &self,
+        id: &MessageId,
+        deliveries: &[(Delivery, &[u8])],
+    ) -> Result<Vec<DeliveryId>, SpoolError> {
+        let received = self.root.join(INCOMING).join(id.as_str());
+        if !received.exists() {
+            return Err(SpoolError::NotFound(id.to_string()));
+        }
+        // Deliveries of an interrupted earlier hand-over were never visible;
+        // a new decision replaces all of them.
+        for stale in self.list(OUTGOING)? {
+            if DeliveryId::parse(&stale).is_ok_and(|d| d.message() == id.as_str()) {
+                let path = self.root.join(OUTGOING).join(&stale);
+                fs::remove_file(&path).map_err(SpoolError::io(&path))?;
+            }
+        }
+        let mut written = Vec::new();
+        for (index, (delivery, message)) in deliveries.iter().enumerate() {
+            let job = DeliveryId::new(id, index);
+            let tmp = self.root.join(TMP).join(job.as_str());
+            self.write_new(&tmp, |file| {
+                write_header(file, delivery).map_err(SpoolError::io(&tmp))?;
+                file.write_all(message).map_err(SpoolError::io(&tmp))
+            })?;
+            written.push((tmp, job));
+        }
+        let outgoing = self.root.join(OUTGOING);
+        for (tmp, job) in &written {
+            let path = outgoing.join(job.as_str());
+            fs::rename(tmp, &path).map_err(SpoolError::io(&path))?;
+        }
+        sync_dir(&outgoing)?;
+        fs::remove_file(&received).map_err(SpoolError::io(&received))?;
+        sync_dir(&self.root.join(INCOMING))?;
+        Ok(written.into_iter().map(|(_, job)| job).collect())
+    }
+
+    /// Deliveries waiting, oldest first (also those not due yet: see
+    /// [`Delivery::not_before`]).
+    pub fn deliveries(&self) -> Result<Vec<DeliveryId>, SpoolError> {
+        let incoming = self.list(INCOMING)?;
+        let mut ids: Vec<DeliveryId> = self
+            .list(OUTGOING)?
+            .into_iter()
+            .filter_map(|name| DeliveryId::parse(&name).ok())
+            // Part of a hand-over that has not completed: not yet valid.
+            .filter(|job| !incoming.iter().any(|m| m == job.message()))
+            .collect();
+        ids.sort();
+        Ok(ids)
+    }
+
+    /// A delivery: where it goes and the message to send.
+    pub fn read_delivery(&self, id: &DeliveryId) -> Result<(Delivery, Vec<u8>), SpoolError> {
+        read_entry(&self.root.join(OUTGOING).join(id.as_str()), id.as_str())
+    }
+
+    /// Removes a delivery the next hop accepted (or that was bounced).
+    pub fn delivered(&self, id: &DeliveryId) -> Result<(), SpoolError> {
+        let path = self.root.join(OUTGOING).join(id.as_str());
+        match fs::remove_file(&path) {
+            Ok(()) => sync_dir(&self.root.join(OUTGOING)),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {
+                Err(SpoolError::NotFound(id.to_string()))
+            }
+            Err(error) => Err(SpoolError::Io {
+                path,
+                source: error,
+            }),
+        }
+    }
+
+    /// Replaces a delivery's envelope data (attempts, next attempt, fewer
+    /// recipients after a partial success), keeping its message.
+    pub fn update(&self, id: &DeliveryId, delivery: &Delivery) -> Result<(), SpoolError> {
+        let (_, message) = self.read_delivery(id)?;
+        let tmp = self.root.join(TMP).join(id.as_str());
+        self.write_new(&tmp, |file| {
+            write_header(file, delivery).map_err(SpoolError::io(&tmp))?;
+            file.write_all(&message).map_err(SpoolError::io(&tmp))
+        })?;
+        self.publish(&tmp, &self.root.join(OUTGOING).join(id.as_str()))
+    }
+
+    /// Creates `path` (which must not exist), lets `fill` write it, and
+    /// syncs it to disk.
+    fn write_new(
+        &self,
+        path: &Path,
+        fill: impl FnOnce(&mut BufWriter<&File>) -> Result<(), SpoolError>,
+    ) -> Result<(), SpoolError> {
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .map_err(SpoolError::io(path))?;
+        let mut writer = BufWriter::with_capacity(256 * 1024, &file);
+        let filled = fill(&mut writer).and_then(|()| writer.flush().map_err(SpoolError::io(path)));
+        drop(writer);
+        if let Err(error) = filled.and_then(|()| file.sync_all().map_err(SpoolError::io(path))) {
+            let _ = fs::remove_file(path);
+            return Err(error);
+        }
+        Ok(())
+    }
+
+    /// Renames a synced file into place and syncs the target directory.
+    fn publish(&self, tmp: &Path, target: &Path) -> Result<(), SpoolError> {
+        fs::rename(tmp, target).map_err(SpoolError::io(target))?;
+        match target.parent() {
+            Some(dir) => sync_dir(dir),
+            None => Ok(()),
+        }
+    }
+
+    fn list(&self, sub: &str) -> Result<Vec<String>, SpoolError> {
+        let dir = self.root.join(sub);
+        let mut names = Vec::new();
+        for entry in fs::read_dir(&dir).map_err(SpoolError::io(&dir))? {
+            let entry = entry.map_err(SpoolError::io(&dir))?;
+            if let Ok(name) = entry.file_name().into_string() {
+                names.push(name);
+            }
+        }
+        Ok(names)
+    }
+}
+
+/// Makes a directory's entries (creations, renames, removals) durable.
+fn sync_dir(dir: &Path) -> Result<(), SpoolError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(SpoolError::io(dir))
+}
