@@ -56,6 +56,7 @@ use crate::entry::{read_entry, write_header};
 const TMP: &str = "tmp";
 const INCOMING: &str = "incoming";
 const OUTGOING: &str = "outgoing";
+const HELD: &str = "held";
 
 /// A spool in a directory. Several values may use one directory from one
 /// process; ids are unique per process and time.
@@ -69,7 +70,7 @@ impl Spool {
     /// Opens (creating if needed) the spool in `root`. Partial writes of an
     /// earlier run (in `tmp/`) were never acknowledged and are removed.
     pub fn open(root: &Path) -> Result<Spool, SpoolError> {
-        for sub in [TMP, INCOMING, OUTGOING] {
+        for sub in [TMP, INCOMING, OUTGOING, HELD] {
             let dir = root.join(sub);
             fs::create_dir_all(&dir).map_err(SpoolError::io(&dir))?;
         }
@@ -180,6 +181,44 @@ impl Spool {
         fs::remove_file(&received).map_err(SpoolError::io(&received))?;
         sync_dir(&self.root.join(INCOMING))?;
         Ok(written.into_iter().map(|(_, job)| job).collect())
+    }
+
+    /// Adds a delivery that does not come from a received message (a
+    /// bounce, a notification); durable when this returns.
+    pub fn add_delivery(
+        &self,
+        delivery: &Delivery,
+        message: &[u8],
+    ) -> Result<DeliveryId, SpoolError> {
+        let job = DeliveryId::new(&MessageId::new(), 0);
+        let tmp = self.root.join(TMP).join(job.as_str());
+        self.write_new(&tmp, |file| {
+            write_header(file, delivery).map_err(SpoolError::io(&tmp))?;
+            file.write_all(message).map_err(SpoolError::io(&tmp))
+        })?;
+        self.publish(&tmp, &self.root.join(OUTGOING).join(job.as_str()))?;
+        Ok(job)
+    }
+
+    /// Keeps a message for an administrator (quarantine): written to
+    /// `held/ID.N` before the hand-over that drops it from the flow; returns
+    /// the file.
+    pub fn hold(
+        &self,
+        id: &MessageId,
+        index: usize,
+        delivery: &Delivery,
+        message: &[u8],
+    ) -> Result<PathBuf, SpoolError> {
+        let name = DeliveryId::new(id, index);
+        let tmp = self.root.join(TMP).join(format!("held-{name}"));
+        self.write_new(&tmp, |file| {
+            write_header(file, delivery).map_err(SpoolError::io(&tmp))?;
+            file.write_all(message).map_err(SpoolError::io(&tmp))
+        })?;
+        let target = self.root.join(HELD).join(name.as_str());
+        self.publish(&tmp, &target)?;
+        Ok(target)
     }
 
     /// Deliveries waiting, oldest first (also those not due yet: see

@@ -289,3 +289,30 @@ fn sigkill_while_receiving_loses_nothing_acknowledged() {
         "partial writes are cleared on open"
     );
 }
+
+#[test]
+fn bounces_are_added_and_quarantined_mail_is_held_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Spool::open(dir.path()).unwrap();
+    let bounce = Delivery::new("", vec!["alice@behoerde.example".into()]);
+    let job = spool.add_delivery(&bounce, b"report").unwrap();
+    assert_eq!(spool.deliveries().unwrap(), vec![job.clone()]);
+    assert_eq!(
+        spool.read_delivery(&job).unwrap(),
+        (bounce, b"report".to_vec())
+    );
+
+    let id = spool
+        .receive(&envelope(&["alice@behoerde.example"]), &b"m"[..])
+        .unwrap();
+    let held = Delivery::new("info@bank.example", vec!["alice@behoerde.example".into()]);
+    let path = spool.hold(&id, 0, &held, b"suspicious").unwrap();
+    spool.hand_over(&id, &[]).unwrap();
+    assert!(std::fs::read(&path).unwrap().ends_with(b"\nsuspicious"));
+    assert_eq!(
+        spool.deliveries().unwrap(),
+        vec![job],
+        "held mail is not delivered"
+    );
+    assert!(spool.received().unwrap().is_empty());
+}

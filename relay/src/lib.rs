@@ -1,0 +1,282 @@
+//! `mailgate relay`: an SMTP relay around the gateway that loses no mail.
+//!
+//! ```text
+//!  client ──SMTP──▶ receive ──fsync──▶ spool/incoming ──gateway──▶ spool/outgoing ──SMTP/TLS──▶ next hop
+//!                   (250 only after                    (one delivery per           (bounce to the sender
+//!                    the fsync)                         recipient group)             on 5xx or give-up)
+//! ```
+//!
+//! - **Receive** ([`Relay::serve`]): ESMTP with PIPELINING, 8BITMIME, SIZE,
+//!   SMTPUTF8; a message is acknowledged only once [`mailgate_spool`] has it
+//!   on disk.
+//! - **Decide**: a worker runs each received message through
+//!   [`Gateway::process`]. Deliver dispositions become deliveries (with the
+//!   policy's TLS requirement), rejects become RFC 3464 bounces to the
+//!   sender, quarantined mail is held in the spool, deferred recipients are
+//!   processed again later with backoff.
+//! - **Deliver**: delivery threads send each due delivery to the next hop;
+//!   one that requires TLS goes only over a connection that
+//!   [`tls_policy::Prober::connect_for_delivery`] judged on that very
+//!   connection. 4xx and connection trouble retry with backoff; 5xx, or
+//!   giving up after the queue lifetime, bounce.
+//!
+//! A crash at any point loses nothing acknowledged and delivers at most one
+//! duplicate per delivery.
+#![forbid(unsafe_code)]
+
+mod dsn;
+mod smtp_client;
+mod smtp_server;
+mod worker;
+
+use std::collections::{HashMap, HashSet};
+use std::io::{self, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use gateway_facade::{Direction, Gateway};
+use mailgate_spool::{DeliveryId, MessageId, Spool};
+use tls_policy::{Profile, TrustAnchors};
+
+use crate::smtp_server::{ServerSettings, serve_client};
+
+/// When to try a delivery again, and when to give up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetrySchedule {
+    /// The wait after the first failure; it doubles after each further one.
+    pub first: Duration,
+    /// The longest wait between attempts.
+    pub max: Duration,
+    /// Give up (and bounce) this long after the message was received.
+    pub give_up_after: Duration,
+}
+
+impl Default for RetrySchedule {
+    /// 1 minute doubling up to 1 hour; give up after 5 days (RFC 5321
+    /// section 4.5.4.1 suggests 4 to 5 days).
+    fn default() -> RetrySchedule {
+        RetrySchedule {
+            first: Duration::from_secs(60),
+            max: Duration::from_secs(3600),
+            give_up_after: Duration::from_secs(5 * 24 * 3600),
+        }
+    }
+}
+
+impl RetrySchedule {
+    /// The wait after `attempts` failed attempts.
+    pub fn wait(&self, attempts: u32) -> Duration {
+        let factor = 1u32
+            .checked_shl(attempts.saturating_sub(1))
+            .unwrap_or(u32::MAX);
+        self.first.saturating_mul(factor).min(self.max)
+    }
+}
+
+/// How the relay is set up.
+#[derive(Debug, Clone)]
+pub struct RelayConfig {
+    /// This relay's host name: greeting, EHLO, bounces' Reporting-MTA.
+    pub hostname: String,
+    /// The sender of bounces.
+    pub postmaster: String,
+    /// Which way the mail it receives travels.
+    pub direction: Direction,
+    /// Where every delivery goes: `HOST:PORT` (a smart host; MX routing is
+    /// not implemented yet).
+    pub next_hop: String,
+    /// The name the next hop's certificate must carry, for deliveries that
+    /// require TLS (default: its host).
+    pub next_hop_name: Option<String>,
+    /// Trust anchors for the next hop's certificate.
+    pub tls_anchors: Option<Arc<TrustAnchors>>,
+    /// The largest message accepted.
+    pub max_message_size: u64,
+    /// SMTP clients served at once.
+    pub max_connections: usize,
+    /// Deliveries in flight at once.
+    pub delivery_threads: usize,
+    /// Retry and give-up times.
+    pub retry: RetrySchedule,
+    /// Silence allowed on a connection.
+    pub timeout: Duration,
+}
+
+impl RelayConfig {
+    /// Defaults for everything but the names and the next hop.
+    pub fn new(hostname: &str, postmaster: &str, next_hop: &str) -> RelayConfig {
+        RelayConfig {
+            hostname: hostname.to_owned(),
+            postmaster: postmaster.to_owned(),
+            direction: Direction::Outbound,
+            next_hop: next_hop.to_owned(),
+            next_hop_name: None,
+            tls_anchors: None,
+            max_message_size: 64 * 1024 * 1024,
+            max_connections: 256,
+            delivery_threads: 4,
+            retry: RetrySchedule::default(),
+            timeout: Duration::from_secs(300),
+        }
+    }
+}
+
+/// A transport profile by the name a policy gives it.
+pub(crate) fn profile_by_name(name: &str) -> Option<Profile> {
+    match name {
+        "bsi-tr-03108" | "bsi" => Some(Profile::bsi_tr_03108()),
+        "opportunistic" => Some(Profile::opportunistic()),
+        _ => None,
+    }
+}
+
+/// The relay: one value shared by the listener, the worker and the
+/// delivery threads.
+pub struct Relay {
+    pub(crate) config: RelayConfig,
+    pub(crate) gateway: Gateway,
+    pub(crate) spool: Spool,
+    /// Set when new mail was received or handed over.
+    pub(crate) wake: (Mutex<bool>, Condvar),
+    /// Received messages waiting for a retry of their processing, with the
+    /// number of attempts and when the next is due.
+    pub(crate) deferred: Mutex<HashMap<MessageId, (u32, std::time::SystemTime)>>,
+    /// Deliveries a delivery thread is working on.
+    pub(crate) in_flight: Mutex<HashSet<DeliveryId>>,
+    pub(crate) log: Mutex<Box<dyn Write + Send>>,
+}
+
+impl Relay {
+    /// A relay over `gateway` and `spool`, logging to standard error.
+    pub fn new(config: RelayConfig, gateway: Gateway, spool: Spool) -> Relay {
+        let spool = spool.with_max_message_size(config.max_message_size);
+        Relay {
+            config,
+            gateway,
+            spool,
+            wake: (Mutex::new(false), Condvar::new()),
+            deferred: Mutex::new(HashMap::new()),
+            in_flight: Mutex::new(HashSet::new()),
+            log: Mutex::new(Box::new(io::stderr())),
+        }
+    }
+
+    /// Accepts SMTP clients until accepting fails; starts the worker and
+    /// the delivery threads first (they also take over what an earlier run
+    /// left in the spool).
+    pub fn serve(self: &Arc<Self>, listener: TcpListener) -> io::Result<()> {
+        let worker = Arc::clone(self);
+        thread::Builder::new()
+            .name("relay-worker".into())
+            .spawn(move || worker.process_forever())?;
+        for index in 0..self.config.delivery_threads.max(1) {
+            let sender = Arc::clone(self);
+            thread::Builder::new()
+                .name(format!("relay-delivery-{index}"))
+                .spawn(move || sender.deliver_forever())?;
+        }
+        let slots = Arc::new((Mutex::new(0usize), Condvar::new()));
+        let settings = ServerSettings {
+            hostname: self.config.hostname.clone(),
+            max_message_size: self.config.max_message_size,
+        };
+        loop {
+            wait_for_slot(&slots, self.config.max_connections.max(1));
+            let stream = match listener.accept() {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    release_slot(&slots);
+                    if matches!(
+                        error.kind(),
+                        io::ErrorKind::ConnectionAborted
+                            | io::ErrorKind::ConnectionReset
+                            | io::ErrorKind::Interrupted
+                    ) {
+                        continue;
+                    }
+                    return Err(error);
+                }
+            };
+            let relay = Arc::clone(self);
+            let slots_for_client = Arc::clone(&slots);
+            let settings = settings.clone();
+            let spawned = thread::Builder::new()
+                .name("relay-smtp".into())
+                .spawn(move || {
+                    if let Err(error) = relay.serve_one(&settings, stream) {
+                        relay.log(&format!("smtp session ended: {error}"));
+                    }
+                    release_slot(&slots_for_client);
+                });
+            if spawned.is_err() {
+                release_slot(&slots);
+            }
+        }
+    }
+
+    fn serve_one(&self, settings: &ServerSettings, stream: TcpStream) -> io::Result<()> {
+        stream.set_read_timeout(Some(self.config.timeout))?;
+        stream.set_write_timeout(Some(self.config.timeout))?;
+        let reader = stream.try_clone()?;
+        serve_client(settings, &self.spool, reader, stream, |id| {
+            self.log(&format!("{id} received"));
+            self.notify();
+        })
+    }
+
+    /// Wakes the worker and the delivery threads.
+    pub(crate) fn notify(&self) {
+        let (flag, condvar) = &self.wake;
+        let mut woken = flag.lock().unwrap_or_else(|p| p.into_inner());
+        *woken = true;
+        condvar.notify_all();
+    }
+
+    /// Waits until notified or `timeout` passed.
+    pub(crate) fn sleep(&self, timeout: Duration) {
+        let (flag, condvar) = &self.wake;
+        let woken = flag.lock().unwrap_or_else(|p| p.into_inner());
+        let (mut woken, _) = condvar
+            .wait_timeout_while(woken, timeout, |w| !*w)
+            .unwrap_or_else(|p| p.into_inner());
+        *woken = false;
+    }
+
+    /// One log line (the daemon's log; a service manager collects it).
+    pub(crate) fn log(&self, line: &str) {
+        let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = writeln!(log, "mailgate relay: {line}");
+    }
+}
+
+fn wait_for_slot(slots: &(Mutex<usize>, Condvar), max: usize) {
+    let (count, freed) = slots;
+    let mut active = count.lock().unwrap_or_else(|p| p.into_inner());
+    while *active >= max {
+        active = freed.wait(active).unwrap_or_else(|p| p.into_inner());
+    }
+    *active += 1;
+}
+
+fn release_slot(slots: &(Mutex<usize>, Condvar)) {
+    let (count, freed) = slots;
+    let mut active = count.lock().unwrap_or_else(|p| p.into_inner());
+    *active = active.saturating_sub(1);
+    freed.notify_one();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_back_off_to_the_maximum() {
+        let retry = RetrySchedule::default();
+        assert_eq!(retry.wait(1), Duration::from_secs(60));
+        assert_eq!(retry.wait(2), Duration::from_secs(120));
+        assert_eq!(retry.wait(7), Duration::from_secs(3600));
+        assert_eq!(retry.wait(200), Duration::from_secs(3600));
+    }
+}

@@ -1,0 +1,274 @@
+//! The sending side: one SMTP transaction (RFC 5321) over a connection that
+//! is already open (plain TCP, or the TLS connection `tls-policy` judged).
+
+use std::io::{self, BufWriter, Read, Write};
+
+use tls_policy::smtp::{Reply, parse_reply};
+
+/// What became of each recipient of a transaction.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Sent {
+    /// Recipients the server took responsibility for.
+    pub(crate) accepted: Vec<String>,
+    /// Recipients to try again later, with the server's reply.
+    pub(crate) temporary: Vec<(String, String)>,
+    /// Recipients refused for good, with the server's reply.
+    pub(crate) permanent: Vec<(String, String)>,
+}
+
+/// A transaction that failed as a whole.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum SendError {
+    /// Try again later (4xx, connection trouble, a malformed reply).
+    #[error("{0}")]
+    Temporary(String),
+    /// The server refused the mail for good (5xx to MAIL or DATA).
+    #[error("{0}")]
+    Permanent(String),
+}
+
+/// Sends `message` from `sender` to `recipients`. `greeted` says the server's
+/// greeting was already read (a STARTTLS connection: EHLO follows TLS).
+pub(crate) fn send<S: Read + Write>(
+    stream: &mut S,
+    greeted: bool,
+    ehlo_name: &str,
+    sender: &str,
+    recipients: &[String],
+    message: &[u8],
+) -> Result<Sent, SendError> {
+    let mut session = ClientSession {
+        stream,
+        buffer: Vec::new(),
+    };
+    if !greeted {
+        let greeting = session.reply("the greeting")?;
+        if greeting.code != 220 {
+            return Err(classify(&greeting, "greeting"));
+        }
+    }
+    let mut ehlo = session.command(&format!("EHLO {ehlo_name}"))?;
+    if !ehlo.is_positive() {
+        ehlo = session.command(&format!("HELO {ehlo_name}"))?;
+        if !ehlo.is_positive() {
+            return Err(classify(&ehlo, "HELO"));
+        }
+    }
+    let keywords: Vec<String> = ehlo.ehlo_keywords().collect();
+    let mut mail = format!("MAIL FROM:<{sender}>");
+    if !message.is_ascii() && keywords.iter().any(|k| k == "8BITMIME") {
+        mail.push_str(" BODY=8BITMIME");
+    }
+    let utf8 = !sender.is_ascii() || recipients.iter().any(|r| !r.is_ascii());
+    if utf8 {
+        if !keywords.iter().any(|k| k == "SMTPUTF8") {
+            return Err(SendError::Permanent(
+                "the next hop does not accept internationalised addresses (SMTPUTF8)".into(),
+            ));
+        }
+        mail.push_str(" SMTPUTF8");
+    }
+    let reply = session.command(&mail)?;
+    if !reply.is_positive() {
+        let _ = session.command("QUIT");
+        return Err(classify(&reply, "MAIL FROM"));
+    }
+    let mut sent = Sent::default();
+    let mut waiting = Vec::new();
+    for recipient in recipients {
+        let reply = session.command(&format!("RCPT TO:<{recipient}>"))?;
+        if reply.is_positive() {
+            waiting.push(recipient.clone());
+        } else if reply.code >= 500 {
+            sent.permanent.push((recipient.clone(), reply.summary()));
+        } else {
+            sent.temporary.push((recipient.clone(), reply.summary()));
+        }
+    }
+    if waiting.is_empty() {
+        let _ = session.command("QUIT");
+        return Ok(sent);
+    }
+    let reply = session.command("DATA")?;
+    if reply.code != 354 {
+        let _ = session.command("QUIT");
+        return Err(classify(&reply, "DATA"));
+    }
+    session.data(message)?;
+    let reply = session.reply("the reply to the message")?;
+    let _ = session.command("QUIT");
+    if reply.is_positive() {
+        sent.accepted = waiting;
+    } else if reply.code >= 500 {
+        sent.permanent
+            .extend(waiting.into_iter().map(|r| (r, reply.summary())));
+    } else {
+        sent.temporary
+            .extend(waiting.into_iter().map(|r| (r, reply.summary())));
+    }
+    Ok(sent)
+}
+
+fn classify(reply: &Reply, stage: &str) -> SendError {
+    let text = format!("{stage}: {}", reply.summary());
+    if reply.code >= 500 {
+        SendError::Permanent(text)
+    } else {
+        SendError::Temporary(text)
+    }
+}
+
+struct ClientSession<'s, S: Read + Write> {
+    stream: &'s mut S,
+    buffer: Vec<u8>,
+}
+
+impl<S: Read + Write> ClientSession<'_, S> {
+    fn command(&mut self, line: &str) -> Result<Reply, SendError> {
+        let io = |e: io::Error| SendError::Temporary(format!("sending {line}: {e}"));
+        self.stream.write_all(line.as_bytes()).map_err(io)?;
+        self.stream.write_all(b"\r\n").map_err(io)?;
+        self.stream.flush().map_err(io)?;
+        self.reply(line)
+    }
+
+    fn reply(&mut self, what: &str) -> Result<Reply, SendError> {
+        loop {
+            match parse_reply(&self.buffer) {
+                Ok(Some((reply, used))) => {
+                    self.buffer.drain(..used);
+                    return Ok(reply);
+                }
+                Ok(None) => {}
+                Err(error) => {
+                    return Err(SendError::Temporary(format!(
+                        "malformed reply to {what}: {error}"
+                    )));
+                }
+            }
+            let mut chunk = [0u8; 4096];
+            let n = self.stream.read(&mut chunk).map_err(|e| {
+                SendError::Temporary(format!("waiting for the reply to {what}: {e}"))
+            })?;
+            if n == 0 {
+                return Err(SendError::Temporary(format!(
+                    "the next hop closed the connection before replying to {what}"
+                )));
+            }
+            self.buffer
+                .extend_from_slice(chunk.get(..n).unwrap_or_default());
+        }
+    }
+
+    /// The message with CRLF line ends and dot-stuffing, then the final dot.
+    fn data(&mut self, message: &[u8]) -> Result<(), SendError> {
+        let io = |e: io::Error| SendError::Temporary(format!("sending the message: {e}"));
+        let mut out = BufWriter::with_capacity(64 * 1024, &mut *self.stream);
+        let mut at_line_start = true;
+        let mut previous = 0u8;
+        for &byte in message {
+            if at_line_start && byte == b'.' {
+                out.write_all(b".").map_err(io)?;
+            }
+            if byte == b'\n' && previous != b'\r' {
+                out.write_all(b"\r").map_err(io)?;
+            }
+            out.write_all(&[byte]).map_err(io)?;
+            at_line_start = byte == b'\n';
+            previous = byte;
+        }
+        if !at_line_start {
+            out.write_all(b"\r\n").map_err(io)?;
+        }
+        out.write_all(b".\r\n").map_err(io)?;
+        out.flush().map_err(io)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A scripted server: its replies in order, and what the client wrote.
+    struct Scripted {
+        replies: io::Cursor<Vec<u8>>,
+        written: Vec<u8>,
+    }
+
+    impl Read for Scripted {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            self.replies.read(buf)
+        }
+    }
+
+    impl Write for Scripted {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.written.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn script(replies: &str) -> Scripted {
+        Scripted {
+            replies: io::Cursor::new(replies.as_bytes().to_vec()),
+            written: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn recipients_are_sorted_by_the_servers_answers_and_dots_are_stuffed() {
+        let mut server = script(
+            "220 mx\r\n250-mx\r\n250 8BITMIME\r\n250 ok\r\n250 ok\r\n450 busy\r\n550 no such user\r\n\
+             354 go\r\n250 queued\r\n221 bye\r\n",
+        );
+        let recipients = ["a@x.example", "b@x.example", "c@x.example"].map(String::from);
+        let sent = send(
+            &mut server,
+            false,
+            "relay.test",
+            "s@y.example",
+            &recipients,
+            b"Subject: x\n\n.dot\nend",
+        )
+        .unwrap();
+        assert_eq!(sent.accepted, ["a@x.example"]);
+        assert_eq!(sent.temporary[0].0, "b@x.example");
+        assert_eq!(
+            sent.permanent[0],
+            ("c@x.example".into(), "550 no such user".into())
+        );
+        let written = String::from_utf8(server.written).unwrap();
+        assert!(
+            written.contains("DATA\r\nSubject: x\r\n\r\n..dot\r\nend\r\n.\r\nQUIT\r\n"),
+            "{written}"
+        );
+    }
+
+    #[test]
+    fn whole_transaction_failures_are_classified() {
+        let recipients = ["a@x.example".to_owned()];
+        let mut refused = script("554 go away\r\n");
+        assert!(matches!(
+            send(&mut refused, false, "r", "s@y", &recipients, b"m"),
+            Err(SendError::Permanent(_))
+        ));
+        let mut busy = script("220 mx\r\n250 mx\r\n451 try later\r\n221 bye\r\n");
+        assert!(matches!(
+            send(&mut busy, false, "r", "s@y", &recipients, b"m"),
+            Err(SendError::Temporary(_))
+        ));
+        let mut vanished = script("220 mx\r\n250 mx\r\n250 ok\r\n");
+        assert!(matches!(
+            send(&mut vanished, false, "r", "s@y", &recipients, b"m"),
+            Err(SendError::Temporary(_))
+        ));
+        let mut garbage = script("hello\r\n");
+        assert!(matches!(
+            send(&mut garbage, false, "r", "s@y", &recipients, b"m"),
+            Err(SendError::Temporary(_))
+        ));
+    }
+}

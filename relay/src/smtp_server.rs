@@ -1,0 +1,402 @@
+//! The receiving side: an ESMTP server (RFC 5321) that answers 250 to DATA
+//! only once the message is in the spool.
+//!
+//! Extensions: PIPELINING (RFC 2920: replies are flushed only when the
+//! client has nothing more buffered), 8BITMIME (RFC 6152), SIZE (RFC 1870),
+//! SMTPUTF8 (RFC 6531: addresses are kept as UTF-8), ENHANCEDSTATUSCODES.
+
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+
+use mailgate_spool::{Envelope, Spool, SpoolError};
+
+/// The longest command line accepted (RFC 5321 section 4.5.3.1.4 says 512;
+/// SMTPUTF8 addresses and ESMTP parameters make some clients send more).
+const MAX_COMMAND_LINE: usize = 4096;
+
+/// The most recipients of one message (RFC 5321 section 4.5.3.1.8: at
+/// least 100).
+pub(crate) const MAX_RECIPIENTS: usize = 1000;
+
+/// What the server is told about itself.
+#[derive(Debug, Clone)]
+pub(crate) struct ServerSettings {
+    /// The name in the greeting and the EHLO reply.
+    pub(crate) hostname: String,
+    /// The largest message accepted (also announced with SIZE).
+    pub(crate) max_message_size: u64,
+}
+
+/// Serves one SMTP client. Returns the ids of the messages it spooled (the
+/// caller wakes the worker for them).
+pub(crate) fn serve_client<R: Read, W: Write>(
+    settings: &ServerSettings,
+    spool: &Spool,
+    reader: R,
+    writer: W,
+    mut spooled: impl FnMut(&mailgate_spool::MessageId),
+) -> io::Result<()> {
+    let mut reader = BufReader::with_capacity(64 * 1024, reader);
+    let mut writer = BufWriter::new(writer);
+    let mut session = Session::default();
+    write!(writer, "220 {} ESMTP mailgate relay\r\n", settings.hostname)?;
+    writer.flush()?;
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let read = (&mut reader)
+            .take(MAX_COMMAND_LINE as u64 + 1)
+            .read_until(b'\n', &mut line)?;
+        if read == 0 {
+            return Ok(());
+        }
+        if line.len() > MAX_COMMAND_LINE {
+            reply(&mut writer, "500 5.5.2 line too long")?;
+            writer.flush()?;
+            return Ok(());
+        }
+        let text = String::from_utf8_lossy(&line);
+        let text = text.trim_end_matches(['\r', '\n']);
+        let (verb, argument) = match text.split_once(' ') {
+            Some((verb, rest)) => (verb.to_ascii_uppercase(), rest.trim()),
+            None => (text.to_ascii_uppercase(), ""),
+        };
+        match verb.as_str() {
+            "EHLO" | "HELO" if argument.is_empty() => {
+                reply(&mut writer, "501 5.5.4 a domain or address is required")?;
+            }
+            "EHLO" => {
+                session = Session {
+                    greeted: true,
+                    ..Session::default()
+                };
+                write!(
+                    writer,
+                    "250-{} greets {argument}\r\n250-PIPELINING\r\n250-8BITMIME\r\n\
+                     250-SMTPUTF8\r\n250-ENHANCEDSTATUSCODES\r\n250 SIZE {}\r\n",
+                    settings.hostname, settings.max_message_size
+                )?;
+            }
+            "HELO" => {
+                session = Session {
+                    greeted: true,
+                    ..Session::default()
+                };
+                write!(writer, "250 {}\r\n", settings.hostname)?;
+            }
+            "MAIL" => {
+                let response = session.mail(argument, settings.max_message_size);
+                reply(&mut writer, &response)?;
+            }
+            "RCPT" => {
+                let response = session.recipient(argument);
+                reply(&mut writer, &response)?;
+            }
+            "DATA" => {
+                if !argument.is_empty() {
+                    reply(&mut writer, "501 5.5.4 DATA takes no argument")?;
+                } else if session.sender.is_none() {
+                    reply(&mut writer, "503 5.5.1 MAIL first")?;
+                } else if session.recipients.is_empty() {
+                    reply(&mut writer, "554 5.5.1 no valid recipients")?;
+                } else {
+                    reply(&mut writer, "354 end data with <CR><LF>.<CR><LF>")?;
+                    writer.flush()?;
+                    let envelope = Envelope {
+                        sender: session.sender.take().unwrap_or_default(),
+                        recipients: std::mem::take(&mut session.recipients),
+                    };
+                    let mut data = DotReader::new(&mut reader);
+                    let result = spool.receive(&envelope, &mut data);
+                    // Whatever happened, read up to the final dot so the
+                    // next command is where the client expects it.
+                    let drained = data.drain();
+                    match result {
+                        Ok(id) => {
+                            drained?;
+                            spooled(&id);
+                            write!(writer, "250 2.0.0 queued as {id}\r\n")?;
+                        }
+                        Err(SpoolError::TooBig { limit }) => {
+                            drained?;
+                            write!(writer, "552 5.3.4 message larger than {limit} bytes\r\n")?;
+                        }
+                        Err(SpoolError::Input(error)) => return Err(error),
+                        Err(_) => {
+                            drained?;
+                            reply(
+                                &mut writer,
+                                "451 4.3.0 the spool is not writable, try again later",
+                            )?;
+                        }
+                    }
+                }
+            }
+            "RSET" => {
+                session.sender = None;
+                session.recipients.clear();
+                reply(&mut writer, "250 2.0.0 reset")?;
+            }
+            "NOOP" => reply(&mut writer, "250 2.0.0 ok")?,
+            "VRFY" => reply(&mut writer, "252 2.5.0 cannot verify, send mail and see")?,
+            "HELP" => reply(&mut writer, "214 2.0.0 see RFC 5321")?,
+            "QUIT" => {
+                reply(&mut writer, "221 2.0.0 bye")?;
+                writer.flush()?;
+                return Ok(());
+            }
+            "STARTTLS" => reply(&mut writer, "502 5.5.1 STARTTLS is not offered here")?,
+            _ => reply(&mut writer, "500 5.5.2 command not recognized")?,
+        }
+        // PIPELINING: answer in batches, as the client sends them.
+        if reader.buffer().is_empty() {
+            writer.flush()?;
+        }
+    }
+}
+
+fn reply<W: Write>(writer: &mut W, line: &str) -> io::Result<()> {
+    writer.write_all(line.as_bytes())?;
+    writer.write_all(b"\r\n")
+}
+
+#[derive(Debug, Default)]
+struct Session {
+    greeted: bool,
+    sender: Option<String>,
+    recipients: Vec<String>,
+}
+
+impl Session {
+    fn mail(&mut self, argument: &str, max_size: u64) -> String {
+        if !self.greeted {
+            return "503 5.5.1 EHLO first".into();
+        }
+        if self.sender.is_some() {
+            return "503 5.5.1 nested MAIL".into();
+        }
+        let Some(rest) = strip_keyword(argument, "FROM:") else {
+            return "501 5.5.4 syntax: MAIL FROM:<address>".into();
+        };
+        let (path, parameters) = match split_path(rest) {
+            Ok(parts) => parts,
+            Err(message) => return message.into(),
+        };
+        for parameter in parameters.split_whitespace() {
+            let (key, value) = parameter.split_once('=').unwrap_or((parameter, ""));
+            match key.to_ascii_uppercase().as_str() {
+                "SIZE" => match value.parse::<u64>() {
+                    Ok(size) if size > max_size => {
+                        return format!("552 5.3.4 message larger than {max_size} bytes");
+                    }
+                    Ok(_) => {}
+                    Err(_) => return "501 5.5.4 SIZE needs a number".into(),
+                },
+                "BODY" if matches!(value.to_ascii_uppercase().as_str(), "7BIT" | "8BITMIME") => {}
+                "SMTPUTF8" if value.is_empty() => {}
+                _ => return format!("555 5.5.4 unsupported parameter {key}"),
+            }
+        }
+        self.sender = Some(path);
+        self.recipients.clear();
+        "250 2.1.0 sender ok".into()
+    }
+
+    fn recipient(&mut self, argument: &str) -> String {
+        if self.sender.is_none() {
+            return "503 5.5.1 MAIL first".into();
+        }
+        let Some(rest) = strip_keyword(argument, "TO:") else {
+            return "501 5.5.4 syntax: RCPT TO:<address>".into();
+        };
+        let (path, parameters) = match split_path(rest) {
+            Ok(parts) => parts,
+            Err(message) => return message.into(),
+        };
+        if !parameters.trim().is_empty() {
+            return "555 5.5.4 RCPT parameters are not supported".into();
+        }
+        if path.is_empty() || !path.contains('@') {
+            return "553 5.1.3 a recipient address is required".into();
+        }
+        if self.recipients.len() >= MAX_RECIPIENTS {
+            return "452 4.5.3 too many recipients".into();
+        }
+        self.recipients.push(path);
+        "250 2.1.5 recipient ok".into()
+    }
+}
+
+/// `FROM:` or `TO:` at the start, any case, spaces after it allowed.
+fn strip_keyword<'a>(argument: &'a str, keyword: &str) -> Option<&'a str> {
+    let head = argument.get(..keyword.len())?;
+    head.eq_ignore_ascii_case(keyword).then(|| {
+        argument
+            .get(keyword.len()..)
+            .unwrap_or_default()
+            .trim_start()
+    })
+}
+
+/// `<path> parameters`: the address inside the brackets and the rest.
+fn split_path(text: &str) -> Result<(String, &str), &'static str> {
+    let rest = text
+        .strip_prefix('<')
+        .ok_or("501 5.1.7 the address must be in angle brackets")?;
+    let end = rest
+        .find('>')
+        .ok_or("501 5.1.7 the address must be in angle brackets")?;
+    let path = rest.get(..end).unwrap_or_default();
+    // A source route (RFC 5321 appendix C) is ignored.
+    let address = path.rsplit(':').next().unwrap_or_default();
+    if address.chars().any(|c| c.is_control() || c == ' ') {
+        return Err("501 5.1.7 malformed address");
+    }
+    Ok((address.to_owned(), rest.get(end + 1..).unwrap_or_default()))
+}
+
+/// Reads DATA: lines up to the one with a single dot, with dot-stuffing
+/// removed (RFC 5321 section 4.5.2). Bare LF line ends are accepted.
+struct DotReader<'a, R: BufRead> {
+    inner: &'a mut R,
+    line: Vec<u8>,
+    position: usize,
+    done: bool,
+}
+
+impl<'a, R: BufRead> DotReader<'a, R> {
+    fn new(inner: &'a mut R) -> Self {
+        DotReader {
+            inner,
+            line: Vec::new(),
+            position: 0,
+            done: false,
+        }
+    }
+
+    /// Reads to the end of DATA, discarding.
+    fn drain(mut self) -> io::Result<()> {
+        let mut sink = [0u8; 8192];
+        while self.read(&mut sink)? > 0 {}
+        Ok(())
+    }
+
+    fn next_line(&mut self) -> io::Result<()> {
+        self.line.clear();
+        self.position = 0;
+        let read = self.inner.read_until(b'\n', &mut self.line)?;
+        if read == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the client closed the connection during DATA",
+            ));
+        }
+        if self.line == b".\r\n" || self.line == b".\n" {
+            self.done = true;
+            self.line.clear();
+        } else if self.line.first() == Some(&b'.') {
+            self.position = 1;
+        }
+        Ok(())
+    }
+}
+
+impl<R: BufRead> Read for DotReader<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while !self.done && self.position >= self.line.len() {
+            self.next_line()?;
+        }
+        if self.done {
+            return Ok(0);
+        }
+        let available = self.line.get(self.position..).unwrap_or_default();
+        let n = available.len().min(buf.len());
+        if let (Some(target), Some(source)) = (buf.get_mut(..n), available.get(..n)) {
+            target.copy_from_slice(source);
+        }
+        self.position += n;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> ServerSettings {
+        ServerSettings {
+            hostname: "relay.test".into(),
+            max_message_size: 1000,
+        }
+    }
+
+    /// Runs a whole client dialogue; returns the replies and the spool.
+    fn converse(input: &str) -> (String, Spool, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::open(dir.path()).unwrap().with_max_message_size(1000);
+        let mut output = Vec::new();
+        serve_client(&settings(), &spool, input.as_bytes(), &mut output, |_| {}).unwrap();
+        (String::from_utf8(output).unwrap(), spool, dir)
+    }
+
+    #[test]
+    fn a_pipelined_transaction_is_spooled_with_dots_unstuffed() {
+        let (replies, spool, _dir) = converse(
+            "EHLO client.test\r\nMAIL FROM:<alice@behoerde.example> SIZE=100 BODY=8BITMIME\r\n\
+             RCPT TO:<bob@partner.example>\r\nRCPT TO:<carol@extern.example>\r\nDATA\r\n\
+             Subject: hi\r\n\r\n..leading dot\r\n.\r\nQUIT\r\n",
+        );
+        assert!(replies.contains("250-PIPELINING\r\n"), "{replies}");
+        assert!(replies.contains("250 SIZE 1000\r\n"), "{replies}");
+        assert!(replies.contains("250 2.0.0 queued as "), "{replies}");
+        let ids = spool.received().unwrap();
+        let (envelope, message) = spool.read_received(&ids[0]).unwrap();
+        assert_eq!(envelope.sender, "alice@behoerde.example");
+        assert_eq!(
+            envelope.recipients,
+            ["bob@partner.example", "carol@extern.example"]
+        );
+        assert_eq!(message, b"Subject: hi\r\n\r\n.leading dot\r\n");
+    }
+
+    #[test]
+    fn wrong_order_and_bad_syntax_get_the_rfc_codes() {
+        let (replies, spool, _dir) = converse(
+            "MAIL FROM:<a@b.example>\r\nEHLO c\r\nRCPT TO:<x@y.example>\r\nMAIL FROM:a@b.example\r\n\
+             MAIL FROM:<a@b.example> SIZE=5000\r\nMAIL FROM:<a@b.example> FOO=1\r\nMAIL FROM:<>\r\n\
+             RCPT TO:<>\r\nDATA\r\nBOGUS\r\nQUIT\r\n",
+        );
+        let codes: Vec<&str> = replies.lines().map(|l| &l[..3]).collect();
+        assert_eq!(
+            codes,
+            [
+                "220", "503", "250", "250", "250", "250", "250", "250", "503", "501", "552", "555",
+                "250", "553", "554", "500", "221"
+            ],
+            "{replies}"
+        );
+        assert!(spool.received().unwrap().is_empty());
+    }
+
+    #[test]
+    fn an_oversized_message_is_refused_and_the_session_goes_on() {
+        let big = "x".repeat(2000);
+        let (replies, spool, _dir) = converse(&format!(
+            "EHLO c\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<x@y.example>\r\nDATA\r\n{big}\r\n.\r\n\
+             MAIL FROM:<a@b.example>\r\nRCPT TO:<x@y.example>\r\nDATA\r\nsmall\r\n.\r\nQUIT\r\n"
+        ));
+        assert!(replies.contains("552 5.3.4"), "{replies}");
+        assert!(replies.contains("250 2.0.0 queued"), "{replies}");
+        assert_eq!(spool.received().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_client_that_vanishes_in_data_gets_nothing_spooled() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::open(dir.path()).unwrap();
+        let input =
+            "EHLO c\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<x@y.example>\r\nDATA\r\nhalf a mess";
+        let result = serve_client(&settings(), &spool, input.as_bytes(), Vec::new(), |_| {});
+        assert!(result.is_err());
+        assert!(spool.received().unwrap().is_empty());
+    }
+}

@@ -1,0 +1,441 @@
+//! The relay's two loops: deciding about received messages, and delivering.
+
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use gateway_facade::{Disposition, Envelope};
+use mailgate_spool::{Delivery, DeliveryId, MessageId, SpoolError};
+use tls_policy::{Prober, Target, Timeouts};
+
+use crate::dsn::{Failure, bounce};
+use crate::smtp_client::{SendError, Sent, send};
+use crate::{Relay, profile_by_name};
+
+/// A recipient and the reply or reason that decided about it.
+type Outcome = (String, String);
+
+/// How often the loops look at the spool when nothing woke them.
+const IDLE: Duration = Duration::from_secs(1);
+
+fn unix(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+impl Relay {
+    /// Decides about every received message, forever.
+    pub(crate) fn process_forever(&self) {
+        loop {
+            match self.spool.received() {
+                Ok(ids) => {
+                    for id in ids {
+                        if self.due_for_processing(&id)
+                            && let Err(error) = self.process(&id)
+                        {
+                            self.log(&format!("{id}: processing failed, will retry: {error}"));
+                            self.defer_processing(&id);
+                        }
+                    }
+                }
+                Err(error) => self.log(&format!("reading the spool: {error}")),
+            }
+            self.sleep(IDLE);
+        }
+    }
+
+    fn due_for_processing(&self, id: &MessageId) -> bool {
+        let deferred = self.deferred.lock().unwrap_or_else(|p| p.into_inner());
+        deferred
+            .get(id)
+            .is_none_or(|(_, next)| *next <= SystemTime::now())
+    }
+
+    fn defer_processing(&self, id: &MessageId) {
+        let mut deferred = self.deferred.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = deferred.entry(id.clone()).or_insert((0, SystemTime::now()));
+        entry.0 += 1;
+        entry.1 = SystemTime::now() + self.config.retry.wait(entry.0);
+    }
+
+    /// Runs one received message through the gateway and hands its
+    /// dispositions over as deliveries.
+    fn process(&self, id: &MessageId) -> Result<(), SpoolError> {
+        let (envelope, message) = self.spool.read_received(id)?;
+        let received_at = self.received_at(id);
+        let outcome = self.gateway.process(
+            &Envelope {
+                direction: self.config.direction,
+                sender: envelope.sender.clone(),
+                recipients: envelope.recipients.clone(),
+            },
+            &message,
+        );
+        let mut deliveries: Vec<(Delivery, Vec<u8>)> = Vec::new();
+        let mut deferred: Vec<String> = Vec::new();
+        let mut reasons: Vec<String> = Vec::new();
+        let mut summary: Vec<String> = Vec::new();
+        for (index, disposition) in outcome.dispositions.iter().enumerate() {
+            summary.push(format!(
+                "{} {}",
+                disposition.kind(),
+                disposition.recipients().join(",")
+            ));
+            match disposition {
+                Disposition::Deliver {
+                    recipients,
+                    message,
+                    transport,
+                    notification,
+                } => {
+                    let mut delivery = Delivery::new(&envelope.sender, recipients.clone());
+                    delivery.require_tls = transport.require_tls.clone();
+                    delivery.received_at = received_at;
+                    deliveries.push((delivery, message.clone()));
+                    if let Some(notification) = notification
+                        && !envelope.sender.is_empty()
+                    {
+                        let mut to_sender = Delivery::new("", vec![envelope.sender.clone()]);
+                        to_sender.received_at = received_at;
+                        deliveries.push((to_sender, notification.clone()));
+                    }
+                }
+                Disposition::Reject {
+                    recipients, reason, ..
+                } => {
+                    if !envelope.sender.is_empty() {
+                        let failures: Vec<Failure> = recipients
+                            .iter()
+                            .map(|r| Failure {
+                                recipient: r.clone(),
+                                status: "5.7.1".into(),
+                                diagnostic: reason.clone(),
+                            })
+                            .collect();
+                        deliveries.push(self.bounce_delivery(
+                            &envelope.sender,
+                            &failures,
+                            &message,
+                        ));
+                    }
+                }
+                Disposition::Defer { recipients, reason } => {
+                    deferred.extend(recipients.iter().cloned());
+                    reasons.push(reason.clone());
+                }
+                Disposition::Quarantine {
+                    recipients,
+                    reason,
+                    message,
+                } => {
+                    let held = Delivery::new(&envelope.sender, recipients.clone());
+                    let path = self.spool.hold(id, index, &held, message)?;
+                    self.log(&format!("{id}: held as {} ({reason})", path.display()));
+                }
+            }
+        }
+        if !deferred.is_empty() {
+            let age = unix(SystemTime::now()).saturating_sub(received_at);
+            if age > self.config.retry.give_up_after.as_secs() {
+                let failures: Vec<Failure> = deferred
+                    .iter()
+                    .map(|r| Failure {
+                        recipient: r.clone(),
+                        status: "4.7.0".into(),
+                        diagnostic: format!("gave up: {}", reasons.join("; ")),
+                    })
+                    .collect();
+                if !envelope.sender.is_empty() {
+                    deliveries.push(self.bounce_delivery(&envelope.sender, &failures, &message));
+                }
+            } else if deliveries.is_empty() && deferred.len() == envelope.recipients.len() {
+                // Nothing else to do: keep the message as it is.
+                self.log(&format!("{id}: deferred: {}", reasons.join("; ")));
+                self.defer_processing(id);
+                return Ok(());
+            } else {
+                let again = self.spool.receive(
+                    &mailgate_spool::Envelope {
+                        sender: envelope.sender.clone(),
+                        recipients: deferred,
+                    },
+                    message.as_slice(),
+                )?;
+                self.defer_processing(&again);
+            }
+        }
+        let borrowed: Vec<(Delivery, &[u8])> = deliveries
+            .iter()
+            .map(|(d, m)| (d.clone(), m.as_slice()))
+            .collect();
+        self.spool.hand_over(id, &borrowed)?;
+        self.deferred
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
+        self.log(&format!("{id}: {}", summary.join("; ")));
+        self.notify();
+        Ok(())
+    }
+
+    /// When the message was received: the time in its id.
+    fn received_at(&self, id: &MessageId) -> u64 {
+        id.as_str()
+            .split('-')
+            .next()
+            .and_then(|hex| u128::from_str_radix(hex, 16).ok())
+            .map_or_else(
+                || unix(SystemTime::now()),
+                |nanos| u64::try_from(nanos / 1_000_000_000).unwrap_or(u64::MAX),
+            )
+    }
+
+    fn bounce_delivery(
+        &self,
+        sender: &str,
+        failures: &[Failure],
+        original: &[u8],
+    ) -> (Delivery, Vec<u8>) {
+        let report = bounce(
+            &self.config.hostname,
+            &self.config.postmaster,
+            sender,
+            failures,
+            original,
+            SystemTime::now(),
+        );
+        let mut delivery = Delivery::new("", vec![sender.to_owned()]);
+        delivery.received_at = unix(SystemTime::now());
+        (delivery, report)
+    }
+
+    /// Delivers due deliveries, forever.
+    pub(crate) fn deliver_forever(&self) {
+        loop {
+            match self.claim() {
+                Some((id, delivery, message)) => {
+                    self.deliver(&id, delivery, &message);
+                    self.in_flight
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .remove(&id);
+                }
+                None => self.sleep(IDLE),
+            }
+        }
+    }
+
+    /// The next due delivery no other thread is working on.
+    fn claim(&self) -> Option<(DeliveryId, Delivery, Vec<u8>)> {
+        let ids = match self.spool.deliveries() {
+            Ok(ids) => ids,
+            Err(error) => {
+                self.log(&format!("reading the spool: {error}"));
+                return None;
+            }
+        };
+        let now = unix(SystemTime::now());
+        for id in ids {
+            {
+                let mut in_flight = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+                if in_flight.contains(&id) {
+                    continue;
+                }
+                in_flight.insert(id.clone());
+            }
+            match self.spool.read_delivery(&id) {
+                Ok((delivery, message)) if delivery.not_before <= now => {
+                    return Some((id, delivery, message));
+                }
+                Ok(_) | Err(SpoolError::NotFound(_)) => {}
+                Err(error) => self.log(&format!("{id}: {error}")),
+            }
+            self.in_flight
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&id);
+        }
+        None
+    }
+
+    fn deliver(&self, id: &DeliveryId, delivery: Delivery, message: &[u8]) {
+        let result = self.attempt(&delivery, message);
+        let (temporary, permanent): (Vec<Outcome>, Vec<Outcome>) = match result {
+            Ok(Sent {
+                accepted,
+                temporary,
+                permanent,
+            }) => {
+                if !accepted.is_empty() {
+                    self.log(&format!("{id}: delivered to {}", accepted.join(",")));
+                }
+                (temporary, permanent)
+            }
+            Err(SendError::Temporary(reason)) => (
+                delivery
+                    .recipients
+                    .iter()
+                    .map(|r| (r.clone(), reason.clone()))
+                    .collect(),
+                Vec::new(),
+            ),
+            Err(SendError::Permanent(reason)) => (
+                Vec::new(),
+                delivery
+                    .recipients
+                    .iter()
+                    .map(|r| (r.clone(), reason.clone()))
+                    .collect(),
+            ),
+        };
+        let age = unix(SystemTime::now()).saturating_sub(delivery.received_at);
+        let give_up = age > self.config.retry.give_up_after.as_secs();
+        let mut failures: Vec<Failure> = permanent
+            .iter()
+            .map(|(recipient, reason)| Failure {
+                recipient: recipient.clone(),
+                status: status_of(reason, "5.0.0"),
+                diagnostic: reason.clone(),
+            })
+            .collect();
+        if give_up {
+            failures.extend(temporary.iter().map(|(recipient, reason)| Failure {
+                recipient: recipient.clone(),
+                status: "4.4.7".into(),
+                diagnostic: format!("gave up after {} attempts: {reason}", delivery.attempts + 1),
+            }));
+        }
+        if !failures.is_empty() {
+            if delivery.sender.is_empty() {
+                self.log(&format!(
+                    "{id}: a bounce could not be delivered, dropped: {}",
+                    failures
+                        .iter()
+                        .map(|f| f.diagnostic.as_str())
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ));
+            } else {
+                let (bounce, report) = self.bounce_delivery(&delivery.sender, &failures, message);
+                if let Err(error) = self.spool.add_delivery(&bounce, &report) {
+                    // Without the bounce stored, the delivery must stay.
+                    self.log(&format!(
+                        "{id}: storing the bounce failed, will retry: {error}"
+                    ));
+                    return;
+                }
+                self.log(&format!(
+                    "{id}: bounced {}",
+                    failures
+                        .iter()
+                        .map(|f| f.recipient.as_str())
+                        .collect::<Vec<_>>()
+                        .join(",")
+                ));
+            }
+        }
+        let result = if temporary.is_empty() || give_up {
+            self.spool.delivered(id)
+        } else {
+            let attempts = delivery.attempts + 1;
+            let retry = Delivery {
+                recipients: temporary.iter().map(|(r, _)| r.clone()).collect(),
+                attempts,
+                not_before: unix(SystemTime::now() + self.config.retry.wait(attempts)),
+                ..delivery
+            };
+            self.log(&format!(
+                "{id}: deferred ({}), attempt {attempts}",
+                temporary
+                    .first()
+                    .map(|(_, r)| r.as_str())
+                    .unwrap_or_default()
+            ));
+            self.spool.update(id, &retry)
+        };
+        if let Err(error) = result {
+            self.log(&format!("{id}: updating the spool failed: {error}"));
+        }
+    }
+
+    /// One delivery attempt to the next hop.
+    fn attempt(&self, delivery: &Delivery, message: &[u8]) -> Result<Sent, SendError> {
+        let timeout = self.config.timeout;
+        match &delivery.require_tls {
+            None => {
+                let address = self
+                    .config
+                    .next_hop
+                    .to_socket_addrs()
+                    .map_err(|e| {
+                        SendError::Temporary(format!("resolving {}: {e}", self.config.next_hop))
+                    })?
+                    .next()
+                    .ok_or_else(|| {
+                        SendError::Temporary(format!("{} has no address", self.config.next_hop))
+                    })?;
+                let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(30))
+                    .map_err(|e| SendError::Temporary(format!("connecting to {address}: {e}")))?;
+                let _ = stream.set_read_timeout(Some(timeout));
+                let _ = stream.set_write_timeout(Some(timeout));
+                send(
+                    &mut stream,
+                    false,
+                    &self.config.hostname,
+                    &delivery.sender,
+                    &delivery.recipients,
+                    message,
+                )
+            }
+            Some(profile_name) => {
+                let profile = profile_by_name(profile_name).ok_or_else(|| {
+                    SendError::Temporary(format!("unknown transport profile {profile_name}"))
+                })?;
+                let anchors = match &self.config.tls_anchors {
+                    Some(anchors) => anchors.as_ref().clone(),
+                    None => tls_policy::TrustAnchors::system()
+                        .map_err(|e| SendError::Temporary(format!("trust anchors: {e}")))?,
+                };
+                let mut target = Target::parse(&self.config.next_hop, false)
+                    .map_err(|e| SendError::Temporary(e.to_string()))?;
+                if let Some(name) = &self.config.next_hop_name {
+                    target = target.with_name(name.clone());
+                }
+                let prober = Prober::new(profile, anchors)
+                    .with_ehlo_name(self.config.hostname.clone())
+                    .with_timeouts(Timeouts {
+                        connect: Duration::from_secs(30),
+                        io: timeout,
+                        session: timeout,
+                    });
+                // Not conforming is temporary: the receiving side may be
+                // fixed, and the policy decided that only TLS will do.
+                let mut connection = prober
+                    .connect_for_delivery(&target)
+                    .map_err(|e| SendError::Temporary(e.to_string()))?;
+                send(
+                    &mut connection.stream,
+                    !target.direct_tls,
+                    &self.config.hostname,
+                    &delivery.sender,
+                    &delivery.recipients,
+                    message,
+                )
+            }
+        }
+    }
+}
+
+/// The enhanced status code in a reply like `550 5.1.1 ...`, or `default`.
+fn status_of(reply: &str, default: &str) -> String {
+    reply
+        .split_whitespace()
+        .find(|word| {
+            let parts: Vec<&str> = word.split('.').collect();
+            parts.len() == 3
+                && matches!(parts.first(), Some(&"4") | Some(&"5"))
+                && parts
+                    .iter()
+                    .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .unwrap_or(default)
+        .to_owned()
+}
