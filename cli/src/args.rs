@@ -83,7 +83,20 @@ pub(crate) enum Command {
     /// `mailgate relay`). Set `milter_default_action = tempfail` in Postfix
     /// (its default) so that mail is never passed on when the milter is
     /// down. Logs one line per mail to standard error.
-    Milter(crate::args_milter::MilterArgs),
+    Milter(crate::args_daemon::MilterArgs),
+
+    /// Run the gateway as an SMTP relay that delivers each recipient group
+    /// itself.
+    ///
+    /// Accepts mail over SMTP (answering 250 only once it is on disk in the
+    /// spool), runs it through the gateway, and delivers every disposition
+    /// to the next hop: recipient groups that need different treatment get
+    /// their own copy, deliveries that require TLS go only over a connection
+    /// judged against the profile, refused recipients are bounced to the
+    /// sender (RFC 3464), deferred ones retried with backoff. A restart
+    /// takes over the spool: nothing acknowledged is lost. Logs one line per
+    /// event to standard error.
+    Relay(crate::args_daemon::RelayArgs),
 }
 
 #[derive(Debug, Subcommand)]

@@ -16,7 +16,7 @@
 use sequoia_openpgp as _;
 
 mod args;
-mod args_milter;
+mod args_daemon;
 mod args_pgp;
 mod args_tls;
 mod command;
@@ -50,6 +50,7 @@ fn main() -> ExitCode {
         Command::Pgp(command) => command::pgp::run(command, &output),
         Command::Tls(command) => command::tls::run(command, &output),
         Command::Milter(args) => command::milter::run(&args),
+        Command::Relay(args) => command::relay::run(&args),
     };
     match result {
         Ok(verdict) => verdict.exit_code(),

@@ -13,133 +13,15 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::sink::{Sink, free_port, wait_until_listening};
 use common::{mailgate_in, ok, run, tool};
-
-/// One mail as the sink received it.
-#[derive(Debug, Clone)]
-struct Delivered {
-    recipients: Vec<String>,
-    data: Vec<u8>,
-}
-
-/// An SMTP server that accepts everything and keeps it: the "internet"
-/// (or the internal mail server) behind Postfix.
-struct Sink {
-    port: u16,
-    mail: Arc<Mutex<Vec<Delivered>>>,
-}
-
-impl Sink {
-    fn start() -> Sink {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let mail = Arc::new(Mutex::new(Vec::new()));
-        let store = Arc::clone(&mail);
-        thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let store = Arc::clone(&store);
-                thread::spawn(move || {
-                    let _ = sink_session(stream, &store);
-                });
-            }
-        });
-        Sink { port, mail }
-    }
-
-    /// Waits for the mail to `recipient`.
-    fn wait_for(&self, recipient: &str) -> Delivered {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            if let Some(found) = self
-                .mail
-                .lock()
-                .unwrap()
-                .iter()
-                .find(|m| m.recipients.iter().any(|r| r == recipient))
-            {
-                return found.clone();
-            }
-            thread::sleep(Duration::from_millis(100));
-        }
-        panic!("no mail for {recipient} reached the sink");
-    }
-
-    fn count(&self) -> usize {
-        self.mail.lock().unwrap().len()
-    }
-}
-
-fn sink_session(stream: TcpStream, store: &Mutex<Vec<Delivered>>) -> std::io::Result<()> {
-    let mut writer = stream.try_clone()?;
-    let mut reader = BufReader::new(stream);
-    writer.write_all(b"220 sink.example ESMTP\r\n")?;
-    let mut recipients = Vec::new();
-    let mut line = Vec::new();
-    loop {
-        line.clear();
-        if reader.read_until(b'\n', &mut line)? == 0 {
-            return Ok(());
-        }
-        let command = String::from_utf8_lossy(&line).to_ascii_uppercase();
-        if command.starts_with("EHLO") {
-            writer.write_all(b"250-sink.example\r\n250 8BITMIME\r\n")?;
-        } else if command.starts_with("RCPT TO:") {
-            let text = String::from_utf8_lossy(&line);
-            let address = text[text.find('<').unwrap() + 1..text.find('>').unwrap()].to_owned();
-            recipients.push(address);
-            writer.write_all(b"250 ok\r\n")?;
-        } else if command.starts_with("DATA") {
-            writer.write_all(b"354 go on\r\n")?;
-            let mut data = Vec::new();
-            loop {
-                line.clear();
-                reader.read_until(b'\n', &mut line)?;
-                if line == b".\r\n" || line.is_empty() {
-                    break;
-                }
-                data.extend_from_slice(line.strip_prefix(b".").unwrap_or(&line));
-            }
-            store.lock().unwrap().push(Delivered {
-                recipients: std::mem::take(&mut recipients),
-                data,
-            });
-            writer.write_all(b"250 kept\r\n")?;
-        } else if command.starts_with("QUIT") {
-            writer.write_all(b"221 bye\r\n")?;
-            return Ok(());
-        } else {
-            // MAIL FROM, RSET, NOOP, HELO.
-            if command.starts_with("RSET") {
-                recipients.clear();
-            }
-            writer.write_all(b"250 ok\r\n")?;
-        }
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn wait_until_listening(port: u16, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "{what} never listened on {port}");
-        thread::sleep(Duration::from_millis(100));
-    }
-}
 
 /// `mailgate milter` on a free port; its log lines are collected.
 struct Milter {

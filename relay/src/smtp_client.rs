@@ -96,7 +96,10 @@ pub(crate) fn send<S: Read + Write>(
     }
     session.data(message)?;
     let reply = session.reply("the reply to the message")?;
-    let _ = session.command("QUIT");
+    // QUIT without waiting for its reply: once the server said 250 to the
+    // message, every moment before the spool forgets the delivery is a
+    // moment in which a crash makes a duplicate.
+    session.quit();
     if reply.is_positive() {
         sent.accepted = waiting;
     } else if reply.code >= 500 {
@@ -130,6 +133,11 @@ impl<S: Read + Write> ClientSession<'_, S> {
         self.stream.write_all(b"\r\n").map_err(io)?;
         self.stream.flush().map_err(io)?;
         self.reply(line)
+    }
+
+    fn quit(&mut self) {
+        let _ = self.stream.write_all(b"QUIT\r\n");
+        let _ = self.stream.flush();
     }
 
     fn reply(&mut self, what: &str) -> Result<Reply, SendError> {

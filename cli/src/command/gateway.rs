@@ -17,7 +17,7 @@ use crate::failure::{Failure, Verdict};
 use crate::output::Output;
 use crate::rfc3339;
 
-fn config_failure(path: &Path, error: &dyn std::error::Error) -> Failure {
+pub(crate) fn config_failure(path: &Path, error: &dyn std::error::Error) -> Failure {
     Failure::input(display(path), error)
 }
 

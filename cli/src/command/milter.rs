@@ -26,7 +26,7 @@ use gateway_facade::{Disposition, Envelope, Gateway, Outcome};
 use mailgate_milter::{Decision, Filter, Limits, Listener, Mail, Reply, Server};
 use rule_engine::Direction;
 
-use crate::args_milter::{MilterArgs, MilterDirection};
+use crate::args_daemon::{MilterArgs, MilterDirection};
 use crate::command::gateway::open_gateway;
 use crate::failure::{Failure, Verdict};
 

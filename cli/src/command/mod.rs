@@ -5,6 +5,7 @@ pub(crate) mod gateway;
 pub(crate) mod milter;
 pub(crate) mod pgp;
 pub(crate) mod policy;
+pub(crate) mod relay;
 pub(crate) mod smime;
 pub(crate) mod tls;
 

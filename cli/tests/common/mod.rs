@@ -3,6 +3,8 @@
 // Each test file uses a different subset.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub(crate) mod sink;
+
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};

@@ -1,0 +1,139 @@
+//! The grammar of the daemons, `mailgate milter` and `mailgate relay`
+//! (clap derive). Behaviour: `command/milter.rs`, `command/relay.rs`.
+
+use clap::{Args, ValueEnum};
+
+use crate::args::ConfigArg;
+
+#[derive(Debug, Args)]
+pub(crate) struct MilterArgs {
+    #[command(flatten)]
+    pub(crate) config: ConfigArg,
+
+    /// Where to listen: `inet:HOST:PORT` (port 0 picks a free one), or
+    /// `unix:PATH`. Postfix: `smtpd_milters = inet:127.0.0.1:8891`. The
+    /// address actually bound is printed to standard error at start.
+    #[arg(long, value_name = "inet:HOST:PORT|unix:PATH")]
+    pub(crate) listen: String,
+
+    /// Which way mail on this listener travels. `auto`: outbound when the
+    /// MTA marks the mail as originating (the `{daemon_name}` macro equals
+    /// `--originating-daemon`) or the client authenticated (`{auth_authen}`),
+    /// inbound otherwise.
+    #[arg(long, value_enum, default_value_t = MilterDirection::Auto)]
+    pub(crate) direction: MilterDirection,
+
+    /// The `{daemon_name}` that marks outbound mail (Postfix:
+    /// `-o milter_macro_daemon_name=ORIGINATING` on the submission service).
+    #[arg(long, value_name = "NAME", default_value = "ORIGINATING")]
+    pub(crate) originating_daemon: String,
+
+    /// Treat the MTA as enforcing the TLS requirement of outbound mail
+    /// (for example with `smtp_tls_policy_maps` per destination). Without
+    /// it, mail the policy allows only over BSI-grade TLS is refused with a
+    /// temporary failure: a milter cannot choose the outgoing connection;
+    /// route such mail through `mailgate relay`.
+    #[arg(long)]
+    pub(crate) tls_enforced_by_mta: bool,
+
+    /// How many MTA connections are served at once.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub(crate) max_connections: usize,
+
+    /// The largest mail (bytes) that is inspected; larger mail is refused
+    /// with 552 5.3.4, never passed on uninspected.
+    #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub(crate) max_message_size: usize,
+
+    /// Seconds a connection may stay silent before it is closed.
+    #[arg(long, value_name = "SECONDS", default_value_t = 600)]
+    pub(crate) timeout: u64,
+}
+
+/// Which way mail through the milter travels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum MilterDirection {
+    /// Decide per mail from the MTA's macros.
+    Auto,
+    /// Everything is inbound (from the internet).
+    Inbound,
+    /// Everything is outbound (from the organisation).
+    Outbound,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RelayArgs {
+    #[command(flatten)]
+    pub(crate) config: ConfigArg,
+
+    /// Where to accept SMTP: `HOST:PORT` (port 0 picks a free one; the
+    /// address bound is printed to standard error at start).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub(crate) listen: String,
+
+    /// The spool directory (created if needed). Mail is acknowledged only
+    /// once it is here, on disk; a restart takes over what is in it.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) spool: std::path::PathBuf,
+
+    /// Where every delivery goes: `HOST:PORT` of a smart host (MX routing
+    /// is not implemented yet).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub(crate) next_hop: String,
+
+    /// The name the next hop's certificate must carry when the policy
+    /// requires TLS (default: its host).
+    #[arg(long, value_name = "NAME")]
+    pub(crate) next_hop_name: Option<String>,
+
+    /// Trust anchors (PEM) for the next hop's certificate; default: the
+    /// system's. Repeatable.
+    #[arg(long = "tls-trust", value_name = "ANCHOR.pem")]
+    pub(crate) tls_trust: Vec<std::path::PathBuf>,
+
+    /// This relay's host name (greeting, EHLO, bounces).
+    #[arg(long, value_name = "NAME", default_value = "localhost")]
+    pub(crate) hostname: String,
+
+    /// Which way the mail it receives travels.
+    #[arg(long, value_enum, default_value_t = RelayDirection::Outbound)]
+    pub(crate) direction: RelayDirection,
+
+    /// SMTP clients served at once.
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    pub(crate) max_connections: usize,
+
+    /// Deliveries in flight at once.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub(crate) delivery_threads: usize,
+
+    /// The largest message accepted (bytes; announced with SIZE).
+    #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub(crate) max_message_size: u64,
+
+    /// Seconds before the first retry of a deferred delivery; doubles up to
+    /// `--retry-max`.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    pub(crate) retry_first: u64,
+
+    /// The longest wait between retries (seconds).
+    #[arg(long, value_name = "SECONDS", default_value_t = 3600)]
+    pub(crate) retry_max: u64,
+
+    /// Give up and bounce this many seconds after receipt (default 5 days).
+    #[arg(long, value_name = "SECONDS", default_value_t = 5 * 24 * 3600)]
+    pub(crate) give_up_after: u64,
+
+    /// Seconds a connection may stay silent.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    pub(crate) timeout: u64,
+}
+
+/// Which way mail through the relay travels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum RelayDirection {
+    /// From the internet to the organisation.
+    Inbound,
+    /// From the organisation to the internet.
+    Outbound,
+}

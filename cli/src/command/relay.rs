@@ -1,0 +1,71 @@
+//! `mailgate relay`: the gateway as an SMTP relay (see `mailgate-relay`).
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use gateway_facade::{Config, Gateway};
+use mailgate_relay::{Relay, RelayConfig, RetrySchedule};
+use mailgate_spool::Spool;
+use rule_engine::Direction;
+use tls_policy::TrustAnchors;
+
+use crate::args_daemon::{RelayArgs, RelayDirection};
+use crate::command::display;
+use crate::command::gateway::config_failure;
+use crate::failure::{Failure, Verdict};
+
+pub(crate) fn run(args: &RelayArgs) -> Result<Verdict, Failure> {
+    let path = &args.config.config;
+    let config = Config::load(path).map_err(|e| config_failure(path, &e))?;
+    let gateway = Gateway::from_config(&config).map_err(|e| match e {
+        gateway_facade::Error::Store(store) => Failure::Temporary(store.to_string()),
+        other => config_failure(path, &other),
+    })?;
+    let spool = Spool::open(&args.spool)
+        .map_err(|e| Failure::Temporary(format!("spool {}: {e}", display(&args.spool))))?;
+    let tls_anchors = if args.tls_trust.is_empty() {
+        None
+    } else {
+        let mut pem = Vec::new();
+        for file in &args.tls_trust {
+            pem.extend(std::fs::read(file).map_err(|e| Failure::input(display(file), &e))?);
+        }
+        let anchors = TrustAnchors::from_pem(&pem).map_err(|e| Failure::Input {
+            input: "--tls-trust".into(),
+            message: e.to_string(),
+        })?;
+        Some(Arc::new(anchors))
+    };
+    let mut relay_config = RelayConfig::new(&args.hostname, &config.postmaster, &args.next_hop);
+    relay_config.direction = match args.direction {
+        RelayDirection::Inbound => Direction::Inbound,
+        RelayDirection::Outbound => Direction::Outbound,
+    };
+    relay_config.next_hop_name = args.next_hop_name.clone();
+    relay_config.tls_anchors = tls_anchors;
+    relay_config.max_message_size = args.max_message_size;
+    relay_config.max_connections = args.max_connections;
+    relay_config.delivery_threads = args.delivery_threads;
+    relay_config.retry = RetrySchedule {
+        first: Duration::from_secs(args.retry_first.max(1)),
+        max: Duration::from_secs(args.retry_max.max(1)),
+        give_up_after: Duration::from_secs(args.give_up_after),
+    };
+    relay_config.timeout = Duration::from_secs(args.timeout.max(1));
+    let listener = TcpListener::bind(&args.listen)
+        .map_err(|e| Failure::Temporary(format!("listening on {}: {e}", args.listen)))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| Failure::Temporary(format!("listening on {}: {e}", args.listen)))?;
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "mailgate relay: listening on {bound}"
+    );
+    let relay = Arc::new(Relay::new(relay_config, gateway, spool));
+    relay
+        .serve(listener)
+        .map_err(|e| Failure::Temporary(format!("accepting SMTP connections: {e}")))?;
+    Ok(Verdict::Holds)
+}
