@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::sink::{Sink, free_port, wait_until_listening};
+use common::smtp::{Sink, free_port, wait_until_listening};
 use common::{mailgate_in, ok, run, tool};
 
 /// `mailgate milter` on a free port; its log lines are collected.

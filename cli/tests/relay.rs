@@ -12,8 +12,7 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpStream;
+
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -21,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::sink::{Sink, free_port, wait_until_listening};
+use common::smtp::{Sink, free_port, send, wait_until_listening};
 use common::{mailgate_in, ok, run};
 
 fn demo() -> tempfile::TempDir {
@@ -52,48 +51,6 @@ fn start_relay(demo: &Path, spool: &Path, port: u16, sink: u16) -> Child {
         .unwrap();
     wait_until_listening(port, "mailgate relay");
     child
-}
-
-/// Sends one message; `Ok(reply)` with the final reply to DATA, `Err` when
-/// the connection broke first.
-fn send(port: u16, from: &str, to: &[&str], message: &[u8]) -> Result<String, String> {
-    let stream = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .map_err(|e| e.to_string())?;
-    let mut writer = stream.try_clone().map_err(|e| e.to_string())?;
-    let mut reader = BufReader::new(stream);
-    let mut reply = || -> Result<String, String> {
-        let mut all = String::new();
-        loop {
-            let mut line = String::new();
-            if reader.read_line(&mut line).map_err(|e| e.to_string())? == 0 {
-                return Err("closed".into());
-            }
-            all.push_str(&line);
-            if line.as_bytes().get(3) != Some(&b'-') {
-                return Ok(all);
-            }
-        }
-    };
-    reply()?;
-    let mut commands = vec!["EHLO client.test".to_owned(), format!("MAIL FROM:<{from}>")];
-    commands.extend(to.iter().map(|r| format!("RCPT TO:<{r}>")));
-    commands.push("DATA".into());
-    for command in commands {
-        writer
-            .write_all(format!("{command}\r\n").as_bytes())
-            .map_err(|e| e.to_string())?;
-        let answer = reply()?;
-        if !answer.starts_with('2') && !answer.starts_with('3') {
-            return Ok(answer);
-        }
-    }
-    writer.write_all(message).map_err(|e| e.to_string())?;
-    writer.write_all(b".\r\n").map_err(|e| e.to_string())?;
-    let answer = reply()?;
-    let _ = writer.write_all(b"QUIT\r\n");
-    Ok(answer)
 }
 
 fn text_mail(number: u64, to: &str, subject: &str, body: &str) -> Vec<u8> {
@@ -294,5 +251,109 @@ fn killed_at_random_moments_the_relay_loses_nothing_it_acknowledged() {
     // Every delivered mail was signed by the gateway.
     for mail in sink.mail.lock().unwrap().iter() {
         assert!(String::from_utf8_lossy(&mail.data).contains("multipart/signed"));
+    }
+}
+
+/// Peak resident memory of a process (`VmHWM`), in KiB.
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches(" kB")
+        .parse()
+        .ok()
+}
+
+/// The load test: bounded in count (20 clients × 20 mails of 10 KB) and
+/// time. Reports acceptance throughput, latency percentiles (connect to
+/// 250) and the relay's peak memory; the figures go to benches/README.md.
+/// It asserts only what must hold under load: every mail accepted and
+/// delivered signed, none twice, memory bounded.
+#[test]
+fn under_parallel_load_every_mail_is_accepted_and_delivered() {
+    let demo = demo();
+    let spool = tempfile::tempdir().unwrap();
+    let sink = Sink::start();
+    let port = free_port();
+    let mut relay = start_relay(demo.path(), spool.path(), port, sink.port);
+    let (clients, per_client) = (20u64, 20u64);
+    let body = "Zeile mit etwas Text, damit die Mail zehn Kilobyte hat.\r\n".repeat(180);
+    let started = Instant::now();
+    let threads: Vec<_> = (0..clients)
+        .map(|client| {
+            let body = body.clone();
+            thread::spawn(move || {
+                let mut latencies = Vec::new();
+                for i in 0..per_client {
+                    let n = client * per_client + i;
+                    let mail = text_mail(n, "frank@behoerde.example", "Last", &body);
+                    let sent = Instant::now();
+                    let reply = send(
+                        port,
+                        "alice@behoerde.example",
+                        &["frank@behoerde.example"],
+                        &mail,
+                    )
+                    .unwrap();
+                    assert!(reply.starts_with("250"), "{reply}");
+                    latencies.push(sent.elapsed());
+                }
+                latencies
+            })
+        })
+        .collect();
+    let mut latencies: Vec<Duration> = threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
+    let accepted_in = started.elapsed();
+    let total = clients * per_client;
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while sink.count() < total as usize {
+        assert!(
+            Instant::now() < deadline,
+            "{} of {total} delivered",
+            sink.count()
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+    let delivered_in = started.elapsed();
+    let peak = peak_rss_kib(relay.id());
+    let _ = relay.kill();
+    let _ = relay.wait();
+
+    latencies.sort();
+    let percentile = |p: usize| latencies[(latencies.len() * p / 100).min(latencies.len() - 1)];
+    println!(
+        "relay load: {total} mails of {} bytes from {clients} parallel clients: accepted in {:.2} s \
+         ({:.0}/s), delivered signed in {:.2} s ({:.0}/s); latency p50 {:?} p95 {:?} p99 {:?}; \
+         relay peak RSS {} MiB",
+        body.len(),
+        accepted_in.as_secs_f64(),
+        total as f64 / accepted_in.as_secs_f64(),
+        delivered_in.as_secs_f64(),
+        total as f64 / delivered_in.as_secs_f64(),
+        percentile(50),
+        percentile(95),
+        percentile(99),
+        peak.map_or(0, |k| k / 1024)
+    );
+    let mut numbers: Vec<u64> = sink
+        .mail
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            assert!(String::from_utf8_lossy(&m.data).contains("multipart/signed"));
+            message_number(&m.data).unwrap()
+        })
+        .collect();
+    numbers.sort_unstable();
+    numbers.dedup();
+    assert_eq!(numbers.len() as u64, total, "every mail exactly once");
+    if let Some(peak) = peak {
+        assert!(peak < 512 * 1024, "relay peak RSS {peak} KiB under load");
     }
 }

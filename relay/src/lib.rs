@@ -40,7 +40,7 @@ use gateway_facade::{Direction, Gateway};
 use mailgate_spool::{DeliveryId, MessageId, Spool};
 use tls_policy::{Profile, TrustAnchors};
 
-use crate::smtp_server::{ServerSettings, serve_client};
+pub use crate::smtp_server::{ServerSettings, serve_client};
 
 /// When to try a delivery again, and when to give up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,7 +96,8 @@ pub struct RelayConfig {
     pub max_message_size: u64,
     /// SMTP clients served at once.
     pub max_connections: usize,
-    /// Deliveries in flight at once.
+    /// Deliveries in flight at once. (Deciding about received mail runs on
+    /// one thread per core.)
     pub delivery_threads: usize,
     /// Retry and give-up times.
     pub retry: RetrySchedule,
@@ -138,13 +139,19 @@ pub struct Relay {
     pub(crate) config: RelayConfig,
     pub(crate) gateway: Gateway,
     pub(crate) spool: Spool,
-    /// Set when new mail was received or handed over.
-    pub(crate) wake: (Mutex<bool>, Condvar),
+    /// Counts events (mail received, handed over); sleepers wake when it
+    /// changes, all of them.
+    pub(crate) wake: (Mutex<u64>, Condvar),
     /// Received messages waiting for a retry of their processing, with the
     /// number of attempts and when the next is due.
     pub(crate) deferred: Mutex<HashMap<MessageId, (u32, std::time::SystemTime)>>,
+    /// Received messages a worker is deciding about.
+    pub(crate) processing: Mutex<HashSet<MessageId>>,
     /// Deliveries a delivery thread is working on.
     pub(crate) in_flight: Mutex<HashSet<DeliveryId>>,
+    /// When deferred deliveries are due (seconds since the epoch), so that
+    /// looking for work does not read every waiting message.
+    pub(crate) not_before: Mutex<HashMap<DeliveryId, u64>>,
     pub(crate) log: Mutex<Box<dyn Write + Send>>,
 }
 
@@ -156,9 +163,11 @@ impl Relay {
             config,
             gateway,
             spool,
-            wake: (Mutex::new(false), Condvar::new()),
+            wake: (Mutex::new(0), Condvar::new()),
             deferred: Mutex::new(HashMap::new()),
+            processing: Mutex::new(HashSet::new()),
             in_flight: Mutex::new(HashSet::new()),
+            not_before: Mutex::new(HashMap::new()),
             log: Mutex::new(Box::new(io::stderr())),
         }
     }
@@ -167,10 +176,13 @@ impl Relay {
     /// the delivery threads first (they also take over what an earlier run
     /// left in the spool).
     pub fn serve(self: &Arc<Self>, listener: TcpListener) -> io::Result<()> {
-        let worker = Arc::clone(self);
-        thread::Builder::new()
-            .name("relay-worker".into())
-            .spawn(move || worker.process_forever())?;
+        let workers = thread::available_parallelism().map_or(2, usize::from);
+        for index in 0..workers {
+            let worker = Arc::clone(self);
+            thread::Builder::new()
+                .name(format!("relay-worker-{index}"))
+                .spawn(move || worker.process_forever())?;
+        }
         for index in 0..self.config.delivery_threads.max(1) {
             let sender = Arc::clone(self);
             thread::Builder::new()
@@ -219,6 +231,7 @@ impl Relay {
     fn serve_one(&self, settings: &ServerSettings, stream: TcpStream) -> io::Result<()> {
         stream.set_read_timeout(Some(self.config.timeout))?;
         stream.set_write_timeout(Some(self.config.timeout))?;
+        stream.set_nodelay(true)?;
         let reader = stream.try_clone()?;
         serve_client(settings, &self.spool, reader, stream, |id| {
             self.log(&format!("{id} received"));
@@ -226,28 +239,36 @@ impl Relay {
         })
     }
 
-    /// Wakes the worker and the delivery threads.
+    /// Wakes the workers and the delivery threads.
     pub(crate) fn notify(&self) {
-        let (flag, condvar) = &self.wake;
-        let mut woken = flag.lock().unwrap_or_else(|p| p.into_inner());
-        *woken = true;
+        let (events, condvar) = &self.wake;
+        let mut events = events.lock().unwrap_or_else(|p| p.into_inner());
+        *events = events.wrapping_add(1);
         condvar.notify_all();
     }
 
     /// Waits until notified or `timeout` passed.
     pub(crate) fn sleep(&self, timeout: Duration) {
-        let (flag, condvar) = &self.wake;
-        let woken = flag.lock().unwrap_or_else(|p| p.into_inner());
-        let (mut woken, _) = condvar
-            .wait_timeout_while(woken, timeout, |w| !*w)
+        let (events, condvar) = &self.wake;
+        let guard = events.lock().unwrap_or_else(|p| p.into_inner());
+        let seen = *guard;
+        let _ = condvar
+            .wait_timeout_while(guard, timeout, |now| *now == seen)
             .unwrap_or_else(|p| p.into_inner());
-        *woken = false;
     }
 
     /// One log line (the daemon's log; a service manager collects it).
     pub(crate) fn log(&self, line: &str) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
         let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
-        let _ = writeln!(log, "mailgate relay: {line}");
+        let _ = writeln!(
+            log,
+            "{}.{:03} mailgate relay: {line}",
+            now.as_secs(),
+            now.subsec_millis()
+        );
     }
 }
 

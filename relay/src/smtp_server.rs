@@ -17,18 +17,33 @@ const MAX_COMMAND_LINE: usize = 4096;
 /// least 100).
 pub(crate) const MAX_RECIPIENTS: usize = 1000;
 
-/// What the server is told about itself.
+/// What the SMTP server is told about itself.
 #[derive(Debug, Clone)]
-pub(crate) struct ServerSettings {
+pub struct ServerSettings {
     /// The name in the greeting and the EHLO reply.
-    pub(crate) hostname: String,
+    pub hostname: String,
     /// The largest message accepted (also announced with SIZE).
-    pub(crate) max_message_size: u64,
+    pub max_message_size: u64,
 }
 
-/// Serves one SMTP client. Returns the ids of the messages it spooled (the
-/// caller wakes the worker for them).
-pub(crate) fn serve_client<R: Read, W: Write>(
+/// Serves one SMTP client over `reader`/`writer`, receiving its messages
+/// into `spool` and calling `spooled` for each once it is on disk (after
+/// which the client gets its 250). Ends when the client quits or goes away.
+///
+/// ```
+/// use mailgate_relay::{ServerSettings, serve_client};
+///
+/// let dir = tempfile::tempdir()?;
+/// let spool = mailgate_spool::Spool::open(dir.path())?;
+/// let settings = ServerSettings { hostname: "relay.example".into(), max_message_size: 1 << 20 };
+/// let client = "EHLO c\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nDATA\r\nHi\r\n.\r\nQUIT\r\n";
+/// let mut replies = Vec::new();
+/// serve_client(&settings, &spool, client.as_bytes(), &mut replies, |_| {})?;
+/// assert!(String::from_utf8_lossy(&replies).contains("250 2.0.0 queued as"));
+/// assert_eq!(spool.received()?.len(), 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn serve_client<R: Read, W: Write>(
     settings: &ServerSettings,
     spool: &Spool,
     reader: R,

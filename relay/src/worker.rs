@@ -28,18 +28,36 @@ impl Relay {
             match self.spool.received() {
                 Ok(ids) => {
                     for id in ids {
-                        if self.due_for_processing(&id)
-                            && let Err(error) = self.process(&id)
-                        {
-                            self.log(&format!("{id}: processing failed, will retry: {error}"));
-                            self.defer_processing(&id);
+                        if !self.due_for_processing(&id) || !self.claim_message(&id) {
+                            continue;
                         }
+                        match self.process(&id) {
+                            // Another worker decided about it since the
+                            // listing was taken.
+                            Ok(()) | Err(SpoolError::NotFound(_)) => {}
+                            Err(error) => {
+                                self.log(&format!("{id}: processing failed, will retry: {error}"));
+                                self.defer_processing(&id);
+                            }
+                        }
+                        self.processing
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .remove(&id);
                     }
                 }
                 Err(error) => self.log(&format!("reading the spool: {error}")),
             }
             self.sleep(IDLE);
         }
+    }
+
+    /// Whether this worker may decide about `id` (no other one is).
+    fn claim_message(&self, id: &MessageId) -> bool {
+        self.processing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id.clone())
     }
 
     fn due_for_processing(&self, id: &MessageId) -> bool {
@@ -234,18 +252,32 @@ impl Relay {
         };
         let now = unix(SystemTime::now());
         for id in ids {
+            let known_later = self
+                .not_before
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(&id)
+                .is_some_and(|due| *due > now);
+            if known_later
+                || !self
+                    .in_flight
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(id.clone())
             {
-                let mut in_flight = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
-                if in_flight.contains(&id) {
-                    continue;
-                }
-                in_flight.insert(id.clone());
+                continue;
             }
             match self.spool.read_delivery(&id) {
                 Ok((delivery, message)) if delivery.not_before <= now => {
                     return Some((id, delivery, message));
                 }
-                Ok(_) | Err(SpoolError::NotFound(_)) => {}
+                Ok((delivery, _)) => {
+                    self.not_before
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(id.clone(), delivery.not_before);
+                }
+                Err(SpoolError::NotFound(_)) => {}
                 Err(error) => self.log(&format!("{id}: {error}")),
             }
             self.in_flight
@@ -333,6 +365,10 @@ impl Relay {
             }
         }
         let result = if temporary.is_empty() || give_up {
+            self.not_before
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(id);
             self.spool.delivered(id)
         } else {
             let attempts = delivery.attempts + 1;
@@ -349,6 +385,10 @@ impl Relay {
                     .map(|(_, r)| r.as_str())
                     .unwrap_or_default()
             ));
+            self.not_before
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(id.clone(), retry.not_before);
             self.spool.update(id, &retry)
         };
         if let Err(error) = result {
@@ -374,6 +414,7 @@ impl Relay {
                     })?;
                 let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(30))
                     .map_err(|e| SendError::Temporary(format!("connecting to {address}: {e}")))?;
+                let _ = stream.set_nodelay(true);
                 let _ = stream.set_read_timeout(Some(timeout));
                 let _ = stream.set_write_timeout(Some(timeout));
                 send(

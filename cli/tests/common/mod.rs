@@ -3,7 +3,7 @@
 // Each test file uses a different subset.
 #![allow(dead_code, clippy::unwrap_used)]
 
-pub(crate) mod sink;
+pub(crate) mod smtp;
 
 use std::io::Write;
 use std::path::Path;

@@ -1,5 +1,6 @@
-//! An SMTP server for tests that accepts everything and keeps it: the
-//! "internet" (or the internal mail server) behind Postfix or the relay.
+//! SMTP for tests: a sink server that accepts everything and keeps it (the
+//! "internet", or the internal mail server, behind Postfix or the relay),
+//! and a client that sends one message.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
@@ -127,4 +128,47 @@ pub(crate) fn wait_until_listening(port: u16, what: &str) {
         assert!(Instant::now() < deadline, "{what} never listened on {port}");
         thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// Sends one message; `Ok(reply)` with the final reply to DATA, `Err` when
+/// the connection broke first.
+pub(crate) fn send(port: u16, from: &str, to: &[&str], message: &[u8]) -> Result<String, String> {
+    let stream = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    stream.set_nodelay(true).map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .map_err(|e| e.to_string())?;
+    let mut writer = stream.try_clone().map_err(|e| e.to_string())?;
+    let mut reader = BufReader::new(stream);
+    let mut reply = || -> Result<String, String> {
+        let mut all = String::new();
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).map_err(|e| e.to_string())? == 0 {
+                return Err("closed".into());
+            }
+            all.push_str(&line);
+            if line.as_bytes().get(3) != Some(&b'-') {
+                return Ok(all);
+            }
+        }
+    };
+    reply()?;
+    let mut commands = vec!["EHLO client.test".to_owned(), format!("MAIL FROM:<{from}>")];
+    commands.extend(to.iter().map(|r| format!("RCPT TO:<{r}>")));
+    commands.push("DATA".into());
+    for command in commands {
+        writer
+            .write_all(format!("{command}\r\n").as_bytes())
+            .map_err(|e| e.to_string())?;
+        let answer = reply()?;
+        if !answer.starts_with('2') && !answer.starts_with('3') {
+            return Ok(answer);
+        }
+    }
+    writer.write_all(message).map_err(|e| e.to_string())?;
+    writer.write_all(b".\r\n").map_err(|e| e.to_string())?;
+    let answer = reply()?;
+    let _ = writer.write_all(b"QUIT\r\n");
+    Ok(answer)
 }
