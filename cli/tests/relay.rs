@@ -36,6 +36,17 @@ fn demo() -> tempfile::TempDir {
 
 /// `mailgate relay` on `port`, delivering to the sink.
 fn start_relay(demo: &Path, spool: &Path, port: u16, sink: u16) -> Child {
+    start_relay_with(demo, spool, port, sink, &[], Stdio::null())
+}
+
+fn start_relay_with(
+    demo: &Path,
+    spool: &Path,
+    port: u16,
+    sink: u16,
+    extra: &[&str],
+    log: Stdio,
+) -> Child {
     let child = Command::new(env!("CARGO_BIN_EXE_mailgate"))
         .args(["relay", "--config"])
         .arg(demo.join("mailgate.toml"))
@@ -44,9 +55,10 @@ fn start_relay(demo: &Path, spool: &Path, port: u16, sink: u16) -> Child {
         .arg(spool)
         .args(["--next-hop", &format!("127.0.0.1:{sink}")])
         .args(["--hostname", "relay.behoerde.example", "--retry-first", "1"])
+        .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(log)
         .spawn()
         .unwrap();
     wait_until_listening(port, "mailgate relay");
@@ -356,4 +368,150 @@ fn under_parallel_load_every_mail_is_accepted_and_delivered() {
     if let Some(peak) = peak {
         assert!(peak < 512 * 1024, "relay peak RSS {peak} KiB under load");
     }
+}
+
+/// The OpenSSL-backed STARTTLS server of tls-policy's tests, keeping what
+/// it receives in `store`; killed when dropped.
+struct TlsNextHop {
+    child: Child,
+    port: u16,
+}
+
+impl TlsNextHop {
+    fn start(dir: &Path, store: &Path) -> TlsNextHop {
+        let identity = testkit::pki().tls_server("mx.secure.example", testkit::KeyKind::P256);
+        std::fs::write(
+            dir.join("mx.pem"),
+            identity.certificate_pem() + &identity.chain_pem(),
+        )
+        .unwrap();
+        std::fs::write(dir.join("mx.key"), identity.private_key_pem()).unwrap();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tls-policy/tests/support/smtp_server.py");
+        let mut child = Command::new("python3")
+            .arg(script)
+            .arg("--cert")
+            .arg(dir.join("mx.pem"))
+            .arg("--key")
+            .arg(dir.join("mx.key"))
+            .args(["--name", "mx.secure.example", "--store"])
+            .arg(store)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        TlsNextHop {
+            child,
+            port: line.trim().parse().unwrap(),
+        }
+    }
+}
+
+impl Drop for TlsNextHop {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn mail_that_may_go_only_over_bsi_tls_waits_for_a_conforming_next_hop() {
+    let demo = demo();
+    let d = demo.path();
+    // secure.example's servers meet the profile, so the policy (R3) sends
+    // mail with attachments there only over TLS meeting bsi-tr-03108.
+    let mut config = std::fs::read_to_string(d.join("mailgate.toml")).unwrap();
+    config.push_str("\n[transport.domains.\"secure.example\"]\nmeets_profile = true\n");
+    std::fs::write(d.join("mailgate.toml"), config).unwrap();
+    std::fs::write(d.join("root.pem"), testkit::pki().root().certificate_pem()).unwrap();
+    let mail = format!(
+        "From: alice@behoerde.example\r\nTo: erik@secure.example\r\nSubject: Angebot\r\n\
+         Message-ID: <tls@crash.test>\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\n\
+         Content-Type: text/plain\r\n\r\nAnbei das Angebot.\r\n--b\r\n\
+         Content-Type: application/pdf; name=\"angebot.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\n\
+         JVBERi0xLjQK\r\n--b--\r\n"
+    );
+    let spool = tempfile::tempdir().unwrap();
+    let port = free_port();
+
+    // First the next hop speaks no TLS at all: the mail must wait.
+    let plain = Sink::start();
+    let log_path = spool.path().join("relay.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut relay = start_relay_with(d, spool.path(), port, plain.port, &[], Stdio::from(log));
+    let reply = send(
+        port,
+        "alice@behoerde.example",
+        &["erik@secure.example"],
+        mail.as_bytes(),
+    )
+    .unwrap();
+    assert!(reply.starts_with("250"), "{reply}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !std::fs::read_to_string(&log_path)
+        .unwrap()
+        .contains("deferred (")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "{}",
+            std::fs::read_to_string(&log_path).unwrap()
+        );
+        thread::sleep(Duration::from_millis(100));
+    }
+    thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        plain.count(),
+        0,
+        "nothing went over a connection without TLS"
+    );
+    relay.kill().unwrap();
+    relay.wait().unwrap();
+
+    // Then a next hop with STARTTLS (OpenSSL) and a certificate for its
+    // name from a trusted CA: the waiting mail goes out over it.
+    let store = tempfile::tempdir().unwrap();
+    let next_hop = TlsNextHop::start(d, store.path());
+    let root = d.join("root.pem");
+    let mut relay = start_relay_with(
+        d,
+        spool.path(),
+        port,
+        next_hop.port,
+        &[
+            "--next-hop-name",
+            "mx.secure.example",
+            "--tls-trust",
+            root.to_str().unwrap(),
+        ],
+        Stdio::null(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let delivered = loop {
+        if let Some(entry) = std::fs::read_dir(store.path())
+            .unwrap()
+            .flatten()
+            .find(|e| e.path().extension().is_some_and(|x| x == "eml"))
+        {
+            break std::fs::read_to_string(entry.path()).unwrap();
+        }
+        assert!(Instant::now() < deadline, "not delivered over TLS");
+        thread::sleep(Duration::from_millis(100));
+    };
+    assert!(
+        delivered.contains("Message-ID: <tls@crash.test>"),
+        "{delivered}"
+    );
+    assert!(delivered.contains("JVBERi0xLjQK"), "{delivered}");
+    let _ = relay.kill();
+    let _ = relay.wait();
+    assert_eq!(plain.count(), 0);
 }

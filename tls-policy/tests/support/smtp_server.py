@@ -10,6 +10,7 @@ Prints the port it listens on as the first line of standard output, then
 serves until killed.
 """
 import argparse
+import os
 import socket
 import socketserver
 import ssl
@@ -26,6 +27,8 @@ parser.add_argument("--mode", default="starttls",
 parser.add_argument("--min-version", default="TLSv1_2")
 parser.add_argument("--max-version", default="TLSv1_3")
 parser.add_argument("--ciphers", default=None, help="OpenSSL cipher string for TLS 1.2 and older")
+parser.add_argument("--store", default=None,
+                    help="directory: accept mail after STARTTLS and keep each message there")
 args = parser.parse_args()
 
 context = None
@@ -113,6 +116,22 @@ class Handler(socketserver.StreamRequestHandler):
             command = line.strip().upper()
             if command.startswith(b"EHLO"):
                 stream.write(f"250-{args.name}\r\n250 8BITMIME\r\n".encode())
+            elif command == b"DATA" and args.store:
+                stream.write(b"354 go ahead\r\n")
+                stream.flush()
+                message = bytearray()
+                while True:
+                    data_line = stream.readline(65536)
+                    if not data_line:
+                        return
+                    if data_line == b".\r\n":
+                        break
+                    message += data_line[1:] if data_line.startswith(b".") else data_line
+                name = f"{args.store}/{time.time_ns()}.eml"
+                with open(name + ".tmp", "wb") as out:
+                    out.write(message)
+                os.rename(name + ".tmp", name)
+                stream.write(b"250 kept\r\n")
             elif command == b"QUIT":
                 stream.write(b"221 bye\r\n")
                 stream.flush()
