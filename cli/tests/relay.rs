@@ -431,7 +431,7 @@ fn mail_that_may_go_only_over_bsi_tls_waits_for_a_conforming_next_hop() {
     config.push_str("\n[transport.domains.\"secure.example\"]\nmeets_profile = true\n");
     std::fs::write(d.join("mailgate.toml"), config).unwrap();
     std::fs::write(d.join("root.pem"), testkit::pki().root().certificate_pem()).unwrap();
-    let mail = format!(
+    let mail = concat!(
         "From: alice@behoerde.example\r\nTo: erik@secure.example\r\nSubject: Angebot\r\n\
          Message-ID: <tls@crash.test>\r\nMIME-Version: 1.0\r\n\
          Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\n\
