@@ -431,14 +431,12 @@ fn mail_that_may_go_only_over_bsi_tls_waits_for_a_conforming_next_hop() {
     config.push_str("\n[transport.domains.\"secure.example\"]\nmeets_profile = true\n");
     std::fs::write(d.join("mailgate.toml"), config).unwrap();
     std::fs::write(d.join("root.pem"), testkit::pki().root().certificate_pem()).unwrap();
-    let mail = concat!(
-        "From: alice@behoerde.example\r\nTo: erik@secure.example\r\nSubject: Angebot\r\n\
+    let mail = "From: alice@behoerde.example\r\nTo: erik@secure.example\r\nSubject: Angebot\r\n\
          Message-ID: <tls@crash.test>\r\nMIME-Version: 1.0\r\n\
          Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\n\
          Content-Type: text/plain\r\n\r\nAnbei das Angebot.\r\n--b\r\n\
          Content-Type: application/pdf; name=\"angebot.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\n\
-         JVBERi0xLjQK\r\n--b--\r\n"
-    );
+         JVBERi0xLjQK\r\n--b--\r\n";
     let spool = tempfile::tempdir().unwrap();
     let port = free_port();
 
