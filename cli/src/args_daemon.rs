@@ -91,6 +91,15 @@ pub(crate) struct RelayArgs {
     #[arg(long = "tls-trust", value_name = "ANCHOR.pem")]
     pub(crate) tls_trust: Vec<std::path::PathBuf>,
 
+    /// Offer STARTTLS to SMTP clients with this certificate chain (PEM,
+    /// leaf first); needs `--tls-key`.
+    #[arg(long, value_name = "CHAIN.pem", requires = "tls_key")]
+    pub(crate) tls_cert: Option<std::path::PathBuf>,
+
+    /// The private key of `--tls-cert` (PEM: PKCS#8, PKCS#1 or SEC 1).
+    #[arg(long, value_name = "KEY.pem", requires = "tls_cert")]
+    pub(crate) tls_key: Option<std::path::PathBuf>,
+
     /// This relay's host name (greeting, EHLO, bounces).
     #[arg(long, value_name = "NAME", default_value = "localhost")]
     pub(crate) hostname: String,

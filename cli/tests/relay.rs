@@ -12,6 +12,8 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -402,11 +404,9 @@ impl TlsNextHop {
             .spawn()
             .unwrap();
         let mut line = String::new();
-        std::io::BufRead::read_line(
-            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-            &mut line,
-        )
-        .unwrap();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
         TlsNextHop {
             child,
             port: line.trim().parse().unwrap(),
@@ -512,4 +512,93 @@ fn mail_that_may_go_only_over_bsi_tls_waits_for_a_conforming_next_hop() {
     let _ = relay.kill();
     let _ = relay.wait();
     assert_eq!(plain.count(), 0);
+}
+
+#[test]
+fn smtp_clients_can_start_tls_and_commands_injected_before_the_handshake_are_refused() {
+    let demo = demo();
+    let d = demo.path();
+    let identity = testkit::pki().tls_server("relay.behoerde.example", testkit::KeyKind::P256);
+    std::fs::write(
+        d.join("relay.pem"),
+        identity.certificate_pem() + &identity.chain_pem(),
+    )
+    .unwrap();
+    std::fs::write(d.join("relay.key"), identity.private_key_pem()).unwrap();
+    std::fs::write(d.join("root.pem"), testkit::pki().root().certificate_pem()).unwrap();
+    let spool = tempfile::tempdir().unwrap();
+    let sink = Sink::start();
+    let port = free_port();
+    let mut relay = start_relay_with(
+        d,
+        spool.path(),
+        port,
+        sink.port,
+        &[
+            "--tls-cert",
+            d.join("relay.pem").to_str().unwrap(),
+            "--tls-key",
+            d.join("relay.key").to_str().unwrap(),
+        ],
+        Stdio::null(),
+    );
+
+    // OpenSSL as the client: STARTTLS, certificate verified against the
+    // test CA by name, then a whole transaction inside TLS.
+    let connect = format!("127.0.0.1:{port}");
+    let session = run(
+        "openssl",
+        &[
+            "s_client", "-starttls", "smtp", "-connect", &connect, "-servername",
+            "relay.behoerde.example", "-verify_hostname", "relay.behoerde.example", "-CAfile",
+            "root.pem", "-verify_return_error", "-crlf", "-quiet",
+        ],
+        b"EHLO client.test\nMAIL FROM:<alice@behoerde.example>\nRCPT TO:<frank@behoerde.example>\nDATA\n\
+          From: alice@behoerde.example\nSubject: over TLS\nMessage-ID: <1@crash.test>\n\nvertraulich\n.\nQUIT\n",
+        d,
+    );
+    let session = String::from_utf8_lossy(&session);
+    assert!(session.contains("250 2.0.0 queued as "), "{session}");
+    assert!(
+        !session.contains("250-STARTTLS"),
+        "no second STARTTLS inside TLS: {session}"
+    );
+    let delivered = sink.wait_for("frank@behoerde.example");
+    assert!(String::from_utf8_lossy(&delivered.data).contains("Subject: over TLS"));
+
+    // A command sent in clear right behind STARTTLS (what a man in the
+    // middle would inject) is never executed: the relay hangs up.
+    let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut writer = stream.try_clone().unwrap();
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    writer.write_all(b"EHLO client.test\r\n").unwrap();
+    let mut ehlo = String::new();
+    loop {
+        line.clear();
+        reader.read_line(&mut line).unwrap();
+        ehlo.push_str(&line);
+        if line.as_bytes().get(3) == Some(&b' ') {
+            break;
+        }
+    }
+    assert!(ehlo.contains("250-STARTTLS"), "{ehlo}");
+    writer
+        .write_all(b"STARTTLS\r\nMAIL FROM:<mallory@evil.example>\r\n")
+        .unwrap();
+    line.clear();
+    reader.read_line(&mut line).unwrap();
+    assert!(line.starts_with("220"), "{line}");
+    let mut rest = String::new();
+    let _ = reader.read_to_string(&mut rest);
+    assert!(
+        !rest.contains("250"),
+        "the injected command was answered: {rest}"
+    );
+    let _ = relay.kill();
+    let _ = relay.wait();
 }

@@ -27,6 +27,7 @@
 mod dsn;
 mod smtp_client;
 mod smtp_server;
+mod starttls;
 mod worker;
 
 use std::collections::{HashMap, HashSet};
@@ -41,6 +42,7 @@ use mailgate_spool::{DeliveryId, MessageId, Spool};
 use tls_policy::{Profile, TrustAnchors};
 
 pub use crate::smtp_server::{ServerSettings, serve_client};
+pub use crate::starttls::server_config;
 
 /// When to try a delivery again, and when to give up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,6 +94,8 @@ pub struct RelayConfig {
     pub next_hop_name: Option<String>,
     /// Trust anchors for the next hop's certificate.
     pub tls_anchors: Option<Arc<TrustAnchors>>,
+    /// STARTTLS for SMTP clients (see [`server_config`]); none: not offered.
+    pub inbound_tls: Option<Arc<rustls::ServerConfig>>,
     /// The largest message accepted.
     pub max_message_size: u64,
     /// SMTP clients served at once.
@@ -115,6 +119,7 @@ impl RelayConfig {
             next_hop: next_hop.to_owned(),
             next_hop_name: None,
             tls_anchors: None,
+            inbound_tls: None,
             max_message_size: 64 * 1024 * 1024,
             max_connections: 256,
             delivery_threads: 4,
@@ -232,11 +237,16 @@ impl Relay {
         stream.set_read_timeout(Some(self.config.timeout))?;
         stream.set_write_timeout(Some(self.config.timeout))?;
         stream.set_nodelay(true)?;
-        let reader = stream.try_clone()?;
-        serve_client(settings, &self.spool, reader, stream, |id| {
-            self.log(&format!("{id} received"));
-            self.notify();
-        })
+        starttls::serve_connection(
+            settings,
+            &self.spool,
+            stream,
+            self.config.inbound_tls.as_ref(),
+            &mut |id| {
+                self.log(&format!("{id} received"));
+                self.notify();
+            },
+        )
     }
 
     /// Wakes the workers and the delivery threads.

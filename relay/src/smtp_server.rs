@@ -52,22 +52,68 @@ pub fn serve_client<R: Read, W: Write>(
 ) -> io::Result<()> {
     let mut reader = BufReader::with_capacity(64 * 1024, reader);
     let mut writer = BufWriter::new(writer);
-    let mut session = Session::default();
+    greet(settings, &mut writer)?;
+    session(
+        settings,
+        spool,
+        &mut reader,
+        &mut writer,
+        Tls::NotOffered,
+        &mut spooled,
+    )
+    .map(|_| ())
+}
+
+/// Whether the session offers STARTTLS or already runs over TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Tls {
+    /// No STARTTLS (no certificate configured).
+    NotOffered,
+    /// STARTTLS is offered.
+    Offered,
+    /// The session runs over TLS already.
+    Active,
+}
+
+/// How a session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ending {
+    /// The client quit or went away.
+    Closed,
+    /// The client asked for STARTTLS and got 220: the caller runs the TLS
+    /// handshake and a new session over it (RFC 3207).
+    StartTls,
+}
+
+/// The greeting.
+pub(crate) fn greet<W: Write>(settings: &ServerSettings, writer: &mut W) -> io::Result<()> {
     write!(writer, "220 {} ESMTP mailgate relay\r\n", settings.hostname)?;
-    writer.flush()?;
+    writer.flush()
+}
+
+/// Commands until the client quits, goes away, or starts TLS.
+pub(crate) fn session<R: Read, W: Write>(
+    settings: &ServerSettings,
+    spool: &Spool,
+    reader: &mut BufReader<R>,
+    writer: &mut W,
+    tls: Tls,
+    spooled: &mut impl FnMut(&mailgate_spool::MessageId),
+) -> io::Result<Ending> {
+    let mut session = Session::default();
     let mut line = Vec::new();
     loop {
         line.clear();
-        let read = (&mut reader)
+        let read = (&mut *reader)
             .take(MAX_COMMAND_LINE as u64 + 1)
             .read_until(b'\n', &mut line)?;
         if read == 0 {
-            return Ok(());
+            return Ok(Ending::Closed);
         }
         if line.len() > MAX_COMMAND_LINE {
-            reply(&mut writer, "500 5.5.2 line too long")?;
+            reply(writer, "500 5.5.2 line too long")?;
             writer.flush()?;
-            return Ok(());
+            return Ok(Ending::Closed);
         }
         let text = String::from_utf8_lossy(&line);
         let text = text.trim_end_matches(['\r', '\n']);
@@ -77,7 +123,7 @@ pub fn serve_client<R: Read, W: Write>(
         };
         match verb.as_str() {
             "EHLO" | "HELO" if argument.is_empty() => {
-                reply(&mut writer, "501 5.5.4 a domain or address is required")?;
+                reply(writer, "501 5.5.4 a domain or address is required")?;
             }
             "EHLO" => {
                 session = Session {
@@ -87,8 +133,14 @@ pub fn serve_client<R: Read, W: Write>(
                 write!(
                     writer,
                     "250-{} greets {argument}\r\n250-PIPELINING\r\n250-8BITMIME\r\n\
-                     250-SMTPUTF8\r\n250-ENHANCEDSTATUSCODES\r\n250 SIZE {}\r\n",
-                    settings.hostname, settings.max_message_size
+                     250-SMTPUTF8\r\n250-ENHANCEDSTATUSCODES\r\n{}250 SIZE {}\r\n",
+                    settings.hostname,
+                    if tls == Tls::Offered {
+                        "250-STARTTLS\r\n"
+                    } else {
+                        ""
+                    },
+                    settings.max_message_size
                 )?;
             }
             "HELO" => {
@@ -100,27 +152,27 @@ pub fn serve_client<R: Read, W: Write>(
             }
             "MAIL" => {
                 let response = session.mail(argument, settings.max_message_size);
-                reply(&mut writer, &response)?;
+                reply(writer, &response)?;
             }
             "RCPT" => {
                 let response = session.recipient(argument);
-                reply(&mut writer, &response)?;
+                reply(writer, &response)?;
             }
             "DATA" => {
                 if !argument.is_empty() {
-                    reply(&mut writer, "501 5.5.4 DATA takes no argument")?;
+                    reply(writer, "501 5.5.4 DATA takes no argument")?;
                 } else if session.sender.is_none() {
-                    reply(&mut writer, "503 5.5.1 MAIL first")?;
+                    reply(writer, "503 5.5.1 MAIL first")?;
                 } else if session.recipients.is_empty() {
-                    reply(&mut writer, "554 5.5.1 no valid recipients")?;
+                    reply(writer, "554 5.5.1 no valid recipients")?;
                 } else {
-                    reply(&mut writer, "354 end data with <CR><LF>.<CR><LF>")?;
+                    reply(writer, "354 end data with <CR><LF>.<CR><LF>")?;
                     writer.flush()?;
                     let envelope = Envelope {
                         sender: session.sender.take().unwrap_or_default(),
                         recipients: std::mem::take(&mut session.recipients),
                     };
-                    let mut data = DotReader::new(&mut reader);
+                    let mut data = DotReader::new(&mut *reader);
                     let result = spool.receive(&envelope, &mut data);
                     // Whatever happened, read up to the final dot so the
                     // next command is where the client expects it.
@@ -139,7 +191,7 @@ pub fn serve_client<R: Read, W: Write>(
                         Err(_) => {
                             drained?;
                             reply(
-                                &mut writer,
+                                writer,
                                 "451 4.3.0 the spool is not writable, try again later",
                             )?;
                         }
@@ -149,18 +201,29 @@ pub fn serve_client<R: Read, W: Write>(
             "RSET" => {
                 session.sender = None;
                 session.recipients.clear();
-                reply(&mut writer, "250 2.0.0 reset")?;
+                reply(writer, "250 2.0.0 reset")?;
             }
-            "NOOP" => reply(&mut writer, "250 2.0.0 ok")?,
-            "VRFY" => reply(&mut writer, "252 2.5.0 cannot verify, send mail and see")?,
-            "HELP" => reply(&mut writer, "214 2.0.0 see RFC 5321")?,
+            "NOOP" => reply(writer, "250 2.0.0 ok")?,
+            "VRFY" => reply(writer, "252 2.5.0 cannot verify, send mail and see")?,
+            "HELP" => reply(writer, "214 2.0.0 see RFC 5321")?,
             "QUIT" => {
-                reply(&mut writer, "221 2.0.0 bye")?;
+                reply(writer, "221 2.0.0 bye")?;
                 writer.flush()?;
-                return Ok(());
+                return Ok(Ending::Closed);
             }
-            "STARTTLS" => reply(&mut writer, "502 5.5.1 STARTTLS is not offered here")?,
-            _ => reply(&mut writer, "500 5.5.2 command not recognized")?,
+            "STARTTLS" => match tls {
+                Tls::NotOffered => reply(writer, "502 5.5.1 STARTTLS is not offered here")?,
+                Tls::Active => reply(writer, "503 5.5.1 TLS is already active")?,
+                Tls::Offered if !argument.is_empty() => {
+                    reply(writer, "501 5.5.4 STARTTLS takes no argument")?;
+                }
+                Tls::Offered => {
+                    reply(writer, "220 2.0.0 ready to start TLS")?;
+                    writer.flush()?;
+                    return Ok(Ending::StartTls);
+                }
+            },
+            _ => reply(writer, "500 5.5.2 command not recognized")?,
         }
         // PIPELINING: answer in batches, as the client sends them.
         if reader.buffer().is_empty() {

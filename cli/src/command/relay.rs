@@ -38,6 +38,22 @@ pub(crate) fn run(args: &RelayArgs) -> Result<Verdict, Failure> {
         })?;
         Some(Arc::new(anchors))
     };
+    let inbound_tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => {
+            let chain = std::fs::read(cert).map_err(|e| Failure::input(display(cert), &e))?;
+            let key_pem = zeroize::Zeroizing::new(
+                std::fs::read(key).map_err(|e| Failure::input(display(key), &e))?,
+            );
+            let config = mailgate_relay::server_config(&chain, &key_pem).map_err(|message| {
+                Failure::Input {
+                    input: format!("{} and {}", display(cert), display(key)),
+                    message,
+                }
+            })?;
+            Some(Arc::new(config))
+        }
+        _ => None,
+    };
     let mut relay_config = RelayConfig::new(&args.hostname, &config.postmaster, &args.next_hop);
     relay_config.direction = match args.direction {
         RelayDirection::Inbound => Direction::Inbound,
@@ -45,6 +61,7 @@ pub(crate) fn run(args: &RelayArgs) -> Result<Verdict, Failure> {
     };
     relay_config.next_hop_name = args.next_hop_name.clone();
     relay_config.tls_anchors = tls_anchors;
+    relay_config.inbound_tls = inbound_tls;
     relay_config.max_message_size = args.max_message_size;
     relay_config.max_connections = args.max_connections;
     relay_config.delivery_threads = args.delivery_threads;
