@@ -28,14 +28,21 @@ fuzz_target!(|data: &[u8]| {
     };
     let mut replies = Vec::new();
     let mut received = Vec::new();
-    let _ = serve_client(&settings, spool, data, &mut replies, |id| received.push(id.clone()));
+    let _ = serve_client(&settings, spool, data, &mut replies, |id| {
+        received.push(id.clone())
+    });
     // Every reply line starts with a three-digit code.
     for line in replies.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-        assert!(line.len() >= 4 && line[..3].iter().all(u8::is_ascii_digit), "{line:?}");
+        assert!(
+            line.len() >= 4 && line[..3].iter().all(u8::is_ascii_digit),
+            "{line:?}"
+        );
     }
     // What was acknowledged is in the spool, then cleared for the next run.
     for id in &received {
-        let (envelope, _) = spool.read_received(id).expect("acknowledged message readable");
+        let (envelope, _) = spool
+            .read_received(id)
+            .expect("acknowledged message readable");
         assert!(!envelope.recipients.is_empty());
         spool.hand_over(id, &[]).expect("clearing");
     }

@@ -42,7 +42,7 @@ impl Notice<'_> {
         text.push_str(&format!(
             "Subject: {}: {}\r\n",
             self.headline,
-            one_line(subject)
+            mail_message::one_line(subject)
         ));
         text.push_str(&format!("Date: {}\r\n", mail_message::rfc5322_date(now)));
         text.push_str(&format!("Message-ID: <{}@{domain}>\r\n", hex(&id)));
@@ -53,12 +53,15 @@ impl Notice<'_> {
         text.push_str(&format!(
             "{}: your message \"{}\"\r\nto\r\n",
             self.headline,
-            one_line(subject)
+            mail_message::one_line(subject)
         ));
         for recipient in self.recipients {
             text.push_str(&format!("    {recipient}\r\n"));
         }
-        text.push_str(&format!("\r\nReason: {}\r\n", one_line(self.reason)));
+        text.push_str(&format!(
+            "\r\nReason: {}\r\n",
+            mail_message::one_line(self.reason)
+        ));
         for detail in self.details {
             text.push_str(&format!("\r\n{detail}\r\n"));
         }
@@ -69,16 +72,9 @@ impl Notice<'_> {
     }
 }
 
-fn one_line(text: &str) -> String {
-    text.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn notices_cannot_inject_header_fields() {

@@ -36,13 +36,13 @@
 #![forbid(unsafe_code)]
 
 mod address;
-mod date;
+mod compose;
 mod mime;
 pub mod stream;
 mod verdict;
 
 pub use address::{AddressError, EmailAddress};
-pub use date::rfc5322_date;
+pub use compose::{one_line, rfc5322_date};
 pub use mime::{
     ContentType, Entity, Envelope, Field, LineBreak, MAX_DEPTH, MimeError, Multipart, canonicalize,
     decode_base64, encode_base64, seven_bit_safe, with_line_breaks,

@@ -6,7 +6,7 @@
 //! (same name, same value) are left alone, so fields the MTA added without
 //! showing them to the milter, and the order of the kept ones, survive.
 
-use mail_message::{Entity, MimeError, canonicalize};
+use mail_message::{Entity, LineBreak, MimeError, canonicalize, with_line_breaks};
 
 use crate::mail::Mail;
 use crate::response::Response;
@@ -97,14 +97,7 @@ pub(crate) fn modifications(
 /// A field value as the milter protocol carries it: folds as `\n`, no
 /// final line break.
 fn field_value(raw: &[u8]) -> Vec<u8> {
-    let mut value = Vec::with_capacity(raw.len());
-    let mut bytes = raw.iter().peekable();
-    while let Some(&b) = bytes.next() {
-        if b == b'\r' && bytes.peek() == Some(&&b'\n') {
-            continue;
-        }
-        value.push(b);
-    }
+    let mut value = with_line_breaks(raw, LineBreak::Lf);
     while value.last() == Some(&b'\n') {
         value.pop();
     }

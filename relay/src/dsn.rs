@@ -3,7 +3,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use mail_message::{Entity, rfc5322_date};
+use mail_message::{Entity, one_line, rfc5322_date};
 
 /// One recipient that could not be reached, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,14 +82,6 @@ pub(crate) fn bounce(
     bytes.extend_from_slice(&headers);
     bytes.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
     bytes
-}
-
-/// Text for one header or report line: no line breaks, no control
-/// characters (a reason or address must not add fields).
-fn one_line(text: &str) -> String {
-    text.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
-//! Dates in header fields (RFC 5322 section 3.3).
+//! Pieces of messages the gateway writes itself (notifications, bounces):
+//! dates (RFC 5322 section 3.3) and text that must stay on one line.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -30,6 +31,19 @@ pub fn rfc5322_date(time: SystemTime) -> String {
         rest % 3600 / 60,
         rest % 60
     )
+}
+
+/// Text for a header field or one line of a generated message: control
+/// characters, line breaks included, become spaces, so that text from a
+/// mail or a remote server (a subject, a reason) cannot add header fields.
+///
+/// ```
+/// assert_eq!(mail_message::one_line("Hi\r\nBcc: eve@evil.example"), "Hi  Bcc: eve@evil.example");
+/// ```
+pub fn one_line(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
 
 /// Howard Hinnant's days-to-civil algorithm (proleptic Gregorian calendar).
