@@ -100,6 +100,11 @@ pub(crate) struct RelayArgs {
     #[arg(long, value_name = "KEY.pem", requires = "tls_cert")]
     pub(crate) tls_key: Option<std::path::PathBuf>,
 
+    /// Serve counters in the Prometheus text format at
+    /// `http://HOST:PORT/metrics` (keep it on loopback).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub(crate) metrics: Option<String>,
+
     /// This relay's host name (greeting, EHLO, bounces).
     #[arg(long, value_name = "NAME", default_value = "localhost")]
     pub(crate) hostname: String,

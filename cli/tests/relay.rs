@@ -90,7 +90,16 @@ fn recipients_get_their_own_treatment_and_refused_ones_bounce() {
     let spool = tempfile::tempdir().unwrap();
     let sink = Sink::start();
     let port = free_port();
-    let mut relay = start_relay(d, spool.path(), port, sink.port);
+    let metrics = free_port();
+    let metrics_address = format!("127.0.0.1:{metrics}");
+    let mut relay = start_relay_with(
+        d,
+        spool.path(),
+        port,
+        sink.port,
+        &["--metrics", &metrics_address],
+        Stdio::null(),
+    );
 
     let reply = send(
         port,
@@ -154,6 +163,21 @@ fn recipients_get_their_own_treatment_and_refused_ones_bounce() {
             .any(|m| m.recipients.iter().any(|r| r == "erin@geheim.example")),
         "nothing went to erin"
     );
+
+    // The counters say the same, in the Prometheus text format.
+    let mut http = TcpStream::connect(("127.0.0.1", metrics)).unwrap();
+    http.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .unwrap();
+    let mut page = String::new();
+    http.read_to_string(&mut page).unwrap();
+    assert!(page.starts_with("HTTP/1.1 200 OK"), "{page}");
+    for line in [
+        "mailgate_relay_received_total 1\n",
+        "mailgate_relay_bounced_recipients_total 1\n",
+        "mailgate_relay_held_total 0\n",
+    ] {
+        assert!(page.contains(line), "{line} in {page}");
+    }
     let _ = relay.kill();
     let _ = relay.wait();
 }

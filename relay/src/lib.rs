@@ -25,6 +25,7 @@
 #![forbid(unsafe_code)]
 
 mod dsn;
+mod metrics;
 mod smtp_client;
 mod smtp_server;
 mod starttls;
@@ -158,6 +159,7 @@ pub struct Relay {
     /// looking for work does not read every waiting message.
     pub(crate) not_before: Mutex<HashMap<DeliveryId, u64>>,
     pub(crate) log: Mutex<Box<dyn Write + Send>>,
+    pub(crate) metrics: metrics::Metrics,
 }
 
 impl Relay {
@@ -174,6 +176,7 @@ impl Relay {
             in_flight: Mutex::new(HashSet::new()),
             not_before: Mutex::new(HashMap::new()),
             log: Mutex::new(Box::new(io::stderr())),
+            metrics: metrics::Metrics::default(),
         }
     }
 
@@ -234,6 +237,7 @@ impl Relay {
     }
 
     fn serve_one(&self, settings: &ServerSettings, stream: TcpStream) -> io::Result<()> {
+        metrics::Metrics::count(&self.metrics.smtp_sessions, 1);
         stream.set_read_timeout(Some(self.config.timeout))?;
         stream.set_write_timeout(Some(self.config.timeout))?;
         stream.set_nodelay(true)?;
@@ -243,6 +247,7 @@ impl Relay {
             stream,
             self.config.inbound_tls.as_ref(),
             &mut |id| {
+                metrics::Metrics::count(&self.metrics.received, 1);
                 self.log(&format!("{id} received"));
                 self.notify();
             },

@@ -8,6 +8,7 @@ use mailgate_spool::{Delivery, DeliveryId, MessageId, SpoolError};
 use tls_policy::{Prober, Target, Timeouts};
 
 use crate::dsn::{Failure, bounce};
+use crate::metrics::Metrics;
 use crate::smtp_client::{SendError, Sent, send};
 use crate::{Relay, profile_by_name};
 
@@ -128,6 +129,7 @@ impl Relay {
                                 diagnostic: reason.clone(),
                             })
                             .collect();
+                        Metrics::count(&self.metrics.bounced_recipients, failures.len() as u64);
                         deliveries.push(self.bounce_delivery(
                             &envelope.sender,
                             &failures,
@@ -146,6 +148,7 @@ impl Relay {
                 } => {
                     let held = Delivery::new(&envelope.sender, recipients.clone());
                     let path = self.spool.hold(id, index, &held, message)?;
+                    Metrics::count(&self.metrics.held, 1);
                     self.log(&format!("{id}: held as {} ({reason})", path.display()));
                 }
             }
@@ -297,6 +300,7 @@ impl Relay {
                 permanent,
             }) => {
                 if !accepted.is_empty() {
+                    Metrics::count(&self.metrics.delivered_recipients, accepted.len() as u64);
                     self.log(&format!("{id}: delivered to {}", accepted.join(",")));
                 }
                 (temporary, permanent)
@@ -354,6 +358,7 @@ impl Relay {
                     ));
                     return;
                 }
+                Metrics::count(&self.metrics.bounced_recipients, failures.len() as u64);
                 self.log(&format!(
                     "{id}: bounced {}",
                     failures
@@ -378,6 +383,7 @@ impl Relay {
                 not_before: unix(SystemTime::now() + self.config.retry.wait(attempts)),
                 ..delivery
             };
+            Metrics::count(&self.metrics.deferred_attempts, 1);
             self.log(&format!(
                 "{id}: deferred ({}), attempt {attempts}",
                 temporary
@@ -449,9 +455,12 @@ impl Relay {
                     });
                 // Not conforming is temporary: the receiving side may be
                 // fixed, and the policy decided that only TLS will do.
-                let mut connection = prober
-                    .connect_for_delivery(&target)
-                    .map_err(|e| SendError::Temporary(e.to_string()))?;
+                let mut connection = prober.connect_for_delivery(&target).map_err(|e| {
+                    if matches!(e, tls_policy::Error::NotConforming { .. }) {
+                        Metrics::count(&self.metrics.tls_refused, 1);
+                    }
+                    SendError::Temporary(e.to_string())
+                })?;
                 send(
                     &mut connection.stream,
                     !target.direct_tls,

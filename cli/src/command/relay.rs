@@ -81,6 +81,13 @@ pub(crate) fn run(args: &RelayArgs) -> Result<Verdict, Failure> {
         "mailgate relay: listening on {bound}"
     );
     let relay = Arc::new(Relay::new(relay_config, gateway, spool));
+    if let Some(address) = &args.metrics {
+        let listener = TcpListener::bind(address)
+            .map_err(|e| Failure::Temporary(format!("metrics on {address}: {e}")))?;
+        relay
+            .serve_metrics(listener)
+            .map_err(|e| Failure::Temporary(format!("metrics on {address}: {e}")))?;
+    }
     relay
         .serve(listener)
         .map_err(|e| Failure::Temporary(format!("accepting SMTP connections: {e}")))?;
