@@ -100,6 +100,11 @@ pub(crate) struct RelayArgs {
     #[arg(long, value_name = "KEY.pem", requires = "tls_cert")]
     pub(crate) tls_key: Option<std::path::PathBuf>,
 
+    /// Write SMTP TLS reports (RFC 8460, one JSON per UTC day and recipient
+    /// domain) of the judged TLS sessions here; sending them is up to you.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) tls_reports: Option<std::path::PathBuf>,
+
     /// Serve counters in the Prometheus text format at
     /// `http://HOST:PORT/metrics` (keep it on loopback).
     #[arg(long, value_name = "HOST:PORT")]

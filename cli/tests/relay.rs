@@ -468,7 +468,21 @@ fn mail_that_may_go_only_over_bsi_tls_waits_for_a_conforming_next_hop() {
     let plain = Sink::start();
     let log_path = spool.path().join("relay.log");
     let log = std::fs::File::create(&log_path).unwrap();
-    let mut relay = start_relay_with(d, spool.path(), port, plain.port, &[], Stdio::from(log));
+    let reports = spool.path().join("tls-reports");
+    let reports_arg = reports.to_str().unwrap();
+    let mut relay = start_relay_with(
+        d,
+        spool.path(),
+        port,
+        plain.port,
+        &[
+            "--tls-reports",
+            reports_arg,
+            "--next-hop-name",
+            "mx.secure.example",
+        ],
+        Stdio::from(log),
+    );
     let reply = send(
         port,
         "alice@behoerde.example",
@@ -513,6 +527,8 @@ fn mail_that_may_go_only_over_bsi_tls_waits_for_a_conforming_next_hop() {
             "mx.secure.example",
             "--tls-trust",
             root.to_str().unwrap(),
+            "--tls-reports",
+            reports_arg,
         ],
         Stdio::null(),
     );
@@ -536,6 +552,36 @@ fn mail_that_may_go_only_over_bsi_tls_waits_for_a_conforming_next_hop() {
     let _ = relay.kill();
     let _ = relay.wait();
     assert_eq!(plain.count(), 0);
+
+    // Both runs counted in today's RFC 8460 report for secure.example.
+    let day = std::fs::read_dir(&reports)
+        .unwrap()
+        .flatten()
+        .find(|e| e.path().is_dir())
+        .unwrap()
+        .path();
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(day.join("secure.example.json")).unwrap()).unwrap();
+    let policy = &report["policies"][0];
+    assert_eq!(
+        policy["summary"]["total-successful-session-count"], 1,
+        "{report}"
+    );
+    assert!(
+        policy["summary"]["total-failure-session-count"]
+            .as_u64()
+            .unwrap()
+            >= 1,
+        "{report}"
+    );
+    assert_eq!(
+        policy["failure-details"][0]["result-type"], "starttls-not-supported",
+        "{report}"
+    );
+    assert_eq!(
+        policy["failure-details"][0]["receiving-mx-hostname"],
+        "mx.secure.example"
+    );
 }
 
 #[test]

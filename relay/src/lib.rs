@@ -29,6 +29,7 @@ mod metrics;
 mod smtp_client;
 mod smtp_server;
 mod starttls;
+mod tls_report;
 mod worker;
 
 use std::collections::{HashMap, HashSet};
@@ -106,6 +107,9 @@ pub struct RelayConfig {
     pub delivery_threads: usize,
     /// Retry and give-up times.
     pub retry: RetrySchedule,
+    /// Where RFC 8460 TLS reports are written (one JSON per day and
+    /// recipient domain); none: not written.
+    pub tls_reports: Option<std::path::PathBuf>,
     /// Silence allowed on a connection.
     pub timeout: Duration,
 }
@@ -125,6 +129,7 @@ impl RelayConfig {
             max_connections: 256,
             delivery_threads: 4,
             retry: RetrySchedule::default(),
+            tls_reports: None,
             timeout: Duration::from_secs(300),
         }
     }
@@ -160,13 +165,29 @@ pub struct Relay {
     pub(crate) not_before: Mutex<HashMap<DeliveryId, u64>>,
     pub(crate) log: Mutex<Box<dyn Write + Send>>,
     pub(crate) metrics: metrics::Metrics,
+    pub(crate) tls_reports: Option<tls_report::TlsReports>,
 }
 
 impl Relay {
     /// A relay over `gateway` and `spool`, logging to standard error.
-    pub fn new(config: RelayConfig, gateway: Gateway, spool: Spool) -> Relay {
+    /// Fails only when the TLS report directory cannot be created.
+    pub fn new(config: RelayConfig, gateway: Gateway, spool: Spool) -> io::Result<Relay> {
         let spool = spool.with_max_message_size(config.max_message_size);
-        Relay {
+        let organisation = config
+            .postmaster
+            .rsplit('@')
+            .next()
+            .unwrap_or(&config.hostname)
+            .to_owned();
+        let tls_reports = match &config.tls_reports {
+            Some(dir) => Some(tls_report::TlsReports::new(
+                dir,
+                &organisation,
+                &config.postmaster,
+            )?),
+            None => None,
+        };
+        Ok(Relay {
             config,
             gateway,
             spool,
@@ -177,7 +198,8 @@ impl Relay {
             not_before: Mutex::new(HashMap::new()),
             log: Mutex::new(Box::new(io::stderr())),
             metrics: metrics::Metrics::default(),
-        }
+            tls_reports,
+        })
     }
 
     /// Accepts SMTP clients until accepting fails; starts the worker and

@@ -455,12 +455,19 @@ impl Relay {
                     });
                 // Not conforming is temporary: the receiving side may be
                 // fixed, and the policy decided that only TLS will do.
-                let mut connection = prober.connect_for_delivery(&target).map_err(|e| {
-                    if matches!(e, tls_policy::Error::NotConforming { .. }) {
-                        Metrics::count(&self.metrics.tls_refused, 1);
+                let mut connection = match prober.connect_for_delivery(&target) {
+                    Ok(connection) => {
+                        self.report_tls(&delivery.recipients, &target.name, None);
+                        connection
                     }
-                    SendError::Temporary(e.to_string())
-                })?;
+                    Err(error) => {
+                        if let tls_policy::Error::NotConforming { failures, .. } = &error {
+                            Metrics::count(&self.metrics.tls_refused, 1);
+                            self.report_tls(&delivery.recipients, &target.name, Some(failures));
+                        }
+                        return Err(SendError::Temporary(error.to_string()));
+                    }
+                };
                 send(
                     &mut connection.stream,
                     !target.direct_tls,
@@ -469,6 +476,33 @@ impl Relay {
                     &delivery.recipients,
                     message,
                 )
+            }
+        }
+    }
+}
+
+impl Relay {
+    /// Records a judged TLS session for the TLS reports of every recipient
+    /// domain it served.
+    fn report_tls(&self, recipients: &[String], mx: &str, findings: Option<&String>) {
+        let Some(reports) = &self.tls_reports else {
+            return;
+        };
+        let mut domains: Vec<String> = recipients
+            .iter()
+            .filter_map(|r| r.rsplit_once('@').map(|(_, d)| d.to_ascii_lowercase()))
+            .collect();
+        domains.sort();
+        domains.dedup();
+        for domain in domains {
+            let session = crate::tls_report::Session {
+                domain,
+                mx: mx.to_owned(),
+                failure: findings.map(|f| crate::tls_report::result_type(f).to_owned()),
+                detail: findings.cloned().unwrap_or_default(),
+            };
+            if let Err(error) = reports.record(&session, SystemTime::now()) {
+                self.log(&format!("writing the TLS report: {error}"));
             }
         }
     }

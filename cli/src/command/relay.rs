@@ -80,7 +80,10 @@ pub(crate) fn run(args: &RelayArgs) -> Result<Verdict, Failure> {
         std::io::stderr().lock(),
         "mailgate relay: listening on {bound}"
     );
-    let relay = Arc::new(Relay::new(relay_config, gateway, spool));
+    relay_config.tls_reports = args.tls_reports.clone();
+    let relay = Relay::new(relay_config, gateway, spool)
+        .map_err(|e| Failure::Temporary(format!("TLS report directory: {e}")))?;
+    let relay = Arc::new(relay);
     if let Some(address) = &args.metrics {
         let listener = TcpListener::bind(address)
             .map_err(|e| Failure::Temporary(format!("metrics on {address}: {e}")))?;
