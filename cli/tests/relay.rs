@@ -672,3 +672,101 @@ fn smtp_clients_can_start_tls_and_commands_injected_before_the_handshake_are_ref
     let _ = relay.kill();
     let _ = relay.wait();
 }
+
+fn signal(child: &Child, name: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{name}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+fn wait_for_log(path: &Path, text: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .contains(text)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no {text:?} in {}",
+            std::fs::read_to_string(path).unwrap_or_default()
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn sighup_reloads_the_policy_and_sigterm_stops_cleanly() {
+    let demo = demo();
+    let d = demo.path();
+    let spool = tempfile::tempdir().unwrap();
+    let sink = Sink::start();
+    let port = free_port();
+    let log_path = spool.path().join("relay.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut relay = start_relay_with(d, spool.path(), port, sink.port, &[], Stdio::from(log));
+    let to_erin = |n: u64| {
+        let reply = send(
+            port,
+            "alice@behoerde.example",
+            &["erin@geheim.example"],
+            &text_mail(n, "erin@geheim.example", "Termin", "Treffen am Montag."),
+        )
+        .unwrap();
+        assert!(reply.starts_with("250"), "{reply}");
+    };
+    let erin_got_mail = || {
+        sink.mail
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|m| m.recipients.iter().any(|r| r == "erin@geheim.example"))
+    };
+
+    // The baseline policy blocks unencrypted mail to geheim.example.
+    to_erin(1);
+    sink.wait_for("alice@behoerde.example");
+    assert!(!erin_got_mail());
+
+    // An invalid policy is refused on SIGHUP; the old one stays.
+    let policy_path = d.join("policy.toml");
+    let policy = std::fs::read_to_string(&policy_path).unwrap();
+    std::fs::write(
+        &policy_path,
+        "[[rules]]\nid = \"broken\"\nthen = { frobnicate = true }\n",
+    )
+    .unwrap();
+    signal(&relay, "HUP");
+    wait_for_log(&log_path, "policy not reloaded, the old one stays");
+
+    // A valid change applies to the next mail: password fallback for
+    // geheim.example instead of blocking.
+    std::fs::write(
+        &policy_path,
+        policy.replace("fallback = \"block\"", "fallback = \"password-pdf\""),
+    )
+    .unwrap();
+    signal(&relay, "HUP");
+    wait_for_log(&log_path, "policy reloaded");
+    to_erin(2);
+    let to_erin = sink.wait_for("erin@geheim.example");
+    assert!(!String::from_utf8_lossy(&to_erin.data).contains("Treffen am Montag"));
+
+    // SIGTERM: stop accepting, finish, exit 0.
+    signal(&relay, "TERM");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = relay.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the relay did not stop");
+        thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
+    wait_for_log(&log_path, "stopped (");
+    assert!(
+        TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "no longer listening"
+    );
+}

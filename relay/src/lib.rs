@@ -166,6 +166,12 @@ pub struct Relay {
     pub(crate) log: Mutex<Box<dyn Write + Send>>,
     pub(crate) metrics: metrics::Metrics,
     pub(crate) tls_reports: Option<tls_report::TlsReports>,
+    /// Set by [`Relay::shutdown`]: take no new work.
+    pub(crate) stopping: std::sync::atomic::AtomicBool,
+    /// Where [`Relay::serve`] listens (to wake its accept on shutdown).
+    listening: Mutex<Option<std::net::SocketAddr>>,
+    /// SMTP sessions in progress.
+    sessions: Arc<(Mutex<usize>, Condvar)>,
 }
 
 impl Relay {
@@ -199,6 +205,9 @@ impl Relay {
             log: Mutex::new(Box::new(io::stderr())),
             metrics: metrics::Metrics::default(),
             tls_reports,
+            stopping: std::sync::atomic::AtomicBool::new(false),
+            listening: Mutex::new(None),
+            sessions: Arc::new((Mutex::new(0), Condvar::new())),
         })
     }
 
@@ -219,14 +228,20 @@ impl Relay {
                 .name(format!("relay-delivery-{index}"))
                 .spawn(move || sender.deliver_forever())?;
         }
-        let slots = Arc::new((Mutex::new(0usize), Condvar::new()));
+        *self.listening.lock().unwrap_or_else(|p| p.into_inner()) = listener.local_addr().ok();
+        let slots = Arc::clone(&self.sessions);
         let settings = ServerSettings {
             hostname: self.config.hostname.clone(),
             max_message_size: self.config.max_message_size,
         };
         loop {
             wait_for_slot(&slots, self.config.max_connections.max(1));
-            let stream = match listener.accept() {
+            let accepted = listener.accept();
+            if self.is_stopping() {
+                release_slot(&slots);
+                break;
+            }
+            let stream = match accepted {
                 Ok((stream, _)) => stream,
                 Err(error) => {
                     release_slot(&slots);
@@ -255,6 +270,64 @@ impl Relay {
             if spawned.is_err() {
                 release_slot(&slots);
             }
+        }
+        self.drain();
+        Ok(())
+    }
+
+    /// Re-reads the policy; mail decided from now on follows the new one.
+    /// An invalid policy is refused and the old one stays.
+    pub fn reload_policy(&self) -> Result<(), gateway_facade::Error> {
+        let result = self.gateway.reload_policy();
+        match &result {
+            Ok(()) => self.log("policy reloaded"),
+            Err(error) => self.log(&format!("policy not reloaded, the old one stays: {error}")),
+        }
+        result
+    }
+
+    /// Stops taking new work: [`Relay::serve`] stops accepting, lets the
+    /// SMTP sessions, decisions and deliveries in progress finish (for at
+    /// most the connection timeout), and returns. What is in the spool waits
+    /// there for the next start.
+    pub fn shutdown(&self) {
+        self.stopping
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        self.log("shutting down");
+        self.notify();
+        // Wake the accept call.
+        let address = *self.listening.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(address) = address {
+            let _ = TcpStream::connect_timeout(&address, Duration::from_secs(1));
+        }
+    }
+
+    pub(crate) fn is_stopping(&self) -> bool {
+        self.stopping.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Waits until no session, decision or delivery is in progress.
+    fn drain(&self) {
+        let deadline = std::time::Instant::now() + self.config.timeout;
+        loop {
+            let sessions = *self.sessions.0.lock().unwrap_or_else(|p| p.into_inner());
+            let deciding = self
+                .processing
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .len();
+            let delivering = self
+                .in_flight
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .len();
+            if sessions + deciding + delivering == 0 || std::time::Instant::now() > deadline {
+                self.log(&format!(
+                    "stopped ({sessions} sessions, {deciding} decisions, {delivering} deliveries cut off)"
+                ));
+                return;
+            }
+            thread::sleep(Duration::from_millis(50));
         }
     }
 

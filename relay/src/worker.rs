@@ -25,10 +25,13 @@ fn unix(time: SystemTime) -> u64 {
 impl Relay {
     /// Decides about every received message, forever.
     pub(crate) fn process_forever(&self) {
-        loop {
+        while !self.is_stopping() {
             match self.spool.received() {
                 Ok(ids) => {
                     for id in ids {
+                        if self.is_stopping() {
+                            break;
+                        }
                         if !self.due_for_processing(&id) || !self.claim_message(&id) {
                             continue;
                         }
@@ -230,7 +233,7 @@ impl Relay {
 
     /// Delivers due deliveries, forever.
     pub(crate) fn deliver_forever(&self) {
-        loop {
+        while !self.is_stopping() {
             match self.claim() {
                 Some((id, delivery, message)) => {
                     self.deliver(&id, delivery, &message);

@@ -25,6 +25,8 @@ use std::time::Duration;
 use gateway_facade::{Disposition, Envelope, Gateway, Outcome};
 use mailgate_milter::{Decision, Filter, Limits, Listener, Mail, Reply, Server};
 use rule_engine::Direction;
+use signal_hook::consts::signal::SIGHUP;
+use signal_hook::iterator::Signals;
 
 use crate::args_daemon::{MilterArgs, MilterDirection};
 use crate::command::gateway::open_gateway;
@@ -38,6 +40,20 @@ pub(crate) fn run(args: &MilterArgs) -> Result<Verdict, Failure> {
         direction: args.direction,
         originating_daemon: args.originating_daemon.clone(),
         tls_enforced_by_mta: args.tls_enforced_by_mta,
+    });
+    // SIGHUP reloads the policy (an invalid one is refused, the old one
+    // stays). SIGTERM ends the process: the MTA tempfails what was in
+    // flight (milter_default_action), so nothing is lost.
+    let mut signals = Signals::new([SIGHUP])
+        .map_err(|e| Failure::Temporary(format!("installing signal handlers: {e}")))?;
+    let reloading = Arc::clone(&filter);
+    std::thread::spawn(move || {
+        for _ in signals.forever() {
+            match reloading.gateway.reload_policy() {
+                Ok(()) => log("policy reloaded"),
+                Err(error) => log(&format!("policy not reloaded, the old one stays: {error}")),
+            }
+        }
     });
     let server = Server::new(filter)
         .limits(Limits {

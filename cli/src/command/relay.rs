@@ -9,6 +9,8 @@ use gateway_facade::{Config, Gateway};
 use mailgate_relay::{Relay, RelayConfig, RetrySchedule};
 use mailgate_spool::Spool;
 use rule_engine::Direction;
+use signal_hook::consts::signal::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
 use tls_policy::TrustAnchors;
 
 use crate::args_daemon::{RelayArgs, RelayDirection};
@@ -91,6 +93,20 @@ pub(crate) fn run(args: &RelayArgs) -> Result<Verdict, Failure> {
             .serve_metrics(listener)
             .map_err(|e| Failure::Temporary(format!("metrics on {address}: {e}")))?;
     }
+    // SIGHUP reloads the policy; SIGTERM and SIGINT stop gracefully.
+    let mut signals = Signals::new([SIGHUP, SIGTERM, SIGINT])
+        .map_err(|e| Failure::Temporary(format!("installing signal handlers: {e}")))?;
+    let controlled = Arc::clone(&relay);
+    std::thread::spawn(move || {
+        for signal in signals.forever() {
+            if signal == SIGHUP {
+                let _ = controlled.reload_policy();
+            } else {
+                controlled.shutdown();
+                break;
+            }
+        }
+    });
     relay
         .serve(listener)
         .map_err(|e| Failure::Temporary(format!("accepting SMTP connections: {e}")))?;
