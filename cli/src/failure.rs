@@ -96,6 +96,22 @@ pub(crate) fn install_panic_hook() {
     }));
 }
 
+/// For the daemons (`milter`, `relay`): a panic is reported like above but
+/// does not end the process. The daemon catches it where one mail or one
+/// connection is handled, so one bad mail cannot stop all mail; the mail in
+/// question stays queued (relay) or is refused for now (milter).
+pub(crate) fn install_daemon_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let location = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        write_line_stderr(&format!(
+            "mailgate: internal error{location} (this is a bug; please report it); the daemon goes on"
+        ));
+    }));
+}
+
 /// Reports a clap error: help and version go to stdout with exit 0; anything
 /// else is a usage error reported in one line, exit 2.
 pub(crate) fn report_usage_error(error: &clap::Error, json: bool) -> ExitCode {

@@ -9,6 +9,7 @@ use std::thread;
 use std::time::Duration;
 
 use crate::decision::Filter;
+use crate::error::Error;
 use crate::session::{Limits, serve_connection};
 
 /// Where a milter listens.
@@ -119,9 +120,13 @@ impl<F: Filter + 'static> Server<F> {
             let spawned = thread::Builder::new().name("milter".into()).spawn(move || {
                 let mut reader = BufReader::with_capacity(64 * 1024, reader);
                 let mut writer = BufWriter::with_capacity(64 * 1024, writer);
-                if let Err(error) =
+                // A panic in the filter ends this conversation only (the MTA
+                // applies milter_default_action), not the server.
+                let served = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     serve_connection(filter.as_ref(), limits, &mut reader, &mut writer)
-                {
+                }))
+                .unwrap_or_else(|_| Err(Error::Io(io::Error::other("the filter panicked"))));
+                if let Err(error) = served {
                     filter.conversation_failed(&error);
                 }
                 release_slot(&slots_for_thread);

@@ -299,3 +299,39 @@ fn without_negotiated_no_reply_flags_every_step_is_answered() {
             .starts_with(b"Subject:  x\r\n")
     );
 }
+
+/// Panics on every mail.
+struct Panicking;
+
+impl Filter for Panicking {
+    fn end_of_message(&self, _mail: &Mail) -> Decision {
+        panic!("a bug in the filter");
+    }
+}
+
+#[test]
+fn a_panicking_filter_ends_one_conversation_not_the_server() {
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::sync::Arc;
+
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let server = mailgate_milter::Server::new(Arc::new(Panicking)).max_connections(1);
+    std::thread::spawn(move || server.serve(mailgate_milter::Listener::Tcp(listener)));
+    // Twice through the only slot: the first conversation's panic must
+    // have given it back.
+    for _ in 0..2 {
+        let mut stream = TcpStream::connect(address).unwrap();
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        stream.write_all(&packets(&one_mail(b" x"))).unwrap();
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer);
+        let answers = responses(&answer);
+        assert!(matches!(answers[0], Response::Negotiate(_)), "{answers:?}");
+        // No verdict: the MTA applies milter_default_action (tempfail).
+        assert_eq!(answers.len(), 1, "{answers:?}");
+    }
+}

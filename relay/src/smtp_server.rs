@@ -171,6 +171,7 @@ pub(crate) fn session<R: Read, W: Write>(
                     let envelope = Envelope {
                         sender: session.sender.take().unwrap_or_default(),
                         recipients: std::mem::take(&mut session.recipients),
+                        first_received: None,
                     };
                     let mut data = DotReader::new(&mut *reader);
                     let result = spool.receive(&envelope, &mut data);

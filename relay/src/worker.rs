@@ -35,7 +35,19 @@ impl Relay {
                         if !self.due_for_processing(&id) || !self.claim_message(&id) {
                             continue;
                         }
-                        match self.process(&id) {
+                        // A bug in the gateway must not cost the relay a worker
+                        // thread (or leave the message claimed forever).
+                        let processed =
+                            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                                self.process(&id)
+                            }))
+                            .unwrap_or_else(|_| {
+                                Err(SpoolError::Damaged {
+                                    path: id.as_str().into(),
+                                    reason: "processing panicked (a bug)".into(),
+                                })
+                            });
+                        match processed {
                             // Another worker decided about it since the
                             // listing was taken.
                             Ok(()) | Err(SpoolError::NotFound(_)) => {}
@@ -82,7 +94,9 @@ impl Relay {
     /// dispositions over as deliveries.
     fn process(&self, id: &MessageId) -> Result<(), SpoolError> {
         let (envelope, message) = self.spool.read_received(id)?;
-        let received_at = self.received_at(id);
+        let received_at = envelope
+            .first_received
+            .unwrap_or_else(|| self.received_at(id));
         let outcome = self.gateway.process(
             &Envelope {
                 direction: self.config.direction,
@@ -180,6 +194,8 @@ impl Relay {
                     &mailgate_spool::Envelope {
                         sender: envelope.sender.clone(),
                         recipients: deferred,
+                        // The queue lifetime counts from the first receipt.
+                        first_received: Some(received_at),
                     },
                     message.as_slice(),
                 )?;
@@ -236,7 +252,12 @@ impl Relay {
         while !self.is_stopping() {
             match self.claim() {
                 Some((id, delivery, message)) => {
-                    self.deliver(&id, delivery, &message);
+                    let delivered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        self.deliver(&id, delivery, &message);
+                    }));
+                    if delivered.is_err() {
+                        self.log(&format!("{id}: delivery panicked (a bug); it stays queued"));
+                    }
                     self.in_flight
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())

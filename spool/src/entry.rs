@@ -16,6 +16,11 @@ pub struct Envelope {
     pub sender: String,
     /// RCPT TO, in order.
     pub recipients: Vec<String>,
+    /// When the message first reached this relay (seconds since the Unix
+    /// epoch), for a message spooled again (recipients deferred by the
+    /// gateway); `None`: when this entry was received.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_received: Option<u64>,
 }
 
 /// One delivery: a message for a group of recipients, and its state.

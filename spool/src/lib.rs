@@ -22,7 +22,7 @@
 //!
 //! let dir = tempfile::tempdir()?;
 //! let spool = Spool::open(dir.path())?;
-//! let envelope = Envelope { sender: "alice@behoerde.example".into(), recipients: vec!["bob@partner.example".into()] };
+//! let envelope = Envelope { sender: "alice@behoerde.example".into(), recipients: vec!["bob@partner.example".into()], first_received: None };
 //! let id = spool.receive(&envelope, &b"Subject: hi\r\n\r\nHello\r\n"[..])?;
 //! // ... here an SMTP server answers 250 ...
 //!

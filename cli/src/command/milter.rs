@@ -33,6 +33,7 @@ use crate::command::gateway::open_gateway;
 use crate::failure::{Failure, Verdict};
 
 pub(crate) fn run(args: &MilterArgs) -> Result<Verdict, Failure> {
+    crate::failure::install_daemon_panic_hook();
     let gateway = open_gateway(&args.config)?;
     let (listener, bound) = bind(&args.listen)?;
     let filter = Arc::new(GatewayFilter {

@@ -19,6 +19,7 @@ use crate::command::gateway::config_failure;
 use crate::failure::{Failure, Verdict};
 
 pub(crate) fn run(args: &RelayArgs) -> Result<Verdict, Failure> {
+    crate::failure::install_daemon_panic_hook();
     let path = &args.config.config;
     let config = Config::load(path).map_err(|e| config_failure(path, &e))?;
     let gateway = Gateway::from_config(&config).map_err(|e| match e {
