@@ -144,8 +144,24 @@ pub(crate) fn profile_by_name(name: &str) -> Option<Profile> {
     }
 }
 
-/// The relay: one value shared by the listener, the worker and the
+/// The relay: one value shared by the listener, the workers and the
 /// delivery threads.
+///
+/// ```no_run
+/// use std::net::TcpListener;
+/// use std::sync::Arc;
+/// use gateway_facade::Gateway;
+/// use mailgate_relay::{Relay, RelayConfig};
+/// use mailgate_spool::Spool;
+///
+/// let gateway = Gateway::from_config_file("/etc/mailgate/mailgate.toml".as_ref())?;
+/// let spool = Spool::open("/var/spool/mailgate".as_ref())?;
+/// let config = RelayConfig::new("mx.behoerde.example", "postmaster@behoerde.example", "127.0.0.1:10026");
+/// let relay = Arc::new(Relay::new(config, gateway, spool)?);
+/// // From another thread: relay.reload_policy() on SIGHUP, relay.shutdown() on SIGTERM.
+/// relay.serve(TcpListener::bind("127.0.0.1:10025")?)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Relay {
     pub(crate) config: RelayConfig,
     pub(crate) gateway: Gateway,
