@@ -293,6 +293,24 @@ fn no_signer_info_is_refused() {
 }
 
 #[test]
+fn opaque_signed_data_without_its_content_is_refused() {
+    // An opaque message whose SignedData lost its eContent: what is signed
+    // is nowhere, so nothing may be reported as signed.
+    let signed = sign(
+        &alice(),
+        "From: alice@example.org\r\n",
+        SignatureForm::Opaque,
+    );
+    let forged = edit_opaque(&signed, |data| {
+        data.encap_content_info.econtent = None;
+    });
+    assert!(matches!(
+        common::verifier().verify_message(&forged),
+        Err(Error::DetachedContentMissing)
+    ));
+}
+
+#[test]
 fn a_missing_signer_certificate_is_invalid() {
     let signed = sign(
         &alice(),
