@@ -68,3 +68,29 @@ pub(crate) fn run(program: &str, args: &[&str], stdin: &[u8], dir: &Path) -> Vec
     );
     output.stdout
 }
+
+/// What bob reads of a mail the demo gateway encrypted for him and alice
+/// signed: decrypted by `openssl cms` with bob's key (demo directory `dir`),
+/// then the signature verified against the demo CA.
+pub(crate) fn opened_by_bob(mail: &[u8], dir: &Path) -> String {
+    let inner = run(
+        "openssl",
+        &[
+            "cms",
+            "-decrypt",
+            "-recip",
+            "pki/bob.cert.pem",
+            "-inkey",
+            "pki/bob.key.pem",
+        ],
+        mail,
+        dir,
+    );
+    let content = run(
+        "openssl",
+        &["cms", "-verify", "-CAfile", "pki/ca.pem"],
+        &inner,
+        dir,
+    );
+    String::from_utf8_lossy(&content).into_owned()
+}
