@@ -81,11 +81,13 @@ fn decision(audit: &Value, recipient: &str) -> String {
     format!("by {rule}: {}", actions.join(", "))
 }
 
+/// The message's Content-Type on one line (folding whitespace collapsed).
 fn content_type(message: &[u8]) -> Result<String, Box<dyn Error>> {
-    Ok(Entity::parse(message)?
+    let value = Entity::parse(message)?
         .field("content-type")
         .map(|f| f.value())
-        .unwrap_or_else(|| "text/plain".to_owned()))
+        .unwrap_or_else(|| "text/plain".to_owned());
+    Ok(value.split_whitespace().collect::<Vec<_>>().join(" "))
 }
 
 fn main() -> Result<(), Box<dyn Error>> {
