@@ -36,6 +36,17 @@ pub(crate) struct MilterArgs {
     #[arg(long)]
     pub(crate) tls_enforced_by_mta: bool,
 
+    /// Submit notifications to senders (the password of a password-protected
+    /// delivery) over SMTP to `HOST:PORT`: an MTA listener without this
+    /// milter, such as Postfix's reinjection port. Without it such mail is
+    /// refused with 451.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub(crate) notify_via: Option<String>,
+
+    /// The EHLO name for `--notify-via`.
+    #[arg(long, value_name = "NAME", default_value = "localhost")]
+    pub(crate) hostname: String,
+
     /// How many MTA connections are served at once.
     #[arg(long, value_name = "N", default_value_t = 64)]
     pub(crate) max_connections: usize,

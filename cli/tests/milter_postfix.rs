@@ -31,11 +31,12 @@ struct Milter {
 }
 
 impl Milter {
-    fn start(config: &Path) -> Milter {
+    fn start(config: &Path, notify_via: u16) -> Milter {
         let mut child = Command::new(env!("CARGO_BIN_EXE_mailgate"))
             .args(["milter", "--config"])
             .arg(config)
             .args(["--listen", "inet:127.0.0.1:0"])
+            .args(["--notify-via", &format!("127.0.0.1:{notify_via}")])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -88,7 +89,7 @@ struct Postfix {
 }
 
 impl Postfix {
-    fn start(milter_port: u16, sink_port: u16) -> Postfix {
+    fn start(milter_port: u16, sink_port: u16, reinject: u16) -> Postfix {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
         for sub in ["conf", "queue", "data"] {
@@ -141,7 +142,8 @@ impl Postfix {
         }
         master_cf.push_str(&format!(
             "{inbound}  inet  n  -  n  -  -  smtpd\n\
-             {outbound}  inet  n  -  n  -  -  smtpd -o milter_macro_daemon_name=ORIGINATING\n"
+             {outbound}  inet  n  -  n  -  -  smtpd -o milter_macro_daemon_name=ORIGINATING\n\
+             {reinject}  inet  n  -  n  -  -  smtpd -o smtpd_milters=\n"
         ));
         std::fs::write(root.join("conf/master.cf"), master_cf).unwrap();
         let postfix = Postfix {
@@ -249,8 +251,11 @@ fn postfix_with_the_milter_signs_encrypts_decrypts_refuses_and_holds() {
     let d = demo.path();
     ok(mailgate_in(d, &["demo", "--dir", ".", "--quiet"], b"", &[]));
     let sink = Sink::start();
-    let mut milter = Milter::start(&d.join("mailgate.toml"));
-    let postfix = Postfix::start(milter.port, sink.port);
+    // Postfix's listener without the milter, where the milter submits the
+    // notifications it sends (the password of a password-protected PDF).
+    let reinject = free_port();
+    let mut milter = Milter::start(&d.join("mailgate.toml"), reinject);
+    let postfix = Postfix::start(milter.port, sink.port, reinject);
     let alice = "alice@behoerde.example";
 
     // Outbound, internal: signed by alice's key; openssl verifies it.
@@ -303,7 +308,6 @@ fn postfix_with_the_milter_signs_encrypts_decrypts_refuses_and_holds() {
 
     // Outbound where the policy demands encryption and nothing is known:
     // refused with the policy's reason; nothing reaches the sink.
-    let before = sink.count();
     let reply = swaks(
         postfix.outbound,
         alice,
@@ -312,6 +316,34 @@ fn postfix_with_the_milter_signs_encrypts_decrypts_refuses_and_holds() {
         d,
     );
     assert!(reply.contains("<** 550 5.7.1 "), "{reply}");
+
+    // Confidential mail to dave, who has no key: the password-protected
+    // PDF goes to dave, its password to alice through Postfix's reinjection
+    // listener, never together.
+    let reply = swaks(
+        postfix.outbound,
+        alice,
+        &["dave@extern.example"],
+        &text_mail(
+            alice,
+            "dave@extern.example",
+            "[vertraulich] Personalakte",
+            "Die vertrauliche Personalakte.",
+        ),
+        d,
+    );
+    assert!(reply.contains("<-  250 2.0.0 Ok: queued"), "{reply}");
+    let carrier = String::from_utf8_lossy(&sink.wait_for("dave@extern.example").data).into_owned();
+    assert!(!carrier.contains("vertrauliche Personalakte"), "{carrier}");
+    assert!(!carrier.contains("Password:"), "{carrier}");
+    let notification =
+        String::from_utf8_lossy(&sink.wait_for_containing(alice, "Password: ").data).into_owned();
+    assert!(notification.contains("Password: "), "{notification}");
+    assert!(
+        notification.contains("dave@extern.example"),
+        "{notification}"
+    );
+    let before = sink.count();
 
     // Recipients that need different treatment: the milter cannot split the
     // mail, so it is refused for now with the reason.
@@ -372,7 +404,12 @@ fn postfix_with_the_milter_signs_encrypts_decrypts_refuses_and_holds() {
         d,
     );
     assert!(reply.contains("<-  250 2.0.0 Ok: queued"), "{reply}");
-    let decrypted = String::from_utf8_lossy(&sink.wait_for(alice).data).into_owned();
+    let decrypted = String::from_utf8_lossy(
+        &sink
+            .wait_for_containing(alice, "X-Mailgate-Decryption")
+            .data,
+    )
+    .into_owned();
     assert!(
         decrypted.contains("Der unterschriebene Vertrag."),
         "{decrypted}"

@@ -43,6 +43,7 @@ use gateway_facade::{Direction, Gateway};
 use mailgate_spool::{DeliveryId, MessageId, Spool};
 use tls_policy::{Profile, TrustAnchors};
 
+pub use crate::smtp_client::submit;
 pub use crate::smtp_server::{ServerSettings, serve_client};
 pub use crate::starttls::server_config;
 

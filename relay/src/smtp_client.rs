@@ -2,6 +2,8 @@
 //! is already open (plain TCP, or the TLS connection `tls-policy` judged).
 
 use std::io::{self, BufWriter, Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::Duration;
 
 use tls_policy::smtp::{Reply, parse_reply};
 
@@ -110,6 +112,58 @@ pub(crate) fn send<S: Read + Write>(
             .extend(waiting.into_iter().map(|r| (r, reply.summary())));
     }
     Ok(sent)
+}
+
+/// A plain TCP connection to `server` (`HOST:PORT`) with `timeout` for
+/// every read and write.
+pub(crate) fn connect_plain(server: &str, timeout: Duration) -> Result<TcpStream, SendError> {
+    let address = server
+        .to_socket_addrs()
+        .map_err(|e| SendError::Temporary(format!("resolving {server}: {e}")))?
+        .next()
+        .ok_or_else(|| SendError::Temporary(format!("{server} has no address")))?;
+    let stream = TcpStream::connect_timeout(&address, Duration::from_secs(30))
+        .map_err(|e| SendError::Temporary(format!("connecting to {address}: {e}")))?;
+    let _ = stream.set_nodelay(true);
+    let _ = stream.set_read_timeout(Some(timeout));
+    let _ = stream.set_write_timeout(Some(timeout));
+    Ok(stream)
+}
+
+/// Submits one message over plain SMTP to `server` (`HOST:PORT`): for mail
+/// the gateway itself sends on a trusted local path, such as a password
+/// notification handed to the MTA's reinjection port. `Ok` only when every
+/// recipient was accepted.
+///
+/// ```no_run
+/// let notification = b"From: postmaster@behoerde.example\r\nSubject: Password\r\n\r\n...\r\n";
+/// mailgate_relay::submit(
+///     "127.0.0.1:10026",
+///     "mx.behoerde.example",
+///     "",
+///     &["alice@behoerde.example".to_owned()],
+///     notification,
+///     std::time::Duration::from_secs(60),
+/// )?;
+/// # Ok::<(), String>(())
+/// ```
+pub fn submit(
+    server: &str,
+    ehlo_name: &str,
+    sender: &str,
+    recipients: &[String],
+    message: &[u8],
+    timeout: Duration,
+) -> Result<(), String> {
+    let mut stream = connect_plain(server, timeout).map_err(|e| e.to_string())?;
+    let sent = send(&mut stream, false, ehlo_name, sender, recipients, message)
+        .map_err(|e| e.to_string())?;
+    match (sent.temporary.first(), sent.permanent.first()) {
+        (None, None) => Ok(()),
+        (Some((recipient, reply)), _) | (None, Some((recipient, reply))) => {
+            Err(format!("{server} refused {recipient}: {reply}"))
+        }
+    }
 }
 
 fn classify(reply: &Reply, stage: &str) -> SendError {

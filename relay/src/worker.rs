@@ -1,6 +1,5 @@
 //! The relay's two loops: deciding about received messages, and delivering.
 
-use std::net::{TcpStream, ToSocketAddrs};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use gateway_facade::{Disposition, Envelope};
@@ -9,7 +8,7 @@ use tls_policy::{Prober, Target, Timeouts};
 
 use crate::dsn::{Failure, bounce};
 use crate::metrics::Metrics;
-use crate::smtp_client::{SendError, Sent, send};
+use crate::smtp_client::{SendError, Sent, connect_plain, send};
 use crate::{Relay, profile_by_name};
 
 /// A recipient and the reply or reason that decided about it.
@@ -431,22 +430,7 @@ impl Relay {
         let timeout = self.config.timeout;
         match &delivery.require_tls {
             None => {
-                let address = self
-                    .config
-                    .next_hop
-                    .to_socket_addrs()
-                    .map_err(|e| {
-                        SendError::Temporary(format!("resolving {}: {e}", self.config.next_hop))
-                    })?
-                    .next()
-                    .ok_or_else(|| {
-                        SendError::Temporary(format!("{} has no address", self.config.next_hop))
-                    })?;
-                let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(30))
-                    .map_err(|e| SendError::Temporary(format!("connecting to {address}: {e}")))?;
-                let _ = stream.set_nodelay(true);
-                let _ = stream.set_read_timeout(Some(timeout));
-                let _ = stream.set_write_timeout(Some(timeout));
+                let mut stream = connect_plain(&self.config.next_hop, timeout)?;
                 send(
                     &mut stream,
                     false,

@@ -12,7 +12,7 @@
 //! | any *defer* | `451 4.7.1` (the client retries) |
 //! | different treatment per recipient | `451 4.7.0`: route such mail through `mailgate relay` |
 //! | a TLS requirement the MTA does not enforce | `451 4.7.5` |
-//! | a notification to send (password fallback) | `451 4.7.0`: the milter cannot send mail |
+//! | a notification to send (password fallback) | sent with `--notify-via` first, then replaced; without it, or if sending fails, `451 4.7.0` |
 
 use std::io::Write;
 use std::net::TcpListener;
@@ -38,6 +38,8 @@ pub(crate) fn run(args: &MilterArgs) -> Result<Verdict, Failure> {
     let (listener, bound) = bind(&args.listen)?;
     let filter = Arc::new(GatewayFilter {
         gateway,
+        notify_via: args.notify_via.clone(),
+        hostname: args.hostname.clone(),
         direction: args.direction,
         originating_daemon: args.originating_daemon.clone(),
         tls_enforced_by_mta: args.tls_enforced_by_mta,
@@ -103,6 +105,10 @@ fn log(line: &str) {
 
 struct GatewayFilter {
     gateway: Gateway,
+    /// Where notifications to senders are submitted (`HOST:PORT`).
+    notify_via: Option<String>,
+    /// The EHLO name for that submission.
+    hostname: String,
     direction: MilterDirection,
     originating_daemon: String,
     tls_enforced_by_mta: bool,
@@ -138,7 +144,38 @@ impl Filter for GatewayFilter {
             recipients: mail.recipients().to_vec(),
         };
         let outcome = self.gateway.process(&envelope, mail.message());
-        let decision = decide(mail.recipients(), &outcome, self.tls_enforced_by_mta);
+        let mut decision = decide(
+            mail.recipients(),
+            &outcome,
+            self.tls_enforced_by_mta,
+            self.notify_via.is_some(),
+        );
+        // The password of a password-protected delivery goes to the sender
+        // first; if it cannot, the mail waits (the recipient could not open
+        // it).
+        if let (Decision::Replace { .. }, Some(server)) = (&decision, &self.notify_via) {
+            for notification in outcome
+                .dispositions
+                .iter()
+                .filter_map(Disposition::notification)
+            {
+                let sent = mailgate_relay::submit(
+                    server,
+                    &self.hostname,
+                    "",
+                    &[mail.sender().to_owned()],
+                    notification,
+                    Duration::from_secs(60),
+                );
+                if let Err(error) = sent {
+                    decision = temporary(
+                        "4.7.0",
+                        &format!("the notification to the sender could not be sent: {error}"),
+                    );
+                    break;
+                }
+            }
+        }
         log(&format!(
             "{} {} from=<{}> to=<{}>: {}",
             mail.macro_value("i").unwrap_or("-"),
@@ -174,7 +211,12 @@ fn describe(decision: &Decision) -> String {
 
 /// Maps the gateway's outcome onto what a milter can do (the table in the
 /// module documentation).
-fn decide(recipients: &[String], outcome: &Outcome, tls_enforced_by_mta: bool) -> Decision {
+fn decide(
+    recipients: &[String],
+    outcome: &Outcome,
+    tls_enforced_by_mta: bool,
+    can_notify: bool,
+) -> Decision {
     let dispositions = &outcome.dispositions;
     let covered = |disposition: &Disposition| {
         recipients.iter().all(|r| {
@@ -244,11 +286,12 @@ fn decide(recipients: &[String], outcome: &Outcome, tls_enforced_by_mta: bool) -
                     ),
                 );
             }
-            if notification.is_some() {
+            if notification.is_some() && !can_notify {
                 return temporary(
                     "4.7.0",
                     "this delivery needs a notification to the sender (password fallback), \
-                     which a milter cannot send; route this traffic through mailgate relay",
+                     which this milter cannot send without --notify-via; \
+                     or route this traffic through mailgate relay",
                 );
             }
             Decision::Replace {
@@ -337,6 +380,7 @@ mod tests {
                 false,
             )]),
             false,
+            false,
         );
         assert_eq!(
             decision,
@@ -358,6 +402,7 @@ mod tests {
                 false,
             )]),
             false,
+            false,
         );
         assert!(refused(&tls).starts_with("451 4.7.5 delivery needs TLS meeting bsi-tr-03108"));
         let enforced = decide(
@@ -368,20 +413,30 @@ mod tests {
                 false,
             )]),
             true,
+            false,
         );
         assert!(matches!(enforced, Decision::Replace { .. }));
         let notification = decide(
             &to,
             &outcome(vec![deliver(&["bob@partner.example"], None, true)]),
             false,
+            false,
         );
         assert!(refused(&notification).starts_with("451 4.7.0 this delivery needs a notification"));
+        let with_notify_via = decide(
+            &to,
+            &outcome(vec![deliver(&["bob@partner.example"], None, true)]),
+            false,
+            true,
+        );
+        assert!(matches!(with_notify_via, Decision::Replace { .. }));
         let partial = decide(
             &[
                 "bob@partner.example".to_owned(),
                 "erin@geheim.example".to_owned(),
             ],
             &outcome(vec![deliver(&["bob@partner.example"], None, false)]),
+            false,
             false,
         );
         assert!(refused(&partial).starts_with("451 4.3.0"));
@@ -395,12 +450,13 @@ mod tests {
                 reject(&["erin@geheim.example"], "encryption required"),
             ]),
             false,
+            false,
         );
         assert!(
             refused(&split)
                 .starts_with("451 4.7.0 recipients of this mail need different treatment")
         );
-        assert!(refused(&decide(&to, &outcome(vec![]), false)).starts_with("451 4.3.0"));
+        assert!(refused(&decide(&to, &outcome(vec![]), false, false)).starts_with("451 4.3.0"));
     }
 
     #[test]
@@ -413,6 +469,7 @@ mod tests {
                 reject(&["b@y.example"], "no key for b"),
             ]),
             false,
+            false,
         );
         assert_eq!(refused(&rejected), "550 5.7.1 no key for a; no key for b");
         let deferred = decide(
@@ -424,6 +481,7 @@ mod tests {
                     reason: "directory unavailable".into(),
                 },
             ]),
+            false,
             false,
         );
         assert_eq!(refused(&deferred), "451 4.7.1 directory unavailable");
@@ -438,6 +496,7 @@ mod tests {
                 reason: "no valid signature".into(),
                 message: b"Subject: x\r\n\r\nheld\r\n".to_vec(),
             }]),
+            false,
             false,
         );
         assert_eq!(

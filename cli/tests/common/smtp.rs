@@ -41,20 +41,22 @@ impl Sink {
 
     /// Waits for the mail to `recipient`.
     pub(crate) fn wait_for(&self, recipient: &str) -> Delivered {
+        self.wait_for_containing(recipient, "")
+    }
+
+    /// Waits for a mail to `recipient` whose text contains `text`.
+    pub(crate) fn wait_for_containing(&self, recipient: &str, text: &str) -> Delivered {
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
-            if let Some(found) = self
-                .mail
-                .lock()
-                .unwrap()
-                .iter()
-                .find(|m| m.recipients.iter().any(|r| r == recipient))
-            {
+            if let Some(found) = self.mail.lock().unwrap().iter().find(|m| {
+                m.recipients.iter().any(|r| r == recipient)
+                    && String::from_utf8_lossy(&m.data).contains(text)
+            }) {
                 return found.clone();
             }
             thread::sleep(Duration::from_millis(100));
         }
-        panic!("no mail for {recipient} reached the sink");
+        panic!("no mail for {recipient} containing {text:?} reached the sink");
     }
 
     pub(crate) fn count(&self) -> usize {
