@@ -78,9 +78,11 @@ pub(crate) enum Command {
     /// Inbound mail is decrypted, verified, annotated and harvested; outbound
     /// mail is signed and encrypted in place, all per policy. A milter
     /// changes or refuses a mail for all its recipients at once: mail whose
-    /// recipients need different treatment, a TLS requirement, or a password
-    /// notification is refused with 451 and a reason (route it through
-    /// `mailgate relay`). Set `milter_default_action = tempfail` in Postfix
+    /// recipients need different treatment, a TLS requirement the MTA does
+    /// not enforce, or a password notification without `--notify-via` is
+    /// refused with 451 and a reason (route it through `mailgate relay`).
+    /// SIGHUP reloads the policy. Set `milter_default_action = tempfail` in
+    /// Postfix
     /// (its default) so that mail is never passed on when the milter is
     /// down. Logs one line per mail to standard error.
     Milter(crate::args_daemon::MilterArgs),
