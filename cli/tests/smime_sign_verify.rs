@@ -263,3 +263,89 @@ fn a_pkcs12_bundle_signs_with_its_chain() {
     // The chain came from the bundle: OpenSSL builds the path without --chain.
     setup.openssl_verifies(&signed.stdout);
 }
+
+#[test]
+fn der_certificate_and_key_files_work_like_pem() {
+    let setup = setup(KeyKind::P256, Variant::Good);
+    let d = setup.dir.path();
+    // Sign with DER files; OpenSSL verifies.
+    let output = common::mailgate_in(
+        d,
+        &[
+            "smime",
+            "sign",
+            "--cert",
+            "alice.cert.der",
+            "--key",
+            "alice.key.der",
+            "--chain",
+            "alice.chain.pem",
+        ],
+        MESSAGE.as_bytes(),
+        &[],
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    setup.openssl_verifies(&output.stdout);
+    // Encrypt to a DER certificate; decrypt with DER files, and OpenSSL
+    // decrypts the same message with the PEM key.
+    let encrypted = common::mailgate_in(
+        d,
+        &["smime", "encrypt", "--to", "alice.cert.der"],
+        MESSAGE.as_bytes(),
+        &[],
+    );
+    assert_eq!(
+        encrypted.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&encrypted.stderr)
+    );
+    let decrypted = common::mailgate_in(
+        d,
+        &[
+            "smime",
+            "decrypt",
+            "--cert",
+            "alice.cert.der",
+            "--key",
+            "alice.key.der",
+        ],
+        &encrypted.stdout,
+        &[],
+    );
+    assert_eq!(
+        decrypted.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&decrypted.stderr)
+    );
+    assert!(String::from_utf8_lossy(&decrypted.stdout).contains("Subject: Vertrag"));
+    std::fs::write(d.join("encrypted.eml"), &encrypted.stdout).unwrap();
+    let by_openssl = run_peer(
+        "openssl",
+        &[
+            "cms",
+            "-decrypt",
+            "-in",
+            "encrypted.eml",
+            "-recip",
+            "alice.cert.pem",
+            "-inkey",
+            "alice.key.pem",
+        ],
+        d,
+    );
+    // Ours is the outer header fields plus the entity OpenSSL returns.
+    let ours = String::from_utf8_lossy(&decrypted.stdout).replace("\r\n", "\n");
+    let theirs = String::from_utf8_lossy(&by_openssl).replace("\r\n", "\n");
+    assert!(
+        theirs.contains("Der Vertrag ist unterschrieben."),
+        "{theirs}"
+    );
+    assert!(ours.ends_with(&theirs), "{ours}\n---\n{theirs}");
+}
