@@ -39,19 +39,17 @@ impl Relay {
                         let processed =
                             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                                 self.process(&id)
-                            }))
-                            .unwrap_or_else(|_| {
-                                Err(SpoolError::Damaged {
-                                    path: id.as_str().into(),
-                                    reason: "processing panicked (a bug)".into(),
-                                })
-                            });
+                            }));
                         match processed {
                             // Another worker decided about it since the
                             // listing was taken.
-                            Ok(()) | Err(SpoolError::NotFound(_)) => {}
-                            Err(error) => {
+                            Ok(Ok(())) | Ok(Err(SpoolError::NotFound(_))) => {}
+                            Ok(Err(error)) => {
                                 self.log(&format!("{id}: processing failed, will retry: {error}"));
+                                self.defer_processing(&id);
+                            }
+                            Err(_) => {
+                                self.log(&format!("{id}: processing panicked (a bug); will retry"));
                                 self.defer_processing(&id);
                             }
                         }
