@@ -98,7 +98,7 @@ pub(crate) enum Command {
     /// sender (RFC 3464), deferred ones retried with backoff. A restart
     /// takes over the spool: nothing acknowledged is lost. Logs one line per
     /// event to standard error.
-    Relay(crate::args_daemon::RelayArgs),
+    Relay(Box<crate::args_daemon::RelayArgs>),
 }
 
 #[derive(Debug, Subcommand)]

@@ -87,18 +87,32 @@ pub(crate) struct RelayArgs {
     #[arg(long, value_name = "DIR")]
     pub(crate) spool: std::path::PathBuf,
 
-    /// Where every delivery goes: `HOST:PORT` of a smart host (MX routing
-    /// is not implemented yet).
+    /// Send every delivery to this smart host (`HOST:PORT`) instead of
+    /// each recipient domain's mail exchangers (MX lookup, with DANE where
+    /// DNSSEC publishes TLSA records).
     #[arg(long, value_name = "HOST:PORT")]
-    pub(crate) next_hop: String,
+    pub(crate) next_hop: Option<String>,
 
     /// The name the next hop's certificate must carry when the policy
     /// requires TLS (default: its host).
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", requires = "next_hop")]
     pub(crate) next_hop_name: Option<String>,
 
-    /// Trust anchors (PEM) for the next hop's certificate; default: the
-    /// system's. Repeatable.
+    /// A static route ahead of MX lookup and `--next-hop`: mail for
+    /// DOMAIN goes to HOST:PORT (the organisation's own mail server, a
+    /// partner's fixed gateway). Repeatable.
+    #[arg(long = "route", value_name = "DOMAIN=HOST:PORT")]
+    pub(crate) routes: Vec<String>,
+
+    /// The SMTP port of mail exchangers found by MX lookup.
+    #[arg(long, value_name = "PORT", default_value_t = 25)]
+    pub(crate) mx_port: u16,
+
+    #[command(flatten)]
+    pub(crate) dns: DnsArgs,
+
+    /// Trust anchors (PEM) for receiving servers' certificates; default:
+    /// the system's. Repeatable.
     #[arg(long = "tls-trust", value_name = "ANCHOR.pem")]
     pub(crate) tls_trust: Vec<std::path::PathBuf>,
 
@@ -157,6 +171,21 @@ pub(crate) struct RelayArgs {
     /// Seconds a connection may stay silent.
     #[arg(long, value_name = "SECONDS", default_value_t = 300)]
     pub(crate) timeout: u64,
+}
+
+/// The DNS resolver for MX, address and TLSA lookups (always validating
+/// DNSSEC).
+#[derive(Debug, Args)]
+pub(crate) struct DnsArgs {
+    /// A name server to ask (`IP` or `IP:PORT`) instead of the system's
+    /// (`/etc/resolv.conf`). Repeatable.
+    #[arg(long = "dns-server", value_name = "IP[:PORT]")]
+    pub(crate) servers: Vec<String>,
+
+    /// DNSSEC trust anchors: a file of DNSKEY records in zone-file format
+    /// (default: the IANA root keys built in).
+    #[arg(long = "dns-trust-anchor", value_name = "FILE")]
+    pub(crate) trust_anchor: Option<std::path::PathBuf>,
 }
 
 /// Which way mail through the relay travels.

@@ -386,7 +386,12 @@ struct TlsNextHop {
 
 impl TlsNextHop {
     fn start(dir: &Path, store: &Path) -> TlsNextHop {
-        let identity = testkit::pki().tls_server("mx.secure.example", testkit::KeyKind::P256);
+        TlsNextHop::start_as(dir, store, "mx.secure.example")
+    }
+
+    /// With a certificate for `name` (written to `DIR/mx.pem`).
+    fn start_as(dir: &Path, store: &Path, name: &str) -> TlsNextHop {
+        let identity = testkit::pki().tls_server(name, testkit::KeyKind::P256);
         std::fs::write(
             dir.join("mx.pem"),
             identity.certificate_pem() + &identity.chain_pem(),
@@ -401,7 +406,7 @@ impl TlsNextHop {
             .arg(dir.join("mx.pem"))
             .arg("--key")
             .arg(dir.join("mx.key"))
-            .args(["--name", "mx.secure.example", "--store"])
+            .args(["--name", name, "--store"])
             .arg(store)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -750,4 +755,190 @@ fn sighup_reloads_the_policy_and_sigterm_stops_cleanly() {
         TcpStream::connect(("127.0.0.1", port)).is_err(),
         "no longer listening"
     );
+}
+
+/// The mails an OpenSSL next hop kept (it keeps only mail sent after
+/// STARTTLS).
+fn kept_over_tls(store: &Path) -> Vec<String> {
+    std::fs::read_dir(store)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap())
+        .collect()
+}
+
+/// Routing by MX from a DNSSEC-signed zone served by NSD, one mail to six
+/// domains:
+///
+/// | domain         | DNS                                         | expected                                  |
+/// |----------------|---------------------------------------------|-------------------------------------------|
+/// | `tls.mx.test`  | MX 10 dead (nothing listens), MX 20 mx1 + TLSA 3 0 1 matching | skips dead, DANE-verified TLS |
+/// | `opp.mx.test`  | MX 10 mx3, no TLSA                          | STARTTLS with an untrusted certificate    |
+/// | `plain.mx.test`| MX 10 mx2, a server without STARTTLS        | in clear (nothing demands TLS)            |
+/// | `bad.mx.test`  | MX 10 mx4 + TLSA that matches nothing       | never sent, stays queued                  |
+/// | `null.mx.test` | MX 0 . (RFC 7505)                           | bounced, 5.1.10                           |
+/// | `gone.mx.test` | NXDOMAIN (validated)                        | bounced, 5.1.2                            |
+#[test]
+#[ignore = "needs nsd and ldnsutils"]
+fn mail_follows_the_mx_records_with_dane_where_dnssec_publishes_tlsa() {
+    let demo = demo();
+    let d = demo.path();
+    let store = tempfile::tempdir().unwrap();
+    // The OpenSSL server on 127.0.0.1:P serves mx1, mx3 and mx4; the plain
+    // sink on 127.0.0.2:P serves mx2 and, by a static route, the
+    // organisation's own domain (where the bounces go).
+    let tls = TlsNextHop::start_as(d, store.path(), "mx1.mx.test");
+    let port = tls.port;
+    let plain = Sink::start_on(&format!("127.0.0.2:{port}"));
+    run(
+        "openssl",
+        &["x509", "-in", "mx.pem", "-outform", "DER", "-out", "mx.der"],
+        b"",
+        d,
+    );
+    let digest =
+        String::from_utf8(run("openssl", &["dgst", "-sha256", "-r", "mx.der"], b"", d)).unwrap();
+    let certificate_sha256 = digest.split_whitespace().next().unwrap().to_owned();
+    let records = format!(
+        "tls IN MX 10 dead.mx.test.\n\
+         tls IN MX 20 mx1.mx.test.\n\
+         dead IN A 127.0.0.3\n\
+         mx1 IN A 127.0.0.1\n\
+         _{port}._tcp.mx1 IN TLSA 3 0 1 {certificate_sha256}\n\
+         opp IN MX 10 mx3.mx.test.\n\
+         mx3 IN A 127.0.0.1\n\
+         plain IN MX 10 mx2.mx.test.\n\
+         mx2 IN A 127.0.0.2\n\
+         bad IN MX 10 mx4.mx.test.\n\
+         mx4 IN A 127.0.0.1\n\
+         _{port}._tcp.mx4 IN TLSA 3 0 1 {}\n\
+         null IN MX 0 .\n",
+        "00".repeat(32)
+    );
+    let nsd = testkit::nsd::Nsd::start(
+        testkit::nsd::Zone {
+            origin: "mx.test",
+            records: &records,
+        },
+        &[],
+        |signed| signed,
+    );
+    std::fs::write(d.join("anchor.key"), &nsd.anchor).unwrap();
+
+    let spool = tempfile::tempdir().unwrap();
+    let listen = free_port();
+    let log_path = spool.path().join("relay.log");
+    let mut relay = Command::new(env!("CARGO_BIN_EXE_mailgate"))
+        .args(["relay", "--config"])
+        .arg(d.join("mailgate.toml"))
+        .args(["--listen", &format!("127.0.0.1:{listen}")])
+        .arg("--spool")
+        .arg(spool.path().join("queue"))
+        .args(["--hostname", "relay.behoerde.example", "--retry-first", "1"])
+        .args(["--mx-port", &port.to_string()])
+        .args(["--dns-server", &nsd.address.to_string()])
+        .arg("--dns-trust-anchor")
+        .arg(d.join("anchor.key"))
+        .args(["--route", &format!("behoerde.example=127.0.0.2:{port}")])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(std::fs::File::create(&log_path).unwrap()))
+        .spawn()
+        .unwrap();
+    wait_until_listening(listen, "mailgate relay");
+    let log = || std::fs::read_to_string(&log_path).unwrap();
+
+    let to = [
+        "tina@tls.mx.test",
+        "otto@opp.mx.test",
+        "paul@plain.mx.test",
+        "bert@bad.mx.test",
+        "nina@null.mx.test",
+        "gina@gone.mx.test",
+    ];
+    let reply = send(
+        listen,
+        "alice@behoerde.example",
+        &to,
+        &text_mail(
+            1,
+            "Verteiler <verteiler@behoerde.example>",
+            "Rundschreiben",
+            "Guten Tag.",
+        ),
+    )
+    .unwrap();
+    assert!(reply.starts_with("250"), "{reply}");
+
+    // In clear to the server without STARTTLS.
+    let clear = plain.wait_for("paul@plain.mx.test");
+    assert_eq!(clear.recipients, ["paul@plain.mx.test"]);
+    assert!(String::from_utf8_lossy(&clear.data).contains("Rundschreiben"));
+
+    // Over TLS for tls.mx.test (DANE) and opp.mx.test (opportunistic): the
+    // OpenSSL server keeps only mail sent after STARTTLS, one per domain.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while kept_over_tls(store.path()).len() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "not delivered over TLS: {}",
+            log()
+        );
+        thread::sleep(Duration::from_millis(100));
+    }
+
+    // The bounce: one report for both domains that take no mail.
+    let bounce = plain.wait_for("alice@behoerde.example");
+    let bounce = String::from_utf8_lossy(&bounce.data).into_owned();
+    assert!(
+        bounce.contains("Final-Recipient: rfc822; nina@null.mx.test"),
+        "{bounce}"
+    );
+    assert!(bounce.contains("Status: 5.1.10"), "{bounce}");
+    assert!(
+        bounce.contains("Final-Recipient: rfc822; gina@gone.mx.test"),
+        "{bounce}"
+    );
+    assert!(bounce.contains("Status: 5.1.2"), "{bounce}");
+
+    // bad.mx.test: the TLSA record matches nothing, so nothing was sent
+    // there, in clear or otherwise; the recipient waits in the queue.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !log().contains("deferred (") {
+        assert!(Instant::now() < deadline, "{}", log());
+        thread::sleep(Duration::from_millis(100));
+    }
+    thread::sleep(Duration::from_secs(3));
+    let text = log();
+    assert!(text.contains("dane.tlsa"), "the reason names DANE: {text}");
+    assert_eq!(kept_over_tls(store.path()).len(), 2, "{text}");
+    assert!(
+        plain
+            .mail
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|m| !m.recipients.iter().any(|r| r.ends_with("bad.mx.test"))),
+        "nothing to bad.mx.test in clear"
+    );
+    let waiting = std::fs::read_dir(spool.path().join("queue").join("outgoing"))
+        .unwrap()
+        .flatten()
+        .count();
+    assert!(waiting >= 1, "bert's delivery stays queued");
+    // The dead first exchanger of tls.mx.test was skipped, not fatal; tina
+    // and otto got theirs over TLS (the two kept), never in clear.
+    assert!(
+        text.lines()
+            .any(|line| line.contains("delivered to") && line.contains("tina@tls.mx.test")),
+        "{text}"
+    );
+    assert!(plain.mail.lock().unwrap().iter().all(|m| {
+        !m.recipients
+            .iter()
+            .any(|r| r.ends_with("tls.mx.test") || r.ends_with("opp.mx.test"))
+    }));
+    relay.kill().unwrap();
+    relay.wait().unwrap();
 }

@@ -14,16 +14,21 @@
 //!   policy's TLS requirement), rejects become RFC 3464 bounces to the
 //!   sender, quarantined mail is held in the spool, deferred recipients are
 //!   processed again later with backoff.
-//! - **Deliver**: delivery threads send each due delivery to the next hop;
-//!   one that requires TLS goes only over a connection that
-//!   [`tls_policy::Prober::connect_for_delivery`] judged on that very
-//!   connection. 4xx and connection trouble retry with backoff; 5xx, or
-//!   giving up after the queue lifetime, bounce.
+//! - **Deliver**: delivery threads send each due delivery, per recipient
+//!   domain, to a static route, the smart host, or the domain's mail
+//!   exchangers ([`Routing`]). A delivery that requires TLS goes only over a
+//!   connection that [`tls_policy::Prober::connect_for_delivery`] judged on
+//!   that very connection; DANE (RFC 7672) is enforced wherever DNSSEC
+//!   publishes TLSA records; everything else uses STARTTLS where offered.
+//!   4xx and connection trouble retry with backoff; 5xx, a null MX, a
+//!   domain that does not exist, or giving up after the queue lifetime,
+//!   bounce.
 //!
 //! A crash at any point loses nothing acknowledged and delivers at most one
 //! duplicate per delivery.
 #![forbid(unsafe_code)]
 
+mod delivery;
 mod dsn;
 mod metrics;
 mod smtp_client;
@@ -43,6 +48,7 @@ use gateway_facade::{Direction, Gateway};
 use mailgate_spool::{DeliveryId, MessageId, Spool};
 use tls_policy::{Profile, TrustAnchors};
 
+pub use crate::delivery::{NextHop, Routing};
 pub use crate::smtp_client::submit;
 pub use crate::smtp_server::{ServerSettings, serve_client};
 pub use crate::starttls::server_config;
@@ -89,13 +95,14 @@ pub struct RelayConfig {
     pub postmaster: String,
     /// Which way the mail it receives travels.
     pub direction: Direction,
-    /// Where every delivery goes: `HOST:PORT` (a smart host; MX routing is
-    /// not implemented yet).
-    pub next_hop: String,
-    /// The name the next hop's certificate must carry, for deliveries that
-    /// require TLS (default: its host).
-    pub next_hop_name: Option<String>,
-    /// Trust anchors for the next hop's certificate.
+    /// Where deliveries go: a smart host, or each domain's mail exchangers.
+    pub routing: Routing,
+    /// Static routes by recipient domain (lower case), ahead of
+    /// [`RelayConfig::routing`]: the organisation's own mail server, a
+    /// partner reached over a fixed link.
+    pub routes: HashMap<String, NextHop>,
+    /// Trust anchors for the receiving servers' certificates (default: the
+    /// system's).
     pub tls_anchors: Option<Arc<TrustAnchors>>,
     /// STARTTLS for SMTP clients (see [`server_config`]); none: not offered.
     pub inbound_tls: Option<Arc<rustls::ServerConfig>>,
@@ -116,14 +123,25 @@ pub struct RelayConfig {
 }
 
 impl RelayConfig {
-    /// Defaults for everything but the names and the next hop.
-    pub fn new(hostname: &str, postmaster: &str, next_hop: &str) -> RelayConfig {
+    /// Defaults for everything but the names and the routing.
+    ///
+    /// ```
+    /// use mailgate_relay::{NextHop, RelayConfig, Routing};
+    ///
+    /// let mut config = RelayConfig::new(
+    ///     "mx.behoerde.example",
+    ///     "postmaster@behoerde.example",
+    ///     Routing::NextHop(NextHop::new("127.0.0.1:10026")),
+    /// );
+    /// config.routes.insert("behoerde.example".into(), NextHop::new("mail.intern:25"));
+    /// ```
+    pub fn new(hostname: &str, postmaster: &str, routing: Routing) -> RelayConfig {
         RelayConfig {
             hostname: hostname.to_owned(),
             postmaster: postmaster.to_owned(),
             direction: Direction::Outbound,
-            next_hop: next_hop.to_owned(),
-            next_hop_name: None,
+            routing,
+            routes: HashMap::new(),
             tls_anchors: None,
             inbound_tls: None,
             max_message_size: 64 * 1024 * 1024,
@@ -152,12 +170,13 @@ pub(crate) fn profile_by_name(name: &str) -> Option<Profile> {
 /// use std::net::TcpListener;
 /// use std::sync::Arc;
 /// use gateway_facade::Gateway;
-/// use mailgate_relay::{Relay, RelayConfig};
+/// use mailgate_relay::{NextHop, Relay, RelayConfig, Routing};
 /// use mailgate_spool::Spool;
 ///
 /// let gateway = Gateway::from_config_file("/etc/mailgate/mailgate.toml".as_ref())?;
 /// let spool = Spool::open("/var/spool/mailgate".as_ref())?;
-/// let config = RelayConfig::new("mx.behoerde.example", "postmaster@behoerde.example", "127.0.0.1:10026");
+/// let next_hop = Routing::NextHop(NextHop::new("127.0.0.1:10026"));
+/// let config = RelayConfig::new("mx.behoerde.example", "postmaster@behoerde.example", next_hop);
 /// let relay = Arc::new(Relay::new(config, gateway, spool)?);
 /// // From another thread: relay.reload_policy() on SIGHUP, relay.shutdown() on SIGTERM.
 /// relay.serve(TcpListener::bind("127.0.0.1:10025")?)?;
@@ -183,6 +202,11 @@ pub struct Relay {
     pub(crate) log: Mutex<Box<dyn Write + Send>>,
     pub(crate) metrics: metrics::Metrics,
     pub(crate) tls_reports: Option<tls_report::TlsReports>,
+    /// Servers (`HOST:PORT`) that recently offered no usable TLS, and
+    /// since when: mail that may go in clear goes there without trying.
+    pub(crate) without_tls: Mutex<HashMap<String, std::time::Instant>>,
+    /// The system's trust anchors, loaded on first use.
+    pub(crate) system_anchors: std::sync::OnceLock<Result<TrustAnchors, String>>,
     /// Set by [`Relay::shutdown`]: take no new work.
     pub(crate) stopping: std::sync::atomic::AtomicBool,
     /// Where [`Relay::serve`] listens (to wake its accept on shutdown).
@@ -222,6 +246,8 @@ impl Relay {
             log: Mutex::new(Box::new(io::stderr())),
             metrics: metrics::Metrics::default(),
             tls_reports,
+            without_tls: Mutex::new(HashMap::new()),
+            system_anchors: std::sync::OnceLock::new(),
             stopping: std::sync::atomic::AtomicBool::new(false),
             listening: Mutex::new(None),
             sessions: Arc::new((Mutex::new(0), Condvar::new())),

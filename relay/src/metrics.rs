@@ -20,6 +20,8 @@ pub(crate) struct Metrics {
     pub(crate) held: AtomicU64,
     pub(crate) smtp_sessions: AtomicU64,
     pub(crate) tls_refused: AtomicU64,
+    pub(crate) tls_sessions: AtomicU64,
+    pub(crate) plain_sessions: AtomicU64,
 }
 
 impl Metrics {
@@ -69,6 +71,16 @@ impl Metrics {
             "tls_refused_total",
             "Deliveries not made because the next hop's TLS did not meet the profile.",
             get(&self.tls_refused),
+        );
+        counter(
+            "outbound_tls_sessions_total",
+            "Delivery connections that used TLS.",
+            get(&self.tls_sessions),
+        );
+        counter(
+            "outbound_plain_sessions_total",
+            "Delivery connections in clear (the receiving server offered no usable TLS and neither policy nor DANE required it).",
+            get(&self.plain_sessions),
         );
         text.push_str(&format!(
             "# HELP mailgate_relay_spool_messages Entries in the spool.\n\

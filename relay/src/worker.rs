@@ -4,15 +4,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use gateway_facade::{Disposition, Envelope};
 use mailgate_spool::{Delivery, DeliveryId, MessageId, SpoolError};
-use tls_policy::{Prober, Target, Timeouts};
 
+use crate::Relay;
 use crate::dsn::{Failure, bounce};
 use crate::metrics::Metrics;
-use crate::smtp_client::{SendError, Sent, connect_plain, send};
-use crate::{Relay, profile_by_name};
-
-/// A recipient and the reply or reason that decided about it.
-type Outcome = (String, String);
+use crate::smtp_client::Sent;
 
 /// How often the loops look at the spool when nothing woke them.
 const IDLE: Duration = Duration::from_secs(1);
@@ -313,36 +309,15 @@ impl Relay {
     }
 
     fn deliver(&self, id: &DeliveryId, delivery: Delivery, message: &[u8]) {
-        let result = self.attempt(&delivery, message);
-        let (temporary, permanent): (Vec<Outcome>, Vec<Outcome>) = match result {
-            Ok(Sent {
-                accepted,
-                temporary,
-                permanent,
-            }) => {
-                if !accepted.is_empty() {
-                    Metrics::count(&self.metrics.delivered_recipients, accepted.len() as u64);
-                    self.log(&format!("{id}: delivered to {}", accepted.join(",")));
-                }
-                (temporary, permanent)
-            }
-            Err(SendError::Temporary(reason)) => (
-                delivery
-                    .recipients
-                    .iter()
-                    .map(|r| (r.clone(), reason.clone()))
-                    .collect(),
-                Vec::new(),
-            ),
-            Err(SendError::Permanent(reason)) => (
-                Vec::new(),
-                delivery
-                    .recipients
-                    .iter()
-                    .map(|r| (r.clone(), reason.clone()))
-                    .collect(),
-            ),
-        };
+        let Sent {
+            accepted,
+            temporary,
+            permanent,
+        } = self.attempt(&delivery, message);
+        if !accepted.is_empty() {
+            Metrics::count(&self.metrics.delivered_recipients, accepted.len() as u64);
+            self.log(&format!("{id}: delivered to {}", accepted.join(",")));
+        }
         let age = unix(SystemTime::now()).saturating_sub(delivery.received_at);
         let give_up = age > self.config.retry.give_up_after.as_secs();
         let mut failures: Vec<Failure> = permanent
@@ -420,96 +395,6 @@ impl Relay {
         };
         if let Err(error) = result {
             self.log(&format!("{id}: updating the spool failed: {error}"));
-        }
-    }
-
-    /// One delivery attempt to the next hop.
-    fn attempt(&self, delivery: &Delivery, message: &[u8]) -> Result<Sent, SendError> {
-        let timeout = self.config.timeout;
-        match &delivery.require_tls {
-            None => {
-                let mut stream = connect_plain(&self.config.next_hop, timeout)?;
-                send(
-                    &mut stream,
-                    false,
-                    &self.config.hostname,
-                    &delivery.sender,
-                    &delivery.recipients,
-                    message,
-                )
-            }
-            Some(profile_name) => {
-                let profile = profile_by_name(profile_name).ok_or_else(|| {
-                    SendError::Temporary(format!("unknown transport profile {profile_name}"))
-                })?;
-                let anchors = match &self.config.tls_anchors {
-                    Some(anchors) => anchors.as_ref().clone(),
-                    None => tls_policy::TrustAnchors::system()
-                        .map_err(|e| SendError::Temporary(format!("trust anchors: {e}")))?,
-                };
-                let mut target = Target::parse(&self.config.next_hop, false)
-                    .map_err(|e| SendError::Temporary(e.to_string()))?;
-                if let Some(name) = &self.config.next_hop_name {
-                    target = target.with_name(name.clone());
-                }
-                let prober = Prober::new(profile, anchors)
-                    .with_ehlo_name(self.config.hostname.clone())
-                    .with_timeouts(Timeouts {
-                        connect: Duration::from_secs(30),
-                        io: timeout,
-                        session: timeout,
-                    });
-                // Not conforming is temporary: the receiving side may be
-                // fixed, and the policy decided that only TLS will do.
-                let mut connection = match prober.connect_for_delivery(&target) {
-                    Ok(connection) => {
-                        self.report_tls(&delivery.recipients, &target.name, None);
-                        connection
-                    }
-                    Err(error) => {
-                        if let tls_policy::Error::NotConforming { failures, .. } = &error {
-                            Metrics::count(&self.metrics.tls_refused, 1);
-                            self.report_tls(&delivery.recipients, &target.name, Some(failures));
-                        }
-                        return Err(SendError::Temporary(error.to_string()));
-                    }
-                };
-                send(
-                    &mut connection.stream,
-                    !target.direct_tls,
-                    &self.config.hostname,
-                    &delivery.sender,
-                    &delivery.recipients,
-                    message,
-                )
-            }
-        }
-    }
-}
-
-impl Relay {
-    /// Records a judged TLS session for the TLS reports of every recipient
-    /// domain it served.
-    fn report_tls(&self, recipients: &[String], mx: &str, findings: Option<&String>) {
-        let Some(reports) = &self.tls_reports else {
-            return;
-        };
-        let mut domains: Vec<String> = recipients
-            .iter()
-            .filter_map(|r| r.rsplit_once('@').map(|(_, d)| d.to_ascii_lowercase()))
-            .collect();
-        domains.sort();
-        domains.dedup();
-        for domain in domains {
-            let session = crate::tls_report::Session {
-                domain,
-                mx: mx.to_owned(),
-                failure: findings.map(|f| crate::tls_report::result_type(f).to_owned()),
-                detail: findings.cloned().unwrap_or_default(),
-            };
-            if let Err(error) = reports.record(&session, SystemTime::now()) {
-                self.log(&format!("writing the TLS report: {error}"));
-            }
         }
     }
 }

@@ -38,6 +38,7 @@
 #![forbid(unsafe_code)]
 
 mod key;
+pub mod nsd;
 #[cfg(feature = "openpgp")]
 mod openpgp;
 mod peer;

@@ -30,7 +30,7 @@
 //! ```
 
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -153,6 +153,25 @@ pub trait Dns: Send + Sync + fmt::Debug {
     fn mx(&self, domain: &str) -> Result<Answer<Mx>, DnsError>;
     /// The TLSA records at `name` (for SMTP `_25._tcp.HOST`).
     fn tlsa(&self, name: &str) -> Result<Answer<TlsaRecord>, DnsError>;
+    /// The IPv4 and IPv6 addresses of `host` (A and AAAA records), IPv4
+    /// first.
+    ///
+    /// The default asks the system's resolver (`getaddrinfo`), without
+    /// DNSSEC, for implementations that only answer MX and TLSA questions.
+    fn addresses(&self, host: &str) -> Result<Answer<IpAddr>, DnsError> {
+        let name = normalize(host)?;
+        let found = (name.as_str(), 0u16)
+            .to_socket_addrs()
+            .map_err(|error| DnsError::Failed {
+                name: name.clone(),
+                record_type: "A",
+                reason: error.to_string(),
+            })?;
+        let mut records: Vec<IpAddr> = found.map(|address| address.ip()).collect();
+        records.sort_by_key(IpAddr::is_ipv6);
+        records.dedup();
+        Ok(Answer::insecure(records))
+    }
 }
 
 /// How a domain's mail is routed.
@@ -476,6 +495,29 @@ impl Dns for HickoryDns {
                 _ => None,
             })
             .collect();
+        Ok(Answer { records, secure })
+    }
+
+    fn addresses(&self, host: &str) -> Result<Answer<IpAddr>, DnsError> {
+        let (v4, v4_secure) = self.lookup(host, RecordType::A, "A")?;
+        // A host with IPv4 only is common; an AAAA failure then does not
+        // make the host unreachable.
+        let (v6, v6_secure) = match self.lookup(host, RecordType::AAAA, "AAAA") {
+            Ok(found) => found,
+            Err(error) if v4.is_empty() => return Err(error),
+            Err(_) => (Vec::new(), true),
+        };
+        let records: Vec<IpAddr> = v4
+            .iter()
+            .chain(v6.iter())
+            .filter_map(|record| match &record.data {
+                RData::A(a) => Some(IpAddr::V4(a.0)),
+                RData::AAAA(aaaa) => Some(IpAddr::V6(aaaa.0)),
+                _ => None,
+            })
+            .collect();
+        let secure =
+            !records.is_empty() && (v4.is_empty() || v4_secure) && (v6.is_empty() || v6_secure);
         Ok(Answer { records, secure })
     }
 }

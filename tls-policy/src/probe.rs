@@ -88,7 +88,14 @@ impl Target {
         self
     }
 
-    fn label(&self) -> String {
+    /// `HOST:PORT` (`[IPV6]:PORT`) as connected to.
+    ///
+    /// ```
+    /// let target = tls_policy::Target::parse("[2001:db8::25]", false)?;
+    /// assert_eq!(target.label(), "[2001:db8::25]:25");
+    /// # Ok::<(), tls_policy::Error>(())
+    /// ```
+    pub fn label(&self) -> String {
         if self.host.contains(':') {
             format!("[{}]:{}", self.host, self.port)
         } else {

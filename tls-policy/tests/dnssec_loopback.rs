@@ -11,16 +11,15 @@
 
 mod support;
 
-use std::net::{SocketAddr, UdpSocket};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 use support::{Server, Setup, prober};
-use tempfile::TempDir;
 use testkit::KeyKind;
+use testkit::nsd::{Nsd, Zone};
 use tls_policy::{
     DaneState, Dns, DnsError, HickoryDns, Profile, ResolverSetup, RouteKind, Target, TlsaLookup,
     resolve_mx,
@@ -57,53 +56,23 @@ fn spki_sha256_hex(der: &[u8]) -> String {
 }
 
 /// NSD serving `dane.test` (signed; one TLSA changed after signing) and
-/// `plain.dane.test` (unsigned, delegated without DS); killed when dropped.
-struct Nsd {
-    child: Child,
-    address: SocketAddr,
-    /// The KSK as a DNSKEY record: the test's trust anchor.
-    anchor: String,
-    _dir: TempDir,
-}
-
-impl Drop for Nsd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Nsd {
-    /// `smtp_port`: the port whose TLSA records the zone carries.
-    fn start(smtp_port: u16, tlsa_hex: &str) -> Nsd {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path();
-        let key = run(
-            path,
-            "ldns-keygen",
-            &["-a", "ECDSAP256SHA256", "-k", "dane.test"],
-        );
-        let key = key.trim();
-        let anchor = std::fs::read_to_string(path.join(format!("{key}.key"))).unwrap();
-        let zone = format!(
-            "$ORIGIN dane.test.\n$TTL 300\n\
-             @ IN SOA ns.dane.test. hostmaster.dane.test. 1 3600 600 86400 300\n\
-             @ IN NS ns.dane.test.\n\
-             ns IN A 127.0.0.1\n\
-             @ IN MX 20 backup.dane.test.\n\
-             @ IN MX 10 mx.dane.test.\n\
-             mx IN A 127.0.0.1\n\
-             _{smtp_port}._tcp.mx IN TLSA 3 1 1 {tlsa_hex}\n\
-             _{smtp_port}._tcp.bad IN TLSA 3 1 1 {tlsa_hex}\n\
-             nullmx IN MX 0 .\n\
-             nomx IN A 127.0.0.1\n\
-             plain IN NS ns.dane.test.\n"
-        );
-        std::fs::write(path.join("dane.test.zone"), zone).unwrap();
-        run(path, "ldns-signzone", &["dane.test.zone", key]);
-        // Tamper: change the TLSA data of `bad` after signing.
-        let signed = std::fs::read_to_string(path.join("dane.test.zone.signed")).unwrap();
-        let marker = format!("_{smtp_port}._tcp.bad.dane.test.");
+/// `plain.dane.test` (unsigned, delegated without DS).
+fn start_nsd(smtp_port: u16, tlsa_hex: &str) -> Nsd {
+    let records = format!(
+        "@ IN MX 20 backup.dane.test.\n\
+         @ IN MX 10 mx.dane.test.\n\
+         mx IN A 127.0.0.1\n\
+         _{smtp_port}._tcp.mx IN TLSA 3 1 1 {tlsa_hex}\n\
+         _{smtp_port}._tcp.bad IN TLSA 3 1 1 {tlsa_hex}\n\
+         nullmx IN MX 0 .\n\
+         nomx IN A 127.0.0.1\n\
+         plain IN NS ns.dane.test.\n"
+    );
+    let plain =
+        format!("@ IN MX 10 mx.plain.dane.test.\n_{smtp_port}._tcp.mx IN TLSA 3 1 1 {tlsa_hex}\n");
+    // Tamper: change the TLSA data of `bad` after signing.
+    let marker = format!("_{smtp_port}._tcp.bad.dane.test.");
+    let tamper = |signed: String| {
         let tampered: String = signed
             .lines()
             .map(|line| {
@@ -117,81 +86,28 @@ impl Nsd {
             })
             .collect();
         assert_ne!(tampered, signed, "the tampered record was not found");
-        std::fs::write(path.join("dane.test.zone.signed"), tampered).unwrap();
-        std::fs::write(
-            path.join("plain.dane.test.zone"),
-            format!(
-                "$ORIGIN plain.dane.test.\n$TTL 300\n\
-                 @ IN SOA ns.dane.test. hostmaster.dane.test. 1 3600 600 86400 300\n\
-                 @ IN NS ns.dane.test.\n\
-                 @ IN MX 10 mx.plain.dane.test.\n\
-                 _{smtp_port}._tcp.mx IN TLSA 3 1 1 {tlsa_hex}\n"
-            ),
-        )
-        .unwrap();
-        // A free port (UDP and TCP are bound by NSD on the same number).
-        let port = UdpSocket::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let p = path.display();
-        let conf = format!(
-            "server:\n  ip-address: 127.0.0.1@{port}\n  port: {port}\n  zonesdir: \"{p}\"\n  \
-             database: \"\"\n  username: \"\"\n  chroot: \"\"\n  pidfile: \"{p}/nsd.pid\"\n  \
-             xfrdfile: \"{p}/xfrd.state\"\n  zonelistfile: \"{p}/zone.list\"\n  \
-             logfile: \"{p}/nsd.log\"\n\
-             remote-control:\n  control-enable: no\n\
-             zone:\n  name: \"dane.test\"\n  zonefile: \"dane.test.zone.signed\"\n\
-             zone:\n  name: \"plain.dane.test\"\n  zonefile: \"plain.dane.test.zone\"\n"
-        );
-        std::fs::write(path.join("nsd.conf"), conf).unwrap();
-        let nsd = ["/usr/sbin/nsd", "nsd"]
-            .into_iter()
-            .find(|candidate| Path::new(candidate).exists())
-            .unwrap_or("nsd");
-        let child = Command::new(nsd)
-            .args(["-d", "-c"])
-            .arg(path.join("nsd.conf"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("nsd runs");
-        let server = Nsd {
-            child,
-            address: SocketAddr::from(([127, 0, 0, 1], port)),
-            anchor,
-            _dir: dir,
-        };
-        // Ready when it answers the SOA of the signed zone.
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-            socket
-                .set_read_timeout(Some(Duration::from_millis(200)))
-                .unwrap();
-            // A minimal query: id 1, RD, one question dane.test/SOA/IN.
-            let mut query = vec![0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
-            query.extend_from_slice(b"\x04dane\x04test\x00\x00\x06\x00\x01");
-            let _ = socket.send_to(&query, server.address);
-            let mut buffer = [0u8; 512];
-            if socket.recv_from(&mut buffer).is_ok() {
-                break;
-            }
-            assert!(Instant::now() < deadline, "nsd did not start");
-        }
-        server
-    }
+        tampered
+    };
+    Nsd::start(
+        Zone {
+            origin: "dane.test",
+            records: &records,
+        },
+        &[Zone {
+            origin: "plain.dane.test",
+            records: &plain,
+        }],
+        tamper,
+    )
+}
 
-    fn resolver(&self, anchor: &str) -> HickoryDns {
-        HickoryDns::new(&ResolverSetup {
-            servers: vec![self.address],
-            trust_anchors: Some(anchor.to_owned()),
-            timeout: Some(Duration::from_secs(3)),
-        })
-        .unwrap()
-    }
+fn resolver(nsd: &Nsd, anchor: &str) -> HickoryDns {
+    HickoryDns::new(&ResolverSetup {
+        servers: vec![nsd.address],
+        trust_anchors: Some(anchor.to_owned()),
+        timeout: Some(Duration::from_secs(3)),
+    })
+    .unwrap()
 }
 
 fn leaf() -> Vec<u8> {
@@ -206,8 +122,8 @@ fn leaf() -> Vec<u8> {
 fn hickory_validates_a_signed_zone_on_nsd_and_rejects_tampered_and_unsigned_data() {
     let port = 2525;
     let tlsa = spki_sha256_hex(&leaf());
-    let nsd = Nsd::start(port, &tlsa);
-    let dns = nsd.resolver(&nsd.anchor);
+    let nsd = start_nsd(port, &tlsa);
+    let dns = resolver(&nsd, &nsd.anchor);
 
     // MX from the signed zone: secure, in preference order.
     let route = resolve_mx(&dns, "dane.test").unwrap();
@@ -268,7 +184,7 @@ fn hickory_validates_a_signed_zone_on_nsd_and_rejects_tampered_and_unsigned_data
     );
     let other_anchor =
         std::fs::read_to_string(stranger.path().join(format!("{}.key", other.trim()))).unwrap();
-    let wrong = nsd.resolver(&other_anchor);
+    let wrong = resolver(&nsd, &other_anchor);
     let error = wrong.tlsa(&format!("_{port}._tcp.{MX}")).unwrap_err();
     assert!(matches!(error, DnsError::Bogus { .. }), "{error:?}");
 }
@@ -277,8 +193,8 @@ fn hickory_validates_a_signed_zone_on_nsd_and_rejects_tampered_and_unsigned_data
 #[ignore = "needs nsd and ldnsutils"]
 fn probe_judges_an_openssl_server_by_tlsa_from_the_signed_zone() {
     let server = Server::start(&Setup::default());
-    let nsd = Nsd::start(server.port, &spki_sha256_hex(&leaf()));
-    let dns: Arc<dyn Dns> = Arc::new(nsd.resolver(&nsd.anchor));
+    let nsd = start_nsd(server.port, &spki_sha256_hex(&leaf()));
+    let dns: Arc<dyn Dns> = Arc::new(resolver(&nsd, &nsd.anchor));
     // The server's certificate names mx.example.test; DANE-EE does not look
     // at names, and the opportunistic profile enforces only DANE.
     let target = Target::parse(&format!("127.0.0.1:{}", server.port), false)

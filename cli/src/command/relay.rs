@@ -1,19 +1,20 @@
 //! `mailgate relay`: the gateway as an SMTP relay (see `mailgate-relay`).
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
 use gateway_facade::{Config, Gateway};
-use mailgate_relay::{Relay, RelayConfig, RetrySchedule};
+use mailgate_relay::{NextHop, Relay, RelayConfig, RetrySchedule, Routing};
 use mailgate_spool::Spool;
 use rule_engine::Direction;
 use signal_hook::consts::signal::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
-use tls_policy::TrustAnchors;
+use tls_policy::{HickoryDns, ResolverSetup, TrustAnchors};
 
-use crate::args_daemon::{RelayArgs, RelayDirection};
+use crate::args_daemon::{DnsArgs, RelayArgs, RelayDirection};
 use crate::command::display;
 use crate::command::gateway::config_failure;
 use crate::failure::{Failure, Verdict};
@@ -57,12 +58,22 @@ pub(crate) fn run(args: &RelayArgs) -> Result<Verdict, Failure> {
         }
         _ => None,
     };
-    let mut relay_config = RelayConfig::new(&args.hostname, &config.postmaster, &args.next_hop);
+    let routing = match &args.next_hop {
+        Some(address) => Routing::NextHop(NextHop {
+            address: address.clone(),
+            name: args.next_hop_name.clone(),
+        }),
+        None => Routing::Mx {
+            dns: Arc::new(resolver(&args.dns)?),
+            port: args.mx_port,
+        },
+    };
+    let mut relay_config = RelayConfig::new(&args.hostname, &config.postmaster, routing);
+    relay_config.routes = static_routes(&args.routes)?;
     relay_config.direction = match args.direction {
         RelayDirection::Inbound => Direction::Inbound,
         RelayDirection::Outbound => Direction::Outbound,
     };
-    relay_config.next_hop_name = args.next_hop_name.clone();
     relay_config.tls_anchors = tls_anchors;
     relay_config.inbound_tls = inbound_tls;
     relay_config.max_message_size = args.max_message_size;
@@ -112,4 +123,52 @@ pub(crate) fn run(args: &RelayArgs) -> Result<Verdict, Failure> {
         .serve(listener)
         .map_err(|e| Failure::Temporary(format!("accepting SMTP connections: {e}")))?;
     Ok(Verdict::Holds)
+}
+
+/// `--route DOMAIN=HOST:PORT`, by lower-case domain.
+fn static_routes(specs: &[String]) -> Result<HashMap<String, NextHop>, Failure> {
+    let mut routes = HashMap::new();
+    for spec in specs {
+        let invalid = || Failure::Input {
+            input: "--route".into(),
+            message: format!("'{spec}' is not DOMAIN=HOST:PORT"),
+        };
+        let (domain, address) = spec.split_once('=').ok_or_else(invalid)?;
+        let domain = domain.trim().trim_end_matches('.').to_ascii_lowercase();
+        if domain.is_empty() || tls_policy::Target::parse(address, false).is_err() {
+            return Err(invalid());
+        }
+        routes.insert(domain, NextHop::new(address.trim()));
+    }
+    Ok(routes)
+}
+
+/// The validating resolver `--dns-server` and `--dns-trust-anchor` describe.
+pub(crate) fn resolver(args: &DnsArgs) -> Result<HickoryDns, Failure> {
+    let mut servers = Vec::new();
+    for server in &args.servers {
+        let address = server
+            .parse::<std::net::SocketAddr>()
+            .or_else(|_| server.parse::<std::net::IpAddr>().map(|ip| (ip, 53).into()))
+            .map_err(|_| Failure::Input {
+                input: "--dns-server".into(),
+                message: format!("'{server}' is not IP or IP:PORT"),
+            })?;
+        servers.push(address);
+    }
+    let trust_anchors = match &args.trust_anchor {
+        Some(file) => {
+            Some(std::fs::read_to_string(file).map_err(|e| Failure::input(display(file), &e))?)
+        }
+        None => None,
+    };
+    HickoryDns::new(&ResolverSetup {
+        servers,
+        trust_anchors,
+        timeout: None,
+    })
+    .map_err(|e| Failure::Input {
+        input: "the DNS resolver".into(),
+        message: e.to_string(),
+    })
 }

@@ -24,7 +24,12 @@ pub(crate) struct Sink {
 
 impl Sink {
     pub(crate) fn start() -> Sink {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        Sink::start_on("127.0.0.1:0")
+    }
+
+    /// A sink listening on `address` (`IP:PORT`).
+    pub(crate) fn start_on(address: &str) -> Sink {
+        let listener = TcpListener::bind(address).unwrap();
         let port = listener.local_addr().unwrap().port();
         let mail = Arc::new(Mutex::new(Vec::new()));
         let store = Arc::clone(&mail);
