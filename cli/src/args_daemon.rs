@@ -10,6 +10,11 @@ pub(crate) struct MilterArgs {
     #[command(flatten)]
     pub(crate) config: ConfigArg,
 
+    /// The log on standard error: `text` lines or one `json` object per
+    /// line; `MAILGATE_LOG` filters (`debug`, `warn`, ...; default `info`).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub(crate) log_format: LogFormat,
+
     /// Where to listen: `inet:HOST:PORT` (port 0 picks a free one), or
     /// `unix:PATH`. Postfix: `smtpd_milters = inet:127.0.0.1:8891`. The
     /// address actually bound is printed to standard error at start.
@@ -76,6 +81,13 @@ pub(crate) enum MilterDirection {
 pub(crate) struct RelayArgs {
     #[command(flatten)]
     pub(crate) config: ConfigArg,
+
+    /// The log on standard error: `text` lines or one `json` object per
+    /// line (fields such as `queue_id`, `delivery`, `recipients`,
+    /// `reason`); `MAILGATE_LOG` filters (`debug`, `warn`, ...; default
+    /// `info`).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub(crate) log_format: LogFormat,
 
     /// Where to accept SMTP: `HOST:PORT` (port 0 picks a free one; the
     /// address bound is printed to standard error at start).
@@ -186,6 +198,15 @@ pub(crate) struct DnsArgs {
     /// (default: the IANA root keys built in).
     #[arg(long = "dns-trust-anchor", value_name = "FILE")]
     pub(crate) trust_anchor: Option<std::path::PathBuf>,
+}
+
+/// How a daemon writes its log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum LogFormat {
+    /// One human-readable line per event.
+    Text,
+    /// One JSON object per event and line.
+    Json,
 }
 
 /// Which way mail through the relay travels.

@@ -480,7 +480,7 @@ fn mail_that_may_go_only_over_bsi_tls_waits_for_a_conforming_next_hop() {
     let deadline = Instant::now() + Duration::from_secs(60);
     while !std::fs::read_to_string(&log_path)
         .unwrap()
-        .contains("deferred (")
+        .contains("delivery deferred")
     {
         assert!(
             Instant::now() < deadline,
@@ -750,7 +750,7 @@ fn sighup_reloads_the_policy_and_sigterm_stops_cleanly() {
         thread::sleep(Duration::from_millis(50));
     };
     assert!(status.success(), "{status:?}");
-    wait_for_log(&log_path, "stopped (");
+    wait_for_log(&log_path, "stopped");
     assert!(
         TcpStream::connect(("127.0.0.1", port)).is_err(),
         "no longer listening"
@@ -841,6 +841,7 @@ fn mail_follows_the_mx_records_with_dane_where_dnssec_publishes_tlsa() {
         .arg("--dns-trust-anchor")
         .arg(d.join("anchor.key"))
         .args(["--route", &format!("behoerde.example=127.0.0.2:{port}")])
+        .args(["--log-format", "json"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::from(std::fs::File::create(&log_path).unwrap()))
@@ -903,15 +904,33 @@ fn mail_follows_the_mx_records_with_dane_where_dnssec_publishes_tlsa() {
     assert!(bounce.contains("Status: 5.1.2"), "{bounce}");
 
     // bad.mx.test: the TLSA record matches nothing, so nothing was sent
-    // there, in clear or otherwise; the recipient waits in the queue.
+    // there, in clear or otherwise; the recipient waits in the queue. The
+    // log says so in JSON, one event per line.
+    let events = || -> Vec<serde_json::Value> {
+        log()
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+            .collect()
+    };
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !log().contains("deferred (") {
+    let deferred = loop {
+        if let Some(event) = events()
+            .into_iter()
+            .find(|e| e["message"] == "delivery deferred")
+        {
+            break event;
+        }
         assert!(Instant::now() < deadline, "{}", log());
         thread::sleep(Duration::from_millis(100));
-    }
+    };
+    assert_eq!(deferred["recipients"], "bert@bad.mx.test", "{deferred}");
+    assert_eq!(deferred["level"], "INFO", "{deferred}");
+    assert!(
+        deferred["reason"].as_str().unwrap().contains("dane.tlsa"),
+        "the reason names DANE: {deferred}"
+    );
     thread::sleep(Duration::from_secs(3));
     let text = log();
-    assert!(text.contains("dane.tlsa"), "the reason names DANE: {text}");
     assert_eq!(kept_over_tls(store.path()).len(), 2, "{text}");
     assert!(
         plain
@@ -930,8 +949,11 @@ fn mail_follows_the_mx_records_with_dane_where_dnssec_publishes_tlsa() {
     // The dead first exchanger of tls.mx.test was skipped, not fatal; tina
     // and otto got theirs over TLS (the two kept), never in clear.
     assert!(
-        text.lines()
-            .any(|line| line.contains("delivered to") && line.contains("tina@tls.mx.test")),
+        events().iter().any(|e| e["message"] == "delivered"
+            && e["recipients"]
+                .as_str()
+                .unwrap()
+                .contains("tina@tls.mx.test")),
         "{text}"
     );
     assert!(plain.mail.lock().unwrap().iter().all(|m| {

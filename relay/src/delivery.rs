@@ -410,7 +410,7 @@ impl Relay {
                 detail: findings.cloned().unwrap_or_default(),
             };
             if let Err(error) = reports.record(&session, SystemTime::now()) {
-                self.log(&format!("writing the TLS report: {error}"));
+                tracing::error!(%error, "writing the TLS report");
             }
         }
     }

@@ -38,7 +38,7 @@ mod tls_report;
 mod worker;
 
 use std::collections::{HashMap, HashSet};
-use std::io::{self, Write};
+use std::io;
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
@@ -199,7 +199,6 @@ pub struct Relay {
     /// When deferred deliveries are due (seconds since the epoch), so that
     /// looking for work does not read every waiting message.
     pub(crate) not_before: Mutex<HashMap<DeliveryId, u64>>,
-    pub(crate) log: Mutex<Box<dyn Write + Send>>,
     pub(crate) metrics: metrics::Metrics,
     pub(crate) tls_reports: Option<tls_report::TlsReports>,
     /// Servers (`HOST:PORT`) that recently offered no usable TLS, and
@@ -243,7 +242,6 @@ impl Relay {
             processing: Mutex::new(HashSet::new()),
             in_flight: Mutex::new(HashSet::new()),
             not_before: Mutex::new(HashMap::new()),
-            log: Mutex::new(Box::new(io::stderr())),
             metrics: metrics::Metrics::default(),
             tls_reports,
             without_tls: Mutex::new(HashMap::new()),
@@ -306,7 +304,7 @@ impl Relay {
                 .name("relay-smtp".into())
                 .spawn(move || {
                     if let Err(error) = relay.serve_one(&settings, stream) {
-                        relay.log(&format!("smtp session ended: {error}"));
+                        tracing::info!(%error, "SMTP session ended");
                     }
                     release_slot(&slots_for_client);
                 });
@@ -323,8 +321,8 @@ impl Relay {
     pub fn reload_policy(&self) -> Result<(), gateway_facade::Error> {
         let result = self.gateway.reload_policy();
         match &result {
-            Ok(()) => self.log("policy reloaded"),
-            Err(error) => self.log(&format!("policy not reloaded, the old one stays: {error}")),
+            Ok(()) => tracing::info!("policy reloaded"),
+            Err(error) => tracing::error!(%error, "policy not reloaded, the old one stays"),
         }
         result
     }
@@ -336,7 +334,7 @@ impl Relay {
     pub fn shutdown(&self) {
         self.stopping
             .store(true, std::sync::atomic::Ordering::SeqCst);
-        self.log("shutting down");
+        tracing::info!("shutting down");
         self.notify();
         // Wake the accept call.
         let address = *self.listening.lock().unwrap_or_else(|p| p.into_inner());
@@ -365,9 +363,12 @@ impl Relay {
                 .unwrap_or_else(|p| p.into_inner())
                 .len();
             if sessions + deciding + delivering == 0 || std::time::Instant::now() > deadline {
-                self.log(&format!(
-                    "stopped ({sessions} sessions, {deciding} decisions, {delivering} deliveries cut off)"
-                ));
+                tracing::info!(
+                    cut_off_sessions = sessions,
+                    cut_off_decisions = deciding,
+                    cut_off_deliveries = delivering,
+                    "stopped"
+                );
                 return;
             }
             thread::sleep(Duration::from_millis(50));
@@ -386,7 +387,7 @@ impl Relay {
             self.config.inbound_tls.as_ref(),
             &mut |id| {
                 metrics::Metrics::count(&self.metrics.received, 1);
-                self.log(&format!("{id} received"));
+                tracing::info!(queue_id = %id, "received");
                 self.notify();
             },
         )
@@ -408,20 +409,6 @@ impl Relay {
         let _ = condvar
             .wait_timeout_while(guard, timeout, |now| *now == seen)
             .unwrap_or_else(|p| p.into_inner());
-    }
-
-    /// One log line (the daemon's log; a service manager collects it).
-    pub(crate) fn log(&self, line: &str) {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
-        let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
-        let _ = writeln!(
-            log,
-            "{}.{:03} mailgate relay: {line}",
-            now.as_secs(),
-            now.subsec_millis()
-        );
     }
 }
 

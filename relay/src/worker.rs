@@ -41,11 +41,11 @@ impl Relay {
                             // listing was taken.
                             Ok(Ok(())) | Ok(Err(SpoolError::NotFound(_))) => {}
                             Ok(Err(error)) => {
-                                self.log(&format!("{id}: processing failed, will retry: {error}"));
+                                tracing::warn!(queue_id = %id, %error, "processing failed, will retry");
                                 self.defer_processing(&id);
                             }
                             Err(_) => {
-                                self.log(&format!("{id}: processing panicked (a bug); will retry"));
+                                tracing::error!(queue_id = %id, "processing panicked (a bug), will retry");
                                 self.defer_processing(&id);
                             }
                         }
@@ -55,7 +55,7 @@ impl Relay {
                             .remove(&id);
                     }
                 }
-                Err(error) => self.log(&format!("reading the spool: {error}")),
+                Err(error) => tracing::error!(%error, "reading the spool"),
             }
             self.sleep(IDLE);
         }
@@ -159,7 +159,7 @@ impl Relay {
                     let held = Delivery::new(&envelope.sender, recipients.clone());
                     let path = self.spool.hold(id, index, &held, message)?;
                     Metrics::count(&self.metrics.held, 1);
-                    self.log(&format!("{id}: held as {} ({reason})", path.display()));
+                    tracing::warn!(queue_id = %id, path = %path.display(), %reason, "held for an administrator");
                 }
             }
         }
@@ -179,7 +179,7 @@ impl Relay {
                 }
             } else if deliveries.is_empty() && deferred.len() == envelope.recipients.len() {
                 // Nothing else to do: keep the message as it is.
-                self.log(&format!("{id}: deferred: {}", reasons.join("; ")));
+                tracing::info!(queue_id = %id, reason = %reasons.join("; "), "decision deferred");
                 self.defer_processing(id);
                 return Ok(());
             } else {
@@ -204,7 +204,7 @@ impl Relay {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(id);
-        self.log(&format!("{id}: {}", summary.join("; ")));
+        tracing::info!(queue_id = %id, dispositions = %summary.join("; "), "decided");
         self.notify();
         Ok(())
     }
@@ -249,7 +249,7 @@ impl Relay {
                         self.deliver(&id, delivery, &message);
                     }));
                     if delivered.is_err() {
-                        self.log(&format!("{id}: delivery panicked (a bug); it stays queued"));
+                        tracing::error!(delivery = %id, "delivery panicked (a bug), it stays queued");
                     }
                     self.in_flight
                         .lock()
@@ -266,7 +266,7 @@ impl Relay {
         let ids = match self.spool.deliveries() {
             Ok(ids) => ids,
             Err(error) => {
-                self.log(&format!("reading the spool: {error}"));
+                tracing::error!(%error, "reading the spool");
                 return None;
             }
         };
@@ -298,7 +298,7 @@ impl Relay {
                         .insert(id.clone(), delivery.not_before);
                 }
                 Err(SpoolError::NotFound(_)) => {}
-                Err(error) => self.log(&format!("{id}: {error}")),
+                Err(error) => tracing::error!(delivery = %id, %error, "reading a delivery"),
             }
             self.in_flight
                 .lock()
@@ -316,7 +316,7 @@ impl Relay {
         } = self.attempt(&delivery, message);
         if !accepted.is_empty() {
             Metrics::count(&self.metrics.delivered_recipients, accepted.len() as u64);
-            self.log(&format!("{id}: delivered to {}", accepted.join(",")));
+            tracing::info!(delivery = %id, recipients = %accepted.join(","), "delivered");
         }
         let age = unix(SystemTime::now()).saturating_sub(delivery.received_at);
         let give_up = age > self.config.retry.give_up_after.as_secs();
@@ -337,32 +337,19 @@ impl Relay {
         }
         if !failures.is_empty() {
             if delivery.sender.is_empty() {
-                self.log(&format!(
-                    "{id}: a bounce could not be delivered, dropped: {}",
-                    failures
-                        .iter()
-                        .map(|f| f.diagnostic.as_str())
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                ));
+                let reasons: Vec<&str> = failures.iter().map(|f| f.diagnostic.as_str()).collect();
+                tracing::warn!(delivery = %id, reason = %reasons.join("; "), "a bounce could not be delivered, dropped");
             } else {
                 let (bounce, report) = self.bounce_delivery(&delivery.sender, &failures, message);
                 if let Err(error) = self.spool.add_delivery(&bounce, &report) {
                     // Without the bounce stored, the delivery must stay.
-                    self.log(&format!(
-                        "{id}: storing the bounce failed, will retry: {error}"
-                    ));
+                    tracing::error!(delivery = %id, %error, "storing the bounce failed, will retry");
                     return;
                 }
                 Metrics::count(&self.metrics.bounced_recipients, failures.len() as u64);
-                self.log(&format!(
-                    "{id}: bounced {}",
-                    failures
-                        .iter()
-                        .map(|f| f.recipient.as_str())
-                        .collect::<Vec<_>>()
-                        .join(",")
-                ));
+                let recipients: Vec<&str> = failures.iter().map(|f| f.recipient.as_str()).collect();
+                let reasons: Vec<&str> = failures.iter().map(|f| f.diagnostic.as_str()).collect();
+                tracing::info!(delivery = %id, recipients = %recipients.join(","), reason = %reasons.join("; "), "bounced");
             }
         }
         let result = if temporary.is_empty() || give_up {
@@ -380,13 +367,14 @@ impl Relay {
                 ..delivery
             };
             Metrics::count(&self.metrics.deferred_attempts, 1);
-            self.log(&format!(
-                "{id}: deferred ({}), attempt {attempts}",
-                temporary
-                    .first()
-                    .map(|(_, r)| r.as_str())
-                    .unwrap_or_default()
-            ));
+            let recipients: Vec<&str> = temporary.iter().map(|(r, _)| r.as_str()).collect();
+            tracing::info!(
+                delivery = %id,
+                recipients = %recipients.join(","),
+                attempt = attempts,
+                reason = temporary.first().map(|(_, r)| r.as_str()).unwrap_or_default(),
+                "delivery deferred"
+            );
             self.not_before
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
@@ -394,7 +382,7 @@ impl Relay {
             self.spool.update(id, &retry)
         };
         if let Err(error) = result {
-            self.log(&format!("{id}: updating the spool failed: {error}"));
+            tracing::error!(delivery = %id, %error, "updating the spool failed");
         }
     }
 }

@@ -14,7 +14,6 @@
 //! | a TLS requirement the MTA does not enforce | `451 4.7.5` |
 //! | a notification to send (password fallback) | sent with `--notify-via` first, then replaced; without it, or if sending fails, `451 4.7.0` |
 
-use std::io::Write;
 use std::net::TcpListener;
 use std::os::unix::fs::FileTypeExt;
 use std::os::unix::net::UnixListener;
@@ -34,6 +33,7 @@ use crate::failure::{Failure, Verdict};
 
 pub(crate) fn run(args: &MilterArgs) -> Result<Verdict, Failure> {
     crate::failure::install_daemon_panic_hook();
+    crate::command::logging::init(args.log_format);
     let gateway = open_gateway(&args.config)?;
     let (listener, bound) = bind(&args.listen)?;
     let filter = Arc::new(GatewayFilter {
@@ -53,8 +53,8 @@ pub(crate) fn run(args: &MilterArgs) -> Result<Verdict, Failure> {
     std::thread::spawn(move || {
         for _ in signals.forever() {
             match reloading.gateway.reload_policy() {
-                Ok(()) => log("policy reloaded"),
-                Err(error) => log(&format!("policy not reloaded, the old one stays: {error}")),
+                Ok(()) => tracing::info!("policy reloaded"),
+                Err(error) => tracing::error!(%error, "policy not reloaded, the old one stays"),
             }
         }
     });
@@ -64,7 +64,7 @@ pub(crate) fn run(args: &MilterArgs) -> Result<Verdict, Failure> {
         })
         .max_connections(args.max_connections)
         .timeout(Duration::from_secs(args.timeout.max(1)));
-    log(&format!("listening on {bound}"));
+    tracing::info!(address = %bound, "listening");
     server
         .serve(listener)
         .map_err(|error| Failure::Temporary(format!("accepting milter connections: {error}")))?;
@@ -95,12 +95,6 @@ fn bind(listen: &str) -> Result<(Listener, String), Failure> {
     let listener = TcpListener::bind(address).map_err(failed)?;
     let local = listener.local_addr().map_err(failed)?;
     Ok((Listener::Tcp(listener), format!("inet:{local}")))
-}
-
-/// One line to standard error (the daemon's log; an MTA's service manager
-/// collects it).
-fn log(line: &str) {
-    let _ = writeln!(std::io::stderr().lock(), "mailgate milter: {line}");
 }
 
 struct GatewayFilter {
@@ -176,22 +170,22 @@ impl Filter for GatewayFilter {
                 }
             }
         }
-        log(&format!(
-            "{} {} from=<{}> to=<{}>: {}",
-            mail.macro_value("i").unwrap_or("-"),
-            match direction {
+        tracing::info!(
+            queue_id = mail.macro_value("i").unwrap_or("-"),
+            direction = match direction {
                 Direction::Inbound => "inbound",
                 Direction::Outbound => "outbound",
             },
-            mail.sender(),
-            mail.recipients().join(">,<"),
-            describe(&decision)
-        ));
+            from = mail.sender(),
+            to = %mail.recipients().join(","),
+            decision = %describe(&decision),
+            "decided"
+        );
         decision
     }
 
     fn conversation_failed(&self, error: &mailgate_milter::Error) {
-        log(&format!("conversation ended: {error}"));
+        tracing::warn!(%error, "milter conversation ended");
     }
 }
 

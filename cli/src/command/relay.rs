@@ -1,7 +1,6 @@
 //! `mailgate relay`: the gateway as an SMTP relay (see `mailgate-relay`).
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +20,7 @@ use crate::failure::{Failure, Verdict};
 
 pub(crate) fn run(args: &RelayArgs) -> Result<Verdict, Failure> {
     crate::failure::install_daemon_panic_hook();
+    crate::command::logging::init(args.log_format);
     let path = &args.config.config;
     let config = Config::load(path).map_err(|e| config_failure(path, &e))?;
     let gateway = Gateway::from_config(&config).map_err(|e| match e {
@@ -90,10 +90,7 @@ pub(crate) fn run(args: &RelayArgs) -> Result<Verdict, Failure> {
     let bound = listener
         .local_addr()
         .map_err(|e| Failure::Temporary(format!("listening on {}: {e}", args.listen)))?;
-    let _ = writeln!(
-        std::io::stderr().lock(),
-        "mailgate relay: listening on {bound}"
-    );
+    tracing::info!(address = %bound, "listening");
     relay_config.tls_reports = args.tls_reports.clone();
     let relay = Relay::new(relay_config, gateway, spool)
         .map_err(|e| Failure::Temporary(format!("TLS report directory: {e}")))?;
