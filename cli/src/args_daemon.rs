@@ -138,9 +138,15 @@ pub(crate) struct RelayArgs {
     pub(crate) tls_key: Option<std::path::PathBuf>,
 
     /// Write SMTP TLS reports (RFC 8460, one JSON per UTC day and recipient
-    /// domain) of the judged TLS sessions here; sending them is up to you.
+    /// domain) of the judged TLS sessions here (see `--send-tls-reports`).
     #[arg(long, value_name = "DIR")]
     pub(crate) tls_reports: Option<std::path::PathBuf>,
+
+    /// Also send them: once a UTC day is over, each domain's report goes by
+    /// mail to the `rua` addresses of its `_smtp._tls` TXT record (RFC
+    /// 8460), queued and delivered like any other mail.
+    #[arg(long, requires = "tls_reports")]
+    pub(crate) send_tls_reports: bool,
 
     /// Serve counters in the Prometheus text format at
     /// `http://HOST:PORT/metrics` (keep it on loopback).

@@ -813,7 +813,8 @@ fn mail_follows_the_mx_records_with_dane_where_dnssec_publishes_tlsa() {
          bad IN MX 10 mx4.mx.test.\n\
          mx4 IN A 127.0.0.1\n\
          _{port}._tcp.mx4 IN TLSA 3 0 1 {}\n\
-         null IN MX 0 .\n",
+         null IN MX 0 .\n\
+         _smtp._tls.tls IN TXT \"v=TLSRPTv1; rua=mailto:tlsrpt@behoerde.example\"\n",
         "00".repeat(32)
     );
     let nsd = testkit::nsd::Nsd::start(
@@ -827,6 +828,23 @@ fn mail_follows_the_mx_records_with_dane_where_dnssec_publishes_tlsa() {
     std::fs::write(d.join("anchor.key"), &nsd.anchor).unwrap();
 
     let spool = tempfile::tempdir().unwrap();
+    // Yesterday's TLS reports, as an earlier run left them: tls.mx.test
+    // asks for reports by mail, opp.mx.test publishes no TLSRPT record.
+    let reports = spool.path().join("tls-reports");
+    let yesterday = String::from_utf8(run("date", &["-u", "-d", "yesterday", "+%F"], b"", d))
+        .unwrap()
+        .trim()
+        .to_owned();
+    std::fs::create_dir_all(reports.join(&yesterday)).unwrap();
+    let old_report =
+        format!("{{\"organization-name\":\"behoerde.example\",\"report-id\":\"{yesterday}-tls\"}}");
+    for domain in ["tls.mx.test", "opp.mx.test"] {
+        std::fs::write(
+            reports.join(&yesterday).join(format!("{domain}.json")),
+            &old_report,
+        )
+        .unwrap();
+    }
     let listen = free_port();
     let log_path = spool.path().join("relay.log");
     let mut relay = Command::new(env!("CARGO_BIN_EXE_mailgate"))
@@ -841,7 +859,13 @@ fn mail_follows_the_mx_records_with_dane_where_dnssec_publishes_tlsa() {
         .arg("--dns-trust-anchor")
         .arg(d.join("anchor.key"))
         .args(["--route", &format!("behoerde.example=127.0.0.2:{port}")])
-        .args(["--log-format", "json"])
+        .args([
+            "--log-format",
+            "json",
+            "--send-tls-reports",
+            "--tls-reports",
+        ])
+        .arg(&reports)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::from(std::fs::File::create(&log_path).unwrap()))
@@ -961,6 +985,67 @@ fn mail_follows_the_mx_records_with_dane_where_dnssec_publishes_tlsa() {
             .iter()
             .any(|r| r.ends_with("tls.mx.test") || r.ends_with("opp.mx.test"))
     }));
+
+    // Yesterday's report for tls.mx.test went to the rua address of its
+    // _smtp._tls record as RFC 8460 says: multipart/report, gzip that gzip
+    // itself unpacks to the report as written.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !events()
+        .iter()
+        .any(|e| e["message"] == "TLS report done" && e["domain"] == "tls.mx.test")
+    {
+        assert!(Instant::now() < deadline, "{}", log());
+        thread::sleep(Duration::from_millis(100));
+    }
+    let report_mail = plain.wait_for("tlsrpt@behoerde.example");
+    let report_mail = String::from_utf8(report_mail.data).unwrap();
+    assert!(
+        report_mail.contains("Content-Type: multipart/report; report-type=\"tlsrpt\""),
+        "{report_mail}"
+    );
+    assert!(report_mail.contains("TLS-Report-Domain: tls.mx.test\r\n"));
+    assert!(
+        report_mail.contains("Subject: Report Domain: tls.mx.test Submitter: behoerde.example")
+    );
+    let attachment = report_mail
+        .split("Content-Type: application/tlsrpt+gzip\r\n")
+        .nth(1)
+        .unwrap();
+    assert!(attachment.contains("filename=\"behoerde.example!tls.mx.test!"));
+    let base64: String = attachment
+        .split("\r\n\r\n")
+        .nth(1)
+        .unwrap()
+        .split("--")
+        .next()
+        .unwrap()
+        .to_owned();
+    std::fs::write(d.join("report.b64"), base64).unwrap();
+    let unpacked = run("sh", &["-c", "base64 -d -i report.b64 | gzip -dc"], b"", d);
+    assert_eq!(String::from_utf8(unpacked).unwrap(), old_report);
+    let not_wanted =
+        std::fs::read_to_string(reports.join(&yesterday).join("opp.mx.test.json.sent")).unwrap();
+    assert!(
+        not_wanted.contains("publishes no TLSRPT record"),
+        "{not_wanted}"
+    );
+    // Today's sessions are counted for today's reports: the DANE session
+    // to tls.mx.test succeeded, the one to bad.mx.test failed.
+    let today = std::fs::read_dir(&reports)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.len() == 10 && *name != yesterday)
+        .max()
+        .unwrap();
+    let bad: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(reports.join(&today).join("bad.mx.test.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        bad["policies"][0]["failure-details"][0]["result-type"], "tlsa-invalid",
+        "{bad}"
+    );
     relay.kill().unwrap();
     relay.wait().unwrap();
 }

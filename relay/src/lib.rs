@@ -35,6 +35,7 @@ mod smtp_client;
 mod smtp_server;
 mod starttls;
 mod tls_report;
+mod tls_report_mail;
 mod worker;
 
 use std::collections::{HashMap, HashSet};
@@ -118,6 +119,10 @@ pub struct RelayConfig {
     /// Where RFC 8460 TLS reports are written (one JSON per day and
     /// recipient domain); none: not written.
     pub tls_reports: Option<std::path::PathBuf>,
+    /// Send each finished day's reports to the `rua` mail addresses of the
+    /// domain's `_smtp._tls` TXT record, looked up with this resolver;
+    /// none: the reports are only written.
+    pub send_tls_reports: Option<Arc<dyn tls_policy::Dns>>,
     /// Silence allowed on a connection.
     pub timeout: Duration,
 }
@@ -149,6 +154,7 @@ impl RelayConfig {
             delivery_threads: 4,
             retry: RetrySchedule::default(),
             tls_reports: None,
+            send_tls_reports: None,
             timeout: Duration::from_secs(300),
         }
     }
@@ -269,6 +275,12 @@ impl Relay {
                 .name(format!("relay-delivery-{index}"))
                 .spawn(move || sender.deliver_forever())?;
         }
+        if let Some(dns) = self.config.send_tls_reports.clone() {
+            let reporter = Arc::clone(self);
+            thread::Builder::new()
+                .name("relay-tls-reports".into())
+                .spawn(move || reporter.report_forever(&dns))?;
+        }
         *self.listening.lock().unwrap_or_else(|p| p.into_inner()) = listener.local_addr().ok();
         let slots = Arc::clone(&self.sessions);
         let settings = ServerSettings {
@@ -314,6 +326,17 @@ impl Relay {
         }
         self.drain();
         Ok(())
+    }
+
+    /// Sends finished days' TLS reports now and then, until stopped.
+    fn report_forever(&self, dns: &Arc<dyn tls_policy::Dns>) {
+        while !self.is_stopping() {
+            self.send_due_tls_reports(dns);
+            let next = std::time::Instant::now() + tls_report_mail::REPORT_INTERVAL;
+            while !self.is_stopping() && std::time::Instant::now() < next {
+                self.sleep(Duration::from_secs(1));
+            }
+        }
     }
 
     /// Re-reads the policy; mail decided from now on follows the new one.

@@ -193,6 +193,53 @@ impl TlsReports {
     }
 }
 
+impl TlsReports {
+    /// Reports of days before `now`'s that were not sent yet: (day,
+    /// domain), oldest first.
+    pub(crate) fn unsent(&self, now: SystemTime) -> io::Result<Vec<(String, String)>> {
+        let today = day_of(now);
+        let mut due = Vec::new();
+        for entry in fs::read_dir(&self.dir)? {
+            let entry = entry?;
+            let day = entry.file_name().to_string_lossy().into_owned();
+            // Day directories only (`2026-12-03`); the event files sit beside them.
+            if !entry.file_type()?.is_dir() || day.len() != 10 || day >= today {
+                continue;
+            }
+            for report in fs::read_dir(entry.path())? {
+                let name = report?.file_name().to_string_lossy().into_owned();
+                if let Some(domain) = name.strip_suffix(".json")
+                    && !domain.starts_with('.')
+                    && !entry.path().join(format!("{name}.sent")).exists()
+                {
+                    due.push((day.clone(), domain.to_owned()));
+                }
+            }
+        }
+        due.sort();
+        Ok(due)
+    }
+
+    /// The report of `domain` on `day` as written.
+    pub(crate) fn report(&self, day: &str, domain: &str) -> io::Result<Vec<u8>> {
+        fs::read(self.dir.join(day).join(format!("{domain}.json")))
+    }
+
+    /// Notes that the report was dealt with (`what`: where it went, or why
+    /// it went nowhere), so it is not sent again.
+    pub(crate) fn mark_sent(&self, day: &str, domain: &str, what: &str) -> io::Result<()> {
+        fs::write(
+            self.dir.join(day).join(format!("{domain}.json.sent")),
+            format!("{what}\n"),
+        )
+    }
+
+    /// The organisation named in the reports.
+    pub(crate) fn organisation(&self) -> &str {
+        &self.organisation
+    }
+}
+
 fn add(tally: &mut Tally, session: &Session) {
     match &session.failure {
         None => tally.successful += 1,

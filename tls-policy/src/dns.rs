@@ -172,6 +172,19 @@ pub trait Dns: Send + Sync + fmt::Debug {
         records.dedup();
         Ok(Answer::insecure(records))
     }
+
+    /// The TXT records at `name`, each one's strings joined (as RFC 8460
+    /// and RFC 8461 read them).
+    ///
+    /// The default knows none: implementations that only answer MX and
+    /// TLSA questions report a failure.
+    fn txt(&self, name: &str) -> Result<Answer<String>, DnsError> {
+        Err(DnsError::Failed {
+            name: name.to_owned(),
+            record_type: "TXT",
+            reason: "this resolver does not look up TXT records".to_owned(),
+        })
+    }
 }
 
 /// How a domain's mail is routed.
@@ -518,6 +531,22 @@ impl Dns for HickoryDns {
             .collect();
         let secure =
             !records.is_empty() && (v4.is_empty() || v4_secure) && (v6.is_empty() || v6_secure);
+        Ok(Answer { records, secure })
+    }
+    fn txt(&self, name: &str) -> Result<Answer<String>, DnsError> {
+        let (records, secure) = self.lookup(name, RecordType::TXT, "TXT")?;
+        let records = records
+            .iter()
+            .filter_map(|record| match &record.data {
+                RData::TXT(txt) => Some(
+                    txt.txt_data
+                        .iter()
+                        .map(|part| String::from_utf8_lossy(part))
+                        .collect::<String>(),
+                ),
+                _ => None,
+            })
+            .collect();
         Ok(Answer { records, secure })
     }
 }

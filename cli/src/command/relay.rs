@@ -58,15 +58,24 @@ pub(crate) fn run(args: &RelayArgs) -> Result<Verdict, Failure> {
         }
         _ => None,
     };
-    let routing = match &args.next_hop {
-        Some(address) => Routing::NextHop(NextHop {
+    // One resolver for MX routing and TLS report destinations, made only
+    // when one of them needs it (always when there is no next hop).
+    let dns: Option<Arc<dyn tls_policy::Dns>> = if args.next_hop.is_none() || args.send_tls_reports
+    {
+        Some(Arc::new(resolver(&args.dns)?))
+    } else {
+        None
+    };
+    let routing = match (&args.next_hop, &dns) {
+        (Some(address), _) => Routing::NextHop(NextHop {
             address: address.clone(),
             name: args.next_hop_name.clone(),
         }),
-        None => Routing::Mx {
-            dns: Arc::new(resolver(&args.dns)?),
+        (None, Some(dns)) => Routing::Mx {
+            dns: Arc::clone(dns),
             port: args.mx_port,
         },
+        (None, None) => return Err(Failure::Usage("--next-hop or MX routing is needed".into())),
     };
     let mut relay_config = RelayConfig::new(&args.hostname, &config.postmaster, routing);
     relay_config.routes = static_routes(&args.routes)?;
@@ -92,6 +101,9 @@ pub(crate) fn run(args: &RelayArgs) -> Result<Verdict, Failure> {
         .map_err(|e| Failure::Temporary(format!("listening on {}: {e}", args.listen)))?;
     tracing::info!(address = %bound, "listening");
     relay_config.tls_reports = args.tls_reports.clone();
+    if args.send_tls_reports {
+        relay_config.send_tls_reports = dns;
+    }
     let relay = Relay::new(relay_config, gateway, spool)
         .map_err(|e| Failure::Temporary(format!("TLS report directory: {e}")))?;
     let relay = Arc::new(relay);

@@ -1,0 +1,228 @@
+//! Sending the daily TLS reports (RFC 8460 section 3 and 5.3): the policy
+//! domain's `_smtp._tls` TXT record names where reports go (`rua`); each
+//! finished day's report goes by mail, gzip-compressed, as a
+//! `multipart/report; report-type="tlsrpt"` message, queued in the spool like
+//! any other delivery (so it is routed, retried and never lost).
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use mail_message::{LineBreak, encode_base64, rfc5322_date};
+use mailgate_spool::Delivery;
+use tls_policy::{Dns, DnsError};
+
+use crate::Relay;
+
+/// How often the relay looks for finished days to report.
+pub(crate) const REPORT_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// Where a domain wants its reports, from its `_smtp._tls` TXT record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Destinations {
+    /// `mailto:` addresses.
+    pub(crate) mail: Vec<String>,
+    /// `https:` endpoints (not sent to by this relay).
+    pub(crate) https: Vec<String>,
+}
+
+/// Reads `v=TLSRPTv1; rua=mailto:a@example,https://...` (RFC 8460 section
+/// 3); `None` unless exactly one record has the version tag.
+pub(crate) fn parse_tlsrpt(records: &[String]) -> Option<Destinations> {
+    let mut matching = records
+        .iter()
+        .filter(|record| record.trim_start().starts_with("v=TLSRPTv1"));
+    let record = matching.next()?;
+    if matching.next().is_some() {
+        // RFC 8460 section 3: several records mean none applies.
+        return None;
+    }
+    let rua = record
+        .split(';')
+        .filter_map(|field| field.trim().split_once('='))
+        .find(|(name, _)| name.trim() == "rua")?
+        .1;
+    let mut destinations = Destinations {
+        mail: Vec::new(),
+        https: Vec::new(),
+    };
+    for uri in rua.split(',').map(str::trim) {
+        if let Some(address) = uri.strip_prefix("mailto:") {
+            // No query part (`?subject=...`) is used, and no
+            // percent-encoded addresses beyond `%40`.
+            let address = address.split('?').next().unwrap_or("").replace("%40", "@");
+            if address.contains('@') && !address.chars().any(char::is_whitespace) {
+                destinations.mail.push(address);
+            }
+        } else if uri.starts_with("https://") {
+            destinations.https.push(uri.to_owned());
+        }
+    }
+    Some(destinations)
+}
+
+/// The report mail (RFC 8460 section 5.3).
+pub(crate) fn report_mail(
+    submitter: &str,
+    from: &str,
+    to: &[String],
+    domain: &str,
+    day: &str,
+    report_json: &[u8],
+    now: SystemTime,
+) -> std::io::Result<Vec<u8>> {
+    let mut gzip = GzEncoder::new(Vec::new(), Compression::default());
+    gzip.write_all(report_json)?;
+    let compressed = gzip.finish()?;
+    let stamp = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let report_id = format!("{day}.{domain}.{stamp:x}@{submitter}");
+    let boundary = format!("tlsrpt-{stamp:x}");
+    let (begin, end) = day_range(day);
+    let mut mail = format!(
+        "From: {from}\r\nTo: {to}\r\nDate: {date}\r\n\
+         Subject: Report Domain: {domain} Submitter: {submitter} Report-ID: <{report_id}>\r\n\
+         Message-ID: <{report_id}>\r\nTLS-Report-Domain: {domain}\r\n\
+         TLS-Report-Submitter: {submitter}\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/report; report-type=\"tlsrpt\"; boundary=\"{boundary}\"\r\n\r\n\
+         --{boundary}\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n\
+         This is an aggregate TLS report (RFC 8460) from {submitter} for {domain}, {day}.\r\n\r\n\
+         --{boundary}\r\nContent-Type: application/tlsrpt+gzip\r\n\
+         Content-Transfer-Encoding: base64\r\n\
+         Content-Disposition: attachment; filename=\"{submitter}!{domain}!{begin}!{end}.json.gz\"\r\n\r\n",
+        to = to.join(", "),
+        date = rfc5322_date(now),
+    )
+    .into_bytes();
+    mail.extend_from_slice(&encode_base64(&compressed, LineBreak::Crlf));
+    mail.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    Ok(mail)
+}
+
+/// The day's first and last second as Unix times (for the file name).
+fn day_range(day: &str) -> (u64, u64) {
+    let mut parts = day.split('-').map(|p| p.parse::<i64>().unwrap_or(1));
+    let (year, month, date) = (
+        parts.next().unwrap_or(1970),
+        parts.next().unwrap_or(1),
+        parts.next().unwrap_or(1),
+    );
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let year_of_era = y - era * 400;
+    let month_index = (month + 9) % 12;
+    let day_of_year = (153 * month_index + 2) / 5 + date - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    let days = era * 146_097 + day_of_era - 719_468;
+    let begin = u64::try_from(days * 86_400).unwrap_or(0);
+    (begin, begin + 86_399)
+}
+
+impl Relay {
+    /// Queues the reports of finished days for the domains that ask for
+    /// them; notes the others as not wanted. A DNS failure leaves a report
+    /// for the next round.
+    pub(crate) fn send_due_tls_reports(&self, dns: &Arc<dyn Dns>) {
+        let Some(reports) = &self.tls_reports else {
+            return;
+        };
+        let now = SystemTime::now();
+        let due = match reports.unsent(now) {
+            Ok(due) => due,
+            Err(error) => {
+                tracing::error!(%error, "reading the TLS report directory");
+                return;
+            }
+        };
+        for (day, domain) in due {
+            let name = format!("_smtp._tls.{domain}");
+            let destinations = match dns.txt(&name) {
+                Ok(answer) => parse_tlsrpt(&answer.records),
+                Err(DnsError::NoSuchDomain { .. }) => None,
+                Err(error) => {
+                    tracing::warn!(%domain, %day, %error, "TLS report not sent yet: no TLSRPT answer");
+                    continue;
+                }
+            };
+            let outcome = match destinations {
+                Some(destinations) if !destinations.mail.is_empty() => self
+                    .queue_tls_report(&day, &domain, &destinations.mail, now)
+                    .map(|()| format!("mailto:{}", destinations.mail.join(","))),
+                Some(destinations) => Ok(format!(
+                    "not sent: only https reporting ({}), which this relay does not do",
+                    destinations.https.join(",")
+                )),
+                None => Ok(format!("not sent: {domain} publishes no TLSRPT record")),
+            };
+            match outcome.and_then(|what| {
+                reports.mark_sent(&day, &domain, &what)?;
+                Ok(what)
+            }) {
+                Ok(what) => tracing::info!(%domain, %day, destination = %what, "TLS report done"),
+                Err(error) => tracing::error!(%domain, %day, %error, "TLS report not queued"),
+            }
+        }
+    }
+
+    fn queue_tls_report(
+        &self,
+        day: &str,
+        domain: &str,
+        to: &[String],
+        now: SystemTime,
+    ) -> std::io::Result<()> {
+        let Some(reports) = &self.tls_reports else {
+            return Ok(());
+        };
+        let json = reports.report(day, domain)?;
+        let mail = report_mail(
+            reports.organisation(),
+            &self.config.postmaster,
+            to,
+            domain,
+            day,
+            &json,
+            now,
+        )?;
+        // From the postmaster, so a failed report comes back to someone.
+        let mut delivery = Delivery::new(&self.config.postmaster, to.to_vec());
+        delivery.received_at = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        self.spool
+            .add_delivery(&delivery, &mail)
+            .map_err(std::io::Error::other)?;
+        self.notify();
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tlsrpt_records_name_mail_and_https_destinations() {
+        let parsed = parse_tlsrpt(&[
+            "v=spf1 -all".into(),
+            "v=TLSRPTv1; rua=mailto:tls%40example.net,mailto:b@example.net?subject=x, https://r.example.net/tlsrpt".into(),
+        ])
+        .unwrap();
+        assert_eq!(parsed.mail, ["tls@example.net", "b@example.net"]);
+        assert_eq!(parsed.https, ["https://r.example.net/tlsrpt"]);
+        assert_eq!(parse_tlsrpt(&["v=spf1 -all".into()]), None);
+        let twice = [
+            "v=TLSRPTv1; rua=mailto:a@x.example".to_owned(),
+            "v=TLSRPTv1; rua=mailto:b@x.example".to_owned(),
+        ];
+        assert_eq!(parse_tlsrpt(&twice), None, "two records: none applies");
+        assert_eq!(parse_tlsrpt(&["v=TLSRPTv1; ruf=x".into()]), None);
+    }
+
+    #[test]
+    fn report_days_are_named_by_their_unix_seconds() {
+        assert_eq!(day_range("1970-01-01"), (0, 86_399));
+        // 2026-12-03T00:00:00Z
+        assert_eq!(day_range("2026-12-03").0, 1_796_256_000);
+    }
+}
