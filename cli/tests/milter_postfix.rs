@@ -35,7 +35,7 @@ impl Milter {
         let mut child = Command::new(env!("CARGO_BIN_EXE_mailgate"))
             .args(["milter", "--config"])
             .arg(config)
-            .args(["--listen", "inet:127.0.0.1:0"])
+            .args(["--listen", "inet:127.0.0.1:0", "--log-format", "json"])
             .args(["--notify-via", &format!("127.0.0.1:{notify_via}")])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -45,10 +45,11 @@ impl Milter {
         let mut stderr = BufReader::new(child.stderr.take().unwrap());
         let mut first = String::new();
         stderr.read_line(&mut first).unwrap();
-        let port = first
-            .trim()
-            .rsplit(':')
-            .next()
+        let listening: serde_json::Value = serde_json::from_str(&first)
+            .unwrap_or_else(|e| panic!("{e}: unexpected first line: {first}"));
+        let port = listening["address"]
+            .as_str()
+            .and_then(|a| a.rsplit(':').next())
             .and_then(|p| p.parse().ok())
             .unwrap_or_else(|| panic!("unexpected first line: {first}"));
         let log = Arc::new(Mutex::new(String::new()));
@@ -453,15 +454,40 @@ fn postfix_with_the_milter_signs_encrypts_decrypts_refuses_and_holds() {
         "{held_text}"
     );
 
-    // Every mail was logged by the milter with Postfix's queue id.
+    // Every mail was logged by the milter, one JSON event each, with
+    // Postfix's queue id.
     let log = milter.log();
+    let decisions: Vec<serde_json::Value> = log
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .filter(|event: &serde_json::Value| event["message"] == "decided")
+        .collect();
+    let refused = decisions
+        .iter()
+        .find(|e| e["to"] == "erin@geheim.example")
+        .unwrap_or_else(|| panic!("{log}"));
+    assert_eq!(refused["direction"], "outbound", "{refused}");
+    assert_eq!(refused["from"], "alice@behoerde.example", "{refused}");
     assert!(
-        log.contains(
-            "outbound from=<alice@behoerde.example> to=<erin@geheim.example>: refused: 550"
-        ),
+        refused["decision"]
+            .as_str()
+            .unwrap()
+            .starts_with("refused: 550"),
+        "{refused}"
+    );
+    assert!(
+        decisions.iter().all(|e| {
+            let id = e["queue_id"].as_str().unwrap();
+            id.len() >= 6 && id.bytes().all(|b| b.is_ascii_hexdigit())
+        }),
         "{log}"
     );
-    assert!(log.contains("inbound from=<carol@extern.example>"), "{log}");
+    assert!(
+        decisions
+            .iter()
+            .any(|e| e["direction"] == "inbound" && e["from"] == "carol@extern.example"),
+        "{log}"
+    );
 
     // The milter is gone: Postfix must not pass mail on unprotected.
     milter.stop();
