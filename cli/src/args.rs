@@ -250,6 +250,21 @@ pub(crate) struct DemoArgs {
     pub(crate) dir: Option<PathBuf>,
 }
 
+/// The DNS resolver for MX, address and TLSA lookups (always validating
+/// DNSSEC).
+#[derive(Debug, Args)]
+pub(crate) struct DnsArgs {
+    /// A name server to ask (`IP` or `IP:PORT`) instead of the system's
+    /// (`/etc/resolv.conf`). Repeatable.
+    #[arg(long = "dns-server", value_name = "IP[:PORT]")]
+    pub(crate) servers: Vec<String>,
+
+    /// DNSSEC trust anchors: a file of DNSKEY records in zone-file format
+    /// (default: the IANA root keys built in).
+    #[arg(long = "dns-trust-anchor", value_name = "FILE")]
+    pub(crate) trust_anchor: Option<PathBuf>,
+}
+
 /// The gateway configuration file.
 #[derive(Debug, Args)]
 pub(crate) struct ConfigArg {

@@ -121,7 +121,7 @@ pub(crate) struct RelayArgs {
     pub(crate) mx_port: u16,
 
     #[command(flatten)]
-    pub(crate) dns: DnsArgs,
+    pub(crate) dns: crate::args::DnsArgs,
 
     /// Trust anchors (PEM) for receiving servers' certificates; default:
     /// the system's. Repeatable.
@@ -189,21 +189,6 @@ pub(crate) struct RelayArgs {
     /// Seconds a connection may stay silent.
     #[arg(long, value_name = "SECONDS", default_value_t = 300)]
     pub(crate) timeout: u64,
-}
-
-/// The DNS resolver for MX, address and TLSA lookups (always validating
-/// DNSSEC).
-#[derive(Debug, Args)]
-pub(crate) struct DnsArgs {
-    /// A name server to ask (`IP` or `IP:PORT`) instead of the system's
-    /// (`/etc/resolv.conf`). Repeatable.
-    #[arg(long = "dns-server", value_name = "IP[:PORT]")]
-    pub(crate) servers: Vec<String>,
-
-    /// DNSSEC trust anchors: a file of DNSKEY records in zone-file format
-    /// (default: the IANA root keys built in).
-    #[arg(long = "dns-trust-anchor", value_name = "FILE")]
-    pub(crate) trust_anchor: Option<std::path::PathBuf>,
 }
 
 /// How a daemon writes its log.

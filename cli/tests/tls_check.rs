@@ -191,3 +191,101 @@ fn garbage_banner_exits_3_with_a_clean_message() {
         "{stderr}"
     );
 }
+
+/// `--domain`: the exchangers come from a DNSSEC-signed zone that NSD
+/// serves on loopback, and the TLSA records there are enforced.
+#[test]
+#[ignore = "needs nsd and ldnsutils"]
+fn domain_check_follows_the_mx_records_and_enforces_dane() {
+    let server = server(KeyKind::P256, "starttls");
+    let dir = server.dir.path();
+    let port = server.port;
+    common::run(
+        "openssl",
+        &[
+            "x509", "-in", "cert.pem", "-outform", "DER", "-out", "cert.der",
+        ],
+        b"",
+        dir,
+    );
+    let digest = String::from_utf8(common::run(
+        "openssl",
+        &["dgst", "-sha256", "-r", "cert.der"],
+        b"",
+        dir,
+    ))
+    .unwrap();
+    let sha256 = digest.split_whitespace().next().unwrap();
+    let records = format!(
+        "@ IN MX 10 mx.example.test.\n\
+         mx IN A 127.0.0.1\n\
+         _{port}._tcp.mx IN TLSA 3 0 1 {sha256}\n\
+         forged IN MX 10 mx.forged.example.test.\n\
+         mx.forged IN A 127.0.0.1\n\
+         _{port}._tcp.mx.forged IN TLSA 3 0 1 {}\n\
+         nomail IN MX 0 .\n",
+        "11".repeat(32)
+    );
+    let nsd = testkit::nsd::Nsd::start(
+        testkit::nsd::Zone {
+            origin: "example.test",
+            records: &records,
+        },
+        &[],
+        |signed| signed,
+    );
+    std::fs::write(dir.join("anchor.key"), &nsd.anchor).unwrap();
+    let dns_server = nsd.address.to_string();
+    let port_text = port.to_string();
+    let check_domain = |domain: &str, extra: &[&str]| {
+        let mut args = vec![
+            "tls",
+            "check",
+            "--domain",
+            domain,
+            "--port",
+            &port_text,
+            "--dns-server",
+            &dns_server,
+            "--dns-trust-anchor",
+            "anchor.key",
+            "--trust",
+            "root.pem",
+            "--no-enumeration",
+            "--timeout",
+            "5",
+        ];
+        args.extend_from_slice(extra);
+        common::mailgate_in(dir, &args, b"", &[])
+    };
+
+    // The MX is validated, the one exchanger meets the profile and its
+    // chain matches the TLSA record.
+    let output = check_domain("example.test", &["--json"]);
+    let value: serde_json::Value = serde_json::from_slice(&common::ok(output)).unwrap();
+    assert_eq!(value["route"]["dnssec"], true, "{value}");
+    assert_eq!(value["route"]["exchangers"][0]["name"], NAME, "{value}");
+    assert_eq!(value["conforms"], true, "{value}");
+    let server_result = &value["servers"][0];
+    assert_eq!(server_result["server"], format!("127.0.0.1:{port}"));
+    let dane = server_result["report"]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["check"] == "dane.tlsa")
+        .unwrap_or_else(|| panic!("{server_result}"));
+    assert_eq!(dane["outcome"], "pass", "{dane}");
+
+    // A TLSA record that matches nothing: the same server fails.
+    let output = check_domain("forged.example.test", &[]);
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(stdout.contains("FAIL dane.tlsa"), "{stdout}");
+
+    // A null MX: the domain takes no mail, which is not a pass.
+    let output = check_domain("nomail.example.test", &[]);
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(stdout.contains("null MX (RFC 7505)"), "{stdout}");
+    assert!(stdout.contains("DNSSEC-validated"), "{stdout}");
+}

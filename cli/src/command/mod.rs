@@ -7,6 +7,7 @@ pub(crate) mod milter;
 pub(crate) mod pgp;
 pub(crate) mod policy;
 pub(crate) mod relay;
+pub(crate) mod resolver;
 pub(crate) mod smime;
 pub(crate) mod tls;
 

@@ -11,11 +11,12 @@ use mailgate_spool::Spool;
 use rule_engine::Direction;
 use signal_hook::consts::signal::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
-use tls_policy::{HickoryDns, ResolverSetup, TrustAnchors};
+use tls_policy::TrustAnchors;
 
-use crate::args_daemon::{DnsArgs, RelayArgs, RelayDirection};
+use crate::args_daemon::{RelayArgs, RelayDirection};
 use crate::command::display;
 use crate::command::gateway::config_failure;
+use crate::command::resolver::resolver;
 use crate::failure::{Failure, Verdict};
 
 pub(crate) fn run(args: &RelayArgs) -> Result<Verdict, Failure> {
@@ -150,34 +151,4 @@ fn static_routes(specs: &[String]) -> Result<HashMap<String, NextHop>, Failure> 
         routes.insert(domain, NextHop::new(address.trim()));
     }
     Ok(routes)
-}
-
-/// The validating resolver `--dns-server` and `--dns-trust-anchor` describe.
-pub(crate) fn resolver(args: &DnsArgs) -> Result<HickoryDns, Failure> {
-    let mut servers = Vec::new();
-    for server in &args.servers {
-        let address = server
-            .parse::<std::net::SocketAddr>()
-            .or_else(|_| server.parse::<std::net::IpAddr>().map(|ip| (ip, 53).into()))
-            .map_err(|_| Failure::Input {
-                input: "--dns-server".into(),
-                message: format!("'{server}' is not IP or IP:PORT"),
-            })?;
-        servers.push(address);
-    }
-    let trust_anchors = match &args.trust_anchor {
-        Some(file) => {
-            Some(std::fs::read_to_string(file).map_err(|e| Failure::input(display(file), &e))?)
-        }
-        None => None,
-    };
-    HickoryDns::new(&ResolverSetup {
-        servers,
-        trust_anchors,
-        timeout: None,
-    })
-    .map_err(|e| Failure::Input {
-        input: "the DNS resolver".into(),
-        message: e.to_string(),
-    })
 }

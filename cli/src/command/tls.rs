@@ -1,16 +1,19 @@
 //! `mailgate tls ...`
 
 use std::fmt::Write as _;
+use std::net::IpAddr;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
 use tls_policy::{
-    Error as TlsError, Handshake, Observation, Outcome, Prober, Profile, PublicKey, Report, Target,
-    Timeouts, TrustAnchors,
+    Dns, DnsError, Error as TlsError, Handshake, MailRoute, Observation, Outcome, Prober, Profile,
+    PublicKey, Report, RouteKind, Target, Timeouts, TrustAnchors, resolve_mx,
 };
 
 use crate::args_tls::{TlsCheckArgs, TlsCommand};
+use crate::command::resolver::resolver;
 use crate::command::{display, read_input};
 use crate::failure::{Failure, Verdict};
 use crate::output::Output;
@@ -22,10 +25,9 @@ pub(crate) fn run(command: TlsCommand, output: &Output) -> Result<Verdict, Failu
 }
 
 fn check(args: &TlsCheckArgs, output: &Output) -> Result<Verdict, Failure> {
+    let prober = prober(args)?;
     if let Some(domain) = &args.domain {
-        return Err(Failure::Usage(format!(
-            "--domain {domain}: MX resolution is not implemented yet; check each MX host with 'mailgate tls check HOST --name MX-NAME'"
-        )));
+        return check_domain(args, domain, prober, output);
     }
     let spec = args
         .target
@@ -36,21 +38,6 @@ fn check(args: &TlsCheckArgs, output: &Output) -> Result<Verdict, Failure> {
     if let Some(name) = &args.name {
         target = target.with_name(name.trim_end_matches('.'));
     }
-    let profile = load_profile(&args.profile)?;
-    let anchors = load_anchors(&args.trust)?;
-    if args.timeout == 0 {
-        return Err(Failure::Usage(
-            "--timeout must be at least 1 second".to_owned(),
-        ));
-    }
-    let session = Duration::from_secs(args.timeout);
-    let prober = Prober::new(profile, anchors)
-        .with_enumeration(!args.no_enumeration)
-        .with_timeouts(Timeouts {
-            connect: session.min(Duration::from_secs(10)),
-            io: session,
-            session,
-        });
     let (observation, report) = prober.check(&target).map_err(probe_failure)?;
     output.result(
         || human(&observation, &report),
@@ -61,6 +48,197 @@ fn check(args: &TlsCheckArgs, output: &Output) -> Result<Verdict, Failure> {
     } else {
         Verdict::DoesNotHold
     })
+}
+
+fn prober(args: &TlsCheckArgs) -> Result<Prober, Failure> {
+    let profile = load_profile(&args.profile)?;
+    let anchors = load_anchors(&args.trust)?;
+    if args.timeout == 0 {
+        return Err(Failure::Usage(
+            "--timeout must be at least 1 second".to_owned(),
+        ));
+    }
+    let session = Duration::from_secs(args.timeout);
+    Ok(Prober::new(profile, anchors)
+        .with_enumeration(!args.no_enumeration)
+        .with_timeouts(Timeouts {
+            connect: session.min(Duration::from_secs(10)),
+            io: session,
+            session,
+        }))
+}
+
+/// `--domain`: every address of every exchanger, in preference order.
+fn check_domain(
+    args: &TlsCheckArgs,
+    domain: &str,
+    prober: Prober,
+    output: &Output,
+) -> Result<Verdict, Failure> {
+    let dns: Arc<dyn Dns> = Arc::new(resolver(&args.dns)?);
+    let route = resolve_mx(dns.as_ref(), domain).map_err(|error| match error {
+        DnsError::InvalidName(_) => Failure::Usage(error.to_string()),
+        DnsError::NoSuchDomain { .. } => Failure::Input {
+            input: domain.to_owned(),
+            message: error.to_string(),
+        },
+        other => Failure::Temporary(other.to_string()),
+    })?;
+    let port = args.port.unwrap_or(if args.direct_tls { 465 } else { 25 });
+    // RFC 7672 section 2.2.1: DANE only below a validated MX answer.
+    let prober = if route.secure {
+        prober.with_dns(Arc::clone(&dns))
+    } else {
+        prober
+    };
+    let mut servers = Vec::new();
+    for exchanger in &route.hosts {
+        let addresses = match exchanger.exchange.parse::<IpAddr>() {
+            Ok(ip) => Ok(vec![ip]),
+            Err(_) => dns
+                .addresses(&exchanger.exchange)
+                .map(|answer| answer.records),
+        };
+        match addresses {
+            Ok(addresses) if !addresses.is_empty() => {
+                for ip in addresses {
+                    let target = Target {
+                        host: ip.to_string(),
+                        port,
+                        name: exchanger.exchange.clone(),
+                        direct_tls: args.direct_tls,
+                    };
+                    servers.push(ServerResult {
+                        target: target.label(),
+                        name: exchanger.exchange.clone(),
+                        checked: prober.check(&target),
+                    });
+                }
+            }
+            Ok(_) => servers.push(ServerResult {
+                target: exchanger.exchange.clone(),
+                name: exchanger.exchange.clone(),
+                checked: Err(TlsError::InvalidTarget(format!(
+                    "{} has no address",
+                    exchanger.exchange
+                ))),
+            }),
+            Err(error) => servers.push(ServerResult {
+                target: exchanger.exchange.clone(),
+                name: exchanger.exchange.clone(),
+                checked: Err(TlsError::InvalidTarget(error.to_string())),
+            }),
+        }
+    }
+    let failed = servers
+        .iter()
+        .any(|s| matches!(&s.checked, Ok((_, report)) if !report.conforms));
+    let unreachable = servers.iter().any(|s| s.checked.is_err());
+    let accepts_mail = route.kind != RouteKind::NullMx;
+    output.result(
+        || human_domain(&route, &servers),
+        || {
+            json!({
+                "domain": route.domain,
+                "route": {
+                    "kind": route_kind(route.kind),
+                    "dnssec": route.secure,
+                    "exchangers": route.hosts.iter().map(|mx| json!({
+                        "preference": mx.preference,
+                        "name": mx.exchange,
+                    })).collect::<Vec<_>>(),
+                },
+                "conforms": accepts_mail && !failed && !unreachable,
+                "servers": servers.iter().map(|s| match &s.checked {
+                    Ok((observation, report)) => json!({
+                        "server": s.target,
+                        "name": s.name,
+                        "report": report,
+                        "observation": observation,
+                    }),
+                    Err(error) => json!({
+                        "server": s.target,
+                        "name": s.name,
+                        "error": error.to_string(),
+                    }),
+                }).collect::<Vec<_>>(),
+            })
+        },
+    );
+    if !accepts_mail || failed {
+        Ok(Verdict::DoesNotHold)
+    } else if unreachable {
+        let missing = servers.iter().filter(|s| s.checked.is_err()).count();
+        Err(Failure::Temporary(format!(
+            "{missing} of {} exchanger addresses of {} could not be checked",
+            servers.len(),
+            route.domain
+        )))
+    } else {
+        Ok(Verdict::Holds)
+    }
+}
+
+/// One exchanger address and what checking it gave.
+struct ServerResult {
+    target: String,
+    name: String,
+    checked: Result<(Observation, Report), TlsError>,
+}
+
+fn route_kind(kind: RouteKind) -> &'static str {
+    match kind {
+        RouteKind::Mx => "mx",
+        RouteKind::Implicit => "implicit",
+        RouteKind::NullMx => "null-mx",
+    }
+}
+
+fn human_domain(route: &MailRoute, servers: &[ServerResult]) -> String {
+    let mut text = String::new();
+    let dnssec = if route.secure {
+        "DNSSEC-validated"
+    } else {
+        "not DNSSEC-validated"
+    };
+    match route.kind {
+        RouteKind::NullMx => {
+            let _ = writeln!(
+                text,
+                "{}: null MX (RFC 7505), the domain accepts no mail ({dnssec})",
+                route.domain
+            );
+        }
+        RouteKind::Implicit => {
+            let _ = writeln!(
+                text,
+                "{}: no MX records, the domain itself receives mail ({dnssec})",
+                route.domain
+            );
+        }
+        RouteKind::Mx => {
+            let hosts: Vec<String> = route
+                .hosts
+                .iter()
+                .map(|mx| format!("{} {}", mx.preference, mx.exchange))
+                .collect();
+            let _ = writeln!(text, "{}: MX {} ({dnssec})", route.domain, hosts.join(", "));
+        }
+    }
+    for server in servers {
+        text.push('\n');
+        match &server.checked {
+            Ok((observation, report)) => text.push_str(&human(observation, report)),
+            Err(error) => {
+                let _ = writeln!(
+                    text,
+                    "{} (name {}) could not be checked: {error}",
+                    server.target, server.name
+                );
+            }
+        }
+    }
+    text
 }
 
 fn load_profile(spec: &str) -> Result<Profile, Failure> {
