@@ -24,6 +24,13 @@
 //! [transport.domains."extern.example"]    # known TLS verdicts
 //! meets_profile = false
 //!
+//! [transport.probe]                       # optional: probe the others' MX hosts
+//! dns_servers = ["127.0.0.1:53"]          # default: the system's resolvers
+//! dns_trust_anchor = "root.key"           # default: the IANA root keys
+//! tls_trust = ["roots.pem"]               # default: the system trust store
+//! smtp_port = 25
+//! cache_seconds = 3600
+//!
 //! [fallback]
 //! password_length = 20
 //! ```
@@ -56,8 +63,27 @@ pub struct Config {
     pub keys: Vec<KeyConfig>,
     /// Known TLS verdicts per recipient domain (lower case).
     pub tls_verdicts: BTreeMap<String, bool>,
+    /// Probe the recipient domains' mail exchangers for TLS verdicts not
+    /// known (none: a domain without a known verdict meets no profile).
+    pub tls_probe: Option<ProbeConfig>,
     /// Length of generated fallback passwords.
     pub password_length: usize,
+}
+
+/// How recipient domains' mail exchangers are probed (`[transport.probe]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeConfig {
+    /// Name servers to ask; empty: the system's.
+    pub dns_servers: Vec<std::net::SocketAddr>,
+    /// DNSSEC trust anchors (DNSKEY records in zone-file format); none:
+    /// the IANA root keys.
+    pub dns_trust_anchor: Option<PathBuf>,
+    /// Roots for the servers' certificate chains; empty: the system's.
+    pub tls_trust: Vec<PathBuf>,
+    /// The exchangers' SMTP port.
+    pub smtp_port: u16,
+    /// How long a verdict on a server is reused.
+    pub cache_seconds: u64,
 }
 
 /// Where the certificate directory lives.
@@ -145,6 +171,29 @@ struct KeySection {
 struct TransportSection {
     #[serde(default)]
     domains: BTreeMap<String, DomainTransport>,
+    probe: Option<ProbeSection>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProbeSection {
+    #[serde(default)]
+    dns_servers: Vec<std::net::SocketAddr>,
+    dns_trust_anchor: Option<PathBuf>,
+    #[serde(default)]
+    tls_trust: Vec<PathBuf>,
+    #[serde(default = "default_smtp_port")]
+    smtp_port: u16,
+    #[serde(default = "default_cache_seconds")]
+    cache_seconds: u64,
+}
+
+fn default_smtp_port() -> u16 {
+    25
+}
+
+fn default_cache_seconds() -> u64 {
+    3600
 }
 
 #[derive(Deserialize)]
@@ -246,6 +295,13 @@ impl Config {
             },
             smime_anchors: file.trust.smime_anchors.into_iter().map(resolve).collect(),
             keys,
+            tls_probe: file.transport.probe.map(|probe| ProbeConfig {
+                dns_servers: probe.dns_servers,
+                dns_trust_anchor: probe.dns_trust_anchor.map(&resolve),
+                tls_trust: probe.tls_trust.into_iter().map(&resolve).collect(),
+                smtp_port: probe.smtp_port,
+                cache_seconds: probe.cache_seconds,
+            }),
             tls_verdicts: file
                 .transport
                 .domains
@@ -304,6 +360,33 @@ mod tests {
         assert!(
             matches!(orphan, Err(Error::Config { message, .. }) if message.contains("without directory.postgres"))
         );
+        Ok(())
+    }
+
+    #[test]
+    fn probing_is_off_unless_configured() -> Result<(), Error> {
+        let base = "[gateway]\npolicy = \"p\"\ndata_dir = \"d\"\npostmaster = \"p@x\"\n";
+        let path = Path::new("/etc/mailgate/m.toml");
+        assert_eq!(Config::parse(base, path)?.tls_probe, None);
+        let probing = Config::parse(
+            &format!(
+                "{base}[transport.probe]\ndns_servers = [\"127.0.0.1:5353\"]\n\
+                 dns_trust_anchor = \"root.key\"\ntls_trust = [\"roots.pem\"]\n"
+            ),
+            path,
+        )?;
+        assert_eq!(
+            probing.tls_probe,
+            Some(ProbeConfig {
+                dns_servers: vec!["127.0.0.1:5353".parse().unwrap_or_else(|_| unreachable!())],
+                dns_trust_anchor: Some("/etc/mailgate/root.key".into()),
+                tls_trust: vec!["/etc/mailgate/roots.pem".into()],
+                smtp_port: 25,
+                cache_seconds: 3600,
+            })
+        );
+        let typo = Config::parse(&format!("{base}[transport.probe]\nsmtp_prot = 25\n"), path);
+        assert!(matches!(typo, Err(Error::Config { .. })));
         Ok(())
     }
 

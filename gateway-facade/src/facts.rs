@@ -38,6 +38,11 @@ impl KnownVerdicts {
     pub fn new(verdicts: BTreeMap<String, bool>) -> Self {
         KnownVerdicts { verdicts }
     }
+
+    /// The configured verdict for `domain`, if there is one.
+    pub fn verdict(&self, domain: &str) -> Option<bool> {
+        self.verdicts.get(&domain.to_ascii_lowercase()).copied()
+    }
 }
 
 impl TransportCheck for KnownVerdicts {

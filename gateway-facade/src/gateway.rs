@@ -132,12 +132,17 @@ impl Gateway {
             let bytes = std::fs::read(path).map_err(Error::io(path))?;
             anchors.extend(Certificate::load(&bytes)?);
         }
+        let known = KnownVerdicts::new(config.tls_verdicts.clone());
+        let transport: Arc<dyn TransportCheck> = match &config.tls_probe {
+            Some(probe) => Arc::new(probed_transport(probe, known, &config.postmaster)?),
+            None => Arc::new(known),
+        };
         Ok(Gateway {
             policy,
             directory,
             keys,
             anchors,
-            transport: Arc::new(KnownVerdicts::new(config.tls_verdicts.clone())),
+            transport,
             postmaster: config.postmaster.clone(),
             password_length: config.password_length,
             password_channel: Arc::new(NotifySender::new(&config.postmaster)),
@@ -265,4 +270,45 @@ impl Gateway {
         }
         outcome
     }
+}
+
+/// The active transport check `[transport.probe]` describes.
+fn probed_transport(
+    probe: &crate::config::ProbeConfig,
+    known: KnownVerdicts,
+    postmaster: &str,
+) -> Result<crate::ProbedTransport, Error> {
+    let config_error = |path: &Path, message: String| Error::Config {
+        path: path.to_owned(),
+        message,
+    };
+    let trust_anchors = match &probe.dns_trust_anchor {
+        Some(path) => {
+            Some(std::fs::read_to_string(path).map_err(|e| config_error(path, e.to_string()))?)
+        }
+        None => None,
+    };
+    let dns = tls_policy::HickoryDns::new(&tls_policy::ResolverSetup {
+        servers: probe.dns_servers.clone(),
+        trust_anchors,
+        timeout: None,
+    })
+    .map_err(|e| config_error(Path::new("[transport.probe]"), e.to_string()))?;
+    let anchors = if probe.tls_trust.is_empty() {
+        tls_policy::TrustAnchors::system()
+            .map_err(|e| config_error(Path::new("[transport.probe]"), e.to_string()))?
+    } else {
+        let mut pem = Vec::new();
+        for path in &probe.tls_trust {
+            pem.extend(std::fs::read(path).map_err(|e| config_error(path, e.to_string()))?);
+            pem.push(b'\n');
+        }
+        tls_policy::TrustAnchors::from_pem(&pem)
+            .map_err(|e| config_error(Path::new("tls_trust"), e.to_string()))?
+    };
+    let host = postmaster.rsplit('@').next().unwrap_or("localhost");
+    Ok(crate::ProbedTransport::new(known, Arc::new(dns), anchors)
+        .with_port(probe.smtp_port)
+        .with_cache_ttl(std::time::Duration::from_secs(probe.cache_seconds))
+        .with_ehlo_name(host))
 }

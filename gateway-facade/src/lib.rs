@@ -34,11 +34,12 @@ mod outbound;
 mod outcome;
 pub mod password_pdf;
 pub mod password_zip;
+mod probed_transport;
 pub mod store;
 
 pub use config::{
     Config, DEFAULT_KEY_PASSPHRASE_ENV, DEFAULT_PASSWORD_LENGTH, DirectoryConfig, KeyConfig,
-    MIN_PASSWORD_LENGTH,
+    MIN_PASSWORD_LENGTH, ProbeConfig,
 };
 pub use error::Error;
 pub use facts::{KnownVerdicts, TransportCheck};
@@ -48,5 +49,6 @@ pub use headers::RESULT_FIELD_PREFIX;
 pub use key_vault::{ImportError, Imported, KEYS_DIR, KeyVault};
 pub use keys::{OrganisationKey, SmimeIdentity};
 pub use outcome::{Buffer, Disposition, Outcome, Step, Transport};
+pub use probed_transport::ProbedTransport;
 pub use rule_engine::Direction;
 pub use store::STORE_FILE;

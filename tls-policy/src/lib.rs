@@ -33,6 +33,7 @@
 //! See the crate README for what is implemented and what is not yet.
 #![forbid(unsafe_code)]
 
+mod cache;
 mod certificate;
 mod dane;
 mod date;
@@ -47,6 +48,7 @@ mod profile;
 pub mod smtp;
 mod verdict;
 
+pub use cache::VerdictCache;
 pub use certificate::{pem_certificates, summarize};
 pub use dane::{
     DANE_EE, DANE_TA, DaneMatch, InvalidTlsa, TlsaLookup, TlsaRecord, dane_state, match_chain,

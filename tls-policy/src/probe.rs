@@ -217,6 +217,12 @@ impl Prober {
         &self.profile
     }
 
+    /// Whether DANE is judged (a resolver was given with
+    /// [`Prober::with_dns`]).
+    pub fn has_dns(&self) -> bool {
+        self.dns.is_some()
+    }
+
     fn time(&self) -> SystemTime {
         self.check_time.unwrap_or_else(SystemTime::now)
     }
