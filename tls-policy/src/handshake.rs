@@ -70,6 +70,12 @@ impl TrustAnchors {
         })
     }
 
+    /// The anchors as a rustls root store (for other TLS clients of the
+    /// crate, such as the MTA-STS policy fetch).
+    pub(crate) fn root_store(&self) -> Arc<RootCertStore> {
+        Arc::clone(&self.store)
+    }
+
     /// Caller-given anchors from PEM text (one or more `CERTIFICATE` blocks).
     pub fn from_pem(pem: &[u8]) -> Result<TrustAnchors, Error> {
         let ders = crate::certificate::pem_certificates(pem)?;

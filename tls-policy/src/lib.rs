@@ -41,6 +41,7 @@ mod dns;
 mod error;
 mod handshake;
 pub mod hello;
+mod mta_sts;
 mod names;
 mod observation;
 mod probe;
@@ -63,6 +64,7 @@ pub use handshake::{
     ProfileClientConfig, ProfileVerifier, TrustAnchors, VerifierMode, client_config,
     rustls_supports,
 };
+pub use mta_sts::{MtaSts, MtaStsError, StsMode, StsPolicy, sts_record_id};
 pub use names::{
     BulkCipher, CipherSuite, KeyExchange, NamedGroup, SignatureScheme, TlsVersion, UnknownName,
 };

@@ -201,12 +201,13 @@ pub enum ProfileError {
     #[error("invalid profile: {0}")]
     Toml(#[from] toml::de::Error),
     /// No built-in profile has this name.
-    #[error("no built-in profile named '{0}' (known: bsi-tr-03108, opportunistic)")]
+    #[error("no built-in profile named '{0}' (known: bsi-tr-03108, opportunistic, mta-sts)")]
     UnknownBuiltIn(String),
 }
 
 const BSI_TR_03108: &str = include_str!("../profiles/bsi-tr-03108.toml");
 const OPPORTUNISTIC: &str = include_str!("../profiles/opportunistic.toml");
+const MTA_STS: &str = include_str!("../profiles/mta-sts.toml");
 
 impl Profile {
     /// Parses a profile from TOML.
@@ -222,11 +223,13 @@ impl Profile {
         Ok(toml::from_str(text)?)
     }
 
-    /// A built-in profile by name: `bsi-tr-03108` or `opportunistic`.
+    /// A built-in profile by name: `bsi-tr-03108`, `opportunistic` or
+    /// `mta-sts`.
     pub fn built_in(name: &str) -> Result<Profile, ProfileError> {
         let text = match name {
             "bsi-tr-03108" => BSI_TR_03108,
             "opportunistic" => OPPORTUNISTIC,
+            "mta-sts" => MTA_STS,
             other => return Err(ProfileError::UnknownBuiltIn(other.to_owned())),
         };
         Profile::from_toml(text)
@@ -241,6 +244,13 @@ impl Profile {
     /// Opportunistic TLS, as plain MTAs do it; DANE still enforced.
     pub fn opportunistic() -> Profile {
         Profile::embedded(OPPORTUNISTIC)
+    }
+
+    /// What an MTA-STS policy in mode `enforce` demands (RFC 8461): TLS 1.2
+    /// or higher with a valid chain naming the MX host; DANE where
+    /// published.
+    pub fn mta_sts() -> Profile {
+        Profile::embedded(MTA_STS)
     }
 
     fn embedded(text: &str) -> Profile {
