@@ -120,6 +120,12 @@ pub(crate) struct RelayArgs {
     #[arg(long, value_name = "PORT", default_value_t = 25)]
     pub(crate) mx_port: u16,
 
+    /// The HTTPS port of the MTA-STS policy hosts (`mta-sts.DOMAIN`). With
+    /// MX routing, a domain's enforced MTA-STS policy (RFC 8461) limits its
+    /// mail to the MX hosts it lists, over TLS with a valid certificate.
+    #[arg(long, value_name = "PORT", default_value_t = 443)]
+    pub(crate) mta_sts_port: u16,
+
     #[command(flatten)]
     pub(crate) dns: crate::args::DnsArgs,
 

@@ -757,6 +757,59 @@ fn sighup_reloads_the_policy_and_sigterm_stops_cleanly() {
     );
 }
 
+/// An HTTPS server (OpenSSL) serving an MTA-STS policy with a testkit
+/// certificate for `name`; killed when dropped.
+struct MtaStsServer {
+    child: Child,
+    port: u16,
+}
+
+impl MtaStsServer {
+    fn start(dir: &Path, name: &str, policy: &str) -> MtaStsServer {
+        let identity = testkit::pki().tls_server(name, testkit::KeyKind::P256);
+        std::fs::write(
+            dir.join("sts.pem"),
+            identity.certificate_pem() + &identity.chain_pem(),
+        )
+        .unwrap();
+        std::fs::write(dir.join("sts.key"), identity.private_key_pem()).unwrap();
+        std::fs::write(dir.join("mta-sts.txt"), policy).unwrap();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tls-policy/tests/support/https_server.py");
+        let mut child = Command::new("python3")
+            .arg(script)
+            .args([
+                "--cert",
+                "sts.pem",
+                "--key",
+                "sts.key",
+                "--body",
+                "mta-sts.txt",
+            ])
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        MtaStsServer {
+            child,
+            port: line.trim().parse().unwrap(),
+        }
+    }
+}
+
+impl Drop for MtaStsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// The mails an OpenSSL next hop kept (it keeps only mail sent after
 /// STARTTLS).
 fn kept_over_tls(store: &Path) -> Vec<String> {
@@ -779,6 +832,7 @@ fn kept_over_tls(store: &Path) -> Vec<String> {
 /// | `bad.mx.test`  | MX 10 mx4 + TLSA that matches nothing       | never sent, stays queued                  |
 /// | `null.mx.test` | MX 0 . (RFC 7505)                           | bounced, 5.1.10                           |
 /// | `gone.mx.test` | NXDOMAIN (validated)                        | bounced, 5.1.2                            |
+/// | `sts.mx.test`  | MX 10 mx2, MTA-STS enforce listing mx2      | never in clear (mx2 has no STARTTLS)      |
 #[test]
 #[ignore = "needs nsd and ldnsutils"]
 fn mail_follows_the_mx_records_with_dane_where_dnssec_publishes_tlsa() {
@@ -814,9 +868,20 @@ fn mail_follows_the_mx_records_with_dane_where_dnssec_publishes_tlsa() {
          mx4 IN A 127.0.0.1\n\
          _{port}._tcp.mx4 IN TLSA 3 0 1 {}\n\
          null IN MX 0 .\n\
-         _smtp._tls.tls IN TXT \"v=TLSRPTv1; rua=mailto:tlsrpt@behoerde.example\"\n",
+         _smtp._tls.tls IN TXT \"v=TLSRPTv1; rua=mailto:tlsrpt@behoerde.example\"\n\
+         sts IN MX 10 mx2.mx.test.\n\
+         _mta-sts.sts IN TXT \"v=STSv1; id=20261203\"\n\
+         mta-sts.sts IN A 127.0.0.1\n",
         "00".repeat(32)
     );
+    // sts.mx.test enforces MTA-STS with mx2 (the sink without STARTTLS) as
+    // its only MX host: mail there must wait, never go in clear.
+    let sts_policy = MtaStsServer::start(
+        d,
+        "mta-sts.sts.mx.test",
+        "version: STSv1\r\nmode: enforce\r\nmx: mx2.mx.test\r\nmax_age: 86400\r\n",
+    );
+    std::fs::write(d.join("root.pem"), testkit::pki().root().certificate_pem()).unwrap();
     let nsd = testkit::nsd::Nsd::start(
         testkit::nsd::Zone {
             origin: "mx.test",
@@ -860,6 +925,12 @@ fn mail_follows_the_mx_records_with_dane_where_dnssec_publishes_tlsa() {
         .arg(d.join("anchor.key"))
         .args(["--route", &format!("behoerde.example=127.0.0.2:{port}")])
         .args([
+            "--mta-sts-port",
+            &sts_policy.port.to_string(),
+            "--tls-trust",
+        ])
+        .arg(d.join("root.pem"))
+        .args([
             "--log-format",
             "json",
             "--send-tls-reports",
@@ -881,6 +952,7 @@ fn mail_follows_the_mx_records_with_dane_where_dnssec_publishes_tlsa() {
         "bert@bad.mx.test",
         "nina@null.mx.test",
         "gina@gone.mx.test",
+        "sven@sts.mx.test",
     ];
     let reply = send(
         listen,
@@ -947,23 +1019,29 @@ fn mail_follows_the_mx_records_with_dane_where_dnssec_publishes_tlsa() {
         assert!(Instant::now() < deadline, "{}", log());
         thread::sleep(Duration::from_millis(100));
     };
-    assert_eq!(deferred["recipients"], "bert@bad.mx.test", "{deferred}");
+    assert_eq!(
+        deferred["recipients"], "bert@bad.mx.test,sven@sts.mx.test",
+        "{deferred}"
+    );
     assert_eq!(deferred["level"], "INFO", "{deferred}");
+    let reason = deferred["reason"].as_str().unwrap();
     assert!(
-        deferred["reason"].as_str().unwrap().contains("dane.tlsa"),
+        reason.contains("bert@bad.mx.test: ") && reason.contains("dane.tlsa"),
         "the reason names DANE: {deferred}"
+    );
+    assert!(
+        reason.contains("sven@sts.mx.test: ") && reason.contains("profile 'mta-sts'"),
+        "the reason names MTA-STS: {deferred}"
     );
     thread::sleep(Duration::from_secs(3));
     let text = log();
     assert_eq!(kept_over_tls(store.path()).len(), 2, "{text}");
     assert!(
-        plain
-            .mail
-            .lock()
-            .unwrap()
+        plain.mail.lock().unwrap().iter().all(|m| !m
+            .recipients
             .iter()
-            .all(|m| !m.recipients.iter().any(|r| r.ends_with("bad.mx.test"))),
-        "nothing to bad.mx.test in clear"
+            .any(|r| r.ends_with("bad.mx.test") || r.ends_with("sts.mx.test"))),
+        "nothing to bad.mx.test or sts.mx.test in clear"
     );
     let waiting = std::fs::read_dir(spool.path().join("queue").join("outgoing"))
         .unwrap()

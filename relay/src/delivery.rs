@@ -17,8 +17,8 @@ use std::time::{Duration, SystemTime};
 
 use mailgate_spool::Delivery;
 use tls_policy::{
-    Dns, DnsError, Prober, Profile, RouteKind, Target, Timeouts, TlsaLookup, TrustAnchors,
-    resolve_mx, tlsa_name,
+    Dns, DnsError, Prober, Profile, RouteKind, StsMode, StsPolicy, Target, Timeouts, TlsaLookup,
+    TrustAnchors, resolve_mx, tlsa_name,
 };
 
 use crate::metrics::Metrics;
@@ -148,9 +148,28 @@ impl Relay {
             Err(NoRoute::Permanent(reason)) => return Err(SendError::Permanent(reason)),
             Err(NoRoute::Temporary(reason)) => return Err(SendError::Temporary(reason)),
         };
+        // RFC 8461 section 5.1: under an enforced MTA-STS policy only the
+        // MX hosts it lists, and only over validated TLS.
+        let enforced = self.enforced_sts_policy(domain);
+        let hops: Vec<Hop> = match &enforced {
+            Some(policy) => {
+                let listed: Vec<Hop> = hops
+                    .into_iter()
+                    .filter(|hop| policy.permits_mx(&hop.target.name))
+                    .collect();
+                if listed.is_empty() {
+                    return Err(SendError::Temporary(format!(
+                        "no MX host of {domain} matches its MTA-STS policy (mx: {})",
+                        policy.mx.join(", ")
+                    )));
+                }
+                listed
+            }
+            None => hops,
+        };
         let mut trouble: Vec<String> = Vec::new();
         for hop in hops.into_iter().take(MAX_CONNECTIONS_PER_ATTEMPT) {
-            match self.attempt_hop(&hop, delivery, recipients, message) {
+            match self.attempt_hop(&hop, enforced.is_some(), delivery, recipients, message) {
                 Ok(sent) => return Ok(sent),
                 // A server that refused the mail for good speaks for the
                 // domain; the next exchanger would say the same.
@@ -235,11 +254,32 @@ impl Relay {
         Ok(hops)
     }
 
-    /// One connection: TLS as the policy or DANE demands, else
+    /// The domain's MTA-STS policy when it is in mode `enforce` and the
+    /// domain is routed by MX. A policy that cannot be fetched does not
+    /// stop delivery (RFC 8461 section 5.1), it is logged.
+    fn enforced_sts_policy(&self, domain: &str) -> Option<Arc<StsPolicy>> {
+        let sts = self.config.mta_sts.as_ref()?;
+        if self.config.routes.contains_key(domain)
+            || !matches!(self.config.routing, Routing::Mx { .. })
+        {
+            return None;
+        }
+        match sts.policy(domain) {
+            Ok(Some(policy)) if policy.mode == StsMode::Enforce => Some(policy),
+            Ok(_) => None,
+            Err(error) => {
+                tracing::warn!(%domain, %error, "MTA-STS policy not available, delivering without it");
+                None
+            }
+        }
+    }
+
+    /// One connection: TLS as the policy, DANE or MTA-STS demands, else
     /// opportunistic.
     fn attempt_hop(
         &self,
         hop: &Hop,
+        sts_enforced: bool,
         delivery: &Delivery,
         recipients: &[String],
         message: &[u8],
@@ -260,14 +300,19 @@ impl Relay {
             }
             None => false,
         };
-        match (required, dane) {
-            (Some(profile), _) => self.send_judged(hop, profile, delivery, recipients, message),
+        match (required, dane, sts_enforced) {
+            (Some(profile), _, _) => self.send_judged(hop, profile, delivery, recipients, message),
             // DANE applies: TLS with a matching chain or nothing (RFC 7672
-            // section 2.2); the opportunistic profile enforces exactly DANE.
-            (None, true) => {
+            // section 2.2); the opportunistic profile enforces exactly DANE
+            // (and DANE takes precedence over MTA-STS, RFC 8461 section 2).
+            (None, true, _) => {
                 self.send_judged(hop, Profile::opportunistic(), delivery, recipients, message)
             }
-            (None, false) => self.send_opportunistic(hop, delivery, recipients, message),
+            // MTA-STS enforce: TLS 1.2+, a valid chain naming the MX host.
+            (None, false, true) => {
+                self.send_judged(hop, Profile::mta_sts(), delivery, recipients, message)
+            }
+            (None, false, false) => self.send_opportunistic(hop, delivery, recipients, message),
         }
     }
 

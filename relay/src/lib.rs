@@ -102,6 +102,9 @@ pub struct RelayConfig {
     /// [`RelayConfig::routing`]: the organisation's own mail server, a
     /// partner reached over a fixed link.
     pub routes: HashMap<String, NextHop>,
+    /// MTA-STS (RFC 8461) for domains routed by MX: where a domain
+    /// enforces a policy, only its listed MX hosts, over validated TLS.
+    pub mta_sts: Option<Arc<tls_policy::MtaSts>>,
     /// Trust anchors for the receiving servers' certificates (default: the
     /// system's).
     pub tls_anchors: Option<Arc<TrustAnchors>>,
@@ -147,6 +150,7 @@ impl RelayConfig {
             direction: Direction::Outbound,
             routing,
             routes: HashMap::new(),
+            mta_sts: None,
             tls_anchors: None,
             inbound_tls: None,
             max_message_size: 64 * 1024 * 1024,

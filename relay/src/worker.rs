@@ -368,11 +368,15 @@ impl Relay {
             };
             Metrics::count(&self.metrics.deferred_attempts, 1);
             let recipients: Vec<&str> = temporary.iter().map(|(r, _)| r.as_str()).collect();
+            let reasons: Vec<String> = temporary
+                .iter()
+                .map(|(recipient, reason)| format!("{recipient}: {reason}"))
+                .collect();
             tracing::info!(
                 delivery = %id,
                 recipients = %recipients.join(","),
                 attempt = attempts,
-                reason = temporary.first().map(|(_, r)| r.as_str()).unwrap_or_default(),
+                reason = %reasons.join("; "),
                 "delivery deferred"
             );
             self.not_before

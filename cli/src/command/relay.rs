@@ -84,6 +84,17 @@ pub(crate) fn run(args: &RelayArgs) -> Result<Verdict, Failure> {
         RelayDirection::Inbound => Direction::Inbound,
         RelayDirection::Outbound => Direction::Outbound,
     };
+    if let Routing::Mx { dns, .. } = &relay_config.routing {
+        let anchors = match &tls_anchors {
+            Some(anchors) => Some(anchors.as_ref().clone()),
+            None => TrustAnchors::system()
+                .map_err(|e| tracing::warn!(error = %e, "MTA-STS off: no trust anchors"))
+                .ok(),
+        };
+        relay_config.mta_sts = anchors.map(|anchors| {
+            Arc::new(tls_policy::MtaSts::new(Arc::clone(dns), anchors).with_port(args.mta_sts_port))
+        });
+    }
     relay_config.tls_anchors = tls_anchors;
     relay_config.inbound_tls = inbound_tls;
     relay_config.max_message_size = args.max_message_size;
