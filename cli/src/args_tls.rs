@@ -35,6 +35,12 @@ pub(crate) struct TlsCheckArgs {
     #[arg(long, value_name = "PORT", requires = "domain")]
     pub(crate) port: Option<u16>,
 
+    /// The HTTPS port of the domain's MTA-STS policy host
+    /// (`mta-sts.DOMAIN`) with `--domain`; an enforced policy fails every
+    /// exchanger it does not list.
+    #[arg(long, value_name = "PORT", default_value_t = 443, requires = "domain")]
+    pub(crate) mta_sts_port: u16,
+
     #[command(flatten)]
     pub(crate) dns: crate::args::DnsArgs,
 

@@ -223,7 +223,10 @@ fn domain_check_follows_the_mx_records_and_enforces_dane() {
          forged IN MX 10 mx.forged.example.test.\n\
          mx.forged IN A 127.0.0.1\n\
          _{port}._tcp.mx.forged IN TLSA 3 0 1 {}\n\
-         nomail IN MX 0 .\n",
+         nomail IN MX 0 .\n\
+         strict IN MX 10 mx.example.test.\n\
+         _mta-sts.strict IN TXT \"v=STSv1; id=1\"\n\
+         mta-sts.strict IN A 127.0.0.1\n",
         "11".repeat(32)
     );
     let nsd = testkit::nsd::Nsd::start(
@@ -235,6 +238,37 @@ fn domain_check_follows_the_mx_records_and_enforces_dane() {
         |signed| signed,
     );
     std::fs::write(dir.join("anchor.key"), &nsd.anchor).unwrap();
+    // strict.example.test enforces an MTA-STS policy that lists another
+    // MX host, served over HTTPS by OpenSSL with a testkit certificate.
+    let identity = testkit::pki().tls_server("mta-sts.strict.example.test", KeyKind::P256);
+    std::fs::write(
+        dir.join("sts.pem"),
+        identity.certificate_pem() + &identity.chain_pem(),
+    )
+    .unwrap();
+    std::fs::write(dir.join("sts.key"), identity.private_key_pem()).unwrap();
+    std::fs::write(
+        dir.join("sts.txt"),
+        "version: STSv1\r\nmode: enforce\r\nmx: mx.elsewhere.test\r\nmax_age: 600\r\n",
+    )
+    .unwrap();
+    let mut https = Command::new("python3")
+        .arg(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../tls-policy/tests/support/https_server.py"),
+        )
+        .args(["--cert", "sts.pem", "--key", "sts.key", "--body", "sts.txt"])
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(https.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let https_port = line.trim().to_owned();
     let dns_server = nsd.address.to_string();
     let port_text = port.to_string();
     let check_domain = |domain: &str, extra: &[&str]| {
@@ -249,6 +283,8 @@ fn domain_check_follows_the_mx_records_and_enforces_dane() {
             &dns_server,
             "--dns-trust-anchor",
             "anchor.key",
+            "--mta-sts-port",
+            &https_port,
             "--trust",
             "root.pem",
             "--no-enumeration",
@@ -288,4 +324,17 @@ fn domain_check_follows_the_mx_records_and_enforces_dane() {
     let stdout = String::from_utf8(output.stdout).unwrap();
     assert!(stdout.contains("null MX (RFC 7505)"), "{stdout}");
     assert!(stdout.contains("DNSSEC-validated"), "{stdout}");
+
+    // The MTA-STS policy of strict.example.test does not list the one MX
+    // host: however good its TLS, mail must not go there.
+    let output = check_domain("strict.example.test", &["--json"]);
+    assert_eq!(output.status.code(), Some(1));
+    let value: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(value["mta_sts"]["mode"], "enforce", "{value}");
+    assert_eq!(value["mta_sts"]["mx"][0], "mx.elsewhere.test", "{value}");
+    let finding = &value["servers"][0]["report"]["findings"][0];
+    assert_eq!(finding["check"], "mta-sts.mx", "{value}");
+    assert_eq!(finding["outcome"], "fail", "{value}");
+    let _ = https.kill();
+    let _ = https.wait();
 }

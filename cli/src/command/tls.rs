@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use serde_json::json;
 use tls_policy::{
-    Dns, DnsError, Error as TlsError, Handshake, MailRoute, Observation, Outcome, Prober, Profile,
-    PublicKey, Report, RouteKind, Target, Timeouts, TrustAnchors, resolve_mx,
+    Dns, DnsError, Error as TlsError, Handshake, MailRoute, MtaSts, MtaStsError, Observation,
+    Outcome, Prober, Profile, PublicKey, Report, RouteKind, StsMode, StsPolicy, Target, Timeouts,
+    TrustAnchors, resolve_mx,
 };
 
 use crate::args_tls::{TlsCheckArgs, TlsCommand};
@@ -25,9 +26,10 @@ pub(crate) fn run(command: TlsCommand, output: &Output) -> Result<Verdict, Failu
 }
 
 fn check(args: &TlsCheckArgs, output: &Output) -> Result<Verdict, Failure> {
-    let prober = prober(args)?;
+    let anchors = load_anchors(&args.trust)?;
+    let prober = prober(args, anchors.clone())?;
     if let Some(domain) = &args.domain {
-        return check_domain(args, domain, prober, output);
+        return check_domain(args, domain, prober, anchors, output);
     }
     let spec = args
         .target
@@ -50,9 +52,8 @@ fn check(args: &TlsCheckArgs, output: &Output) -> Result<Verdict, Failure> {
     })
 }
 
-fn prober(args: &TlsCheckArgs) -> Result<Prober, Failure> {
+fn prober(args: &TlsCheckArgs, anchors: TrustAnchors) -> Result<Prober, Failure> {
     let profile = load_profile(&args.profile)?;
-    let anchors = load_anchors(&args.trust)?;
     if args.timeout == 0 {
         return Err(Failure::Usage(
             "--timeout must be at least 1 second".to_owned(),
@@ -73,6 +74,7 @@ fn check_domain(
     args: &TlsCheckArgs,
     domain: &str,
     prober: Prober,
+    anchors: TrustAnchors,
     output: &Output,
 ) -> Result<Verdict, Failure> {
     let dns: Arc<dyn Dns> = Arc::new(resolver(&args.dns)?);
@@ -91,8 +93,27 @@ fn check_domain(
     } else {
         prober
     };
+    // RFC 8461: an enforced policy admits only the MX hosts it lists.
+    let sts = MtaSts::new(Arc::clone(&dns), anchors)
+        .with_port(args.mta_sts_port)
+        .with_timeout(Duration::from_secs(args.timeout.max(1)))
+        .policy(&route.domain);
+    let enforced = match &sts {
+        Ok(Some(policy)) if policy.mode == StsMode::Enforce => Some(Arc::clone(policy)),
+        _ => None,
+    };
     let mut servers = Vec::new();
     for exchanger in &route.hosts {
+        if let Some(policy) = &enforced
+            && !policy.permits_mx(&exchanger.exchange)
+        {
+            servers.push(ServerResult {
+                target: exchanger.exchange.clone(),
+                name: exchanger.exchange.clone(),
+                checked: Ok(not_listed(&exchanger.exchange, policy)),
+            });
+            continue;
+        }
         let addresses = match exchanger.exchange.parse::<IpAddr>() {
             Ok(ip) => Ok(vec![ip]),
             Err(_) => dns
@@ -130,13 +151,26 @@ fn check_domain(
             }),
         }
     }
+    let sts_json = match &sts {
+        Ok(Some(policy)) => json!({
+            "mode": match policy.mode {
+                StsMode::Enforce => "enforce",
+                StsMode::Testing => "testing",
+                StsMode::None => "none",
+            },
+            "mx": policy.mx,
+            "max_age": policy.max_age.as_secs(),
+        }),
+        Ok(None) => serde_json::Value::Null,
+        Err(error) => json!({ "error": error.to_string() }),
+    };
     let failed = servers
         .iter()
         .any(|s| matches!(&s.checked, Ok((_, report)) if !report.conforms));
     let unreachable = servers.iter().any(|s| s.checked.is_err());
     let accepts_mail = route.kind != RouteKind::NullMx;
     output.result(
-        || human_domain(&route, &servers),
+        || human_domain(&route, &sts, &servers),
         || {
             json!({
                 "domain": route.domain,
@@ -148,6 +182,7 @@ fn check_domain(
                         "name": mx.exchange,
                     })).collect::<Vec<_>>(),
                 },
+                "mta_sts": sts_json,
                 "conforms": accepts_mail && !failed && !unreachable,
                 "servers": servers.iter().map(|s| match &s.checked {
                     Ok((observation, report)) => json!({
@@ -194,7 +229,41 @@ fn route_kind(kind: RouteKind) -> &'static str {
     }
 }
 
-fn human_domain(route: &MailRoute, servers: &[ServerResult]) -> String {
+/// The verdict on an exchanger an enforced MTA-STS policy does not list:
+/// mail must not go there, whatever its TLS.
+fn not_listed(host: &str, policy: &StsPolicy) -> (Observation, Report) {
+    let observation = Observation {
+        host: host.to_owned(),
+        port: 0,
+        expected_name: host.to_owned(),
+        banner: None,
+        transport: tls_policy::Transport::NoStarttls,
+        handshake: Handshake::NotAttempted,
+        certificates: Vec::new(),
+        validation: tls_policy::Validation::not_checked(),
+        enumeration: None,
+        dane: tls_policy::DaneState::NotChecked,
+    };
+    let report = Report {
+        profile: "mta-sts".to_owned(),
+        checked_at: String::new(),
+        server: host.to_owned(),
+        conforms: false,
+        findings: vec![tls_policy::Finding {
+            requirement: "RFC 8461 4.1".to_owned(),
+            check: "mta-sts.mx",
+            outcome: Outcome::Fail,
+            observed: format!("{host} is not listed (mx: {})", policy.mx.join(", ")),
+        }],
+    };
+    (observation, report)
+}
+
+fn human_domain(
+    route: &MailRoute,
+    sts: &Result<Option<Arc<StsPolicy>>, MtaStsError>,
+    servers: &[ServerResult],
+) -> String {
     let mut text = String::new();
     let dnssec = if route.secure {
         "DNSSEC-validated"
@@ -223,6 +292,23 @@ fn human_domain(route: &MailRoute, servers: &[ServerResult]) -> String {
                 .map(|mx| format!("{} {}", mx.preference, mx.exchange))
                 .collect();
             let _ = writeln!(text, "{}: MX {} ({dnssec})", route.domain, hosts.join(", "));
+        }
+    }
+    match sts {
+        Ok(Some(policy)) => {
+            let _ = writeln!(
+                text,
+                "MTA-STS: mode {:?}, mx {}, max_age {} s",
+                policy.mode,
+                policy.mx.join(", "),
+                policy.max_age.as_secs()
+            );
+        }
+        Ok(None) => {
+            let _ = writeln!(text, "MTA-STS: no policy");
+        }
+        Err(error) => {
+            let _ = writeln!(text, "MTA-STS: {error}");
         }
     }
     for server in servers {
