@@ -24,6 +24,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::smtp::{Sink, free_port, send, wait_until_listening};
 use common::{mailgate_in, ok, opened_by_bob, run};
+use testkit::PortServer;
 
 fn demo() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
@@ -378,57 +379,34 @@ fn under_parallel_load_every_mail_is_accepted_and_delivered() {
 }
 
 /// The OpenSSL-backed STARTTLS server of tls-policy's tests, keeping what
-/// it receives in `store`; killed when dropped.
-struct TlsNextHop {
-    child: Child,
-    port: u16,
+/// it receives in `store`, with a certificate for `mx.secure.example`.
+fn tls_next_hop(dir: &Path, store: &Path) -> PortServer {
+    tls_next_hop_as(dir, store, "mx.secure.example")
 }
 
-impl TlsNextHop {
-    fn start(dir: &Path, store: &Path) -> TlsNextHop {
-        TlsNextHop::start_as(dir, store, "mx.secure.example")
-    }
-
-    /// With a certificate for `name` (written to `DIR/mx.pem`).
-    fn start_as(dir: &Path, store: &Path, name: &str) -> TlsNextHop {
-        let identity = testkit::pki().tls_server(name, testkit::KeyKind::P256);
-        std::fs::write(
-            dir.join("mx.pem"),
-            identity.certificate_pem() + &identity.chain_pem(),
-        )
+/// The same with a certificate for `name` (written to `DIR/mx.pem`).
+fn tls_next_hop_as(dir: &Path, store: &Path, name: &str) -> PortServer {
+    testkit::pki()
+        .tls_server(name, testkit::KeyKind::P256)
+        .write_server_files(dir, "mx")
         .unwrap();
-        std::fs::write(dir.join("mx.key"), identity.private_key_pem()).unwrap();
-        let script = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../tls-policy/tests/support/smtp_server.py");
-        let mut child = Command::new("python3")
-            .arg(script)
+    PortServer::spawn(
+        Command::new("python3")
+            .arg(support_script("smtp_server.py"))
             .arg("--cert")
             .arg(dir.join("mx.pem"))
             .arg("--key")
             .arg(dir.join("mx.key"))
             .args(["--name", name, "--store"])
-            .arg(store)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        TlsNextHop {
-            child,
-            port: line.trim().parse().unwrap(),
-        }
-    }
+            .arg(store),
+    )
 }
 
-impl Drop for TlsNextHop {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// A script of tls-policy's test support.
+fn support_script(name: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tls-policy/tests/support")
+        .join(name)
 }
 
 #[test]
@@ -501,13 +479,13 @@ fn mail_that_may_go_only_over_bsi_tls_waits_for_a_conforming_next_hop() {
     // Then a next hop with STARTTLS (OpenSSL) and a certificate for its
     // name from a trusted CA: the waiting mail goes out over it.
     let store = tempfile::tempdir().unwrap();
-    let next_hop = TlsNextHop::start(d, store.path());
+    let next_hop = tls_next_hop(d, store.path());
     let root = d.join("root.pem");
     let mut relay = start_relay_with(
         d,
         spool.path(),
         port,
-        next_hop.port,
+        next_hop.port(),
         &[
             "--next-hop-name",
             "mx.secure.example",
@@ -758,26 +736,16 @@ fn sighup_reloads_the_policy_and_sigterm_stops_cleanly() {
 }
 
 /// An HTTPS server (OpenSSL) serving an MTA-STS policy with a testkit
-/// certificate for `name`; killed when dropped.
-struct MtaStsServer {
-    child: Child,
-    port: u16,
-}
-
-impl MtaStsServer {
-    fn start(dir: &Path, name: &str, policy: &str) -> MtaStsServer {
-        let identity = testkit::pki().tls_server(name, testkit::KeyKind::P256);
-        std::fs::write(
-            dir.join("sts.pem"),
-            identity.certificate_pem() + &identity.chain_pem(),
-        )
+/// certificate for `name`.
+fn mta_sts_server(dir: &Path, name: &str, policy: &str) -> PortServer {
+    testkit::pki()
+        .tls_server(name, testkit::KeyKind::P256)
+        .write_server_files(dir, "sts")
         .unwrap();
-        std::fs::write(dir.join("sts.key"), identity.private_key_pem()).unwrap();
-        std::fs::write(dir.join("mta-sts.txt"), policy).unwrap();
-        let script = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../tls-policy/tests/support/https_server.py");
-        let mut child = Command::new("python3")
-            .arg(script)
+    std::fs::write(dir.join("mta-sts.txt"), policy).unwrap();
+    PortServer::spawn(
+        Command::new("python3")
+            .arg(support_script("https_server.py"))
             .args([
                 "--cert",
                 "sts.pem",
@@ -786,28 +754,8 @@ impl MtaStsServer {
                 "--body",
                 "mta-sts.txt",
             ])
-            .current_dir(dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        MtaStsServer {
-            child,
-            port: line.trim().parse().unwrap(),
-        }
-    }
-}
-
-impl Drop for MtaStsServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+            .current_dir(dir),
+    )
 }
 
 /// The mails an OpenSSL next hop kept (it keeps only mail sent after
@@ -842,8 +790,8 @@ fn mail_follows_the_mx_records_with_dane_where_dnssec_publishes_tlsa() {
     // The OpenSSL server on 127.0.0.1:P serves mx1, mx3 and mx4; the plain
     // sink on 127.0.0.2:P serves mx2 and, by a static route, the
     // organisation's own domain (where the bounces go).
-    let tls = TlsNextHop::start_as(d, store.path(), "mx1.mx.test");
-    let port = tls.port;
+    let tls = tls_next_hop_as(d, store.path(), "mx1.mx.test");
+    let port = tls.port();
     let plain = Sink::start_on(&format!("127.0.0.2:{port}"));
     run(
         "openssl",
@@ -876,7 +824,7 @@ fn mail_follows_the_mx_records_with_dane_where_dnssec_publishes_tlsa() {
     );
     // sts.mx.test enforces MTA-STS with mx2 (the sink without STARTTLS) as
     // its only MX host: mail there must wait, never go in clear.
-    let sts_policy = MtaStsServer::start(
+    let sts_policy = mta_sts_server(
         d,
         "mta-sts.sts.mx.test",
         "version: STSv1\r\nmode: enforce\r\nmx: mx2.mx.test\r\nmax_age: 86400\r\n",
@@ -926,7 +874,7 @@ fn mail_follows_the_mx_records_with_dane_where_dnssec_publishes_tlsa() {
         .args(["--route", &format!("behoerde.example=127.0.0.2:{port}")])
         .args([
             "--mta-sts-port",
-            &sts_policy.port.to_string(),
+            &sts_policy.port().to_string(),
             "--tls-trust",
         ])
         .arg(d.join("root.pem"))

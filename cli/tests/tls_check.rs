@@ -4,68 +4,57 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
 use tempfile::TempDir;
-use testkit::KeyKind;
+use testkit::{KeyKind, PortServer};
 
 const NAME: &str = "mx.example.test";
 
+/// A running server and the directory with its files.
 struct Server {
-    child: Child,
-    port: u16,
+    process: PortServer,
     dir: TempDir,
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+impl Server {
+    fn port(&self) -> u16 {
+        self.process.port()
     }
 }
 
-fn script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tls-policy/tests/support/smtp_server.py")
+fn script(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tls-policy/tests/support")
+        .join(name)
 }
 
 /// A server with a testkit certificate; the root is written to `root.pem`.
 fn server(kind: KeyKind, mode: &str) -> Server {
     let dir = tempfile::tempdir().unwrap();
-    let identity = testkit::pki().tls_server(NAME, kind);
-    std::fs::write(
-        dir.path().join("cert.pem"),
-        identity.certificate_pem() + &identity.chain_pem(),
-    )
-    .unwrap();
-    std::fs::write(dir.path().join("key.pem"), identity.private_key_pem()).unwrap();
+    testkit::pki()
+        .tls_server(NAME, kind)
+        .write_server_files(dir.path(), "cert")
+        .unwrap();
     std::fs::write(
         dir.path().join("root.pem"),
         testkit::pki().root().certificate_pem(),
     )
     .unwrap();
     std::fs::write(dir.path().join("openssl.cnf"), "").unwrap();
-    let mut child = Command::new("python3")
-        .arg(script())
-        .args(["--cert", "cert.pem", "--key", "key.pem", "--mode", mode])
-        .env("OPENSSL_CONF", dir.path().join("openssl.cnf"))
-        .current_dir(dir.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let port = line.trim().parse().expect("server prints its port");
-    Server { child, port, dir }
+    let process = PortServer::spawn(
+        Command::new("python3")
+            .arg(script("smtp_server.py"))
+            .args(["--cert", "cert.pem", "--key", "cert.key", "--mode", mode])
+            .env("OPENSSL_CONF", dir.path().join("openssl.cnf"))
+            .current_dir(dir.path()),
+    );
+    Server { process, dir }
 }
 
 fn check(server: &Server, extra: &[&str]) -> std::process::Output {
-    let target = format!("127.0.0.1:{}", server.port);
+    let target = format!("127.0.0.1:{}", server.port());
     let mut args = vec![
         "tls",
         "check",
@@ -199,7 +188,7 @@ fn garbage_banner_exits_3_with_a_clean_message() {
 fn domain_check_follows_the_mx_records_and_enforces_dane() {
     let server = server(KeyKind::P256, "starttls");
     let dir = server.dir.path();
-    let port = server.port;
+    let port = server.port();
     common::run(
         "openssl",
         &[
@@ -240,35 +229,22 @@ fn domain_check_follows_the_mx_records_and_enforces_dane() {
     std::fs::write(dir.join("anchor.key"), &nsd.anchor).unwrap();
     // strict.example.test enforces an MTA-STS policy that lists another
     // MX host, served over HTTPS by OpenSSL with a testkit certificate.
-    let identity = testkit::pki().tls_server("mta-sts.strict.example.test", KeyKind::P256);
-    std::fs::write(
-        dir.join("sts.pem"),
-        identity.certificate_pem() + &identity.chain_pem(),
-    )
-    .unwrap();
-    std::fs::write(dir.join("sts.key"), identity.private_key_pem()).unwrap();
+    testkit::pki()
+        .tls_server("mta-sts.strict.example.test", KeyKind::P256)
+        .write_server_files(dir, "sts")
+        .unwrap();
     std::fs::write(
         dir.join("sts.txt"),
         "version: STSv1\r\nmode: enforce\r\nmx: mx.elsewhere.test\r\nmax_age: 600\r\n",
     )
     .unwrap();
-    let mut https = Command::new("python3")
-        .arg(
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../tls-policy/tests/support/https_server.py"),
-        )
-        .args(["--cert", "sts.pem", "--key", "sts.key", "--body", "sts.txt"])
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(https.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let https_port = line.trim().to_owned();
+    let https = PortServer::spawn(
+        Command::new("python3")
+            .arg(script("https_server.py"))
+            .args(["--cert", "sts.pem", "--key", "sts.key", "--body", "sts.txt"])
+            .current_dir(dir),
+    );
+    let https_port = https.port().to_string();
     let dns_server = nsd.address.to_string();
     let port_text = port.to_string();
     let check_domain = |domain: &str, extra: &[&str]| {
@@ -335,6 +311,5 @@ fn domain_check_follows_the_mx_records_and_enforces_dane() {
     let finding = &value["servers"][0]["report"]["findings"][0];
     assert_eq!(finding["check"], "mta-sts.mx", "{value}");
     assert_eq!(finding["outcome"], "fail", "{value}");
-    let _ = https.kill();
-    let _ = https.wait();
+    drop(https);
 }

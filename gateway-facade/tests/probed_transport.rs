@@ -10,15 +10,14 @@
 )]
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::net::IpAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
 use gateway_facade::{KnownVerdicts, ProbedTransport, TransportCheck};
-use testkit::KeyKind;
+use testkit::{KeyKind, PortServer};
 use tls_policy::{Answer, Dns, DnsError, Mx, TlsaRecord, TrustAnchors};
 
 const MX: &str = "mx.example.test";
@@ -58,49 +57,23 @@ impl Dns for Zone {
     }
 }
 
-/// An OpenSSL STARTTLS server with a testkit certificate for `MX`.
-struct Server {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn server(kind: KeyKind) -> Server {
+/// An OpenSSL STARTTLS server with a testkit certificate for `MX`, and
+/// the directory with its files.
+fn server(kind: KeyKind) -> (PortServer, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let identity = testkit::pki().tls_server(MX, kind);
-    std::fs::write(
-        dir.path().join("cert.pem"),
-        identity.certificate_pem() + &identity.chain_pem(),
-    )
-    .unwrap();
-    std::fs::write(dir.path().join("key.pem"), identity.private_key_pem()).unwrap();
+    testkit::pki()
+        .tls_server(MX, kind)
+        .write_server_files(dir.path(), "cert")
+        .unwrap();
     let script =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../tls-policy/tests/support/smtp_server.py");
-    let mut child = Command::new("python3")
-        .arg(script)
-        .args(["--cert", "cert.pem", "--key", "key.pem", "--name", MX])
-        .current_dir(dir.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    Server {
-        child,
-        port: line.trim().parse().unwrap(),
-        _dir: dir,
-    }
+    let process = PortServer::spawn(
+        Command::new("python3")
+            .arg(script)
+            .args(["--cert", "cert.pem", "--key", "cert.key", "--name", MX])
+            .current_dir(dir.path()),
+    );
+    (process, dir)
 }
 
 fn check(port: u16, known: &[(&str, bool)]) -> ProbedTransport {
@@ -113,22 +86,22 @@ fn check(port: u16, known: &[(&str, bool)]) -> ProbedTransport {
 
 #[test]
 fn a_domain_meets_the_profile_when_its_exchanger_does_and_the_verdict_is_cached() {
-    let mut good = server(KeyKind::P256);
-    let transport = check(good.port, &[]);
+    let (mut good, _dir) = server(KeyKind::P256);
+    let port = good.port();
+    let transport = check(port, &[]);
     assert_eq!(
         transport.meets_profile("good.test", "bsi-tr-03108"),
         Ok(true)
     );
     // The server is gone; the cached verdict still answers.
-    let _ = good.child.kill();
-    let _ = good.child.wait();
+    good.stop();
     assert_eq!(
         transport.meets_profile("good.test", "bsi-tr-03108"),
         Ok(true)
     );
     // A fresh check (no cache) cannot reach it: an error, so the mail is
     // deferred rather than sent under a guess.
-    let fresh = check(good.port, &[]);
+    let fresh = check(port, &[]);
     let error = fresh
         .meets_profile("good.test", "bsi-tr-03108")
         .unwrap_err();
@@ -137,8 +110,8 @@ fn a_domain_meets_the_profile_when_its_exchanger_does_and_the_verdict_is_cached(
 
 #[test]
 fn an_rsa_2048_exchanger_does_not_meet_bsi_but_meets_opportunistic() {
-    let weak = server(KeyKind::Rsa2048);
-    let transport = check(weak.port, &[]);
+    let (weak, _dir) = server(KeyKind::Rsa2048);
+    let transport = check(weak.port(), &[]);
     assert_eq!(
         transport.meets_profile("weak.test", "bsi-tr-03108"),
         Ok(false)

@@ -48,5 +48,5 @@ mod x509;
 pub use key::KeyKind;
 #[cfg(feature = "openpgp")]
 pub use openpgp::{PgpFiles, PgpKey, PgpSuite, PgpVersion, openpgp_key};
-pub use peer::{GpgsmHome, run_peer};
+pub use peer::{GpgsmHome, PortServer, run_peer};
 pub use pki::{Authority, Identity, IdentityFiles, Pki, Variant, pki};

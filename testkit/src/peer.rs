@@ -1,7 +1,8 @@
 //! Running real peers (`openssl`, `gpg`, `gpgsm`) from tests.
 
+use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 
 /// Runs `program` with `args` in `dir` and returns its standard output.
 ///
@@ -124,5 +125,61 @@ impl GpgsmHome {
 impl Default for GpgsmHome {
     fn default() -> Self {
         GpgsmHome::new()
+    }
+}
+
+/// A server a test starts as a child process (python3's OpenSSL servers,
+/// say) that prints the port it listens on as the first line of its
+/// standard output; killed when dropped.
+///
+/// ```no_run
+/// use std::process::Command;
+///
+/// let server = testkit::PortServer::spawn(Command::new("python3").args(["server.py"]));
+/// println!("listening on {}", server.port());
+/// ```
+#[derive(Debug)]
+pub struct PortServer {
+    child: Child,
+    port: u16,
+}
+
+impl PortServer {
+    /// Starts `command` (standard input closed, standard error discarded)
+    /// and reads its port.
+    #[allow(clippy::expect_used, clippy::panic)] // a test helper: the panic is the test failure
+    pub fn spawn(command: &mut Command) -> PortServer {
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|error| panic!("cannot start {command:?}: {error}"));
+        let mut line = String::new();
+        let stdout = child.stdout.take().expect("standard output is piped");
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let Ok(port) = line.trim().parse() else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{command:?} printed no port but {line:?}");
+        };
+        PortServer { child, port }
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Stops it now (as dropping does).
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for PortServer {
+    fn drop(&mut self) {
+        self.stop();
     }
 }

@@ -196,6 +196,18 @@ impl Identity {
     }
 }
 
+impl Identity {
+    /// Writes the certificate followed by its chain to `DIR/STEM.pem` and
+    /// the key to `DIR/STEM.key`, as TLS servers load them.
+    pub fn write_server_files(&self, dir: &Path, stem: &str) -> io::Result<()> {
+        fs::write(
+            dir.join(format!("{stem}.pem")),
+            self.certificate_pem() + &self.chain_pem(),
+        )?;
+        fs::write(dir.join(format!("{stem}.key")), self.private_key_pem())
+    }
+}
+
 /// Where [`Identity::write_to`] put each file.
 #[derive(Debug, Clone)]
 #[non_exhaustive]

@@ -8,14 +8,13 @@
     clippy::indexing_slicing
 )]
 
-use std::io::{BufRead, BufReader};
 use std::net::IpAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use testkit::KeyKind;
+use testkit::{KeyKind, PortServer};
 use tls_policy::{
     Answer, Dns, DnsError, MtaSts, MtaStsError, Mx, StsMode, TlsaRecord, TrustAnchors,
 };
@@ -54,56 +53,31 @@ impl Dns for Zone {
     }
 }
 
-struct Https {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Https {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn https(name: &str, body: &str, extra: &[&str]) -> Https {
+/// An OpenSSL HTTPS server with a certificate for `name` serving `body`
+/// as the policy, and the directory with its files.
+fn https(name: &str, body: &str, extra: &[&str]) -> (PortServer, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let identity = testkit::pki().tls_server(name, KeyKind::P256);
-    std::fs::write(
-        dir.path().join("cert.pem"),
-        identity.certificate_pem() + &identity.chain_pem(),
-    )
-    .unwrap();
-    std::fs::write(dir.path().join("key.pem"), identity.private_key_pem()).unwrap();
+    testkit::pki()
+        .tls_server(name, KeyKind::P256)
+        .write_server_files(dir.path(), "cert")
+        .unwrap();
     std::fs::write(dir.path().join("policy.txt"), body).unwrap();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/https_server.py");
-    let mut child = Command::new("python3")
-        .arg(script)
-        .args([
-            "--cert",
-            "cert.pem",
-            "--key",
-            "key.pem",
-            "--body",
-            "policy.txt",
-        ])
-        .args(extra)
-        .current_dir(dir.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    Https {
-        child,
-        port: line.trim().parse().unwrap(),
-        _dir: dir,
-    }
+    let process = PortServer::spawn(
+        Command::new("python3")
+            .arg(script)
+            .args([
+                "--cert",
+                "cert.pem",
+                "--key",
+                "cert.key",
+                "--body",
+                "policy.txt",
+            ])
+            .args(extra)
+            .current_dir(dir.path()),
+    );
+    (process, dir)
 }
 
 fn sts(zone: &Arc<Zone>, port: u16) -> MtaSts {
@@ -116,8 +90,9 @@ fn sts(zone: &Arc<Zone>, port: u16) -> MtaSts {
 #[test]
 fn the_policy_is_fetched_over_validated_https_and_cached_under_its_id() {
     let zone = Arc::new(Zone::default());
-    let mut server = https("mta-sts.example.test", POLICY, &[]);
-    let sts = sts(&zone, server.port);
+    let (mut server, _dir) = https("mta-sts.example.test", POLICY, &[]);
+    let port = server.port();
+    let sts = sts(&zone, port);
     // No record: no policy, and nothing fetched.
     assert_eq!(sts.policy("example.test").unwrap(), None);
     *zone.record.lock().unwrap() = Some("v=STSv1; id=20261203;".into());
@@ -129,8 +104,7 @@ fn the_policy_is_fetched_over_validated_https_and_cached_under_its_id() {
     assert_eq!(policy.max_age, Duration::from_secs(86_400));
     // The server is gone: the same id is answered from the cache, and so
     // is a new id whose fetch fails (RFC 8461 section 5.1).
-    let _ = server.child.kill();
-    let _ = server.child.wait();
+    server.stop();
     assert_eq!(
         sts.policy("example.test").unwrap(),
         Some(Arc::clone(&policy))
@@ -138,7 +112,7 @@ fn the_policy_is_fetched_over_validated_https_and_cached_under_its_id() {
     *zone.record.lock().unwrap() = Some("v=STSv1; id=20261204;".into());
     assert_eq!(sts.policy("example.test").unwrap(), Some(policy));
     // Without a cache, the failed fetch is an error, not "no policy".
-    let fresh = self::sts(&zone, server.port);
+    let fresh = self::sts(&zone, port);
     assert!(matches!(
         fresh.policy("example.test"),
         Err(MtaStsError::Fetch { .. })
@@ -153,31 +127,31 @@ fn the_policy_is_fetched_over_validated_https_and_cached_under_its_id() {
 fn a_certificate_for_another_name_a_redirect_or_html_is_no_policy() {
     let zone = Arc::new(Zone::default());
     *zone.record.lock().unwrap() = Some("v=STSv1; id=1;".into());
-    let impostor = https("www.example.test", POLICY, &[]);
-    let error = sts(&zone, impostor.port)
+    let (impostor, _a) = https("www.example.test", POLICY, &[]);
+    let error = sts(&zone, impostor.port())
         .policy("example.test")
         .unwrap_err();
     assert!(
         matches!(&error, MtaStsError::Fetch { reason, .. } if reason.contains("certificate") || reason.contains("Certificate")),
         "{error}"
     );
-    let moved = https("mta-sts.example.test", POLICY, &["--status", "302"]);
-    let error = sts(&zone, moved.port).policy("example.test").unwrap_err();
+    let (moved, _b) = https("mta-sts.example.test", POLICY, &["--status", "302"]);
+    let error = sts(&zone, moved.port()).policy("example.test").unwrap_err();
     assert!(error.to_string().contains("302"), "{error}");
-    let html = https(
+    let (html, _c) = https(
         "mta-sts.example.test",
         POLICY,
         &["--content-type", "text/html"],
     );
-    let error = sts(&zone, html.port).policy("example.test").unwrap_err();
+    let error = sts(&zone, html.port()).policy("example.test").unwrap_err();
     assert!(error.to_string().contains("text/plain"), "{error}");
-    let invalid = https(
+    let (invalid, _d) = https(
         "mta-sts.example.test",
         "version: STSv1\r\nmode: strict\r\n",
         &[],
     );
     assert!(matches!(
-        sts(&zone, invalid.port).policy("example.test"),
+        sts(&zone, invalid.port()).policy("example.test"),
         Err(MtaStsError::Policy(_))
     ));
 }
