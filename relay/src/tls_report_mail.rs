@@ -12,56 +12,12 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 use mail_message::{LineBreak, encode_base64, rfc5322_date};
 use mailgate_spool::Delivery;
-use tls_policy::{Dns, DnsError};
+use tls_policy::{Dns, DnsError, TlsRptRecord};
 
 use crate::Relay;
 
 /// How often the relay looks for finished days to report.
 pub(crate) const REPORT_INTERVAL: Duration = Duration::from_secs(3600);
-
-/// Where a domain wants its reports, from its `_smtp._tls` TXT record.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Destinations {
-    /// `mailto:` addresses.
-    pub(crate) mail: Vec<String>,
-    /// `https:` endpoints (not sent to by this relay).
-    pub(crate) https: Vec<String>,
-}
-
-/// Reads `v=TLSRPTv1; rua=mailto:a@example,https://...` (RFC 8460 section
-/// 3); `None` unless exactly one record has the version tag.
-pub(crate) fn parse_tlsrpt(records: &[String]) -> Option<Destinations> {
-    let mut matching = records
-        .iter()
-        .filter(|record| record.trim_start().starts_with("v=TLSRPTv1"));
-    let record = matching.next()?;
-    if matching.next().is_some() {
-        // RFC 8460 section 3: several records mean none applies.
-        return None;
-    }
-    let rua = record
-        .split(';')
-        .filter_map(|field| field.trim().split_once('='))
-        .find(|(name, _)| name.trim() == "rua")?
-        .1;
-    let mut destinations = Destinations {
-        mail: Vec::new(),
-        https: Vec::new(),
-    };
-    for uri in rua.split(',').map(str::trim) {
-        if let Some(address) = uri.strip_prefix("mailto:") {
-            // No query part (`?subject=...`) is used, and no
-            // percent-encoded addresses beyond `%40`.
-            let address = address.split('?').next().unwrap_or("").replace("%40", "@");
-            if address.contains('@') && !address.chars().any(char::is_whitespace) {
-                destinations.mail.push(address);
-            }
-        } else if uri.starts_with("https://") {
-            destinations.https.push(uri.to_owned());
-        }
-    }
-    Some(destinations)
-}
 
 /// The report mail (RFC 8460 section 5.3).
 pub(crate) fn report_mail(
@@ -139,7 +95,7 @@ impl Relay {
         for (day, domain) in due {
             let name = format!("_smtp._tls.{domain}");
             let destinations = match dns.txt(&name) {
-                Ok(answer) => parse_tlsrpt(&answer.records),
+                Ok(answer) => TlsRptRecord::parse(&answer.records),
                 Err(DnsError::NoSuchDomain { .. }) => None,
                 Err(error) => {
                     tracing::warn!(%domain, %day, %error, "TLS report not sent yet: no TLSRPT answer");
@@ -200,24 +156,6 @@ impl Relay {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn tlsrpt_records_name_mail_and_https_destinations() {
-        let parsed = parse_tlsrpt(&[
-            "v=spf1 -all".into(),
-            "v=TLSRPTv1; rua=mailto:tls%40example.net,mailto:b@example.net?subject=x, https://r.example.net/tlsrpt".into(),
-        ])
-        .unwrap();
-        assert_eq!(parsed.mail, ["tls@example.net", "b@example.net"]);
-        assert_eq!(parsed.https, ["https://r.example.net/tlsrpt"]);
-        assert_eq!(parse_tlsrpt(&["v=spf1 -all".into()]), None);
-        let twice = [
-            "v=TLSRPTv1; rua=mailto:a@x.example".to_owned(),
-            "v=TLSRPTv1; rua=mailto:b@x.example".to_owned(),
-        ];
-        assert_eq!(parse_tlsrpt(&twice), None, "two records: none applies");
-        assert_eq!(parse_tlsrpt(&["v=TLSRPTv1; ruf=x".into()]), None);
-    }
 
     #[test]
     fn report_days_are_named_by_their_unix_seconds() {

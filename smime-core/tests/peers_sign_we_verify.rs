@@ -123,8 +123,7 @@ fn we_verify_gpgsm_detached_signatures() {
     for kind in [KeyKind::Rsa2048, KeyKind::Rsa3072] {
         let address = format!("gpgsm-{}@example.org", kind.name());
         // gpgsm imports secret keys from PKCS#12, in the classic 3DES form.
-        common::legacy_pkcs12(home.path(), &address, kind, "alice", "test");
-        home.run_with_passphrase("test", &["--import", "alice.p12"]);
+        common::gpgsm_import_pkcs12(&home, &address, kind, "alice");
         std::fs::write(home.path().join("inner.txt"), INNER).unwrap();
         home.run_with_passphrase(
             "test",

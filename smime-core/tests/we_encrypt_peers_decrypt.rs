@@ -257,8 +257,7 @@ fn gpgsm_decrypts_for_rsa_recipients() {
     // importing EC keys from PKCS#12 (OpenSSL covers those above).
     for kind in [KeyKind::Rsa2048, KeyKind::Rsa3072] {
         let address = format!("gpgsm-{}@example.org", kind.name());
-        common::legacy_pkcs12(home.path(), &address, kind, "r", "test");
-        home.run_with_passphrase("test", &["--import", "r.p12"]);
+        common::gpgsm_import_pkcs12(&home, &address, kind, "r");
         for cipher in [ContentEncryption::Aes128Cbc, ContentEncryption::Aes256Cbc] {
             let cms = Encryptor::new([common::certificate(&address, kind)])
                 .unwrap()

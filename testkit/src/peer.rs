@@ -86,10 +86,21 @@ impl GpgsmHome {
     /// Like [`GpgsmHome::run`], answering passphrase questions (PKCS#12
     /// import, signing, decryption) with `passphrase` through the loopback
     /// pinentry.
-    #[allow(clippy::expect_used, clippy::panic)] // a test helper: the panic is the test failure
+    #[allow(clippy::panic)] // a test helper: the panic is the test failure
     pub fn run_with_passphrase(&self, passphrase: &str, args: &[&str]) -> Vec<u8> {
+        self.try_run_with_passphrase(passphrase, args)
+            .unwrap_or_else(|error| panic!("{error}"))
+    }
+
+    /// [`GpgsmHome::run_with_passphrase`] that returns gpgsm's failure
+    /// instead of panicking.
+    #[allow(clippy::expect_used)] // a test helper: the panic is the test failure
+    pub fn try_run_with_passphrase(
+        &self,
+        passphrase: &str,
+        args: &[&str],
+    ) -> Result<Vec<u8>, String> {
         use std::io::Write;
-        use std::process::Stdio;
         let home = self.path().to_string_lossy().into_owned();
         let mut child = Command::new("gpgsm")
             .args([
@@ -113,12 +124,14 @@ impl GpgsmHome {
                 .expect("write the passphrase to gpgsm");
         }
         let output = child.wait_with_output().expect("gpgsm runs");
-        assert!(
-            output.status.success(),
-            "gpgsm {args:?} failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        output.stdout
+        if output.status.success() {
+            Ok(output.stdout)
+        } else {
+            Err(format!(
+                "gpgsm {args:?} failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            ))
+        }
     }
 }
 

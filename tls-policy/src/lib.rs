@@ -47,6 +47,7 @@ mod observation;
 mod probe;
 mod profile;
 pub mod smtp;
+mod tls_rpt;
 mod verdict;
 
 pub use cache::VerdictCache;
@@ -77,4 +78,5 @@ pub use profile::{
     AllowList, Allowance, Allowed, ForbiddenHashes, KeySizes, OfferedRule, Profile, ProfileError,
     Rule, Severity,
 };
+pub use tls_rpt::TlsRptRecord;
 pub use verdict::{Finding, Outcome, Report};

@@ -15,21 +15,17 @@
 //! ```
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
-use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rustls::pki_types::ServerName;
-use rustls::{ClientConfig, ClientConnection, StreamOwned};
+use mailgate_https::{Client, Response};
 
 use crate::dns::{Dns, DnsError};
 use crate::handshake::TrustAnchors;
 
 /// The largest policy body read (RFC 8461 section 3.3: 64 KiB).
 const MAX_POLICY: usize = 64 * 1024;
-/// The largest response head (status line and header fields) read.
-const MAX_HEAD: usize = 16 * 1024;
 /// The longest a policy may be cached (RFC 8461 section 3.2: one year).
 const MAX_AGE: u64 = 31_557_600;
 
@@ -277,145 +273,50 @@ impl MtaSts {
     }
 
     /// `GET https://mta-sts.DOMAIN/.well-known/mta-sts.txt`: status 200,
-    /// `text/plain`, no redirects, at most 64 KiB (RFC 8461 section 3.3).
+    /// `text/plain`, no redirects, at most 64 KiB (RFC 8461 section 3.3),
+    /// from an address the resolver gave.
     fn fetch(&self, domain: &str) -> Result<StsPolicy, MtaStsError> {
         let host = format!("mta-sts.{domain}");
         let failed = |reason: String| MtaStsError::Fetch {
             domain: domain.to_owned(),
             reason,
         };
-        let addresses: Vec<IpAddr> = self
+        let address = self
             .dns
             .addresses(&host)
             .map_err(|error| failed(error.to_string()))?
-            .records;
-        let address = addresses
+            .records
             .first()
+            .copied()
             .ok_or_else(|| failed(format!("{host} has no address")))?;
-        let socket = SocketAddr::new(*address, self.port);
-        let tcp = TcpStream::connect_timeout(&socket, self.timeout.min(Duration::from_secs(10)))
-            .map_err(|error| failed(format!("connecting to {socket}: {error}")))?;
-        let _ = tcp.set_read_timeout(Some(self.timeout));
-        let _ = tcp.set_write_timeout(Some(self.timeout));
-        let config =
-            ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-                .with_safe_default_protocol_versions()
-                .map_err(|error| failed(error.to_string()))?
-                .with_root_certificates(self.anchors.root_store())
-                .with_no_client_auth();
-        let name = ServerName::try_from(host.clone())
-            .map_err(|_| failed(format!("{host} is not a valid server name")))?;
-        let connection = ClientConnection::new(Arc::new(config), name)
+        let client = Client::new(self.anchors.root_store())
+            .map_err(|error| failed(error.to_string()))?
+            .with_timeout(self.timeout)
+            .with_max_body(MAX_POLICY)
+            .connect_to(SocketAddr::new(address, self.port));
+        let response = client
+            .get(&host, "/.well-known/mta-sts.txt", "text/plain")
             .map_err(|error| failed(error.to_string()))?;
-        let mut stream = StreamOwned::new(connection, tcp);
-        let request = format!(
-            "GET /.well-known/mta-sts.txt HTTP/1.1\r\nHost: {host}\r\n\
-             User-Agent: mailgate\r\nAccept: text/plain\r\nConnection: close\r\n\r\n"
-        );
-        stream
-            .write_all(request.as_bytes())
-            .map_err(|error| failed(format!("sending the request: {error}")))?;
-        let mut response = Vec::new();
-        let mut chunk = [0u8; 8192];
-        loop {
-            match stream.read(&mut chunk) {
-                Ok(0) => break,
-                Ok(n) => {
-                    response.extend_from_slice(chunk.get(..n).unwrap_or_default());
-                    if response.len() > MAX_HEAD + MAX_POLICY {
-                        return Err(failed("the response exceeds 64 KiB".to_owned()));
-                    }
-                }
-                // A server that closes without close_notify has still sent
-                // everything Content-Length announced; the parser checks.
-                Err(error) if error.kind() == std::io::ErrorKind::UnexpectedEof => break,
-                Err(error) => return Err(failed(format!("reading the response: {error}"))),
-            }
-        }
-        let body = http_body(&response).map_err(failed)?;
+        let body = policy_body(response).map_err(failed)?;
         let text = String::from_utf8(body)
             .map_err(|_| MtaStsError::Policy("the policy is not UTF-8".to_owned()))?;
         StsPolicy::parse(&text)
     }
 }
 
-/// The body of a complete HTTP/1.1 response that must be `200` and
-/// `text/plain` (Content-Length, chunked, or up to the close).
-fn http_body(response: &[u8]) -> Result<Vec<u8>, String> {
-    let split = response
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .filter(|at| *at <= MAX_HEAD)
-        .ok_or("no complete response head")?;
-    let (head, rest) = response.split_at(split);
-    let body = rest.get(4..).unwrap_or_default();
-    let head = String::from_utf8_lossy(head);
-    let mut lines = head.split("\r\n");
-    let status = lines.next().unwrap_or_default();
-    let code = status.split_whitespace().nth(1).unwrap_or_default();
-    if !status.starts_with("HTTP/1.") || code != "200" {
+/// The policy in a response: only a `200` served as `text/plain` counts
+/// (redirects are not followed, RFC 8461 section 3.3).
+fn policy_body(response: Response) -> Result<Vec<u8>, String> {
+    if response.status != 200 {
         return Err(format!(
-            "the server answered '{status}' (only 200 counts, no redirects)"
+            "the server answered {} (only 200 counts, no redirects)",
+            response.status
         ));
     }
-    let mut content_type = None;
-    let mut length = None;
-    let mut chunked = false;
-    for line in lines {
-        let Some((name, value)) = line.split_once(':') else {
-            continue;
-        };
-        let value = value.trim();
-        match name.trim().to_ascii_lowercase().as_str() {
-            "content-type" => content_type = Some(value.to_ascii_lowercase()),
-            "content-length" => length = value.parse::<usize>().ok(),
-            "transfer-encoding" => chunked = value.eq_ignore_ascii_case("chunked"),
-            _ => {}
-        }
-    }
-    if !content_type.is_some_and(|t| {
-        t.split(';')
-            .next()
-            .is_some_and(|m| m.trim() == "text/plain")
-    }) {
+    if !response.has_content_type("text/plain") {
         return Err("the policy is not served as text/plain".to_owned());
     }
-    let body = if chunked {
-        dechunk(body)?
-    } else if let Some(length) = length {
-        body.get(..length)
-            .ok_or("the body is shorter than its Content-Length")?
-            .to_vec()
-    } else {
-        body.to_vec()
-    };
-    if body.len() > MAX_POLICY {
-        return Err("the policy exceeds 64 KiB".to_owned());
-    }
-    Ok(body)
-}
-
-/// Joins the chunks of a chunked body.
-fn dechunk(mut body: &[u8]) -> Result<Vec<u8>, String> {
-    let mut out = Vec::new();
-    loop {
-        let line_end = body
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .ok_or("a chunk size line is cut off")?;
-        let size_text = String::from_utf8_lossy(body.get(..line_end).unwrap_or_default());
-        let size_text = size_text.split(';').next().unwrap_or_default().trim();
-        let size = usize::from_str_radix(size_text, 16).map_err(|_| "a bad chunk size")?;
-        body = body.get(line_end + 2..).unwrap_or_default();
-        if size == 0 {
-            return Ok(out);
-        }
-        if size > MAX_POLICY || out.len() + size > MAX_POLICY {
-            return Err("the policy exceeds 64 KiB".to_owned());
-        }
-        out.extend_from_slice(body.get(..size).ok_or("a chunk is cut off")?);
-        body = body.get(size + 2..).unwrap_or_default();
-    }
+    Ok(response.body)
 }
 
 #[cfg(test)]
@@ -468,21 +369,21 @@ mod tests {
     }
 
     #[test]
-    fn responses_must_be_200_text_plain_and_bounded() {
-        let ok = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 5\r\n\r\nhelloEXTRA";
-        assert_eq!(http_body(ok).unwrap(), b"hello");
-        let chunked = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nhel\r\n2;x=y\r\nlo\r\n0\r\n\r\n";
-        assert_eq!(http_body(chunked).unwrap(), b"hello");
-        assert!(http_body(b"HTTP/1.1 301 Moved\r\nLocation: x\r\n\r\n").is_err());
-        assert!(http_body(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\nx").is_err());
-        assert!(
-            http_body(
-                b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 9\r\n\r\nshort"
-            )
-            .is_err()
+    fn only_a_plain_text_200_is_a_policy() {
+        let response = |status, content_type: &str| Response {
+            status,
+            content_type: Some(content_type.to_owned()),
+            body: b"policy".to_vec(),
+        };
+        assert_eq!(
+            policy_body(response(200, "text/plain; charset=utf-8")).unwrap(),
+            b"policy"
         );
-        assert!(http_body(b"garbage").is_err());
-        assert!(dechunk(b"fffffffff\r\n").is_err());
-        assert!(dechunk(b"zz\r\n").is_err());
+        assert!(
+            policy_body(response(301, "text/plain"))
+                .unwrap_err()
+                .contains("301")
+        );
+        assert!(policy_body(response(200, "text/html")).is_err());
     }
 }

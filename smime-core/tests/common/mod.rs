@@ -48,6 +48,29 @@ pub(crate) fn verifier() -> Verifier {
 /// Writes `address`'s identity as `STEM.*` files and `STEM.p12` (password
 /// `password`), in the legacy 3DES/SHA-1 form that gpgsm 2.2 and NSS import,
 /// with `-name STEM` as the friendly name.
+/// Imports a legacy PKCS#12 of `address` into `home`'s gpgsm. gpgsm 2.2
+/// now and then rejects a correct OpenSSL-made file with "decryption
+/// failed; trying charset ..." (its PKCS#12 decryption check misjudges some
+/// random salts and IVs; the same file with a new salt imports), so a
+/// rejected file is made again, up to three times.
+#[allow(clippy::panic)]
+pub(crate) fn gpgsm_import_pkcs12(
+    home: &testkit::GpgsmHome,
+    address: &str,
+    kind: KeyKind,
+    stem: &str,
+) {
+    let mut failures = Vec::new();
+    for _ in 0..3 {
+        legacy_pkcs12(home.path(), address, kind, stem, "test");
+        match home.try_run_with_passphrase("test", &["--import", &format!("{stem}.p12")]) {
+            Ok(_) => return,
+            Err(error) => failures.push(error),
+        }
+    }
+    panic!("gpgsm refused three PKCS#12 files: {failures:#?}");
+}
+
 pub(crate) fn legacy_pkcs12(dir: &Path, address: &str, kind: KeyKind, stem: &str, password: &str) {
     pki().smime(address, kind).write_to(dir, stem).unwrap();
     let cert = format!("{stem}.cert.pem");
