@@ -301,6 +301,69 @@ fn an_openssl_pkcs12_key_is_stored_encrypted_and_signs_outbound_mail() {
     assert_eq!(no_key.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&no_key.stderr).contains("MAILGATE_KEY_PASSPHRASE"));
 
+    // The passphrase from a file instead (as a service manager hands out
+    // credentials): refused while others may read it, used once it is 0600.
+    let config = std::fs::read_to_string(d.join("mailgate.toml")).unwrap();
+    let with_file = config.replacen(
+        "[gateway]\n",
+        "[gateway]\nkey_passphrase_file = \"keys.pass\"\n",
+        1,
+    );
+    assert_ne!(with_file, config);
+    std::fs::write(d.join("mailgate.toml"), &with_file).unwrap();
+    std::fs::write(d.join("keys.pass"), format!("{}\n", AT_REST.1)).unwrap();
+    let outbound = [
+        "process",
+        "--config",
+        "mailgate.toml",
+        "--direction",
+        "outbound",
+        "--from",
+        "frank@behoerde.example",
+        "--to",
+        "bob@partner.example",
+        "--out-dir",
+        "out-file",
+    ];
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(d.join("keys.pass"), std::fs::Permissions::from_mode(0o644))
+            .unwrap();
+        let open = mailgate_in(d, &outbound, mail, &[]);
+        assert_eq!(open.status.code(), Some(2));
+        assert!(
+            String::from_utf8_lossy(&open.stderr).contains("chmod 600"),
+            "{open:?}"
+        );
+        std::fs::set_permissions(d.join("keys.pass"), std::fs::Permissions::from_mode(0o600))
+            .unwrap();
+    }
+    ok(mailgate_in(d, &outbound, mail, &[]));
+    let result: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.join("out-file/result.json")).unwrap()).unwrap();
+    let signed = std::fs::read(
+        d.join("out-file")
+            .join(result["dispositions"][0]["message"].as_str().unwrap()),
+    )
+    .unwrap();
+    // Signed with frank's imported key, opened by the file's passphrase:
+    // OpenSSL verifies it against frank's CA.
+    run(
+        "openssl",
+        &[
+            "cms",
+            "-verify",
+            "-CAfile",
+            "frank-ca.pem",
+            "-purpose",
+            "any",
+        ],
+        &signed,
+        d,
+    );
+    std::fs::write(d.join("mailgate.toml"), &config).unwrap();
+
     // A second S/MIME key for frank configured by hand: which one signs
     // would be a guess, so the gateway refuses to start.
     let mut config = std::fs::read_to_string(d.join("mailgate.toml")).unwrap();

@@ -6,6 +6,7 @@
 //! data_dir = "data"                       # the SQLite directory lives here
 //! postmaster = "postmaster@behoerde.example"
 //! key_passphrase_env = "MAILGATE_KEY_PASSPHRASE"  # optional; opens DATA_DIR/keys
+//! # key_passphrase_file = "/run/credentials/mailgate/keys"  # instead: a file only we can read
 //!
 //! [directory]                           # optional: share one directory between nodes
 //! postgres = "host=db.behoerde.example user=mailgate dbname=mailgate"
@@ -19,7 +20,7 @@
 //! smime_certificate = "pki/alice.cert.pem"
 //! smime_key = "pki/alice.key.pem"
 //! pgp_key = "pki/alice.sec.asc"
-//! passphrase_env = "ALICE_KEY_PASSPHRASE" # optional, for protected keys
+//! passphrase_env = "ALICE_KEY_PASSPHRASE" # optional, for protected keys (or passphrase_file)
 //!
 //! [transport.domains."extern.example"]    # known TLS verdicts
 //! meets_profile = false
@@ -41,6 +42,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::error::Error;
+use crate::passphrase::Passphrase;
 
 /// The parsed configuration, with every path made absolute.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,9 +52,9 @@ pub struct Config {
     /// Where the gateway keeps its state (the certificate directory and
     /// the imported organisation keys).
     pub data_dir: PathBuf,
-    /// The environment variable holding the passphrase that protects the
-    /// keys imported into `data_dir` (see [`KeyVault`](crate::KeyVault)).
-    pub key_passphrase_env: String,
+    /// Where the passphrase that protects the keys imported into
+    /// `data_dir` comes from (see [`KeyVault`](crate::KeyVault)).
+    pub key_passphrase: Passphrase,
     /// The sender of notifications.
     pub postmaster: String,
     /// Where the certificate directory lives.
@@ -113,8 +115,8 @@ pub struct KeyConfig {
     pub smime_key: Option<PathBuf>,
     /// OpenPGP secret key (armored or binary).
     pub pgp_key: Option<PathBuf>,
-    /// Environment variable holding the passphrase of protected keys.
-    pub passphrase_env: Option<String>,
+    /// Where the passphrase of protected keys comes from.
+    pub passphrase: Option<Passphrase>,
 }
 
 #[derive(Deserialize)]
@@ -140,6 +142,7 @@ struct GatewaySection {
     data_dir: PathBuf,
     postmaster: String,
     key_passphrase_env: Option<String>,
+    key_passphrase_file: Option<PathBuf>,
 }
 
 #[derive(Deserialize, Default)]
@@ -164,6 +167,7 @@ struct KeySection {
     smime_key: Option<PathBuf>,
     pgp_key: Option<PathBuf>,
     passphrase_env: Option<String>,
+    passphrase_file: Option<PathBuf>,
 }
 
 #[derive(Deserialize, Default)]
@@ -223,7 +227,7 @@ fn default_password_length() -> usize {
 
 /// The variable `mailgate keys import` and the gateway read the at-rest
 /// passphrase of imported keys from, unless `key_passphrase_env` names
-/// another.
+/// another or `key_passphrase_file` a file.
 pub const DEFAULT_KEY_PASSPHRASE_ENV: &str = "MAILGATE_KEY_PASSPHRASE";
 
 /// Length of fallback passwords unless configured: 20 characters of a
@@ -270,16 +274,35 @@ impl Config {
                 smime_certificate: key.smime_certificate.map(resolve),
                 smime_key: key.smime_key.map(resolve),
                 pgp_key: key.pgp_key.map(resolve),
-                passphrase_env: key.passphrase_env,
+                passphrase: match (key.passphrase_env, key.passphrase_file) {
+                    (Some(_), Some(_)) => {
+                        return Err(invalid(format!(
+                            "keys for {}: passphrase_env or passphrase_file, not both",
+                            key.address
+                        )));
+                    }
+                    (Some(variable), None) => Some(Passphrase::Env(variable)),
+                    (None, Some(path)) => Some(Passphrase::File(resolve(path))),
+                    (None, None) => None,
+                },
             });
         }
         Ok(Config {
             policy: resolve(file.gateway.policy),
             data_dir: resolve(file.gateway.data_dir),
-            key_passphrase_env: file
-                .gateway
-                .key_passphrase_env
-                .unwrap_or_else(|| DEFAULT_KEY_PASSPHRASE_ENV.to_owned()),
+            key_passphrase: match (
+                file.gateway.key_passphrase_env,
+                file.gateway.key_passphrase_file,
+            ) {
+                (Some(_), Some(_)) => {
+                    return Err(invalid(
+                        "gateway: key_passphrase_env or key_passphrase_file, not both".into(),
+                    ));
+                }
+                (Some(variable), None) => Passphrase::Env(variable),
+                (None, Some(path)) => Passphrase::File(resolve(path)),
+                (None, None) => Passphrase::Env(DEFAULT_KEY_PASSPHRASE_ENV.to_owned()),
+            },
             postmaster: file.gateway.postmaster,
             directory: match file.directory.postgres {
                 Some(parameters) => DirectoryConfig::Postgres {
@@ -360,6 +383,43 @@ mod tests {
         assert!(
             matches!(orphan, Err(Error::Config { message, .. }) if message.contains("without directory.postgres"))
         );
+        Ok(())
+    }
+
+    #[test]
+    fn passphrases_come_from_a_variable_or_a_file_never_both() -> Result<(), Error> {
+        let path = Path::new("/etc/mailgate/m.toml");
+        let base = "[gateway]\npolicy = \"p\"\ndata_dir = \"d\"\npostmaster = \"p@x\"\n";
+        assert_eq!(
+            Config::parse(base, path)?.key_passphrase,
+            Passphrase::Env(DEFAULT_KEY_PASSPHRASE_ENV.into())
+        );
+        let from_file = Config::parse(
+            &format!(
+                "{base}key_passphrase_file = \"secret/keys.pass\"\n\
+                 [[keys]]\naddress = \"a@x\"\npgp_key = \"a.asc\"\npassphrase_file = \"a.pass\"\n"
+            ),
+            path,
+        )?;
+        assert_eq!(
+            from_file.key_passphrase,
+            Passphrase::File("/etc/mailgate/secret/keys.pass".into())
+        );
+        assert_eq!(
+            from_file.keys[0].passphrase,
+            Some(Passphrase::File("/etc/mailgate/a.pass".into()))
+        );
+        for both in [
+            format!("{base}key_passphrase_file = \"f\"\nkey_passphrase_env = \"V\"\n"),
+            format!(
+                "{base}[[keys]]\naddress = \"a@x\"\npassphrase_file = \"f\"\npassphrase_env = \"V\"\n"
+            ),
+        ] {
+            assert!(matches!(
+                Config::parse(&both, path),
+                Err(Error::Config { message, .. }) if message.contains("not both")
+            ));
+        }
         Ok(())
     }
 

@@ -42,6 +42,9 @@ pub enum Error {
     /// A passphrase environment variable is not set.
     #[error("the passphrase variable {0} is not set")]
     MissingPassphrase(String),
+    /// A key passphrase (variable or file) could not be read.
+    #[error(transparent)]
+    Passphrase(#[from] crate::PassphraseError),
 }
 
 impl Error {

@@ -23,6 +23,7 @@ use zeroize::Zeroizing;
 use crate::certificates::{hex, looks_like_openpgp};
 use crate::config::{Config, KeyConfig};
 use crate::error::Error;
+use crate::passphrase::Passphrase;
 
 /// The sub-directory of the data directory that holds imported keys.
 pub const KEYS_DIR: &str = "keys";
@@ -76,11 +77,9 @@ impl Imported {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ImportError {
-    /// The at-rest passphrase variable is unset or empty.
-    #[error(
-        "keys are stored encrypted at rest: set the passphrase in the environment variable {0}"
-    )]
-    NoPassphrase(String),
+    /// The at-rest passphrase is not available.
+    #[error("keys are stored encrypted at rest, but there is no passphrase: {0}")]
+    NoPassphrase(crate::PassphraseError),
     /// The file is neither an OpenPGP secret key, nor PKCS#12, nor PEM with
     /// a certificate and its key.
     #[error(
@@ -115,7 +114,7 @@ pub enum ImportError {
 #[derive(Debug, Clone)]
 pub struct KeyVault {
     dir: PathBuf,
-    passphrase_env: String,
+    passphrase: Passphrase,
     configured: Vec<KeyConfig>,
 }
 
@@ -124,7 +123,7 @@ impl KeyVault {
     pub fn new(config: &Config) -> KeyVault {
         KeyVault {
             dir: config.data_dir.join(KEYS_DIR),
-            passphrase_env: config.key_passphrase_env.clone(),
+            passphrase: config.key_passphrase.clone(),
             configured: config.keys.clone(),
         }
     }
@@ -180,7 +179,7 @@ impl KeyVault {
                     smime_certificate: None,
                     smime_key: None,
                     pgp_key: None,
-                    passphrase_env: Some(self.passphrase_env.clone()),
+                    passphrase: Some(self.passphrase.clone()),
                 });
             if smime {
                 config.smime_certificate = Some(self.path(address, SMIME_CERTIFICATE));
@@ -193,10 +192,7 @@ impl KeyVault {
     }
 
     fn passphrase(&self) -> Result<Zeroizing<String>, ImportError> {
-        match std::env::var(&self.passphrase_env) {
-            Ok(value) if !value.is_empty() => Ok(Zeroizing::new(value)),
-            _ => Err(ImportError::NoPassphrase(self.passphrase_env.clone())),
-        }
+        self.passphrase.read().map_err(ImportError::NoPassphrase)
     }
 
     fn path(&self, address: &str, suffix: &str) -> PathBuf {

@@ -60,10 +60,8 @@ impl OrganisationKey {
     /// Loads the key files a [`KeyConfig`] names. Protected keys take their
     /// passphrase from the configured environment variable.
     pub fn load(config: &KeyConfig) -> Result<OrganisationKey, Error> {
-        let passphrase = match &config.passphrase_env {
-            Some(var) => Some(Zeroizing::new(
-                std::env::var(var).map_err(|_| Error::MissingPassphrase(var.clone()))?,
-            )),
+        let passphrase = match &config.passphrase {
+            Some(source) => Some(source.read()?),
             None => None,
         };
         let smime = match (&config.smime_certificate, &config.smime_key) {
