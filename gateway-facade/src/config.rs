@@ -32,6 +32,9 @@
 //! smtp_port = 25
 //! cache_seconds = 3600
 //!
+//! [discovery]
+//! wkd = true                              # OpenPGP keys from the recipients' Web Key Directory
+//!
 //! [fallback]
 //! password_length = 20
 //! ```
@@ -68,6 +71,9 @@ pub struct Config {
     /// Probe the recipient domains' mail exchangers for TLS verdicts not
     /// known (none: a domain without a known verdict meets no profile).
     pub tls_probe: Option<ProbeConfig>,
+    /// Look up OpenPGP keys the directory lacks in the recipient domain's
+    /// Web Key Directory (`[discovery] wkd = true`).
+    pub wkd_discovery: bool,
     /// Length of generated fallback passwords.
     pub password_length: usize,
 }
@@ -133,6 +139,15 @@ struct File {
     transport: TransportSection,
     #[serde(default)]
     fallback: FallbackSection,
+    #[serde(default)]
+    discovery: DiscoverySection,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct DiscoverySection {
+    #[serde(default)]
+    wkd: bool,
 }
 
 #[derive(Deserialize)]
@@ -318,6 +333,7 @@ impl Config {
             },
             smime_anchors: file.trust.smime_anchors.into_iter().map(resolve).collect(),
             keys,
+            wkd_discovery: file.discovery.wkd,
             tls_probe: file.transport.probe.map(|probe| ProbeConfig {
                 dns_servers: probe.dns_servers,
                 dns_trust_anchor: probe.dns_trust_anchor.map(&resolve),

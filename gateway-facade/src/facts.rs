@@ -13,7 +13,7 @@ use smime_core::Certificate;
 
 use crate::certificates::{pgp_certificate, smime_certificate};
 use crate::gateway::Gateway;
-use crate::store::{Kind, StoreError};
+use crate::store::{Kind, StoreError, TrustState};
 
 /// Whether a recipient's receiving server meets a TLS profile.
 ///
@@ -117,16 +117,51 @@ impl<'g> MailFacts<'g> {
             .iter()
             .filter_map(|entry| pgp_certificate(entry).ok())
             .collect();
-        let usable = match address.parse::<EmailAddress>() {
-            Ok(parsed) => pgp_core::select_certificate(&certs, &parsed, Some(self.now))
-                .usable
-                .into_iter()
-                .take(1)
-                .collect(),
+        let usable: Vec<Cert> = match address.parse::<EmailAddress>() {
+            Ok(parsed) => {
+                let known: Vec<Cert> =
+                    pgp_core::select_certificate(&certs, &parsed, Some(self.now))
+                        .usable
+                        .into_iter()
+                        .take(1)
+                        .collect();
+                if known.is_empty() {
+                    self.discover_pgp(&parsed)
+                } else {
+                    known
+                }
+            }
             Err(_) => Vec::new(),
         };
         self.pgp.borrow_mut().insert(address, usable.clone());
         Ok(usable)
+    }
+}
+
+impl MailFacts<'_> {
+    /// A usable key from the recipient's Web Key Directory, if discovery is
+    /// on; it is used for this mail and added to the directory as pending
+    /// for an administrator (best effort: a directory that refuses the
+    /// entry does not make the key less usable). A failed lookup counts as
+    /// "no key": the policy's fallback applies.
+    fn discover_pgp(&self, address: &EmailAddress) -> Vec<Cert> {
+        let Some(fetcher) = self.gateway.wkd() else {
+            return Vec::new();
+        };
+        let Ok(found) = pgp_core::wkd_lookup(address, fetcher) else {
+            return Vec::new();
+        };
+        let usable: Vec<Cert> = pgp_core::select_certificate(&found, address, Some(self.now))
+            .usable
+            .into_iter()
+            .take(1)
+            .collect();
+        for cert in &usable {
+            if let Ok(entry) = crate::certificates::pgp_entry(cert, "wkd") {
+                let _ = self.gateway.directory().add(&entry, TrustState::Pending);
+            }
+        }
+        usable
     }
 }
 

@@ -5,6 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
+use pgp_core::WkdFetcher;
 use rule_engine::{Direction, LivePolicy, Policy};
 use serde_json::json;
 use smime_core::Certificate;
@@ -87,6 +88,7 @@ pub struct Gateway {
     postmaster: String,
     password_length: usize,
     password_channel: Arc<dyn PasswordChannel>,
+    wkd: Option<Arc<dyn WkdFetcher + Send + Sync>>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -146,6 +148,11 @@ impl Gateway {
             postmaster: config.postmaster.clone(),
             password_length: config.password_length,
             password_channel: Arc::new(NotifySender::new(&config.postmaster)),
+            wkd: if config.wkd_discovery {
+                Some(wkd_fetcher()?)
+            } else {
+                None
+            },
         })
     }
 
@@ -167,6 +174,7 @@ impl Gateway {
             postmaster: postmaster.to_owned(),
             password_length: crate::config::DEFAULT_PASSWORD_LENGTH,
             password_channel: Arc::new(NotifySender::new(postmaster)),
+            wkd: None,
         }
     }
 
@@ -180,6 +188,22 @@ impl Gateway {
     pub fn with_transport_check(mut self, check: Arc<dyn TransportCheck>) -> Gateway {
         self.transport = check;
         self
+    }
+
+    /// Look up OpenPGP keys of outbound recipients that the directory has
+    /// none for in their domain's Web Key Directory. A key found there is
+    /// used to encrypt (the domain vouches for it over HTTPS, and controls
+    /// where the mail goes anyway) and added to the directory as
+    /// `pending` for an administrator; it never makes a signature trusted.
+    /// A lookup that fails counts as "no key" (the policy's fallback
+    /// applies, never clear text).
+    pub fn with_wkd_discovery(mut self, fetcher: Arc<dyn WkdFetcher + Send + Sync>) -> Gateway {
+        self.wkd = Some(fetcher);
+        self
+    }
+
+    pub(crate) fn wkd(&self) -> Option<&(dyn WkdFetcher + Send + Sync)> {
+        self.wkd.as_deref()
     }
 
     /// Where passwords of password-protected deliveries go (default: a
@@ -311,4 +335,16 @@ fn probed_transport(
         .with_port(probe.smtp_port)
         .with_cache_ttl(std::time::Duration::from_secs(probe.cache_seconds))
         .with_ehlo_name(host))
+}
+
+/// The HTTPS fetcher `[discovery] wkd = true` uses: the system's roots.
+fn wkd_fetcher() -> Result<Arc<dyn WkdFetcher + Send + Sync>, Error> {
+    let unusable = |message: String| Error::Config {
+        path: Path::new("[discovery] wkd").to_owned(),
+        message,
+    };
+    let anchors = tls_policy::TrustAnchors::system().map_err(|e| unusable(e.to_string()))?;
+    let fetcher = pgp_core::HttpsFetcher::new(anchors.root_store().as_ref().clone())
+        .map_err(|e| unusable(e.to_string()))?;
+    Ok(Arc::new(fetcher))
 }

@@ -15,13 +15,6 @@ use common::*;
 use gateway_facade::store::{Added, Directory, Entry, Kind, NewEntry, StoreError, TrustState};
 use gateway_facade::{Disposition, Envelope};
 
-fn delivered(disposition: &Disposition) -> &[u8] {
-    match disposition {
-        Disposition::Deliver { message, .. } => message,
-        other => panic!("expected delivery, got {other:?}"),
-    }
-}
-
 #[test]
 fn confidential_mail_to_an_smime_recipient_is_signed_encrypted_and_opens_with_openssl() {
     let dir = tempfile::tempdir().unwrap();
@@ -134,16 +127,6 @@ fn confidential_mail_to_a_pgp_recipient_opens_with_gpg() {
     // S/MIME-signed message.
     assert!(plain.contains("application/pkcs7-signature"), "{plain}");
     assert!(plain.contains("Vertraulicher Bericht"));
-}
-
-/// The OpenPGP message inside a PGP/MIME `multipart/encrypted` mail.
-fn payload_of_pgp_mime(message: &[u8]) -> Vec<u8> {
-    let text = String::from_utf8_lossy(message);
-    let start = text
-        .find("-----BEGIN PGP MESSAGE-----")
-        .expect("armored payload");
-    let end = text.find("-----END PGP MESSAGE-----").expect("armor end") + 25;
-    text[start..end].as_bytes().to_vec()
 }
 
 #[test]

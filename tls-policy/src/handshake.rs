@@ -70,9 +70,9 @@ impl TrustAnchors {
         })
     }
 
-    /// The anchors as a rustls root store (for other TLS clients of the
-    /// crate, such as the MTA-STS policy fetch).
-    pub(crate) fn root_store(&self) -> Arc<RootCertStore> {
+    /// The anchors as a rustls root store (for other TLS clients: the
+    /// MTA-STS policy fetch, WKD).
+    pub fn root_store(&self) -> Arc<RootCertStore> {
         Arc::clone(&self.store)
     }
 

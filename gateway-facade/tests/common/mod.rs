@@ -185,3 +185,21 @@ pub fn gpg_home(keys: &[&PgpKey]) -> tempfile::TempDir {
     }
     home
 }
+
+/// The message of a Deliver disposition.
+pub fn delivered(disposition: &gateway_facade::Disposition) -> &[u8] {
+    match disposition {
+        gateway_facade::Disposition::Deliver { message, .. } => message,
+        other => panic!("expected delivery, got {other:?}"),
+    }
+}
+
+/// The OpenPGP message inside a PGP/MIME `multipart/encrypted` mail.
+pub fn payload_of_pgp_mime(message: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(message);
+    let start = text
+        .find("-----BEGIN PGP MESSAGE-----")
+        .expect("armored payload");
+    let end = text.find("-----END PGP MESSAGE-----").expect("armor end") + 25;
+    text[start..end].as_bytes().to_vec()
+}

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """A small HTTPS server on OpenSSL (Python's ssl module) for the MTA-STS
-tests: serves one body at /.well-known/mta-sts.txt with the status and
-Content-Type the test chooses, 404 elsewhere. Prints its port, then serves
-until killed."""
+and WKD tests: serves one body at the paths starting with --prefix
+(default: the MTA-STS policy path) with the status and Content-Type the
+test chooses, 404 elsewhere. Prints its port, then serves until killed."""
 import argparse
 import http.server
 import ssl
@@ -13,6 +13,7 @@ parser.add_argument("--key", required=True)
 parser.add_argument("--body", required=True, help="file with the policy text")
 parser.add_argument("--status", type=int, default=200)
 parser.add_argument("--content-type", default="text/plain")
+parser.add_argument("--prefix", default="/.well-known/mta-sts.txt")
 args = parser.parse_args()
 
 with open(args.body, "rb") as f:
@@ -23,7 +24,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def do_GET(self):
-        if self.path != "/.well-known/mta-sts.txt":
+        if not self.path.startswith(args.prefix):
             self.send_error(404)
             return
         self.send_response(args.status)
