@@ -119,7 +119,7 @@ impl Nsd {
             &format!(
                 "server:\n  ip-address: 127.0.0.1@{port}\n  port: {port}\n  zonesdir: \"{p}\"\n  \
                  database: \"\"\n  username: \"\"\n  chroot: \"\"\n  pidfile: \"{p}/nsd.pid\"\n  \
-                 xfrdfile: \"{p}/xfrd.state\"\n  zonelistfile: \"{p}/zone.list\"\n  \
+                 xfrdfile: \"{p}/xfrd.state\"\n  xfrdir: \"{p}\"\n  zonelistfile: \"{p}/zone.list\"\n  \
                  logfile: \"{p}/nsd.log\"\n\
                  remote-control:\n  control-enable: no\n{zones}"
             ),
