@@ -11,12 +11,26 @@ use tls_policy::{StsPolicy, TlsRptRecord, sts_record_id};
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
     if let Ok(policy) = StsPolicy::parse(&text) {
+        let _ = policy.permits_mx("mx.example.net");
+        // Each pattern on its own: a wildcard stands for exactly one label,
+        // never for none and never for two.
         for pattern in &policy.mx {
-            if let Some(parent) = pattern.strip_prefix("*.") {
-                assert!(!policy.permits_mx(parent) || policy.mx.iter().any(|p| p == parent));
+            let alone = StsPolicy {
+                mx: vec![pattern.clone()],
+                ..policy.clone()
+            };
+            match pattern.strip_prefix("*.") {
+                Some(parent) => {
+                    assert!(alone.permits_mx(&format!("mx.{parent}")));
+                    assert!(!alone.permits_mx(parent));
+                    assert!(!alone.permits_mx(&format!("a.b.{parent}")));
+                }
+                None => {
+                    assert!(alone.permits_mx(pattern));
+                    assert!(!alone.permits_mx(&format!("mx.{pattern}")));
+                }
             }
         }
-        let _ = policy.permits_mx("mx.example.net");
     }
     let records: Vec<String> = text.split('\n').map(str::to_owned).collect();
     let _ = sts_record_id(&records);

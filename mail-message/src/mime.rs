@@ -628,13 +628,18 @@ fn needs_encoding(body: &[u8]) -> bool {
     previous == b'\r'
 }
 
-/// Makes a canonical (CRLF) entity safe for 7-bit transport: every leaf part
-/// with 8-bit content is re-encoded as base64, multiparts are rebuilt with
-/// their parts made safe. Entities that are already safe come back
-/// byte-for-byte unchanged, so re-signing a safe message changes nothing.
+/// Makes an entity safe for 7-bit transport: every leaf part with 8-bit
+/// content is re-encoded as base64 (text in its canonical CRLF form), every
+/// `Content-Transfer-Encoding: binary` part as base64 of its exact bytes
+/// (binary data has no line breaks to canonicalise, RFC 8551 section
+/// 3.1.1), multiparts are rebuilt with their parts made safe. Entities that
+/// are already safe come back byte-for-byte unchanged, so re-signing a safe
+/// message changes nothing.
 ///
 /// `message/*` parts cannot take a transfer encoding (RFC 2046 section 5.2)
-/// and are kept as they are.
+/// and are kept as they are. The input may use CRLF or LF line breaks; the
+/// result is canonical only where it was re-encoded (see
+/// [`Envelope::signable`] for the whole signing form).
 pub fn seven_bit_safe(entity: &[u8]) -> Result<Vec<u8>, MimeError> {
     seven_bit_safe_at(entity, 0)
 }
@@ -679,15 +684,23 @@ fn seven_bit_safe_at(input: &[u8], depth: usize) -> Result<Vec<u8>, MimeError> {
     }
     let encoding = entity.transfer_encoding();
     let encoded = encoding == "base64" || encoding == "quoted-printable";
-    if !needs_encoding(entity.body()) || content_type.mime_type().starts_with("message/") {
+    if content_type.mime_type().starts_with("message/") {
         return Ok(input.to_vec());
     }
-    if encoded {
-        return Err(MimeError::EightBitInEncodedPart { encoding });
-    }
+    // Binary content is bytes, not lines: encoded exactly as it is.
+    let body = if encoding == "binary" {
+        entity.body().to_vec()
+    } else if needs_encoding(entity.body()) {
+        if encoded {
+            return Err(MimeError::EightBitInEncodedPart { encoding });
+        }
+        canonicalize(entity.body())
+    } else {
+        return Ok(input.to_vec());
+    };
     let mut out = header_bytes(&entity, |f| !f.is("content-transfer-encoding"));
     out.extend_from_slice(b"Content-Transfer-Encoding: base64\r\n\r\n");
-    out.extend_from_slice(&encode_base64(entity.body(), LineBreak::Crlf));
+    out.extend_from_slice(&encode_base64(&body, LineBreak::Crlf));
     Ok(out)
 }
 
@@ -734,6 +747,26 @@ impl<'a> Envelope<'a> {
             inner: canonicalize(&inner),
             entity,
         })
+    }
+
+    /// The inner entity as it is signed: made 7-bit safe from the
+    /// message as it is ([`seven_bit_safe`]: `binary` parts base64-encoded
+    /// byte for byte, other 8-bit parts as canonical text), then every line
+    /// break CRLF. Unlike [`Envelope::inner`], binary content is never
+    /// "canonicalised" (an LF inside a PDF is not a line break).
+    ///
+    /// ```
+    /// let message = b"Subject: x\nContent-Type: application/octet-stream\nContent-Transfer-Encoding: binary\n\n\x00\n\xff";
+    /// let envelope = mail_message::Envelope::split(message)?;
+    /// let signable = envelope.signable()?;
+    /// assert!(signable.ends_with(b"Content-Transfer-Encoding: base64\r\n\r\nAAr/\r\n"));
+    /// # Ok::<(), mail_message::MimeError>(())
+    /// ```
+    pub fn signable(&self) -> Result<Vec<u8>, MimeError> {
+        let mut raw = header_bytes(&self.entity, |f| f.is_content_field());
+        raw.extend_from_slice(self.entity.line_break().as_bytes());
+        raw.extend_from_slice(self.entity.body());
+        Ok(canonicalize(&seven_bit_safe(&raw)?))
     }
 
     /// The message as parsed (outer fields and the original body).

@@ -82,7 +82,7 @@ pub enum Error {
     /// A multipart entity with 8-bit content too large to re-encode for
     /// signing in bounded memory (see [`crate::MAX_REENCODE_IN_MEMORY`]).
     #[error(
-        "the message is a multipart with 8-bit content larger than {limit} bytes; encode its parts as base64 or quoted-printable before signing"
+        "the message is a multipart with 8-bit or binary content larger than {limit} bytes; encode its parts as base64 or quoted-printable before signing"
     )]
     ReencodeTooLarge {
         /// The limit in bytes.

@@ -7,9 +7,12 @@
 //! already safe for 7-bit transport. A safe entity is signed as it is (what
 //! [`mail_message::seven_bit_safe`] returns unchanged); a single part with
 //! 8-bit content is re-encoded as base64 from the spool into a second
-//! temporary file, exactly as `seven_bit_safe` would; a multipart with 8-bit
-//! content is re-encoded in memory when it is at most
-//! [`MAX_REENCODE_IN_MEMORY`] bytes and refused otherwise. The signature is
+//! temporary file, exactly as `seven_bit_safe` would; a single part with
+//! `Content-Transfer-Encoding: binary` is spooled byte for byte (binary data
+//! has no line breaks to canonicalise) and re-encoded the same way; a
+//! multipart with 8-bit content or a part that may be `binary` is signed
+//! from its original bytes in memory, as [`Signer::sign_message`] does, when
+//! it is at most [`MAX_REENCODE_IN_MEMORY`] bytes and refused otherwise. The signature is
 //! computed over the spool with Sequoia's detached signer, then the outer
 //! header fields, the spooled entity and the signature part are written, so
 //! nothing is written when signing fails.
@@ -24,8 +27,8 @@ use crate::error::Error;
 use crate::pgp_mime::{self, MAX_HEADER, STREAM_BUFFER};
 use crate::signing::Signer;
 
-/// The largest multipart entity with 8-bit content that is re-encoded (in
-/// memory) for signing; larger ones are refused with
+/// The largest multipart entity with 8-bit or binary content that is
+/// re-encoded (in memory) for signing; larger ones are refused with
 /// [`Error::ReencodeTooLarge`].
 pub const MAX_REENCODE_IN_MEMORY: u64 = 4 * 1024 * 1024;
 
@@ -37,8 +40,8 @@ impl Signer {
     ///
     /// The inner entity is spooled in canonical form to a temporary file.
     /// A 7-bit clean entity is signed as it is; a single part with 8-bit
-    /// content is re-encoded as base64 from the spool; a multipart with
-    /// 8-bit content is re-encoded in memory up to
+    /// or `binary` content is re-encoded as base64 from the spool; a
+    /// multipart with 8-bit or `binary` parts is re-encoded in memory up to
     /// [`MAX_REENCODE_IN_MEMORY`] bytes and refused with
     /// [`Error::ReencodeTooLarge`] beyond. Nothing is written to `output`
     /// when signing fails.
@@ -74,9 +77,24 @@ impl Signer {
         let inner_header = mail_message::canonicalize(&inner_header);
         let mut file = BufWriter::with_capacity(STREAM_BUFFER, tempfile::tempfile()?);
         file.write_all(&inner_header)?;
-        let mut sink = CanonicalWriter::new(Scan::new(file, boundary.as_deref()));
-        std::io::copy(&mut reader, &mut sink)?;
-        let mut scan = sink.into_inner();
+        let mut scan = Scan::new(file, boundary.as_deref());
+        // Binary content is bytes, not lines: spooled as it is.
+        let leaf_binary = !content_type.is_multipart() && message.transfer_encoding() == "binary";
+        let original = if leaf_binary {
+            std::io::copy(&mut reader, &mut scan)?;
+            None
+        } else {
+            // A multipart's original bytes, while they fit, for the parts
+            // that must not be canonicalised.
+            let limit = if content_type.is_multipart() {
+                MAX_REENCODE_IN_MEMORY
+            } else {
+                0
+            };
+            let mut sink = OriginalCopy::new(CanonicalWriter::new(&mut scan), limit);
+            std::io::copy(&mut reader, &mut sink)?;
+            sink.into_copy()
+        };
         let needs_encoding = scan.needs_encoding();
         scan.bare_cr |= scan.previous == b'\r';
         let closed = scan.closed();
@@ -86,13 +104,19 @@ impl Signer {
             .map_err(|error| Error::Io(error.into_error()))?;
 
         let bare_cr = scan.bare_cr;
-        let signed = if !needs_encoding {
+        let signed = if leaf_binary {
+            reencode_leaf(spool, &inner_header, message.transfer_encoding())?
+        } else if content_type.is_multipart() && (needs_encoding || scan.maybe_binary) {
+            let body = original.ok_or(Error::ReencodeTooLarge {
+                limit: MAX_REENCODE_IN_MEMORY,
+            })?;
+            drop(spool);
+            reencode_in_memory(&header, &body, message.line_break())?
+        } else if !needs_encoding {
             if let (false, Some(boundary)) = (closed, boundary) {
                 return Err(MimeError::UnterminatedMultipart { boundary }.into());
             }
             spool
-        } else if content_type.is_multipart() {
-            reencode_in_memory(spool, message.line_break())?
         } else if content_type.mime_type().starts_with("message/") {
             // message/* cannot take a transfer encoding (RFC 2046 5.2).
             if bare_cr && message.line_break() == LineBreak::Lf {
@@ -169,19 +193,13 @@ fn bare_cr_error() -> Error {
     }
 }
 
-/// `seven_bit_safe` on a multipart entity small enough to hold.
-fn reencode_in_memory(mut spool: File, line_break: LineBreak) -> Result<File, Error> {
-    let length = spool.seek(SeekFrom::End(0))?;
-    if length > MAX_REENCODE_IN_MEMORY {
-        return Err(Error::ReencodeTooLarge {
-            limit: MAX_REENCODE_IN_MEMORY,
-        });
-    }
-    spool.seek(SeekFrom::Start(0))?;
-    let mut entity = Vec::new();
-    spool.read_to_end(&mut entity)?;
-    let safe = mail_message::seven_bit_safe(&entity)?;
-    drop(entity);
+/// The signable form of a multipart message small enough to hold, from its
+/// original bytes (`header`, the header section, and `body`), exactly as
+/// [`Signer::sign_message`] makes it.
+fn reencode_in_memory(header: &[u8], body: &[u8], line_break: LineBreak) -> Result<File, Error> {
+    let message = [header, body].concat();
+    let safe = mail_message::Envelope::split(&message)?.signable()?;
+    drop(message);
     check_line_breaks(&safe, line_break)?;
     let mut out = tempfile::tempfile()?;
     out.write_all(&safe)?;
@@ -234,10 +252,74 @@ fn file_contains(file: &mut File, needle: &[u8]) -> Result<bool, Error> {
     }
 }
 
+/// Passes what it is written through and keeps a copy of the first `limit`
+/// bytes; a write beyond the limit drops the copy.
+struct OriginalCopy<W: Write> {
+    inner: W,
+    copy: Option<Vec<u8>>,
+    limit: u64,
+}
+
+impl<W: Write> OriginalCopy<W> {
+    fn new(inner: W, limit: u64) -> OriginalCopy<W> {
+        OriginalCopy {
+            inner,
+            copy: Some(Vec::new()),
+            limit,
+        }
+    }
+
+    /// The copy, unless what passed through was longer than the limit.
+    fn into_copy(self) -> Option<Vec<u8>> {
+        self.copy
+    }
+}
+
+impl<W: Write> Write for OriginalCopy<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let written = self.inner.write(buf)?;
+        let passed = buf.get(..written).unwrap_or_default();
+        if let Some(copy) = &mut self.copy {
+            if (copy.len() + passed.len()) as u64 > self.limit {
+                self.copy = None;
+            } else {
+                copy.extend_from_slice(passed);
+            }
+        }
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// The start of a line kept to tell a `Content-Transfer-Encoding` field's
+/// value.
+const FIELD_HEAD: usize = 64;
+
+/// Whether a line (its first [`FIELD_HEAD`] bytes) is a
+/// `Content-Transfer-Encoding` field that may say `binary`: any value but
+/// the four that need no byte-exact handling counts, so a folded or cut-off
+/// value errs towards the exact path.
+fn may_name_binary(line: &[u8]) -> bool {
+    const NAME: &[u8] = b"content-transfer-encoding:";
+    match line.get(..NAME.len()) {
+        Some(name) if name.eq_ignore_ascii_case(NAME) => {
+            let value = line.get(NAME.len()..).unwrap_or_default().trim_ascii();
+            !["7bit", "8bit", "base64", "quoted-printable"]
+                .iter()
+                .any(|known| value.eq_ignore_ascii_case(known.as_bytes()))
+        }
+        _ => false,
+    }
+}
+
 /// Passes the canonical body through and notes what
 /// `mail_message::seven_bit_safe` decides on: whether the body needs a
-/// transfer encoding (8-bit bytes, NUL, bare CR, lines over 998 octets) and,
-/// for a multipart, whether its closing delimiter line occurs.
+/// transfer encoding (8-bit bytes, NUL, bare CR, lines over 998 octets),
+/// whether a part may be `binary` and, for a multipart, whether its closing
+/// delimiter line occurs.
 struct Scan<W: Write> {
     inner: W,
     line_length: usize,
@@ -252,6 +334,10 @@ struct Scan<W: Write> {
     /// Whether the current line after `line_start` is all white space.
     rest_blank: bool,
     closed: bool,
+    /// The start of the current line, up to [`FIELD_HEAD`] bytes.
+    field_head: Vec<u8>,
+    /// A line that may be `Content-Transfer-Encoding: binary` occurred.
+    maybe_binary: bool,
 }
 
 impl<W: Write> Scan<W> {
@@ -266,6 +352,8 @@ impl<W: Write> Scan<W> {
             line_start: Vec::new(),
             rest_blank: true,
             closed: false,
+            field_head: Vec::new(),
+            maybe_binary: false,
         }
     }
 
@@ -325,6 +413,11 @@ impl<W: Write> Write for Scan<W> {
                 .min(segment.len());
             let (head, tail) = segment.split_at(take);
             self.line_start.extend_from_slice(head);
+            let field_take = FIELD_HEAD
+                .saturating_sub(self.field_head.len())
+                .min(segment.len());
+            self.field_head
+                .extend_from_slice(segment.get(..field_take).unwrap_or_default());
             if self.rest_blank && !tail.iter().all(u8::is_ascii_whitespace) {
                 self.rest_blank = false;
             }
@@ -333,6 +426,10 @@ impl<W: Write> Write for Scan<W> {
                     if self.line_closes() {
                         self.closed = true;
                     }
+                    if may_name_binary(&self.field_head) {
+                        self.maybe_binary = true;
+                    }
+                    self.field_head.clear();
                     self.line_length = 0;
                     self.line_start.clear();
                     self.rest_blank = true;
@@ -400,6 +497,36 @@ mod tests {
         assert!(!scan(b"--b\r\nx\r\n--b--x\r\n", b).1);
         assert!(!scan(b"--b\r\nx\r\n--b\r\n", b).1);
         assert!(!scan(b"--b\r\nx\r\n--bb--\r\n", b).1);
+    }
+
+    #[test]
+    fn binary_fields_are_noticed_in_any_spelling() {
+        let binary = |body: &[u8]| {
+            let mut scan = Scan::new(Vec::new(), Some("b"));
+            for piece in body.chunks(5) {
+                scan.write_all(piece).unwrap();
+            }
+            scan.maybe_binary
+        };
+        assert!(binary(
+            b"--b\r\nContent-Transfer-Encoding: binary\r\n\r\nx\r\n"
+        ));
+        assert!(binary(
+            b"--b\r\ncontent-transfer-encoding:BINARY  \r\n\r\nx\r\n"
+        ));
+        // Folded or unknown values take the exact path too.
+        assert!(binary(
+            b"--b\r\nContent-Transfer-Encoding:\r\n binary\r\n\r\nx\r\n"
+        ));
+        assert!(!binary(
+            b"--b\r\nContent-Transfer-Encoding: base64\r\n\r\nAA==\r\n"
+        ));
+        assert!(!binary(
+            b"--b\r\nContent-Transfer-Encoding: 8bit\r\n\r\nx\r\n"
+        ));
+        assert!(!binary(
+            b"--b\r\nX-Content-Transfer-Encoding: binary\r\n\r\nx\r\n"
+        ));
     }
 
     #[test]

@@ -251,7 +251,7 @@ impl Signer {
     /// second. Line breaks follow the input's style.
     pub fn sign_message(&self, message: &[u8]) -> Result<Vec<u8>, Error> {
         let envelope = Envelope::split(message)?;
-        let signed = mail_message::seven_bit_safe(envelope.inner())?;
+        let signed = envelope.signable()?;
         crate::sign_stream::check_line_breaks(&signed, envelope.message().line_break())?;
         let (signature, micalg) = self.sign_detached(&signed)?;
         let entity = pgp_mime::multipart_signed(&signed, &signature, &micalg)?;

@@ -89,6 +89,62 @@ fn gpg_verifies_our_streamed_pgp_mime_signature() {
     }
 }
 
+/// `Content-Transfer-Encoding: binary` content (lone LF and CR, NUL,
+/// 0xFF) is data, not lines: both signing paths base64-encode it byte for
+/// byte, gpg verifies, and the attachment that arrives is the one sent.
+#[test]
+fn binary_parts_are_signed_byte_for_byte() {
+    let attachment: &[u8] = b"%PDF-1.7\n\x00\x01\r\xff\xfe\n\r\n\rstream\x00end";
+    let mut multipart = "From: Alice Example <alice@example.org>\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=mix\n\n--mix\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\nAnbei, Grüße\n--mix\nContent-Type: application/pdf\nContent-Transfer-Encoding: binary\n\n".as_bytes().to_vec();
+    multipart.extend_from_slice(attachment);
+    multipart.extend_from_slice(b"\n--mix--\n");
+    let mut single = b"From: Alice Example <alice@example.org>\r\nMIME-Version: 1.0\r\nContent-Type: application/pdf\r\nContent-Transfer-Encoding: Binary\r\n\r\n".to_vec();
+    single.extend_from_slice(attachment);
+    let alice = alice(PgpSuite::Cv25519);
+    let gpg = Gpg::new();
+    gpg.import(&alice, false);
+    let signer = Signer::new(alice.cert(), None).unwrap();
+    for (name, message) in [("multipart", multipart), ("single part", single)] {
+        let mut streamed = Vec::new();
+        signer
+            .sign_message_stream(&message[..], &mut streamed)
+            .unwrap();
+        for signed in [signer.sign_message(&message).unwrap(), streamed] {
+            let parts = parts(&signed);
+            assert!(parts[0].iter().all(u8::is_ascii), "{name}: 7-bit safe");
+            let content = gpg.write("content", &mail_message::canonicalize(&parts[0]));
+            let signature = mail_message::Entity::parse(&parts[1])
+                .unwrap()
+                .body()
+                .to_vec();
+            let signature = gpg.write("content.asc", &signature);
+            let output = gpg.ok(
+                &["--status-fd", "1", "--verify", s(&signature), s(&content)],
+                b"",
+            );
+            let status = String::from_utf8_lossy(&output.stdout);
+            assert!(status.contains("[GNUPG:] GOODSIG"), "{name}: {status}");
+            let entity = mail_message::Entity::parse(&parts[0]).unwrap();
+            let pdf = match entity.content_type().unwrap().parameter("boundary") {
+                Some(boundary) => {
+                    let split = mail_message::Multipart::split(entity.body(), boundary).unwrap();
+                    assert_eq!(split.parts().len(), 2, "{name}");
+                    mail_message::Entity::parse(split.parts()[1])
+                        .unwrap()
+                        .decoded_body()
+                        .unwrap()
+                }
+                None => entity.decoded_body().unwrap(),
+            };
+            assert_eq!(pdf, attachment, "{name}");
+            let report = Verifier::new([public(&alice)])
+                .verify_message(&signed)
+                .unwrap();
+            assert_eq!(report.verdict(), Verdict::SignedByFrom, "{name}");
+        }
+    }
+}
+
 #[test]
 fn we_verify_gpg_pgp_mime_signature_sha512() {
     for suite in SUITES {

@@ -324,10 +324,11 @@ impl Signer {
 
     /// Signs a whole RFC 5322 message: the outer header fields (From, To,
     /// Subject, ...) stay outside; the body entity with its `Content-*`
-    /// fields is canonicalised (CRLF), made 7-bit safe, and signed.
+    /// fields is made 7-bit safe and canonical (CRLF; binary parts
+    /// base64-encoded byte for byte, see [`Envelope::signable`]) and signed.
     pub fn sign_message(&self, message: &[u8], form: SignatureForm) -> Result<Vec<u8>, Error> {
         let envelope = Envelope::split(message)?;
-        let entity = mime::seven_bit_safe(envelope.inner())?;
+        let entity = envelope.signable()?;
         let cms = self.sign_cms(&entity, form, SystemTime::now())?;
         let signature = mime::encode_base64(&cms, mime::LineBreak::Crlf);
         let mut out = Vec::with_capacity(entity.len() + signature.len() + 512);

@@ -204,3 +204,36 @@ fn gpgsm_verifies_detached_signatures() {
         );
     }
 }
+
+/// A PDF-like attachment with `Content-Transfer-Encoding: binary`: lone LF
+/// and CR, NUL and 0xFF are data, not line breaks. Signing base64-encodes
+/// it byte for byte (RFC 8551 section 3.1.1), so OpenSSL verifies and the
+/// attachment it hands out is the one that was sent.
+#[test]
+fn binary_attachments_are_signed_byte_for_byte() {
+    let attachment: &[u8] = b"%PDF-1.7\n\x00\x01\r\xff\xfe\n\r\n\rstream\x00end";
+    let mut message = "From: alice@example.org\nTo: bob@example.org\nSubject: Vertrag\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"b1\"\n\n--b1\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\nAnbei der Vertrag, Grüße\n--b1\nContent-Type: application/pdf\nContent-Transfer-Encoding: binary\n\n".as_bytes().to_vec();
+    message.extend_from_slice(attachment);
+    message.extend_from_slice(b"\n--b1--\n");
+    let dir = tempfile::tempdir().unwrap();
+    for form in [SignatureForm::Detached, SignatureForm::Opaque] {
+        let signed = common::signer("alice@example.org", KeyKind::P256)
+            .sign_message(&message, form)
+            .unwrap();
+        assert!(signed.iter().all(u8::is_ascii), "{form:?}: 7-bit safe");
+        let content = openssl_verify(dir.path(), &signed);
+        let entity = Entity::parse(&content).unwrap();
+        let content_type = entity.content_type().unwrap();
+        let parts =
+            Multipart::split(entity.body(), content_type.parameter("boundary").unwrap()).unwrap();
+        assert_eq!(parts.parts().len(), 2);
+        let text = Entity::parse(parts.parts()[0]).unwrap();
+        assert_eq!(
+            String::from_utf8(text.decoded_body().unwrap()).unwrap(),
+            "Anbei der Vertrag, Grüße"
+        );
+        let pdf = Entity::parse(parts.parts()[1]).unwrap();
+        assert_eq!(pdf.transfer_encoding(), "base64");
+        assert_eq!(pdf.decoded_body().unwrap(), attachment, "{form:?}");
+    }
+}

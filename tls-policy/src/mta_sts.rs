@@ -111,12 +111,14 @@ impl StsPolicy {
                 "mx" => {
                     let pattern = value.trim_end_matches('.').to_ascii_lowercase();
                     let host = pattern.strip_prefix("*.").unwrap_or(&pattern);
-                    if host.is_empty()
-                        || host.contains('*')
-                        || !host
-                            .bytes()
-                            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
-                    {
+                    let label_ok = |label: &str| {
+                        !label.is_empty()
+                            && label.len() <= 63
+                            && label
+                                .bytes()
+                                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                    };
+                    if host.len() > 253 || !host.split('.').all(label_ok) {
                         return Err(invalid("an mx pattern is not a host name"));
                     }
                     mx.push(pattern);
@@ -347,6 +349,9 @@ mod tests {
             "version: STSv1\nmode: enforce\nmx: a.example\n",
             "version: STSv1\nmode: enforce\nmx: a.example\nmax_age: -1\n",
             "version: STSv1\nmode: enforce\nmx: *.*.example\nmax_age: 1\n",
+            "version: STSv1\nmode: enforce\nmx: *..example\nmax_age: 1\n",
+            "version: STSv1\nmode: enforce\nmx: a..example\nmax_age: 1\n",
+            "version: STSv1\nmode: enforce\nmx: *.\nmax_age: 1\n",
             "version: STSv1\nmode enforce\n",
         ] {
             assert!(StsPolicy::parse(bad).is_err(), "{bad}");
