@@ -106,8 +106,7 @@ fn decoded_leaves(entity_bytes: &[u8]) -> Vec<Vec<u8>> {
     }
 }
 
-/// What signing promises to keep: each leaf's bytes, with line breaks made
-/// CRLF (the canonical form signed).
+/// The message in canonical form (CRLF line breaks), as it is encrypted.
 fn canonical(bytes: &[u8]) -> Vec<u8> {
     smime_core::mime::canonicalize(bytes)
 }
@@ -127,7 +126,9 @@ proptest! {
         // The unwrapped message's top-level Content-Type is the signed
         // entity's, so its leaves are the signed leaves.
         let leaves = decoded_leaves(report.unwrapped_message().unwrap());
-        let expected: Vec<Vec<u8>> = body.parts.iter().map(|(_, b)| canonical(b)).collect();
+        // Every part is `Content-Transfer-Encoding: binary`: signing keeps
+        // its bytes exactly, bare LF and CR included (RFC 8551 3.1.1).
+        let expected: Vec<Vec<u8>> = body.parts.iter().map(|(_, b)| b.clone()).collect();
         prop_assert_eq!(leaves, expected);
     }
 
