@@ -1,5 +1,7 @@
-//! Whole S/MIME messages from anyone: `decrypt_message` and `verify_message`
-//! on arbitrary bytes return a typed error or a result, never panic. The
+//! Whole S/MIME messages from anyone: `decrypt_message`,
+//! `decrypt_message_stream`, `verify_message` and `verify_cms` on arbitrary
+//! bytes return a typed error or a result, never panic; what the streaming
+//! decryption accepts, the in-memory one accepts with the same cipher. The
 //! seeds are encrypted to and signed by testkit's `fuzz@example.org`, so
 //! the fuzzer reaches MIME splitting, key recovery, content decryption,
 //! signature checks and path validation.
@@ -8,7 +10,9 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use smime_core::{Certificate, DecryptionIdentity, Verdict, Verifier, decrypt_message};
+use smime_core::{
+    Certificate, DecryptionIdentity, Verdict, Verifier, decrypt_message, decrypt_message_stream,
+};
 use testkit::{KeyKind, pki};
 
 struct Setup {
@@ -36,10 +40,22 @@ fn setup() -> &'static Setup {
 fuzz_target!(|data: &[u8]| {
     let setup = setup();
     for identity in &setup.identities {
-        if let Ok(decrypted) = decrypt_message(data, identity) {
+        let in_memory = decrypt_message(data, identity);
+        if let Ok(decrypted) = &in_memory {
             let _ = setup.verifier.verify_message(decrypted.message());
         }
+        let mut streamed = Vec::new();
+        if let Ok(found) = decrypt_message_stream(data, &mut streamed, identity) {
+            let decrypted = in_memory.expect("what streams decrypts in memory too");
+            assert_eq!(found.encryption, decrypted.encryption());
+        } else {
+            // Nothing is released when decryption fails.
+            assert!(streamed.is_empty());
+        }
     }
+    // The bytes as a CMS structure on their own, attached or detached.
+    let _ = setup.verifier.verify_cms(data, None);
+    let _ = setup.verifier.verify_cms(data, Some(b"content"));
     if let Ok(report) = setup.verifier.verify_message(data) {
         // The verdict is consistent with the details it folds.
         match report.verdict() {

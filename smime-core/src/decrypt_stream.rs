@@ -265,6 +265,7 @@ fn parse(reader: impl Read) -> Result<Parsed, Error> {
     if authenticated != mac.is_some() {
         return Err(malformed());
     }
+    end_of_input(&mut ber)?;
     let mut spool = writer
         .into_inner()
         .map_err(|error| Error::Io(error.into_error()))?;
@@ -278,6 +279,27 @@ fn parse(reader: impl Read) -> Result<Parsed, Error> {
         ciphertext: spool,
         ciphertext_len,
     })
+}
+
+/// Nothing but white space may follow the structure: `decrypt_message`,
+/// which decodes the whole body, refuses what does not decode, and the two
+/// must accept the same messages. Read to the end, in bounded memory.
+fn end_of_input(ber: &mut BerReader<impl Read>) -> Result<(), Error> {
+    let mut rest = [0u8; 512];
+    loop {
+        let count = ber.inner.read(&mut rest).map_err(Error::Io)?;
+        if count == 0 {
+            return Ok(());
+        }
+        if !rest
+            .get(..count)
+            .unwrap_or_default()
+            .iter()
+            .all(u8::is_ascii_whitespace)
+        {
+            return Err(malformed());
+        }
+    }
 }
 
 fn end_of_contents(ber: &mut BerReader<impl Read>) -> Result<(), Error> {

@@ -160,3 +160,31 @@ fn failures_write_nothing() {
         assert!(out.is_empty(), "{cipher:?}: output despite failure");
     }
 }
+
+/// What follows the CMS structure must decode (found by the `smime_message`
+/// fuzz target: a stray byte after the last base64 line was ignored by the
+/// streaming decryption and refused by `decrypt_message`). Both refuse it
+/// now; trailing white space is fine for both.
+#[test]
+fn junk_after_the_structure_is_refused_like_in_memory() {
+    let message = b"From: a@example.org\r\nContent-Type: text/plain\r\n\r\nshort\r\n";
+    let identity = common::identity("b@example.org", KeyKind::P256);
+    let mut encrypted = Vec::new();
+    Encryptor::new([common::certificate("b@example.org", KeyKind::P256)])
+        .unwrap()
+        .encrypt_message_stream(&message[..], &mut encrypted)
+        .unwrap();
+    for (suffix, accepted) in [
+        (&b"\r\n\r\n"[..], true),
+        (b"\x02", false),
+        (b"QUJD\r\n", false),
+    ] {
+        let mail = [encrypted.as_slice(), suffix].concat();
+        let mut out = Vec::new();
+        let streamed = decrypt_message_stream(&mail[..], &mut out, &identity);
+        let in_memory = decrypt_message(&mail, &identity);
+        assert_eq!(streamed.is_ok(), accepted, "{suffix:?}: {streamed:?}");
+        assert_eq!(in_memory.is_ok(), accepted, "{suffix:?}");
+        assert_eq!(out.is_empty(), !accepted, "{suffix:?}");
+    }
+}
