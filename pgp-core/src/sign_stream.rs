@@ -12,10 +12,10 @@
 //! has no line breaks to canonicalise) and re-encoded the same way; a
 //! multipart with 8-bit content or a part that may be `binary` is signed
 //! from its original bytes in memory, as [`Signer::sign_message`] does, when
-//! it is at most [`MAX_REENCODE_IN_MEMORY`] bytes and refused otherwise. The signature is
-//! computed over the spool with Sequoia's detached signer, then the outer
-//! header fields, the spooled entity and the signature part are written, so
-//! nothing is written when signing fails.
+//! it is at most [`MAX_REENCODE_IN_MEMORY`] bytes and refused otherwise. The
+//! signature is computed over the spool with Sequoia's detached signer, then
+//! the outer header fields, the spooled entity and the signature part are
+//! written, so nothing is written when signing fails.
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
