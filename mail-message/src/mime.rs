@@ -641,10 +641,23 @@ fn needs_encoding(body: &[u8]) -> bool {
 /// result is canonical only where it was re-encoded (see
 /// [`Envelope::signable`] for the whole signing form).
 pub fn seven_bit_safe(entity: &[u8]) -> Result<Vec<u8>, MimeError> {
-    seven_bit_safe_at(entity, 0)
+    reencode_at(entity, Reencode::EightBitAndBinary, 0)
 }
 
-fn seven_bit_safe_at(input: &[u8], depth: usize) -> Result<Vec<u8>, MimeError> {
+/// Which parts [`reencode_at`] re-encodes as base64.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Reencode {
+    /// Every part with 8-bit content and every `binary` part: 7-bit safe.
+    EightBitAndBinary,
+    /// Only `binary` parts; 8-bit text stays 8-bit.
+    Binary,
+}
+
+pub(crate) fn reencode_at(
+    input: &[u8],
+    reencode: Reencode,
+    depth: usize,
+) -> Result<Vec<u8>, MimeError> {
     if depth > MAX_DEPTH {
         return Err(MimeError::TooDeep);
     }
@@ -658,13 +671,13 @@ fn seven_bit_safe_at(input: &[u8], depth: usize) -> Result<Vec<u8>, MimeError> {
         let mut safe_parts = Vec::new();
         let mut changed = false;
         for part in multipart.parts() {
-            let safe = seven_bit_safe_at(part, depth + 1)?;
+            let safe = reencode_at(part, reencode, depth + 1)?;
             changed |= safe != *part;
             safe_parts.push(safe);
         }
         if !changed
-            && !needs_encoding(multipart.preamble())
-            && !needs_encoding(multipart.epilogue())
+            && (reencode == Reencode::Binary
+                || (!needs_encoding(multipart.preamble()) && !needs_encoding(multipart.epilogue())))
         {
             return Ok(input.to_vec());
         }
@@ -690,7 +703,7 @@ fn seven_bit_safe_at(input: &[u8], depth: usize) -> Result<Vec<u8>, MimeError> {
     // Binary content is bytes, not lines: encoded exactly as it is.
     let body = if encoding == "binary" {
         entity.body().to_vec()
-    } else if needs_encoding(entity.body()) {
+    } else if reencode == Reencode::EightBitAndBinary && needs_encoding(entity.body()) {
         if encoded {
             return Err(MimeError::EightBitInEncodedPart { encoding });
         }
@@ -740,13 +753,12 @@ impl<'a> Envelope<'a> {
     /// Splits a message into outer fields and the canonical inner entity.
     pub fn split(message: &'a [u8]) -> Result<Envelope<'a>, MimeError> {
         let entity = Entity::parse(message)?;
-        let mut inner = header_bytes(&entity, |f| f.is_content_field());
-        inner.extend_from_slice(entity.line_break().as_bytes());
-        inner.extend_from_slice(entity.body());
-        Ok(Envelope {
-            inner: canonicalize(&inner),
+        let mut envelope = Envelope {
             entity,
-        })
+            inner: Vec::new(),
+        };
+        envelope.inner = canonicalize(&envelope.raw_inner());
+        Ok(envelope)
     }
 
     /// The inner entity as it is signed: made 7-bit safe from the
@@ -763,10 +775,38 @@ impl<'a> Envelope<'a> {
     /// # Ok::<(), mail_message::MimeError>(())
     /// ```
     pub fn signable(&self) -> Result<Vec<u8>, MimeError> {
+        Ok(canonicalize(&seven_bit_safe(&self.raw_inner())?))
+    }
+
+    /// The inner entity as it is encrypted: `binary` parts base64-encoded
+    /// byte for byte, everything else as it is (8-bit text stays 8-bit,
+    /// which RFC 8551 section 3.1.2 allows inside encryption), then every
+    /// line break CRLF. A decrypted message thus holds no `binary` part,
+    /// which most SMTP hops could not carry (they lack BINARYMIME), and an
+    /// attachment comes out exactly as it went in.
+    ///
+    /// ```
+    /// let message = "Subject: x\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\nGrüße\n".as_bytes();
+    /// let envelope = mail_message::Envelope::split(message)?;
+    /// assert_eq!(envelope.encryptable()?, envelope.inner());
+    ///
+    /// let message = b"Subject: x\nContent-Type: application/octet-stream\nContent-Transfer-Encoding: binary\n\n\x00\n\xff";
+    /// let envelope = mail_message::Envelope::split(message)?;
+    /// assert!(envelope.encryptable()?.ends_with(b"Content-Transfer-Encoding: base64\r\n\r\nAAr/\r\n"));
+    /// # Ok::<(), mail_message::MimeError>(())
+    /// ```
+    pub fn encryptable(&self) -> Result<Vec<u8>, MimeError> {
+        let raw = self.raw_inner();
+        Ok(canonicalize(&reencode_at(&raw, Reencode::Binary, 0)?))
+    }
+
+    /// The inner entity as it is in the message: its `Content-*` fields,
+    /// the line break that ends them, and the body.
+    fn raw_inner(&self) -> Vec<u8> {
         let mut raw = header_bytes(&self.entity, |f| f.is_content_field());
         raw.extend_from_slice(self.entity.line_break().as_bytes());
         raw.extend_from_slice(self.entity.body());
-        Ok(canonicalize(&seven_bit_safe(&raw)?))
+        raw
     }
 
     /// The message as parsed (outer fields and the original body).

@@ -12,7 +12,7 @@ use std::io::{BufReader, Read, Write};
 use std::time::SystemTime;
 
 use mail_message::stream::{CanonicalWriter, LineBreakWriter, read_header_section};
-use mail_message::{Entity, Envelope};
+use mail_message::{Entity, Envelope, SpooledEntity};
 use sequoia_openpgp::cert::Preferences;
 use sequoia_openpgp::cert::amalgamation::ValidAmalgamation;
 use sequoia_openpgp::cert::amalgamation::key::ValidErasedKeyAmalgamation;
@@ -165,10 +165,13 @@ impl Encryptor {
 
     /// Encrypts a message (RFC 5322 bytes) as PGP/MIME
     /// `multipart/encrypted`: the outer header fields stay, the inner entity
-    /// (its `Content-*` fields and body, canonical CRLF) is encrypted.
+    /// (its `Content-*` fields and body) is encrypted in canonical CRLF
+    /// form with `binary` parts base64-encoded byte for byte
+    /// ([`Envelope::encryptable`]), so an attachment comes out exactly as
+    /// it went in and the decrypted message can travel on over SMTP.
     pub fn encrypt_message(&self, message: &[u8]) -> Result<Vec<u8>, Error> {
         let envelope = Envelope::split(message)?;
-        let armored = self.encrypt(envelope.inner())?;
+        let armored = self.encrypt(&envelope.encryptable()?)?;
         let entity = pgp_mime::multipart_encrypted(&armored)?;
         Ok(envelope.rebuild(&entity))
     }
@@ -177,7 +180,10 @@ impl Encryptor {
     /// `multipart/encrypted` onto `output`, in memory that does not grow
     /// with the message: the same result as
     /// [`Encryptor::encrypt_message`] (with another boundary), for messages
-    /// of any size.
+    /// of any size. The inner entity is first spooled to a temporary file
+    /// ([`mail_message::SpooledEntity`]); a multipart with a `binary` part
+    /// larger than [`crate::MAX_REENCODE_IN_MEMORY`] is refused with
+    /// [`Error::ReencodeTooLarge`]. Nothing is written when that fails.
     ///
     /// ```
     /// # let bob = testkit::openpgp_key("Bob <bob@example.net>", testkit::PgpSuite::Cv25519, testkit::PgpVersion::V4);
@@ -201,6 +207,7 @@ impl Encryptor {
         let header = read_header_section(&mut reader, MAX_HEADER)?;
         let message = Entity::parse(&header)?;
         let line_break = message.line_break();
+        let entity = SpooledEntity::encryptable(&header, reader)?.into_file();
         output.write_all(&message.outer_header())?;
         // Armored data never holds the boundary: `-` is not in the base64
         // alphabet, and the armor lines do not say "pgp-".
@@ -210,10 +217,11 @@ impl Encryptor {
         // Sequoia's armor writes LF; the canonical writer makes it CRLF and
         // the line-break writer gives it the message's style.
         self.encrypt_to(CanonicalWriter::new(&mut body), |plaintext| {
-            let mut canonical = CanonicalWriter::new(plaintext);
-            canonical.write_all(&message.content_header())?;
-            canonical.write_all(b"\r\n")?;
-            std::io::copy(&mut reader, &mut canonical).map(drop)
+            std::io::copy(
+                &mut BufReader::with_capacity(STREAM_BUFFER, &entity),
+                plaintext,
+            )
+            .map(drop)
         })?;
         body.write_all(pgp_mime::multipart_encrypted_tail(&boundary).as_bytes())?;
         let mut output = body.finish()?;

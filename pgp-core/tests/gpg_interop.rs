@@ -229,6 +229,58 @@ fn gpg_decrypts_our_signed_pgp_mime_encryption_to_many_recipients() {
     }
 }
 
+/// `Content-Transfer-Encoding: binary` content is encrypted as base64 of
+/// its exact bytes (in memory and streamed, multipart and single part): the
+/// attachment gpg decrypts is the one sent, and so is the one we decrypt.
+#[test]
+fn binary_parts_are_encrypted_byte_for_byte() {
+    let attachment: &[u8] = b"%PDF-1.7\n\x00\x01\r\xff\xfe\n\r\n\rstream\x00end";
+    let mut multipart = "From: Alice Example <alice@example.org>\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=mix\n\n--mix\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\nAnbei, Grüße\n--mix\nContent-Type: application/pdf\nContent-Transfer-Encoding: binary\n\n".as_bytes().to_vec();
+    multipart.extend_from_slice(attachment);
+    multipart.extend_from_slice(b"\n--mix--\n");
+    let mut single = b"From: Alice Example <alice@example.org>\r\nMIME-Version: 1.0\r\nContent-Type: application/pdf\r\nContent-Transfer-Encoding: binary\r\n\r\n".to_vec();
+    single.extend_from_slice(attachment);
+    let bob = bob(PgpSuite::Cv25519);
+    let gpg = Gpg::new();
+    gpg.import(&bob, true);
+    let encryptor = Encryptor::new([public(&bob)]);
+    let pdf_of = |entity: &[u8], name: &str| {
+        let entity = mail_message::Entity::parse(entity).unwrap();
+        match entity.content_type().unwrap().parameter("boundary") {
+            Some(boundary) => {
+                let split = mail_message::Multipart::split(entity.body(), boundary).unwrap();
+                assert_eq!(split.parts().len(), 2, "{name}");
+                let text = mail_message::Entity::parse(split.parts()[0]).unwrap();
+                assert_eq!(text.decoded_body().unwrap(), "Anbei, Grüße".as_bytes());
+                mail_message::Entity::parse(split.parts()[1])
+                    .unwrap()
+                    .decoded_body()
+                    .unwrap()
+            }
+            None => entity.decoded_body().unwrap(),
+        }
+    };
+    for (name, message) in [("multipart", multipart), ("single part", single)] {
+        let mut streamed = Vec::new();
+        encryptor
+            .encrypt_message_stream(&message[..], &mut streamed)
+            .unwrap();
+        for encrypted in [encryptor.encrypt_message(&message).unwrap(), streamed] {
+            let parts = parts(&encrypted);
+            let payload = mail_message::Entity::parse(&parts[1])
+                .unwrap()
+                .body()
+                .to_vec();
+            let output = gpg.ok(&["--decrypt"], &payload);
+            assert_eq!(pdf_of(&output.stdout, name), attachment, "{name}: gpg");
+            let decrypted = Decryptor::new([bob.cert().clone()])
+                .decrypt_message(&encrypted)
+                .unwrap();
+            assert_eq!(pdf_of(decrypted.message(), name), attachment, "{name}: us");
+        }
+    }
+}
+
 #[test]
 fn we_decrypt_gpg_signed_pgp_mime_encryption() {
     for suite in SUITES {

@@ -34,7 +34,7 @@ use crate::error::Error;
 use crate::gcm_stream::{Authenticator, GcmKey, Keystream};
 use crate::key_agreement::wrap_content_key;
 use mail_message::Entity;
-use mail_message::stream::{Base64Writer, CanonicalWriter, read_header_section};
+use mail_message::stream::{Base64Writer, read_header_section};
 
 /// How RSA recipients get the content-encryption key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -282,25 +282,48 @@ impl Encryptor {
 
     /// Encrypts a whole RFC 5322 message: the outer header fields stay
     /// readable (they are needed for delivery), the body entity with its
-    /// `Content-*` fields is encrypted.
+    /// `Content-*` fields is encrypted in canonical CRLF form with `binary`
+    /// parts base64-encoded byte for byte
+    /// ([`mail_message::Envelope::encryptable`]). RFC 8551 section 3.1.2
+    /// allows binary inner entities, but a decrypted message must travel on
+    /// over SMTP hops that cannot take them (few offer BINARYMIME), and an
+    /// attachment must come out exactly as it went in.
     pub fn encrypt_message(&self, message: &[u8]) -> Result<Vec<u8>, Error> {
-        let mut out = Vec::with_capacity(message.len() * 4 / 3 + 4096);
-        self.encrypt_message_stream(message, &mut out)?;
+        let envelope = mail_message::Envelope::split(message)?;
+        let entity = envelope.encryptable()?;
+        let mut out = Vec::with_capacity(entity.len() * 4 / 3 + 4096);
+        self.write_encrypted(envelope.message(), &entity[..], &mut out)?;
         Ok(out)
     }
 
     /// [`Encryptor::encrypt_message`] from a reader to a writer, in bounded
-    /// memory whatever the message size: the CMS is written as BER with
-    /// indefinite lengths (as OpenSSL `-stream`, NSS and Outlook write it),
-    /// the content in 64 KiB segments.
+    /// memory whatever the message size: the inner entity is first spooled
+    /// to a temporary file ([`mail_message::SpooledEntity`]; a multipart
+    /// with a `binary` part larger than
+    /// [`mail_message::MAX_REENCODE_IN_MEMORY`] is refused with
+    /// [`Error::ReencodeTooLarge`], and nothing is written), then the CMS is
+    /// written as BER with indefinite lengths (as OpenSSL `-stream`, NSS and
+    /// Outlook write it), the content in 64 KiB segments.
     pub fn encrypt_message_stream(
         &self,
         input: impl Read,
-        mut output: impl Write,
+        output: impl Write,
     ) -> Result<(), Error> {
         let mut reader = BufReader::with_capacity(SEGMENT, input);
         let header = read_header_section(&mut reader, MAX_HEADER).map_err(Error::Io)?;
         let message = Entity::parse(&header)?;
+        let entity = mail_message::SpooledEntity::encryptable(&header, reader)?.into_file();
+        self.write_encrypted(&message, BufReader::with_capacity(SEGMENT, entity), output)
+    }
+
+    /// Writes `message`'s outer header fields and the S/MIME entity that
+    /// encrypts `entity` (the prepared inner entity).
+    fn write_encrypted(
+        &self,
+        message: &Entity<'_>,
+        mut entity: impl Read,
+        mut output: impl Write,
+    ) -> Result<(), Error> {
         let line_break = message.line_break();
         let smime_type = if self.cipher.is_authenticated() {
             "authEnveloped-data"
@@ -327,15 +350,9 @@ impl Encryptor {
             .write_all(&ber_prefix(&prepared)?)
             .map_err(Error::Io)?;
         let segments = BerSegments { inner: base64 };
-        let mut canonical = CanonicalWriter::new(ContentEncryptor::new(&prepared, segments)?);
-        // The inner entity: the message's Content-* fields, an empty line,
-        // the body, all canonical (CRLF).
-        canonical
-            .write_all(&message.content_header())
-            .and_then(|()| canonical.write_all(b"\r\n"))
-            .and_then(|()| std::io::copy(&mut reader, &mut canonical).map(drop))
-            .map_err(Error::Io)?;
-        let (segments, tag) = canonical.into_inner().finish().map_err(Error::Io)?;
+        let mut encryptor = ContentEncryptor::new(&prepared, segments)?;
+        std::io::copy(&mut entity, &mut encryptor).map_err(Error::Io)?;
+        let (segments, tag) = encryptor.finish().map_err(Error::Io)?;
         let mut base64 = segments.inner;
         let mut suffix = vec![0, 0, 0, 0]; // end of [0] content, of EncryptedContentInfo
         if let Some(tag) = tag {

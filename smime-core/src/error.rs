@@ -131,4 +131,28 @@ pub enum Error {
     /// Reading the message or writing the result failed.
     #[error("I/O: {0}")]
     Io(#[source] std::io::Error),
+    /// A multipart entity with 8-bit or binary parts too large to re-encode
+    /// in bounded memory (see [`mail_message::MAX_REENCODE_IN_MEMORY`]).
+    #[error(
+        "the message is a multipart with 8-bit or binary content larger than {limit} bytes; encode its parts as base64 or quoted-printable first"
+    )]
+    ReencodeTooLarge {
+        /// The limit in bytes.
+        limit: u64,
+    },
+}
+
+impl From<mail_message::SpoolError> for Error {
+    fn from(error: mail_message::SpoolError) -> Error {
+        match error {
+            mail_message::SpoolError::Mime(error) => Error::Mime(error),
+            mail_message::SpoolError::Io(error) => Error::Io(error),
+            mail_message::SpoolError::ReencodeTooLarge { limit } => {
+                Error::ReencodeTooLarge { limit }
+            }
+            // `SpoolError` is non-exhaustive; a new kind is still an I/O
+            // failure of the spool as far as callers can act on it.
+            other => Error::Io(std::io::Error::other(other)),
+        }
+    }
 }

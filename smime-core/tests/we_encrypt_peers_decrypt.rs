@@ -21,7 +21,7 @@ use cms::authenveloped_data::AuthEnvelopedData;
 use cms::content_info::ContentInfo;
 use cms::enveloped_data::{EnvelopedData, RecipientInfo};
 use der::Decode;
-use smime_core::mime::Entity;
+use smime_core::mime::{Entity, Multipart};
 use smime_core::{
     Certificate, ContentEncryption, DecryptionIdentity, Encryptor, PrivateKey, RsaKeyTransport,
     SignatureForm, Signer, Verdict, Verifier, decrypt_message,
@@ -272,5 +272,43 @@ fn gpgsm_decrypts_for_rsa_recipients() {
                 "{kind:?} {cipher:?}"
             );
         }
+    }
+}
+
+/// A PDF-like attachment with `Content-Transfer-Encoding: binary`: lone LF
+/// and CR, NUL and 0xFF are data, not line breaks. Encryption (in memory
+/// and streamed) base64-encodes it byte for byte, so the attachment
+/// OpenSSL decrypts is the one that was sent, while the 8-bit text part is
+/// encrypted as it is.
+#[test]
+fn binary_attachments_are_encrypted_byte_for_byte() {
+    let attachment: &[u8] = b"%PDF-1.7\n\x00\x01\r\xff\xfe\n\r\n\rstream\x00end";
+    let mut message = "From: alice@example.org\nTo: bob@example.org\nSubject: Vertrag\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"b1\"\n\n--b1\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\nAnbei der Vertrag, Grüße\n--b1\nContent-Type: application/pdf\nContent-Transfer-Encoding: binary\n\n".as_bytes().to_vec();
+    message.extend_from_slice(attachment);
+    message.extend_from_slice(b"\n--b1--\n");
+    let dir = tempfile::tempdir().unwrap();
+    let encryptor =
+        Encryptor::new([common::certificate("bob@example.org", KeyKind::P256)]).unwrap();
+    let in_memory = encryptor.encrypt_message(&message).unwrap();
+    let mut streamed = Vec::new();
+    encryptor
+        .encrypt_message_stream(&message[..], &mut streamed)
+        .unwrap();
+    for (how, encrypted) in [("in memory", in_memory), ("streamed", streamed)] {
+        let plain = openssl_decrypt(dir.path(), &encrypted, "bob@example.org", KeyKind::P256);
+        let entity = Entity::parse(&plain).unwrap();
+        let content_type = entity.content_type().unwrap();
+        let parts =
+            Multipart::split(entity.body(), content_type.parameter("boundary").unwrap()).unwrap();
+        assert_eq!(parts.parts().len(), 2, "{how}");
+        let text = Entity::parse(parts.parts()[0]).unwrap();
+        assert_eq!(text.transfer_encoding(), "8bit", "{how}");
+        assert_eq!(
+            String::from_utf8(text.decoded_body().unwrap()).unwrap(),
+            "Anbei der Vertrag, Grüße"
+        );
+        let pdf = Entity::parse(parts.parts()[1]).unwrap();
+        assert_eq!(pdf.transfer_encoding(), "base64", "{how}");
+        assert_eq!(pdf.decoded_body().unwrap(), attachment, "{how}");
     }
 }

@@ -1,0 +1,639 @@
+//! The inner entity of a message read from a stream, spooled to a temporary
+//! file in the form it is signed or encrypted in, in memory that does not
+//! grow with the message.
+//!
+//! The message is read once: the inner entity (the `Content-*` fields and
+//! the body) goes in canonical CRLF form to an anonymous temporary file, and
+//! on the way a scan notes whether the body is already safe for 7-bit
+//! transport and whether a part may be `binary`. What needs no re-encoding
+//! is kept as it is; a single part with 8-bit content (for signing) is
+//! re-encoded as base64 from the spool into a second temporary file,
+//! exactly as [`seven_bit_safe`] would; a single part with
+//! `Content-Transfer-Encoding: binary` is spooled byte for byte (binary
+//! data has no line breaks to canonicalise) and re-encoded the same way; a
+//! multipart with a part that may be `binary` (or, for signing, 8-bit
+//! content) is re-encoded from its original bytes in memory, as
+//! [`Envelope::signable`] and [`Envelope::encryptable`] do, when it is at
+//! most [`MAX_REENCODE_IN_MEMORY`] bytes, and refused otherwise.
+//!
+//! [`seven_bit_safe`]: crate::seven_bit_safe
+
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+
+use crate::mime::{Entity, Envelope, LineBreak, MimeError, Reencode, canonicalize};
+use crate::stream::{Base64Writer, CanonicalWriter};
+
+/// The largest multipart entity with 8-bit or binary content that is
+/// re-encoded (in memory) by [`SpooledEntity`]; larger ones are
+/// refused with [`SpoolError::ReencodeTooLarge`].
+pub const MAX_REENCODE_IN_MEMORY: u64 = 4 * 1024 * 1024;
+
+/// Bytes per read and per buffered write.
+const BUFFER: usize = 64 * 1024;
+
+/// Why an entity could not be spooled.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SpoolError {
+    /// The message's MIME structure is malformed.
+    #[error(transparent)]
+    Mime(#[from] MimeError),
+    /// Reading the message or writing the temporary file failed.
+    #[error(transparent)]
+    Io(#[from] io::Error),
+    /// A multipart entity with 8-bit or binary parts too large to re-encode
+    /// in bounded memory.
+    #[error(
+        "the message is a multipart with 8-bit or binary content larger than {limit} bytes; encode its parts as base64 or quoted-printable first"
+    )]
+    ReencodeTooLarge {
+        /// The limit in bytes ([`MAX_REENCODE_IN_MEMORY`]).
+        limit: u64,
+    },
+}
+
+/// The inner entity of a message in a temporary file, in the form it is
+/// signed in ([`SpooledEntity::signable`]: byte for byte what
+/// [`Envelope::signable`] returns for the same message) or encrypted in
+/// ([`SpooledEntity::encryptable`], as [`Envelope::encryptable`]), made in
+/// memory that does not grow with the message.
+///
+/// ```
+/// use std::io::Read;
+/// use mail_message::{Envelope, SpooledEntity};
+///
+/// let header = b"From: a@example.org\nContent-Type: application/pdf\nContent-Transfer-Encoding: binary\n\n";
+/// let body = b"%PDF\n\xff";
+/// let message = [&header[..], &body[..]].concat();
+/// let spooled = SpooledEntity::signable(header, &body[..])?;
+/// let mut entity = Vec::new();
+/// spooled.into_file().read_to_end(&mut entity)?;
+/// assert_eq!(entity, Envelope::split(&message)?.signable()?);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct SpooledEntity {
+    file: File,
+    bare_cr: bool,
+}
+
+impl SpooledEntity {
+    /// Spools the inner entity of the message whose header section (with
+    /// the empty line that ends it) is `header` and whose body `body` reads,
+    /// canonical and 7-bit safe, as it is signed.
+    pub fn signable(header: &[u8], body: impl Read) -> Result<SpooledEntity, SpoolError> {
+        SpooledEntity::spool(header, body, Reencode::EightBitAndBinary)
+    }
+
+    /// Spools the inner entity of the message whose header section is
+    /// `header` and whose body `body` reads, canonical with `binary` parts
+    /// base64-encoded, as it is encrypted.
+    pub fn encryptable(header: &[u8], body: impl Read) -> Result<SpooledEntity, SpoolError> {
+        SpooledEntity::spool(header, body, Reencode::Binary)
+    }
+
+    fn spool(
+        header: &[u8],
+        body: impl Read,
+        reencode: Reencode,
+    ) -> Result<SpooledEntity, SpoolError> {
+        let mut body = BufReader::with_capacity(BUFFER, body);
+        let message = Entity::parse(header)?;
+        let content_type = message.content_type()?;
+        let boundary = content_type.parameter("boundary").map(str::to_owned);
+        if content_type.is_multipart() && boundary.is_none() {
+            return Err(MimeError::MissingBoundary.into());
+        }
+
+        // The inner entity, canonical, as `Envelope::split` makes it.
+        let mut inner_header = message.content_header();
+        inner_header.extend_from_slice(message.line_break().as_bytes());
+        let inner_header = canonicalize(&inner_header);
+        let mut file = BufWriter::with_capacity(BUFFER, tempfile::tempfile()?);
+        file.write_all(&inner_header)?;
+        let mut scan = Scan::new(file, boundary.as_deref());
+        // Binary content is bytes, not lines: spooled as it is.
+        let leaf_binary = !content_type.is_multipart() && message.transfer_encoding() == "binary";
+        let original = if leaf_binary {
+            io::copy(&mut body, &mut scan)?;
+            None
+        } else {
+            // A multipart's original bytes, while they fit, for the parts
+            // that must not be canonicalised.
+            let limit = if content_type.is_multipart() {
+                MAX_REENCODE_IN_MEMORY
+            } else {
+                0
+            };
+            let mut sink = OriginalCopy::new(CanonicalWriter::new(&mut scan), limit);
+            io::copy(&mut body, &mut sink)?;
+            sink.into_copy()
+        };
+        // Only signing makes 8-bit content 7-bit safe.
+        let needs_encoding = reencode == Reencode::EightBitAndBinary && scan.needs_encoding();
+        let bare_cr = scan.bare_cr || scan.previous == b'\r';
+        let closed = scan.closed();
+        let maybe_binary = scan.maybe_binary;
+        let spool = scan
+            .inner
+            .into_inner()
+            .map_err(|error| SpoolError::Io(error.into_error()))?;
+
+        let (mut file, bare_cr) = if leaf_binary {
+            (
+                reencode_leaf(spool, &inner_header, message.transfer_encoding())?,
+                false,
+            )
+        } else if content_type.is_multipart() && (needs_encoding || maybe_binary) {
+            let body = original.ok_or(SpoolError::ReencodeTooLarge {
+                limit: MAX_REENCODE_IN_MEMORY,
+            })?;
+            drop(spool);
+            reencode_in_memory(header, &body, reencode)?
+        } else if !needs_encoding {
+            if let (false, Some(boundary)) = (closed, boundary) {
+                return Err(MimeError::UnterminatedMultipart { boundary }.into());
+            }
+            // (Never true when signing: a bare CR needs encoding.)
+            (spool, bare_cr)
+        } else if content_type.mime_type().starts_with("message/") {
+            // message/* cannot take a transfer encoding (RFC 2046 5.2).
+            (spool, bare_cr)
+        } else {
+            (
+                reencode_leaf(spool, &inner_header, message.transfer_encoding())?,
+                false,
+            )
+        };
+        file.seek(SeekFrom::Start(0))?;
+        Ok(SpooledEntity { file, bare_cr })
+    }
+
+    /// Whether the entity holds a CR not followed by LF (only a `message/*`
+    /// part with 8-bit content can: it takes no transfer encoding). Such an
+    /// entity does not survive conversion to LF line breaks.
+    pub fn has_bare_cr(&self) -> bool {
+        self.bare_cr
+    }
+
+    /// The temporary file, positioned at its start. It is deleted when
+    /// closed.
+    pub fn into_file(self) -> File {
+        self.file
+    }
+}
+
+/// The signable or encryptable form of a multipart message small enough to
+/// hold, from its original bytes (`header`, the header section, and
+/// `body`), exactly as [`Envelope::signable`] or [`Envelope::encryptable`]
+/// makes it, and whether it holds a bare CR.
+fn reencode_in_memory(
+    header: &[u8],
+    body: &[u8],
+    reencode: Reencode,
+) -> Result<(File, bool), SpoolError> {
+    let message = [header, body].concat();
+    let envelope = Envelope::split(&message)?;
+    let safe = match reencode {
+        Reencode::EightBitAndBinary => envelope.signable()?,
+        Reencode::Binary => envelope.encryptable()?,
+    };
+    drop(envelope);
+    drop(message);
+    let mut previous = 0u8;
+    let bare_cr = safe.iter().any(|&b| {
+        let bare = previous == b'\r' && b != b'\n';
+        previous = b;
+        bare
+    }) || previous == b'\r';
+    let mut out = tempfile::tempfile()?;
+    out.write_all(&safe)?;
+    Ok((out, bare_cr))
+}
+
+/// `seven_bit_safe` on a single part: its fields without
+/// `Content-Transfer-Encoding`, then its body as base64.
+fn reencode_leaf(
+    mut spool: File,
+    inner_header: &[u8],
+    encoding: String,
+) -> Result<File, SpoolError> {
+    if encoding == "base64" || encoding == "quoted-printable" {
+        return Err(MimeError::EightBitInEncodedPart { encoding }.into());
+    }
+    let entity = Entity::parse(inner_header)?;
+    let mut out = BufWriter::with_capacity(BUFFER, tempfile::tempfile()?);
+    for field in entity.fields() {
+        if !field.is("content-transfer-encoding") {
+            out.write_all(field.raw())?;
+        }
+    }
+    out.write_all(b"Content-Transfer-Encoding: base64\r\n\r\n")?;
+    spool.seek(SeekFrom::Start(inner_header.len() as u64))?;
+    let mut encoder = Base64Writer::new(out, LineBreak::Crlf);
+    io::copy(&mut BufReader::with_capacity(BUFFER, spool), &mut encoder)?;
+    encoder
+        .finish()?
+        .into_inner()
+        .map_err(|error| SpoolError::Io(error.into_error()))
+}
+
+/// Passes what it is written through and keeps a copy of the first `limit`
+/// bytes; a write beyond the limit drops the copy.
+struct OriginalCopy<W: Write> {
+    inner: W,
+    copy: Option<Vec<u8>>,
+    limit: u64,
+}
+
+impl<W: Write> OriginalCopy<W> {
+    fn new(inner: W, limit: u64) -> OriginalCopy<W> {
+        OriginalCopy {
+            inner,
+            copy: Some(Vec::new()),
+            limit,
+        }
+    }
+
+    /// The copy, unless what passed through was longer than the limit.
+    fn into_copy(self) -> Option<Vec<u8>> {
+        self.copy
+    }
+}
+
+impl<W: Write> Write for OriginalCopy<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let written = self.inner.write(buf)?;
+        let passed = buf.get(..written).unwrap_or_default();
+        if let Some(copy) = &mut self.copy {
+            if (copy.len() + passed.len()) as u64 > self.limit {
+                self.copy = None;
+            } else {
+                copy.extend_from_slice(passed);
+            }
+        }
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// The start of a line kept to tell a `Content-Transfer-Encoding` field's
+/// value.
+const FIELD_HEAD: usize = 64;
+
+/// Whether a line (its first [`FIELD_HEAD`] bytes) is a
+/// `Content-Transfer-Encoding` field that may say `binary`: any value but
+/// the four that need no byte-exact handling counts, so a folded or cut-off
+/// value errs towards the exact path.
+fn may_name_binary(line: &[u8]) -> bool {
+    const NAME: &[u8] = b"content-transfer-encoding:";
+    match line.get(..NAME.len()) {
+        Some(name) if name.eq_ignore_ascii_case(NAME) => {
+            let value = line.get(NAME.len()..).unwrap_or_default().trim_ascii();
+            !["7bit", "8bit", "base64", "quoted-printable"]
+                .iter()
+                .any(|known| value.eq_ignore_ascii_case(known.as_bytes()))
+        }
+        _ => false,
+    }
+}
+
+/// Passes the canonical body through and notes what
+/// [`crate::seven_bit_safe`] decides on: whether the body needs a transfer
+/// encoding (8-bit bytes, NUL, bare CR, lines over 998 octets), whether a
+/// part may be `binary` and, for a multipart, whether its closing delimiter
+/// line occurs.
+struct Scan<W: Write> {
+    inner: W,
+    line_length: usize,
+    previous: u8,
+    eight_bit: bool,
+    /// A CR not followed by LF.
+    bare_cr: bool,
+    /// `--BOUNDARY--` when the entity is a multipart.
+    closing: Option<Vec<u8>>,
+    /// The start of the current line, up to the closing delimiter's length.
+    line_start: Vec<u8>,
+    /// Whether the current line after `line_start` is all white space.
+    rest_blank: bool,
+    closed: bool,
+    /// The start of the current line, up to [`FIELD_HEAD`] bytes.
+    field_head: Vec<u8>,
+    /// A line that may be `Content-Transfer-Encoding: binary` occurred.
+    maybe_binary: bool,
+}
+
+impl<W: Write> Scan<W> {
+    fn new(inner: W, boundary: Option<&str>) -> Scan<W> {
+        Scan {
+            inner,
+            line_length: 0,
+            previous: 0,
+            eight_bit: false,
+            bare_cr: false,
+            closing: boundary.map(|b| [b"--", b.as_bytes(), b"--"].concat()),
+            line_start: Vec::new(),
+            rest_blank: true,
+            closed: false,
+            field_head: Vec::new(),
+            maybe_binary: false,
+        }
+    }
+
+    fn needs_encoding(&self) -> bool {
+        self.eight_bit || self.previous == b'\r'
+    }
+
+    /// Whether the closing delimiter occurred (the last line counts even
+    /// without a line break, as for `Multipart::split`).
+    fn closed(&self) -> bool {
+        self.closed || self.line_closes()
+    }
+
+    fn line_closes(&self) -> bool {
+        self.rest_blank
+            && self.closing.as_ref().is_some_and(|closing| {
+                self.line_start.len() == closing.len() && self.line_start == *closing
+            })
+    }
+}
+
+impl<W: Write> Write for Scan<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let written = self.inner.write(buf)?;
+        let limit = self.closing.as_ref().map_or(0, Vec::len);
+        let mut rest = buf.get(..written).unwrap_or_default();
+        // Line by line rather than byte by byte: the checks below run over
+        // whole segments, which is what keeps large messages fast.
+        while !rest.is_empty() {
+            let newline = rest.iter().position(|&b| b == b'\n');
+            let segment = rest
+                .get(..newline.unwrap_or(rest.len()))
+                .unwrap_or_default();
+            // Branch-free folds, which the compiler vectorises.
+            let (high, carriage_returns) =
+                segment.iter().fold((false, 0usize), |(high, crs), &b| {
+                    (high | (b >= 0x80) | (b == 0), crs + usize::from(b == b'\r'))
+                });
+            self.eight_bit |= high;
+            // A CR is bare unless it is the last byte before an LF; one that
+            // ended the previous write is bare unless this one starts with LF.
+            if self.previous == b'\r' && !segment.is_empty() {
+                self.bare_cr = true;
+            }
+            if carriage_returns > 1 || (carriage_returns == 1 && segment.last() != Some(&b'\r')) {
+                self.bare_cr = true;
+            }
+            if self.bare_cr {
+                self.eight_bit = true;
+            }
+            self.line_length += segment.len();
+            if self.line_length > 998 {
+                self.eight_bit = true;
+            }
+            let take = limit
+                .saturating_sub(self.line_start.len())
+                .min(segment.len());
+            let (head, tail) = segment.split_at(take);
+            self.line_start.extend_from_slice(head);
+            let field_take = FIELD_HEAD
+                .saturating_sub(self.field_head.len())
+                .min(segment.len());
+            self.field_head
+                .extend_from_slice(segment.get(..field_take).unwrap_or_default());
+            if self.rest_blank && !tail.iter().all(u8::is_ascii_whitespace) {
+                self.rest_blank = false;
+            }
+            match newline {
+                Some(at) => {
+                    if self.line_closes() {
+                        self.closed = true;
+                    }
+                    if may_name_binary(&self.field_head) {
+                        self.maybe_binary = true;
+                    }
+                    self.field_head.clear();
+                    self.line_length = 0;
+                    self.line_start.clear();
+                    self.rest_blank = true;
+                    self.previous = b'\n';
+                    rest = rest.get(at + 1..).unwrap_or_default();
+                }
+                None => {
+                    if let Some(&last) = segment.last() {
+                        self.previous = last;
+                    }
+                    rest = &[];
+                }
+            }
+        }
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::*;
+
+    fn scan(body: &[u8], boundary: Option<&str>) -> (bool, bool) {
+        let mut results = Vec::new();
+        for size in [1, 2, 3, 7, body.len().max(1)] {
+            let mut scan = Scan::new(Vec::new(), boundary);
+            for piece in body.chunks(size) {
+                scan.write_all(piece).unwrap();
+            }
+            assert_eq!(scan.inner, body);
+            results.push((scan.needs_encoding(), scan.closed()));
+        }
+        assert!(results.windows(2).all(|w| w[0] == w[1]), "{results:?}");
+        results[0]
+    }
+
+    #[test]
+    fn scan_decides_like_seven_bit_safe() {
+        assert_eq!(scan(b"plain\r\ntext\r\n", None), (false, false));
+        assert!(scan("Grüße\r\n".as_bytes(), None).0);
+        assert!(scan(b"nul\0\r\n", None).0);
+        assert!(scan(b"bare\rcr\r\n", None).0);
+        assert!(scan(b"ends in cr\r", None).0);
+        assert!(scan(b"cr\r\r\n", None).0);
+        assert!(scan(b"cr\r\nthen \r\n\rx\r\n", None).0);
+        assert!(!scan(b"crlf\r\n\r\nonly\r\n", None).0);
+        assert!(!scan(&[&[b'x'; 996][..], b"\r\n"].concat(), None).0);
+        assert!(scan(&[&[b'x'; 998][..], b"\r\n"].concat(), None).0);
+        assert!(!scan(&[b'x'; 998], None).0);
+        assert!(scan(&[b'x'; 999], None).0);
+    }
+
+    #[test]
+    fn scan_finds_the_closing_delimiter_on_its_own_line() {
+        let b = Some("b");
+        assert!(scan(b"--b\r\nx\r\n--b--\r\n", b).1);
+        assert!(scan(b"--b\r\nx\r\n--b--  \r\nepilogue", b).1);
+        assert!(scan(b"--b\r\nx\r\n--b--", b).1);
+        assert!(!scan(b"--b\r\nx --b--\r\n", b).1);
+        assert!(!scan(b"--b\r\nx\r\n--b--x\r\n", b).1);
+        assert!(!scan(b"--b\r\nx\r\n--b\r\n", b).1);
+        assert!(!scan(b"--b\r\nx\r\n--bb--\r\n", b).1);
+    }
+
+    #[test]
+    fn binary_fields_are_noticed_in_any_spelling() {
+        let binary = |body: &[u8]| {
+            let mut scan = Scan::new(Vec::new(), Some("b"));
+            for piece in body.chunks(5) {
+                scan.write_all(piece).unwrap();
+            }
+            scan.maybe_binary
+        };
+        assert!(binary(
+            b"--b\r\nContent-Transfer-Encoding: binary\r\n\r\nx\r\n"
+        ));
+        assert!(binary(
+            b"--b\r\ncontent-transfer-encoding:BINARY  \r\n\r\nx\r\n"
+        ));
+        // Folded or unknown values take the exact path too.
+        assert!(binary(
+            b"--b\r\nContent-Transfer-Encoding:\r\n binary\r\n\r\nx\r\n"
+        ));
+        assert!(!binary(
+            b"--b\r\nContent-Transfer-Encoding: base64\r\n\r\nAA==\r\n"
+        ));
+        assert!(!binary(
+            b"--b\r\nContent-Transfer-Encoding: 8bit\r\n\r\nx\r\n"
+        ));
+        assert!(!binary(
+            b"--b\r\nX-Content-Transfer-Encoding: binary\r\n\r\nx\r\n"
+        ));
+    }
+
+    fn spooled(message: &[u8]) -> Result<(Vec<u8>, bool), SpoolError> {
+        spooled_as(message, Reencode::EightBitAndBinary)
+    }
+
+    fn spooled_as(message: &[u8], reencode: Reencode) -> Result<(Vec<u8>, bool), SpoolError> {
+        let end = message
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .map(|at| at + 4)
+            .or_else(|| {
+                message
+                    .windows(2)
+                    .position(|w| w == b"\n\n")
+                    .map(|at| at + 2)
+            })
+            .unwrap();
+        let (header, body) = message.split_at(end);
+        let spooled = SpooledEntity::spool(header, body, reencode)?;
+        let bare_cr = spooled.has_bare_cr();
+        let mut out = Vec::new();
+        spooled.into_file().read_to_end(&mut out)?;
+        Ok((out, bare_cr))
+    }
+
+    #[test]
+    fn spooled_entity_is_what_signable_and_encryptable_return() {
+        let messages: [&[u8]; 8] = [
+            b"Subject: s\r\nContent-Type: text/plain\r\n\r\nHello\r\n",
+            b"Subject: s\nContent-Type: text/plain\n\nLF only\nlines\n",
+            "Subject: s\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nGrüße\r\n".as_bytes(),
+            b"Subject: s\nContent-Type: application/pdf\nContent-Transfer-Encoding: binary\n\n\x00\n\xff\r\n\r",
+            b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nx\r\n--b--\r\n",
+            b"Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\n\ntext\n--b\nContent-Type: application/octet-stream\nContent-Transfer-Encoding: binary\n\n\x01\n\x02\r\n\xfe\n--b--\n",
+            "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Transfer-Encoding: 8bit\r\n\r\nü\r\n--b--\r\n".as_bytes(),
+            b"Content-Type: message/rfc822\r\n\r\nSubject: inner\r\n\r\nbody\r\n",
+        ];
+        for message in messages {
+            let envelope = Envelope::split(message).unwrap();
+            let (entity, bare_cr) = spooled(message).unwrap();
+            assert_eq!(
+                entity,
+                envelope.signable().unwrap(),
+                "{}",
+                String::from_utf8_lossy(message)
+            );
+            assert!(!bare_cr);
+            let (entity, _) = spooled_as(message, Reencode::Binary).unwrap();
+            assert_eq!(
+                entity,
+                envelope.encryptable().unwrap(),
+                "{}",
+                String::from_utf8_lossy(message)
+            );
+            // Encryption re-encodes nothing but binary parts.
+            if !message.windows(6).any(|w| w == b"binary") {
+                assert_eq!(entity, envelope.inner());
+            }
+        }
+    }
+
+    #[test]
+    fn binary_leaf_keeps_every_byte() {
+        let payload = b"\x00\n\r\n\r\xff\n\n";
+        let message = [
+            b"Content-Type: application/octet-stream\nContent-Transfer-Encoding: binary\n\n"
+                .as_slice(),
+            payload,
+        ]
+        .concat();
+        for reencode in [Reencode::EightBitAndBinary, Reencode::Binary] {
+            let (entity, _) = spooled_as(&message, reencode).unwrap();
+            let body_at = entity.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+            let decoded = crate::decode_base64(&entity[body_at..]).unwrap();
+            assert_eq!(decoded, payload);
+        }
+    }
+
+    #[test]
+    fn bare_cr_in_a_message_part_is_reported() {
+        let message = b"Content-Type: message/rfc822\r\n\r\nSubject: x\r\n\r\nbare\rcr\r\n";
+        let (_, bare_cr) = spooled(message).unwrap();
+        assert!(bare_cr);
+    }
+
+    #[test]
+    fn broken_structure_is_an_error() {
+        let unterminated = b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\nx\r\n";
+        assert!(matches!(
+            spooled(unterminated),
+            Err(SpoolError::Mime(MimeError::UnterminatedMultipart { .. }))
+        ));
+        let no_boundary = b"Content-Type: multipart/mixed\r\n\r\nx\r\n";
+        assert!(matches!(
+            spooled(no_boundary),
+            Err(SpoolError::Mime(MimeError::MissingBoundary))
+        ));
+        let large = [
+            "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Transfer-Encoding: 8bit\r\n\r\n".as_bytes(),
+            &"ü".repeat(MAX_REENCODE_IN_MEMORY as usize / 2 + 1).into_bytes(),
+            b"\r\n--b--\r\n",
+        ]
+        .concat();
+        assert!(matches!(
+            spooled(&large),
+            Err(SpoolError::ReencodeTooLarge { .. })
+        ));
+        // 8-bit text is encrypted as it is, at any size; a binary part in a
+        // large multipart is not.
+        assert!(spooled_as(&large, Reencode::Binary).is_ok());
+        let large_binary = [
+            b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Transfer-Encoding: binary\r\n\r\n".as_slice(),
+            &vec![0xff; MAX_REENCODE_IN_MEMORY as usize + 1],
+            b"\r\n--b--\r\n",
+        ]
+        .concat();
+        assert!(matches!(
+            spooled_as(&large_binary, Reencode::Binary),
+            Err(SpoolError::ReencodeTooLarge { .. })
+        ));
+    }
+}
