@@ -38,6 +38,7 @@
 mod address;
 mod compose;
 mod mime;
+mod signed_split;
 mod spooled_entity;
 pub mod stream;
 mod verdict;
@@ -48,5 +49,6 @@ pub use mime::{
     ContentType, Entity, Envelope, Field, LineBreak, MAX_DEPTH, MimeError, Multipart, canonicalize,
     decode_base64, encode_base64, seven_bit_safe, with_line_breaks,
 };
+pub use signed_split::{SignedParts, SplitError, split_multipart_signed};
 pub use spooled_entity::{MAX_REENCODE_IN_MEMORY, SpoolError, SpooledEntity};
 pub use verdict::{Coverage, Verdict};

@@ -137,3 +137,15 @@ impl From<mail_message::SpoolError> for Error {
         }
     }
 }
+
+impl From<mail_message::SplitError> for Error {
+    fn from(error: mail_message::SplitError) -> Error {
+        match error {
+            mail_message::SplitError::Mime(error) => Error::Mime(error),
+            mail_message::SplitError::Io(error) => Error::Io(error),
+            other => Error::OpenPgp {
+                reason: other.to_string(),
+            },
+        }
+    }
+}

@@ -11,10 +11,10 @@
 //! parts) are verified in memory by [`Verifier::verify_message`].
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 
 use mail_message::stream::{CanonicalWriter, read_header_section};
-use mail_message::{Entity, LineBreak, MimeError};
+use mail_message::{Entity, LineBreak};
 
 use crate::decrypt_stream::write_entity;
 use crate::decryption::DEFAULT_MAX_PLAINTEXT;
@@ -115,18 +115,20 @@ impl Verifier {
         };
         let spool = tempfile::tempfile()?;
         let mut sink = CanonicalWriter::new(BufWriter::with_capacity(STREAM_BUFFER, spool));
-        let split = split_signed(&mut reader, &boundary, &mut sink)?;
+        let split = mail_message::split_multipart_signed(
+            &mut reader,
+            &boundary,
+            &mut sink,
+            MAX_SIGNATURE_PART,
+        )?;
         let mut spool = sink
             .into_inner()
             .into_inner()
             .map_err(|error| Error::Io(error.into_error()))?;
         let (signature_part, extra_parts) = match split {
-            Split::Signed {
-                signature_part,
-                extra_parts,
-            } => (signature_part, extra_parts),
+            Some(parts) => (parts.signature_part, parts.extra_parts),
             // Fewer than two parts: not a signed message at all.
-            Split::TooFewParts => {
+            None => {
                 return Ok(SpooledVerification {
                     verification: Verification::unsigned(addresses(&entity, "from")),
                     unwrapped: Unwrapped::None,
@@ -188,197 +190,5 @@ impl Verifier {
             verification,
             unwrapped,
         })
-    }
-}
-
-enum Split {
-    Signed {
-        /// The raw signature part (header fields and body).
-        signature_part: Vec<u8>,
-        /// Parts after the second.
-        extra_parts: usize,
-    },
-    TooFewParts,
-}
-
-/// Reads a `multipart/signed` body: the first part goes to `content`
-/// (without the line break before the next delimiter), the second is
-/// returned, later parts are counted. Errors like
-/// [`mail_message::Multipart::split`] when the closing delimiter is missing.
-fn split_signed(
-    reader: &mut impl BufRead,
-    boundary: &str,
-    content: &mut impl Write,
-) -> Result<Split, Error> {
-    let delimiter = [b"--", boundary.as_bytes()].concat();
-    // 0: preamble, 1: content, 2: signature, 3..: extra parts.
-    let mut part = 0usize;
-    let mut signature_part = Vec::new();
-    let mut pending_break: Vec<u8> = Vec::new();
-    let mut at_line_start = true;
-    loop {
-        let mut line = Vec::new();
-        let read = reader
-            .by_ref()
-            .take(MAX_LINE)
-            .read_until(b'\n', &mut line)?;
-        if read == 0 {
-            return Err(MimeError::UnterminatedMultipart {
-                boundary: boundary.to_owned(),
-            }
-            .into());
-        }
-        let line_start = at_line_start;
-        at_line_start = line.ends_with(b"\n");
-        if line_start && let Some(after) = line.strip_prefix(delimiter.as_slice()) {
-            let closing = after.starts_with(b"--");
-            let padding = if closing {
-                after.get(2..).unwrap_or_default()
-            } else {
-                after
-            };
-            if padding.iter().all(u8::is_ascii_whitespace) {
-                if !at_line_start && read as u64 == MAX_LINE {
-                    // A delimiter padded past MAX_LINE: whether it is one
-                    // depends on bytes not read yet. Refused rather than
-                    // guessed, so the spooled part can never differ from
-                    // what `Multipart::split` gives.
-                    return Err(Error::OpenPgp {
-                        reason: format!(
-                            "a delimiter line of the multipart/signed is longer than {MAX_LINE} bytes"
-                        ),
-                    });
-                }
-                // The line break before the delimiter belongs to it.
-                pending_break.clear();
-                if part == 2 {
-                    strip_line_break(&mut signature_part);
-                }
-                if closing {
-                    return Ok(if part >= 2 {
-                        Split::Signed {
-                            signature_part,
-                            extra_parts: part - 2,
-                        }
-                    } else {
-                        Split::TooFewParts
-                    });
-                }
-                part += 1;
-                continue;
-            }
-        }
-        match part {
-            1 => {
-                // Hold back the line break (or a CR that may start one in
-                // the next piece of a long line) until the next line shows
-                // whether a delimiter owns it.
-                let mut combined = std::mem::take(&mut pending_break);
-                combined.extend_from_slice(&line);
-                let mut body_end = line_without_break(&combined);
-                if body_end == combined.len() && combined.last() == Some(&b'\r') {
-                    body_end -= 1;
-                }
-                content.write_all(combined.get(..body_end).unwrap_or_default())?;
-                pending_break = combined.get(body_end..).unwrap_or_default().to_vec();
-            }
-            2 => {
-                if signature_part.len() as u64 + line.len() as u64 > MAX_SIGNATURE_PART {
-                    return Err(Error::OpenPgp {
-                        reason: format!(
-                            "the signature part is larger than {MAX_SIGNATURE_PART} bytes"
-                        ),
-                    });
-                }
-                signature_part.extend_from_slice(&line);
-            }
-            _ => {}
-        }
-    }
-}
-
-/// Lines longer than this are handled in pieces; no delimiter line is that
-/// long (RFC 2046: boundaries have at most 70 characters).
-const MAX_LINE: u64 = 8 * 1024;
-
-/// Where the line break at the end of `line` starts (its length if none).
-fn line_without_break(line: &[u8]) -> usize {
-    match line {
-        [.., b'\r', b'\n'] => line.len() - 2,
-        [.., b'\n'] => line.len() - 1,
-        _ => line.len(),
-    }
-}
-
-fn strip_line_break(bytes: &mut Vec<u8>) {
-    let end = line_without_break(bytes);
-    bytes.truncate(end);
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used, clippy::panic)]
-    use super::*;
-
-    #[test]
-    fn split_gives_what_multipart_split_gives() {
-        let long = "y".repeat(3 * MAX_LINE as usize);
-        for body in [
-            "pre\r\n--B\r\nContent-Type: text/plain\r\n\r\nsigned\r\n\r\n--B\r\nContent-Type: application/pgp-signature\r\n\r\nSIG\r\n--B--\r\nepilogue".to_owned(),
-            "--B\nA: b\n\nlf only\n--B\n\nS\n--B--\n".to_owned(),
-            format!("--B  \r\n\r\n{long}--B\r\nx\r\n--B\t\r\n\r\nS\r\n--B\r\nextra\r\n--B--  \r\n"),
-            "--B\r\n\r\n--Bx\r\n--B\r\n\r\nS\r\n--B--".to_owned(),
-        ] {
-            let expected = mail_message::Multipart::split(body.as_bytes(), "B").unwrap();
-            let mut content = Vec::new();
-            let split = split_signed(&mut body.as_bytes(), "B", &mut content).unwrap();
-            assert_eq!(content, expected.parts()[0], "{body:?}");
-            let Split::Signed {
-                signature_part,
-                extra_parts,
-            } = split
-            else {
-                panic!("{body:?}");
-            };
-            assert_eq!(signature_part, expected.parts()[1], "{body:?}");
-            assert_eq!(extra_parts, expected.parts().len() - 2, "{body:?}");
-        }
-    }
-
-    #[test]
-    fn an_overlong_padded_delimiter_is_refused_not_guessed() {
-        let padding = " ".repeat(MAX_LINE as usize);
-        for tail in [
-            "\r\nsmuggled\r\n--B\r\n\r\nS\r\n--B--\r\n",
-            "x\r\n--B\r\n\r\nS\r\n--B\r\n\r\nT\r\n--B--\r\n",
-        ] {
-            let body = format!("--B\r\n\r\nsigned\r\n--B{padding}{tail}");
-            let mut sink = Vec::new();
-            let result = split_signed(&mut body.as_bytes(), "B", &mut sink);
-            assert!(matches!(result, Err(Error::OpenPgp { .. })), "{tail:?}");
-        }
-        // Padding that fits is a delimiter, as for `Multipart::split`.
-        let body = format!(
-            "--B\r\n\r\nsigned\r\n--B{}\r\n\r\nS\r\n--B--\r\n",
-            " ".repeat(100)
-        );
-        let mut sink = Vec::new();
-        assert!(matches!(
-            split_signed(&mut body.as_bytes(), "B", &mut sink),
-            Ok(Split::Signed { extra_parts: 0, .. })
-        ));
-        assert_eq!(sink, b"\r\nsigned");
-    }
-
-    #[test]
-    fn unterminated_and_short_bodies() {
-        let mut sink = Vec::new();
-        let result = split_signed(&mut &b"--B\r\n\r\ntext\r\n--B\r\n"[..], "B", &mut sink);
-        assert!(matches!(
-            result,
-            Err(Error::Mime(MimeError::UnterminatedMultipart { .. }))
-        ));
-        let result = split_signed(&mut &b"--B\r\n\r\ntext\r\n--B--\r\n"[..], "B", &mut sink);
-        assert!(matches!(result, Ok(Split::TooFewParts)));
     }
 }
