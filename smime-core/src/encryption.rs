@@ -422,8 +422,8 @@ impl<T: Encode> DerEncode for T {
 }
 
 /// Writes each chunk as one primitive OCTET STRING segment.
-struct BerSegments<W: Write> {
-    inner: W,
+pub(crate) struct BerSegments<W: Write> {
+    pub(crate) inner: W,
 }
 
 impl<W: Write> Write for BerSegments<W> {

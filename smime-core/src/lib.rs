@@ -53,6 +53,7 @@ mod message;
 mod pem;
 mod pkcs12;
 mod private_key;
+mod sign_stream;
 mod signature_algorithm;
 mod signing;
 mod verification;

@@ -174,11 +174,35 @@ impl Signer {
         form: SignatureForm,
         time: SystemTime,
     ) -> Result<Vec<u8>, Error> {
+        let econtent = match form {
+            SignatureForm::Detached => None,
+            SignatureForm::Opaque => Some(
+                Any::encode_from(&OctetString::new(content).map_err(Error::InvalidCms)?)
+                    .map_err(Error::InvalidCms)?,
+            ),
+        };
+        let signed_data = self.signed_data(&self.digest.digest(content), econtent, time)?;
+        ContentInfo {
+            content_type: ID_SIGNED_DATA,
+            content: Any::encode_from(&signed_data).map_err(Error::InvalidCms)?,
+        }
+        .to_der()
+        .map_err(Error::InvalidCms)
+    }
+
+    /// SignedData over content whose digest (with [`Signer::digest`]) is
+    /// `content_digest`, with `econtent` encapsulated or detached (`None`).
+    pub(crate) fn signed_data(
+        &self,
+        content_digest: &[u8],
+        econtent: Option<Any>,
+        time: SystemTime,
+    ) -> Result<SignedData, Error> {
         let digest_id = AlgorithmIdentifierOwned {
             oid: self.digest.oid(),
             parameters: None,
         };
-        let signed_attrs = self.signed_attributes(&self.digest.digest(content), time)?;
+        let signed_attrs = self.signed_attributes(content_digest, time)?;
         // The signature covers the DER encoding of the attributes as a SET OF
         // (RFC 5652 section 5.4), which is how `SetOfVec` encodes.
         let signature = self.sign_bytes(&signed_attrs.to_der().map_err(Error::InvalidCms)?)?;
@@ -203,14 +227,7 @@ impl Signer {
                 certificates.insert(choice).map_err(Error::InvalidCms)?;
             }
         }
-        let econtent = match form {
-            SignatureForm::Detached => None,
-            SignatureForm::Opaque => Some(
-                Any::encode_from(&OctetString::new(content).map_err(Error::InvalidCms)?)
-                    .map_err(Error::InvalidCms)?,
-            ),
-        };
-        let signed_data = SignedData {
+        Ok(SignedData {
             version: CmsVersion::V1,
             digest_algorithms: SetOfVec::try_from(vec![digest_id]).map_err(Error::InvalidCms)?,
             encap_content_info: EncapsulatedContentInfo {
@@ -222,13 +239,7 @@ impl Signer {
             signer_infos: SignerInfos(
                 SetOfVec::try_from(vec![signer_info]).map_err(Error::InvalidCms)?,
             ),
-        };
-        ContentInfo {
-            content_type: ID_SIGNED_DATA,
-            content: Any::encode_from(&signed_data).map_err(Error::InvalidCms)?,
-        }
-        .to_der()
-        .map_err(Error::InvalidCms)
+        })
     }
 
     fn signed_attributes(
@@ -335,39 +346,49 @@ impl Signer {
         match form {
             SignatureForm::Detached => {
                 let boundary = boundary_for(&entity);
-                out.extend_from_slice(
-                    format!(
-                        "Content-Type: multipart/signed; protocol=\"application/pkcs7-signature\";\r\n\tmicalg={}; boundary=\"{boundary}\"\r\n\r\n\
-                         This is an S/MIME signed message.\r\n\r\n--{boundary}\r\n",
-                        self.digest.micalg()
-                    )
-                    .as_bytes(),
-                );
+                out.extend_from_slice(&detached_head(&boundary, self.digest));
                 out.extend_from_slice(&entity);
-                out.extend_from_slice(
-                    format!(
-                        "\r\n--{boundary}\r\n\
-                         Content-Type: application/pkcs7-signature; name=\"smime.p7s\"\r\n\
-                         Content-Transfer-Encoding: base64\r\n\
-                         Content-Disposition: attachment; filename=\"smime.p7s\"\r\n\r\n"
-                    )
-                    .as_bytes(),
-                );
-                out.extend_from_slice(&signature);
-                out.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+                out.extend_from_slice(&detached_tail(&boundary, &signature));
             }
             SignatureForm::Opaque => {
-                out.extend_from_slice(
-                    b"Content-Type: application/pkcs7-mime; smime-type=signed-data; name=\"smime.p7m\"\r\n\
-                      Content-Transfer-Encoding: base64\r\n\
-                      Content-Disposition: attachment; filename=\"smime.p7m\"\r\n\r\n",
-                );
+                out.extend_from_slice(OPAQUE_HEAD);
                 out.extend_from_slice(&signature);
             }
         }
         Ok(envelope.rebuild(&out))
     }
 }
+
+/// The `multipart/signed` entity up to the signed part (CRLF).
+pub(crate) fn detached_head(boundary: &str, digest: DigestAlgorithm) -> Vec<u8> {
+    format!(
+        "Content-Type: multipart/signed; protocol=\"application/pkcs7-signature\";\r\n\tmicalg={}; boundary=\"{boundary}\"\r\n\r\n\
+         This is an S/MIME signed message.\r\n\r\n--{boundary}\r\n",
+        digest.micalg()
+    )
+    .into_bytes()
+}
+
+/// The `multipart/signed` entity after the signed part: the signature part
+/// with `signature` (base64 lines, CRLF) and the closing delimiter.
+pub(crate) fn detached_tail(boundary: &str, signature: &[u8]) -> Vec<u8> {
+    let mut out = format!(
+        "\r\n--{boundary}\r\n\
+         Content-Type: application/pkcs7-signature; name=\"smime.p7s\"\r\n\
+         Content-Transfer-Encoding: base64\r\n\
+         Content-Disposition: attachment; filename=\"smime.p7s\"\r\n\r\n"
+    )
+    .into_bytes();
+    out.extend_from_slice(signature);
+    out.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    out
+}
+
+/// The header of an opaque signed entity; the base64 CMS follows.
+pub(crate) const OPAQUE_HEAD: &[u8] =
+    b"Content-Type: application/pkcs7-mime; smime-type=signed-data; name=\"smime.p7m\"\r\n\
+      Content-Transfer-Encoding: base64\r\n\
+      Content-Disposition: attachment; filename=\"smime.p7m\"\r\n\r\n";
 
 fn any(value: &impl Encode) -> Result<Any, Error> {
     Any::from_der(&value.to_der().map_err(Error::InvalidCms)?).map_err(Error::InvalidCms)

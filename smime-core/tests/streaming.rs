@@ -12,7 +12,10 @@
 
 mod common;
 
-use smime_core::{ContentEncryption, Encryptor, Error, decrypt_message, decrypt_message_stream};
+use smime_core::{
+    ContentEncryption, Encryptor, Error, SignatureForm, Verdict, decrypt_message,
+    decrypt_message_stream,
+};
 use testkit::{KeyKind, pki, run_peer};
 
 /// A message whose body spans several segments and ends off a block boundary.
@@ -186,5 +189,92 @@ fn junk_after_the_structure_is_refused_like_in_memory() {
         assert_eq!(streamed.is_ok(), accepted, "{suffix:?}: {streamed:?}");
         assert_eq!(in_memory.is_ok(), accepted, "{suffix:?}");
         assert_eq!(out.is_empty(), !accepted, "{suffix:?}");
+    }
+}
+
+/// Streamed signing, detached and opaque: OpenSSL verifies and hands out
+/// exactly the entity the in-memory signer signs (LF input with an 8-bit
+/// text part and a `binary` attachment spanning many segments), and our
+/// verifier gives the same verdict and content as for in-memory signing.
+#[test]
+fn streamed_signatures_verify_with_openssl_and_with_us() {
+    let attachment: Vec<u8> = (0..300 * 1024u32).map(|i| (i % 251) as u8).collect();
+    let mut message = "From: alice@example.org\nTo: bob@example.org\nSubject: Vertrag\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"b1\"\n\n--b1\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\nAnbei der Vertrag, Grüße\n--b1\nContent-Type: application/pdf\nContent-Transfer-Encoding: binary\n\n".as_bytes().to_vec();
+    message.extend_from_slice(&attachment);
+    message.extend_from_slice(b"\n--b1--\n");
+    let expected = smime_core::mime::Envelope::split(&message)
+        .unwrap()
+        .signable()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("root.pem"), pki().root().certificate_pem()).unwrap();
+    for kind in [KeyKind::Rsa2048, KeyKind::P256] {
+        let signer = common::signer("alice@example.org", kind);
+        for form in [SignatureForm::Detached, SignatureForm::Opaque] {
+            let mut signed = Vec::new();
+            signer
+                .sign_message_stream(&message[..], &mut signed, form)
+                .unwrap();
+            assert!(signed.iter().all(u8::is_ascii), "{kind:?} {form:?}: 7-bit");
+            assert!(
+                signed.starts_with(b"From: alice@example.org\nTo: bob@example.org\n"),
+                "outer fields kept, in the input's line breaks"
+            );
+            std::fs::write(dir.path().join("signed.eml"), &signed).unwrap();
+            run_peer(
+                "openssl",
+                &[
+                    "cms",
+                    "-verify",
+                    "-in",
+                    "signed.eml",
+                    "-CAfile",
+                    "root.pem",
+                    "-out",
+                    "content.out",
+                ],
+                dir.path(),
+            );
+            // The message has LF line breaks; OpenSSL verifies the
+            // canonical form and writes the content with its own.
+            let content = std::fs::read(dir.path().join("content.out")).unwrap();
+            assert_eq!(
+                smime_core::mime::canonicalize(&content),
+                expected,
+                "{kind:?} {form:?}"
+            );
+
+            let report = common::verifier().verify_message(&signed).unwrap();
+            assert_eq!(report.verdict(), Verdict::SignedByFrom, "{kind:?} {form:?}");
+            let in_memory = signer.sign_message(&message, form).unwrap();
+            let reference = common::verifier().verify_message(&in_memory).unwrap();
+            let body = |m: &[u8]| {
+                let at = m.windows(2).position(|w| w == b"\n\n").unwrap();
+                m[at..].to_vec()
+            };
+            assert_eq!(
+                body(report.unwrapped_message().unwrap()),
+                body(reference.unwrapped_message().unwrap())
+            );
+        }
+    }
+}
+
+#[test]
+fn streamed_signing_refuses_what_in_memory_signing_refuses() {
+    let signer = common::signer("alice@example.org", KeyKind::P256);
+    for broken in [
+        &b"From: a@example.org\r\nContent-Type: multipart/mixed\r\n\r\nx\r\n"[..],
+        b"From: a@example.org\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\nx\r\n",
+    ] {
+        let mut out = Vec::new();
+        let streamed = signer.sign_message_stream(broken, &mut out, SignatureForm::Detached);
+        assert!(matches!(streamed, Err(Error::Mime(_))), "{streamed:?}");
+        assert!(out.is_empty(), "nothing written on failure");
+        assert!(
+            signer
+                .sign_message(broken, SignatureForm::Detached)
+                .is_err()
+        );
     }
 }
