@@ -44,16 +44,6 @@ impl Output {
         let _ = writeln!(stdout, "{}", text.trim_end());
     }
 
-    /// Writes a product (a message) to standard output, whatever `--quiet`
-    /// says: it is what the command is for.
-    pub(crate) fn product(&self, bytes: &[u8]) -> Result<(), Failure> {
-        let mut stdout = std::io::stdout().lock();
-        stdout
-            .write_all(bytes)
-            .and_then(|()| stdout.flush())
-            .map_err(|error| Failure::input("standard output", &error))
-    }
-
     /// Reports a failure on standard error and returns its exit code.
     pub(crate) fn failure(&self, failure: &Failure) -> ExitCode {
         if self.json {

@@ -296,6 +296,50 @@ pub fn read_header_section(reader: &mut impl BufRead, limit: usize) -> io::Resul
     }
 }
 
+/// The streaming [`crate::Envelope::rebuild`]: writes `outer_header` (from
+/// [`crate::Entity::outer_header`], which ends with `MIME-Version`), then
+/// the canonical entity that `entity` reads, without its own `MIME-Version`
+/// field, in the `line_break` style. Header sections longer than 1 MiB are
+/// refused.
+///
+/// ```
+/// use mail_message::{Entity, LineBreak, stream::write_rebuilt};
+///
+/// let message = Entity::parse(b"From: a@example.org\nContent-Type: text/plain\n\nold\n")?;
+/// let mut out = Vec::new();
+/// let entity = b"MIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\nnew\r\n";
+/// write_rebuilt(&message.outer_header(), LineBreak::Lf, &entity[..], &mut out)?;
+/// assert_eq!(out, b"From: a@example.org\nMIME-Version: 1.0\nContent-Type: text/plain\n\nnew\n");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn write_rebuilt(
+    outer_header: &[u8],
+    line_break: LineBreak,
+    entity: impl Read,
+    output: &mut impl Write,
+) -> io::Result<()> {
+    let mut reader = io::BufReader::with_capacity(64 * 1024, entity);
+    let header = read_header_section(&mut reader, 1024 * 1024)?;
+    output.write_all(outer_header)?;
+    let mut body = LineBreakWriter::new(output, line_break);
+    match crate::Entity::parse(&header) {
+        Ok(entity) => {
+            for field in entity.fields() {
+                if !field.is("mime-version") {
+                    body.write_all(field.raw())?;
+                }
+            }
+            if header.ends_with(b"\r\n\r\n") || header == b"\r\n" {
+                body.write_all(b"\r\n")?;
+            }
+        }
+        Err(_) => body.write_all(&header)?,
+    }
+    io::copy(&mut reader, &mut body)?;
+    body.finish()?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

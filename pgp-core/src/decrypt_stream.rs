@@ -14,7 +14,7 @@
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 
-use mail_message::stream::{Base64Reader, CanonicalWriter, LineBreakWriter, read_header_section};
+use mail_message::stream::{Base64Reader, CanonicalWriter, read_header_section};
 use mail_message::{Entity, LineBreak};
 use sequoia_openpgp::parse::Parse;
 use sequoia_openpgp::parse::stream::DecryptorBuilder;
@@ -85,8 +85,7 @@ impl SpooledDecryption {
 }
 
 /// Writes `outer_header`, then the canonical entity spooled in `file`
-/// without its own `MIME-Version` field (the outer one stays), in the
-/// `line_break` style.
+/// without its own `MIME-Version` field, in the `line_break` style.
 pub(crate) fn write_entity(
     outer_header: &[u8],
     line_break: LineBreak,
@@ -94,25 +93,7 @@ pub(crate) fn write_entity(
     output: &mut impl Write,
 ) -> Result<(), Error> {
     file.seek(SeekFrom::Start(0))?;
-    let mut reader = BufReader::with_capacity(STREAM_BUFFER, file);
-    let header = read_header_section(&mut reader, MAX_HEADER)?;
-    output.write_all(outer_header)?;
-    let mut body = LineBreakWriter::new(output, line_break);
-    match Entity::parse(&header) {
-        Ok(entity) => {
-            for field in entity.fields() {
-                if !field.is("mime-version") {
-                    body.write_all(field.raw())?;
-                }
-            }
-            if header.ends_with(b"\r\n\r\n") || header == b"\r\n" {
-                body.write_all(b"\r\n")?;
-            }
-        }
-        Err(_) => body.write_all(&header)?,
-    }
-    io::copy(&mut reader, &mut body)?;
-    body.finish()?;
+    mail_message::stream::write_rebuilt(outer_header, line_break, file, output)?;
     Ok(())
 }
 

@@ -140,6 +140,27 @@ pub enum Error {
         /// The limit in bytes.
         limit: u64,
     },
+    /// A `multipart/signed` body beyond the limits of bounded-memory
+    /// verification (an overlong delimiter line, a huge signature part).
+    #[error("multipart/signed: {0}")]
+    MultipartSigned(#[source] mail_message::SplitError),
+    /// A message that must be verified in memory and is larger than the
+    /// limit for that.
+    #[error("the message is larger than {limit} bytes, the limit for this structure")]
+    MessageTooLarge {
+        /// The limit in bytes.
+        limit: u64,
+    },
+}
+
+impl From<mail_message::SplitError> for Error {
+    fn from(error: mail_message::SplitError) -> Error {
+        match error {
+            mail_message::SplitError::Mime(error) => Error::Mime(error),
+            mail_message::SplitError::Io(error) => Error::Io(error),
+            other => Error::MultipartSigned(other),
+        }
+    }
 }
 
 impl From<mail_message::SpoolError> for Error {

@@ -57,6 +57,7 @@ mod sign_stream;
 mod signature_algorithm;
 mod signing;
 mod verification;
+mod verify_stream;
 
 pub use certificate::{Certificate, Curve, PublicKeyAlgorithm};
 pub use decrypt_stream::{StreamDecryption, decrypt_message_stream};
@@ -77,6 +78,7 @@ pub use signing::{SignatureForm, Signer};
 pub use verification::{
     Coverage, Signature, SignatureStatus, SignedContent, Verdict, Verification, Verifier,
 };
+pub use verify_stream::{MAX_IN_MEMORY, MAX_SIGNATURE_PART, SpooledVerification};
 
 // The ASN.1 crates our public types come from, so users name the same versions.
 pub use const_oid;

@@ -22,7 +22,6 @@ use const_oid::db::rfc2985::{
 use const_oid::db::rfc5911::{ID_DATA, ID_SIGNED_DATA};
 use der::asn1::OctetString;
 use der::{Decode, Encode};
-use rsa::signature::Verifier as _;
 use rsa::signature::hazmat::PrehashVerifier;
 use rustls_pki_types::{CertificateDer, UnixTime};
 use spki::AlgorithmIdentifierOwned;
@@ -176,6 +175,52 @@ impl Verifier {
             (Some(inside), None) => inside,
             (None, Some(outside)) => outside.to_vec(),
         };
+        let (signers, certificates) =
+            self.verify_signed_data(&data, &CoveredContent::Memory(&content))?;
+        Ok(SignedContent {
+            content,
+            signers,
+            certificates,
+        })
+    }
+
+    /// Verifies detached CMS SignedData (DER or BER) over the content that
+    /// `spool` holds, without reading it into memory: each signer's digest
+    /// is computed by reading the file.
+    pub(crate) fn verify_cms_spooled(
+        &self,
+        cms: &[u8],
+        spool: &std::fs::File,
+    ) -> Result<(Vec<Signature>, Vec<Certificate>), Error> {
+        let der = crate::ber::to_der(cms).map_err(Error::MalformedCms)?;
+        let info = ContentInfo::from_der(&der).map_err(Error::InvalidCms)?;
+        if info.content_type != ID_SIGNED_DATA {
+            return Err(Error::NotSigned(info.content_type));
+        }
+        let data: SignedData = info.content.decode_as().map_err(Error::InvalidCms)?;
+        if data.encap_content_info.econtent.is_some() {
+            return Err(Error::ContentConfusion);
+        }
+        let mut algorithms = Vec::new();
+        for info in data.signer_infos.0.iter() {
+            // Unknown or weak algorithms are reported per signer below.
+            if let Ok(algorithm) = signature_algorithm::parse_digest(&info.digest_alg)
+                && !algorithms.contains(&algorithm)
+            {
+                algorithms.push(algorithm);
+            }
+        }
+        let digests = digest_file(spool, &algorithms).map_err(Error::Io)?;
+        self.verify_signed_data(&data, &CoveredContent::Digests(digests))
+    }
+
+    /// The signer reports and the certificates of `data`, whose signatures
+    /// cover `content`.
+    fn verify_signed_data(
+        &self,
+        data: &SignedData,
+        content: &CoveredContent<'_>,
+    ) -> Result<(Vec<Signature>, Vec<Certificate>), Error> {
         let mut certificates = Vec::new();
         if let Some(set) = &data.certificates {
             for choice in set.0.iter() {
@@ -193,20 +238,16 @@ impl Verifier {
             .signer_infos
             .0
             .iter()
-            .map(|info| self.verify_signer(info, content_type, &content, &certificates))
+            .map(|info| self.verify_signer(info, content_type, content, &certificates))
             .collect();
-        Ok(SignedContent {
-            content,
-            signers,
-            certificates,
-        })
+        Ok((signers, certificates))
     }
 
     fn verify_signer(
         &self,
         info: &SignerInfo,
         content_type: ObjectIdentifier,
-        content: &[u8],
+        content: &CoveredContent<'_>,
         message_certificates: &[Certificate],
     ) -> Signature {
         let mut signature = Signature {
@@ -233,7 +274,7 @@ impl Verifier {
         &self,
         info: &SignerInfo,
         content_type: ObjectIdentifier,
-        content: &[u8],
+        content: &CoveredContent<'_>,
         message_certificates: &[Certificate],
         report: &mut Signature,
     ) -> Result<(), SignatureStatus> {
@@ -251,8 +292,8 @@ impl Verifier {
         let (scheme, salt) = signature_algorithm::parse(&info.signature_algorithm, digest)
             .map_err(algorithm_status)?;
         report.scheme = Some(scheme);
-        let content_digest = digest.digest(content);
-        let signed_bytes = match &info.signed_attrs {
+        let content_digest = content.digest(digest).ok_or(SignatureStatus::Malformed)?;
+        let signed_digest = match &info.signed_attrs {
             Some(set) => {
                 let attributes: &[Attribute] = set.as_slice();
                 let declared_type: ObjectIdentifier =
@@ -278,9 +319,9 @@ impl Verifier {
                 // The signature covers the attributes' DER with the SET OF
                 // tag, not the IMPLICIT [0] they travel under (RFC 5652
                 // section 5.4): exactly how the set encodes on its own.
-                set.to_der().map_err(|_| SignatureStatus::Malformed)?
+                digest.digest(&set.to_der().map_err(|_| SignatureStatus::Malformed)?)
             }
-            None if content_type == ID_DATA => content.to_vec(),
+            None if content_type == ID_DATA => content_digest,
             // RFC 5652 section 5.3: other content types need attributes.
             None => return Err(SignatureStatus::MissingAttribute("content-type")),
         };
@@ -289,7 +330,7 @@ impl Verifier {
             scheme,
             salt,
             digest,
-            &signed_bytes,
+            &signed_digest,
             info.signature.as_bytes(),
         )?;
         check_usage(&certificate)?;
@@ -412,13 +453,14 @@ fn attribute_name(oid: ObjectIdentifier) -> &'static str {
     }
 }
 
-/// Checks the signature value with the certificate's public key.
+/// Checks the signature value with the certificate's public key;
+/// `signed_digest` is the digest (with `digest`) of the signed bytes.
 fn check_signature_value(
     certificate: &Certificate,
     scheme: SignatureScheme,
     salt: Option<usize>,
     digest: DigestAlgorithm,
-    signed: &[u8],
+    signed_digest: &[u8],
     value: &[u8],
 ) -> Result<(), SignatureStatus> {
     let spki = certificate
@@ -444,15 +486,15 @@ fn check_signature_value(
                 match digest {
                     DigestAlgorithm::Sha256 => {
                         rsa::pss::VerifyingKey::<sha2::Sha256>::new_with_salt_len(key, salt)
-                            .verify(signed, &signature)
+                            .verify_prehash(signed_digest, &signature)
                     }
                     DigestAlgorithm::Sha384 => {
                         rsa::pss::VerifyingKey::<sha2::Sha384>::new_with_salt_len(key, salt)
-                            .verify(signed, &signature)
+                            .verify_prehash(signed_digest, &signature)
                     }
                     DigestAlgorithm::Sha512 => {
                         rsa::pss::VerifyingKey::<sha2::Sha512>::new_with_salt_len(key, salt)
-                            .verify(signed, &signature)
+                            .verify_prehash(signed_digest, &signature)
                     }
                 }
                 .map_err(bad)
@@ -461,15 +503,15 @@ fn check_signature_value(
                 match digest {
                     DigestAlgorithm::Sha256 => {
                         rsa::pkcs1v15::VerifyingKey::<sha2::Sha256>::new(key)
-                            .verify(signed, &signature)
+                            .verify_prehash(signed_digest, &signature)
                     }
                     DigestAlgorithm::Sha384 => {
                         rsa::pkcs1v15::VerifyingKey::<sha2::Sha384>::new(key)
-                            .verify(signed, &signature)
+                            .verify_prehash(signed_digest, &signature)
                     }
                     DigestAlgorithm::Sha512 => {
                         rsa::pkcs1v15::VerifyingKey::<sha2::Sha512>::new(key)
-                            .verify(signed, &signature)
+                            .verify_prehash(signed_digest, &signature)
                     }
                 }
                 .map_err(bad)
@@ -479,15 +521,13 @@ fn check_signature_value(
             let key = p256::ecdsa::VerifyingKey::from_sec1_bytes(key_bytes)
                 .map_err(|_| SignatureStatus::Malformed)?;
             let signature = p256::ecdsa::Signature::from_der(value).map_err(bad)?;
-            key.verify_prehash(&digest.digest(signed), &signature)
-                .map_err(bad)
+            key.verify_prehash(signed_digest, &signature).map_err(bad)
         }
         (PublicKeyAlgorithm::Ec { curve: Curve::P384 }, SignatureScheme::Ecdsa) => {
             let key = p384::ecdsa::VerifyingKey::from_sec1_bytes(key_bytes)
                 .map_err(|_| SignatureStatus::Malformed)?;
             let signature = p384::ecdsa::Signature::from_der(value).map_err(bad)?;
-            key.verify_prehash(&digest.digest(signed), &signature)
-                .map_err(bad)
+            key.verify_prehash(signed_digest, &signature).map_err(bad)
         }
         _ => Err(SignatureStatus::KeyDoesNotFitAlgorithm),
     }
@@ -521,6 +561,52 @@ fn addresses(entity: &Entity<'_>, name: &str) -> Vec<EmailAddress> {
         .field(name)
         .and_then(|f| EmailAddress::parse_mailboxes(&f.value()).ok())
         .unwrap_or_default()
+}
+
+/// The content signatures cover: in memory, or the digests of a spooled
+/// content computed beforehand.
+pub(crate) enum CoveredContent<'a> {
+    Memory(&'a [u8]),
+    Digests(Vec<(DigestAlgorithm, Vec<u8>)>),
+}
+
+impl CoveredContent<'_> {
+    fn digest(&self, algorithm: DigestAlgorithm) -> Option<Vec<u8>> {
+        match self {
+            CoveredContent::Memory(bytes) => Some(algorithm.digest(bytes)),
+            CoveredContent::Digests(digests) => digests
+                .iter()
+                .find(|(a, _)| *a == algorithm)
+                .map(|(_, d)| d.clone()),
+        }
+    }
+}
+
+/// The digests of what `file` holds with each of `algorithms`, in one pass.
+fn digest_file(
+    file: &std::fs::File,
+    algorithms: &[DigestAlgorithm],
+) -> std::io::Result<Vec<(DigestAlgorithm, Vec<u8>)>> {
+    use std::io::{Read, Seek};
+    let mut file = file;
+    file.seek(std::io::SeekFrom::Start(0))?;
+    let mut hashers: Vec<_> = algorithms.iter().map(|a| (*a, a.hasher())).collect();
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        let read = file.read(&mut chunk)?;
+        match chunk.get(..read) {
+            Some(data) if !data.is_empty() => {
+                for (_, hasher) in &mut hashers {
+                    hasher.update(data);
+                }
+            }
+            _ => break,
+        }
+    }
+    Ok(hashers
+        .into_iter()
+        .map(|(algorithm, hasher)| (algorithm, hasher.finish()))
+        .collect())
 }
 
 /// A signed structure found in a message.
@@ -708,6 +794,24 @@ pub struct Verification {
 }
 
 impl Verification {
+    /// A report from the streaming path (which keeps the content in a
+    /// spool, so `unwrapped` stays `None`).
+    pub(crate) fn new(
+        coverage: Coverage,
+        signers: Vec<Signature>,
+        certificates: Vec<Certificate>,
+        message: &Entity<'_>,
+    ) -> Verification {
+        Verification {
+            coverage,
+            signers,
+            certificates,
+            from: addresses(message, "from"),
+            sender: addresses(message, "sender"),
+            unwrapped: None,
+        }
+    }
+
     /// What the signature covers.
     pub fn coverage(&self) -> &Coverage {
         &self.coverage

@@ -278,3 +278,153 @@ fn streamed_signing_refuses_what_in_memory_signing_refuses() {
         );
     }
 }
+
+/// The spooled verifier gives what `verify_message` gives: verdict,
+/// coverage, signer statuses and the unwrapped message, for our signatures
+/// (large, LF and CRLF), OpenSSL's (`-stream`), tampered content, extra
+/// parts, and the structures that take the in-memory path.
+#[test]
+fn spooled_verification_matches_in_memory_verification() {
+    let dir = tempfile::tempdir().unwrap();
+    let signer = common::signer("alice@example.org", KeyKind::P256);
+    let large = [
+        b"From: alice@example.org\r\nTo: b@example.org\r\nMIME-Version: 1.0\r\n".as_slice(),
+        &large_inner(),
+    ]
+    .concat();
+    let lf =
+        b"From: alice@example.org\nSubject: lf\nContent-Type: text/plain\n\nline one\nline two\n";
+    let mut cases: Vec<(&str, Vec<u8>)> = Vec::new();
+    for (name, message) in [("large", large.as_slice()), ("lf", lf.as_slice())] {
+        let detached = signer
+            .sign_message(message, SignatureForm::Detached)
+            .unwrap();
+        let opaque = signer.sign_message(message, SignatureForm::Opaque).unwrap();
+        let tampered = String::from_utf8(detached.clone())
+            .unwrap()
+            .replacen("line two", "line 2!!", 1)
+            .replacen(
+                "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVowMTIzNDU2Nzg5",
+                "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVowMTIzNDU2Nzg4",
+                1,
+            )
+            .into_bytes();
+        assert_ne!(tampered, detached);
+        cases.push((name, detached));
+        cases.push((name, opaque));
+        cases.push((name, tampered));
+    }
+    // OpenSSL's streamed detached signature.
+    let alice = pki().smime("alice@example.org", KeyKind::Rsa2048);
+    alice.write_to(dir.path(), "alice").unwrap();
+    std::fs::write(
+        dir.path().join("content.txt"),
+        b"Content-Type: text/plain\r\n\r\nfrom openssl\r\n",
+    )
+    .unwrap();
+    run_peer(
+        "openssl",
+        &[
+            "cms",
+            "-sign",
+            "-stream",
+            "-in",
+            "content.txt",
+            "-signer",
+            "alice.cert.pem",
+            "-inkey",
+            "alice.key.pem",
+            "-out",
+            "signed.eml",
+            "-from",
+            "alice@example.org",
+        ],
+        dir.path(),
+    );
+    cases.push((
+        "openssl",
+        std::fs::read(dir.path().join("signed.eml")).unwrap(),
+    ));
+    // Three parts: partially signed.
+    let two_parts = signer.sign_message(lf, SignatureForm::Detached).unwrap();
+    let text = String::from_utf8(two_parts).unwrap();
+    let boundary = text
+        .split("boundary=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let extra = text.replace(
+        &format!("--{boundary}--"),
+        &format!("--{boundary}\r\nContent-Type: text/plain\r\n\r\nappended\r\n--{boundary}--"),
+    );
+    cases.push(("extra part", extra.into_bytes()));
+    // Nested in an unsigned multipart/mixed, and unsigned.
+    let nested = [
+        b"From: alice@example.org\r\nContent-Type: multipart/mixed; boundary=outer\r\n\r\n--outer\r\nContent-Type: text/plain\r\n\r\nunsigned\r\n--outer\r\n".as_slice(),
+        &signer.sign_message(b"Content-Type: text/plain\r\n\r\ninner\r\n", SignatureForm::Detached).unwrap(),
+        b"\r\n--outer--\r\n",
+    ]
+    .concat();
+    cases.push(("nested", nested));
+    cases.push(("unsigned", lf.to_vec()));
+
+    for (name, message) in cases {
+        let reference = common::verifier().verify_message(&message).unwrap();
+        let spooled = common::verifier()
+            .verify_message_spooled(&message[..])
+            .unwrap();
+        let report = spooled.verification();
+        assert_eq!(report.verdict(), reference.verdict(), "{name}");
+        assert_eq!(report.coverage(), reference.coverage(), "{name}");
+        let statuses = |v: &smime_core::Verification| {
+            v.signers()
+                .iter()
+                .map(|s| format!("{:?}", s.status))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(statuses(report), statuses(&reference), "{name}");
+        assert_eq!(
+            report.certificates().len(),
+            reference.certificates().len(),
+            "{name}"
+        );
+        let mut unwrapped = Vec::new();
+        let wrote = spooled.write_unwrapped(&mut unwrapped).unwrap();
+        match reference.unwrapped_message() {
+            Some(expected) => {
+                assert!(wrote, "{name}");
+                assert_eq!(unwrapped, expected, "{name}");
+            }
+            None => assert!(!wrote && unwrapped.is_empty(), "{name}"),
+        }
+    }
+}
+
+#[test]
+fn spooled_verification_refuses_broken_structures() {
+    let signed = common::signer("alice@example.org", KeyKind::P256)
+        .sign_message(
+            b"From: alice@example.org\r\n\r\nhi\r\n",
+            SignatureForm::Detached,
+        )
+        .unwrap();
+    let text = String::from_utf8(signed).unwrap();
+    let cut = text.rfind("--\r\n").unwrap();
+    let unterminated = &text[..cut - 10];
+    let result = common::verifier().verify_message_spooled(unterminated.as_bytes());
+    assert!(matches!(result, Err(Error::Mime(_))), "{result:?}");
+    let one_part = "From: a@example.org\r\nContent-Type: multipart/signed; protocol=\"application/pkcs7-signature\"; boundary=b\r\n\r\n--b\r\n\r\nonly\r\n--b--\r\n";
+    let result = common::verifier().verify_message_spooled(one_part.as_bytes());
+    assert!(
+        matches!(result, Err(Error::MalformedSignedMessage)),
+        "{result:?}"
+    );
+    assert!(
+        common::verifier()
+            .verify_message(one_part.as_bytes())
+            .is_err()
+    );
+}

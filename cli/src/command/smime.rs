@@ -22,7 +22,7 @@ pub(crate) fn run(command: SmimeCommand, output: &Output) -> Result<Verdict, Fai
     match command {
         SmimeCommand::Inspect(args) => inspect(&args, output),
         SmimeCommand::Decrypt(args) => decrypt(&args),
-        SmimeCommand::Sign(args) => sign(&args, output),
+        SmimeCommand::Sign(args) => sign(&args),
         SmimeCommand::Verify(args) => verify(&args, output),
         SmimeCommand::Encrypt(args) => encrypt(&args),
     }
@@ -54,7 +54,7 @@ fn encrypt(args: &EncryptArgs) -> Result<Verdict, Failure> {
     Ok(Verdict::Holds)
 }
 
-fn sign(args: &SignArgs, output: &Output) -> Result<Verdict, Failure> {
+fn sign(args: &SignArgs) -> Result<Verdict, Failure> {
     let Credentials {
         certificate,
         key,
@@ -76,11 +76,12 @@ fn sign(args: &SignArgs, output: &Output) -> Result<Verdict, Failure> {
     } else {
         SignatureForm::Detached
     };
-    let message = read_input(std::path::Path::new("-"))?;
-    let signed = signer
-        .sign_message(&message, form)
+    // Streams: the entity is spooled to a temporary file, memory stays
+    // bounded whatever the message size, and nothing is written on failure.
+    let stdout = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
+    signer
+        .sign_message_stream(std::io::stdin().lock(), stdout, form)
         .map_err(|error| Failure::input("standard input", &error))?;
-    output.product(&signed)?;
     Ok(Verdict::Holds)
 }
 
@@ -97,23 +98,30 @@ fn verify(args: &VerifyArgs, output: &Output) -> Result<Verdict, Failure> {
     if let Some(at) = args.at {
         verifier = verifier.at(at);
     }
-    let message = read_input(std::path::Path::new("-"))?;
-    let report = verifier
-        .verify_message(&message)
+    // A top-level multipart/signed streams through a temporary file; other
+    // structures are verified in memory.
+    let spooled = verifier
+        .verify_message_spooled(std::io::stdin().lock())
         .map_err(|error| Failure::input("standard input", &error))?;
-    if let (Some(path), Some(unwrapped)) = (&args.output, report.unwrapped_message()) {
-        std::fs::write(path, unwrapped).map_err(|error| Failure::input(display(path), &error))?;
-    }
+    let report = spooled.verification();
     let now = args.at.unwrap_or_else(SystemTime::now);
     output.result(
-        || verification_text(&report),
-        || verification_json(&report, now),
+        || verification_text(report),
+        || verification_json(report, now),
     );
-    Ok(if report.verdict() == SmimeVerdict::SignedByFrom {
+    let verdict = if report.verdict() == SmimeVerdict::SignedByFrom {
         Verdict::Holds
     } else {
         Verdict::DoesNotHold
-    })
+    };
+    if let (Some(path), true) = (&args.output, spooled.has_unwrapped()) {
+        let failure = |error: &dyn std::error::Error| Failure::input(display(path), error);
+        let file = std::fs::File::create(path).map_err(|error| failure(&error))?;
+        spooled
+            .write_unwrapped(std::io::BufWriter::with_capacity(64 * 1024, file))
+            .map_err(|error| failure(&error))?;
+    }
+    Ok(verdict)
 }
 
 fn verdict_name(verdict: SmimeVerdict) -> &'static str {
