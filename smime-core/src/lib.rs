@@ -41,6 +41,7 @@
 #![forbid(unsafe_code)]
 
 pub mod ber;
+mod ber_stream;
 mod certificate;
 mod decrypt_stream;
 mod digest;

@@ -5,17 +5,22 @@
 //! goes, in canonical form, to an anonymous temporary file (exactly the
 //! bytes [`mail_message::Multipart::split`] would give), the signature part
 //! is collected (at most [`MAX_SIGNATURE_PART`]), and each signature is
-//! checked against digests computed over the spool. Other structures
-//! (opaque `signed-data`, signed parts nested in other parts) are verified
-//! in memory by [`Verifier::verify_message`], up to [`MAX_IN_MEMORY`]
-//! bytes.
+//! checked against digests computed over the spool. An opaque
+//! `signed-data` entity streams too: its CMS is read once by a small BER
+//! reader, the encapsulated content spooled as it is, the rest kept.
+//! Signed parts nested in other parts are verified in memory by
+//! [`Verifier::verify_message`], up to [`MAX_IN_MEMORY`] bytes.
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 
-use mail_message::stream::{CanonicalWriter, read_header_section, write_rebuilt};
+use const_oid::ObjectIdentifier;
+use const_oid::db::rfc5911::ID_SIGNED_DATA;
+use der::Decode;
+use mail_message::stream::{Base64Reader, CanonicalWriter, read_header_section, write_rebuilt};
 use mail_message::{Coverage, Entity, LineBreak};
 
+use crate::ber_stream::{BerReader, CHUNK, LIMIT, end_of_contents, end_of_input, malformed};
 use crate::error::Error;
 use crate::verification::{Verification, Verifier};
 
@@ -24,7 +29,7 @@ use crate::verification::{Verification, Verifier};
 pub const MAX_SIGNATURE_PART: u64 = 4 * 1024 * 1024;
 
 /// The largest message verified in memory, for structures that do not
-/// stream (opaque `signed-data`, nested signed parts).
+/// stream (signed parts nested in other parts).
 pub const MAX_IN_MEMORY: u64 = 512 * 1024 * 1024;
 
 /// Bytes per read.
@@ -49,6 +54,10 @@ enum Unwrapped {
         outer_header: Vec<u8>,
         line_break: LineBreak,
         entity: File,
+        /// Whether the spool is in canonical form already (the signed part
+        /// of a `multipart/signed` is; encapsulated content is kept as it
+        /// was signed).
+        canonical: bool,
     },
     /// From the in-memory path.
     Message(Vec<u8>),
@@ -82,8 +91,23 @@ impl SpooledVerification {
                 outer_header,
                 line_break,
                 mut entity,
+                canonical,
             } => {
                 entity.seek(SeekFrom::Start(0)).map_err(Error::Io)?;
+                if !canonical {
+                    // As `Envelope::rebuild` does in memory.
+                    let mut copy = CanonicalWriter::new(BufWriter::with_capacity(
+                        BUFFER,
+                        tempfile::tempfile().map_err(Error::Io)?,
+                    ));
+                    std::io::copy(&mut BufReader::with_capacity(BUFFER, &entity), &mut copy)
+                        .map_err(Error::Io)?;
+                    entity = copy
+                        .into_inner()
+                        .into_inner()
+                        .map_err(|error| Error::Io(error.into_error()))?;
+                    entity.seek(SeekFrom::Start(0)).map_err(Error::Io)?;
+                }
                 let entity = BufReader::with_capacity(BUFFER, entity);
                 write_rebuilt(&outer_header, line_break, entity, &mut output).map_err(Error::Io)?;
             }
@@ -95,7 +119,8 @@ impl SpooledVerification {
 
 impl Verifier {
     /// Verifies a message read from `input` in bounded memory: a top-level
-    /// S/MIME `multipart/signed` streams; any other structure is read into
+    /// S/MIME `multipart/signed` or opaque `signed-data` streams; any other
+    /// structure is read into
     /// memory (at most [`MAX_IN_MEMORY`] bytes) and verified by
     /// [`Verifier::verify_message`]. The verdict, coverage and signer
     /// reports are the same as `verify_message`'s.
@@ -126,6 +151,16 @@ impl Verifier {
                 p.eq_ignore_ascii_case("application/pkcs7-signature")
                     || p.eq_ignore_ascii_case("application/x-pkcs7-signature")
             });
+        // Exactly what `verify_message` treats as opaque signed data.
+        let opaque = matches!(
+            content_type.mime_type(),
+            "application/pkcs7-mime" | "application/x-pkcs7-mime"
+        ) && content_type
+            .parameter("smime-type")
+            .is_some_and(|kind| kind.eq_ignore_ascii_case("signed-data"));
+        if opaque {
+            return self.verify_opaque(&message, reader);
+        }
         let boundary = content_type.parameter("boundary").map(str::to_owned);
         let (true, Some(boundary)) = (streamable, boundary) else {
             return self.verify_in_memory(&header, reader);
@@ -158,12 +193,38 @@ impl Verifier {
                 outer_header: message.outer_header(),
                 line_break: message.line_break(),
                 entity: spool,
+                canonical: true,
             },
             _ => Unwrapped::None,
         };
         Ok(SpooledVerification {
             verification: Verification::new(coverage, signers, certificates, &message),
             unwrapped,
+        })
+    }
+
+    /// An opaque `signed-data` entity: the encapsulated content is spooled
+    /// as it is while the CMS streams past; the rest of the SignedData is
+    /// kept and checked against digests over the spool.
+    fn verify_opaque(
+        &self,
+        message: &Entity<'_>,
+        body: impl Read,
+    ) -> Result<SpooledVerification, Error> {
+        let (cms, content) = if message.transfer_encoding() == "base64" {
+            split_opaque(Base64Reader::new(BufReader::with_capacity(BUFFER, body)))?
+        } else {
+            split_opaque(body)?
+        };
+        let (signers, certificates) = self.verify_cms_spooled(&cms, &content)?;
+        Ok(SpooledVerification {
+            verification: Verification::new(Coverage::Whole, signers, certificates, message),
+            unwrapped: Unwrapped::Spool {
+                outer_header: message.outer_header(),
+                line_break: message.line_break(),
+                entity: content,
+                canonical: false,
+            },
         })
     }
 
@@ -190,4 +251,92 @@ impl Verifier {
             unwrapped,
         })
     }
+}
+
+/// Reads an opaque SignedData (DER or BER): the encapsulated content goes
+/// to a temporary file as it is; returned with the SignedData re-framed
+/// (BER) without the content, as a detached signature over that file.
+fn split_opaque(reader: impl Read) -> Result<(Vec<u8>, File), Error> {
+    let mut ber = BerReader {
+        inner: BufReader::with_capacity(CHUNK, reader),
+        position: 0,
+    };
+    let content_info = ber.expect(0x30)?;
+    let (_, oid) = ber.tlv()?;
+    let content_type = ObjectIdentifier::from_der(&oid).map_err(Error::InvalidCms)?;
+    if content_type != ID_SIGNED_DATA {
+        return Err(Error::NotSigned(content_type));
+    }
+    let explicit = ber.expect(0xa0)?;
+    let data = ber.expect(0x30)?;
+    let data_end = data.length.map(|length| ber.position + length);
+    let (_, version) = ber.tlv()?;
+    let (digests_header, digest_algorithms) = ber.tlv()?;
+    if digests_header.tag != 0x31 {
+        return Err(malformed());
+    }
+    let info = ber.expect(0x30)?;
+    let info_end = info.length.map(|length| ber.position + length);
+    let (_, econtent_type) = ber.tlv()?;
+    let spool = tempfile::tempfile().map_err(Error::Io)?;
+    let mut writer = BufWriter::with_capacity(CHUNK, spool);
+    let at_info_end = |ber: &BerReader<_>| info_end.is_some_and(|end| ber.position >= end);
+    if at_info_end(&ber) {
+        return Err(Error::DetachedContentMissing);
+    }
+    let explicit_content = ber.header()?;
+    match (explicit_content.tag, explicit_content.length) {
+        (0, Some(0)) if info_end.is_none() => return Err(Error::DetachedContentMissing),
+        (0xa0, _) => {}
+        _ => return Err(malformed()),
+    }
+    let octets = ber.header()?;
+    if octets.tag != 0x04 && octets.tag != 0x24 {
+        return Err(malformed());
+    }
+    ber.octets(octets, &mut writer, 0)?;
+    if explicit_content.length.is_none() {
+        end_of_contents(&mut ber)?;
+    }
+    if info.length.is_none() {
+        end_of_contents(&mut ber)?;
+    } else if !at_info_end(&ber) {
+        return Err(malformed());
+    }
+    // certificates, crls, signerInfos: kept as found.
+    let mut rest = Vec::new();
+    loop {
+        if data_end.is_some_and(|end| ber.position >= end) {
+            break;
+        }
+        let (header, element) = ber.tlv()?;
+        if header.tag == 0 && data_end.is_none() {
+            break;
+        }
+        if rest.len() + element.len() > LIMIT {
+            return Err(malformed());
+        }
+        rest.extend_from_slice(&element);
+    }
+    for container in [explicit, content_info] {
+        if container.length.is_none() {
+            end_of_contents(&mut ber)?;
+        }
+    }
+    end_of_input(&mut ber)?;
+    let spool = writer
+        .into_inner()
+        .map_err(|error| Error::Io(error.into_error()))?;
+
+    let mut cms = vec![0x30, 0x80];
+    cms.extend_from_slice(&oid);
+    cms.extend_from_slice(&[0xa0, 0x80, 0x30, 0x80]);
+    cms.extend_from_slice(&version);
+    cms.extend_from_slice(&digest_algorithms);
+    cms.extend_from_slice(&[0x30, 0x80]);
+    cms.extend_from_slice(&econtent_type);
+    cms.extend_from_slice(&[0, 0]);
+    cms.extend_from_slice(&rest);
+    cms.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+    Ok((cms, spool))
 }

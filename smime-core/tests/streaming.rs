@@ -334,6 +334,8 @@ fn spooled_verification_matches_in_memory_verification() {
             "alice.cert.pem",
             "-inkey",
             "alice.key.pem",
+            "-certfile",
+            "alice.chain.pem",
             "-out",
             "signed.eml",
             "-from",
@@ -345,6 +347,39 @@ fn spooled_verification_matches_in_memory_verification() {
         "openssl",
         std::fs::read(dir.path().join("signed.eml")).unwrap(),
     ));
+    // OpenSSL's streamed opaque signature (BER, indefinite lengths) over
+    // content with LF line breaks, kept as they are (-binary).
+    std::fs::write(
+        dir.path().join("lf.txt"),
+        b"Content-Type: text/plain\n\nline one\nline two\n",
+    )
+    .unwrap();
+    run_peer(
+        "openssl",
+        &[
+            "cms",
+            "-sign",
+            "-nodetach",
+            "-stream",
+            "-binary",
+            "-in",
+            "lf.txt",
+            "-signer",
+            "alice.cert.pem",
+            "-inkey",
+            "alice.key.pem",
+            "-certfile",
+            "alice.chain.pem",
+            "-out",
+            "opaque.eml",
+            "-from",
+            "alice@example.org",
+        ],
+        dir.path(),
+    );
+    let opaque = std::fs::read(dir.path().join("opaque.eml")).unwrap();
+    assert!(String::from_utf8_lossy(&opaque).contains("signed-data"));
+    cases.push(("openssl opaque", opaque));
     // Three parts: partially signed.
     let two_parts = signer.sign_message(lf, SignatureForm::Detached).unwrap();
     let text = String::from_utf8(two_parts).unwrap();
@@ -378,6 +413,18 @@ fn spooled_verification_matches_in_memory_verification() {
             .unwrap();
         let report = spooled.verification();
         assert_eq!(report.verdict(), reference.verdict(), "{name}");
+        if name.starts_with("openssl") {
+            assert_eq!(
+                report.verdict(),
+                Verdict::SignedByFrom,
+                "{name}: {:?}",
+                report
+                    .signers()
+                    .iter()
+                    .map(|s| &s.status)
+                    .collect::<Vec<_>>()
+            );
+        }
         assert_eq!(report.coverage(), reference.coverage(), "{name}");
         let statuses = |v: &smime_core::Verification| {
             v.signers()
@@ -427,4 +474,22 @@ fn spooled_verification_refuses_broken_structures() {
             .verify_message(one_part.as_bytes())
             .is_err()
     );
+    // A cut-off opaque structure, and junk after it.
+    let opaque = common::signer("alice@example.org", KeyKind::P256)
+        .sign_message(
+            b"From: alice@example.org\r\n\r\nhi\r\n",
+            SignatureForm::Opaque,
+        )
+        .unwrap();
+    let text = String::from_utf8(opaque).unwrap();
+    let cut = &text[..text.len() - 40];
+    for broken in [cut.to_owned(), format!("{text}QUFB\r\n")] {
+        let result = common::verifier().verify_message_spooled(broken.as_bytes());
+        assert!(result.is_err(), "{result:?}");
+        assert!(
+            common::verifier()
+                .verify_message(broken.as_bytes())
+                .is_err()
+        );
+    }
 }
