@@ -50,7 +50,10 @@ impl Signer {
     ///
     /// let message = b"From: alice@example.org\r\nSubject: Hi\r\n\r\nHello\r\n";
     /// let mut signed = Vec::new();
-    /// Signer::new(certificate, &key)?.sign_message_stream(&message[..], &mut signed, SignatureForm::Opaque)?;
+    /// # let chain = smime_core::Certificate::load(alice.chain_pem().as_bytes())?;
+    /// Signer::new(certificate, &key)?
+    ///     .with_chain(chain)
+    ///     .sign_message_stream(&message[..], &mut signed, SignatureForm::Opaque)?;
     /// let report = Verifier::new(roots).verify_message(&signed)?;
     /// assert_eq!(report.verdict(), Verdict::SignedByFrom);
     /// # Ok::<(), smime_core::Error>(())

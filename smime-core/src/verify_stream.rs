@@ -133,7 +133,10 @@ impl Verifier {
     /// use smime_core::{SignatureForm, Signer, Verdict, Verifier};
     ///
     /// let message = b"From: alice@example.org\r\nSubject: Hi\r\n\r\nHello\r\n";
-    /// let signed = Signer::new(certificate, &key)?.sign_message(message, SignatureForm::Detached)?;
+    /// # let chain = smime_core::Certificate::load(alice.chain_pem().as_bytes())?;
+    /// let signed = Signer::new(certificate, &key)?
+    ///     .with_chain(chain)
+    ///     .sign_message(message, SignatureForm::Detached)?;
     /// let report = Verifier::new(roots).verify_message_spooled(&signed[..])?;
     /// assert_eq!(report.verification().verdict(), Verdict::SignedByFrom);
     /// let mut unwrapped = Vec::new();
