@@ -1,7 +1,8 @@
 //! Whole S/MIME messages from anyone: `decrypt_message`,
-//! `decrypt_message_stream`, `verify_message` and `verify_cms` on arbitrary
-//! bytes return a typed error or a result, never panic; what the streaming
-//! decryption accepts, the in-memory one accepts with the same cipher. The
+//! `decrypt_message_stream`, `verify_message`, `verify_message_spooled` and
+//! `verify_cms` on arbitrary bytes return a typed error or a result, never
+//! panic; what the streaming decryption accepts, the in-memory one accepts
+//! with the same cipher; where both verifiers judge, they agree. The
 //! seeds are encrypted to and signed by testkit's `fuzz@example.org`, so
 //! the fuzzer reaches MIME splitting, key recovery, content decryption,
 //! signature checks and path validation.
@@ -56,6 +57,14 @@ fuzz_target!(|data: &[u8]| {
     // The bytes as a CMS structure on their own, attached or detached.
     let _ = setup.verifier.verify_cms(data, None);
     let _ = setup.verifier.verify_cms(data, Some(b"content"));
+    let spooled = setup.verifier.verify_message_spooled(data);
+    if let (Ok(spooled), Ok(report)) = (&spooled, setup.verifier.verify_message(data)) {
+        // The bounded-memory path judges as the in-memory one does.
+        let streamed = spooled.verification();
+        assert_eq!(streamed.verdict(), report.verdict());
+        assert_eq!(streamed.coverage(), report.coverage());
+        assert_eq!(streamed.signers().len(), report.signers().len());
+    }
     if let Ok(report) = setup.verifier.verify_message(data) {
         // The verdict is consistent with the details it folds.
         match report.verdict() {

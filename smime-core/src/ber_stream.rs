@@ -21,6 +21,13 @@ pub(crate) struct BerReader<R: Read> {
     pub(crate) position: u64,
 }
 
+/// Where a constructed value opened by [`BerReader::open`] ends (`None`:
+/// indefinite length, ended by end-of-contents octets).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Container {
+    pub(crate) end: Option<u64>,
+}
+
 /// A TLV header: tag and definite length (`None`: indefinite).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Header {
@@ -73,6 +80,32 @@ impl<R: Read> BerReader<R> {
             Ok(header)
         } else {
             Err(malformed())
+        }
+    }
+
+    /// Reads the header of a constructed value with `tag` and returns where
+    /// it ends, for [`BerReader::close`].
+    pub(crate) fn open(&mut self, tag: u8) -> Result<Container, Error> {
+        let header = self.expect(tag)?;
+        Ok(Container {
+            end: header.length.map(|length| self.position + length),
+        })
+    }
+
+    /// Whether a definite-length container's contents are all read.
+    pub(crate) fn at_end(&self, container: Container) -> bool {
+        container.end.is_some_and(|end| self.position >= end)
+    }
+
+    /// Ends a container: its end-of-contents octets when the length was
+    /// indefinite, else the contents must have ended exactly at its length
+    /// (an element that runs past its parent is malformed, as for
+    /// [`crate::ber::to_der`]).
+    pub(crate) fn close(&mut self, container: Container) -> Result<(), Error> {
+        match container.end {
+            None => end_of_contents(self),
+            Some(end) if self.position == end => Ok(()),
+            Some(_) => Err(malformed()),
         }
     }
 
@@ -143,8 +176,11 @@ impl<R: Read> BerReader<R> {
         }
         let end = header.length.map(|length| self.position + length);
         loop {
-            if end.is_some_and(|end| self.position >= end) {
-                return Ok(());
+            match end {
+                Some(end) if self.position == end => return Ok(()),
+                // A segment ran past the string's end.
+                Some(end) if self.position > end => return Err(malformed()),
+                _ => {}
             }
             let segment = self.header()?;
             match (segment.tag, segment.length) {

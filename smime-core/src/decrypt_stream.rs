@@ -23,7 +23,7 @@ use mail_message::{Entity, MimeError};
 use spki::AlgorithmIdentifierOwned;
 use zeroize::Zeroizing;
 
-use crate::ber_stream::{BerReader, CHUNK, LIMIT, end_of_contents, end_of_input, malformed};
+use crate::ber_stream::{BerReader, CHUNK, LIMIT, end_of_input, malformed};
 use crate::envelope::{ContentEncryption, DecryptionIdentity, GcmParameters, recover_content_key};
 use crate::error::Error;
 use crate::gcm_stream::GcmKey;
@@ -45,7 +45,7 @@ fn parse(reader: impl Read) -> Result<Parsed, Error> {
         inner: BufReader::with_capacity(CHUNK, reader),
         position: 0,
     };
-    let content_info = ber.expect(0x30)?;
+    let content_info = ber.open(0x30)?;
     let (_, oid) = ber.tlv()?;
     let content_type = ObjectIdentifier::from_der(&oid).map_err(Error::InvalidCms)?;
     let authenticated = match content_type {
@@ -53,9 +53,8 @@ fn parse(reader: impl Read) -> Result<Parsed, Error> {
         ID_CT_AUTH_ENVELOPED_DATA => true,
         other => return Err(Error::NotEncrypted(other)),
     };
-    let explicit = ber.expect(0xa0)?;
-    let data = ber.expect(0x30)?;
-    let data_end = data.length.map(|length| ber.position + length);
+    let explicit = ber.open(0xa0)?;
+    let data = ber.open(0x30)?;
     let version = ber.expect(0x02)?;
     ber.contents(version, &mut Vec::new(), 0)?;
     let (mut header, mut element) = ber.tlv()?;
@@ -67,7 +66,7 @@ fn parse(reader: impl Read) -> Result<Parsed, Error> {
         return Err(malformed());
     }
     let recipient_infos = element;
-    let info = ber.expect(0x30)?;
+    let info = ber.open(0x30)?;
     ber.tlv()?; // contentType: the content is a MIME entity whatever it says
     let (_, algorithm) = ber.tlv()?;
     let algorithm_der = crate::ber::to_der(&algorithm).map_err(Error::MalformedCms)?;
@@ -80,29 +79,26 @@ fn parse(reader: impl Read) -> Result<Parsed, Error> {
     let spool = tempfile::tempfile().map_err(Error::Io)?;
     let mut writer = BufWriter::with_capacity(CHUNK, spool);
     ber.octets(content, &mut writer, 0)?;
-    if info.length.is_none() {
-        end_of_contents(&mut ber)?;
-    }
+    ber.close(info)?;
     let mut auth_attributes = None;
     let mut mac = None;
     loop {
-        if data_end.is_some_and(|end| ber.position >= end) {
+        if ber.at_end(data) {
+            ber.close(data)?;
             break;
         }
         let (header, element) = ber.tlv()?;
         match header.tag {
-            0 if data_end.is_none() => break,
+            // End-of-contents of an indefinite SignedData.
+            0 if data.end.is_none() => break,
             0xa1 => auth_attributes = Some(element),
             0x04 => mac = Some(element),
             0xa2 => {}
             _ => return Err(malformed()),
         }
     }
-    for container in [explicit, content_info] {
-        if container.length.is_none() {
-            end_of_contents(&mut ber)?;
-        }
-    }
+    ber.close(explicit)?;
+    ber.close(content_info)?;
     if authenticated != mac.is_some() {
         return Err(malformed());
     }

@@ -20,7 +20,7 @@ use der::Decode;
 use mail_message::stream::{Base64Reader, CanonicalWriter, read_header_section, write_rebuilt};
 use mail_message::{Coverage, Entity, LineBreak};
 
-use crate::ber_stream::{BerReader, CHUNK, LIMIT, end_of_contents, end_of_input, malformed};
+use crate::ber_stream::{BerReader, CHUNK, Container, LIMIT, end_of_input, malformed};
 use crate::error::Error;
 use crate::verification::{Verification, Verifier};
 
@@ -264,56 +264,52 @@ fn split_opaque(reader: impl Read) -> Result<(Vec<u8>, File), Error> {
         inner: BufReader::with_capacity(CHUNK, reader),
         position: 0,
     };
-    let content_info = ber.expect(0x30)?;
+    let content_info = ber.open(0x30)?;
     let (_, oid) = ber.tlv()?;
     let content_type = ObjectIdentifier::from_der(&oid).map_err(Error::InvalidCms)?;
     if content_type != ID_SIGNED_DATA {
         return Err(Error::NotSigned(content_type));
     }
-    let explicit = ber.expect(0xa0)?;
-    let data = ber.expect(0x30)?;
-    let data_end = data.length.map(|length| ber.position + length);
+    let explicit = ber.open(0xa0)?;
+    let data = ber.open(0x30)?;
     let (_, version) = ber.tlv()?;
     let (digests_header, digest_algorithms) = ber.tlv()?;
     if digests_header.tag != 0x31 {
         return Err(malformed());
     }
-    let info = ber.expect(0x30)?;
-    let info_end = info.length.map(|length| ber.position + length);
+    let info = ber.open(0x30)?;
     let (_, econtent_type) = ber.tlv()?;
     let spool = tempfile::tempfile().map_err(Error::Io)?;
     let mut writer = BufWriter::with_capacity(CHUNK, spool);
-    let at_info_end = |ber: &BerReader<_>| info_end.is_some_and(|end| ber.position >= end);
-    if at_info_end(&ber) {
+    if ber.at_end(info) {
         return Err(Error::DetachedContentMissing);
     }
     let explicit_content = ber.header()?;
     match (explicit_content.tag, explicit_content.length) {
-        (0, Some(0)) if info_end.is_none() => return Err(Error::DetachedContentMissing),
+        (0, Some(0)) if info.end.is_none() => return Err(Error::DetachedContentMissing),
         (0xa0, _) => {}
         _ => return Err(malformed()),
     }
+    let explicit_content = Container {
+        end: explicit_content.length.map(|length| ber.position + length),
+    };
     let octets = ber.header()?;
     if octets.tag != 0x04 && octets.tag != 0x24 {
         return Err(malformed());
     }
     ber.octets(octets, &mut writer, 0)?;
-    if explicit_content.length.is_none() {
-        end_of_contents(&mut ber)?;
-    }
-    if info.length.is_none() {
-        end_of_contents(&mut ber)?;
-    } else if !at_info_end(&ber) {
-        return Err(malformed());
-    }
+    ber.close(explicit_content)?;
+    ber.close(info)?;
     // certificates, crls, signerInfos: kept as found.
     let mut rest = Vec::new();
     loop {
-        if data_end.is_some_and(|end| ber.position >= end) {
+        if ber.at_end(data) {
+            ber.close(data)?;
             break;
         }
         let (header, element) = ber.tlv()?;
-        if header.tag == 0 && data_end.is_none() {
+        // End-of-contents of an indefinite SignedData.
+        if header.tag == 0 && data.end.is_none() {
             break;
         }
         if rest.len() + element.len() > LIMIT {
@@ -321,11 +317,8 @@ fn split_opaque(reader: impl Read) -> Result<(Vec<u8>, File), Error> {
         }
         rest.extend_from_slice(&element);
     }
-    for container in [explicit, content_info] {
-        if container.length.is_none() {
-            end_of_contents(&mut ber)?;
-        }
-    }
+    ber.close(explicit)?;
+    ber.close(content_info)?;
     end_of_input(&mut ber)?;
     let spool = writer
         .into_inner()

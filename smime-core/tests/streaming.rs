@@ -493,3 +493,65 @@ fn spooled_verification_refuses_broken_structures() {
         );
     }
 }
+
+/// An element whose definite length runs past its parent's (found by the
+/// `smime_message` fuzz target: the streaming reader used to follow the
+/// inner length and decrypt what the in-memory path refuses). Both paths
+/// must refuse it, and the streaming one writes nothing.
+#[test]
+fn lengths_that_overrun_their_parent_are_refused_like_in_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("inner.txt"),
+        b"Content-Type: text/plain\r\n\r\nhi\r\n",
+    )
+    .unwrap();
+    pki()
+        .smime("b@example.org", KeyKind::Rsa2048)
+        .write_to(dir.path(), "b")
+        .unwrap();
+    run_peer(
+        "openssl",
+        &[
+            "cms",
+            "-encrypt",
+            "-binary",
+            "-aes-128-cbc",
+            "-in",
+            "inner.txt",
+            "-outform",
+            "DER",
+            "-out",
+            "cms.der",
+            "b.cert.pem",
+        ],
+        dir.path(),
+    );
+    let der = std::fs::read(dir.path().join("cms.der")).unwrap();
+    // ContentInfo: 30 82 LL LL, OID (11 bytes), then [0] a0 82 LL LL.
+    assert_eq!((der[0], der[1], der[15], der[16]), (0x30, 0x82, 0xa0, 0x82));
+    let identity = common::identity("b@example.org", KeyKind::Rsa2048);
+    let wrap = |cms: &[u8]| {
+        let mut mail = b"From: a@example.org\r\nContent-Type: application/pkcs7-mime; smime-type=enveloped-data\r\nContent-Transfer-Encoding: base64\r\n\r\n".to_vec();
+        mail.extend_from_slice(&smime_core::mime::encode_base64(
+            cms,
+            smime_core::mime::LineBreak::Crlf,
+        ));
+        mail
+    };
+    // The untouched structure decrypts both ways.
+    let good = wrap(&der);
+    assert!(decrypt_message(&good, &identity).is_ok());
+    assert!(decrypt_message_stream(&good[..], &mut Vec::new(), &identity).is_ok());
+    for bump in [1u16, 0x100] {
+        let mut bad = der.clone();
+        let length = u16::from_be_bytes([bad[17], bad[18]]) + bump;
+        bad[17..19].copy_from_slice(&length.to_be_bytes());
+        let mail = wrap(&bad);
+        assert!(decrypt_message(&mail, &identity).is_err(), "{bump}");
+        let mut streamed = Vec::new();
+        let result = decrypt_message_stream(&mail[..], &mut streamed, &identity);
+        assert!(result.is_err(), "{bump}: {result:?}");
+        assert!(streamed.is_empty());
+    }
+}
