@@ -164,7 +164,11 @@ pub fn decrypt_message_stream(
     // writing a byte.
     let infos_der = crate::ber::to_der(&parsed.recipient_infos).map_err(Error::MalformedCms)?;
     let infos = RecipientInfos::from_der(&infos_der).map_err(Error::InvalidCms)?;
-    let cek = recover_content_key(&infos, identity)?;
+    let cek = recover_content_key(
+        &infos,
+        identity,
+        crate::envelope::content_key_len(parsed.algorithm.oid),
+    )?;
     let encryption = ContentEncryption::from_oid(parsed.algorithm.oid)
         .ok_or(Error::UnsupportedAlgorithm(parsed.algorithm.oid))?;
     if cek.len() != encryption.key_len() {

@@ -17,6 +17,8 @@
 //! This is the in-memory path for messages that fit in memory; the streaming
 //! path for large messages follows.
 
+use std::sync::Arc;
+
 use aes_gcm::aead::consts::{U12, U16};
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use cipher::{BlockModeDecrypt, KeyIvInit, block_padding::Pkcs7};
@@ -35,8 +37,9 @@ use spki::AlgorithmIdentifierOwned;
 use x509_cert::ext::pkix::SubjectKeyIdentifier;
 use zeroize::Zeroizing;
 
-use crate::certificate::Certificate;
+use crate::certificate::{Certificate, PublicKeyAlgorithm};
 use crate::error::Error;
+use crate::external_key::{ExternalKey, KeyOperationError, KeyTransport};
 use crate::key_agreement::unwrap_content_key;
 use crate::private_key::KeyMaterial;
 
@@ -200,7 +203,13 @@ impl std::str::FromStr for ContentEncryption {
 /// ```
 pub struct DecryptionIdentity {
     certificate: Certificate,
-    key: KeyMaterial,
+    key: DecryptionKey,
+}
+
+/// Where the private key of a [`DecryptionIdentity`] is.
+enum DecryptionKey {
+    Local(KeyMaterial),
+    External(Arc<dyn ExternalKey>),
 }
 
 impl DecryptionIdentity {
@@ -208,7 +217,42 @@ impl DecryptionIdentity {
     /// that does not belong to the certificate.
     pub fn new(certificate: Certificate, private_key_pkcs8: &[u8]) -> Result<Self, Error> {
         let key = KeyMaterial::for_certificate(private_key_pkcs8, &certificate)?;
-        Ok(DecryptionIdentity { certificate, key })
+        Ok(DecryptionIdentity {
+            certificate,
+            key: DecryptionKey::Local(key),
+        })
+    }
+
+    /// Pairs an RSA certificate with a private key held elsewhere (an HSM,
+    /// see [`ExternalKey`]), which decrypts the content-encryption keys of
+    /// key-transport recipientInfos (RSA PKCS#1 v1.5 and OAEP). EC
+    /// certificates are refused: ECDH key agreement is not an
+    /// [`ExternalKey`] operation.
+    ///
+    /// ```no_run
+    /// # fn run(certificate: smime_core::Certificate, token_key: std::sync::Arc<dyn smime_core::ExternalKey>, message: &[u8]) -> Result<(), smime_core::Error> {
+    /// use smime_core::{DecryptionIdentity, decrypt_message};
+    ///
+    /// let identity = DecryptionIdentity::with_external_key(certificate, token_key)?;
+    /// let decrypted = decrypt_message(message, &identity)?;
+    /// # Ok(()) }
+    /// ```
+    pub fn with_external_key(
+        certificate: Certificate,
+        key: Arc<dyn ExternalKey>,
+    ) -> Result<Self, Error> {
+        if !matches!(
+            certificate.public_key_algorithm(),
+            PublicKeyAlgorithm::Rsa { .. }
+        ) {
+            return Err(Error::KeyUnsupported(
+                "decryption with a non-RSA certificate (ECDH key agreement)".into(),
+            ));
+        }
+        Ok(DecryptionIdentity {
+            certificate,
+            key: DecryptionKey::External(key),
+        })
     }
 
     /// The certificate.
@@ -284,13 +328,21 @@ pub fn decrypt_cms(input: &[u8], identity: &DecryptionIdentity) -> Result<Decryp
         ID_ENVELOPED_DATA => {
             let data: cms::enveloped_data::EnvelopedData =
                 info.content.decode_as().map_err(Error::InvalidCms)?;
-            let cek = recover_content_key(&data.recip_infos, identity)?;
+            let cek = recover_content_key(
+                &data.recip_infos,
+                identity,
+                content_key_len(data.encrypted_content.content_enc_alg.oid),
+            )?;
             decrypt_content(&data.encrypted_content, &cek, None, None)
         }
         ID_CT_AUTH_ENVELOPED_DATA => {
             let data: cms::authenveloped_data::AuthEnvelopedData =
                 info.content.decode_as().map_err(Error::InvalidCms)?;
-            let cek = recover_content_key(&data.recip_infos, identity)?;
+            let cek = recover_content_key(
+                &data.recip_infos,
+                identity,
+                content_key_len(data.auth_encrypted_content_info.content_enc_alg.oid),
+            )?;
             // RFC 5083 section 2.2: authenticated attributes are the AAD, DER
             // encoded with their SET OF tag.
             let aad = match &data.auth_attrs {
@@ -308,24 +360,60 @@ pub fn decrypt_cms(input: &[u8], identity: &DecryptionIdentity) -> Result<Decryp
     }
 }
 
+/// The key length of the content cipher `oid`, for the stand-in key of a
+/// failed external decryption (unknown ciphers fail later anyway).
+pub(crate) fn content_key_len(oid: ObjectIdentifier) -> usize {
+    ContentEncryption::from_oid(oid).map_or(32, ContentEncryption::key_len)
+}
+
+/// The content-encryption key from our recipientInfo. `content_key_len` is
+/// the length the content cipher expects: when an external key refuses a
+/// PKCS#1 v1.5 block, a random key of that length stands in (implicit
+/// rejection, as `rsa` does in memory), so the failure shows only at the
+/// content layer, like every other one.
 pub(crate) fn recover_content_key(
     recipients: &RecipientInfos,
     identity: &DecryptionIdentity,
+    content_key_len: usize,
 ) -> Result<Zeroizing<Vec<u8>>, Error> {
     for recipient in recipients.0.iter() {
         match (recipient, &identity.key) {
-            (RecipientInfo::Ktri(ktri), KeyMaterial::Rsa(key)) => {
+            (
+                RecipientInfo::Ktri(ktri),
+                key @ (DecryptionKey::Local(KeyMaterial::Rsa(_)) | DecryptionKey::External(_)),
+            ) => {
                 let ours = match &ktri.rid {
                     RecipientIdentifier::IssuerAndSerialNumber(id) => {
                         identity.is_issuer_and_serial(id)
                     }
                     RecipientIdentifier::SubjectKeyIdentifier(id) => identity.is_key_identifier(id),
                 };
-                if ours {
-                    return rsa_decrypt(key, &ktri.key_enc_alg, ktri.enc_key.as_bytes());
+                if !ours {
+                    continue;
                 }
+                let transport = key_transport(&ktri.key_enc_alg)?;
+                let encrypted = ktri.enc_key.as_bytes();
+                return match key {
+                    DecryptionKey::Local(KeyMaterial::Rsa(key)) => {
+                        rsa_decrypt(key, transport, encrypted)
+                    }
+                    DecryptionKey::External(key) => {
+                        match key.decrypt_key_transport(transport, encrypted) {
+                            Ok(cek) => Ok(cek),
+                            Err(KeyOperationError::Failed)
+                                if transport == KeyTransport::RsaPkcs1v15 =>
+                            {
+                                let mut stand_in = Zeroizing::new(vec![0u8; content_key_len]);
+                                getrandom::fill(&mut stand_in).map_err(|_| Error::Decryption)?;
+                                Ok(stand_in)
+                            }
+                            Err(error) => Err(error.into_error(Error::Decryption)),
+                        }
+                    }
+                    DecryptionKey::Local(KeyMaterial::Ec(_)) => Err(Error::NotForUs),
+                };
             }
-            (RecipientInfo::Kari(kari), KeyMaterial::Ec(key)) => {
+            (RecipientInfo::Kari(kari), DecryptionKey::Local(KeyMaterial::Ec(key))) => {
                 let ours = kari
                     .recipient_enc_keys
                     .iter()
@@ -359,13 +447,10 @@ pub(crate) fn recover_content_key(
     Err(Error::NotForUs)
 }
 
-fn rsa_decrypt(
-    key: &rsa::RsaPrivateKey,
-    algorithm: &AlgorithmIdentifierOwned,
-    encrypted_key: &[u8],
-) -> Result<Zeroizing<Vec<u8>>, Error> {
-    let result = match algorithm.oid {
-        RSA_ENCRYPTION => key.decrypt(rsa::Pkcs1v15Encrypt, encrypted_key),
+/// The key transport a KeyTransRecipientInfo names.
+fn key_transport(algorithm: &AlgorithmIdentifierOwned) -> Result<KeyTransport, Error> {
+    match algorithm.oid {
+        RSA_ENCRYPTION => Ok(KeyTransport::RsaPkcs1v15),
         ID_RSAES_OAEP => {
             let params = match &algorithm.parameters {
                 Some(any) => any
@@ -391,14 +476,27 @@ fn rsa_decrypt(
                 return Err(Error::UnsupportedAlgorithm(ID_RSAES_OAEP));
             }
             match hash {
-                ID_SHA_1 => key.decrypt(rsa::Oaep::<sha1::Sha1>::new(), encrypted_key),
-                ID_SHA_256 => key.decrypt(rsa::Oaep::<sha2::Sha256>::new(), encrypted_key),
-                other => return Err(Error::UnsupportedAlgorithm(other)),
+                ID_SHA_1 => Ok(KeyTransport::RsaOaepSha1),
+                ID_SHA_256 => Ok(KeyTransport::RsaOaepSha256),
+                other => Err(Error::UnsupportedAlgorithm(other)),
             }
         }
-        other => return Err(Error::UnsupportedAlgorithm(other)),
-    };
-    result.map(Zeroizing::new).map_err(|_| Error::Decryption)
+        other => Err(Error::UnsupportedAlgorithm(other)),
+    }
+}
+
+fn rsa_decrypt(
+    key: &rsa::RsaPrivateKey,
+    transport: KeyTransport,
+    encrypted_key: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, Error> {
+    match transport {
+        KeyTransport::RsaPkcs1v15 => key.decrypt(rsa::Pkcs1v15Encrypt, encrypted_key),
+        KeyTransport::RsaOaepSha1 => key.decrypt(rsa::Oaep::<sha1::Sha1>::new(), encrypted_key),
+        KeyTransport::RsaOaepSha256 => key.decrypt(rsa::Oaep::<sha2::Sha256>::new(), encrypted_key),
+    }
+    .map(Zeroizing::new)
+    .map_err(|_| Error::Decryption)
 }
 
 fn decrypt_content(

@@ -92,9 +92,19 @@ pub enum Error {
     /// RSA-PSS was requested for a key that is not RSA.
     #[error("RSA-PSS needs an RSA key")]
     PssNeedsRsa,
-    /// The private-key operation failed.
+    /// The private-key operation failed (for an
+    /// [`ExternalKey`](crate::ExternalKey), also: its signature did not
+    /// verify with the certificate).
     #[error("signing failed")]
     SigningFailed,
+    /// An [`ExternalKey`](crate::ExternalKey) cannot be reached now (token
+    /// removed, session lost, login refused): retrying later may succeed.
+    #[error("the private key is unavailable: {0}")]
+    KeyUnavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// An [`ExternalKey`](crate::ExternalKey) does not offer the operation
+    /// this message needs.
+    #[error("the private key does not support {0}")]
+    KeyUnsupported(String),
     /// The CMS content is not SignedData.
     #[error("CMS: content type {0} is not a signed message")]
     NotSigned(const_oid::ObjectIdentifier),

@@ -22,6 +22,8 @@
 //!   uniform error for every decryption failure.
 //! - [`Certificate`], [`PrivateKey`], [`EmailAddress`]: keys, certificates and
 //!   addresses as they come from users and CAs.
+//! - [`ExternalKey`]: private keys that stay in a hardware security module
+//!   or another key store, for signing and decryption.
 //! - [`mime`]: the MIME layer (the `mail-message` crate).
 //!
 //! Everything works in memory today; streaming for very large messages
@@ -48,6 +50,7 @@ mod digest;
 mod encryption;
 mod envelope;
 mod error;
+mod external_key;
 mod gcm_stream;
 mod key_agreement;
 mod message;
@@ -66,6 +69,7 @@ pub use digest::{DigestAlgorithm, Hasher, UnknownDigest};
 pub use encryption::{Encryptor, RsaKeyTransport};
 pub use envelope::{ContentEncryption, Decrypted, DecryptionIdentity, UnknownCipher, decrypt_cms};
 pub use error::Error;
+pub use external_key::{ExternalKey, KeyOperationError, KeyTransport};
 /// The MIME layer (the `mail-message` crate), re-exported for callers that
 /// take messages apart themselves.
 pub use mail_message as mime;
@@ -85,3 +89,5 @@ pub use verify_stream::{MAX_IN_MEMORY, MAX_SIGNATURE_PART, SpooledVerification};
 pub use const_oid;
 pub use der;
 pub use x509_cert;
+/// Secrets (decrypted keys) are handed out as `zeroize::Zeroizing`.
+pub use zeroize;

@@ -1,6 +1,7 @@
 //! Creating CMS SignedData (RFC 5652 section 5) and S/MIME signed messages
 //! (RFC 8551 section 3.5).
 
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use cms::cert::{CertificateChoices, IssuerAndSerialNumber};
@@ -23,9 +24,10 @@ use spki::AlgorithmIdentifierOwned;
 use x509_cert::attr::Attribute;
 use x509_cert::time::Time;
 
-use crate::certificate::Certificate;
+use crate::certificate::{Certificate, Curve, PublicKeyAlgorithm};
 use crate::digest::DigestAlgorithm;
 use crate::error::Error;
+use crate::external_key::ExternalKey;
 use crate::key_agreement::EcPrivateKey;
 use crate::private_key::{KeyMaterial, PrivateKey};
 use crate::signature_algorithm::{self, SignatureScheme};
@@ -45,6 +47,9 @@ enum SigningKey {
     Rsa(Box<rsa::RsaPrivateKey>),
     P256(p256::ecdsa::SigningKey),
     P384(p384::ecdsa::SigningKey),
+    /// A key in a token or key store; its signatures are checked against
+    /// the certificate before they are used.
+    External(Arc<dyn ExternalKey>),
 }
 
 /// How the signature travels with the content.
@@ -132,6 +137,46 @@ impl Signer {
         })
     }
 
+    /// A signer for `certificate` whose private key is held elsewhere (an
+    /// HSM, see [`ExternalKey`]): RSA certificates sign with PKCS#1 v1.5,
+    /// P-256 and P-384 certificates with ECDSA; the digest is SHA-256.
+    ///
+    /// Refuses RSA keys under 2048 bits and other key types. Whether the
+    /// external key belongs to the certificate shows at the first
+    /// signature: each one is verified with the certificate before it is
+    /// used, and a mismatch is [`Error::SigningFailed`].
+    ///
+    /// ```no_run
+    /// # fn run(certificate: smime_core::Certificate, token_key: std::sync::Arc<dyn smime_core::ExternalKey>) -> Result<(), smime_core::Error> {
+    /// use smime_core::{SignatureForm, Signer};
+    ///
+    /// let signer = Signer::with_external_key(certificate, token_key)?;
+    /// let signed = signer.sign_message(b"From: a@example.org\r\n\r\nHi\r\n", SignatureForm::Detached)?;
+    /// # Ok(()) }
+    /// ```
+    pub fn with_external_key(
+        certificate: Certificate,
+        key: Arc<dyn ExternalKey>,
+    ) -> Result<Signer, Error> {
+        let scheme = match certificate.public_key_algorithm() {
+            PublicKeyAlgorithm::Rsa { bits } if *bits < 2048 => {
+                return Err(Error::WeakKey { bits: *bits });
+            }
+            PublicKeyAlgorithm::Rsa { .. } => SignatureScheme::RsaPkcs1v15,
+            PublicKeyAlgorithm::Ec {
+                curve: Curve::P256 | Curve::P384,
+            } => SignatureScheme::Ecdsa,
+            _ => return Err(Error::UnsupportedPrivateKey),
+        };
+        Ok(Signer {
+            certificate,
+            chain: Vec::new(),
+            key: SigningKey::External(key),
+            digest: DigestAlgorithm::default(),
+            scheme,
+        })
+    }
+
     /// Certificates to include besides the signer's (its issuing CAs), so
     /// recipients can build the path.
     pub fn with_chain(mut self, chain: impl IntoIterator<Item = Certificate>) -> Signer {
@@ -145,15 +190,22 @@ impl Signer {
         self
     }
 
-    /// Signs with RSASSA-PSS instead of PKCS#1 v1.5; refused for EC keys.
+    /// Signs with RSASSA-PSS instead of PKCS#1 v1.5; refused for EC keys
+    /// (an external key may refuse it when signing).
     pub fn with_rsa_pss(mut self) -> Result<Signer, Error> {
-        match self.key {
-            SigningKey::Rsa(_) => {
-                self.scheme = SignatureScheme::RsaPss;
-                Ok(self)
-            }
-            SigningKey::P256(_) | SigningKey::P384(_) => Err(Error::PssNeedsRsa),
+        let rsa = match &self.key {
+            SigningKey::Rsa(_) => true,
+            SigningKey::P256(_) | SigningKey::P384(_) => false,
+            SigningKey::External(_) => matches!(
+                self.certificate.public_key_algorithm(),
+                PublicKeyAlgorithm::Rsa { .. }
+            ),
+        };
+        if !rsa {
+            return Err(Error::PssNeedsRsa);
         }
+        self.scheme = SignatureScheme::RsaPss;
+        Ok(self)
     }
 
     /// The signer's certificate.
@@ -329,6 +381,26 @@ impl Signer {
                     .sign_prehash(&self.digest.digest(data))
                     .map_err(failed)?;
                 Ok(signature.to_der().as_bytes().to_vec())
+            }
+            (SigningKey::External(key), scheme) => {
+                let digest = self.digest.digest(data);
+                let signature = key
+                    .sign_digest(scheme, self.digest, &digest)
+                    .map_err(|e| e.into_error(Error::SigningFailed))?;
+                // We cannot compare a token's key with the certificate up
+                // front; a signature that does not verify (wrong key
+                // label, faulty token) must not leave as if it were valid.
+                let salt = (scheme == SignatureScheme::RsaPss).then_some(digest.len());
+                crate::verification::check_signature_value(
+                    &self.certificate,
+                    scheme,
+                    salt,
+                    self.digest,
+                    &digest,
+                    &signature,
+                )
+                .map_err(|_| Error::SigningFailed)?;
+                Ok(signature)
             }
         }
     }

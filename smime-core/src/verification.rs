@@ -455,7 +455,7 @@ fn attribute_name(oid: ObjectIdentifier) -> &'static str {
 
 /// Checks the signature value with the certificate's public key;
 /// `signed_digest` is the digest (with `digest`) of the signed bytes.
-fn check_signature_value(
+pub(crate) fn check_signature_value(
     certificate: &Certificate,
     scheme: SignatureScheme,
     salt: Option<usize>,
