@@ -340,10 +340,183 @@ pub fn write_rebuilt(
     Ok(())
 }
 
+/// A message a streaming operation holds back until its caller decides to
+/// release it: nothing, a message in memory, or the outer header fields
+/// plus an entity in a temporary file, written as [`write_rebuilt`] does.
+#[derive(Debug)]
+pub enum HeldMessage {
+    /// Nothing to release.
+    Nothing,
+    /// A whole message in memory.
+    InMemory(Vec<u8>),
+    /// Outer header fields (from [`crate::Entity::outer_header`]) and an
+    /// entity spooled to a file.
+    Spooled {
+        /// The outer header fields, ending with `MIME-Version`.
+        outer_header: Vec<u8>,
+        /// The line-break style to write in.
+        line_break: LineBreak,
+        /// The entity; read from its start.
+        entity: std::fs::File,
+        /// Whether the entity is canonical (CRLF) already; if not, it is
+        /// canonicalised on the way out, as [`crate::Envelope::rebuild`]
+        /// does.
+        canonical: bool,
+    },
+}
+
+impl HeldMessage {
+    /// Whether there is a message to release.
+    pub fn is_some(&self) -> bool {
+        !matches!(self, HeldMessage::Nothing)
+    }
+
+    /// Writes the message to `output`; returns whether there was one.
+    pub fn write_to(self, mut output: impl Write) -> io::Result<bool> {
+        match self {
+            HeldMessage::Nothing => return Ok(false),
+            HeldMessage::InMemory(message) => output.write_all(&message)?,
+            HeldMessage::Spooled {
+                outer_header,
+                line_break,
+                mut entity,
+                canonical,
+            } => {
+                use std::io::{Seek, SeekFrom};
+                entity.seek(SeekFrom::Start(0))?;
+                let reader = io::BufReader::with_capacity(64 * 1024, entity);
+                if canonical {
+                    write_rebuilt(&outer_header, line_break, reader, &mut output)?;
+                } else {
+                    write_rebuilt(
+                        &outer_header,
+                        line_break,
+                        CanonicalReader::new(reader),
+                        &mut output,
+                    )?;
+                }
+            }
+        }
+        output.flush()?;
+        Ok(true)
+    }
+}
+
+/// Reads what the wrapped reader gives in canonical form (every bare LF
+/// becomes CRLF), as [`CanonicalWriter`] writes it.
+struct CanonicalReader<R: BufRead> {
+    inner: R,
+    previous: u8,
+    /// An LF owed after a CR was inserted at the end of the last read.
+    pending_lf: bool,
+}
+
+impl<R: BufRead> CanonicalReader<R> {
+    fn new(inner: R) -> Self {
+        CanonicalReader {
+            inner,
+            previous: 0,
+            pending_lf: false,
+        }
+    }
+}
+
+impl<R: BufRead> Read for CanonicalReader<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let mut written = 0;
+        if self.pending_lf {
+            let Some(slot) = out.first_mut() else {
+                return Ok(0);
+            };
+            *slot = b'\n';
+            self.pending_lf = false;
+            self.previous = b'\n';
+            written = 1;
+        }
+        let available = self.inner.fill_buf()?;
+        let mut consumed = 0;
+        for &byte in available {
+            if written >= out.len() {
+                break;
+            }
+            if byte == b'\n' && self.previous != b'\r' {
+                if let Some(slot) = out.get_mut(written) {
+                    *slot = b'\r';
+                }
+                written += 1;
+                match out.get_mut(written) {
+                    Some(slot) => {
+                        *slot = b'\n';
+                        written += 1;
+                    }
+                    None => self.pending_lf = true,
+                }
+            } else if let Some(slot) = out.get_mut(written) {
+                *slot = byte;
+                written += 1;
+            }
+            self.previous = byte;
+            consumed += 1;
+        }
+        self.inner.consume(consumed);
+        Ok(written)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn canonical_reader_matches_canonicalize_at_every_read_size() {
+        let input = b"a\nb\r\nc\rd\n\n\r\n\nend\n";
+        for buffer in 1..8 {
+            for read_size in 1..5 {
+                let mut reader =
+                    CanonicalReader::new(io::BufReader::with_capacity(buffer, &input[..]));
+                let mut out = Vec::new();
+                let mut chunk = vec![0u8; read_size];
+                loop {
+                    let n = reader.read(&mut chunk).unwrap();
+                    if n == 0 {
+                        break;
+                    }
+                    out.extend_from_slice(&chunk[..n]);
+                }
+                assert_eq!(out, crate::canonicalize(input), "{buffer} {read_size}");
+            }
+        }
+    }
+
+    #[test]
+    fn held_messages_are_written_as_rebuild_writes_them() {
+        use std::io::Seek;
+        let message = b"From: a@example.org\nContent-Type: text/plain\n\nold\n";
+        let envelope = crate::Envelope::split(message).unwrap();
+        let entity = b"Content-Type: text/plain\n\nnew\nlines\r\n";
+        for canonical in [false, true] {
+            let mut file = tempfile::tempfile().unwrap();
+            let spooled: Vec<u8> = if canonical {
+                crate::canonicalize(entity)
+            } else {
+                entity.to_vec()
+            };
+            file.write_all(&spooled).unwrap();
+            file.rewind().unwrap();
+            let held = HeldMessage::Spooled {
+                outer_header: envelope.message().outer_header(),
+                line_break: LineBreak::Lf,
+                entity: file,
+                canonical,
+            };
+            assert!(held.is_some());
+            let mut out = Vec::new();
+            assert!(held.write_to(&mut out).unwrap());
+            assert_eq!(out, envelope.rebuild(entity));
+        }
+        assert!(!HeldMessage::Nothing.write_to(Vec::new()).unwrap());
+    }
 
     #[test]
     fn adapters_match_the_in_memory_forms_at_every_split() {

@@ -10,13 +10,11 @@
 //! structures (inline cleartext signatures, signed parts nested in other
 //! parts) are verified in memory by [`Verifier::verify_message`].
 
-use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 
-use mail_message::stream::{CanonicalWriter, read_header_section};
-use mail_message::{Entity, LineBreak};
+use mail_message::stream::{CanonicalWriter, HeldMessage, read_header_section};
+use mail_message::Entity;
 
-use crate::decrypt_stream::write_entity;
 use crate::decryption::DEFAULT_MAX_PLAINTEXT;
 use crate::error::Error;
 use crate::pgp_mime::{MAX_HEADER, STREAM_BUFFER};
@@ -31,21 +29,7 @@ pub const MAX_SIGNATURE_PART: u64 = 1024 * 1024;
 #[derive(Debug)]
 pub struct SpooledVerification {
     verification: Verification,
-    unwrapped: Unwrapped,
-}
-
-#[derive(Debug)]
-enum Unwrapped {
-    /// Nothing to unwrap (not wholly signed).
-    None,
-    /// The outer header fields and the canonical signed entity.
-    Spool {
-        outer_header: Vec<u8>,
-        line_break: LineBreak,
-        entity: File,
-    },
-    /// From the in-memory path.
-    Message(Vec<u8>),
+    unwrapped: HeldMessage,
 }
 
 impl SpooledVerification {
@@ -60,25 +44,15 @@ impl SpooledVerification {
     /// `unwrapped_message` is `None` on the streaming path; the content
     /// stays in the temporary file.)
     pub fn has_unwrapped(&self) -> bool {
-        !matches!(self.unwrapped, Unwrapped::None)
+        self.unwrapped.is_some()
     }
 
     /// Writes the message with the OpenPGP layer removed (as
     /// [`Verification::unwrapped_message`]) to `output`, when the whole
     /// message is covered by signatures that hold; returns whether it wrote
     /// anything.
-    pub fn write_unwrapped(self, mut output: impl Write) -> Result<bool, Error> {
-        match self.unwrapped {
-            Unwrapped::None => return Ok(false),
-            Unwrapped::Message(message) => output.write_all(&message)?,
-            Unwrapped::Spool {
-                outer_header,
-                line_break,
-                entity,
-            } => write_entity(&outer_header, line_break, entity, &mut output)?,
-        }
-        output.flush()?;
-        Ok(true)
+    pub fn write_unwrapped(self, output: impl Write) -> Result<bool, Error> {
+        Ok(self.unwrapped.write_to(output)?)
     }
 }
 
@@ -131,7 +105,7 @@ impl Verifier {
             None => {
                 return Ok(SpooledVerification {
                     verification: Verification::unsigned(addresses(&entity, "from")),
-                    unwrapped: Unwrapped::None,
+                    unwrapped: HeldMessage::Nothing,
                 });
             }
         };
@@ -154,13 +128,14 @@ impl Verifier {
         // As in memory: only a wholly covered message whose signatures all
         // hold is released.
         let unwrapped = if verification.releases_content() {
-            Unwrapped::Spool {
+            HeldMessage::Spooled {
                 outer_header: entity.outer_header(),
                 line_break: entity.line_break(),
                 entity: spool,
+                canonical: true,
             }
         } else {
-            Unwrapped::None
+            HeldMessage::Nothing
         };
         Ok(SpooledVerification {
             verification,
@@ -185,7 +160,7 @@ impl Verifier {
         let verification = self.verify_message(&message)?;
         let unwrapped = verification
             .unwrapped_message()
-            .map_or(Unwrapped::None, |m| Unwrapped::Message(m.to_vec()));
+            .map_or(HeldMessage::Nothing, |m| HeldMessage::InMemory(m.to_vec()));
         Ok(SpooledVerification {
             verification,
             unwrapped,

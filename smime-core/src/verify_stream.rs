@@ -12,13 +12,13 @@
 //! [`Verifier::verify_message`], up to [`MAX_IN_MEMORY`] bytes.
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{BufReader, BufWriter, Read, Write};
 
 use const_oid::ObjectIdentifier;
 use const_oid::db::rfc5911::ID_SIGNED_DATA;
 use der::Decode;
-use mail_message::stream::{Base64Reader, CanonicalWriter, read_header_section, write_rebuilt};
-use mail_message::{Coverage, Entity, LineBreak};
+use mail_message::stream::{Base64Reader, CanonicalWriter, HeldMessage, read_header_section};
+use mail_message::{Coverage, Entity};
 
 use crate::ber_stream::{BerReader, CHUNK, Container, LIMIT, end_of_input, malformed};
 use crate::error::Error;
@@ -42,25 +42,7 @@ const MAX_HEADER: usize = 1024 * 1024;
 #[derive(Debug)]
 pub struct SpooledVerification {
     verification: Verification,
-    unwrapped: Unwrapped,
-}
-
-#[derive(Debug)]
-enum Unwrapped {
-    /// Nothing to unwrap (not wholly signed).
-    None,
-    /// The outer header fields and the canonical signed entity.
-    Spool {
-        outer_header: Vec<u8>,
-        line_break: LineBreak,
-        entity: File,
-        /// Whether the spool is in canonical form already (the signed part
-        /// of a `multipart/signed` is; encapsulated content is kept as it
-        /// was signed).
-        canonical: bool,
-    },
-    /// From the in-memory path.
-    Message(Vec<u8>),
+    unwrapped: HeldMessage,
 }
 
 impl SpooledVerification {
@@ -76,44 +58,15 @@ impl SpooledVerification {
     /// write: the whole message is signed, as for
     /// [`Verification::unwrapped_message`].
     pub fn has_unwrapped(&self) -> bool {
-        !matches!(self.unwrapped, Unwrapped::None)
+        self.unwrapped.is_some()
     }
 
     /// Writes the message with the S/MIME layer removed (outer header
     /// fields and the signed entity, as [`Verification::unwrapped_message`])
     /// to `output` when the whole message is signed; returns whether it
     /// wrote anything.
-    pub fn write_unwrapped(self, mut output: impl Write) -> Result<bool, Error> {
-        match self.unwrapped {
-            Unwrapped::None => return Ok(false),
-            Unwrapped::Message(message) => output.write_all(&message).map_err(Error::Io)?,
-            Unwrapped::Spool {
-                outer_header,
-                line_break,
-                mut entity,
-                canonical,
-            } => {
-                entity.seek(SeekFrom::Start(0)).map_err(Error::Io)?;
-                if !canonical {
-                    // As `Envelope::rebuild` does in memory.
-                    let mut copy = CanonicalWriter::new(BufWriter::with_capacity(
-                        BUFFER,
-                        tempfile::tempfile().map_err(Error::Io)?,
-                    ));
-                    std::io::copy(&mut BufReader::with_capacity(BUFFER, &entity), &mut copy)
-                        .map_err(Error::Io)?;
-                    entity = copy
-                        .into_inner()
-                        .into_inner()
-                        .map_err(|error| Error::Io(error.into_error()))?;
-                    entity.seek(SeekFrom::Start(0)).map_err(Error::Io)?;
-                }
-                let entity = BufReader::with_capacity(BUFFER, entity);
-                write_rebuilt(&outer_header, line_break, entity, &mut output).map_err(Error::Io)?;
-            }
-        }
-        output.flush().map_err(Error::Io)?;
-        Ok(true)
+    pub fn write_unwrapped(self, output: impl Write) -> Result<bool, Error> {
+        self.unwrapped.write_to(output).map_err(Error::Io)
     }
 }
 
@@ -192,13 +145,13 @@ impl Verifier {
             Coverage::Whole
         };
         let unwrapped = match coverage {
-            Coverage::Whole => Unwrapped::Spool {
+            Coverage::Whole => HeldMessage::Spooled {
                 outer_header: message.outer_header(),
                 line_break: message.line_break(),
                 entity: spool,
                 canonical: true,
             },
-            _ => Unwrapped::None,
+            _ => HeldMessage::Nothing,
         };
         Ok(SpooledVerification {
             verification: Verification::new(coverage, signers, certificates, &message),
@@ -222,7 +175,7 @@ impl Verifier {
         let (signers, certificates) = self.verify_cms_spooled(&cms, &content)?;
         Ok(SpooledVerification {
             verification: Verification::new(Coverage::Whole, signers, certificates, message),
-            unwrapped: Unwrapped::Spool {
+            unwrapped: HeldMessage::Spooled {
                 outer_header: message.outer_header(),
                 line_break: message.line_break(),
                 entity: content,
@@ -248,7 +201,7 @@ impl Verifier {
         let verification = self.verify_message(&message)?;
         let unwrapped = verification
             .unwrapped_message()
-            .map_or(Unwrapped::None, |m| Unwrapped::Message(m.to_vec()));
+            .map_or(HeldMessage::Nothing, |m| HeldMessage::InMemory(m.to_vec()));
         Ok(SpooledVerification {
             verification,
             unwrapped,
