@@ -61,7 +61,7 @@ impl Signer {
     pub fn sign_message_stream(
         &self,
         input: impl Read,
-        output: impl Write,
+        mut output: impl Write,
         form: SignatureForm,
     ) -> Result<(), Error> {
         let mut reader = BufReader::with_capacity(SEGMENT, input);
@@ -84,7 +84,6 @@ impl Signer {
         let signed_data = self.signed_data(&digest, None, SystemTime::now())?;
         entity.seek(SeekFrom::Start(0)).map_err(Error::Io)?;
         let entity = BufReader::with_capacity(SEGMENT, entity);
-        let mut output = output;
         output
             .write_all(&message.outer_header())
             .map_err(Error::Io)?;
