@@ -43,6 +43,7 @@ pub mod nsd;
 mod openpgp;
 mod peer;
 mod pki;
+pub mod softhsm;
 mod x509;
 
 pub use key::KeyKind;
