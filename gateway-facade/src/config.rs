@@ -22,6 +22,15 @@
 //! pgp_key = "pki/alice.sec.asc"
 //! passphrase_env = "ALICE_KEY_PASSPHRASE" # optional, for protected keys (or passphrase_file)
 //!
+//! [[keys]]                                # an S/MIME key in a PKCS#11 token (HSM)
+//! address = "bob@behoerde.example"
+//! smime_certificate = "pki/bob.cert.pem"  # optional: else the certificate stored with the key
+//! [keys.pkcs11]
+//! module = "/usr/lib/softhsm/libsofthsm2.so"
+//! token = "mailgate"                      # the token's label
+//! key_label = "bob"                       # or key_id = "01" (hex)
+//! pin_env = "MAILGATE_TOKEN_PIN"          # the user PIN
+//!
 //! [transport.domains."extern.example"]    # known TLS verdicts
 //! meets_profile = false
 //!
@@ -123,6 +132,18 @@ pub struct KeyConfig {
     pub pgp_key: Option<PathBuf>,
     /// Where the passphrase of protected keys comes from.
     pub passphrase: Option<Passphrase>,
+    /// The S/MIME private key in a PKCS#11 token instead of `smime_key`.
+    pub pkcs11: Option<Pkcs11KeyConfig>,
+}
+
+/// An organisation's S/MIME private key in a PKCS#11 token
+/// (`[keys.pkcs11]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pkcs11KeyConfig {
+    /// Module, token and key.
+    pub key: mailgate_pkcs11::TokenKeyConfig,
+    /// The environment variable holding the user PIN.
+    pub pin_env: String,
 }
 
 #[derive(Deserialize)]
@@ -183,6 +204,17 @@ struct KeySection {
     pgp_key: Option<PathBuf>,
     passphrase_env: Option<String>,
     passphrase_file: Option<PathBuf>,
+    pkcs11: Option<Pkcs11Section>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Pkcs11Section {
+    module: PathBuf,
+    token: String,
+    key_label: Option<String>,
+    key_id: Option<String>,
+    pin_env: String,
 }
 
 #[derive(Deserialize, Default)]
@@ -278,12 +310,24 @@ impl Config {
         }
         let mut keys = Vec::new();
         for key in file.keys {
-            if key.smime_certificate.is_some() != key.smime_key.is_some() {
-                return Err(invalid(format!(
-                    "keys for {}: smime_certificate and smime_key go together",
-                    key.address
-                )));
-            }
+            let pkcs11 = match key.pkcs11 {
+                Some(token) => {
+                    if key.smime_key.is_some() {
+                        return Err(invalid(format!(
+                            "keys for {}: smime_key or [keys.pkcs11], not both",
+                            key.address
+                        )));
+                    }
+                    Some(pkcs11_key(token, &key.address, &resolve).map_err(invalid)?)
+                }
+                None if key.smime_certificate.is_some() != key.smime_key.is_some() => {
+                    return Err(invalid(format!(
+                        "keys for {}: smime_certificate and smime_key go together",
+                        key.address
+                    )));
+                }
+                None => None,
+            };
             keys.push(KeyConfig {
                 address: key.address.to_ascii_lowercase(),
                 smime_certificate: key.smime_certificate.map(resolve),
@@ -300,6 +344,7 @@ impl Config {
                     (None, Some(path)) => Some(Passphrase::File(resolve(path))),
                     (None, None) => None,
                 },
+                pkcs11,
             });
         }
         Ok(Config {
@@ -350,6 +395,48 @@ impl Config {
             password_length: file.fallback.password_length,
         })
     }
+}
+
+/// `[keys.pkcs11]` checked: one way to name the key, an id in hex.
+fn pkcs11_key(
+    section: Pkcs11Section,
+    address: &str,
+    resolve: &impl Fn(PathBuf) -> PathBuf,
+) -> Result<Pkcs11KeyConfig, String> {
+    let key = match (section.key_label, section.key_id) {
+        (Some(label), None) => mailgate_pkcs11::KeyRef::Label(label),
+        (None, Some(hex)) => mailgate_pkcs11::KeyRef::Id(
+            decode_hex(&hex)
+                .ok_or_else(|| format!("keys for {address}: key_id = {hex:?} is not hex"))?,
+        ),
+        _ => {
+            return Err(format!(
+                "keys for {address}: [keys.pkcs11] needs key_label or key_id (one of them)"
+            ));
+        }
+    };
+    Ok(Pkcs11KeyConfig {
+        key: mailgate_pkcs11::TokenKeyConfig {
+            module: resolve(section.module),
+            token: section.token,
+            key,
+        },
+        pin_env: section.pin_env,
+    })
+}
+
+fn decode_hex(hex: &str) -> Option<Vec<u8>> {
+    let hex = hex.trim();
+    if hex.is_empty() || !hex.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| {
+            hex.get(i..i + 2)
+                .and_then(|byte| u8::from_str_radix(byte, 16).ok())
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -435,6 +522,50 @@ mod tests {
                 Config::parse(&both, path),
                 Err(Error::Config { message, .. }) if message.contains("not both")
             ));
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn token_keys_name_module_token_key_and_pin() -> Result<(), Error> {
+        let path = Path::new("/etc/mailgate/m.toml");
+        let base = "[gateway]\npolicy = \"p\"\ndata_dir = \"d\"\npostmaster = \"p@x\"\n[[keys]]\naddress = \"a@x\"\n";
+        let config = Config::parse(
+            &format!(
+                "{base}smime_certificate = \"a.pem\"\n[keys.pkcs11]\nmodule = \"/usr/lib/softhsm/libsofthsm2.so\"\n\
+                 token = \"mailgate\"\nkey_id = \"0A01\"\npin_env = \"PIN\"\n"
+            ),
+            path,
+        )?;
+        assert_eq!(
+            config.keys[0].pkcs11,
+            Some(Pkcs11KeyConfig {
+                key: mailgate_pkcs11::TokenKeyConfig {
+                    module: "/usr/lib/softhsm/libsofthsm2.so".into(),
+                    token: "mailgate".into(),
+                    key: mailgate_pkcs11::KeyRef::Id(vec![10, 1]),
+                },
+                pin_env: "PIN".into(),
+            })
+        );
+        for (wrong, says) in [
+            (
+                "smime_key = \"k\"\n[keys.pkcs11]\nmodule = \"m\"\ntoken = \"t\"\nkey_label = \"a\"\npin_env = \"P\"\n",
+                "not both",
+            ),
+            (
+                "[keys.pkcs11]\nmodule = \"m\"\ntoken = \"t\"\npin_env = \"P\"\n",
+                "key_label or key_id",
+            ),
+            (
+                "[keys.pkcs11]\nmodule = \"m\"\ntoken = \"t\"\nkey_id = \"xyz\"\npin_env = \"P\"\n",
+                "not hex",
+            ),
+        ] {
+            assert!(
+                matches!(Config::parse(&format!("{base}{wrong}"), path), Err(Error::Config { message, .. }) if message.contains(says)),
+                "{wrong}"
+            );
         }
         Ok(())
     }

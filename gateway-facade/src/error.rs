@@ -45,6 +45,10 @@ pub enum Error {
     /// A key passphrase (variable or file) could not be read.
     #[error(transparent)]
     Passphrase(#[from] crate::PassphraseError),
+    /// An organisation key in a PKCS#11 token cannot be used (PIN, key,
+    /// module or certificate wrong).
+    #[error("PKCS#11: {0}")]
+    Pkcs11(#[from] mailgate_pkcs11::Error),
 }
 
 impl Error {

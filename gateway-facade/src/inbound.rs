@@ -71,6 +71,14 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
 
+/// Why no organisation S/MIME key opened a message.
+enum SmimeDecryptFailure {
+    /// A key that may hold it cannot be reached now: defer.
+    KeyUnavailable(String),
+    /// None of the keys opens it.
+    Failed(String),
+}
+
 /// What verification found, for the result header and the policy.
 struct SignatureReport {
     status: &'static str,
@@ -140,7 +148,12 @@ impl Gateway {
         let (decrypted, decryption_header, pgp_inner) = match encrypted {
             Protection::SmimeEncrypted => match self.smime_decrypt(&stripped, &mut steps) {
                 Ok(plain) => (Some(plain), "smime; result=decrypted".to_owned(), None),
-                Err(reason) => (
+                // A key that is away (token removed) may be back: the mail
+                // waits rather than going on undecrypted.
+                Err(SmimeDecryptFailure::KeyUnavailable(reason)) => {
+                    return self.inbound_key_unavailable(envelope, &reason, steps);
+                }
+                Err(SmimeDecryptFailure::Failed(reason)) => (
                     None,
                     format!("smime; result=failed; reason=\"{reason}\""),
                     None,
@@ -335,11 +348,38 @@ impl Gateway {
         }
     }
 
-    fn smime_decrypt(&self, message: &[u8], steps: &mut Vec<Step>) -> Result<Vec<u8>, String> {
+    fn inbound_key_unavailable(
+        &self,
+        envelope: &Envelope,
+        reason: &str,
+        steps: Vec<Step>,
+    ) -> Outcome {
+        let reason = format!("an organisation key is unavailable: {reason}");
+        Outcome {
+            dispositions: vec![Disposition::Defer {
+                recipients: envelope.recipients.clone(),
+                reason: reason.clone(),
+            }],
+            archive: Vec::new(),
+            audit: json!({
+                "decryption": format!("smime; result=deferred; reason=\"{reason}\""),
+                "steps": steps,
+            }),
+        }
+    }
+
+    fn smime_decrypt(
+        &self,
+        message: &[u8],
+        steps: &mut Vec<Step>,
+    ) -> Result<Vec<u8>, SmimeDecryptFailure> {
         let mut last = "no organisation S/MIME key".to_owned();
+        let mut unavailable = None;
         for key in self.organisation_keys() {
             let Some(identity) = &key.smime else { continue };
-            let decryption = identity.decryption().map_err(|e| e.to_string())?;
+            let decryption = identity
+                .decryption()
+                .map_err(|e| SmimeDecryptFailure::Failed(e.to_string()))?;
             match smime_core::decrypt_message(message, &decryption) {
                 Ok(decrypted) => {
                     steps.push(Step {
@@ -351,10 +391,18 @@ impl Gateway {
                     });
                     return Ok(decrypted.message().to_vec());
                 }
+                Err(error @ smime_core::Error::KeyUnavailable(_)) => {
+                    unavailable = Some(format!("{}: {error}", key.address));
+                }
                 Err(error) => last = error.to_string(),
             }
         }
-        Err(last)
+        // The message may be for the key that is away: no other key
+        // opened it, so it waits for that one.
+        Err(match unavailable {
+            Some(reason) => SmimeDecryptFailure::KeyUnavailable(reason),
+            None => SmimeDecryptFailure::Failed(last),
+        })
     }
 
     fn pgp_decrypt(

@@ -180,6 +180,7 @@ impl KeyVault {
                     smime_key: None,
                     pgp_key: None,
                     passphrase: Some(self.passphrase.clone()),
+                    pkcs11: None,
                 });
             if smime {
                 config.smime_certificate = Some(self.path(address, SMIME_CERTIFICATE));

@@ -2,12 +2,14 @@
 //! and decrypts inbound mail with.
 
 use std::path::Path;
+use std::sync::Arc;
 
+use mailgate_pkcs11::{DeferredTokenKey, TokenKey};
 use pgp_core::{Cert, Password};
-use smime_core::{Certificate, DecryptionIdentity, PrivateKey};
+use smime_core::{Certificate, DecryptionIdentity, ExternalKey, PrivateKey};
 use zeroize::Zeroizing;
 
-use crate::config::KeyConfig;
+use crate::config::{KeyConfig, Pkcs11KeyConfig};
 use crate::error::Error;
 
 /// The S/MIME identity of an organisation address.
@@ -17,7 +19,24 @@ pub struct SmimeIdentity {
     pub certificate: Certificate,
     /// Its issuing CAs, sent along with signatures.
     pub chain: Vec<Certificate>,
-    key: PrivateKey,
+    key: SmimeKey,
+}
+
+/// Where an identity's private key is.
+enum SmimeKey {
+    /// In memory (from a file or the key vault).
+    Memory(PrivateKey),
+    /// In a token or another key store; it never enters this process.
+    External(Arc<dyn ExternalKey>),
+}
+
+impl std::fmt::Debug for SmimeKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SmimeKey::Memory(_) => "Memory(..)",
+            SmimeKey::External(_) => "External(..)",
+        })
+    }
 }
 
 impl SmimeIdentity {
@@ -26,21 +45,47 @@ impl SmimeIdentity {
         SmimeIdentity {
             certificate,
             chain,
-            key,
+            key: SmimeKey::Memory(key),
+        }
+    }
+
+    /// An identity whose private key is held elsewhere, e.g. in a PKCS#11
+    /// token ([`mailgate_pkcs11::TokenKey`]). When that key cannot be
+    /// reached, signing and decryption fail with
+    /// [`smime_core::Error::KeyUnavailable`] and the gateway defers.
+    pub fn with_external_key(
+        certificate: Certificate,
+        chain: Vec<Certificate>,
+        key: Arc<dyn ExternalKey>,
+    ) -> Self {
+        SmimeIdentity {
+            certificate,
+            chain,
+            key: SmimeKey::External(key),
         }
     }
 
     /// A signer with this identity.
     pub fn signer(&self) -> Result<smime_core::Signer, smime_core::Error> {
-        Ok(
-            smime_core::Signer::new(self.certificate.clone(), &self.key)?
-                .with_chain(self.chain.iter().cloned()),
-        )
+        let signer = match &self.key {
+            SmimeKey::Memory(key) => smime_core::Signer::new(self.certificate.clone(), key)?,
+            SmimeKey::External(key) => {
+                smime_core::Signer::with_external_key(self.certificate.clone(), key.clone())?
+            }
+        };
+        Ok(signer.with_chain(self.chain.iter().cloned()))
     }
 
     /// This identity as a decryption key.
     pub fn decryption(&self) -> Result<DecryptionIdentity, smime_core::Error> {
-        DecryptionIdentity::new(self.certificate.clone(), self.key.pkcs8_der())
+        match &self.key {
+            SmimeKey::Memory(key) => {
+                DecryptionIdentity::new(self.certificate.clone(), key.pkcs8_der())
+            }
+            SmimeKey::External(key) => {
+                DecryptionIdentity::with_external_key(self.certificate.clone(), key.clone())
+            }
+        }
     }
 }
 
@@ -64,12 +109,15 @@ impl OrganisationKey {
             Some(source) => Some(source.read()?),
             None => None,
         };
-        let smime = match (&config.smime_certificate, &config.smime_key) {
-            (Some(certificate), Some(key)) => Some(load_smime(
+        let smime = match (&config.smime_certificate, &config.smime_key, &config.pkcs11) {
+            (Some(certificate), Some(key), _) => Some(load_smime(
                 certificate,
                 key,
                 passphrase.as_ref().map(|p| p.as_bytes()),
             )?),
+            (certificate, None, Some(token)) => {
+                Some(token_identity(certificate.as_deref(), token)?)
+            }
             _ => None,
         };
         let pgp = match &config.pgp_key {
@@ -136,6 +184,46 @@ impl OrganisationKey {
     pub fn pgp_passphrase(&self) -> Option<&Password> {
         self.passphrase.as_ref()
     }
+}
+
+/// An identity whose key is in a PKCS#11 token. With the certificate in a
+/// file, the gateway starts while the token is absent (mail that needs the
+/// key waits); without it the certificate comes from the token, which must
+/// then be there. A missing PIN, a wrong PIN, a missing key or a key that
+/// does not fit the certificate stop the start: an administrator must act.
+fn token_identity(
+    certificate: Option<&Path>,
+    config: &Pkcs11KeyConfig,
+) -> Result<SmimeIdentity, Error> {
+    let pin = mailgate_pkcs11::pin_from_env(&config.pin_env)?;
+    let Some(path) = certificate else {
+        let key = TokenKey::open(&config.key, pin)?;
+        let certificate = key.certificate().cloned().ok_or_else(|| Error::Config {
+            path: config.key.module.clone(),
+            message: format!(
+                "token `{}` holds no certificate for the key {}: name one with smime_certificate",
+                config.key.token, config.key.key
+            ),
+        })?;
+        return Ok(SmimeIdentity::with_external_key(
+            certificate,
+            Vec::new(),
+            Arc::new(key),
+        ));
+    };
+    let mut certificates = Certificate::load(&read(path)?)?;
+    let end_entity = certificates.remove(0);
+    let key = DeferredTokenKey::new(config.key.clone(), pin, end_entity.clone());
+    match key.open() {
+        Ok(_) => {}
+        Err(error) if error.is_transient() => {}
+        Err(error) => return Err(error.into()),
+    }
+    Ok(SmimeIdentity::with_external_key(
+        end_entity,
+        certificates,
+        Arc::new(key),
+    ))
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, Error> {

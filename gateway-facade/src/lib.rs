@@ -40,7 +40,7 @@ pub mod store;
 
 pub use config::{
     Config, DEFAULT_KEY_PASSPHRASE_ENV, DEFAULT_PASSWORD_LENGTH, DirectoryConfig, KeyConfig,
-    MIN_PASSWORD_LENGTH, ProbeConfig,
+    MIN_PASSWORD_LENGTH, Pkcs11KeyConfig, ProbeConfig,
 };
 pub use error::Error;
 pub use facts::{KnownVerdicts, TransportCheck};

@@ -282,7 +282,13 @@ impl Gateway {
         let signed = identity
             .signer()
             .and_then(|s| s.sign_message(message, SignatureForm::Detached))
-            .map_err(permanent("S/MIME signing failed"))?;
+            .map_err(|error| match error {
+                // A token that is away may be back: the mail waits.
+                smime_core::Error::KeyUnavailable(_) => {
+                    Failure::Transient(format!("the S/MIME signing key is unavailable: {error}"))
+                }
+                error => Failure::Permanent(format!("S/MIME signing failed: {error}")),
+            })?;
         steps.push(Step {
             action: "sign".into(),
             method: Some("smime".into()),

@@ -407,6 +407,93 @@ impl ExternalKey for TokenKey {
     }
 }
 
+/// A [`TokenKey`] for a known certificate, opened at its first use and
+/// opened again after a failed attempt: what a long-running gateway needs
+/// when the token may be absent at start-up or later. While the key cannot
+/// be opened, every operation is [`KeyOperationError::Unavailable`] (mail
+/// waits, nothing goes out unprotected).
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use mailgate_pkcs11::{DeferredTokenKey, KeyRef, TokenKeyConfig, pin_from_env};
+/// use smime_core::{Certificate, Signer};
+///
+/// let config = TokenKeyConfig {
+///     module: "/usr/lib/softhsm/libsofthsm2.so".into(),
+///     token: "mailgate".into(),
+///     key: KeyRef::Label("alice".into()),
+/// };
+/// let certificate = Certificate::load(&std::fs::read("alice.cert.pem")?)?.remove(0);
+/// let key = DeferredTokenKey::new(config, pin_from_env("MAILGATE_TOKEN_PIN")?, certificate.clone());
+/// let signer = Signer::with_external_key(certificate, Arc::new(key))?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct DeferredTokenKey {
+    config: TokenKeyConfig,
+    pin: AuthPin,
+    certificate: Certificate,
+    key: Mutex<Option<std::sync::Arc<TokenKey>>>,
+}
+
+impl std::fmt::Debug for DeferredTokenKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeferredTokenKey")
+            .field("config", &self.config)
+            .field("certificate", &self.certificate)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DeferredTokenKey {
+    /// The key at `config` for `certificate`; nothing is opened yet.
+    pub fn new(config: TokenKeyConfig, pin: AuthPin, certificate: Certificate) -> Self {
+        DeferredTokenKey {
+            config,
+            pin,
+            certificate,
+            key: Mutex::new(None),
+        }
+    }
+
+    /// The key, opened now if it is not yet: [`TokenKey::open`] and
+    /// [`TokenKey::check_certificate`].
+    pub fn open(&self) -> Result<std::sync::Arc<TokenKey>, Error> {
+        let mut guard = self
+            .key
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(key) = guard.as_ref() {
+            return Ok(key.clone());
+        }
+        let key = TokenKey::open(&self.config, self.pin.clone())?;
+        key.check_certificate(&self.certificate)?;
+        Ok(guard.insert(std::sync::Arc::new(key)).clone())
+    }
+}
+
+impl ExternalKey for DeferredTokenKey {
+    fn sign_digest(
+        &self,
+        scheme: SignatureScheme,
+        digest_algorithm: DigestAlgorithm,
+        digest: &[u8],
+    ) -> Result<Vec<u8>, KeyOperationError> {
+        self.open()
+            .map_err(unavailable)?
+            .sign_digest(scheme, digest_algorithm, digest)
+    }
+
+    fn decrypt_key_transport(
+        &self,
+        transport: KeyTransport,
+        encrypted_key: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, KeyOperationError> {
+        self.open()
+            .map_err(unavailable)?
+            .decrypt_key_transport(transport, encrypted_key)
+    }
+}
+
 /// Stores `certificate` on the token as a public `CKO_CERTIFICATE` object
 /// with `label` and `id` (the private key's `CKA_ID`, so [`TokenKey::open`]
 /// finds it): `softhsm2-util` imports keys but not certificates.

@@ -42,6 +42,9 @@ pub const SO_PIN: &str = "1357-2468";
 
 /// Set in the child process [`SoftHsm::run_in_child`] starts.
 const CHILD: &str = "MAILGATE_SOFTHSM_CHILD";
+/// The variable that holds [`PIN`] in the child process, for code that
+/// reads the PIN from the environment.
+pub const PIN_ENV: &str = "MAILGATE_SOFTHSM_PIN";
 
 /// Whether this is the child process of [`SoftHsm::run_in_child`], with
 /// `SOFTHSM2_CONF` set.
@@ -129,7 +132,7 @@ impl SoftHsm {
 
     /// Runs the ignored test `test` (its full name within the test binary)
     /// again in a child process with `SOFTHSM2_CONF` set to this token
-    /// directory, and fails if the child fails.
+    /// directory and [`PIN_ENV`] to [`PIN`], and fails if the child fails.
     #[allow(clippy::panic, clippy::expect_used)] // a test helper: the panic is the test failure
     pub fn run_in_child(&self, test: &str) {
         let exe = std::env::current_exe().expect("the test binary");
@@ -143,6 +146,7 @@ impl SoftHsm {
             ])
             .env("SOFTHSM2_CONF", self.conf())
             .env(CHILD, "1")
+            .env(PIN_ENV, PIN)
             .output()
             .unwrap_or_else(|e| panic!("cannot re-run the test binary: {e}"));
         let stdout = String::from_utf8_lossy(&output.stdout);
