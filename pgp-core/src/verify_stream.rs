@@ -12,8 +12,8 @@
 
 use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 
-use mail_message::stream::{CanonicalWriter, HeldMessage, read_header_section};
 use mail_message::Entity;
+use mail_message::stream::{CanonicalWriter, HeldMessage, read_header_section};
 
 use crate::decryption::DEFAULT_MAX_PLAINTEXT;
 use crate::error::Error;
