@@ -333,8 +333,8 @@ fn tampered_ciphertext_releases_no_plaintext() {
 
 #[test]
 fn v6_keys_sign_encrypt_decrypt_verify_with_sequoia() {
-    // GnuPG 2.2 (`gpg --version` on these machines) has no v6 keys, so v6
-    // is tested against Sequoia's own reading here.
+    // Our own round trip; against an independent implementation (rPGP's
+    // `rsop`) in `rsop_interop.rs`, as GnuPG 2.2 has no v6 keys.
     let alice = openpgp_key(ALICE, PgpSuite::Cv25519, PgpVersion::V6);
     let bob = openpgp_key(BOB, PgpSuite::Cv25519, PgpVersion::V6);
     assert_eq!(alice.cert().primary_key().key().version(), 6);

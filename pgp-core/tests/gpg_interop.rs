@@ -1,7 +1,7 @@
 //! Interoperability with GnuPG 2.2 (`gpg`) in both directions, v4 keys
 //! (RSA-3072, Ed25519/Cv25519, NIST P-256)
 //! (GnuPG 2.2 predates RFC 9580 and has no v6 keys; v6 is tested against
-//! Sequoia itself in `behaviour.rs`).
+//! rPGP's `rsop` in `rsop_interop.rs`).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
