@@ -18,7 +18,7 @@ use std::time::{Duration, SystemTime};
 use mailgate_spool::Delivery;
 use tls_policy::{
     Dns, DnsError, Prober, Profile, RouteKind, StsMode, StsPolicy, Target, Timeouts, TlsaLookup,
-    TrustAnchors, resolve_mx, tlsa_name,
+    TrustAnchors, lookup_tlsa, resolve_mx,
 };
 
 use crate::metrics::Metrics;
@@ -292,11 +292,17 @@ impl Relay {
         };
         let dane = match &hop.dane {
             Some(dns) => {
-                let name = tlsa_name(&hop.target.name, hop.target.port);
-                let lookup = TlsaLookup::from_answer(dns.tlsa(&name)).map_err(|error| {
-                    SendError::Temporary(format!("looking up TLSA at {name}: {error}"))
-                })?;
-                !matches!(lookup, TlsaLookup::NotApplicable(_))
+                // At the TLSA base domain (RFC 7672 section 2.2.2): a
+                // securely CNAME'd MX host's records may sit at the target.
+                let found = lookup_tlsa(dns.as_ref(), &hop.target.name, hop.target.port).map_err(
+                    |error| {
+                        SendError::Temporary(format!(
+                            "looking up TLSA for {}: {error}",
+                            hop.target.name
+                        ))
+                    },
+                )?;
+                !matches!(found.lookup, TlsaLookup::NotApplicable(_))
             }
             None => false,
         };

@@ -35,7 +35,7 @@ use der::{Decode, Encode};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use sha2::{Digest, Sha256, Sha512};
 
-use crate::dns::{Answer, DnsError};
+use crate::dns::{Answer, Dns, DnsError, expand_cname, normalize};
 use crate::observation::DaneState;
 
 /// Certificate usage 2: the record names a trust anchor (RFC 7218 name).
@@ -188,6 +188,19 @@ pub fn match_chain(
     name: &str,
     time: SystemTime,
 ) -> Option<DaneMatch> {
+    match_chain_for_names(records, chain, &[name], time)
+}
+
+/// [`match_chain`] with several reference identifiers: a DANE-TA match
+/// needs the end entity to carry one of `names` (RFC 7672 section 3.2.2:
+/// the MX host name and, after a secure CNAME expansion, the expanded
+/// name; [`DaneLookup::reference_names`] gives them).
+pub fn match_chain_for_names(
+    records: &[TlsaRecord],
+    chain: &[CertificateDer<'_>],
+    names: &[&str],
+    time: SystemTime,
+) -> Option<DaneMatch> {
     let end_entity = chain.first()?;
     for record in records.iter().filter(|record| record.is_usable()) {
         match record.usage {
@@ -200,7 +213,7 @@ pub fn match_chain(
             DANE_TA => {
                 for (position, anchor) in chain.iter().enumerate().skip(1) {
                     if record.matches_certificate(anchor)
-                        && chain_leads_to(chain, position, name, time)
+                        && chain_leads_to(chain, position, names, time)
                     {
                         return Some(DaneMatch {
                             record: record.clone(),
@@ -217,11 +230,11 @@ pub fn match_chain(
 
 /// Whether the end entity chains (through the certificates before
 /// `position`) to the certificate at `position` as trust anchor, and
-/// carries `name`.
+/// carries one of `names`.
 fn chain_leads_to(
     chain: &[CertificateDer<'_>],
     position: usize,
-    name: &str,
+    names: &[&str],
     time: SystemTime,
 ) -> bool {
     let (Some(end_entity), Some(anchor), Some(intermediates)) =
@@ -233,9 +246,6 @@ fn chain_leads_to(
         return false;
     };
     let Ok(certificate) = webpki::EndEntityCert::try_from(end_entity) else {
-        return false;
-    };
-    let Ok(server_name) = ServerName::try_from(name) else {
         return false;
     };
     let Ok(since_epoch) = time.duration_since(SystemTime::UNIX_EPOCH) else {
@@ -252,9 +262,19 @@ fn chain_leads_to(
             None,
         )
         .is_ok()
-        && certificate
-            .verify_is_valid_for_subject_name(&server_name)
-            .is_ok()
+        && carries_a_name(&certificate, names)
+}
+
+/// Whether the end entity is valid for one of `names` (DNS-IDs, wildcards
+/// as webpki matches them).
+fn carries_a_name(certificate: &webpki::EndEntityCert<'_>, names: &[&str]) -> bool {
+    names.iter().any(|name| {
+        ServerName::try_from(*name).is_ok_and(|server_name| {
+            certificate
+                .verify_is_valid_for_subject_name(&server_name)
+                .is_ok()
+        })
+    })
 }
 
 /// The TLSA lookup's meaning for DANE, before any connection.
@@ -328,6 +348,115 @@ pub fn dane_state(
 /// The TLSA query name for an SMTP server: `_PORT._tcp.HOST`.
 pub fn tlsa_name(host: &str, port: u16) -> String {
     format!("_{port}._tcp.{}", host.trim_end_matches('.'))
+}
+
+/// The TLSA records of an MX host, looked up at its TLSA base domain (RFC
+/// 7672 section 2.2.2, RFC 7671 section 7), and the names DANE-TA accepts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DaneLookup {
+    /// The MX host name as the MX record gave it (lower case, no final
+    /// dot).
+    pub host: String,
+    /// The name at the end of the host's CNAME chain, only when the host is
+    /// an alias and every step of the expansion was DNSSEC-secure.
+    pub expanded: Option<String>,
+    /// The TLSA base domain: the name whose `_PORT._tcp` TLSA records
+    /// `lookup` judges (`expanded` when records were found there, else
+    /// `host`). It is also the name to send in SNI (RFC 7672 section 8.1).
+    pub base_domain: String,
+    /// What the records found there mean for DANE.
+    pub lookup: TlsaLookup,
+}
+
+impl DaneLookup {
+    /// The reference identifiers for the DANE-TA name check (RFC 7672
+    /// section 3.2.2): the MX host name and, after a secure CNAME
+    /// expansion, the expanded name. An insecure expansion adds nothing: an
+    /// attacker could have forged it.
+    pub fn reference_names(&self) -> Vec<&str> {
+        let mut names = vec![self.host.as_str()];
+        if let Some(expanded) = &self.expanded {
+            names.push(expanded);
+        }
+        names
+    }
+
+    /// The name for SNI: the TLSA base domain.
+    pub fn server_name(&self) -> &str {
+        &self.base_domain
+    }
+
+    /// The DANE state of a connection that presented `chain` (`None` when
+    /// no TLS session was established), as of `time`.
+    pub fn state(&self, chain: Option<&[CertificateDer<'_>]>, time: SystemTime) -> DaneState {
+        match &self.lookup {
+            TlsaLookup::NotApplicable(state) => state.clone(),
+            TlsaLookup::Bogus(_) => DaneState::Bogus,
+            TlsaLookup::Usable(records) => DaneState::Usable {
+                records: records.len(),
+                matched: chain.is_some_and(|chain| {
+                    match_chain_for_names(records, chain, &self.reference_names(), time).is_some()
+                }),
+            },
+        }
+    }
+}
+
+/// Looks up the TLSA records of the SMTP server `host` on `port` (RFC 7672
+/// section 2.2.2).
+///
+/// When `host` is an alias and every step of its CNAME expansion is
+/// DNSSEC-secure, the records are looked up first at
+/// `_PORT._tcp.EXPANDED`, and only when there are none (NODATA, NXDOMAIN,
+/// or an answer that is not secure) at `_PORT._tcp.HOST`. After an
+/// insecure expansion only `_PORT._tcp.HOST` is asked. A bogus CNAME is a
+/// bogus lookup (do not use the host); timeouts and server failures are
+/// errors (defer). A `host` that is not a domain name (an IP address) is
+/// not expanded.
+pub fn lookup_tlsa(dns: &dyn Dns, host: &str, port: u16) -> Result<DaneLookup, DnsError> {
+    let host = normalize(host).unwrap_or_else(|_| host.trim_end_matches('.').to_owned());
+    let expansion = match expand_cname(dns, &host) {
+        Ok(expansion) => Some(expansion),
+        Err(DnsError::InvalidName(_)) => None,
+        Err(DnsError::Bogus { reason, .. }) => {
+            return Ok(DaneLookup {
+                base_domain: host.clone(),
+                host,
+                expanded: None,
+                lookup: TlsaLookup::Bogus(format!("CNAME expansion: {reason}")),
+            });
+        }
+        Err(error) => return Err(error),
+    };
+    let expanded = expansion
+        .filter(|expansion| expansion.secure && expansion.is_alias())
+        .map(|expansion| expansion.target);
+    if let Some(target) = &expanded {
+        let answer = dns.tlsa(&tlsa_name(target, port));
+        let found = match &answer {
+            Ok(answer) => answer.secure && !answer.records.is_empty(),
+            Err(DnsError::NoSuchDomain { .. }) => false,
+            // Bogus and temporary failures at the expanded name decide:
+            // falling back would let an attacker who can break one answer
+            // pick which records apply.
+            Err(_) => true,
+        };
+        if found {
+            return Ok(DaneLookup {
+                host,
+                base_domain: target.clone(),
+                expanded,
+                lookup: TlsaLookup::from_answer(answer)?,
+            });
+        }
+    }
+    let lookup = TlsaLookup::from_answer(dns.tlsa(&tlsa_name(&host, port)))?;
+    Ok(DaneLookup {
+        base_domain: host.clone(),
+        host,
+        expanded,
+        lookup,
+    })
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
-//! DNS for mail delivery: MX resolution (RFC 5321 section 5.1, RFC 7505)
-//! and TLSA lookups, each answer with whether DNSSEC authenticated it.
+//! DNS for mail delivery: MX resolution (RFC 5321 section 5.1, RFC 7505),
+//! CNAME expansion of MX host names (RFC 7672 section 2.2.2) and TLSA
+//! lookups, each answer with whether DNSSEC authenticated it.
 //!
 //! The lookups go through the [`Dns`] trait so callers (and tests) can put
 //! their own resolver in; [`HickoryDns`] is the real one, a validating stub
@@ -185,6 +186,96 @@ pub trait Dns: Send + Sync + fmt::Debug {
             reason: "this resolver does not look up TXT records".to_owned(),
         })
     }
+
+    /// The target of the CNAME record at `name` (one link of an alias
+    /// chain, not followed further): no records when `name` is not an
+    /// alias. `secure` says whether DNSSEC validated the CNAME record, or
+    /// the proof that there is none.
+    ///
+    /// The default knows no aliases (and proves nothing), so TLSA records
+    /// are then looked up at the MX host name as given, as before RFC 7672
+    /// section 2.2.2 was implemented; a resolver that can answer should.
+    fn cname(&self, name: &str) -> Result<Answer<String>, DnsError> {
+        let _ = name;
+        Ok(Answer::insecure(Vec::new()))
+    }
+}
+
+/// How many CNAME links [`expand_cname`] follows before it gives up
+/// (resolvers stop at similar depths; real chains have one or two links).
+pub const MAX_CNAME_LINKS: usize = 8;
+
+/// Where a host name leads through CNAME records (RFC 7672 section 2.2.2,
+/// RFC 7671 section 7).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CnameExpansion {
+    /// The name asked for (lower case, no final dot).
+    pub name: String,
+    /// The name at the end of the chain: `name` itself when it is not an
+    /// alias.
+    pub target: String,
+    /// Whether every answer along the way was DNSSEC-secure, including the
+    /// last one, which shows that `target` is not an alias in turn. Only a
+    /// secure expansion may move the TLSA base domain to `target`.
+    pub secure: bool,
+}
+
+impl CnameExpansion {
+    /// Whether `name` is an alias of another name.
+    pub fn is_alias(&self) -> bool {
+        self.name != self.target
+    }
+}
+
+/// Follows the CNAME chain from `host` to its end, link by link with
+/// [`Dns::cname`], noting whether every step was DNSSEC-secure.
+///
+/// A name that does not exist ends the chain (what comes next, address or
+/// TLSA lookup, sees the NXDOMAIN itself). A loop or a chain longer than
+/// [`MAX_CNAME_LINKS`] is [`DnsError::Failed`]; a bogus link is
+/// [`DnsError::Bogus`]. Several CNAME records at one name (not valid DNS,
+/// RFC 2181 section 10.1) end the chain there, as insecure.
+pub fn expand_cname(dns: &dyn Dns, host: &str) -> Result<CnameExpansion, DnsError> {
+    let name = normalize(host)?;
+    let mut target = name.clone();
+    let mut secure = true;
+    let mut seen = vec![name.clone()];
+    loop {
+        let answer = match dns.cname(&target) {
+            Ok(answer) => answer,
+            Err(DnsError::NoSuchDomain { secure: proven, .. }) => {
+                secure &= proven;
+                break;
+            }
+            Err(error) => return Err(error),
+        };
+        secure &= answer.secure;
+        let mut records = answer.records.into_iter();
+        let Some(next) = records.next() else {
+            break;
+        };
+        if records.next().is_some() {
+            secure = false;
+            break;
+        }
+        let next = normalize(&next)?;
+        if seen.contains(&next) || seen.len() > MAX_CNAME_LINKS {
+            return Err(DnsError::Failed {
+                name,
+                record_type: "CNAME",
+                reason: format!(
+                    "CNAME chain loops or is longer than {MAX_CNAME_LINKS} links (at {next})"
+                ),
+            });
+        }
+        seen.push(next.clone());
+        target = next;
+    }
+    Ok(CnameExpansion {
+        name,
+        target,
+        secure,
+    })
 }
 
 /// How a domain's mail is routed.
@@ -260,7 +351,7 @@ pub fn resolve_mx(dns: &dyn Dns, domain: &str) -> Result<MailRoute, DnsError> {
 
 /// Lower case, no final dot, only characters of host names (and `_` for
 /// service labels).
-fn normalize(name: &str) -> Result<String, DnsError> {
+pub(crate) fn normalize(name: &str) -> Result<String, DnsError> {
     let trimmed = name.trim_end_matches('.');
     let valid = !trimmed.is_empty()
         && trimmed.len() <= 253
@@ -533,6 +624,26 @@ impl Dns for HickoryDns {
             !records.is_empty() && (v4.is_empty() || v4_secure) && (v6.is_empty() || v6_secure);
         Ok(Answer { records, secure })
     }
+    fn cname(&self, name: &str) -> Result<Answer<String>, DnsError> {
+        // Asking for the CNAME type itself gives the one link at `name`,
+        // with its own proof, without the resolver chasing the chain.
+        let (records, secure) = self.lookup(name, RecordType::CNAME, "CNAME")?;
+        let records = records
+            .iter()
+            .filter_map(|record| match &record.data {
+                RData::CNAME(cname) => Some(
+                    cname
+                        .0
+                        .to_ascii()
+                        .trim_end_matches('.')
+                        .to_ascii_lowercase(),
+                ),
+                _ => None,
+            })
+            .collect();
+        Ok(Answer { records, secure })
+    }
+
     fn txt(&self, name: &str) -> Result<Answer<String>, DnsError> {
         let (records, secure) = self.lookup(name, RecordType::TXT, "TXT")?;
         let records = records

@@ -110,6 +110,11 @@ pub struct ProfileVerifier {
     require_chain: bool,
     require_name: bool,
     check_time: Option<SystemTime>,
+    /// Names accepted besides the one the handshake was made for (SNI):
+    /// after a DNSSEC-secure CNAME expansion of the MX host, SNI is the
+    /// TLSA base domain and the other name is as good a reference
+    /// identifier (RFC 7672 section 3.2.2).
+    also_accepted: Vec<ServerName<'static>>,
     recorded: Arc<Mutex<Recorded>>,
 }
 
@@ -123,6 +128,16 @@ impl ProfileVerifier {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+
+    /// Whether the end entity carries one of the also-accepted names.
+    fn valid_for_other_name(&self, end_entity: &CertificateDer<'_>) -> bool {
+        let Ok(certificate) = webpki::EndEntityCert::try_from(end_entity) else {
+            return false;
+        };
+        self.also_accepted
+            .iter()
+            .any(|name| certificate.verify_is_valid_for_subject_name(name).is_ok())
     }
 
     fn check_scheme(&self, scheme: RustlsScheme) -> Result<(), rustls::Error> {
@@ -167,13 +182,21 @@ impl ServerCertVerifier for ProfileVerifier {
             .check_time
             .and_then(|time| time.duration_since(SystemTime::UNIX_EPOCH).ok())
             .map_or(now, UnixTime::since_unix_epoch);
-        let result = self.inner.verify_server_cert(
+        let result = match self.inner.verify_server_cert(
             end_entity,
             intermediates,
             server_name,
             ocsp_response,
             now,
-        );
+        ) {
+            // webpki checks the name only once the chain is valid, so a
+            // name error with another accepted name is a valid chain and
+            // name.
+            Err(error) if is_name_error(&error) && self.valid_for_other_name(end_entity) => {
+                Ok(ServerCertVerified::assertion())
+            }
+            other => other,
+        };
         let (chain, name) = match &result {
             Ok(_) => (Check::Valid, Check::Valid),
             // webpki checks the name only once the chain is valid.
@@ -188,6 +211,7 @@ impl ServerCertVerifier for ProfileVerifier {
                     Ok(certificate) => {
                         match certificate.verify_is_valid_for_subject_name(server_name) {
                             Ok(()) => Check::Valid,
+                            Err(_) if self.valid_for_other_name(end_entity) => Check::Valid,
                             Err(error) => Check::Invalid {
                                 reason: format!("{error:?}"),
                             },
@@ -276,6 +300,18 @@ pub fn client_config(
     mode: VerifierMode,
     check_time: SystemTime,
 ) -> Result<ProfileClientConfig, Error> {
+    client_config_accepting(profile, anchors, mode, check_time, Vec::new())
+}
+
+/// [`client_config`] whose verifier also accepts a certificate for one of
+/// `also_accepted` besides the name the connection is made for.
+pub(crate) fn client_config_accepting(
+    profile: &Profile,
+    anchors: &TrustAnchors,
+    mode: VerifierMode,
+    check_time: SystemTime,
+    also_accepted: Vec<ServerName<'static>>,
+) -> Result<ProfileClientConfig, Error> {
     let base = rustls::crypto::ring::default_provider();
     let mut provider = base.clone();
     provider
@@ -331,6 +367,7 @@ pub fn client_config(
         require_chain: profile.requires_valid_chain(),
         require_name: profile.requires_name(),
         check_time: Some(check_time),
+        also_accepted,
         recorded: Arc::new(Mutex::new(Recorded::default())),
     });
     let config = ClientConfig::builder_with_provider(Arc::clone(&provider))

@@ -53,12 +53,13 @@ mod verdict;
 pub use cache::VerdictCache;
 pub use certificate::{pem_certificates, summarize};
 pub use dane::{
-    DANE_EE, DANE_TA, DaneMatch, InvalidTlsa, TlsaLookup, TlsaRecord, dane_state, match_chain,
-    tlsa_name,
+    DANE_EE, DANE_TA, DaneLookup, DaneMatch, InvalidTlsa, TlsaLookup, TlsaRecord, dane_state,
+    lookup_tlsa, match_chain, match_chain_for_names, tlsa_name,
 };
 pub use date::{Date, InvalidDate};
 pub use dns::{
-    Answer, Dns, DnsError, HickoryDns, MailRoute, Mx, ResolverSetup, RouteKind, resolve_mx,
+    Answer, CnameExpansion, Dns, DnsError, HickoryDns, MAX_CNAME_LINKS, MailRoute, Mx,
+    ResolverSetup, RouteKind, expand_cname, resolve_mx,
 };
 pub use error::Error;
 pub use handshake::{

@@ -14,10 +14,10 @@ use rustls::pki_types::ServerName;
 use rustls::{ClientConnection, StreamOwned};
 
 use crate::certificate::summarize;
-use crate::dane::{TlsaLookup, dane_state, tlsa_name};
+use crate::dane::{DaneLookup, lookup_tlsa};
 use crate::dns::Dns;
 use crate::error::Error;
-use crate::handshake::{TrustAnchors, VerifierMode, client_config};
+use crate::handshake::{TrustAnchors, VerifierMode, client_config_accepting};
 use crate::hello::{ClientHello, MAX_FLIGHT, ServerFlight, parse_server_flight};
 use crate::names::{CipherSuite, NamedGroup, TlsVersion};
 use crate::observation::{
@@ -169,9 +169,15 @@ impl Prober {
     }
 
     /// Look up TLSA records (`_PORT._tcp.NAME`, NAME the expected
-    /// certificate name) with this resolver and judge DANE (RFC 7672) on
-    /// every probe and delivery connection. Without a resolver the DANE
-    /// state is `not-checked`.
+    /// certificate name, or its DNSSEC-secure CNAME expansion: see
+    /// [`lookup_tlsa`](crate::lookup_tlsa)) with this resolver and judge
+    /// DANE (RFC 7672) on every probe and delivery connection. Without a
+    /// resolver the DANE state is `not-checked`.
+    ///
+    /// When the records come from the expanded name, that name is sent in
+    /// SNI (RFC 7672 section 8.1); after any secure expansion certificates
+    /// naming either the expected or the expanded name pass the DANE-TA
+    /// and PKIX name checks (RFC 7672 section 3.2.2).
     pub fn with_dns(mut self, dns: Arc<dyn Dns>) -> Prober {
         self.dns = Some(dns);
         self
@@ -179,12 +185,35 @@ impl Prober {
 
     /// The TLSA lookup for the target, if a resolver is set. A temporary DNS
     /// failure is an error (defer); a bogus answer is a DANE state.
-    fn tlsa(&self, target: &Target) -> Result<Option<TlsaLookup>, Error> {
+    fn tlsa(&self, target: &Target) -> Result<Option<DaneLookup>, Error> {
         let Some(dns) = &self.dns else {
             return Ok(None);
         };
-        let name = tlsa_name(&target.name, target.port);
-        Ok(Some(TlsaLookup::from_answer(dns.tlsa(&name))?))
+        Ok(Some(lookup_tlsa(dns.as_ref(), &target.name, target.port)?))
+    }
+
+    /// The name for SNI and the rustls configuration whose verifier also
+    /// accepts the other reference identifiers of a secure CNAME expansion.
+    fn tls_setup(
+        &self,
+        target: &Target,
+        tlsa: Option<&DaneLookup>,
+        mode: VerifierMode,
+        time: SystemTime,
+    ) -> Result<(ServerName<'static>, crate::handshake::ProfileClientConfig), Error> {
+        let sni = tlsa.map_or(target.name.as_str(), DaneLookup::server_name);
+        let mut names: Vec<&str> = vec![target.name.as_str()];
+        if let Some(lookup) = tlsa {
+            names.extend(lookup.reference_names());
+        }
+        let also_accepted = names
+            .into_iter()
+            .filter(|name| !name.eq_ignore_ascii_case(sni))
+            .filter_map(|name| ServerName::try_from(name.to_owned()).ok())
+            .collect();
+        let config =
+            client_config_accepting(&self.profile, &self.anchors, mode, time, also_accepted)?;
+        Ok((server_name(sni)?, config))
     }
 
     /// Other time limits.
@@ -241,7 +270,7 @@ impl Prober {
     }
 
     fn observe_at(&self, target: &Target, time: SystemTime) -> Result<Observation, Error> {
-        let server_name = server_name(&target.name)?;
+        server_name(&target.name)?;
         let tlsa = self.tlsa(target)?;
         let (session, banner, transport) = self.open(target)?;
         let mut observation = Observation {
@@ -258,12 +287,13 @@ impl Prober {
         };
         if let Some(lookup) = &tlsa {
             // Until a session shows a chain: no TLS, nothing matches.
-            observation.dane = dane_state(lookup, None, &target.name, time);
+            observation.dane = lookup.state(None, time);
         }
         if transport == Transport::NoStarttls {
             return Ok(observation);
         }
-        let config = client_config(&self.profile, &self.anchors, VerifierMode::Record, time)?;
+        let (server_name, config) =
+            self.tls_setup(target, tlsa.as_ref(), VerifierMode::Record, time)?;
         let connection = ClientConnection::new(Arc::clone(&config.config), server_name)
             .map_err(|error| Error::ProfileUnusable(error.to_string()))?;
         let deadline = Instant::now() + self.timeouts.session;
@@ -280,8 +310,7 @@ impl Prober {
                     negotiated.signature_scheme = recorded.signature_scheme;
                 }
                 if let Some(lookup) = &tlsa {
-                    observation.dane =
-                        dane_state(lookup, stream.conn.peer_certificates(), &target.name, time);
+                    observation.dane = lookup.state(stream.conn.peer_certificates(), time);
                 }
                 stream.conn.send_close_notify();
                 let _ = stream.conn.complete_io(&mut stream.sock);
@@ -315,7 +344,7 @@ impl Prober {
     /// so `offered` rules do not apply here.
     pub fn connect_for_delivery(&self, target: &Target) -> Result<DeliveryConnection, Error> {
         let time = self.time();
-        let server_name = server_name(&target.name)?;
+        server_name(&target.name)?;
         let tlsa = self.tlsa(target)?;
         let (session, banner, transport) = self.open(target)?;
         let mut observation = Observation {
@@ -331,7 +360,7 @@ impl Prober {
             dane: DaneState::NotChecked,
         };
         if let Some(lookup) = &tlsa {
-            observation.dane = dane_state(lookup, None, &target.name, time);
+            observation.dane = lookup.state(None, time);
         }
         let refuse = |observation: &Observation| {
             let report = self.profile.evaluate(observation, time);
@@ -348,7 +377,8 @@ impl Prober {
         if transport == Transport::NoStarttls {
             return Err(refuse(&observation));
         }
-        let config = client_config(&self.profile, &self.anchors, VerifierMode::Enforce, time)?;
+        let (server_name, config) =
+            self.tls_setup(target, tlsa.as_ref(), VerifierMode::Enforce, time)?;
         let connection = ClientConnection::new(Arc::clone(&config.config), server_name)
             .map_err(|error| Error::ProfileUnusable(error.to_string()))?;
         let deadline = Instant::now() + self.timeouts.session;
@@ -375,8 +405,7 @@ impl Prober {
             negotiated.signature_scheme = recorded.signature_scheme;
         }
         if let Some(lookup) = &tlsa {
-            observation.dane =
-                dane_state(lookup, stream.conn.peer_certificates(), &target.name, time);
+            observation.dane = lookup.state(stream.conn.peer_certificates(), time);
         }
         let report = self.profile.evaluate(&observation, time);
         if !report.conforms {

@@ -11,6 +11,7 @@
 
 mod support;
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -387,4 +388,313 @@ fn insecure_tlsa_is_not_used() {
     assert_eq!(observation.dane, DaneState::Insecure);
     assert_eq!(dane_finding(&report).0, Outcome::NotApplicable);
     assert!(report.conforms);
+}
+
+/// A resolver answering from tables: CNAME links and TLSA answers per name
+/// (a name not in the TLSA table is a validated NXDOMAIN), recording the
+/// TLSA names asked for.
+#[derive(Debug, Default)]
+struct Zone {
+    cname: HashMap<String, Result<Answer<String>, DnsError>>,
+    tlsa: HashMap<String, Result<Answer<TlsaRecord>, DnsError>>,
+    asked: Mutex<Vec<String>>,
+}
+
+impl Zone {
+    fn alias(mut self, name: &str, target: &str, secure: bool) -> Zone {
+        let answer = Answer {
+            records: vec![target.to_owned()],
+            secure,
+        };
+        self.cname.insert(name.to_owned(), Ok(answer));
+        self
+    }
+
+    fn tlsa(mut self, name: &str, answer: Result<Answer<TlsaRecord>, DnsError>) -> Zone {
+        self.tlsa.insert(name.to_owned(), answer);
+        self
+    }
+
+    fn asked(&self) -> Vec<String> {
+        self.asked.lock().unwrap().clone()
+    }
+}
+
+impl Dns for Zone {
+    fn mx(&self, _: &str) -> Result<Answer<Mx>, DnsError> {
+        Ok(Answer::secure(Vec::new()))
+    }
+    fn tlsa(&self, name: &str) -> Result<Answer<TlsaRecord>, DnsError> {
+        self.asked.lock().unwrap().push(name.to_owned());
+        self.tlsa.get(name).cloned().unwrap_or_else(|| {
+            Err(DnsError::NoSuchDomain {
+                name: name.to_owned(),
+                secure: true,
+            })
+        })
+    }
+    fn cname(&self, name: &str) -> Result<Answer<String>, DnsError> {
+        // Not an alias, proven by DNSSEC (NSEC without CNAME in the bitmap).
+        self.cname
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| Ok(Answer::secure(Vec::new())))
+    }
+}
+
+const ALIAS: &str = "alias.example.net";
+
+fn bogus(name: &str) -> DnsError {
+    DnsError::Bogus {
+        name: name.to_owned(),
+        record_type: "TLSA",
+        reason: "test".into(),
+    }
+}
+
+#[test]
+fn tlsa_base_domain_is_the_secure_cname_target_first_then_the_mx_name() {
+    let chain = chain();
+    let at_target = record(3, 1, 1, &chain[0]);
+    let at_alias = record(3, 1, 2, &chain[0]);
+    let target_name = format!("_25._tcp.{NAME}");
+    let alias_name = format!("_25._tcp.{ALIAS}");
+
+    // RFC 7672 section 2.2.2: a secure CNAME, records at the target: used,
+    // the alias's records are not even asked for.
+    let zone = Zone::default()
+        .alias(ALIAS, NAME, true)
+        .tlsa(&target_name, Ok(Answer::secure(vec![at_target.clone()])))
+        .tlsa(&alias_name, Ok(Answer::secure(vec![at_alias.clone()])));
+    let lookup = tls_policy::lookup_tlsa(&zone, "Alias.Example.NET.", 25).unwrap();
+    assert_eq!(lookup.host, ALIAS);
+    assert_eq!(lookup.expanded.as_deref(), Some(NAME));
+    assert_eq!(lookup.base_domain, NAME);
+    assert_eq!(lookup.server_name(), NAME);
+    assert_eq!(lookup.lookup, TlsaLookup::Usable(vec![at_target]));
+    assert_eq!(lookup.reference_names(), [ALIAS, NAME]);
+    assert_eq!(zone.asked(), std::slice::from_ref(&target_name));
+
+    // None at the target (validated NXDOMAIN or NODATA): the MX name's.
+    for none in [
+        Err(DnsError::NoSuchDomain {
+            name: target_name.clone(),
+            secure: true,
+        }),
+        Ok(Answer::secure(Vec::new())),
+    ] {
+        let zone = Zone::default()
+            .alias(ALIAS, NAME, true)
+            .tlsa(&target_name, none)
+            .tlsa(&alias_name, Ok(Answer::secure(vec![at_alias.clone()])));
+        let lookup = tls_policy::lookup_tlsa(&zone, ALIAS, 25).unwrap();
+        assert_eq!(lookup.base_domain, ALIAS);
+        assert_eq!(lookup.server_name(), ALIAS);
+        assert_eq!(lookup.expanded.as_deref(), Some(NAME));
+        assert_eq!(lookup.lookup, TlsaLookup::Usable(vec![at_alias.clone()]));
+        assert_eq!(zone.asked(), [target_name.clone(), alias_name.clone()]);
+    }
+
+    // An insecure CNAME: only the MX name counts; the target's records
+    // (which an attacker could have pointed at) are not asked for.
+    let zone = Zone::default().alias(ALIAS, NAME, false).tlsa(
+        &target_name,
+        Ok(Answer::secure(vec![record(3, 1, 1, &chain[0])])),
+    );
+    let lookup = tls_policy::lookup_tlsa(&zone, ALIAS, 25).unwrap();
+    assert_eq!(lookup.expanded, None);
+    assert_eq!(lookup.base_domain, ALIAS);
+    assert_eq!(
+        lookup.lookup,
+        TlsaLookup::NotApplicable(DaneState::NoRecords)
+    );
+    assert_eq!(lookup.reference_names(), [ALIAS]);
+    assert_eq!(zone.asked(), std::slice::from_ref(&alias_name));
+
+    // Insecure anywhere along the chain is insecure: a secure first link to
+    // a name whose own CNAME is unsigned, or whose "no CNAME" is unproven.
+    let hop = "hop.example.net";
+    let zone = Zone::default()
+        .alias(ALIAS, hop, true)
+        .alias(hop, NAME, false)
+        .tlsa(
+            &target_name,
+            Ok(Answer::secure(vec![record(3, 1, 1, &chain[0])])),
+        );
+    let lookup = tls_policy::lookup_tlsa(&zone, ALIAS, 25).unwrap();
+    assert_eq!(
+        (lookup.expanded, lookup.base_domain.as_str()),
+        (None, ALIAS)
+    );
+    let mut zone = Zone::default().alias(ALIAS, NAME, true);
+    zone.cname
+        .insert(NAME.to_owned(), Ok(Answer::insecure(Vec::new())));
+    assert_eq!(
+        tls_policy::lookup_tlsa(&zone, ALIAS, 25).unwrap().expanded,
+        None
+    );
+    // Two secure links end at the last name.
+    let zone = Zone::default()
+        .alias(ALIAS, hop, true)
+        .alias(hop, NAME, true)
+        .tlsa(
+            &target_name,
+            Ok(Answer::secure(vec![record(3, 1, 1, &chain[0])])),
+        );
+    assert_eq!(
+        tls_policy::lookup_tlsa(&zone, ALIAS, 25)
+            .unwrap()
+            .base_domain,
+        NAME
+    );
+
+    // A bogus answer at the target decides (no falling back to the alias's
+    // records), as does a bogus CNAME.
+    let zone = Zone::default()
+        .alias(ALIAS, NAME, true)
+        .tlsa(&target_name, Err(bogus(&target_name)))
+        .tlsa(&alias_name, Ok(Answer::secure(vec![at_alias.clone()])));
+    let lookup = tls_policy::lookup_tlsa(&zone, ALIAS, 25).unwrap();
+    assert!(matches!(lookup.lookup, TlsaLookup::Bogus(_)), "{lookup:?}");
+    assert_eq!(
+        lookup.state(Some(&chain), SystemTime::now()),
+        DaneState::Bogus
+    );
+    let mut zone = Zone::default();
+    zone.cname.insert(ALIAS.to_owned(), Err(bogus(ALIAS)));
+    let lookup = tls_policy::lookup_tlsa(&zone, ALIAS, 25).unwrap();
+    assert!(matches!(lookup.lookup, TlsaLookup::Bogus(_)), "{lookup:?}");
+    assert!(zone.asked().is_empty());
+
+    // A CNAME loop is a DNS failure, an address is not expanded.
+    let zone = Zone::default()
+        .alias(ALIAS, hop, true)
+        .alias(hop, ALIAS, true);
+    assert!(matches!(
+        tls_policy::lookup_tlsa(&zone, ALIAS, 25),
+        Err(DnsError::Failed { .. })
+    ));
+    let lookup = tls_policy::lookup_tlsa(&Zone::default(), "::1", 25).unwrap();
+    assert_eq!(lookup.base_domain, "::1");
+    // A resolver without CNAME support (the trait's default) sees no
+    // aliases: the MX name's records, as before.
+    let plain = FakeDns::new(Ok(Answer::secure(vec![at_alias.clone()])));
+    let lookup = tls_policy::lookup_tlsa(plain.as_ref(), ALIAS, 25).unwrap();
+    assert_eq!(
+        (lookup.expanded, lookup.base_domain.as_str()),
+        (None, ALIAS)
+    );
+    assert_eq!(*plain.asked.lock().unwrap(), [alias_name]);
+}
+
+#[test]
+fn dane_ta_accepts_the_secure_cname_target_as_reference_identifier() {
+    // The certificate names only mx.example.test, the CNAME target.
+    let chain = chain();
+    let now = SystemTime::now();
+    let ta = record(2, 0, 1, &chain[1]);
+    let target_name = format!("_25._tcp.{NAME}");
+    let zone = Zone::default()
+        .alias(ALIAS, NAME, true)
+        .tlsa(&target_name, Ok(Answer::secure(vec![ta.clone()])));
+    let lookup = tls_policy::lookup_tlsa(&zone, ALIAS, 25).unwrap();
+    assert_eq!(
+        lookup.state(Some(&chain), now),
+        DaneState::Usable {
+            records: 1,
+            matched: true
+        }
+    );
+    // The same records at the MX name after an insecure expansion: the
+    // target name is not a reference identifier, the name check fails.
+    let zone = Zone::default().alias(ALIAS, NAME, false).tlsa(
+        &format!("_25._tcp.{ALIAS}"),
+        Ok(Answer::secure(vec![ta.clone()])),
+    );
+    let lookup = tls_policy::lookup_tlsa(&zone, ALIAS, 25).unwrap();
+    assert_eq!(
+        lookup.state(Some(&chain), now),
+        DaneState::Usable {
+            records: 1,
+            matched: false
+        }
+    );
+    // match_chain_for_names: any one of the names will do.
+    assert!(
+        tls_policy::match_chain_for_names(std::slice::from_ref(&ta), &chain, &[ALIAS, NAME], now)
+            .is_some()
+    );
+    assert!(
+        tls_policy::match_chain_for_names(&[ta], &chain, &[ALIAS, "other.example"], now).is_none()
+    );
+}
+
+#[test]
+fn openssl_server_behind_a_secure_cname_is_judged_by_the_targets_tlsa() {
+    let server = Server::start(&Setup::default());
+    let intermediate = testkit::pki().tls_server(NAME, KeyKind::P256).chain_der()[0].clone();
+    let target_name = format!("_{}._tcp.{NAME}", server.port);
+    let zone = Arc::new(Zone::default().alias(ALIAS, NAME, true).tlsa(
+        &target_name,
+        Ok(Answer::secure(vec![record(2, 0, 1, &intermediate)])),
+    ));
+    // The MX record names the alias; the certificate only the target.
+    let target = server.target().with_name(ALIAS);
+    let prober = prober(Profile::bsi_tr_03108())
+        .with_enumeration(false)
+        .with_dns(zone.clone());
+    let (observation, report) = prober.check(&target).unwrap();
+    assert_eq!(
+        observation.dane,
+        DaneState::Usable {
+            records: 1,
+            matched: true
+        }
+    );
+    // The PKIX name check accepts the securely expanded name too.
+    assert_eq!(observation.validation.name, tls_policy::Check::Valid);
+    assert!(report.conforms, "{report:#?}");
+    let delivery = prober.connect_for_delivery(&target).unwrap();
+    assert!(matches!(
+        delivery.observation.dane,
+        DaneState::Usable { matched: true, .. }
+    ));
+    // SNI was the TLSA base domain (RFC 7672 section 8.1) both times.
+    assert_eq!(server.sni_names(), [NAME, NAME]);
+
+    // Records only at the alias: SNI is the alias, and the certificate
+    // naming the secure target still passes both name checks.
+    let alias_name = format!("_{}._tcp.{ALIAS}", server.port);
+    let zone = Arc::new(Zone::default().alias(ALIAS, NAME, true).tlsa(
+        &alias_name,
+        Ok(Answer::secure(vec![record(2, 0, 1, &intermediate)])),
+    ));
+    let (observation, report) = prober.clone().with_dns(zone).check(&target).unwrap();
+    assert_eq!(
+        observation.dane,
+        DaneState::Usable {
+            records: 1,
+            matched: true
+        }
+    );
+    assert_eq!(observation.validation.name, tls_policy::Check::Valid);
+    assert!(report.conforms, "{report:#?}");
+    assert_eq!(server.sni_names().last().map(String::as_str), Some(ALIAS));
+
+    // An insecure CNAME: DANE is judged at the alias (no records there) and
+    // the certificate does not carry the alias: bsi-tr-03108 fails the name.
+    let zone = Arc::new(Zone::default().alias(ALIAS, NAME, false).tlsa(
+        &target_name,
+        Ok(Answer::secure(vec![record(2, 0, 1, &intermediate)])),
+    ));
+    let prober = prober.with_dns(zone.clone());
+    let (observation, report) = prober.check(&target).unwrap();
+    assert_eq!(observation.dane, DaneState::NoRecords);
+    assert!(matches!(
+        observation.validation.name,
+        tls_policy::Check::Invalid { .. }
+    ));
+    assert!(!report.conforms);
+    assert_eq!(zone.asked(), [format!("_{}._tcp.{ALIAS}", server.port)]);
+    assert_eq!(server.sni_names().last().map(String::as_str), Some(ALIAS));
 }

@@ -66,6 +66,8 @@ fn start_nsd(smtp_port: u16, tlsa_hex: &str) -> Nsd {
          _{smtp_port}._tcp.bad IN TLSA 3 1 1 {tlsa_hex}\n\
          nullmx IN MX 0 .\n\
          nomx IN A 127.0.0.1\n\
+         alias IN CNAME mx\n\
+         plainalias IN CNAME mx.plain.dane.test.\n\
          plain IN NS ns.dane.test.\n"
     );
     let plain =
@@ -175,6 +177,30 @@ fn hickory_validates_a_signed_zone_on_nsd_and_rejects_tampered_and_unsigned_data
     let none = TlsaLookup::from_answer(dns.tlsa("_25._tcp.mx.dane.test")).unwrap();
     assert_eq!(none, TlsaLookup::NotApplicable(DaneState::NoRecords));
 
+    // RFC 7672 section 2.2.2: `alias` is a signed CNAME to `mx`, whose
+    // TLSA records apply; `plainalias` points into the unsigned zone, so
+    // its expansion is insecure and only its own (absent) records count.
+    let expansion = tls_policy::expand_cname(&dns, "alias.dane.test").unwrap();
+    assert_eq!(expansion.target, MX);
+    assert!(expansion.secure, "{expansion:?}");
+    let not_alias = tls_policy::expand_cname(&dns, MX).unwrap();
+    assert!(!not_alias.is_alias() && not_alias.secure, "{not_alias:?}");
+    let lookup = tls_policy::lookup_tlsa(&dns, "alias.dane.test", port).unwrap();
+    assert_eq!(lookup.base_domain, MX);
+    assert!(matches!(lookup.lookup, TlsaLookup::Usable(_)), "{lookup:?}");
+    let insecure = tls_policy::expand_cname(&dns, "plainalias.dane.test").unwrap();
+    assert_eq!(insecure.target, "mx.plain.dane.test");
+    assert!(!insecure.secure, "{insecure:?}");
+    let lookup = tls_policy::lookup_tlsa(&dns, "plainalias.dane.test", port).unwrap();
+    assert_eq!(
+        (lookup.base_domain.as_str(), lookup.expanded.as_deref()),
+        ("plainalias.dane.test", None)
+    );
+    assert_eq!(
+        lookup.lookup,
+        TlsaLookup::NotApplicable(DaneState::NoRecords)
+    );
+
     // With another key as anchor the same signed data does not validate.
     let stranger = tempfile::tempdir().unwrap();
     let other = run(
@@ -204,6 +230,17 @@ fn probe_judges_an_openssl_server_by_tlsa_from_the_signed_zone() {
         .with_enumeration(false)
         .with_dns(Arc::clone(&dns));
     let (observation, report) = prober.check(&target).unwrap();
+    assert_eq!(
+        observation.dane,
+        DaneState::Usable {
+            records: 1,
+            matched: true
+        }
+    );
+    assert!(report.conforms, "{report:#?}");
+    // Through the signed alias: the target's records judge the server.
+    let alias = target.clone().with_name("alias.dane.test");
+    let (observation, report) = prober.check(&alias).unwrap();
     assert_eq!(
         observation.dane,
         DaneState::Usable {

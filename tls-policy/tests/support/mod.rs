@@ -121,6 +121,8 @@ impl Server {
                 key.to_str().unwrap(),
             ])
             .args(["--mode", setup.mode, "--name", NAME])
+            .arg("--sni-log")
+            .arg(dir.path().join("sni.log"))
             .args([
                 "--min-version",
                 setup.min_version,
@@ -153,6 +155,15 @@ impl Server {
             }
         };
         Server { child, port, dir }
+    }
+
+    /// The SNI names of the handshakes so far, in order (`-` for none).
+    pub(crate) fn sni_names(&self) -> Vec<String> {
+        std::fs::read_to_string(self.dir.path().join("sni.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
     }
 
     pub(crate) fn target(&self) -> Target {

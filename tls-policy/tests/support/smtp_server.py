@@ -29,6 +29,8 @@ parser.add_argument("--max-version", default="TLSv1_3")
 parser.add_argument("--ciphers", default=None, help="OpenSSL cipher string for TLS 1.2 and older")
 parser.add_argument("--store", default=None,
                     help="directory: accept mail after STARTTLS and keep each message there")
+parser.add_argument("--sni-log", default=None,
+                    help="file: append the SNI name of every handshake (or '-' for none)")
 args = parser.parse_args()
 
 context = None
@@ -39,6 +41,11 @@ if args.cert:
     if args.ciphers:
         context.set_ciphers(args.ciphers)
     context.load_cert_chain(args.cert, args.key)
+    if args.sni_log:
+        def log_sni(_socket, server_name, _context):
+            with open(args.sni_log, "a") as log:
+                log.write((server_name or "-") + "\n")
+        context.sni_callback = log_sni
 
 
 def read_line(stream):
