@@ -15,8 +15,12 @@
 //! - **DANE-TA**: a certificate the server sent after the end entity matches;
 //!   the chain must lead from the end entity to that certificate as trust
 //!   anchor, and the end entity must carry the MX host name (RFC 7672
-//!   section 3.1.2). A trust anchor not sent in the chain is not supported
-//!   (servers are required to send it, RFC 7671 section 5.2.2).
+//!   section 3.1.2). Servers should send the anchor (RFC 7671 section
+//!   5.2.2); when they do not, a record that carries it whole (`2 0 0`
+//!   the certificate, `2 1 0` its public key) is the anchor itself, and the
+//!   same rules apply to the path from the end entity to it. A digest
+//!   record (`2 x 1`, `2 x 2`) of an anchor that was not sent matches
+//!   nothing: there is no key to check a signature with.
 //!
 //! ```
 //! use tls_policy::TlsaRecord;
@@ -32,7 +36,7 @@ use std::str::FromStr;
 use std::time::SystemTime;
 
 use der::{Decode, Encode};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, Der, ServerName, TrustAnchor, UnixTime};
 use sha2::{Digest, Sha256, Sha512};
 
 use crate::dns::{Answer, Dns, DnsError, expand_cname, normalize};
@@ -173,7 +177,9 @@ impl fmt::Display for TlsaRecord {
 pub struct DaneMatch {
     /// The record that matched.
     pub record: TlsaRecord,
-    /// Position in the chain of the matching certificate (0 = end entity).
+    /// Position in the chain of the matching certificate (0 = end entity);
+    /// the chain's length when the record carried a DANE-TA trust anchor the
+    /// server did not send (RFC 7671 section 5.2.2).
     pub position: usize,
 }
 
@@ -221,11 +227,95 @@ pub fn match_chain_for_names(
                         });
                     }
                 }
+                // Only when the server did not send the anchor: a sent one
+                // brings its name constraints, which the bare key would not.
+                let sent = chain
+                    .iter()
+                    .skip(1)
+                    .any(|certificate| record.matches_certificate(certificate));
+                if !sent && unsent_anchor_leads(record, chain, names, time) {
+                    return Some(DaneMatch {
+                        record: record.clone(),
+                        position: chain.len(),
+                    });
+                }
             }
             _ => {}
         }
     }
     None
+}
+
+/// Whether a DANE-TA record that carries the trust anchor itself (matching
+/// type 0: `2 0 0` the certificate, `2 1 0` its public key) anchors a
+/// valid path from the end entity through the presented certificates,
+/// although the server did not send the anchor (RFC 7671 section 5.2.2,
+/// RFC 7672 section 3.2.2). webpki checks the signatures, the path and the
+/// dates as for a sent anchor; the names are checked as always.
+///
+/// A digest (matching types 1 and 2) cannot anchor anything: there is no
+/// key to verify a signature with, so such a record needs its anchor in
+/// the chain. A record for the end entity's own key is not an anchor
+/// (DANE-EE is the record for that).
+fn unsent_anchor_leads(
+    record: &TlsaRecord,
+    chain: &[CertificateDer<'_>],
+    names: &[&str],
+    time: SystemTime,
+) -> bool {
+    let Some(end_entity) = chain.first() else {
+        return false;
+    };
+    if record.matching != 0 || record.matches_certificate(end_entity) {
+        return false;
+    }
+    let intermediates = chain.get(1..).unwrap_or_default();
+    match record.selector {
+        0 => {
+            let certificate = CertificateDer::from(record.data.as_slice());
+            match webpki::anchor_from_trusted_cert(&certificate) {
+                Ok(anchor) => path_is_valid(end_entity, intermediates, &[anchor], names, time),
+                Err(_) => false,
+            }
+        }
+        1 => {
+            let Some(key) = spki_contents(&record.data) else {
+                return false;
+            };
+            // The record has no subject name; webpki joins a path to an
+            // anchor by name, so offer the key under the issuer name of
+            // every presented certificate: one of them names the anchor if
+            // the key signed it. Which one is found by the signature check.
+            let mut issuers: Vec<Vec<u8>> = chain.iter().filter_map(issuer_contents).collect();
+            issuers.sort();
+            issuers.dedup();
+            let anchors: Vec<TrustAnchor<'_>> = issuers
+                .iter()
+                .map(|issuer| TrustAnchor {
+                    subject: Der::from(issuer.as_slice()),
+                    subject_public_key_info: Der::from(key),
+                    name_constraints: None,
+                })
+                .collect();
+            path_is_valid(end_entity, intermediates, &anchors, names, time)
+        }
+        _ => false,
+    }
+}
+
+/// The contents (without tag and length) of a DER SubjectPublicKeyInfo,
+/// as webpki's anchors hold it; `None` unless `der` is exactly one
+/// well-formed SubjectPublicKeyInfo.
+fn spki_contents(der: &[u8]) -> Option<&[u8]> {
+    x509_cert::spki::SubjectPublicKeyInfoOwned::from_der(der).ok()?;
+    Some(der::asn1::AnyRef::from_der(der).ok()?.value())
+}
+
+/// The contents (without tag and length) of a certificate's issuer name.
+fn issuer_contents(certificate: &CertificateDer<'_>) -> Option<Vec<u8>> {
+    let certificate = x509_cert::Certificate::from_der(certificate).ok()?;
+    let issuer = certificate.tbs_certificate().issuer().to_der().ok()?;
+    Some(der::asn1::AnyRef::from_der(&issuer).ok()?.value().to_vec())
 }
 
 /// Whether the end entity chains (through the certificates before
@@ -245,6 +335,19 @@ fn chain_leads_to(
     let Ok(anchor) = webpki::anchor_from_trusted_cert(anchor) else {
         return false;
     };
+    path_is_valid(end_entity, intermediates, &[anchor], names, time)
+}
+
+/// Whether webpki finds a valid server-auth path from the end entity
+/// through `intermediates` to one of `anchors` at `time`, and the end
+/// entity carries one of `names`.
+fn path_is_valid(
+    end_entity: &CertificateDer<'_>,
+    intermediates: &[CertificateDer<'_>],
+    anchors: &[TrustAnchor<'_>],
+    names: &[&str],
+    time: SystemTime,
+) -> bool {
     let Ok(certificate) = webpki::EndEntityCert::try_from(end_entity) else {
         return false;
     };
@@ -254,7 +357,7 @@ fn chain_leads_to(
     certificate
         .verify_for_usage(
             webpki::ALL_VERIFICATION_ALGS,
-            &[anchor],
+            anchors,
             intermediates,
             UnixTime::since_unix_epoch(since_epoch),
             webpki::KeyUsage::server_auth(),

@@ -698,3 +698,141 @@ fn openssl_server_behind_a_secure_cname_is_judged_by_the_targets_tlsa() {
     assert_eq!(zone.asked(), [format!("_{}._tcp.{ALIAS}", server.port)]);
     assert_eq!(server.sni_names().last().map(String::as_str), Some(ALIAS));
 }
+
+/// RFC 7671 section 5.2.2: a `2 0 0` or `2 1 0` record carries the trust
+/// anchor itself, so the server may leave it out of the chain.
+#[test]
+fn dane_ta_records_carrying_the_anchor_need_no_anchor_in_the_chain() {
+    let chain = chain(); // leaf and intermediate, no root
+    let root = testkit::pki().root().certificate_der().to_vec();
+    let now = SystemTime::now();
+    for selector in [0, 1] {
+        let ta = record(2, selector, 0, &root);
+        let found = match_chain(std::slice::from_ref(&ta), &chain, NAME, now)
+            .unwrap_or_else(|| panic!("2 {selector} 0 with the root must match"));
+        // Past the end of the presented chain: the anchor was not sent.
+        assert_eq!((found.position, found.record), (2, ta.clone()));
+        // The usual DANE-TA rules: name and dates.
+        assert!(
+            match_chain(std::slice::from_ref(&ta), &chain, "other.example.test", now).is_none()
+        );
+        let long_after = SystemTime::UNIX_EPOCH + FAR_FUTURE;
+        assert!(match_chain(std::slice::from_ref(&ta), &chain, NAME, long_after).is_none());
+        // A path must lead to the anchor: the leaf alone was not signed by
+        // the root's key.
+        assert!(match_chain(std::slice::from_ref(&ta), &chain[..1], NAME, now).is_none());
+    }
+    // The leaf alone, its issuer's key in the record: one signature.
+    let issuer_key = record(2, 1, 0, &chain[1]);
+    let found = match_chain(std::slice::from_ref(&issuer_key), &chain[..1], NAME, now).unwrap();
+    assert_eq!(found.position, 1);
+
+    // Another key signed nothing here.
+    let stranger = self_signed("ca.example.test");
+    for selector in [0, 1] {
+        assert!(match_chain(&[record(2, selector, 0, &stranger)], &chain, NAME, now).is_none());
+    }
+    // A digest of the absent anchor cannot verify a signature: no match.
+    for matching in [1, 2] {
+        for selector in [0, 1] {
+            let digest = record(2, selector, matching, &root);
+            assert!(match_chain(&[digest], &chain, NAME, now).is_none());
+        }
+    }
+    // Not an SPKI, or not a certificate: nothing, and no panic.
+    let garbage = TlsaRecord {
+        usage: 2,
+        selector: 1,
+        matching: 0,
+        data: vec![0x30, 0x03, 0x02, 0x01, 0x01],
+    };
+    assert!(match_chain(std::slice::from_ref(&garbage), &chain, NAME, now).is_none());
+    assert!(
+        match_chain(
+            &[TlsaRecord {
+                selector: 0,
+                ..garbage
+            }],
+            &chain,
+            NAME,
+            now
+        )
+        .is_none()
+    );
+    // The end entity's own key or certificate is no anchor, even when it
+    // signed itself (DANE-EE is the record for that).
+    let alone = vec![CertificateDer::from(self_signed(NAME))];
+    for selector in [0, 1] {
+        assert!(match_chain(&[record(2, selector, 0, &alone[0])], &alone, NAME, now).is_none());
+        assert!(match_chain(&[record(2, selector, 0, &chain[0])], &chain, NAME, now).is_none());
+    }
+}
+
+/// A sent DANE-TA anchor is judged as sent, constraints and all: its bare
+/// key in a `2 1 0` record does not get a second chance without them.
+#[test]
+fn a_sent_anchor_keeps_its_name_constraints() {
+    use rcgen::{
+        BasicConstraints, CertificateParams, GeneralSubtree, IsCa, Issuer, KeyPair, NameConstraints,
+    };
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params.name_constraints = Some(NameConstraints {
+        permitted_subtrees: vec![GeneralSubtree::DnsName("allowed.test".into())],
+        excluded_subtrees: Vec::new(),
+    });
+    let ca = ca_params.self_signed(&ca_key).unwrap().der().to_vec();
+    let issuer = Issuer::from_params(&ca_params, &ca_key);
+    let leaf_key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec![NAME.to_owned()])
+        .unwrap()
+        .signed_by(&leaf_key, &issuer)
+        .unwrap()
+        .der()
+        .to_vec();
+    let now = SystemTime::now();
+    let ta = record(2, 1, 0, &ca);
+    let sent = vec![CertificateDer::from(leaf.clone()), CertificateDer::from(ca)];
+    assert!(match_chain(std::slice::from_ref(&ta), &sent, NAME, now).is_none());
+    // Left out of the chain, the record's bare key is all there is.
+    let unsent = vec![CertificateDer::from(leaf)];
+    assert!(match_chain(&[ta], &unsent, NAME, now).is_some());
+}
+
+#[test]
+fn openssl_server_without_its_ca_passes_dane_with_the_ca_key_in_the_record() {
+    // The server sends its leaf only; the record carries the issuing CA's
+    // public key.
+    let server = Server::start(&Setup {
+        send_chain: false,
+        ..Setup::default()
+    });
+    let intermediate = testkit::pki().tls_server(NAME, KeyKind::P256).chain_der()[0].clone();
+    let dns = FakeDns::new(Ok(Answer::secure(vec![record(2, 1, 0, &intermediate)])));
+    let prober = prober(Profile::opportunistic())
+        .with_enumeration(false)
+        .with_dns(dns);
+    let (observation, report) = prober.check(&server.target()).unwrap();
+    assert_eq!(
+        observation.dane,
+        DaneState::Usable {
+            records: 1,
+            matched: true
+        }
+    );
+    assert!(report.conforms, "{report:#?}");
+    assert!(prober.connect_for_delivery(&server.target()).is_ok());
+    // Its digest instead: nothing to verify the leaf's signature with.
+    let dns = FakeDns::new(Ok(Answer::secure(vec![record(2, 1, 1, &intermediate)])));
+    let prober = prober.with_dns(dns);
+    let (observation, report) = prober.check(&server.target()).unwrap();
+    assert_eq!(
+        observation.dane,
+        DaneState::Usable {
+            records: 1,
+            matched: false
+        }
+    );
+    assert!(!report.conforms);
+}
