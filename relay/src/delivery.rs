@@ -457,7 +457,7 @@ impl Relay {
             let session = crate::tls_report::Session {
                 domain,
                 mx: mx.to_owned(),
-                failure: findings.map(|f| crate::tls_report::result_type(f).to_owned()),
+                failure: findings.map(|f| tls_policy::rfc8460_result_type(f).to_owned()),
                 detail: findings.cloned().unwrap_or_default(),
             };
             if let Err(error) = reports.record(&session, SystemTime::now()) {

@@ -16,7 +16,7 @@ use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use tls_policy::TlsReport;
 
 /// One TLS session as RFC 8460 counts it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,24 +29,6 @@ pub(crate) struct Session {
     pub(crate) failure: Option<String>,
     /// What the check said, for `additional-information`.
     pub(crate) detail: String,
-}
-
-/// The RFC 8460 result type for a refused delivery, from tls-policy's
-/// findings (`REQUIREMENT CHECK: OBSERVED; ...`).
-pub(crate) fn result_type(findings: &str) -> &'static str {
-    if findings.contains("STARTTLS not offered") {
-        "starttls-not-supported"
-    } else if findings.contains("certificate.name") {
-        "certificate-host-mismatch"
-    } else if findings.contains("certificate.") && findings.contains("expired") {
-        "certificate-expired"
-    } else if findings.contains("certificate.") {
-        "certificate-not-trusted"
-    } else if findings.contains("dane.") {
-        "tlsa-invalid"
-    } else {
-        "validation-failure"
-    }
 }
 
 /// Days as RFC 3339 dates (`2026-12-03`).
@@ -75,20 +57,12 @@ fn day_of(time: SystemTime) -> String {
     )
 }
 
-/// Counts of one domain on one day.
-#[derive(Debug, Default, Clone)]
-struct Tally {
-    successful: u64,
-    /// (result type, mx) -> (count, last detail)
-    failures: BTreeMap<(String, String), (u64, String)>,
-}
-
 /// The relay's TLS report book.
 pub(crate) struct TlsReports {
     dir: PathBuf,
     organisation: String,
     contact: String,
-    tallies: Mutex<BTreeMap<(String, String), Tally>>,
+    tallies: Mutex<BTreeMap<(String, String), TlsReport>>,
 }
 
 impl TlsReports {
@@ -118,13 +92,15 @@ impl TlsReports {
             .append(true)
             .open(self.dir.join(format!("events-{day}.jsonl")))?;
         writeln!(events, "{}", serde_json::to_string(session)?)?;
-        let tally = tallies.entry(key).or_default();
+        let tally = tallies
+            .entry(key)
+            .or_insert_with(|| TlsReport::new(&session.domain));
         add(tally, session);
         self.write_report(&day, &session.domain, tally, now)
     }
 
-    fn replay(&self, day: &str, domain: &str) -> io::Result<Tally> {
-        let mut tally = Tally::default();
+    fn replay(&self, day: &str, domain: &str) -> io::Result<TlsReport> {
+        let mut tally = TlsReport::new(domain);
         let file = match fs::File::open(self.dir.join(format!("events-{day}.jsonl"))) {
             Ok(file) => file,
             Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(tally),
@@ -145,50 +121,19 @@ impl TlsReports {
         &self,
         day: &str,
         domain: &str,
-        tally: &Tally,
+        tally: &TlsReport,
         now: SystemTime,
     ) -> io::Result<()> {
-        let failure_count: u64 = tally.failures.values().map(|(n, _)| n).sum();
-        let details: Vec<_> = tally
-            .failures
-            .iter()
-            .map(|((result_type, mx), (count, detail))| {
-                json!({
-                    "result-type": result_type,
-                    "receiving-mx-hostname": mx,
-                    "failed-session-count": count,
-                    "additional-information": detail,
-                })
-            })
-            .collect();
-        let report = json!({
-            "organization-name": self.organisation,
-            "date-range": {
-                "start-datetime": format!("{day}T00:00:00Z"),
-                "end-datetime": format!("{day}T23:59:59Z"),
-            },
-            "contact-info": self.contact,
-            "report-id": format!(
-                "{day}_{domain}_{}",
-                now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
-            ),
-            "policies": [{
-                "policy": {
-                    "policy-type": "no-policy-found",
-                    "policy-domain": domain,
-                },
-                "summary": {
-                    "total-successful-session-count": tally.successful,
-                    "total-failure-session-count": failure_count,
-                },
-                "failure-details": details,
-            }],
-        });
+        let report_id = format!(
+            "{day}_{domain}_{}",
+            now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+        );
+        let report = tally.to_json(&self.organisation, &self.contact, day, &report_id);
         let day_dir = self.dir.join(day);
         fs::create_dir_all(&day_dir)?;
         let target = day_dir.join(format!("{domain}.json"));
         let aside = day_dir.join(format!(".{domain}.json.tmp"));
-        fs::write(&aside, serde_json::to_vec_pretty(&report)?)?;
+        fs::write(&aside, report)?;
         fs::rename(&aside, &target)
     }
 }
@@ -240,17 +185,10 @@ impl TlsReports {
     }
 }
 
-fn add(tally: &mut Tally, session: &Session) {
+fn add(tally: &mut TlsReport, session: &Session) {
     match &session.failure {
-        None => tally.successful += 1,
-        Some(result_type) => {
-            let entry = tally
-                .failures
-                .entry((result_type.clone(), session.mx.clone()))
-                .or_default();
-            entry.0 += 1;
-            entry.1.clone_from(&session.detail);
-        }
+        None => tally.add_success(),
+        Some(result_type) => tally.add_failure(result_type, &session.mx, &session.detail),
     }
 }
 
@@ -266,7 +204,10 @@ mod tests {
         let failed = Session {
             domain: "secure.example".into(),
             mx: "mx.secure.example".into(),
-            failure: Some(result_type("TR-03108 tls.available: STARTTLS not offered").into()),
+            failure: Some(
+                tls_policy::rfc8460_result_type("TR-03108 tls.available: STARTTLS not offered")
+                    .into(),
+            ),
             detail: "STARTTLS not offered".into(),
         };
         let ok = Session {
@@ -306,23 +247,5 @@ mod tests {
             report["date-range"]["start-datetime"],
             "2026-12-03T00:00:00Z"
         );
-    }
-
-    #[test]
-    fn findings_map_to_rfc_8460_result_types() {
-        assert_eq!(
-            result_type("X certificate.name: mx.other.example"),
-            "certificate-host-mismatch"
-        );
-        assert_eq!(
-            result_type("X certificate.chain: expired"),
-            "certificate-expired"
-        );
-        assert_eq!(
-            result_type("X certificate.chain: unknown issuer"),
-            "certificate-not-trusted"
-        );
-        assert_eq!(result_type("X dane.tlsa: no match"), "tlsa-invalid");
-        assert_eq!(result_type("X tls.version: TLS 1.0"), "validation-failure");
     }
 }

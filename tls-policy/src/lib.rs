@@ -47,6 +47,7 @@ mod observation;
 mod probe;
 mod profile;
 pub mod smtp;
+mod tls_report;
 mod tls_rpt;
 mod verdict;
 
@@ -79,5 +80,6 @@ pub use profile::{
     AllowList, Allowance, Allowed, ForbiddenHashes, KeySizes, OfferedRule, Profile, ProfileError,
     Rule, Severity,
 };
+pub use tls_report::{TlsReport, rfc8460_result_type};
 pub use tls_rpt::TlsRptRecord;
 pub use verdict::{Finding, Outcome, Report};
