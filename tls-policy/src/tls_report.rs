@@ -27,7 +27,7 @@ use serde_json::json;
 
 /// The RFC 8460 result type (section 4.3) for a refused session, from the
 /// failed findings of a verdict as text (`REQUIREMENT CHECK: OBSERVED;
-/// ...`, as [`crate::Verdict`] findings print).
+/// ...`, as the failed [`crate::Finding`]s of a [`crate::Report`] print).
 pub fn rfc8460_result_type(findings: &str) -> &'static str {
     if findings.contains("STARTTLS not offered") {
         "starttls-not-supported"
