@@ -13,6 +13,7 @@
 use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 
 use cipher::{BlockCipherDecrypt, BlockModeDecrypt, KeyInit, KeyIvInit};
+use cms::content_info::CmsVersion;
 use cms::enveloped_data::RecipientInfos;
 use const_oid::ObjectIdentifier;
 use const_oid::db::rfc5911::{ID_CT_AUTH_ENVELOPED_DATA, ID_ENVELOPED_DATA};
@@ -55,8 +56,10 @@ fn parse(reader: impl Read) -> Result<Parsed, Error> {
     };
     let explicit = ber.open(0xa0)?;
     let data = ber.open(0x30)?;
-    let version = ber.expect(0x02)?;
-    ber.contents(version, &mut Vec::new(), 0)?;
+    // Checked as `decrypt_message` decodes it: a version CMS does not
+    // define is refused by both paths.
+    let (_, version) = ber.tlv()?;
+    CmsVersion::from_der(&version).map_err(Error::InvalidCms)?;
     let (mut header, mut element) = ber.tlv()?;
     if header.tag == 0xa0 {
         // originatorInfo: certificates and CRLs we do not need.

@@ -555,3 +555,41 @@ fn lengths_that_overrun_their_parent_are_refused_like_in_memory() {
         assert!(streamed.is_empty());
     }
 }
+
+/// A CMS version the standard does not define (found by the
+/// `smime_message` fuzz target: the streaming reader skipped the version
+/// that `decrypt_message` decodes). Both paths refuse it.
+#[test]
+fn undefined_versions_are_refused_like_in_memory() {
+    let message = [
+        b"From: a@example.org\r\n".as_slice(),
+        b"Content-Type: text/plain\r\n\r\nhi\r\n",
+    ]
+    .concat();
+    let mut encrypted = Vec::new();
+    Encryptor::new([common::certificate("b@example.org", KeyKind::P256)])
+        .unwrap()
+        .with_cipher(ContentEncryption::Aes128Gcm)
+        .encrypt_message_stream(&message[..], &mut encrypted)
+        .unwrap();
+    let body_at = encrypted.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    let mut cms = smime_core::mime::decode_base64(&encrypted[body_at..]).unwrap();
+    // BER: 30 80, OID (13 bytes for id-ct-authEnvelopedData), a0 80, 30 80,
+    // then the version INTEGER 02 01 00.
+    let at = cms
+        .windows(3)
+        .position(|w| w == [0x02, 0x01, 0x00])
+        .unwrap();
+    cms[at + 2] = 0x68;
+    let mut mail = encrypted[..body_at].to_vec();
+    mail.extend_from_slice(&smime_core::mime::encode_base64(
+        &cms,
+        smime_core::mime::LineBreak::Crlf,
+    ));
+    let identity = common::identity("b@example.org", KeyKind::P256);
+    assert!(decrypt_message(&mail, &identity).is_err());
+    let mut streamed = Vec::new();
+    let result = decrypt_message_stream(&mail[..], &mut streamed, &identity);
+    assert!(result.is_err(), "{result:?}");
+    assert!(streamed.is_empty());
+}
