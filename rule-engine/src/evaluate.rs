@@ -271,6 +271,19 @@ impl Subject<'_> {
         Ok(held)
     }
 
+    /// Refuses to decide a content condition on part of the content: a
+    /// message read past its limit defers the recipients it matters for.
+    fn content_seen(&self) -> Result<(), FactError> {
+        if self.message.is_complete() {
+            Ok(())
+        } else {
+            Err(FactError {
+                message: "the message has more text and structure than content rules may read"
+                    .into(),
+            })
+        }
+    }
+
     /// Evaluates `condition`, short-circuiting; leaves evaluated are recorded.
     fn holds(
         &self,
@@ -360,12 +373,14 @@ impl Subject<'_> {
                 if let Some(p) = &test.name_regex {
                     p.regex()?;
                 }
+                self.content_seen()?;
                 leaf(attachments_hold(test, self.message), checks)
             }
             Condition::Body(test) => {
                 for p in &test.regexes {
                     p.regex()?;
                 }
+                self.content_seen()?;
                 let key = std::ptr::from_ref(test) as usize;
                 let cached = self.scans.borrow().get(&key).copied();
                 let hits = match cached {

@@ -77,6 +77,7 @@ mod outcome;
 mod parse;
 mod policy;
 pub mod policy_test;
+mod reduced_message;
 mod reload;
 mod serialize;
 mod syntax;

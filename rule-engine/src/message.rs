@@ -2,7 +2,11 @@
 //! and whether it is already signed or encrypted. The message is parsed once
 //! with `mail-parser`; evaluation for every recipient reads this summary.
 
+use std::io::{self, Read};
+
 use mail_parser::{MessageParser, MimeHeaders, PartType};
+
+use crate::reduced_message::{Elided, reduce};
 
 /// One attachment as rules see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,7 +28,7 @@ pub struct Attachment {
 /// assert_eq!(message.subject(), Some("[Vertraulich] Akte"));
 /// assert!(message.attachments().is_empty());
 /// ```
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Message {
     headers: Vec<(String, String)>,
     subject: Option<String>,
@@ -34,6 +38,29 @@ pub struct Message {
     size: u64,
     signed: bool,
     encrypted: bool,
+    /// False when a message read with [`Message::read_from`] had more
+    /// content to keep than its limit: conditions on text and attachments
+    /// cannot be decided.
+    incomplete: bool,
+}
+
+/// What `elided` left out of `part`: the decoded body of a binary part
+/// whose body was dropped, the raw bytes dropped inside a forwarded message.
+fn elided_size(part: &mail_parser::MessagePart<'_>, elided: &[Elided]) -> u64 {
+    let (start, end) = (part.offset_body as usize, part.offset_end as usize);
+    match part.body {
+        PartType::Binary(_) | PartType::InlineBinary(_) => elided
+            .iter()
+            .filter(|e| e.at == start)
+            .map(|e| e.decoded)
+            .sum(),
+        PartType::Message(_) => elided
+            .iter()
+            .filter(|e| (start..=end).contains(&e.at))
+            .map(|e| e.raw)
+            .sum(),
+        _ => 0,
+    }
 }
 
 fn mime_type(part: &mail_parser::MessagePart<'_>) -> String {
@@ -53,7 +80,37 @@ impl Message {
     /// Parses raw message bytes. Never fails: bytes that are not a message
     /// give an empty summary (no headers, no attachments) of the given size.
     pub fn parse(raw: &[u8]) -> Self {
-        let size = raw.len() as u64;
+        Self::summarise(raw, raw.len() as u64, &[])
+    }
+
+    /// Reads a message of any size from `reader`, holding at most `limit`
+    /// bytes of it.
+    ///
+    /// The base64 bodies of binary attachments are read, measured and
+    /// dropped (see the `reduced_message` module for why no parser can see
+    /// anything else in what is dropped); headers, text parts and the MIME
+    /// structure are kept. A message whose kept part exceeds `limit` gives
+    /// a summary that is [incomplete](Message::is_complete): conditions on
+    /// text and attachments then cannot be decided, and the recipients are
+    /// deferred rather than judged on part of the content.
+    ///
+    /// ```
+    /// let raw = b"From: a@behoerde.example\r\nSubject: Akte\r\n\r\nHallo\r\n";
+    /// let message = rule_engine::Message::read_from(&raw[..], 1 << 20).unwrap();
+    /// assert_eq!(message.subject(), Some("Akte"));
+    /// assert!(message.is_complete());
+    /// assert_eq!(message.size(), raw.len() as u64);
+    /// ```
+    pub fn read_from(reader: impl Read, limit: usize) -> io::Result<Self> {
+        let reduced = reduce(reader, limit)?;
+        let mut message = Self::summarise(&reduced.bytes, reduced.size, &reduced.elided);
+        message.incomplete = !reduced.complete;
+        Ok(message)
+    }
+
+    /// The summary of `raw`, which is the whole message of `size` bytes
+    /// except for the `elided` bodies.
+    fn summarise(raw: &[u8], size: u64, elided: &[Elided]) -> Self {
         let Some(parsed) = MessageParser::default().parse(raw) else {
             return Self {
                 size,
@@ -100,7 +157,10 @@ impl Message {
             if !scanned.insert(std::ptr::from_ref(part) as usize) {
                 continue;
             }
-            if let Some(t) = part.text_contents() {
+            // Text parts only: mail-parser also lists inline images here,
+            // whose bytes are no text (and are not read into memory when
+            // the message is read from a stream).
+            if let PartType::Text(t) | PartType::Html(t) = &part.body {
                 text.push_str(t);
                 text.push('\n');
             }
@@ -120,7 +180,7 @@ impl Message {
                 Attachment {
                     name: part.attachment_name().map(str::to_owned),
                     mime_type: mime_type(part),
-                    size: part.contents().len() as u64,
+                    size: part.contents().len() as u64 + elided_size(part, elided),
                 }
             })
             .collect();
@@ -133,7 +193,14 @@ impl Message {
             size,
             signed,
             encrypted,
+            incomplete: false,
         }
+    }
+
+    /// Whether every part of the message was seen (always, but for a
+    /// message [read](Message::read_from) past its limit).
+    pub fn is_complete(&self) -> bool {
+        !self.incomplete
     }
 
     /// The same summary with another message size: for hosts that know the
