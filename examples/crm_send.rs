@@ -113,6 +113,9 @@ fn main() -> Result<(), Box<dyn Error>> {
                     transport,
                     notification,
                 } => {
+                    // Large messages come in a temporary file; an invoice
+                    // mail is small, so reading it back is fine here.
+                    let message = &message.to_vec()?;
                     println!(
                         "  deliver to {} ({})",
                         recipients.join(", "),

@@ -17,6 +17,7 @@ use crate::fallback::{NotifySender, PasswordChannel};
 use crate::key_vault::{KEYS_DIR, KeyVault};
 use crate::keys::OrganisationKey;
 use crate::outcome::Outcome;
+use crate::spooled_message::SpooledMessage;
 use crate::store::Directory;
 
 /// Who sends a mail to whom, and which way it goes.
@@ -268,11 +269,42 @@ impl Gateway {
     /// (transient: store or lookup unavailable). A recipient whose policy
     /// demands protection is never given the mail unprotected.
     pub fn process(&self, envelope: &Envelope, message: &[u8]) -> Outcome {
+        self.process_spooled(envelope, &SpooledMessage::from(message.to_vec()))
+    }
+
+    /// [`process`](Gateway::process) for a message of any size, read with
+    /// [`SpooledMessage::read_from`]: outbound mail larger than
+    /// [`IN_MEMORY_LIMIT`](crate::IN_MEMORY_LIMIT) is summarised for the
+    /// policy, signed and encrypted in a streaming fashion from spool file
+    /// to spool file, so memory stays bounded whatever its size, and the
+    /// messages to deliver are spooled too. (Inbound mail and the password
+    /// containers are still handled in memory.)
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use gateway_facade::{Envelope, Gateway, SpooledMessage};
+    /// let gateway = Gateway::from_config_file("mailgate.toml".as_ref())?;
+    /// let message = SpooledMessage::read_from(std::io::stdin().lock())?;
+    /// let envelope = Envelope::outbound("alice@behoerde.example", ["bob@partner.example"]);
+    /// let outcome = gateway.process_spooled(&envelope, &message);
+    /// # Ok(()) }
+    /// ```
+    pub fn process_spooled(&self, envelope: &Envelope, message: &SpooledMessage) -> Outcome {
         let started = Instant::now();
         let now = SystemTime::now();
         let mut outcome = match envelope.direction {
             Direction::Outbound => self.outbound(envelope, message, now),
-            Direction::Inbound => self.inbound(envelope, message, now),
+            Direction::Inbound => match message.to_vec() {
+                Ok(bytes) => self.inbound(envelope, &bytes, now),
+                Err(error) => Outcome {
+                    dispositions: vec![crate::Disposition::Defer {
+                        recipients: envelope.recipients.clone(),
+                        reason: format!("the spooled message cannot be read: {error}"),
+                    }],
+                    archive: Vec::new(),
+                    audit: json!({}),
+                },
+            },
         };
         if let Some(audit) = outcome.audit.as_object_mut() {
             audit.insert(

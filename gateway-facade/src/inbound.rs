@@ -312,12 +312,12 @@ impl Gateway {
             Disposition::Quarantine {
                 recipients,
                 reason: reason("quarantined by policy"),
-                message: message.to_vec(),
+                message: message.to_vec().into(),
             }
         } else {
             Disposition::Deliver {
                 recipients,
-                message: message.to_vec(),
+                message: message.to_vec().into(),
                 transport: Transport::default(),
                 notification: None,
             }

@@ -36,6 +36,7 @@ mod passphrase;
 pub mod password_pdf;
 pub mod password_zip;
 mod probed_transport;
+mod spooled_message;
 pub mod store;
 
 pub use config::{
@@ -53,4 +54,5 @@ pub use outcome::{Buffer, Disposition, Outcome, Step, Transport};
 pub use passphrase::{Passphrase, PassphraseError};
 pub use probed_transport::ProbedTransport;
 pub use rule_engine::Direction;
+pub use spooled_message::{IN_MEMORY_LIMIT, SpooledMessage};
 pub use store::STORE_FILE;

@@ -2,9 +2,11 @@
 //! recipients with the same treatment sign, encrypt, require TLS, fall back
 //! to a password carrier, or reject with a notification.
 
+use std::fs::File;
+use std::io::{self, BufWriter, Read};
 use std::time::SystemTime;
 
-use rule_engine::{Action, Detail, Evaluation, Method, RecipientGroup};
+use rule_engine::{Action, Detail, Evaluation, HeaderEdit, Method, RecipientGroup};
 use serde_json::json;
 use smime_core::SignatureForm;
 
@@ -15,7 +17,15 @@ use crate::gateway::{Envelope, Gateway};
 use crate::headers;
 use crate::notification::Notice;
 use crate::outcome::{Disposition, Outcome, Step, Transport};
+use crate::spooled_message::SpooledMessage;
 use crate::store::StoreError;
+
+/// How much of a spooled message the rule engine may hold (headers, text
+/// parts and structure; binary attachments are measured, not held).
+const RULE_READ_LIMIT: usize = 8 * 1024 * 1024;
+
+/// The longest header section a spooled message may have.
+const MAX_HEADER: usize = 1024 * 1024;
 
 /// Why a group could not be given what the policy demands.
 #[derive(Debug)]
@@ -32,6 +42,12 @@ impl From<StoreError> for Failure {
     }
 }
 
+impl From<io::Error> for Failure {
+    fn from(error: io::Error) -> Self {
+        spool_failure(error)
+    }
+}
+
 fn permanent<E: std::fmt::Display>(what: &'static str) -> impl FnOnce(E) -> Failure {
     move |error| Failure::Permanent(format!("{what}: {error}"))
 }
@@ -39,16 +55,39 @@ fn permanent<E: std::fmt::Display>(what: &'static str) -> impl FnOnce(E) -> Fail
 /// The shared context of one outbound mail.
 struct Mail<'a> {
     envelope: &'a Envelope,
-    message: &'a [u8],
+    message: &'a SpooledMessage,
     subject: Option<String>,
     now: SystemTime,
 }
 
 impl Gateway {
-    pub(crate) fn outbound(&self, envelope: &Envelope, message: &[u8], now: SystemTime) -> Outcome {
+    pub(crate) fn outbound(
+        &self,
+        envelope: &Envelope,
+        message: &SpooledMessage,
+        now: SystemTime,
+    ) -> Outcome {
         let policy = self.current_policy();
         let facts = MailFacts::new(self, now, false);
-        let parsed = rule_engine::Message::parse(message);
+        let parsed = match message.in_memory() {
+            Some(bytes) => rule_engine::Message::parse(bytes),
+            None => match message
+                .reader()
+                .and_then(|r| rule_engine::Message::read_from(r, RULE_READ_LIMIT))
+            {
+                Ok(parsed) => parsed,
+                Err(error) => {
+                    return Outcome {
+                        dispositions: vec![Disposition::Defer {
+                            recipients: envelope.recipients.clone(),
+                            reason: format!("the spooled message cannot be read: {error}"),
+                        }],
+                        archive: Vec::new(),
+                        audit: json!({ "policy": policy.name(), "steps": [] }),
+                    };
+                }
+            },
+        };
         let rule_envelope = rule_engine::Envelope::new(
             envelope.direction,
             envelope.sender.as_str(),
@@ -109,7 +148,7 @@ impl Gateway {
             return Disposition::Quarantine {
                 recipients,
                 reason: reason("quarantined by policy"),
-                message: mail.message.to_vec(),
+                message: mail.message.clone(),
             };
         }
         if !outcome.has(Action::Deliver) {
@@ -178,10 +217,9 @@ impl Gateway {
         group: &RecipientGroup,
         facts: &MailFacts<'_>,
         steps: &mut Vec<Step>,
-    ) -> Result<(Vec<u8>, Option<Vec<u8>>), Failure> {
+    ) -> Result<(SpooledMessage, Option<Vec<u8>>), Failure> {
         let outcome = &group.outcome;
-        let mut edited = headers::apply_edits(mail.message, &outcome.header_edits)
-            .map_err(permanent("the message cannot be edited"))?;
+        let mut edited = edit_headers(mail.message, &outcome.header_edits)?;
         let mut notification = None;
         let container = if outcome.has(Action::FallbackPasswordPdf) {
             Some(Container::Pdf)
@@ -192,8 +230,11 @@ impl Gateway {
         };
         if let Some(container) = container {
             let password = generate_password(self.password_length()).map_err(Failure::Transient)?;
-            edited = fallback::carrier(&edited, &password, container)
-                .map_err(permanent("the password-protected container cannot be made"))?;
+            // The containers are built in memory.
+            let original = edited.to_vec().map_err(spool_failure)?;
+            edited = fallback::carrier(&original, &password, container)
+                .map_err(permanent("the password-protected container cannot be made"))?
+                .into();
             notification = self
                 .password_channel()
                 .hand_over(
@@ -222,9 +263,9 @@ impl Gateway {
         mail: &Mail<'_>,
         group: &RecipientGroup,
         facts: &MailFacts<'_>,
-        edited: Vec<u8>,
+        edited: SpooledMessage,
         steps: &mut Vec<Step>,
-    ) -> Result<Vec<u8>, Failure> {
+    ) -> Result<SpooledMessage, Failure> {
         let outcome = &group.outcome;
         let sign = match (outcome.has(Action::Sign), outcome.signing_method) {
             (false, _) => None,
@@ -255,9 +296,12 @@ impl Gateway {
             Some(Method::Smime) => self.smime_sign(mail, &edited, steps)?,
             Some(Method::Pgp) => {
                 let signer = self.pgp_signer(mail, steps)?;
-                signer
-                    .sign_message(&edited)
-                    .map_err(permanent("OpenPGP signing failed"))?
+                let failure = |e| Failure::Permanent(format!("OpenPGP signing failed: {e}"));
+                transform(
+                    &edited,
+                    |m| signer.sign_message(m).map_err(failure),
+                    |r, w| signer.sign_message_stream(r, w).map_err(failure),
+                )?
             }
             None => edited,
         };
@@ -271,24 +315,35 @@ impl Gateway {
     fn smime_sign(
         &self,
         mail: &Mail<'_>,
-        message: &[u8],
+        message: &SpooledMessage,
         steps: &mut Vec<Step>,
-    ) -> Result<Vec<u8>, Failure> {
+    ) -> Result<SpooledMessage, Failure> {
         let sender = &mail.envelope.sender;
         let identity = self
             .organisation_key(sender)
             .and_then(|k| k.smime.as_ref())
             .ok_or_else(|| Failure::Permanent(format!("{sender} has no S/MIME signing key")))?;
-        let signed = identity
-            .signer()
-            .and_then(|s| s.sign_message(message, SignatureForm::Detached))
-            .map_err(|error| match error {
-                // A token that is away may be back: the mail waits.
-                smime_core::Error::KeyUnavailable(_) => {
-                    Failure::Transient(format!("the S/MIME signing key is unavailable: {error}"))
-                }
-                error => Failure::Permanent(format!("S/MIME signing failed: {error}")),
-            })?;
+        let failure = |error: smime_core::Error| match error {
+            // A token that is away may be back: the mail waits.
+            smime_core::Error::KeyUnavailable(_) => {
+                Failure::Transient(format!("the S/MIME signing key is unavailable: {error}"))
+            }
+            error => Failure::Permanent(format!("S/MIME signing failed: {error}")),
+        };
+        let signer = identity.signer().map_err(failure)?;
+        let signed = transform(
+            message,
+            |m| {
+                signer
+                    .sign_message(m, SignatureForm::Detached)
+                    .map_err(failure)
+            },
+            |r, w| {
+                signer
+                    .sign_message_stream(r, w, SignatureForm::Detached)
+                    .map_err(failure)
+            },
+        )?;
         steps.push(Step {
             action: "sign".into(),
             method: Some("smime".into()),
@@ -331,9 +386,9 @@ impl Gateway {
         mail: &Mail<'_>,
         group: &RecipientGroup,
         facts: &MailFacts<'_>,
-        message: &[u8],
+        message: &SpooledMessage,
         steps: &mut Vec<Step>,
-    ) -> Result<Vec<u8>, Failure> {
+    ) -> Result<SpooledMessage, Failure> {
         let mut certificates = Vec::new();
         for recipient in &group.recipients {
             let found = facts.smime_for(recipient)?;
@@ -353,9 +408,13 @@ impl Gateway {
             .iter()
             .map(|c| hex(&c.fingerprint_sha256()))
             .collect();
-        let encrypted = smime_core::Encryptor::new(certificates)
-            .and_then(|e| e.encrypt_message(message))
-            .map_err(permanent("S/MIME encryption failed"))?;
+        let failure = |e| Failure::Permanent(format!("S/MIME encryption failed: {e}"));
+        let encryptor = smime_core::Encryptor::new(certificates).map_err(failure)?;
+        let encrypted = transform(
+            message,
+            |m| encryptor.encrypt_message(m).map_err(failure),
+            |r, w| encryptor.encrypt_message_stream(r, w).map_err(failure),
+        )?;
         steps.push(Step {
             action: "encrypt".into(),
             method: Some("smime".into()),
@@ -371,10 +430,10 @@ impl Gateway {
         mail: &Mail<'_>,
         group: &RecipientGroup,
         facts: &MailFacts<'_>,
-        message: &[u8],
+        message: &SpooledMessage,
         signer: Option<pgp_core::Signer>,
         steps: &mut Vec<Step>,
-    ) -> Result<Vec<u8>, Failure> {
+    ) -> Result<SpooledMessage, Failure> {
         let mut certs = Vec::new();
         for recipient in &group.recipients {
             let found = facts.pgp_for(recipient)?;
@@ -397,9 +456,12 @@ impl Gateway {
         if let Some(signer) = signer {
             encryptor = encryptor.with_signer(signer);
         }
-        let encrypted = encryptor
-            .encrypt_message(message)
-            .map_err(permanent("OpenPGP encryption failed"))?;
+        let failure = |e| Failure::Permanent(format!("OpenPGP encryption failed: {e}"));
+        let encrypted = transform(
+            message,
+            |m| encryptor.encrypt_message(m).map_err(failure),
+            |r, w| encryptor.encrypt_message_stream(r, w).map_err(failure),
+        )?;
         steps.push(Step {
             action: "encrypt".into(),
             method: Some("pgp".into()),
@@ -409,6 +471,52 @@ impl Gateway {
         });
         Ok(encrypted)
     }
+}
+
+/// A spool file that cannot be written or read: the disk may have room
+/// later.
+fn spool_failure(error: io::Error) -> Failure {
+    Failure::Transient(format!("the message spool failed: {error}"))
+}
+
+/// Runs one step on `message`: on its bytes when it is in memory (small
+/// mail: no file system work), else streaming from its spool file into a new
+/// one, so memory does not grow with the message.
+fn transform(
+    message: &SpooledMessage,
+    in_memory: impl FnOnce(&[u8]) -> Result<Vec<u8>, Failure>,
+    streaming: impl FnOnce(&mut dyn Read, &mut BufWriter<&File>) -> Result<(), Failure>,
+) -> Result<SpooledMessage, Failure> {
+    match message.in_memory() {
+        Some(bytes) => in_memory(bytes).map(SpooledMessage::from),
+        None => {
+            let mut input = message.reader().map_err(spool_failure)?;
+            SpooledMessage::spool(|output| streaming(&mut input, output))
+        }
+    }
+}
+
+/// The message with the policy's header edits applied (the body is copied
+/// byte for byte).
+fn edit_headers(message: &SpooledMessage, edits: &[HeaderEdit]) -> Result<SpooledMessage, Failure> {
+    if edits.is_empty() {
+        return Ok(message.clone());
+    }
+    let failure = permanent("the message cannot be edited");
+    transform(
+        message,
+        |m| headers::apply_edits(m, edits).map_err(failure),
+        |r, w| {
+            let mut reader = io::BufReader::new(r);
+            let header = mail_message::stream::read_header_section(&mut reader, MAX_HEADER)
+                .map_err(|e| Failure::Permanent(format!("the message cannot be edited: {e}")))?;
+            let edited = headers::apply_edits(&header, edits)
+                .map_err(permanent("the message cannot be edited"))?;
+            io::Write::write_all(w, &edited).map_err(spool_failure)?;
+            io::copy(&mut reader, w).map_err(spool_failure)?;
+            Ok(())
+        },
+    )
 }
 
 /// The per-recipient decisions for the audit record.

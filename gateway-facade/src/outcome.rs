@@ -4,6 +4,8 @@
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use crate::SpooledMessage;
+
 /// How a delivered message must be transported.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Transport {
@@ -13,15 +15,15 @@ pub struct Transport {
 }
 
 /// What happens to a group of recipients.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Disposition {
     /// Hand `message` to `recipients`, over `transport`.
     Deliver {
         /// Envelope recipients of this copy.
         recipients: Vec<String>,
         /// The message as it must leave: signed, encrypted, or a password
-        /// carrier, as the policy decided.
-        message: Vec<u8>,
+        /// carrier, as the policy decided (large ones in a temporary file).
+        message: SpooledMessage,
         /// Transport requirement.
         transport: Transport,
         /// A mail to the envelope sender that goes with this delivery (the
@@ -51,7 +53,7 @@ pub enum Disposition {
         /// Why.
         reason: String,
         /// The message as it would have been delivered.
-        message: Vec<u8>,
+        message: SpooledMessage,
     },
 }
 
@@ -77,7 +79,7 @@ impl Disposition {
     }
 
     /// The message to deliver or hold, if any.
-    pub fn message(&self) -> Option<&[u8]> {
+    pub fn message(&self) -> Option<&SpooledMessage> {
         match self {
             Disposition::Deliver { message, .. } | Disposition::Quarantine { message, .. } => {
                 Some(message)
@@ -153,7 +155,7 @@ impl Outcome {
     /// file name, a buffer index.
     pub fn to_json_with<E>(
         &self,
-        mut store: impl FnMut(usize, Buffer, &[u8]) -> Result<Value, E>,
+        mut store: impl FnMut(usize, Buffer, &SpooledMessage) -> Result<Value, E>,
     ) -> Result<Value, E> {
         let mut dispositions = Vec::new();
         for (index, disposition) in self.dispositions.iter().enumerate() {
@@ -162,7 +164,11 @@ impl Outcome {
                 None => Value::Null,
             };
             let notification = match disposition.notification() {
-                Some(bytes) => store(index, Buffer::Notification, bytes)?,
+                Some(bytes) => store(
+                    index,
+                    Buffer::Notification,
+                    &SpooledMessage::from(bytes.to_vec()),
+                )?,
                 None => Value::Null,
             };
             let require_tls = match disposition {

@@ -19,7 +19,9 @@ fn only_message(outcome: &gateway_facade::Outcome) -> (&'static str, String) {
     let d = &outcome.dispositions[0];
     (
         d.kind(),
-        String::from_utf8_lossy(d.message().unwrap_or_default()).into_owned(),
+        d.message()
+            .map(|m| String::from_utf8_lossy(&m.to_vec().unwrap()).into_owned())
+            .unwrap_or_default(),
     )
 }
 
@@ -264,7 +266,7 @@ fn an_outbound_mail_of_the_gateway_verifies_inbound() {
         &message,
     );
     let signed = match &outbound.dispositions[0] {
-        Disposition::Deliver { message, .. } => message.clone(),
+        Disposition::Deliver { message, .. } => message.to_vec().unwrap(),
         other => panic!("{other:?}"),
     };
     let inbound = gateway.process(

@@ -33,7 +33,7 @@ fn confidential_mail_to_an_smime_recipient_is_signed_encrypted_and_opens_with_op
         &message,
     );
     assert_eq!(outcome.dispositions.len(), 1, "{outcome:?}");
-    let sent = delivered(&outcome.dispositions[0]);
+    let sent = &delivered(&outcome.dispositions[0]);
     let text = String::from_utf8_lossy(sent);
     assert!(!text.contains("Streng geheimer Inhalt"), "plaintext leaked");
     assert!(
@@ -105,7 +105,7 @@ fn confidential_mail_to_a_pgp_recipient_opens_with_gpg() {
         &Envelope::outbound("alice@behoerde.example", ["carol@extern.example"]),
         &message,
     );
-    let sent = delivered(&outcome.dispositions[0]);
+    let sent = &delivered(&outcome.dispositions[0]);
     assert!(!String::from_utf8_lossy(sent).contains("Vertraulicher Bericht"));
     assert!(String::from_utf8_lossy(sent).contains("multipart/encrypted"));
 
@@ -202,7 +202,7 @@ fn recipients_with_different_treatment_get_different_copies() {
     assert_eq!(dave.kind(), "reject");
     for disposition in &outcome.dispositions {
         if let Some(sent) = disposition.message() {
-            assert!(!String::from_utf8_lossy(sent).contains("Inhalt"));
+            assert!(!String::from_utf8_lossy(&sent.to_vec().unwrap()).contains("Inhalt"));
         }
     }
 }
@@ -221,7 +221,7 @@ fn plain_outbound_mail_is_signed_and_openssl_verifies_it() {
         &Envelope::outbound("alice@behoerde.example", ["dave@extern.example"]),
         &message,
     );
-    let sent = delivered(&outcome.dispositions[0]);
+    let sent = &delivered(&outcome.dispositions[0]);
     let files = smime("alice@behoerde.example")
         .write_to(dir.path(), "alice")
         .unwrap();
@@ -354,7 +354,7 @@ fn one_gateway_serves_many_threads() {
                         &Envelope::outbound("alice@behoerde.example", ["bob@partner.example"]),
                         &message,
                     );
-                    let sent = delivered(&outcome.dispositions[0]);
+                    let sent = &delivered(&outcome.dispositions[0]);
                     assert!(!String::from_utf8_lossy(sent).contains("Geheim"));
                 }
             })

@@ -65,7 +65,7 @@ fn confidential_mail_without_key_goes_as_a_pdf_that_opens_with_the_notified_pass
                 notification: Some(n),
                 ..
             },
-        ] => (message.clone(), n.clone()),
+        ] => (message.to_vec().unwrap(), n.clone()),
         other => panic!("expected a delivery with a notification: {other:?}"),
     };
     let password = password_in(&notification);
@@ -192,7 +192,7 @@ fn password_zip_opens_with_7z_and_holds_the_original() {
                 notification: Some(n),
                 ..
             },
-        ] => (message.clone(), n.clone()),
+        ] => (message.to_vec().unwrap(), n.clone()),
         other => panic!("expected a delivery with a notification: {other:?}"),
     };
     let password = password_in(&notification);

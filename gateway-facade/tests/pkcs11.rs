@@ -104,6 +104,7 @@ fn the_token_signs_outbound_mail_and_openssl_verifies() {
     let [Disposition::Deliver { message, .. }] = outcome.dispositions.as_slice() else {
         panic!("{:?}", outcome.dispositions);
     };
+    let message = &message.to_vec().unwrap();
     assert!(contains(message, b"multipart/signed"));
     std::fs::write(dir.path().join("signed.eml"), message).unwrap();
     let content = run_peer(
@@ -142,6 +143,7 @@ fn the_token_decrypts_inbound_mail_openssl_encrypted() {
     let [Disposition::Deliver { message, .. }] = outcome.dispositions.as_slice() else {
         panic!("{:?}", outcome.dispositions);
     };
+    let message = &message.to_vec().unwrap();
     assert!(contains(
         message,
         b"X-Mailgate-Decryption: smime; result=decrypted"

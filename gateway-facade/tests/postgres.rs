@@ -259,6 +259,7 @@ fn a_gateway_on_postgres_encrypts_and_defers_while_the_server_is_away() {
     let Disposition::Deliver { message: sent, .. } = &outcome.dispositions[0] else {
         panic!("{outcome:?}");
     };
+    let sent = &sent.to_vec().unwrap();
     assert!(!String::from_utf8_lossy(sent).contains("Geheimer Inhalt"));
     assert!(String::from_utf8_lossy(sent).contains("application/pkcs7-mime"));
 

@@ -73,7 +73,7 @@ fn a_key_from_the_recipients_wkd_encrypts_and_waits_for_approval() {
             "Vertraulicher Bericht",
         ),
     );
-    let sent = delivered(&outcome.dispositions[0]);
+    let sent = &delivered(&outcome.dispositions[0]);
     let text = String::from_utf8_lossy(sent);
     assert!(text.contains("multipart/encrypted"), "{text}");
     assert!(!text.contains("Vertraulicher Bericht"));

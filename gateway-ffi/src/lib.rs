@@ -180,7 +180,7 @@ pub unsafe extern "C" fn mailgate_process(
         );
         let mut buffers = Vec::new();
         let json = outcome.to_json_with(|_, _, bytes| {
-            buffers.push(bytes.to_vec());
+            buffers.push(bytes.to_vec().map_err(|e| e.to_string())?);
             Ok::<Value, String>(Value::from(buffers.len() - 1))
         })?;
         let json = CString::new(json.to_string()).map_err(|e| e.to_string())?;

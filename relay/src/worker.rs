@@ -118,7 +118,7 @@ impl Relay {
                     let mut delivery = Delivery::new(&envelope.sender, recipients.clone());
                     delivery.require_tls = transport.require_tls.clone();
                     delivery.received_at = received_at;
-                    deliveries.push((delivery, message.clone()));
+                    deliveries.push((delivery, message.to_vec().map_err(gateway_spool)?));
                     if let Some(notification) = notification
                         && !envelope.sender.is_empty()
                     {
@@ -157,7 +157,8 @@ impl Relay {
                     message,
                 } => {
                     let held = Delivery::new(&envelope.sender, recipients.clone());
-                    let path = self.spool.hold(id, index, &held, message)?;
+                    let message = message.to_vec().map_err(gateway_spool)?;
+                    let path = self.spool.hold(id, index, &held, &message)?;
                     Metrics::count(&self.metrics.held, 1);
                     tracing::warn!(queue_id = %id, path = %path.display(), %reason, "held for an administrator");
                 }
@@ -405,4 +406,12 @@ fn status_of(reply: &str, default: &str) -> String {
         })
         .unwrap_or(default)
         .to_owned()
+}
+
+/// A message the gateway spooled to a temporary file could not be read back.
+fn gateway_spool(source: std::io::Error) -> SpoolError {
+    SpoolError::Io {
+        path: std::env::temp_dir(),
+        source,
+    }
 }

@@ -188,6 +188,8 @@ fn check_nothing_confidential_leaked(
     for disposition in &outcome.dispositions {
         if let Disposition::Deliver { message, .. } = disposition
             && message
+                .to_vec()
+                .map_err(|e| Failure::input("the delivered message", &e))?
                 .windows(secret.len())
                 .any(|w| w == secret.as_bytes())
         {

@@ -8,6 +8,7 @@ use gateway_facade::certificates::entries_from_file;
 use gateway_facade::store::{Added, Directory, Entry, TrustState};
 use gateway_facade::{
     Buffer, Config, Disposition, Envelope, Gateway, ImportError, Imported, KeyVault, Outcome,
+    SpooledMessage,
 };
 use serde_json::{Value, json};
 
@@ -32,13 +33,15 @@ pub(crate) fn open_gateway(config: &ConfigArg) -> Result<Gateway, Failure> {
 
 pub(crate) fn process(args: &ProcessArgs, output: &Output) -> Result<Verdict, Failure> {
     let gateway = open_gateway(&args.config)?;
-    let message = read_input(Path::new("-"))?;
+    // Large mail is spooled to a temporary file, not held in memory.
+    let message = SpooledMessage::read_from(std::io::stdin().lock())
+        .map_err(|e| Failure::input("standard input", &e))?;
     let envelope = Envelope {
         direction: args.direction,
         sender: args.from.clone(),
         recipients: args.to.clone(),
     };
-    let outcome = gateway.process(&envelope, &message);
+    let outcome = gateway.process_spooled(&envelope, &message);
     let result = write_outcome(&outcome, &args.out_dir)?;
     output.result(|| summary(&outcome), || result.clone());
     if outcome.all_deferred() {
@@ -66,7 +69,13 @@ pub(crate) fn write_outcome(outcome: &Outcome, out: &Path) -> Result<Value, Fail
         };
         let name = format!("{stem}-{}.eml", index + 1);
         let path = out.join(&name);
-        std::fs::write(&path, bytes).map_err(|e| failed(&path, e))?;
+        std::fs::File::create(&path)
+            .and_then(|file| {
+                let mut writer = std::io::BufWriter::new(file);
+                bytes.write_to(&mut writer)?;
+                std::io::Write::flush(&mut writer)
+            })
+            .map_err(|e| failed(&path, e))?;
         Ok(Value::String(name))
     })?;
     let path = out.join("result.json");

@@ -288,16 +288,22 @@ fn decide(
                      or route this traffic through mailgate relay",
                 );
             }
-            Decision::Replace {
-                message: message.clone(),
-                quarantine: None,
+            match message.to_vec() {
+                Ok(message) => Decision::Replace {
+                    message,
+                    quarantine: None,
+                },
+                Err(_) => unreadable(),
             }
         }
         Disposition::Quarantine {
             message, reason, ..
-        } => Decision::Replace {
-            message: message.clone(),
-            quarantine: Some(reason.clone()),
+        } => match message.to_vec() {
+            Ok(message) => Decision::Replace {
+                message,
+                quarantine: Some(reason.clone()),
+            },
+            Err(_) => unreadable(),
         },
         // Handled above; kept for exhaustiveness.
         Disposition::Reject { reason, .. } => permanent("5.7.1", reason),
@@ -307,6 +313,15 @@ fn decide(
 
 fn temporary(status: &str, text: &str) -> Decision {
     reply(Reply::temporary(status, text))
+}
+
+/// The message the gateway spooled to a temporary file cannot be read back
+/// (disk trouble): the MTA keeps the mail and retries.
+fn unreadable() -> Decision {
+    temporary(
+        "4.3.0",
+        "the mail gateway's result cannot be read back from its spool",
+    )
 }
 
 fn permanent(status: &str, text: &str) -> Decision {
@@ -337,7 +352,7 @@ mod tests {
     fn deliver(recipients: &[&str], require_tls: Option<&str>, notification: bool) -> Disposition {
         Disposition::Deliver {
             recipients: recipients.iter().map(|r| (*r).to_owned()).collect(),
-            message: b"Subject: x\r\n\r\nprotected\r\n".to_vec(),
+            message: b"Subject: x\r\n\r\nprotected\r\n".to_vec().into(),
             transport: Transport {
                 require_tls: require_tls.map(str::to_owned),
             },
@@ -488,7 +503,7 @@ mod tests {
             &outcome(vec![Disposition::Quarantine {
                 recipients: vec!["alice@behoerde.example".into()],
                 reason: "no valid signature".into(),
-                message: b"Subject: x\r\n\r\nheld\r\n".to_vec(),
+                message: b"Subject: x\r\n\r\nheld\r\n".to_vec().into(),
             }]),
             false,
             false,

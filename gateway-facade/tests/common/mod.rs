@@ -187,9 +187,9 @@ pub fn gpg_home(keys: &[&PgpKey]) -> tempfile::TempDir {
 }
 
 /// The message of a Deliver disposition.
-pub fn delivered(disposition: &gateway_facade::Disposition) -> &[u8] {
+pub fn delivered(disposition: &gateway_facade::Disposition) -> Vec<u8> {
     match disposition {
-        gateway_facade::Disposition::Deliver { message, .. } => message,
+        gateway_facade::Disposition::Deliver { message, .. } => message.to_vec().unwrap(),
         other => panic!("expected delivery, got {other:?}"),
     }
 }

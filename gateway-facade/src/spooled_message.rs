@@ -1,0 +1,169 @@
+//! Messages that live in memory while small and in a temporary file once
+//! large, so that the gateway's memory does not grow with the mail it
+//! handles.
+
+use std::fmt;
+use std::fs::File;
+use std::io::{self, BufWriter, Cursor, Read, Write};
+use std::sync::Arc;
+
+use tempfile::NamedTempFile;
+
+/// Messages up to this size are kept in memory; larger ones are spooled to
+/// a temporary file (deleted when the last handle is dropped).
+pub const IN_MEMORY_LIMIT: usize = 4 * 1024 * 1024;
+
+/// A whole message (header and body): in memory, or in a temporary file.
+///
+/// Cloning is cheap (a spooled file is shared, not copied).
+///
+/// ```
+/// use std::io::Read;
+/// use gateway_facade::SpooledMessage;
+///
+/// let message = SpooledMessage::read_from(&b"Subject: hi\r\n\r\nbody\r\n"[..])?;
+/// assert_eq!(message.len(), 21);
+/// assert_eq!(message.in_memory(), Some(&b"Subject: hi\r\n\r\nbody\r\n"[..]));
+/// let mut copy = Vec::new();
+/// message.reader()?.read_to_end(&mut copy)?;
+/// assert_eq!(copy, message.to_vec()?);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct SpooledMessage {
+    repr: Repr,
+}
+
+#[derive(Clone)]
+enum Repr {
+    Memory(Arc<[u8]>),
+    File { file: Arc<NamedTempFile>, len: u64 },
+}
+
+impl SpooledMessage {
+    /// Reads `input` to its end: into memory up to [`IN_MEMORY_LIMIT`],
+    /// into a temporary file beyond.
+    pub fn read_from(input: impl Read) -> io::Result<SpooledMessage> {
+        let mut input = input;
+        let mut head = Vec::new();
+        (&mut input)
+            .take(IN_MEMORY_LIMIT as u64 + 1)
+            .read_to_end(&mut head)?;
+        if head.len() <= IN_MEMORY_LIMIT {
+            return Ok(SpooledMessage::from(head));
+        }
+        SpooledMessage::spool(|file| {
+            file.write_all(&head)?;
+            io::copy(&mut input, file)?;
+            Ok(())
+        })
+    }
+
+    /// Writes a message into a new temporary file with `write`.
+    pub(crate) fn spool<E: From<io::Error>>(
+        write: impl FnOnce(&mut BufWriter<&File>) -> Result<(), E>,
+    ) -> Result<SpooledMessage, E> {
+        let file = NamedTempFile::new()?;
+        let mut writer = BufWriter::with_capacity(64 * 1024, file.as_file());
+        write(&mut writer)?;
+        writer.flush()?;
+        drop(writer);
+        let len = file.as_file().metadata()?.len();
+        Ok(SpooledMessage {
+            repr: Repr::File {
+                file: Arc::new(file),
+                len,
+            },
+        })
+    }
+
+    /// The size in bytes.
+    pub fn len(&self) -> u64 {
+        match &self.repr {
+            Repr::Memory(bytes) => bytes.len() as u64,
+            Repr::File { len, .. } => *len,
+        }
+    }
+
+    /// Whether the message has no bytes at all.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The bytes, if the message is held in memory.
+    pub fn in_memory(&self) -> Option<&[u8]> {
+        match &self.repr {
+            Repr::Memory(bytes) => Some(bytes),
+            Repr::File { .. } => None,
+        }
+    }
+
+    /// A reader from the first byte (each call starts anew).
+    pub fn reader(&self) -> io::Result<Box<dyn Read + Send + '_>> {
+        Ok(match &self.repr {
+            Repr::Memory(bytes) => Box::new(Cursor::new(&bytes[..])),
+            Repr::File { file, .. } => {
+                Box::new(io::BufReader::with_capacity(64 * 1024, file.reopen()?))
+            }
+        })
+    }
+
+    /// Copies the message to `output`; returns the bytes written.
+    pub fn write_to(&self, mut output: impl Write) -> io::Result<u64> {
+        match &self.repr {
+            Repr::Memory(bytes) => {
+                output.write_all(bytes)?;
+                Ok(bytes.len() as u64)
+            }
+            Repr::File { file, .. } => io::copy(&mut file.reopen()?, &mut output),
+        }
+    }
+
+    /// The whole message in memory (for small messages, tests, and
+    /// interfaces that take a buffer).
+    pub fn to_vec(&self) -> io::Result<Vec<u8>> {
+        match &self.repr {
+            Repr::Memory(bytes) => Ok(bytes.to_vec()),
+            Repr::File { .. } => {
+                let mut bytes = Vec::new();
+                self.write_to(&mut bytes)?;
+                Ok(bytes)
+            }
+        }
+    }
+}
+
+impl From<Vec<u8>> for SpooledMessage {
+    fn from(bytes: Vec<u8>) -> SpooledMessage {
+        SpooledMessage {
+            repr: Repr::Memory(bytes.into()),
+        }
+    }
+}
+
+impl fmt::Debug for SpooledMessage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let place = match &self.repr {
+            Repr::Memory(_) => "memory",
+            Repr::File { .. } => "file",
+        };
+        f.debug_struct("SpooledMessage")
+            .field("len", &self.len())
+            .field("in", &place)
+            .finish()
+    }
+}
+
+/// Equal when the bytes are equal (a spooled file is read to compare; a
+/// file that cannot be read is equal to nothing).
+impl PartialEq for SpooledMessage {
+    fn eq(&self, other: &SpooledMessage) -> bool {
+        if self.len() != other.len() {
+            return false;
+        }
+        match (self.to_vec(), other.to_vec()) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => false,
+        }
+    }
+}

@@ -1,0 +1,153 @@
+//! Mail larger than `IN_MEMORY_LIMIT` goes through the streaming path
+//! (spool file to spool file); what leaves is opened with `openssl cms` and
+//! `gpg` and must hold the whole attachment.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use common::*;
+use gateway_facade::store::TrustState;
+use gateway_facade::{Disposition, Envelope, IN_MEMORY_LIMIT, SpooledMessage};
+
+/// A mail with a text part and a base64 attachment of `size` bytes; returns
+/// the mail and the attachment's base64 lines.
+fn large_mail(to: &str, subject: &str, size: usize) -> (Vec<u8>, String) {
+    let attachment: Vec<u8> = (0..size).map(|i| (i * 31 % 256) as u8).collect();
+    let base64 = String::from_utf8(mail_message::encode_base64(
+        &attachment,
+        mail_message::LineBreak::Crlf,
+    ))
+    .unwrap();
+    let mail = format!(
+        "From: alice@behoerde.example\r\nTo: {to}\r\nSubject: {subject}\r\n\
+         Message-ID: <large@behoerde.example>\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\n\
+         Content-Type: text/plain; charset=utf-8\r\n\r\nDie Akte im Anhang.\r\n--b\r\n\
+         Content-Type: application/pdf; name=\"akte.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\
+         Content-Disposition: attachment; filename=\"akte.pdf\"\r\n\r\n{base64}--b--\r\n"
+    );
+    (mail.into_bytes(), base64)
+}
+
+fn spooled_delivery(outcome: &gateway_facade::Outcome) -> &SpooledMessage {
+    match &outcome.dispositions[..] {
+        [Disposition::Deliver { message, .. }] => message,
+        other => panic!("expected one delivery, got {other:?}"),
+    }
+}
+
+#[test]
+fn large_confidential_mail_is_signed_and_encrypted_from_the_spool_and_opens_with_openssl() {
+    let dir = tempfile::tempdir().unwrap();
+    let directory = directory();
+    let bob = smime("bob@partner.example");
+    trust_smime(directory.as_ref(), &bob, TrustState::Trusted);
+    let gateway = gateway(directory);
+    let (mail, base64) = large_mail("bob@partner.example", "[Vertraulich] Akte 7", 6_000_000);
+    let message = SpooledMessage::read_from(&mail[..]).unwrap();
+    assert!(message.in_memory().is_none(), "{message:?}");
+    let envelope = Envelope::outbound("alice@behoerde.example", ["bob@partner.example"]);
+
+    let outcome = gateway.process_spooled(&envelope, &message);
+    let sent = spooled_delivery(&outcome);
+    assert!(sent.in_memory().is_none(), "the result is spooled too");
+    let sent = sent.to_vec().unwrap();
+    let text = String::from_utf8_lossy(&sent);
+    assert!(!text.contains("Die Akte im Anhang"), "plaintext leaked");
+    // The policy's header edit (tag removed) was applied on the stream.
+    assert!(text.contains("Subject: Akte 7\r\n"), "{}", &text[..400]);
+    assert!(text.contains("application/pkcs7-mime"));
+
+    let files = bob.write_to(dir.path(), "bob").unwrap();
+    let decrypted = run(
+        "openssl",
+        &[
+            "cms",
+            "-decrypt",
+            "-recip",
+            files.certificate_pem.to_str().unwrap(),
+            "-inkey",
+            files.private_key_pem.to_str().unwrap(),
+        ],
+        &sent,
+        dir.path(),
+    );
+    let verified = run(
+        "openssl",
+        &[
+            "cms",
+            "-verify",
+            "-CAfile",
+            files.root_pem.to_str().unwrap(),
+        ],
+        &decrypted,
+        dir.path(),
+    );
+    let verified = String::from_utf8_lossy(&verified);
+    assert!(verified.contains("Die Akte im Anhang."));
+    assert!(verified.contains(&base64), "the attachment arrived whole");
+
+    // The in-memory path decides the same for the same mail.
+    let in_memory = gateway.process(&envelope, &mail);
+    assert_eq!(in_memory.dispositions.len(), 1);
+    assert_eq!(in_memory.dispositions[0].kind(), "deliver");
+    assert_eq!(
+        outcome.audit["decisions"], in_memory.audit["decisions"],
+        "same policy decisions"
+    );
+}
+
+#[test]
+fn large_confidential_mail_to_a_pgp_recipient_opens_with_gpg() {
+    let directory = directory();
+    let carol = pgp("carol@extern.example");
+    trust_pgp(directory.as_ref(), &carol, TrustState::Trusted);
+    let gateway = gateway(directory);
+    let (mail, base64) = large_mail("carol@extern.example", "[vertraulich] Bericht", 5_000_000);
+    assert!(mail.len() > IN_MEMORY_LIMIT);
+    let message = SpooledMessage::read_from(&mail[..]).unwrap();
+    let outcome = gateway.process_spooled(
+        &Envelope::outbound("alice@behoerde.example", ["carol@extern.example"]),
+        &message,
+    );
+    let sent = spooled_delivery(&outcome);
+    assert!(sent.in_memory().is_none());
+    let sent = sent.to_vec().unwrap();
+    assert!(String::from_utf8_lossy(&sent).contains("multipart/encrypted"));
+
+    let home = gpg_home(&[&carol]);
+    let plain = run(
+        "gpg",
+        &[
+            "--homedir",
+            home.path().to_str().unwrap(),
+            "--batch",
+            "--decrypt",
+        ],
+        &payload_of_pgp_mime(&sent),
+        home.path(),
+    );
+    let plain = String::from_utf8_lossy(&plain);
+    assert!(plain.contains("Die Akte im Anhang."));
+    assert!(plain.contains(&base64), "the attachment arrived whole");
+}
+
+#[test]
+fn a_large_mail_without_a_key_is_rejected_not_sent() {
+    let gateway = gateway(directory());
+    let (mail, _) = large_mail("erin@geheim.example", "[vertraulich] Geheim", 5_000_000);
+    let message = SpooledMessage::read_from(&mail[..]).unwrap();
+    let outcome = gateway.process_spooled(
+        &Envelope::outbound("alice@behoerde.example", ["erin@geheim.example"]),
+        &message,
+    );
+    assert!(
+        matches!(&outcome.dispositions[..], [Disposition::Reject { .. }]),
+        "{outcome:?}"
+    );
+}
