@@ -277,8 +277,9 @@ impl Gateway {
     /// [`IN_MEMORY_LIMIT`](crate::IN_MEMORY_LIMIT) is summarised for the
     /// policy, signed and encrypted in a streaming fashion from spool file
     /// to spool file, so memory stays bounded whatever its size, and the
-    /// messages to deliver are spooled too. (Inbound mail and the password
-    /// containers are still handled in memory.)
+    /// messages to deliver are spooled too; inbound mail is decrypted and
+    /// verified the same way. (The password containers are built in
+    /// memory.)
     ///
     /// ```no_run
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -294,17 +295,7 @@ impl Gateway {
         let now = SystemTime::now();
         let mut outcome = match envelope.direction {
             Direction::Outbound => self.outbound(envelope, message, now),
-            Direction::Inbound => match message.to_vec() {
-                Ok(bytes) => self.inbound(envelope, &bytes, now),
-                Err(error) => Outcome {
-                    dispositions: vec![crate::Disposition::Defer {
-                        recipients: envelope.recipients.clone(),
-                        reason: format!("the spooled message cannot be read: {error}"),
-                    }],
-                    archive: Vec::new(),
-                    audit: json!({}),
-                },
-            },
+            Direction::Inbound => self.inbound(envelope, message, now),
         };
         if let Some(audit) = outcome.audit.as_object_mut() {
             audit.insert(

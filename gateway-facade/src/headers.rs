@@ -2,8 +2,49 @@
 //! else: the policy's header edits, removal of untrusted `X-Mailgate-*`
 //! fields, and the result fields inbound processing adds.
 
+use std::io::{self, BufReader, Write};
+
 use mail_message::{Entity, LineBreak, MimeError};
 use rule_engine::HeaderEdit;
+
+use crate::spooled_message::SpooledMessage;
+
+/// The longest header section a spooled message may have.
+const MAX_HEADER: usize = 1024 * 1024;
+
+/// Why a message's header fields could not be edited.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum EditError {
+    /// The header section is malformed.
+    #[error(transparent)]
+    Mime(#[from] MimeError),
+    /// The spool file could not be read or written.
+    #[error("the message spool: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// `message` with `edit` applied to its top-level header fields, the body
+/// copied byte for byte (from spool file to spool file for large mail, so
+/// only the header section is ever held).
+pub(crate) fn edit_header(
+    message: &SpooledMessage,
+    edit: impl FnOnce(&mut HeaderBlock),
+) -> Result<SpooledMessage, EditError> {
+    if let Some(bytes) = message.in_memory() {
+        let mut block = HeaderBlock::parse(bytes)?;
+        edit(&mut block);
+        return Ok(block.into_bytes().into());
+    }
+    let mut reader = BufReader::with_capacity(64 * 1024, message.reader()?);
+    let header = mail_message::stream::read_header_section(&mut reader, MAX_HEADER)?;
+    let mut block = HeaderBlock::parse(&header)?;
+    edit(&mut block);
+    SpooledMessage::spool(|output| {
+        output.write_all(&block.into_bytes())?;
+        io::copy(&mut reader, output)?;
+        Ok::<(), EditError>(())
+    })
+}
 
 /// The prefix of every field the gateway writes. Incoming fields with it
 /// are removed before anything else: a sender could forge them.
@@ -153,15 +194,18 @@ fn strip_tag(subject: &str, tag: &str) -> String {
 }
 
 /// Applies the policy's header edits to a message.
-pub(crate) fn apply_edits(message: &[u8], edits: &[HeaderEdit]) -> Result<Vec<u8>, MimeError> {
+pub(crate) fn apply_edits(
+    message: &SpooledMessage,
+    edits: &[HeaderEdit],
+) -> Result<SpooledMessage, EditError> {
     if edits.is_empty() {
-        return Ok(message.to_vec());
+        return Ok(message.clone());
     }
-    let mut block = HeaderBlock::parse(message)?;
-    for edit in edits {
-        block.apply(edit);
-    }
-    Ok(block.into_bytes())
+    edit_header(message, |block| {
+        for edit in edits {
+            block.apply(edit);
+        }
+    })
 }
 
 #[cfg(test)]
@@ -171,13 +215,14 @@ mod tests {
     const MAIL: &[u8] = b"From: a@behoerde.example\r\nSubject: [VERTRAULICH]  Akte\r\n 42\r\nX-Mailgate-Signature: valid\r\nx-mailgate-forged: 1\r\nTo: b@x.example\r\n\r\nBody\r\nSubject: not a header\r\n";
 
     #[test]
-    fn subject_tags_are_stripped_in_any_case() -> Result<(), MimeError> {
+    fn subject_tags_are_stripped_in_any_case() -> Result<(), EditError> {
         let edited = apply_edits(
-            MAIL,
+            &MAIL.to_vec().into(),
             &[HeaderEdit::StripSubjectTag {
                 tag: "[vertraulich]".into(),
             }],
-        )?;
+        )?
+        .to_vec()?;
         let text = String::from_utf8_lossy(&edited);
         assert!(text.contains("Subject: Akte 42\r\n"), "{text}");
         assert!(text.ends_with("\r\n\r\nBody\r\nSubject: not a header\r\n"));
@@ -197,9 +242,9 @@ mod tests {
     }
 
     #[test]
-    fn replace_keeps_one_field() -> Result<(), MimeError> {
+    fn replace_keeps_one_field() -> Result<(), EditError> {
         let edited = apply_edits(
-            b"A: 1\nB: 2\nA: 3\n\nbody",
+            &b"A: 1\nB: 2\nA: 3\n\nbody".to_vec().into(),
             &[
                 HeaderEdit::Replace {
                     name: "a".into(),
@@ -211,8 +256,34 @@ mod tests {
                 },
                 HeaderEdit::Remove { name: "B".into() },
             ],
-        )?;
+        )?
+        .to_vec()?;
         assert_eq!(edited, b"a: x\nC: 4\n\nbody");
+        Ok(())
+    }
+
+    #[test]
+    fn spooled_mail_is_edited_like_mail_in_memory() -> Result<(), EditError> {
+        let mut large = MAIL.to_vec();
+        while large.len() <= crate::IN_MEMORY_LIMIT {
+            large.extend_from_slice(b"Subject: still the body\r\n");
+        }
+        let spooled = SpooledMessage::read_from(&large[..])?;
+        assert!(spooled.in_memory().is_none());
+        let edits = [
+            HeaderEdit::StripSubjectTag {
+                tag: "[vertraulich]".into(),
+            },
+            HeaderEdit::Add {
+                name: "X-Tag".into(),
+                value: "1".into(),
+            },
+        ];
+        let from_spool = apply_edits(&spooled, &edits)?;
+        assert!(from_spool.in_memory().is_none());
+        let in_memory = apply_edits(&large.clone().into(), &edits)?;
+        assert!(in_memory.in_memory().is_some());
+        assert_eq!(from_spool.to_vec()?, in_memory.to_vec()?);
         Ok(())
     }
 }

@@ -2,6 +2,7 @@
 //! keys, verify signatures against the trust store, annotate the result,
 //! harvest certificates for approval, then apply the inbound rules.
 
+use std::io::{self, BufReader, Read};
 use std::time::SystemTime;
 
 use mail_message::{EmailAddress, Entity, Verdict};
@@ -11,11 +12,23 @@ use serde_json::json;
 use crate::certificates::{hex, pgp_certificate, pgp_entry, smime_entry};
 use crate::facts::MailFacts;
 use crate::gateway::{Envelope, Gateway};
-use crate::headers::{HeaderBlock, RESULT_FIELD_PREFIX};
+use crate::headers::{EditError, HeaderBlock, RESULT_FIELD_PREFIX, edit_header};
 use crate::notification::Notice;
 use crate::outbound::decisions_json;
 use crate::outcome::{Disposition, Outcome, Step, Transport};
+use crate::spooled_message::{PipeError, SpooledMessage};
 use crate::store::{Kind, NewEntry, TrustState};
+
+/// The longest header section a spooled message may have.
+const MAX_HEADER: usize = 1024 * 1024;
+
+/// How much of a spooled message the rule engine may hold (headers, text
+/// parts and structure; binary attachments are measured, not held).
+pub(crate) const RULE_READ_LIMIT: usize = 8 * 1024 * 1024;
+
+/// The largest message searched for attached OpenPGP keys to harvest (the
+/// search holds the message).
+const HARVEST_LIMIT: u64 = 16 * 1024 * 1024;
 
 /// How a message was protected in transit, as far as we can tell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,12 +40,17 @@ enum Protection {
     Plain,
 }
 
-fn protection(message: &[u8]) -> Protection {
-    let Ok(entity) = Entity::parse(message) else {
-        return Protection::Plain;
+/// How `message` is protected, from its header and, for a single text
+/// entity, from the inline OpenPGP markers in its body (searched as a
+/// stream).
+fn protection(message: &SpooledMessage) -> io::Result<Protection> {
+    let mut reader = BufReader::with_capacity(64 * 1024, message.reader()?);
+    let header = mail_message::stream::read_header_section(&mut reader, MAX_HEADER)?;
+    let Ok(entity) = Entity::parse(&header) else {
+        return Ok(Protection::Plain);
     };
     let Ok(content_type) = entity.content_type() else {
-        return Protection::Plain;
+        return Ok(Protection::Plain);
     };
     let mime_type = content_type.mime_type().to_ascii_lowercase();
     let parameter = |name: &str| {
@@ -41,7 +59,7 @@ fn protection(message: &[u8]) -> Protection {
             .map(str::to_ascii_lowercase)
             .unwrap_or_default()
     };
-    match mime_type.as_str() {
+    Ok(match mime_type.as_str() {
         "application/pkcs7-mime" | "application/x-pkcs7-mime" => {
             if parameter("smime-type") == "signed-data" {
                 Protection::SmimeSigned
@@ -54,21 +72,34 @@ fn protection(message: &[u8]) -> Protection {
             "application/pgp-signature" => Protection::PgpSigned,
             _ => Protection::SmimeSigned,
         },
-        _ => {
-            let body = entity.body();
-            if contains(body, b"-----BEGIN PGP MESSAGE-----") {
-                Protection::PgpEncrypted
-            } else if contains(body, b"-----BEGIN PGP SIGNED MESSAGE-----") {
-                Protection::PgpSigned
-            } else {
-                Protection::Plain
-            }
-        }
-    }
+        _ => inline_pgp(reader)?,
+    })
 }
 
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
+/// Whether a body holds an inline OpenPGP message or cleartext signature.
+fn inline_pgp(body: impl Read) -> io::Result<Protection> {
+    const MARKERS: [&str; 2] = [
+        "-----BEGIN PGP MESSAGE-----",
+        "-----BEGIN PGP SIGNED MESSAGE-----",
+    ];
+    let Ok(markers) = aho_corasick::AhoCorasick::new(MARKERS) else {
+        return Ok(Protection::Plain);
+    };
+    let mut signed = false;
+    for found in markers
+        .try_stream_find_iter(body)
+        .map_err(io::Error::other)?
+    {
+        match found?.pattern().as_usize() {
+            0 => return Ok(Protection::PgpEncrypted),
+            _ => signed = true,
+        }
+    }
+    Ok(if signed {
+        Protection::PgpSigned
+    } else {
+        Protection::Plain
+    })
 }
 
 /// Why no organisation S/MIME key opened a message.
@@ -131,20 +162,30 @@ fn status_of(verdict: Verdict) -> &'static str {
 }
 
 impl Gateway {
-    pub(crate) fn inbound(&self, envelope: &Envelope, message: &[u8], now: SystemTime) -> Outcome {
+    pub(crate) fn inbound(
+        &self,
+        envelope: &Envelope,
+        message: &SpooledMessage,
+        now: SystemTime,
+    ) -> Outcome {
         let mut steps = Vec::new();
-        let stripped = match HeaderBlock::parse(message) {
-            Ok(mut block) => {
-                block.remove_prefixed(RESULT_FIELD_PREFIX);
-                block.into_bytes()
-            }
-            Err(error) => {
-                return self.inbound_malformed(envelope, &error.to_string(), now);
-            }
-        };
+        let stripped =
+            match edit_header(message, |block| block.remove_prefixed(RESULT_FIELD_PREFIX)) {
+                Ok(stripped) => stripped,
+                Err(EditError::Mime(error)) => {
+                    return self.inbound_malformed(envelope, &error.to_string(), now);
+                }
+                Err(EditError::Io(error)) if error.kind() == io::ErrorKind::InvalidData => {
+                    return self.inbound_malformed(envelope, &error.to_string(), now);
+                }
+                Err(EditError::Io(error)) => return self.inbound_spool_failed(envelope, &error),
+            };
 
         // Decrypt.
-        let encrypted = protection(&stripped);
+        let encrypted = match protection(&stripped) {
+            Ok(protection) => protection,
+            Err(error) => return self.inbound_spool_failed(envelope, &error),
+        };
         let (decrypted, decryption_header, pgp_inner) = match encrypted {
             Protection::SmimeEncrypted => match self.smime_decrypt(&stripped, &mut steps) {
                 Ok(plain) => (Some(plain), "smime; result=decrypted".to_owned(), None),
@@ -169,15 +210,16 @@ impl Gateway {
             },
             _ => (None, "none".to_owned(), None),
         };
-        let content = decrypted.as_deref().unwrap_or(&stripped);
+        let content = decrypted.as_ref().unwrap_or(&stripped);
 
         // Verify.
         let report = match pgp_inner {
             Some(report) => report,
             None => match protection(content) {
-                Protection::SmimeSigned => self.smime_verify(content, now),
-                Protection::PgpSigned => self.pgp_verify(content, now),
-                _ => SignatureReport::none(),
+                Ok(Protection::SmimeSigned) => self.smime_verify(content, now),
+                Ok(Protection::PgpSigned) => self.pgp_verify(content, now),
+                Ok(_) => SignatureReport::none(),
+                Err(error) => return self.inbound_spool_failed(envelope, &error),
             },
         };
         steps.push(Step {
@@ -191,11 +233,19 @@ impl Gateway {
         // Decide.
         let policy = self.current_policy();
         let facts = MailFacts::new(self, now, report.valid());
-        let parsed = rule_engine::Message::parse(content)
-            .with_size(message.len() as u64)
-            .with_encrypted(
-                encrypted == Protection::SmimeEncrypted || encrypted == Protection::PgpEncrypted,
-            );
+        let parsed = match content.in_memory() {
+            Some(bytes) => rule_engine::Message::parse(bytes),
+            None => match content
+                .reader()
+                .and_then(|r| rule_engine::Message::read_from(r, RULE_READ_LIMIT))
+            {
+                Ok(parsed) => parsed,
+                Err(error) => return self.inbound_spool_failed(envelope, &error),
+            },
+        };
+        let parsed = parsed.with_size(message.len()).with_encrypted(
+            encrypted == Protection::SmimeEncrypted || encrypted == Protection::PgpEncrypted,
+        );
         let rule_envelope = rule_engine::Envelope::new(
             envelope.direction,
             envelope.sender.as_str(),
@@ -210,8 +260,15 @@ impl Gateway {
             .any(|r| r.outcome.has(Action::HarvestKeys));
         if harvest_wanted {
             let mut candidates = report.harvest.clone();
-            if let Ok(found) = pgp_core::harvest_certificates(content) {
-                for h in found {
+            // The search for attached keys holds the message: very large
+            // mail is not searched (its Autocrypt header is).
+            let searched = if content.len() <= HARVEST_LIMIT {
+                content.to_vec()
+            } else {
+                content_header(content)
+            };
+            if let Ok(found) = searched.map(|bytes| pgp_core::harvest_certificates(&bytes)) {
+                for h in found.into_iter().flatten() {
                     if let Ok(entry) = pgp_entry(&h.certificate, "harvest:autocrypt-or-attachment")
                     {
                         candidates.push(entry);
@@ -236,18 +293,21 @@ impl Gateway {
 
         // Annotate: the decrypted message only for recipients whose policy
         // says decrypt.
-        let annotate = |body: &[u8]| -> Vec<u8> {
-            match HeaderBlock::parse(body) {
-                Ok(mut block) => {
-                    block.prepend("X-Mailgate-Decryption", &decryption_header);
-                    block.prepend("X-Mailgate-Signature", &report.header());
-                    block.into_bytes()
-                }
-                Err(_) => body.to_vec(),
-            }
+        let annotate = |body: &SpooledMessage| {
+            edit_header(body, |block| {
+                block.prepend("X-Mailgate-Decryption", &decryption_header);
+                block.prepend("X-Mailgate-Signature", &report.header());
+            })
         };
-        let as_decrypted = annotate(content);
-        let as_received = annotate(&stripped);
+        let annotated = match (annotate(content), annotate(&stripped)) {
+            (Ok(decrypted), Ok(received)) => (decrypted, received),
+            (Err(EditError::Io(error)), _) | (_, Err(EditError::Io(error))) => {
+                return self.inbound_spool_failed(envelope, &error);
+            }
+            // A decrypted entity whose header cannot be parsed goes as it is.
+            _ => (content.clone(), stripped.clone()),
+        };
+        let (as_decrypted, as_received) = annotated;
         let mut dispositions = Vec::new();
         let mut archive = Vec::new();
         for group in evaluation.groups() {
@@ -278,7 +338,7 @@ impl Gateway {
         &self,
         envelope: &Envelope,
         group: &RecipientGroup,
-        message: &[u8],
+        message: &SpooledMessage,
         parsed: &rule_engine::Message,
         now: SystemTime,
     ) -> Disposition {
@@ -312,12 +372,12 @@ impl Gateway {
             Disposition::Quarantine {
                 recipients,
                 reason: reason("quarantined by policy"),
-                message: message.to_vec().into(),
+                message: message.clone(),
             }
         } else {
             Disposition::Deliver {
                 recipients,
-                message: message.to_vec().into(),
+                message: message.clone(),
                 transport: Transport::default(),
                 notification: None,
             }
@@ -348,6 +408,20 @@ impl Gateway {
         }
     }
 
+    /// A spool file could not be written or read: the disk may have room
+    /// later, so the mail waits.
+    fn inbound_spool_failed(&self, envelope: &Envelope, error: &io::Error) -> Outcome {
+        let reason = format!("the message spool failed: {error}");
+        Outcome {
+            dispositions: vec![Disposition::Defer {
+                recipients: envelope.recipients.clone(),
+                reason: reason.clone(),
+            }],
+            archive: Vec::new(),
+            audit: json!({ "error": reason }),
+        }
+    }
+
     fn inbound_key_unavailable(
         &self,
         envelope: &Envelope,
@@ -370,9 +444,9 @@ impl Gateway {
 
     fn smime_decrypt(
         &self,
-        message: &[u8],
+        message: &SpooledMessage,
         steps: &mut Vec<Step>,
-    ) -> Result<Vec<u8>, SmimeDecryptFailure> {
+    ) -> Result<SpooledMessage, SmimeDecryptFailure> {
         let mut last = "no organisation S/MIME key".to_owned();
         let mut unavailable = None;
         for key in self.organisation_keys() {
@@ -380,21 +454,43 @@ impl Gateway {
             let decryption = identity
                 .decryption()
                 .map_err(|e| SmimeDecryptFailure::Failed(e.to_string()))?;
-            match smime_core::decrypt_message(message, &decryption) {
+            // What the step that runs (in memory or streaming) found.
+            let encryption = std::cell::Cell::new(None);
+            let decrypted = message.pipe(
+                |m| {
+                    let decrypted = smime_core::decrypt_message(m, &decryption)?;
+                    encryption.set(Some(decrypted.encryption()));
+                    Ok(decrypted.message().to_vec())
+                },
+                |r, w| {
+                    let found = smime_core::decrypt_message_stream(r, w, &decryption)?;
+                    encryption.set(Some(found.encryption));
+                    Ok(())
+                },
+            );
+            match decrypted {
+                Err(PipeError::Spool(error)) => {
+                    return Err(SmimeDecryptFailure::KeyUnavailable(format!(
+                        "the message spool failed: {error}"
+                    )));
+                }
+                Err(PipeError::Step(error)) => match error {
+                    smime_core::Error::KeyUnavailable(_) => {
+                        unavailable = Some(format!("{}: {error}", key.address));
+                    }
+                    error => last = error.to_string(),
+                },
                 Ok(decrypted) => {
+                    let encryption = encryption.get().map(|e| e.to_string()).unwrap_or_default();
                     steps.push(Step {
                         action: "decrypt".into(),
                         method: Some("smime".into()),
                         recipients: vec![key.address.clone()],
                         keys: vec![hex(&identity.certificate.fingerprint_sha256())],
-                        result: format!("decrypted ({})", decrypted.encryption()),
+                        result: format!("decrypted ({encryption})"),
                     });
-                    return Ok(decrypted.message().to_vec());
+                    return Ok(decrypted);
                 }
-                Err(error @ smime_core::Error::KeyUnavailable(_)) => {
-                    unavailable = Some(format!("{}: {error}", key.address));
-                }
-                Err(error) => last = error.to_string(),
             }
         }
         // The message may be for the key that is away: no other key
@@ -407,10 +503,10 @@ impl Gateway {
 
     fn pgp_decrypt(
         &self,
-        message: &[u8],
+        message: &SpooledMessage,
         now: SystemTime,
         steps: &mut Vec<Step>,
-    ) -> Result<(Vec<u8>, Option<SignatureReport>), String> {
+    ) -> Result<(SpooledMessage, Option<SignatureReport>), String> {
         let mut last = "no organisation OpenPGP key".to_owned();
         for key in self.organisation_keys() {
             let Some(secret) = &key.pgp else { continue };
@@ -419,28 +515,51 @@ impl Gateway {
             if let Some(passphrase) = key.pgp_passphrase() {
                 decryptor = decryptor.with_passphrase(passphrase.clone());
             }
-            match decryptor.decrypt_message(message) {
-                Ok(decrypted) => {
+            // What the step that runs (in memory or streaming) found.
+            let found = std::cell::OnceCell::new();
+            let decrypted = message.pipe(
+                |m| {
+                    let decrypted = decryptor.decrypt_message(m)?;
+                    let _ = found.set((
+                        decrypted.protection().clone(),
+                        decrypted.verification().clone(),
+                    ));
+                    Ok(decrypted.message().to_vec())
+                },
+                |r, w| {
+                    let decrypted = decryptor.decrypt_message_spooled(r)?;
+                    let _ = found.set((
+                        decrypted.protection().clone(),
+                        decrypted.verification().clone(),
+                    ));
+                    decrypted.write_message(w)
+                },
+            );
+            match (decrypted, found.into_inner()) {
+                (Ok(decrypted), Some((protection, verification))) => {
                     steps.push(Step {
                         action: "decrypt".into(),
                         method: Some("pgp".into()),
                         recipients: vec![key.address.clone()],
-                        keys: decrypted.protection().recipient.iter().cloned().collect(),
+                        keys: protection.recipient.iter().cloned().collect(),
                         result: "decrypted".into(),
                     });
-                    let verification = decrypted.verification();
                     let inner = (verification.verdict() != Verdict::Unsigned)
-                        .then(|| pgp_report(verification));
-                    return Ok((decrypted.message().to_vec(), inner));
+                        .then(|| pgp_report(&verification));
+                    return Ok((decrypted, inner));
                 }
-                Err(error) => last = error.to_string(),
+                (Ok(_), None) => last = "decryption reported nothing".into(),
+                (Err(PipeError::Step(error)), _) => last = error.to_string(),
+                (Err(PipeError::Spool(error)), _) => {
+                    last = format!("the message spool failed: {error}");
+                }
             }
         }
         Err(last)
     }
 
     /// A verifier with the trusted OpenPGP certificates of the From address.
-    fn pgp_verifier(&self, message: &[u8], now: SystemTime) -> pgp_core::Verifier {
+    fn pgp_verifier(&self, message: &SpooledMessage, now: SystemTime) -> pgp_core::Verifier {
         let certs = from_addresses(message)
             .iter()
             .filter_map(|a| self.directory().trusted(Kind::Pgp, a.as_str()).ok())
@@ -450,8 +569,17 @@ impl Gateway {
         pgp_core::Verifier::new(certs).at(now)
     }
 
-    fn pgp_verify(&self, message: &[u8], now: SystemTime) -> SignatureReport {
-        match self.pgp_verifier(message, now).verify_message(message) {
+    fn pgp_verify(&self, message: &SpooledMessage, now: SystemTime) -> SignatureReport {
+        let verifier = self.pgp_verifier(message, now);
+        let verified = match message.in_memory() {
+            Some(bytes) => verifier.verify_message(bytes),
+            None => message
+                .reader()
+                .map_err(pgp_core::Error::Io)
+                .and_then(|r| verifier.verify_message_spooled(r))
+                .map(|spooled| spooled.verification().clone()),
+        };
+        match verified {
             Ok(verification) => pgp_report(&verification),
             Err(error) => SignatureReport {
                 status: "invalid",
@@ -463,9 +591,17 @@ impl Gateway {
         }
     }
 
-    fn smime_verify(&self, message: &[u8], now: SystemTime) -> SignatureReport {
+    fn smime_verify(&self, message: &SpooledMessage, now: SystemTime) -> SignatureReport {
         let verifier = smime_core::Verifier::new(self.anchors().iter().cloned()).at(now);
-        match verifier.verify_message(message) {
+        let verified = match message.in_memory() {
+            Some(bytes) => verifier.verify_message(bytes),
+            None => message
+                .reader()
+                .map_err(smime_core::Error::Io)
+                .and_then(|r| verifier.verify_message_spooled(r))
+                .map(|spooled| spooled.verification().clone()),
+        };
+        match verified {
             Ok(verification) => {
                 let status = status_of(verification.verdict());
                 let signer = verification
@@ -529,10 +665,17 @@ fn pgp_report(verification: &pgp_core::Verification) -> SignatureReport {
     }
 }
 
+/// The header section of a message.
+fn content_header(message: &SpooledMessage) -> io::Result<Vec<u8>> {
+    let mut reader = BufReader::new(message.reader()?);
+    mail_message::stream::read_header_section(&mut reader, MAX_HEADER)
+}
+
 /// The addresses of the From field.
-fn from_addresses(message: &[u8]) -> Vec<EmailAddress> {
-    HeaderBlock::parse(message)
+fn from_addresses(message: &SpooledMessage) -> Vec<EmailAddress> {
+    content_header(message)
         .ok()
+        .and_then(|header| HeaderBlock::parse(&header).ok())
         .and_then(|block| block.value("From"))
         .and_then(|from| EmailAddress::parse_mailboxes(&from).ok())
         .unwrap_or_default()

@@ -2,11 +2,10 @@
 //! recipients with the same treatment sign, encrypt, require TLS, fall back
 //! to a password carrier, or reject with a notification.
 
-use std::fs::File;
-use std::io::{self, BufWriter, Read};
+use std::io;
 use std::time::SystemTime;
 
-use rule_engine::{Action, Detail, Evaluation, HeaderEdit, Method, RecipientGroup};
+use rule_engine::{Action, Detail, Evaluation, Method, RecipientGroup};
 use serde_json::json;
 use smime_core::SignatureForm;
 
@@ -17,15 +16,12 @@ use crate::gateway::{Envelope, Gateway};
 use crate::headers;
 use crate::notification::Notice;
 use crate::outcome::{Disposition, Outcome, Step, Transport};
-use crate::spooled_message::SpooledMessage;
+use crate::spooled_message::{PipeError, SpooledMessage};
 use crate::store::StoreError;
 
 /// How much of a spooled message the rule engine may hold (headers, text
 /// parts and structure; binary attachments are measured, not held).
 const RULE_READ_LIMIT: usize = 8 * 1024 * 1024;
-
-/// The longest header section a spooled message may have.
-const MAX_HEADER: usize = 1024 * 1024;
 
 /// Why a group could not be given what the policy demands.
 #[derive(Debug)]
@@ -39,12 +35,6 @@ pub(crate) enum Failure {
 impl From<StoreError> for Failure {
     fn from(error: StoreError) -> Self {
         Failure::Transient(error.to_string())
-    }
-}
-
-impl From<io::Error> for Failure {
-    fn from(error: io::Error) -> Self {
-        spool_failure(error)
     }
 }
 
@@ -219,7 +209,8 @@ impl Gateway {
         steps: &mut Vec<Step>,
     ) -> Result<(SpooledMessage, Option<Vec<u8>>), Failure> {
         let outcome = &group.outcome;
-        let mut edited = edit_headers(mail.message, &outcome.header_edits)?;
+        let mut edited = headers::apply_edits(mail.message, &outcome.header_edits)
+            .map_err(permanent("the message cannot be edited"))?;
         let mut notification = None;
         let container = if outcome.has(Action::FallbackPasswordPdf) {
             Some(Container::Pdf)
@@ -297,11 +288,12 @@ impl Gateway {
             Some(Method::Pgp) => {
                 let signer = self.pgp_signer(mail, steps)?;
                 let failure = |e| Failure::Permanent(format!("OpenPGP signing failed: {e}"));
-                transform(
-                    &edited,
-                    |m| signer.sign_message(m).map_err(failure),
-                    |r, w| signer.sign_message_stream(r, w).map_err(failure),
-                )?
+                edited
+                    .pipe(
+                        |m| signer.sign_message(m).map_err(failure),
+                        |r, w| signer.sign_message_stream(r, w).map_err(failure),
+                    )
+                    .map_err(piped)?
             }
             None => edited,
         };
@@ -331,19 +323,20 @@ impl Gateway {
             error => Failure::Permanent(format!("S/MIME signing failed: {error}")),
         };
         let signer = identity.signer().map_err(failure)?;
-        let signed = transform(
-            message,
-            |m| {
-                signer
-                    .sign_message(m, SignatureForm::Detached)
-                    .map_err(failure)
-            },
-            |r, w| {
-                signer
-                    .sign_message_stream(r, w, SignatureForm::Detached)
-                    .map_err(failure)
-            },
-        )?;
+        let signed = message
+            .pipe(
+                |m| {
+                    signer
+                        .sign_message(m, SignatureForm::Detached)
+                        .map_err(failure)
+                },
+                |r, w| {
+                    signer
+                        .sign_message_stream(r, w, SignatureForm::Detached)
+                        .map_err(failure)
+                },
+            )
+            .map_err(piped)?;
         steps.push(Step {
             action: "sign".into(),
             method: Some("smime".into()),
@@ -410,11 +403,12 @@ impl Gateway {
             .collect();
         let failure = |e| Failure::Permanent(format!("S/MIME encryption failed: {e}"));
         let encryptor = smime_core::Encryptor::new(certificates).map_err(failure)?;
-        let encrypted = transform(
-            message,
-            |m| encryptor.encrypt_message(m).map_err(failure),
-            |r, w| encryptor.encrypt_message_stream(r, w).map_err(failure),
-        )?;
+        let encrypted = message
+            .pipe(
+                |m| encryptor.encrypt_message(m).map_err(failure),
+                |r, w| encryptor.encrypt_message_stream(r, w).map_err(failure),
+            )
+            .map_err(piped)?;
         steps.push(Step {
             action: "encrypt".into(),
             method: Some("smime".into()),
@@ -457,11 +451,12 @@ impl Gateway {
             encryptor = encryptor.with_signer(signer);
         }
         let failure = |e| Failure::Permanent(format!("OpenPGP encryption failed: {e}"));
-        let encrypted = transform(
-            message,
-            |m| encryptor.encrypt_message(m).map_err(failure),
-            |r, w| encryptor.encrypt_message_stream(r, w).map_err(failure),
-        )?;
+        let encrypted = message
+            .pipe(
+                |m| encryptor.encrypt_message(m).map_err(failure),
+                |r, w| encryptor.encrypt_message_stream(r, w).map_err(failure),
+            )
+            .map_err(piped)?;
         steps.push(Step {
             action: "encrypt".into(),
             method: Some("pgp".into()),
@@ -479,44 +474,12 @@ fn spool_failure(error: io::Error) -> Failure {
     Failure::Transient(format!("the message spool failed: {error}"))
 }
 
-/// Runs one step on `message`: on its bytes when it is in memory (small
-/// mail: no file system work), else streaming from its spool file into a new
-/// one, so memory does not grow with the message.
-fn transform(
-    message: &SpooledMessage,
-    in_memory: impl FnOnce(&[u8]) -> Result<Vec<u8>, Failure>,
-    streaming: impl FnOnce(&mut dyn Read, &mut BufWriter<&File>) -> Result<(), Failure>,
-) -> Result<SpooledMessage, Failure> {
-    match message.in_memory() {
-        Some(bytes) => in_memory(bytes).map(SpooledMessage::from),
-        None => {
-            let mut input = message.reader().map_err(spool_failure)?;
-            SpooledMessage::spool(|output| streaming(&mut input, output))
-        }
+/// A failed step, or a spool file that failed under it.
+fn piped(error: PipeError<Failure>) -> Failure {
+    match error {
+        PipeError::Step(failure) => failure,
+        PipeError::Spool(error) => spool_failure(error),
     }
-}
-
-/// The message with the policy's header edits applied (the body is copied
-/// byte for byte).
-fn edit_headers(message: &SpooledMessage, edits: &[HeaderEdit]) -> Result<SpooledMessage, Failure> {
-    if edits.is_empty() {
-        return Ok(message.clone());
-    }
-    let failure = permanent("the message cannot be edited");
-    transform(
-        message,
-        |m| headers::apply_edits(m, edits).map_err(failure),
-        |r, w| {
-            let mut reader = io::BufReader::new(r);
-            let header = mail_message::stream::read_header_section(&mut reader, MAX_HEADER)
-                .map_err(|e| Failure::Permanent(format!("the message cannot be edited: {e}")))?;
-            let edited = headers::apply_edits(&header, edits)
-                .map_err(permanent("the message cannot be edited"))?;
-            io::Write::write_all(w, &edited).map_err(spool_failure)?;
-            io::copy(&mut reader, w).map_err(spool_failure)?;
-            Ok(())
-        },
-    )
 }
 
 /// The per-recipient decisions for the audit record.

@@ -77,6 +77,23 @@ impl SpooledMessage {
         })
     }
 
+    /// Runs one processing step on the message: on its bytes when it is in
+    /// memory (small mail: no file system work), else streaming from its
+    /// spool file into a new one, so memory does not grow with the message.
+    pub(crate) fn pipe<E>(
+        &self,
+        in_memory: impl FnOnce(&[u8]) -> Result<Vec<u8>, E>,
+        streaming: impl FnOnce(&mut (dyn Read + Send + Sync), &mut BufWriter<&File>) -> Result<(), E>,
+    ) -> Result<SpooledMessage, PipeError<E>> {
+        if let Some(bytes) = self.in_memory() {
+            return in_memory(bytes)
+                .map(SpooledMessage::from)
+                .map_err(PipeError::Step);
+        }
+        let mut input = self.reader().map_err(PipeError::Spool)?;
+        SpooledMessage::spool(|output| streaming(&mut input, output).map_err(PipeError::Step))
+    }
+
     /// The size in bytes.
     pub fn len(&self) -> u64 {
         match &self.repr {
@@ -99,7 +116,7 @@ impl SpooledMessage {
     }
 
     /// A reader from the first byte (each call starts anew).
-    pub fn reader(&self) -> io::Result<Box<dyn Read + Send + '_>> {
+    pub fn reader(&self) -> io::Result<Box<dyn Read + Send + Sync + '_>> {
         Ok(match &self.repr {
             Repr::Memory(bytes) => Box::new(Cursor::new(&bytes[..])),
             Repr::File { file, .. } => {
@@ -130,6 +147,21 @@ impl SpooledMessage {
                 Ok(bytes)
             }
         }
+    }
+}
+
+/// Why [`SpooledMessage::pipe`] failed.
+#[derive(Debug)]
+pub(crate) enum PipeError<E> {
+    /// The step itself.
+    Step(E),
+    /// The spool file could not be written or read.
+    Spool(io::Error),
+}
+
+impl<E> From<io::Error> for PipeError<E> {
+    fn from(error: io::Error) -> Self {
+        PipeError::Spool(error)
     }
 }
 

@@ -17,7 +17,16 @@ use gateway_facade::{Disposition, Envelope, IN_MEMORY_LIMIT, SpooledMessage};
 /// A mail with a text part and a base64 attachment of `size` bytes; returns
 /// the mail and the attachment's base64 lines.
 fn large_mail(to: &str, subject: &str, size: usize) -> (Vec<u8>, String) {
-    let attachment: Vec<u8> = (0..size).map(|i| (i * 31 % 256) as u8).collect();
+    // Incompressible, as real attachments mostly are (gpg compresses).
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let attachment: Vec<u8> = (0..size)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 56) as u8
+        })
+        .collect();
     let base64 = String::from_utf8(mail_message::encode_base64(
         &attachment,
         mail_message::LineBreak::Crlf,
@@ -150,4 +159,149 @@ fn a_large_mail_without_a_key_is_rejected_not_sent() {
         matches!(&outcome.dispositions[..], [Disposition::Reject { .. }]),
         "{outcome:?}"
     );
+}
+
+/// The header section of a message as text.
+fn head(message: &[u8]) -> String {
+    let text = String::from_utf8_lossy(message);
+    text.split("\r\n\r\n").next().unwrap_or_default().to_owned()
+}
+
+/// An inner entity (no outer header) with a text part and a base64
+/// attachment of `size` bytes; returns it and the attachment's base64.
+fn large_entity(size: usize) -> (Vec<u8>, String) {
+    let (mail, base64) = large_mail("alice@behoerde.example", "x", size);
+    let text = String::from_utf8(mail).unwrap();
+    let start = text.find("Content-Type: multipart/mixed").unwrap();
+    (text.as_bytes()[start..].to_vec(), base64)
+}
+
+#[test]
+fn large_mail_openssl_signed_and_encrypted_to_the_organisation_is_decrypted_and_verified_from_the_spool()
+ {
+    let dir = tempfile::tempdir().unwrap();
+    let gateway = gateway(directory());
+    let alice = smime("alice@behoerde.example")
+        .write_to(dir.path(), "alice")
+        .unwrap();
+    let bob = smime("bob@partner.example")
+        .write_to(dir.path(), "bob")
+        .unwrap();
+    let (entity, base64) = large_entity(6_000_000);
+    let entity_path = dir.path().join("entity.eml");
+    std::fs::write(&entity_path, &entity).unwrap();
+    // bob signs (detached, streamed), then encrypts to alice, as a peer would.
+    let signed = run(
+        "openssl",
+        &[
+            "cms",
+            "-sign",
+            "-stream",
+            "-signer",
+            bob.certificate_pem.to_str().unwrap(),
+            "-inkey",
+            bob.private_key_pem.to_str().unwrap(),
+            "-certfile",
+            bob.chain_pem.to_str().unwrap(),
+            "-in",
+            entity_path.to_str().unwrap(),
+        ],
+        b"",
+        dir.path(),
+    );
+    let encrypted = run(
+        "openssl",
+        &[
+            "cms",
+            "-encrypt",
+            "-stream",
+            "-aes-256-gcm",
+            "-from",
+            "bob@partner.example",
+            "-to",
+            "alice@behoerde.example",
+            "-subject",
+            "Vertrag",
+            alice.certificate_pem.to_str().unwrap(),
+        ],
+        &signed,
+        dir.path(),
+    );
+    let mut forged = b"X-Mailgate-Signature: valid; signer=ceo@behoerde.example\r\n".to_vec();
+    forged.extend_from_slice(&encrypted);
+    let message = SpooledMessage::read_from(&forged[..]).unwrap();
+    assert!(message.in_memory().is_none());
+
+    let outcome = gateway.process_spooled(
+        &Envelope::inbound("bob@partner.example", ["alice@behoerde.example"]),
+        &message,
+    );
+    let delivered = spooled_delivery(&outcome);
+    assert!(delivered.in_memory().is_none(), "the result is spooled too");
+    let delivered = delivered.to_vec().unwrap();
+    let head = head(&delivered);
+    assert!(
+        head.contains("X-Mailgate-Decryption: smime; result=decrypted"),
+        "{head}"
+    );
+    assert!(
+        head.contains("X-Mailgate-Signature: valid; method=smime; signer=bob@partner.example"),
+        "{head}"
+    );
+    assert_eq!(
+        head.matches("X-Mailgate-Signature").count(),
+        1,
+        "forged field kept"
+    );
+    // OpenSSL writes its MIME with LF line breaks, which the decrypted
+    // message keeps: compare the lines.
+    let text = String::from_utf8_lossy(&delivered).replace("\r\n", "\n");
+    assert!(text.contains("Die Akte im Anhang."));
+    assert!(
+        text.contains(&base64.replace("\r\n", "\n")),
+        "the attachment arrived whole"
+    );
+}
+
+#[test]
+fn large_mail_gpg_encrypted_to_the_organisation_is_decrypted_from_the_spool() {
+    let dir = tempfile::tempdir().unwrap();
+    let gateway = gateway(directory());
+    let alice = pgp("alice@behoerde.example");
+    let home = gpg_home(&[&alice]);
+    let (entity, base64) = large_entity(5_000_000);
+    let ciphertext = run(
+        "gpg",
+        &[
+            "--homedir",
+            home.path().to_str().unwrap(),
+            "--batch",
+            "--armor",
+            "--trust-model",
+            "always",
+            "--encrypt",
+            "-r",
+            "alice@behoerde.example",
+        ],
+        &entity,
+        dir.path(),
+    );
+    let mut mail = b"From: carol@extern.example\r\nTo: alice@behoerde.example\r\nSubject: PGP\r\n\
+        MIME-Version: 1.0\r\nContent-Type: multipart/encrypted; protocol=\"application/pgp-encrypted\"; boundary=\"b\"\r\n\r\n\
+        --b\r\nContent-Type: application/pgp-encrypted\r\n\r\nVersion: 1\r\n\r\n\
+        --b\r\nContent-Type: application/octet-stream\r\n\r\n"
+        .to_vec();
+    mail.extend_from_slice(&ciphertext);
+    mail.extend_from_slice(b"\r\n--b--\r\n");
+    let message = SpooledMessage::read_from(&mail[..]).unwrap();
+    assert!(message.in_memory().is_none());
+    let outcome = gateway.process_spooled(
+        &Envelope::inbound("carol@extern.example", ["alice@behoerde.example"]),
+        &message,
+    );
+    let delivered = spooled_delivery(&outcome).to_vec().unwrap();
+    assert!(head(&delivered).contains("X-Mailgate-Decryption: pgp; result=decrypted"));
+    let text = String::from_utf8_lossy(&delivered);
+    assert!(text.contains("Die Akte im Anhang."));
+    assert!(text.contains(&base64), "the attachment arrived whole");
 }
