@@ -12,7 +12,9 @@ use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
 use gateway_facade::store::SqliteDirectory;
-use gateway_facade::{Config, Envelope, Gateway, OrganisationKey, SmimeIdentity};
+use gateway_facade::{
+    Config, Envelope, Gateway, OrganisationKey, SmimeIdentity, SpooledMessage,
+};
 use libfuzzer_sys::fuzz_target;
 use smime_core::{Certificate, PrivateKey};
 
@@ -56,6 +58,26 @@ fn gateway() -> &'static Gateway {
 
 fn check(envelope: &Envelope, data: &[u8]) {
     let outcome = gateway().process(envelope, data);
+    // The streaming path (spool file to spool file, as for large mail)
+    // decides the same for every recipient.
+    let spooled = SpooledMessage::read_to_file(data).expect("temporary file");
+    let streamed = gateway().process_spooled(envelope, &spooled);
+    let decisions = |o: &gateway_facade::Outcome| {
+        let mut d: Vec<_> = o
+            .dispositions
+            .iter()
+            .map(|d| (d.kind(), d.recipients().to_vec()))
+            .collect();
+        d.sort();
+        d
+    };
+    assert_eq!(
+        decisions(&streamed),
+        decisions(&outcome),
+        "{:?}\n{:?}",
+        streamed.dispositions,
+        outcome.dispositions
+    );
     for recipient in &envelope.recipients {
         let covering = outcome
             .dispositions

@@ -59,6 +59,24 @@ impl SpooledMessage {
         })
     }
 
+    /// Reads `input` to its end into a temporary file, whatever its size
+    /// (for callers that know the mail is large, and to exercise the
+    /// streaming path with small mail).
+    ///
+    /// ```
+    /// use gateway_facade::SpooledMessage;
+    /// let message = SpooledMessage::read_to_file(&b"Subject: hi\r\n\r\nbody\r\n"[..])?;
+    /// assert!(message.in_memory().is_none());
+    /// assert_eq!(message.to_vec()?, b"Subject: hi\r\n\r\nbody\r\n");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn read_to_file(mut input: impl Read) -> io::Result<SpooledMessage> {
+        SpooledMessage::spool(|file| {
+            io::copy(&mut input, file)?;
+            Ok(())
+        })
+    }
+
     /// Writes a message into a new temporary file with `write`.
     pub(crate) fn spool<E: From<io::Error>>(
         write: impl FnOnce(&mut BufWriter<&File>) -> Result<(), E>,
