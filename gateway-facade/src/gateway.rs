@@ -260,6 +260,20 @@ impl Gateway {
         self.policy.current()
     }
 
+    /// A spool file could not be written or read: the disk may have room
+    /// later, so the mail waits.
+    pub(crate) fn spool_failed(&self, envelope: &Envelope, error: &std::io::Error) -> Outcome {
+        let reason = format!("the message spool failed: {error}");
+        Outcome {
+            dispositions: vec![crate::Disposition::Defer {
+                recipients: envelope.recipients.clone(),
+                reason: reason.clone(),
+            }],
+            archive: Vec::new(),
+            audit: json!({ "error": reason }),
+        }
+    }
+
     /// Decides what happens to a mail for each recipient, and prepares the
     /// messages to deliver.
     ///

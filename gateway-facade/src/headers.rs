@@ -2,7 +2,7 @@
 //! else: the policy's header edits, removal of untrusted `X-Mailgate-*`
 //! fields, and the result fields inbound processing adds.
 
-use std::io::{self, BufReader, Write};
+use std::io::{self, BufRead, BufReader, Write};
 
 use mail_message::{Entity, LineBreak, MimeError};
 use rule_engine::HeaderEdit;
@@ -23,6 +23,16 @@ pub(crate) enum EditError {
     Io(#[from] io::Error),
 }
 
+/// The header section of `message` (up to the empty line) and a reader of
+/// the rest.
+pub(crate) fn header_section(
+    message: &SpooledMessage,
+) -> io::Result<(Vec<u8>, impl BufRead + Send + Sync + '_)> {
+    let mut reader = BufReader::with_capacity(64 * 1024, message.reader()?);
+    let header = mail_message::stream::read_header_section(&mut reader, MAX_HEADER)?;
+    Ok((header, reader))
+}
+
 /// `message` with `edit` applied to its top-level header fields, the body
 /// copied byte for byte (from spool file to spool file for large mail, so
 /// only the header section is ever held).
@@ -35,8 +45,7 @@ pub(crate) fn edit_header(
         edit(&mut block);
         return Ok(block.into_bytes().into());
     }
-    let mut reader = BufReader::with_capacity(64 * 1024, message.reader()?);
-    let header = mail_message::stream::read_header_section(&mut reader, MAX_HEADER)?;
+    let (header, mut reader) = header_section(message)?;
     let mut block = HeaderBlock::parse(&header)?;
     edit(&mut block);
     SpooledMessage::spool(|output| {

@@ -2,7 +2,7 @@
 //! keys, verify signatures against the trust store, annotate the result,
 //! harvest certificates for approval, then apply the inbound rules.
 
-use std::io::{self, BufReader, Read};
+use std::io::{self, Read};
 use std::time::SystemTime;
 
 use mail_message::{EmailAddress, Entity, Verdict};
@@ -12,19 +12,12 @@ use serde_json::json;
 use crate::certificates::{hex, pgp_certificate, pgp_entry, smime_entry};
 use crate::facts::MailFacts;
 use crate::gateway::{Envelope, Gateway};
-use crate::headers::{EditError, HeaderBlock, RESULT_FIELD_PREFIX, edit_header};
+use crate::headers::{EditError, HeaderBlock, RESULT_FIELD_PREFIX, edit_header, header_section};
 use crate::notification::Notice;
 use crate::outbound::decisions_json;
 use crate::outcome::{Disposition, Outcome, Step, Transport};
 use crate::spooled_message::{PipeError, SpooledMessage};
 use crate::store::{Kind, NewEntry, TrustState};
-
-/// The longest header section a spooled message may have.
-const MAX_HEADER: usize = 1024 * 1024;
-
-/// How much of a spooled message the rule engine may hold (headers, text
-/// parts and structure; binary attachments are measured, not held).
-pub(crate) const RULE_READ_LIMIT: usize = 8 * 1024 * 1024;
 
 /// The largest message searched for attached OpenPGP keys to harvest (the
 /// search holds the message).
@@ -44,8 +37,7 @@ enum Protection {
 /// entity, from the inline OpenPGP markers in its body (searched as a
 /// stream).
 fn protection(message: &SpooledMessage) -> io::Result<Protection> {
-    let mut reader = BufReader::with_capacity(64 * 1024, message.reader()?);
-    let header = mail_message::stream::read_header_section(&mut reader, MAX_HEADER)?;
+    let (header, reader) = header_section(message)?;
     let Ok(entity) = Entity::parse(&header) else {
         return Ok(Protection::Plain);
     };
@@ -178,13 +170,13 @@ impl Gateway {
                 Err(EditError::Io(error)) if error.kind() == io::ErrorKind::InvalidData => {
                     return self.inbound_malformed(envelope, &error.to_string(), now);
                 }
-                Err(EditError::Io(error)) => return self.inbound_spool_failed(envelope, &error),
+                Err(EditError::Io(error)) => return self.spool_failed(envelope, &error),
             };
 
         // Decrypt.
         let encrypted = match protection(&stripped) {
             Ok(protection) => protection,
-            Err(error) => return self.inbound_spool_failed(envelope, &error),
+            Err(error) => return self.spool_failed(envelope, &error),
         };
         let (decrypted, decryption_header, pgp_inner) = match encrypted {
             Protection::SmimeEncrypted => match self.smime_decrypt(&stripped, &mut steps) {
@@ -219,7 +211,7 @@ impl Gateway {
                 Ok(Protection::SmimeSigned) => self.smime_verify(content, now),
                 Ok(Protection::PgpSigned) => self.pgp_verify(content, now),
                 Ok(_) => SignatureReport::none(),
-                Err(error) => return self.inbound_spool_failed(envelope, &error),
+                Err(error) => return self.spool_failed(envelope, &error),
             },
         };
         steps.push(Step {
@@ -233,15 +225,9 @@ impl Gateway {
         // Decide.
         let policy = self.current_policy();
         let facts = MailFacts::new(self, now, report.valid());
-        let parsed = match content.in_memory() {
-            Some(bytes) => rule_engine::Message::parse(bytes),
-            None => match content
-                .reader()
-                .and_then(|r| rule_engine::Message::read_from(r, RULE_READ_LIMIT))
-            {
-                Ok(parsed) => parsed,
-                Err(error) => return self.inbound_spool_failed(envelope, &error),
-            },
+        let parsed = match content.summary() {
+            Ok(parsed) => parsed,
+            Err(error) => return self.spool_failed(envelope, &error),
         };
         let parsed = parsed.with_size(message.len()).with_encrypted(
             encrypted == Protection::SmimeEncrypted || encrypted == Protection::PgpEncrypted,
@@ -265,7 +251,7 @@ impl Gateway {
             let searched = if content.len() <= HARVEST_LIMIT {
                 content.to_vec()
             } else {
-                content_header(content)
+                header_section(content).map(|(header, _)| header)
             };
             if let Ok(found) = searched.map(|bytes| pgp_core::harvest_certificates(&bytes)) {
                 for h in found.into_iter().flatten() {
@@ -302,7 +288,7 @@ impl Gateway {
         let annotated = match (annotate(content), annotate(&stripped)) {
             (Ok(decrypted), Ok(received)) => (decrypted, received),
             (Err(EditError::Io(error)), _) | (_, Err(EditError::Io(error))) => {
-                return self.inbound_spool_failed(envelope, &error);
+                return self.spool_failed(envelope, &error);
             }
             // A decrypted entity whose header cannot be parsed goes as it is.
             _ => (content.clone(), stripped.clone()),
@@ -402,20 +388,6 @@ impl Gateway {
                 recipients: envelope.recipients.clone(),
                 reason: reason.clone(),
                 notification,
-            }],
-            archive: Vec::new(),
-            audit: json!({ "error": reason }),
-        }
-    }
-
-    /// A spool file could not be written or read: the disk may have room
-    /// later, so the mail waits.
-    fn inbound_spool_failed(&self, envelope: &Envelope, error: &io::Error) -> Outcome {
-        let reason = format!("the message spool failed: {error}");
-        Outcome {
-            dispositions: vec![Disposition::Defer {
-                recipients: envelope.recipients.clone(),
-                reason: reason.clone(),
             }],
             archive: Vec::new(),
             audit: json!({ "error": reason }),
@@ -665,16 +637,11 @@ fn pgp_report(verification: &pgp_core::Verification) -> SignatureReport {
     }
 }
 
-/// The header section of a message.
-fn content_header(message: &SpooledMessage) -> io::Result<Vec<u8>> {
-    let mut reader = BufReader::new(message.reader()?);
-    mail_message::stream::read_header_section(&mut reader, MAX_HEADER)
-}
-
 /// The addresses of the From field.
 fn from_addresses(message: &SpooledMessage) -> Vec<EmailAddress> {
-    content_header(message)
+    header_section(message)
         .ok()
+        .map(|(header, _)| header)
         .and_then(|header| HeaderBlock::parse(&header).ok())
         .and_then(|block| block.value("From"))
         .and_then(|from| EmailAddress::parse_mailboxes(&from).ok())

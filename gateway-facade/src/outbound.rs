@@ -19,9 +19,8 @@ use crate::outcome::{Disposition, Outcome, Step, Transport};
 use crate::spooled_message::{PipeError, SpooledMessage};
 use crate::store::StoreError;
 
-/// How much of a spooled message the rule engine may hold (headers, text
-/// parts and structure; binary attachments are measured, not held).
-const RULE_READ_LIMIT: usize = 8 * 1024 * 1024;
+/// The largest message put into a password-protected PDF or ZIP.
+const MAX_PASSWORD_CONTAINER: u64 = 32 * 1024 * 1024;
 
 /// Why a group could not be given what the policy demands.
 #[derive(Debug)]
@@ -59,24 +58,9 @@ impl Gateway {
     ) -> Outcome {
         let policy = self.current_policy();
         let facts = MailFacts::new(self, now, false);
-        let parsed = match message.in_memory() {
-            Some(bytes) => rule_engine::Message::parse(bytes),
-            None => match message
-                .reader()
-                .and_then(|r| rule_engine::Message::read_from(r, RULE_READ_LIMIT))
-            {
-                Ok(parsed) => parsed,
-                Err(error) => {
-                    return Outcome {
-                        dispositions: vec![Disposition::Defer {
-                            recipients: envelope.recipients.clone(),
-                            reason: format!("the spooled message cannot be read: {error}"),
-                        }],
-                        archive: Vec::new(),
-                        audit: json!({ "policy": policy.name(), "steps": [] }),
-                    };
-                }
-            },
+        let parsed = match message.summary() {
+            Ok(parsed) => parsed,
+            Err(error) => return self.spool_failed(envelope, &error),
         };
         let rule_envelope = rule_engine::Envelope::new(
             envelope.direction,
@@ -220,8 +204,16 @@ impl Gateway {
             None
         };
         if let Some(container) = container {
+            // The containers are built in memory: their size is what bounds
+            // the memory a fallback takes.
+            if edited.len() > MAX_PASSWORD_CONTAINER {
+                return Err(Failure::Permanent(format!(
+                    "the message ({} bytes) is too large for a password-protected container \
+                     (at most {MAX_PASSWORD_CONTAINER} bytes)",
+                    edited.len()
+                )));
+            }
             let password = generate_password(self.password_length()).map_err(Failure::Transient)?;
-            // The containers are built in memory.
             let original = edited.to_vec().map_err(spool_failure)?;
             edited = fallback::carrier(&original, &password, container)
                 .map_err(permanent("the password-protected container cannot be made"))?

@@ -9,6 +9,10 @@ use std::sync::Arc;
 
 use tempfile::NamedTempFile;
 
+/// How much of a spooled message the rule engine may hold (headers, text
+/// parts and structure; binary attachments are measured, not held).
+const RULE_READ_LIMIT: usize = 8 * 1024 * 1024;
+
 /// Messages up to this size are kept in memory; larger ones are spooled to
 /// a temporary file (deleted when the last handle is dropped).
 pub const IN_MEMORY_LIMIT: usize = 4 * 1024 * 1024;
@@ -110,6 +114,15 @@ impl SpooledMessage {
         }
         let mut input = self.reader().map_err(PipeError::Spool)?;
         SpooledMessage::spool(|output| streaming(&mut input, output).map_err(PipeError::Step))
+    }
+
+    /// What the policy sees of the message: parsed in memory, or read as a
+    /// stream from its spool file (see [`rule_engine::Message::read_from`]).
+    pub(crate) fn summary(&self) -> io::Result<rule_engine::Message> {
+        match self.in_memory() {
+            Some(bytes) => Ok(rule_engine::Message::parse(bytes)),
+            None => rule_engine::Message::read_from(self.reader()?, RULE_READ_LIMIT),
+        }
     }
 
     /// The size in bytes.

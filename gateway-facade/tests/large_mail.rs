@@ -305,3 +305,30 @@ fn large_mail_gpg_encrypted_to_the_organisation_is_decrypted_from_the_spool() {
     assert!(text.contains("Die Akte im Anhang."));
     assert!(text.contains(&base64), "the attachment arrived whole");
 }
+
+#[test]
+fn a_mail_too_large_for_a_password_container_is_rejected_with_a_notification() {
+    let gateway = gateway(directory());
+    let (mail, _) = large_mail("fred@fallback.example", "[vertraulich] Riesig", 25_000_000);
+    let message = SpooledMessage::read_from(&mail[..]).unwrap();
+    let outcome = gateway.process_spooled(
+        &Envelope::outbound("alice@behoerde.example", ["fred@fallback.example"]),
+        &message,
+    );
+    match &outcome.dispositions[..] {
+        [
+            Disposition::Reject {
+                reason,
+                notification,
+                ..
+            },
+        ] => {
+            assert!(
+                reason.contains("too large for a password-protected container"),
+                "{reason}"
+            );
+            assert!(String::from_utf8_lossy(notification).contains("fred@fallback.example"));
+        }
+        other => panic!("expected a reject, got {other:?}"),
+    }
+}
