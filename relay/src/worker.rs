@@ -2,7 +2,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use gateway_facade::{Disposition, Envelope};
+use gateway_facade::{Disposition, Envelope, SpooledMessage};
 use mailgate_spool::{Delivery, DeliveryId, MessageId, SpoolError};
 
 use crate::Relay;
@@ -86,11 +86,15 @@ impl Relay {
     /// Runs one received message through the gateway and hands its
     /// dispositions over as deliveries.
     fn process(&self, id: &MessageId) -> Result<(), SpoolError> {
-        let (envelope, message) = self.spool.read_received(id)?;
+        // Large mail goes to a temporary file and through the gateway's
+        // streaming path: memory does not grow with the message.
+        let (envelope, message) = self
+            .spool
+            .open_received(id, |reader| SpooledMessage::read_from(reader))?;
         let received_at = envelope
             .first_received
             .unwrap_or_else(|| self.received_at(id));
-        let outcome = self.gateway.process(
+        let outcome = self.gateway.process_spooled(
             &Envelope {
                 direction: self.config.direction,
                 sender: envelope.sender.clone(),
@@ -98,7 +102,7 @@ impl Relay {
             },
             &message,
         );
-        let mut deliveries: Vec<(Delivery, Vec<u8>)> = Vec::new();
+        let mut deliveries: Vec<(Delivery, SpooledMessage)> = Vec::new();
         let mut deferred: Vec<String> = Vec::new();
         let mut reasons: Vec<String> = Vec::new();
         let mut summary: Vec<String> = Vec::new();
@@ -118,13 +122,13 @@ impl Relay {
                     let mut delivery = Delivery::new(&envelope.sender, recipients.clone());
                     delivery.require_tls = transport.require_tls.clone();
                     delivery.received_at = received_at;
-                    deliveries.push((delivery, message.to_vec().map_err(gateway_spool)?));
+                    deliveries.push((delivery, message.clone()));
                     if let Some(notification) = notification
                         && !envelope.sender.is_empty()
                     {
                         let mut to_sender = Delivery::new("", vec![envelope.sender.clone()]);
                         to_sender.received_at = received_at;
-                        deliveries.push((to_sender, notification.clone()));
+                        deliveries.push((to_sender, notification.clone().into()));
                     }
                 }
                 Disposition::Reject {
@@ -140,11 +144,11 @@ impl Relay {
                             })
                             .collect();
                         Metrics::count(&self.metrics.bounced_recipients, failures.len() as u64);
-                        deliveries.push(self.bounce_delivery(
+                        deliveries.push(spooled_bounce(self.bounce_delivery(
                             &envelope.sender,
                             &failures,
-                            &message,
-                        ));
+                            &header_section(&message)?,
+                        )));
                     }
                 }
                 Disposition::Defer { recipients, reason } => {
@@ -157,8 +161,12 @@ impl Relay {
                     message,
                 } => {
                     let held = Delivery::new(&envelope.sender, recipients.clone());
-                    let message = message.to_vec().map_err(gateway_spool)?;
-                    let path = self.spool.hold(id, index, &held, &message)?;
+                    let path = self.spool.hold(
+                        id,
+                        index,
+                        &held,
+                        message.reader().map_err(gateway_spool)?,
+                    )?;
                     Metrics::count(&self.metrics.held, 1);
                     tracing::warn!(queue_id = %id, path = %path.display(), %reason, "held for an administrator");
                 }
@@ -176,7 +184,11 @@ impl Relay {
                     })
                     .collect();
                 if !envelope.sender.is_empty() {
-                    deliveries.push(self.bounce_delivery(&envelope.sender, &failures, &message));
+                    deliveries.push(spooled_bounce(self.bounce_delivery(
+                        &envelope.sender,
+                        &failures,
+                        &header_section(&message)?,
+                    )));
                 }
             } else if deliveries.is_empty() && deferred.len() == envelope.recipients.len() {
                 // Nothing else to do: keep the message as it is.
@@ -191,16 +203,16 @@ impl Relay {
                         // The queue lifetime counts from the first receipt.
                         first_received: Some(received_at),
                     },
-                    message.as_slice(),
+                    message.reader().map_err(gateway_spool)?,
                 )?;
                 self.defer_processing(&again);
             }
         }
-        let borrowed: Vec<(Delivery, &[u8])> = deliveries
-            .iter()
-            .map(|(d, m)| (d.clone(), m.as_slice()))
-            .collect();
-        self.spool.hand_over(id, &borrowed)?;
+        let mut readers = Vec::with_capacity(deliveries.len());
+        for (delivery, message) in &deliveries {
+            readers.push((delivery.clone(), message.reader().map_err(gateway_spool)?));
+        }
+        self.spool.hand_over_from(id, readers)?;
         self.deferred
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -408,10 +420,25 @@ fn status_of(reply: &str, default: &str) -> String {
         .to_owned()
 }
 
-/// A message the gateway spooled to a temporary file could not be read back.
+/// A message in a temporary file of the gateway could not be read back.
 fn gateway_spool(source: std::io::Error) -> SpoolError {
     SpoolError::Io {
         path: std::env::temp_dir(),
         source,
     }
+}
+
+/// The header section of a message (all a bounce quotes of it); nothing
+/// for a message without a sensible one.
+fn header_section(message: &SpooledMessage) -> Result<Vec<u8>, SpoolError> {
+    let mut reader = std::io::BufReader::new(message.reader().map_err(gateway_spool)?);
+    match mail_message::stream::read_header_section(&mut reader, 1024 * 1024) {
+        Ok(header) => Ok(header),
+        Err(error) if error.kind() == std::io::ErrorKind::InvalidData => Ok(Vec::new()),
+        Err(error) => Err(gateway_spool(error)),
+    }
+}
+
+fn spooled_bounce((delivery, report): (Delivery, Vec<u8>)) -> (Delivery, SpooledMessage) {
+    (delivery, report.into())
 }

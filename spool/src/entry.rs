@@ -1,7 +1,7 @@
 //! The spool's file format: one line of JSON (the envelope or delivery),
 //! then the message bytes exactly as received.
 
-use std::io::{self, Write};
+use std::io::{self, BufRead, Read, Write};
 use std::path::Path;
 
 use serde::de::DeserializeOwned;
@@ -74,8 +74,22 @@ pub(crate) fn read_entry<T: DeserializeOwned>(
     path: &Path,
     id: &str,
 ) -> Result<(T, Vec<u8>), SpoolError> {
-    let bytes = match std::fs::read(path) {
-        Ok(bytes) => bytes,
+    open_entry(path, id, |message| {
+        let mut bytes = Vec::new();
+        message.read_to_end(&mut bytes)?;
+        Ok(bytes)
+    })
+}
+
+/// Reads an entry's header and hands a reader of its message to `read`
+/// (so large messages need not be held).
+pub(crate) fn open_entry<T: DeserializeOwned, R>(
+    path: &Path,
+    id: &str,
+    read: impl FnOnce(&mut dyn Read) -> io::Result<R>,
+) -> Result<(T, R), SpoolError> {
+    let file = match std::fs::File::open(path) {
+        Ok(file) => file,
         Err(error) if error.kind() == io::ErrorKind::NotFound => {
             return Err(SpoolError::NotFound(id.to_owned()));
         }
@@ -86,16 +100,24 @@ pub(crate) fn read_entry<T: DeserializeOwned>(
             });
         }
     };
+    let failed = |source| SpoolError::Io {
+        path: path.to_owned(),
+        source,
+    };
     let damaged = |reason: String| SpoolError::Damaged {
         path: path.to_owned(),
         reason,
     };
-    let newline = bytes
-        .iter()
-        .take(MAX_HEADER)
-        .position(|b| *b == b'\n')
-        .ok_or_else(|| damaged("no header line".to_owned()))?;
-    let (header, rest) = bytes.split_at(newline);
-    let header: T = serde_json::from_slice(header).map_err(|e| damaged(e.to_string()))?;
-    Ok((header, rest.get(1..).unwrap_or_default().to_vec()))
+    let mut reader = io::BufReader::with_capacity(64 * 1024, file);
+    let mut header = Vec::new();
+    (&mut reader)
+        .take(MAX_HEADER as u64)
+        .read_until(b'\n', &mut header)
+        .map_err(failed)?;
+    if header.pop() != Some(b'\n') {
+        return Err(damaged("no header line".to_owned()));
+    }
+    let header: T = serde_json::from_slice(&header).map_err(|e| damaged(e.to_string()))?;
+    let message = read(&mut reader).map_err(failed)?;
+    Ok((header, message))
 }

@@ -51,7 +51,7 @@ pub use entry::{Delivery, Envelope};
 pub use error::SpoolError;
 pub use id::{DeliveryId, MessageId};
 
-use crate::entry::{read_entry, write_header};
+use crate::entry::{open_entry, read_entry, write_header};
 
 const TMP: &str = "tmp";
 const INCOMING: &str = "incoming";
@@ -141,6 +141,33 @@ impl Spool {
         read_entry(&self.root.join(INCOMING).join(id.as_str()), id.as_str())
     }
 
+    /// A received message's envelope, and what `read` makes of a reader of
+    /// its bytes (so a large message need not be held in memory).
+    ///
+    /// ```
+    /// # use mailgate_spool::{Envelope, Spool};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let spool = Spool::open(dir.path())?;
+    /// # let envelope = Envelope { sender: "a@example.org".into(), recipients: vec!["b@example.org".into()], first_received: None };
+    /// let id = spool.receive(&envelope, &b"Subject: hi\r\n\r\nHello\r\n"[..])?;
+    /// let (envelope, length) = spool.open_received(&id, |message| {
+    ///     std::io::copy(message, &mut std::io::sink())
+    /// })?;
+    /// assert_eq!(length, 22);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn open_received<R>(
+        &self,
+        id: &MessageId,
+        read: impl FnOnce(&mut dyn Read) -> io::Result<R>,
+    ) -> Result<(Envelope, R), SpoolError> {
+        open_entry(
+            &self.root.join(INCOMING).join(id.as_str()),
+            id.as_str(),
+            read,
+        )
+    }
+
     /// Replaces received message `id` by `deliveries` (each with the message
     /// to send), atomically as far as a crash is concerned. An empty list
     /// removes the message (everything was refused and bounced by other
@@ -149,6 +176,22 @@ impl Spool {
         &self,
         id: &MessageId,
         deliveries: &[(Delivery, &[u8])],
+    ) -> Result<Vec<DeliveryId>, SpoolError> {
+        self.hand_over_from(
+            id,
+            deliveries
+                .iter()
+                .map(|(delivery, message)| (delivery.clone(), *message))
+                .collect(),
+        )
+    }
+
+    /// [`hand_over`](Spool::hand_over) with each message read from a reader
+    /// (a spool file of the gateway, for large mail).
+    pub fn hand_over_from<R: Read>(
+        &self,
+        id: &MessageId,
+        deliveries: Vec<(Delivery, R)>,
     ) -> Result<Vec<DeliveryId>, SpoolError> {
         let received = self.root.join(INCOMING).join(id.as_str());
         if !received.exists() {
@@ -163,12 +206,14 @@ impl Spool {
             }
         }
         let mut written = Vec::new();
-        for (index, (delivery, message)) in deliveries.iter().enumerate() {
+        for (index, (delivery, mut message)) in deliveries.into_iter().enumerate() {
             let job = DeliveryId::new(id, index);
             let tmp = self.root.join(TMP).join(job.as_str());
             self.write_new(&tmp, |file| {
-                write_header(file, delivery).map_err(SpoolError::io(&tmp))?;
-                file.write_all(message).map_err(SpoolError::io(&tmp))
+                write_header(file, &delivery).map_err(SpoolError::io(&tmp))?;
+                io::copy(&mut message, file)
+                    .map(drop)
+                    .map_err(SpoolError::io(&tmp))
             })?;
             written.push((tmp, job));
         }
@@ -208,13 +253,16 @@ impl Spool {
         id: &MessageId,
         index: usize,
         delivery: &Delivery,
-        message: &[u8],
+        message: impl Read,
     ) -> Result<PathBuf, SpoolError> {
+        let mut message = message;
         let name = DeliveryId::new(id, index);
         let tmp = self.root.join(TMP).join(format!("held-{name}"));
         self.write_new(&tmp, |file| {
             write_header(file, delivery).map_err(SpoolError::io(&tmp))?;
-            file.write_all(message).map_err(SpoolError::io(&tmp))
+            io::copy(&mut message, file)
+                .map(drop)
+                .map_err(SpoolError::io(&tmp))
         })?;
         let target = self.root.join(HELD).join(name.as_str());
         self.publish(&tmp, &target)?;

@@ -314,7 +314,7 @@ fn bounces_are_added_and_quarantined_mail_is_held_apart() {
         .receive(&envelope(&["alice@behoerde.example"]), &b"m"[..])
         .unwrap();
     let held = Delivery::new("info@bank.example", vec!["alice@behoerde.example".into()]);
-    let path = spool.hold(&id, 0, &held, b"suspicious").unwrap();
+    let path = spool.hold(&id, 0, &held, &b"suspicious"[..]).unwrap();
     spool.hand_over(&id, &[]).unwrap();
     assert!(std::fs::read(&path).unwrap().ends_with(b"\nsuspicious"));
     assert_eq!(
