@@ -174,11 +174,11 @@ impl Gateway {
             };
 
         // Decrypt.
-        let encrypted = match protection(&stripped) {
+        let mut encrypted = match protection(&stripped) {
             Ok(protection) => protection,
             Err(error) => return self.spool_failed(envelope, &error),
         };
-        let (decrypted, decryption_header, pgp_inner) = match encrypted {
+        let (decrypted, mut decryption_header, pgp_inner) = match encrypted {
             Protection::SmimeEncrypted => match self.smime_decrypt(&stripped, &mut steps) {
                 Ok(plain) => (Some(plain), "smime; result=decrypted".to_owned(), None),
                 // A key that is away (token removed) may be back: the mail
@@ -210,6 +210,19 @@ impl Gateway {
             None => match protection(content) {
                 Ok(Protection::SmimeSigned) => self.smime_verify(content, now),
                 Ok(Protection::PgpSigned) => self.pgp_verify(content, now),
+                // An inline `PGP MESSAGE` block that did not decrypt may be
+                // signed only (`gpg --armor --sign`): then it was never
+                // encrypted.
+                Ok(Protection::PgpEncrypted) if decrypted.is_none() => {
+                    let report = self.pgp_verify(content, now);
+                    if report.status == "none" {
+                        SignatureReport::none()
+                    } else {
+                        encrypted = Protection::PgpSigned;
+                        decryption_header = "none".to_owned();
+                        report
+                    }
+                }
                 Ok(_) => SignatureReport::none(),
                 Err(error) => return self.spool_failed(envelope, &error),
             },

@@ -279,3 +279,44 @@ fn an_outbound_mail_of_the_gateway_verifies_inbound() {
             .contains(": valid; method=smime; signer=alice@behoerde.example")
     );
 }
+
+#[test]
+fn an_inline_gpg_signed_message_block_is_verified_not_decrypted() {
+    let dir = tempfile::tempdir().unwrap();
+    let directory = directory();
+    let carol = pgp("carol@extern.example");
+    trust_pgp(directory.as_ref(), &carol, TrustState::Trusted);
+    let gateway = gateway(directory);
+    let home = gpg_home(&[&carol]);
+    let signed = run(
+        "gpg",
+        &[
+            "--homedir",
+            home.path().to_str().unwrap(),
+            "--batch",
+            "--armor",
+            "--local-user",
+            "carol@extern.example",
+            "--sign",
+        ],
+        b"Termin am Montag bestaetigt.\r\n",
+        dir.path(),
+    );
+    let mut message =
+        b"From: carol@extern.example\r\nTo: alice@behoerde.example\r\nSubject: Termin\r\n\
+          Content-Type: text/plain\r\n\r\n"
+            .to_vec();
+    message.extend_from_slice(&signed);
+    let outcome = gateway.process(
+        &Envelope::inbound("carol@extern.example", ["alice@behoerde.example"]),
+        &message,
+    );
+    let (kind, delivered) = only_message(&outcome);
+    assert_eq!(kind, "deliver", "{outcome:?}");
+    let signature = header(&delivered, "X-Mailgate-Signature");
+    assert!(signature[0].contains("valid; method=pgp"), "{signature:?}");
+    assert_eq!(
+        header(&delivered, "X-Mailgate-Decryption"),
+        ["X-Mailgate-Decryption: none"]
+    );
+}

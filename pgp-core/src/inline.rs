@@ -36,6 +36,11 @@ impl Block {
         text.get(self.end..).unwrap_or_default()
     }
 
+    /// Whether this block starts before `other`.
+    pub(crate) fn starts_before(&self, other: &Block) -> bool {
+        self.start < other.start
+    }
+
     /// Whether anything but white space surrounds the block.
     pub(crate) fn has_text_outside(&self, text: &[u8]) -> bool {
         !self.before(text).iter().all(u8::is_ascii_whitespace)

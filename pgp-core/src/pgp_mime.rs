@@ -216,16 +216,45 @@ pub(crate) fn find<'a>(
     }
     if mime_type == "text/plain" || mime_type == "application/pgp" {
         let text = text_body(entity)?;
+        // A `PGP MESSAGE` block is encrypted, or only signed (`gpg --sign
+        // --armor`): the first packet tells.
+        let message = inline::find_encrypted(&text);
+        let signed_message = message.filter(|b| !is_encrypted(b.bytes(&text)));
         let block = if want_encrypted {
-            inline::find_encrypted(&text)
+            message.filter(|_| signed_message.is_none())
         } else {
-            inline::find_signed(&text)
+            // The first signed block: a cleartext signature or a signed message.
+            match (inline::find_signed(&text), signed_message) {
+                (Some(a), Some(b)) => Some(if a.starts_before(&b) { a } else { b }),
+                (a, b) => a.or(b),
+            }
         };
         if let Some(block) = block {
             return Ok(Some((path.to_owned(), Found::Inline { text, block })));
         }
     }
     Ok(None)
+}
+
+/// Whether an armored OpenPGP message starts with an encrypted session key
+/// (it is encrypted); anything that cannot be read counts as encrypted, so
+/// that decryption reports what is wrong with it.
+fn is_encrypted(block: &[u8]) -> bool {
+    use sequoia_openpgp::packet::Tag;
+    use sequoia_openpgp::parse::{PacketParserResult, Parse};
+    let first =
+        crate::guard::sequoia(
+            || match sequoia_openpgp::parse::PacketParser::from_bytes(block) {
+                Ok(PacketParserResult::Some(parser)) => Some(parser.packet.tag()),
+                _ => None,
+            },
+        );
+    !matches!(
+        first,
+        Ok(Some(
+            Tag::OnePassSig | Tag::Signature | Tag::CompressedData | Tag::Literal
+        ))
+    )
 }
 
 fn split<'a>(entity: &Entity<'a>, content_type: &ContentType) -> Result<Multipart<'a>, Error> {

@@ -385,6 +385,74 @@ fn gpg_verifies_our_cleartext_signature_and_we_verify_gpg_clearsign() {
 }
 
 #[test]
+fn we_verify_a_gpg_signed_inline_message_block() {
+    // `gpg --armor --sign`: a signed (not encrypted) `PGP MESSAGE` block,
+    // as some clients put into text/plain mail.
+    let alice = alice(PgpSuite::Cv25519);
+    let gpg = Gpg::new();
+    gpg.import(&alice, true);
+    let theirs = gpg
+        .ok(&["--armor", "--sign"], b"Bitte Rechnung 4711 zahlen.\r\n")
+        .stdout;
+    assert!(theirs.starts_with(b"-----BEGIN PGP MESSAGE-----"));
+    let mut inline = b"From: alice@example.org\r\nContent-Type: text/plain\r\n\r\n".to_vec();
+    inline.extend_from_slice(&theirs);
+    let verifier = Verifier::new([public(&alice)]);
+    let report = verifier.verify_message(&inline).unwrap();
+    assert_eq!(report.verdict(), Verdict::SignedByFrom, "{report:?}");
+    assert!(String::from_utf8_lossy(report.unwrapped_message().unwrap()).contains("Rechnung 4711"));
+
+    // Text outside the block: partially signed, never signed.
+    let mut prepended =
+        b"From: alice@example.org\r\nContent-Type: text/plain\r\n\r\nKonto DE00!\r\n".to_vec();
+    prepended.extend_from_slice(&theirs);
+    let report = verifier.verify_message(&prepended).unwrap();
+    assert_eq!(report.verdict(), Verdict::PartiallySigned);
+
+    // A changed signed message is no signature of alice's.
+    let text = String::from_utf8(theirs.clone()).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let body_line = lines.iter().position(|l| l.is_empty()).unwrap() + 1;
+    let mut tampered_lines: Vec<String> = lines.iter().map(|l| (*l).to_owned()).collect();
+    let line = &mut tampered_lines[body_line];
+    let flipped = if line.starts_with('A') { "B" } else { "A" };
+    line.replace_range(0..1, flipped);
+    let mut tampered = b"From: alice@example.org\r\nContent-Type: text/plain\r\n\r\n".to_vec();
+    tampered.extend_from_slice(tampered_lines.join("\r\n").as_bytes());
+    tampered.extend_from_slice(b"\r\n");
+    let report = verifier.verify_message(&tampered).unwrap();
+    assert_ne!(report.verdict(), Verdict::SignedByFrom, "{report:?}");
+
+    // It is not encrypted: decryption says so instead of failing on it.
+    let bob = bob(PgpSuite::Cv25519);
+    assert!(
+        Decryptor::new([bob.cert().clone()])
+            .decrypt_message(&inline)
+            .is_err()
+    );
+
+    // An encrypted block is still no signature.
+    gpg.import(&bob, false);
+    let encrypted = gpg
+        .ok(
+            &[
+                "--armor",
+                "--encrypt",
+                "--recipient",
+                &bob.fingerprint_hex(),
+            ],
+            b"geheim\r\n",
+        )
+        .stdout;
+    let mut inline = b"From: alice@example.org\r\nContent-Type: text/plain\r\n\r\n".to_vec();
+    inline.extend_from_slice(&encrypted);
+    assert_eq!(
+        verifier.verify_message(&inline).unwrap().verdict(),
+        Verdict::Unsigned
+    );
+}
+
+#[test]
 fn gpg_decrypts_our_inline_block_and_we_decrypt_gpg_inline_block() {
     let alice = alice(PgpSuite::Cv25519);
     let bob = bob(PgpSuite::Cv25519);
