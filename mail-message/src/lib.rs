@@ -47,7 +47,7 @@ pub use address::{AddressError, EmailAddress};
 pub use compose::{one_line, rfc5322_date};
 pub use mime::{
     ContentType, Entity, Envelope, Field, LineBreak, MAX_DEPTH, MimeError, Multipart, canonicalize,
-    decode_base64, encode_base64, seven_bit_safe, with_line_breaks,
+    decode_base64, encode_base64, seven_bit_safe, with_line_breaks, without_binary_parts,
 };
 pub use signed_split::{SignedParts, SplitError, split_multipart_signed};
 pub use spooled_entity::{MAX_REENCODE_IN_MEMORY, SpoolError, SpooledEntity};

@@ -644,6 +644,28 @@ pub fn seven_bit_safe(entity: &[u8]) -> Result<Vec<u8>, MimeError> {
     reencode_at(entity, Reencode::EightBitAndBinary, 0)
 }
 
+/// A decrypted entity as it can be delivered: every `Content-Transfer-Encoding:
+/// binary` part re-encoded as base64 of its exact bytes (no SMTP hop without
+/// BINARYMIME could carry it, and line-break conversion would change it),
+/// everything else unchanged. Peers may encrypt binary parts (RFC 8551
+/// section 3.1.2 allows it inside encryption). Signed content
+/// (`multipart/signed`) is left alone: changing it would break its
+/// signature. An entity that cannot be parsed is returned as it is.
+///
+/// ```
+/// let entity = b"Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: binary\r\n\r\n\x00\nA";
+/// let delivered = mail_message::without_binary_parts(entity);
+/// assert!(delivered.ends_with(b"base64\r\n\r\nAApB\r\n"));
+/// let text = b"Content-Type: text/plain\r\n\r\nhi\r\n";
+/// assert_eq!(mail_message::without_binary_parts(text), &text[..]);
+/// ```
+pub fn without_binary_parts(entity: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    match reencode_at(entity, Reencode::BinaryOutsideSignatures, 0) {
+        Ok(reencoded) if reencoded != entity => std::borrow::Cow::Owned(reencoded),
+        _ => std::borrow::Cow::Borrowed(entity),
+    }
+}
+
 /// Which parts [`reencode_at`] re-encodes as base64.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Reencode {
@@ -651,6 +673,9 @@ pub(crate) enum Reencode {
     EightBitAndBinary,
     /// Only `binary` parts; 8-bit text stays 8-bit.
     Binary,
+    /// Only `binary` parts, and none inside a `multipart/signed` (changing
+    /// signed content would break its signature).
+    BinaryOutsideSignatures,
 }
 
 pub(crate) fn reencode_at(
@@ -663,6 +688,11 @@ pub(crate) fn reencode_at(
     }
     let entity = Entity::parse(input)?;
     let content_type = entity.content_type()?;
+    if reencode == Reencode::BinaryOutsideSignatures
+        && content_type.mime_type() == "multipart/signed"
+    {
+        return Ok(input.to_vec());
+    }
     if content_type.is_multipart() {
         let boundary = content_type
             .parameter("boundary")
@@ -676,7 +706,7 @@ pub(crate) fn reencode_at(
             safe_parts.push(safe);
         }
         if !changed
-            && (reencode == Reencode::Binary
+            && (reencode != Reencode::EightBitAndBinary
                 || (!needs_encoding(multipart.preamble()) && !needs_encoding(multipart.epilogue())))
         {
             return Ok(input.to_vec());

@@ -197,7 +197,9 @@ fn reencode_in_memory(
     let envelope = Envelope::split(&message)?;
     let safe = match reencode {
         Reencode::EightBitAndBinary => envelope.signable()?,
-        Reencode::Binary => envelope.encryptable()?,
+        // Spooled entities are made for signing or encryption, never in
+        // the decryption form.
+        Reencode::Binary | Reencode::BinaryOutsideSignatures => envelope.encryptable()?,
     };
     drop(envelope);
     drop(message);

@@ -145,8 +145,10 @@ impl Decryptor {
                     &path,
                     "the encrypted part is inside an unencrypted MIME structure",
                 );
+                // A peer's `binary` parts become base64 (byte for byte)
+                // before line breaks are made canonical.
                 (
-                    mail_message::canonicalize(&plaintext),
+                    mail_message::canonicalize(&mail_message::without_binary_parts(&plaintext)),
                     signatures,
                     coverage,
                     protection,

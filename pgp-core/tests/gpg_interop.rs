@@ -385,6 +385,52 @@ fn gpg_verifies_our_cleartext_signature_and_we_verify_gpg_clearsign() {
 }
 
 #[test]
+fn a_gpg_encrypted_binary_part_is_delivered_as_base64_byte_for_byte() {
+    let bob = bob(PgpSuite::Cv25519);
+    let gpg = Gpg::new();
+    gpg.import(&bob, false);
+    let attachment: Vec<u8> = b"%PDF\n\x00\r\x01line\nend\r\n\xff".to_vec();
+    let mut entity = b"Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\n\
+        Content-Type: text/plain\r\n\r\nAnbei.\r\n--b\r\n\
+        Content-Type: application/pdf\r\nContent-Transfer-Encoding: binary\r\n\r\n"
+        .to_vec();
+    entity.extend_from_slice(&attachment);
+    entity.extend_from_slice(b"\r\n--b--\r\n");
+    let ciphertext = gpg
+        .ok(
+            &[
+                "--armor",
+                "--encrypt",
+                "--recipient",
+                &bob.fingerprint_hex(),
+            ],
+            &entity,
+        )
+        .stdout;
+    let mut mail = b"From: alice@example.org\r\nSubject: PDF\r\nMIME-Version: 1.0\r\n\
+        Content-Type: multipart/encrypted; protocol=\"application/pgp-encrypted\"; boundary=\"e\"\r\n\r\n\
+        --e\r\nContent-Type: application/pgp-encrypted\r\n\r\nVersion: 1\r\n\r\n\
+        --e\r\nContent-Type: application/octet-stream\r\n\r\n"
+        .to_vec();
+    mail.extend_from_slice(&ciphertext);
+    mail.extend_from_slice(b"\r\n--e--\r\n");
+    let decrypted = Decryptor::new([bob.cert().clone()])
+        .decrypt_message(&mail)
+        .unwrap();
+    let message = mail_message::Entity::parse(decrypted.message()).unwrap();
+    let boundary = message
+        .content_type()
+        .unwrap()
+        .parameter("boundary")
+        .unwrap()
+        .to_owned();
+    let parts = mail_message::Multipart::split(message.body(), &boundary).unwrap();
+    let pdf = mail_message::Entity::parse(parts.parts()[1]).unwrap();
+    assert_eq!(pdf.transfer_encoding(), "base64");
+    assert_eq!(pdf.decoded_body().unwrap(), attachment);
+}
+
+#[test]
 fn we_verify_a_gpg_signed_inline_message_block() {
     // `gpg --armor --sign`: a signed (not encrypted) `PGP MESSAGE` block,
     // as some clients put into text/plain mail.

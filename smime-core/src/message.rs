@@ -94,8 +94,11 @@ pub fn decrypt_message(
     }
     let cms = envelope.message().decoded_body()?;
     let decrypted = decrypt_cms(&cms, identity)?;
+    // A peer's `binary` parts become base64 (byte for byte) before the
+    // entity takes the message's line breaks.
+    let inner = Zeroizing::new(mail_message::without_binary_parts(&decrypted.content).into_owned());
     Ok(DecryptedMessage {
-        message: Zeroizing::new(envelope.rebuild(&decrypted.content)),
+        message: Zeroizing::new(envelope.rebuild(&inner)),
         encryption: decrypted.encryption,
     })
 }

@@ -248,3 +248,55 @@ fn signed_data_is_not_mistaken_for_encrypted_data() {
         Err(Error::MalformedCms(_))
     ));
 }
+
+#[test]
+fn a_peers_binary_part_is_delivered_as_base64_byte_for_byte() {
+    // OpenSSL encrypts an entity whose attachment is `binary` (lone LF, CR,
+    // NUL): the decrypted message carries it as base64 of the exact bytes,
+    // which any SMTP hop can carry, and a signed part would be left alone.
+    let dir = tempfile::tempdir().unwrap();
+    let attachment: Vec<u8> = b"%PDF\n\x00\r\x01line\nend\r\n\xff".to_vec();
+    let mut entity = b"Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\n\
+        Content-Type: text/plain\r\n\r\nAnbei.\r\n--b\r\n\
+        Content-Type: application/pdf\r\nContent-Transfer-Encoding: binary\r\n\r\n"
+        .to_vec();
+    entity.extend_from_slice(&attachment);
+    entity.extend_from_slice(b"\r\n--b--\r\n");
+    std::fs::write(dir.path().join("plain.txt"), &entity).unwrap();
+    let id = pki().smime("bob@example.org", KeyKind::Rsa2048);
+    std::fs::write(dir.path().join("bob.pem"), id.certificate_pem()).unwrap();
+    openssl(
+        &[
+            "cms",
+            "-encrypt",
+            "-binary",
+            "-aes-256-gcm",
+            "-from",
+            "alice@example.org",
+            "-to",
+            "bob@example.org",
+            "-subject",
+            "PDF",
+            "-in",
+            "plain.txt",
+            "-out",
+            "mail.eml",
+            "bob.pem",
+        ],
+        dir.path(),
+    );
+    let mail = std::fs::read(dir.path().join("mail.eml")).unwrap();
+    let decrypted =
+        smime_core::decrypt_message(&mail, &identity("bob@example.org", KeyKind::Rsa2048)).unwrap();
+    let message = mail_message::Entity::parse(decrypted.message()).unwrap();
+    let boundary = message
+        .content_type()
+        .unwrap()
+        .parameter("boundary")
+        .unwrap()
+        .to_owned();
+    let parts = mail_message::Multipart::split(message.body(), &boundary).unwrap();
+    let pdf = mail_message::Entity::parse(parts.parts()[1]).unwrap();
+    assert_eq!(pdf.transfer_encoding(), "base64");
+    assert_eq!(pdf.decoded_body().unwrap(), attachment);
+}
