@@ -183,25 +183,13 @@ fn mail_openssl_encrypted_to_the_organisation_is_decrypted() {
 
 #[test]
 fn mail_gpg_encrypted_to_the_organisation_is_decrypted() {
-    let dir = tempfile::tempdir().unwrap();
     let gateway = gateway(directory());
     let alice = pgp("alice@behoerde.example");
     let home = gpg_home(&[&alice]);
-    let ciphertext = run(
-        "gpg",
-        &[
-            "--homedir",
-            home.path().to_str().unwrap(),
-            "--batch",
-            "--armor",
-            "--trust-model",
-            "always",
-            "--encrypt",
-            "-r",
-            "alice@behoerde.example",
-        ],
+    let ciphertext = gpg_encrypt(
+        &home,
+        "alice@behoerde.example",
         b"Content-Type: text/plain\r\n\r\nInhalt per GnuPG\r\n",
-        dir.path(),
     );
     let mut message = b"From: carol@extern.example\r\nTo: alice@behoerde.example\r\nSubject: PGP\r\n\
         MIME-Version: 1.0\r\nContent-Type: multipart/encrypted; protocol=\"application/pgp-encrypted\"; boundary=\"b\"\r\n\r\n\

@@ -73,30 +73,8 @@ fn large_confidential_mail_is_signed_and_encrypted_from_the_spool_and_opens_with
     assert!(text.contains("application/pkcs7-mime"));
 
     let files = bob.write_to(dir.path(), "bob").unwrap();
-    let decrypted = run(
-        "openssl",
-        &[
-            "cms",
-            "-decrypt",
-            "-recip",
-            files.certificate_pem.to_str().unwrap(),
-            "-inkey",
-            files.private_key_pem.to_str().unwrap(),
-        ],
-        &sent,
-        dir.path(),
-    );
-    let verified = run(
-        "openssl",
-        &[
-            "cms",
-            "-verify",
-            "-CAfile",
-            files.root_pem.to_str().unwrap(),
-        ],
-        &decrypted,
-        dir.path(),
-    );
+    let decrypted = openssl_decrypt(&files, &sent, dir.path());
+    let verified = openssl_verify(&files.root_pem, &decrypted, dir.path());
     let verified = String::from_utf8_lossy(&verified);
     assert!(verified.contains("Die Akte im Anhang."));
     assert!(verified.contains(&base64), "the attachment arrived whole");
@@ -130,17 +108,7 @@ fn large_confidential_mail_to_a_pgp_recipient_opens_with_gpg() {
     assert!(String::from_utf8_lossy(&sent).contains("multipart/encrypted"));
 
     let home = gpg_home(&[&carol]);
-    let plain = run(
-        "gpg",
-        &[
-            "--homedir",
-            home.path().to_str().unwrap(),
-            "--batch",
-            "--decrypt",
-        ],
-        &payload_of_pgp_mime(&sent),
-        home.path(),
-    );
+    let plain = gpg_decrypt(&home, &payload_of_pgp_mime(&sent));
     let plain = String::from_utf8_lossy(&plain);
     assert!(plain.contains("Die Akte im Anhang."));
     assert!(plain.contains(&base64), "the attachment arrived whole");
@@ -265,27 +233,11 @@ fn large_mail_openssl_signed_and_encrypted_to_the_organisation_is_decrypted_and_
 
 #[test]
 fn large_mail_gpg_encrypted_to_the_organisation_is_decrypted_from_the_spool() {
-    let dir = tempfile::tempdir().unwrap();
     let gateway = gateway(directory());
     let alice = pgp("alice@behoerde.example");
     let home = gpg_home(&[&alice]);
     let (entity, base64) = large_entity(5_000_000);
-    let ciphertext = run(
-        "gpg",
-        &[
-            "--homedir",
-            home.path().to_str().unwrap(),
-            "--batch",
-            "--armor",
-            "--trust-model",
-            "always",
-            "--encrypt",
-            "-r",
-            "alice@behoerde.example",
-        ],
-        &entity,
-        dir.path(),
-    );
+    let ciphertext = gpg_encrypt(&home, "alice@behoerde.example", &entity);
     let mut mail = b"From: carol@extern.example\r\nTo: alice@behoerde.example\r\nSubject: PGP\r\n\
         MIME-Version: 1.0\r\nContent-Type: multipart/encrypted; protocol=\"application/pgp-encrypted\"; boundary=\"b\"\r\n\r\n\
         --b\r\nContent-Type: application/pgp-encrypted\r\n\r\nVersion: 1\r\n\r\n\

@@ -42,50 +42,16 @@ fn confidential_mail_to_an_smime_recipient_is_signed_encrypted_and_opens_with_op
     );
 
     let files = bob.write_to(dir.path(), "bob").unwrap();
-    let decrypted = run(
-        "openssl",
-        &[
-            "cms",
-            "-decrypt",
-            "-recip",
-            files.certificate_pem.to_str().unwrap(),
-            "-inkey",
-            files.private_key_pem.to_str().unwrap(),
-        ],
-        sent,
-        dir.path(),
-    );
+    let decrypted = openssl_decrypt(&files, sent, dir.path());
     // Inside: alice's S/MIME signature, which OpenSSL verifies to the root.
-    let verified = run(
-        "openssl",
-        &[
-            "cms",
-            "-verify",
-            "-CAfile",
-            files.root_pem.to_str().unwrap(),
-        ],
-        &decrypted,
-        dir.path(),
-    );
+    let verified = openssl_verify(&files.root_pem, &decrypted, dir.path());
     assert!(String::from_utf8_lossy(&verified).contains("Streng geheimer Inhalt"));
 
     // The organisation can read its sent mail: alice's own certificate is a recipient.
     let alice_files = smime("alice@behoerde.example")
         .write_to(dir.path(), "alice")
         .unwrap();
-    run(
-        "openssl",
-        &[
-            "cms",
-            "-decrypt",
-            "-recip",
-            alice_files.certificate_pem.to_str().unwrap(),
-            "-inkey",
-            alice_files.private_key_pem.to_str().unwrap(),
-        ],
-        sent,
-        dir.path(),
-    );
+    openssl_decrypt(&alice_files, sent, dir.path());
     assert_eq!(outcome.audit["decisions"][0]["decided_by"], "confidential");
 }
 
@@ -111,17 +77,7 @@ fn confidential_mail_to_a_pgp_recipient_opens_with_gpg() {
 
     let home = gpg_home(&[&carol]);
     let part = payload_of_pgp_mime(sent);
-    let plain = run(
-        "gpg",
-        &[
-            "--homedir",
-            home.path().to_str().unwrap(),
-            "--batch",
-            "--decrypt",
-        ],
-        &part,
-        home.path(),
-    );
+    let plain = gpg_decrypt(&home, &part);
     let plain = String::from_utf8_lossy(&plain);
     // S/MIME is the preferred signature, so the encrypted entity is alice's
     // S/MIME-signed message.
@@ -225,17 +181,7 @@ fn plain_outbound_mail_is_signed_and_openssl_verifies_it() {
     let files = smime("alice@behoerde.example")
         .write_to(dir.path(), "alice")
         .unwrap();
-    let verified = run(
-        "openssl",
-        &[
-            "cms",
-            "-verify",
-            "-CAfile",
-            files.root_pem.to_str().unwrap(),
-        ],
-        sent,
-        dir.path(),
-    );
+    let verified = openssl_verify(&files.root_pem, sent, dir.path());
     assert!(String::from_utf8_lossy(&verified).contains("Guten Tag"));
     // No TLS verdict is known for extern.example: no TLS requirement is
     // claimed as met.

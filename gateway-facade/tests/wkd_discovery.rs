@@ -78,17 +78,7 @@ fn a_key_from_the_recipients_wkd_encrypts_and_waits_for_approval() {
     assert!(text.contains("multipart/encrypted"), "{text}");
     assert!(!text.contains("Vertraulicher Bericht"));
     let home = gpg_home(&[&carol]);
-    let plain = run(
-        "gpg",
-        &[
-            "--homedir",
-            home.path().to_str().unwrap(),
-            "--batch",
-            "--decrypt",
-        ],
-        &payload_of_pgp_mime(sent),
-        home.path(),
-    );
+    let plain = gpg_decrypt(&home, &payload_of_pgp_mime(sent));
     assert!(String::from_utf8_lossy(&plain).contains("Vertraulicher Bericht"));
 
     // The discovered key is pending, from "wkd": used, not trusted.

@@ -15,7 +15,7 @@ use gateway_facade::certificates::{pgp_entry, smime_entry};
 use gateway_facade::store::{Directory, SqliteDirectory, TrustState};
 use gateway_facade::{Gateway, OrganisationKey, SmimeIdentity};
 use smime_core::{Certificate, PrivateKey};
-use testkit::{Identity, KeyKind, PgpKey, PgpSuite, PgpVersion};
+use testkit::{Identity, IdentityFiles, KeyKind, PgpKey, PgpSuite, PgpVersion};
 
 pub const POLICY: &str = r#"
 [policy]
@@ -202,4 +202,63 @@ pub fn payload_of_pgp_mime(message: &[u8]) -> Vec<u8> {
         .expect("armored payload");
     let end = text.find("-----END PGP MESSAGE-----").expect("armor end") + 25;
     text[start..end].as_bytes().to_vec()
+}
+
+/// `openssl cms -decrypt` with an identity's files.
+pub fn openssl_decrypt(files: &IdentityFiles, message: &[u8], dir: &Path) -> Vec<u8> {
+    run(
+        "openssl",
+        &[
+            "cms",
+            "-decrypt",
+            "-recip",
+            files.certificate_pem.to_str().unwrap(),
+            "-inkey",
+            files.private_key_pem.to_str().unwrap(),
+        ],
+        message,
+        dir,
+    )
+}
+
+/// `openssl cms -verify` to the root in `root_pem`; the signed content.
+pub fn openssl_verify(root_pem: &Path, message: &[u8], dir: &Path) -> Vec<u8> {
+    run(
+        "openssl",
+        &["cms", "-verify", "-CAfile", root_pem.to_str().unwrap()],
+        message,
+        dir,
+    )
+}
+
+/// `gpg --decrypt` with the keys in `home`.
+pub fn gpg_decrypt(home: &tempfile::TempDir, message: &[u8]) -> Vec<u8> {
+    let homedir = home.path().to_str().unwrap();
+    run(
+        "gpg",
+        &["--homedir", homedir, "--batch", "--decrypt"],
+        message,
+        home.path(),
+    )
+}
+
+/// `gpg --armor --encrypt` to `recipient`, whose key is in `home`.
+pub fn gpg_encrypt(home: &tempfile::TempDir, recipient: &str, data: &[u8]) -> Vec<u8> {
+    let homedir = home.path().to_str().unwrap();
+    run(
+        "gpg",
+        &[
+            "--homedir",
+            homedir,
+            "--batch",
+            "--armor",
+            "--trust-model",
+            "always",
+            "--encrypt",
+            "-r",
+            recipient,
+        ],
+        data,
+        home.path(),
+    )
 }
