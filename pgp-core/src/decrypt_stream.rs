@@ -150,8 +150,9 @@ impl Decryptor {
         let spool = tempfile::tempfile()?;
         let mut sink = CanonicalWriter::new(BufWriter::with_capacity(STREAM_BUFFER, spool));
         let limit = self.max_plaintext;
+        let binary = crate::armor::dearmor(BufReader::with_capacity(STREAM_BUFFER, armored))?;
         let outcome = guard::sequoia(|| {
-            DecryptorBuilder::from_reader(armored)
+            DecryptorBuilder::from_reader(binary)
                 .map(|b| b.buffer_size(STREAM_BUFFER))
                 .and_then(|b| {
                     b.with_policy(self.verifier.policy(), self.verifier.time(), &mut helper)
@@ -236,29 +237,35 @@ impl Decryptor {
 /// Whether the raw decrypted text names a PGP/MIME signature or holds a
 /// cleartext-signed block (case-insensitive, across read boundaries).
 fn has_signature_marker(spool: &mut File) -> Result<bool, Error> {
-    const MARKERS: [&[u8]; 2] = [
-        b"application/pgp-signature",
-        b"-----begin pgp signed message",
+    // Both markers hold a `-`, which is rare in the bulk of mail (base64
+    // has none): candidates are found with memchr, then compared.
+    const MARKERS: [(&[u8], usize); 2] = [
+        (b"application/pgp-signature", 15),
+        (b"-----begin pgp signed message", 0),
     ];
-    let overlap = MARKERS.iter().map(|m| m.len()).max().unwrap_or(0);
+    const OVERLAP: usize = 32;
     spool.seek(SeekFrom::Start(0))?;
     let mut reader = BufReader::with_capacity(STREAM_BUFFER, spool);
-    let mut window: Vec<u8> = Vec::with_capacity(STREAM_BUFFER + overlap);
+    let mut window: Vec<u8> = Vec::with_capacity(STREAM_BUFFER + OVERLAP);
     loop {
         let chunk = reader.fill_buf()?;
         if chunk.is_empty() {
             return Ok(false);
         }
         let read = chunk.len();
-        window.extend(chunk.iter().map(u8::to_ascii_lowercase));
+        window.extend_from_slice(chunk);
         reader.consume(read);
-        if MARKERS
-            .iter()
-            .any(|marker| window.windows(marker.len()).any(|w| w == *marker))
-        {
+        let found = memchr::memchr_iter(b'-', &window).any(|dash| {
+            MARKERS.iter().any(|(marker, at)| {
+                dash.checked_sub(*at)
+                    .and_then(|start| window.get(start..start + marker.len()))
+                    .is_some_and(|candidate| candidate.eq_ignore_ascii_case(marker))
+            })
+        });
+        if found {
             return Ok(true);
         }
-        let keep = window.len().saturating_sub(overlap);
+        let keep = window.len().saturating_sub(OVERLAP);
         window.drain(..keep);
     }
 }

@@ -99,8 +99,9 @@ impl Decryptor {
     ) -> Result<(Vec<u8>, Vec<Signature>, Protection), Error> {
         let mut helper = Helper::new(self);
         let mut plaintext = Zeroizing::new(Vec::new());
+        let binary = crate::armor::dearmor(ciphertext)?;
         let outcome = guard::sequoia(|| {
-            DecryptorBuilder::from_bytes(ciphertext)
+            DecryptorBuilder::from_reader(binary)
                 .and_then(|b| {
                     b.with_policy(self.verifier.policy(), self.verifier.time(), &mut helper)
                 })

@@ -40,6 +40,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod armor;
 mod autocrypt;
 mod decrypt_stream;
 mod decryption;

@@ -76,15 +76,23 @@ impl Signer {
         output: &mut impl Write,
     ) -> Result<(), Error> {
         signed.seek(SeekFrom::Start(0))?;
-        let (signature, micalg) =
-            self.sign_detached_reader(BufReader::with_capacity(STREAM_BUFFER, &signed))?;
-        let boundary = loop {
-            let candidate = pgp_mime::boundary(b"")?;
-            signed.seek(SeekFrom::Start(0))?;
-            if !file_contains(&mut signed, candidate.as_bytes())? {
-                break candidate;
-            }
-        };
+        // The boundary is picked first and looked for while hashing: one
+        // pass over the spool for both.
+        let mut boundary = pgp_mime::boundary(b"")?;
+        let mut watched = Watch::new(
+            BufReader::with_capacity(STREAM_BUFFER, &signed),
+            boundary.as_bytes(),
+        );
+        let (signature, micalg) = self.sign_detached_reader(&mut watched)?;
+        if watched.found() {
+            boundary = loop {
+                let candidate = pgp_mime::boundary(b"")?;
+                signed.seek(SeekFrom::Start(0))?;
+                if !file_contains(&mut signed, candidate.as_bytes())? {
+                    break candidate;
+                }
+            };
+        }
         signed.seek(SeekFrom::Start(0))?;
         output.write_all(outer_header)?;
         let mut body = LineBreakWriter::new(&mut *output, line_break);
@@ -126,6 +134,54 @@ fn bare_cr_error() -> Error {
     }
 }
 
+/// A reader that notes whether a string passes through it (across reads).
+struct Watch<'n, R> {
+    inner: R,
+    finder: memchr::memmem::Finder<'n>,
+    /// The last bytes read, which could start a match across reads.
+    tail: Vec<u8>,
+    found: bool,
+}
+
+impl<'n, R: Read> Watch<'n, R> {
+    fn new(inner: R, needle: &'n [u8]) -> Self {
+        Watch {
+            inner,
+            finder: memchr::memmem::Finder::new(needle),
+            tail: Vec::with_capacity(2 * needle.len()),
+            found: false,
+        }
+    }
+
+    fn found(&self) -> bool {
+        self.found
+    }
+}
+
+impl<R: Read> Read for Watch<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let read = self.inner.read(buf)?;
+        let data = buf.get(..read).unwrap_or_default();
+        if !self.found {
+            let keep = self.finder.needle().len().saturating_sub(1);
+            // Matches that cross from the previous read into this one.
+            self.tail
+                .extend_from_slice(data.get(..keep.min(data.len())).unwrap_or_default());
+            self.found = self.finder.find(&self.tail).is_some() || self.finder.find(data).is_some();
+            let source = if data.len() >= keep {
+                data
+            } else {
+                &self.tail[..]
+            };
+            let start = source.len().saturating_sub(keep);
+            let last = source.get(start..).unwrap_or_default().to_vec();
+            self.tail.clear();
+            self.tail.extend_from_slice(&last);
+        }
+        Ok(read)
+    }
+}
+
 /// Whether `needle` occurs in what `file` holds from its position on.
 fn file_contains(file: &mut File, needle: &[u8]) -> Result<bool, Error> {
     let mut reader = BufReader::with_capacity(STREAM_BUFFER, file);
@@ -150,6 +206,26 @@ fn file_contains(file: &mut File, needle: &[u8]) -> Result<bool, Error> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn the_watch_sees_a_needle_across_reads() {
+        for split in 0..=8 {
+            let data = b"xxneedlexx";
+            let (a, b) = data.split_at(split.min(data.len()));
+            let mut watch = Watch::new(Read::chain(a, b), b"needle");
+            let mut sink = Vec::new();
+            // Tiny reads: every byte its own read.
+            let mut byte = [0u8; 1];
+            while watch.read(&mut byte).unwrap() == 1 {
+                sink.push(byte[0]);
+            }
+            assert!(watch.found(), "split at {split}");
+            assert_eq!(sink, data);
+        }
+        let mut watch = Watch::new(&b"needl needl"[..], b"needle");
+        std::io::copy(&mut watch, &mut std::io::sink()).unwrap();
+        assert!(!watch.found());
+    }
 
     #[test]
     fn boundary_search_spans_reads() {
