@@ -40,8 +40,9 @@ use zeroize::Zeroizing;
 use crate::certificate::{Certificate, PublicKeyAlgorithm};
 use crate::error::Error;
 use crate::external_key::{ExternalKey, KeyOperationError, KeyTransport};
-use crate::key_agreement::unwrap_content_key;
+use crate::key_agreement::{EcPrivateKey, unwrap_content_key};
 use crate::private_key::KeyMaterial;
+use crate::rsa_backend::RsaDecryptionKey;
 
 const AES128_CBC: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.1.2");
 const AES192_CBC: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.1.22");
@@ -208,7 +209,8 @@ pub struct DecryptionIdentity {
 
 /// Where the private key of a [`DecryptionIdentity`] is.
 enum DecryptionKey {
-    Local(KeyMaterial),
+    Rsa(RsaDecryptionKey),
+    Ec(EcPrivateKey),
     External(Arc<dyn ExternalKey>),
 }
 
@@ -216,11 +218,13 @@ impl DecryptionIdentity {
     /// Pairs a certificate with its PKCS#8 private key (DER), refusing a key
     /// that does not belong to the certificate.
     pub fn new(certificate: Certificate, private_key_pkcs8: &[u8]) -> Result<Self, Error> {
-        let key = KeyMaterial::for_certificate(private_key_pkcs8, &certificate)?;
-        Ok(DecryptionIdentity {
-            certificate,
-            key: DecryptionKey::Local(key),
-        })
+        let key = match KeyMaterial::for_certificate(private_key_pkcs8, &certificate)? {
+            KeyMaterial::Rsa(rsa) => {
+                DecryptionKey::Rsa(RsaDecryptionKey::new(private_key_pkcs8, rsa))
+            }
+            KeyMaterial::Ec(ec) => DecryptionKey::Ec(ec),
+        };
+        Ok(DecryptionIdentity { certificate, key })
     }
 
     /// Pairs an RSA certificate with a private key held elsewhere (an HSM,
@@ -380,7 +384,7 @@ pub(crate) fn recover_content_key(
         match (recipient, &identity.key) {
             (
                 RecipientInfo::Ktri(ktri),
-                key @ (DecryptionKey::Local(KeyMaterial::Rsa(_)) | DecryptionKey::External(_)),
+                key @ (DecryptionKey::Rsa(_) | DecryptionKey::External(_)),
             ) => {
                 let ours = match &ktri.rid {
                     RecipientIdentifier::IssuerAndSerialNumber(id) => {
@@ -394,9 +398,7 @@ pub(crate) fn recover_content_key(
                 let transport = key_transport(&ktri.key_enc_alg)?;
                 let encrypted = ktri.enc_key.as_bytes();
                 return match key {
-                    DecryptionKey::Local(KeyMaterial::Rsa(key)) => {
-                        rsa_decrypt(key, transport, encrypted)
-                    }
+                    DecryptionKey::Rsa(key) => key.decrypt(transport, encrypted),
                     DecryptionKey::External(key) => {
                         match key.decrypt_key_transport(transport, encrypted) {
                             Ok(cek) => Ok(cek),
@@ -410,10 +412,10 @@ pub(crate) fn recover_content_key(
                             Err(error) => Err(error.into_error(Error::Decryption)),
                         }
                     }
-                    DecryptionKey::Local(KeyMaterial::Ec(_)) => Err(Error::NotForUs),
+                    DecryptionKey::Ec(_) => Err(Error::NotForUs),
                 };
             }
-            (RecipientInfo::Kari(kari), DecryptionKey::Local(KeyMaterial::Ec(key))) => {
+            (RecipientInfo::Kari(kari), DecryptionKey::Ec(key)) => {
                 let ours = kari
                     .recipient_enc_keys
                     .iter()
@@ -483,20 +485,6 @@ fn key_transport(algorithm: &AlgorithmIdentifierOwned) -> Result<KeyTransport, E
         }
         other => Err(Error::UnsupportedAlgorithm(other)),
     }
-}
-
-fn rsa_decrypt(
-    key: &rsa::RsaPrivateKey,
-    transport: KeyTransport,
-    encrypted_key: &[u8],
-) -> Result<Zeroizing<Vec<u8>>, Error> {
-    match transport {
-        KeyTransport::RsaPkcs1v15 => key.decrypt(rsa::Pkcs1v15Encrypt, encrypted_key),
-        KeyTransport::RsaOaepSha1 => key.decrypt(rsa::Oaep::<sha1::Sha1>::new(), encrypted_key),
-        KeyTransport::RsaOaepSha256 => key.decrypt(rsa::Oaep::<sha2::Sha256>::new(), encrypted_key),
-    }
-    .map(Zeroizing::new)
-    .map_err(|_| Error::Decryption)
 }
 
 fn decrypt_content(

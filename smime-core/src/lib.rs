@@ -57,6 +57,7 @@ mod message;
 mod pem;
 mod pkcs12;
 mod private_key;
+mod rsa_backend;
 mod sign_stream;
 mod signature_algorithm;
 mod signing;

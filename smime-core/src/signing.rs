@@ -17,9 +17,7 @@ use const_oid::db::rfc2985::{
 use const_oid::db::rfc5911::{ID_DATA, ID_SIGNED_DATA};
 use der::asn1::{OctetString, SetOfVec};
 use der::{Any, Decode, Encode};
-use rsa::signature::RandomizedSigner;
 use rsa::signature::hazmat::PrehashSigner;
-use rsa::traits::PublicKeyParts;
 use spki::AlgorithmIdentifierOwned;
 use x509_cert::attr::Attribute;
 use x509_cert::time::Time;
@@ -30,6 +28,7 @@ use crate::error::Error;
 use crate::external_key::ExternalKey;
 use crate::key_agreement::EcPrivateKey;
 use crate::private_key::{KeyMaterial, PrivateKey};
+use crate::rsa_backend::RsaSigningKey;
 use crate::signature_algorithm::{self, SignatureScheme};
 use mail_message::{self as mime, Envelope};
 
@@ -44,7 +43,7 @@ const CAPABILITIES: [&str; 4] = [
 
 /// A private key ready to sign.
 enum SigningKey {
-    Rsa(Box<rsa::RsaPrivateKey>),
+    Rsa(RsaSigningKey),
     P256(p256::ecdsa::SigningKey),
     P384(p384::ecdsa::SigningKey),
     /// A key in a token or key store; its signatures are checked against
@@ -109,11 +108,13 @@ impl Signer {
     /// Refuses a key that does not belong to the certificate, and RSA keys
     /// under 2048 bits (which verifiers refuse).
     pub fn new(certificate: Certificate, key: &PrivateKey) -> Result<Signer, Error> {
-        // The ECDSA signing keys are built once: building one derives the
-        // public point, which costs as much as a signature.
+        // The signing keys are built once: building an ECDSA key derives the
+        // public point, which costs as much as a signature; AWS-LC's RSA key
+        // precomputes its Montgomery contexts.
         let (key, scheme) = match KeyMaterial::for_certificate(key.pkcs8_der(), &certificate)? {
             KeyMaterial::Rsa(rsa) => {
-                let bits = rsa.size() * 8;
+                let rsa = RsaSigningKey::new(key.pkcs8_der(), rsa);
+                let bits = rsa.bits();
                 if bits < 2048 {
                     return Err(Error::WeakKey { bits });
                 }
@@ -329,45 +330,8 @@ impl Signer {
     /// The signature value over `data` with our scheme and digest.
     fn sign_bytes(&self, data: &[u8]) -> Result<Vec<u8>, Error> {
         let failed = |_| Error::SigningFailed;
-        let mut rng = getrandom::SysRng;
         match (&self.key, self.scheme) {
-            (SigningKey::Rsa(key), SignatureScheme::RsaPss) => {
-                let key = (**key).clone();
-                let signature: Box<[u8]> = match self.digest {
-                    DigestAlgorithm::Sha256 => rsa::pss::SigningKey::<sha2::Sha256>::new(key)
-                        .try_sign_with_rng(&mut rng, data)
-                        .map_err(failed)?
-                        .into(),
-                    DigestAlgorithm::Sha384 => rsa::pss::SigningKey::<sha2::Sha384>::new(key)
-                        .try_sign_with_rng(&mut rng, data)
-                        .map_err(failed)?
-                        .into(),
-                    DigestAlgorithm::Sha512 => rsa::pss::SigningKey::<sha2::Sha512>::new(key)
-                        .try_sign_with_rng(&mut rng, data)
-                        .map_err(failed)?
-                        .into(),
-                };
-                Ok(signature.into_vec())
-            }
-            (SigningKey::Rsa(key), _) => {
-                let key = (**key).clone();
-                // The randomised entry point blinds the private-key operation.
-                let signature: Box<[u8]> = match self.digest {
-                    DigestAlgorithm::Sha256 => rsa::pkcs1v15::SigningKey::<sha2::Sha256>::new(key)
-                        .try_sign_with_rng(&mut rng, data)
-                        .map_err(failed)?
-                        .into(),
-                    DigestAlgorithm::Sha384 => rsa::pkcs1v15::SigningKey::<sha2::Sha384>::new(key)
-                        .try_sign_with_rng(&mut rng, data)
-                        .map_err(failed)?
-                        .into(),
-                    DigestAlgorithm::Sha512 => rsa::pkcs1v15::SigningKey::<sha2::Sha512>::new(key)
-                        .try_sign_with_rng(&mut rng, data)
-                        .map_err(failed)?
-                        .into(),
-                };
-                Ok(signature.into_vec())
-            }
+            (SigningKey::Rsa(key), scheme) => key.sign(scheme, self.digest, data),
             // ECDSA signs the digest (RFC 5753 section 7.2; truncated to the
             // curve order by the primitive when longer).
             (SigningKey::P256(key), _) => {
