@@ -3,8 +3,8 @@
 //!
 //! - Signing (PKCS#1 v1.5 and PSS): AWS-LC, about four times faster than
 //!   the `rsa` crate (blinded, constant-time exponentiation; figures in
-//!   `benches/README.md`). Keys AWS-LC
-//!   refuses (outside 2048 to 8192 bits, say) sign with the `rsa` crate.
+//!   `benches/README.md`). Keys AWS-LC refuses (outside 2048 to 8192
+//!   bits, say) sign with the `rsa` crate.
 //! - RSA-OAEP key transport: AWS-LC, which reports every failure alike.
 //! - RSA PKCS#1 v1.5 key transport: always the `rsa` crate. AWS-LC's
 //!   PKCS#1 v1.5 decryption reports bad padding as an error (its own source

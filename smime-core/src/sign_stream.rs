@@ -15,7 +15,6 @@ use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom, Write};
 use std::time::SystemTime;
 
-use cms::content_info::ContentInfo;
 use const_oid::db::rfc5911::{ID_DATA, ID_SIGNED_DATA};
 use der::{Any, Decode, Encode, Reader, SliceReader};
 use mail_message::stream::{Base64Writer, LineBreakWriter, read_header_section};
@@ -81,7 +80,7 @@ impl Signer {
             boundary_found = digest_file(self, &mut entity, Some(&candidate))?.1;
             boundary = Some(candidate);
         }
-        let signed_data = self.signed_data(&digest, None, SystemTime::now())?;
+        let time = SystemTime::now();
         entity.seek(SeekFrom::Start(0)).map_err(Error::Io)?;
         let entity = BufReader::with_capacity(SEGMENT, entity);
         output
@@ -90,16 +89,12 @@ impl Signer {
         let mut body = LineBreakWriter::new(output, message.line_break());
         match boundary {
             Some(boundary) => {
-                let info = ContentInfo {
-                    content_type: ID_SIGNED_DATA,
-                    content: Any::encode_from(&signed_data).map_err(Error::InvalidCms)?,
-                };
-                let cms = info.to_der().map_err(Error::InvalidCms)?;
+                let cms = self.signed_data_der(&digest, None, time, true)?;
                 let signature = mail_message::encode_base64(&cms, LineBreak::Crlf);
                 write_detached(&mut body, &boundary, self, entity, &signature)?;
             }
             None => {
-                let der = signed_data.to_der().map_err(Error::InvalidCms)?;
+                let der = self.signed_data_der(&digest, None, time, false)?;
                 write_opaque(&mut body, &der, entity)?;
             }
         }

@@ -4,22 +4,16 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use cms::cert::{CertificateChoices, IssuerAndSerialNumber};
-use cms::content_info::{CmsVersion, ContentInfo};
-use cms::signed_data::{
-    CertificateSet, EncapsulatedContentInfo, SignedData, SignerIdentifier, SignerInfo, SignerInfos,
-};
+use cms::cert::IssuerAndSerialNumber;
 use const_oid::ObjectIdentifier;
 use const_oid::db::rfc2985::{
     PKCS_9_AT_CONTENT_TYPE, PKCS_9_AT_MESSAGE_DIGEST, PKCS_9_AT_SIGNING_TIME,
     PKCS_9_AT_SMIME_CAPABILITIES,
 };
 use const_oid::db::rfc5911::{ID_DATA, ID_SIGNED_DATA};
-use der::asn1::{OctetString, SetOfVec};
-use der::{Any, Decode, Encode};
+use der::Encode;
 use rsa::signature::hazmat::PrehashSigner;
 use spki::AlgorithmIdentifierOwned;
-use x509_cert::attr::Attribute;
 use x509_cert::time::Time;
 
 use crate::certificate::{Certificate, Curve, PublicKeyAlgorithm};
@@ -88,6 +82,48 @@ pub struct Signer {
     key: SigningKey,
     digest: DigestAlgorithm,
     scheme: SignatureScheme,
+    /// The DER that is the same in every signature, encoded once.
+    fixed: FixedParts,
+}
+
+/// The parts of our SignedData that do not change between signatures.
+struct FixedParts {
+    /// `certificates [0] IMPLICIT CertificateSet`: the signer's certificate
+    /// and the chain, as loaded (never re-encoded), deduplicated and in DER
+    /// SET OF order.
+    certificates: Vec<u8>,
+    /// The SignerIdentifier (IssuerAndSerialNumber).
+    sid: Vec<u8>,
+    /// The content-type and SMIMECapabilities signed attributes.
+    content_type: Vec<u8>,
+    capabilities: Vec<u8>,
+}
+
+impl FixedParts {
+    fn new(certificate: &Certificate) -> Result<FixedParts, Error> {
+        let tbs = certificate.x509().tbs_certificate();
+        let sid = IssuerAndSerialNumber {
+            issuer: tbs.issuer().clone(),
+            serial_number: tbs.serial_number().clone(),
+        }
+        .to_der()
+        .map_err(Error::InvalidCms)?;
+        let capabilities: Vec<AlgorithmIdentifierOwned> = CAPABILITIES
+            .iter()
+            .filter_map(|oid| ObjectIdentifier::new(oid).ok())
+            .map(|oid| AlgorithmIdentifierOwned {
+                oid,
+                parameters: None,
+            })
+            .collect();
+        let capabilities = capabilities.to_der().map_err(Error::InvalidCms)?;
+        Ok(FixedParts {
+            certificates: certificate_set(certificate, &[]),
+            sid,
+            content_type: attribute(PKCS_9_AT_CONTENT_TYPE, &oid_der(ID_DATA)),
+            capabilities: attribute(PKCS_9_AT_SMIME_CAPABILITIES, &capabilities),
+        })
+    }
 }
 
 impl std::fmt::Debug for Signer {
@@ -130,6 +166,7 @@ impl Signer {
             ),
         };
         Ok(Signer {
+            fixed: FixedParts::new(&certificate)?,
             certificate,
             chain: Vec::new(),
             key,
@@ -170,6 +207,7 @@ impl Signer {
             _ => return Err(Error::UnsupportedPrivateKey),
         };
         Ok(Signer {
+            fixed: FixedParts::new(&certificate)?,
             certificate,
             chain: Vec::new(),
             key: SigningKey::External(key),
@@ -182,6 +220,7 @@ impl Signer {
     /// recipients can build the path.
     pub fn with_chain(mut self, chain: impl IntoIterator<Item = Certificate>) -> Signer {
         self.chain.extend(chain);
+        self.fixed.certificates = certificate_set(&self.certificate, &self.chain);
         self
     }
 
@@ -229,102 +268,109 @@ impl Signer {
     ) -> Result<Vec<u8>, Error> {
         let econtent = match form {
             SignatureForm::Detached => None,
-            SignatureForm::Opaque => Some(
-                Any::encode_from(&OctetString::new(content).map_err(Error::InvalidCms)?)
-                    .map_err(Error::InvalidCms)?,
-            ),
+            SignatureForm::Opaque => Some(content),
         };
-        let signed_data = self.signed_data(&self.digest.digest(content), econtent, time)?;
-        ContentInfo {
-            content_type: ID_SIGNED_DATA,
-            content: Any::encode_from(&signed_data).map_err(Error::InvalidCms)?,
-        }
-        .to_der()
-        .map_err(Error::InvalidCms)
+        self.signed_data_der(&self.digest.digest(content), econtent, time, true)
     }
 
-    /// SignedData over content whose digest (with [`Signer::digest`]) is
-    /// `content_digest`, with `econtent` encapsulated or detached (`None`).
-    pub(crate) fn signed_data(
+    /// SignedData (DER) over content whose digest (with [`Signer::digest`])
+    /// is `content_digest`, with `econtent` encapsulated or detached
+    /// (`None`); inside a ContentInfo if `content_info`.
+    ///
+    /// The DER is assembled here from parts (the fixed ones encoded once in
+    /// [`FixedParts`]) rather than through the `cms` types, which would
+    /// clone and re-encode every certificate per signature and copy the
+    /// content several times; a test checks the result against the `cms`
+    /// types' encoding.
+    pub(crate) fn signed_data_der(
         &self,
         content_digest: &[u8],
-        econtent: Option<Any>,
+        econtent: Option<&[u8]>,
         time: SystemTime,
-    ) -> Result<SignedData, Error> {
+        content_info: bool,
+    ) -> Result<Vec<u8>, Error> {
+        let attributes = self.signed_attributes(content_digest, time)?;
+        // The signature covers the DER encoding of the attributes as a SET
+        // OF (RFC 5652 section 5.4); in the SignerInfo they are [0] IMPLICIT.
+        let signature = self.sign_bytes(&attributes)?;
+        let implicit_attributes = attributes.split_first().map_or(&[][..], |(_, rest)| rest);
         let digest_id = AlgorithmIdentifierOwned {
             oid: self.digest.oid(),
             parameters: None,
-        };
-        let signed_attrs = self.signed_attributes(content_digest, time)?;
-        // The signature covers the DER encoding of the attributes as a SET OF
-        // (RFC 5652 section 5.4), which is how `SetOfVec` encodes.
-        let signature = self.sign_bytes(&signed_attrs.to_der().map_err(Error::InvalidCms)?)?;
-        let tbs = self.certificate.x509().tbs_certificate();
-        let signer_info = SignerInfo {
-            version: CmsVersion::V1,
-            sid: SignerIdentifier::IssuerAndSerialNumber(IssuerAndSerialNumber {
-                issuer: tbs.issuer().clone(),
-                serial_number: tbs.serial_number().clone(),
-            }),
-            digest_alg: digest_id.clone(),
-            signed_attrs: Some(signed_attrs),
-            signature_algorithm: signature_algorithm::identifier(self.scheme, self.digest)?,
-            signature: OctetString::new(signature).map_err(Error::InvalidCms)?,
-            unsigned_attrs: None,
-        };
-        let mut certificates = SetOfVec::new();
-        for certificate in std::iter::once(&self.certificate).chain(&self.chain) {
-            // A chain that repeats the signer's certificate is not an error.
-            let choice = CertificateChoices::Certificate(certificate.x509().clone());
-            if !certificates.iter().any(|c| *c == choice) {
-                certificates.insert(choice).map_err(Error::InvalidCms)?;
-            }
         }
-        Ok(SignedData {
-            version: CmsVersion::V1,
-            digest_algorithms: SetOfVec::try_from(vec![digest_id]).map_err(Error::InvalidCms)?,
-            encap_content_info: EncapsulatedContentInfo {
-                econtent_type: ID_DATA,
-                econtent,
-            },
-            certificates: Some(CertificateSet(certificates)),
-            crls: None,
-            signer_infos: SignerInfos(
-                SetOfVec::try_from(vec![signer_info]).map_err(Error::InvalidCms)?,
-            ),
-        })
+        .to_der()
+        .map_err(Error::InvalidCms)?;
+        let signature_algorithm = signature_algorithm::identifier(self.scheme, self.digest)?
+            .to_der()
+            .map_err(Error::InvalidCms)?;
+        let signer_info = tlv(
+            SEQUENCE,
+            &[
+                VERSION_1,
+                &self.fixed.sid,
+                &digest_id,
+                &[CONTEXT_0],
+                implicit_attributes,
+                &signature_algorithm,
+                &tlv(OCTET_STRING, &[&signature]),
+            ],
+        );
+        let digest_algorithms = tlv(SET, &[&digest_id]);
+        let signer_infos = tlv(SET, &[&signer_info]);
+        let id_data = oid_der(ID_DATA);
+
+        // Lengths first, so the content is copied once.
+        let octets_len = econtent.map_or(0, |c| tlv_len(c.len()));
+        let explicit_len = econtent.map_or(0, |_| tlv_len(octets_len));
+        let encap_len = id_data.len() + explicit_len;
+        let signed_data_len = VERSION_1.len()
+            + digest_algorithms.len()
+            + tlv_len(encap_len)
+            + self.fixed.certificates.len()
+            + signer_infos.len();
+        let id_signed_data = oid_der(ID_SIGNED_DATA);
+        let info_len = id_signed_data.len() + tlv_len(tlv_len(signed_data_len));
+
+        let mut out = Vec::with_capacity(tlv_len(info_len));
+        if content_info {
+            push_header(&mut out, SEQUENCE, info_len);
+            out.extend_from_slice(&id_signed_data);
+            push_header(&mut out, CONTEXT_0, tlv_len(signed_data_len));
+        }
+        push_header(&mut out, SEQUENCE, signed_data_len);
+        out.extend_from_slice(VERSION_1);
+        out.extend_from_slice(&digest_algorithms);
+        push_header(&mut out, SEQUENCE, encap_len);
+        out.extend_from_slice(&id_data);
+        if let Some(content) = econtent {
+            push_header(&mut out, CONTEXT_0, octets_len);
+            push_header(&mut out, OCTET_STRING, content.len());
+            out.extend_from_slice(content);
+        }
+        out.extend_from_slice(&self.fixed.certificates);
+        out.extend_from_slice(&signer_infos);
+        Ok(out)
     }
 
-    fn signed_attributes(
-        &self,
-        message_digest: &[u8],
-        time: SystemTime,
-    ) -> Result<SetOfVec<Attribute>, Error> {
-        let attribute = |oid: ObjectIdentifier, value: Any| -> Result<Attribute, Error> {
-            Ok(Attribute {
-                oid,
-                values: SetOfVec::try_from(vec![value]).map_err(Error::InvalidCms)?,
-            })
-        };
-        let capabilities: Vec<AlgorithmIdentifierOwned> = CAPABILITIES
-            .iter()
-            .filter_map(|oid| ObjectIdentifier::new(oid).ok())
-            .map(|oid| AlgorithmIdentifierOwned {
-                oid,
-                parameters: None,
-            })
-            .collect();
-        let signing_time = Time::try_from(time).map_err(Error::InvalidCms)?;
-        SetOfVec::try_from(vec![
-            attribute(PKCS_9_AT_CONTENT_TYPE, any(&ID_DATA)?)?,
-            attribute(PKCS_9_AT_SIGNING_TIME, any(&signing_time)?)?,
-            attribute(
+    /// The signed attributes (DER, a SET OF): content-type,
+    /// signing-time, message-digest and SMIMECapabilities.
+    fn signed_attributes(&self, message_digest: &[u8], time: SystemTime) -> Result<Vec<u8>, Error> {
+        let signing_time = Time::try_from(time)
+            .and_then(|t| t.to_der())
+            .map_err(Error::InvalidCms)?;
+        let mut attributes = [
+            self.fixed.content_type.as_slice(),
+            &attribute(PKCS_9_AT_SIGNING_TIME, &signing_time),
+            &attribute(
                 PKCS_9_AT_MESSAGE_DIGEST,
-                any(&OctetString::new(message_digest).map_err(Error::InvalidCms)?)?,
-            )?,
-            attribute(PKCS_9_AT_SMIME_CAPABILITIES, any(&capabilities)?)?,
-        ])
-        .map_err(Error::InvalidCms)
+                &tlv(OCTET_STRING, &[message_digest]),
+            ),
+            &self.fixed.capabilities,
+        ];
+        // DER orders a SET OF by the encodings (X.690 section 11.6);
+        // byte-wise comparison is that order.
+        attributes.sort_unstable();
+        Ok(tlv(SET, &attributes))
     }
 
     /// The signature value over `data` with our scheme and digest.
@@ -426,8 +472,72 @@ pub(crate) const OPAQUE_HEAD: &[u8] =
       Content-Transfer-Encoding: base64\r\n\
       Content-Disposition: attachment; filename=\"smime.p7m\"\r\n\r\n";
 
-fn any(value: &impl Encode) -> Result<Any, Error> {
-    Any::from_der(&value.to_der().map_err(Error::InvalidCms)?).map_err(Error::InvalidCms)
+const SEQUENCE: u8 = 0x30;
+const SET: u8 = 0x31;
+const OCTET_STRING: u8 = 0x04;
+/// `[0]`, constructed (EXPLICIT, or IMPLICIT over a SET OF).
+const CONTEXT_0: u8 = 0xa0;
+/// `INTEGER 1`: CMSVersion v1 of SignedData and SignerInfo.
+const VERSION_1: &[u8] = &[0x02, 0x01, 0x01];
+
+/// The length of a DER TLV whose value is `len` bytes long.
+fn tlv_len(len: usize) -> usize {
+    let length_octets = if len < 0x80 {
+        0
+    } else {
+        (usize::BITS - len.leading_zeros()).div_ceil(8) as usize
+    };
+    2 + length_octets + len
+}
+
+/// A DER tag and definite length.
+fn push_header(out: &mut Vec<u8>, tag: u8, len: usize) {
+    out.push(tag);
+    if len < 0x80 {
+        out.push(len as u8);
+    } else {
+        let bytes = len.to_be_bytes();
+        let significant = bytes
+            .iter()
+            .position(|b| *b != 0)
+            .and_then(|first| bytes.get(first..))
+            .unwrap_or_default();
+        out.push(0x80 | significant.len() as u8);
+        out.extend_from_slice(significant);
+    }
+}
+
+/// A DER TLV whose value is `parts` in order.
+fn tlv(tag: u8, parts: &[&[u8]]) -> Vec<u8> {
+    let len = parts.iter().map(|p| p.len()).sum();
+    let mut out = Vec::with_capacity(tlv_len(len));
+    push_header(&mut out, tag, len);
+    for part in parts {
+        out.extend_from_slice(part);
+    }
+    out
+}
+
+fn oid_der(oid: ObjectIdentifier) -> Vec<u8> {
+    tlv(0x06, &[oid.as_bytes()])
+}
+
+/// An `Attribute` with one value (already DER).
+fn attribute(oid: ObjectIdentifier, value: &[u8]) -> Vec<u8> {
+    tlv(SEQUENCE, &[&oid_der(oid), &tlv(SET, &[value])])
+}
+
+/// `certificates [0] IMPLICIT CertificateSet` with `certificate` and
+/// `chain`: the certificates as loaded, a repeated one once (a chain that
+/// repeats the signer's certificate is not an error), in DER SET OF order.
+fn certificate_set(certificate: &Certificate, chain: &[Certificate]) -> Vec<u8> {
+    let mut certificates: Vec<&[u8]> = std::iter::once(certificate)
+        .chain(chain)
+        .map(Certificate::to_der)
+        .collect();
+    certificates.sort_unstable();
+    certificates.dedup();
+    tlv(CONTEXT_0, &certificates)
 }
 
 /// A boundary that does not occur in `content` (RFC 2046 section 5.1.1).
@@ -448,5 +558,158 @@ pub(crate) fn boundary_for(content: &[u8]) -> String {
             return boundary;
         }
         counter += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use cms::cert::CertificateChoices;
+    use cms::content_info::{CmsVersion, ContentInfo};
+    use cms::signed_data::{
+        CertificateSet, EncapsulatedContentInfo, SignedData, SignerIdentifier, SignerInfo,
+        SignerInfos,
+    };
+    use der::asn1::{OctetString, SetOfVec};
+    use der::{Any, Decode};
+    use x509_cert::attr::Attribute;
+
+    use super::*;
+
+    fn any(value: &impl Encode) -> Any {
+        Any::from_der(&value.to_der().unwrap()).unwrap()
+    }
+
+    /// The SignedData as the `cms` types encode it (how `Signer` built it
+    /// before it assembled the DER itself), with the signature value
+    /// `signature`.
+    fn reference(
+        signer: &Signer,
+        content: &[u8],
+        form: SignatureForm,
+        time: SystemTime,
+        signature: &[u8],
+    ) -> Vec<u8> {
+        let digest_id = AlgorithmIdentifierOwned {
+            oid: signer.digest.oid(),
+            parameters: None,
+        };
+        let attribute = |oid, value| Attribute {
+            oid,
+            values: SetOfVec::try_from(vec![value]).unwrap(),
+        };
+        let capabilities: Vec<AlgorithmIdentifierOwned> = CAPABILITIES
+            .iter()
+            .map(|oid| AlgorithmIdentifierOwned {
+                oid: ObjectIdentifier::new(oid).unwrap(),
+                parameters: None,
+            })
+            .collect();
+        let signed_attrs = SetOfVec::try_from(vec![
+            attribute(PKCS_9_AT_CONTENT_TYPE, any(&ID_DATA)),
+            attribute(PKCS_9_AT_SIGNING_TIME, any(&Time::try_from(time).unwrap())),
+            attribute(
+                PKCS_9_AT_MESSAGE_DIGEST,
+                any(&OctetString::new(signer.digest.digest(content)).unwrap()),
+            ),
+            attribute(PKCS_9_AT_SMIME_CAPABILITIES, any(&capabilities)),
+        ])
+        .unwrap();
+        let tbs = signer.certificate.x509().tbs_certificate();
+        let signer_info = SignerInfo {
+            version: CmsVersion::V1,
+            sid: SignerIdentifier::IssuerAndSerialNumber(IssuerAndSerialNumber {
+                issuer: tbs.issuer().clone(),
+                serial_number: tbs.serial_number().clone(),
+            }),
+            digest_alg: digest_id.clone(),
+            signed_attrs: Some(signed_attrs),
+            signature_algorithm: signature_algorithm::identifier(signer.scheme, signer.digest)
+                .unwrap(),
+            signature: OctetString::new(signature).unwrap(),
+            unsigned_attrs: None,
+        };
+        let mut certificates = SetOfVec::new();
+        for certificate in std::iter::once(&signer.certificate).chain(&signer.chain) {
+            let choice = CertificateChoices::Certificate(certificate.x509().clone());
+            if !certificates.iter().any(|c| *c == choice) {
+                certificates.insert(choice).unwrap();
+            }
+        }
+        let econtent = (form == SignatureForm::Opaque)
+            .then(|| Any::encode_from(&OctetString::new(content).unwrap()).unwrap());
+        let signed_data = SignedData {
+            version: CmsVersion::V1,
+            digest_algorithms: SetOfVec::try_from(vec![digest_id]).unwrap(),
+            encap_content_info: EncapsulatedContentInfo {
+                econtent_type: ID_DATA,
+                econtent,
+            },
+            certificates: Some(CertificateSet(certificates)),
+            crls: None,
+            signer_infos: SignerInfos(SetOfVec::try_from(vec![signer_info]).unwrap()),
+        };
+        ContentInfo {
+            content_type: ID_SIGNED_DATA,
+            content: Any::encode_from(&signed_data).unwrap(),
+        }
+        .to_der()
+        .unwrap()
+    }
+
+    /// The signature value in our encoding (the one part that may differ
+    /// between two signatures: ECDSA and PSS are randomised).
+    fn signature_of(cms: &[u8]) -> Vec<u8> {
+        let info = ContentInfo::from_der(cms).unwrap();
+        let data: SignedData = info.content.decode_as().unwrap();
+        let info = data.signer_infos.0.iter().next().unwrap();
+        info.signature.as_bytes().to_vec()
+    }
+
+    fn signer(kind: testkit::KeyKind) -> Signer {
+        let id = testkit::pki().smime("a@example.org", kind);
+        let certificate = Certificate::from_der(id.certificate_der()).unwrap();
+        let key = PrivateKey::load(id.private_key_der(), None).unwrap();
+        let chain: Vec<Certificate> = id
+            .chain_der()
+            .iter()
+            .map(|d| Certificate::from_der(d).unwrap())
+            .collect();
+        Signer::new(certificate.clone(), &key)
+            .unwrap()
+            // The signer's own certificate again: included once.
+            .with_chain(std::iter::once(certificate).chain(chain))
+    }
+
+    /// The hand-assembled DER is byte for byte what the `cms` types encode,
+    /// for every key kind, digest and form, short and long (multi-byte
+    /// lengths) content.
+    #[test]
+    fn assembled_der_is_what_the_cms_types_encode() {
+        let time = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_764_800_000);
+        for kind in [testkit::KeyKind::Rsa2048, testkit::KeyKind::P256] {
+            for digest in [DigestAlgorithm::Sha256, DigestAlgorithm::Sha512] {
+                let signer = signer(kind).with_digest(digest);
+                for content in [&b"Hi"[..], &[b'x'; 70_000][..]] {
+                    for form in [SignatureForm::Detached, SignatureForm::Opaque] {
+                        let ours = signer.sign_cms(content, form, time).unwrap();
+                        let expected =
+                            reference(&signer, content, form, time, &signature_of(&ours));
+                        assert!(ours == expected, "{kind:?} {digest:?} {form:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn der_lengths() {
+        for len in [0, 1, 127, 128, 255, 256, 65_535, 65_536, 16_777_216] {
+            let mut out = Vec::new();
+            push_header(&mut out, OCTET_STRING, len);
+            assert_eq!(out.len() + len, tlv_len(len), "{len}");
+            let header = der::Header::decode(&mut der::SliceReader::new(&out).unwrap()).unwrap();
+            assert_eq!(usize::try_from(header.length()).unwrap(), len);
+        }
     }
 }
