@@ -327,6 +327,9 @@ struct Scan<W: Write> {
     field_head: Vec<u8>,
     /// A line that may be `Content-Transfer-Encoding: binary` occurred.
     maybe_binary: bool,
+    /// Whether the current line can be a delimiter or a field (starts with
+    /// `-` or `C`/`c`): others need no look at their start.
+    candidate: bool,
 }
 
 impl<W: Write> Scan<W> {
@@ -343,6 +346,7 @@ impl<W: Write> Scan<W> {
             closed: false,
             field_head: Vec::new(),
             maybe_binary: false,
+            candidate: true,
         }
     }
 
@@ -364,75 +368,94 @@ impl<W: Write> Scan<W> {
     }
 }
 
+impl<W: Write> Scan<W> {
+    /// One piece of a line (all of it, or up to the end of a write): its
+    /// length, and its start for the delimiter and field checks, which only
+    /// lines starting with `-` or `C`/`c` can pass.
+    fn line_piece(&mut self, segment: &[u8], limit: usize) {
+        let at_line_start = self.line_length == 0;
+        self.line_length += segment.len();
+        if self.line_length > 998 {
+            self.eight_bit = true;
+        }
+        if at_line_start {
+            self.candidate = matches!(segment.first(), Some(b'-' | b'C' | b'c') | None);
+        } else if segment.is_empty() {
+            return;
+        }
+        if !self.candidate {
+            return;
+        }
+        let take = limit
+            .saturating_sub(self.line_start.len())
+            .min(segment.len());
+        let (head, tail) = segment.split_at(take);
+        self.line_start.extend_from_slice(head);
+        let field_take = FIELD_HEAD
+            .saturating_sub(self.field_head.len())
+            .min(segment.len());
+        self.field_head
+            .extend_from_slice(segment.get(..field_take).unwrap_or_default());
+        if self.rest_blank && !tail.iter().all(u8::is_ascii_whitespace) {
+            self.rest_blank = false;
+        }
+    }
+
+    /// The end of a line.
+    fn line_end(&mut self) {
+        if self.candidate {
+            if self.line_closes() {
+                self.closed = true;
+            }
+            if may_name_binary(&self.field_head) {
+                self.maybe_binary = true;
+            }
+        }
+        self.field_head.clear();
+        self.line_length = 0;
+        self.line_start.clear();
+        self.rest_blank = true;
+        self.candidate = true;
+    }
+}
+
 impl<W: Write> Write for Scan<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let written = self.inner.write(buf)?;
+        let data = buf.get(..written).unwrap_or_default();
+        let Some(&last) = data.last() else {
+            return Ok(0);
+        };
         let limit = self.closing.as_ref().map_or(0, Vec::len);
-        let mut rest = buf.get(..written).unwrap_or_default();
-        // Line by line rather than byte by byte: the checks below run over
-        // whole segments, which is what keeps large messages fast.
-        while !rest.is_empty() {
-            let newline = rest.iter().position(|&b| b == b'\n');
-            let segment = rest
-                .get(..newline.unwrap_or(rest.len()))
-                .unwrap_or_default();
-            // Branch-free folds, which the compiler vectorises.
-            let (high, carriage_returns) =
-                segment.iter().fold((false, 0usize), |(high, crs), &b| {
-                    (high | (b >= 0x80) | (b == 0), crs + usize::from(b == b'\r'))
-                });
-            self.eight_bit |= high;
-            // A CR is bare unless it is the last byte before an LF; one that
-            // ended the previous write is bare unless this one starts with LF.
-            if self.previous == b'\r' && !segment.is_empty() {
-                self.bare_cr = true;
-            }
-            if carriage_returns > 1 || (carriage_returns == 1 && segment.last() != Some(&b'\r')) {
-                self.bare_cr = true;
-            }
-            if self.bare_cr {
-                self.eight_bit = true;
-            }
-            self.line_length += segment.len();
-            if self.line_length > 998 {
-                self.eight_bit = true;
-            }
-            let take = limit
-                .saturating_sub(self.line_start.len())
-                .min(segment.len());
-            let (head, tail) = segment.split_at(take);
-            self.line_start.extend_from_slice(head);
-            let field_take = FIELD_HEAD
-                .saturating_sub(self.field_head.len())
-                .min(segment.len());
-            self.field_head
-                .extend_from_slice(segment.get(..field_take).unwrap_or_default());
-            if self.rest_blank && !tail.iter().all(u8::is_ascii_whitespace) {
-                self.rest_blank = false;
-            }
-            match newline {
-                Some(at) => {
-                    if self.line_closes() {
-                        self.closed = true;
-                    }
-                    if may_name_binary(&self.field_head) {
-                        self.maybe_binary = true;
-                    }
-                    self.field_head.clear();
-                    self.line_length = 0;
-                    self.line_start.clear();
-                    self.rest_blank = true;
-                    self.previous = b'\n';
-                    rest = rest.get(at + 1..).unwrap_or_default();
-                }
-                None => {
-                    if let Some(&last) = segment.last() {
-                        self.previous = last;
-                    }
-                    rest = &[];
-                }
-            }
+        // 8-bit bytes, NUL and CRs over the whole write at once (word-wise
+        // and memchr's SIMD search); lines are found with memchr too.
+        self.eight_bit |= !data.is_ascii() || memchr::memchr(0, data).is_some();
+        let carriage_returns = memchr::memchr_iter(b'\r', data).count();
+        // Every CR must be the last byte before an LF: count those pairs.
+        // A CR that ended the previous write pairs with an LF starting this
+        // one; one that ends this write is judged with the next.
+        let mut paired = 0usize;
+        let mut begin = 0;
+        for newline in memchr::memchr_iter(b'\n', data) {
+            let before = match newline.checked_sub(1) {
+                Some(index) => data.get(index).copied(),
+                None => Some(self.previous),
+            };
+            paired += usize::from(before == Some(b'\r'));
+            self.line_piece(data.get(begin..newline).unwrap_or_default(), limit);
+            self.line_end();
+            begin = newline + 1;
         }
+        self.line_piece(data.get(begin..).unwrap_or_default(), limit);
+        let judged =
+            carriage_returns - usize::from(last == b'\r') + usize::from(self.previous == b'\r');
+        if judged != paired {
+            self.bare_cr = true;
+        }
+        if self.bare_cr {
+            self.eight_bit = true;
+        }
+        self.previous = last;
         Ok(written)
     }
 

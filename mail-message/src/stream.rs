@@ -30,16 +30,16 @@ impl<W: Write> CanonicalWriter<W> {
 impl<W: Write> Write for CanonicalWriter<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         // Fast path for input that is already canonical (the usual case):
-        // one branch-free pass, which the compiler vectorises, finds no bare
-        // LF, and the buffer goes through as it is.
-        let bare_lf_first = buf.first() == Some(&b'\n') && self.previous != b'\r';
-        let bare_lf = buf
-            .iter()
-            .zip(buf.iter().skip(1))
-            .fold(false, |seen, (&before, &byte)| {
-                seen | ((byte == b'\n') & (before != b'\r'))
-            });
-        if !bare_lf_first && !bare_lf {
+        // memchr's SIMD search finds every LF, none is bare, and the buffer
+        // goes through as it is.
+        let bare_lf = memchr::memchr_iter(b'\n', buf).any(|at| {
+            let before = match at.checked_sub(1) {
+                Some(index) => buf.get(index).copied(),
+                None => Some(self.previous),
+            };
+            before != Some(b'\r')
+        });
+        if !bare_lf {
             self.inner.write_all(buf)?;
             if let Some(&last) = buf.last() {
                 self.previous = last;
