@@ -5,6 +5,9 @@
 //! - sign: pgp-core makes a PGP/MIME `multipart/signed` message
 //!   (`sign_message_stream`); gpg makes an armored detached signature of the
 //!   message file (`--armor --detach-sign`);
+//! - verify: pgp-core checks the PGP/MIME message it signed
+//!   (`verify_message_spooled`, the signed part spooled); gpg checks its
+//!   detached signature of the message file (`--verify SIG FILE`);
 //! - encrypt: PGP/MIME `multipart/encrypted` to one recipient
 //!   (`encrypt_message_stream`) against `gpg --armor --encrypt`;
 //! - decrypt: each decrypts what it encrypted (`decrypt_message_spooled`
@@ -24,7 +27,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use pgp_core::{Decryptor, Encryptor, Signer};
+use pgp_core::{Decryptor, Encryptor, Signer, Verdict, Verifier};
 use testkit::{PgpSuite, PgpVersion, openpgp_key};
 
 const SIZES: [(&str, usize); 3] = [
@@ -166,6 +169,44 @@ fn pgp(c: &mut Criterion) {
                     &out,
                 );
             });
+        });
+
+        // Verify: each checks what it signed (ours the whole PGP/MIME
+        // message, streamed; gpg its detached signature of the file).
+        let verifier = Verifier::new([alice.cert().clone().strip_secret_key_material()]);
+        let mut signed = Vec::new();
+        signer
+            .sign_message_stream(&message[..], &mut signed)
+            .unwrap();
+        assert_eq!(
+            verifier
+                .verify_message_spooled(&signed[..])
+                .unwrap()
+                .verification()
+                .verdict(),
+            Verdict::SignedByFrom
+        );
+        group.bench_with_input(
+            BenchmarkId::new("verify/pgp-core", label),
+            &signed,
+            |b, s| {
+                b.iter(|| black_box(verifier.verify_message_spooled(&s[..]).unwrap()));
+            },
+        );
+        let signature = gpg.path(&format!("message-{label}.asc"));
+        gpg.run(
+            &[
+                "--local-user",
+                "alice@example.org",
+                "--armor",
+                "--detach-sign",
+                &file,
+            ],
+            &signature,
+        );
+        let signature = signature.to_str().unwrap().to_owned();
+        group.bench_function(BenchmarkId::new("verify/gpg", label), |b| {
+            b.iter(|| gpg.run(&["--verify", &signature, &file], &out));
         });
 
         group.bench_with_input(

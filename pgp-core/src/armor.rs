@@ -1,6 +1,6 @@
-//! A fast path for ASCII-armored `PGP MESSAGE`s
+//! ASCII-armored `PGP MESSAGE`s
 //! ([RFC 9580 section 6.2](https://www.rfc-editor.org/rfc/rfc9580#section-6.2))
-//! read as a stream.
+//! as streams: a fast reading path, and a writer in constant memory.
 //!
 //! Sequoia's armor reader handles every armor kind and every oddity, byte by
 //! byte; on large messages it took more than half of the time of a
@@ -11,12 +11,149 @@
 //! checked: RFC 9580 makes it optional, and the decrypted data is
 //! authenticated (MDC or AEAD) anyway.
 
-use std::io::{self, BufRead, Cursor, Read};
+use std::io::{self, BufRead, Cursor, Read, Write};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
 const BEGIN: &[u8] = b"-----BEGIN PGP MESSAGE-----";
+const END: &[u8] = b"-----END PGP MESSAGE-----";
+
+/// Bytes per armor line: 64 base64 characters, as Sequoia and GnuPG write.
+const LINE_BYTES: usize = 48;
+
+/// Writes binary OpenPGP data as an armored `PGP MESSAGE` while it streams
+/// through: 64 characters per line, LF line breaks, and the CRC24 footer
+/// (RFC 9580 section 6.1 lets writers omit it, but GnuPG 2.2 reads the `END`
+/// line as data without it). Sequoia's armor writer holds whole
+/// partial-body chunks (4 MiB and more) in growing buffers; this one holds
+/// at most a line of input and 64 KiB of output. Call
+/// [`ArmorWriter::finish`] at the end.
+pub(crate) struct ArmorWriter<W: Write> {
+    inner: W,
+    crc: u32,
+    /// Input that does not fill a line yet.
+    pending: Vec<u8>,
+    /// Encoded lines waiting to be written.
+    out: Vec<u8>,
+}
+
+const CRC24_INIT: u32 = 0x00B7_04CE;
+const CRC24_POLY: u32 = 0x0186_4CFB;
+
+/// The CRC24 table (RFC 9580 section 6.1.1), one entry per byte value.
+// Built at compile time: an index out of range would fail the build.
+#[allow(clippy::indexing_slicing)]
+const CRC24_TABLE: [u32; 256] = {
+    let mut table = [0u32; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        let mut crc = (byte as u32) << 16;
+        let mut bit = 0;
+        while bit < 8 {
+            crc <<= 1;
+            if crc & 0x0100_0000 != 0 {
+                crc ^= CRC24_POLY;
+            }
+            bit += 1;
+        }
+        table[byte] = crc & 0x00FF_FFFF;
+        byte += 1;
+    }
+    table
+};
+
+/// `crc` continued over `data`.
+fn crc24(crc: u32, data: &[u8]) -> u32 {
+    data.iter().fold(crc, |crc, &b| {
+        let index = ((crc >> 16) ^ u32::from(b)) & 0xFF;
+        ((crc << 8) ^ CRC24_TABLE.get(index as usize).copied().unwrap_or(0)) & 0x00FF_FFFF
+    })
+}
+
+/// Input encoded per batch of lines (64 KiB of output).
+const BATCH: usize = LINE_BYTES * 1024;
+
+impl<W: Write> ArmorWriter<W> {
+    /// Writes the armor header.
+    pub(crate) fn new(mut inner: W) -> io::Result<ArmorWriter<W>> {
+        inner.write_all(BEGIN)?;
+        inner.write_all(b"\n\n")?;
+        Ok(ArmorWriter {
+            inner,
+            crc: CRC24_INIT,
+            pending: Vec::with_capacity(LINE_BYTES),
+            out: Vec::with_capacity(BATCH / 3 * 4 + BATCH / LINE_BYTES),
+        })
+    }
+
+    /// Encodes whole lines of `data` (a multiple of [`LINE_BYTES`], at most
+    /// [`BATCH`]) and writes them.
+    fn lines(&mut self, data: &[u8]) -> io::Result<()> {
+        self.out.clear();
+        let mut line = [0u8; 64];
+        for group in data.chunks(LINE_BYTES) {
+            let length = STANDARD
+                .encode_slice(group, &mut line)
+                .map_err(io::Error::other)?;
+            self.out
+                .extend_from_slice(line.get(..length).unwrap_or_default());
+            self.out.push(b'\n');
+        }
+        self.inner.write_all(&self.out)
+    }
+
+    /// Writes the last line and the armor footer; returns the inner writer.
+    pub(crate) fn finish(mut self) -> io::Result<W> {
+        let pending = std::mem::take(&mut self.pending);
+        if !pending.is_empty() {
+            self.lines(&pending)?;
+        }
+        let crc = self.crc.to_be_bytes();
+        let mut footer = [0u8; 4];
+        STANDARD
+            .encode_slice(crc.get(1..).unwrap_or_default(), &mut footer)
+            .map_err(io::Error::other)?;
+        self.inner.write_all(b"=")?;
+        self.inner.write_all(&footer)?;
+        self.inner.write_all(b"\n")?;
+        self.inner.write_all(END)?;
+        self.inner.write_all(b"\n")?;
+        self.inner.flush()?;
+        Ok(self.inner)
+    }
+}
+
+impl<W: Write> Write for ArmorWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.crc = crc24(self.crc, buf);
+        let mut data = buf;
+        if !self.pending.is_empty() {
+            let take = (LINE_BYTES - self.pending.len()).min(data.len());
+            let (head, rest) = data.split_at(take);
+            self.pending.extend_from_slice(head);
+            data = rest;
+            if self.pending.len() < LINE_BYTES {
+                return Ok(buf.len());
+            }
+            let line = std::mem::take(&mut self.pending);
+            self.lines(&line)?;
+            self.pending = line;
+            self.pending.clear();
+        }
+        let whole = data.len() / LINE_BYTES * LINE_BYTES;
+        let (lines, rest) = data.split_at(whole);
+        for batch in lines.chunks(BATCH) {
+            self.lines(batch)?;
+        }
+        self.pending.extend_from_slice(rest);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
 
 /// The longest armor line the fast path reads as one (base64 lines have
 /// 76 characters; headers are short).
@@ -149,6 +286,51 @@ mod tests {
         let mut out = Vec::new();
         dearmor(input).unwrap().read_to_end(&mut out).unwrap();
         out
+    }
+
+    #[test]
+    fn written_armor_reads_back_at_every_split() {
+        let data: Vec<u8> = (0..1000u32).map(|i| (i * 7 % 251) as u8).collect();
+        for split in [1, 5, 47, 48, 49, 100, 1000] {
+            let mut writer = ArmorWriter::new(Vec::new()).unwrap();
+            for piece in data.chunks(split) {
+                writer.write_all(piece).unwrap();
+            }
+            let armored = writer.finish().unwrap();
+            let text = String::from_utf8(armored.clone()).unwrap();
+            assert!(text.starts_with("-----BEGIN PGP MESSAGE-----\n\n"));
+            assert!(text.ends_with("\n-----END PGP MESSAGE-----\n"));
+            assert!(text.lines().all(|l| l.len() <= 64));
+            assert_eq!(read_all(&armored), data, "split {split}");
+        }
+        let empty = ArmorWriter::new(Vec::new()).unwrap().finish().unwrap();
+        assert_eq!(read_all(&empty), b"");
+    }
+
+    #[test]
+    fn the_checksum_is_rfc_9580s() {
+        // The CRC24 of nothing is the initial value; of "a" as computed by
+        // the bitwise definition in RFC 9580 section 6.1.1.
+        let bitwise = |data: &[u8]| {
+            let mut crc = CRC24_INIT;
+            for &b in data {
+                crc ^= u32::from(b) << 16;
+                for _ in 0..8 {
+                    crc <<= 1;
+                    if crc & 0x0100_0000 != 0 {
+                        crc ^= CRC24_POLY;
+                    }
+                }
+            }
+            crc & 0x00FF_FFFF
+        };
+        for data in [&b""[..], b"a", b"hello world", &[0xff; 300]] {
+            assert_eq!(crc24(CRC24_INIT, data), bitwise(data));
+        }
+        // Split anywhere, the same.
+        let data = b"split me anywhere";
+        let (a, b) = data.split_at(5);
+        assert_eq!(crc24(crc24(CRC24_INIT, a), b), bitwise(data));
     }
 
     #[test]

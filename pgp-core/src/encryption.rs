@@ -19,7 +19,7 @@ use sequoia_openpgp::cert::amalgamation::key::ValidErasedKeyAmalgamation;
 use sequoia_openpgp::packet::key::PublicParts;
 use sequoia_openpgp::policy::StandardPolicy;
 use sequoia_openpgp::serialize::stream::{
-    self, Armorer, Encryptor as OpenPgpEncryptor, LiteralWriter, Message, Recipient,
+    self, Encryptor as OpenPgpEncryptor, LiteralWriter, Message, Recipient,
 };
 use sequoia_openpgp::types::Features;
 use sequoia_openpgp::{Cert, KeyHandle};
@@ -141,8 +141,9 @@ impl Encryptor {
             let keys = selection::encryption_keys(cert, &policy, time)?;
             recipients.extend(keys.into_iter().map(|ka| recipient(&ka)));
         }
-        let message = Message::new(sink);
-        let message = Armorer::new(message).build().map_err(Error::openpgp)?;
+        // Our armor writer, not Sequoia's: it streams in constant memory.
+        let mut armored = crate::armor::ArmorWriter::new(sink)?;
+        let message = Message::new(&mut armored);
         let message = OpenPgpEncryptor::for_recipients(message, recipients)
             .build()
             .map_err(Error::openpgp)?;
@@ -160,6 +161,7 @@ impl Encryptor {
             .map_err(Error::openpgp)?;
         write_plaintext(&mut literal)?;
         literal.finalize().map_err(Error::openpgp)?;
+        armored.finish()?;
         Ok(())
     }
 
