@@ -12,9 +12,7 @@ use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
 use gateway_facade::store::SqliteDirectory;
-use gateway_facade::{
-    Config, Envelope, Gateway, OrganisationKey, SmimeIdentity, SpooledMessage,
-};
+use gateway_facade::{Config, Envelope, Gateway, OrganisationKey, SmimeIdentity, SpooledMessage};
 use libfuzzer_sys::fuzz_target;
 use smime_core::{Certificate, PrivateKey};
 
