@@ -23,8 +23,6 @@ use const_oid::db::rfc5912::{
 };
 use der::asn1::{BitString, Null, OctetString, SetOfVec};
 use der::{Any, Encode};
-use pkcs8::DecodePublicKey;
-use rsa::traits::PaddingScheme;
 use spki::AlgorithmIdentifierOwned;
 use zeroize::Zeroizing;
 
@@ -33,6 +31,7 @@ use crate::envelope::{ContentEncryption, GcmParameters, RsaesOaepParams};
 use crate::error::Error;
 use crate::gcm_stream::{Authenticator, GcmKey, Keystream};
 use crate::key_agreement::wrap_content_key;
+use crate::rsa_backend::RsaRecipientKey;
 use mail_message::Entity;
 use mail_message::stream::{Base64Writer, read_header_section};
 
@@ -224,23 +223,20 @@ impl Encryptor {
                     .subject_public_key_info()
                     .to_der()
                     .map_err(Error::InvalidCms)?;
-                let key = rsa::RsaPublicKey::from_public_key_der(&spki)
-                    .map_err(|_| unusable(certificate, "the RSA key cannot be decoded"))?;
-                let mut rng = getrandom::SysRng;
+                let key = RsaRecipientKey::from_spki(&spki)
+                    .ok_or_else(|| unusable(certificate, "the RSA key cannot be decoded"))?;
                 let (key_enc_alg, encrypted) = match self.rsa {
                     RsaKeyTransport::Pkcs1v15 => (
                         AlgorithmIdentifierOwned {
                             oid: RSA_ENCRYPTION,
                             parameters: Some(Any::from(Null)),
                         },
-                        rsa::Pkcs1v15Encrypt.encrypt(&mut rng, &key, cek),
+                        key.encrypt(false, cek)?,
                     ),
-                    RsaKeyTransport::OaepSha256 => (
-                        oaep_sha256_identifier()?,
-                        rsa::Oaep::<sha2::Sha256>::new().encrypt(&mut rng, &key, cek),
-                    ),
+                    RsaKeyTransport::OaepSha256 => {
+                        (oaep_sha256_identifier()?, key.encrypt(true, cek)?)
+                    }
                 };
-                let encrypted = encrypted.map_err(|_| Error::Randomness)?;
                 Ok(RecipientInfo::Ktri(KeyTransRecipientInfo {
                     version: CmsVersion::V0,
                     rid: RecipientIdentifier::IssuerAndSerialNumber(issuer_and_serial),

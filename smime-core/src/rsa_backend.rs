@@ -6,6 +6,9 @@
 //!   `benches/README.md`). Keys AWS-LC refuses (outside 2048 to 8192
 //!   bits, say) sign with the `rsa` crate.
 //! - RSA-OAEP key transport: AWS-LC, which reports every failure alike.
+//! - Encryption to a recipient's public key (both paddings): AWS-LC, about
+//!   five times faster than the `rsa` crate; a public-key operation has no
+//!   secret for timing to reveal.
 //! - RSA PKCS#1 v1.5 key transport: always the `rsa` crate. AWS-LC's
 //!   PKCS#1 v1.5 decryption reports bad padding as an error (its own source
 //!   says that API cannot avoid Bleichenbacher's attack) and `aws-lc-rs`
@@ -114,6 +117,64 @@ impl RsaSigningKey {
             #[cfg(feature = "aws-lc")]
             RsaSigningKey::AwsLc(pair) => pair.public_modulus_len() * 8,
             RsaSigningKey::RustCrypto(key) => key.size() * 8,
+        }
+    }
+}
+
+/// A recipient's RSA public key, ready to encrypt a content-encryption key.
+pub(crate) enum RsaRecipientKey {
+    #[cfg(feature = "aws-lc")]
+    AwsLc(aws_lc_rs::rsa::PublicEncryptingKey),
+    RustCrypto(Box<rsa::RsaPublicKey>),
+}
+
+impl RsaRecipientKey {
+    /// The key from a certificate's DER `SubjectPublicKeyInfo`, or `None`
+    /// when neither backend can use it.
+    pub(crate) fn from_spki(spki: &[u8]) -> Option<RsaRecipientKey> {
+        #[cfg(feature = "aws-lc")]
+        if let Ok(key) = aws_lc_rs::rsa::PublicEncryptingKey::from_der(spki) {
+            return Some(RsaRecipientKey::AwsLc(key));
+        }
+        use rsa::pkcs8::DecodePublicKey;
+        rsa::RsaPublicKey::from_public_key_der(spki)
+            .ok()
+            .map(|key| RsaRecipientKey::RustCrypto(Box::new(key)))
+    }
+
+    /// `cek` encrypted with RSA-OAEP (SHA-256, MGF1-SHA-256, empty label)
+    /// or PKCS#1 v1.5; a failure can only be the random generator's.
+    pub(crate) fn encrypt(self, oaep: bool, cek: &[u8]) -> Result<Vec<u8>, Error> {
+        match self {
+            #[cfg(feature = "aws-lc")]
+            RsaRecipientKey::AwsLc(key) => {
+                use aws_lc_rs::rsa::{
+                    OAEP_SHA256_MGF1SHA256, OaepPublicEncryptingKey, Pkcs1PublicEncryptingKey,
+                };
+                let mut out = vec![0u8; key.key_size_bytes()];
+                let length = if oaep {
+                    OaepPublicEncryptingKey::new(key)
+                        .and_then(|k| k.encrypt(&OAEP_SHA256_MGF1SHA256, cek, &mut out, None))
+                        .map(|c| c.len())
+                } else {
+                    Pkcs1PublicEncryptingKey::new(key)
+                        .and_then(|k| k.encrypt(cek, &mut out))
+                        .map(|c| c.len())
+                }
+                .map_err(|_| Error::Randomness)?;
+                out.truncate(length);
+                Ok(out)
+            }
+            RsaRecipientKey::RustCrypto(key) => {
+                use rsa::traits::PaddingScheme;
+                let mut rng = getrandom::SysRng;
+                if oaep {
+                    rsa::Oaep::<Sha256>::new().encrypt(&mut rng, &key, cek)
+                } else {
+                    rsa::Pkcs1v15Encrypt.encrypt(&mut rng, &key, cek)
+                }
+                .map_err(|_| Error::Randomness)
+            }
         }
     }
 }
