@@ -267,11 +267,11 @@ impl<R: BufRead> Read for ArmorBody<R> {
             }
             self.refill()?;
         }
-        let available = self.decoded.get(self.position..).unwrap_or_default();
-        let count = available.len().min(buf.len());
-        if let (Some(target), Some(source)) = (buf.get_mut(..count), available.get(..count)) {
-            target.copy_from_slice(source);
-        }
+        let count = self
+            .decoded
+            .get(self.position..)
+            .unwrap_or_default()
+            .read(buf)?;
         self.position += count;
         Ok(count)
     }

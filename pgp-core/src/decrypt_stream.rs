@@ -358,11 +358,11 @@ impl<R: BufRead> Read for PayloadReader<R> {
         if self.position >= self.line.len() {
             self.next_line()?;
         }
-        let available = self.line.get(self.position..).unwrap_or_default();
-        let count = available.len().min(buf.len());
-        if let (Some(target), Some(source)) = (buf.get_mut(..count), available.get(..count)) {
-            target.copy_from_slice(source);
-        }
+        let count = self
+            .line
+            .get(self.position..)
+            .unwrap_or_default()
+            .read(buf)?;
         self.position += count;
         Ok(count)
     }
