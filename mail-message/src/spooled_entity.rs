@@ -83,21 +83,49 @@ impl SpooledEntity {
     /// the empty line that ends it) is `header` and whose body `body` reads,
     /// canonical and 7-bit safe, as it is signed.
     pub fn signable(header: &[u8], body: impl Read) -> Result<SpooledEntity, SpoolError> {
-        SpooledEntity::spool(header, body, Reencode::EightBitAndBinary)
+        SpooledEntity::spool(header, body, Reencode::EightBitAndBinary, None).map(|(s, _)| s)
+    }
+
+    /// [`SpooledEntity::signable`], showing `observer` every byte written
+    /// to the spool as it is written (a signer hashes the entity in the same
+    /// pass). True when the spool holds exactly what `observer` saw; false
+    /// when the entity had to be re-encoded afterwards (8-bit or `binary`
+    /// content), so the spool must be read again.
+    ///
+    /// ```
+    /// use std::io::Read;
+    /// use mail_message::SpooledEntity;
+    ///
+    /// let mut seen = Vec::new();
+    /// let (spooled, exact) =
+    ///     SpooledEntity::signable_observed(b"Subject: x\r\n\r\n", &b"hi\r\n"[..], &mut seen)?;
+    /// let mut entity = Vec::new();
+    /// spooled.into_file().read_to_end(&mut entity)?;
+    /// assert!(exact);
+    /// assert_eq!(seen, entity);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn signable_observed(
+        header: &[u8],
+        body: impl Read,
+        observer: &mut dyn Write,
+    ) -> Result<(SpooledEntity, bool), SpoolError> {
+        SpooledEntity::spool(header, body, Reencode::EightBitAndBinary, Some(observer))
     }
 
     /// Spools the inner entity of the message whose header section is
     /// `header` and whose body `body` reads, canonical with `binary` parts
     /// base64-encoded, as it is encrypted.
     pub fn encryptable(header: &[u8], body: impl Read) -> Result<SpooledEntity, SpoolError> {
-        SpooledEntity::spool(header, body, Reencode::Binary)
+        SpooledEntity::spool(header, body, Reencode::Binary, None).map(|(s, _)| s)
     }
 
     fn spool(
         header: &[u8],
         body: impl Read,
         reencode: Reencode,
-    ) -> Result<SpooledEntity, SpoolError> {
+        observer: Option<&mut dyn Write>,
+    ) -> Result<(SpooledEntity, bool), SpoolError> {
         let mut body = BufReader::with_capacity(BUFFER, body);
         let message = Entity::parse(header)?;
         let content_type = message.content_type()?;
@@ -110,7 +138,10 @@ impl SpooledEntity {
         let mut inner_header = message.content_header();
         inner_header.extend_from_slice(message.line_break().as_bytes());
         let inner_header = canonicalize(&inner_header);
-        let mut file = BufWriter::with_capacity(BUFFER, tempfile::tempfile()?);
+        let mut file = Tee {
+            spool: BufWriter::with_capacity(BUFFER, tempfile::tempfile()?),
+            observer,
+        };
         file.write_all(&inner_header)?;
         let mut scan = Scan::new(file, boundary.as_deref());
         // Binary content is bytes, not lines: spooled as it is.
@@ -137,8 +168,11 @@ impl SpooledEntity {
         let maybe_binary = scan.maybe_binary;
         let spool = scan
             .inner
+            .spool
             .into_inner()
             .map_err(|error| SpoolError::Io(error.into_error()))?;
+        // Whether the spool stays what was written (and observed).
+        let mut exact = false;
 
         let (mut file, bare_cr) = if leaf_binary {
             (
@@ -156,9 +190,11 @@ impl SpooledEntity {
                 return Err(MimeError::UnterminatedMultipart { boundary }.into());
             }
             // (Never true when signing: a bare CR needs encoding.)
+            exact = true;
             (spool, bare_cr)
         } else if content_type.mime_type().starts_with("message/") {
             // message/* cannot take a transfer encoding (RFC 2046 5.2).
+            exact = true;
             (spool, bare_cr)
         } else {
             (
@@ -167,7 +203,7 @@ impl SpooledEntity {
             )
         };
         file.seek(SeekFrom::Start(0))?;
-        Ok(SpooledEntity { file, bare_cr })
+        Ok((SpooledEntity { file, bare_cr }, exact))
     }
 
     /// Whether the entity holds a CR not followed by LF (only a `message/*`
@@ -309,6 +345,26 @@ fn may_name_binary(line: &[u8]) -> bool {
 /// encoding (8-bit bytes, NUL, bare CR, lines over 998 octets), whether a
 /// part may be `binary` and, for a multipart, whether its closing delimiter
 /// line occurs.
+/// Writes to the spool and shows the observer the same bytes.
+struct Tee<'o> {
+    spool: BufWriter<File>,
+    observer: Option<&'o mut dyn Write>,
+}
+
+impl Write for Tee<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let written = self.spool.write(buf)?;
+        if let Some(observer) = self.observer.as_mut() {
+            observer.write_all(buf.get(..written).unwrap_or_default())?;
+        }
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.spool.flush()
+    }
+}
+
 struct Scan<W: Write> {
     inner: W,
     line_length: usize,
@@ -558,10 +614,14 @@ mod tests {
             })
             .unwrap();
         let (header, body) = message.split_at(end);
-        let spooled = SpooledEntity::spool(header, body, reencode)?;
+        let mut seen = Vec::new();
+        let (spooled, exact) = SpooledEntity::spool(header, body, reencode, Some(&mut seen))?;
         let bare_cr = spooled.has_bare_cr();
         let mut out = Vec::new();
         spooled.into_file().read_to_end(&mut out)?;
+        // The observer saw the spool exactly when the spool was not
+        // re-encoded afterwards.
+        assert_eq!(exact, seen == out, "exact {exact}");
         Ok((out, bare_cr))
     }
 

@@ -55,36 +55,33 @@ impl Signer {
         let mut reader = BufReader::with_capacity(STREAM_BUFFER, input);
         let header = read_header_section(&mut reader, MAX_HEADER)?;
         let message = Entity::parse(&header)?;
-        let spooled = SpooledEntity::signable(&header, reader)?;
+        // The entity is hashed while it is spooled, and the boundary (picked
+        // first) looked for in the same pass; only an entity re-encoded after
+        // spooling is read again for both.
+        let mut boundary = pgp_mime::boundary(b"")?;
+        let mut sink = Vec::new();
+        let mut hasher = Watch::new(self.detached_signer(&mut sink)?, boundary.as_bytes());
+        let (spooled, exact) = SpooledEntity::signable_observed(&header, reader, &mut hasher)?;
         if spooled.has_bare_cr() && message.line_break() == LineBreak::Lf {
             return Err(bare_cr_error());
         }
-        self.write_signed(
-            spooled.into_file(),
-            &message.outer_header(),
-            message.line_break(),
-            &mut output,
-        )
-    }
-
-    /// Signs the canonical entity in `signed` and writes the message.
-    fn write_signed(
-        &self,
-        mut signed: File,
-        outer_header: &[u8],
-        line_break: LineBreak,
-        output: &mut impl Write,
-    ) -> Result<(), Error> {
-        signed.seek(SeekFrom::Start(0))?;
-        // The boundary is picked first and looked for while hashing: one
-        // pass over the spool for both.
-        let mut boundary = pgp_mime::boundary(b"")?;
-        let mut watched = Watch::new(
-            BufReader::with_capacity(STREAM_BUFFER, &signed),
-            boundary.as_bytes(),
-        );
-        let (signature, micalg) = self.sign_detached_reader(&mut watched)?;
-        if watched.found() {
+        let mut signed = spooled.into_file();
+        let (signature, micalg, found) = if exact {
+            let (signer, found) = hasher.into_inner();
+            signer.finalize().map_err(Error::openpgp)?;
+            let (signature, micalg) = self.finish_detached(sink)?;
+            (signature, micalg, found)
+        } else {
+            drop(hasher);
+            signed.seek(SeekFrom::Start(0))?;
+            let mut watched = Watch::new(
+                BufReader::with_capacity(STREAM_BUFFER, &signed),
+                boundary.as_bytes(),
+            );
+            let (signature, micalg) = self.sign_detached_reader(&mut watched)?;
+            (signature, micalg, watched.found())
+        };
+        if found {
             boundary = loop {
                 let candidate = pgp_mime::boundary(b"")?;
                 signed.seek(SeekFrom::Start(0))?;
@@ -94,8 +91,9 @@ impl Signer {
             };
         }
         signed.seek(SeekFrom::Start(0))?;
-        output.write_all(outer_header)?;
-        let mut body = LineBreakWriter::new(&mut *output, line_break);
+        let (outer_header, line_break) = (message.outer_header(), message.line_break());
+        output.write_all(&outer_header)?;
+        let mut body = LineBreakWriter::new(&mut output, line_break);
         body.write_all(&pgp_mime::multipart_signed_head(&boundary, &micalg))?;
         std::io::copy(
             &mut BufReader::with_capacity(STREAM_BUFFER, &signed),
@@ -135,16 +133,16 @@ fn bare_cr_error() -> Error {
 }
 
 /// A reader that notes whether a string passes through it (across reads).
-struct Watch<'n, R> {
-    inner: R,
+struct Watch<'n, T> {
+    inner: T,
     finder: memchr::memmem::Finder<'n>,
     /// The last bytes read, which could start a match across reads.
     tail: Vec<u8>,
     found: bool,
 }
 
-impl<'n, R: Read> Watch<'n, R> {
-    fn new(inner: R, needle: &'n [u8]) -> Self {
+impl<'n, T> Watch<'n, T> {
+    fn new(inner: T, needle: &'n [u8]) -> Self {
         Watch {
             inner,
             finder: memchr::memmem::Finder::new(needle),
@@ -156,29 +154,54 @@ impl<'n, R: Read> Watch<'n, R> {
     fn found(&self) -> bool {
         self.found
     }
+
+    /// The wrapped reader or writer, and whether the needle passed.
+    fn into_inner(self) -> (T, bool) {
+        (self.inner, self.found)
+    }
+}
+
+impl<T> Watch<'_, T> {
+    /// Notes whether the needle is in `data`, or across from the data
+    /// seen before.
+    fn observe(&mut self, data: &[u8]) {
+        if self.found {
+            return;
+        }
+        let keep = self.finder.needle().len().saturating_sub(1);
+        // Matches that cross from the previous data into this.
+        self.tail
+            .extend_from_slice(data.get(..keep.min(data.len())).unwrap_or_default());
+        self.found = self.finder.find(&self.tail).is_some() || self.finder.find(data).is_some();
+        let source = if data.len() >= keep {
+            data
+        } else {
+            &self.tail[..]
+        };
+        let start = source.len().saturating_sub(keep);
+        let last = source.get(start..).unwrap_or_default().to_vec();
+        self.tail.clear();
+        self.tail.extend_from_slice(&last);
+    }
 }
 
 impl<R: Read> Read for Watch<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let read = self.inner.read(buf)?;
-        let data = buf.get(..read).unwrap_or_default();
-        if !self.found {
-            let keep = self.finder.needle().len().saturating_sub(1);
-            // Matches that cross from the previous read into this one.
-            self.tail
-                .extend_from_slice(data.get(..keep.min(data.len())).unwrap_or_default());
-            self.found = self.finder.find(&self.tail).is_some() || self.finder.find(data).is_some();
-            let source = if data.len() >= keep {
-                data
-            } else {
-                &self.tail[..]
-            };
-            let start = source.len().saturating_sub(keep);
-            let last = source.get(start..).unwrap_or_default().to_vec();
-            self.tail.clear();
-            self.tail.extend_from_slice(&last);
-        }
+        self.observe(buf.get(..read).unwrap_or_default());
         Ok(read)
+    }
+}
+
+impl<W: Write> Write for Watch<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let written = self.inner.write(buf)?;
+        self.observe(buf.get(..written).unwrap_or_default());
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
     }
 }
 

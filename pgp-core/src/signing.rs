@@ -220,23 +220,33 @@ impl Signer {
     /// data too large to hold).
     pub fn sign_detached_reader(&self, mut data: impl Read) -> Result<(Vec<u8>, String), Error> {
         let mut sink = Vec::new();
-        {
-            let message = Message::new(&mut sink);
-            let message = Armorer::new(message)
-                .kind(armor::Kind::Signature)
-                .build()
-                .map_err(Error::openpgp)?;
-            let mut signer = stream::Signer::new(message, self.keypair())
-                .map_err(Error::openpgp)?
-                .hash_algo(self.hash_algorithm())
-                .map_err(Error::openpgp)?
-                .detached()
-                .build()
-                .map_err(Error::openpgp)?;
-            std::io::copy(&mut data, &mut signer)?;
-            signer.finalize().map_err(Error::openpgp)?;
-        }
-        // Name the hash that was used, not the one that was asked for.
+        let mut signer = self.detached_signer(&mut sink)?;
+        std::io::copy(&mut data, &mut signer)?;
+        signer.finalize().map_err(Error::openpgp)?;
+        self.finish_detached(sink)
+    }
+
+    /// A writer that hashes what is written to it; finalizing it puts the
+    /// armored detached signature into `sink` (see
+    /// [`Signer::finish_detached`]).
+    pub(crate) fn detached_signer<'s>(&self, sink: &'s mut Vec<u8>) -> Result<Message<'s>, Error> {
+        let message = Message::new(sink);
+        let message = Armorer::new(message)
+            .kind(armor::Kind::Signature)
+            .build()
+            .map_err(Error::openpgp)?;
+        stream::Signer::new(message, self.keypair())
+            .map_err(Error::openpgp)?
+            .hash_algo(self.hash_algorithm())
+            .map_err(Error::openpgp)?
+            .detached()
+            .build()
+            .map_err(Error::openpgp)
+    }
+
+    /// The signature a finalized [`Signer::detached_signer`] wrote, and the
+    /// `micalg` that names the hash that was used (not the one asked for).
+    pub(crate) fn finish_detached(&self, sink: Vec<u8>) -> Result<(Vec<u8>, String), Error> {
         let packet = Packet::from_bytes(&sink).map_err(Error::openpgp)?;
         let hash = match packet {
             Packet::Signature(signature) => signature.hash_algo(),
