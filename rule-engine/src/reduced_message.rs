@@ -145,7 +145,7 @@ pub(crate) fn reduce(reader: impl Read, limit: usize) -> io::Result<Reduced> {
             && whole
             && let Some((depth, closing)) = boundary(&line, &boundaries)
         {
-            finish(&mut out, &mut state, limit);
+            finish(&mut out, &mut state, limit, true);
             boundaries.truncate(depth + 1);
             if closing {
                 boundaries.pop();
@@ -186,7 +186,11 @@ pub(crate) fn reduce(reader: impl Read, limit: usize) -> io::Result<Reduced> {
             }
         }
     }
-    finish(&mut out, &mut state, limit);
+    // A body inside a multipart that ends with the input, not with a
+    // boundary, is one mail-parser reads as it is (an encoding problem):
+    // it must not have been dropped.
+    let terminated = boundaries.is_empty();
+    finish(&mut out, &mut state, limit, terminated);
     Ok(out)
 }
 
@@ -229,12 +233,13 @@ fn keep(out: &mut Reduced, bytes: &[u8], limit: usize) {
     out.bytes.extend_from_slice(bytes);
 }
 
-/// Records the body being left out, if any, at its end.
-fn finish(out: &mut Reduced, state: &mut State, limit: usize) {
+/// Records the body being left out, if any, at its end (`terminated`: by a
+/// boundary, or by the end of a message that is no multipart).
+fn finish(out: &mut Reduced, state: &mut State, limit: usize, terminated: bool) {
     if let State::Elidable(dropping) = state
         && dropping.raw > 0
     {
-        if dropping.clean() {
+        if terminated && dropping.clean() {
             out.elided.push(Elided {
                 at: dropping.at,
                 raw: dropping.raw,

@@ -178,3 +178,16 @@ proptest! {
         prop_assert_eq!(read.size(), raw.len() as u64);
     }
 }
+
+#[test]
+fn a_base64_part_cut_off_by_the_end_of_the_input_is_read_as_mail_parser_reads_it() {
+    // No closing boundary: mail-parser takes the part as it is (an
+    // encoding problem, read as text), so it must not be dropped (found by
+    // the policy_parse fuzz target).
+    let raw = b"From: a@behoerde.example\r\nMIME-Version: 1.0\r\n\
+        Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n--b1\r\n\
+        Content-Type: text/plain\r\n\r\nAnbei.\r\n--b1\r\n\
+        Content-Type: application/pdf; name=\"a.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\n\
+        JVBERi0xLjQKJcfsj6IKMSAwIG9iago8PD4+CmVuZG9iagp0cmFpbGVy";
+    assert_same(raw);
+}
