@@ -94,10 +94,12 @@ fn inline_pgp(body: impl Read) -> io::Result<Protection> {
     })
 }
 
-/// Why no organisation S/MIME key opened a message.
-enum SmimeDecryptFailure {
+/// Why no organisation key opened a message.
+enum DecryptFailure {
     /// A key that may hold it cannot be reached now: defer.
     KeyUnavailable(String),
+    /// The spool file could not be written or read: defer.
+    Spool(io::Error),
     /// None of the keys opens it.
     Failed(String),
 }
@@ -183,10 +185,11 @@ impl Gateway {
                 Ok(plain) => (Some(plain), "smime; result=decrypted".to_owned(), None),
                 // A key that is away (token removed) may be back: the mail
                 // waits rather than going on undecrypted.
-                Err(SmimeDecryptFailure::KeyUnavailable(reason)) => {
+                Err(DecryptFailure::KeyUnavailable(reason)) => {
                     return self.inbound_key_unavailable(envelope, &reason, steps);
                 }
-                Err(SmimeDecryptFailure::Failed(reason)) => (
+                Err(DecryptFailure::Spool(error)) => return self.spool_failed(envelope, &error),
+                Err(DecryptFailure::Failed(reason)) => (
                     None,
                     format!("smime; result=failed; reason=\"{reason}\""),
                     None,
@@ -194,7 +197,8 @@ impl Gateway {
             },
             Protection::PgpEncrypted => match self.pgp_decrypt(&stripped, now, &mut steps) {
                 Ok((plain, inner)) => (Some(plain), "pgp; result=decrypted".to_owned(), inner),
-                Err(reason) => (
+                Err(DecryptFailure::Spool(error)) => return self.spool_failed(envelope, &error),
+                Err(DecryptFailure::KeyUnavailable(reason) | DecryptFailure::Failed(reason)) => (
                     None,
                     format!("pgp; result=failed; reason=\"{reason}\""),
                     None,
@@ -431,14 +435,14 @@ impl Gateway {
         &self,
         message: &SpooledMessage,
         steps: &mut Vec<Step>,
-    ) -> Result<SpooledMessage, SmimeDecryptFailure> {
+    ) -> Result<SpooledMessage, DecryptFailure> {
         let mut last = "no organisation S/MIME key".to_owned();
         let mut unavailable = None;
         for key in self.organisation_keys() {
             let Some(identity) = &key.smime else { continue };
             let decryption = identity
                 .decryption()
-                .map_err(|e| SmimeDecryptFailure::Failed(e.to_string()))?;
+                .map_err(|e| DecryptFailure::Failed(e.to_string()))?;
             // What the step that runs (in memory or streaming) found.
             let encryption = std::cell::Cell::new(None);
             let decrypted = message.pipe(
@@ -454,11 +458,7 @@ impl Gateway {
                 },
             );
             match decrypted {
-                Err(PipeError::Spool(error)) => {
-                    return Err(SmimeDecryptFailure::KeyUnavailable(format!(
-                        "the message spool failed: {error}"
-                    )));
-                }
+                Err(PipeError::Spool(error)) => return Err(DecryptFailure::Spool(error)),
                 Err(PipeError::Step(error)) => match error {
                     smime_core::Error::KeyUnavailable(_) => {
                         unavailable = Some(format!("{}: {error}", key.address));
@@ -481,8 +481,8 @@ impl Gateway {
         // The message may be for the key that is away: no other key
         // opened it, so it waits for that one.
         Err(match unavailable {
-            Some(reason) => SmimeDecryptFailure::KeyUnavailable(reason),
-            None => SmimeDecryptFailure::Failed(last),
+            Some(reason) => DecryptFailure::KeyUnavailable(reason),
+            None => DecryptFailure::Failed(last),
         })
     }
 
@@ -491,7 +491,7 @@ impl Gateway {
         message: &SpooledMessage,
         now: SystemTime,
         steps: &mut Vec<Step>,
-    ) -> Result<(SpooledMessage, Option<SignatureReport>), String> {
+    ) -> Result<(SpooledMessage, Option<SignatureReport>), DecryptFailure> {
         let mut last = "no organisation OpenPGP key".to_owned();
         for key in self.organisation_keys() {
             let Some(secret) = &key.pgp else { continue };
@@ -535,12 +535,10 @@ impl Gateway {
                 }
                 (Ok(_), None) => last = "decryption reported nothing".into(),
                 (Err(PipeError::Step(error)), _) => last = error.to_string(),
-                (Err(PipeError::Spool(error)), _) => {
-                    last = format!("the message spool failed: {error}");
-                }
+                (Err(PipeError::Spool(error)), _) => return Err(DecryptFailure::Spool(error)),
             }
         }
-        Err(last)
+        Err(DecryptFailure::Failed(last))
     }
 
     /// A verifier with the trusted OpenPGP certificates of the From address.
