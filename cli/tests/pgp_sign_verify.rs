@@ -59,6 +59,60 @@ fn gpg_verifies_our_pgp_mime_signature_and_so_do_we() {
     }
 }
 
+/// Standard input from a file (`< in.eml`) is read twice rather than
+/// spooled, the body copied straight to standard output (a file here): a
+/// canonical 7-bit message of a few MiB (hashed on a second thread) and
+/// messages that must be re-encoded or converted (the streaming path) all
+/// come out signed as gpg verifies them.
+#[test]
+fn gpg_verifies_what_we_sign_from_a_file_on_standard_input() {
+    let alice = key(ALICE, SUITES[0]);
+    let gpg = Gpg::new();
+    let files = alice.write_to(gpg.home.path(), "alice").unwrap();
+    gpg.import(&alice, false);
+    let line = "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5ejAxMjM0";
+    let attachment: String = (0..40_000)
+        .map(|i| format!("{line}{:02}\r\n", i % 100))
+        .collect();
+    let large = format!(
+        "From: {ALICE}\r\nSubject: large\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n--b1\r\nContent-Type: text/plain\r\n\r\nsee attachment\r\n--b1\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n{attachment}--b1--\r\n"
+    );
+    let lf = String::from_utf8(message(ALICE))
+        .unwrap()
+        .replace("\r\n", "\n");
+    let eight_bit = format!(
+        "From: {ALICE}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nGr\u{fc}\u{df}e\r\n"
+    );
+    for (name, message) in [("large", large), ("lf", lf), ("8bit", eight_bit)] {
+        let input = gpg.write(&format!("{name}.eml"), message.as_bytes());
+        let output = gpg.home.path().join(format!("{name}.signed"));
+        let status = std::process::Command::new(env!("CARGO_BIN_EXE_mailgate"))
+            .args(["pgp", "sign", "--key", s(&files.secret)])
+            .stdin(std::fs::File::open(&input).unwrap())
+            .stdout(std::fs::File::create(&output).unwrap())
+            .status()
+            .unwrap();
+        assert!(status.success(), "{name}");
+        let signed = std::fs::read(&output).unwrap();
+        let parts = parts(&signed);
+        if name == "large" {
+            // Copied as it is: the attachment is in the signed part unchanged.
+            assert!(parts[0].ends_with(format!("{attachment}--b1--\r\n").as_bytes()));
+        }
+        let content = gpg.write("content", &mail_message::canonicalize(&parts[0]));
+        let signature = gpg.write("content.asc", &body(&parts[1]));
+        let status = gpg.status(&["--verify", s(&signature), s(&content)], b"");
+        assert!(status.contains("[GNUPG:] GOODSIG"), "{name}: {status}");
+        let verified = mailgate_in(
+            gpg.home.path(),
+            &["pgp", "verify", "--cert", s(&files.public)],
+            &signed,
+            &[],
+        );
+        assert_eq!(verified.status.code(), Some(0), "{name}");
+    }
+}
+
 #[test]
 fn we_verify_gpg_pgp_mime_signature_and_unwrap_it() {
     for suite in SUITES {

@@ -50,5 +50,7 @@ pub use mime::{
     decode_base64, encode_base64, seven_bit_safe, with_line_breaks, without_binary_parts,
 };
 pub use signed_split::{SignedParts, SplitError, split_multipart_signed};
-pub use spooled_entity::{MAX_REENCODE_IN_MEMORY, SpoolError, SpooledEntity};
+pub use spooled_entity::{
+    MAX_REENCODE_IN_MEMORY, SignableAsIs, SpoolError, SpooledEntity, signable_as_is,
+};
 pub use verdict::{Coverage, Verdict};

@@ -220,6 +220,82 @@ impl SpooledEntity {
     }
 }
 
+/// An entity whose signable form is its own bytes: the canonical
+/// `Content-*` fields, then the message body exactly as it was read (see
+/// [`signable_as_is`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignableAsIs {
+    /// The entity's header section: the message's `Content-*` fields, CRLF
+    /// line breaks, with the empty line that ends it.
+    pub header: Vec<u8>,
+    /// The length of the body that follows it, in bytes.
+    pub body_len: u64,
+}
+
+/// Whether the signable form of a message ([`SpooledEntity::signable`],
+/// [`Envelope::signable`]) is its `Content-*` fields followed by its body
+/// exactly as `body` reads it: the body already canonical (CRLF), 7-bit
+/// safe and, for a multipart, closed. `observer` sees the signable form as
+/// it is read, so a signer hashes it in this one pass; when the answer is
+/// `None` what it saw is of no use, and the message must be spooled
+/// ([`SpooledEntity::signable_observed`]).
+///
+/// A signer with seekable input uses this to copy the body straight from
+/// the input to the output instead of through a spool.
+///
+/// ```
+/// use mail_message::{Envelope, signable_as_is};
+///
+/// let header = b"From: a@example.org\r\nContent-Type: text/plain\r\n\r\n";
+/// let body = b"Hello\r\n";
+/// let mut seen = Vec::new();
+/// let as_is = signable_as_is(header, &body[..], &mut seen)?.expect("canonical 7-bit text");
+/// assert_eq!(as_is.body_len, body.len() as u64);
+/// let message = [&header[..], &body[..]].concat();
+/// assert_eq!(seen, Envelope::split(&message)?.signable()?);
+/// assert_eq!(seen, [&as_is.header[..], &body[..]].concat());
+///
+/// // Bare LF line breaks are changed by canonicalisation: not as is.
+/// assert!(signable_as_is(header, &b"Hello\n"[..], &mut Vec::new())?.is_none());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn signable_as_is(
+    header: &[u8],
+    body: impl Read,
+    observer: &mut dyn Write,
+) -> Result<Option<SignableAsIs>, SpoolError> {
+    let message = Entity::parse(header)?;
+    let content_type = message.content_type()?;
+    let boundary = content_type.parameter("boundary").map(str::to_owned);
+    if content_type.is_multipart() && boundary.is_none() {
+        return Err(MimeError::MissingBoundary.into());
+    }
+    // Binary content is re-encoded whatever it holds.
+    if !content_type.is_multipart() && message.transfer_encoding() == "binary" {
+        return Ok(None);
+    }
+    let mut inner_header = message.content_header();
+    inner_header.extend_from_slice(message.line_break().as_bytes());
+    let inner_header = canonicalize(&inner_header);
+    observer.write_all(&inner_header)?;
+    let mut scan = Scan::new(observer, boundary.as_deref());
+    let mut canonical = CanonicalWriter::new(&mut scan);
+    let body_len = io::copy(&mut BufReader::with_capacity(BUFFER, body), &mut canonical)?;
+    let unchanged = canonical.is_unchanged();
+    // What `SpooledEntity::spool` keeps exactly as it was written: no
+    // 8-bit content, bare CR or overlong line, no part that may be binary,
+    // a multipart closed.
+    let as_is = unchanged
+        && !scan.needs_encoding()
+        && !scan.bare_cr
+        && !scan.maybe_binary
+        && (boundary.is_none() || scan.closed());
+    Ok(as_is.then_some(SignableAsIs {
+        header: inner_header,
+        body_len,
+    }))
+}
+
 /// The signable or encryptable form of a multipart message small enough to
 /// hold, from its original bytes (`header`, the header section, and
 /// `body`), exactly as [`Envelope::signable`] or [`Envelope::encryptable`]
@@ -601,7 +677,8 @@ mod tests {
         spooled_as(message, Reencode::EightBitAndBinary)
     }
 
-    fn spooled_as(message: &[u8], reencode: Reencode) -> Result<(Vec<u8>, bool), SpoolError> {
+    /// The header section (with the empty line) and the body.
+    fn split_at_body(message: &[u8]) -> (&[u8], &[u8]) {
         let end = message
             .windows(4)
             .position(|w| w == b"\r\n\r\n")
@@ -613,7 +690,11 @@ mod tests {
                     .map(|at| at + 2)
             })
             .unwrap();
-        let (header, body) = message.split_at(end);
+        message.split_at(end)
+    }
+
+    fn spooled_as(message: &[u8], reencode: Reencode) -> Result<(Vec<u8>, bool), SpoolError> {
+        let (header, body) = split_at_body(message);
         let mut seen = Vec::new();
         let (spooled, exact) = SpooledEntity::spool(header, body, reencode, Some(&mut seen))?;
         let bare_cr = spooled.has_bare_cr();
@@ -622,6 +703,17 @@ mod tests {
         // The observer saw the spool exactly when the spool was not
         // re-encoded afterwards.
         assert_eq!(exact, seen == out, "exact {exact}");
+        if reencode == Reencode::EightBitAndBinary {
+            // Signable as is: the spool is the canonical header and the
+            // body as it was read, and the observer saw just that.
+            let mut seen_as_is = Vec::new();
+            if let Some(as_is) = signable_as_is(header, body, &mut seen_as_is)? {
+                assert!(exact);
+                assert_eq!(as_is.body_len, body.len() as u64);
+                assert_eq!([&as_is.header[..], body].concat(), out);
+                assert_eq!(seen_as_is, out);
+            }
+        }
         Ok((out, bare_cr))
     }
 
@@ -640,6 +732,16 @@ mod tests {
         for message in messages {
             let envelope = Envelope::split(message).unwrap();
             let (entity, bare_cr) = spooled(message).unwrap();
+            // Canonical, 7-bit, closed: signable as is (the helper checks
+            // that as is means the same bytes).
+            let (header, body) = split_at_body(message);
+            let as_is = signable_as_is(header, body, &mut Vec::new()).unwrap();
+            assert_eq!(
+                as_is.is_some(),
+                [0, 4, 7].iter().any(|&i| message == messages[i]),
+                "{}",
+                String::from_utf8_lossy(message)
+            );
             assert_eq!(
                 entity,
                 envelope.signable().unwrap(),

@@ -13,12 +13,23 @@ use crate::mime::{LineBreak, MimeError};
 pub struct CanonicalWriter<W: Write> {
     inner: W,
     previous: u8,
+    converted: bool,
 }
 
 impl<W: Write> CanonicalWriter<W> {
     /// Wraps `inner`.
     pub fn new(inner: W) -> Self {
-        CanonicalWriter { inner, previous: 0 }
+        CanonicalWriter {
+            inner,
+            previous: 0,
+            converted: false,
+        }
+    }
+
+    /// Whether everything written so far was already canonical (went
+    /// through unchanged).
+    pub fn is_unchanged(&self) -> bool {
+        !self.converted
     }
 
     /// The wrapped writer.
@@ -46,6 +57,7 @@ impl<W: Write> Write for CanonicalWriter<W> {
             }
             return Ok(buf.len());
         }
+        self.converted = true;
         let mut start = 0;
         for (index, &byte) in buf.iter().enumerate() {
             let previous = if index == 0 {

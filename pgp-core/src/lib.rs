@@ -42,6 +42,7 @@
 
 mod armor;
 mod autocrypt;
+mod background_writer;
 mod decrypt_stream;
 mod decryption;
 mod encryption;

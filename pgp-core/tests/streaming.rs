@@ -319,6 +319,20 @@ fn sign_stream(signer: &Signer, message: &[u8]) -> Vec<u8> {
     out
 }
 
+/// `sign_message_seekable` on `message` placed after other bytes in a
+/// seekable input, which must be left alone.
+fn sign_seekable(signer: &Signer, message: &[u8]) -> Result<Vec<u8>, Error> {
+    let prefix = b"not part of the message\r\n\r\n";
+    let mut input = std::io::Cursor::new([&prefix[..], message].concat());
+    input.set_position(prefix.len() as u64);
+    let mut out = Vec::new();
+    let signed = signer.sign_message_seekable(&mut input, &mut out);
+    if signed.is_err() {
+        assert!(out.is_empty(), "nothing written on failure");
+    }
+    signed.map(|()| out)
+}
+
 /// The message minus the random parts of a signed message: the boundary
 /// and the signature.
 fn without_boundary_and_signature(signed: &[u8]) -> (Vec<u8>, Vec<u8>) {
@@ -357,6 +371,16 @@ proptest! {
             without_boundary_and_signature(&streamed),
             without_boundary_and_signature(&in_memory)
         );
+        // From a seekable input (copied as it is when canonical and 7-bit).
+        let seekable = sign_seekable(&signer, &message).unwrap();
+        prop_assert_eq!(
+            without_boundary_and_signature(&seekable),
+            without_boundary_and_signature(&in_memory)
+        );
+        prop_assert_eq!(
+            verify_both(&Verifier::new([public(&alice)]), &seekable).0,
+            Verdict::SignedByFrom
+        );
         // Both in the input's line break style.
         prop_assert_eq!(streamed.windows(2).any(|w| w == b"\r\n"), !lf);
         let verifier = Verifier::new([public(&alice)]);
@@ -377,6 +401,7 @@ fn streamed_signing_refuses_what_in_memory_signing_refuses() {
         assert!(signer.sign_message(message).is_err());
         assert!(signer.sign_message_stream(message, &mut out).is_err());
         assert!(out.is_empty(), "nothing written on failure");
+        assert!(sign_seekable(&signer, message).is_err());
     };
     // 8-bit bytes in a part that claims base64.
     refuse("From: alice@example.org\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\nGrüße\r\n".as_bytes());

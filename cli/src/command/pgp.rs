@@ -1,6 +1,6 @@
 //! `mailgate pgp ...`: thin over `pgp-core`.
 
-use std::io::Read;
+use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
 use mail_message::stream::read_header_section;
@@ -44,18 +44,46 @@ fn sign(args: &PgpSignArgs) -> Result<Verdict, Failure> {
     };
     // Streams: only the header section is held (it names the From address
     // the key is chosen by); the entity to sign waits in a temporary file,
-    // and nothing is written until the signature is made.
+    // and nothing is written until the signature is made. Input from a
+    // file (`< in.eml`) is read twice instead of spooled.
+    let input_failure = |error: std::io::Error| Failure::input("standard input", &error);
+    // Locked: `io::copy` hands a locked stdout's file descriptor to the
+    // kernel (`copy_file_range`, `sendfile`) for the entity.
+    let stdout = std::io::BufWriter::with_capacity(STREAM_BUFFER, std::io::stdout().lock());
+    if let Some(mut file) = stdin_file() {
+        let start = file.stream_position().map_err(input_failure)?;
+        let header = read_header_section(
+            &mut std::io::BufReader::with_capacity(STREAM_BUFFER, &file),
+            MAX_HEADER,
+        )
+        .map_err(input_failure)?;
+        let signer = Signer::for_message(&keys, &header, passphrase.as_ref())
+            .map_err(|error| key_failure(&args.secret.key, error))?
+            .with_digest(digest);
+        file.seek(SeekFrom::Start(start)).map_err(input_failure)?;
+        signer
+            .sign_message_seekable(&file, stdout)
+            .map_err(|error| Failure::input("standard input", &error))?;
+        return Ok(Verdict::Holds);
+    }
     let mut stdin = std::io::BufReader::with_capacity(STREAM_BUFFER, std::io::stdin());
-    let header = read_header_section(&mut stdin, MAX_HEADER)
-        .map_err(|error| Failure::input("standard input", &error))?;
+    let header = read_header_section(&mut stdin, MAX_HEADER).map_err(input_failure)?;
     let signer = Signer::for_message(&keys, &header, passphrase.as_ref())
         .map_err(|error| key_failure(&args.secret.key, error))?
         .with_digest(digest);
-    let stdout = std::io::BufWriter::with_capacity(STREAM_BUFFER, std::io::stdout());
     signer
         .sign_message_stream(header.as_slice().chain(stdin), stdout)
         .map_err(|error| Failure::input("standard input", &error))?;
     Ok(Verdict::Holds)
+}
+
+/// Standard input as a file when it is a regular file (`< in.eml`), which
+/// can be read twice; `None` for a pipe, a terminal or a socket.
+fn stdin_file() -> Option<std::fs::File> {
+    use std::os::fd::AsFd;
+    let fd = std::io::stdin().as_fd().try_clone_to_owned().ok()?;
+    let file = std::fs::File::from(fd);
+    file.metadata().ok()?.is_file().then_some(file)
 }
 
 fn verify(args: &PgpVerifyArgs, output: &Output) -> Result<Verdict, Failure> {

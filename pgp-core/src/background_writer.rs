@@ -1,0 +1,210 @@
+//! A writer that moves its work to a second thread once there is enough of
+//! it: the streaming signer hashes a large entity on one core while the
+//! other reads, canonicalises and spools it.
+
+use std::io::{self, Write};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::thread::{Scope, ScopedJoinHandle};
+
+/// Bytes handed over at a time.
+const CHUNK: usize = 256 * 1024;
+/// Chunks on their way to the worker; with the one being filled and the one
+/// being written, at most `(IN_FLIGHT + 2) * CHUNK` bytes are held.
+const IN_FLIGHT: usize = 4;
+/// Up to this much the caller's thread writes itself: for a small entity a
+/// thread costs more than it saves.
+const INLINE_LIMIT: usize = 1024 * 1024;
+
+/// Writes to `W` on the caller's thread for the first [`INLINE_LIMIT`]
+/// bytes, then on a thread of `scope`. [`BackgroundWriter::finish`] waits
+/// for the worker and gives `W` back, or the first error it met.
+pub(crate) struct BackgroundWriter<'scope, 'env, W: Write + Send + 'scope> {
+    scope: &'scope Scope<'scope, 'env>,
+    state: State<'scope, W>,
+    inline_written: usize,
+}
+
+enum State<'scope, W> {
+    Inline(W),
+    Worker(Worker<'scope, W>),
+    /// Only while the writer moves to a worker that could not be started.
+    Gone,
+}
+
+struct Worker<'scope, W> {
+    /// The chunk being filled.
+    chunk: Vec<u8>,
+    full: SyncSender<Vec<u8>>,
+    /// Written chunks, back for reuse.
+    empty: Receiver<Vec<u8>>,
+    handle: ScopedJoinHandle<'scope, io::Result<W>>,
+}
+
+impl<'scope, 'env, W: Write + Send + 'scope> BackgroundWriter<'scope, 'env, W> {
+    pub(crate) fn new(scope: &'scope Scope<'scope, 'env>, inner: W) -> Self {
+        BackgroundWriter {
+            scope,
+            state: State::Inline(inner),
+            inline_written: 0,
+        }
+    }
+
+    /// Waits until everything written has reached `W`, and returns it.
+    pub(crate) fn finish(self) -> io::Result<W> {
+        match self.state {
+            State::Inline(inner) => Ok(inner),
+            State::Worker(worker) => worker.finish(),
+            State::Gone => Err(gone()),
+        }
+    }
+
+    fn start_worker(&mut self) -> io::Result<()> {
+        let State::Inline(mut inner) = std::mem::replace(&mut self.state, State::Gone) else {
+            return Ok(());
+        };
+        let (full, chunks) = sync_channel::<Vec<u8>>(IN_FLIGHT);
+        let (recycle, empty) = sync_channel::<Vec<u8>>(IN_FLIGHT + 2);
+        let handle = std::thread::Builder::new()
+            .name("mailgate-hash".to_owned())
+            .spawn_scoped(self.scope, move || {
+                for mut chunk in chunks {
+                    inner.write_all(&chunk)?;
+                    chunk.clear();
+                    // The writer may be gone already (finished or dropped).
+                    let _ = recycle.try_send(chunk);
+                }
+                inner.flush()?;
+                Ok(inner)
+            })?;
+        self.state = State::Worker(Worker {
+            chunk: Vec::with_capacity(CHUNK),
+            full,
+            empty,
+            handle,
+        });
+        Ok(())
+    }
+}
+
+impl<'scope, W> Worker<'scope, W> {
+    fn send(&mut self) -> io::Result<()> {
+        let next = self
+            .empty
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(CHUNK));
+        let full = std::mem::replace(&mut self.chunk, next);
+        // A closed channel means the worker stopped on an error, which
+        // `finish` reports.
+        self.full.send(full).map_err(|_| stopped())
+    }
+
+    fn finish(mut self) -> io::Result<W> {
+        if !self.chunk.is_empty() {
+            // An error here is the worker's, reported by the join below.
+            let _ = self.send();
+        }
+        drop(self.full);
+        self.handle.join().map_err(|_| stopped())?
+    }
+}
+
+impl<'scope, W: Write + Send + 'scope> Write for BackgroundWriter<'scope, '_, W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if let State::Inline(inner) = &mut self.state {
+            if self.inline_written < INLINE_LIMIT {
+                let written = inner.write(buf)?;
+                self.inline_written += written;
+                return Ok(written);
+            }
+            self.start_worker()?;
+        }
+        let State::Worker(worker) = &mut self.state else {
+            return Err(gone());
+        };
+        let room = CHUNK.saturating_sub(worker.chunk.len());
+        let taken = buf.get(..room.min(buf.len())).unwrap_or_default();
+        worker.chunk.extend_from_slice(taken);
+        if worker.chunk.len() >= CHUNK {
+            worker.send()?;
+        }
+        Ok(taken.len())
+    }
+
+    /// Buffered chunks go on to the worker at [`BackgroundWriter::finish`];
+    /// flushing here would only make them smaller.
+    fn flush(&mut self) -> io::Result<()> {
+        match &mut self.state {
+            State::Inline(inner) => inner.flush(),
+            State::Worker(_) | State::Gone => Ok(()),
+        }
+    }
+}
+
+fn stopped() -> io::Error {
+    io::Error::other("the background writer stopped")
+}
+
+fn gone() -> io::Error {
+    io::Error::other("the background writer could not be started")
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn everything_written_arrives_in_order() {
+        for size in [
+            0,
+            10,
+            INLINE_LIMIT,
+            INLINE_LIMIT + 1,
+            3 * INLINE_LIMIT + 12_345,
+        ] {
+            let data: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+            let received = std::thread::scope(|scope| {
+                let mut writer = BackgroundWriter::new(scope, Vec::new());
+                // Uneven writes, crossing chunk and inline limits.
+                for piece in data.chunks(70_001) {
+                    writer.write_all(piece).unwrap();
+                }
+                writer.finish().unwrap()
+            });
+            assert_eq!(received.len(), data.len(), "size {size}");
+            assert!(received == data, "size {size}");
+        }
+    }
+
+    /// A writer that fails after a number of bytes.
+    struct Failing(usize);
+
+    impl Write for Failing {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if self.0 < buf.len() {
+                return Err(io::Error::other("disk full"));
+            }
+            self.0 -= buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_workers_error_is_reported() {
+        let error = std::thread::scope(|scope| {
+            let mut writer = BackgroundWriter::new(scope, Failing(2 * INLINE_LIMIT));
+            let data = vec![7u8; 64 * 1024];
+            // Writes may fail once the worker has stopped; finish reports why.
+            for _ in 0..100 {
+                if writer.write_all(&data).is_err() {
+                    break;
+                }
+            }
+            writer.finish().err().unwrap()
+        });
+        assert_eq!(error.to_string(), "disk full");
+    }
+}
