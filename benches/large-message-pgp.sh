@@ -36,7 +36,12 @@ measure "gpg      encrypt    " gpg --batch --yes --quiet --trust-model always --
 measure "mailgate pgp decrypt" sh -c "$bin pgp decrypt --key bob.sec.asc < ours.eml > ours.out"
 measure "gpg      decrypt    " gpg --batch --yes --quiet --decrypt --output theirs.out theirs.asc
 cmp -s ours.out big.eml && echo "mailgate encrypt/decrypt round trip identical"
+# A file on stdin is read twice (no spool); a pipe is spooled.
 measure "mailgate pgp sign   " sh -c "$bin pgp sign --key alice.sec.asc < big.eml > signed.eml"
+measure "mailgate pgp sign, stdin a pipe" sh -c "cat big.eml | $bin pgp sign --key alice.sec.asc > signed-pipe.eml"
 measure "gpg      sign       " gpg --batch --yes --quiet --armor --detach-sign --output big.eml.asc big.eml
+# gpg writing the whole signed text too, as mailgate does.
+measure "gpg      clearsign  " gpg --batch --yes --quiet -u alice@example.org --clearsign --output big.eml.clear big.eml
 measure "mailgate pgp verify " sh -c "$bin pgp verify --cert alice.pub.asc < signed.eml > /dev/null"
+$bin pgp verify --cert alice.pub.asc < signed-pipe.eml > /dev/null && echo "mailgate pgp verify accepts both signed messages"
 measure "gpg      verify     " gpg --batch --quiet --verify big.eml.asc big.eml

@@ -36,12 +36,14 @@
 #![forbid(unsafe_code)]
 
 mod address;
+mod background_writer;
 mod compose;
 mod mime;
 mod signed_split;
 mod spooled_entity;
 pub mod stream;
 mod verdict;
+mod watch;
 
 pub use address::{AddressError, EmailAddress};
 pub use compose::{one_line, rfc5322_date};

@@ -7,6 +7,9 @@ use base64ct::{Base64, Encoding};
 
 use crate::mime::{LineBreak, MimeError};
 
+pub use crate::background_writer::BackgroundWriter;
+pub use crate::watch::Watch;
+
 /// Writes the canonical form of what passes through: every bare LF becomes
 /// CRLF (as [`crate::canonicalize`] does, across write boundaries).
 #[derive(Debug)]

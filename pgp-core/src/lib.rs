@@ -42,7 +42,6 @@
 
 mod armor;
 mod autocrypt;
-mod background_writer;
 mod decrypt_stream;
 mod decryption;
 mod encryption;

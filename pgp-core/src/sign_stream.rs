@@ -12,10 +12,9 @@
 
 use std::io::{BufReader, Read, Seek, SeekFrom, Write};
 
-use mail_message::stream::{LineBreakWriter, read_header_section};
+use mail_message::stream::{BackgroundWriter, LineBreakWriter, Watch, read_header_section};
 use mail_message::{Entity, LineBreak, SpooledEntity, signable_as_is};
 
-use crate::background_writer::BackgroundWriter;
 use crate::error::Error;
 use crate::pgp_mime::{self, MAX_HEADER, STREAM_BUFFER};
 use crate::signing::Signer;
@@ -264,79 +263,6 @@ fn bare_cr_error() -> Error {
     }
 }
 
-/// A reader that notes whether a string passes through it (across reads).
-struct Watch<'n, T> {
-    inner: T,
-    finder: memchr::memmem::Finder<'n>,
-    /// The last bytes read, which could start a match across reads.
-    tail: Vec<u8>,
-    found: bool,
-}
-
-impl<'n, T> Watch<'n, T> {
-    fn new(inner: T, needle: &'n [u8]) -> Self {
-        Watch {
-            inner,
-            finder: memchr::memmem::Finder::new(needle),
-            tail: Vec::with_capacity(2 * needle.len()),
-            found: false,
-        }
-    }
-
-    fn found(&self) -> bool {
-        self.found
-    }
-
-    /// The wrapped reader or writer, and whether the needle passed.
-    fn into_inner(self) -> (T, bool) {
-        (self.inner, self.found)
-    }
-}
-
-impl<T> Watch<'_, T> {
-    /// Notes whether the needle is in `data`, or across from the data
-    /// seen before.
-    fn observe(&mut self, data: &[u8]) {
-        if self.found {
-            return;
-        }
-        let keep = self.finder.needle().len().saturating_sub(1);
-        // Matches that cross from the previous data into this.
-        self.tail
-            .extend_from_slice(data.get(..keep.min(data.len())).unwrap_or_default());
-        self.found = self.finder.find(&self.tail).is_some() || self.finder.find(data).is_some();
-        let source = if data.len() >= keep {
-            data
-        } else {
-            &self.tail[..]
-        };
-        let start = source.len().saturating_sub(keep);
-        let last = source.get(start..).unwrap_or_default().to_vec();
-        self.tail.clear();
-        self.tail.extend_from_slice(&last);
-    }
-}
-
-impl<R: Read> Read for Watch<'_, R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let read = self.inner.read(buf)?;
-        self.observe(buf.get(..read).unwrap_or_default());
-        Ok(read)
-    }
-}
-
-impl<W: Write> Write for Watch<'_, W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let written = self.inner.write(buf)?;
-        self.observe(buf.get(..written).unwrap_or_default());
-        Ok(written)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
-    }
-}
-
 /// Whether `needle` occurs in what `reader` reads.
 fn reader_contains(reader: impl Read, needle: &[u8]) -> Result<bool, Error> {
     let mut reader = BufReader::with_capacity(STREAM_BUFFER, reader);
@@ -361,26 +287,6 @@ fn reader_contains(reader: impl Read, needle: &[u8]) -> Result<bool, Error> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-
-    #[test]
-    fn the_watch_sees_a_needle_across_reads() {
-        for split in 0..=8 {
-            let data = b"xxneedlexx";
-            let (a, b) = data.split_at(split.min(data.len()));
-            let mut watch = Watch::new(Read::chain(a, b), b"needle");
-            let mut sink = Vec::new();
-            // Tiny reads: every byte its own read.
-            let mut byte = [0u8; 1];
-            while watch.read(&mut byte).unwrap() == 1 {
-                sink.push(byte[0]);
-            }
-            assert!(watch.found(), "split at {split}");
-            assert_eq!(sink, data);
-        }
-        let mut watch = Watch::new(&b"needl needl"[..], b"needle");
-        std::io::copy(&mut watch, &mut std::io::sink()).unwrap();
-        assert!(!watch.found());
-    }
 
     #[test]
     fn boundary_search_spans_reads() {

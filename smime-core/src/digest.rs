@@ -102,6 +102,19 @@ impl Hasher {
     }
 }
 
+/// A hasher takes what is written to it, so `io::copy` and streaming
+/// writers can feed it.
+impl std::io::Write for Hasher {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// The digest names the command line accepts.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown digest `{0}`: expected sha256, sha384 or sha512")]

@@ -16,6 +16,8 @@ use smime_core::{
     ContentEncryption, Encryptor, Error, SignatureForm, Verdict, decrypt_message,
     decrypt_message_stream,
 };
+use std::io::{Seek, Write};
+
 use testkit::{KeyKind, pki, run_peer};
 
 /// A message whose body spans several segments and ends off a block boundary.
@@ -220,24 +222,9 @@ fn streamed_signatures_verify_with_openssl_and_with_us() {
                 signed.starts_with(b"From: alice@example.org\nTo: bob@example.org\n"),
                 "outer fields kept, in the input's line breaks"
             );
-            std::fs::write(dir.path().join("signed.eml"), &signed).unwrap();
-            run_peer(
-                "openssl",
-                &[
-                    "cms",
-                    "-verify",
-                    "-in",
-                    "signed.eml",
-                    "-CAfile",
-                    "root.pem",
-                    "-out",
-                    "content.out",
-                ],
-                dir.path(),
-            );
             // The message has LF line breaks; OpenSSL verifies the
             // canonical form and writes the content with its own.
-            let content = std::fs::read(dir.path().join("content.out")).unwrap();
+            let content = openssl_verified_content(dir.path(), &signed);
             assert_eq!(
                 smime_core::mime::canonicalize(&content),
                 expected,
@@ -260,6 +247,69 @@ fn streamed_signatures_verify_with_openssl_and_with_us() {
     }
 }
 
+/// What `openssl cms -verify` hands out for `signed`, with the root of
+/// the test PKI (`root.pem` in `dir`) as trust anchor; panics when OpenSSL
+/// does not verify it.
+fn openssl_verified_content(dir: &std::path::Path, signed: &[u8]) -> Vec<u8> {
+    std::fs::write(dir.join("signed.eml"), signed).unwrap();
+    run_peer(
+        "openssl",
+        &[
+            "cms",
+            "-verify",
+            "-in",
+            "signed.eml",
+            "-CAfile",
+            "root.pem",
+            "-out",
+            "content.out",
+        ],
+        dir,
+    );
+    std::fs::read(dir.join("content.out")).unwrap()
+}
+
+/// `sign_message_seekable` from a file (the message after other bytes):
+/// a canonical 7-bit message of a few MiB (hashed on a second thread, its
+/// body copied from the input) and one that needs re-encoding (the
+/// streaming path) verify with OpenSSL, in both forms, as the entity the
+/// in-memory signer signs.
+#[test]
+fn seekable_signatures_verify_with_openssl() {
+    let line = "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5ejAxMjM0";
+    let attachment: String = (0..40_000)
+        .map(|i| format!("{line}{:02}\r\n", i % 100))
+        .collect();
+    let canonical = format!(
+        "From: alice@example.org\r\nSubject: large\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n--b1\r\nContent-Type: text/plain\r\n\r\nsee attachment\r\n--b1\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n{attachment}--b1--\r\n"
+    );
+    let eight_bit = "From: alice@example.org\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nGr\u{fc}\u{df}e\r\n";
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("root.pem"), pki().root().certificate_pem()).unwrap();
+    let signer = common::signer("alice@example.org", KeyKind::P256);
+    for message in [canonical.as_bytes(), eight_bit.as_bytes()] {
+        let expected = smime_core::mime::Envelope::split(message)
+            .unwrap()
+            .signable()
+            .unwrap();
+        for form in [SignatureForm::Detached, SignatureForm::Opaque] {
+            let mut file = tempfile::tempfile().unwrap();
+            file.write_all(b"other bytes first\r\n\r\n").unwrap();
+            let start = file.stream_position().unwrap();
+            file.write_all(message).unwrap();
+            file.seek(std::io::SeekFrom::Start(start)).unwrap();
+            let mut signed = Vec::new();
+            signer
+                .sign_message_seekable(&mut file, &mut signed, form)
+                .unwrap();
+            let content = openssl_verified_content(dir.path(), &signed);
+            assert_eq!(content, expected, "{form:?}");
+            let report = common::verifier().verify_message(&signed).unwrap();
+            assert_eq!(report.verdict(), Verdict::SignedByFrom, "{form:?}");
+        }
+    }
+}
+
 #[test]
 fn streamed_signing_refuses_what_in_memory_signing_refuses() {
     let signer = common::signer("alice@example.org", KeyKind::P256);
@@ -270,6 +320,13 @@ fn streamed_signing_refuses_what_in_memory_signing_refuses() {
         let mut out = Vec::new();
         let streamed = signer.sign_message_stream(broken, &mut out, SignatureForm::Detached);
         assert!(matches!(streamed, Err(Error::Mime(_))), "{streamed:?}");
+        assert!(out.is_empty(), "nothing written on failure");
+        let seekable = signer.sign_message_seekable(
+            std::io::Cursor::new(broken),
+            &mut out,
+            SignatureForm::Detached,
+        );
+        assert!(matches!(seekable, Err(Error::Mime(_))), "{seekable:?}");
         assert!(out.is_empty(), "nothing written on failure");
         assert!(
             signer

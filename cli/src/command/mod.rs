@@ -56,3 +56,12 @@ pub(crate) fn passphrase_from_env(
     })?;
     Ok(Some(Zeroizing::new(value.into_encoded_bytes())))
 }
+
+/// Standard input as a file when it is a regular file (`< in.eml`), which
+/// can be read twice; `None` for a pipe, a terminal or a socket.
+pub(crate) fn stdin_file() -> Option<std::fs::File> {
+    use std::os::fd::AsFd;
+    let fd = std::io::stdin().as_fd().try_clone_to_owned().ok()?;
+    let file = std::fs::File::from(fd);
+    file.metadata().ok()?.is_file().then_some(file)
+}

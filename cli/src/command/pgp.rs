@@ -15,7 +15,7 @@ use zeroize::Zeroizing;
 use crate::args_pgp::{
     PgpCommand, PgpDecryptArgs, PgpDigest, PgpEncryptArgs, PgpSignArgs, PgpVerifyArgs,
 };
-use crate::command::{display, read_input};
+use crate::command::{display, read_input, stdin_file};
 use crate::failure::{Failure, Verdict};
 use crate::output::{Output, write_line_stderr};
 use crate::rfc3339;
@@ -75,15 +75,6 @@ fn sign(args: &PgpSignArgs) -> Result<Verdict, Failure> {
         .sign_message_stream(header.as_slice().chain(stdin), stdout)
         .map_err(|error| Failure::input("standard input", &error))?;
     Ok(Verdict::Holds)
-}
-
-/// Standard input as a file when it is a regular file (`< in.eml`), which
-/// can be read twice; `None` for a pipe, a terminal or a socket.
-fn stdin_file() -> Option<std::fs::File> {
-    use std::os::fd::AsFd;
-    let fd = std::io::stdin().as_fd().try_clone_to_owned().ok()?;
-    let file = std::fs::File::from(fd);
-    file.metadata().ok()?.is_file().then_some(file)
 }
 
 fn verify(args: &PgpVerifyArgs, output: &Output) -> Result<Verdict, Failure> {

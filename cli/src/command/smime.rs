@@ -13,7 +13,7 @@ use zeroize::Zeroizing;
 use crate::args::{
     DecryptArgs, EncryptArgs, InspectArgs, KeyArgs, SignArgs, SmimeCommand, VerifyArgs,
 };
-use crate::command::{display, read_input};
+use crate::command::{display, read_input, stdin_file};
 use crate::failure::{Failure, Verdict};
 use crate::output::Output;
 use crate::rfc3339;
@@ -78,10 +78,13 @@ fn sign(args: &SignArgs) -> Result<Verdict, Failure> {
     };
     // Streams: the entity is spooled to a temporary file, memory stays
     // bounded whatever the message size, and nothing is written on failure.
+    // Input from a file (`< in.eml`) is read twice instead of spooled.
     let stdout = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
-    signer
-        .sign_message_stream(std::io::stdin().lock(), stdout, form)
-        .map_err(|error| Failure::input("standard input", &error))?;
+    let signed = match stdin_file() {
+        Some(file) => signer.sign_message_seekable(&file, stdout, form),
+        None => signer.sign_message_stream(std::io::stdin().lock(), stdout, form),
+    };
+    signed.map_err(|error| Failure::input("standard input", &error))?;
     Ok(Verdict::Holds)
 }
 

@@ -1,6 +1,6 @@
 //! A writer that moves its work to a second thread once there is enough of
-//! it: the streaming signer hashes a large entity on one core while the
-//! other reads, canonicalises and spools it.
+//! it: a streaming signer hashes a large entity on one core while the other
+//! reads, canonicalises and spools it.
 
 use std::io::{self, Write};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
@@ -15,10 +15,25 @@ const IN_FLIGHT: usize = 4;
 /// thread costs more than it saves.
 const INLINE_LIMIT: usize = 1024 * 1024;
 
-/// Writes to `W` on the caller's thread for the first [`INLINE_LIMIT`]
-/// bytes, then on a thread of `scope`. [`BackgroundWriter::finish`] waits
-/// for the worker and gives `W` back, or the first error it met.
-pub(crate) struct BackgroundWriter<'scope, 'env, W: Write + Send + 'scope> {
+/// Writes to `W` on the caller's thread for the first MiB, then on a
+/// thread of `scope`, in chunks of 256 KiB with at most four in flight (so
+/// at most 1.5 MiB are held). [`BackgroundWriter::finish`] waits for the
+/// worker and gives `W` back, or the first error it met.
+///
+/// ```
+/// use std::io::Write;
+/// use mail_message::stream::BackgroundWriter;
+///
+/// let data = vec![b'x'; 3 * 1024 * 1024];
+/// let written = std::thread::scope(|scope| {
+///     let mut writer = BackgroundWriter::new(scope, Vec::new());
+///     writer.write_all(&data)?;
+///     writer.finish()
+/// })?;
+/// assert_eq!(written, data);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct BackgroundWriter<'scope, 'env, W: Write + Send + 'scope> {
     scope: &'scope Scope<'scope, 'env>,
     state: State<'scope, W>,
     inline_written: usize,
@@ -41,7 +56,9 @@ struct Worker<'scope, W> {
 }
 
 impl<'scope, 'env, W: Write + Send + 'scope> BackgroundWriter<'scope, 'env, W> {
-    pub(crate) fn new(scope: &'scope Scope<'scope, 'env>, inner: W) -> Self {
+    /// Wraps `inner`; a worker of `scope` takes it over once the first MiB
+    /// has been written.
+    pub fn new(scope: &'scope Scope<'scope, 'env>, inner: W) -> Self {
         BackgroundWriter {
             scope,
             state: State::Inline(inner),
@@ -50,7 +67,7 @@ impl<'scope, 'env, W: Write + Send + 'scope> BackgroundWriter<'scope, 'env, W> {
     }
 
     /// Waits until everything written has reached `W`, and returns it.
-    pub(crate) fn finish(self) -> io::Result<W> {
+    pub fn finish(self) -> io::Result<W> {
         match self.state {
             State::Inline(inner) => Ok(inner),
             State::Worker(worker) => worker.finish(),
