@@ -220,11 +220,11 @@ impl SpooledEntity {
     }
 }
 
-/// An entity whose signable form is its own bytes: the canonical
-/// `Content-*` fields, then the message body exactly as it was read (see
-/// [`signable_as_is`]).
+/// An entity whose signable or encryptable form is its own bytes: the
+/// canonical `Content-*` fields, then the message body exactly as it was
+/// read (see [`signable_as_is`] and [`encryptable_as_is`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SignableAsIs {
+pub struct EntityAsIs {
     /// The entity's header section: the message's `Content-*` fields, CRLF
     /// line breaks, with the empty line that ends it.
     pub header: Vec<u8>,
@@ -263,7 +263,36 @@ pub fn signable_as_is(
     header: &[u8],
     body: impl Read,
     observer: &mut dyn Write,
-) -> Result<Option<SignableAsIs>, SpoolError> {
+) -> Result<Option<EntityAsIs>, SpoolError> {
+    entity_as_is(header, body, observer, Reencode::EightBitAndBinary)
+}
+
+/// Whether the encryptable form of a message
+/// ([`SpooledEntity::encryptable`], [`Envelope::encryptable`]) is its
+/// `Content-*` fields followed by its body exactly as `body` reads it: the
+/// body already canonical (CRLF), without `binary` parts and, for a
+/// multipart, closed. An encryptor with seekable input then reads the body
+/// from the input instead of from a spool.
+///
+/// ```
+/// use mail_message::encryptable_as_is;
+///
+/// let header = b"From: a@example.org\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n";
+/// // 8-bit text is encrypted as it is.
+/// let as_is = encryptable_as_is(header, "Grüße\r\n".as_bytes())?;
+/// assert_eq!(as_is.map(|a| a.body_len), Some(9));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn encryptable_as_is(header: &[u8], body: impl Read) -> Result<Option<EntityAsIs>, SpoolError> {
+    entity_as_is(header, body, &mut io::sink(), Reencode::Binary)
+}
+
+fn entity_as_is(
+    header: &[u8],
+    body: impl Read,
+    observer: &mut dyn Write,
+    reencode: Reencode,
+) -> Result<Option<EntityAsIs>, SpoolError> {
     let message = Entity::parse(header)?;
     let content_type = message.content_type()?;
     let boundary = content_type.parameter("boundary").map(str::to_owned);
@@ -282,15 +311,14 @@ pub fn signable_as_is(
     let mut canonical = CanonicalWriter::new(&mut scan);
     let body_len = io::copy(&mut BufReader::with_capacity(BUFFER, body), &mut canonical)?;
     let unchanged = canonical.is_unchanged();
-    // What `SpooledEntity::spool` keeps exactly as it was written: no
-    // 8-bit content, bare CR or overlong line, no part that may be binary,
-    // a multipart closed.
-    let as_is = unchanged
-        && !scan.needs_encoding()
-        && !scan.bare_cr
-        && !scan.maybe_binary
-        && (boundary.is_none() || scan.closed());
-    Ok(as_is.then_some(SignableAsIs {
+    // What `SpooledEntity::spool` keeps exactly as it was written: no part
+    // that may be binary, a multipart closed, and for signing no 8-bit
+    // content, bare CR or overlong line.
+    let seven_bit =
+        reencode != Reencode::EightBitAndBinary || !(scan.needs_encoding() || scan.bare_cr);
+    let as_is =
+        unchanged && seven_bit && !scan.maybe_binary && (boundary.is_none() || scan.closed());
+    Ok(as_is.then_some(EntityAsIs {
         header: inner_header,
         body_len,
     }))
@@ -713,6 +741,9 @@ mod tests {
                 assert_eq!([&as_is.header[..], body].concat(), out);
                 assert_eq!(seen_as_is, out);
             }
+        } else if let Some(as_is) = encryptable_as_is(header, body)? {
+            assert_eq!(as_is.body_len, body.len() as u64);
+            assert_eq!([&as_is.header[..], body].concat(), out);
         }
         Ok((out, bare_cr))
     }
@@ -739,6 +770,15 @@ mod tests {
             assert_eq!(
                 as_is.is_some(),
                 [0, 4, 7].iter().any(|&i| message == messages[i]),
+                "{}",
+                String::from_utf8_lossy(message)
+            );
+            // Encrypted as is also with 8-bit content (2, 6), not with LF
+            // line breaks or binary parts.
+            let as_is = encryptable_as_is(header, body).unwrap();
+            assert_eq!(
+                as_is.is_some(),
+                [0, 2, 4, 6, 7].iter().any(|&i| message == messages[i]),
                 "{}",
                 String::from_utf8_lossy(message)
             );

@@ -6,7 +6,7 @@
 //! ephemeral-static, implemented in `key_agreement`). Every recipient gets
 //! the same fresh content-encryption key.
 
-use std::io::{BufReader, Read, Write};
+use std::io::{BufReader, Read, Seek, SeekFrom, Write};
 
 use cipher::{BlockModeEncrypt, KeyIvInit};
 use cms::authenveloped_data::AuthEnvelopedData;
@@ -310,6 +310,50 @@ impl Encryptor {
         let message = Entity::parse(&header)?;
         let entity = mail_message::SpooledEntity::encryptable(&header, reader)?.into_file();
         self.write_encrypted(&message, BufReader::with_capacity(SEGMENT, entity), output)
+    }
+
+    /// [`Encryptor::encrypt_message_stream`] for input that can be read
+    /// twice (a file): when the inner entity is encrypted as it stands
+    /// (canonical CRLF, no `binary` part; [`mail_message::encryptable_as_is`])
+    /// one pass checks that and a second encrypts straight from the input,
+    /// with no temporary file; other messages take the streaming path from
+    /// where `input` stood. The input must not change while it is
+    /// encrypted.
+    ///
+    /// ```
+    /// # let bob = testkit::pki().smime("bob@example.org", testkit::KeyKind::P256);
+    /// use std::io::{Seek, Write};
+    /// use smime_core::{Certificate, DecryptionIdentity, Encryptor, decrypt_message};
+    ///
+    /// let certificate = Certificate::from_der(bob.certificate_der())?;
+    /// let message = b"From: alice@example.org\r\nTo: bob@example.org\r\n\r\nHello\r\n";
+    /// let mut file = tempfile::tempfile()?;
+    /// file.write_all(message)?;
+    /// file.rewind()?;
+    /// let mut encrypted = Vec::new();
+    /// Encryptor::new([certificate.clone()])?.encrypt_message_seekable(&mut file, &mut encrypted)?;
+    /// let identity = DecryptionIdentity::new(certificate, bob.private_key_der())?;
+    /// let decrypted = decrypt_message(&encrypted, &identity)?;
+    /// assert!(decrypted.message().ends_with(b"\r\n\r\nHello\r\n"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn encrypt_message_seekable<R: Read + Seek>(
+        &self,
+        mut input: R,
+        output: impl Write,
+    ) -> Result<(), Error> {
+        let start = input.stream_position().map_err(Error::Io)?;
+        let mut reader = BufReader::with_capacity(SEGMENT, &mut input);
+        let header = read_header_section(&mut reader, MAX_HEADER).map_err(Error::Io)?;
+        let message = Entity::parse(&header)?;
+        if let Some(as_is) = mail_message::encryptable_as_is(&header, reader)? {
+            let body_start = start + header.len() as u64;
+            input.seek(SeekFrom::Start(body_start)).map_err(Error::Io)?;
+            let body = BufReader::with_capacity(SEGMENT, (&mut input).take(as_is.body_len));
+            return self.write_encrypted(&message, as_is.header.as_slice().chain(body), output);
+        }
+        input.seek(SeekFrom::Start(start)).map_err(Error::Io)?;
+        self.encrypt_message_stream(input, output)
     }
 
     /// Writes `message`'s outer header fields and the S/MIME entity that

@@ -69,6 +69,75 @@ fn our_streamed_encryption_decrypts_the_same_both_ways() {
     }
 }
 
+/// `encrypt_message_seekable` from a file (the message after other bytes):
+/// a canonical message (encrypted straight from the input) and messages
+/// with LF line breaks or a `binary` part (the streaming path) decrypt with
+/// OpenSSL to the entity the in-memory encryptor encrypts, and with us to
+/// the same message.
+#[test]
+fn seekable_encryption_decrypts_with_openssl_and_with_us() {
+    let dir = tempfile::tempdir().unwrap();
+    pki()
+        .smime("b@example.org", KeyKind::P256)
+        .write_to(dir.path(), "b")
+        .unwrap();
+    let outer = b"From: a@example.org\r\nTo: b@example.org\r\nMIME-Version: 1.0\r\n";
+    let canonical = [outer.as_slice(), &large_inner()].concat();
+    let lf = String::from_utf8(canonical.clone())
+        .unwrap()
+        .replace("\r\n", "\n");
+    let binary = [
+        outer.as_slice(),
+        b"Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: binary\r\n\r\n\x00\xff\n\r",
+    ]
+    .concat();
+    let encryptor = Encryptor::new([common::certificate("b@example.org", KeyKind::P256)])
+        .unwrap()
+        .with_cipher(ContentEncryption::Aes128Gcm);
+    let identity = common::identity("b@example.org", KeyKind::P256);
+    for message in [&canonical[..], lf.as_bytes(), &binary] {
+        let mut file = tempfile::tempfile().unwrap();
+        file.write_all(b"other bytes first\r\n\r\n").unwrap();
+        let start = file.stream_position().unwrap();
+        file.write_all(message).unwrap();
+        file.seek(std::io::SeekFrom::Start(start)).unwrap();
+        let mut encrypted = Vec::new();
+        encryptor
+            .encrypt_message_seekable(&mut file, &mut encrypted)
+            .unwrap();
+        std::fs::write(dir.path().join("mail.eml"), &encrypted).unwrap();
+        run_peer(
+            "openssl",
+            &[
+                "cms",
+                "-decrypt",
+                "-binary",
+                "-in",
+                "mail.eml",
+                "-recip",
+                "b.cert.pem",
+                "-inkey",
+                "b.key.pem",
+                "-out",
+                "inner.out",
+            ],
+            dir.path(),
+        );
+        let expected = smime_core::mime::Envelope::split(message)
+            .unwrap()
+            .encryptable()
+            .unwrap();
+        assert_eq!(
+            std::fs::read(dir.path().join("inner.out")).unwrap(),
+            expected
+        );
+        let reference =
+            decrypt_message(&encryptor.encrypt_message(message).unwrap(), &identity).unwrap();
+        let ours = decrypt_message(&encrypted, &identity).unwrap();
+        assert_eq!(ours.message(), reference.message());
+    }
+}
+
 #[test]
 fn openssl_der_and_ber_decrypt_streamed() {
     let dir = tempfile::tempdir().unwrap();

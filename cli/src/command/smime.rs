@@ -46,11 +46,14 @@ fn encrypt(args: &EncryptArgs) -> Result<Verdict, Failure> {
         .map_err(|error| Failure::Usage(error.to_string()))?
         .with_cipher(args.cipher)
         .with_rsa_key_transport(transport);
-    // Streams: memory stays bounded whatever the message size.
+    // Streams: memory stays bounded whatever the message size. Input from
+    // a file (`< in.eml`) is read twice instead of spooled.
     let stdout = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
-    encryptor
-        .encrypt_message_stream(std::io::stdin().lock(), stdout)
-        .map_err(|error| Failure::input("standard input", &error))?;
+    let encrypted = match stdin_file() {
+        Some(file) => encryptor.encrypt_message_seekable(&file, stdout),
+        None => encryptor.encrypt_message_stream(std::io::stdin().lock(), stdout),
+    };
+    encrypted.map_err(|error| Failure::input("standard input", &error))?;
     Ok(Verdict::Holds)
 }
 
