@@ -1,10 +1,49 @@
-//! The MIME layer on arbitrary bytes: parsing never panics, and making an
+//! The MIME layer on arbitrary bytes: parsing never panics, making an
 //! entity 7-bit safe yields 7-bit bodies and is a fixed point (signing the
-//! result again changes nothing).
+//! result again changes nothing), and an entity found signable or
+//! encryptable as it is reads exactly as the spooled form.
 #![no_main]
 
+use std::io::Read;
+
 use libfuzzer_sys::fuzz_target;
-use smime_core::mime::{Entity, Envelope, Multipart, canonicalize, seven_bit_safe};
+use smime_core::mime::stream::read_header_section;
+use smime_core::mime::{
+    Entity, EntityAsIs, Envelope, Multipart, SpooledEntity, canonicalize, encryptable_as_is,
+    seven_bit_safe, signable_as_is,
+};
+
+/// The spooled form's bytes.
+fn spooled(entity: SpooledEntity) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    entity
+        .into_file()
+        .read_to_end(&mut bytes)
+        .expect("spool readable");
+    bytes
+}
+
+/// An entity that is its own signable or encryptable form is the spooled
+/// form byte for byte: the signers and the encryptor copy it from their
+/// input instead of spooling it.
+fn assert_as_is_is_spooled(data: &[u8]) {
+    let mut body = data;
+    let Ok(header) = read_header_section(&mut body, data.len() + 1) else {
+        return;
+    };
+    let whole = |as_is: &EntityAsIs| {
+        assert_eq!(as_is.body_len, body.len() as u64);
+        [&as_is.header[..], body].concat()
+    };
+    if let Ok(Some(as_is)) = signable_as_is(&header, body, &mut std::io::sink()) {
+        let entity = SpooledEntity::signable(&header, body).expect("as is, so spoolable");
+        assert_eq!(spooled(entity), whole(&as_is), "signable");
+    }
+    if let Ok(Some(as_is)) = encryptable_as_is(&header, body) {
+        let entity = SpooledEntity::encryptable(&header, body).expect("as is, so spoolable");
+        assert_eq!(spooled(entity), whole(&as_is), "encryptable");
+    }
+}
 
 /// Every leaf body (message/* excepted: it cannot take an encoding) is 7-bit.
 fn assert_bodies_seven_bit(bytes: &[u8], depth: usize) {
@@ -25,6 +64,7 @@ fn assert_bodies_seven_bit(bytes: &[u8], depth: usize) {
 }
 
 fuzz_target!(|data: &[u8]| {
+    assert_as_is_is_spooled(data);
     if let Ok(entity) = Entity::parse(data) {
         for field in entity.fields() {
             let _ = field.value();

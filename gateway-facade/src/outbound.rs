@@ -283,7 +283,7 @@ impl Gateway {
                 edited
                     .pipe(
                         |m| signer.sign_message(m).map_err(failure),
-                        |r, w| signer.sign_message_stream(r, w).map_err(failure),
+                        |r, w| signer.sign_message_seekable(r, w).map_err(failure),
                     )
                     .map_err(piped)?
             }
@@ -324,7 +324,7 @@ impl Gateway {
                 },
                 |r, w| {
                     signer
-                        .sign_message_stream(r, w, SignatureForm::Detached)
+                        .sign_message_seekable(r, w, SignatureForm::Detached)
                         .map_err(failure)
                 },
             )
@@ -398,7 +398,7 @@ impl Gateway {
         let encrypted = message
             .pipe(
                 |m| encryptor.encrypt_message(m).map_err(failure),
-                |r, w| encryptor.encrypt_message_stream(r, w).map_err(failure),
+                |r, w| encryptor.encrypt_message_seekable(r, w).map_err(failure),
             )
             .map_err(piped)?;
         steps.push(Step {

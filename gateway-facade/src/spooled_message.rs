@@ -101,18 +101,22 @@ impl SpooledMessage {
 
     /// Runs one processing step on the message: on its bytes when it is in
     /// memory (small mail: no file system work), else streaming from its
-    /// spool file into a new one, so memory does not grow with the message.
+    /// spool file (its own handle, at the start: a step can read it twice)
+    /// into a new one, so memory does not grow with the message.
     pub(crate) fn pipe<E>(
         &self,
         in_memory: impl FnOnce(&[u8]) -> Result<Vec<u8>, E>,
-        streaming: impl FnOnce(&mut (dyn Read + Send + Sync), &mut BufWriter<&File>) -> Result<(), E>,
+        streaming: impl FnOnce(&mut File, &mut BufWriter<&File>) -> Result<(), E>,
     ) -> Result<SpooledMessage, PipeError<E>> {
-        if let Some(bytes) = self.in_memory() {
-            return in_memory(bytes)
-                .map(SpooledMessage::from)
-                .map_err(PipeError::Step);
-        }
-        let mut input = self.reader().map_err(PipeError::Spool)?;
+        let file = match &self.repr {
+            Repr::Memory(bytes) => {
+                return in_memory(bytes)
+                    .map(SpooledMessage::from)
+                    .map_err(PipeError::Step);
+            }
+            Repr::File { file, .. } => file,
+        };
+        let mut input = file.reopen().map_err(PipeError::Spool)?;
         SpooledMessage::spool(|output| streaming(&mut input, output).map_err(PipeError::Step))
     }
 
