@@ -278,7 +278,6 @@ fn streamed_signatures_verify_with_openssl_and_with_us() {
         .signable()
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("root.pem"), pki().root().certificate_pem()).unwrap();
     for kind in [KeyKind::Rsa2048, KeyKind::P256] {
         let signer = common::signer("alice@example.org", kind);
         for form in [SignatureForm::Detached, SignatureForm::Opaque] {
@@ -293,7 +292,7 @@ fn streamed_signatures_verify_with_openssl_and_with_us() {
             );
             // The message has LF line breaks; OpenSSL verifies the
             // canonical form and writes the content with its own.
-            let content = openssl_verified_content(dir.path(), &signed);
+            let content = common::openssl_verify(dir.path(), &signed);
             assert_eq!(
                 smime_core::mime::canonicalize(&content),
                 expected,
@@ -316,28 +315,6 @@ fn streamed_signatures_verify_with_openssl_and_with_us() {
     }
 }
 
-/// What `openssl cms -verify` hands out for `signed`, with the root of
-/// the test PKI (`root.pem` in `dir`) as trust anchor; panics when OpenSSL
-/// does not verify it.
-fn openssl_verified_content(dir: &std::path::Path, signed: &[u8]) -> Vec<u8> {
-    std::fs::write(dir.join("signed.eml"), signed).unwrap();
-    run_peer(
-        "openssl",
-        &[
-            "cms",
-            "-verify",
-            "-in",
-            "signed.eml",
-            "-CAfile",
-            "root.pem",
-            "-out",
-            "content.out",
-        ],
-        dir,
-    );
-    std::fs::read(dir.join("content.out")).unwrap()
-}
-
 /// `sign_message_seekable` from a file (the message after other bytes):
 /// a canonical 7-bit message of a few MiB (hashed on a second thread, its
 /// body copied from the input) and one that needs re-encoding (the
@@ -354,7 +331,6 @@ fn seekable_signatures_verify_with_openssl() {
     );
     let eight_bit = "From: alice@example.org\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nGr\u{fc}\u{df}e\r\n";
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("root.pem"), pki().root().certificate_pem()).unwrap();
     let signer = common::signer("alice@example.org", KeyKind::P256);
     for message in [canonical.as_bytes(), eight_bit.as_bytes()] {
         let expected = smime_core::mime::Envelope::split(message)
@@ -371,7 +347,7 @@ fn seekable_signatures_verify_with_openssl() {
             signer
                 .sign_message_seekable(&mut file, &mut signed, form)
                 .unwrap();
-            let content = openssl_verified_content(dir.path(), &signed);
+            let content = common::openssl_verify(dir.path(), &signed);
             assert_eq!(content, expected, "{form:?}");
             let report = common::verifier().verify_message(&signed).unwrap();
             assert_eq!(report.verdict(), Verdict::SignedByFrom, "{form:?}");

@@ -12,35 +12,11 @@
 
 mod common;
 
-use std::path::Path;
-
 use smime_core::mime::{ContentType, Entity, Multipart};
 use smime_core::{DigestAlgorithm, SignatureForm};
 use testkit::{GpgsmHome, KeyKind, pki, run_peer};
 
 const MESSAGE: &str = "From: Alice Example <alice@example.org>\nTo: bob@example.org\nSubject: Quartalszahlen\nMIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\nUmsatz +3 %, Grüße\nFrom the desk of Alice\n.\n";
-
-/// `openssl cms -verify` of a whole S/MIME message against the testkit root;
-/// returns the content OpenSSL says was signed.
-fn openssl_verify(dir: &Path, signed: &[u8]) -> Vec<u8> {
-    std::fs::write(dir.join("signed.eml"), signed).unwrap();
-    std::fs::write(dir.join("root.pem"), pki().root().certificate_pem()).unwrap();
-    run_peer(
-        "openssl",
-        &[
-            "cms",
-            "-verify",
-            "-in",
-            "signed.eml",
-            "-CAfile",
-            "root.pem",
-            "-out",
-            "content.out",
-        ],
-        dir,
-    );
-    std::fs::read(dir.join("content.out")).unwrap()
-}
 
 /// The entity we expect to be signed: the body with its Content-* fields,
 /// canonical, 8-bit made base64.
@@ -85,7 +61,7 @@ fn openssl_verifies_every_key_digest_and_form() {
                     .sign_message(MESSAGE.as_bytes(), form)
                     .unwrap();
                 assert_outer_fields_kept(&signed);
-                let content = openssl_verify(dir.path(), &signed);
+                let content = common::openssl_verify(dir.path(), &signed);
                 assert_signed_entity(&content);
                 let content_type = Entity::parse(&signed).unwrap().content_type().unwrap();
                 match form {
@@ -117,7 +93,7 @@ fn openssl_verifies_rsa_pss() {
             .with_digest(digest)
             .sign_message(MESSAGE.as_bytes(), SignatureForm::Detached)
             .unwrap();
-        assert_signed_entity(&openssl_verify(dir.path(), &signed));
+        assert_signed_entity(&common::openssl_verify(dir.path(), &signed));
         // OpenSSL reports the scheme it verified.
         let signature = detached_signature(&signed);
         std::fs::write(dir.path().join("sig.der"), signature).unwrap();
@@ -221,7 +197,7 @@ fn binary_attachments_are_signed_byte_for_byte() {
             .sign_message(&message, form)
             .unwrap();
         assert!(signed.iter().all(u8::is_ascii), "{form:?}: 7-bit safe");
-        let content = openssl_verify(dir.path(), &signed);
+        let content = common::openssl_verify(dir.path(), &signed);
         let entity = Entity::parse(&content).unwrap();
         let content_type = entity.content_type().unwrap();
         let parts =

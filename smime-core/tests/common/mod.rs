@@ -102,3 +102,25 @@ pub(crate) fn legacy_pkcs12(dir: &Path, address: &str, kind: KeyKind, stem: &str
         dir,
     );
 }
+
+/// `openssl cms -verify` of a whole S/MIME message against the testkit root;
+/// returns the content OpenSSL says was signed.
+pub(crate) fn openssl_verify(dir: &Path, signed: &[u8]) -> Vec<u8> {
+    std::fs::write(dir.join("signed.eml"), signed).unwrap();
+    std::fs::write(dir.join("root.pem"), pki().root().certificate_pem()).unwrap();
+    run_peer(
+        "openssl",
+        &[
+            "cms",
+            "-verify",
+            "-in",
+            "signed.eml",
+            "-CAfile",
+            "root.pem",
+            "-out",
+            "content.out",
+        ],
+        dir,
+    );
+    std::fs::read(dir.join("content.out")).unwrap()
+}
