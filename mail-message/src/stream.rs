@@ -5,7 +5,7 @@ use std::io::{self, BufRead, Read, Write};
 
 use base64ct::{Base64, Encoding};
 
-use crate::mime::{LineBreak, MimeError};
+use crate::mime::{LineBreak, MimeError, push_base64_line};
 
 pub use crate::background_writer::BackgroundWriter;
 pub use crate::watch::Watch;
@@ -150,34 +150,60 @@ impl<W: Write> Write for LineBreakWriter<W> {
 pub struct Base64Writer<W: Write> {
     inner: W,
     line_break: LineBreak,
+    /// Whether the data is public: see [`Base64Writer::for_public_data`].
+    public: bool,
+    /// Input short of a whole line.
     pending: Vec<u8>,
+    /// Encoded lines not yet written: `inner` gets them in large writes.
+    encoded: Vec<u8>,
 }
 
 /// Input bytes per output line (57 bytes make 76 characters).
 const LINE_INPUT: usize = 57;
+/// Encoded lines gathered before they are written.
+const ENCODED_BUFFER: usize = 64 * 1024;
 
 impl<W: Write> Base64Writer<W> {
-    /// Wraps `inner`.
+    /// Wraps `inner`, encoding in constant time (`base64ct`: memory
+    /// accesses do not depend on the data), as plaintext deserves.
     pub fn new(inner: W, line_break: LineBreak) -> Self {
         Base64Writer {
             inner,
             line_break,
+            public: false,
             pending: Vec::with_capacity(LINE_INPUT),
+            encoded: Vec::with_capacity(ENCODED_BUFFER + 80),
         }
     }
 
-    fn line(&mut self, chunk: &[u8]) -> io::Result<()> {
-        self.inner
-            .write_all(Base64::encode_string(chunk).as_bytes())?;
-        self.inner.write_all(self.line_break.as_bytes())
+    /// Wraps `inner` for data that is public anyway (ciphertext,
+    /// signatures): a table-driven encoder, about twice as fast, whose
+    /// memory accesses depend on the data. The output is the same.
+    pub fn for_public_data(inner: W, line_break: LineBreak) -> Self {
+        Base64Writer {
+            public: true,
+            ..Base64Writer::new(inner, line_break)
+        }
+    }
+
+    fn write_encoded(&mut self) -> io::Result<()> {
+        self.inner.write_all(&self.encoded)?;
+        self.encoded.clear();
+        Ok(())
     }
 
     /// Writes the last, shorter line and returns the wrapped writer.
     pub fn finish(mut self) -> io::Result<W> {
         if !self.pending.is_empty() {
-            let pending = std::mem::take(&mut self.pending);
-            self.line(&pending)?;
+            push_base64_line(
+                &mut self.encoded,
+                &self.pending,
+                self.line_break,
+                self.public,
+            );
+            self.pending.clear();
         }
+        self.write_encoded()?;
         Ok(self.inner)
     }
 }
@@ -191,19 +217,33 @@ impl<W: Write> Write for Base64Writer<W> {
             self.pending.extend_from_slice(head);
             buf = rest;
             if self.pending.len() == LINE_INPUT {
-                let pending = std::mem::take(&mut self.pending);
-                self.line(&pending)?;
+                push_base64_line(
+                    &mut self.encoded,
+                    &self.pending,
+                    self.line_break,
+                    self.public,
+                );
+                self.pending.clear();
             }
         }
         let mut lines = buf.chunks_exact(LINE_INPUT);
         for chunk in &mut lines {
-            self.line(chunk)?;
+            push_base64_line(&mut self.encoded, chunk, self.line_break, self.public);
+            if self.encoded.len() >= ENCODED_BUFFER {
+                self.write_encoded()?;
+            }
         }
         self.pending.extend_from_slice(lines.remainder());
+        if self.encoded.len() >= ENCODED_BUFFER {
+            self.write_encoded()?;
+        }
         Ok(written)
     }
 
+    /// Writes the whole lines encoded so far (a partial line waits for
+    /// more input or [`Base64Writer::finish`]).
     fn flush(&mut self) -> io::Result<()> {
+        self.write_encoded()?;
         self.inner.flush()
     }
 }
@@ -561,14 +601,26 @@ mod tests {
 
     #[test]
     fn base64_round_trips_in_pieces() {
-        let data: Vec<u8> = (0..1000u32).map(|i| (i * 7 % 256) as u8).collect();
-        for piece in [1, 3, 56, 57, 58, 400] {
-            let mut writer = Base64Writer::new(Vec::new(), LineBreak::Crlf);
+        // More than the encoded-line buffer holds, in pieces of every kind.
+        let data: Vec<u8> = (0..150_000u32).map(|i| (i * 7 % 256) as u8).collect();
+        for (piece, line_break) in [
+            (1, LineBreak::Crlf),
+            (3, LineBreak::Lf),
+            (56, LineBreak::Crlf),
+            (57, LineBreak::Crlf),
+            (58, LineBreak::Lf),
+            (400, LineBreak::Crlf),
+            (70_001, LineBreak::Crlf),
+        ] {
+            let mut writer = Base64Writer::new(Vec::new(), line_break);
+            let mut public = Base64Writer::for_public_data(Vec::new(), line_break);
             for chunk in data.chunks(piece) {
                 writer.write_all(chunk).unwrap();
+                public.write_all(chunk).unwrap();
             }
             let encoded = writer.finish().unwrap();
-            assert_eq!(encoded, crate::encode_base64(&data, LineBreak::Crlf));
+            assert_eq!(encoded, crate::encode_base64(&data, line_break), "{piece}");
+            assert_eq!(public.finish().unwrap(), encoded, "{piece}");
             let mut decoded = Vec::new();
             Base64Reader::new(io::BufReader::with_capacity(piece.max(2), &encoded[..]))
                 .read_to_end(&mut decoded)

@@ -385,7 +385,8 @@ impl Encryptor {
         output.write_all(&head).map_err(Error::Io)?;
 
         let prepared = self.prepare()?;
-        let mut base64 = Base64Writer::new(output, line_break);
+        // Ciphertext is public: the fast encoder.
+        let mut base64 = Base64Writer::for_public_data(output, line_break);
         base64
             .write_all(&ber_prefix(&prepared)?)
             .map_err(Error::Io)?;
