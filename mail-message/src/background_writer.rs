@@ -1,6 +1,9 @@
-//! A writer that moves its work to a second thread once there is enough of
-//! it: a streaming signer hashes a large entity on one core while the other
-//! reads, canonicalises and spools it.
+//! Work on a second core: a writer that moves its work to a worker thread
+//! once there is enough of it (a streaming signer hashes a large entity on
+//! one core while the other reads, canonicalises and spools it), and a
+//! producer that runs on a worker while the caller's thread writes what it
+//! produces (an encryptor encrypts on one core while the other encodes the
+//! ciphertext and writes it out).
 
 use std::io::{self, Write};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
@@ -157,6 +160,112 @@ impl<'scope, W: Write + Send + 'scope> Write for BackgroundWriter<'scope, '_, W>
     }
 }
 
+/// Runs `produce` on a worker thread and writes what it writes to `output`
+/// on the calling thread, in chunks of 256 KiB with at most four in flight,
+/// so the two run on two cores and at most 1.5 MiB are held. `output` need
+/// not be `Send`.
+///
+/// The outer result is the pipeline's: an error writing to `output` (the
+/// producer's writes then fail, and its own error is dropped), or a
+/// producer that panicked. The inner one is what `produce` returned.
+///
+/// ```
+/// use std::io::Write;
+/// use mail_message::stream::produce_on_worker;
+///
+/// let mut output = Vec::new();
+/// let produced = produce_on_worker(
+///     |sink| {
+///         for line in 0..100_000 {
+///             writeln!(sink, "line {line}")?;
+///         }
+///         Ok::<_, std::io::Error>(100_000)
+///     },
+///     &mut output,
+/// )??;
+/// assert_eq!(produced, 100_000);
+/// assert!(output.ends_with(b"line 99999\n"));
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn produce_on_worker<T: Send, E: Send>(
+    produce: impl FnOnce(&mut dyn Write) -> Result<T, E> + Send,
+    output: &mut dyn Write,
+) -> io::Result<Result<T, E>> {
+    let (full_sender, full) = sync_channel::<Vec<u8>>(IN_FLIGHT);
+    let (recycle, empty) = sync_channel::<Vec<u8>>(IN_FLIGHT + 2);
+    std::thread::scope(|scope| {
+        let worker = std::thread::Builder::new()
+            .name("mailgate-produce".to_owned())
+            .spawn_scoped(scope, move || {
+                let mut sink = ChunkSender {
+                    chunk: Vec::with_capacity(CHUNK),
+                    full: full_sender,
+                    empty,
+                };
+                let produced = produce(&mut sink);
+                // The last, partial chunk; a failure to send it means the
+                // caller's side failed, which it reports.
+                let _ = sink.send();
+                produced
+            })?;
+        let mut written = Ok(());
+        while let Ok(mut chunk) = full.recv() {
+            if let Err(error) = output.write_all(&chunk) {
+                written = Err(error);
+                break;
+            }
+            chunk.clear();
+            let _ = recycle.try_send(chunk);
+        }
+        // The producer's sends fail from here on, if it was still going.
+        drop(full);
+        let produced = worker
+            .join()
+            .map_err(|_| io::Error::other("the producer panicked"))?;
+        written.map(|()| produced)
+    })
+}
+
+/// The producer's end of [`produce_on_worker`].
+struct ChunkSender {
+    chunk: Vec<u8>,
+    full: SyncSender<Vec<u8>>,
+    empty: Receiver<Vec<u8>>,
+}
+
+impl ChunkSender {
+    fn send(&mut self) -> io::Result<()> {
+        if self.chunk.is_empty() {
+            return Ok(());
+        }
+        let next = self
+            .empty
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(CHUNK));
+        let full = std::mem::replace(&mut self.chunk, next);
+        self.full
+            .send(full)
+            .map_err(|_| io::Error::other("the output of the background producer failed"))
+    }
+}
+
+impl Write for ChunkSender {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let room = CHUNK.saturating_sub(self.chunk.len());
+        let taken = buf.get(..room.min(buf.len())).unwrap_or_default();
+        self.chunk.extend_from_slice(taken);
+        if self.chunk.len() >= CHUNK {
+            self.send()?;
+        }
+        Ok(taken.len())
+    }
+
+    /// Chunks go out when full or when the producer returns.
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 fn stopped() -> io::Error {
     io::Error::other("the background writer stopped")
 }
@@ -207,6 +316,39 @@ mod tests {
         fn flush(&mut self) -> io::Result<()> {
             Ok(())
         }
+    }
+
+    #[test]
+    fn produced_data_arrives_in_order_and_errors_are_told_apart() {
+        let data: Vec<u8> = (0..3 * CHUNK + 17).map(|i| (i % 251) as u8).collect();
+        let mut output = Vec::new();
+        let produced = produce_on_worker(
+            |sink| {
+                for piece in data.chunks(70_001) {
+                    sink.write_all(piece)?;
+                }
+                Ok::<_, io::Error>("done")
+            },
+            &mut output,
+        );
+        assert_eq!(produced.unwrap().unwrap(), "done");
+        assert!(output == data);
+
+        // The producer's own failure is the inner result.
+        let failed = produce_on_worker(|_| Err::<(), _>("no key"), &mut Vec::new());
+        assert_eq!(failed.unwrap(), Err("no key"));
+
+        // A failing output is the outer one; the producer stops.
+        let mut full = Failing(CHUNK);
+        let outcome = produce_on_worker(
+            |sink| -> io::Result<()> {
+                loop {
+                    sink.write_all(&[0u8; 4096])?;
+                }
+            },
+            &mut full,
+        );
+        assert_eq!(outcome.unwrap_err().to_string(), "disk full");
     }
 
     #[test]

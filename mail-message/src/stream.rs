@@ -7,7 +7,7 @@ use base64ct::{Base64, Encoding};
 
 use crate::mime::{LineBreak, MimeError, push_base64_line};
 
-pub use crate::background_writer::BackgroundWriter;
+pub use crate::background_writer::{BackgroundWriter, produce_on_worker};
 pub use crate::watch::Watch;
 
 /// Writes the canonical form of what passes through: every bare LF becomes

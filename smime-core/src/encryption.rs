@@ -33,7 +33,7 @@ use crate::gcm_stream::{Authenticator, GcmKey, Keystream};
 use crate::key_agreement::wrap_content_key;
 use crate::rsa_backend::RsaRecipientKey;
 use mail_message::Entity;
-use mail_message::stream::{Base64Writer, read_header_section};
+use mail_message::stream::{Base64Writer, produce_on_worker, read_header_section};
 
 /// How RSA recipients get the content-encryption key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -288,7 +288,12 @@ impl Encryptor {
         let envelope = mail_message::Envelope::split(message)?;
         let entity = envelope.encryptable()?;
         let mut out = Vec::with_capacity(entity.len() * 4 / 3 + 4096);
-        self.write_encrypted(envelope.message(), &entity[..], &mut out)?;
+        self.write_encrypted(
+            envelope.message(),
+            &entity[..],
+            entity.len() as u64,
+            &mut out,
+        )?;
         Ok(out)
     }
 
@@ -309,7 +314,13 @@ impl Encryptor {
         let header = read_header_section(&mut reader, MAX_HEADER).map_err(Error::Io)?;
         let message = Entity::parse(&header)?;
         let entity = mail_message::SpooledEntity::encryptable(&header, reader)?.into_file();
-        self.write_encrypted(&message, BufReader::with_capacity(SEGMENT, entity), output)
+        let length = entity.metadata().map_err(Error::Io)?.len();
+        self.write_encrypted(
+            &message,
+            BufReader::with_capacity(SEGMENT, entity),
+            length,
+            output,
+        )
     }
 
     /// [`Encryptor::encrypt_message_stream`] for input that can be read
@@ -337,7 +348,7 @@ impl Encryptor {
     /// assert!(decrypted.message().ends_with(b"\r\n\r\nHello\r\n"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn encrypt_message_seekable<R: Read + Seek>(
+    pub fn encrypt_message_seekable<R: Read + Seek + Send>(
         &self,
         mut input: R,
         output: impl Write,
@@ -350,18 +361,25 @@ impl Encryptor {
             let body_start = start + header.len() as u64;
             input.seek(SeekFrom::Start(body_start)).map_err(Error::Io)?;
             let body = BufReader::with_capacity(SEGMENT, (&mut input).take(as_is.body_len));
-            return self.write_encrypted(&message, as_is.header.as_slice().chain(body), output);
+            let length = as_is.header.len() as u64 + as_is.body_len;
+            return self.write_encrypted(
+                &message,
+                as_is.header.as_slice().chain(body),
+                length,
+                output,
+            );
         }
         input.seek(SeekFrom::Start(start)).map_err(Error::Io)?;
         self.encrypt_message_stream(input, output)
     }
 
     /// Writes `message`'s outer header fields and the S/MIME entity that
-    /// encrypts `entity` (the prepared inner entity).
+    /// encrypts `entity` (the prepared inner entity, `length` bytes).
     fn write_encrypted(
         &self,
         message: &Entity<'_>,
-        mut entity: impl Read,
+        mut entity: impl Read + Send,
+        length: u64,
         mut output: impl Write,
     ) -> Result<(), Error> {
         let line_break = message.line_break();
@@ -390,11 +408,16 @@ impl Encryptor {
         base64
             .write_all(&ber_prefix(&prepared)?)
             .map_err(Error::Io)?;
-        let segments = BerSegments { inner: base64 };
-        let mut encryptor = ContentEncryptor::new(&prepared, segments)?;
-        std::io::copy(&mut entity, &mut encryptor).map_err(Error::Io)?;
-        let (segments, tag) = encryptor.finish().map_err(Error::Io)?;
-        let mut base64 = segments.inner;
+        let tag = if length >= PARALLEL_FROM {
+            // Encryption on a second core; base64 and output on this one.
+            produce_on_worker(
+                |segments| encrypt_content(&prepared, &mut entity, segments),
+                &mut base64,
+            )
+            .map_err(Error::Io)??
+        } else {
+            encrypt_content(&prepared, &mut entity, &mut base64)?
+        };
         let mut suffix = vec![0, 0, 0, 0]; // end of [0] content, of EncryptedContentInfo
         if let Some(tag) = tag {
             suffix.extend_from_slice(&[0x04, 16]);
@@ -407,6 +430,23 @@ impl Encryptor {
             .and_then(|mut out| out.flush())
             .map_err(Error::Io)
     }
+}
+
+/// Content from this size on is encrypted on a second core: below it a
+/// thread costs more than it saves.
+const PARALLEL_FROM: u64 = 1024 * 1024;
+
+/// Encrypts what `entity` reads and writes the ciphertext to `output` as
+/// BER OCTET STRING segments; returns the GCM tag.
+fn encrypt_content(
+    prepared: &Prepared,
+    entity: &mut impl Read,
+    output: &mut dyn Write,
+) -> Result<Option<[u8; 16]>, Error> {
+    let mut encryptor = ContentEncryptor::new(prepared, BerSegments { inner: output })?;
+    std::io::copy(entity, &mut encryptor).map_err(Error::Io)?;
+    let (_, tag) = encryptor.finish().map_err(Error::Io)?;
+    Ok(tag)
 }
 
 /// Everything the content encryption and the CMS framing need.

@@ -82,7 +82,12 @@ fn seekable_encryption_decrypts_with_openssl_and_with_us() {
         .write_to(dir.path(), "b")
         .unwrap();
     let outer = b"From: a@example.org\r\nTo: b@example.org\r\nMIME-Version: 1.0\r\n";
-    let canonical = [outer.as_slice(), &large_inner()].concat();
+    // More than a MiB: encrypted on a second core.
+    let inner = large_inner();
+    let (inner_header, inner_body) =
+        inner.split_at(inner.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4);
+    let canonical = [outer.as_slice(), inner_header, &inner_body.repeat(6)].concat();
+    assert!(canonical.len() > 1024 * 1024);
     let lf = String::from_utf8(canonical.clone())
         .unwrap()
         .replace("\r\n", "\n");
