@@ -5,10 +5,12 @@
 //! in ([`mail_message::SpooledEntity`]: canonical, 7-bit safe, `binary`
 //! parts base64-encoded byte for byte; multiparts with 8-bit or binary parts
 //! re-encoded in memory up to [`MAX_REENCODE_IN_MEMORY`] bytes, refused
-//! beyond). The signature is computed over the spool with Sequoia's
-//! detached signer, then the outer header fields, the spooled entity and
-//! the signature part are written, so nothing is written when signing
-//! fails.
+//! beyond) and hashed on the way by Sequoia's detached signer (a large
+//! entity on a second core); then the outer header fields, the spooled
+//! entity and the signature part are written, so nothing is written when
+//! signing fails. Seekable input that is already canonical and 7-bit safe
+//! needs no spool: it is read once to be hashed and its body copied to the
+//! output after ([`Signer::sign_message_seekable`]).
 
 use std::io::{BufReader, Read, Seek, SeekFrom, Write};
 
@@ -54,11 +56,10 @@ impl Signer {
         let mut reader = BufReader::with_capacity(STREAM_BUFFER, input);
         let header = read_header_section(&mut reader, MAX_HEADER)?;
         let message = Entity::parse(&header)?;
-        // The entity is hashed while it is spooled, and the boundary (picked
-        // first) looked for in the same pass; only an entity re-encoded after
-        // spooling is read again for both.
-        // A large entity is hashed on a second core while this one spools
-        // it (`BackgroundWriter`).
+        // The entity is hashed while it is spooled (a large one on a second
+        // core, `BackgroundWriter`), and the boundary (picked first) looked
+        // for in the same pass; only an entity re-encoded after spooling is
+        // read again for both.
         let mut boundary = pgp_mime::boundary(b"")?;
         let mut sink = Vec::new();
         let signer = self.detached_signer(&mut sink)?;
@@ -129,12 +130,12 @@ impl Signer {
     ///
     /// ```
     /// # let key = testkit::openpgp_key("Alice <alice@example.org>", testkit::PgpSuite::Cv25519, testkit::PgpVersion::V4);
-    /// use std::io::{Cursor, Write};
+    /// use std::io::{Seek, Write};
     /// use pgp_core::{Signer, Verdict, Verifier};
     ///
     /// let mut file = tempfile::tempfile()?;
     /// file.write_all(b"From: alice@example.org\r\nContent-Type: text/plain\r\n\r\nHi\r\n")?;
-    /// std::io::Seek::rewind(&mut file)?;
+    /// file.rewind()?;
     /// let mut signed = Vec::new();
     /// Signer::new(key.cert(), None)?.sign_message_seekable(&mut file, &mut signed)?;
     /// let report = Verifier::new([key.cert().clone()]).verify_message(&signed)?;
