@@ -1,16 +1,18 @@
 //! The MIME layer on arbitrary bytes: parsing never panics, making an
 //! entity 7-bit safe yields 7-bit bodies and is a fixed point (signing the
 //! result again changes nothing), and an entity found signable or
-//! encryptable as it is reads exactly as the spooled form.
+//! encryptable as it is reads exactly as the spooled form, and the binary
+//! part scan of the streaming decryptor sees what `without_binary_parts`
+//! would change.
 #![no_main]
 
-use std::io::Read;
+use std::io::{Read, Write};
 
 use libfuzzer_sys::fuzz_target;
 use smime_core::mime::stream::read_header_section;
 use smime_core::mime::{
-    Entity, EntityAsIs, Envelope, Multipart, SpooledEntity, canonicalize, encryptable_as_is,
-    seven_bit_safe, signable_as_is,
+    BinaryFieldScan, Entity, EntityAsIs, Envelope, Multipart, SpooledEntity, canonicalize,
+    encryptable_as_is, seven_bit_safe, signable_as_is, without_binary_parts,
 };
 
 /// The spooled form's bytes.
@@ -77,6 +79,13 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Ok(envelope) = Envelope::split(data) {
         let _ = envelope.rebuild(envelope.inner());
+    }
+    // The scan that decides whether a streamed decryption re-encodes never
+    // misses what `without_binary_parts` would change.
+    if without_binary_parts(data)[..] != data[..] {
+        let mut scan = BinaryFieldScan::default();
+        scan.write_all(data).expect("a scan takes everything");
+        assert!(scan.found(), "a binary part the scan missed");
     }
     let canonical = canonicalize(data);
     if let Ok(safe) = seven_bit_safe(&canonical) {

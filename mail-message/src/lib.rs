@@ -53,7 +53,7 @@ pub use mime::{
 };
 pub use signed_split::{SignedParts, SplitError, split_multipart_signed};
 pub use spooled_entity::{
-    EntityAsIs, MAX_REENCODE_IN_MEMORY, SpoolError, SpooledEntity, encryptable_as_is,
-    signable_as_is,
+    BinaryFieldScan, EntityAsIs, MAX_REENCODE_IN_MEMORY, SpoolError, SpooledEntity,
+    encryptable_as_is, signable_as_is,
 };
 pub use verdict::{Coverage, Verdict};

@@ -444,6 +444,95 @@ fn may_name_binary(line: &[u8]) -> bool {
     }
 }
 
+/// Notes whether data written to it holds a line that may be a
+/// `Content-Transfer-Encoding: binary` field (any value but `7bit`, `8bit`,
+/// `base64` and `quoted-printable` counts, so a folded value errs towards
+/// yes). A decryptor streams a decrypted entity through it to learn whether
+/// [`crate::without_binary_parts`] may have anything to do.
+///
+/// ```
+/// use std::io::Write;
+/// use mail_message::BinaryFieldScan;
+///
+/// let mut scan = BinaryFieldScan::default();
+/// scan.write_all(b"Content-Type: application/pdf\r\nContent-Transfer-Enc")?;
+/// scan.write_all(b"oding: binary\r\n\r\n%PDF")?;
+/// assert!(scan.found());
+///
+/// let mut scan = BinaryFieldScan::default();
+/// scan.write_all(b"Content-Transfer-Encoding: base64\r\n\r\nJVBERg==\r\n")?;
+/// assert!(!scan.found());
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct BinaryFieldScan {
+    /// The start of the current line, up to [`FIELD_HEAD`] bytes, while it
+    /// can still be the field.
+    line_head: Vec<u8>,
+    /// Whether the current line can still be the field (starts with `C`).
+    candidate: bool,
+    found: bool,
+}
+
+impl Default for BinaryFieldScan {
+    fn default() -> Self {
+        BinaryFieldScan {
+            line_head: Vec::with_capacity(FIELD_HEAD),
+            candidate: true,
+            found: false,
+        }
+    }
+}
+
+impl BinaryFieldScan {
+    /// Whether such a line was written (the last one counts without its
+    /// line break).
+    pub fn found(&self) -> bool {
+        self.found || (self.candidate && may_name_binary(&self.line_head))
+    }
+
+    /// A piece of the current line.
+    fn piece(&mut self, piece: &[u8]) {
+        if !self.candidate {
+            return;
+        }
+        if self.line_head.is_empty() && !matches!(piece.first(), Some(b'C' | b'c') | None) {
+            self.candidate = false;
+            return;
+        }
+        let take = FIELD_HEAD
+            .saturating_sub(self.line_head.len())
+            .min(piece.len());
+        self.line_head
+            .extend_from_slice(piece.get(..take).unwrap_or_default());
+    }
+}
+
+impl Write for BinaryFieldScan {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.found {
+            return Ok(buf.len());
+        }
+        let mut start = 0;
+        for end in memchr::memchr_iter(b'\n', buf) {
+            self.piece(buf.get(start..end).unwrap_or_default());
+            if self.candidate && may_name_binary(&self.line_head) {
+                self.found = true;
+                return Ok(buf.len());
+            }
+            self.line_head.clear();
+            self.candidate = true;
+            start = end + 1;
+        }
+        self.piece(buf.get(start..).unwrap_or_default());
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Passes the canonical body through and notes what
 /// [`crate::seven_bit_safe`] decides on: whether the body needs a transfer
 /// encoding (8-bit bytes, NUL, bare CR, lines over 998 octets), whether a

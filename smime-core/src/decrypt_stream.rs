@@ -9,7 +9,13 @@
 //! ciphertext, or the CBC padding of the last block. Only then does the
 //! second pass decrypt from the temporary file to the output. So a failure
 //! writes nothing, and GCM plaintext is never released unauthenticated.
+//! (Checked content is decrypted once more, unreleased, to look for a
+//! `binary` part first: one is delivered as base64, as `decrypt_message`
+//! delivers it, when the entity is at most
+//! [`mail_message::MAX_REENCODE_IN_MEMORY`] bytes; larger ones go out as
+//! they are.)
 
+use std::borrow::Cow;
 use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 
 use cipher::{BlockCipherDecrypt, BlockModeDecrypt, KeyInit, KeyIvInit};
@@ -20,7 +26,7 @@ use const_oid::db::rfc5911::{ID_CT_AUTH_ENVELOPED_DATA, ID_ENVELOPED_DATA};
 use der::Decode;
 use der::asn1::OctetString;
 use mail_message::stream::{Base64Reader, LineBreakWriter, read_header_section};
-use mail_message::{Entity, MimeError};
+use mail_message::{BinaryFieldScan, Entity, MAX_REENCODE_IN_MEMORY, MimeError};
 use spki::AlgorithmIdentifierOwned;
 use zeroize::Zeroizing;
 
@@ -186,7 +192,7 @@ pub fn decrypt_message_stream(
     let line_break = message.line_break();
     let head = message.outer_header();
     let mut sink = InnerEntity::new(LineBreakWriter::new(output, line_break));
-    let content_len = if encryption.is_authenticated() {
+    let plaintext = if encryption.is_authenticated() {
         let gcm: GcmParameters = params.decode_as().map_err(|_| Error::Decryption)?;
         let nonce: [u8; 12] = gcm
             .nonce
@@ -224,20 +230,7 @@ pub fn decrypt_message_stream(
         if !authenticator.verify(mac.as_bytes()) {
             return Err(Error::Decryption);
         }
-        spool.seek(SeekFrom::Start(0)).map_err(Error::Io)?;
-        let mut keystream = key.keystream(&nonce)?;
-        sink.outer(&head).map_err(Error::Io)?;
-        let mut buffer = Zeroizing::new(vec![0u8; CHUNK]);
-        loop {
-            let count = spool.read(&mut buffer).map_err(Error::Io)?;
-            if count == 0 {
-                break;
-            }
-            let chunk = buffer.get_mut(..count).unwrap_or_default();
-            keystream.apply(chunk);
-            sink.write_all(chunk).map_err(Error::Io)?;
-        }
-        parsed.ciphertext_len
+        Plaintext::Gcm { key, nonce }
     } else {
         let iv: OctetString = params.decode_as().map_err(|_| Error::Decryption)?;
         let iv = iv.as_bytes();
@@ -255,12 +248,37 @@ pub fn decrypt_message_stream(
         let (previous, last) = tail.split_at(tail_len - 16);
         let previous = if previous.is_empty() { iv } else { previous };
         let padding = cbc_padding(encryption, &cek, previous, last)?;
-        spool.seek(SeekFrom::Start(0)).map_err(Error::Io)?;
-        sink.outer(&head).map_err(Error::Io)?;
-        let plain_len = len - padding as u64;
-        cbc_decrypt_stream(encryption, &cek, iv, &mut spool, plain_len, &mut sink)?;
-        plain_len
+        let mut iv_block = [0u8; 16];
+        iv_block.copy_from_slice(iv);
+        Plaintext::Cbc {
+            encryption,
+            key: &cek,
+            iv: iv_block,
+            len: len - padding as u64,
+        }
     };
+    let content_len = match &plaintext {
+        Plaintext::Gcm { .. } => parsed.ciphertext_len,
+        Plaintext::Cbc { len, .. } => *len,
+    };
+    // A peer's `binary` part goes out as base64 of its exact bytes, as
+    // `decrypt_message` delivers it (`without_binary_parts`), when the
+    // entity can be re-encoded in memory; a first decryption (not
+    // released) looks for such a part.
+    let mut scan = BinaryFieldScan::default();
+    plaintext.decrypt(&mut spool, &mut scan)?;
+    sink.outer(&head).map_err(Error::Io)?;
+    if scan.found() && content_len <= MAX_REENCODE_IN_MEMORY {
+        let mut entity = Zeroizing::new(Vec::with_capacity(content_len as usize));
+        plaintext.decrypt(&mut spool, &mut *entity)?;
+        match mail_message::without_binary_parts(&entity) {
+            Cow::Borrowed(entity) => sink.write_all(entity),
+            Cow::Owned(reencoded) => sink.write_all(&Zeroizing::new(reencoded)),
+        }
+        .map_err(Error::Io)?;
+    } else {
+        plaintext.decrypt(&mut spool, &mut sink)?;
+    }
     let line_writer = sink.finish().map_err(Error::Io)?;
     let mut output = line_writer.finish().map_err(Error::Io)?;
     output.flush().map_err(Error::Io)?;
@@ -268,6 +286,50 @@ pub fn decrypt_message_stream(
         encryption,
         content_len,
     })
+}
+
+/// The checked content, ready to be decrypted from the spool (any number
+/// of times: to look at it, then to release it).
+enum Plaintext<'k> {
+    Gcm {
+        key: GcmKey,
+        nonce: [u8; 12],
+    },
+    Cbc {
+        encryption: ContentEncryption,
+        key: &'k [u8],
+        iv: [u8; 16],
+        /// The plaintext length, padding removed.
+        len: u64,
+    },
+}
+
+impl Plaintext<'_> {
+    /// Decrypts the whole spool to `sink`.
+    fn decrypt(&self, spool: &mut std::fs::File, sink: &mut dyn Write) -> Result<(), Error> {
+        spool.seek(SeekFrom::Start(0)).map_err(Error::Io)?;
+        match self {
+            Plaintext::Gcm { key, nonce } => {
+                let mut keystream = key.keystream(nonce)?;
+                let mut buffer = Zeroizing::new(vec![0u8; CHUNK]);
+                loop {
+                    let count = spool.read(&mut buffer).map_err(Error::Io)?;
+                    if count == 0 {
+                        return Ok(());
+                    }
+                    let chunk = buffer.get_mut(..count).unwrap_or_default();
+                    keystream.apply(chunk);
+                    sink.write_all(chunk).map_err(Error::Io)?;
+                }
+            }
+            Plaintext::Cbc {
+                encryption,
+                key,
+                iv,
+                len,
+            } => cbc_decrypt_stream(*encryption, key, iv, spool, *len, sink),
+        }
+    }
 }
 
 /// The number of padding bytes of the final CBC block, checked; every
@@ -312,14 +374,14 @@ fn cbc_decrypt_stream(
     iv: &[u8],
     spool: &mut std::fs::File,
     plain_len: u64,
-    sink: &mut impl Write,
+    sink: &mut dyn Write,
 ) -> Result<(), Error> {
     fn run<C: BlockCipherDecrypt + KeyInit>(
         key: &[u8],
         iv: &[u8],
         spool: &mut std::fs::File,
         plain_len: u64,
-        sink: &mut impl Write,
+        sink: &mut dyn Write,
     ) -> Result<(), Error> {
         let mut decryptor =
             cbc::Decryptor::<C>::new_from_slices(key, iv).map_err(|_| Error::Decryption)?;

@@ -299,4 +299,13 @@ fn a_peers_binary_part_is_delivered_as_base64_byte_for_byte() {
     let pdf = mail_message::Entity::parse(parts.parts()[1]).unwrap();
     assert_eq!(pdf.transfer_encoding(), "base64");
     assert_eq!(pdf.decoded_body().unwrap(), attachment);
+    // The streaming decryptor delivers the same message.
+    let mut streamed = Vec::new();
+    smime_core::decrypt_message_stream(
+        &mail[..],
+        &mut streamed,
+        &identity("bob@example.org", KeyKind::Rsa2048),
+    )
+    .unwrap();
+    assert_eq!(streamed, decrypted.message());
 }
