@@ -230,7 +230,10 @@ pub fn decrypt_message_stream(
         if !authenticator.verify(mac.as_bytes()) {
             return Err(Error::Decryption);
         }
-        Plaintext::Gcm { key, nonce }
+        Plaintext::Gcm {
+            key: Box::new(key),
+            nonce,
+        }
     } else {
         let iv: OctetString = params.decode_as().map_err(|_| Error::Decryption)?;
         let iv = iv.as_bytes();
@@ -292,7 +295,7 @@ pub fn decrypt_message_stream(
 /// of times: to look at it, then to release it).
 enum Plaintext<'k> {
     Gcm {
-        key: GcmKey,
+        key: Box<GcmKey>,
         nonce: [u8; 12],
     },
     Cbc {
