@@ -15,7 +15,7 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 
 use mail_message::stream::{Base64Reader, CanonicalWriter, read_header_section};
-use mail_message::{Entity, LineBreak};
+use mail_message::{BinaryFieldScan, Entity, LineBreak, MAX_REENCODE_IN_MEMORY};
 use sequoia_openpgp::parse::Parse;
 use sequoia_openpgp::parse::stream::DecryptorBuilder;
 use zeroize::Zeroizing;
@@ -84,6 +84,50 @@ impl SpooledDecryption {
     }
 }
 
+/// The decrypted entity on its way to the canonical spool: also scanned
+/// for a `binary` part, and copied while it fits in
+/// [`MAX_REENCODE_IN_MEMORY`] bytes so such a part can be re-encoded.
+struct Plaintext<W: Write> {
+    canonical: CanonicalWriter<W>,
+    scan: BinaryFieldScan,
+    copy: Option<Zeroizing<Vec<u8>>>,
+}
+
+impl<W: Write> Plaintext<W> {
+    fn new(canonical: CanonicalWriter<W>) -> Self {
+        Plaintext {
+            canonical,
+            scan: BinaryFieldScan::default(),
+            // Reserved at once: a growing vector would leave copies of
+            // plaintext behind that are never zeroized (untouched pages of
+            // the reservation cost no memory).
+            copy: Some(Zeroizing::new(Vec::with_capacity(
+                MAX_REENCODE_IN_MEMORY as usize,
+            ))),
+        }
+    }
+}
+
+impl<W: Write> Write for Plaintext<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let written = self.canonical.write(buf)?;
+        let passed = buf.get(..written).unwrap_or_default();
+        self.scan.write_all(passed)?;
+        if let Some(copy) = &mut self.copy {
+            if (copy.len() + passed.len()) as u64 > MAX_REENCODE_IN_MEMORY {
+                self.copy = None;
+            } else {
+                copy.extend_from_slice(passed);
+            }
+        }
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.canonical.flush()
+    }
+}
+
 /// Writes `outer_header`, then the canonical entity spooled in `file`
 /// without its own `MIME-Version` field, in the `line_break` style.
 pub(crate) fn write_entity(
@@ -148,7 +192,10 @@ impl Decryptor {
 
         let mut helper = Helper::new(self);
         let spool = tempfile::tempfile()?;
-        let mut sink = CanonicalWriter::new(BufWriter::with_capacity(STREAM_BUFFER, spool));
+        let mut sink = Plaintext::new(CanonicalWriter::new(BufWriter::with_capacity(
+            STREAM_BUFFER,
+            spool,
+        )));
         let limit = self.max_plaintext;
         let binary = crate::armor::dearmor(BufReader::with_capacity(STREAM_BUFFER, armored))?;
         let outcome = guard::sequoia(|| {
@@ -164,10 +211,28 @@ impl Decryptor {
         if written > limit {
             return Err(Error::TooLarge { limit });
         }
-        let mut spool = sink
+        let Plaintext {
+            canonical,
+            scan,
+            copy,
+        } = sink;
+        let mut spool = canonical
             .into_inner()
             .into_inner()
             .map_err(|error| Error::Io(error.into_error()))?;
+        let mut written = written;
+        // A peer's `binary` part goes out as base64 of its exact bytes, as
+        // `decrypt_message` delivers it, when the entity was small enough
+        // to keep a copy of.
+        if let (true, Some(copy)) = (scan.found(), copy) {
+            let entity = Zeroizing::new(mail_message::canonicalize(
+                &mail_message::without_binary_parts(&copy),
+            ));
+            spool = tempfile::tempfile()?;
+            spool.write_all(&entity)?;
+            spool.seek(SeekFrom::Start(0))?;
+            written = entity.len() as u64;
+        }
         let protection = helper.protection();
         let signatures = std::mem::take(&mut helper.recorder.results);
         let from = addresses(&entity, "from");

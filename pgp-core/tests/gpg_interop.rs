@@ -428,6 +428,13 @@ fn a_gpg_encrypted_binary_part_is_delivered_as_base64_byte_for_byte() {
     let pdf = mail_message::Entity::parse(parts.parts()[1]).unwrap();
     assert_eq!(pdf.transfer_encoding(), "base64");
     assert_eq!(pdf.decoded_body().unwrap(), attachment);
+    // The streaming decryptor delivers the same message.
+    let spooled = Decryptor::new([bob.cert().clone()])
+        .decrypt_message_spooled(&mail[..])
+        .unwrap();
+    let mut streamed = Vec::new();
+    spooled.write_message(&mut streamed).unwrap();
+    assert_eq!(streamed, decrypted.message());
 }
 
 #[test]
