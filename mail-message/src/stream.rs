@@ -192,16 +192,21 @@ impl<W: Write> Base64Writer<W> {
         Ok(())
     }
 
+    /// Encodes the pending input as a line of its own.
+    fn encode_pending(&mut self) {
+        push_base64_line(
+            &mut self.encoded,
+            &self.pending,
+            self.line_break,
+            self.public,
+        );
+        self.pending.clear();
+    }
+
     /// Writes the last, shorter line and returns the wrapped writer.
     pub fn finish(mut self) -> io::Result<W> {
         if !self.pending.is_empty() {
-            push_base64_line(
-                &mut self.encoded,
-                &self.pending,
-                self.line_break,
-                self.public,
-            );
-            self.pending.clear();
+            self.encode_pending();
         }
         self.write_encoded()?;
         Ok(self.inner)
@@ -217,13 +222,7 @@ impl<W: Write> Write for Base64Writer<W> {
             self.pending.extend_from_slice(head);
             buf = rest;
             if self.pending.len() == LINE_INPUT {
-                push_base64_line(
-                    &mut self.encoded,
-                    &self.pending,
-                    self.line_break,
-                    self.public,
-                );
-                self.pending.clear();
+                self.encode_pending();
             }
         }
         let mut lines = buf.chunks_exact(LINE_INPUT);
