@@ -44,18 +44,12 @@ pub struct BackgroundWriter<'scope, 'env, W: Write + Send + 'scope> {
 
 enum State<'scope, W> {
     Inline(W),
-    Worker(Worker<'scope, W>),
+    Worker {
+        chunks: ChunkSender,
+        handle: ScopedJoinHandle<'scope, io::Result<W>>,
+    },
     /// Only while the writer moves to a worker that could not be started.
     Gone,
-}
-
-struct Worker<'scope, W> {
-    /// The chunk being filled.
-    chunk: Vec<u8>,
-    full: SyncSender<Vec<u8>>,
-    /// Written chunks, back for reuse.
-    empty: Receiver<Vec<u8>>,
-    handle: ScopedJoinHandle<'scope, io::Result<W>>,
 }
 
 impl<'scope, 'env, W: Write + Send + 'scope> BackgroundWriter<'scope, 'env, W> {
@@ -73,8 +67,17 @@ impl<'scope, 'env, W: Write + Send + 'scope> BackgroundWriter<'scope, 'env, W> {
     pub fn finish(self) -> io::Result<W> {
         match self.state {
             State::Inline(inner) => Ok(inner),
-            State::Worker(worker) => worker.finish(),
-            State::Gone => Err(gone()),
+            State::Worker { mut chunks, handle } => {
+                // An error here is the worker's, reported by the join.
+                let _ = chunks.send();
+                drop(chunks);
+                handle
+                    .join()
+                    .map_err(|_| io::Error::other("the background writer panicked"))?
+            }
+            State::Gone => Err(io::Error::other(
+                "the background writer could not be started",
+            )),
         }
     }
 
@@ -82,49 +85,16 @@ impl<'scope, 'env, W: Write + Send + 'scope> BackgroundWriter<'scope, 'env, W> {
         let State::Inline(mut inner) = std::mem::replace(&mut self.state, State::Gone) else {
             return Ok(());
         };
-        let (full, chunks) = sync_channel::<Vec<u8>>(IN_FLIGHT);
-        let (recycle, empty) = sync_channel::<Vec<u8>>(IN_FLIGHT + 2);
+        let (chunks, received) = chunk_channel();
         let handle = std::thread::Builder::new()
             .name("mailgate-hash".to_owned())
             .spawn_scoped(self.scope, move || {
-                for mut chunk in chunks {
-                    inner.write_all(&chunk)?;
-                    chunk.clear();
-                    // The writer may be gone already (finished or dropped).
-                    let _ = recycle.try_send(chunk);
-                }
+                received.write_to(&mut inner)?;
                 inner.flush()?;
                 Ok(inner)
             })?;
-        self.state = State::Worker(Worker {
-            chunk: Vec::with_capacity(CHUNK),
-            full,
-            empty,
-            handle,
-        });
+        self.state = State::Worker { chunks, handle };
         Ok(())
-    }
-}
-
-impl<'scope, W> Worker<'scope, W> {
-    fn send(&mut self) -> io::Result<()> {
-        let next = self
-            .empty
-            .try_recv()
-            .unwrap_or_else(|_| Vec::with_capacity(CHUNK));
-        let full = std::mem::replace(&mut self.chunk, next);
-        // A closed channel means the worker stopped on an error, which
-        // `finish` reports.
-        self.full.send(full).map_err(|_| stopped())
-    }
-
-    fn finish(mut self) -> io::Result<W> {
-        if !self.chunk.is_empty() {
-            // An error here is the worker's, reported by the join below.
-            let _ = self.send();
-        }
-        drop(self.full);
-        self.handle.join().map_err(|_| stopped())?
     }
 }
 
@@ -138,16 +108,14 @@ impl<'scope, W: Write + Send + 'scope> Write for BackgroundWriter<'scope, '_, W>
             }
             self.start_worker()?;
         }
-        let State::Worker(worker) = &mut self.state else {
-            return Err(gone());
-        };
-        let room = CHUNK.saturating_sub(worker.chunk.len());
-        let taken = buf.get(..room.min(buf.len())).unwrap_or_default();
-        worker.chunk.extend_from_slice(taken);
-        if worker.chunk.len() >= CHUNK {
-            worker.send()?;
+        match &mut self.state {
+            // A failed send means the worker stopped on an error, which
+            // `finish` reports.
+            State::Worker { chunks, .. } => chunks.write(buf),
+            State::Inline(_) | State::Gone => Err(io::Error::other(
+                "the background writer could not be started",
+            )),
         }
-        Ok(taken.len())
     }
 
     /// Buffered chunks go on to the worker at [`BackgroundWriter::finish`];
@@ -155,7 +123,7 @@ impl<'scope, W: Write + Send + 'scope> Write for BackgroundWriter<'scope, '_, W>
     fn flush(&mut self) -> io::Result<()> {
         match &mut self.state {
             State::Inline(inner) => inner.flush(),
-            State::Worker(_) | State::Gone => Ok(()),
+            State::Worker { .. } | State::Gone => Ok(()),
         }
     }
 }
@@ -191,34 +159,20 @@ pub fn produce_on_worker<T: Send, E: Send>(
     produce: impl FnOnce(&mut dyn Write) -> Result<T, E> + Send,
     output: &mut dyn Write,
 ) -> io::Result<Result<T, E>> {
-    let (full_sender, full) = sync_channel::<Vec<u8>>(IN_FLIGHT);
-    let (recycle, empty) = sync_channel::<Vec<u8>>(IN_FLIGHT + 2);
+    let (mut chunks, received) = chunk_channel();
     std::thread::scope(|scope| {
         let worker = std::thread::Builder::new()
             .name("mailgate-produce".to_owned())
             .spawn_scoped(scope, move || {
-                let mut sink = ChunkSender {
-                    chunk: Vec::with_capacity(CHUNK),
-                    full: full_sender,
-                    empty,
-                };
-                let produced = produce(&mut sink);
+                let produced = produce(&mut chunks);
                 // The last, partial chunk; a failure to send it means the
                 // caller's side failed, which it reports.
-                let _ = sink.send();
+                let _ = chunks.send();
                 produced
             })?;
-        let mut written = Ok(());
-        while let Ok(mut chunk) = full.recv() {
-            if let Err(error) = output.write_all(&chunk) {
-                written = Err(error);
-                break;
-            }
-            chunk.clear();
-            let _ = recycle.try_send(chunk);
-        }
-        // The producer's sends fail from here on, if it was still going.
-        drop(full);
+        // On an error the receiver is dropped, and the producer's sends
+        // fail from there on.
+        let written = received.write_to(output);
         let produced = worker
             .join()
             .map_err(|_| io::Error::other("the producer panicked"))?;
@@ -226,7 +180,23 @@ pub fn produce_on_worker<T: Send, E: Send>(
     })
 }
 
-/// The producer's end of [`produce_on_worker`].
+/// A channel of chunks between two threads: at most [`IN_FLIGHT`] full
+/// ones on their way, written ones coming back for reuse.
+fn chunk_channel() -> (ChunkSender, ChunkReceiver) {
+    let (full, received) = sync_channel::<Vec<u8>>(IN_FLIGHT);
+    let (recycle, empty) = sync_channel::<Vec<u8>>(IN_FLIGHT + 2);
+    (
+        ChunkSender {
+            chunk: Vec::with_capacity(CHUNK),
+            full,
+            empty,
+        },
+        ChunkReceiver { received, recycle },
+    )
+}
+
+/// The sending end of [`chunk_channel`]: fills a chunk, sends it when full
+/// (and the last one at [`ChunkSender::send`]).
 struct ChunkSender {
     chunk: Vec<u8>,
     full: SyncSender<Vec<u8>>,
@@ -234,6 +204,7 @@ struct ChunkSender {
 }
 
 impl ChunkSender {
+    /// Sends the chunk being filled, if it holds anything.
     fn send(&mut self) -> io::Result<()> {
         if self.chunk.is_empty() {
             return Ok(());
@@ -245,7 +216,7 @@ impl ChunkSender {
         let full = std::mem::replace(&mut self.chunk, next);
         self.full
             .send(full)
-            .map_err(|_| io::Error::other("the output of the background producer failed"))
+            .map_err(|_| io::Error::other("the other end of the background channel stopped"))
     }
 }
 
@@ -260,18 +231,30 @@ impl Write for ChunkSender {
         Ok(taken.len())
     }
 
-    /// Chunks go out when full or when the producer returns.
+    /// Chunks go out when full or at [`ChunkSender::send`].
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
 }
 
-fn stopped() -> io::Error {
-    io::Error::other("the background writer stopped")
+/// The receiving end of [`chunk_channel`].
+struct ChunkReceiver {
+    received: Receiver<Vec<u8>>,
+    recycle: SyncSender<Vec<u8>>,
 }
 
-fn gone() -> io::Error {
-    io::Error::other("the background writer could not be started")
+impl ChunkReceiver {
+    /// Writes every chunk to `output` until the sender is gone; stops at
+    /// the first error (and the sender's next send fails).
+    fn write_to(self, output: &mut dyn Write) -> io::Result<()> {
+        for mut chunk in self.received {
+            output.write_all(&chunk)?;
+            chunk.clear();
+            // The sender may be gone already.
+            let _ = self.recycle.try_send(chunk);
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
