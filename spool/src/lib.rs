@@ -17,6 +17,12 @@
 //! it. A crash between the next hop's 250 and that removal delivers it once
 //! more after restart: at most one duplicate, never a loss.
 //!
+//! The spool holds mail in clear (inbound mail after decryption), so nobody
+//! but the gateway's user may read it, whatever the process umask: files are
+//! created `0600`, directories `0700`, and [`Spool::open`] takes group and
+//! other permissions away from what an earlier version or an administrator
+//! left in the spool.
+//!
 //! ```
 //! use mailgate_spool::{Delivery, Envelope, Spool};
 //!
@@ -43,8 +49,9 @@ mod entry;
 mod error;
 mod id;
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, DirBuilder, File, OpenOptions, Permissions};
 use std::io::{self, BufWriter, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 pub use entry::{Delivery, Envelope};
@@ -58,6 +65,11 @@ const INCOMING: &str = "incoming";
 const OUTGOING: &str = "outgoing";
 const HELD: &str = "held";
 
+/// Mode of every spool file: the gateway's user alone reads mail.
+const FILE_MODE: u32 = 0o600;
+/// Mode of every spool directory.
+const DIR_MODE: u32 = 0o700;
+
 /// A spool in a directory. Several values may use one directory from one
 /// process; ids are unique per process and time.
 #[derive(Debug, Clone)]
@@ -69,10 +81,37 @@ pub struct Spool {
 impl Spool {
     /// Opens (creating if needed) the spool in `root`. Partial writes of an
     /// earlier run (in `tmp/`) were never acknowledged and are removed.
+    ///
+    /// The root and its directories are made `0700` and every spool file
+    /// `0600`, also when they already existed with wider permissions (a
+    /// spool of an earlier version, created under umask 022).
     pub fn open(root: &Path) -> Result<Spool, SpoolError> {
+        // Parents the administrator did not create are private too.
+        DirBuilder::new()
+            .recursive(true)
+            .mode(DIR_MODE)
+            .create(root)
+            .map_err(SpoolError::io(root))?;
+        // The root may be a link the administrator made; what it names is
+        // the spool.
+        restrict(
+            &root.canonicalize().map_err(SpoolError::io(root))?,
+            DIR_MODE,
+        )?;
         for sub in [TMP, INCOMING, OUTGOING, HELD] {
             let dir = root.join(sub);
-            fs::create_dir_all(&dir).map_err(SpoolError::io(&dir))?;
+            DirBuilder::new()
+                .recursive(true)
+                .mode(DIR_MODE)
+                .create(&dir)
+                .map_err(SpoolError::io(&dir))?;
+            restrict(&dir, DIR_MODE)?;
+            if sub != TMP {
+                for entry in fs::read_dir(&dir).map_err(SpoolError::io(&dir))? {
+                    let path = entry.map_err(SpoolError::io(&dir))?.path();
+                    restrict(&path, FILE_MODE)?;
+                }
+            }
         }
         let tmp = root.join(TMP);
         for entry in fs::read_dir(&tmp).map_err(SpoolError::io(&tmp))? {
@@ -326,6 +365,7 @@ impl Spool {
         let file = OpenOptions::new()
             .write(true)
             .create_new(true)
+            .mode(FILE_MODE)
             .open(path)
             .map_err(SpoolError::io(path))?;
         let mut writer = BufWriter::with_capacity(256 * 1024, &file);
@@ -358,6 +398,26 @@ impl Spool {
         }
         Ok(names)
     }
+}
+
+/// Takes every permission beyond `mode` away from `path` (a file or
+/// directory of the spool); leaves it alone when it has none beyond them.
+fn restrict(path: &Path, mode: u32) -> Result<(), SpoolError> {
+    // symlink_metadata: a link planted in the spool is not followed to
+    // change some other file's mode.
+    let metadata = fs::symlink_metadata(path).map_err(SpoolError::io(path))?;
+    if metadata.file_type().is_symlink() {
+        return Err(SpoolError::Damaged {
+            path: path.to_owned(),
+            reason: "a symbolic link in the spool".to_owned(),
+        });
+    }
+    let current = metadata.permissions().mode() & 0o7777;
+    if current & !mode != 0 {
+        fs::set_permissions(path, Permissions::from_mode(current & mode))
+            .map_err(SpoolError::io(path))?;
+    }
+    Ok(())
 }
 
 /// Makes a directory's entries (creations, renames, removals) durable.
