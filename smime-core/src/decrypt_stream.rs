@@ -19,34 +19,43 @@ use std::borrow::Cow;
 use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 
 use cipher::{BlockCipherDecrypt, BlockModeDecrypt, KeyInit, KeyIvInit};
-use cms::content_info::CmsVersion;
-use cms::enveloped_data::RecipientInfos;
 use const_oid::ObjectIdentifier;
 use const_oid::db::rfc5911::{ID_CT_AUTH_ENVELOPED_DATA, ID_ENVELOPED_DATA};
 use der::Decode;
 use der::asn1::OctetString;
 use mail_message::stream::{Base64Reader, LineBreakWriter, read_header_section};
 use mail_message::{BinaryFieldScan, Entity, MAX_REENCODE_IN_MEMORY, MimeError};
-use spki::AlgorithmIdentifierOwned;
 use zeroize::Zeroizing;
 
 use crate::ber_stream::{BerReader, CHUNK, LIMIT, end_of_input, malformed};
-use crate::envelope::{ContentEncryption, DecryptionIdentity, GcmParameters, recover_content_key};
+use crate::envelope::{
+    ContentEncryption, DecryptionIdentity, Envelope, GcmParameters, decode_envelope,
+    gcm_tag_len_supported, recover_content_key,
+};
 use crate::error::Error;
 use crate::gcm_stream::GcmKey;
 use crate::message::pkcs7_mime;
 
 /// What the first pass found.
 struct Parsed {
-    recipient_infos: Vec<u8>,
-    algorithm: AlgorithmIdentifierOwned,
-    auth_attributes: Option<Vec<u8>>,
-    mac: Option<Vec<u8>>,
+    /// Every field but the encrypted content, decoded as `decrypt_message`
+    /// decodes them.
+    envelope: Envelope,
     ciphertext: std::fs::File,
     ciphertext_len: u64,
 }
 
+/// Indefinite-length BER: a constructed header and its end-of-contents.
+const INDEFINITE_SEQUENCE: [u8; 2] = [0x30, 0x80];
+const END_OF_CONTENTS: [u8; 2] = [0, 0];
+
 /// Reads the CMS, spooling the ciphertext.
+///
+/// Only the framing is read here. Every other field is kept as it came and
+/// put back, with an empty encrypted content, into a skeleton of the whole
+/// structure that [`decode_envelope`] decodes: the same decoder as the
+/// in-memory path, so both accept and refuse the same structures (a field
+/// of the wrong type, an unknown version, attributes in the wrong place).
 fn parse(reader: impl Read) -> Result<Parsed, Error> {
     let mut ber = BerReader {
         inner: BufReader::with_capacity(CHUNK, reader),
@@ -55,73 +64,74 @@ fn parse(reader: impl Read) -> Result<Parsed, Error> {
     let content_info = ber.open(0x30)?;
     let (_, oid) = ber.tlv()?;
     let content_type = ObjectIdentifier::from_der(&oid).map_err(Error::InvalidCms)?;
-    let authenticated = match content_type {
-        ID_ENVELOPED_DATA => false,
-        ID_CT_AUTH_ENVELOPED_DATA => true,
-        other => return Err(Error::NotEncrypted(other)),
-    };
+    if content_type != ID_ENVELOPED_DATA && content_type != ID_CT_AUTH_ENVELOPED_DATA {
+        return Err(Error::NotEncrypted(content_type));
+    }
+    let mut skeleton = Vec::new();
+    skeleton.extend_from_slice(&INDEFINITE_SEQUENCE);
+    skeleton.extend_from_slice(&oid);
+    skeleton.extend_from_slice(&[0xa0, 0x80]);
+    skeleton.extend_from_slice(&INDEFINITE_SEQUENCE);
     let explicit = ber.open(0xa0)?;
     let data = ber.open(0x30)?;
-    // Checked as `decrypt_message` decodes it: a version CMS does not
-    // define is refused by both paths.
+    // version, originatorInfo (optional), recipientInfos.
     let (_, version) = ber.tlv()?;
-    CmsVersion::from_der(&version).map_err(Error::InvalidCms)?;
+    skeleton.extend_from_slice(&version);
     let (mut header, mut element) = ber.tlv()?;
     if header.tag == 0xa0 {
-        // originatorInfo: certificates and CRLs we do not need.
+        skeleton.extend_from_slice(&element);
         (header, element) = ber.tlv()?;
     }
     if header.tag != 0x31 {
         return Err(malformed());
     }
-    let recipient_infos = element;
+    skeleton.extend_from_slice(&element);
+    // (Auth)EncryptedContentInfo: contentType, algorithm, then the content,
+    // which is spooled and stands empty in the skeleton.
     let info = ber.open(0x30)?;
-    ber.tlv()?; // contentType: the content is a MIME entity whatever it says
+    skeleton.extend_from_slice(&INDEFINITE_SEQUENCE);
+    let (_, inner_type) = ber.tlv()?;
+    skeleton.extend_from_slice(&inner_type);
     let (_, algorithm) = ber.tlv()?;
-    let algorithm_der = crate::ber::to_der(&algorithm).map_err(Error::MalformedCms)?;
-    let algorithm =
-        AlgorithmIdentifierOwned::from_der(&algorithm_der).map_err(Error::InvalidCms)?;
+    skeleton.extend_from_slice(&algorithm);
     let content = ber.header()?;
     if content.tag != 0x80 && content.tag != 0xa0 {
         return Err(Error::DetachedEncryptedContent);
     }
+    skeleton.extend_from_slice(&[0x80, 0x00]);
+    skeleton.extend_from_slice(&END_OF_CONTENTS);
     let spool = tempfile::tempfile().map_err(Error::Io)?;
     let mut writer = BufWriter::with_capacity(CHUNK, spool);
     ber.octets(content, &mut writer, 0)?;
     ber.close(info)?;
-    let mut auth_attributes = None;
-    let mut mac = None;
+    // What follows the content (attributes, the MAC) goes to the skeleton
+    // as it is; the decoder judges it.
     loop {
         if ber.at_end(data) {
             ber.close(data)?;
             break;
         }
         let (header, element) = ber.tlv()?;
-        match header.tag {
-            // End-of-contents of an indefinite SignedData.
-            0 if data.end.is_none() => break,
-            0xa1 => auth_attributes = Some(element),
-            0x04 => mac = Some(element),
-            0xa2 => {}
-            _ => return Err(malformed()),
+        if header.tag == 0 && data.end.is_none() {
+            // End-of-contents of an indefinite (Auth)EnvelopedData.
+            break;
         }
+        skeleton.extend_from_slice(&element);
     }
     ber.close(explicit)?;
     ber.close(content_info)?;
-    if authenticated != mac.is_some() {
-        return Err(malformed());
-    }
     end_of_input(&mut ber)?;
+    for _ in 0..3 {
+        skeleton.extend_from_slice(&END_OF_CONTENTS);
+    }
+    let envelope = decode_envelope(&skeleton)?;
     let mut spool = writer
         .into_inner()
         .map_err(|error| Error::Io(error.into_error()))?;
     let ciphertext_len = spool.stream_position().map_err(Error::Io)?;
     spool.seek(SeekFrom::Start(0)).map_err(Error::Io)?;
     Ok(Parsed {
-        recipient_infos,
-        algorithm,
-        auth_attributes,
-        mac,
+        envelope,
         ciphertext: spool,
         ciphertext_len,
     })
@@ -171,24 +181,26 @@ pub fn decrypt_message_stream(
 
     // Everything is known now: recover the key and check the content before
     // writing a byte.
-    let infos_der = crate::ber::to_der(&parsed.recipient_infos).map_err(Error::MalformedCms)?;
-    let infos = RecipientInfos::from_der(&infos_der).map_err(Error::InvalidCms)?;
+    let Parsed {
+        envelope,
+        ciphertext: mut spool,
+        ciphertext_len,
+    } = parsed;
+    let algorithm = &envelope.content.content_enc_alg;
     let cek = recover_content_key(
-        &infos,
+        &envelope.recipients,
         identity,
-        crate::envelope::content_key_len(parsed.algorithm.oid),
+        crate::envelope::content_key_len(algorithm.oid),
     )?;
-    let encryption = ContentEncryption::from_oid(parsed.algorithm.oid)
-        .ok_or(Error::UnsupportedAlgorithm(parsed.algorithm.oid))?;
-    if cek.len() != encryption.key_len() {
+    let encryption = ContentEncryption::from_oid(algorithm.oid)
+        .ok_or(Error::UnsupportedAlgorithm(algorithm.oid))?;
+    // As `decrypt_message`: a wrong key length is what a failed PKCS#1 v1.5
+    // unwrap looks like, and a MAC must come with an authenticated cipher.
+    if cek.len() != encryption.key_len() || encryption.is_authenticated() != envelope.mac.is_some()
+    {
         return Err(Error::Decryption);
     }
-    let params = parsed
-        .algorithm
-        .parameters
-        .as_ref()
-        .ok_or(Error::Decryption)?;
-    let mut spool = parsed.ciphertext;
+    let params = algorithm.parameters.as_ref().ok_or(Error::Decryption)?;
     let line_break = message.line_break();
     let head = message.outer_header();
     let mut sink = InnerEntity::new(LineBreakWriter::new(output, line_break));
@@ -199,26 +211,17 @@ pub fn decrypt_message_stream(
             .as_bytes()
             .try_into()
             .map_err(|_| Error::Decryption)?;
-        let mac_der = crate::ber::to_der(parsed.mac.as_deref().unwrap_or_default())
-            .map_err(Error::MalformedCms)?;
-        let mac = OctetString::from_der(&mac_der).map_err(Error::InvalidCms)?;
-        if mac.as_bytes().len() != usize::from(gcm.icv_len) {
+        let mac = envelope
+            .mac
+            .as_ref()
+            .map(OctetString::as_bytes)
+            .unwrap_or_default();
+        if !gcm_tag_len_supported(gcm.icv_len, mac.len()) {
             return Err(Error::Decryption);
         }
-        // RFC 5083 section 2.2: the authenticated attributes, DER with
-        // their SET OF tag, are the additional data.
-        let aad = match &parsed.auth_attributes {
-            Some(attributes) => {
-                let mut der = crate::ber::to_der(attributes).map_err(Error::MalformedCms)?;
-                if let Some(tag) = der.first_mut() {
-                    *tag = 0x31;
-                }
-                der
-            }
-            None => Vec::new(),
-        };
+        let aad = envelope.aad.as_deref().unwrap_or_default();
         let key = GcmKey::new(&cek)?;
-        let mut authenticator = key.authenticator(&nonce, &aad);
+        let mut authenticator = key.authenticator(&nonce, aad);
         let mut buffer = vec![0u8; CHUNK];
         loop {
             let count = spool.read(&mut buffer).map_err(Error::Io)?;
@@ -227,7 +230,7 @@ pub fn decrypt_message_stream(
             }
             authenticator.update(buffer.get(..count).unwrap_or_default());
         }
-        if !authenticator.verify(mac.as_bytes()) {
+        if !authenticator.verify(mac) {
             return Err(Error::Decryption);
         }
         Plaintext::Gcm {
@@ -237,7 +240,7 @@ pub fn decrypt_message_stream(
     } else {
         let iv: OctetString = params.decode_as().map_err(|_| Error::Decryption)?;
         let iv = iv.as_bytes();
-        let len = parsed.ciphertext_len;
+        let len = ciphertext_len;
         if iv.len() != 16 || len == 0 || len % 16 != 0 {
             return Err(Error::Decryption);
         }
@@ -261,7 +264,7 @@ pub fn decrypt_message_stream(
         }
     };
     let content_len = match &plaintext {
-        Plaintext::Gcm { .. } => parsed.ciphertext_len,
+        Plaintext::Gcm { .. } => ciphertext_len,
         Plaintext::Cbc { len, .. } => *len,
     };
     // A peer's `binary` part goes out as base64 of its exact bytes, as

@@ -326,42 +326,75 @@ fn default_icv_len() -> u8 {
 /// # Ok(()) }
 /// ```
 pub fn decrypt_cms(input: &[u8], identity: &DecryptionIdentity) -> Result<Decrypted, Error> {
+    let envelope = decode_envelope(input)?;
+    let cek = recover_content_key(
+        &envelope.recipients,
+        identity,
+        content_key_len(envelope.content.content_enc_alg.oid),
+    )?;
+    decrypt_content(
+        &envelope.content,
+        &cek,
+        envelope.mac.as_ref().map(OctetString::as_bytes),
+        envelope.aad.as_deref(),
+    )
+}
+
+/// An EnvelopedData or AuthEnvelopedData as one decoder reads it.
+///
+/// Both decryption paths read every field but the encrypted content from
+/// this: the streaming path hands [`decode_envelope`] the structure with an
+/// empty content, so what a message means cannot depend on which path
+/// (which message size) reads it.
+pub(crate) struct Envelope {
+    pub(crate) recipients: RecipientInfos,
+    pub(crate) content: EncryptedContentInfo,
+    /// The AuthEnvelopedData MAC; `None` for EnvelopedData.
+    pub(crate) mac: Option<OctetString>,
+    /// The additional authenticated data: the authenticated attributes, DER
+    /// encoded with their SET OF tag (RFC 5083 section 2.2).
+    pub(crate) aad: Option<Vec<u8>>,
+}
+
+/// Decodes a ContentInfo holding EnvelopedData or AuthEnvelopedData (DER
+/// or BER).
+pub(crate) fn decode_envelope(input: &[u8]) -> Result<Envelope, Error> {
     let der = crate::ber::enveloped_to_der(input).map_err(Error::MalformedCms)?;
     let info = ContentInfo::from_der(&der).map_err(Error::InvalidCms)?;
     match info.content_type {
         ID_ENVELOPED_DATA => {
             let data: cms::enveloped_data::EnvelopedData =
                 info.content.decode_as().map_err(Error::InvalidCms)?;
-            let cek = recover_content_key(
-                &data.recip_infos,
-                identity,
-                content_key_len(data.encrypted_content.content_enc_alg.oid),
-            )?;
-            decrypt_content(&data.encrypted_content, &cek, None, None)
+            Ok(Envelope {
+                recipients: data.recip_infos,
+                content: data.encrypted_content,
+                mac: None,
+                aad: None,
+            })
         }
         ID_CT_AUTH_ENVELOPED_DATA => {
             let data: cms::authenveloped_data::AuthEnvelopedData =
                 info.content.decode_as().map_err(Error::InvalidCms)?;
-            let cek = recover_content_key(
-                &data.recip_infos,
-                identity,
-                content_key_len(data.auth_encrypted_content_info.content_enc_alg.oid),
-            )?;
-            // RFC 5083 section 2.2: authenticated attributes are the AAD, DER
-            // encoded with their SET OF tag.
             let aad = match &data.auth_attrs {
                 Some(attributes) => Some(attributes.to_der().map_err(Error::InvalidCms)?),
                 None => None,
             };
-            decrypt_content(
-                &data.auth_encrypted_content_info,
-                &cek,
-                Some(data.mac.as_bytes()),
-                aad.as_deref(),
-            )
+            Ok(Envelope {
+                recipients: data.recip_infos,
+                content: data.auth_encrypted_content_info,
+                mac: Some(data.mac),
+                aad,
+            })
         }
         other => Err(Error::NotEncrypted(other)),
     }
+}
+
+/// The AES-GCM tag lengths both decryption paths accept (RFC 5084 section
+/// 3.2 allows 12 to 16 octets; OpenSSL, NSS and gpgsm write 16, and 12 is
+/// the RFC's default).
+pub(crate) fn gcm_tag_len_supported(icv_len: u8, mac_len: usize) -> bool {
+    matches!((icv_len, mac_len), (12, 12) | (16, 16))
 }
 
 /// The key length of the content cipher `oid`, for the stand-in key of a
