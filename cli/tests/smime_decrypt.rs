@@ -205,3 +205,20 @@ fn mailgate_anywhere(args: &[&str], stdin: &[u8], env: &[(&str, &str)]) -> Outpu
     // Every path in `args` is absolute.
     common::mailgate_in(Path::new("/"), args, stdin, env)
 }
+
+/// Legacy Triple DES mail opens, with a warning that names the obsolete
+/// cipher (not an object identifier).
+#[test]
+fn legacy_triple_des_mail_decrypts_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let bob = identity(dir.path(), "bob@example.org", KeyKind::Rsa2048);
+    let mail = openssl_encrypt(dir.path(), "-des3", &bob.certificate_pem);
+    let output = mailgate_anywhere(&key_args(&bob, &bob.private_key_pem), &mail, &[]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(String::from_utf8_lossy(&output.stdout).ends_with(&INNER.replace("\r\n", "\n")));
+    assert!(
+        stderr.contains("des-ede3-cbc, an obsolete cipher"),
+        "{stderr}"
+    );
+}

@@ -349,3 +349,53 @@ fn der_certificate_and_key_files_work_like_pem() {
     );
     assert!(ours.ends_with(&theirs), "{ours}\n---\n{theirs}");
 }
+
+/// An opaque SignedData (OpenSSL's `-nodetach`, with eContent) put where a
+/// detached signature belongs, beside other content: which content was
+/// signed is ambiguous, and that is a definite "no" (exit 1), not malformed
+/// input (exit 2).
+#[test]
+fn encapsulated_and_detached_content_together_is_a_definite_no() {
+    let setup = setup(KeyKind::Rsa2048, Variant::Good);
+    std::fs::write(
+        setup.dir.path().join("inner.txt"),
+        "Content-Type: text/plain\r\n\r\nPay 100 EUR.\r\n",
+    )
+    .unwrap();
+    run_peer(
+        "openssl",
+        &[
+            "cms",
+            "-sign",
+            "-nodetach",
+            "-binary",
+            "-outform",
+            "DER",
+            "-in",
+            "inner.txt",
+            "-signer",
+            "alice.cert.pem",
+            "-inkey",
+            "alice.key.pem",
+            "-out",
+            "opaque.der",
+        ],
+        setup.dir.path(),
+    );
+    let der = std::fs::read(setup.dir.path().join("opaque.der")).unwrap();
+    let base64 = smime_core::mime::encode_base64(&der, smime_core::mime::LineBreak::Crlf);
+    let forged = [
+        b"From: alice@example.org\r\nMIME-Version: 1.0\r\nContent-Type: multipart/signed; protocol=\"application/pkcs7-signature\"; micalg=sha-256; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nPay 900 EUR instead.\r\n--b\r\nContent-Type: application/pkcs7-signature\r\nContent-Transfer-Encoding: base64\r\n\r\n".as_slice(),
+        &base64,
+        b"\r\n--b--\r\n",
+    ]
+    .concat();
+    let output = setup.verify(&forged, &[]);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stderr).contains("both encapsulated and detached"));
+}

@@ -241,21 +241,25 @@ pub fn decrypt_message_stream(
         let iv: OctetString = params.decode_as().map_err(|_| Error::Decryption)?;
         let iv = iv.as_bytes();
         let len = ciphertext_len;
-        if iv.len() != 16 || len == 0 || len % 16 != 0 {
+        let block = encryption.block_len();
+        if iv.len() != block || len == 0 || len % block as u64 != 0 {
             return Err(Error::Decryption);
         }
         // The padding is in the last block: check it before any output.
         let mut tail = [0u8; 32];
-        let tail_start = len.saturating_sub(32);
+        let tail_start = len.saturating_sub(2 * block as u64);
         spool.seek(SeekFrom::Start(tail_start)).map_err(Error::Io)?;
         let tail_len = (len - tail_start) as usize;
-        let tail = tail.get_mut(..tail_len).unwrap_or_default();
+        let tail = tail.get_mut(..tail_len).ok_or(Error::Decryption)?;
         spool.read_exact(tail).map_err(Error::Io)?;
-        let (previous, last) = tail.split_at(tail_len - 16);
+        let (previous, last) = tail.split_at(tail_len - block);
         let previous = if previous.is_empty() { iv } else { previous };
         let padding = cbc_padding(encryption, &cek, previous, last)?;
         let mut iv_block = [0u8; 16];
-        iv_block.copy_from_slice(iv);
+        iv_block
+            .get_mut(..block)
+            .ok_or(Error::Decryption)?
+            .copy_from_slice(iv);
         Plaintext::Cbc {
             encryption,
             key: &cek,
@@ -304,6 +308,7 @@ enum Plaintext<'k> {
     Cbc {
         encryption: ContentEncryption,
         key: &'k [u8],
+        /// The IV, in the first `encryption.block_len()` bytes.
         iv: [u8; 16],
         /// The plaintext length, padding removed.
         len: u64,
@@ -333,7 +338,10 @@ impl Plaintext<'_> {
                 key,
                 iv,
                 len,
-            } => cbc_decrypt_stream(*encryption, key, iv, spool, *len, sink),
+            } => {
+                let iv = iv.get(..encryption.block_len()).unwrap_or_default();
+                cbc_decrypt_stream(*encryption, key, iv, spool, *len, sink)
+            }
         }
     }
 }
@@ -346,25 +354,27 @@ fn cbc_padding(
     previous: &[u8],
     last: &[u8],
 ) -> Result<u8, Error> {
-    let mut block = [0u8; 16];
-    block.copy_from_slice(last);
-    let mut block = aes::Block::from(block);
-    match encryption {
-        ContentEncryption::Aes128Cbc => aes::Aes128::new_from_slice(key)
-            .map_err(|_| Error::Decryption)?
-            .decrypt_block(&mut block),
-        ContentEncryption::Aes192Cbc => aes::Aes192::new_from_slice(key)
-            .map_err(|_| Error::Decryption)?
-            .decrypt_block(&mut block),
-        _ => aes::Aes256::new_from_slice(key)
-            .map_err(|_| Error::Decryption)?
-            .decrypt_block(&mut block),
+    fn decrypt_block<C: BlockCipherDecrypt + KeyInit>(
+        key: &[u8],
+        last: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, Error> {
+        let cipher = C::new_from_slice(key).map_err(|_| Error::Decryption)?;
+        let mut block = cipher::Block::<C>::try_from(last).map_err(|_| Error::Decryption)?;
+        cipher.decrypt_block(&mut block);
+        Ok(Zeroizing::new(block.to_vec()))
     }
-    let plain: Vec<u8> = block.iter().zip(previous).map(|(b, p)| b ^ p).collect();
+    let block = match encryption {
+        ContentEncryption::Aes128Cbc => decrypt_block::<aes::Aes128>(key, last),
+        ContentEncryption::Aes192Cbc => decrypt_block::<aes::Aes192>(key, last),
+        ContentEncryption::DesEde3Cbc => decrypt_block::<des::TdesEde3>(key, last),
+        _ => decrypt_block::<aes::Aes256>(key, last),
+    }?;
+    let plain: Zeroizing<Vec<u8>> =
+        Zeroizing::new(block.iter().zip(previous).map(|(b, p)| b ^ p).collect());
     let pad = plain.last().copied().unwrap_or_default();
-    let valid = (1..=16).contains(&pad)
+    let valid = (1..=plain.len()).contains(&usize::from(pad))
         && plain
-            .get(16 - usize::from(pad)..)
+            .get(plain.len() - usize::from(pad)..)
             .is_some_and(|padding| padding.iter().all(|b| *b == pad));
     if valid {
         Ok(pad)
@@ -410,6 +420,7 @@ fn cbc_decrypt_stream(
     match encryption {
         ContentEncryption::Aes128Cbc => run::<aes::Aes128>(key, iv, spool, plain_len, sink),
         ContentEncryption::Aes192Cbc => run::<aes::Aes192>(key, iv, spool, plain_len, sink),
+        ContentEncryption::DesEde3Cbc => run::<des::TdesEde3>(key, iv, spool, plain_len, sink),
         _ => run::<aes::Aes256>(key, iv, spool, plain_len, sink),
     }
 }

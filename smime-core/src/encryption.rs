@@ -162,6 +162,9 @@ impl Encryptor {
     /// A fresh content-encryption key, wrapped for every recipient, and the
     /// content algorithm with a fresh IV or nonce.
     fn prepare(&self) -> Result<Prepared, Error> {
+        if self.cipher.is_obsolete() {
+            return Err(Error::ObsoleteCipher(self.cipher));
+        }
         let mut cek = Zeroizing::new(vec![0u8; self.cipher.key_len()]);
         getrandom::fill(&mut cek).map_err(|_| Error::Randomness)?;
         let recipient_infos = self
@@ -564,6 +567,7 @@ impl<W: Write> ContentEncryptor<W> {
             ContentEncryption::Aes256Cbc => {
                 Mode::Cbc256(cbc::Encryptor::new_from_slices(key, iv).map_err(failed)?)
             }
+            ContentEncryption::DesEde3Cbc => return Err(Error::ObsoleteCipher(prepared.cipher)),
             ContentEncryption::Aes128Gcm | ContentEncryption::Aes256Gcm => {
                 let mut nonce = [0u8; 12];
                 nonce.copy_from_slice(&iv[..12]);

@@ -44,6 +44,8 @@ use crate::key_agreement::{EcPrivateKey, unwrap_content_key};
 use crate::private_key::KeyMaterial;
 use crate::rsa_backend::RsaDecryptionKey;
 
+/// des-ede3-cbc (RSA DSI, RFC 3370 section 5.1).
+const DES_EDE3_CBC: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.3.7");
 const AES128_CBC: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.1.2");
 const AES192_CBC: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.1.22");
 const AES256_CBC: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.1.42");
@@ -64,6 +66,12 @@ pub enum ContentEncryption {
     Aes128Gcm,
     /// AES-256-GCM in AuthEnvelopedData.
     Aes256Gcm,
+    /// Three-key Triple DES (DES-EDE3-CBC, RFC 3370 section 5.1) in
+    /// EnvelopedData: decrypt only, for legacy mail (archives, S/MIME 3
+    /// agents). It is obsolete ([`ContentEncryption::is_obsolete`]): 64-bit
+    /// blocks, withdrawn by NIST in 2023. [`Encryptor`](crate::Encryptor)
+    /// refuses it and [`ContentEncryption::negotiate`] never picks it.
+    DesEde3Cbc,
 }
 
 impl ContentEncryption {
@@ -75,6 +83,7 @@ impl ContentEncryption {
             ContentEncryption::Aes256Cbc => AES256_CBC,
             ContentEncryption::Aes128Gcm => AES128_GCM,
             ContentEncryption::Aes256Gcm => AES256_GCM,
+            ContentEncryption::DesEde3Cbc => DES_EDE3_CBC,
         }
     }
 
@@ -84,7 +93,29 @@ impl ContentEncryption {
             ContentEncryption::Aes128Cbc | ContentEncryption::Aes128Gcm => 16,
             ContentEncryption::Aes192Cbc => 24,
             ContentEncryption::Aes256Cbc | ContentEncryption::Aes256Gcm => 32,
+            ContentEncryption::DesEde3Cbc => 24,
         }
+    }
+
+    /// The block length in bytes: the IV length and padding unit of CBC.
+    pub fn block_len(self) -> usize {
+        match self {
+            ContentEncryption::DesEde3Cbc => 8,
+            _ => 16,
+        }
+    }
+
+    /// Whether the cipher is obsolete: decrypted for legacy mail, never
+    /// used to encrypt, and worth a finding wherever a person reads the
+    /// result.
+    ///
+    /// ```
+    /// use smime_core::ContentEncryption;
+    /// assert!(ContentEncryption::DesEde3Cbc.is_obsolete());
+    /// assert!(!ContentEncryption::Aes128Cbc.is_obsolete());
+    /// ```
+    pub fn is_obsolete(self) -> bool {
+        self == ContentEncryption::DesEde3Cbc
     }
 
     /// The cipher for an object identifier (as in SMIMECapabilities).
@@ -95,6 +126,7 @@ impl ContentEncryption {
             AES256_CBC => ContentEncryption::Aes256Cbc,
             AES128_GCM => ContentEncryption::Aes128Gcm,
             AES256_GCM => ContentEncryption::Aes256Gcm,
+            DES_EDE3_CBC => ContentEncryption::DesEde3Cbc,
             _ => return None,
         })
     }
@@ -153,6 +185,7 @@ impl ContentEncryption {
             ContentEncryption::Aes256Cbc => "aes-256-cbc",
             ContentEncryption::Aes128Gcm => "aes-128-gcm",
             ContentEncryption::Aes256Gcm => "aes-256-gcm",
+            ContentEncryption::DesEde3Cbc => "des-ede3-cbc",
         }
     }
 }
@@ -507,8 +540,19 @@ fn key_transport(algorithm: &AlgorithmIdentifierOwned) -> Result<KeyTransport, E
                     .map(|h| h.oid),
                 None => Some(ID_SHA_1),
             };
-            if mgf_hash != Some(hash) || params.p_source.is_some() {
-                return Err(Error::UnsupportedAlgorithm(ID_RSAES_OAEP));
+            let unsupported = |parameter| Error::UnsupportedParameters {
+                algorithm: crate::AlgorithmName(ID_RSAES_OAEP),
+                parameter,
+            };
+            if params.p_source.is_some() {
+                return Err(unsupported(
+                    "a label (pSourceFunc) is not supported; CMS uses none (RFC 3560 section 3)",
+                ));
+            }
+            if mgf_hash != Some(hash) {
+                return Err(unsupported(
+                    "MGF1 must use the same hash as OAEP itself (RFC 3560 section 3)",
+                ));
             }
             match hash {
                 ID_SHA_1 => Ok(KeyTransport::RsaOaepSha1),
@@ -564,6 +608,7 @@ fn decrypt_content(
         match encryption {
             ContentEncryption::Aes128Cbc => cbc_decrypt::<aes::Aes128>(cek, iv, ciphertext),
             ContentEncryption::Aes192Cbc => cbc_decrypt::<aes::Aes192>(cek, iv, ciphertext),
+            ContentEncryption::DesEde3Cbc => cbc_decrypt::<des::TdesEde3>(cek, iv, ciphertext),
             _ => cbc_decrypt::<aes::Aes256>(cek, iv, ciphertext),
         }?
     };
@@ -594,7 +639,7 @@ where
 
 fn cbc_decrypt<C>(key: &[u8], iv: &[u8], ciphertext: &[u8]) -> Result<Zeroizing<Vec<u8>>, Error>
 where
-    C: cipher::BlockCipherDecrypt + cipher::BlockSizeUser<BlockSize = U16> + KeyInit,
+    C: cipher::BlockCipherDecrypt + KeyInit,
 {
     let decryptor = cbc::Decryptor::<C>::new_from_slices(key, iv).map_err(|_| Error::Decryption)?;
     decryptor

@@ -40,7 +40,7 @@ pub enum Error {
     #[error("CMS: invalid structure ({0})")]
     InvalidCms(der::Error),
     /// The CMS content is not EnvelopedData or AuthEnvelopedData.
-    #[error("CMS: content type {0} is not an encrypted message")]
+    #[error("CMS: content type {} is not an encrypted message", crate::AlgorithmName(*.0))]
     NotEncrypted(const_oid::ObjectIdentifier),
     /// No recipientInfo names our certificate: the message is not for us.
     #[error("the message is not encrypted to this certificate")]
@@ -49,8 +49,20 @@ pub enum Error {
     #[error("decryption failed")]
     Decryption,
     /// An algorithm we do not implement.
-    #[error("unsupported algorithm {0}")]
+    #[error("unsupported algorithm {}", crate::AlgorithmName(*.0))]
     UnsupportedAlgorithm(const_oid::ObjectIdentifier),
+    /// Encryption with an obsolete cipher (Triple DES) was asked for: such
+    /// ciphers are decrypted for legacy mail, never used to encrypt.
+    #[error("{0} is obsolete: it is decrypted for legacy mail, never used to encrypt")]
+    ObsoleteCipher(crate::ContentEncryption),
+    /// An algorithm we implement, with parameters we do not: says which.
+    #[error("unsupported {algorithm}: {parameter}")]
+    UnsupportedParameters {
+        /// The algorithm.
+        algorithm: crate::AlgorithmName,
+        /// What about its parameters is not supported, and why.
+        parameter: &'static str,
+    },
     /// The encrypted content is not inside the message.
     #[error("CMS: the encrypted content is detached, not in the message")]
     DetachedEncryptedContent,
@@ -78,7 +90,7 @@ pub enum Error {
     #[error("MIME: {0}")]
     Mime(#[from] mail_message::MimeError),
     /// An algorithm too weak to trust (MD5, SHA-1 in signatures).
-    #[error("weak algorithm {0} refused")]
+    #[error("weak algorithm {} refused", crate::AlgorithmName(*.0))]
     WeakAlgorithm(const_oid::ObjectIdentifier),
     /// The signature algorithm names another digest than the SignerInfo.
     #[error("the signature algorithm and the digest algorithm disagree")]
@@ -106,7 +118,7 @@ pub enum Error {
     #[error("the private key does not support {0}")]
     KeyUnsupported(String),
     /// The CMS content is not SignedData.
-    #[error("CMS: content type {0} is not a signed message")]
+    #[error("CMS: content type {} is not a signed message", crate::AlgorithmName(*.0))]
     NotSigned(const_oid::ObjectIdentifier),
     /// Content both inside the SignedData and beside it: which one was
     /// signed would be ambiguous, so neither is trusted.

@@ -42,6 +42,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod algorithm_name;
 pub mod ber;
 mod ber_stream;
 mod certificate;
@@ -64,6 +65,7 @@ mod signing;
 mod verification;
 mod verify_stream;
 
+pub use algorithm_name::AlgorithmName;
 pub use certificate::{Certificate, Curve, PublicKeyAlgorithm};
 pub use decrypt_stream::{StreamDecryption, decrypt_message_stream};
 pub use digest::{DigestAlgorithm, Hasher, UnknownDigest};
@@ -82,7 +84,8 @@ pub use private_key::{PBKDF2_ITERATIONS, PrivateKey};
 pub use signature_algorithm::SignatureScheme;
 pub use signing::{SignatureForm, Signer};
 pub use verification::{
-    Coverage, Signature, SignatureStatus, SignedContent, Verdict, Verification, Verifier,
+    Coverage, DEFAULT_DATE_TOLERANCE, Finding, Signature, SignatureStatus, SignedContent, Verdict,
+    Verification, Verifier,
 };
 pub use verify_stream::{MAX_IN_MEMORY, MAX_SIGNATURE_PART, SpooledVerification};
 

@@ -309,3 +309,78 @@ fn a_peers_binary_part_is_delivered_as_base64_byte_for_byte() {
     .unwrap();
     assert_eq!(streamed, decrypted.message());
 }
+
+/// Legacy mail in Triple DES (archives, S/MIME 3 agents) decrypts on both
+/// paths, and says that its cipher is obsolete; we never encrypt with it.
+#[test]
+fn legacy_triple_des_decrypts_and_is_reported_obsolete() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("plain.txt"), plaintext()).unwrap();
+    pki()
+        .smime("rsa@example.org", KeyKind::Rsa2048)
+        .write_to(dir.path(), "r")
+        .unwrap();
+    let ours = identity("rsa@example.org", KeyKind::Rsa2048);
+    for stream in [false, true] {
+        let cms = encrypt(dir.path(), "-des3", stream, &[], &["r.cert.pem"]);
+        let decrypted = decrypt_cms(&cms, &ours).unwrap();
+        assert_eq!(*decrypted.content, plaintext());
+        assert_eq!(decrypted.encryption, ContentEncryption::DesEde3Cbc);
+        assert!(decrypted.encryption.is_obsolete());
+        // The streaming decryptor (the gateway's path above 4 MiB) agrees.
+        let mut mail = b"Content-Type: application/pkcs7-mime; smime-type=enveloped-data\r\nContent-Transfer-Encoding: base64\r\n\r\n".to_vec();
+        mail.extend_from_slice(&smime_core::mime::encode_base64(
+            &cms,
+            smime_core::mime::LineBreak::Crlf,
+        ));
+        let mut streamed = Vec::new();
+        let found = smime_core::decrypt_message_stream(&mail[..], &mut streamed, &ours).unwrap();
+        assert_eq!(found.encryption, ContentEncryption::DesEde3Cbc);
+        let in_memory = smime_core::decrypt_message(&mail, &ours).unwrap();
+        assert_eq!(streamed, in_memory.message());
+    }
+    let certificate = Certificate::from_der(
+        pki()
+            .smime("rsa@example.org", KeyKind::Rsa2048)
+            .certificate_der(),
+    )
+    .unwrap();
+    let refused = smime_core::Encryptor::new([certificate])
+        .unwrap()
+        .with_cipher(ContentEncryption::DesEde3Cbc)
+        .encrypt_cms(b"x");
+    assert!(matches!(
+        refused,
+        Err(Error::ObsoleteCipher(ContentEncryption::DesEde3Cbc))
+    ));
+    assert!("des-ede3-cbc".parse::<ContentEncryption>().is_err());
+}
+
+/// RSA-OAEP with a label is refused with an error that names the label,
+/// not a bare object identifier.
+#[test]
+fn an_oaep_label_is_named_in_the_error() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("plain.txt"), plaintext()).unwrap();
+    pki()
+        .smime("rsa@example.org", KeyKind::Rsa2048)
+        .write_to(dir.path(), "r")
+        .unwrap();
+    let options = [
+        "-keyopt",
+        "rsa_padding_mode:oaep",
+        "-keyopt",
+        "rsa_oaep_label:0102030405",
+    ];
+    let cms = encrypt(dir.path(), "-aes-128-cbc", false, &options, &["r.cert.pem"]);
+    let error = decrypt_cms(&cms, &identity("rsa@example.org", KeyKind::Rsa2048)).unwrap_err();
+    let text = error.to_string();
+    assert!(
+        matches!(error, Error::UnsupportedParameters { .. }),
+        "{error:?}"
+    );
+    assert!(
+        text.contains("RSA-OAEP") && text.contains("label"),
+        "{text}"
+    );
+}

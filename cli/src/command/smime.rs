@@ -108,7 +108,7 @@ fn verify(args: &VerifyArgs, output: &Output) -> Result<Verdict, Failure> {
     // structures are verified in memory.
     let spooled = verifier
         .verify_message_spooled(std::io::stdin().lock())
-        .map_err(|error| Failure::input("standard input", &error))?;
+        .map_err(message_failure)?;
     let report = spooled.verification();
     let now = args.at.unwrap_or_else(SystemTime::now);
     output.result(
@@ -223,17 +223,27 @@ fn decrypt(args: &DecryptArgs) -> Result<Verdict, Failure> {
     // Streams in bounded memory; nothing reaches standard output unless the
     // whole message decrypts (and, for GCM, authenticates).
     let stdout = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
-    decrypt_message_stream(std::io::stdin().lock(), stdout, &identity).map_err(message_failure)?;
+    let found = decrypt_message_stream(std::io::stdin().lock(), stdout, &identity)
+        .map_err(message_failure)?;
+    if found.encryption.is_obsolete() {
+        // Legacy mail still opens, but whoever reads it should know that
+        // its protection is obsolete.
+        crate::output::write_line_stderr(&format!(
+            "warning: the message was encrypted with {}, an obsolete cipher",
+            found.encryption
+        ));
+    }
     Ok(Verdict::Holds)
 }
 
 /// Maps an error about the message on standard input to its failure: a
-/// definite "no" (not for us, does not decrypt) or malformed input.
+/// definite "no" (not for us, does not decrypt, signed content both inside
+/// the signature and beside it) or malformed input.
 fn message_failure(error: smime_core::Error) -> Failure {
     match error {
-        smime_core::Error::NotForUs | smime_core::Error::Decryption => {
-            Failure::Negative(error.to_string())
-        }
+        smime_core::Error::NotForUs
+        | smime_core::Error::Decryption
+        | smime_core::Error::ContentConfusion => Failure::Negative(error.to_string()),
         other => Failure::input("standard input", &other),
     }
 }
