@@ -11,6 +11,7 @@ use serde_json::json;
 use smime_core::Certificate;
 
 use crate::config::Config;
+use crate::envelope_addresses::CanonicalEnvelope;
 use crate::error::Error;
 use crate::facts::{KnownVerdicts, TransportCheck};
 use crate::fallback::{NotifySender, PasswordChannel};
@@ -304,13 +305,31 @@ impl Gateway {
     /// let outcome = gateway.process_spooled(&envelope, &message);
     /// # Ok(()) }
     /// ```
+    ///
+    /// Addresses are judged in their canonical form
+    /// ([`mail_message::Mailbox`]): every spelling of a mailbox gets the
+    /// same decision, and a recipient whose address is refused (percent
+    /// hack, address literal, no address at all) gets a
+    /// [`Reject`](crate::Disposition::Reject) with the reason. Dispositions
+    /// name recipients as `envelope` spells them.
     pub fn process_spooled(&self, envelope: &Envelope, message: &SpooledMessage) -> Outcome {
         let started = Instant::now();
         let now = SystemTime::now();
-        let mut outcome = match envelope.direction {
-            Direction::Outbound => self.outbound(envelope, message, now),
-            Direction::Inbound => self.inbound(envelope, message, now),
+        let canonical = CanonicalEnvelope::new(envelope);
+        let judged = &canonical.envelope;
+        let outcome = if !canonical.has_recipients() {
+            Outcome {
+                dispositions: Vec::new(),
+                archive: Vec::new(),
+                audit: json!({}),
+            }
+        } else {
+            match judged.direction {
+                Direction::Outbound => self.outbound(judged, message, now),
+                Direction::Inbound => self.inbound(judged, message, now),
+            }
         };
+        let mut outcome = canonical.finish(self, envelope, outcome, now);
         if let Some(audit) = outcome.audit.as_object_mut() {
             audit.insert(
                 "envelope".into(),
@@ -319,8 +338,8 @@ impl Gateway {
                         Direction::Outbound => "outbound",
                         Direction::Inbound => "inbound",
                     },
-                    "sender": envelope.sender,
-                    "recipients": envelope.recipients,
+                    "sender": judged.sender,
+                    "recipients": judged.recipients,
                 }),
             );
             audit.insert("size".into(), json!(message.len()));

@@ -21,6 +21,7 @@
 
 pub mod certificates;
 mod config;
+mod envelope_addresses;
 mod error;
 mod facts;
 mod fallback;

@@ -38,6 +38,7 @@
 mod address;
 mod background_writer;
 mod compose;
+mod mailbox;
 mod mime;
 mod signed_split;
 mod spooled_entity;
@@ -47,6 +48,7 @@ mod watch;
 
 pub use address::{AddressError, EmailAddress};
 pub use compose::{one_line, rfc5322_date};
+pub use mailbox::{MAX_ADDRESS, MAX_DOMAIN, MAX_LOCAL_PART, Mailbox, MailboxError};
 pub use mime::{
     ContentType, Entity, Envelope, Field, LineBreak, MAX_DEPTH, MimeError, Multipart, canonicalize,
     decode_base64, encode_base64, seven_bit_safe, with_line_breaks, without_binary_parts,
