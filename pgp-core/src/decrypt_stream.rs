@@ -145,10 +145,14 @@ impl Decryptor {
     /// Decrypts a message read from `input` in bounded memory, holding the
     /// plaintext back in a temporary file until everything is checked.
     ///
-    /// A top-level PGP/MIME `multipart/encrypted` message streams; any
-    /// other structure (inline blocks, nested parts) is read into memory
-    /// (at most the plaintext limit) and decrypted by
-    /// [`Decryptor::decrypt_message`], with the same result.
+    /// A top-level PGP/MIME `multipart/encrypted` message streams (the
+    /// plaintext, up to [`Decryptor::with_max_plaintext`], goes to disk);
+    /// any other structure (inline blocks, nested parts) is read into
+    /// memory, at most [`Decryptor::with_max_in_memory`] bytes of message
+    /// and again of plaintext, and decrypted by
+    /// [`Decryptor::decrypt_message`], with the same result. Beyond
+    /// either limit it stops with [`Error::TooLarge`] or
+    /// [`Error::InMemoryLimit`] while reading.
     ///
     /// ```
     /// # let bob = testkit::openpgp_key("Bob <bob@example.net>", testkit::PgpSuite::Cv25519, testkit::PgpVersion::V4);
@@ -257,13 +261,16 @@ impl Decryptor {
         header: &[u8],
         mut rest: impl Read,
     ) -> Result<SpooledDecryption, Error> {
+        let limit = self.max_in_memory.min(self.max_plaintext);
         let mut message = Zeroizing::new(header.to_vec());
         rest.by_ref()
-            .take(self.max_plaintext.saturating_add(1))
+            .take(limit.saturating_add(1))
             .read_to_end(&mut message)?;
-        if message.len() as u64 > self.max_plaintext.saturating_add(header.len() as u64) {
-            return Err(Error::TooLarge {
-                limit: self.max_plaintext,
+        if message.len() as u64 > limit.saturating_add(header.len() as u64) {
+            return Err(if limit < self.max_plaintext {
+                Error::InMemoryLimit { limit }
+            } else {
+                Error::TooLarge { limit }
             });
         }
         let decrypted = self.decrypt_message(&message)?;
@@ -291,11 +298,47 @@ impl Decryptor {
             return Ok(Verification::unsigned(addresses(&entity, "from")));
         }
         spool.seek(SeekFrom::Start(0))?;
+        if length > self.max_in_memory {
+            // Too large to hold: a signed entity (section 6.1) is verified
+            // as a stream; an inline signature in so much text is not
+            // looked for (it would have to be held).
+            return self.verify_spooled_stream(spool, &entity);
+        }
         // The decrypted message as `Decryptor::decrypt_message` verifies
         // it: the outer fields, then the decrypted entity (canonical).
         let mut message = Zeroizing::new(mail_message::canonicalize(&entity.outer_header()));
         spool.take(self.max_plaintext).read_to_end(&mut message)?;
         self.verifier.verify_message(&message)
+    }
+}
+
+impl Decryptor {
+    /// The decrypted entity in `spool`, too large for memory: verified as
+    /// a stream when it is `multipart/signed`, else reported unsigned.
+    fn verify_spooled_stream(
+        &self,
+        spool: &mut File,
+        entity: &Entity<'_>,
+    ) -> Result<Verification, Error> {
+        let inner = read_header_section(
+            &mut BufReader::with_capacity(STREAM_BUFFER, &mut *spool),
+            MAX_HEADER,
+        )?;
+        let signed = Entity::parse(&inner)?
+            .content_type()
+            .is_ok_and(|t| t.mime_type().eq_ignore_ascii_case("multipart/signed"));
+        if !signed {
+            return Ok(Verification::unsigned(addresses(entity, "from")));
+        }
+        spool.seek(SeekFrom::Start(0))?;
+        let outer = mail_message::canonicalize(&entity.outer_header());
+        let message = io::Cursor::new(outer)
+            .chain(BufReader::with_capacity(STREAM_BUFFER, spool.try_clone()?));
+        Ok(self
+            .verifier
+            .verify_message_spooled(message)?
+            .verification()
+            .clone())
     }
 }
 

@@ -11,12 +11,13 @@
 use std::io::Read;
 
 use mail_message::{Entity, Envelope};
+use sequoia_openpgp::Packet;
 use sequoia_openpgp::crypto::{Password, SessionKey};
 use sequoia_openpgp::packet::{PKESK, SKESK};
-use sequoia_openpgp::parse::Parse;
 use sequoia_openpgp::parse::stream::{
     DecryptionHelper, DecryptorBuilder, MessageStructure, VerificationHelper,
 };
+use sequoia_openpgp::parse::{PacketParser, Parse};
 use sequoia_openpgp::types::{AEADAlgorithm, SymmetricAlgorithm};
 use sequoia_openpgp::{Cert, KeyHandle};
 use zeroize::Zeroizing;
@@ -25,6 +26,7 @@ use crate::error::Error;
 use crate::guard;
 use crate::keys;
 use crate::pgp_mime::{self, Found};
+use crate::rsa_decryptor::SecretKeyBackend;
 use crate::verification::{Coverage, Recorder, Signature, Verification, Verifier, addresses};
 
 /// Decrypts messages with the caller's secret keys.
@@ -47,11 +49,30 @@ pub struct Decryptor {
     passphrase: Option<Password>,
     pub(crate) verifier: Verifier,
     pub(crate) max_plaintext: u64,
+    pub(crate) max_in_memory: u64,
 }
 
 /// The default limit on decrypted (and decompressed) data: a small
-/// compressed message must not expand into all of memory.
+/// compressed message must not expand without end. The streaming path
+/// ([`Decryptor::decrypt_message_spooled`]) holds this much on disk, not
+/// in memory.
 pub const DEFAULT_MAX_PLAINTEXT: u64 = 512 * 1024 * 1024;
+
+/// The default limit on what decryption holds in memory: the plaintext of
+/// [`Decryptor::decrypt_message`], and the whole message when
+/// [`Decryptor::decrypt_message_spooled`] meets a structure it cannot
+/// stream (an inline block, an encrypted part inside other parts).
+/// Decompressed bytes are counted as they are read, so a compression bomb
+/// stops here, not at [`DEFAULT_MAX_PLAINTEXT`].
+pub const DEFAULT_MAX_IN_MEMORY: u64 = 16 * 1024 * 1024;
+
+/// The most compressed packets nested in one another that a message may
+/// have. Every implementation writes one compression layer (`gpg`
+/// compresses once, under the encryption and any signature); the second
+/// is slack for a signed-and-compressed message compressed again by an
+/// encrypting tool. Each further layer only multiplies a decompression
+/// bomb's work, so a deeper message is refused before it is decompressed.
+pub const MAX_COMPRESSION_LAYERS: usize = 2;
 
 impl Decryptor {
     /// A decryptor with `keys` (certificates with secret key material).
@@ -61,6 +82,7 @@ impl Decryptor {
             passphrase: None,
             verifier: Verifier::new([]),
             max_plaintext: DEFAULT_MAX_PLAINTEXT,
+            max_in_memory: DEFAULT_MAX_IN_MEMORY,
         }
     }
 
@@ -69,6 +91,15 @@ impl Decryptor {
     /// exhaust memory.
     pub fn with_max_plaintext(mut self, bytes: u64) -> Decryptor {
         self.max_plaintext = bytes;
+        self
+    }
+
+    /// Holds at most `bytes` of plaintext (or, for structures that cannot
+    /// stream, of the message) in memory (default
+    /// [`DEFAULT_MAX_IN_MEMORY`]); beyond it decryption stops with
+    /// [`Error::InMemoryLimit`] while reading, before the bytes are held.
+    pub fn with_max_in_memory(mut self, bytes: u64) -> Decryptor {
+        self.max_in_memory = bytes;
         self
     }
 
@@ -100,21 +131,26 @@ impl Decryptor {
         let mut helper = Helper::new(self);
         let mut plaintext = Zeroizing::new(Vec::new());
         let binary = crate::armor::dearmor(ciphertext)?;
+        // Counted while reading: no more than one byte past the limit is
+        // ever decompressed into the buffer.
+        let limit = self.max_plaintext.min(self.max_in_memory);
         let outcome = guard::sequoia(|| {
             DecryptorBuilder::from_reader(binary)
                 .and_then(|b| {
                     b.with_policy(self.verifier.policy(), self.verifier.time(), &mut helper)
                 })
                 .and_then(|d| {
-                    Ok(d.take(self.max_plaintext.saturating_add(1))
+                    Ok(d.take(limit.saturating_add(1))
                         .read_to_end(&mut plaintext)?)
                 })
         })
         .map_err(|reason| Error::Decryption { reason })?;
         check_outcome(outcome.map(|n| n as u64), &mut helper)?;
-        if plaintext.len() as u64 > self.max_plaintext {
-            return Err(Error::TooLarge {
-                limit: self.max_plaintext,
+        if plaintext.len() as u64 > limit {
+            return Err(if limit < self.max_plaintext {
+                Error::InMemoryLimit { limit }
+            } else {
+                Error::TooLarge { limit }
             });
         }
         let protection = helper.protection();
@@ -223,6 +259,9 @@ pub(crate) fn check_outcome(
         Ok(read) => return Ok(read),
         Err(error) => error,
     };
+    if let Some(refused) = helper.refused.take() {
+        return Err(refused);
+    }
     if let Some(unlock) = helper.unlock_error.take() {
         return Err(unlock);
     }
@@ -275,6 +314,10 @@ pub struct Protection {
     pub cipher: Option<SymmetricAlgorithm>,
     /// The AEAD mode (SEIPD v2), or `None` for SEIPD v1 with MDC.
     pub aead: Option<AEADAlgorithm>,
+    /// The code that performed the secret-key operation: RSA keys go
+    /// through [`SecretKeyBackend::ConstantTimeRsa`] (feature
+    /// `constant-time-rsa`, on by default).
+    pub secret_key_backend: Option<SecretKeyBackend>,
 }
 
 impl Decrypted {
@@ -312,6 +355,13 @@ pub(crate) struct Helper<'a> {
     session_key_found: bool,
     /// The certificate whose key opened the session key.
     recipient: Option<String>,
+    /// The code that opened the session key.
+    backend: Option<SecretKeyBackend>,
+    /// The recursion depths of the compressed packets that enclose the
+    /// packet being parsed.
+    compression: Vec<isize>,
+    /// Why the message was refused while it was parsed.
+    refused: Option<Error>,
 }
 
 impl<'a> Helper<'a> {
@@ -323,6 +373,9 @@ impl<'a> Helper<'a> {
             unlock_error: None,
             session_key_found: false,
             recipient: None,
+            backend: None,
+            compression: Vec::new(),
+            refused: None,
         }
     }
 
@@ -332,6 +385,7 @@ impl<'a> Helper<'a> {
             recipient: self.recipient.take(),
             cipher: self.recorder.encryption.map(|(s, _)| s),
             aead: self.recorder.encryption.and_then(|(_, a)| a),
+            secret_key_backend: self.backend.take(),
         }
     }
 }
@@ -343,6 +397,29 @@ impl VerificationHelper for &mut Helper<'_> {
 
     fn check(&mut self, structure: MessageStructure<'_>) -> sequoia_openpgp::Result<()> {
         (&mut self.recorder).check(structure)
+    }
+
+    /// Sees every packet before Sequoia descends into it: a compressed
+    /// packet inside [`MAX_COMPRESSION_LAYERS`] others is refused before a
+    /// byte of it is decompressed.
+    fn inspect(&mut self, pp: &PacketParser<'_>) -> sequoia_openpgp::Result<()> {
+        let depth = pp.recursion_depth();
+        // Packets at this depth or deeper are no longer open containers.
+        while self.compression.last().is_some_and(|&open| open >= depth) {
+            self.compression.pop();
+        }
+        if let Packet::CompressedData(_) = pp.packet {
+            self.compression.push(depth);
+            if self.compression.len() > MAX_COMPRESSION_LAYERS {
+                let error = Error::NestedCompression {
+                    limit: MAX_COMPRESSION_LAYERS,
+                };
+                let message = error.to_string();
+                self.refused = Some(error);
+                return Err(sequoia_openpgp::Error::MalformedMessage(message).into());
+            }
+        }
+        Ok(())
     }
 }
 
@@ -365,11 +442,11 @@ impl DecryptionHelper for &mut Helper<'_> {
                     {
                         continue;
                     }
-                    let mut pair = match keys::unlock(
+                    let (mut pair, backend) = match keys::decryptor(
                         ka.key().clone().role_into_unspecified(),
                         self.passphrase,
                     ) {
-                        Ok(pair) => pair,
+                        Ok(decryptor) => decryptor,
                         Err(error) => {
                             self.unlock_error.get_or_insert(error);
                             continue;
@@ -382,6 +459,7 @@ impl DecryptionHelper for &mut Helper<'_> {
                     if decrypt(algo, &key) {
                         self.unlock_error = None;
                         self.recipient = Some(cert.fingerprint().to_hex());
+                        self.backend = Some(backend);
                         return Ok(Some(cert.clone()));
                     }
                 }

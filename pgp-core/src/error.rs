@@ -79,6 +79,26 @@ pub enum Error {
         /// The limit in bytes.
         limit: u64,
     },
+    /// Decrypting this message in memory would hold more than the
+    /// in-memory limit ([`crate::Decryptor::with_max_in_memory`]): an
+    /// encrypted part inside other MIME parts, an inline block, or a
+    /// plaintext larger than the limit asked for with
+    /// [`crate::Decryptor::decrypt_message`]. A top-level PGP/MIME message
+    /// decrypts in bounded memory with
+    /// [`crate::Decryptor::decrypt_message_spooled`].
+    #[error("decrypting this message in memory would exceed the limit of {limit} bytes")]
+    InMemoryLimit {
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// Compressed packets nested deeper than the limit: a legitimate
+    /// message has one compression layer; more only multiply the work of
+    /// a decompression bomb.
+    #[error("the message nests compressed data more than {limit} levels deep")]
+    NestedCompression {
+        /// The most compression layers accepted.
+        limit: usize,
+    },
     /// A multipart entity with 8-bit content too large to re-encode for
     /// signing in bounded memory (see [`crate::MAX_REENCODE_IN_MEMORY`]).
     #[error(

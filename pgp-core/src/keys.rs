@@ -6,7 +6,7 @@ use std::time::SystemTime;
 
 use mail_message::EmailAddress;
 use sequoia_openpgp::cert::prelude::*;
-use sequoia_openpgp::crypto::{KeyPair, Password};
+use sequoia_openpgp::crypto::{Decryptor, KeyPair, Password};
 use sequoia_openpgp::packet::Key;
 use sequoia_openpgp::packet::key::{SecretParts, UnspecifiedRole};
 use sequoia_openpgp::parse::Parse;
@@ -15,6 +15,7 @@ use sequoia_openpgp::serialize::SerializeInto;
 use sequoia_openpgp::types::RevocationStatus;
 
 use crate::error::Error;
+use crate::rsa_decryptor::SecretKeyBackend;
 
 /// Parses every certificate (public or with secret keys) in `input`:
 /// ASCII-armored or binary, one or several keys concatenated.
@@ -137,6 +138,22 @@ pub(crate) fn unlock(
             })?
     };
     key.into_keypair().map_err(Error::openpgp)
+}
+
+/// A secret key made usable for decryption: RSA keys through
+/// [`ConstantTimeRsa`](crate::rsa_decryptor::ConstantTimeRsa) when the
+/// `constant-time-rsa` feature is on, every other key through Sequoia's
+/// backend; with the backend that does it.
+pub(crate) fn decryptor(
+    key: Key<SecretParts, UnspecifiedRole>,
+    passphrase: Option<&Password>,
+) -> Result<(Box<dyn Decryptor>, SecretKeyBackend), Error> {
+    let pair = unlock(key, passphrase)?;
+    #[cfg(feature = "constant-time-rsa")]
+    if let Some(rsa) = crate::rsa_decryptor::ConstantTimeRsa::new(&pair) {
+        return Ok((Box::new(rsa), SecretKeyBackend::ConstantTimeRsa));
+    }
+    Ok((Box::new(pair), SecretKeyBackend::Sequoia))
 }
 
 /// The e-mail addresses of the certificate's user IDs that are valid under

@@ -51,6 +51,7 @@ mod harvest;
 mod inline;
 mod keys;
 mod pgp_mime;
+mod rsa_decryptor;
 mod selection;
 mod sign_stream;
 mod signing;
@@ -61,7 +62,10 @@ mod wkd_fetch;
 
 pub use autocrypt::{AutocryptHeader, PreferEncrypt};
 pub use decrypt_stream::SpooledDecryption;
-pub use decryption::{DEFAULT_MAX_PLAINTEXT, Decrypted, Decryptor, Protection};
+pub use decryption::{
+    DEFAULT_MAX_IN_MEMORY, DEFAULT_MAX_PLAINTEXT, Decrypted, Decryptor, MAX_COMPRESSION_LAYERS,
+    Protection,
+};
 pub use encryption::Encryptor;
 pub use error::Error;
 pub use harvest::{HarvestedCertificate, Source, harvest_certificates};
@@ -69,6 +73,7 @@ pub use keys::{
     armored_certificate, armored_secret_key, binary_certificate, binary_secret_key,
     parse_certificates, protect_secret_key,
 };
+pub use rsa_decryptor::SecretKeyBackend;
 pub use selection::{Rejection, Selection, Unusable, select_certificate};
 pub use sign_stream::MAX_REENCODE_IN_MEMORY;
 pub use signing::{Digest, Signer};
