@@ -40,8 +40,8 @@ int main(int argc, char **argv) {
     unsigned char *message = read_all(stdin, &message_len);
     if (!message) { fprintf(stderr, "out of memory\n"); return 1; }
 
-    mailgate_gateway *gateway = mailgate_open(argv[1]);
-    if (!gateway) {
+    mailgate_gateway gateway;
+    if (mailgate_open(argv[1], &gateway) != MAILGATE_STATUS_OK) {
         fprintf(stderr, "mailgate_open: %s\n", mailgate_last_error());
         free(message);
         return 1;
@@ -51,9 +51,10 @@ int main(int argc, char **argv) {
     char envelope[1024];
     snprintf(envelope, sizeof envelope,
              "{\"direction\":\"outbound\",\"from\":\"%s\",\"to\":[\"%s\"]}", argv[2], argv[3]);
-    mailgate_result *result = mailgate_process(gateway, envelope, message, message_len);
+    mailgate_result result;
+    mailgate_status status = mailgate_process(gateway, envelope, message, message_len, &result);
     free(message);
-    if (!result) {
+    if (status != MAILGATE_STATUS_OK) {
         fprintf(stderr, "mailgate_process: %s\n", mailgate_last_error());
         mailgate_close(gateway);
         return 1;
@@ -66,14 +67,23 @@ int main(int argc, char **argv) {
         char path[4096];
         snprintf(path, sizeof path, "%s/buffer-%zu.eml", argv[4], i);
         FILE *out = fopen(path, "wb");
-        if (!out || fwrite(buffer, 1, len, out) != len || fclose(out) != 0) {
+        if (!buffer || !out || fwrite(buffer, 1, len, out) != len || fclose(out) != 0) {
             fprintf(stderr, "cannot write %s\n", path);
             mailgate_result_free(result);
             mailgate_close(gateway);
             return 1;
         }
     }
+    /* Zeroizes the buffers (the mail) before releasing them. */
     mailgate_result_free(result);
-    mailgate_close(gateway);
+
+    /* Handles are checked: a second free or close is an error, not a crash. */
+    if (mailgate_result_free(result) != MAILGATE_STATUS_INVALID_HANDLE
+        || mailgate_result_json(result) != NULL
+        || mailgate_close(gateway) != MAILGATE_STATUS_OK
+        || mailgate_close(gateway) != MAILGATE_STATUS_INVALID_HANDLE) {
+        fprintf(stderr, "a stale handle was not refused\n");
+        return 1;
+    }
     return 0;
 }

@@ -6,12 +6,40 @@
 #include <stddef.h>
 #include <stdint.h>
 
-// An open gateway. Thread-safe: one handle may serve concurrent
-// [`mailgate_process`] calls.
-typedef struct mailgate_gateway mailgate_gateway;
+// What a call returns; anything but `MAILGATE_STATUS_OK` leaves a message for
+// [`mailgate_last_error`].
+typedef enum mailgate_status {
+  // Done.
+  MAILGATE_STATUS_OK = 0,
+  // An argument is NULL where it must not be, not UTF-8, or malformed
+  // (the envelope JSON).
+  MAILGATE_STATUS_INVALID_ARGUMENT = 1,
+  // A handle that is not open: closed or freed already, or never
+  // returned by this library.
+  MAILGATE_STATUS_INVALID_HANDLE = 2,
+  // A length larger than any object can be (above `PTRDIFF_MAX`, or
+  // reaching past the end of the address space).
+  MAILGATE_STATUS_TOO_LONG = 3,
+  // The gateway could not be opened (configuration, stores, keys).
+  MAILGATE_STATUS_FAILED = 4,
+  // A bug in mailgate (a panic was caught).
+  MAILGATE_STATUS_INTERNAL = 5,
+} mailgate_status;
 
-// The result of one [`mailgate_process`] call: JSON and message buffers.
-typedef struct mailgate_result mailgate_result;
+// A handle on an open gateway (see "Handles" in the crate documentation);
+// `{0}` is no gateway. Thread-safe: one gateway may serve concurrent
+// [`mailgate_process`] calls.
+typedef struct mailgate_gateway {
+  // Table index and generation; 0 is no handle.
+  uint64_t id;
+} mailgate_gateway;
+
+// A handle on the result of one [`mailgate_process`] call: JSON and
+// message buffers; `{0}` is no result.
+typedef struct mailgate_result {
+  // Table index and generation; 0 is no handle.
+  uint64_t id;
+} mailgate_result;
 
 #ifdef __cplusplus
 extern "C" {
@@ -21,63 +49,73 @@ extern "C" {
 // none failed). Valid until the next mailgate call on this thread.
 const char *mailgate_last_error(void);
 
-// Opens a gateway from its configuration file (`mailgate.toml`). Returns
-// NULL on error (see [`mailgate_last_error`]).
+// Opens a gateway from its configuration file (`mailgate.toml`) and
+// stores its handle in `*gateway` (`{0}` on error; see
+// [`mailgate_last_error`]).
 //
 // # Safety
-// `config_path` is a NUL-terminated UTF-8 string.
-struct mailgate_gateway *mailgate_open(const char *config_path);
+// `config_path` is NULL or a NUL-terminated string; `gateway` is NULL or
+// points to writable memory for one `mailgate_gateway`.
+enum mailgate_status mailgate_open(const char *config_path, struct mailgate_gateway *gateway);
 
-// Closes a gateway. NULL is ignored.
+// Closes a gateway. The zero handle is ignored (`MAILGATE_STATUS_OK`); a handle
+// closed already is `MAILGATE_STATUS_INVALID_HANDLE`. Calls running with it on
+// other threads finish first (the gateway is released after the last).
 //
 // # Safety
-// `gateway` is NULL or a handle from [`mailgate_open`], not used afterwards
-// and not in use by another thread.
-void mailgate_close(struct mailgate_gateway *gateway);
+// Safe with any value: the handle is checked.
+enum mailgate_status mailgate_close(struct mailgate_gateway gateway);
 
-// Processes one mail. `envelope_json` is
+// Processes one mail and stores the result's handle in `*result` (`{0}`
+// unless `MAILGATE_STATUS_OK`). `envelope_json` is
 // `{"direction": "outbound"|"inbound", "from": "ADDR", "to": ["ADDR", ...]}`.
-// Returns NULL on error (bad arguments; see [`mailgate_last_error`]);
-// problems with the mail itself are dispositions in the result.
+// A status other than `MAILGATE_STATUS_OK` means bad arguments (see
+// [`mailgate_last_error`]); problems with the mail itself are dispositions
+// in the result.
 //
 // # Safety
-// `gateway` is a handle from [`mailgate_open`]; `envelope_json` is a
-// NUL-terminated UTF-8 string; `message` points to `message_len` readable
-// bytes (it may be NULL when `message_len` is 0).
-struct mailgate_result *mailgate_process(const struct mailgate_gateway *gateway,
-                                         const char *envelope_json,
-                                         const uint8_t *message,
-                                         size_t message_len);
+// `envelope_json` is NULL or a NUL-terminated string; `message` is NULL or
+// points to `message_len` readable bytes (a length above `PTRDIFF_MAX` is
+// refused before `message` is read); `result` is NULL or points to
+// writable memory for one `mailgate_result`.
+enum mailgate_status mailgate_process(struct mailgate_gateway gateway,
+                                      const char *envelope_json,
+                                      const uint8_t *message,
+                                      size_t message_len,
+                                      struct mailgate_result *result);
 
-// The result as JSON (NUL-terminated UTF-8), owned by the result.
+// The result as JSON (NUL-terminated UTF-8), owned by the result; NULL
+// for a handle that is not open.
 //
 // # Safety
-// `result` is a live result from [`mailgate_process`].
-const char *mailgate_result_json(const struct mailgate_result *result);
+// Safe with any value: the handle is checked. The string is valid
+// until the result is freed.
+const char *mailgate_result_json(struct mailgate_result result);
 
-// The number of buffers (messages and notifications) in the result.
+// The number of buffers (messages and notifications) in the result; 0 for
+// a handle that is not open.
 //
 // # Safety
-// `result` is a live result from [`mailgate_process`].
-size_t mailgate_result_buffer_count(const struct mailgate_result *result);
+// Safe with any value: the handle is checked.
+size_t mailgate_result_buffer_count(struct mailgate_result result);
 
 // Buffer `index` of the result (as the JSON's `message` and
 // `notification` indices name them); its length goes to `*len`. NULL if
-// there is no such buffer. Owned by the result.
+// there is no such buffer or the handle is not open. Owned by the result:
+// valid until it is freed.
 //
 // # Safety
-// `result` is a live result from [`mailgate_process`]; `len` points to
-// writable memory for one `size_t`.
-const uint8_t *mailgate_result_buffer(const struct mailgate_result *result,
-                                      size_t index,
-                                      size_t *len);
+// `len` is NULL or points to writable memory for one `size_t`.
+const uint8_t *mailgate_result_buffer(struct mailgate_result result, size_t index, size_t *len);
 
-// Frees a result. NULL is ignored.
+// Frees a result, overwriting its buffers and JSON with zeros first. The
+// zero handle is ignored (`MAILGATE_STATUS_OK`); a result freed already is
+// `MAILGATE_STATUS_INVALID_HANDLE`.
 //
 // # Safety
-// `result` is NULL or a result from [`mailgate_process`], not used
-// afterwards.
-void mailgate_result_free(struct mailgate_result *result);
+// Safe with any value: the handle is checked. Pointers obtained
+// from the result must not be used afterwards.
+enum mailgate_status mailgate_result_free(struct mailgate_result result);
 
 #ifdef __cplusplus
 }  // extern "C"

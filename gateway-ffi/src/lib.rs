@@ -3,12 +3,16 @@
 //! ```c
 //! #include "mailgate.h"
 //!
-//! mailgate_gateway *gw = mailgate_open("/etc/mailgate/mailgate.toml");
-//! if (!gw) { fprintf(stderr, "%s\n", mailgate_last_error()); return 1; }
-//! mailgate_result *r = mailgate_process(gw,
-//!     "{\"direction\":\"outbound\",\"from\":\"alice@behoerde.example\",\"to\":[\"bob@partner.example\"]}",
-//!     message, message_len);
-//! if (!r) { fprintf(stderr, "%s\n", mailgate_last_error()); return 1; }
+//! mailgate_gateway gw;
+//! if (mailgate_open("/etc/mailgate/mailgate.toml", &gw) != MAILGATE_STATUS_OK) {
+//!     fprintf(stderr, "%s\n", mailgate_last_error()); return 1;
+//! }
+//! mailgate_result r;
+//! if (mailgate_process(gw,
+//!         "{\"direction\":\"outbound\",\"from\":\"alice@behoerde.example\",\"to\":[\"bob@partner.example\"]}",
+//!         message, message_len, &r) != MAILGATE_STATUS_OK) {
+//!     fprintf(stderr, "%s\n", mailgate_last_error()); return 1;
+//! }
 //! puts(mailgate_result_json(r));          /* dispositions, audit */
 //! size_t len;
 //! const uint8_t *out = mailgate_result_buffer(r, 0, &len);
@@ -21,29 +25,186 @@
 //! result's buffers. No panic crosses the boundary: every entry point catches
 //! it and reports it as an error. Errors are kept per thread and read with
 //! [`mailgate_last_error`].
+//!
+//! # Handles
+//!
+//! Gateways and results are handles (a 64-bit number in a struct), not
+//! pointers: an index into a table of this library and a generation that
+//! changes whenever the entry is closed or freed. A handle that was closed
+//! or freed, that never existed, or the zero handle of a failed call is
+//! recognised and refused with [`MailgateStatus::InvalidHandle`]: closing a
+//! gateway twice, freeing a result twice or using either afterwards is an
+//! error, never undefined behaviour (a slot reused 2³² times could in
+//! theory match again). Closing the zero handle does nothing, like `free(NULL)`.
+//!
+//! A gateway closed while another thread still processes a mail with it
+//! stays alive until that call returns. Pointers a result hands out (its
+//! JSON, its buffers) are valid until the result is freed; freeing it
+//! overwrites the buffers (the mail, in clear after an inbound decryption)
+//! with zeros first.
 
 use std::cell::RefCell;
 use std::ffi::{CStr, CString, c_char};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use gateway_facade::{Envelope, Gateway};
 use serde::Deserialize;
 use serde_json::Value;
+use zeroize::Zeroizing;
 
 // The crate selects Sequoia's backend through its features.
 use sequoia_openpgp as _;
 
-/// An open gateway. Thread-safe: one handle may serve concurrent
+/// A handle on an open gateway (see "Handles" in the crate documentation);
+/// `{0}` is no gateway. Thread-safe: one gateway may serve concurrent
 /// [`mailgate_process`] calls.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MailgateGateway {
-    gateway: Gateway,
+    /// Table index and generation; 0 is no handle.
+    pub id: u64,
 }
 
-/// The result of one [`mailgate_process`] call: JSON and message buffers.
+/// A handle on the result of one [`mailgate_process`] call: JSON and
+/// message buffers; `{0}` is no result.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MailgateResult {
-    json: CString,
-    buffers: Vec<Vec<u8>>,
+    /// Table index and generation; 0 is no handle.
+    pub id: u64,
+}
+
+/// What a call returns; anything but `MAILGATE_STATUS_OK` leaves a message for
+/// [`mailgate_last_error`].
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MailgateStatus {
+    /// Done.
+    Ok = 0,
+    /// An argument is NULL where it must not be, not UTF-8, or malformed
+    /// (the envelope JSON).
+    InvalidArgument = 1,
+    /// A handle that is not open: closed or freed already, or never
+    /// returned by this library.
+    InvalidHandle = 2,
+    /// A length larger than any object can be (above `PTRDIFF_MAX`, or
+    /// reaching past the end of the address space).
+    TooLong = 3,
+    /// The gateway could not be opened (configuration, stores, keys).
+    Failed = 4,
+    /// A bug in mailgate (a panic was caught).
+    Internal = 5,
+}
+
+/// What a result holds. The buffers and the JSON are zeroized when it is
+/// dropped: they are mail, in clear after an inbound decryption.
+struct ResultData {
+    /// NUL-terminated.
+    json: Zeroizing<Vec<u8>>,
+    buffers: Vec<Zeroizing<Vec<u8>>>,
+}
+
+/// Open objects behind handles. A handle is `generation << 32 | (index + 1)`,
+/// so 0 never names a slot.
+struct Table<T> {
+    slots: Vec<Slot<T>>,
+    free: Vec<usize>,
+}
+
+struct Slot<T> {
+    generation: u32,
+    value: Option<T>,
+}
+
+impl<T> Table<T> {
+    const fn new() -> Self {
+        Table {
+            slots: Vec::new(),
+            free: Vec::new(),
+        }
+    }
+
+    fn insert(&mut self, value: T) -> Result<u64, Failure> {
+        let index = match self.free.pop() {
+            Some(index) => index,
+            None => {
+                self.slots.push(Slot {
+                    generation: 1,
+                    value: None,
+                });
+                self.slots.len() - 1
+            }
+        };
+        let number = u32::try_from(index + 1)
+            .map_err(|_| Failure::new(MailgateStatus::Failed, "too many open handles"))?;
+        let slot = self
+            .slots
+            .get_mut(index)
+            .ok_or_else(|| Failure::new(MailgateStatus::Internal, "handle table"))?;
+        slot.value = Some(value);
+        Ok(u64::from(slot.generation) << 32 | u64::from(number))
+    }
+
+    fn slot(&self, id: u64) -> Option<(usize, &Slot<T>)> {
+        let (generation, number) = ((id >> 32) as u32, id as u32);
+        let index = usize::try_from(number).ok()?.checked_sub(1)?;
+        let slot = self.slots.get(index)?;
+        (slot.generation == generation && slot.value.is_some()).then_some((index, slot))
+    }
+
+    fn get(&self, id: u64) -> Option<&T> {
+        self.slot(id).and_then(|(_, slot)| slot.value.as_ref())
+    }
+
+    fn remove(&mut self, id: u64) -> Option<T> {
+        let (index, _) = self.slot(id)?;
+        let slot = self.slots.get_mut(index)?;
+        let value = slot.value.take();
+        // A new generation: the handle just removed never matches again.
+        slot.generation = match slot.generation.wrapping_add(1) {
+            0 => 1,
+            next => next,
+        };
+        self.free.push(index);
+        value
+    }
+}
+
+static GATEWAYS: Mutex<Table<Arc<Gateway>>> = Mutex::new(Table::new());
+static RESULTS: Mutex<Table<ResultData>> = Mutex::new(Table::new());
+
+/// Locks a table. A panic while it was locked (caught at the boundary)
+/// leaves it consistent: every change is one assignment.
+fn lock<T>(table: &Mutex<Table<T>>) -> std::sync::MutexGuard<'_, Table<T>> {
+    table.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A failed call: its status and message.
+struct Failure {
+    status: MailgateStatus,
+    message: String,
+}
+
+impl Failure {
+    fn new(status: MailgateStatus, message: impl Into<String>) -> Failure {
+        Failure {
+            status,
+            message: message.into(),
+        }
+    }
+
+    fn argument(message: impl Into<String>) -> Failure {
+        Failure::new(MailgateStatus::InvalidArgument, message)
+    }
+
+    fn handle(what: &str) -> Failure {
+        Failure::new(
+            MailgateStatus::InvalidHandle,
+            format!("{what} is not open (closed or freed already, or never opened)"),
+        )
+    }
 }
 
 thread_local! {
@@ -56,30 +217,65 @@ fn set_error(message: &str) {
     LAST_ERROR.with(|slot| *slot.borrow_mut() = text);
 }
 
-/// Runs `body`, turning an error or a panic into a recorded error and `None`.
-fn guarded<T>(body: impl FnOnce() -> Result<T, String>) -> Option<T> {
+/// Runs `body`, turning an error or a panic into a recorded error and its
+/// status.
+fn guarded<T>(body: impl FnOnce() -> Result<T, Failure>) -> Result<T, MailgateStatus> {
     match catch_unwind(AssertUnwindSafe(body)) {
-        Ok(Ok(value)) => Some(value),
-        Ok(Err(message)) => {
-            set_error(&message);
-            None
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(failure)) => {
+            set_error(&failure.message);
+            Err(failure.status)
         }
         Err(_) => {
             set_error("internal error (a panic in mailgate; this is a bug)");
-            None
+            Err(MailgateStatus::Internal)
         }
     }
 }
 
+/// The status of a call that returns nothing else.
+fn status(outcome: Result<(), MailgateStatus>) -> MailgateStatus {
+    outcome.err().unwrap_or(MailgateStatus::Ok)
+}
+
 /// # Safety
 /// `text` is null or points to a NUL-terminated string valid for reads.
-unsafe fn string_argument<'a>(text: *const c_char, what: &str) -> Result<&'a str, String> {
+unsafe fn string_argument<'a>(text: *const c_char, what: &str) -> Result<&'a str, Failure> {
     if text.is_null() {
-        return Err(format!("{what} is NULL"));
+        return Err(Failure::argument(format!("{what} is NULL")));
     }
     // SAFETY: not null, and the caller promises a NUL-terminated string.
     let text = unsafe { CStr::from_ptr(text) };
-    text.to_str().map_err(|_| format!("{what} is not UTF-8"))
+    text.to_str()
+        .map_err(|_| Failure::argument(format!("{what} is not UTF-8")))
+}
+
+/// `len` bytes at `data` as a slice, after the checks `from_raw_parts`
+/// requires and a caller can get wrong in a detectable way: a length above
+/// `isize::MAX` or one that runs past the end of the address space (a
+/// negative `ptrdiff_t` cast to `size_t`, say) is refused, not undefined
+/// behaviour.
+///
+/// # Safety
+/// If `data` is not NULL and `len` passes those checks, `data` points to
+/// `len` bytes valid for reads and not written during `'a`.
+unsafe fn bytes_argument<'a>(data: *const u8, len: usize, what: &str) -> Result<&'a [u8], Failure> {
+    if len == 0 {
+        return Ok(&[]);
+    }
+    if data.is_null() {
+        return Err(Failure::argument(format!("{what} is NULL")));
+    }
+    if isize::try_from(len).is_err() || (data as usize).checked_add(len).is_none() {
+        return Err(Failure::new(
+            MailgateStatus::TooLong,
+            format!("{what}_len {len} is larger than any object can be"),
+        ));
+    }
+    // SAFETY: not null, a u8 pointer is always aligned, the length fits in
+    // isize and does not wrap the address space (checked above); the caller
+    // promises that many readable bytes.
+    Ok(unsafe { std::slice::from_raw_parts(data, len) })
 }
 
 /// The message of the last failed call on this thread (an empty string if
@@ -89,34 +285,51 @@ pub extern "C" fn mailgate_last_error() -> *const c_char {
     LAST_ERROR.with(|slot| slot.borrow().as_ptr())
 }
 
-/// Opens a gateway from its configuration file (`mailgate.toml`). Returns
-/// NULL on error (see [`mailgate_last_error`]).
+/// Opens a gateway from its configuration file (`mailgate.toml`) and
+/// stores its handle in `*gateway` (`{0}` on error; see
+/// [`mailgate_last_error`]).
 ///
 /// # Safety
-/// `config_path` is a NUL-terminated UTF-8 string.
+/// `config_path` is NULL or a NUL-terminated string; `gateway` is NULL or
+/// points to writable memory for one `mailgate_gateway`.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn mailgate_open(config_path: *const c_char) -> *mut MailgateGateway {
-    guarded(|| {
+pub unsafe extern "C" fn mailgate_open(
+    config_path: *const c_char,
+    gateway: *mut MailgateGateway,
+) -> MailgateStatus {
+    status(guarded(|| {
+        if gateway.is_null() {
+            return Err(Failure::argument("gateway is NULL"));
+        }
+        // SAFETY: not null; the caller promises writable memory.
+        unsafe { gateway.write(MailgateGateway { id: 0 }) };
         // SAFETY: forwarded from this function's contract.
         let path = unsafe { string_argument(config_path, "config_path") }?;
-        let gateway = Gateway::from_config_file(Path::new(path)).map_err(|e| e.to_string())?;
-        Ok(Box::into_raw(Box::new(MailgateGateway { gateway })))
-    })
-    .unwrap_or(std::ptr::null_mut())
+        let opened = Gateway::from_config_file(Path::new(path))
+            .map_err(|e| Failure::new(MailgateStatus::Failed, e.to_string()))?;
+        let id = lock(&GATEWAYS).insert(Arc::new(opened))?;
+        // SAFETY: as above.
+        unsafe { gateway.write(MailgateGateway { id }) };
+        Ok(())
+    }))
 }
 
-/// Closes a gateway. NULL is ignored.
+/// Closes a gateway. The zero handle is ignored (`MAILGATE_STATUS_OK`); a handle
+/// closed already is `MAILGATE_STATUS_INVALID_HANDLE`. Calls running with it on
+/// other threads finish first (the gateway is released after the last).
 ///
 /// # Safety
-/// `gateway` is NULL or a handle from [`mailgate_open`], not used afterwards
-/// and not in use by another thread.
+/// Safe with any value: the handle is checked.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn mailgate_close(gateway: *mut MailgateGateway) {
-    if !gateway.is_null() {
-        // SAFETY: the handle came from Box::into_raw in mailgate_open and is
-        // closed once.
-        drop(unsafe { Box::from_raw(gateway) });
-    }
+pub extern "C" fn mailgate_close(gateway: MailgateGateway) -> MailgateStatus {
+    status(guarded(|| {
+        if gateway.id == 0 {
+            return Ok(());
+        }
+        let removed = lock(&GATEWAYS).remove(gateway.id);
+        // Dropped here, outside the lock (closing stores takes time).
+        removed.map(drop).ok_or_else(|| Failure::handle("gateway"))
+    }))
 }
 
 #[derive(Deserialize)]
@@ -127,50 +340,53 @@ struct EnvelopeJson {
     to: Vec<String>,
 }
 
-/// Processes one mail. `envelope_json` is
+/// Processes one mail and stores the result's handle in `*result` (`{0}`
+/// unless `MAILGATE_STATUS_OK`). `envelope_json` is
 /// `{"direction": "outbound"|"inbound", "from": "ADDR", "to": ["ADDR", ...]}`.
-/// Returns NULL on error (bad arguments; see [`mailgate_last_error`]);
-/// problems with the mail itself are dispositions in the result.
+/// A status other than `MAILGATE_STATUS_OK` means bad arguments (see
+/// [`mailgate_last_error`]); problems with the mail itself are dispositions
+/// in the result.
 ///
 /// # Safety
-/// `gateway` is a handle from [`mailgate_open`]; `envelope_json` is a
-/// NUL-terminated UTF-8 string; `message` points to `message_len` readable
-/// bytes (it may be NULL when `message_len` is 0).
+/// `envelope_json` is NULL or a NUL-terminated string; `message` is NULL or
+/// points to `message_len` readable bytes (a length above `PTRDIFF_MAX` is
+/// refused before `message` is read); `result` is NULL or points to
+/// writable memory for one `mailgate_result`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mailgate_process(
-    gateway: *const MailgateGateway,
+    gateway: MailgateGateway,
     envelope_json: *const c_char,
     message: *const u8,
     message_len: usize,
-) -> *mut MailgateResult {
-    guarded(|| {
-        if gateway.is_null() {
-            return Err("gateway is NULL".into());
+    result: *mut MailgateResult,
+) -> MailgateStatus {
+    status(guarded(|| {
+        if result.is_null() {
+            return Err(Failure::argument("result is NULL"));
         }
-        // SAFETY: not null; the caller promises a live handle.
-        let gateway = unsafe { &(*gateway).gateway };
+        // SAFETY: not null; the caller promises writable memory.
+        unsafe { result.write(MailgateResult { id: 0 }) };
+        // Our own reference: a concurrent close cannot free it under us.
+        let opened = lock(&GATEWAYS)
+            .get(gateway.id)
+            .cloned()
+            .ok_or_else(|| Failure::handle("gateway"))?;
         // SAFETY: forwarded from this function's contract.
         let envelope = unsafe { string_argument(envelope_json, "envelope_json") }?;
-        let envelope: EnvelopeJson =
-            serde_json::from_str(envelope).map_err(|e| format!("envelope_json: {e}"))?;
+        let envelope: EnvelopeJson = serde_json::from_str(envelope)
+            .map_err(|e| Failure::argument(format!("envelope_json: {e}")))?;
         let direction = match envelope.direction.as_str() {
             "outbound" => rule_engine::Direction::Outbound,
             "inbound" => rule_engine::Direction::Inbound,
             other => {
-                return Err(format!(
+                return Err(Failure::argument(format!(
                     "envelope_json: direction {other:?}: expected outbound or inbound"
-                ));
+                )));
             }
         };
-        let message: &[u8] = if message_len == 0 {
-            &[]
-        } else if message.is_null() {
-            return Err("message is NULL".into());
-        } else {
-            // SAFETY: not null; the caller promises message_len readable bytes.
-            unsafe { std::slice::from_raw_parts(message, message_len) }
-        };
-        let outcome = gateway.process(
+        // SAFETY: forwarded from this function's contract.
+        let message = unsafe { bytes_argument(message, message_len, "message") }?;
+        let outcome = opened.process(
             &Envelope {
                 direction,
                 sender: envelope.from,
@@ -179,84 +395,128 @@ pub unsafe extern "C" fn mailgate_process(
             message,
         );
         let mut buffers = Vec::new();
-        let json = outcome.to_json_with(|_, _, bytes| {
-            buffers.push(bytes.to_vec().map_err(|e| e.to_string())?);
-            Ok::<Value, String>(Value::from(buffers.len() - 1))
-        })?;
-        let json = CString::new(json.to_string()).map_err(|e| e.to_string())?;
-        Ok(Box::into_raw(Box::new(MailgateResult { json, buffers })))
+        let json = outcome
+            .to_json_with(|_, _, bytes| {
+                buffers.push(Zeroizing::new(bytes.to_vec().map_err(|e| e.to_string())?));
+                Ok::<Value, String>(Value::from(buffers.len() - 1))
+            })
+            .map_err(|e| Failure::new(MailgateStatus::Internal, e))?;
+        let json = CString::new(json.to_string())
+            .map_err(|e| Failure::new(MailgateStatus::Internal, e.to_string()))?;
+        let data = ResultData {
+            json: Zeroizing::new(json.into_bytes_with_nul()),
+            buffers,
+        };
+        let id = lock(&RESULTS).insert(data)?;
+        // SAFETY: as above.
+        unsafe { result.write(MailgateResult { id }) };
+        Ok(())
+    }))
+}
+
+/// The result as JSON (NUL-terminated UTF-8), owned by the result; NULL
+/// for a handle that is not open.
+///
+/// # Safety
+/// Safe with any value: the handle is checked. The string is valid
+/// until the result is freed.
+#[unsafe(no_mangle)]
+pub extern "C" fn mailgate_result_json(result: MailgateResult) -> *const c_char {
+    guarded(|| {
+        lock(&RESULTS)
+            .get(result.id)
+            // The bytes live on the heap: they stay where they are when the
+            // table grows, until the result is freed.
+            .map(|data| data.json.as_ptr().cast::<c_char>())
+            .ok_or_else(|| Failure::handle("result"))
     })
-    .unwrap_or(std::ptr::null_mut())
+    .unwrap_or(std::ptr::null())
 }
 
-/// The result as JSON (NUL-terminated UTF-8), owned by the result.
+/// The number of buffers (messages and notifications) in the result; 0 for
+/// a handle that is not open.
 ///
 /// # Safety
-/// `result` is a live result from [`mailgate_process`].
+/// Safe with any value: the handle is checked.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn mailgate_result_json(result: *const MailgateResult) -> *const c_char {
-    if result.is_null() {
-        set_error("result is NULL");
-        return std::ptr::null();
-    }
-    // SAFETY: not null; the caller promises a live result.
-    unsafe { (*result).json.as_ptr() }
-}
-
-/// The number of buffers (messages and notifications) in the result.
-///
-/// # Safety
-/// `result` is a live result from [`mailgate_process`].
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn mailgate_result_buffer_count(result: *const MailgateResult) -> usize {
-    if result.is_null() {
-        return 0;
-    }
-    // SAFETY: not null; the caller promises a live result.
-    unsafe { (*result).buffers.len() }
+pub extern "C" fn mailgate_result_buffer_count(result: MailgateResult) -> usize {
+    guarded(|| {
+        lock(&RESULTS)
+            .get(result.id)
+            .map(|data| data.buffers.len())
+            .ok_or_else(|| Failure::handle("result"))
+    })
+    .unwrap_or(0)
 }
 
 /// Buffer `index` of the result (as the JSON's `message` and
 /// `notification` indices name them); its length goes to `*len`. NULL if
-/// there is no such buffer. Owned by the result.
+/// there is no such buffer or the handle is not open. Owned by the result:
+/// valid until it is freed.
 ///
 /// # Safety
-/// `result` is a live result from [`mailgate_process`]; `len` points to
-/// writable memory for one `size_t`.
+/// `len` is NULL or points to writable memory for one `size_t`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mailgate_result_buffer(
-    result: *const MailgateResult,
+    result: MailgateResult,
     index: usize,
     len: *mut usize,
 ) -> *const u8 {
-    if result.is_null() || len.is_null() {
-        set_error("result or len is NULL");
-        return std::ptr::null();
-    }
-    // SAFETY: not null; the caller promises a live result.
-    let buffers = unsafe { &(*result).buffers };
-    match buffers.get(index) {
-        Some(buffer) => {
-            // SAFETY: not null; the caller promises writable memory.
-            unsafe { *len = buffer.len() };
-            buffer.as_ptr()
+    guarded(|| {
+        if len.is_null() {
+            return Err(Failure::argument("len is NULL"));
         }
-        None => {
-            set_error("no such buffer");
-            std::ptr::null()
-        }
-    }
+        let results = lock(&RESULTS);
+        let data = results
+            .get(result.id)
+            .ok_or_else(|| Failure::handle("result"))?;
+        let buffer = data
+            .buffers
+            .get(index)
+            .ok_or_else(|| Failure::argument(format!("no buffer {index}")))?;
+        // SAFETY: not null; the caller promises writable memory.
+        unsafe { len.write(buffer.len()) };
+        Ok(buffer.as_ptr())
+    })
+    .unwrap_or(std::ptr::null())
 }
 
-/// Frees a result. NULL is ignored.
+/// Frees a result, overwriting its buffers and JSON with zeros first. The
+/// zero handle is ignored (`MAILGATE_STATUS_OK`); a result freed already is
+/// `MAILGATE_STATUS_INVALID_HANDLE`.
 ///
 /// # Safety
-/// `result` is NULL or a result from [`mailgate_process`], not used
-/// afterwards.
+/// Safe with any value: the handle is checked. Pointers obtained
+/// from the result must not be used afterwards.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn mailgate_result_free(result: *mut MailgateResult) {
-    if !result.is_null() {
-        // SAFETY: the result came from Box::into_raw and is freed once.
-        drop(unsafe { Box::from_raw(result) });
+pub extern "C" fn mailgate_result_free(result: MailgateResult) -> MailgateStatus {
+    status(guarded(|| {
+        if result.id == 0 {
+            return Ok(());
+        }
+        let removed = lock(&RESULTS).remove(result.id);
+        // Zeroized as it is dropped, outside the lock.
+        removed.map(drop).ok_or_else(|| Failure::handle("result"))
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_removed_handle_never_matches_again_even_when_its_slot_is_reused() {
+        let mut table = Table::new();
+        let first = table.insert("a").unwrap_or_default();
+        assert_ne!(first, 0);
+        assert_eq!(table.remove(first), Some("a"));
+        let second = table.insert("b").unwrap_or_default();
+        assert_eq!(first as u32, second as u32, "same slot");
+        assert_ne!(first, second, "new generation");
+        assert_eq!(table.get(first), None);
+        assert_eq!(table.remove(first), None);
+        assert_eq!(table.get(second), Some(&"b"));
+        assert_eq!(table.get(0), None);
+        assert_eq!(table.get(u64::MAX), None);
     }
 }
