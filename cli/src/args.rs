@@ -282,17 +282,29 @@ pub(crate) struct ProcessArgs {
     #[arg(long, value_name = "outbound|inbound", value_parser = parse_direction)]
     pub(crate) direction: rule_engine::Direction,
 
-    /// The envelope sender.
-    #[arg(long, value_name = "ADDR")]
+    /// The envelope sender (empty or `<>` for the null sender of a
+    /// bounce). Taken in its canonical form; a refused address exits 2.
+    #[arg(long, value_name = "ADDR", value_parser = parse_sender)]
     pub(crate) from: String,
 
-    /// Envelope recipients (repeatable).
+    /// Envelope recipients (repeatable). Each is taken in its canonical form
+    /// (`mail_message::Mailbox`: case of the domain, trailing dot, IDNA,
+    /// quoting, angle brackets, source route); the percent hack, address
+    /// literals and anything that is no address exit 2.
     #[arg(long, required = true, value_name = "ADDR")]
-    pub(crate) to: Vec<String>,
+    pub(crate) to: Vec<mail_message::Mailbox>,
 
     /// Directory for result.json and the message files (created if needed).
     #[arg(long, value_name = "OUT")]
     pub(crate) out_dir: PathBuf,
+}
+
+/// The envelope sender in canonical form, or `""` for the null sender.
+fn parse_sender(text: &str) -> Result<String, mail_message::MailboxError> {
+    match text {
+        "" | "<>" => Ok(String::new()),
+        address => Ok(mail_message::Mailbox::parse(address)?.as_str().to_owned()),
+    }
 }
 
 fn parse_direction(text: &str) -> Result<rule_engine::Direction, String> {

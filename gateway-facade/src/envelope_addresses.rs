@@ -28,7 +28,10 @@ use crate::outcome::{Disposition, Outcome};
 
 /// An envelope split into what the gateway judges and what it refuses.
 pub(crate) struct CanonicalEnvelope {
-    /// The envelope with canonical addresses, each recipient once.
+    /// The envelope with the addresses' keys ([`Mailbox::key`]: canonical,
+    /// local part case-folded), each recipient once. The gateway judges,
+    /// looks up and notifies with these; the caller delivers to its own
+    /// spelling, whose local part case is the destination's business.
     pub(crate) envelope: Envelope,
     /// Mailbox key → the caller's spellings of it. Keyed by the folded
     /// form: the rule engine hands recipients back case-folded.
@@ -47,7 +50,7 @@ impl CanonicalEnvelope {
             (String::new(), None)
         } else {
             match Mailbox::parse(sender) {
-                Ok(mailbox) => (mailbox.as_str().to_owned(), None),
+                Ok(mailbox) => (mailbox.key().to_owned(), None),
                 Err(error) => (String::new(), Some(error)),
             }
         };
@@ -57,11 +60,10 @@ impl CanonicalEnvelope {
         for recipient in &envelope.recipients {
             match Mailbox::parse(recipient) {
                 Ok(mailbox) => {
-                    // Two spellings of one mailbox are one recipient; the
-                    // first spelling's case of the local part is kept.
+                    // Two spellings of one mailbox are one recipient.
                     let known = spellings.entry(mailbox.key().to_owned()).or_default();
                     if known.is_empty() {
-                        recipients.push(mailbox.as_str().to_owned());
+                        recipients.push(mailbox.key().to_owned());
                     }
                     known.push(recipient.clone());
                 }
@@ -191,7 +193,7 @@ mod tests {
             ],
         );
         let canonical = CanonicalEnvelope::new(&envelope);
-        assert_eq!(canonical.envelope.sender, "Alice@behoerde.example");
+        assert_eq!(canonical.envelope.sender, "alice@behoerde.example");
         assert_eq!(
             canonical.envelope.recipients,
             ["erin@geheim.example", "bob@partner.example"]

@@ -135,6 +135,25 @@ pub enum MailboxError {
 }
 
 impl MailboxError {
+    /// What is wrong, without repeating the input: for replies on a wire
+    /// (SMTP, milter), where the hostile text must not be echoed.
+    pub fn describe(&self) -> &'static str {
+        match self {
+            MailboxError::NotAnAddress(_) => "not an address of the form local-part@domain",
+            MailboxError::ForbiddenCharacter(_) => {
+                "whitespace, control or invisible characters, or stray angle brackets"
+            }
+            MailboxError::InvalidLocalPart(_) => "invalid local part",
+            MailboxError::InvalidDomain(_) => "invalid domain",
+            MailboxError::InvalidSourceRoute(_) => "invalid source route",
+            MailboxError::AddressLiteral(_) => "address literals are not accepted",
+            MailboxError::RoutingCharacter(_) => {
+                "routing through a domain (%, ! or @ in the local part) is not accepted"
+            }
+            MailboxError::TooLong(_) => "address too long",
+        }
+    }
+
     /// Whether the text is a syntactically valid address that is refused on
     /// purpose (address literal, percent hack), rather than a syntax error.
     /// SMTP answers the first with 553 5.1.3, the second with 501 5.1.3.
@@ -174,7 +193,8 @@ impl Mailbox {
         if canonical.len() > MAX_ADDRESS {
             return Err(MailboxError::TooLong(input.to_owned()));
         }
-        let folded_local = local.to_lowercase();
+        // NFC again: lower-casing can leave a string that is not.
+        let folded_local: String = local.to_lowercase().nfc().collect();
         let key = format!("{folded_local}@{domain}");
         Ok(Mailbox {
             at: local.len(),

@@ -316,8 +316,13 @@ fn strip_keyword<'a>(argument: &'a str, keyword: &str) -> Option<&'a str> {
     })
 }
 
-/// `<path> parameters`: the address inside the brackets and the rest.
-fn split_path(text: &str) -> Result<(String, &str), &'static str> {
+/// `<path> parameters`: the address inside the brackets in its canonical
+/// form ([`mail_message::Mailbox`]: source route dropped, domain lower-case
+/// A-labels without trailing dot, minimal quoting; `""` for the null path)
+/// and the rest. A path that is no mailbox is `501 5.1.3`; one refused on
+/// purpose (percent hack, `!` path, address literal) is `553 5.1.3`. The
+/// input is never echoed.
+fn split_path(text: &str) -> Result<(String, &str), String> {
     let rest = text
         .strip_prefix('<')
         .ok_or("501 5.1.7 the address must be in angle brackets")?;
@@ -325,12 +330,18 @@ fn split_path(text: &str) -> Result<(String, &str), &'static str> {
         .find('>')
         .ok_or("501 5.1.7 the address must be in angle brackets")?;
     let path = rest.get(..end).unwrap_or_default();
-    // A source route (RFC 5321 appendix C) is ignored.
-    let address = path.rsplit(':').next().unwrap_or_default();
-    if address.chars().any(|c| c.is_control() || c == ' ') {
-        return Err("501 5.1.7 malformed address");
+    let parameters = rest.get(end + 1..).unwrap_or_default();
+    if path.is_empty() {
+        return Ok((String::new(), parameters));
     }
-    Ok((address.to_owned(), rest.get(end + 1..).unwrap_or_default()))
+    match mail_message::Mailbox::parse(path) {
+        Ok(mailbox) => Ok((mailbox.as_str().to_owned(), parameters)),
+        Err(error) => Err(format!(
+            "{} 5.1.3 {}",
+            if error.is_refused_form() { 553 } else { 501 },
+            error.describe()
+        )),
+    }
 }
 
 /// Reads DATA: lines up to the one with a single dot, with dot-stuffing

@@ -39,7 +39,7 @@ pub(crate) fn process(args: &ProcessArgs, output: &Output) -> Result<Verdict, Fa
     let envelope = Envelope {
         direction: args.direction,
         sender: args.from.clone(),
-        recipients: args.to.clone(),
+        recipients: args.to.iter().map(|to| to.as_str().to_owned()).collect(),
     };
     let outcome = gateway.process_spooled(&envelope, &message);
     let result = write_outcome(&outcome, &args.out_dir)?;
@@ -95,10 +95,12 @@ pub(crate) fn summary(outcome: &Outcome) -> String {
     let mut lines = Vec::new();
     for disposition in &outcome.dispositions {
         for recipient in disposition.recipients() {
-            let decision = decisions.iter().find(|d| {
-                d.get("address").and_then(Value::as_str)
-                    == Some(recipient.to_ascii_lowercase().as_str())
-            });
+            // The trace names recipients by their canonical key.
+            let key = mail_message::Mailbox::parse(recipient)
+                .map_or_else(|_| recipient.to_ascii_lowercase(), |m| m.key().to_owned());
+            let decision = decisions
+                .iter()
+                .find(|d| d.get("address").and_then(Value::as_str) == Some(key.as_str()));
             let rule = decision
                 .and_then(|d| d.get("decided_by"))
                 .and_then(Value::as_str)
