@@ -32,7 +32,15 @@ use crate::args::{Cli, Command};
 use crate::failure::{Failure, Verdict};
 use crate::output::Output;
 
+/// The file creation mask of every `mailgate` process: what it creates
+/// (spool files, decrypted output, keys, reports) is for its own user only,
+/// whatever umask it inherited. Files meant for others get their mode
+/// explicitly (the milter's socket).
+const UMASK: u32 = 0o077;
+
 fn main() -> ExitCode {
+    // First, before any file (a log, a spool, a temporary file) exists.
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(UMASK));
     failure::install_panic_hook();
     let json_requested = std::env::args_os().any(|arg| arg == "--json");
     let cli = match Cli::try_parse() {

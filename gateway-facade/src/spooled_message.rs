@@ -1,20 +1,28 @@
 //! Messages that live in memory while small and in a temporary file once
 //! large, so that the gateway's memory does not grow with the mail it
 //! handles.
+//!
+//! The temporary files hold mail in clear (decrypted inbound mail, the input
+//! before encryption) and have no name: `O_TMPFILE` (or a file unlinked as
+//! soon as it is created, mode `0600`, where the file system cannot do
+//! that) in `$TMPDIR`. Nobody else can open them, and when the process dies,
+//! by `kill -9` too, the kernel frees them: nothing is left behind in
+//! `$TMPDIR`, nothing accumulates there over crashes.
 
 use std::fmt;
 use std::fs::File;
 use std::io::{self, BufWriter, Cursor, Read, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::MetadataExt;
 use std::sync::Arc;
-
-use tempfile::NamedTempFile;
 
 /// How much of a spooled message the rule engine may hold (headers, text
 /// parts and structure; binary attachments are measured, not held).
 const RULE_READ_LIMIT: usize = 8 * 1024 * 1024;
 
 /// Messages up to this size are kept in memory; larger ones are spooled to
-/// a temporary file (deleted when the last handle is dropped).
+/// an unnamed temporary file (freed when the last handle is dropped or the
+/// process ends).
 pub const IN_MEMORY_LIMIT: usize = 4 * 1024 * 1024;
 
 /// A whole message (header and body): in memory, or in a temporary file.
@@ -41,7 +49,30 @@ pub struct SpooledMessage {
 #[derive(Clone)]
 enum Repr {
     Memory(Arc<[u8]>),
-    File { file: Arc<NamedTempFile>, len: u64 },
+    File { file: Arc<File>, len: u64 },
+}
+
+/// A new temporary file without a name in `$TMPDIR` (see the module
+/// documentation).
+fn unnamed_file() -> io::Result<File> {
+    mail_message::stream::private_tempfile()
+}
+
+/// A second handle on an unnamed file with an offset of its own (steps read
+/// the same spool file twice, and several readers may be open at once).
+///
+/// The file has no name to open again: Linux opens what a descriptor refers
+/// to through `/proc/self/fd`, with the permissions of the file (0600, our
+/// own user). A duplicated descriptor would share the offset.
+fn reopen(file: &File) -> io::Result<File> {
+    let again = File::open(format!("/proc/self/fd/{}", file.as_raw_fd()))?;
+    let (old, new) = (file.metadata()?, again.metadata()?);
+    if (old.dev(), old.ino()) != (new.dev(), new.ino()) {
+        return Err(io::Error::other(
+            "/proc/self/fd did not reopen the spool file (is /proc mounted?)",
+        ));
+    }
+    Ok(again)
 }
 
 impl SpooledMessage {
@@ -85,12 +116,12 @@ impl SpooledMessage {
     pub(crate) fn spool<E: From<io::Error>>(
         write: impl FnOnce(&mut BufWriter<&File>) -> Result<(), E>,
     ) -> Result<SpooledMessage, E> {
-        let file = NamedTempFile::new()?;
-        let mut writer = BufWriter::with_capacity(64 * 1024, file.as_file());
+        let file = unnamed_file()?;
+        let mut writer = BufWriter::with_capacity(64 * 1024, &file);
         write(&mut writer)?;
         writer.flush()?;
         drop(writer);
-        let len = file.as_file().metadata()?.len();
+        let len = file.metadata()?.len();
         Ok(SpooledMessage {
             repr: Repr::File {
                 file: Arc::new(file),
@@ -116,7 +147,7 @@ impl SpooledMessage {
             }
             Repr::File { file, .. } => file,
         };
-        let mut input = file.reopen().map_err(PipeError::Spool)?;
+        let mut input = reopen(file).map_err(PipeError::Spool)?;
         SpooledMessage::spool(|output| streaming(&mut input, output).map_err(PipeError::Step))
     }
 
@@ -155,7 +186,7 @@ impl SpooledMessage {
         Ok(match &self.repr {
             Repr::Memory(bytes) => Box::new(Cursor::new(&bytes[..])),
             Repr::File { file, .. } => {
-                Box::new(io::BufReader::with_capacity(64 * 1024, file.reopen()?))
+                Box::new(io::BufReader::with_capacity(64 * 1024, reopen(file)?))
             }
         })
     }
@@ -167,7 +198,7 @@ impl SpooledMessage {
                 output.write_all(bytes)?;
                 Ok(bytes.len() as u64)
             }
-            Repr::File { file, .. } => io::copy(&mut file.reopen()?, &mut output),
+            Repr::File { file, .. } => io::copy(&mut reopen(file)?, &mut output),
         }
     }
 
@@ -176,8 +207,10 @@ impl SpooledMessage {
     pub fn to_vec(&self) -> io::Result<Vec<u8>> {
         match &self.repr {
             Repr::Memory(bytes) => Ok(bytes.to_vec()),
-            Repr::File { .. } => {
-                let mut bytes = Vec::new();
+            Repr::File { len, .. } => {
+                // Sized once: growing would leave copies of the mail in
+                // freed memory.
+                let mut bytes = Vec::with_capacity(usize::try_from(*len).unwrap_or(0));
                 self.write_to(&mut bytes)?;
                 Ok(bytes)
             }
@@ -232,5 +265,60 @@ impl PartialEq for SpooledMessage {
             (Ok(a), Ok(b)) => a == b,
             _ => false,
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    fn spool_file(message: &SpooledMessage) -> &File {
+        match &message.repr {
+            Repr::File { file, .. } => file,
+            Repr::Memory(_) => panic!("not spooled"),
+        }
+    }
+
+    #[test]
+    fn a_spooled_message_has_no_name_and_is_private() {
+        let body = vec![b'x'; IN_MEMORY_LIMIT + 10];
+        let message = SpooledMessage::read_from(&body[..]).unwrap();
+        let metadata = spool_file(&message).metadata().unwrap();
+        // No link anywhere in a directory: nothing for kill -9 to leave.
+        assert_eq!(metadata.nlink(), 0);
+        assert_eq!(metadata.permissions().mode() & 0o077, 0);
+        assert_eq!(message.len(), body.len() as u64);
+    }
+
+    #[test]
+    fn readers_of_an_unnamed_file_have_their_own_offsets() {
+        let message = SpooledMessage::read_to_file(&b"0123456789"[..]).unwrap();
+        let mut first = message.reader().unwrap();
+        let mut second = message.reader().unwrap();
+        let mut four = [0u8; 4];
+        first.read_exact(&mut four).unwrap();
+        assert_eq!(&four, b"0123");
+        let mut all = Vec::new();
+        second.read_to_end(&mut all).unwrap();
+        assert_eq!(all, b"0123456789");
+        let mut rest = Vec::new();
+        first.read_to_end(&mut rest).unwrap();
+        assert_eq!(rest, b"456789");
+        let piped = message
+            .pipe::<io::Error>(
+                |_| unreachable!("spooled"),
+                |input, output| {
+                    let mut twice = Vec::new();
+                    input.read_to_end(&mut twice)?;
+                    output.write_all(&twice)?;
+                    output.write_all(&twice)?;
+                    Ok(())
+                },
+            )
+            .unwrap();
+        assert_eq!(piped.to_vec().unwrap(), b"01234567890123456789");
     }
 }

@@ -139,7 +139,7 @@ impl SpooledEntity {
         inner_header.extend_from_slice(message.line_break().as_bytes());
         let inner_header = canonicalize(&inner_header);
         let mut file = Tee {
-            spool: BufWriter::with_capacity(BUFFER, tempfile::tempfile()?),
+            spool: BufWriter::with_capacity(BUFFER, crate::stream::private_tempfile()?),
             observer,
         };
         file.write_all(&inner_header)?;
@@ -349,7 +349,7 @@ fn reencode_in_memory(
         previous = b;
         bare
     }) || previous == b'\r';
-    let mut out = tempfile::tempfile()?;
+    let mut out = crate::stream::private_tempfile()?;
     out.write_all(&safe)?;
     Ok((out, bare_cr))
 }
@@ -365,7 +365,7 @@ fn reencode_leaf(
         return Err(MimeError::EightBitInEncodedPart { encoding }.into());
     }
     let entity = Entity::parse(inner_header)?;
-    let mut out = BufWriter::with_capacity(BUFFER, tempfile::tempfile()?);
+    let mut out = BufWriter::with_capacity(BUFFER, crate::stream::private_tempfile()?);
     for field in entity.fields() {
         if !field.is("content-transfer-encoding") {
             out.write_all(field.raw())?;

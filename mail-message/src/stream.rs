@@ -1,6 +1,7 @@
 //! Streaming forms of the transformations, for messages too large to hold in
 //! memory: each adapter keeps at most a few bytes of state between writes.
 
+use std::fs::File;
 use std::io::{self, BufRead, Read, Write};
 
 use base64ct::{Base64, Encoding};
@@ -9,6 +10,53 @@ use crate::mime::{LineBreak, MimeError, push_base64_line};
 
 pub use crate::background_writer::{BackgroundWriter, produce_on_worker};
 pub use crate::watch::Watch;
+
+/// A new temporary file for mail in clear (a spooled entity, decrypted
+/// content): it has no name, so no other process can open it and nothing
+/// is left in `$TMPDIR` when this process ends, `kill -9` included; its
+/// mode is `0600` whatever the umask.
+///
+/// On Linux this is `O_TMPFILE` in `$TMPDIR` (mode given explicitly:
+/// `tempfile::tempfile()` leaves it to the umask, `0644` under the usual
+/// `022`). Where the file system has no `O_TMPFILE`, a file is created
+/// `0600` and unlinked before any byte is written.
+///
+/// ```
+/// use std::io::{Read, Seek, Write};
+/// use std::os::unix::fs::{MetadataExt, PermissionsExt};
+///
+/// let mut file = mail_message::stream::private_tempfile()?;
+/// file.write_all(b"decrypted")?;
+/// let metadata = file.metadata()?;
+/// assert_eq!((metadata.nlink(), metadata.permissions().mode() & 0o777), (0, 0o600));
+/// file.rewind()?;
+/// let mut back = String::new();
+/// file.read_to_string(&mut back)?;
+/// assert_eq!(back, "decrypted");
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn private_tempfile() -> io::Result<File> {
+    let dir = std::env::temp_dir();
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        let unnamed = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .mode(0o600)
+            // Not combined with create: O_TMPFILE creates by itself.
+            .custom_flags(rustix::fs::OFlags::TMPFILE.bits().cast_signed())
+            .open(&dir);
+        if let Ok(file) = unnamed {
+            return Ok(file);
+        }
+        // No O_TMPFILE here (an old kernel, a file system without it):
+        // the portable way below. A real failure (no space, no access)
+        // fails there again and is reported from there.
+    }
+    // Created 0600 and removed from the directory at once (tempfile).
+    tempfile::tempfile_in(dir)
+}
 
 /// Writes the canonical form of what passes through: every bare LF becomes
 /// CRLF (as [`crate::canonicalize`] does, across write boundaries).
@@ -411,7 +459,7 @@ pub enum HeldMessage {
         /// The line-break style to write in.
         line_break: LineBreak,
         /// The entity; read from its start.
-        entity: std::fs::File,
+        entity: File,
         /// Whether the entity is canonical (CRLF) already; if not, it is
         /// canonicalised on the way out, as [`crate::Envelope::rebuild`]
         /// does.

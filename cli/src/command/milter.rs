@@ -15,7 +15,7 @@
 //! | a notification to send (password fallback) | sent with `--notify-via` first, then replaced; without it, or if sending fails, `451 4.7.0` |
 
 use std::net::TcpListener;
-use std::os::unix::fs::FileTypeExt;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::net::UnixListener;
 use std::path::Path;
 use std::sync::Arc;
@@ -71,6 +71,10 @@ pub(crate) fn run(args: &MilterArgs) -> Result<Verdict, Failure> {
     Ok(Verdict::Holds)
 }
 
+/// The mode of the milter's Unix socket: connecting needs write permission,
+/// given to the owner and the group (Postfix's user joins that group).
+const MILTER_SOCKET_MODE: u32 = 0o660;
+
 /// Binds `inet:HOST:PORT` or `unix:PATH`; returns the listener and what it
 /// is bound to (with the real port).
 fn bind(listen: &str) -> Result<(Listener, String), Failure> {
@@ -84,6 +88,11 @@ fn bind(listen: &str) -> Result<(Listener, String), Failure> {
             std::fs::remove_file(path).map_err(failed)?;
         }
         let listener = UnixListener::bind(path).map_err(failed)?;
+        // Under the process umask (077) only this user could connect;
+        // Postfix connects as its own user, a member of this one's group
+        // (as with OpenDKIM's socket). Others get nothing.
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(MILTER_SOCKET_MODE))
+            .map_err(failed)?;
         return Ok((Listener::Unix(listener), listen.to_owned()));
     }
     let address = listen.strip_prefix("inet:").unwrap_or(listen);
