@@ -246,6 +246,9 @@ impl Gateway {
             Ok(parsed) => parsed,
             Err(error) => return self.spool_failed(envelope, &error),
         };
+        if let Some(refused) = self.refuse_unreadable(envelope, &parsed, &stripped, now) {
+            return refused;
+        }
         let parsed = parsed.with_size(message.len()).with_encrypted(
             encrypted == Protection::SmimeEncrypted || encrypted == Protection::PgpEncrypted,
         );

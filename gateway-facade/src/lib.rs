@@ -26,6 +26,7 @@ mod error;
 mod facts;
 mod fallback;
 mod gateway;
+mod header_singletons;
 mod headers;
 mod inbound;
 mod key_vault;

@@ -62,6 +62,10 @@ impl Gateway {
             Ok(parsed) => parsed,
             Err(error) => return self.spool_failed(envelope, &error),
         };
+        // Before any rule: mail that readers disagree on is refused.
+        if let Some(refused) = self.refuse_unreadable(envelope, &parsed, message, now) {
+            return refused;
+        }
         let rule_envelope = rule_engine::Envelope::new(
             envelope.direction,
             envelope.sender.as_str(),

@@ -19,6 +19,10 @@
 //! - [`Envelope`]: the outer header fields of a message, which stay outside
 //!   the cryptographic layer, and the reassembly of a message from them and a
 //!   new inner entity.
+//! - [`MessageTree`]: the one parse of a whole message that policy and
+//!   cryptography share: every entity, its content type, attachments, and
+//!   the header fields RFC 5322 allows once but that appear twice
+//!   ([`DuplicateField`]; such mail is refused, see [`tree`]).
 //! - [`EmailAddress`] and [`EmailAddress::parse_mailboxes`]: bare addresses
 //!   as a signature binds them, taken from address fields without ever
 //!   mistaking a display name or comment for an address.
@@ -43,6 +47,7 @@ mod mime;
 mod signed_split;
 mod spooled_entity;
 pub mod stream;
+pub mod tree;
 mod verdict;
 mod watch;
 
@@ -58,4 +63,5 @@ pub use spooled_entity::{
     BinaryFieldScan, EntityAsIs, MAX_REENCODE_IN_MEMORY, SpoolError, SpooledEntity,
     encryptable_as_is, signable_as_is,
 };
+pub use tree::{DuplicateField, MessageTree, Part, PartKind, Place};
 pub use verdict::{Coverage, Verdict};

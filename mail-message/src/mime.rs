@@ -49,6 +49,16 @@ pub enum MimeError {
     /// Nesting deeper than [`MAX_DEPTH`].
     #[error("MIME structure nested deeper than {MAX_DEPTH} levels")]
     TooDeep,
+    /// A field RFC 5322 or RFC 2045 allows once appears more than once
+    /// (see [`crate::tree`] for which, and why such mail is refused).
+    #[error(transparent)]
+    DuplicateField(#[from] crate::tree::DuplicateField),
+    /// A `Content-Disposition` value that does not follow RFC 2183.
+    #[error("malformed Content-Disposition `{value}`")]
+    MalformedDisposition {
+        /// The field value as found.
+        value: String,
+    },
 }
 
 /// How deeply multiparts may nest before we refuse the input.
@@ -254,7 +264,29 @@ impl<'a> Entity<'a> {
 
     /// The content type; `text/plain; charset=us-ascii` when the field is
     /// absent (RFC 2045 section 5.2).
+    ///
+    /// Two or more `Content-Type` fields are an error
+    /// ([`MimeError::DuplicateField`]), never "the first" or "the last":
+    /// readers disagree on which one counts, and a signature verified over
+    /// one reading must not be shown to a reader who takes the other.
+    ///
+    /// ```
+    /// let entity = mail_message::Entity::parse(
+    ///     b"Content-Type: text/plain\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\n",
+    /// )?;
+    /// assert!(matches!(entity.content_type(), Err(mail_message::MimeError::DuplicateField(_))));
+    /// # Ok::<(), mail_message::MimeError>(())
+    /// ```
     pub fn content_type(&self) -> Result<ContentType, MimeError> {
+        let count = self.count("content-type");
+        if count > 1 {
+            return Err(crate::tree::DuplicateField {
+                field: "Content-Type",
+                count,
+                place: crate::tree::Place::Entity,
+            }
+            .into());
+        }
         match self.field("content-type") {
             Some(field) => ContentType::parse(&field.value()),
             None => Ok(ContentType::default()),
@@ -367,27 +399,7 @@ impl ContentType {
             return Err(malformed());
         }
         let sub = scanner.token().ok_or_else(malformed)?;
-        let mut parameters = Vec::new();
-        loop {
-            if scanner.at_end() {
-                break;
-            }
-            if !scanner.eat(b';') {
-                return Err(malformed());
-            }
-            if scanner.at_end() {
-                break; // a trailing semicolon, common in the wild
-            }
-            let name = scanner.token().ok_or_else(malformed)?;
-            if !scanner.eat(b'=') {
-                return Err(malformed());
-            }
-            let value = scanner
-                .quoted_string()
-                .or_else(|| scanner.token())
-                .ok_or_else(malformed)?;
-            parameters.push((name.to_ascii_lowercase(), value));
-        }
+        let parameters = scanner.parameters().ok_or_else(malformed)?;
         Ok(ContentType {
             mime_type: format!("{}/{}", main.to_ascii_lowercase(), sub.to_ascii_lowercase()),
             parameters,
@@ -402,6 +414,11 @@ impl ContentType {
     /// Whether the type is `multipart/*`.
     pub fn is_multipart(&self) -> bool {
         self.mime_type.starts_with("multipart/")
+    }
+
+    /// Every parameter as `(lower-case name, value)`, in input order.
+    pub fn parameters(&self) -> &[(String, String)] {
+        &self.parameters
     }
 
     /// A parameter's value; names are case-insensitive.
@@ -457,6 +474,30 @@ impl<'a> Scanner<'a> {
         }
     }
 
+    /// `*(";" name "=" value)` to the end, names in lower case; `None`
+    /// if the rest is not that.
+    fn parameters(&mut self) -> Option<Vec<(String, String)>> {
+        let mut parameters = Vec::new();
+        loop {
+            if self.at_end() {
+                break;
+            }
+            if !self.eat(b';') {
+                return None;
+            }
+            if self.at_end() {
+                break; // a trailing semicolon, common in the wild
+            }
+            let name = self.token()?;
+            if !self.eat(b'=') {
+                return None;
+            }
+            let value = self.quoted_string().or_else(|| self.token())?;
+            parameters.push((name.to_ascii_lowercase(), value));
+        }
+        Some(parameters)
+    }
+
     fn at_end(&mut self) -> bool {
         self.skip_cfws();
         self.position >= self.text.len()
@@ -507,6 +548,18 @@ impl<'a> Scanner<'a> {
     }
 }
 
+/// A `Content-Disposition` value (RFC 2183): the disposition type in
+/// lower case and the parameters as `(lower-case name, value)`.
+pub(crate) fn parse_disposition(value: &str) -> Result<(String, Vec<(String, String)>), MimeError> {
+    let malformed = || MimeError::MalformedDisposition {
+        value: value.to_owned(),
+    };
+    let mut scanner = Scanner::new(value);
+    let kind = scanner.token().ok_or_else(malformed)?;
+    let parameters = scanner.parameters().ok_or_else(malformed)?;
+    Ok((kind.to_ascii_lowercase(), parameters))
+}
+
 /// The body parts of a multipart body (RFC 2046 section 5.1.1).
 ///
 /// ```
@@ -531,9 +584,25 @@ impl<'a> Multipart<'a> {
     /// belongs to the delimiter, so a signed part is exactly the bytes that
     /// were signed (RFC 1847 section 2.1).
     pub fn split(body: &'a [u8], boundary: &str) -> Result<Multipart<'a>, MimeError> {
-        let unterminated = || MimeError::UnterminatedMultipart {
-            boundary: boundary.to_owned(),
-        };
+        match Multipart::split_lenient(body, boundary) {
+            (multipart, true) => Ok(multipart),
+            (_, false) => Err(MimeError::UnterminatedMultipart {
+                boundary: boundary.to_owned(),
+            }),
+        }
+    }
+
+    /// [`Multipart::split`] for a reader that must see every byte even of a
+    /// body whose closing delimiter never comes: then the last part runs to
+    /// the end of `body`, and the flag is false. (The policy reads mail this
+    /// way; signing and verification refuse it.)
+    ///
+    /// ```
+    /// let (multipart, terminated) = mail_message::Multipart::split_lenient(b"--b\r\none\r\n--b\r\ntwo\r\n", "b");
+    /// assert_eq!(multipart.parts(), &[&b"one"[..], &b"two\r\n"[..]]);
+    /// assert!(!terminated);
+    /// ```
+    pub fn split_lenient(body: &'a [u8], boundary: &str) -> (Multipart<'a>, bool) {
         let delimiter = [b"--", boundary.as_bytes()].concat();
         let mut parts = Vec::new();
         let mut preamble: Option<&[u8]> = None;
@@ -566,11 +635,12 @@ impl<'a> Multipart<'a> {
                     }
                     part_start = line_end;
                     if closing {
-                        return Ok(Multipart {
+                        let multipart = Multipart {
                             preamble: preamble.unwrap_or_default(),
                             parts,
                             epilogue: body.get(line_end..).unwrap_or_default(),
-                        });
+                        };
+                        return (multipart, true);
                     }
                 }
             }
@@ -579,7 +649,20 @@ impl<'a> Multipart<'a> {
             }
             line_start = line_end;
         }
-        Err(unterminated())
+        let rest = body.get(part_start..).unwrap_or_default();
+        let preamble = match preamble {
+            None => rest,
+            Some(preamble) => {
+                parts.push(rest);
+                preamble
+            }
+        };
+        let multipart = Multipart {
+            preamble,
+            parts,
+            epilogue: &[],
+        };
+        (multipart, false)
     }
 
     /// The text before the first delimiter (ignored by MIME readers).

@@ -1,10 +1,22 @@
 //! What rules can see of a message: headers, attachments, decoded text, size
-//! and whether it is already signed or encrypted. The message is parsed once
-//! with `mail-parser`; evaluation for every recipient reads this summary.
+//! and whether it is already signed or encrypted.
+//!
+//! The structure comes from [`mail_message::MessageTree`], the one parse
+//! that signing, verification and encryption read too: which entities there
+//! are, their content types, which header instance is which, which leaves
+//! are files. `mail-parser` only decodes what that parse found (transfer
+//! encodings, charsets, RFC 2047 encoded words, HTML to text); it never
+//! decides structure or which header field counts. Evaluation for every
+//! recipient reads this summary.
 
 use std::io::{self, Read};
 
-use mail_parser::{MessageParser, MimeHeaders, PartType};
+use mail_message::{DuplicateField, MessageTree, MimeError, Part, PartKind};
+use mail_parser::MessageParser;
+use mail_parser::decoders::{
+    base64::base64_decode, charsets::map::charset_decoder, html::html_to_text,
+    quoted_printable::quoted_printable_decode,
+};
 
 use crate::reduced_message::{Elided, reduce};
 
@@ -27,58 +39,110 @@ pub struct Attachment {
 /// let message = rule_engine::Message::parse(raw);
 /// assert_eq!(message.subject(), Some("[Vertraulich] Akte"));
 /// assert!(message.attachments().is_empty());
+/// assert_eq!(message.structure(), "text/plain");
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Message {
     headers: Vec<(String, String)>,
     subject: Option<String>,
     subject_lowercase: Option<String>,
+    from: Option<String>,
+    content_type: String,
+    structure: String,
     attachments: Vec<Attachment>,
     text: String,
     size: u64,
     signed: bool,
     encrypted: bool,
+    /// Why the message must not be judged at all (a repeated singleton
+    /// field, a header that does not parse); the host refuses it.
+    refusal: Option<MimeError>,
     /// False when a message read with [`Message::read_from`] had more
     /// content to keep than its limit: conditions on text and attachments
     /// cannot be decided.
     incomplete: bool,
 }
 
-/// What `elided` left out of `part`: the decoded body of a binary part
-/// whose body was dropped, the raw bytes dropped inside a forwarded message.
-fn elided_size(part: &mail_parser::MessagePart<'_>, elided: &[Elided]) -> u64 {
-    let (start, end) = (part.offset_body as usize, part.offset_end as usize);
-    match part.body {
-        PartType::Binary(_) | PartType::InlineBinary(_) => elided
-            .iter()
-            .filter(|e| e.at == start)
-            .map(|e| e.decoded)
-            .sum(),
-        PartType::Message(_) => elided
-            .iter()
-            .filter(|e| (start..=end).contains(&e.at))
-            .map(|e| e.raw)
-            .sum(),
-        _ => 0,
+/// Decodes an unstructured header value (RFC 2047 encoded words, 8-bit
+/// UTF-8) with mail-parser, given the raw value after the colon.
+fn decode_unstructured(raw_value: &[u8]) -> String {
+    let mut field = b"Subject:".to_vec();
+    field.extend_from_slice(raw_value);
+    field.extend_from_slice(b"\r\n\r\n");
+    MessageParser::new()
+        .parse_headers(&field)
+        .and_then(|parsed| parsed.subject().map(str::to_owned))
+        .unwrap_or_else(|| String::from_utf8_lossy(raw_value).trim().to_owned())
+}
+
+/// The body of a leaf with its transfer encoding removed (a body that does
+/// not decode is read as it is).
+fn transfer_decoded<'b>(part: &Part<'b>) -> std::borrow::Cow<'b, [u8]> {
+    let body = part.body();
+    let decoded = match part.transfer_encoding().as_str() {
+        "base64" => base64_decode(body),
+        "quoted-printable" => quoted_printable_decode(body),
+        _ => None,
+    };
+    decoded.map_or(std::borrow::Cow::Borrowed(body), std::borrow::Cow::Owned)
+}
+
+/// `bytes` in `charset` as text (unknown or absent charsets: UTF-8).
+fn charset_text(bytes: &[u8], charset: Option<&str>) -> String {
+    charset
+        .and_then(|charset| charset_decoder(charset.as_bytes()))
+        .map_or_else(
+            || String::from_utf8_lossy(bytes).into_owned(),
+            |decode| decode(bytes),
+        )
+}
+
+/// The decoded text of a `text/*` leaf (HTML as the text a reader sees).
+fn leaf_text(part: &Part<'_>) -> String {
+    let bytes = transfer_decoded(part);
+    let text = charset_text(&bytes, part.content_type().parameter("charset"));
+    if part.content_type().mime_type() == "text/html" {
+        html_to_text(&text)
+    } else {
+        text
     }
 }
 
-fn mime_type(part: &mail_parser::MessagePart<'_>) -> String {
-    part.content_type().map_or_else(
-        || "text/plain".to_owned(),
-        |ct| {
-            format!(
-                "{}/{}",
-                ct.ctype().to_ascii_lowercase(),
-                ct.subtype().unwrap_or("").to_ascii_lowercase()
-            )
-        },
-    )
+/// The file name of a part, decoded.
+fn file_name(part: &Part<'_>) -> Option<String> {
+    let name = part.file_name()?;
+    let text = charset_text(&name.bytes, name.charset.as_deref());
+    Some(if text.contains("=?") {
+        decode_unstructured(text.as_bytes())
+    } else {
+        text
+    })
+}
+
+/// Where `inner` starts within `outer` (both slices of one buffer).
+fn offset_in(outer: &[u8], inner: &[u8]) -> usize {
+    (inner.as_ptr() as usize).saturating_sub(outer.as_ptr() as usize)
+}
+
+/// What `elided` left out of `part`'s body: decoded bytes of a leaf whose
+/// base64 body was dropped, raw bytes dropped inside a forwarded message
+/// read as a leaf. A dropped body sits where the leaf's body starts, or
+/// (when nothing of the body is left) up to the line break that belongs to
+/// the next delimiter.
+fn elided_size(raw: &[u8], part: &Part<'_>, elided: &[Elided], decoded: bool) -> u64 {
+    let start = offset_in(raw, part.body());
+    let end = start + part.body().len();
+    elided
+        .iter()
+        .filter(|e| (start..=end + 2).contains(&e.at))
+        .map(|e| if decoded { e.decoded } else { e.raw })
+        .sum()
 }
 
 impl Message {
     /// Parses raw message bytes. Never fails: bytes that are not a message
-    /// give an empty summary (no headers, no attachments) of the given size.
+    /// give a summary of one text part that holds them all (see
+    /// [`mail_message::tree`] for what is read of broken input).
     pub fn parse(raw: &[u8]) -> Self {
         Self::summarise(raw, raw.len() as u64, &[])
     }
@@ -87,8 +151,8 @@ impl Message {
     /// bytes of it.
     ///
     /// The base64 bodies of binary attachments are read, measured and
-    /// dropped (see the `reduced_message` module for why no parser can see
-    /// anything else in what is dropped); headers, text parts and the MIME
+    /// dropped (see the `reduced_message` module for why the parse sees
+    /// nothing else in what is dropped); headers, text parts and the MIME
     /// structure are kept. A message whose kept part exceeds `limit` gives
     /// a summary that is [incomplete](Message::is_complete): conditions on
     /// text and attachments then cannot be decided, and the recipients are
@@ -111,90 +175,130 @@ impl Message {
     /// The summary of `raw`, which is the whole message of `size` bytes
     /// except for the `elided` bodies.
     fn summarise(raw: &[u8], size: u64, elided: &[Elided]) -> Self {
-        let Some(parsed) = MessageParser::default().parse(raw) else {
-            return Self {
-                size,
-                ..Self::default()
-            };
-        };
-        let headers = parsed
-            .headers()
+        let tree = MessageTree::parse(raw);
+        let root = tree.root();
+        let headers: Vec<(String, String)> = root
+            .fields()
             .iter()
-            .map(|h| {
-                let value = match h.value().as_text() {
-                    Some(text) => text.to_owned(),
-                    None => parsed
-                        .raw_message()
-                        .get(h.offset_start() as usize..h.offset_end() as usize)
-                        .map(|b| String::from_utf8_lossy(b).trim().to_owned())
-                        .unwrap_or_default(),
-                };
-                (h.name().to_ascii_lowercase(), value)
+            .map(|f| {
+                (
+                    String::from_utf8_lossy(f.name()).to_ascii_lowercase(),
+                    decode_unstructured(f.raw_value()),
+                )
             })
             .collect();
-        let root = parsed.root_part();
-        let root_type = mime_type(root);
-        let smime_type = root
-            .content_type()
-            .and_then(|ct| ct.attribute("smime-type"))
+        let subjects: Vec<&str> = headers
+            .iter()
+            .filter(|(name, _)| name == "subject")
+            .map(|(_, value)| value.as_str())
+            .collect();
+        let subject = subjects.first().map(|s| (*s).to_owned());
+        // Every instance: a tag in any Subject field counts, whichever one
+        // a reader shows (mail with two is refused by the host anyway).
+        let subject_lowercase = (!subjects.is_empty()).then(|| subjects.join("\n").to_lowercase());
+        let from = root
+            .field("from")
+            .map(|f| decode_unstructured(f.raw_value()));
+        let content_type = root.content_type();
+        let root_type = content_type.mime_type().to_owned();
+        let smime_type = content_type
+            .parameter("smime-type")
             .map(str::to_ascii_lowercase);
+        let pkcs7 = matches!(
+            root_type.as_str(),
+            "application/pkcs7-mime" | "application/x-pkcs7-mime"
+        );
         let signed = root_type == "multipart/signed"
-            || (matches!(
-                root_type.as_str(),
-                "application/pkcs7-mime" | "application/x-pkcs7-mime"
-            ) && smime_type.as_deref() == Some("signed-data"));
+            || (pkcs7 && smime_type.as_deref() == Some("signed-data"));
         let mut encrypted = root_type == "multipart/encrypted"
-            || (matches!(
-                root_type.as_str(),
-                "application/pkcs7-mime" | "application/x-pkcs7-mime"
-            ) && smime_type.as_deref() != Some("signed-data")
+            || (pkcs7
+                && smime_type.as_deref() != Some("signed-data")
                 && smime_type.as_deref() != Some("certs-only"));
         let mut text = String::new();
-        // Parts already scanned, by address, so a text attachment that is
-        // also a text body is counted once.
-        let mut scanned = std::collections::HashSet::new();
-        for part in parsed.text_bodies().chain(parsed.html_bodies()) {
-            if !scanned.insert(std::ptr::from_ref(part) as usize) {
-                continue;
-            }
-            // Text parts only: mail-parser also lists inline images here,
-            // whose bytes are no text (and are not read into memory when
-            // the message is read from a stream).
-            if let PartType::Text(t) | PartType::Html(t) = &part.body {
-                text.push_str(t);
+        for part in root.walk() {
+            if part.kind() == PartKind::Leaf && part.content_type().mime_type().starts_with("text/")
+            {
+                text.push_str(&leaf_text(part));
                 text.push('\n');
             }
         }
         if text.contains("-----BEGIN PGP MESSAGE-----") {
             encrypted = true;
         }
-        let attachments = parsed
+        let attachments = tree
             .attachments()
+            .into_iter()
             .map(|part| {
-                if let PartType::Text(t) = &part.body
-                    && scanned.insert(std::ptr::from_ref(part) as usize)
-                {
-                    text.push_str(t);
-                    text.push('\n');
-                }
+                let size = match part.kind() {
+                    PartKind::Leaf => {
+                        transfer_decoded(part).len() as u64 + elided_size(raw, part, elided, true)
+                    }
+                    _ => part.body().len() as u64 + elided_size(raw, part, elided, false),
+                };
                 Attachment {
-                    name: part.attachment_name().map(str::to_owned),
-                    mime_type: mime_type(part),
-                    size: part.contents().len() as u64 + elided_size(part, elided),
+                    name: file_name(part),
+                    mime_type: part.content_type().mime_type().to_owned(),
+                    size,
                 }
             })
             .collect();
+        let refusal = tree
+            .header_error()
+            .cloned()
+            .or_else(|| tree.check_singletons().err().map(MimeError::from));
         Self {
             headers,
-            subject: parsed.subject().map(str::to_owned),
-            subject_lowercase: parsed.subject().map(str::to_lowercase),
+            subject,
+            subject_lowercase,
+            from,
+            content_type: root_type,
+            structure: root.structure(),
             attachments,
             text: text.to_lowercase(),
             size,
             signed,
             encrypted,
+            refusal,
             incomplete: false,
         }
+    }
+
+    /// Why this message must be refused before any rule judges it: a field
+    /// RFC 5322 allows once that appears twice (readers disagree on which
+    /// one counts), or a message header that does not parse. `None` for
+    /// mail every reader reads alike.
+    ///
+    /// ```
+    /// let message = rule_engine::Message::parse(b"Subject: [vertraulich] a\r\nSubject: b\r\n\r\nx\r\n");
+    /// assert!(message.refusal().is_some_and(|r| r.to_string().contains("Subject appears 2 times")));
+    /// ```
+    pub fn refusal(&self) -> Option<&MimeError> {
+        self.refusal.as_ref()
+    }
+
+    /// The repeated singleton field, if that is why the message is refused.
+    pub fn duplicate_field(&self) -> Option<&DuplicateField> {
+        match &self.refusal {
+            Some(MimeError::DuplicateField(duplicate)) => Some(duplicate),
+            _ => None,
+        }
+    }
+
+    /// The From field as written (encoded words decoded).
+    pub fn from(&self) -> Option<&str> {
+        self.from.as_deref()
+    }
+
+    /// The message's content type (`type/subtype`, lower case; `text/plain`
+    /// when absent or unreadable).
+    pub fn content_type(&self) -> &str {
+        &self.content_type
+    }
+
+    /// The tree of content types as [`mail_message::Part::structure`]
+    /// writes it, e.g. `multipart/mixed[text/plain,application/pdf]`.
+    pub fn structure(&self) -> &str {
+        &self.structure
     }
 
     /// Whether every part of the message was seen (always, but for a

@@ -1,19 +1,21 @@
 //! A message read from a stream with its large binary bodies left out, so
 //! that rules can be evaluated on mail of any size in bounded memory.
 //!
-//! What is left out is chosen so that no MIME parser can see anything else
-//! in it: only the body of a leaf part whose own header (as `mail-parser`
-//! reads it) says it is base64-encoded and neither text nor a message nor a
-//! multipart, and of that body only lines made of base64 characters and
-//! white space. Such a line can be neither a boundary (those start with
-//! `--`) nor a header field, so the structure `mail-parser` finds in the
-//! reduced message is the structure of the whole message, and every text
-//! part and every header is kept verbatim. The decoded sizes of the left-out
-//! bodies are recorded for attachment conditions.
+//! What is left out is chosen so that the parse cannot see anything else
+//! in it: only the body of a leaf part whose own header (as
+//! [`mail_message::MessageTree`] reads it: the same [`Entity`] and
+//! [`ContentType`]) says it is base64-encoded and neither text nor a
+//! message nor a multipart, and of that body only lines made of base64
+//! characters and white space. Such a line can be neither a boundary (those
+//! start with `--`) nor a header field, so the structure the tree finds in
+//! the reduced message is the structure of the whole message, and every
+//! text part and every header is kept verbatim. The decoded sizes of the
+//! left-out bodies are recorded for attachment conditions. (The
+//! `policy_view` fuzz target checks that both readings agree.)
 
 use std::io::{self, BufRead, BufReader, Read};
 
-use mail_parser::{MessageParser, MimeHeaders};
+use mail_message::{ContentType, Entity};
 
 /// The longest piece of a line handled at once; longer lines are handled
 /// in pieces (none of which can be a boundary line).
@@ -125,6 +127,7 @@ pub(crate) fn reduce(reader: impl Read, limit: usize) -> io::Result<Reduced> {
         ..Reduced::default()
     };
     let mut boundaries: Vec<Vec<u8>> = Vec::new();
+    let mut messages = 0usize;
     let mut state = State::Header { start: 0 };
     let mut line = Vec::with_capacity(1024);
     let mut at_line_start = true;
@@ -166,7 +169,7 @@ pub(crate) fn reduce(reader: impl Read, limit: usize) -> io::Result<Reduced> {
                 keep(&mut out, &line, limit);
                 if starts_line && whole && (line == b"\r\n" || line == b"\n") {
                     let header = out.bytes.get(start..).unwrap_or_default();
-                    state = body_state(header, &mut boundaries, out.bytes.len());
+                    state = body_state(header, &mut boundaries, &mut messages, out.bytes.len());
                 }
             }
             State::Verbatim => keep(&mut out, &line, limit),
@@ -279,44 +282,53 @@ fn trim_end(bytes: &[u8]) -> &[u8] {
     bytes.get(..end).unwrap_or_default()
 }
 
+/// Beyond this many open multiparts and forwarded messages nothing is left
+/// out: the tree stops descending at [`mail_message::MAX_DEPTH`] and reads
+/// what is below as one leaf, whose size must then be the whole.
+const MAX_ELIDING_DEPTH: usize = 16;
+
 /// How to read the body that follows `header` (which ends at offset `at`
-/// of the reduced message), as `mail-parser` reads that header.
-fn body_state(header: &[u8], boundaries: &mut Vec<Vec<u8>>, at: usize) -> State {
-    let Some(parsed) = MessageParser::new().parse_headers(header) else {
+/// of the reduced message), as [`mail_message::MessageTree`] reads that
+/// header.
+fn body_state(
+    header: &[u8],
+    boundaries: &mut Vec<Vec<u8>>,
+    messages: &mut usize,
+    at: usize,
+) -> State {
+    let Ok(entity) = Entity::parse(header) else {
+        // The tree reads such an entity as one text leaf.
         return State::Verbatim;
     };
-    let part = parsed.root_part();
-    let Some(content_type) = part.content_type() else {
-        // text/plain by default: kept.
+    // Absent: text/plain. Malformed or repeated: the tree reads a text
+    // leaf; kept either way.
+    let Ok(content_type) = entity.content_type() else {
         return State::Verbatim;
     };
-    // The same comparisons as mail-parser's, so both read the part alike.
-    match content_type.ctype() {
-        "multipart" => {
-            if let Some(boundary) = content_type.attribute("boundary") {
-                boundaries.push(boundary.as_bytes().to_vec());
-            }
-            return State::Verbatim;
+    let encoding = entity.transfer_encoding();
+    // The same decisions as the tree's, so both read the part alike.
+    if content_type.is_multipart() {
+        if let Some(boundary) = content_type.parameter("boundary") {
+            boundaries.push(boundary.as_bytes().to_vec());
         }
-        "text" => return State::Verbatim,
-        "message" if matches!(content_type.subtype(), Some("rfc822" | "global")) => {
-            // A forwarded message is parsed as one: its parts are read the
-            // same way, unless it is encoded.
-            let encoded = part.content_transfer_encoding().is_some_and(|e| {
-                e.eq_ignore_ascii_case("base64") || e.eq_ignore_ascii_case("quoted-printable")
-            });
-            return if encoded {
-                State::Verbatim
-            } else {
-                State::Header { start: at }
-            };
-        }
-        _ => {}
+        return State::Verbatim;
     }
-    let base64 = part
-        .content_transfer_encoding()
-        .is_some_and(|e| e.eq_ignore_ascii_case("base64"));
-    if !base64 {
+    if is_text(&content_type) {
+        return State::Verbatim;
+    }
+    if matches!(
+        content_type.mime_type(),
+        "message/rfc822" | "message/global"
+    ) {
+        // A forwarded message is parsed as one: its parts are read the
+        // same way, unless it is encoded (then it is one leaf, kept).
+        if matches!(encoding.as_str(), "7bit" | "8bit" | "binary") {
+            *messages += 1;
+            return State::Header { start: at };
+        }
+        return State::Verbatim;
+    }
+    if encoding != "base64" || boundaries.len() + *messages >= MAX_ELIDING_DEPTH {
         return State::Verbatim;
     }
     State::Elidable(Dropping {
@@ -326,4 +338,8 @@ fn body_state(header: &[u8], boundaries: &mut Vec<Vec<u8>>, at: usize) -> State 
         padding: 0,
         held: Vec::new(),
     })
+}
+
+fn is_text(content_type: &ContentType) -> bool {
+    content_type.mime_type().starts_with("text/")
 }

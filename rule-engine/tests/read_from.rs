@@ -88,6 +88,9 @@ fn content_rules_defer_on_an_incomplete_summary_and_others_still_decide() {
 id = "dlp"
 when = { body = { keywords = ["VS-NfD"] } }
 then = { quarantine = "DLP" }
+
+[default]
+then = { deliver = true }
 "#,
         "t.toml",
     )
@@ -126,7 +129,26 @@ fn nested_messages_and_alternatives_read_the_same() {
     );
     assert_same(raw.as_bytes());
     let read = Message::read_from(raw.as_bytes(), 1 << 20).unwrap();
-    assert_eq!(read.attachments().len(), 2, "{read:?}");
+    // The forwarded message is an attachment, and so is what it carries:
+    // a file inside a forward is no less a file.
+    let types: Vec<&str> = read
+        .attachments()
+        .iter()
+        .map(|a| a.mime_type.as_str())
+        .collect();
+    assert_eq!(
+        types,
+        ["message/rfc822", "application/pdf", "image/png"],
+        "{read:?}"
+    );
+    assert_eq!(read.attachments()[1].name.as_deref(), Some("inner.bin"));
+    assert_eq!(read.attachments()[1].size, 10);
+    assert!(read.text().contains("innen"));
+    assert_eq!(
+        read.structure(),
+        "multipart/mixed[multipart/alternative[text/plain,text/html],\
+         message/rfc822[multipart/mixed[text/plain,application/pdf]],image/png]"
+    );
 }
 
 #[test]
@@ -190,4 +212,86 @@ fn a_base64_part_cut_off_by_the_end_of_the_input_is_read_as_mail_parser_reads_it
         Content-Type: application/pdf; name=\"a.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\n\
         JVBERi0xLjQKJcfsj6IKMSAwIG9iago8PD4+CmVuZG9iagp0cmFpbGVy";
     assert_same(raw);
+}
+
+/// Issue 16, finding 2: the policy reads the structure `mail-message` reads,
+/// and a repeated singleton field makes the message one to refuse, whichever
+/// way it is read.
+#[test]
+fn repeated_singletons_are_refused_and_decide_no_structure() {
+    // mail-parser took the last Content-Type (a multipart hiding an .exe
+    // from a policy that reads the first, text/plain, or the other way
+    // round); now neither decides, and the message is refused.
+    let raw = b"From: a@behoerde.example\r\nContent-Type: text/plain\r\n\
+        Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\
+        Content-Type: application/x-msdownload; name=a.exe\r\n\r\nMZ\r\n--b--\r\n";
+    assert_same(raw);
+    let message = Message::parse(raw);
+    let duplicate = message.duplicate_field().unwrap();
+    assert_eq!(duplicate.field, "Content-Type");
+    assert_eq!(message.structure(), "text/plain");
+    // Its bytes are still text the DLP conditions see.
+    assert!(message.text().contains("a.exe"));
+
+    for (first, second) in [
+        ("[vertraulich] Akte", "Akte"),
+        ("Akte", "[vertraulich] Akte"),
+    ] {
+        let raw = format!("Subject: {first}\r\nSubject: {second}\r\n\r\nx\r\n");
+        let message = Message::parse(raw.as_bytes());
+        assert_eq!(message.duplicate_field().unwrap().field, "Subject");
+        // Meanwhile a tag in either Subject is seen by subject_tag.
+        // With the explicit default the policy language is getting, or
+        // without it where that has not landed.
+        let rules = r#"
+            [[rules]]
+            id = "R2"
+            when = { subject_tag = "[vertraulich]" }
+            then = { block = "confidential" }
+            "#;
+        let (policy, _) = Policy::parse(
+            &format!("{rules}\n[default]\nthen = {{ deliver = true }}\n"),
+            "p.toml",
+        )
+        .or_else(|_| Policy::parse(rules, "p.toml"))
+        .unwrap();
+        let envelope = Envelope::new(Direction::Outbound, "a@behoerde.example", ["b@x.example"]);
+        let decided =
+            policy.evaluate_with(&envelope, &message, &StaticFacts::default(), Detail::Full);
+        assert!(
+            decided.recipients[0].outcome.has(Action::Block),
+            "{first} / {second}"
+        );
+    }
+
+    // A header section that does not parse is refused too.
+    let message = Message::parse(b"not a header\r\nSubject: x\r\n\r\nbody\r\n");
+    assert!(matches!(
+        message.refusal(),
+        Some(mail_message::MimeError::MalformedHeader { line: 1 })
+    ));
+}
+
+/// Decoding stays with mail-parser: charsets, quoted-printable, encoded
+/// words in file names and RFC 2231, HTML read as its text.
+#[test]
+fn decoding_follows_the_one_structure() {
+    let raw = "From: a@behoerde.example\r\nSubject: =?utf-8?q?Gr=C3=BC=C3=9Fe?=\r\n\
+        Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\
+        Content-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n\
+        Gr=FC=DFe\r\n--b\r\nContent-Type: text/html\r\n\r\n<p>ver<b></b>traulich</p>\r\n--b\r\n\
+        Content-Type: application/octet-stream; name=\"=?utf-8?b?YsO2c2UuZXhl?=\"\r\n\r\nMZ\r\n--b\r\n\
+        Content-Type: application/octet-stream\r\n\
+        Content-Disposition: attachment; filename*=utf-8''b%C3%B6se.pdf\r\n\r\n%PDF\r\n--b--\r\n";
+    let message = Message::parse(raw.as_bytes());
+    assert!(message.refusal().is_none());
+    assert_eq!(message.subject(), Some("Grüße"));
+    assert!(message.text().contains("grüße"), "{}", message.text());
+    assert!(message.text().contains("vertraulich"), "{}", message.text());
+    let names: Vec<Option<&str>> = message
+        .attachments()
+        .iter()
+        .map(|a| a.name.as_deref())
+        .collect();
+    assert_eq!(names, [Some("böse.exe"), Some("böse.pdf")]);
 }
