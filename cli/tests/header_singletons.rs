@@ -263,3 +263,113 @@ fn two_content_types_on_a_signed_mail_are_neither_valid_nor_delivered() {
         }
     }
 }
+
+/// carol's PGP/MIME signature (RFC 3156) over a text mail to alice: the
+/// detached signature made by `gpg --detach-sign` over the exact part.
+fn signed_by_carol(d: &Path) -> Vec<u8> {
+    let home = d.join("gnupg");
+    std::fs::create_dir_all(&home).unwrap();
+    let homedir = home.to_str().unwrap();
+    run(
+        "gpg",
+        &[
+            "--homedir",
+            homedir,
+            "--batch",
+            "--import",
+            "pki/carol.sec.asc",
+        ],
+        b"",
+        d,
+    );
+    let part = b"Content-Type: text/plain; charset=us-ascii\r\n\r\nUnterlagen anbei.\r\n";
+    std::fs::write(d.join("part.txt"), part).unwrap();
+    let signature = run(
+        "gpg",
+        &[
+            "--homedir",
+            homedir,
+            "--batch",
+            "--armor",
+            "--digest-algo",
+            "SHA256",
+            "--local-user",
+            "carol@extern.example",
+            "--detach-sign",
+            "--output",
+            "-",
+            "part.txt",
+        ],
+        b"",
+        d,
+    );
+    let signature = String::from_utf8(signature).unwrap().replace('\n', "\r\n");
+    let mut mail = b"From: carol@extern.example\r\nTo: alice@behoerde.example\r\n\
+        Subject: Unterlagen\r\nMIME-Version: 1.0\r\n\
+        Content-Type: multipart/signed; micalg=pgp-sha256; protocol=\"application/pgp-signature\"; boundary=\"sig\"\r\n\
+        \r\n--sig\r\n"
+        .to_vec();
+    mail.extend_from_slice(part);
+    mail.extend_from_slice(
+        b"\r\n--sig\r\nContent-Type: application/pgp-signature; name=\"signature.asc\"\r\n\r\n",
+    );
+    mail.extend_from_slice(signature.as_bytes());
+    mail.extend_from_slice(b"\r\n--sig--\r\n");
+    mail
+}
+
+#[test]
+fn two_content_types_on_a_pgp_mime_signed_mail_are_neither_valid_nor_delivered() {
+    let dir = demo();
+    let d = dir.path();
+    let mail = signed_by_carol(d);
+    let result = process(
+        d,
+        "inbound",
+        "carol@extern.example",
+        &["alice@behoerde.example"],
+        &mail,
+        "out-control",
+    );
+    let sent = delivered(d, "out-control", &result);
+    assert_eq!(sent.len(), 1, "{result}");
+    assert!(
+        String::from_utf8_lossy(&sent[0]).contains("X-Mailgate-Signature: valid"),
+        "{}",
+        String::from_utf8_lossy(&sent[0])
+    );
+    for (name, after) in [("after", true), ("before", false)] {
+        let forged = with_field(&mail, "Content-Type: text/plain\r\n", after);
+        let out = format!("out-{name}");
+        let result = process(
+            d,
+            "inbound",
+            "carol@extern.example",
+            &["alice@behoerde.example"],
+            &forged,
+            &out,
+        );
+        let dispositions = result["dispositions"].as_array().unwrap();
+        assert_eq!(dispositions.len(), 1, "{name}: {result}");
+        assert_eq!(dispositions[0]["kind"], "quarantine", "{name}: {result}");
+        assert!(
+            dispositions[0]["reason"]
+                .as_str()
+                .unwrap()
+                .contains("Content-Type appears 2 times"),
+            "{name}: {result}"
+        );
+        let verify = mailgate_in(
+            d,
+            &["pgp", "verify", "--cert", "pki/carol.pub.asc"],
+            &forged,
+            &[],
+        );
+        assert_ne!(
+            verify.status.code(),
+            Some(0),
+            "{name}: {}",
+            String::from_utf8_lossy(&verify.stdout)
+        );
+    }
+}

@@ -5,13 +5,13 @@
 //! client has nothing more buffered), 8BITMIME (RFC 6152), SIZE (RFC 1870),
 //! SMTPUTF8 (RFC 6531: addresses are kept as UTF-8), ENHANCEDSTATUSCODES.
 
-use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufReader, BufWriter, Read, Write};
 
 use mailgate_spool::{Envelope, Spool, SpoolError};
 
-/// The longest command line accepted (RFC 5321 section 4.5.3.1.4 says 512;
-/// SMTPUTF8 addresses and ESMTP parameters make some clients send more).
-const MAX_COMMAND_LINE: usize = 4096;
+use self::input::{Command, DataReader, ReadError, read_command};
+
+mod input;
 
 /// The most recipients of one message (RFC 5321 section 4.5.3.1.8: at
 /// least 100).
@@ -103,20 +103,19 @@ pub(crate) fn session<R: Read, W: Write>(
     let mut session = Session::default();
     let mut line = Vec::new();
     loop {
-        line.clear();
-        let read = (&mut *reader)
-            .take(MAX_COMMAND_LINE as u64 + 1)
-            .read_until(b'\n', &mut line)?;
-        if read == 0 {
-            return Ok(Ending::Closed);
-        }
-        if line.len() > MAX_COMMAND_LINE {
-            reply(writer, "500 5.5.2 line too long")?;
-            writer.flush()?;
-            return Ok(Ending::Closed);
+        match read_command(reader, &mut line) {
+            Ok(Command::Line) => {}
+            Ok(Command::Closed) => return Ok(Ending::Closed),
+            Err(ReadError::Io(error)) => return Err(error),
+            Err(ReadError::Violation(violation)) => {
+                // Every violation of a command line ends the session.
+                reply(writer, violation.reply().0)?;
+                writer.flush()?;
+                return Ok(Ending::Closed);
+            }
         }
         let text = String::from_utf8_lossy(&line);
-        let text = text.trim_end_matches(['\r', '\n']);
+        let text = &*text;
         let (verb, argument) = match text.split_once(' ') {
             Some((verb, rest)) => (verb.to_ascii_uppercase(), rest.trim()),
             None => (text.to_ascii_uppercase(), ""),
@@ -173,28 +172,41 @@ pub(crate) fn session<R: Read, W: Write>(
                         recipients: std::mem::take(&mut session.recipients),
                         first_received: None,
                     };
-                    let mut data = DotReader::new(&mut *reader);
+                    let mut data = DataReader::new(&mut *reader);
                     let result = spool.receive(&envelope, &mut data);
                     // Whatever happened, read up to the final dot so the
                     // next command is where the client expects it.
                     let drained = data.drain();
-                    match result {
-                        Ok(id) => {
-                            drained?;
-                            spooled(&id);
-                            write!(writer, "250 2.0.0 queued as {id}\r\n")?;
+                    if let Some(violation) = data.violation() {
+                        // Nothing of this message was spooled (the reader
+                        // failed the spool's read).
+                        let (text, fatal) = violation.reply();
+                        if fatal {
+                            reply(writer, text)?;
+                            writer.flush()?;
+                            return Ok(Ending::Closed);
                         }
-                        Err(SpoolError::TooBig { limit }) => {
-                            drained?;
-                            write!(writer, "552 5.3.4 message larger than {limit} bytes\r\n")?;
-                        }
-                        Err(SpoolError::Input(error)) => return Err(error),
-                        Err(_) => {
-                            drained?;
-                            reply(
-                                writer,
-                                "451 4.3.0 the spool is not writable, try again later",
-                            )?;
+                        drained?;
+                        reply(writer, text)?;
+                    } else {
+                        match result {
+                            Ok(id) => {
+                                drained?;
+                                spooled(&id);
+                                write!(writer, "250 2.0.0 queued as {id}\r\n")?;
+                            }
+                            Err(SpoolError::TooBig { limit }) => {
+                                drained?;
+                                write!(writer, "552 5.3.4 message larger than {limit} bytes\r\n")?;
+                            }
+                            Err(SpoolError::Input(error)) => return Err(error),
+                            Err(_) => {
+                                drained?;
+                                reply(
+                                    writer,
+                                    "451 4.3.0 the spool is not writable, try again later",
+                                )?;
+                            }
                         }
                     }
                 }
@@ -341,70 +353,6 @@ fn split_path(text: &str) -> Result<(String, &str), String> {
             if error.is_refused_form() { 553 } else { 501 },
             error.describe()
         )),
-    }
-}
-
-/// Reads DATA: lines up to the one with a single dot, with dot-stuffing
-/// removed (RFC 5321 section 4.5.2). Bare LF line ends are accepted.
-struct DotReader<'a, R: BufRead> {
-    inner: &'a mut R,
-    line: Vec<u8>,
-    position: usize,
-    done: bool,
-}
-
-impl<'a, R: BufRead> DotReader<'a, R> {
-    fn new(inner: &'a mut R) -> Self {
-        DotReader {
-            inner,
-            line: Vec::new(),
-            position: 0,
-            done: false,
-        }
-    }
-
-    /// Reads to the end of DATA, discarding.
-    fn drain(mut self) -> io::Result<()> {
-        let mut sink = [0u8; 8192];
-        while self.read(&mut sink)? > 0 {}
-        Ok(())
-    }
-
-    fn next_line(&mut self) -> io::Result<()> {
-        self.line.clear();
-        self.position = 0;
-        let read = self.inner.read_until(b'\n', &mut self.line)?;
-        if read == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "the client closed the connection during DATA",
-            ));
-        }
-        if self.line == b".\r\n" || self.line == b".\n" {
-            self.done = true;
-            self.line.clear();
-        } else if self.line.first() == Some(&b'.') {
-            self.position = 1;
-        }
-        Ok(())
-    }
-}
-
-impl<R: BufRead> Read for DotReader<'_, R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        while !self.done && self.position >= self.line.len() {
-            self.next_line()?;
-        }
-        if self.done {
-            return Ok(0);
-        }
-        let available = self.line.get(self.position..).unwrap_or_default();
-        let n = available.len().min(buf.len());
-        if let (Some(target), Some(source)) = (buf.get_mut(..n), available.get(..n)) {
-            target.copy_from_slice(source);
-        }
-        self.position += n;
-        Ok(n)
     }
 }
 
