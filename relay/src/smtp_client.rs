@@ -39,6 +39,9 @@ pub(crate) fn send<S: Read + Write>(
     recipients: &[String],
     message: &[u8],
 ) -> Result<Sent, SendError> {
+    if let Some(reason) = unsendable(message) {
+        return Err(SendError::Permanent(reason.into()));
+    }
     let mut session = ClientSession {
         stream,
         buffer: Vec::new(),
@@ -226,28 +229,52 @@ impl<S: Read + Write> ClientSession<'_, S> {
     }
 
     /// The message with CRLF line ends and dot-stuffing, then the final dot.
+    ///
+    /// Every line end goes out as CR LF: a bare LF and a bare CR each become
+    /// CR LF (a CR LF stays one line end). So whatever the gateway made of a
+    /// message (a decrypted body, a report, mail received before this rule),
+    /// the next hop sees `CR LF . CR LF` only at the end, and a next hop that
+    /// also ends a message at `LF . LF`, `CR . CR` or the like cannot be
+    /// made to see a second message in it (SMTP smuggling, CVE-2023-51764).
+    /// A dot at the start of any of these lines is doubled.
     fn data(&mut self, message: &[u8]) -> Result<(), SendError> {
         let io = |e: io::Error| SendError::Temporary(format!("sending the message: {e}"));
         let mut out = BufWriter::with_capacity(64 * 1024, &mut *self.stream);
-        let mut at_line_start = true;
-        let mut previous = 0u8;
-        for &byte in message {
-            if at_line_start && byte == b'.' {
-                out.write_all(b".").map_err(io)?;
-            }
-            if byte == b'\n' && previous != b'\r' {
-                out.write_all(b"\r").map_err(io)?;
-            }
-            out.write_all(&[byte]).map_err(io)?;
-            at_line_start = byte == b'\n';
-            previous = byte;
-        }
-        if !at_line_start {
-            out.write_all(b"\r\n").map_err(io)?;
-        }
-        out.write_all(b".\r\n").map_err(io)?;
+        write_data(&mut out, message).map_err(io)?;
         out.flush().map_err(io)
     }
+}
+
+/// Why a message cannot go out over SMTP as it is, if it cannot: a NUL
+/// byte, which SMTP mail data may not hold without BINARYMIME (RFC 6152
+/// section 2) and which a next hop that drops NULs would turn `CR LF NUL .
+/// CR LF` into the end of the message with.
+pub(crate) fn unsendable(message: &[u8]) -> Option<&'static str> {
+    memchr::memchr(0, message)
+        .map(|_| "the message contains a NUL byte, which SMTP cannot carry (RFC 6152 section 2)")
+}
+
+/// `message` as SMTP mail data (RFC 5321 section 4.5.2): every line end as
+/// CR LF (bare CR and bare LF included), dots at line starts doubled, and
+/// `CR LF . CR LF` at the end.
+pub(crate) fn write_data<W: Write>(out: &mut W, message: &[u8]) -> io::Result<()> {
+    // Each turn starts a line.
+    let mut rest = message;
+    while !rest.is_empty() {
+        if rest.first() == Some(&b'.') {
+            out.write_all(b".")?;
+        }
+        let (line, next) = match memchr::memchr2(b'\r', b'\n', rest) {
+            // CR LF is one line end; a CR or an LF alone is one too.
+            Some(end) if rest.get(end..end + 2) == Some(b"\r\n") => (end, end + 2),
+            Some(end) => (end, end + 1),
+            None => (rest.len(), rest.len()),
+        };
+        out.write_all(rest.get(..line).unwrap_or_default())?;
+        out.write_all(b"\r\n")?;
+        rest = rest.get(next..).unwrap_or_default();
+    }
+    out.write_all(b".\r\n")
 }
 
 #[cfg(test)]
