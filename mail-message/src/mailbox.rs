@@ -512,9 +512,12 @@ mod tests {
         assert_eq!(canonical("\"a,b\"@x.example"), "\"a,b\"@x.example");
     }
 
+    /// Which refusal a case expects.
+    type Expected = fn(&MailboxError) -> bool;
+
     #[test]
     fn refusals() {
-        let cases: &[(&str, fn(&MailboxError) -> bool)] = &[
+        let cases: &[(&str, Expected)] = &[
             ("", |e| matches!(e, MailboxError::NotAnAddress(_))),
             ("erin", |e| matches!(e, MailboxError::NotAnAddress(_))),
             ("@geheim.example", |e| {

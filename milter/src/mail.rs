@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use mail_message::canonicalize;
+use mail_message::{Mailbox, MailboxError, canonicalize};
 
 use crate::command::ClientAddress;
 
@@ -56,6 +56,22 @@ impl Mail {
         &self.recipients
     }
 
+    /// The envelope sender in canonical form ([`Mailbox`]), `None` for the
+    /// null sender, or why its address is refused.
+    pub fn canonical_sender(&self) -> Result<Option<Mailbox>, MailboxError> {
+        if self.sender.is_empty() {
+            return Ok(None);
+        }
+        canonical(&self.sender).map(Some)
+    }
+
+    /// The envelope recipients in canonical form ([`Mailbox`]), or why the
+    /// first refused one is refused. [`recipients`](Mail::recipients) keeps
+    /// the MTA's spelling, which is what the MTA knows them by.
+    pub fn canonical_recipients(&self) -> Result<Vec<Mailbox>, MailboxError> {
+        self.recipients.iter().map(|r| canonical(r)).collect()
+    }
+
     /// The header fields in order.
     pub fn headers(&self) -> &[Header] {
         &self.headers
@@ -91,6 +107,15 @@ impl Mail {
             self.body_start = Some(self.message.len());
         }
     }
+}
+
+/// An address the MTA sent, its one pair of angle brackets already removed
+/// by [`strip_brackets`]: a second pair (`<<a@b>>`) is refused, not removed.
+fn canonical(address: &str) -> Result<Mailbox, MailboxError> {
+    if address.starts_with('<') {
+        return Err(MailboxError::ForbiddenCharacter(address.to_owned()));
+    }
+    Mailbox::parse(address)
 }
 
 /// An SMTP path without its angle brackets: `<a@b>` is `a@b`, `<>` is empty.

@@ -244,6 +244,21 @@ impl<F: Filter + ?Sized> Session<'_, F> {
                 "message too big for the mail gateway to inspect",
             );
         }
+        // Every spelling of a mailbox must get one decision: an envelope
+        // address the gateway cannot reduce to its canonical form (percent
+        // hack, address literal, no address) is refused before the filter
+        // judges it. A milter can only refuse the whole mail.
+        let refused = mail
+            .canonical_sender()
+            .err()
+            .or_else(|| mail.canonical_recipients().err());
+        if let Some(error) = refused {
+            return refuse(
+                553,
+                "5.1.3",
+                &format!("envelope address refused: {}", error.describe()),
+            );
+        }
         match self.filter.end_of_message(mail) {
             Decision::Accept => vec![Response::Continue],
             Decision::Refuse(reply) => vec![Response::Reply(reply)],
