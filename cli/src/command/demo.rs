@@ -5,7 +5,12 @@
 //! certificates, OpenPGP keys (Curve25519), the baseline policy, the
 //! configuration and the SQLite certificate directory. Nothing needs a
 //! server or a network.
+//!
+//! The directory holds unencrypted private keys: it is made `0700` and the
+//! key files `0600`, whatever the umask.
 
+use std::io::Write as _;
+use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 
 use gateway_facade::certificates::entries_from_file;
@@ -79,6 +84,36 @@ fn write(path: &Path, bytes: impl AsRef<[u8]>) -> Result<(), Failure> {
     std::fs::write(path, bytes).map_err(|e| Failure::input(display(path), &e))
 }
 
+/// Writes a private key readable by its owner only. The mode is set on the
+/// open file before any key byte is written, so a file left by an earlier
+/// run with a wider mode is narrowed first.
+fn write_private(path: &Path, bytes: impl AsRef<[u8]>) -> Result<(), Failure> {
+    let fail = |e: std::io::Error| Failure::input(display(path), &e);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(fail)?;
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))
+        .map_err(fail)?;
+    file.write_all(bytes.as_ref()).map_err(fail)?;
+    file.sync_all().map_err(fail)
+}
+
+/// Creates `dir` (and its parents) and makes it `0700`: it holds the
+/// demo's private keys.
+fn private_dir(dir: &Path) -> Result<(), Failure> {
+    let fail = |e: std::io::Error| Failure::input(display(dir), &e);
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(fail)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(fail)
+}
+
 pub(crate) fn run(args: &DemoArgs, output: &Output) -> Result<Verdict, Failure> {
     let dir = match &args.dir {
         Some(dir) => dir.clone(),
@@ -89,7 +124,8 @@ pub(crate) fn run(args: &DemoArgs, output: &Output) -> Result<Verdict, Failure> 
             .keep(),
     };
     let pki = dir.join("pki");
-    std::fs::create_dir_all(&pki).map_err(|e| Failure::input(display(&pki), &e))?;
+    private_dir(&dir)?;
+    private_dir(&pki)?;
 
     make_pki(&pki)?;
     write(&dir.join("policy.toml"), BASELINE_POLICY)?;
@@ -279,7 +315,7 @@ fn make_pki(pki: &Path) -> Result<(), Failure> {
             params.not_after = rcgen::date_time_ymd(year + 3, 1, 1);
             let cert = params.signed_by(&key, &issuer).map_err(rcgen_failed)?;
             write(&pki.join(format!("{}.cert.pem", user.name)), cert.pem())?;
-            write(
+            write_private(
                 &pki.join(format!("{}.key.pem", user.name)),
                 key.serialize_pem(),
             )?;
@@ -297,7 +333,7 @@ fn make_pki(pki: &Path) -> Result<(), Failure> {
             let secret =
                 pgp_core::armored_secret_key(&cert).map_err(|e| failed("demo OpenPGP keys")(&e))?;
             write(&pki.join(format!("{}.pub.asc", user.name)), public)?;
-            write(&pki.join(format!("{}.sec.asc", user.name)), secret)?;
+            write_private(&pki.join(format!("{}.sec.asc", user.name)), secret)?;
         }
     }
     Ok(())
