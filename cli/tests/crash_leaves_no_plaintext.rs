@@ -214,3 +214,65 @@ fn killed_during_inbound_decryption_the_relay_leaves_nothing_readable() {
     relay.wait().unwrap();
     assert_nothing_for_others(&spool, &tmp, "at the end");
 }
+
+/// The umask `mailgate` sets for itself: what `mailgate process` writes
+/// (the decrypted mail among it) is its user's alone, although it was
+/// started under umask 022.
+#[test]
+fn mailgate_process_writes_decrypted_mail_for_its_user_only() {
+    let demo = tempfile::tempdir().unwrap();
+    let d = demo.path();
+    ok(mailgate_in(d, &["demo", "--dir", ".", "--quiet"], b"", &[]));
+    let entity = format!("Content-Type: text/plain\r\n\r\n{MARKER}\r\n");
+    let encrypted = run(
+        "openssl",
+        &[
+            "cms",
+            "-encrypt",
+            "-aes-256-cbc",
+            "-recip",
+            "pki/alice.cert.pem",
+            "-from",
+            "dave@extern.example",
+            "-to",
+            "alice@behoerde.example",
+        ],
+        entity.as_bytes(),
+        d,
+    );
+    std::fs::write(d.join("in.eml"), encrypted).unwrap();
+    let status = Command::new("sh")
+        .args(["-c", "umask 022; exec \"$0\" \"$@\" < in.eml"])
+        .arg(env!("CARGO_BIN_EXE_mailgate"))
+        .args([
+            "process",
+            "--config",
+            "mailgate.toml",
+            "--direction",
+            "inbound",
+        ])
+        .args([
+            "--from",
+            "dave@extern.example",
+            "--to",
+            "alice@behoerde.example",
+        ])
+        .args(["--out-dir", "out"])
+        .current_dir(d)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = d.join("out");
+    let mut files = walk(&out);
+    files.push((
+        out.clone(),
+        std::fs::metadata(&out).unwrap().permissions().mode() & 0o7777,
+    ));
+    let decrypted = std::fs::read_to_string(out.join("message-1.eml")).unwrap();
+    assert!(decrypted.contains(MARKER), "{decrypted}");
+    for (path, mode) in files {
+        let expected = if path.is_dir() { 0o700 } else { 0o600 };
+        assert_eq!(mode, expected, "{}", path.display());
+    }
+}

@@ -16,7 +16,7 @@ use crate::headers::{EditError, HeaderBlock, RESULT_FIELD_PREFIX, edit_header, h
 use crate::notification::Notice;
 use crate::outbound::decisions_json;
 use crate::outcome::{Disposition, Outcome, Step, Transport};
-use crate::spooled_message::{PipeError, SpooledMessage};
+use crate::spooled_message::{IN_MEMORY_LIMIT, PipeError, SpooledMessage};
 use crate::store::{Kind, NewEntry, TrustState};
 
 /// The largest message searched for attached OpenPGP keys to harvest (the
@@ -102,6 +102,10 @@ enum DecryptFailure {
     Spool(io::Error),
     /// None of the keys opens it.
     Failed(String),
+    /// A key opened it, but its plaintext is beyond the limits (a
+    /// decompression bomb, compression nested too deep, a structure too
+    /// large to decrypt in memory): quarantined, never delivered.
+    OverLimit(String),
 }
 
 /// What verification found, for the result header and the policy.
@@ -189,6 +193,9 @@ impl Gateway {
                     return self.inbound_key_unavailable(envelope, &reason, steps);
                 }
                 Err(DecryptFailure::Spool(error)) => return self.spool_failed(envelope, &error),
+                Err(DecryptFailure::OverLimit(reason)) => {
+                    return self.inbound_over_limit(envelope, &stripped, "smime", &reason, steps);
+                }
                 Err(DecryptFailure::Failed(reason)) => (
                     None,
                     format!("smime; result=failed; reason=\"{reason}\""),
@@ -198,6 +205,9 @@ impl Gateway {
             Protection::PgpEncrypted => match self.pgp_decrypt(&stripped, now, &mut steps) {
                 Ok((plain, inner)) => (Some(plain), "pgp; result=decrypted".to_owned(), inner),
                 Err(DecryptFailure::Spool(error)) => return self.spool_failed(envelope, &error),
+                Err(DecryptFailure::OverLimit(reason)) => {
+                    return self.inbound_over_limit(envelope, &stripped, "pgp", &reason, steps);
+                }
                 Err(DecryptFailure::KeyUnavailable(reason) | DecryptFailure::Failed(reason)) => (
                     None,
                     format!("pgp; result=failed; reason=\"{reason}\""),
@@ -434,6 +444,40 @@ impl Gateway {
         }
     }
 
+    /// A message whose decryption went beyond the limits: quarantined for
+    /// all its recipients, as received (still encrypted), with the reason.
+    /// Neither delivered as if it were fine nor bounced to a sender who
+    /// may be forged; an administrator can look at it.
+    fn inbound_over_limit(
+        &self,
+        envelope: &Envelope,
+        received: &SpooledMessage,
+        method: &str,
+        reason: &str,
+        steps: Vec<Step>,
+    ) -> Outcome {
+        let decryption = format!("{method}; result=refused; reason=\"{reason}\"");
+        let message = match edit_header(received, |block| {
+            block.prepend("X-Mailgate-Decryption", &decryption);
+        }) {
+            Ok(annotated) => annotated,
+            Err(EditError::Io(error)) => return self.spool_failed(envelope, &error),
+            Err(EditError::Mime(_)) => received.clone(),
+        };
+        Outcome {
+            dispositions: vec![Disposition::Quarantine {
+                recipients: envelope.recipients.clone(),
+                reason: format!("not decrypted: {reason}"),
+                message,
+            }],
+            archive: Vec::new(),
+            audit: json!({
+                "decryption": decryption,
+                "steps": steps,
+            }),
+        }
+    }
+
     fn smime_decrypt(
         &self,
         message: &SpooledMessage,
@@ -498,8 +542,13 @@ impl Gateway {
         let mut last = "no organisation OpenPGP key".to_owned();
         for key in self.organisation_keys() {
             let Some(secret) = &key.pgp else { continue };
+            // The in-memory path holds no more plaintext than a message
+            // the gateway keeps in memory; beyond that the plaintext goes
+            // to a spool file, up to pgp-core's limit (counted while
+            // decompressing).
             let mut decryptor = pgp_core::Decryptor::new([secret.clone()])
-                .with_verifier(self.pgp_verifier(message, now));
+                .with_verifier(self.pgp_verifier(message, now))
+                .with_max_in_memory(IN_MEMORY_LIMIT as u64);
             if let Some(passphrase) = key.pgp_passphrase() {
                 decryptor = decryptor.with_passphrase(passphrase.clone());
             }
@@ -523,6 +572,23 @@ impl Gateway {
                     decrypted.write_message(w)
                 },
             );
+            // A small message whose plaintext outgrew memory (compressed
+            // data): decrypted again as a stream, the plaintext to a
+            // spool file.
+            let decrypted = match (decrypted, message.in_memory()) {
+                (Err(PipeError::Step(pgp_core::Error::InMemoryLimit { .. })), Some(bytes)) => {
+                    SpooledMessage::spool(|w| {
+                        let decrypted = decryptor.decrypt_message_spooled(bytes)?;
+                        let _ = found.set((
+                            decrypted.protection().clone(),
+                            decrypted.verification().clone(),
+                        ));
+                        decrypted.write_message(w)
+                    })
+                    .map_err(PipeError::Step)
+                }
+                (decrypted, _) => decrypted,
+            };
             match (decrypted, found.into_inner()) {
                 (Ok(decrypted), Some((protection, verification))) => {
                     steps.push(Step {
@@ -530,13 +596,26 @@ impl Gateway {
                         method: Some("pgp".into()),
                         recipients: vec![key.address.clone()],
                         keys: protection.recipient.iter().cloned().collect(),
-                        result: "decrypted".into(),
+                        // Which code used the organisation's secret key
+                        // (RSA: constant time, see pgp-core).
+                        result: match protection.secret_key_backend {
+                            Some(backend) => format!("decrypted (secret key: {backend})"),
+                            None => "decrypted".into(),
+                        },
                     });
                     let inner = (verification.verdict() != Verdict::Unsigned)
                         .then(|| pgp_report(&verification));
                     return Ok((decrypted, inner));
                 }
                 (Ok(_), None) => last = "decryption reported nothing".into(),
+                (
+                    Err(PipeError::Step(
+                        error @ (pgp_core::Error::TooLarge { .. }
+                        | pgp_core::Error::InMemoryLimit { .. }
+                        | pgp_core::Error::NestedCompression { .. }),
+                    )),
+                    _,
+                ) => return Err(DecryptFailure::OverLimit(error.to_string())),
                 (Err(PipeError::Step(error)), _) => last = error.to_string(),
                 (Err(PipeError::Spool(error)), _) => return Err(DecryptFailure::Spool(error)),
             }

@@ -25,7 +25,7 @@ use zeroize::Zeroizing;
 use crate::error::Error;
 use crate::guard;
 use crate::keys;
-use crate::pgp_mime::{self, Found};
+use crate::pgp_mime::{self, Found, STREAM_BUFFER};
 use crate::rsa_decryptor::SecretKeyBackend;
 use crate::verification::{Coverage, Recorder, Signature, Verification, Verifier, addresses};
 
@@ -136,6 +136,10 @@ impl Decryptor {
         let limit = self.max_plaintext.min(self.max_in_memory);
         let outcome = guard::sequoia(|| {
             DecryptorBuilder::from_reader(binary)
+                // Sequoia reads ahead (and decompresses) its whole buffer
+                // before releasing a byte: 25 MiB by default, which would
+                // defeat the limit below.
+                .map(|b| b.buffer_size(STREAM_BUFFER))
                 .and_then(|b| {
                     b.with_policy(self.verifier.policy(), self.verifier.time(), &mut helper)
                 })
