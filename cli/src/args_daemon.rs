@@ -90,9 +90,29 @@ pub(crate) struct RelayArgs {
     pub(crate) log_format: LogFormat,
 
     /// Where to accept SMTP: `HOST:PORT` (port 0 picks a free one; the
-    /// address bound is printed to standard error at start).
-    #[arg(long, value_name = "HOST:PORT")]
+    /// address bound is printed to standard error at start). The default
+    /// is loopback only.
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:10025")]
     pub(crate) listen: String,
+
+    /// Client networks (CIDR, comma-separated or repeated) that may submit
+    /// outbound mail without authentication, and that are exempt from the
+    /// per-client limits (Postfix: `mynetworks`). Other clients must
+    /// authenticate (`--credentials`, after STARTTLS) or get `554 5.7.1`.
+    #[arg(
+        long,
+        value_name = "NETWORK",
+        value_delimiter = ',',
+        default_value = "127.0.0.0/8,::1/128"
+    )]
+    pub(crate) mynetworks: Vec<String>,
+
+    /// Accounts for SMTP AUTH PLAIN/LOGIN, offered only after STARTTLS
+    /// (needs `--tls-cert`): lines `LOGIN:ARGON2-PHC-HASH[:SENDER,...]`,
+    /// where each SENDER is an address or `@domain` the account may use
+    /// besides its login (`argon2 SALT -id -e` prints such a hash).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub(crate) credentials: Option<std::path::PathBuf>,
 
     /// The spool directory (created if needed). Mail is acknowledged only
     /// once it is here, on disk; a restart takes over what is in it.
@@ -167,9 +187,37 @@ pub(crate) struct RelayArgs {
     #[arg(long, value_enum, default_value_t = RelayDirection::Outbound)]
     pub(crate) direction: RelayDirection,
 
-    /// SMTP clients served at once.
+    /// SMTP clients served at once; when all are served, a client holding
+    /// fewer connections than the biggest holder takes that holder's
+    /// longest-idle one, other clients get `421 4.7.0`.
     #[arg(long, value_name = "N", default_value_t = 256)]
     pub(crate) max_connections: usize,
+
+    /// Connections one client address (IPv6: its /64) may hold at once
+    /// (Postfix: `smtpd_client_connection_count_limit`); `--mynetworks`
+    /// are exempt.
+    #[arg(long, value_name = "N", default_value_t = 50)]
+    pub(crate) max_connections_per_client: usize,
+
+    /// New connections one client address may open per minute; 0: no
+    /// limit (Postfix: `smtpd_client_connection_rate_limit`);
+    /// `--mynetworks` are exempt.
+    #[arg(long, value_name = "N", default_value_t = 120)]
+    pub(crate) max_connection_rate: u32,
+
+    /// Seconds an SMTP session may last at most, however busy.
+    #[arg(long, value_name = "SECONDS", default_value_t = 600)]
+    pub(crate) session_deadline: u64,
+
+    /// Seconds from `354` to the end of the message at most.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    pub(crate) data_deadline: u64,
+
+    /// Errors (4xx, 5xx replies) a session may get without a message
+    /// accepted before it is closed with `421 4.7.0`; 0: no limit (Postfix:
+    /// `smtpd_hard_error_limit`).
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub(crate) hard_error_limit: u32,
 
     /// Deliveries in flight at once.
     #[arg(long, value_name = "N", default_value_t = 4)]
@@ -192,7 +240,8 @@ pub(crate) struct RelayArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = 5 * 24 * 3600)]
     pub(crate) give_up_after: u64,
 
-    /// Seconds a connection may stay silent.
+    /// Seconds a connection may stay silent, and that one command may
+    /// take to arrive (Postfix: `smtpd_timeout`).
     #[arg(long, value_name = "SECONDS", default_value_t = 300)]
     pub(crate) timeout: u64,
 }

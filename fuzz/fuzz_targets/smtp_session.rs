@@ -25,6 +25,7 @@ fuzz_target!(|data: &[u8]| {
     let settings = ServerSettings {
         hostname: "relay.fuzz".into(),
         max_message_size: 64 * 1024,
+        submission: Default::default(),
     };
     let mut replies = Vec::new();
     let mut received = Vec::new();

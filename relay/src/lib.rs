@@ -28,8 +28,10 @@
 //! duplicate per delivery.
 #![forbid(unsafe_code)]
 
+mod access;
 mod delivery;
 mod dsn;
+mod limits;
 mod metrics;
 mod smtp_client;
 mod smtp_server;
@@ -49,6 +51,7 @@ use gateway_facade::{Direction, Gateway};
 use mailgate_spool::{DeliveryId, MessageId, Spool};
 use tls_policy::{Profile, TrustAnchors};
 
+pub use crate::access::{AccessError, Credentials, Network, Submission};
 pub use crate::delivery::{NextHop, Routing};
 pub use crate::smtp_client::submit;
 pub use crate::smtp_server::{ServerSettings, serve_client};
@@ -112,8 +115,40 @@ pub struct RelayConfig {
     pub inbound_tls: Option<Arc<rustls::ServerConfig>>,
     /// The largest message accepted.
     pub max_message_size: u64,
-    /// SMTP clients served at once.
+    /// SMTP clients served at once (each a thread). When all are taken, a
+    /// client holding fewer connections than the biggest holder takes the
+    /// longest-idle connection of that holder; otherwise it gets `421
+    /// 4.7.0`. Default 256 (Postfix: `default_process_limit` 100).
     pub max_connections: usize,
+    /// Connections one client address (IPv6: one /64) may hold at once;
+    /// more get `421 4.7.0`. Clients in [`RelayConfig::mynetworks`] are
+    /// exempt, as in Postfix. Default 50 (Postfix:
+    /// `smtpd_client_connection_count_limit` 50).
+    pub max_connections_per_client: usize,
+    /// New connections one client address may open per minute; more get
+    /// `421 4.7.0`; 0: no limit. Clients in [`RelayConfig::mynetworks`]
+    /// are exempt. Default 120 (Postfix: `smtpd_client_connection_rate_limit`
+    /// 0, off, over `anvil_rate_time_unit` 60 s).
+    pub max_connection_rate: u32,
+    /// The longest SMTP session, however busy: a client dripping bytes is
+    /// cut off here. Default 10 minutes (Postfix has none; Exchange's
+    /// `ConnectionTimeout` is 10 minutes).
+    pub session_deadline: Duration,
+    /// The longest time from `354` to the final dot: 5 minutes by default,
+    /// enough for the default largest message at 2 Mbit/s.
+    pub data_deadline: Duration,
+    /// Errors (4xx and 5xx replies) a session may get without a message
+    /// accepted; then `421 4.7.0` and the connection is closed; 0: no
+    /// limit. Default 20 (Postfix: `smtpd_hard_error_limit` 20).
+    pub hard_error_limit: u32,
+    /// Client networks that may submit outbound mail without
+    /// authentication and that are exempt from the per-client limits
+    /// (Postfix: `mynetworks`). Default: loopback only.
+    pub mynetworks: Vec<Network>,
+    /// Accounts for SMTP AUTH (PLAIN, LOGIN; offered only after STARTTLS)
+    /// of outbound clients outside [`RelayConfig::mynetworks`]; none: no
+    /// AUTH.
+    pub credentials: Option<Arc<Credentials>>,
     /// Deliveries in flight at once. (Deciding about received mail runs on
     /// one thread per core.)
     pub delivery_threads: usize,
@@ -126,7 +161,10 @@ pub struct RelayConfig {
     /// domain's `_smtp._tls` TXT record, looked up with this resolver;
     /// none: the reports are only written.
     pub send_tls_reports: Option<Arc<dyn tls_policy::Dns>>,
-    /// Silence allowed on a connection.
+    /// Silence allowed on a connection, and the time one command may take
+    /// to arrive (a deadline per command, as Postfix's
+    /// `smtpd_per_record_deadline`). Default 300 s (Postfix: `smtpd_timeout`
+    /// 300 s).
     pub timeout: Duration,
 }
 
@@ -155,6 +193,13 @@ impl RelayConfig {
             inbound_tls: None,
             max_message_size: 64 * 1024 * 1024,
             max_connections: 256,
+            max_connections_per_client: 50,
+            max_connection_rate: 120,
+            session_deadline: Duration::from_secs(600),
+            data_deadline: Duration::from_secs(300),
+            hard_error_limit: 20,
+            mynetworks: Network::loopback(),
+            credentials: None,
             delivery_threads: 4,
             retry: RetrySchedule::default(),
             tls_reports: None,
@@ -220,8 +265,8 @@ pub struct Relay {
     pub(crate) stopping: std::sync::atomic::AtomicBool,
     /// Where [`Relay::serve`] listens (to wake its accept on shutdown).
     listening: Mutex<Option<std::net::SocketAddr>>,
-    /// SMTP sessions in progress.
-    sessions: Arc<(Mutex<usize>, Condvar)>,
+    /// SMTP sessions in progress, by client.
+    clients: Arc<limits::Clients>,
 }
 
 impl Relay {
@@ -258,7 +303,7 @@ impl Relay {
             system_anchors: std::sync::OnceLock::new(),
             stopping: std::sync::atomic::AtomicBool::new(false),
             listening: Mutex::new(None),
-            sessions: Arc::new((Mutex::new(0), Condvar::new())),
+            clients: Arc::new(limits::Clients::default()),
         })
     }
 
@@ -286,22 +331,20 @@ impl Relay {
                 .spawn(move || reporter.report_forever(&dns))?;
         }
         *self.listening.lock().unwrap_or_else(|p| p.into_inner()) = listener.local_addr().ok();
-        let slots = Arc::clone(&self.sessions);
         let settings = ServerSettings {
             hostname: self.config.hostname.clone(),
             max_message_size: self.config.max_message_size,
+            submission: Submission::Anyone,
         };
+        let limits = self.limits();
         loop {
-            wait_for_slot(&slots, self.config.max_connections.max(1));
             let accepted = listener.accept();
             if self.is_stopping() {
-                release_slot(&slots);
                 break;
             }
-            let stream = match accepted {
-                Ok((stream, _)) => stream,
+            let (stream, peer) = match accepted {
+                Ok(accepted) => accepted,
                 Err(error) => {
-                    release_slot(&slots);
                     if matches!(
                         error.kind(),
                         io::ErrorKind::ConnectionAborted
@@ -310,22 +353,60 @@ impl Relay {
                     ) {
                         continue;
                     }
+                    // Out of file descriptors (EMFILE) and the like pass:
+                    // sessions ending free them. Wait a little rather than
+                    // spin or stop serving.
+                    // (Linux errno: ENFILE, EMFILE, ENOBUFS, ENOMEM.)
+                    if matches!(error.raw_os_error(), Some(23 | 24 | 105 | 12)) {
+                        tracing::warn!(%error, "accepting a connection failed");
+                        thread::sleep(Duration::from_millis(100));
+                        continue;
+                    }
                     return Err(error);
                 }
             };
+            let client = peer.ip();
+            let trusted = self.config.mynetworks.iter().any(|n| n.contains(client));
+            let stream = Arc::new(stream);
+            let handle = Some(Arc::clone(&stream));
+            let (ticket, admission) = match self.clients.admit(client, trusted, handle, &limits) {
+                Ok(admitted) => admitted,
+                Err(refusal) => {
+                    self.metrics.refused(refusal);
+                    tracing::info!(%client, limit = refusal.label(), "connection refused");
+                    limits::refuse(&stream, &refusal.reply(&self.config.hostname));
+                    continue;
+                }
+            };
+            if admission.evicted {
+                metrics::Metrics::count(&self.metrics.evicted, 1);
+            }
+            let mut settings = settings.clone();
+            if self.config.direction == Direction::Outbound {
+                settings.submission = Submission::Restricted {
+                    client_trusted: trusted,
+                    credentials: self.config.credentials.clone(),
+                };
+            }
             let relay = Arc::clone(self);
-            let slots_for_client = Arc::clone(&slots);
-            let settings = settings.clone();
             let spawned = thread::Builder::new()
                 .name("relay-smtp".into())
                 .spawn(move || {
+                    let state = Arc::clone(&ticket.state);
+                    let stream = limits::Guarded::new(stream, Arc::clone(&state), limits);
                     if let Err(error) = relay.serve_one(&settings, stream) {
-                        tracing::info!(%error, "SMTP session ended");
+                        tracing::info!(%error, %client, "SMTP session ended");
                     }
-                    release_slot(&slots_for_client);
+                    relay.metrics.session_ended(&state);
+                    if let Some(cut) = state.cut() {
+                        tracing::info!(%client, limit = cut.label(), "SMTP session cut off");
+                    }
+                    // Frees the slot.
+                    drop(ticket);
                 });
-            if spawned.is_err() {
-                release_slot(&slots);
+            if let Err(error) = spawned {
+                // The ticket went with the closure and freed its slot.
+                tracing::warn!(%error, "no thread for an SMTP session");
             }
         }
         self.drain();
@@ -378,7 +459,7 @@ impl Relay {
     fn drain(&self) {
         let deadline = std::time::Instant::now() + self.config.timeout;
         loop {
-            let sessions = *self.sessions.0.lock().unwrap_or_else(|p| p.into_inner());
+            let sessions = self.clients.active();
             let deciding = self
                 .processing
                 .lock()
@@ -402,10 +483,23 @@ impl Relay {
         }
     }
 
-    fn serve_one(&self, settings: &ServerSettings, stream: TcpStream) -> io::Result<()> {
+    /// The limits of SMTP sessions, from the configuration.
+    fn limits(&self) -> limits::Limits {
+        let config = &self.config;
+        limits::Limits {
+            max_connections: config.max_connections,
+            max_connections_per_client: config.max_connections_per_client,
+            max_connection_rate: config.max_connection_rate,
+            rate_window: Duration::from_secs(60),
+            timeout: config.timeout,
+            session_deadline: config.session_deadline,
+            data_deadline: config.data_deadline,
+            hard_error_limit: config.hard_error_limit,
+        }
+    }
+
+    fn serve_one(&self, settings: &ServerSettings, stream: limits::Guarded) -> io::Result<()> {
         metrics::Metrics::count(&self.metrics.smtp_sessions, 1);
-        stream.set_read_timeout(Some(self.config.timeout))?;
-        stream.set_write_timeout(Some(self.config.timeout))?;
         stream.set_nodelay(true)?;
         starttls::serve_connection(
             settings,
@@ -437,22 +531,6 @@ impl Relay {
             .wait_timeout_while(guard, timeout, |now| *now == seen)
             .unwrap_or_else(|p| p.into_inner());
     }
-}
-
-fn wait_for_slot(slots: &(Mutex<usize>, Condvar), max: usize) {
-    let (count, freed) = slots;
-    let mut active = count.lock().unwrap_or_else(|p| p.into_inner());
-    while *active >= max {
-        active = freed.wait(active).unwrap_or_else(|p| p.into_inner());
-    }
-    *active += 1;
-}
-
-fn release_slot(slots: &(Mutex<usize>, Condvar)) {
-    let (count, freed) = slots;
-    let mut active = count.lock().unwrap_or_else(|p| p.into_inner());
-    *active = active.saturating_sub(1);
-    freed.notify_one();
 }
 
 #[cfg(test)]

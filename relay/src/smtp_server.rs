@@ -24,6 +24,8 @@ pub struct ServerSettings {
     pub hostname: String,
     /// The largest message accepted (also announced with SIZE).
     pub max_message_size: u64,
+    /// Who may submit mail in this session (default: anyone).
+    pub submission: crate::access::Submission,
 }
 
 /// Serves one SMTP client over `reader`/`writer`, receiving its messages
@@ -35,7 +37,11 @@ pub struct ServerSettings {
 ///
 /// let dir = tempfile::tempdir()?;
 /// let spool = mailgate_spool::Spool::open(dir.path())?;
-/// let settings = ServerSettings { hostname: "relay.example".into(), max_message_size: 1 << 20 };
+/// let settings = ServerSettings {
+///     hostname: "relay.example".into(),
+///     max_message_size: 1 << 20,
+///     submission: Default::default(),
+/// };
 /// let client = "EHLO c\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nDATA\r\nHi\r\n.\r\nQUIT\r\n";
 /// let mut replies = Vec::new();
 /// serve_client(&settings, &spool, client.as_bytes(), &mut replies, |_| {})?;
@@ -101,6 +107,9 @@ pub(crate) fn session<R: Read, W: Write>(
     spooled: &mut impl FnMut(&mailgate_spool::MessageId),
 ) -> io::Result<Ending> {
     let mut session = Session::default();
+    // Outside `session`: a new EHLO starts a new transaction, not a new
+    // login.
+    let mut submitter = crate::access::Submitter::new(&settings.submission);
     let mut line = Vec::new();
     loop {
         match read_command(reader, &mut line) {
@@ -132,13 +141,14 @@ pub(crate) fn session<R: Read, W: Write>(
                 write!(
                     writer,
                     "250-{} greets {argument}\r\n250-PIPELINING\r\n250-8BITMIME\r\n\
-                     250-SMTPUTF8\r\n250-ENHANCEDSTATUSCODES\r\n{}250 SIZE {}\r\n",
+                     250-SMTPUTF8\r\n250-ENHANCEDSTATUSCODES\r\n{}{}250 SIZE {}\r\n",
                     settings.hostname,
                     if tls == Tls::Offered {
                         "250-STARTTLS\r\n"
                     } else {
                         ""
                     },
+                    submitter.ehlo_line(tls),
                     settings.max_message_size
                 )?;
             }
@@ -150,7 +160,12 @@ pub(crate) fn session<R: Read, W: Write>(
                 write!(writer, "250 {}\r\n", settings.hostname)?;
             }
             "MAIL" => {
-                let response = session.mail(argument, settings.max_message_size);
+                let response = session.mail(argument, settings.max_message_size, &submitter);
+                reply(writer, &response)?;
+            }
+            "AUTH" => {
+                let in_transaction = session.sender.is_some();
+                let response = submitter.auth(argument, tls, in_transaction, reader, writer)?;
                 reply(writer, &response)?;
             }
             "RCPT" => {
@@ -258,12 +273,21 @@ struct Session {
 }
 
 impl Session {
-    fn mail(&mut self, argument: &str, max_size: u64) -> String {
+    fn mail(
+        &mut self,
+        argument: &str,
+        max_size: u64,
+        submitter: &crate::access::Submitter<'_>,
+    ) -> String {
         if !self.greeted {
             return "503 5.5.1 EHLO first".into();
         }
         if self.sender.is_some() {
             return "503 5.5.1 nested MAIL".into();
+        }
+        // Who may submit at all, before anything else is looked at.
+        if let Some(refusal) = submitter.refusal(None) {
+            return refusal;
         }
         let Some(rest) = strip_keyword(argument, "FROM:") else {
             return "501 5.5.4 syntax: MAIL FROM:<address>".into();
@@ -286,6 +310,10 @@ impl Session {
                 "SMTPUTF8" if value.is_empty() => {}
                 _ => return format!("555 5.5.4 unsupported parameter {key}"),
             }
+        }
+        // The gateway signs with the key of this address.
+        if let Some(refusal) = submitter.refusal(Some(&path)) {
+            return refusal;
         }
         self.sender = Some(path);
         self.recipients.clear();
@@ -364,6 +392,7 @@ mod tests {
         ServerSettings {
             hostname: "relay.test".into(),
             max_message_size: 1000,
+            submission: Default::default(),
         }
     }
 

@@ -3,7 +3,6 @@
 
 use std::cell::RefCell;
 use std::io::{self, BufReader, BufWriter, Read, Write};
-use std::net::TcpStream;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -12,6 +11,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::{ServerConfig, ServerConnection, StreamOwned};
 
+use crate::limits::Guarded;
 use crate::smtp_server::{Ending, ServerSettings, Tls, greet, session};
 
 /// A rustls server configuration from PEM files' contents: the certificate
@@ -51,15 +51,17 @@ impl<S: Write> Write for Shared<S> {
 }
 
 /// Serves one SMTP client on `stream`, offering STARTTLS when `tls` is set.
+/// The session's deadlines apply under TLS (to the TCP stream); its
+/// replies are watched above it (see `limits`).
 pub(crate) fn serve_connection(
     settings: &ServerSettings,
     spool: &Spool,
-    stream: TcpStream,
+    stream: Guarded,
     tls: Option<&Arc<ServerConfig>>,
     spooled: &mut impl FnMut(&MessageId),
 ) -> io::Result<()> {
     let mut reader = BufReader::with_capacity(64 * 1024, stream.try_clone()?);
-    let mut writer = BufWriter::new(stream.try_clone()?);
+    let mut writer = BufWriter::new(stream.watcher(&settings.hostname).wrap(stream.try_clone()?));
     greet(settings, &mut writer)?;
     let offer = if tls.is_some() {
         Tls::Offered
@@ -81,9 +83,10 @@ pub(crate) fn serve_connection(
     drop((reader, writer));
     let connection = ServerConnection::new(Arc::clone(config))
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    let watcher = stream.watcher(&settings.hostname);
     let tls_stream = Rc::new(RefCell::new(StreamOwned::new(connection, stream)));
     let mut reader = BufReader::with_capacity(64 * 1024, Shared(Rc::clone(&tls_stream)));
-    let mut writer = BufWriter::new(Shared(Rc::clone(&tls_stream)));
+    let mut writer = BufWriter::new(watcher.wrap(Shared(Rc::clone(&tls_stream))));
     // RFC 3207 section 4.2: the client starts over with EHLO; no greeting.
     let result = session(
         settings,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gateway_facade::{Config, Gateway};
-use mailgate_relay::{NextHop, Relay, RelayConfig, RetrySchedule, Routing};
+use mailgate_relay::{Credentials, Network, NextHop, Relay, RelayConfig, RetrySchedule, Routing};
 use mailgate_spool::Spool;
 use rule_engine::Direction;
 use signal_hook::consts::signal::{SIGHUP, SIGINT, SIGTERM};
@@ -99,6 +99,28 @@ pub(crate) fn run(args: &RelayArgs) -> Result<Verdict, Failure> {
     relay_config.inbound_tls = inbound_tls;
     relay_config.max_message_size = args.max_message_size;
     relay_config.max_connections = args.max_connections;
+    relay_config.max_connections_per_client = args.max_connections_per_client;
+    relay_config.max_connection_rate = args.max_connection_rate;
+    relay_config.session_deadline = Duration::from_secs(args.session_deadline.max(1));
+    relay_config.data_deadline = Duration::from_secs(args.data_deadline.max(1));
+    relay_config.hard_error_limit = args.hard_error_limit;
+    relay_config.mynetworks = args
+        .mynetworks
+        .iter()
+        .filter(|n| !n.trim().is_empty())
+        .map(|n| n.parse::<Network>())
+        .collect::<Result<_, _>>()
+        .map_err(|e| Failure::Input {
+            input: "--mynetworks".into(),
+            message: e.to_string(),
+        })?;
+    if let Some(file) = &args.credentials {
+        let credentials = Credentials::load(file).map_err(|e| Failure::Input {
+            input: display(file),
+            message: e.to_string(),
+        })?;
+        relay_config.credentials = Some(Arc::new(credentials));
+    }
     relay_config.delivery_threads = args.delivery_threads;
     relay_config.retry = RetrySchedule {
         first: Duration::from_secs(args.retry_first.max(1)),

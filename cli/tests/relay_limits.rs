@@ -1,0 +1,587 @@
+//! Issue 17, findings 3 and 4, against `mailgate relay` over TCP: idle and
+//! slow-drip clients do not lock a good client out, and only trusted or
+//! authenticated clients may submit outbound mail (which is signed with the
+//! sender's key). Hostile and good clients bind different loopback
+//! addresses (127.0.0.2, ...) so that per-client limits tell them apart.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::smtp::{Sink, free_port, wait_until_listening};
+use common::{mailgate_in, ok, run};
+
+fn demo() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    ok(mailgate_in(
+        dir.path(),
+        &["demo", "--dir", ".", "--quiet"],
+        b"",
+        &[],
+    ));
+    dir
+}
+
+fn start_relay(demo: &Path, spool: &Path, port: u16, sink: u16, extra: &[&str]) -> Child {
+    let child = Command::new(env!("CARGO_BIN_EXE_mailgate"))
+        .args(["relay", "--config"])
+        .arg(demo.join("mailgate.toml"))
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .arg("--spool")
+        .arg(spool)
+        .args(["--next-hop", &format!("127.0.0.1:{sink}")])
+        .args(["--hostname", "relay.behoerde.example", "--retry-first", "1"])
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until_listening(port, "mailgate relay");
+    child
+}
+
+/// A TCP connection to the relay from `127.0.0.LAST`.
+fn connect_from(last: u8, port: u16) -> std::io::Result<TcpStream> {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+    let local = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, last)), 0);
+    socket.bind(&local.into())?;
+    let remote = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port);
+    socket.connect_timeout(&remote.into(), Duration::from_secs(10))?;
+    Ok(socket.into())
+}
+
+/// An SMTP client line by line.
+struct Client {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+}
+
+impl Client {
+    fn new(stream: TcpStream) -> Client {
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        Client {
+            writer: stream.try_clone().unwrap(),
+            reader: BufReader::new(stream),
+        }
+    }
+
+    /// The next whole reply (all its lines).
+    fn reply(&mut self) -> String {
+        let mut reply = String::new();
+        loop {
+            let mut line = String::new();
+            if self.reader.read_line(&mut line).unwrap_or(0) == 0 {
+                return reply;
+            }
+            reply.push_str(&line);
+            if line.as_bytes().get(3) != Some(&b'-') {
+                return reply;
+            }
+        }
+    }
+
+    fn command(&mut self, line: &str) -> String {
+        self.writer
+            .write_all(format!("{line}\r\n").as_bytes())
+            .unwrap();
+        self.reply()
+    }
+
+    /// A whole transaction; the reply to the end of DATA (or the first
+    /// refusal).
+    fn send(&mut self, from: &str, to: &str, message: &str) -> String {
+        let greeting = self.reply();
+        assert!(greeting.starts_with("220"), "{greeting}");
+        self.command("EHLO client.test");
+        let mail = self.command(&format!("MAIL FROM:<{from}>"));
+        if !mail.starts_with("250") {
+            return mail;
+        }
+        let rcpt = self.command(&format!("RCPT TO:<{to}>"));
+        if !rcpt.starts_with("250") {
+            return rcpt;
+        }
+        let data = self.command("DATA");
+        assert!(data.starts_with("354"), "{data}");
+        self.command(&format!("{message}\r\n."))
+    }
+}
+
+fn mail(from: &str, to: &str, subject: &str) -> String {
+    format!(
+        "From: {from}\r\nTo: {to}\r\nSubject: {subject}\r\nMessage-ID: <{subject}@limits.test>\r\n\
+         MIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\nDer Text."
+    )
+}
+
+/// Peak resident memory of a process (`VmHWM`), in KiB.
+fn peak_rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .unwrap()
+        .trim()
+        .trim_end_matches(" kB")
+        .parse()
+        .unwrap()
+}
+
+/// The soft limit on open files, raised towards `wanted` (with `prlimit`
+/// on this process: std has no setrlimit); what it is afterwards.
+fn raise_open_files(wanted: u64) -> u64 {
+    let current = || -> u64 {
+        std::fs::read_to_string("/proc/self/limits")
+            .unwrap()
+            .lines()
+            .find(|l| l.starts_with("Max open files"))
+            .and_then(|l| l.split_whitespace().nth(3)?.parse().ok())
+            .unwrap_or(1024)
+    };
+    if current() < wanted {
+        let _ = Command::new("prlimit")
+            .args([
+                "--pid",
+                &std::process::id().to_string(),
+                &format!("--nofile={wanted}:"),
+            ])
+            .status();
+    }
+    current()
+}
+
+fn metrics(port: u16) -> String {
+    let mut http = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    http.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .unwrap();
+    let mut page = String::new();
+    http.read_to_string(&mut page).unwrap();
+    page
+}
+
+/// Finding 3 and the acceptance of issue 17: 1,000 idle connections from
+/// twenty addresses (more than all slots), a client dripping its message
+/// and one dripping commands; a good client from another address still
+/// gets its mail accepted within seconds, the drippers are cut off at the
+/// DATA and session deadlines, and the relay stays under 128 MiB.
+#[test]
+fn idle_crowds_and_slow_drip_clients_do_not_lock_out_a_good_client() {
+    // 1,000 idle sockets here, and the relay's; the relay inherits the limit.
+    let open_files = raise_open_files(4096);
+    let idle_count: usize = if open_files >= 2200 {
+        1000
+    } else {
+        // Say so: the limit could not be raised.
+        let n = usize::try_from(open_files).unwrap().saturating_sub(200) / 2;
+        eprintln!("open files limited to {open_files}: {n} idle connections instead of 1000");
+        n
+    };
+    let demo = demo();
+    let spool = tempfile::tempdir().unwrap();
+    let sink = Sink::start();
+    let port = free_port();
+    let metrics_port = free_port();
+    let metrics_address = format!("127.0.0.1:{metrics_port}");
+    let mut relay = start_relay(
+        demo.path(),
+        spool.path(),
+        port,
+        sink.port,
+        &[
+            "--direction",
+            "inbound",
+            // Only 127.0.0.1 is exempt from the per-client limits.
+            "--mynetworks",
+            "127.0.0.1/32",
+            "--session-deadline",
+            "8",
+            "--data-deadline",
+            "4",
+            "--metrics",
+            &metrics_address,
+        ],
+    );
+
+    // The crowd: idle connections that never say a word, from
+    // 127.0.0.2-21, 50 each (the per-client limit), 1,000 against 256 slots.
+    let mut idle = Vec::new();
+    let mut refused = 0;
+    for index in 0..idle_count {
+        let last = 2 + u8::try_from(index / 50).unwrap();
+        match connect_from(last, port) {
+            Ok(stream) => idle.push(stream),
+            Err(_) => refused += 1,
+        }
+    }
+    eprintln!(
+        "{} idle connections open, {refused} not connected",
+        idle.len()
+    );
+
+    // A client dripping its message, one byte every 300 ms.
+    let data_dripper = thread::spawn(move || {
+        let mut client = Client::new(connect_from(30, port).unwrap());
+        client.reply();
+        client.command("EHLO dripper.test");
+        client.command("MAIL FROM:<drip@extern.example>");
+        client.command("RCPT TO:<frank@behoerde.example>");
+        let data = client.command("DATA");
+        assert!(data.starts_with("354"), "{data}");
+        let started = Instant::now();
+        for byte in b"Subject: drip\r\n\r\n".iter().cycle() {
+            if client.writer.write_all(&[*byte]).is_err() {
+                break;
+            }
+            thread::sleep(Duration::from_millis(300));
+            if started.elapsed() > Duration::from_secs(30) {
+                break;
+            }
+        }
+        started.elapsed()
+    });
+    // A client dripping commands that each get an answer.
+    let command_dripper = thread::spawn(move || {
+        let mut client = Client::new(connect_from(31, port).unwrap());
+        let started = Instant::now();
+        client.reply();
+        while started.elapsed() < Duration::from_secs(30) {
+            if client.writer.write_all(b"NOOP\r\n").is_err() || client.reply().is_empty() {
+                break;
+            }
+            thread::sleep(Duration::from_millis(300));
+        }
+        started.elapsed()
+    });
+    thread::sleep(Duration::from_secs(1));
+
+    // The good client, from an address of its own.
+    let started = Instant::now();
+    let mut good = Client::new(connect_from(50, port).unwrap());
+    let reply = good.send(
+        "bob@partner.example",
+        "frank@behoerde.example",
+        &mail("bob@partner.example", "frank@behoerde.example", "good"),
+    );
+    let took = started.elapsed();
+    assert!(reply.starts_with("250 2.0.0 queued as"), "{reply}");
+    assert!(
+        took < Duration::from_secs(3),
+        "the good client waited {took:?}"
+    );
+    eprintln!("good client accepted after {took:?}");
+
+    let data_cut = data_dripper.join().unwrap();
+    assert!(
+        data_cut >= Duration::from_secs(4) && data_cut < Duration::from_secs(7),
+        "the DATA dripper was cut off after {data_cut:?}"
+    );
+    let session_cut = command_dripper.join().unwrap();
+    assert!(
+        session_cut >= Duration::from_millis(7500) && session_cut < Duration::from_secs(11),
+        "the command dripper was cut off after {session_cut:?}"
+    );
+
+    let peak = peak_rss_kib(relay.id());
+    eprintln!("relay peak RSS {} MiB", peak / 1024);
+    assert!(peak < 128 * 1024, "peak RSS {peak} KiB");
+
+    let page = metrics(metrics_port);
+    assert!(
+        page.contains("mailgate_relay_smtp_sessions_cut_total{limit=\"data_deadline\"} 1\n"),
+        "{page}"
+    );
+    // The command dripper, and the idle crowd too (all younger than 8 s
+    // when the good client came).
+    assert!(
+        !page.contains("mailgate_relay_smtp_sessions_cut_total{limit=\"session_deadline\"} 0\n"),
+        "{page}"
+    );
+    if idle_count >= 300 {
+        assert!(
+            !page.contains("mailgate_relay_smtp_sessions_cut_total{limit=\"evicted\"} 0\n"),
+            "{page}"
+        );
+    }
+    drop(idle);
+    let _ = relay.kill();
+    let _ = relay.wait();
+}
+
+/// More connections from one address than it may hold get `421 4.7.0` at
+/// once, and more errors than `--hard-error-limit` end a session.
+#[test]
+fn excess_connections_and_errors_get_421() {
+    let demo = demo();
+    let spool = tempfile::tempdir().unwrap();
+    let sink = Sink::start();
+    let port = free_port();
+    let mut relay = start_relay(
+        demo.path(),
+        spool.path(),
+        port,
+        sink.port,
+        &[
+            "--mynetworks",
+            "127.0.0.1/32",
+            "--max-connections-per-client",
+            "3",
+            "--max-connection-rate",
+            "4",
+            "--hard-error-limit",
+            "4",
+        ],
+    );
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let mut client = Client::new(connect_from(2, port).unwrap());
+        assert!(client.reply().starts_with("220"));
+        held.push(client);
+    }
+    let mut fourth = Client::new(connect_from(2, port).unwrap());
+    let started = Instant::now();
+    let reply = fourth.reply();
+    assert!(reply.starts_with("421 4.7.0 "), "{reply}");
+    assert!(fourth.reply().is_empty(), "closed after the 421");
+    assert!(started.elapsed() < Duration::from_secs(2));
+    // Another address is not affected; the trusted one neither.
+    let mut other = Client::new(connect_from(3, port).unwrap());
+    assert!(other.reply().starts_with("220"));
+    // Four connections a minute from 127.0.0.2: the fifth is refused even
+    // after the others closed.
+    drop(held);
+    thread::sleep(Duration::from_millis(500));
+    let mut sixth = Client::new(connect_from(2, port).unwrap());
+    let reply = sixth.reply();
+    assert!(reply.starts_with("421 4.7.0 "), "{reply}");
+    assert!(reply.contains("slow down"), "{reply}");
+
+    // Errors: the fourth gets its reply, then 421 and the end.
+    other.command("EHLO c");
+    for _ in 0..3 {
+        assert!(other.command("BOGUS").starts_with("500"));
+    }
+    let last = other.command("BOGUS");
+    assert!(last.starts_with("500"), "{last}");
+    let closing = other.reply();
+    assert!(closing.starts_with("421 4.7.0 "), "{closing}");
+    assert!(other.reply().is_empty());
+    let _ = relay.kill();
+    let _ = relay.wait();
+}
+
+/// Finding 4: an outbound relay takes mail only from its networks or from
+/// authenticated clients; anyone else gets 554 5.7.1 at MAIL and nothing is
+/// spooled or signed. An authenticated client may use only its own sender.
+#[test]
+fn only_trusted_or_authenticated_clients_may_submit_outbound_mail() {
+    let demo = demo();
+    let d = demo.path();
+    let spool = tempfile::tempdir().unwrap();
+    let sink = Sink::start();
+    let port = free_port();
+    // TLS for AUTH.
+    let identity = testkit::pki().tls_server("relay.behoerde.example", testkit::KeyKind::P256);
+    std::fs::write(
+        d.join("relay.pem"),
+        identity.certificate_pem() + &identity.chain_pem(),
+    )
+    .unwrap();
+    std::fs::write(d.join("relay.key"), identity.private_key_pem()).unwrap();
+    std::fs::write(d.join("root.pem"), testkit::pki().root().certificate_pem()).unwrap();
+    // alice's account, hashed as `argon2 -id -e` would.
+    let hash = {
+        use argon2::password_hash::{PasswordHasher, SaltString};
+        let salt = SaltString::from_b64("c2FsdHNhbHRzYWx0").unwrap();
+        argon2::Argon2::default()
+            .hash_password(b"geheim", &salt)
+            .unwrap()
+            .to_string()
+    };
+    std::fs::write(
+        d.join("accounts"),
+        format!("# who may submit\nalice@behoerde.example:{hash}\n"),
+    )
+    .unwrap();
+    let mut relay = start_relay(
+        d,
+        spool.path(),
+        port,
+        sink.port,
+        &[
+            "--mynetworks",
+            "127.0.0.2/32",
+            "--tls-cert",
+            d.join("relay.pem").to_str().unwrap(),
+            "--tls-key",
+            d.join("relay.key").to_str().unwrap(),
+            "--credentials",
+            d.join("accounts").to_str().unwrap(),
+        ],
+    );
+
+    // From outside the networks (127.0.0.3 and 127.0.0.1): 554 5.7.1 at
+    // MAIL, also with a pipelined transaction behind it.
+    for last in [3, 1] {
+        let mut client = Client::new(connect_from(last, port).unwrap());
+        let reply = client.send(
+            "alice@behoerde.example",
+            "bob@partner.example",
+            &mail("alice@behoerde.example", "bob@partner.example", "oracle"),
+        );
+        assert!(reply.starts_with("554 5.7.1 "), "{reply}");
+        // AUTH is not offered in clear.
+        let ehlo = client.command("EHLO again.test");
+        assert!(!ehlo.contains("AUTH"), "{ehlo}");
+        let auth = client.command("AUTH PLAIN AGFsaWNlQGJlaG9lcmRlLmV4YW1wbGUAZ2VoZWlt");
+        assert!(auth.starts_with("538 5.7.11"), "{auth}");
+    }
+    let mut pipelined = Client::new(connect_from(3, port).unwrap());
+    pipelined.reply();
+    pipelined
+        .writer
+        .write_all(
+            b"EHLO c\r\nMAIL FROM:<alice@behoerde.example>\r\nRCPT TO:<bob@partner.example>\r\n\
+              DATA\r\nSubject: oracle\r\n\r\nsign me\r\n.\r\nQUIT\r\n",
+        )
+        .unwrap();
+    let mut rest = String::new();
+    let _ = pipelined.reader.read_to_string(&mut rest);
+    assert!(rest.contains("554 5.7.1"), "{rest}");
+    assert!(!rest.contains("queued as"), "{rest}");
+
+    // Authenticated over TLS (OpenSSL as the client): alice may send as
+    // alice, not as bob.
+    let connect = format!("127.0.0.1:{port}");
+    // base64("\0alice@behoerde.example\0geheim")
+    let session = run(
+        "openssl",
+        &[
+            "s_client",
+            "-starttls",
+            "smtp",
+            "-connect",
+            &connect,
+            "-CAfile",
+            "root.pem",
+            "-crlf",
+            "-quiet",
+        ],
+        b"EHLO client.test\nAUTH PLAIN AGFsaWNlQGJlaG9lcmRlLmV4YW1wbGUAZ2VoZWlt\n\
+          MAIL FROM:<bob@behoerde.example>\nMAIL FROM:<alice@behoerde.example>\n\
+          RCPT TO:<bob@partner.example>\nDATA\nFrom: alice@behoerde.example\n\
+          To: bob@partner.example\nSubject: authenticated\nMessage-ID: <auth@limits.test>\n\n\
+          signed by alice\n.\nQUIT\n",
+        d,
+    );
+    let session = String::from_utf8_lossy(&session);
+    assert!(session.contains("250-AUTH PLAIN LOGIN"), "{session}");
+    assert!(session.contains("235 2.7.0"), "{session}");
+    assert!(
+        session.contains("553 5.7.1 <bob@behoerde.example>"),
+        "{session}"
+    );
+    assert!(session.contains("250 2.0.0 queued as"), "{session}");
+    // A wrong password.
+    let session = run(
+        "openssl",
+        &[
+            "s_client",
+            "-starttls",
+            "smtp",
+            "-connect",
+            &connect,
+            "-CAfile",
+            "root.pem",
+            "-crlf",
+            "-quiet",
+        ],
+        // base64("\0alice@behoerde.example\0falsch")
+        b"EHLO client.test\nAUTH PLAIN AGFsaWNlQGJlaG9lcmRlLmV4YW1wbGUAZmFsc2No\n\
+          MAIL FROM:<alice@behoerde.example>\nQUIT\n",
+        d,
+    );
+    let session = String::from_utf8_lossy(&session);
+    assert!(session.contains("535 5.7.8"), "{session}");
+    assert!(session.contains("554 5.7.1"), "{session}");
+
+    // The trusted network may submit, and its mail is signed.
+    let mut trusted = Client::new(connect_from(2, port).unwrap());
+    let reply = trusted.send(
+        "alice@behoerde.example",
+        "carol@extern.example",
+        &mail("alice@behoerde.example", "carol@extern.example", "trusted"),
+    );
+    assert!(reply.starts_with("250 2.0.0 queued as"), "{reply}");
+    let delivered = sink.wait_for_containing("carol@extern.example", "");
+    assert!(String::from_utf8_lossy(&delivered.data).contains("multipart/signed"));
+    let authenticated = sink.wait_for("bob@partner.example");
+    let text = String::from_utf8_lossy(&authenticated.data);
+    assert!(
+        !text.contains("sign me"),
+        "the refused client's mail was delivered"
+    );
+    // Nothing but these two went out, and nothing else waits in the spool.
+    thread::sleep(Duration::from_secs(2));
+    let all = sink.mail.lock().unwrap().clone();
+    assert_eq!(
+        all.len(),
+        2,
+        "{:?}",
+        all.iter().map(|m| &m.recipients).collect::<Vec<_>>()
+    );
+    for delivered in &all {
+        assert!(!String::from_utf8_lossy(&delivered.data).contains("oracle"));
+    }
+    let _ = relay.kill();
+    let _ = relay.wait();
+}
+
+/// Inbound, anyone may submit, and nothing is signed, whatever the sender.
+#[test]
+fn an_inbound_relay_never_signs() {
+    let demo = demo();
+    let spool = tempfile::tempdir().unwrap();
+    let sink = Sink::start();
+    let port = free_port();
+    let mut relay = start_relay(
+        demo.path(),
+        spool.path(),
+        port,
+        sink.port,
+        &["--direction", "inbound", "--mynetworks", "127.0.0.2/32"],
+    );
+    // A sender whose key the gateway holds, from an untrusted address.
+    let mut client = Client::new(connect_from(5, port).unwrap());
+    let reply = client.send(
+        "alice@behoerde.example",
+        "frank@behoerde.example",
+        &mail(
+            "alice@behoerde.example",
+            "frank@behoerde.example",
+            "inbound",
+        ),
+    );
+    assert!(reply.starts_with("250 2.0.0 queued as"), "{reply}");
+    let delivered = sink.wait_for("frank@behoerde.example");
+    let text = String::from_utf8_lossy(&delivered.data);
+    assert!(!text.contains("multipart/signed"), "{text}");
+    assert!(!text.contains("pkcs7-signature"), "{text}");
+    assert!(!text.contains("pgp-signature"), "{text}");
+    assert!(text.contains("Der Text."), "{text}");
+    let _ = relay.kill();
+    let _ = relay.wait();
+}
