@@ -15,6 +15,7 @@ use std::ffi::{CStr, CString};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use mailgate::*;
+use proptest::strategy::Strategy as _;
 
 /// The allocator of this test binary: while `WATCHING`, every block freed
 /// is searched for `SECRET`, so a test sees whether plaintext is left in
@@ -421,4 +422,131 @@ fn freeing_a_result_zeroizes_the_plaintext_it_held() {
         "memory holding the plaintext went back to the allocator"
     );
     assert_eq!(mailgate_close(gateway), MailgateStatus::Ok);
+}
+
+/// What a C program may do with handles, in any order.
+#[derive(Debug, Clone)]
+enum Call {
+    Open,
+    Process { gateway: usize },
+    Close { gateway: usize },
+    Free { result: usize },
+    Json { result: usize },
+    Buffer { result: usize, index: usize },
+    TooLong { len: usize },
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+
+    /// Any sequence of calls, with handles valid, closed, freed or made up
+    /// and impossible lengths, behaves as a model of live handles says:
+    /// a live handle works, anything else is `INVALID_HANDLE` (or NULL/0),
+    /// never a crash.
+    #[test]
+    fn any_sequence_of_calls_matches_the_model_of_live_handles(
+        calls in proptest::collection::vec(
+            proptest::prop_oneof![
+                proptest::strategy::Just(Call::Open),
+                (0..6usize).prop_map(|gateway| Call::Process { gateway }),
+                (0..6usize).prop_map(|gateway| Call::Close { gateway }),
+                (0..8usize).prop_map(|result| Call::Free { result }),
+                (0..8usize).prop_map(|result| Call::Json { result }),
+                (0..8usize, 0..3usize).prop_map(|(result, index)| Call::Buffer { result, index }),
+                (isize::MAX as usize + 1..=usize::MAX).prop_map(|len| Call::TooLong { len }),
+            ],
+            1..40,
+        ),
+        made_up in proptest::prelude::any::<u64>(),
+    ) {
+        let _serial = serial();
+        let (_dir, path) = config();
+        let envelope = CString::new(INBOUND).unwrap();
+        let message = b"From: a@ok.example\r\n\r\nHello\r\n";
+        // Every handle ever returned, and whether it is still live.
+        let mut gateways: Vec<(MailgateGateway, bool)> = Vec::new();
+        let mut results: Vec<(MailgateResult, bool)> = Vec::new();
+        let pick_gateway = |gateways: &[(MailgateGateway, bool)], i: usize| {
+            gateways.get(i).copied().unwrap_or((MailgateGateway { id: made_up | 1 }, false))
+        };
+        let pick_result = |results: &[(MailgateResult, bool)], i: usize| {
+            results.get(i).copied().unwrap_or((MailgateResult { id: made_up | 1 }, false))
+        };
+        let known = |id: u64| {
+            gateways.iter().any(|(g, live)| *live && g.id == id)
+                || results.iter().any(|(r, live)| *live && r.id == id)
+        };
+        // A made-up handle that happens to be live is not made up.
+        proptest::prop_assume!(!known(made_up | 1));
+        for call in calls {
+            match call {
+                Call::Open => gateways.push((open(&path), true)),
+                Call::Process { gateway } => {
+                    let (handle, live) = pick_gateway(&gateways, gateway);
+                    let mut result = MailgateResult { id: 7 };
+                    let status = unsafe {
+                        mailgate_process(handle, envelope.as_ptr(), message.as_ptr(), message.len(), &mut result)
+                    };
+                    if live {
+                        proptest::prop_assert_eq!(status, MailgateStatus::Ok);
+                        results.push((result, true));
+                    } else {
+                        proptest::prop_assert_eq!(status, MailgateStatus::InvalidHandle);
+                        proptest::prop_assert_eq!(result.id, 0);
+                    }
+                }
+                Call::Close { gateway } => {
+                    let (handle, live) = pick_gateway(&gateways, gateway);
+                    let expected = if live { MailgateStatus::Ok } else { MailgateStatus::InvalidHandle };
+                    proptest::prop_assert_eq!(mailgate_close(handle), expected);
+                    if let Some(entry) = gateways.get_mut(gateway) {
+                        entry.1 = false;
+                    }
+                }
+                Call::Free { result } => {
+                    let (handle, live) = pick_result(&results, result);
+                    let expected = if live { MailgateStatus::Ok } else { MailgateStatus::InvalidHandle };
+                    proptest::prop_assert_eq!(mailgate_result_free(handle), expected);
+                    if let Some(entry) = results.get_mut(result) {
+                        entry.1 = false;
+                    }
+                }
+                Call::Json { result } => {
+                    let (handle, live) = pick_result(&results, result);
+                    proptest::prop_assert_eq!(!mailgate_result_json(handle).is_null(), live);
+                    proptest::prop_assert_eq!(mailgate_result_buffer_count(handle) == 1, live);
+                }
+                Call::Buffer { result, index } => {
+                    let (handle, live) = pick_result(&results, result);
+                    let mut len = 0;
+                    let buffer = unsafe { mailgate_result_buffer(handle, index, &mut len) };
+                    proptest::prop_assert_eq!(!buffer.is_null(), live && index == 0);
+                }
+                Call::TooLong { len } => {
+                    let (handle, _) = pick_gateway(&gateways, 0);
+                    let mut result = MailgateResult { id: 7 };
+                    let status = unsafe {
+                        mailgate_process(handle, envelope.as_ptr(), message.as_ptr(), len, &mut result)
+                    };
+                    // Refused before the message is read, whichever check
+                    // comes first.
+                    proptest::prop_assert!(
+                        status == MailgateStatus::TooLong || status == MailgateStatus::InvalidHandle,
+                        "{status:?}"
+                    );
+                    proptest::prop_assert_eq!(result.id, 0);
+                }
+            }
+        }
+        for (result, live) in results {
+            if live {
+                proptest::prop_assert_eq!(mailgate_result_free(result), MailgateStatus::Ok);
+            }
+        }
+        for (gateway, live) in gateways {
+            if live {
+                proptest::prop_assert_eq!(mailgate_close(gateway), MailgateStatus::Ok);
+            }
+        }
+    }
 }
