@@ -132,7 +132,12 @@ pub(crate) enum SmimeCommand {
     /// from certificates that chain to a `--trust` anchor, are valid now (or
     /// at `--at`), may sign mail, and one of which names the From address.
     /// Exits 1 otherwise (invalid, partially signed, unsigned, signed by
-    /// someone else), 2 on malformed input.
+    /// someone else), 2 on malformed input. Exits 1 too when the header
+    /// shows someone other than the signer: a From display name naming
+    /// another address, a Sender other than the From mailbox. A Reply-To in
+    /// another domain and a Date more than an hour (`--date-tolerance`)
+    /// from the signing time are warnings (exit 1 for the Date with
+    /// `--strict`).
     Verify(VerifyArgs),
 
     /// Encrypt a message read from standard input to the `--to`
@@ -218,6 +223,16 @@ pub(crate) struct VerifyArgs {
     /// and the signed entity) to this file, when the whole message is signed.
     #[arg(long, value_name = "OUT.eml")]
     pub(crate) output: Option<PathBuf>,
+
+    /// Exit 1 also when the Date field is further than the tolerance from
+    /// the signing time (by default that is only reported as a warning).
+    #[arg(long)]
+    pub(crate) strict: bool,
+
+    /// How far the Date field may be from the signing time before it is
+    /// reported: seconds, or with a unit (`90m`, `2h`, `1d`). Default 1h.
+    #[arg(long, value_name = "DURATION", value_parser = crate::args::parse_tolerance)]
+    pub(crate) date_tolerance: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Args)]
@@ -388,4 +403,31 @@ mod tests {
     fn grammar_is_consistent() {
         Cli::command().debug_assert();
     }
+}
+
+/// A duration for `--date-tolerance`: seconds, or a number with `s`, `m`,
+/// `h` or `d`.
+pub(crate) fn parse_tolerance(text: &str) -> Result<std::time::Duration, String> {
+    let (digits, unit) = match text.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((index, _)) => text.split_at(index),
+        None => (text, "s"),
+    };
+    let factor = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => {
+            return Err(format!(
+                "`{text}`: expected seconds or a number with s, m, h or d"
+            ));
+        }
+    };
+    let value: u64 = digits
+        .parse()
+        .map_err(|_| format!("`{text}`: expected seconds or a number with s, m, h or d"))?;
+    value
+        .checked_mul(factor)
+        .map(std::time::Duration::from_secs)
+        .ok_or_else(|| format!("`{text}`: too long"))
 }

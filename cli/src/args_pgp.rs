@@ -26,7 +26,11 @@ pub(crate) enum PgpCommand {
     /// one of them by a `--cert` certificate with a valid user ID whose
     /// address is the From address. Exits 1 otherwise (invalid, partially
     /// signed, unsigned, signed by someone else, unknown signer), 2 on
-    /// malformed input.
+    /// malformed input. Exits 1 too when the header shows someone other
+    /// than the signer: a From display name naming another address, a
+    /// Sender other than the From mailbox. A Reply-To in another domain and
+    /// a Date more than an hour (`--date-tolerance`) from the signature's
+    /// creation time are warnings (exit 1 for the Date with `--strict`).
     Verify(PgpVerifyArgs),
 
     /// Encrypt a message read from standard input to every certificate of
@@ -102,6 +106,16 @@ pub(crate) struct PgpVerifyArgs {
     /// tampered or partially signed message).
     #[arg(long, value_name = "OUT.eml")]
     pub(crate) output: Option<PathBuf>,
+
+    /// Exit 1 also when the Date field is further than the tolerance from
+    /// the signing time (by default that is only reported as a warning).
+    #[arg(long)]
+    pub(crate) strict: bool,
+
+    /// How far the Date field may be from the signing time before it is
+    /// reported: seconds, or with a unit (`90m`, `2h`, `1d`). Default 1h.
+    #[arg(long, value_name = "DURATION", value_parser = crate::args::parse_tolerance)]
+    pub(crate) date_tolerance: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Args)]

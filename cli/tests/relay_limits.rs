@@ -517,6 +517,32 @@ fn only_trusted_or_authenticated_clients_may_submit_outbound_mail() {
     let session = String::from_utf8_lossy(&session);
     assert!(session.contains("535 5.7.8"), "{session}");
     assert!(session.contains("554 5.7.1"), "{session}");
+    // AUTH LOGIN (username and password each after a 334), for a sender of
+    // alice's.
+    let session = run(
+        "openssl",
+        &[
+            "s_client",
+            "-starttls",
+            "smtp",
+            "-connect",
+            &connect,
+            "-CAfile",
+            "root.pem",
+            "-crlf",
+            "-quiet",
+        ],
+        // base64("alice@behoerde.example"), base64("geheim")
+        b"EHLO client.test\nAUTH LOGIN\nYWxpY2VAYmVob2VyZGUuZXhhbXBsZQ==\nZ2VoZWlt\n\
+          MAIL FROM:<Alice@Behoerde.Example>\nRSET\nMAIL FROM:<>\nQUIT\n",
+        d,
+    );
+    let session = String::from_utf8_lossy(&session);
+    assert!(session.contains("334 VXNlcm5hbWU6"), "{session}");
+    assert!(session.contains("334 UGFzc3dvcmQ6"), "{session}");
+    assert!(session.contains("235 2.7.0"), "{session}");
+    assert!(session.contains("250 2.1.0"), "{session}");
+    assert!(session.contains("553 5.7.1 <>"), "{session}");
 
     // The trusted network may submit, and its mail is signed.
     let mut trusted = Client::new(connect_from(2, port).unwrap());

@@ -5,14 +5,17 @@
 use std::io::{self, Read};
 use std::time::SystemTime;
 
-use mail_message::{EmailAddress, Entity, Verdict};
+use mail_message::{EmailAddress, Entity, Finding, Verdict};
 use rule_engine::{Action, Detail, RecipientGroup};
 use serde_json::json;
 
 use crate::certificates::{hex, pgp_certificate, pgp_entry, smime_entry};
 use crate::facts::MailFacts;
 use crate::gateway::{Envelope, Gateway};
-use crate::headers::{EditError, HeaderBlock, RESULT_FIELD_PREFIX, edit_header, header_section};
+use crate::headers::{
+    EditError, HeaderBlock, InnerFields, RESULT_FIELD_PREFIX, edit_header, header_section,
+    merge_inner_header,
+};
 use crate::notification::Notice;
 use crate::outbound::decisions_json;
 use crate::outcome::{Disposition, Outcome, Step, Transport};
@@ -114,7 +117,13 @@ struct SignatureReport {
     method: Option<&'static str>,
     signer: Option<String>,
     reason: Option<String>,
+    /// What the header says beside the signature (display name, Sender,
+    /// Reply-To, Date against signing time): finding names.
+    warnings: Vec<&'static str>,
     harvest: Vec<NewEntry>,
+    /// The OpenPGP report behind it, to judge again against the header
+    /// the reader will see (after protected header fields were merged).
+    pgp: Option<pgp_core::Verification>,
 }
 
 impl SignatureReport {
@@ -124,7 +133,22 @@ impl SignatureReport {
             method: None,
             signer: None,
             reason: None,
+            warnings: Vec::new(),
             harvest: Vec::new(),
+            pgp: None,
+        }
+    }
+
+    /// A signature that could not be judged at all.
+    fn failed(method: &'static str, reason: String) -> Self {
+        SignatureReport {
+            status: "invalid",
+            method: Some(method),
+            signer: None,
+            reason: Some(reason),
+            warnings: Vec::new(),
+            harvest: Vec::new(),
+            pgp: None,
         }
     }
 
@@ -139,6 +163,9 @@ impl SignatureReport {
         }
         if let Some(signer) = &self.signer {
             value.push_str(&format!("; signer={signer}"));
+        }
+        if !self.warnings.is_empty() {
+            value.push_str(&format!("; warning={}", self.warnings.join(",")));
         }
         if let Some(reason) = &self.reason {
             value.push_str(&format!("; reason=\"{}\"", reason.replace('"', "'")));
@@ -216,11 +243,30 @@ impl Gateway {
             },
             _ => (None, "none".to_owned(), None),
         };
+        // Header fields from inside the decrypted entity never pass for
+        // outer fields or gateway results; RFC 9788 protected header
+        // fields replace the outer ones (headers.rs, `merge_inner`).
+        let mut inner_fields = None;
+        let decrypted = match decrypted {
+            Some(plain) => match merge_inner_header(&stripped, &plain) {
+                Ok((merged, sorted)) => {
+                    inner_fields = Some(sorted);
+                    Some(merged)
+                }
+                Err(EditError::Io(error)) if error.kind() != io::ErrorKind::InvalidData => {
+                    return self.spool_failed(envelope, &error);
+                }
+                Err(error) => return self.inbound_malformed(envelope, &error.to_string(), now),
+            },
+            None => None,
+        };
         let content = decrypted.as_ref().unwrap_or(&stripped);
 
         // Verify.
         let report = match pgp_inner {
-            Some(report) => report,
+            // Signed inside the OpenPGP encryption: judged again against
+            // the header as merged.
+            Some(report) => self.pgp_rejudge(report, content, now),
             None => match protection(content) {
                 Ok(Protection::SmimeSigned) => self.smime_verify(content, now),
                 Ok(Protection::PgpSigned) => self.pgp_verify(content, now),
@@ -249,10 +295,31 @@ impl Gateway {
             result: report.header(),
         });
 
-        // Decide.
+        // Annotate: the decrypted message only for recipients whose policy
+        // says decrypt.
+        let annotate = |body: &SpooledMessage| {
+            edit_header(body, |block| {
+                block.prepend("X-Mailgate-Decryption", &decryption_header);
+                block.prepend("X-Mailgate-Signature", &report.header());
+            })
+        };
+        let annotated = match (annotate(content), annotate(&stripped)) {
+            (Ok(decrypted), Ok(received)) => (decrypted, received),
+            (Err(EditError::Io(error)), _) | (_, Err(EditError::Io(error))) => {
+                return self.spool_failed(envelope, &error);
+            }
+            // A decrypted entity whose header cannot be parsed goes as it is.
+            _ => (content.clone(), stripped.clone()),
+        };
+        let (as_decrypted, as_received) = annotated;
+
+        // Decide. The policy reads the message with the result fields the
+        // gateway wrote (and no others), so a rule can act on a signature
+        // warning: `header = { name = "X-Mailgate-Signature", contains =
+        // "warning=" }`.
         let policy = self.current_policy();
         let facts = MailFacts::new(self, now, report.valid());
-        let parsed = match content.summary() {
+        let parsed = match as_decrypted.summary() {
             Ok(parsed) => parsed,
             Err(error) => return self.spool_failed(envelope, &error),
         };
@@ -307,23 +374,6 @@ impl Gateway {
             }
         }
 
-        // Annotate: the decrypted message only for recipients whose policy
-        // says decrypt.
-        let annotate = |body: &SpooledMessage| {
-            edit_header(body, |block| {
-                block.prepend("X-Mailgate-Decryption", &decryption_header);
-                block.prepend("X-Mailgate-Signature", &report.header());
-            })
-        };
-        let annotated = match (annotate(content), annotate(&stripped)) {
-            (Ok(decrypted), Ok(received)) => (decrypted, received),
-            (Err(EditError::Io(error)), _) | (_, Err(EditError::Io(error))) => {
-                return self.spool_failed(envelope, &error);
-            }
-            // A decrypted entity whose header cannot be parsed goes as it is.
-            _ => (content.clone(), stripped.clone()),
-        };
-        let (as_decrypted, as_received) = annotated;
         let mut dispositions = Vec::new();
         let mut archive = Vec::new();
         for group in evaluation.groups() {
@@ -345,8 +395,39 @@ impl Gateway {
                 "decisions": decisions_json(&evaluation),
                 "signature": report.header(),
                 "decryption": decryption_header,
+                "inner_fields": inner_fields.as_ref().map(InnerFields::to_json),
                 "steps": steps,
             }),
+        }
+    }
+
+    /// How far a Date field may be from the signing time before the
+    /// signature report warns (`date-differs-from-signing-time`).
+    fn date_tolerance(&self) -> std::time::Duration {
+        mail_message::DEFAULT_DATE_TOLERANCE
+    }
+
+    /// An OpenPGP report from inside the encryption, judged against the
+    /// header of `message` (the decrypted message as delivered).
+    fn pgp_rejudge(
+        &self,
+        report: SignatureReport,
+        message: &SpooledMessage,
+        now: SystemTime,
+    ) -> SignatureReport {
+        let Some(verification) = &report.pgp else {
+            return report;
+        };
+        let rejudged = header_section(message)
+            .map_err(pgp_core::Error::Io)
+            .and_then(|(header, _)| {
+                verification
+                    .clone()
+                    .judged_against(&header, &self.pgp_verifier(message, now))
+            });
+        match rejudged {
+            Ok(verification) => pgp_report(&verification),
+            Err(error) => SignatureReport::failed("pgp", error.to_string()),
         }
     }
 
@@ -646,13 +727,7 @@ impl Gateway {
         };
         match verified {
             Ok(verification) => pgp_report(&verification),
-            Err(error) => SignatureReport {
-                status: "invalid",
-                method: Some("pgp"),
-                signer: None,
-                reason: Some(error.to_string()),
-                harvest: Vec::new(),
-            },
+            Err(error) => SignatureReport::failed("pgp", error.to_string()),
         }
     }
 
@@ -694,21 +769,26 @@ impl Gateway {
                     method: Some("smime"),
                     signer,
                     reason,
+                    warnings: verification
+                        .findings_with(self.date_tolerance())
+                        .iter()
+                        .map(Finding::name)
+                        .collect(),
                     harvest,
+                    pgp: None,
                 }
             }
-            Err(error) => SignatureReport {
-                status: "invalid",
-                method: Some("smime"),
-                signer: None,
-                reason: Some(error.to_string()),
-                harvest: Vec::new(),
-            },
+            Err(error) => SignatureReport::failed("smime", error.to_string()),
         }
     }
 }
 
 fn pgp_report(verification: &pgp_core::Verification) -> SignatureReport {
+    let warnings = verification
+        .findings_with(mail_message::DEFAULT_DATE_TOLERANCE)
+        .iter()
+        .map(Finding::name)
+        .collect();
     let status = status_of(verification.verdict());
     let signer = verification
         .signers()
@@ -724,9 +804,11 @@ fn pgp_report(verification: &pgp_core::Verification) -> SignatureReport {
         method: Some("pgp"),
         signer,
         reason,
+        warnings,
         // The signer's certificate is already trusted (it verified);
         // OpenPGP harvesting is of Autocrypt headers and attached keys.
         harvest: Vec::new(),
+        pgp: Some(verification.clone()),
     }
 }
 

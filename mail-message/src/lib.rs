@@ -42,6 +42,7 @@
 mod address;
 mod background_writer;
 mod compose;
+mod date;
 mod mailbox;
 mod mime;
 mod signed_split;
@@ -53,6 +54,7 @@ mod watch;
 
 pub use address::{AddressError, EmailAddress};
 pub use compose::{one_line, rfc5322_date};
+pub use date::parse_rfc5322_date;
 pub use mailbox::{MAX_ADDRESS, MAX_DOMAIN, MAX_LOCAL_PART, Mailbox, MailboxError};
 pub use mime::{
     ContentType, Entity, Envelope, Field, LineBreak, MAX_DEPTH, MimeError, Multipart, canonicalize,
@@ -64,4 +66,4 @@ pub use spooled_entity::{
     encryptable_as_is, signable_as_is,
 };
 pub use tree::{DuplicateField, MessageTree, Part, PartKind, Place};
-pub use verdict::{Coverage, Verdict};
+pub use verdict::{Coverage, DEFAULT_DATE_TOLERANCE, Finding, HeaderIdentity, Verdict};

@@ -1,5 +1,11 @@
 //! The vocabulary both S/MIME and PGP/MIME verification report in, so a
-//! gateway treats their answers alike.
+//! gateway treats their answers alike, and the judgement of the header
+//! fields that name the author beside the signature ([`HeaderIdentity`]).
+
+use std::time::{Duration, SystemTime};
+
+use crate::date::parse_rfc5322_date;
+use crate::{EmailAddress, Entity};
 
 /// How much of a message a signature covers. Deliberately exhaustive: every
 /// verdict must decide each case, so a new one cannot slip through as signed.
@@ -41,4 +47,506 @@ pub enum Verdict {
     PartiallySigned,
     /// No signature at all.
     Unsigned,
+}
+
+/// How far the `Date` field may be from the signing time before it is a
+/// finding: mail clients flag more than an hour.
+pub const DEFAULT_DATE_TOLERANCE: Duration = Duration::from_secs(3600);
+
+/// Something about who a message claims to be from that the signature
+/// verdict alone does not say: a valid signature can come with header fields
+/// that make a reader believe someone else wrote it.
+///
+/// ```
+/// use mail_message::{EmailAddress, Entity, HeaderIdentity};
+/// let message = b"From: manager@bigcorporation.de <eve@bigcorporation.de>\r\n\r\nPay\r\n";
+/// let identity = HeaderIdentity::of(&Entity::parse(message)?);
+/// let eve: EmailAddress = "eve@bigcorporation.de".parse()?;
+/// let findings = identity.findings(&[eve], &[], mail_message::DEFAULT_DATE_TOLERANCE);
+/// assert_eq!(findings[0].name(), "display-name-names-other-address");
+/// assert!(findings[0].is_identity_mismatch());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Finding {
+    /// The `From` display name (or a comment in it) shows an address that
+    /// is not the signer's (`manager@bigcorporation.de
+    /// <eve@bigcorporation.de>`); encoded words and look-alike characters
+    /// (full-width `＠`) are read as a mail client shows them.
+    DisplayNameNamesOtherAddress {
+        /// The address the display name shows.
+        shown: String,
+    },
+    /// `Sender` names another mailbox than the `From` the signature binds,
+    /// or appears more than once, or cannot be read: clients show it as the
+    /// one who sent the mail.
+    SenderDiffers {
+        /// The `Sender` value.
+        sender: String,
+    },
+    /// `Reply-To` points to another domain than the signer's: answers go
+    /// elsewhere (a warning; mailing lists do this legitimately).
+    ReplyToOtherDomain {
+        /// The Reply-To address outside the signer's domain.
+        reply_to: String,
+    },
+    /// The signing time (S/MIME signing-time attribute, OpenPGP signature
+    /// creation time) and the `Date` field differ by more than the
+    /// tolerance: an old signed message may have been replayed under a new
+    /// date, or the other way round.
+    DateDiffersFromSigningTime {
+        /// How far apart they are, in whole seconds.
+        difference: Duration,
+    },
+}
+
+impl Finding {
+    /// The finding's name as result headers and JSON reports write it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Finding::DisplayNameNamesOtherAddress { .. } => "display-name-names-other-address",
+            Finding::SenderDiffers { .. } => "sender-differs",
+            Finding::ReplyToOtherDomain { .. } => "reply-to-other-domain",
+            Finding::DateDiffersFromSigningTime { .. } => "date-differs-from-signing-time",
+        }
+    }
+
+    /// Whether the finding means the reader is shown another author than
+    /// the signer (display name, Sender): a verifier answers "no" for it,
+    /// however valid the signature. The others are warnings.
+    pub fn is_identity_mismatch(&self) -> bool {
+        matches!(
+            self,
+            Finding::DisplayNameNamesOtherAddress { .. } | Finding::SenderDiffers { .. }
+        )
+    }
+}
+
+impl std::fmt::Display for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Finding::DisplayNameNamesOtherAddress { shown } => write!(
+                f,
+                "the From display name shows {shown}, which is not the signer's address"
+            ),
+            Finding::SenderDiffers { sender } => write!(
+                f,
+                "Sender ({sender}) names another mailbox than the signed From"
+            ),
+            Finding::ReplyToOtherDomain { reply_to } => write!(
+                f,
+                "Reply-To ({reply_to}) points outside the signer's domain"
+            ),
+            Finding::DateDiffersFromSigningTime { difference } => write!(
+                f,
+                "the Date field is {} s away from the signing time",
+                difference.as_secs()
+            ),
+        }
+    }
+}
+
+/// The header fields that tell a reader who wrote a message, read once so
+/// that S/MIME and OpenPGP verification judge them alike.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HeaderIdentity {
+    /// The unfolded value of the single `From` field.
+    from_value: Option<String>,
+    from: Vec<EmailAddress>,
+    /// The unfolded values of every `Sender` field.
+    sender_values: Vec<String>,
+    reply_to: Vec<EmailAddress>,
+    date: Option<SystemTime>,
+}
+
+impl HeaderIdentity {
+    /// The identity fields of a message's header.
+    pub fn of(entity: &Entity<'_>) -> HeaderIdentity {
+        let single = |name: &str| {
+            (entity.count(name) == 1)
+                .then(|| entity.field(name).map(|f| f.value()))
+                .flatten()
+        };
+        let from_value = single("from");
+        let from = from_value
+            .as_deref()
+            .and_then(|v| EmailAddress::parse_mailboxes(v).ok())
+            .unwrap_or_default();
+        let sender_values = entity
+            .fields()
+            .iter()
+            .filter(|f| f.is("sender"))
+            .map(|f| f.value())
+            .collect();
+        let reply_to = entity
+            .fields()
+            .iter()
+            .filter(|f| f.is("reply-to"))
+            .filter_map(|f| EmailAddress::parse_mailboxes(&f.value()).ok())
+            .flatten()
+            .collect();
+        let date = single("date").and_then(|v| parse_rfc5322_date(&v));
+        HeaderIdentity {
+            from_value,
+            from,
+            sender_values,
+            reply_to,
+            date,
+        }
+    }
+
+    /// The `Date` field's instant, if there is exactly one that parses.
+    pub fn date(&self) -> Option<SystemTime> {
+        self.date
+    }
+
+    /// What the header says beyond the signature, judged against the
+    /// addresses the valid signatures certify (`signers`) and the signing
+    /// times they claim. Nothing is judged without a signer. A missing or
+    /// unreadable `Date` is not a date finding (there is nothing to compare).
+    pub fn findings(
+        &self,
+        signers: &[EmailAddress],
+        signing_times: &[SystemTime],
+        date_tolerance: Duration,
+    ) -> Vec<Finding> {
+        let mut findings = Vec::new();
+        if signers.is_empty() {
+            return findings;
+        }
+        let signer_keys: Vec<String> = signers.iter().map(address_key).collect();
+        if let Some(value) = &self.from_value {
+            let shown = shown_addresses(value)
+                .into_iter()
+                .find(|shown| !signer_keys.contains(shown));
+            if let Some(shown) = shown {
+                findings.push(Finding::DisplayNameNamesOtherAddress { shown });
+            }
+        }
+        match self.sender_values.as_slice() {
+            [] => {}
+            [value] => {
+                let sender = EmailAddress::parse_mailboxes(value).unwrap_or_default();
+                let same =
+                    matches!((sender.as_slice(), self.from.as_slice()), ([s], [f]) if s == f);
+                if !same {
+                    findings.push(Finding::SenderDiffers {
+                        sender: value.clone(),
+                    });
+                }
+            }
+            several => findings.push(Finding::SenderDiffers {
+                sender: several.join(", "),
+            }),
+        }
+        // The signer's domain: that of a signer address which is the From
+        // address, else those of every signer address.
+        let from_signers: Vec<&EmailAddress> =
+            signers.iter().filter(|s| self.from.contains(s)).collect();
+        let domains: Vec<String> = if from_signers.is_empty() {
+            signers.iter().map(|s| domain_key(s.domain())).collect()
+        } else {
+            from_signers
+                .iter()
+                .map(|s| domain_key(s.domain()))
+                .collect()
+        };
+        if let Some(other) = self.reply_to.iter().find(|r| {
+            let domain = domain_key(r.domain());
+            !domains
+                .iter()
+                .any(|d| domain == *d || domain.ends_with(&format!(".{d}")))
+        }) {
+            findings.push(Finding::ReplyToOtherDomain {
+                reply_to: other.to_string(),
+            });
+        }
+        if let Some(date) = self.date {
+            let difference = signing_times
+                .iter()
+                .map(|t| {
+                    t.duration_since(date)
+                        .or_else(|_| date.duration_since(*t))
+                        .unwrap_or_default()
+                })
+                .max();
+            if let Some(difference) = difference.filter(|d| *d > date_tolerance) {
+                findings.push(Finding::DateDiffersFromSigningTime {
+                    difference: Duration::from_secs(difference.as_secs()),
+                });
+            }
+        }
+        findings
+    }
+}
+
+/// An address as compared here: lower case, no trailing dot on the domain.
+fn address_key(address: &EmailAddress) -> String {
+    format!(
+        "{}@{}",
+        address.local_part().to_lowercase(),
+        domain_key(address.domain())
+    )
+}
+
+fn domain_key(domain: &str) -> String {
+    domain.trim_end_matches('.').to_lowercase()
+}
+
+/// Every address a mail client would show in a `From` value: encoded words
+/// decoded, compatibility characters folded (NFKC turns `＠` into `@`),
+/// ideographic full stops read as dots, invisible characters removed; then
+/// every `local@domain.tld` in the text, angle address included, lower case.
+pub(crate) fn shown_addresses(value: &str) -> Vec<String> {
+    use unicode_normalization::UnicodeNormalization;
+    let decoded = decode_encoded_words(value);
+    let text: Vec<char> = decoded
+        .nfkc()
+        .filter(|c| {
+            !matches!(
+                c,
+                '\u{00AD}' | '\u{200B}'..='\u{200F}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}'
+            )
+        })
+        .map(|c| match c {
+            '\u{3002}' | '\u{FF0E}' | '\u{FF61}' => '.',
+            c => c,
+        })
+        .collect();
+    let local_char = |c: char| c.is_alphanumeric() || ".!#$%&'*+/=?^_`{|}~-".contains(c);
+    let domain_char = |c: char| c.is_alphanumeric() || c == '-' || c == '.';
+    let mut found = Vec::new();
+    for (at, _) in text.iter().enumerate().filter(|(_, c)| **c == '@') {
+        let before = text.get(..at).unwrap_or_default();
+        let start = before
+            .iter()
+            .rposition(|c| !local_char(*c))
+            .map_or(0, |p| p + 1);
+        let after = text.get(at + 1..).unwrap_or_default();
+        let end = after
+            .iter()
+            .position(|c| !domain_char(*c))
+            .unwrap_or(after.len());
+        let local: String = before.get(start..).unwrap_or_default().iter().collect();
+        let domain: String = after.get(..end).unwrap_or_default().iter().collect();
+        let local = local.trim_matches('.');
+        let domain = domain.trim_matches('.');
+        let labels_ok = domain.contains('.') && domain.split('.').all(|label| !label.is_empty());
+        if !local.is_empty() && labels_ok {
+            let key = format!("{}@{}", local.to_lowercase(), domain.to_lowercase());
+            if !found.contains(&key) {
+                found.push(key);
+            }
+        }
+    }
+    found
+}
+
+/// `value` with RFC 2047 encoded words (`=?charset?B|Q?text?=`) decoded;
+/// whitespace between two adjacent encoded words is dropped, as RFC 2047
+/// section 6.2 says (an address split over two words must still be seen).
+/// ISO 8859-1 and Windows-1252 are read byte for byte; other charsets as
+/// UTF-8, lossily.
+fn decode_encoded_words(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    let mut pending_space = String::new();
+    let mut last_was_word = false;
+    while !rest.is_empty() {
+        let Some(start) = rest.find("=?") else {
+            out.push_str(&pending_space);
+            out.push_str(rest);
+            break;
+        };
+        let (before, candidate) = rest.split_at(start);
+        if let Some((decoded, used)) = encoded_word(candidate) {
+            if !(last_was_word && before.chars().all(char::is_whitespace)) {
+                out.push_str(&pending_space);
+                out.push_str(before);
+            }
+            pending_space.clear();
+            out.push_str(&decoded);
+            last_was_word = true;
+            rest = candidate.get(used..).unwrap_or_default();
+            let spaces = rest.len() - rest.trim_start().len();
+            pending_space.push_str(rest.get(..spaces).unwrap_or_default());
+            rest = rest.get(spaces..).unwrap_or_default();
+        } else {
+            out.push_str(&pending_space);
+            pending_space.clear();
+            out.push_str(before);
+            out.push_str("=?");
+            last_was_word = false;
+            rest = candidate.get(2..).unwrap_or_default();
+        }
+    }
+    out
+}
+
+/// One encoded word at the start of `text`: its decoded text and length.
+fn encoded_word(text: &str) -> Option<(String, usize)> {
+    let inner = text.strip_prefix("=?")?;
+    let (charset, inner) = inner.split_once('?')?;
+    let (encoding, inner) = inner.split_once('?')?;
+    let end = inner.find("?=")?;
+    let payload = inner.get(..end)?;
+    if payload.contains(char::is_whitespace) || charset.is_empty() {
+        return None;
+    }
+    let bytes = match encoding {
+        "B" | "b" => crate::decode_base64(payload.as_bytes()).ok()?,
+        "Q" | "q" => {
+            let mut bytes = Vec::with_capacity(payload.len());
+            let mut input = payload.bytes();
+            while let Some(b) = input.next() {
+                match b {
+                    b'_' => bytes.push(b' '),
+                    b'=' => {
+                        let hex = [input.next()?, input.next()?];
+                        let hex = std::str::from_utf8(&hex).ok()?;
+                        bytes.push(u8::from_str_radix(hex, 16).ok()?);
+                    }
+                    other => bytes.push(other),
+                }
+            }
+            bytes
+        }
+        _ => return None,
+    };
+    // RFC 2231 language suffix: `utf-8*de`.
+    let charset = charset
+        .split('*')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let decoded = if charset == "iso-8859-1" || charset == "windows-1252" || charset == "latin1" {
+        bytes.iter().map(|&b| char::from(b)).collect()
+    } else {
+        String::from_utf8_lossy(&bytes).into_owned()
+    };
+    let used = 2 + text.get(2..)?.len() - inner.len() + end + 2;
+    Some((decoded, used))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::*;
+    use proptest::prelude::*;
+
+    fn eve() -> EmailAddress {
+        "eve@bigcorporation.de".parse().unwrap()
+    }
+
+    fn findings(header: &str) -> Vec<&'static str> {
+        let message = format!("{header}\r\n\r\nbody\r\n");
+        let entity = Entity::parse(message.as_bytes()).unwrap();
+        let signing = parse_rfc5322_date("Mon, 07 Dec 2026 17:00:00 +0000").unwrap();
+        HeaderIdentity::of(&entity)
+            .findings(&[eve()], &[signing], DEFAULT_DATE_TOLERANCE)
+            .iter()
+            .map(Finding::name)
+            .collect()
+    }
+
+    #[test]
+    fn honest_headers_have_no_findings() {
+        assert!(findings("From: Eve Example <eve@bigcorporation.de>").is_empty());
+        assert!(findings("From: \"eve@bigcorporation.de\" <eve@bigcorporation.de>").is_empty());
+        assert!(
+            findings("From: eve@bigcorporation.de\r\nSender: EVE@bigcorporation.de").is_empty()
+        );
+        assert!(
+            findings("From: eve@bigcorporation.de\r\nReply-To: team@lists.bigcorporation.de")
+                .is_empty()
+        );
+        assert!(
+            findings("From: eve@bigcorporation.de\r\nDate: Mon, 07 Dec 2026 17:59:00 +0000")
+                .is_empty()
+        );
+        assert!(findings("From: Team@Work <eve@bigcorporation.de>").is_empty());
+    }
+
+    #[test]
+    fn display_names_that_show_another_address() {
+        for from in [
+            "From: manager@bigcorporation.de <eve@bigcorporation.de>",
+            "From: \"Manager (manager@bigcorporation.de)\" <eve@bigcorporation.de>",
+            "From: =?utf-8?q?manager=40bigcorporation=2Ede?= <eve@bigcorporation.de>",
+            "From: =?utf-8?b?bWFuYWdlckBiaWdjb3Jwb3JhdGlvbi5kZQ==?= <eve@bigcorporation.de>",
+            "From: =?utf-8?q?manager?= =?utf-8?q?=40bigcorporation.de?= <eve@bigcorporation.de>",
+            "From: manager\u{FF20}bigcorporation\u{3002}de <eve@bigcorporation.de>",
+            "From: mana\u{200B}ger@bigcorporation.de <eve@bigcorporation.de>",
+            "From: <eve@bigcorporation.de> (manager@bigcorporation.de)",
+        ] {
+            assert_eq!(
+                findings(from),
+                ["display-name-names-other-address"],
+                "{from}"
+            );
+        }
+    }
+
+    #[test]
+    fn sender_reply_to_and_date() {
+        assert_eq!(
+            findings("From: eve@bigcorporation.de\r\nSender: manager@bigcorporation.de"),
+            ["sender-differs"]
+        );
+        assert_eq!(
+            findings(
+                "From: eve@bigcorporation.de\r\nSender: eve@bigcorporation.de\r\nSender: x@y.de"
+            ),
+            ["sender-differs"]
+        );
+        assert_eq!(
+            findings("From: eve@bigcorporation.de\r\nReply-To: eve@bigcorporation.de.evil.example"),
+            ["reply-to-other-domain"]
+        );
+        assert_eq!(
+            findings("From: eve@bigcorporation.de\r\nDate: Mon, 07 Dec 2026 15:59:59 +0000"),
+            ["date-differs-from-signing-time"]
+        );
+        // Without a signer nothing is judged.
+        let entity = Entity::parse(b"From: a@b.example <c@d.example>\r\n\r\n").unwrap();
+        assert!(
+            HeaderIdentity::of(&entity)
+                .findings(&[], &[], DEFAULT_DATE_TOLERANCE)
+                .is_empty()
+        );
+    }
+
+    proptest! {
+        /// Any address put into the display name, in any case, between any
+        /// text, is seen unless it is the signer's.
+        #[test]
+        fn any_other_address_in_the_display_name_is_seen(
+            local in "[a-z][a-z0-9._-]{0,10}[a-z0-9]",
+            domain in "[a-z][a-z0-9-]{0,8}\\.[a-z]{2,6}",
+            before in "[A-Za-z ]{0,8}",
+            after in "[A-Za-z ]{0,8}",
+            upper in any::<bool>(),
+            encoded in any::<bool>(),
+        ) {
+            let shown = format!("{local}@{domain}");
+            let shown = if upper { shown.to_uppercase() } else { shown };
+            let display = format!("{before} {shown} {after}");
+            let display = if encoded {
+                format!("=?utf-8?b?{}?=", String::from_utf8(crate::encode_base64(display.as_bytes(), crate::LineBreak::Crlf)).unwrap().trim())
+            } else {
+                format!("\"{display}\"")
+            };
+            let found = findings(&format!("From: {display} <eve@bigcorporation.de>"));
+            let is_signer = format!("{local}@{domain}") == "eve@bigcorporation.de";
+            prop_assert_eq!(found.contains(&"display-name-names-other-address"), !is_signer);
+        }
+
+        /// No From value panics the scanner.
+        #[test]
+        fn any_from_value_is_judged(value in "\\PC{0,80}") {
+            let _ = shown_addresses(&value);
+            let _ = decode_encoded_words(&value);
+        }
+    }
 }

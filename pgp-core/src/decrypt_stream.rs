@@ -24,7 +24,7 @@ use crate::decryption::{Decryptor, Helper, Protection, check_outcome};
 use crate::error::Error;
 use crate::guard;
 use crate::pgp_mime::{MAX_HEADER, STREAM_BUFFER};
-use crate::verification::{Coverage, Verification, addresses};
+use crate::verification::{Coverage, Verification};
 
 /// Decrypted spools up to this size are verified (RFC 3156 section 6.1,
 /// inline signatures) exactly as in memory; larger ones only when they
@@ -239,11 +239,10 @@ impl Decryptor {
         }
         let protection = helper.protection();
         let signatures = std::mem::take(&mut helper.recorder.results);
-        let from = addresses(&entity, "from");
         let verification = if signatures.is_empty() {
             self.verify_spooled(&mut spool, &header, written)?
         } else {
-            Verification::new(Coverage::Whole, signatures, from, None, &self.verifier)
+            Verification::new(Coverage::Whole, signatures, &entity, None, &self.verifier)
         };
         Ok(SpooledDecryption {
             outer_header: entity.outer_header(),
@@ -295,7 +294,7 @@ impl Decryptor {
     ) -> Result<Verification, Error> {
         let entity = Entity::parse(header)?;
         if length > IN_MEMORY_VERIFY && !has_signature_marker(spool)? {
-            return Ok(Verification::unsigned(addresses(&entity, "from")));
+            return Ok(Verification::unsigned(&entity));
         }
         spool.seek(SeekFrom::Start(0))?;
         if length > self.max_in_memory {
@@ -328,7 +327,7 @@ impl Decryptor {
             .content_type()
             .is_ok_and(|t| t.mime_type().eq_ignore_ascii_case("multipart/signed"));
         if !signed {
-            return Ok(Verification::unsigned(addresses(entity, "from")));
+            return Ok(Verification::unsigned(entity));
         }
         spool.seek(SeekFrom::Start(0))?;
         let outer = mail_message::canonicalize(&entity.outer_header());

@@ -27,7 +27,7 @@ use crate::guard;
 use crate::keys;
 use crate::pgp_mime::{self, Found, STREAM_BUFFER};
 use crate::rsa_decryptor::SecretKeyBackend;
-use crate::verification::{Coverage, Recorder, Signature, Verification, Verifier, addresses};
+use crate::verification::{Coverage, Recorder, Signature, Verification, Verifier};
 
 /// Decrypts messages with the caller's secret keys.
 ///
@@ -235,13 +235,7 @@ impl Decryptor {
         } else {
             // Signed inside the encrypted data (section 6.2): the signature
             // covers exactly what the encryption covers.
-            Verification::new(
-                coverage.clone(),
-                signatures,
-                addresses(&entity, "from"),
-                None,
-                &self.verifier,
-            )
+            Verification::new(coverage.clone(), signatures, &entity, None, &self.verifier)
         };
         Ok(Decrypted {
             message: decrypted,

@@ -77,7 +77,10 @@ pub use rsa_decryptor::SecretKeyBackend;
 pub use selection::{Rejection, Selection, Unusable, select_certificate};
 pub use sign_stream::MAX_REENCODE_IN_MEMORY;
 pub use signing::{Digest, Signer};
-pub use verification::{Coverage, Signature, SignatureStatus, Verdict, Verification, Verifier};
+pub use verification::{
+    Coverage, DEFAULT_DATE_TOLERANCE, Finding, Signature, SignatureStatus, Verdict, Verification,
+    Verifier,
+};
 pub use verify_stream::{MAX_SIGNATURE_PART, SpooledVerification};
 pub use wkd::{WkdFetcher, WkdUrls, lookup as wkd_lookup};
 pub use wkd_fetch::{HttpsFetcher, MAX_WKD_RESPONSE};

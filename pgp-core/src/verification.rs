@@ -14,8 +14,8 @@
 use std::io::Read;
 use std::time::SystemTime;
 
-pub use mail_message::{Coverage, Verdict};
-use mail_message::{EmailAddress, Entity, Envelope};
+pub use mail_message::{Coverage, DEFAULT_DATE_TOLERANCE, Finding, Verdict};
+use mail_message::{EmailAddress, Entity, Envelope, HeaderIdentity};
 use sequoia_openpgp::Cert;
 use sequoia_openpgp::KeyHandle;
 use sequoia_openpgp::parse::Parse;
@@ -102,9 +102,8 @@ impl Verifier {
     /// whose verdict says so.
     pub fn verify_message(&self, message: &[u8]) -> Result<Verification, Error> {
         let entity = Entity::parse(message)?;
-        let from = addresses(&entity, "from");
         let Some((path, found)) = pgp_mime::find(&entity, 0, "", false)? else {
-            return Ok(Verification::unsigned(from));
+            return Ok(Verification::unsigned(&entity));
         };
         let (signers, coverage, unwrapped) = match found {
             Found::Signed {
@@ -161,7 +160,9 @@ impl Verifier {
             }
             Found::Encrypted { .. } => (Vec::new(), Coverage::Unsigned, None),
         };
-        Ok(Verification::new(coverage, signers, from, unwrapped, self))
+        Ok(Verification::new(
+            coverage, signers, &entity, unwrapped, self,
+        ))
     }
 
     /// Verifies a detached signature (armored or binary) over `data`. A
@@ -232,6 +233,9 @@ impl Verifier {
         }
     }
 }
+
+/// The longest header section [`Verification::judged_against`] reads.
+const MAX_JUDGED_HEADER: usize = 1024 * 1024;
 
 /// The addresses of a single address field; empty when the field is absent,
 /// repeated, or malformed.
@@ -440,26 +444,30 @@ pub struct Verification {
     coverage: Coverage,
     signers: Vec<Signature>,
     from: Vec<EmailAddress>,
+    identity: HeaderIdentity,
+    /// The addresses of the valid user IDs of every valid signer.
+    signer_addresses: Vec<EmailAddress>,
     unwrapped: Option<Vec<u8>>,
 }
 
 impl Verification {
+    /// The report on `signers` over a message whose header is `message`.
     pub(crate) fn new(
         coverage: Coverage,
-        mut signers: Vec<Signature>,
-        from: Vec<EmailAddress>,
+        signers: Vec<Signature>,
+        message: &Entity<'_>,
         unwrapped: Option<Vec<u8>>,
         verifier: &Verifier,
     ) -> Verification {
-        for signer in &mut signers {
-            signer.bind(&from, &verifier.policy, verifier.time);
-        }
         let mut verification = Verification {
             coverage,
             signers,
-            from,
+            from: Vec::new(),
+            identity: HeaderIdentity::default(),
+            signer_addresses: Vec::new(),
             unwrapped,
         };
+        verification.judge_header(message, verifier);
         // Content whose signature does not hold is never handed out as
         // signed content.
         if !verification.releases_content() {
@@ -478,13 +486,75 @@ impl Verification {
         )
     }
 
-    pub(crate) fn unsigned(from: Vec<EmailAddress>) -> Verification {
+    pub(crate) fn unsigned(message: &Entity<'_>) -> Verification {
         Verification {
             coverage: Coverage::Unsigned,
             signers: Vec::new(),
-            from,
+            from: addresses(message, "from"),
+            identity: HeaderIdentity::of(message),
+            signer_addresses: Vec::new(),
             unwrapped: None,
         }
+    }
+
+    /// Binds the signers to the `From` of `message` and reads its identity
+    /// fields.
+    fn judge_header(&mut self, message: &Entity<'_>, verifier: &Verifier) {
+        self.from = addresses(message, "from");
+        self.identity = HeaderIdentity::of(message);
+        self.signer_addresses.clear();
+        for signer in &mut self.signers {
+            signer.bind(&self.from, &verifier.policy, verifier.time);
+            if signer.status == SignatureStatus::Valid
+                && let Some(cert) = &signer.certificate
+            {
+                self.signer_addresses.extend(
+                    keys::bound_addresses(cert, &verifier.policy, verifier.time)
+                        .into_iter()
+                        .map(|(address, _)| address),
+                );
+            }
+        }
+    }
+
+    /// The same signatures judged against the header of `message` instead
+    /// of the one they were verified with: for a gateway that delivers a
+    /// decrypted message whose header it rebuilt (protected header fields,
+    /// RFC 9788), so that the From it judges is the From the reader sees.
+    /// Coverage and signature results stay as they are.
+    pub fn judged_against(mut self, message: &[u8], verifier: &Verifier) -> Result<Self, Error> {
+        let header =
+            mail_message::stream::read_header_section(&mut &message[..], MAX_JUDGED_HEADER)?;
+        let entity = Entity::parse(&header)?;
+        self.judge_header(&entity, verifier);
+        Ok(self)
+    }
+
+    /// What the header fields say beside the signature, with the `Date`
+    /// field allowed [`DEFAULT_DATE_TOLERANCE`] (one hour) from the
+    /// signature creation time: see [`Verification::findings_with`].
+    pub fn findings(&self) -> Vec<Finding> {
+        self.findings_with(DEFAULT_DATE_TOLERANCE)
+    }
+
+    /// What the header fields say beside the signature, judged against
+    /// the valid signers of a wholly signed message: a `From` display name
+    /// showing an address no valid user ID of theirs carries, a `Sender`
+    /// other than the From mailbox, a `Reply-To` outside the signer's
+    /// domain, a `Date` more than `date_tolerance` from a signature's
+    /// creation time. Empty for a message that is not signed as a whole by
+    /// signatures that all hold (its verdict says so already).
+    ///
+    /// A finding with [`Finding::is_identity_mismatch`] means the reader
+    /// is shown someone other than the signer: treat it like a signature by
+    /// someone else. The others are warnings.
+    pub fn findings_with(&self, date_tolerance: std::time::Duration) -> Vec<Finding> {
+        if !self.releases_content() {
+            return Vec::new();
+        }
+        let times: Vec<SystemTime> = self.signers.iter().filter_map(|s| s.created).collect();
+        self.identity
+            .findings(&self.signer_addresses, &times, date_tolerance)
     }
 
     /// What the signature covers.

@@ -18,7 +18,7 @@ use mail_message::stream::{CanonicalWriter, HeldMessage, read_header_section};
 use crate::decryption::DEFAULT_MAX_PLAINTEXT;
 use crate::error::Error;
 use crate::pgp_mime::{MAX_HEADER, STREAM_BUFFER};
-use crate::verification::{Coverage, Verification, Verifier, addresses};
+use crate::verification::{Coverage, Verification, Verifier};
 
 /// The largest signature part accepted (a detached signature is a few
 /// hundred bytes; many signatures stay far below this).
@@ -104,7 +104,7 @@ impl Verifier {
             // Fewer than two parts: not a signed message at all.
             None => {
                 return Ok(SpooledVerification {
-                    verification: Verification::unsigned(addresses(&entity, "from")),
+                    verification: Verification::unsigned(&entity),
                     unwrapped: HeldMessage::Nothing,
                 });
             }
@@ -124,7 +124,7 @@ impl Verifier {
             Coverage::Whole
         };
         let verification =
-            Verification::new(coverage, signers, addresses(&entity, "from"), None, self);
+            Verification::new(coverage, signers, &entity, None, self);
         // As in memory: only a wholly covered message whose signatures all
         // hold is released.
         let unwrapped = if verification.releases_content() {

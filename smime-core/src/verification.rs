@@ -33,9 +33,9 @@ use crate::certificate::{Certificate, Curve, PublicKeyAlgorithm};
 use crate::digest::DigestAlgorithm;
 use crate::error::Error;
 use crate::signature_algorithm::{self, SignatureScheme};
-use mail_message::EmailAddress;
 use mail_message::{self as mime, ContentType, Entity, Envelope, MimeError, Multipart};
-pub use mail_message::{Coverage, Verdict};
+pub use mail_message::{Coverage, DEFAULT_DATE_TOLERANCE, Finding, Verdict};
+use mail_message::{EmailAddress, HeaderIdentity};
 
 /// DER contents of the emailProtection and anyExtendedKeyUsage OIDs, as
 /// `rustls-webpki` takes them.
@@ -107,6 +107,7 @@ impl Verifier {
         let entity = Entity::parse(message)?;
         let from = addresses(&entity, "from");
         let sender = addresses(&entity, "sender");
+        let identity = HeaderIdentity::of(&entity);
         let Some((path, signed)) = find_signed(&entity, 0, String::new())? else {
             return Ok(Verification {
                 coverage: Coverage::Unsigned,
@@ -114,6 +115,7 @@ impl Verifier {
                 certificates: Vec::new(),
                 from,
                 sender,
+                identity,
                 unwrapped: None,
             });
         };
@@ -147,6 +149,7 @@ impl Verifier {
             certificates: cms_result.certificates,
             from,
             sender,
+            identity,
             unwrapped,
         })
     }
@@ -745,10 +748,10 @@ pub enum SignatureStatus {
     #[error("the signature value does not verify")]
     BadSignature,
     /// A weak algorithm (MD5, SHA-1).
-    #[error("weak algorithm {0} refused")]
+    #[error("weak algorithm {} refused", crate::AlgorithmName(*.0))]
     WeakAlgorithm(ObjectIdentifier),
     /// An algorithm we do not implement.
-    #[error("unsupported algorithm {0}")]
+    #[error("unsupported algorithm {}", crate::AlgorithmName(*.0))]
     UnsupportedAlgorithm(ObjectIdentifier),
     /// An RSA key under 2048 bits.
     #[error("RSA key of {bits} bits refused")]
@@ -790,6 +793,7 @@ pub struct Verification {
     certificates: Vec<Certificate>,
     from: Vec<EmailAddress>,
     sender: Vec<EmailAddress>,
+    identity: HeaderIdentity,
     unwrapped: Option<Vec<u8>>,
 }
 
@@ -808,6 +812,7 @@ impl Verification {
             certificates,
             from: addresses(message, "from"),
             sender: addresses(message, "sender"),
+            identity: HeaderIdentity::of(message),
             unwrapped: None,
         }
     }
@@ -882,5 +887,38 @@ impl Verification {
     /// the signed entity), when the whole message was signed.
     pub fn unwrapped_message(&self) -> Option<&[u8]> {
         self.unwrapped.as_deref()
+    }
+
+    /// What the header fields say beside the signature, with the `Date`
+    /// field allowed [`DEFAULT_DATE_TOLERANCE`] (one hour) from the
+    /// signing-time attribute: see [`Verification::findings_with`].
+    pub fn findings(&self) -> Vec<Finding> {
+        self.findings_with(DEFAULT_DATE_TOLERANCE)
+    }
+
+    /// What the header fields say beside the signature, judged against
+    /// the valid signers of a wholly signed message: a `From` display name
+    /// showing an address none of their certificates carries, a `Sender`
+    /// other than the From mailbox, a `Reply-To` outside the signer's
+    /// domain, a `Date` more than `date_tolerance` from a signing-time
+    /// attribute. Empty for a message that is not signed as a whole by
+    /// signatures that all hold (its verdict says so already).
+    ///
+    /// A finding with [`Finding::is_identity_mismatch`] means the reader
+    /// is shown someone other than the signer: treat it like a signature by
+    /// someone else. The others are warnings.
+    pub fn findings_with(&self, date_tolerance: Duration) -> Vec<Finding> {
+        if !matches!(
+            self.verdict(),
+            Verdict::SignedByFrom | Verdict::SignedByOther
+        ) {
+            return Vec::new();
+        }
+        let addresses: Vec<EmailAddress> = self
+            .valid_signers()
+            .flat_map(|c| c.email_addresses().iter().cloned())
+            .collect();
+        let times: Vec<SystemTime> = self.signers.iter().filter_map(|s| s.signing_time).collect();
+        self.identity.findings(&addresses, &times, date_tolerance)
     }
 }

@@ -358,19 +358,27 @@ struct Sample {
     secret: Option<&'static str>,
 }
 
+/// The Date of the demo's mail: now, as a client writes it when sending
+/// (the gateway warns when the Date is far from the signing time).
+fn demo_date() -> String {
+    mail_message::rfc5322_date(std::time::SystemTime::now())
+}
+
 fn text_mail(from: &str, to: &str, subject: &str, body: &str) -> Vec<u8> {
     format!(
-        "From: {from}\r\nTo: {to}\r\nSubject: {subject}\r\nDate: Mon, 23 Nov 2026 09:00:00 +0100\r\n\
+        "From: {from}\r\nTo: {to}\r\nSubject: {subject}\r\nDate: {}\r\n\
          Message-ID: <{}.demo@behoerde.example>\r\nMIME-Version: 1.0\r\n\
          Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n{body}\r\n",
+        demo_date(),
         subject.len()
     )
     .into_bytes()
 }
 
 fn mail_with_attachment(from: &str, to: &str, subject: &str, body: &str) -> Vec<u8> {
+    let date = demo_date();
     format!(
-        "From: {from}\r\nTo: {to}\r\nSubject: {subject}\r\nDate: Mon, 23 Nov 2026 09:00:00 +0100\r\n\
+        "From: {from}\r\nTo: {to}\r\nSubject: {subject}\r\nDate: {date}\r\n\
          MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"demo\"\r\n\r\n\
          --demo\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n\
          --demo\r\nContent-Type: application/pdf; name=\"angebot.pdf\"\r\n\

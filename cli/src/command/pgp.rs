@@ -101,12 +101,27 @@ fn verify(args: &PgpVerifyArgs, output: &Output) -> Result<Verdict, Failure> {
             .write_unwrapped(std::io::BufWriter::with_capacity(STREAM_BUFFER, file))
             .map_err(|error| Failure::input(display(path), &error))?;
     }
-    output.result(|| verification_text(&report), || verification_json(&report));
-    Ok(if report.verdict() == PgpVerdict::SignedByFrom {
-        Verdict::Holds
-    } else {
-        Verdict::DoesNotHold
-    })
+    let findings = report.findings_with(
+        args.date_tolerance
+            .unwrap_or(pgp_core::DEFAULT_DATE_TOLERANCE),
+    );
+    output.result(
+        || verification_text(&report) + &super::smime::findings_text(&findings),
+        || {
+            let mut json = verification_json(&report);
+            json["findings"] = super::smime::findings_json(&findings);
+            json
+        },
+    );
+    Ok(
+        if report.verdict() == PgpVerdict::SignedByFrom
+            && !super::smime::findings_refuse(&findings, args.strict)
+        {
+            Verdict::Holds
+        } else {
+            Verdict::DoesNotHold
+        },
+    )
 }
 
 fn encrypt(args: &PgpEncryptArgs) -> Result<Verdict, Failure> {

@@ -119,6 +119,10 @@ pub(crate) fn run(args: &RelayArgs) -> Result<Verdict, Failure> {
             input: display(file),
             message: e.to_string(),
         })?;
+        if args.direction == RelayDirection::Inbound {
+            // Inbound, anyone may submit: the accounts change nothing.
+            tracing::warn!("--credentials has no effect with --direction inbound");
+        }
         relay_config.credentials = Some(Arc::new(credentials));
     }
     relay_config.delivery_threads = args.delivery_threads;

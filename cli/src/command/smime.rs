@@ -111,11 +111,21 @@ fn verify(args: &VerifyArgs, output: &Output) -> Result<Verdict, Failure> {
         .map_err(message_failure)?;
     let report = spooled.verification();
     let now = args.at.unwrap_or_else(SystemTime::now);
-    output.result(
-        || verification_text(report),
-        || verification_json(report, now),
+    let findings = report.findings_with(
+        args.date_tolerance
+            .unwrap_or(smime_core::DEFAULT_DATE_TOLERANCE),
     );
-    let verdict = if report.verdict() == SmimeVerdict::SignedByFrom {
+    output.result(
+        || verification_text(report) + &findings_text(&findings),
+        || {
+            let mut json = verification_json(report, now);
+            json["findings"] = findings_json(&findings);
+            json
+        },
+    );
+    let verdict = if report.verdict() == SmimeVerdict::SignedByFrom
+        && !findings_refuse(&findings, args.strict)
+    {
         Verdict::Holds
     } else {
         Verdict::DoesNotHold
@@ -128,6 +138,49 @@ fn verify(args: &VerifyArgs, output: &Output) -> Result<Verdict, Failure> {
             .map_err(|error| failure(&error))?;
     }
     Ok(verdict)
+}
+
+/// Whether the header findings make the verdict "no": the reader is shown
+/// someone other than the signer, or (with `--strict`) the Date is far
+/// from the signing time.
+pub(crate) fn findings_refuse(findings: &[mail_message::Finding], strict: bool) -> bool {
+    findings.iter().any(|finding| {
+        finding.is_identity_mismatch()
+            || (strict
+                && matches!(
+                    finding,
+                    mail_message::Finding::DateDiffersFromSigningTime { .. }
+                ))
+    })
+}
+
+/// The findings as lines of the text report.
+pub(crate) fn findings_text(findings: &[mail_message::Finding]) -> String {
+    findings
+        .iter()
+        .map(|finding| {
+            let level = if finding.is_identity_mismatch() {
+                "FINDING"
+            } else {
+                "warning"
+            };
+            format!("{level} {}: {finding}\n", finding.name())
+        })
+        .collect()
+}
+
+/// The findings for the JSON report.
+pub(crate) fn findings_json(findings: &[mail_message::Finding]) -> Value {
+    findings
+        .iter()
+        .map(|finding| {
+            json!({
+                "name": finding.name(),
+                "identity_mismatch": finding.is_identity_mismatch(),
+                "message": finding.to_string(),
+            })
+        })
+        .collect()
 }
 
 fn verdict_name(verdict: SmimeVerdict) -> &'static str {
