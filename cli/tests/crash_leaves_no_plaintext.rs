@@ -276,3 +276,37 @@ fn mailgate_process_writes_decrypted_mail_for_its_user_only() {
         assert_eq!(mode, expected, "{}", path.display());
     }
 }
+
+/// The milter's Unix socket is the one thing made for another user
+/// (Postfix): owner and group may connect, others not, whatever the umask
+/// mailgate runs under.
+#[test]
+fn the_milter_socket_is_for_owner_and_group_only() {
+    use std::os::unix::fs::FileTypeExt;
+    let demo = tempfile::tempdir().unwrap();
+    let d = demo.path();
+    ok(mailgate_in(d, &["demo", "--dir", ".", "--quiet"], b"", &[]));
+    let socket = d.join("milter.sock");
+    let mut milter = Command::new("sh")
+        .args(["-c", "umask 000; exec \"$0\" \"$@\""])
+        .arg(env!("CARGO_BIN_EXE_mailgate"))
+        .args(["milter", "--config", "mailgate.toml", "--listen"])
+        .arg(format!("unix:{}", socket.display()))
+        .current_dir(d)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::os::unix::net::UnixStream::connect(&socket).is_err() {
+        assert!(Instant::now() < deadline, "the milter never listened");
+        thread::sleep(Duration::from_millis(50));
+    }
+    // The mode is set right after bind(), which already listens.
+    thread::sleep(Duration::from_millis(200));
+    let metadata = std::fs::symlink_metadata(&socket).unwrap();
+    milter.kill().unwrap();
+    milter.wait().unwrap();
+    assert!(metadata.file_type().is_socket());
+    assert_eq!(metadata.permissions().mode() & 0o7777, 0o660);
+}

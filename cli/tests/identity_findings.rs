@@ -13,7 +13,6 @@
 mod common;
 mod pgp_common;
 
-use std::path::Path;
 use std::process::Output;
 use std::time::{Duration, SystemTime};
 
@@ -135,12 +134,12 @@ fn smime_verify_judges_display_name_sender_reply_to_and_date_of_openssl_signed_m
         check(&verify(&message, &[]), code, &expected, &case);
         assert_eq!(json(&verify(&message, &[]))["verdict"], "signed-by-from");
     }
-    date_options(d, &signed, |message, extra| verify(message, extra));
+    date_options(&signed, |message, extra| verify(message, extra));
 }
 
 /// `--strict` makes the Date finding an exit 1; `--date-tolerance` moves
 /// the line.
-fn date_options(dir: &Path, signed: &[u8], verify: impl Fn(&[u8], &[&str]) -> Output) {
+fn date_options(signed: &[u8], verify: impl Fn(&[u8], &[&str]) -> Output) {
     let three_hours_ago = SystemTime::now() - Duration::from_secs(3 * 3600);
     let extra = format!("Date: {}\r\n", mail_message::rfc5322_date(three_hours_ago));
     let message = with_header(signed, EVE, &extra);
@@ -163,7 +162,6 @@ fn date_options(dir: &Path, signed: &[u8], verify: impl Fn(&[u8], &[&str]) -> Ou
         &with_header(signed, &format!("ceo@bigcorporation.de <{EVE}>"), ""),
         &[],
     );
-    let _ = dir;
     let text = String::from_utf8_lossy(&text.stdout).into_owned();
     assert!(text.contains("display-name-names-other-address"), "{text}");
 }
@@ -200,9 +198,7 @@ fn pgp_verify_judges_display_name_sender_reply_to_and_date_of_gpg_signed_mail() 
         check(&verify(&message, &[]), code, &expected, &case);
         assert_eq!(json(&verify(&message, &[]))["verdict"], "signed-by-from");
     }
-    date_options(gpg.home.path(), &signed, |message, extra| {
-        verify(message, extra)
-    });
+    date_options(&signed, |message, extra| verify(message, extra));
 }
 
 /// The gateway names the signer and the finding in its result field, and
