@@ -174,8 +174,8 @@ fn metrics(port: u16) -> String {
 }
 
 /// Finding 3 and the acceptance of issue 17: 1,000 idle connections from
-/// twenty addresses (more than all slots), a client dripping its message
-/// and one dripping commands; a good client from another address still
+/// twenty addresses (more than all slots), a client dripping its message,
+/// one dripping commands and one sending a 1 GiB line; a good client from another address still
 /// gets its mail accepted within seconds, the drippers are cut off at the
 /// DATA and session deadlines, and the relay stays under 128 MiB.
 #[test]
@@ -216,6 +216,7 @@ fn idle_crowds_and_slow_drip_clients_do_not_lock_out_a_good_client() {
         ],
     );
 
+    let at_start = peak_rss_kib(relay.id());
     // The crowd: idle connections that never say a word, from
     // 127.0.0.2-21, 50 each (the per-client limit), 1,000 against 256 slots.
     let mut idle = Vec::new();
@@ -266,6 +267,26 @@ fn idle_crowds_and_slow_drip_clients_do_not_lock_out_a_good_client() {
         }
         started.elapsed()
     });
+    // A client sending one line of 1 GiB (no line feed) as its message.
+    let long_line = thread::spawn(move || {
+        let mut client = Client::new(connect_from(40, port).unwrap());
+        client.reply();
+        client.command("EHLO long.test");
+        client.command("MAIL FROM:<long@extern.example>");
+        client.command("RCPT TO:<frank@behoerde.example>");
+        let data = client.command("DATA");
+        assert!(data.starts_with("354"), "{data}");
+        let chunk = vec![b'x'; 1 << 20];
+        let mut sent = 0usize;
+        while sent < 1 << 30 {
+            if client.writer.write_all(&chunk).is_err() {
+                break;
+            }
+            sent += chunk.len();
+        }
+        let _ = client.writer.write_all(b"\r\n.\r\n");
+        (sent, client.reply())
+    });
     thread::sleep(Duration::from_secs(1));
 
     // The good client, from an address of its own.
@@ -295,8 +316,16 @@ fn idle_crowds_and_slow_drip_clients_do_not_lock_out_a_good_client() {
         "the command dripper was cut off after {session_cut:?}"
     );
 
+    let (sent, reply) = long_line.join().unwrap();
+    eprintln!("long line: {} MiB sent, then {reply:?}", sent >> 20);
+    assert!(!reply.starts_with("250"), "{reply}");
+
     let peak = peak_rss_kib(relay.id());
-    eprintln!("relay peak RSS {} MiB", peak / 1024);
+    eprintln!(
+        "relay peak RSS {} MiB ({} MiB after start)",
+        peak / 1024,
+        at_start / 1024
+    );
     assert!(peak < 128 * 1024, "peak RSS {peak} KiB");
 
     let page = metrics(metrics_port);
