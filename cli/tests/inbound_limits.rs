@@ -160,15 +160,16 @@ fn assert_quarantined(result: &Value, reason: &str) {
     );
 }
 
-/// 520 MiB of zeros (more than the 512 MiB plaintext limit), about
-/// 500 KB of PGP/MIME: small enough for the in-memory path, where it
-/// stops at 4 MiB; then decrypted as a stream to disk, where it stops at
-/// the plaintext limit. Quarantined, never delivered, under 64 MiB.
+/// The bomb of the issue: 2 GiB of zeros, a 3.7 MB PGP/MIME mail, small
+/// enough for the in-memory path, where it stops at 1 MiB of plaintext;
+/// then decrypted as a stream to disk, where it stops at the 512 MiB
+/// plaintext limit. Quarantined, never delivered, under 64 MiB (it peaked
+/// at 1 GB before).
 #[test]
 fn a_gpg_compression_bomb_is_quarantined_in_bounded_memory() {
     let demo = demo();
     let gpg = Gpg::new(demo.path());
-    let bomb = pgp_mime(&gpg.encrypt_stream("head -c 520M /dev/zero"));
+    let bomb = pgp_mime(&gpg.encrypt_stream("head -c 2G /dev/zero"));
     assert!(bomb.len() < 4 * 1024 * 1024, "{}", bomb.len());
     let (result, peak) = process_inbound(demo.path(), &bomb, "bomb");
     eprintln!(

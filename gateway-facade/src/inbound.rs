@@ -19,12 +19,21 @@ use crate::headers::{
 use crate::notification::Notice;
 use crate::outbound::decisions_json;
 use crate::outcome::{Disposition, Outcome, Step, Transport};
-use crate::spooled_message::{IN_MEMORY_LIMIT, PipeError, SpooledMessage};
+use crate::spooled_message::{PipeError, SpooledMessage};
 use crate::store::{Kind, NewEntry, TrustState};
 
 /// The largest message searched for attached OpenPGP keys to harvest (the
 /// search holds the message).
 const HARVEST_LIMIT: u64 = 16 * 1024 * 1024;
+
+/// The most OpenPGP plaintext the in-memory path decrypts into memory; a
+/// message (at most `IN_MEMORY_LIMIT` on the wire) whose plaintext is
+/// larger, compressed data above all, is decrypted again as a stream to a
+/// spool file. Smaller than `IN_MEMORY_LIMIT` because the in-memory
+/// decryption holds its plaintext more than once: a 3.7 MB compression
+/// bomb peaked at 60 MiB with 4 MiB here, at 49 MiB with 1 MiB (debug
+/// build; `benches/README.md`).
+const PGP_IN_MEMORY_PLAINTEXT: u64 = 1024 * 1024;
 
 /// How a message was protected in transit, as far as we can tell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -623,13 +632,12 @@ impl Gateway {
         let mut last = "no organisation OpenPGP key".to_owned();
         for key in self.organisation_keys() {
             let Some(secret) = &key.pgp else { continue };
-            // The in-memory path holds no more plaintext than a message
-            // the gateway keeps in memory; beyond that the plaintext goes
-            // to a spool file, up to pgp-core's limit (counted while
-            // decompressing).
+            // The in-memory path holds at most PGP_IN_MEMORY_PLAINTEXT;
+            // beyond that the plaintext goes to a spool file, up to
+            // pgp-core's limit (counted while decompressing).
             let mut decryptor = pgp_core::Decryptor::new([secret.clone()])
                 .with_verifier(self.pgp_verifier(message, now))
-                .with_max_in_memory(IN_MEMORY_LIMIT as u64);
+                .with_max_in_memory(PGP_IN_MEMORY_PLAINTEXT);
             if let Some(passphrase) = key.pgp_passphrase() {
                 decryptor = decryptor.with_passphrase(passphrase.clone());
             }
