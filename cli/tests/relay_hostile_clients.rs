@@ -1,0 +1,597 @@
+//! `mailgate relay` against hostile SMTP clients written here (issue 17,
+//! findings 1 and 2): SMTP smuggling in every end-of-data spelling, a line
+//! of 1 GiB in DATA and as a command while the relay's peak memory is
+//! watched, and, where Postfix is installed, the same hostile byte streams
+//! against a real Postfix `smtpd` on loopback as the reference.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::smtp::{free_port, wait_until_listening};
+use common::{mailgate_in, ok, run, tool};
+
+fn demo() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    ok(mailgate_in(
+        dir.path(),
+        &["demo", "--dir", ".", "--quiet"],
+        b"",
+        &[],
+    ));
+    dir
+}
+
+/// The relay under test, killed when dropped.
+struct Relay(Child);
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `mailgate relay` on `port`, delivering to `next_hop`.
+fn start_relay(demo: &Path, spool: &Path, port: u16, next_hop: u16) -> Relay {
+    let child = Command::new(env!("CARGO_BIN_EXE_mailgate"))
+        .args(["relay", "--config"])
+        .arg(demo.join("mailgate.toml"))
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .arg("--spool")
+        .arg(spool)
+        .args(["--next-hop", &format!("127.0.0.1:{next_hop}")])
+        .args(["--hostname", "relay.behoerde.example", "--retry-first", "1"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until_listening(port, "mailgate relay");
+    Relay(child)
+}
+
+/// An envelope: sender and recipients.
+type Envelope = (String, Vec<String>);
+
+/// A next hop that keeps the envelope (sender, recipients) of every
+/// transaction; strict about CR LF.
+struct Recorder {
+    port: u16,
+    envelopes: Arc<Mutex<Vec<Envelope>>>,
+}
+
+impl Recorder {
+    fn start() -> Recorder {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let envelopes = Arc::new(Mutex::new(Vec::new()));
+        let kept = Arc::clone(&envelopes);
+        thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let kept = Arc::clone(&kept);
+                thread::spawn(move || {
+                    let _ = record(stream, &kept);
+                });
+            }
+        });
+        Recorder { port, envelopes }
+    }
+
+    fn wait_for(&self, count: usize) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while self.envelopes.lock().unwrap().len() < count {
+            assert!(Instant::now() < deadline, "{:?}", self.envelopes);
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+fn record(stream: TcpStream, kept: &Mutex<Vec<Envelope>>) -> std::io::Result<()> {
+    let mut writer = stream.try_clone()?;
+    let mut reader = BufReader::new(stream);
+    writer.write_all(b"220 recorder.test\r\n")?;
+    let (mut sender, mut recipients) = (String::new(), Vec::new());
+    let mut line = String::new();
+    let address =
+        |line: &str| line[line.find('<').unwrap() + 1..line.rfind('>').unwrap()].to_owned();
+    loop {
+        line.clear();
+        if reader.read_line(&mut line)? == 0 {
+            return Ok(());
+        }
+        let upper = line.to_ascii_uppercase();
+        if upper.starts_with("EHLO") {
+            writer.write_all(b"250-recorder.test\r\n250 8BITMIME\r\n")?;
+        } else if upper.starts_with("MAIL FROM:") {
+            sender = address(&line);
+            writer.write_all(b"250 ok\r\n")?;
+        } else if upper.starts_with("RCPT TO:") {
+            recipients.push(address(&line));
+            writer.write_all(b"250 ok\r\n")?;
+        } else if upper.starts_with("DATA") {
+            writer.write_all(b"354 go on\r\n")?;
+            loop {
+                line.clear();
+                if reader.read_line(&mut line)? == 0 {
+                    return Ok(());
+                }
+                if line == ".\r\n" {
+                    break;
+                }
+            }
+            kept.lock()
+                .unwrap()
+                .push((std::mem::take(&mut sender), std::mem::take(&mut recipients)));
+            writer.write_all(b"250 kept\r\n")?;
+        } else if upper.starts_with("QUIT") {
+            writer.write_all(b"221 bye\r\n")?;
+            return Ok(());
+        } else {
+            writer.write_all(b"250 ok\r\n")?;
+        }
+    }
+}
+
+/// One hostile client: EHLO, MAIL, RCPT and DATA as a well-behaved client
+/// sends them, then `payload` in one write and QUIT. Returns the replies
+/// until the server closed; `reset` when the server closed with input
+/// unread (the kernel then resets the connection, and a last reply may be
+/// lost on the way).
+fn hostile_transaction(port: u16, payload: &[u8]) -> Vec<String> {
+    let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut writer = stream.try_clone().unwrap();
+    let mut reader = BufReader::new(stream);
+    let mut replies = Vec::new();
+    let mut reply = |replies: &mut Vec<String>| loop {
+        let mut line = String::new();
+        match reader.read_line(&mut line) {
+            Ok(0) => return false,
+            Ok(_) => {}
+            Err(_) => {
+                replies.push("reset".to_owned());
+                return false;
+            }
+        }
+        let last = line.as_bytes().get(3) != Some(&b'-');
+        replies.push(line.trim_end().to_owned());
+        if last {
+            return true;
+        }
+    };
+    reply(&mut replies);
+    for command in [
+        "EHLO attacker.test",
+        "MAIL FROM:<alice@behoerde.example>",
+        "RCPT TO:<frank@behoerde.example>",
+        "DATA",
+    ] {
+        writer
+            .write_all(format!("{command}\r\n").as_bytes())
+            .unwrap();
+        reply(&mut replies);
+    }
+    assert!(
+        replies.last().is_some_and(|r| r.starts_with("354")),
+        "{replies:?}"
+    );
+    let _ = writer.write_all(payload);
+    let _ = writer.write_all(b"QUIT\r\n");
+    while reply(&mut replies) {}
+    replies
+}
+
+/// The first message, then `end_of_data` followed by a second transaction
+/// from `ceo@behoerde.example` to `smuggled@behoerde.example` whose lines
+/// end in `line_end`, then a real end of data.
+fn smuggling_payload(end_of_data: &[u8], line_end: &[u8]) -> Vec<u8> {
+    let mut payload = b"From: alice@behoerde.example\r\nSubject: first\r\n\r\nfirst".to_vec();
+    payload.extend_from_slice(end_of_data);
+    for line in [
+        &b"MAIL FROM:<ceo@behoerde.example>"[..],
+        b"RCPT TO:<smuggled@behoerde.example>",
+        b"DATA",
+        b"From: ceo@behoerde.example\r\nSubject: smuggled\r\n\r\nsmuggled",
+    ] {
+        payload.extend_from_slice(line);
+        payload.extend_from_slice(line_end);
+    }
+    payload.extend_from_slice(end_of_data);
+    payload.extend_from_slice(b"\r\n.\r\n");
+    payload
+}
+
+/// End-of-data spellings some SMTP server has taken for the real one
+/// (CVE-2023-51764/51765/51766 and the variants published with them).
+const SMUGGLING_ENDS: &[&[u8]] = &[
+    b"\n.\n",
+    b"\r\n.\n",
+    b"\n.\r\n",
+    b"\r.\r",
+    b"\r.\r\n",
+    b"\r\n.\r",
+    b"\n.\r",
+    b"\r\n\x00.\r\n",
+    b"\n\n.\n\n",
+];
+
+/// Every smuggling stream (each end spelling, with CR LF and with LF line
+/// ends in the smuggled commands).
+fn smuggling_streams() -> Vec<(String, Vec<u8>)> {
+    let mut streams = Vec::new();
+    for end in SMUGGLING_ENDS {
+        for line_end in [&b"\r\n"[..], b"\n"] {
+            streams.push((
+                format!(
+                    "{:?} with lines ending {:?}",
+                    String::from_utf8_lossy(end),
+                    String::from_utf8_lossy(line_end)
+                ),
+                smuggling_payload(end, line_end),
+            ));
+        }
+    }
+    streams
+}
+
+fn queued(replies: &[String]) -> usize {
+    replies
+        .iter()
+        .filter(|r| r.starts_with("250 2.0.0 queued") || r.starts_with("250 2.0.0 Ok: queued"))
+        .count()
+}
+
+#[test]
+fn no_smuggled_transaction_gets_through_mailgate_relay() {
+    let demo = demo();
+    let spool = tempfile::tempdir().unwrap();
+    let recorder = Recorder::start();
+    let port = free_port();
+    let _relay = start_relay(demo.path(), spool.path(), port, recorder.port);
+    for (name, payload) in smuggling_streams() {
+        let replies = hostile_transaction(port, &payload);
+        // Each of these holds a bare CR or LF or a NUL: refused, and the
+        // connection closed (or the message refused, for the NUL).
+        assert_eq!(queued(&replies), 0, "{name}: {replies:?}");
+        assert!(
+            replies
+                .iter()
+                .any(|r| r.starts_with("521 5.5.2") || r.starts_with("554 5.6.0") || r == "reset"),
+            "{name}: {replies:?}"
+        );
+    }
+    // A well-formed message with every dot trick in it is taken once.
+    let replies = hostile_transaction(
+        port,
+        b"From: alice@behoerde.example\r\nSubject: dots\r\n\r\n..\r\n...\r\n. \r\nend\r\n.\r\n",
+    );
+    assert_eq!(queued(&replies), 1, "{replies:?}");
+    recorder.wait_for(1);
+    // Time for anything else the relay might have taken to be delivered.
+    thread::sleep(Duration::from_secs(2));
+    let envelopes = recorder.envelopes.lock().unwrap().clone();
+    assert_eq!(
+        envelopes,
+        [(
+            "alice@behoerde.example".to_owned(),
+            vec!["frank@behoerde.example".to_owned()]
+        )]
+    );
+}
+
+/// Peak resident memory of a process (`VmHWM`), in KiB.
+fn peak_rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .unwrap()
+        .trim()
+        .trim_end_matches(" kB")
+        .parse()
+        .unwrap()
+}
+
+/// Writes `total` bytes of `x` without a line end, 1 MiB per write;
+/// returns how many went out before the server closed.
+fn write_line_of(stream: &mut TcpStream, total: u64) -> u64 {
+    let block = vec![b'x'; 1 << 20];
+    let mut sent = 0u64;
+    while sent < total {
+        let n = block.len().min((total - sent) as usize);
+        match stream.write(&block[..n]) {
+            Ok(written) => sent += written as u64,
+            Err(_) => break,
+        }
+    }
+    sent
+}
+
+#[test]
+fn a_line_of_one_gib_costs_the_relay_no_memory() {
+    let demo = demo();
+    let spool = tempfile::tempdir().unwrap();
+    let recorder = Recorder::start();
+    let port = free_port();
+    let relay = start_relay(demo.path(), spool.path(), port, recorder.port);
+    // One ordinary mail first, so that what the first session and the
+    // first decision allocate is in the baseline.
+    let replies = hostile_transaction(port, b"Subject: warm-up\r\n\r\nhello\r\n.\r\n");
+    assert_eq!(queued(&replies), 1, "{replies:?}");
+    recorder.wait_for(1);
+    let baseline = peak_rss_kib(relay.0.id());
+
+    // 1 GiB in DATA without a line feed, then the real end.
+    let started = Instant::now();
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(300)))
+        .unwrap();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut line = String::new();
+    let mut next_reply = |line: &mut String| loop {
+        line.clear();
+        reader.read_line(line).unwrap();
+        if line.as_bytes().get(3) != Some(&b'-') {
+            break;
+        }
+    };
+    next_reply(&mut line);
+    stream
+        .write_all(
+            b"EHLO c\r\nMAIL FROM:<alice@behoerde.example>\r\nRCPT TO:<frank@behoerde.example>\r\nDATA\r\n",
+        )
+        .unwrap();
+    for _ in 0..4 {
+        next_reply(&mut line);
+    }
+    assert!(line.starts_with("354"), "{line}");
+    assert_eq!(write_line_of(&mut stream, 1 << 30), 1 << 30);
+    stream.write_all(b"\r\n.\r\n").unwrap();
+    next_reply(&mut line);
+    assert!(line.starts_with("552 5.3.4"), "{line}");
+    let data_seconds = started.elapsed().as_secs_f64();
+    drop(stream);
+
+    // 1 GiB as a command line: the relay stops reading after 2048 bytes.
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut greeting = [0u8; 128];
+    let _ = stream.read(&mut greeting).unwrap();
+    let sent = write_line_of(&mut stream, 1 << 30);
+    assert!(sent < 1 << 30, "the relay read a 1 GiB command line");
+
+    let peak = peak_rss_kib(relay.0.id());
+    println!(
+        "mailgate relay: peak RSS {baseline} KiB before, {peak} KiB after a 1 GiB DATA line \
+         ({data_seconds:.1} s) and a command line cut off after {sent} bytes"
+    );
+    assert!(
+        peak < baseline + 8 * 1024,
+        "the relay grew from {baseline} KiB to {peak} KiB"
+    );
+}
+
+/// A Postfix of its own in a temporary directory, one `smtpd` on
+/// loopback, mail kept in its queue (`defer_transports = smtp`): the
+/// reference for the differential test. Set up like Postfix 3.9 with
+/// `smtpd_forbid_bare_newline = reject` and reject code 521 (what
+/// `mailgate relay` does); no exclusions, so loopback is checked too.
+struct Postfix {
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl Postfix {
+    fn start() -> Postfix {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for sub in ["conf", "queue", "data"] {
+            std::fs::create_dir(root.join(sub)).unwrap();
+        }
+        run("chmod", &["755", "."], b"", root);
+        run("chown", &["postfix", "data"], b"", root);
+        let port = free_port();
+        let root_text = root.to_str().unwrap();
+        let main_cf = format!(
+            "compatibility_level = 3.6\n\
+             queue_directory = {root_text}/queue\n\
+             data_directory = {root_text}/data\n\
+             maillog_file = {root_text}/maillog\n\
+             maillog_file_prefixes = {root_text}\n\
+             mail_owner = postfix\n\
+             setgid_group = postdrop\n\
+             inet_interfaces = 127.0.0.1\n\
+             inet_protocols = ipv4\n\
+             myhostname = mx.behoerde.example\n\
+             mydestination =\n\
+             alias_maps =\n\
+             alias_database =\n\
+             local_transport = error:no local delivery\n\
+             relayhost = [127.0.0.1]:9\n\
+             defer_transports = smtp\n\
+             mynetworks = 127.0.0.0/8\n\
+             smtpd_relay_restrictions = permit_mynetworks, reject\n\
+             smtpd_forbid_bare_newline = reject\n\
+             smtpd_forbid_bare_newline_reject_code = 521\n\
+             smtpd_forbid_bare_newline_exclusions =\n"
+        );
+        std::fs::write(root.join("conf/main.cf"), main_cf).unwrap();
+        // Debian's master.cf without chroot and without its listeners,
+        // plus one smtpd on the test's port.
+        let master = std::fs::read_to_string("/etc/postfix/master.cf").unwrap();
+        let mut master_cf = String::new();
+        for line in master.lines() {
+            let mut fields: Vec<&str> = line.split_whitespace().collect();
+            if line.starts_with(|c: char| c.is_ascii_alphanumeric()) && fields.len() >= 8 {
+                if fields[1] == "inet" {
+                    continue;
+                }
+                fields[4] = "n";
+                master_cf.push_str(&fields.join("  "));
+            } else {
+                master_cf.push_str(line);
+            }
+            master_cf.push('\n');
+        }
+        master_cf.push_str(&format!("{port}  inet  n  -  n  -  -  smtpd\n"));
+        std::fs::write(root.join("conf/master.cf"), master_cf).unwrap();
+        let postfix = Postfix { dir, port };
+        postfix.postfix(&["start"]);
+        wait_until_listening(port, "postfix");
+        postfix
+    }
+
+    fn conf(&self) -> String {
+        self.dir.path().join("conf").to_str().unwrap().to_owned()
+    }
+
+    fn postfix(&self, args: &[&str]) {
+        let conf = self.conf();
+        let mut all = vec!["-c", conf.as_str()];
+        all.extend_from_slice(args);
+        let output = tool("postfix", &all, b"", self.dir.path());
+        assert!(
+            output.status.success(),
+            "postfix {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    /// The envelopes in the queue; waits until there are `count`.
+    fn envelopes(&self, count: usize) -> Vec<Envelope> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let conf = self.conf();
+            let out = run("postqueue", &["-c", &conf, "-j"], b"", self.dir.path());
+            let envelopes: Vec<Envelope> = String::from_utf8_lossy(&out)
+                .lines()
+                .map(|l| {
+                    let entry: serde_json::Value = serde_json::from_str(l).unwrap();
+                    let recipients = entry["recipients"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|r| r["address"].as_str().unwrap().to_owned())
+                        .collect();
+                    (entry["sender"].as_str().unwrap().to_owned(), recipients)
+                })
+                .collect();
+            if envelopes.len() >= count || Instant::now() > deadline {
+                return envelopes;
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn clear_queue(&self) {
+        let conf = self.conf();
+        let _ = tool(
+            "postsuper",
+            &["-c", &conf, "-d", "ALL"],
+            b"",
+            self.dir.path(),
+        );
+    }
+}
+
+impl Drop for Postfix {
+    fn drop(&mut self) {
+        let conf = self.conf();
+        let _ = tool("postfix", &["-c", &conf, "abort"], b"", self.dir.path());
+    }
+}
+
+/// Whether `bytes` hold an LF not preceded by CR.
+fn has_bare_lf(bytes: &[u8]) -> bool {
+    bytes
+        .iter()
+        .enumerate()
+        .any(|(i, &b)| b == b'\n' && (i == 0 || bytes[i - 1] != b'\r'))
+}
+
+/// The same hostile streams against `mailgate relay` and Postfix: the
+/// envelopes each accepted, stream by stream. Where a stream has a bare
+/// LF, both refuse it (521 and close) and accept nothing; where it has
+/// only a bare CR or a NUL, Postfix takes the first message with those
+/// bytes as content and `mailgate relay` refuses it (521 5.5.2 or 554
+/// 5.6.0): the one documented difference. Neither ever accepts the
+/// smuggled envelope, and a clean stream gives both the same one message.
+#[test]
+#[ignore = "needs postfix and root"]
+fn mailgate_relay_and_postfix_accept_the_same_envelopes_from_hostile_streams() {
+    let postfix = Postfix::start();
+    let demo = demo();
+    let spool = tempfile::tempdir().unwrap();
+    let recorder = Recorder::start();
+    let port = free_port();
+    let _relay = start_relay(demo.path(), spool.path(), port, recorder.port);
+    let first = (
+        "alice@behoerde.example".to_owned(),
+        vec!["frank@behoerde.example".to_owned()],
+    );
+    let mut streams = smuggling_streams();
+    streams.push((
+        "clean".into(),
+        b"From: alice@behoerde.example\r\nSubject: dots\r\n\r\n..\r\n. \r\nend\r\n.\r\n".to_vec(),
+    ));
+    let mut delivered = 0;
+    for (name, payload) in streams {
+        let ours_replies = hostile_transaction(port, &payload);
+        let ours_count = queued(&ours_replies);
+        delivered += ours_count;
+        recorder.wait_for(delivered);
+        let ours: Vec<_> = recorder.envelopes.lock().unwrap()[delivered - ours_count..].to_vec();
+
+        postfix.clear_queue();
+        let theirs_replies = hostile_transaction(postfix.port, &payload);
+        let theirs = postfix.envelopes(queued(&theirs_replies));
+        let after_354 = |replies: &[String]| {
+            let start = replies
+                .iter()
+                .position(|r| r.starts_with("354"))
+                .map_or(0, |i| i + 1);
+            replies[start..].join(" | ")
+        };
+        println!(
+            "{name}: mailgate relay: {}; Postfix: {}",
+            after_354(&ours_replies),
+            after_354(&theirs_replies)
+        );
+
+        for envelopes in [&ours, &theirs] {
+            assert!(envelopes.len() <= 1, "{name}: {envelopes:?}");
+            assert!(
+                envelopes.iter().all(|e| e == &first),
+                "{name}: {envelopes:?}"
+            );
+        }
+        if has_bare_lf(&payload) || name == "clean" {
+            assert_eq!(
+                ours, theirs,
+                "{name}: {ours_replies:?} / {theirs_replies:?}"
+            );
+        } else {
+            assert!(ours.is_empty(), "{name}: {ours_replies:?}");
+            assert_eq!(
+                theirs,
+                std::slice::from_ref(&first),
+                "{name}: {theirs_replies:?}"
+            );
+        }
+    }
+}
