@@ -640,3 +640,66 @@ fn an_inbound_relay_never_signs() {
     let _ = relay.kill();
     let _ = relay.wait();
 }
+
+/// The deadlines hold under TLS too: a client that drips its TLS
+/// handshake after STARTTLS is cut off at `--timeout` (counted from the
+/// 220), not kept for as long as it sends a byte now and then.
+#[test]
+fn a_client_dripping_its_tls_handshake_is_cut_off_at_the_deadline() {
+    let demo = demo();
+    let d = demo.path();
+    let spool = tempfile::tempdir().unwrap();
+    let sink = Sink::start();
+    let port = free_port();
+    let identity = testkit::pki().tls_server("relay.behoerde.example", testkit::KeyKind::P256);
+    std::fs::write(
+        d.join("relay.pem"),
+        identity.certificate_pem() + &identity.chain_pem(),
+    )
+    .unwrap();
+    std::fs::write(d.join("relay.key"), identity.private_key_pem()).unwrap();
+    let mut relay = start_relay(
+        d,
+        spool.path(),
+        port,
+        sink.port,
+        &[
+            "--tls-cert",
+            d.join("relay.pem").to_str().unwrap(),
+            "--tls-key",
+            d.join("relay.key").to_str().unwrap(),
+            "--timeout",
+            "2",
+        ],
+    );
+    let mut client = Client::new(connect_from(7, port).unwrap());
+    client.reply();
+    client.command("EHLO c");
+    let ready = client.command("STARTTLS");
+    assert!(ready.starts_with("220"), "{ready}");
+    let started = Instant::now();
+    // The start of a TLS record carrying a ClientHello, one byte at a time.
+    let hello = [
+        0x16u8, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03,
+    ];
+    for byte in hello.iter().cycle().take(100) {
+        if client.writer.write_all(&[*byte]).is_err() {
+            break;
+        }
+        thread::sleep(Duration::from_millis(300));
+        let mut probe = [0u8; 1];
+        client.reader.get_ref().set_nonblocking(true).unwrap();
+        let closed = matches!(client.reader.get_mut().read(&mut probe), Ok(0));
+        client.reader.get_ref().set_nonblocking(false).unwrap();
+        if closed {
+            break;
+        }
+    }
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_secs(4),
+        "cut off after {took:?}"
+    );
+    let _ = relay.kill();
+    let _ = relay.wait();
+}
