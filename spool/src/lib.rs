@@ -108,8 +108,11 @@ impl Spool {
             restrict(&dir, DIR_MODE)?;
             if sub != TMP {
                 for entry in fs::read_dir(&dir).map_err(SpoolError::io(&dir))? {
-                    let path = entry.map_err(SpoolError::io(&dir))?.path();
-                    restrict(&path, FILE_MODE)?;
+                    let entry = entry.map_err(SpoolError::io(&dir))?;
+                    // Not followed: a link is refused by restrict().
+                    let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+                    let mode = if is_dir { DIR_MODE } else { FILE_MODE };
+                    restrict(&entry.path(), mode)?;
                 }
             }
         }
