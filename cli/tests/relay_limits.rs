@@ -52,6 +52,23 @@ fn start_relay(demo: &Path, spool: &Path, port: u16, sink: u16, extra: &[&str]) 
     child
 }
 
+/// The relay's TLS certificate (`relay.pem`, `relay.key`) and the test
+/// CA (`root.pem`) in `dir`.
+fn write_tls_identity(dir: &Path) {
+    let identity = testkit::pki().tls_server("relay.behoerde.example", testkit::KeyKind::P256);
+    std::fs::write(
+        dir.join("relay.pem"),
+        identity.certificate_pem() + &identity.chain_pem(),
+    )
+    .unwrap();
+    std::fs::write(dir.join("relay.key"), identity.private_key_pem()).unwrap();
+    std::fs::write(
+        dir.join("root.pem"),
+        testkit::pki().root().certificate_pem(),
+    )
+    .unwrap();
+}
+
 /// A TCP connection to the relay from `127.0.0.LAST`.
 fn connect_from(last: u8, port: u16) -> std::io::Result<TcpStream> {
     let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
@@ -423,14 +440,7 @@ fn only_trusted_or_authenticated_clients_may_submit_outbound_mail() {
     let sink = Sink::start();
     let port = free_port();
     // TLS for AUTH.
-    let identity = testkit::pki().tls_server("relay.behoerde.example", testkit::KeyKind::P256);
-    std::fs::write(
-        d.join("relay.pem"),
-        identity.certificate_pem() + &identity.chain_pem(),
-    )
-    .unwrap();
-    std::fs::write(d.join("relay.key"), identity.private_key_pem()).unwrap();
-    std::fs::write(d.join("root.pem"), testkit::pki().root().certificate_pem()).unwrap();
+    write_tls_identity(d);
     // alice's account, hashed as `argon2 -id -e` would.
     let hash = {
         use argon2::password_hash::{PasswordHasher, SaltString};
@@ -651,13 +661,7 @@ fn a_client_dripping_its_tls_handshake_is_cut_off_at_the_deadline() {
     let spool = tempfile::tempdir().unwrap();
     let sink = Sink::start();
     let port = free_port();
-    let identity = testkit::pki().tls_server("relay.behoerde.example", testkit::KeyKind::P256);
-    std::fs::write(
-        d.join("relay.pem"),
-        identity.certificate_pem() + &identity.chain_pem(),
-    )
-    .unwrap();
-    std::fs::write(d.join("relay.key"), identity.private_key_pem()).unwrap();
+    write_tls_identity(d);
     let mut relay = start_relay(
         d,
         spool.path(),
