@@ -51,6 +51,9 @@ then = { encrypt = "required", methods = ["smime"], fallback = "block" }
 id = "fallback"
 when = { direction = "outbound", recipient_domain = "extern.example" }
 then = { encrypt = "required", methods = ["smime"], fallback = "password-pdf" }
+
+[default]
+then = { deliver = true }
 "#;
 
 fn partner(index: usize) -> String {

@@ -59,7 +59,7 @@ fn the_shipped_baseline_policy_is_clean() {
 
 #[test]
 fn an_unknown_key_is_an_error_with_position_caret_and_help() {
-    let text = "[[rules]]\nid = \"R1\"\nwhen = { recipent = \"a@b.example\" }\nthen = { deliver = true }\n";
+    let text = "[[rules]]\nid = \"R1\"\nwhen = { recipent = \"a@b.example\" }\nthen = { deliver = true }\n\n[default]\nthen = { deliver = true }\n";
     let output = check_text("bad.toml", text, &["policy", "check"]);
     assert_eq!(output.status.code(), Some(2));
     let out = stdout(&output);
@@ -126,7 +126,7 @@ fn toml_syntax_errors_have_a_position() {
 
 #[test]
 fn warnings_only_exit_zero_and_are_printed() {
-    let text = "[[rules]]\nid = \"catch-all\"\nthen = { deliver = true }\n\n[[rules]]\nid = \"never\"\nwhen = { direction = \"outbound\" }\nthen = { block = \"x\" }\n";
+    let text = "[[rules]]\nid = \"catch-all\"\nthen = { deliver = true }\n\n[[rules]]\nid = \"never\"\nwhen = { direction = \"outbound\" }\nthen = { block = \"x\" }\n\n[default]\nthen = { deliver = true }\n";
     let output = check_text("warn.toml", text, &["policy", "check"]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let out = stdout(&output);
@@ -140,7 +140,7 @@ fn warnings_only_exit_zero_and_are_printed() {
 
 #[test]
 fn json_lists_the_findings_with_positions() {
-    let text = "[[rules]]\nid = \"R1\"\nwhen = { recipent = \"a@b.example\" }\nthen = { deliver = true }\n";
+    let text = "[[rules]]\nid = \"R1\"\nwhen = { recipent = \"a@b.example\" }\nthen = { deliver = true }\n\n[default]\nthen = { deliver = true }\n";
     let output = check_text("bad.toml", text, &["--json", "policy", "check"]);
     assert_eq!(output.status.code(), Some(2));
     let value: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();

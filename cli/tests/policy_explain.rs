@@ -495,7 +495,7 @@ fn invalid_policy_and_inputs_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("bad.toml"),
-        "[[rules]]\nid = \"x\"\nthen = { delivr = true }\n",
+        "[[rules]]\nid = \"x\"\nthen = { delivr = true }\n\n[default]\nthen = { deliver = true }\n",
     )
     .unwrap();
     let args = [

@@ -170,7 +170,7 @@ fn a_broken_policy_or_case_file_is_exit_2() {
     std::fs::create_dir(empty.path().join("cases")).unwrap();
     std::fs::write(
         empty.path().join("cases.toml"),
-        "[[rules]]\nid = \"d\"\nthen = { deliver = true }\n",
+        "[[rules]]\nid = \"d\"\nthen = { deliver = true }\n\n[default]\nthen = { deliver = true }\n",
     )
     .unwrap();
     let output = mailgate_in(empty.path(), &["policy", "test", "cases"], b"", &[]);

@@ -89,6 +89,9 @@ then = { encrypt = "required", fallback = "block" }
 id = "tag"
 when = { direction = "outbound" }
 then = { encrypt = "required", methods = ["pgp"] }
+
+[default]
+then = { quarantine = "no rule decided" }
 "#;
 
 const ADDRESSES: [&str; 8] = [
@@ -164,6 +167,11 @@ fuzz_target!(|data: &[u8]| {
             .iter()
             .any(|a| f.outcome.has(*a));
         assert_eq!(f.outcome.has(Action::Deliver), !stopped, "{f}");
+        // No implicit deliver: mail no rule decides gets the policy's
+        // `[default]`, here quarantine (or a defer).
+        if f.decided_by.is_none() {
+            assert!(!f.outcome.has(Action::Deliver), "{f}");
+        }
         let _ = f.to_string();
     }
     let grouped: usize = full.groups().iter().map(|g| g.recipients.len()).sum();

@@ -281,3 +281,97 @@ fn a_gateway_on_postgres_encrypts_and_defers_while_the_server_is_away() {
         "{outcome:?}"
     );
 }
+
+/// Runs SQL on the server directly, as an older release or an operator
+/// would have left the database.
+fn sql(server: &Server, statements: &str) {
+    let mut client = postgres::Client::connect(&server.parameters(), postgres::NoTls).unwrap();
+    client.batch_execute(statements).unwrap();
+}
+
+fn versions(server: &Server) -> Vec<i32> {
+    let mut client = postgres::Client::connect(&server.parameters(), postgres::NoTls).unwrap();
+    client
+        .query(
+            "SELECT version FROM mailgate_schema_version ORDER BY version",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+/// The first release's tables, without a version table, with one entry.
+const FIRST_RELEASE: &str = "
+CREATE TABLE mailgate_certificates (
+    id BIGSERIAL PRIMARY KEY, kind TEXT NOT NULL, fingerprint TEXT NOT NULL UNIQUE,
+    state TEXT NOT NULL, not_after BIGINT, source TEXT NOT NULL, added BIGINT NOT NULL,
+    data BYTEA NOT NULL);
+CREATE TABLE mailgate_addresses (
+    certificate BIGINT NOT NULL REFERENCES mailgate_certificates (id) ON DELETE CASCADE,
+    address TEXT NOT NULL, PRIMARY KEY (certificate, address));
+INSERT INTO mailgate_certificates (kind, fingerprint, state, source, added, data)
+    VALUES ('pgp', 'aa', 'trusted', 'import', 1, '\\x010203');
+INSERT INTO mailgate_addresses VALUES (1, 'old@x.example');
+";
+
+#[test]
+#[ignore = "needs postgresql"]
+fn the_postgres_schema_is_versioned_migrated_and_a_newer_one_refused() {
+    use gateway_facade::store::{POSTGRES_SCHEMA_VERSION, StoreError};
+    let server = Server::start();
+    // A first-release database is adopted as version 1 and migrated.
+    sql(&server, FIRST_RELEASE);
+    let directory = PostgresDirectory::connect(&server.parameters(), None).unwrap();
+    let found = directory.trusted(Kind::Pgp, "old@x.example").unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].data, vec![1, 2, 3]);
+    assert_eq!(versions(&server), vec![1, 2]);
+    assert_eq!(POSTGRES_SCHEMA_VERSION, 2);
+    // A second node connecting later migrates nothing.
+    drop(PostgresDirectory::connect(&server.parameters(), None).unwrap());
+    assert_eq!(versions(&server), vec![1, 2]);
+
+    // A newer release has been here: refused, nothing changed.
+    sql(
+        &server,
+        "INSERT INTO mailgate_schema_version VALUES (3, 0);",
+    );
+    let error = PostgresDirectory::connect(&server.parameters(), None).unwrap_err();
+    assert!(
+        matches!(
+            error,
+            StoreError::UnknownVersion {
+                found: 3,
+                known: 2,
+                ..
+            }
+        ),
+        "{error}"
+    );
+    assert!(error.to_string().contains("postgresql:postgres"), "{error}");
+    assert_eq!(versions(&server), vec![1, 2, 3]);
+
+    // Tables of the name but not the shape: refused, left alone.
+    sql(
+        &server,
+        "DROP TABLE mailgate_schema_version, mailgate_addresses, mailgate_certificates;
+         CREATE TABLE mailgate_certificates (id BIGINT);",
+    );
+    let error = PostgresDirectory::connect(&server.parameters(), None).unwrap_err();
+    assert!(matches!(error, StoreError::NotAStore { .. }), "{error}");
+    let mut client = postgres::Client::connect(&server.parameters(), postgres::NoTls).unwrap();
+    let version_table: i64 = client
+        .query_one(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'mailgate_schema_version'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(version_table, 0, "the refused database was changed");
+    // An empty database is created at the current version.
+    sql(&server, "DROP TABLE mailgate_certificates;");
+    drop(PostgresDirectory::connect(&server.parameters(), None).unwrap());
+    assert_eq!(versions(&server), vec![1, 2]);
+}

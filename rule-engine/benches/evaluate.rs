@@ -91,6 +91,7 @@ fn policy_text(n: usize) -> String {
         }
         scope += 1;
     }
+    text.push_str("\n[default]\nthen = { deliver = true }\n");
     text
 }
 
@@ -142,7 +143,7 @@ fn evaluation(c: &mut Criterion) {
 
 fn dlp(c: &mut Criterion) {
     let (policy, _) = Policy::parse(
-        "[[rules]]\nid = \"dlp\"\nwhen = { body = { keywords = [\"verschlusssache\", \"vs-nfd\", \"streng geheim\", \"personalakte\"], threshold = 100000000 } }\nthen = { quarantine = true }\n",
+        "[[rules]]\nid = \"dlp\"\nwhen = { body = { keywords = [\"verschlusssache\", \"vs-nfd\", \"streng geheim\", \"personalakte\"], threshold = 100000000 } }\nthen = { quarantine = true }\n\n[default]\nthen = { deliver = true }\n",
         "dlp.toml",
     )
     .unwrap();

@@ -504,6 +504,9 @@ impl Policy {
     ///     id = "confidential"
     ///     when = { subject_tag = "[vertraulich]" }
     ///     then = { encrypt = "required", fallback = "password-pdf" }
+    ///
+    ///     [default]
+    ///     then = { deliver = true }
     /// "#, "example.toml")?;
     /// let message = Message::parse(b"Subject: [Vertraulich] Akte\r\n\r\nText\r\n");
     /// let envelope = Envelope::new(Direction::Outbound, "a@behoerde.example", ["b@partner.example"]);
@@ -823,8 +826,8 @@ impl Policy {
         }
         let decided_by = decided.as_ref().map(|(_, by, _, _)| (*by).to_owned());
         let decision = decided.map(|(d, _, _, _)| d);
-        let outcome =
-            resolve(decision, &effects, subject, &mut trace).map_err(|e| (e, trace.clone()))?;
+        let outcome = resolve(decision, &self.default, &effects, subject, &mut trace)
+            .map_err(|e| (e, trace.clone()))?;
         Ok(RecipientDecision {
             address: subject.recipient.to_owned(),
             outcome,
@@ -843,8 +846,12 @@ fn note(trace: &mut Vec<TraceStep>, text: String) {
 }
 
 /// Turns the decision and effects into actions, asking facts as needed.
+///
+/// Without a deciding rule, the policy's `[default]` decides: there is no
+/// implicit "deliver" (fail closed at configuration).
 fn resolve(
     decision: Option<&Decision>,
+    default: &Decision,
     effects: &Effects,
     subject: &Subject<'_>,
     trace: &mut Vec<TraceStep>,
@@ -871,21 +878,30 @@ fn resolve(
         outcome.encryption_method = None;
         outcome.tls_profile = None;
     };
-    match decision {
+    let decision = match decision {
+        Some(decision) => decision,
         None => {
-            note(trace, "no terminal rule matched: deliver".to_owned());
-            outcome.add(Action::Deliver);
+            note(
+                trace,
+                format!(
+                    "no terminal rule matched: the policy's [default] decides ({})",
+                    default.name()
+                ),
+            );
+            default
         }
-        Some(Decision::Deliver) => outcome.add(Action::Deliver),
-        Some(Decision::Block(reason)) => {
+    };
+    match decision {
+        Decision::Deliver => outcome.add(Action::Deliver),
+        Decision::Block(reason) => {
             outcome.add(Action::Block);
             outcome.reason = Some(reason.clone());
         }
-        Some(Decision::Quarantine(reason)) => {
+        Decision::Quarantine(reason) => {
             outcome.add(Action::Quarantine);
             outcome.reason = reason.clone();
         }
-        Some(Decision::RequireTls(profile)) => {
+        Decision::RequireTls(profile) => {
             outcome.add(Action::Deliver);
             match &effects.whitelist {
                 Some(by) => note(
@@ -900,11 +916,11 @@ fn resolve(
                 }
             }
         }
-        Some(Decision::Encrypt {
+        Decision::Encrypt {
             required,
             methods,
             fallback,
-        }) => {
+        } => {
             let mut chosen = None;
             for method in methods {
                 if recipient_has(*method)? {

@@ -174,7 +174,7 @@ mod tests {
 
     fn index(keywords: &[&str]) -> KeywordIndex {
         let text = format!(
-            "[[rules]]\nid = \"a\"\nwhen = {{ body = {{ keywords = {keywords:?} }} }}\nthen = {{ archive = true }}\n"
+            "[[rules]]\nid = \"a\"\nwhen = {{ body = {{ keywords = {keywords:?} }} }}\nthen = {{ archive = true }}\n\n[default]\nthen = {{ deliver = true }}\n"
         );
         let (policy, _) = crate::Policy::parse(&text, "k.toml").unwrap();
         policy.keywords

@@ -38,8 +38,15 @@
 //!     [[domain."geheim.example".rules]]
 //!     id = "always-encrypt"
 //!     then = { encrypt = "required", fallback = "block", notify_sender = "no-key" }
+//!
+//!     ## Required, and the last table of the file: what mail that no
+//!     ## terminal rule decides gets. Nothing is delivered by default, and a
+//!     ## file cut short before this point is refused.
+//!     [default]
+//!     then = { require_tls = "bsi-tr-03108" }
 //! "#, "policy.toml")?;
 //! assert!(warnings.is_empty());
+//! assert_eq!(policy.default_decision(), "require-tls");
 //!
 //! let message = Message::parse(b"From: a@behoerde.example\r\nSubject: [vertraulich] Akte\r\n\r\nText\r\n");
 //! let envelope = Envelope::new(Direction::Outbound, "a@behoerde.example",
@@ -59,6 +66,13 @@
 //! for step in &eve.trace {
 //!     println!("{step}");
 //! }
+//!
+//! // Nothing confidential: no terminal rule decides, the default does.
+//! let plain = Message::parse(b"From: a@behoerde.example\r\nSubject: Termin\r\n\r\nText\r\n");
+//! let to_carl = Envelope::new(Direction::Outbound, "a@behoerde.example", ["carl@other.example"]);
+//! let carl = policy.evaluate(&to_carl, &plain, &facts).recipients.remove(0);
+//! assert_eq!(carl.decided_by, None);
+//! assert!(carl.outcome.has(Action::RequireTls) && carl.outcome.has(Action::Sign));
 //! # Ok::<(), rule_engine::Error>(())
 //! ```
 //!

@@ -26,7 +26,10 @@ const MAX_DEPTH: usize = 32;
 /// exhaust memory.
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
 
-const TOP_KEYS: &[&str] = &["policy", "rules", "domain", "group", "user"];
+const TOP_KEYS: &[&str] = &["policy", "rules", "domain", "group", "user", "default"];
+const DEFAULT_KEYS: &[&str] = &["then"];
+/// How a policy ends: what the help of a missing `[default]` shows.
+const DEFAULT_EXAMPLE: &str = "end the file with\n\n    [default]\n    then = { deliver = true }\n\n(or `block = \"reason\"`, `quarantine = true`, `encrypt = ...`, `require_tls = ...`): mail that no terminal rule decides gets this; nothing is delivered by default";
 const POLICY_KEYS: &[&str] = &["name", "internal_domains"];
 const SCOPE_KEYS: &[&str] = &["rules"];
 const GROUP_KEYS: &[&str] = &["members", "member_domains", "rules"];
@@ -107,6 +110,9 @@ pub(crate) struct Parsed {
     pub(crate) name: Option<String>,
     pub(crate) internal_domains: Vec<DomainPattern>,
     pub(crate) scopes: Vec<Scope>,
+    /// The `[default]` decision for mail no terminal rule decides; `None`
+    /// only when reading failed (missing or broken `[default]` is an error).
+    pub(crate) default: Option<Decision>,
 }
 
 /// Reads `text`; the diagnostics say what was wrong. The result is usable
@@ -123,6 +129,7 @@ pub(crate) fn read(
         diagnostics: Vec::new(),
         eager_regexes,
         regexes: HashMap::new(),
+        end: text.len(),
     };
     let parsed = match DeTable::parse(text) {
         Ok(root) => reader.policy(root.get_ref()),
@@ -148,6 +155,9 @@ struct Reader<'m, 's> {
     /// Regexes by source and case-insensitivity: identical ones share one
     /// automaton.
     regexes: HashMap<(String, bool), Arc<LazyRegex>>,
+    /// The length of the text: where a missing `[default]` is reported (a
+    /// truncated file loses its end first).
+    end: usize,
 }
 
 /// Above this estimate of a regex's automaton size (see `nfa_estimate`),
@@ -182,6 +192,21 @@ fn nfa_estimate(hir: &regex_syntax::hir::Hir) -> u64 {
 }
 
 /// Levenshtein distance, for "did you mean".
+/// Where a value ends in the text, including everything nested in it (a
+/// table's own span covers only its header).
+fn extent(value: &Value<'_>) -> usize {
+    let nested = match value.get_ref() {
+        DeValue::Table(t) => t
+            .iter()
+            .map(|(k, v)| k.span().end.max(extent(v)))
+            .max()
+            .unwrap_or(0),
+        DeValue::Array(items) => items.iter().map(extent).max().unwrap_or(0),
+        _ => 0,
+    };
+    value.span().end.max(nested)
+}
+
 fn distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut row: Vec<usize> = (0..=b.len()).collect();
@@ -554,9 +579,14 @@ impl Reader<'_, '_> {
         let mut domains = Vec::new();
         let mut groups = Vec::new();
         let mut users = Vec::new();
+        let mut default_at = None;
         for (key, key_span, value) in self.fields(root, TOP_KEYS, "the policy file") {
             match key {
                 "policy" => self.policy_header(value, &mut parsed),
+                "default" => {
+                    default_at = Some(key_span.clone());
+                    parsed.default = self.default_section(value);
+                }
                 "rules" => global_rules = self.rules(value),
                 "domain" | "group" | "user" => {
                     let Some(table) = self.table(value, key) else {
@@ -612,7 +642,90 @@ impl Reader<'_, '_> {
                 parsed.scopes.push(scope);
             }
         }
+        self.complete(root, default_at, &parsed);
         parsed
+    }
+
+    /// Fail closed at configuration: a policy must end with its `[default]`
+    /// and have at least one rule. The `[default]` comes last so that a file
+    /// cut short anywhere before its end (a truncated copy, a half-written
+    /// deployment) loses it and is refused, instead of silently becoming a
+    /// shorter policy whose unmatched mail would be delivered.
+    fn complete(&mut self, root: &DeTable<'_>, default_at: Option<Span>, parsed: &Parsed) {
+        // Rules that failed to read are already errors; "no rules" is only
+        // said of a policy that has none written.
+        let earlier_errors = self.diagnostics.iter().any(Diagnostic::is_error);
+        if parsed.scopes.iter().all(|s| s.rules.is_empty()) && !earlier_errors {
+            self.error(
+                0..0,
+                "the policy has no rules",
+                Some("a policy that decides nothing is a mistake; add `[[rules]]`".into()),
+            );
+        }
+        let Some(default_at) = default_at else {
+            self.error(
+                self.end..self.end,
+                "the policy does not end with a `[default]` for mail that no rule decides \
+                 (is the file complete?)",
+                Some(DEFAULT_EXAMPLE.into()),
+            );
+            return;
+        };
+        let after = root
+            .iter()
+            .filter(|(key, _)| *key.get_ref() != "default")
+            .map(|(key, value)| (key.span(), extent(value)))
+            .filter(|(_, end)| *end > default_at.start)
+            .min_by_key(|(span, _)| span.start);
+        if let Some((later, _)) = after {
+            let line = self.map.diagnostic(Severity::Error, later, "", None).line;
+            self.error(
+                default_at,
+                format!("`[default]` must be the last table of the policy, but line {line} comes after it"),
+                Some("move `[default]` to the end of the file: it marks the end, so a truncated file is refused".into()),
+            );
+        }
+    }
+
+    /// The `[default]` table: `then` with exactly one decision and nothing
+    /// else (effects such as `sign` or header edits belong in rules, where
+    /// they have conditions).
+    fn default_section(&mut self, value: &Value<'_>) -> Option<Decision> {
+        let table = self.table(value, "default")?;
+        let mut decision = None;
+        let mut seen = false;
+        for (_, _, then) in self.fields(table, DEFAULT_KEYS, "[default]") {
+            seen = true;
+            let Some(then_table) = self.table(then, "then") else {
+                continue;
+            };
+            let actions = self.actions(then_table, then.span())?;
+            let only = Actions {
+                decision: actions.decision.clone(),
+                ..Actions::default()
+            };
+            match actions.decision {
+                None => self.error(
+                    then.span(),
+                    "the default must decide what happens to the mail",
+                    Some("give one of `deliver = true`, `block = \"reason\"`, `quarantine = true`, `encrypt = ...`, `require_tls = ...`".into()),
+                ),
+                Some(_) if actions != only => self.error(
+                    then.span(),
+                    "the default only decides; effects (`sign`, header edits, `notify_sender`, ...) belong in rules",
+                    Some("keep one decision here and move the effects into a `[[rules]]` entry".into()),
+                ),
+                Some(d) => decision = Some(d),
+            }
+        }
+        if !seen {
+            self.error(
+                value.span(),
+                "`[default]` needs `then`",
+                Some(DEFAULT_EXAMPLE.into()),
+            );
+        }
+        decision
     }
 
     fn policy_header(&mut self, value: &Value<'_>, parsed: &mut Parsed) {
@@ -1457,7 +1570,7 @@ mod tests {
 
     #[test]
     fn identical_regexes_share_one_automaton_and_large_ones_are_built_at_once() {
-        let text = "[[rules]]\nid = \"a\"\nwhen = { recipient_regex = '^x-' }\nthen = { archive = true }\n\n[[rules]]\nid = \"b\"\nwhen = { sender_regex = '^x-' }\nthen = { archive = true }\n\n[[rules]]\nid = \"c\"\nwhen = { header = { name = \"X\", regex = '^x-', case_sensitive = true } }\nthen = { archive = true }\n";
+        let text = "[[rules]]\nid = \"a\"\nwhen = { recipient_regex = '^x-' }\nthen = { archive = true }\n\n[[rules]]\nid = \"b\"\nwhen = { sender_regex = '^x-' }\nthen = { archive = true }\n\n[[rules]]\nid = \"c\"\nwhen = { header = { name = \"X\", regex = '^x-', case_sensitive = true } }\nthen = { archive = true }\n\n[default]\nthen = { deliver = true }\n";
         let map = SourceMap::new(text, "p.toml");
         let (parsed, diagnostics) = read(&map, text, false);
         assert!(diagnostics.is_empty(), "{diagnostics:#?}");

@@ -5,7 +5,7 @@ use std::path::Path;
 use crate::diagnostic::{Diagnostic, Severity, SourceMap};
 use crate::error::Error;
 use crate::keywords::KeywordIndex;
-use crate::syntax::{DomainPattern, Scope};
+use crate::syntax::{Decision, DomainPattern, Scope};
 
 /// A parsed, validated and compiled policy.
 ///
@@ -24,10 +24,18 @@ use crate::syntax::{DomainPattern, Scope};
 ///     id = "R1"
 ///     when = { direction = "outbound", sender_internal = true }
 ///     then = { sign = ["smime", "pgp"] }
+///
+///     [default]
+///     then = { deliver = true }
 /// "#, "minimal.toml")?;
 /// assert!(warnings.is_empty());
 /// assert_eq!(policy.name(), Some("minimal"));
 /// assert_eq!(policy.rule_count(), 1);
+/// assert_eq!(policy.default_decision(), "deliver");
+///
+/// // Without its `[default]` (a truncated copy, say) it is refused.
+/// let truncated = "[[rules]]\nid = \"R1\"\nthen = { sign = \"smime\" }\n";
+/// assert!(rule_engine::Policy::parse(truncated, "minimal.toml").is_err());
 /// # Ok::<(), rule_engine::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq)]
@@ -38,6 +46,8 @@ pub struct Policy {
     pub(crate) scopes: Vec<Scope>,
     /// The DLP keywords of all body conditions.
     pub(crate) keywords: KeywordIndex,
+    /// What `[default]` decides for mail that no terminal rule decides.
+    pub(crate) default: Decision,
 }
 
 impl Policy {
@@ -110,12 +120,18 @@ impl Policy {
             diagnostics.extend(crate::lint::lint(&map, &parsed.scopes));
         }
         diagnostics.sort_by_key(|d| (d.line, d.column));
-        let policy = (!diagnostics.iter().any(Diagnostic::is_error)).then(|| Self {
-            name: parsed.name,
-            internal_domains: parsed.internal_domains,
-            scopes: parsed.scopes,
-            keywords,
-        });
+        let policy = match parsed.default {
+            Some(default) if !diagnostics.iter().any(Diagnostic::is_error) => Some(Self {
+                name: parsed.name,
+                internal_domains: parsed.internal_domains,
+                scopes: parsed.scopes,
+                keywords,
+                default,
+            }),
+            // Reading reports a missing `[default]` as an error, so a
+            // policy without one is never built (fail closed).
+            _ => None,
+        };
         (policy, diagnostics)
     }
 
@@ -130,7 +146,7 @@ impl Policy {
     ///
     /// ```
     /// let (policy, _) = rule_engine::Policy::parse(
-    ///     "[[rules]]\nid = \"r\"\nwhen = { recipient_regex = '^ops-' }\nthen = { archive = true }\n",
+    ///     "[[rules]]\nid = \"r\"\nwhen = { recipient_regex = '^ops-' }\nthen = { archive = true }\n\n[default]\nthen = { deliver = true }\n",
     ///     "p.toml",
     /// )?;
     /// policy.prepare()?;
@@ -159,6 +175,13 @@ impl Policy {
     /// The `name` of the `[policy]` table.
     pub fn name(&self) -> Option<&str> {
         self.name.as_deref()
+    }
+
+    /// What the policy's `[default]` decides for mail that no terminal rule
+    /// decides: `deliver`, `block`, `quarantine`, `encrypt` or
+    /// `require-tls` (the names of the trace).
+    pub fn default_decision(&self) -> &'static str {
+        self.default.name()
     }
 
     /// How many rules the policy has, in all scopes.

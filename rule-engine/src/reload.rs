@@ -22,17 +22,18 @@ use crate::policy::Policy;
 ///
 /// let dir = tempfile::tempdir()?;
 /// let path = dir.path().join("policy.toml");
-/// std::fs::write(&path, "[[rules]]\nid = \"a\"\nthen = { archive = true }\n")?;
+/// let end = "\n[default]\nthen = { deliver = true }\n";
+/// std::fs::write(&path, format!("[[rules]]\nid = \"a\"\nthen = {{ archive = true }}\n{end}"))?;
 /// let (live, warnings) = LivePolicy::load(&path)?;
 /// assert!(warnings.is_empty());
 ///
 /// // A broken edit is refused; the working policy stays in force.
-/// std::fs::write(&path, "[[rules]]\nid = \"a\"\nthen = { archiv = true }\n")?;
+/// std::fs::write(&path, format!("[[rules]]\nid = \"a\"\nthen = {{ archiv = true }}\n{end}"))?;
 /// assert!(live.reload().is_err());
 /// assert_eq!(live.current().rule_count(), 1);
 ///
 /// // A good edit takes effect for the next evaluation.
-/// std::fs::write(&path, "[[rules]]\nid = \"a\"\nthen = { archive = true }\n\n[[rules]]\nid = \"b\"\nthen = { archive = true }\n")?;
+/// std::fs::write(&path, format!("[[rules]]\nid = \"a\"\nthen = {{ archive = true }}\n\n[[rules]]\nid = \"b\"\nthen = {{ archive = true }}\n{end}"))?;
 /// live.reload()?;
 /// assert_eq!(live.current().rule_count(), 2);
 /// # Ok::<(), Box<dyn std::error::Error>>(())

@@ -242,7 +242,7 @@ impl Policy {
     /// ```
     /// use rule_engine::Policy;
     /// let (policy, _) = Policy::parse(
-    ///     "[[rules]]\nid = \"R1\"\nwhen = { direction = \"outbound\", size_over = \"25MB\" }\nthen = { block = \"too large\" }\n",
+    ///     "[[rules]]\nid = \"R1\"\nwhen = { direction = \"outbound\", size_over = \"25MB\" }\nthen = { block = \"too large\" }\n\n[default]\nthen = { deliver = true }\n",
     ///     "a.toml",
     /// )?;
     /// let text = policy.to_toml()?;
@@ -302,8 +302,24 @@ impl Policy {
                 root.insert(key.into(), Value::Table(table));
             }
         }
-        toml::to_string(&root).map_err(|e| Error::Serialize {
-            message: e.to_string(),
-        })
+        let serialize = |table: &Table| {
+            toml::to_string(table).map_err(|e| Error::Serialize {
+                message: e.to_string(),
+            })
+        };
+        // `[default]` is written on its own after everything else: the
+        // language wants it last, whatever order the writer picks.
+        let decision = Actions {
+            decision: Some(self.default.clone()),
+            ..Actions::default()
+        };
+        let mut text = serialize(&root)?;
+        if !text.is_empty() {
+            text.push('\n');
+        }
+        // An inline table, as people write it (`Value`'s Display is inline).
+        let then = Value::Table(actions(&decision));
+        text.push_str(&format!("[default]\nthen = {then}\n"));
+        Ok(text)
     }
 }

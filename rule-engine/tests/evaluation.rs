@@ -15,13 +15,26 @@ use rule_engine::{
     Method, Policy, StaticFacts, TraceEvent,
 };
 
+/// Ends `text` with an explicit `[default]` (every policy must have one)
+/// unless it has one: most tests here are about something else.
+fn with_default(text: &str) -> String {
+    if text.contains("[default]") {
+        text.to_owned()
+    } else {
+        format!("{text}\n[default]\nthen = {{ deliver = true }}\n")
+    }
+}
+
 fn policy(text: &str) -> Policy {
-    match Policy::parse(text, "test.toml") {
+    match Policy::parse(&with_default(text), "test.toml") {
         Ok((policy, warnings)) => {
             assert!(warnings.is_empty(), "{warnings:#?}");
             policy
         }
-        Err(e) => panic!("{e}: {:#?}", Policy::check(text, "test.toml")),
+        Err(e) => panic!(
+            "{e}: {:#?}",
+            Policy::check(&with_default(text), "test.toml")
+        ),
     }
 }
 
@@ -842,7 +855,7 @@ fn reloading_under_load_never_fails_an_evaluation() {
         } else {
             version(n)
         };
-        if let Ok((next, _)) = Policy::parse(&text, "reload.toml") {
+        if let Ok((next, _)) = Policy::parse(&with_default(&text), "reload.toml") {
             *current.write().unwrap() = Arc::new(next);
         }
     }

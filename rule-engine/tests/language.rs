@@ -9,9 +9,19 @@
 
 use rule_engine::{Diagnostic, Error, Policy, Severity};
 
+/// Ends `text` with an explicit `[default]` (every policy must have one)
+/// unless it has one: most tests here are about something else.
+fn with_default(text: &str) -> String {
+    if text.contains("[default]") {
+        text.to_owned()
+    } else {
+        format!("{text}\n[default]\nthen = {{ deliver = true }}\n")
+    }
+}
+
 /// The diagnostics of an invalid policy.
 fn errors(text: &str) -> Vec<Diagnostic> {
-    match Policy::parse(text, "p.toml") {
+    match Policy::parse(&with_default(text), "p.toml") {
         Err(Error::InvalidPolicy { diagnostics, .. }) => diagnostics,
         Ok(_) => panic!("policy should be invalid"),
         Err(other) => panic!("unexpected error {other}"),
@@ -20,11 +30,11 @@ fn errors(text: &str) -> Vec<Diagnostic> {
 
 /// The warnings of a valid policy.
 fn warnings(text: &str) -> Vec<Diagnostic> {
-    match Policy::parse(text, "p.toml") {
+    match Policy::parse(&with_default(text), "p.toml") {
         Ok((_, warnings)) => warnings,
         Err(e) => panic!(
             "policy should be valid: {e}: {:#?}",
-            Policy::check(text, "p.toml")
+            Policy::check(&with_default(text), "p.toml")
         ),
     }
 }
@@ -331,11 +341,11 @@ then = { deliver = true }
 #[test]
 fn check_returns_warnings_of_a_valid_policy_and_errors_of_an_invalid_one() {
     let ok = "[[rules]]\nid = \"a\"\nthen = { deliver = true }\n[[rules]]\nid = \"b\"\nthen = { block = \"x\" }\n";
-    let all = Policy::check(ok, "p.toml");
+    let all = Policy::check(&with_default(ok), "p.toml");
     assert_eq!(all.len(), 1);
     assert_eq!(all[0].severity, Severity::Warning);
     let bad = "[[rules]]\nid = 3\nthen = { deliver = true }\n";
-    let all = Policy::check(bad, "p.toml");
+    let all = Policy::check(&with_default(bad), "p.toml");
     assert_eq!(all.len(), 1);
     assert_eq!(at(&all[0]), (Severity::Error, 2, 6));
     assert_eq!(all[0].message, "`id` must be a string, found integer");
@@ -354,7 +364,7 @@ fn load_reports_a_missing_file() {
 
 #[test]
 fn the_error_display_counts_errors() {
-    let err = Policy::parse("x = 1\ny = 2\n", "p.toml").unwrap_err();
+    let err = Policy::parse(&with_default("x = 1\ny = 2\n"), "p.toml").unwrap_err();
     assert_eq!(err.to_string(), "p.toml: invalid policy: 2 error(s)");
 }
 
@@ -376,7 +386,7 @@ fn a_regex_too_large_to_build_is_an_error_at_its_position() {
     // repetitions of Unicode classes), so the size limit is reported with a
     // position by `parse` as well as by `check`.
     let text = "[[rules]]\nid = \"R1\"\nwhen = { recipient_regex = '(\\w{100}){100}' }\nthen = { deliver = true }\n";
-    for d in [errors(text), Policy::check(text, "p.toml")] {
+    for d in [errors(text), Policy::check(&with_default(text), "p.toml")] {
         assert_eq!(d.len(), 1, "{d:#?}");
         assert_eq!(at(&d[0]), (Severity::Error, 3, 28));
         assert!(
@@ -392,7 +402,7 @@ fn a_regex_too_large_to_build_is_an_error_at_its_position() {
 fn regexes_built_on_first_use_evaluate_like_eager_ones() {
     use rule_engine::{Direction, Envelope, Message, StaticFacts};
     let text = "[[rules]]\nid = \"ops\"\nwhen = { recipient_regex = '^OPS-[0-9]+@' }\nthen = { block = \"ops\" }\n\n[[rules]]\nid = \"ops-again\"\nwhen = { header = { name = \"X-Ticket\", regex = '^OPS-[0-9]+@' } }\nthen = { archive = true }\n";
-    let (policy, _) = Policy::parse(text, "p.toml").unwrap();
+    let (policy, _) = Policy::parse(&with_default(text), "p.toml").unwrap();
     let message = Message::parse(b"X-Ticket: ops-12@x\r\nSubject: x\r\n\r\nx\r\n");
     let envelope = Envelope::new(
         Direction::Outbound,
@@ -449,7 +459,7 @@ fn anchored_address_regexes_agree_with_the_regex_on_every_address() {
         let text = format!(
             "[[rules]]\nid = \"r\"\nwhen = {{ recipient_regex = '{pattern}' }}\nthen = {{ block = \"r\" }}\n"
         );
-        let (policy, _) = Policy::parse(&text, "p.toml").unwrap();
+        let (policy, _) = Policy::parse(&with_default(&text), "p.toml").unwrap();
         let regex = regex::RegexBuilder::new(pattern)
             .case_insensitive(true)
             .build()

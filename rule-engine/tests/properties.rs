@@ -86,8 +86,18 @@ fn evaluate(policy: &Policy, headers: &str) -> Evaluation {
     full
 }
 
+/// Ends `text` with an explicit `[default]` (every policy must have one)
+/// unless it has one: most tests here are about something else.
+fn with_default(text: &str) -> String {
+    if text.contains("[default]") {
+        text.to_owned()
+    } else {
+        format!("{text}\n[default]\nthen = {{ deliver = true }}\n")
+    }
+}
+
 fn parse(text: &str) -> Policy {
-    match Policy::parse(text, "generated.toml") {
+    match Policy::parse(&with_default(text), "generated.toml") {
         Ok((policy, _warnings)) => policy,
         Err(rule_engine::Error::InvalidPolicy { diagnostics, .. }) => {
             let shown: Vec<String> = diagnostics.iter().map(ToString::to_string).collect();
@@ -221,6 +231,11 @@ proptest! {
         if unrelated_user {
             // Applies to someone else: must change nothing for ann.
             text.push_str("[[user.\"bob@partner.example\".rules]]\nid = \"X\"\nthen = { deliver = true }\n\n");
+        }
+        if text.is_empty() {
+            // No rule at all: refused, however explicit the default.
+            prop_assert!(Policy::parse(&with_default(&text), "generated.toml").is_err());
+            return Ok(());
         }
         let policy = parse(&text);
         let result = evaluate(&policy, "");

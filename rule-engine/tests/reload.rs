@@ -18,7 +18,8 @@ use rule_engine::{Action, Direction, Envelope, LivePolicy, Message, StaticFacts}
 fn version(v: usize) -> String {
     format!(
         "[[rules]]\nid = \"tag-v{v}\"\nthen = {{ add_header = {{ name = \"X-Policy\", value = \"v{v}\" }} }}\n\n\
-         [[rules]]\nid = \"decide-v{v}\"\nthen = {{ block = \"v{v}\" }}\n"
+         [[rules]]\nid = \"decide-v{v}\"\nthen = {{ block = \"v{v}\" }}\n\n\
+         [default]\nthen = {{ deliver = true }}\n"
     )
 }
 

@@ -10,6 +10,16 @@
 use proptest::prelude::*;
 use rule_engine::Policy;
 
+/// Ends `text` with an explicit `[default]` (every policy must have one)
+/// unless it has one.
+fn with_default(text: &str) -> String {
+    if text.contains("[default]") {
+        text.to_owned()
+    } else {
+        format!("{text}\n[default]\nthen = {{ deliver = true }}\n")
+    }
+}
+
 fn boolean() -> impl Strategy<Value = &'static str> {
     prop_oneof![Just("true"), Just("false")]
 }
@@ -213,7 +223,8 @@ fn render(
 fn policy_text() -> impl Strategy<Value = String> {
     (
         any::<bool>(),
-        prop::collection::vec(rule(), 0..4),
+        // At least one global rule: a policy without rules is refused.
+        prop::collection::vec(rule(), 1..4),
         prop::collection::vec(rule(), 0..3),
         prop::collection::vec(rule(), 0..3),
         prop::collection::vec(rule(), 0..2),
@@ -238,6 +249,19 @@ fn policy_text() -> impl Strategy<Value = String> {
             text.push_str(&render("[[domain.\"A.example\".rules]]", "x", &domain, false));
             text
         })
+        .prop_flat_map(|text| {
+            // Every kind of decision as the `[default]`, always last.
+            prop_oneof![
+                Just("{ deliver = true }"),
+                Just("{ block = \"no rule decided\" }"),
+                Just("{ quarantine = true }"),
+                Just("{ quarantine = \"review\" }"),
+                Just("{ require_tls = \"bsi-tr-03108\" }"),
+                Just("{ encrypt = \"if-possible\", methods = [\"pgp\"] }"),
+                Just("{ encrypt = \"required\", fallback = \"password-zip\" }"),
+            ]
+            .prop_map(move |then| format!("{text}[default]\nthen = {then}\n"))
+        })
 }
 
 proptest! {
@@ -245,10 +269,10 @@ proptest! {
 
     #[test]
     fn canonical_toml_parses_back_to_an_equal_policy(text in policy_text()) {
-        let (policy, _warnings) = match Policy::parse(&text, "generated.toml") {
+        let (policy, _warnings) = match Policy::parse(&with_default(&text), "generated.toml") {
             Ok(p) => p,
             Err(e) => {
-                let shown: Vec<String> = Policy::check(&text, "generated.toml").iter().map(ToString::to_string).collect();
+                let shown: Vec<String> = Policy::check(&with_default(&text), "generated.toml").iter().map(ToString::to_string).collect();
                 panic!("generated policy rejected ({e}):\n{text}\n{}", shown.join("\n"));
             }
         };
@@ -263,6 +287,8 @@ proptest! {
         prop_assert_eq!(&again, &policy, "\n--- original\n{}\n--- written\n{}", text, written);
         prop_assert_eq!(&again.to_toml().unwrap(), &written);
         prop_assert_eq!(again.rule_count(), policy.rule_count());
+        let default_at = written.find("\n[default]\nthen = {");
+        prop_assert!(default_at.is_some_and(|at| !written[at + 1..].contains("\n[")), "default last:\n{}", written);
         let group_order = |t: &str| (t.find("[group.team]"), t.find("[group.alpha]"));
         let (team, alpha) = group_order(&written);
         prop_assert!(team < alpha, "group order kept:\n{}", written);

@@ -16,8 +16,8 @@ mod postgres;
 mod sqlite;
 
 #[cfg(feature = "postgres")]
-pub use self::postgres::PostgresDirectory;
-pub use sqlite::SqliteDirectory;
+pub use self::postgres::{POSTGRES_SCHEMA_VERSION, PostgresDirectory};
+pub use sqlite::{SQLITE_SCHEMA_VERSION, SqliteDirectory};
 
 /// What kind of certificate an entry holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
@@ -175,6 +175,28 @@ pub enum StoreError {
     /// The database holds something this version does not understand.
     #[error("certificate directory holds an unexpected value: {0}")]
     Corrupt(String),
+    /// A file is where the directory should be, but it is not a store
+    /// (empty, not SQLite, other tables). It is left untouched: replacing
+    /// it with an empty directory would lose certificates and trust
+    /// decisions without a word.
+    #[error("certificate directory {}: not a mailgate store: {reason}; restore it from a backup, or move it away to start an empty one", path.display())]
+    NotAStore {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The store was written by a newer version (its schema version is
+    /// higher than this build knows).
+    #[error("certificate directory {}: schema version {found}, but this build knows versions up to {known}; run the newer mailgate", path.display())]
+    UnknownVersion {
+        /// The file or database.
+        path: std::path::PathBuf,
+        /// The version found.
+        found: u32,
+        /// The newest version this build knows.
+        known: u32,
+    },
     /// No entry has this id.
     #[error("no certificate with id {0}")]
     NoSuchEntry(i64),

@@ -9,8 +9,15 @@ use zeroize::Zeroizing;
 
 use super::{Added, Directory, Entry, Kind, NewEntry, StoreError, TrustState, unix_seconds};
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS mailgate_certificates (
+/// The schema, as an ordered list of migrations: `MIGRATIONS[n]` takes the
+/// database from version `n` to `n + 1`, recorded in
+/// `mailgate_schema_version`. Version 1 is the schema of the first release
+/// (which had no version table; such databases are recognised by their
+/// tables). Append new migrations; never edit one that has shipped.
+const MIGRATIONS: &[&str] = &[
+    // 0 -> 1: the certificate directory.
+    "
+CREATE TABLE mailgate_certificates (
     id          BIGSERIAL PRIMARY KEY,
     kind        TEXT NOT NULL CHECK (kind IN ('smime', 'pgp')),
     fingerprint TEXT NOT NULL UNIQUE,
@@ -20,13 +27,143 @@ CREATE TABLE IF NOT EXISTS mailgate_certificates (
     added       BIGINT NOT NULL,
     data        BYTEA NOT NULL
 );
-CREATE TABLE IF NOT EXISTS mailgate_addresses (
+CREATE TABLE mailgate_addresses (
     certificate BIGINT NOT NULL REFERENCES mailgate_certificates (id) ON DELETE CASCADE,
     address     TEXT NOT NULL,
     PRIMARY KEY (certificate, address)
 );
-CREATE INDEX IF NOT EXISTS mailgate_addresses_by_address ON mailgate_addresses (address);
-";
+CREATE INDEX mailgate_addresses_by_address ON mailgate_addresses (address);
+",
+    // 1 -> 2: the administrator's queue (`certs list --state pending`)
+    // without a full scan.
+    "CREATE INDEX mailgate_certificates_by_state ON mailgate_certificates (state, id);",
+];
+
+/// The schema version this build writes and understands.
+pub const POSTGRES_SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
+
+/// The columns of version 1, by table: what a database without a version
+/// table must have to be taken for a store of the first release.
+const VERSION_1_TABLES: &[(&str, &[&str])] = &[
+    (
+        "mailgate_certificates",
+        &[
+            "id",
+            "kind",
+            "fingerprint",
+            "state",
+            "not_after",
+            "source",
+            "added",
+            "data",
+        ],
+    ),
+    ("mailgate_addresses", &["certificate", "address"]),
+];
+
+/// The columns of `table` in the current schema, in order (empty if there
+/// is no such table).
+fn columns(
+    transaction: &mut postgres::Transaction<'_>,
+    table: &str,
+) -> Result<Vec<String>, StoreError> {
+    Ok(transaction
+        .query(
+            "SELECT column_name::text FROM information_schema.columns \
+             WHERE table_schema = current_schema() AND table_name = $1 ORDER BY ordinal_position",
+            &[&table],
+        )?
+        .iter()
+        .map(|row| row.get::<_, String>(0))
+        .collect())
+}
+
+/// Brings the schema to [`POSTGRES_SCHEMA_VERSION`], under the schema lock:
+/// a new database is created, an older one migrated; a database written by
+/// a newer version, or mailgate tables that are not a store's, are refused
+/// and left as they are.
+fn migrate(client: &mut Client, parameters: &str) -> Result<(), StoreError> {
+    let database = || {
+        // The parameters may hold a password: name the database only.
+        let name = parameters
+            .split_whitespace()
+            .find_map(|p| p.strip_prefix("dbname="))
+            .unwrap_or("PostgreSQL");
+        std::path::PathBuf::from(format!("postgresql:{name}"))
+    };
+    let mut transaction = client.transaction()?;
+    transaction.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])?;
+    let versioned = !columns(&mut transaction, "mailgate_schema_version")?.is_empty();
+    let version: u32 = if versioned {
+        let row = transaction.query_opt("SELECT max(version) FROM mailgate_schema_version", &[])?;
+        let found: Option<i32> = row.and_then(|r| r.get(0));
+        let found = found.ok_or_else(|| StoreError::NotAStore {
+            path: database(),
+            reason: "mailgate_schema_version is empty".into(),
+        })?;
+        u32::try_from(found).map_err(|_| StoreError::NotAStore {
+            path: database(),
+            reason: format!("schema version {found}"),
+        })?
+    } else {
+        transaction.batch_execute(
+            "CREATE TABLE mailgate_schema_version (version INTEGER NOT NULL PRIMARY KEY, \
+             applied BIGINT NOT NULL)",
+        )?;
+        let mut present = 0;
+        for (table, expected) in VERSION_1_TABLES {
+            let found = columns(&mut transaction, table)?;
+            if found.is_empty() {
+                continue;
+            }
+            present += 1;
+            if found
+                .iter()
+                .map(String::as_str)
+                .ne(expected.iter().copied())
+            {
+                return Err(StoreError::NotAStore {
+                    path: database(),
+                    reason: format!("the `{table}` table has columns {found:?}, not a store's"),
+                });
+            }
+        }
+        match present {
+            0 => 0,
+            n if n == VERSION_1_TABLES.len() => 1,
+            _ => {
+                return Err(StoreError::NotAStore {
+                    path: database(),
+                    reason: "only some of the mailgate tables exist".into(),
+                });
+            }
+        }
+    };
+    if version > POSTGRES_SCHEMA_VERSION {
+        return Err(StoreError::UnknownVersion {
+            path: database(),
+            found: version,
+            known: POSTGRES_SCHEMA_VERSION,
+        });
+    }
+    for (done, step) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        transaction.batch_execute(step)?;
+        let reached = i32::try_from(done + 1).unwrap_or(i32::MAX);
+        transaction.execute(
+            "INSERT INTO mailgate_schema_version (version, applied) VALUES ($1, $2)",
+            &[&reached, &unix_seconds(SystemTime::now())],
+        )?;
+    }
+    if version == 1 && !versioned {
+        // The first release's tables, adopted: record that they were there.
+        transaction.execute(
+            "INSERT INTO mailgate_schema_version (version, applied) VALUES (1, 0)",
+            &[],
+        )?;
+    }
+    transaction.commit()?;
+    Ok(())
+}
 
 /// Serialises schema creation between nodes starting at the same moment
 /// (`CREATE TABLE IF NOT EXISTS` alone races in PostgreSQL). Any constant
@@ -38,7 +175,11 @@ const COLUMNS: &str = "c.id, c.kind, c.fingerprint, c.state, c.not_after, c.sour
 
 /// A certificate directory in PostgreSQL, shared by several gateway nodes.
 /// Tables are created on first use (`mailgate_certificates`,
-/// `mailgate_addresses`). A lost connection is re-established on the next
+/// `mailgate_addresses`, and `mailgate_schema_version`, which records the
+/// schema version: an older schema is migrated on connect, a newer one or
+/// mailgate tables of another shape are refused with
+/// [`StoreError::UnknownVersion`] or [`StoreError::NotAStore`] and left as
+/// they are). A lost connection is re-established on the next
 /// call; until then calls fail with [`StoreError::Postgres`], and the gateway
 /// defers mail that depends on the directory.
 ///
@@ -68,7 +209,7 @@ impl std::fmt::Debug for PostgresDirectory {
 impl PostgresDirectory {
     /// Connects with libpq-style parameters (`host=... port=... user=...
     /// dbname=...`) or a `postgresql://` URL, and creates the tables if they
-    /// do not exist. `password` is used unless the parameters carry one.
+    /// do not exist (or migrates them to [`POSTGRES_SCHEMA_VERSION`]). `password` is used unless the parameters carry one.
     pub fn connect(parameters: &str, password: Option<&str>) -> Result<Self, StoreError> {
         let directory = PostgresDirectory {
             parameters: parameters.to_owned(),
@@ -76,10 +217,7 @@ impl PostgresDirectory {
             client: Mutex::new(None),
         };
         let mut client = directory.new_client()?;
-        let mut transaction = client.transaction()?;
-        transaction.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])?;
-        transaction.batch_execute(SCHEMA)?;
-        transaction.commit()?;
+        migrate(&mut client, parameters)?;
         *directory.lock() = Some(client);
         Ok(directory)
     }

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use super::{Added, Directory, Entry, Kind, NewEntry, StoreError, TrustState, unix_seconds};
 
@@ -39,8 +39,15 @@ impl std::fmt::Debug for SqliteDirectory {
     }
 }
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS certificates (
+/// The schema, as an ordered list of migrations: `MIGRATIONS[n]` takes a
+/// database from version `n` to `n + 1` (SQLite's `PRAGMA user_version`).
+/// Version 1 is the schema of the first release (which did not set
+/// `user_version`; such files are recognised by their tables). Append new
+/// migrations; never edit one that has shipped.
+const MIGRATIONS: &[&str] = &[
+    // 0 -> 1: the certificate directory.
+    "
+CREATE TABLE certificates (
     id          INTEGER PRIMARY KEY,
     kind        TEXT NOT NULL CHECK (kind IN ('smime', 'pgp')),
     fingerprint TEXT NOT NULL UNIQUE,
@@ -50,33 +57,104 @@ CREATE TABLE IF NOT EXISTS certificates (
     added       INTEGER NOT NULL,
     data        BLOB NOT NULL
 );
-CREATE TABLE IF NOT EXISTS addresses (
+CREATE TABLE addresses (
     certificate INTEGER NOT NULL REFERENCES certificates (id) ON DELETE CASCADE,
     address     TEXT NOT NULL,
     PRIMARY KEY (certificate, address)
 );
-CREATE INDEX IF NOT EXISTS addresses_by_address ON addresses (address);
-";
+CREATE INDEX addresses_by_address ON addresses (address);
+",
+    // 1 -> 2: `certs list --state pending` (the administrator's queue)
+    // without a full scan.
+    // (`IF NOT EXISTS`: an operator may have added it by hand.)
+    "CREATE INDEX IF NOT EXISTS certificates_by_state ON certificates (state, id);",
+];
+
+/// The schema version this build writes and understands.
+pub const SQLITE_SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
+
+/// The columns of version 1, by table: what an unversioned file must have
+/// to be taken for a store of the first release.
+const VERSION_1_TABLES: &[(&str, &[&str])] = &[
+    (
+        "certificates",
+        &[
+            "id",
+            "kind",
+            "fingerprint",
+            "state",
+            "not_after",
+            "source",
+            "added",
+            "data",
+        ],
+    ),
+    ("addresses", &["certificate", "address"]),
+];
 
 impl SqliteDirectory {
-    /// Opens (creating if needed) the directory at `path`.
+    /// Opens the directory at `path`, creating it only if no file is there.
+    ///
+    /// A file that exists must be a store: an empty file (a store truncated
+    /// to 0 bytes), a file that is not SQLite, a database without the
+    /// directory's tables, or one written by a newer version
+    /// ([`SQLITE_SCHEMA_VERSION`]) is refused with
+    /// [`StoreError::NotAStore`] or [`StoreError::UnknownVersion`] and left
+    /// untouched: certificates and trust decisions are never silently
+    /// replaced by an empty directory. An older version is migrated, in
+    /// one transaction.
     pub fn open(path: &Path) -> Result<SqliteDirectory, StoreError> {
-        let connection = Connection::open(path)?;
+        let connection = match std::fs::metadata(path) {
+            Ok(metadata) => {
+                if metadata.len() == 0 {
+                    return Err(not_a_store(path, "the file is empty (0 bytes)"));
+                }
+                let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+                    | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                    | OpenFlags::SQLITE_OPEN_URI;
+                Connection::open_with_flags(path, flags)?
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                create(path)?;
+                Connection::open_with_flags(
+                    path,
+                    OpenFlags::SQLITE_OPEN_READ_WRITE
+                        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                        | OpenFlags::SQLITE_OPEN_URI,
+                )?
+            }
+            Err(e) => return Err(StoreError::Unavailable(format!("{}: {e}", path.display()))),
+        };
+        // Judge the file before anything writes to it (even switching the
+        // journal mode writes a header into an empty file).
+        let version = version_of(&connection, path)?;
         // Several gateway processes may share the file: readers never block
         // the writer (WAL), and a writer waits for another instead of failing.
         connection.busy_timeout(Duration::from_secs(10))?;
         connection.pragma_update(None, "journal_mode", "WAL")?;
-        Self::with_connection(connection)
+        Self::with_connection(connection, version, path)
     }
 
     /// A directory that lives only as long as this value (tests, demos).
     pub fn in_memory() -> Result<SqliteDirectory, StoreError> {
-        Self::with_connection(Connection::open_in_memory()?)
+        Self::with_connection(Connection::open_in_memory()?, 0, Path::new(":memory:"))
     }
 
-    fn with_connection(connection: Connection) -> Result<SqliteDirectory, StoreError> {
+    /// The schema version of the database, [`SQLITE_SCHEMA_VERSION`] once
+    /// opened.
+    pub fn schema_version(&self) -> Result<u32, StoreError> {
+        Ok(self
+            .connection()
+            .pragma_query_value(None, "user_version", |row| row.get(0))?)
+    }
+
+    fn with_connection(
+        mut connection: Connection,
+        version: u32,
+        path: &Path,
+    ) -> Result<SqliteDirectory, StoreError> {
         connection.pragma_update(None, "foreign_keys", "ON")?;
-        connection.execute_batch(SCHEMA)?;
+        migrate(&mut connection, version, path)?;
         Ok(SqliteDirectory {
             connection: Mutex::new(connection),
         })
@@ -89,6 +167,117 @@ impl SqliteDirectory {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+fn not_a_store(path: &Path, reason: &str) -> StoreError {
+    StoreError::NotAStore {
+        path: path.to_owned(),
+        reason: reason.to_owned(),
+    }
+}
+
+/// Creates a new store at `path`: built under a temporary name next to it
+/// and linked into place only when complete, so a crash never leaves a
+/// half-made file that the next start would have to refuse, and a file
+/// that appeared meanwhile is never replaced.
+fn create(path: &Path) -> Result<(), StoreError> {
+    let unavailable =
+        |e: std::io::Error| StoreError::Unavailable(format!("{}: {e}", path.display()));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "store".to_owned());
+    let scratch = path.with_file_name(format!(".{name}.new-{}", std::process::id()));
+    let _ = std::fs::remove_file(&scratch);
+    let built = (|| -> Result<(), StoreError> {
+        let mut connection = Connection::open(&scratch)?;
+        migrate(&mut connection, 0, path)?;
+        connection.close().map_err(|(_, e)| e)?;
+        Ok(())
+    })();
+    let linked = built.and_then(|()| match std::fs::hard_link(&scratch, path) {
+        // Another process created it first: use theirs (it is judged like
+        // any existing file).
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        other => other.map_err(unavailable),
+    });
+    let _ = std::fs::remove_file(&scratch);
+    linked
+}
+
+/// The schema version of an existing file, refusing what is not a store.
+fn version_of(connection: &Connection, path: &Path) -> Result<u32, StoreError> {
+    let version: u32 = match connection.pragma_query_value(None, "user_version", |row| row.get(0)) {
+        Ok(v) => v,
+        Err(rusqlite::Error::SqliteFailure(e, _))
+            if e.code == rusqlite::ErrorCode::NotADatabase =>
+        {
+            return Err(not_a_store(path, "the file is not an SQLite database"));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if version > SQLITE_SCHEMA_VERSION {
+        return Err(StoreError::UnknownVersion {
+            path: path.to_owned(),
+            found: version,
+            known: SQLITE_SCHEMA_VERSION,
+        });
+    }
+    if version == 0 {
+        // Unversioned: a store of the first release has exactly the
+        // version 1 tables; anything else (no tables, other tables) is not
+        // ours to take over.
+        let mut statement = connection.prepare("SELECT name FROM pragma_table_info(?1)")?;
+        for (table, expected) in VERSION_1_TABLES {
+            let columns = statement
+                .query_map([table], |row| row.get::<_, String>(0))?
+                .collect::<Result<Vec<_>, _>>()?;
+            if columns.is_empty() {
+                return Err(not_a_store(
+                    path,
+                    &format!("the database has no `{table}` table and no schema version"),
+                ));
+            }
+            if columns
+                .iter()
+                .map(String::as_str)
+                .ne(expected.iter().copied())
+            {
+                return Err(not_a_store(
+                    path,
+                    &format!("the `{table}` table has columns {columns:?}, not a store's"),
+                ));
+            }
+        }
+        return Ok(1);
+    }
+    Ok(version)
+}
+
+/// Brings the schema from `from` to [`SQLITE_SCHEMA_VERSION`] in one
+/// immediate transaction (two processes migrating at once serialise; the
+/// second finds the work done).
+fn migrate(connection: &mut Connection, from: u32, path: &Path) -> Result<(), StoreError> {
+    let transaction =
+        connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    // Read again under the lock: another process may have migrated.
+    let current: u32 = transaction.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    let start = if current == 0 { from } else { current };
+    if start > SQLITE_SCHEMA_VERSION {
+        return Err(StoreError::UnknownVersion {
+            path: path.to_owned(),
+            found: start,
+            known: SQLITE_SCHEMA_VERSION,
+        });
+    }
+    for step in MIGRATIONS.iter().skip(start as usize) {
+        transaction.execute_batch(step)?;
+    }
+    if current != SQLITE_SCHEMA_VERSION {
+        transaction.pragma_update(None, "user_version", SQLITE_SCHEMA_VERSION)?;
+    }
+    transaction.commit()?;
+    Ok(())
 }
 
 fn entries(
@@ -270,6 +459,144 @@ mod tests {
             directory.set_state(42, TrustState::Trusted),
             Err(StoreError::NoSuchEntry(42))
         ));
+        Ok(())
+    }
+
+    /// A store as the first release wrote it: the version 1 tables, no
+    /// `user_version`, one trusted certificate.
+    fn first_release_store(path: &Path, user_version: u32) {
+        let connection = Connection::open(path).unwrap();
+        connection.execute_batch(MIGRATIONS[0]).unwrap();
+        connection
+            .execute(
+                "INSERT INTO certificates (kind, fingerprint, state, not_after, source, added, data) \
+                 VALUES ('pgp', 'aa', 'trusted', NULL, 'import', 1, x'010203')",
+                [],
+            )
+            .unwrap();
+        connection
+            .execute("INSERT INTO addresses VALUES (1, 'old@x.example')", [])
+            .unwrap();
+        connection
+            .pragma_update(None, "user_version", user_version)
+            .unwrap();
+    }
+
+    #[test]
+    fn a_new_file_is_created_at_the_current_version_without_leftovers()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("store.sqlite");
+        let directory = SqliteDirectory::open(&path)?;
+        assert_eq!(directory.schema_version()?, SQLITE_SCHEMA_VERSION);
+        assert_eq!(SQLITE_SCHEMA_VERSION, 2);
+        let names: Vec<String> = std::fs::read_dir(dir.path())?
+            .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+            .collect::<Result<_, _>>()?;
+        assert!(
+            names.iter().all(|n| n.starts_with("store.sqlite")),
+            "{names:?}"
+        );
+        // Opened again: the same store, nothing migrated twice.
+        drop(directory);
+        assert_eq!(SqliteDirectory::open(&path)?.schema_version()?, 2);
+        Ok(())
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_store_is_refused_and_left_untouched()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let other_tables = dir.path().join("other.sqlite");
+        Connection::open(&other_tables)?.execute_batch("CREATE TABLE notes (text TEXT);")?;
+        let no_tables = dir.path().join("no-tables.sqlite");
+        Connection::open(&no_tables)?.pragma_update(None, "application_id", 7)?;
+        let wrong_columns = dir.path().join("columns.sqlite");
+        Connection::open(&wrong_columns)?.execute_batch(
+            "CREATE TABLE certificates (id INTEGER PRIMARY KEY); CREATE TABLE addresses (a TEXT);",
+        )?;
+        let cases: [(&str, Option<&[u8]>, &str); 5] = [
+            ("empty.sqlite", Some(b""), "the file is empty (0 bytes)"),
+            (
+                "garbage.sqlite",
+                Some(&[0x42; 4096]),
+                "not an SQLite database",
+            ),
+            ("other.sqlite", None, "no `certificates` table"),
+            ("no-tables.sqlite", None, "no `certificates` table"),
+            (
+                "columns.sqlite",
+                None,
+                "the `certificates` table has columns",
+            ),
+        ];
+        for (name, contents, reason) in cases {
+            let path = dir.path().join(name);
+            if let Some(bytes) = contents {
+                std::fs::write(&path, bytes)?;
+            }
+            let before = std::fs::read(&path)?;
+            let error = SqliteDirectory::open(&path).unwrap_err();
+            assert!(
+                matches!(&error, StoreError::NotAStore { reason: r, .. } if r.contains(reason)),
+                "{name}: {error}"
+            );
+            assert!(error.to_string().contains(name), "{error}");
+            assert_eq!(std::fs::read(&path)?, before, "{name} was changed");
+            for suffix in ["-wal", "-shm", "-journal"] {
+                let side = dir.path().join(format!("{name}{suffix}"));
+                assert!(
+                    !side.exists() || std::fs::metadata(&side)?.len() == 0,
+                    "{side:?}"
+                );
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn a_store_from_a_newer_version_is_refused() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("store.sqlite");
+        first_release_store(&path, SQLITE_SCHEMA_VERSION + 1);
+        let before = std::fs::read(&path)?;
+        let error = SqliteDirectory::open(&path).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                StoreError::UnknownVersion {
+                    found: 3,
+                    known: 2,
+                    ..
+                }
+            ),
+            "{error}"
+        );
+        assert_eq!(std::fs::read(&path)?, before);
+        Ok(())
+    }
+
+    #[test]
+    fn older_stores_are_migrated_with_their_entries() -> Result<(), Box<dyn std::error::Error>> {
+        // Unversioned (the first release) and version 1.
+        for user_version in [0, 1] {
+            let dir = tempfile::tempdir()?;
+            let path = dir.path().join("store.sqlite");
+            first_release_store(&path, user_version);
+            let directory = SqliteDirectory::open(&path)?;
+            assert_eq!(directory.schema_version()?, SQLITE_SCHEMA_VERSION);
+            let found = directory.trusted(Kind::Pgp, "old@x.example")?;
+            assert_eq!(found.len(), 1, "version {user_version}");
+            assert_eq!(found[0].data, vec![1, 2, 3]);
+            let index: i64 = directory.connection().query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'certificates_by_state'",
+                [],
+                |row| row.get(0),
+            )?;
+            assert_eq!(index, 1);
+            directory.add(&entry("bb", "new@x.example"), TrustState::Pending)?;
+            assert_eq!(directory.list(None)?.len(), 2);
+        }
         Ok(())
     }
 

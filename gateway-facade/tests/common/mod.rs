@@ -69,6 +69,9 @@ then = { decrypt = true }
 id = "harvest"
 when = { direction = "inbound", signed = true, inbound_signature_valid = true }
 then = { harvest = true }
+
+[default]
+then = { deliver = true }
 "#;
 
 pub fn smime(address: &str) -> Arc<Identity> {
