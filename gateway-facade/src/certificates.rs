@@ -15,7 +15,7 @@ pub fn smime_entry(certificate: &Certificate, source: &str) -> NewEntry {
         addresses: certificate
             .email_addresses()
             .iter()
-            .map(|a| a.as_str().to_ascii_lowercase())
+            .map(|a| crate::envelope_addresses::address_key(a.as_str()))
             .collect(),
         not_after: Some(certificate.not_after()),
         data: certificate.to_der().to_vec(),
@@ -30,6 +30,9 @@ pub fn pgp_entry(cert: &Cert, source: &str) -> Result<NewEntry, Error> {
     let mut addresses: Vec<String> = public
         .userids()
         .filter_map(|u| u.userid().email_normalized().ok().flatten())
+        // One form with the envelope's: a U-label domain in a user ID is
+        // found under its A-label.
+        .map(|a| crate::envelope_addresses::address_key(&a))
         .collect();
     addresses.sort();
     addresses.dedup();

@@ -329,7 +329,7 @@ impl Config {
                 None => None,
             };
             keys.push(KeyConfig {
-                address: key.address.to_ascii_lowercase(),
+                address: crate::envelope_addresses::address_key(&key.address),
                 smime_certificate: key.smime_certificate.map(resolve),
                 smime_key: key.smime_key.map(resolve),
                 pgp_key: key.pgp_key.map(resolve),
@@ -390,7 +390,12 @@ impl Config {
                 .transport
                 .domains
                 .into_iter()
-                .map(|(domain, t)| (domain.to_ascii_lowercase(), t.meets_profile))
+                .map(|(domain, t)| {
+                    (
+                        crate::envelope_addresses::domain_key(&domain),
+                        t.meets_profile,
+                    )
+                })
                 .collect(),
             password_length: file.fallback.password_length,
         })

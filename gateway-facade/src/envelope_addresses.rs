@@ -26,6 +26,19 @@ use crate::gateway::{Envelope, Gateway};
 use crate::notification::Notice;
 use crate::outcome::{Disposition, Outcome};
 
+/// How an address is stored in and looked up from the directory, the
+/// organisation's keys and the configuration: its [`Mailbox::key`], or (for
+/// text that is no mailbox, such as an odd certificate entry, which then
+/// matches no envelope address) its ASCII lower case.
+pub(crate) fn address_key(address: &str) -> String {
+    Mailbox::parse(address).map_or_else(|_| address.to_ascii_lowercase(), |m| m.key().to_owned())
+}
+
+/// A domain as [`address_key`] stores its domain part.
+pub(crate) fn domain_key(domain: &str) -> String {
+    mail_message::canonical_domain(domain).unwrap_or_else(|_| domain.to_ascii_lowercase())
+}
+
 /// An envelope split into what the gateway judges and what it refuses.
 pub(crate) struct CanonicalEnvelope {
     /// The envelope with the addresses' keys ([`Mailbox::key`]: canonical,
@@ -205,6 +218,22 @@ mod tests {
         assert_eq!(canonical.refused.len(), 1);
         assert!(canonical.refused_sender.is_none());
         assert!(canonical.has_recipients());
+    }
+
+    #[test]
+    fn directory_keys_and_transport_domains_are_canonical() {
+        assert_eq!(address_key("Erin@Geheim.Example."), "erin@geheim.example");
+        assert_eq!(
+            address_key("Jürgen@Bücher.example"),
+            "jürgen@xn--bcher-kva.example"
+        );
+        assert_eq!(address_key("Not An Address"), "not an address");
+        assert_eq!(domain_key("Bücher.Example."), "xn--bcher-kva.example");
+        let verdicts =
+            crate::KnownVerdicts::new([("Geheim.Example.".to_owned(), true)].into_iter().collect());
+        assert_eq!(verdicts.verdict("geheim.example"), Some(true));
+        assert_eq!(verdicts.verdict("GEHEIM.example."), Some(true));
+        assert_eq!(verdicts.verdict("other.example"), None);
     }
 
     #[test]

@@ -34,24 +34,29 @@ pub struct KnownVerdicts {
 }
 
 impl KnownVerdicts {
-    /// Verdicts per lower-case domain.
+    /// Verdicts per domain; domains are taken in their canonical form
+    /// (`mail_message::canonical_domain`: lower-case A-labels, no trailing
+    /// dot), as the envelope's are.
     pub fn new(verdicts: BTreeMap<String, bool>) -> Self {
-        KnownVerdicts { verdicts }
+        KnownVerdicts {
+            verdicts: verdicts
+                .into_iter()
+                .map(|(domain, verdict)| (crate::envelope_addresses::domain_key(&domain), verdict))
+                .collect(),
+        }
     }
 
     /// The configured verdict for `domain`, if there is one.
     pub fn verdict(&self, domain: &str) -> Option<bool> {
-        self.verdicts.get(&domain.to_ascii_lowercase()).copied()
+        self.verdicts
+            .get(&crate::envelope_addresses::domain_key(domain))
+            .copied()
     }
 }
 
 impl TransportCheck for KnownVerdicts {
     fn meets_profile(&self, domain: &str, _profile: &str) -> Result<bool, String> {
-        Ok(self
-            .verdicts
-            .get(&domain.to_ascii_lowercase())
-            .copied()
-            .unwrap_or(false))
+        Ok(self.verdict(domain).unwrap_or(false))
     }
 }
 

@@ -144,7 +144,7 @@ impl OrganisationKey {
         passphrase: Option<Password>,
     ) -> Self {
         OrganisationKey {
-            address: address.to_ascii_lowercase(),
+            address: crate::envelope_addresses::address_key(address),
             smime,
             pgp,
             passphrase,

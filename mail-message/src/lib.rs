@@ -55,7 +55,9 @@ mod watch;
 pub use address::{AddressError, EmailAddress};
 pub use compose::{one_line, rfc5322_date};
 pub use date::parse_rfc5322_date;
-pub use mailbox::{MAX_ADDRESS, MAX_DOMAIN, MAX_LOCAL_PART, Mailbox, MailboxError};
+pub use mailbox::{
+    MAX_ADDRESS, MAX_DOMAIN, MAX_LOCAL_PART, Mailbox, MailboxError, canonical_domain,
+};
 pub use mime::{
     ContentType, Entity, Envelope, Field, LineBreak, MAX_DEPTH, MimeError, Multipart, canonicalize,
     decode_base64, encode_base64, seven_bit_safe, with_line_breaks, without_binary_parts,

@@ -188,7 +188,7 @@ impl Mailbox {
         let address = strip_source_route(input, inner)?;
         let (local, domain) = split_local_domain(input, address)?;
         let local = canonical_local_part(input, &local)?;
-        let domain = canonical_domain(input, domain)?;
+        let domain = canonical_domain_of(input, domain)?;
         let canonical = format!("{local}@{domain}");
         if canonical.len() > MAX_ADDRESS {
             return Err(MailboxError::TooLong(input.to_owned()));
@@ -233,6 +233,21 @@ impl Mailbox {
     }
 }
 
+/// A domain on its own (a policy scope, a transport table key, a route) in
+/// the canonical form of [`Mailbox::domain`]: lower-case A-labels, no
+/// trailing dot. Literals and IP addresses are refused as in addresses.
+///
+/// ```
+/// assert_eq!(mail_message::canonical_domain("Bücher.Example.")?, "xn--bcher-kva.example");
+/// # Ok::<(), mail_message::MailboxError>(())
+/// ```
+pub fn canonical_domain(domain: &str) -> Result<String, MailboxError> {
+    if domain.chars().any(forbidden_char) {
+        return Err(MailboxError::ForbiddenCharacter(domain.to_owned()));
+    }
+    canonical_domain_of(domain, domain)
+}
+
 /// Whitespace, controls and characters that do not show: two spellings
 /// that look the same to a person must not differ to the gateway.
 fn forbidden_char(c: char) -> bool {
@@ -269,7 +284,7 @@ fn strip_source_route<'a>(input: &str, address: &'a str) -> Result<&'a str, Mail
     let (route, rest) = address.split_once(':').ok_or_else(invalid)?;
     for hop in route.split(',') {
         let domain = hop.strip_prefix('@').ok_or_else(invalid)?;
-        canonical_domain(input, domain).map_err(|_| invalid())?;
+        canonical_domain_of(input, domain).map_err(|_| invalid())?;
     }
     Ok(rest)
 }
@@ -363,7 +378,7 @@ fn canonical_local_part(input: &str, decoded: &str) -> Result<String, MailboxErr
 }
 
 /// The domain as lower-case A-labels, or why it is not a host name.
-fn canonical_domain(input: &str, domain: &str) -> Result<String, MailboxError> {
+fn canonical_domain_of(input: &str, domain: &str) -> Result<String, MailboxError> {
     let invalid = || MailboxError::InvalidDomain(input.to_owned());
     if domain.starts_with('[') || domain.ends_with(']') {
         return Err(MailboxError::AddressLiteral(input.to_owned()));
