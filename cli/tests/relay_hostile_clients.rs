@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::smtp::{free_port, wait_until_listening};
+use common::smtp::{free_port, send, wait_until_listening};
 use common::{mailgate_in, ok, run, tool};
 
 fn demo() -> tempfile::TempDir {
@@ -46,6 +46,10 @@ impl Drop for Relay {
 
 /// `mailgate relay` on `port`, delivering to `next_hop`.
 fn start_relay(demo: &Path, spool: &Path, port: u16, next_hop: u16) -> Relay {
+    start_relay_with(demo, spool, port, next_hop, &[])
+}
+
+fn start_relay_with(demo: &Path, spool: &Path, port: u16, next_hop: u16, extra: &[&str]) -> Relay {
     let child = Command::new(env!("CARGO_BIN_EXE_mailgate"))
         .args(["relay", "--config"])
         .arg(demo.join("mailgate.toml"))
@@ -54,6 +58,7 @@ fn start_relay(demo: &Path, spool: &Path, port: u16, next_hop: u16) -> Relay {
         .arg(spool)
         .args(["--next-hop", &format!("127.0.0.1:{next_hop}")])
         .args(["--hostname", "relay.behoerde.example", "--retry-first", "1"])
+        .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -594,4 +599,163 @@ fn mailgate_relay_and_postfix_accept_the_same_envelopes_from_hostile_streams() {
             );
         }
     }
+}
+
+/// A next hop as lenient as SMTP servers have been: a line ends at CR LF, a
+/// lone CR or a lone LF, and a line `.` ends the message. It keeps the
+/// envelope and the text of every transaction.
+struct LenientHop {
+    port: u16,
+    kept: Arc<Mutex<Vec<(Envelope, String)>>>,
+}
+
+impl LenientHop {
+    fn start() -> LenientHop {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let kept = Arc::new(Mutex::new(Vec::new()));
+        let store = Arc::clone(&kept);
+        thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let store = Arc::clone(&store);
+                thread::spawn(move || {
+                    let _ = lenient_session(stream, &store);
+                });
+            }
+        });
+        LenientHop { port, kept }
+    }
+}
+
+/// The next line up to CR LF, CR or LF; `None` at the end.
+fn lenient_line(reader: &mut BufReader<TcpStream>) -> Option<String> {
+    let mut line = Vec::new();
+    loop {
+        let mut byte = [0u8];
+        if reader.read(&mut byte).ok()? == 0 {
+            return None;
+        }
+        match byte[0] {
+            b'\n' => break,
+            b'\r' => {
+                if reader.fill_buf().ok()?.first() == Some(&b'\n') {
+                    reader.consume(1);
+                }
+                break;
+            }
+            other => line.push(other),
+        }
+    }
+    Some(String::from_utf8_lossy(&line).into_owned())
+}
+
+fn lenient_session(
+    stream: TcpStream,
+    kept: &Mutex<Vec<(Envelope, String)>>,
+) -> std::io::Result<()> {
+    let mut writer = stream.try_clone()?;
+    let mut reader = BufReader::new(stream);
+    writer.write_all(b"220 lenient.test\r\n")?;
+    let (mut sender, mut recipients) = (String::new(), Vec::new());
+    let address =
+        |line: &str| line[line.find('<').unwrap() + 1..line.rfind('>').unwrap()].to_owned();
+    while let Some(line) = lenient_line(&mut reader) {
+        let upper = line.to_ascii_uppercase();
+        if upper.starts_with("EHLO") {
+            writer.write_all(b"250-lenient.test\r\n250 8BITMIME\r\n")?;
+        } else if upper.starts_with("MAIL FROM:") {
+            sender = address(&line);
+            writer.write_all(b"250 ok\r\n")?;
+        } else if upper.starts_with("RCPT TO:") {
+            recipients.push(address(&line));
+            writer.write_all(b"250 ok\r\n")?;
+        } else if upper.starts_with("DATA") {
+            writer.write_all(b"354 go on\r\n")?;
+            let mut text = String::new();
+            loop {
+                let Some(line) = lenient_line(&mut reader) else {
+                    return Ok(());
+                };
+                if line == "." {
+                    break;
+                }
+                text.push_str(line.strip_prefix('.').unwrap_or(&line));
+                text.push('\n');
+            }
+            let envelope = (std::mem::take(&mut sender), std::mem::take(&mut recipients));
+            kept.lock().unwrap().push((envelope, text));
+            writer.write_all(b"250 kept\r\n")?;
+        } else if upper.starts_with("QUIT") {
+            writer.write_all(b"221 bye\r\n")?;
+            return Ok(());
+        } else {
+            writer.write_all(b"250 ok\r\n")?;
+        }
+    }
+    Ok(())
+}
+
+/// Inbound, the gateway decrypts an S/MIME mail whose plaintext (which no
+/// SMTP server saw) holds `LF . LF` and `CR . CR` followed by commands.
+/// The gateway makes the bare LFs CR LF but keeps the bare CRs; the
+/// relay's client sends them as CR LF too, dot-stuffed, so a next hop that
+/// takes a lone CR or LF for a line end still gets one message, whole.
+#[test]
+fn a_decrypted_body_cannot_smuggle_into_a_lenient_next_hop() {
+    let demo = demo();
+    let d = demo.path();
+    let plain = b"Content-Type: text/plain\n\nfirst\n.\nMAIL FROM:<ceo@behoerde.example>\n\
+                  RCPT TO:<smuggled@behoerde.example>\nDATA\nsmuggled\r.\rMAIL FROM:<ceo@behoerde.example>\r\
+                  RCPT TO:<smuggled@behoerde.example>\rDATA\rthird\n.\r\n";
+    std::fs::write(d.join("plain"), plain).unwrap();
+    let encrypted = run(
+        "openssl",
+        &[
+            "cms",
+            "-encrypt",
+            "-binary",
+            "-in",
+            "plain",
+            "-aes-256-cbc",
+            "pki/alice.cert.pem",
+        ],
+        b"",
+        d,
+    );
+    let mut mail =
+        b"From: bob@partner.example\r\nTo: alice@behoerde.example\r\nSubject: inside\r\n".to_vec();
+    let encrypted = encrypted.strip_suffix(b"\n").unwrap_or(&encrypted);
+    for line in encrypted.split(|&b| b == b'\n') {
+        mail.extend_from_slice(line.strip_suffix(b"\r").unwrap_or(line));
+        mail.extend_from_slice(b"\r\n");
+    }
+    let hop = LenientHop::start();
+    let spool = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let _relay = start_relay_with(d, spool.path(), port, hop.port, &["--direction", "inbound"]);
+    let reply = send(
+        port,
+        "bob@partner.example",
+        &["alice@behoerde.example"],
+        &mail,
+    )
+    .unwrap();
+    assert!(reply.starts_with("250"), "{reply}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while hop.kept.lock().unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "nothing delivered");
+        thread::sleep(Duration::from_millis(50));
+    }
+    // Time for a smuggled second transaction to arrive, if there were one.
+    thread::sleep(Duration::from_secs(2));
+    let kept = hop.kept.lock().unwrap().clone();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    let ((sender, recipients), text) = &kept[0];
+    assert_eq!(sender, "bob@partner.example", "{kept:?}");
+    assert_eq!(recipients, &["alice@behoerde.example"]);
+    assert!(
+        text.contains("smuggled\n.\nMAIL FROM:<ceo@behoerde.example>"),
+        "{text}"
+    );
+    assert!(text.contains("third\n.\n"), "{text}");
 }
