@@ -215,6 +215,9 @@ impl Verifier {
         let mut content = Vec::new();
         let outcome = guard::sequoia(|| {
             VerifierBuilder::from_bytes(block)
+                // Sequoia reads ahead (decompressing) 25 MiB by default
+                // before the limit below could count a byte.
+                .map(|b| b.buffer_size(pgp_mime::STREAM_BUFFER))
                 .and_then(|b| b.with_policy(&self.policy, self.time, &mut recorder))
                 // A cleartext signature's text is never longer than the
                 // block; the limit keeps anything else (compressed data)
