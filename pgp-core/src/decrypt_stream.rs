@@ -195,7 +195,7 @@ impl Decryptor {
             };
 
         let mut helper = Helper::new(self);
-        let spool = tempfile::tempfile()?;
+        let spool = mail_message::stream::private_tempfile()?;
         let mut sink = Plaintext::new(CanonicalWriter::new(BufWriter::with_capacity(
             STREAM_BUFFER,
             spool,
@@ -232,7 +232,7 @@ impl Decryptor {
             let entity = Zeroizing::new(mail_message::canonicalize(
                 &mail_message::without_binary_parts(&copy),
             ));
-            spool = tempfile::tempfile()?;
+            spool = mail_message::stream::private_tempfile()?;
             spool.write_all(&entity)?;
             spool.seek(SeekFrom::Start(0))?;
             written = entity.len() as u64;

@@ -87,7 +87,7 @@ impl Verifier {
         let (true, Some(boundary)) = (streamable, boundary) else {
             return self.verify_in_memory(&header, reader);
         };
-        let spool = tempfile::tempfile()?;
+        let spool = mail_message::stream::private_tempfile()?;
         let mut sink = CanonicalWriter::new(BufWriter::with_capacity(STREAM_BUFFER, spool));
         let split = mail_message::split_multipart_signed(
             &mut reader,

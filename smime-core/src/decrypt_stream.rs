@@ -100,7 +100,7 @@ fn parse(reader: impl Read) -> Result<Parsed, Error> {
     }
     skeleton.extend_from_slice(&[0x80, 0x00]);
     skeleton.extend_from_slice(&END_OF_CONTENTS);
-    let spool = tempfile::tempfile().map_err(Error::Io)?;
+    let spool = mail_message::stream::private_tempfile().map_err(Error::Io)?;
     let mut writer = BufWriter::with_capacity(CHUNK, spool);
     ber.octets(content, &mut writer, 0)?;
     ber.close(info)?;

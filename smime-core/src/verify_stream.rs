@@ -121,7 +121,7 @@ impl Verifier {
         let (true, Some(boundary)) = (streamable, boundary) else {
             return self.verify_in_memory(&header, reader);
         };
-        let spool = tempfile::tempfile().map_err(Error::Io)?;
+        let spool = mail_message::stream::private_tempfile().map_err(Error::Io)?;
         let mut sink = CanonicalWriter::new(BufWriter::with_capacity(BUFFER, spool));
         let parts = mail_message::split_multipart_signed(
             &mut reader,
@@ -232,7 +232,7 @@ fn split_opaque(reader: impl Read) -> Result<(Vec<u8>, File), Error> {
     }
     let info = ber.open(0x30)?;
     let (_, econtent_type) = ber.tlv()?;
-    let spool = tempfile::tempfile().map_err(Error::Io)?;
+    let spool = mail_message::stream::private_tempfile().map_err(Error::Io)?;
     let mut writer = BufWriter::with_capacity(CHUNK, spool);
     if ber.at_end(info) {
         return Err(Error::DetachedContentMissing);
