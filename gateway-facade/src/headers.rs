@@ -512,6 +512,32 @@ mod tests {
         assert_eq!(report.removed, ["HP-Outer"]);
     }
 
+    #[test]
+    fn spooled_decrypted_mail_is_merged_like_mail_in_memory() -> Result<(), EditError> {
+        let received = b"From: a@x.example\r\nSubject: outer\r\nContent-Type: application/pkcs7-mime\r\n\r\nMIA=\r\n";
+        let mut decrypted = b"From: a@x.example\r\nSubject: outer\r\nMIME-Version: 1.0\r\n\
+            Content-Type: text/plain\r\nFrom: ceo@x.example\r\nX-Mailgate-Signature: valid\r\n\r\n"
+            .to_vec();
+        while decrypted.len() <= crate::IN_MEMORY_LIMIT {
+            decrypted.extend_from_slice(b"From: still the body\r\n");
+        }
+        let spooled = SpooledMessage::read_from(&decrypted[..])?;
+        assert!(spooled.in_memory().is_none());
+        let (from_spool, spool_report) = merge_inner_header(&received.to_vec().into(), &spooled)?;
+        assert!(from_spool.in_memory().is_none());
+        let (in_memory, memory_report) =
+            merge_inner_header(&received.to_vec().into(), &decrypted.clone().into())?;
+        assert_eq!(spool_report, memory_report);
+        assert_eq!(memory_report.removed, ["X-Mailgate-Signature"]);
+        let merged = in_memory.to_vec()?;
+        assert_eq!(from_spool.to_vec()?, merged);
+        assert!(merged.starts_with(
+            b"From: a@x.example\r\nSubject: outer\r\nMIME-Version: 1.0\r\n\
+              X-Mailgate-Inner-From: ceo@x.example\r\nContent-Type: text/plain\r\n\r\nFrom: still"
+        ));
+        Ok(())
+    }
+
     proptest::proptest! {
         /// Whatever fields an entity carries inside, the merged header has
         /// exactly the outer From, no inner result field and nothing
