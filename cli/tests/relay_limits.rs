@@ -707,3 +707,40 @@ fn a_client_dripping_its_tls_handshake_is_cut_off_at_the_deadline() {
     let _ = relay.kill();
     let _ = relay.wait();
 }
+
+/// Started with a soft limit of 256 open files, the relay raises it to
+/// what `--max-connections` sessions need (within the hard limit), so that
+/// accepting does not fail long before the session limit.
+#[test]
+fn the_relay_raises_its_open_file_limit_for_its_sessions() {
+    let demo = demo();
+    let spool = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut relay = Command::new("prlimit")
+        .args(["--nofile=256:4096", "--"])
+        .arg(env!("CARGO_BIN_EXE_mailgate"))
+        .args(["relay", "--config"])
+        .arg(demo.path().join("mailgate.toml"))
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .arg("--spool")
+        .arg(spool.path())
+        .args(["--next-hop", "127.0.0.1:9", "--max-connections", "512"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until_listening(port, "mailgate relay");
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", relay.id())).unwrap();
+    let open_files = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap()
+        .split_whitespace()
+        .skip(3)
+        .take(2)
+        .collect::<Vec<_>>();
+    assert_eq!(open_files, ["1280", "4096"], "{limits}");
+    let _ = relay.kill();
+    let _ = relay.wait();
+}

@@ -132,6 +132,7 @@ pub(crate) fn run(args: &RelayArgs) -> Result<Verdict, Failure> {
         give_up_after: Duration::from_secs(args.give_up_after),
     };
     relay_config.timeout = Duration::from_secs(args.timeout.max(1));
+    raise_open_files(args.max_connections);
     let listener = TcpListener::bind(&args.listen)
         .map_err(|e| Failure::Temporary(format!("listening on {}: {e}", args.listen)))?;
     let bound = listener
@@ -170,6 +171,44 @@ pub(crate) fn run(args: &RelayArgs) -> Result<Verdict, Failure> {
         .serve(listener)
         .map_err(|e| Failure::Temporary(format!("accepting SMTP connections: {e}")))?;
     Ok(Verdict::Holds)
+}
+
+/// Raises the soft limit on open files towards what `max_connections`
+/// sessions need (one descriptor each, plus the spool's, deliveries' and
+/// some to spare), up to the hard limit: at the common default soft limit
+/// of 1024, accepting would fail with EMFILE long before the session limit
+/// that decides who is served.
+fn raise_open_files(max_connections: usize) {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let wanted = u64::try_from(max_connections)
+        .unwrap_or(u64::MAX)
+        .saturating_mul(2)
+        .saturating_add(256);
+    let limit = getrlimit(Resource::Nofile);
+    let Some(current) = limit.current else {
+        return; // unlimited
+    };
+    if current >= wanted {
+        return;
+    }
+    let raised = limit.maximum.map_or(wanted, |hard| wanted.min(hard));
+    let result = setrlimit(
+        Resource::Nofile,
+        Rlimit {
+            current: Some(raised),
+            maximum: limit.maximum,
+        },
+    );
+    let open_files = match result {
+        Ok(()) if raised >= wanted => return,
+        Ok(()) => raised,
+        Err(_) => current,
+    };
+    tracing::warn!(
+        open_files,
+        wanted,
+        "the limit on open files is below what --max-connections needs"
+    );
 }
 
 /// `--route DOMAIN=HOST:PORT`, by lower-case domain.
