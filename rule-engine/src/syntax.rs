@@ -274,20 +274,18 @@ pub(crate) struct DomainPattern {
 }
 
 impl DomainPattern {
+    /// A domain or `*.domain`, in the canonical form the gateway gives
+    /// envelope domains (`mail_message::canonical_domain`: lower-case
+    /// A-labels, no trailing dot), so `Bücher.Example.` in a policy matches
+    /// mail to `xn--bcher-kva.example` and every other spelling of it.
     pub(crate) fn parse(text: &str) -> Option<Self> {
-        let lower = text.trim().to_ascii_lowercase();
-        let (wildcard, suffix) = match lower.strip_prefix("*.") {
-            Some(rest) => (true, rest.to_owned()),
-            None => (false, lower),
+        let text = text.trim();
+        let (wildcard, rest) = match text.strip_prefix("*.") {
+            Some(rest) => (true, rest),
+            None => (false, text),
         };
-        let valid = !suffix.is_empty()
-            && suffix.split('.').all(|label| {
-                !label.is_empty()
-                    && label
-                        .chars()
-                        .all(|c| c.is_alphanumeric() || c == '-' || c == '_')
-            });
-        valid.then_some(Self { suffix, wildcard })
+        let suffix = mail_message::canonical_domain(rest).ok()?;
+        Some(Self { suffix, wildcard })
     }
 
     pub(crate) fn matches(&self, domain: &str) -> bool {
@@ -801,6 +799,13 @@ mod tests {
         assert!(DomainPattern::parse("*.").is_none());
         assert!(DomainPattern::parse("a..b").is_none());
         assert!(DomainPattern::parse("a b").is_none());
+        let idn = DomainPattern::parse("*.Bücher.Example.").unwrap();
+        assert!(idn.matches("a.xn--bcher-kva.example"));
+        assert_eq!(
+            DomainPattern::parse("xn--bcher-kva.example").unwrap(),
+            DomainPattern::parse("bücher.example").unwrap()
+        );
+        assert!(DomainPattern::parse("[192.0.2.1]").is_none());
     }
 
     #[test]
