@@ -173,3 +173,22 @@ fn unreadable_or_non_utf8_policies_are_input_errors() {
     assert_eq!(latin1.status.code(), Some(2));
     assert_eq!(stderr(&latin1).lines().count(), 1, "{}", stderr(&latin1));
 }
+
+#[test]
+fn an_unknown_tls_profile_is_an_error_at_its_position() {
+    // A misspelt profile would otherwise be judged by whatever the gateway
+    // does with a name it does not know.
+    let text = "[[rules]]\nid = \"R3\"\nwhen = { recipient_tls = \"bsi-tr-03108\" }\nthen = { require_tls = \"bsi-tr-3108\" }\n\n[default]\nthen = { require_tls = \"opportunistc\" }\n";
+    let output = check_text("tls.toml", text, &["policy", "check"]);
+    assert_eq!(output.status.code(), Some(2));
+    let out = stdout(&output);
+    assert!(
+        out.contains("error: unknown TLS profile `bsi-tr-3108`\n --> tls.toml:4:24"),
+        "{out}"
+    );
+    assert!(
+        out.contains("error: unknown TLS profile `opportunistc`\n --> tls.toml:7:24"),
+        "{out}"
+    );
+    assert!(out.ends_with("tls.toml: 2 errors, 0 warnings\n"), "{out}");
+}

@@ -123,6 +123,7 @@ pub(crate) fn read(
     map: &SourceMap<'_>,
     text: &str,
     eager_regexes: bool,
+    profiles: Option<&dyn Fn(&str) -> bool>,
 ) -> (Parsed, Vec<Diagnostic>) {
     let mut reader = Reader {
         map,
@@ -130,6 +131,7 @@ pub(crate) fn read(
         eager_regexes,
         regexes: HashMap::new(),
         end: text.len(),
+        profiles,
     };
     let parsed = match DeTable::parse(text) {
         Ok(root) => reader.policy(root.get_ref()),
@@ -158,6 +160,9 @@ struct Reader<'m, 's> {
     /// The length of the text: where a missing `[default]` is reported (a
     /// truncated file loses its end first).
     end: usize,
+    /// Which TLS profile names the host knows, when it says
+    /// ([`Policy::check_with_profiles`](crate::Policy::check_with_profiles)).
+    profiles: Option<&'m dyn Fn(&str) -> bool>,
 }
 
 /// Above this estimate of a regex's automaton size (see `nfa_estimate`),
@@ -269,6 +274,21 @@ pub(crate) fn parse_size(text: &str) -> Option<u64> {
 }
 
 impl Reader<'_, '_> {
+    /// An unknown TLS profile is an error when the host named its
+    /// profiles: a misspelt name would otherwise be judged by whatever the
+    /// host does with names it does not know.
+    fn known_profile(&mut self, profile: &str, span: Span) {
+        if let Some(known) = self.profiles
+            && !known(profile)
+        {
+            self.error(
+                span,
+                format!("unknown TLS profile `{profile}`"),
+                Some("the gateway knows `bsi-tr-03108`, `opportunistic` and `mta-sts`".into()),
+            );
+        }
+    }
+
     fn error(&mut self, span: Span, message: impl Into<String>, help: Option<String>) {
         let d = self.map.diagnostic(Severity::Error, span, message, help);
         self.diagnostics.push(d);
@@ -1113,6 +1133,7 @@ impl Reader<'_, '_> {
                     );
                     return None;
                 }
+                self.known_profile(&profile, value.span());
                 Condition::Fact(FactKind::RecipientTls(profile), true)
             }
             "all" => Condition::All(self.condition_list(value, key, depth)?),
@@ -1361,6 +1382,7 @@ impl Reader<'_, '_> {
                     .map(|f| fallback = Some((f, key_span.clone())))
                 }
                 "require_tls" => self.string(v, key).map(|p| {
+                    self.known_profile(&p, v.span());
                     actions.decision = Some(Decision::RequireTls(p));
                 }),
                 "block" => self
@@ -1566,7 +1588,7 @@ mod tests {
     fn identical_regexes_share_one_automaton_and_large_ones_are_built_at_once() {
         let text = "[[rules]]\nid = \"a\"\nwhen = { recipient_regex = '^x-' }\nthen = { archive = true }\n\n[[rules]]\nid = \"b\"\nwhen = { sender_regex = '^x-' }\nthen = { archive = true }\n\n[[rules]]\nid = \"c\"\nwhen = { header = { name = \"X\", regex = '^x-', case_sensitive = true } }\nthen = { archive = true }\n\n[default]\nthen = { deliver = true }\n";
         let map = SourceMap::new(text, "p.toml");
-        let (parsed, diagnostics) = read(&map, text, false);
+        let (parsed, diagnostics) = read(&map, text, false, None);
         assert!(diagnostics.is_empty(), "{diagnostics:#?}");
         let mut patterns = Vec::new();
         for rule in parsed.scopes.iter().flat_map(|s| s.rules.iter()) {

@@ -57,7 +57,7 @@ impl Policy {
     /// found, returns [`Error::InvalidPolicy`] holding every error and
     /// warning, in file order.
     pub fn parse(text: &str, file: &str) -> Result<(Self, Vec<Diagnostic>), Error> {
-        let (policy, diagnostics) = Self::build(text, file, false);
+        let (policy, diagnostics) = Self::build(text, file, false, None);
         match policy {
             Some(policy) => Ok((policy, diagnostics)),
             None => Err(Error::InvalidPolicy {
@@ -93,12 +93,38 @@ impl Policy {
     /// Unlike [`Policy::parse`], it builds every regex of the policy, so a
     /// regex too large to build is reported here with its position.
     pub fn check(text: &str, file: &str) -> Vec<Diagnostic> {
-        Self::build(text, file, true).1
+        Self::build(text, file, true, None).1
     }
 
-    fn build(text: &str, file: &str, eager_regexes: bool) -> (Option<Self>, Vec<Diagnostic>) {
+    /// [`Policy::check`], and every TLS profile a rule names
+    /// (`require_tls`, `recipient_tls`) must be one `known` accepts: an
+    /// unknown one is an error at its position. The engine does not know
+    /// which profiles exist; the host does (`mailgate policy check` asks
+    /// `tls-policy`).
+    ///
+    /// ```
+    /// let text = "[[rules]]\nid = \"r\"\nthen = { require_tls = \"bsi-tr-3108\" }\n\n[default]\nthen = { deliver = true }\n";
+    /// assert!(rule_engine::Policy::check(text, "p.toml").is_empty());
+    /// let found = rule_engine::Policy::check_with_profiles(text, "p.toml", &|p| p == "bsi-tr-03108");
+    /// assert_eq!(found[0].message, "unknown TLS profile `bsi-tr-3108`");
+    /// assert_eq!((found[0].line, found[0].column), (3, 24));
+    /// ```
+    pub fn check_with_profiles(
+        text: &str,
+        file: &str,
+        known: &dyn Fn(&str) -> bool,
+    ) -> Vec<Diagnostic> {
+        Self::build(text, file, true, Some(known)).1
+    }
+
+    fn build(
+        text: &str,
+        file: &str,
+        eager_regexes: bool,
+        profiles: Option<&dyn Fn(&str) -> bool>,
+    ) -> (Option<Self>, Vec<Diagnostic>) {
         let map = SourceMap::new(text, file);
-        let (mut parsed, mut diagnostics) = crate::parse::read(&map, text, eager_regexes);
+        let (mut parsed, mut diagnostics) = crate::parse::read(&map, text, eager_regexes, profiles);
         let rules = parsed.scopes.iter_mut().flat_map(|s| s.rules.iter_mut());
         for (index, rule) in rules.enumerate() {
             rule.index = index;

@@ -35,7 +35,10 @@ fn check(args: &PolicyCheckArgs, output: &Output) -> Result<Verdict, Failure> {
     let name = display(&args.policy);
     let bytes = read_input(&args.policy)?;
     let text = String::from_utf8(bytes).map_err(|error| Failure::input(&name, &error))?;
-    let diagnostics = Policy::check(&text, &name);
+    // TLS profile names are checked against the ones the gateway can
+    // apply: a misspelt one must not pass as "ok".
+    let known = |profile: &str| tls_policy::Profile::built_in(profile).is_ok();
+    let diagnostics = Policy::check_with_profiles(&text, &name, &known);
     let errors = diagnostics.iter().filter(|d| d.is_error()).count();
     let warnings = diagnostics.len() - errors;
     output.result(
