@@ -13,15 +13,37 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use common::smtp::{free_port, send, wait_until_listening};
 use common::{mailgate_in, ok, run, tool};
+use testkit::smtp::{LenientHop, SMUGGLING_ENDS, hostile_transaction, queued, smuggling_payload};
+
+/// An envelope: sender and recipients.
+type Envelope = (String, Vec<String>);
+
+/// The envelopes a next hop took, from the `from`th on.
+fn envelopes(hop: &LenientHop, from: usize) -> Vec<Envelope> {
+    hop.transactions()
+        .into_iter()
+        .skip(from)
+        .map(|t| (t.sender, t.recipients))
+        .collect()
+}
+
+/// A client of the relay (or Postfix): alice to frank, then `payload`.
+fn client(port: u16, payload: &[u8]) -> Vec<String> {
+    hostile_transaction(
+        port,
+        "alice@behoerde.example",
+        "frank@behoerde.example",
+        payload,
+    )
+}
 
 fn demo() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
@@ -68,173 +90,6 @@ fn start_relay_with(demo: &Path, spool: &Path, port: u16, next_hop: u16, extra: 
     Relay(child)
 }
 
-/// An envelope: sender and recipients.
-type Envelope = (String, Vec<String>);
-
-/// A next hop that keeps the envelope (sender, recipients) of every
-/// transaction; strict about CR LF.
-struct Recorder {
-    port: u16,
-    envelopes: Arc<Mutex<Vec<Envelope>>>,
-}
-
-impl Recorder {
-    fn start() -> Recorder {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let envelopes = Arc::new(Mutex::new(Vec::new()));
-        let kept = Arc::clone(&envelopes);
-        thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let kept = Arc::clone(&kept);
-                thread::spawn(move || {
-                    let _ = record(stream, &kept);
-                });
-            }
-        });
-        Recorder { port, envelopes }
-    }
-
-    fn wait_for(&self, count: usize) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while self.envelopes.lock().unwrap().len() < count {
-            assert!(Instant::now() < deadline, "{:?}", self.envelopes);
-            thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-fn record(stream: TcpStream, kept: &Mutex<Vec<Envelope>>) -> std::io::Result<()> {
-    let mut writer = stream.try_clone()?;
-    let mut reader = BufReader::new(stream);
-    writer.write_all(b"220 recorder.test\r\n")?;
-    let (mut sender, mut recipients) = (String::new(), Vec::new());
-    let mut line = String::new();
-    let address =
-        |line: &str| line[line.find('<').unwrap() + 1..line.rfind('>').unwrap()].to_owned();
-    loop {
-        line.clear();
-        if reader.read_line(&mut line)? == 0 {
-            return Ok(());
-        }
-        let upper = line.to_ascii_uppercase();
-        if upper.starts_with("EHLO") {
-            writer.write_all(b"250-recorder.test\r\n250 8BITMIME\r\n")?;
-        } else if upper.starts_with("MAIL FROM:") {
-            sender = address(&line);
-            writer.write_all(b"250 ok\r\n")?;
-        } else if upper.starts_with("RCPT TO:") {
-            recipients.push(address(&line));
-            writer.write_all(b"250 ok\r\n")?;
-        } else if upper.starts_with("DATA") {
-            writer.write_all(b"354 go on\r\n")?;
-            loop {
-                line.clear();
-                if reader.read_line(&mut line)? == 0 {
-                    return Ok(());
-                }
-                if line == ".\r\n" {
-                    break;
-                }
-            }
-            kept.lock()
-                .unwrap()
-                .push((std::mem::take(&mut sender), std::mem::take(&mut recipients)));
-            writer.write_all(b"250 kept\r\n")?;
-        } else if upper.starts_with("QUIT") {
-            writer.write_all(b"221 bye\r\n")?;
-            return Ok(());
-        } else {
-            writer.write_all(b"250 ok\r\n")?;
-        }
-    }
-}
-
-/// One hostile client: EHLO, MAIL, RCPT and DATA as a well-behaved client
-/// sends them, then `payload` in one write and QUIT. Returns the replies
-/// until the server closed; `reset` when the server closed with input
-/// unread (the kernel then resets the connection, and a last reply may be
-/// lost on the way).
-fn hostile_transaction(port: u16, payload: &[u8]) -> Vec<String> {
-    let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    let mut writer = stream.try_clone().unwrap();
-    let mut reader = BufReader::new(stream);
-    let mut replies = Vec::new();
-    let mut reply = |replies: &mut Vec<String>| loop {
-        let mut line = String::new();
-        match reader.read_line(&mut line) {
-            Ok(0) => return false,
-            Ok(_) => {}
-            Err(_) => {
-                replies.push("reset".to_owned());
-                return false;
-            }
-        }
-        let last = line.as_bytes().get(3) != Some(&b'-');
-        replies.push(line.trim_end().to_owned());
-        if last {
-            return true;
-        }
-    };
-    reply(&mut replies);
-    for command in [
-        "EHLO attacker.test",
-        "MAIL FROM:<alice@behoerde.example>",
-        "RCPT TO:<frank@behoerde.example>",
-        "DATA",
-    ] {
-        writer
-            .write_all(format!("{command}\r\n").as_bytes())
-            .unwrap();
-        reply(&mut replies);
-    }
-    assert!(
-        replies.last().is_some_and(|r| r.starts_with("354")),
-        "{replies:?}"
-    );
-    let _ = writer.write_all(payload);
-    let _ = writer.write_all(b"QUIT\r\n");
-    while reply(&mut replies) {}
-    replies
-}
-
-/// The first message, then `end_of_data` followed by a second transaction
-/// from `ceo@behoerde.example` to `smuggled@behoerde.example` whose lines
-/// end in `line_end`, then a real end of data.
-fn smuggling_payload(end_of_data: &[u8], line_end: &[u8]) -> Vec<u8> {
-    let mut payload = b"From: alice@behoerde.example\r\nSubject: first\r\n\r\nfirst".to_vec();
-    payload.extend_from_slice(end_of_data);
-    for line in [
-        &b"MAIL FROM:<ceo@behoerde.example>"[..],
-        b"RCPT TO:<smuggled@behoerde.example>",
-        b"DATA",
-        b"From: ceo@behoerde.example\r\nSubject: smuggled\r\n\r\nsmuggled",
-    ] {
-        payload.extend_from_slice(line);
-        payload.extend_from_slice(line_end);
-    }
-    payload.extend_from_slice(end_of_data);
-    payload.extend_from_slice(b"\r\n.\r\n");
-    payload
-}
-
-/// End-of-data spellings some SMTP server has taken for the real one
-/// (CVE-2023-51764/51765/51766 and the variants published with them).
-const SMUGGLING_ENDS: &[&[u8]] = &[
-    b"\n.\n",
-    b"\r\n.\n",
-    b"\n.\r\n",
-    b"\r.\r",
-    b"\r.\r\n",
-    b"\r\n.\r",
-    b"\n.\r",
-    b"\r\n\x00.\r\n",
-    b"\n\n.\n\n",
-];
-
 /// Every smuggling stream (each end spelling, with CR LF and with LF line
 /// ends in the smuggled commands).
 fn smuggling_streams() -> Vec<(String, Vec<u8>)> {
@@ -254,22 +109,15 @@ fn smuggling_streams() -> Vec<(String, Vec<u8>)> {
     streams
 }
 
-fn queued(replies: &[String]) -> usize {
-    replies
-        .iter()
-        .filter(|r| r.starts_with("250 2.0.0 queued") || r.starts_with("250 2.0.0 Ok: queued"))
-        .count()
-}
-
 #[test]
 fn no_smuggled_transaction_gets_through_mailgate_relay() {
     let demo = demo();
     let spool = tempfile::tempdir().unwrap();
-    let recorder = Recorder::start();
+    let hop = LenientHop::start();
     let port = free_port();
-    let _relay = start_relay(demo.path(), spool.path(), port, recorder.port);
+    let _relay = start_relay(demo.path(), spool.path(), port, hop.port);
     for (name, payload) in smuggling_streams() {
-        let replies = hostile_transaction(port, &payload);
+        let replies = client(port, &payload);
         // Each of these holds a bare CR or LF or a NUL: refused, and the
         // connection closed (or the message refused, for the NUL).
         assert_eq!(queued(&replies), 0, "{name}: {replies:?}");
@@ -281,15 +129,15 @@ fn no_smuggled_transaction_gets_through_mailgate_relay() {
         );
     }
     // A well-formed message with every dot trick in it is taken once.
-    let replies = hostile_transaction(
+    let replies = client(
         port,
         b"From: alice@behoerde.example\r\nSubject: dots\r\n\r\n..\r\n...\r\n. \r\nend\r\n.\r\n",
     );
     assert_eq!(queued(&replies), 1, "{replies:?}");
-    recorder.wait_for(1);
+    hop.wait_for_transactions(1);
     // Time for anything else the relay might have taken to be delivered.
     thread::sleep(Duration::from_secs(2));
-    let envelopes = recorder.envelopes.lock().unwrap().clone();
+    let envelopes = envelopes(&hop, 0);
     assert_eq!(
         envelopes,
         [(
@@ -331,14 +179,14 @@ fn write_line_of(stream: &mut TcpStream, total: u64) -> u64 {
 fn a_line_of_one_gib_costs_the_relay_no_memory() {
     let demo = demo();
     let spool = tempfile::tempdir().unwrap();
-    let recorder = Recorder::start();
+    let hop = LenientHop::start();
     let port = free_port();
-    let relay = start_relay(demo.path(), spool.path(), port, recorder.port);
+    let relay = start_relay(demo.path(), spool.path(), port, hop.port);
     // One ordinary mail first, so that what the first session and the
     // first decision allocate is in the baseline.
-    let replies = hostile_transaction(port, b"Subject: warm-up\r\n\r\nhello\r\n.\r\n");
+    let replies = client(port, b"Subject: warm-up\r\n\r\nhello\r\n.\r\n");
     assert_eq!(queued(&replies), 1, "{replies:?}");
-    recorder.wait_for(1);
+    hop.wait_for_transactions(1);
     let baseline = peak_rss_kib(relay.0.id());
 
     // 1 GiB in DATA without a line feed, then the real end.
@@ -542,9 +390,9 @@ fn mailgate_relay_and_postfix_accept_the_same_envelopes_from_hostile_streams() {
     let postfix = Postfix::start();
     let demo = demo();
     let spool = tempfile::tempdir().unwrap();
-    let recorder = Recorder::start();
+    let hop = LenientHop::start();
     let port = free_port();
-    let _relay = start_relay(demo.path(), spool.path(), port, recorder.port);
+    let _relay = start_relay(demo.path(), spool.path(), port, hop.port);
     let first = (
         "alice@behoerde.example".to_owned(),
         vec!["frank@behoerde.example".to_owned()],
@@ -556,14 +404,14 @@ fn mailgate_relay_and_postfix_accept_the_same_envelopes_from_hostile_streams() {
     ));
     let mut delivered = 0;
     for (name, payload) in streams {
-        let ours_replies = hostile_transaction(port, &payload);
+        let ours_replies = client(port, &payload);
         let ours_count = queued(&ours_replies);
         delivered += ours_count;
-        recorder.wait_for(delivered);
-        let ours: Vec<_> = recorder.envelopes.lock().unwrap()[delivered - ours_count..].to_vec();
+        hop.wait_for_transactions(delivered);
+        let ours = envelopes(&hop, delivered - ours_count);
 
         postfix.clear_queue();
-        let theirs_replies = hostile_transaction(postfix.port, &payload);
+        let theirs_replies = client(postfix.port, &payload);
         let theirs = postfix.envelopes(queued(&theirs_replies));
         let after_354 = |replies: &[String]| {
             let start = replies
@@ -599,100 +447,6 @@ fn mailgate_relay_and_postfix_accept_the_same_envelopes_from_hostile_streams() {
             );
         }
     }
-}
-
-/// A next hop as lenient as SMTP servers have been: a line ends at CR LF, a
-/// lone CR or a lone LF, and a line `.` ends the message. It keeps the
-/// envelope and the text of every transaction.
-struct LenientHop {
-    port: u16,
-    kept: Arc<Mutex<Vec<(Envelope, String)>>>,
-}
-
-impl LenientHop {
-    fn start() -> LenientHop {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let kept = Arc::new(Mutex::new(Vec::new()));
-        let store = Arc::clone(&kept);
-        thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let store = Arc::clone(&store);
-                thread::spawn(move || {
-                    let _ = lenient_session(stream, &store);
-                });
-            }
-        });
-        LenientHop { port, kept }
-    }
-}
-
-/// The next line up to CR LF, CR or LF; `None` at the end.
-fn lenient_line(reader: &mut BufReader<TcpStream>) -> Option<String> {
-    let mut line = Vec::new();
-    loop {
-        let mut byte = [0u8];
-        if reader.read(&mut byte).ok()? == 0 {
-            return None;
-        }
-        match byte[0] {
-            b'\n' => break,
-            b'\r' => {
-                if reader.fill_buf().ok()?.first() == Some(&b'\n') {
-                    reader.consume(1);
-                }
-                break;
-            }
-            other => line.push(other),
-        }
-    }
-    Some(String::from_utf8_lossy(&line).into_owned())
-}
-
-fn lenient_session(
-    stream: TcpStream,
-    kept: &Mutex<Vec<(Envelope, String)>>,
-) -> std::io::Result<()> {
-    let mut writer = stream.try_clone()?;
-    let mut reader = BufReader::new(stream);
-    writer.write_all(b"220 lenient.test\r\n")?;
-    let (mut sender, mut recipients) = (String::new(), Vec::new());
-    let address =
-        |line: &str| line[line.find('<').unwrap() + 1..line.rfind('>').unwrap()].to_owned();
-    while let Some(line) = lenient_line(&mut reader) {
-        let upper = line.to_ascii_uppercase();
-        if upper.starts_with("EHLO") {
-            writer.write_all(b"250-lenient.test\r\n250 8BITMIME\r\n")?;
-        } else if upper.starts_with("MAIL FROM:") {
-            sender = address(&line);
-            writer.write_all(b"250 ok\r\n")?;
-        } else if upper.starts_with("RCPT TO:") {
-            recipients.push(address(&line));
-            writer.write_all(b"250 ok\r\n")?;
-        } else if upper.starts_with("DATA") {
-            writer.write_all(b"354 go on\r\n")?;
-            let mut text = String::new();
-            loop {
-                let Some(line) = lenient_line(&mut reader) else {
-                    return Ok(());
-                };
-                if line == "." {
-                    break;
-                }
-                text.push_str(line.strip_prefix('.').unwrap_or(&line));
-                text.push('\n');
-            }
-            let envelope = (std::mem::take(&mut sender), std::mem::take(&mut recipients));
-            kept.lock().unwrap().push((envelope, text));
-            writer.write_all(b"250 kept\r\n")?;
-        } else if upper.starts_with("QUIT") {
-            writer.write_all(b"221 bye\r\n")?;
-            return Ok(());
-        } else {
-            writer.write_all(b"250 ok\r\n")?;
-        }
-    }
-    Ok(())
 }
 
 /// Inbound, the gateway decrypts an S/MIME mail whose plaintext (which no
@@ -741,21 +495,17 @@ fn a_decrypted_body_cannot_smuggle_into_a_lenient_next_hop() {
     )
     .unwrap();
     assert!(reply.starts_with("250"), "{reply}");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while hop.kept.lock().unwrap().is_empty() {
-        assert!(Instant::now() < deadline, "nothing delivered");
-        thread::sleep(Duration::from_millis(50));
-    }
+    hop.wait_for_transactions(1);
     // Time for a smuggled second transaction to arrive, if there were one.
     thread::sleep(Duration::from_secs(2));
-    let kept = hop.kept.lock().unwrap().clone();
+    let kept = hop.transactions();
     assert_eq!(kept.len(), 1, "{kept:?}");
-    let ((sender, recipients), text) = &kept[0];
-    assert_eq!(sender, "bob@partner.example", "{kept:?}");
-    assert_eq!(recipients, &["alice@behoerde.example"]);
+    assert_eq!(kept[0].sender, "bob@partner.example", "{kept:?}");
+    assert_eq!(kept[0].recipients, ["alice@behoerde.example"]);
+    let text = String::from_utf8_lossy(&kept[0].message);
     assert!(
-        text.contains("smuggled\n.\nMAIL FROM:<ceo@behoerde.example>"),
+        text.contains("smuggled\r\n.\r\nMAIL FROM:<ceo@behoerde.example>"),
         "{text}"
     );
-    assert!(text.contains("third\n.\n"), "{text}");
+    assert!(text.contains("third\r\n.\r\n"), "{text}");
 }

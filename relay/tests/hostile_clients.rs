@@ -10,13 +10,16 @@
 )]
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::{Arc, Mutex};
+use std::net::{TcpListener, TcpStream};
+use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
 use mailgate_relay::{ServerSettings, serve_client, submit};
 use mailgate_spool::Spool;
+use testkit::smtp::{
+    LenientHop, SMUGGLED_SENDER, SMUGGLING_ENDS, hostile_transaction, queued, smuggling_payload,
+};
 
 /// The relay's SMTP server on a loopback port, receiving into a spool of
 /// its own.
@@ -72,107 +75,24 @@ impl Server {
     }
 }
 
-/// A client: the transaction up to 354 as a well-behaved client sends it,
-/// then `payload` in one write, then QUIT; returns every reply line until
-/// the server closed. A server that closes with input unread makes the
-/// kernel reset the connection, which may discard its last reply on the way:
-/// a reset ends the list with `reset`.
-fn smuggle(port: u16, payload: &[u8]) -> Vec<String> {
-    let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    let mut writer = stream.try_clone().unwrap();
-    let mut reader = BufReader::new(stream);
-    let mut replies = Vec::new();
-    let mut reply = |replies: &mut Vec<String>| loop {
-        let mut line = String::new();
-        match reader.read_line(&mut line) {
-            Ok(0) => return false,
-            Ok(_) => {}
-            Err(_) => {
-                replies.push("reset".into());
-                return false;
-            }
-        }
-        let last = line.as_bytes().get(3) != Some(&b'-');
-        replies.push(line.trim_end().to_owned());
-        if last {
-            return true;
-        }
-    };
-    reply(&mut replies);
-    for command in [
-        "EHLO attacker.test",
-        "MAIL FROM:<mallory@attacker.test>",
-        "RCPT TO:<frank@behoerde.example>",
-        "DATA",
-    ] {
-        writer
-            .write_all(format!("{command}\r\n").as_bytes())
-            .unwrap();
-        reply(&mut replies);
-    }
-    assert!(replies.last().unwrap().starts_with("354"), "{replies:?}");
-    // The server may close while this is still being written.
-    let _ = writer.write_all(payload);
-    let _ = writer.write_all(b"QUIT\r\n");
-    while reply(&mut replies) {}
-    replies
-}
-
-/// `first<end>MAIL FROM:<ceo@...><end>RCPT TO:<...><end>DATA<end>smuggled<end>.<end>`
-/// and a real end after it, for one spelling of the line end inside.
-fn smuggling_payload(end_of_data: &[u8], line_end: &[u8]) -> Vec<u8> {
-    let mut payload = b"Subject: first\r\n\r\nfirst".to_vec();
-    payload.extend_from_slice(end_of_data);
-    for line in [
-        &b"MAIL FROM:<ceo@behoerde.example>"[..],
-        b"RCPT TO:<frank@behoerde.example>",
-        b"DATA",
-        b"Subject: smuggled\r\n\r\nsmuggled",
-    ] {
-        payload.extend_from_slice(line);
-        payload.extend_from_slice(line_end);
-    }
-    payload.extend_from_slice(end_of_data);
-    payload.extend_from_slice(b"\r\n.\r\n");
-    payload
-}
-
-/// Every end-of-data spelling that some server in the chain has taken for
-/// the end of a message (CVE-2023-51764/51765/51766 and SEC Consult's list).
-const SMUGGLING_ENDS: &[&[u8]] = &[
-    b"\n.\n",
-    b"\r\n.\n",
-    b"\n.\r\n",
-    b"\r.\r",
-    b"\r.\r\n",
-    b"\r\n.\r",
-    b"\n.\r",
-    b"\r\n\x00.\r\n",
-    b"\r\n.\x00\r\n",
-    b"\n\n.\n\n",
-];
-
 #[test]
 fn no_spelling_of_the_end_of_data_smuggles_a_second_transaction() {
     let server = Server::start();
     for end in SMUGGLING_ENDS {
         for line_end in [&b"\r\n"[..], b"\n"] {
             let before = server.envelopes().len();
-            let replies = smuggle(server.port, &smuggling_payload(end, line_end));
-            let queued = replies
-                .iter()
-                .filter(|r| r.starts_with("250 2.0.0 queued"))
-                .count();
+            let replies = hostile_transaction(
+                server.port,
+                "mallory@attacker.test",
+                "frank@behoerde.example",
+                &smuggling_payload(end, line_end),
+            );
+            let queued = queued(&replies);
             let after = server.envelopes();
             assert!(queued <= 1, "{end:?}: {replies:?}");
             assert_eq!(after.len() - before, queued, "{end:?}: {replies:?}");
             assert!(
-                after
-                    .iter()
-                    .all(|(sender, _)| sender == "mallory@attacker.test"),
+                after.iter().all(|(sender, _)| sender != SMUGGLED_SENDER),
                 "{end:?} smuggled an envelope: {after:?}"
             );
             // A bare CR or LF ends the session with 521 5.5.2; the
@@ -184,8 +104,10 @@ fn no_spelling_of_the_end_of_data_smuggles_a_second_transaction() {
         }
     }
     // The example of the issue, and the smuggled mail never arrived.
-    let replies = smuggle(
+    let replies = hostile_transaction(
         server.port,
+        "mallory@attacker.test",
+        "frank@behoerde.example",
         b"first\n.\nMAIL FROM:<ceo@behoerde.example>\nRCPT TO:<frank@behoerde.example>\nDATA\n\
           ...smuggled...\n.\n\r\n.\r\n",
     );
@@ -199,18 +121,18 @@ fn no_spelling_of_the_end_of_data_smuggles_a_second_transaction() {
 #[test]
 fn a_message_with_dots_and_crlf_only_is_taken_once_and_whole() {
     let server = Server::start();
-    let replies = smuggle(
+    let replies = hostile_transaction(
         server.port,
+        "mallory@attacker.test",
+        "frank@behoerde.example",
         b"Subject: dots\r\n\r\n..\r\n...x\r\n. \r\n.\x00x\r\nend\r\n.\r\n",
     );
-    let queued = replies
-        .iter()
-        .filter(|r| r.starts_with("250 2.0.0 queued"))
-        .count();
     // `.\x00x` holds a NUL: refused; everything else would have been fine.
-    assert_eq!(queued, 0, "{replies:?}");
-    let replies = smuggle(
+    assert_eq!(queued(&replies), 0, "{replies:?}");
+    let replies = hostile_transaction(
         server.port,
+        "mallory@attacker.test",
+        "frank@behoerde.example",
         b"Subject: dots\r\n\r\n..\r\n...x\r\n. \r\nend\r\n.\r\n",
     );
     assert!(
@@ -318,133 +240,6 @@ fn a_data_line_of_256_mib_refuses_the_message_and_the_session_goes_on() {
     assert_eq!(server.envelopes().len(), 1);
 }
 
-/// One transaction a next hop took: sender, recipients, message.
-type Transaction = (String, Vec<String>, Vec<u8>);
-
-/// A next hop as lenient as SMTP servers have been: a line ends at CR LF,
-/// at a lone CR or at a lone LF, NUL bytes are dropped, and a line that is
-/// then `.` ends the message. It keeps each transaction's envelope and
-/// message.
-struct LenientHop {
-    port: u16,
-    transactions: Arc<Mutex<Vec<Transaction>>>,
-    /// Sessions that ended (the client closed or quit).
-    ended: Arc<Mutex<usize>>,
-}
-
-impl LenientHop {
-    fn start() -> LenientHop {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let transactions = Arc::new(Mutex::new(Vec::new()));
-        let ended = Arc::new(Mutex::new(0));
-        let (kept, count) = (Arc::clone(&transactions), Arc::clone(&ended));
-        thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let (kept, count) = (Arc::clone(&kept), Arc::clone(&count));
-                thread::spawn(move || {
-                    lenient_session(stream, &kept);
-                    *count.lock().unwrap() += 1;
-                });
-            }
-        });
-        LenientHop {
-            port,
-            transactions,
-            ended,
-        }
-    }
-
-    /// Waits until `sessions` sessions have ended: whatever the hop made of
-    /// the bytes after the first message is recorded by then.
-    fn wait_for_sessions(&self, sessions: usize) {
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        while *self.ended.lock().unwrap() < sessions {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the session never ended"
-            );
-            thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
-/// The next lenient line: up to CR LF, CR or LF, NULs dropped; `None` at
-/// the end of the connection.
-fn lenient_line(reader: &mut BufReader<TcpStream>) -> Option<Vec<u8>> {
-    let mut line = Vec::new();
-    loop {
-        let mut byte = [0u8];
-        if reader.read(&mut byte).ok()? == 0 {
-            return None;
-        }
-        match byte[0] {
-            b'\n' => return Some(line),
-            b'\r' => {
-                if reader.fill_buf().ok()?.first() == Some(&b'\n') {
-                    reader.consume(1);
-                }
-                return Some(line);
-            }
-            0 => {}
-            other => line.push(other),
-        }
-    }
-}
-
-fn lenient_session(stream: TcpStream, kept: &Mutex<Vec<Transaction>>) {
-    let mut writer = stream.try_clone().unwrap();
-    let mut reader = BufReader::new(stream);
-    writer.write_all(b"220 lenient.test\r\n").unwrap();
-    let (mut sender, mut recipients) = (String::new(), Vec::new());
-    while let Some(line) = lenient_line(&mut reader) {
-        let text = String::from_utf8_lossy(&line).to_ascii_uppercase();
-        let argument = || {
-            let text = String::from_utf8_lossy(&line).into_owned();
-            text.split_once(':')
-                .map(|(_, a)| a.trim().to_owned())
-                .unwrap_or_default()
-        };
-        let answer: &[u8] = if text.starts_with("EHLO") {
-            b"250-lenient.test\r\n250 8BITMIME\r\n"
-        } else if text.starts_with("MAIL FROM:") {
-            sender = argument();
-            b"250 ok\r\n"
-        } else if text.starts_with("RCPT TO:") {
-            recipients.push(argument());
-            b"250 ok\r\n"
-        } else if text.starts_with("DATA") {
-            writer.write_all(b"354 go on\r\n").unwrap();
-            let mut message = Vec::new();
-            loop {
-                let Some(line) = lenient_line(&mut reader) else {
-                    return;
-                };
-                if line == b"." {
-                    break;
-                }
-                message.extend_from_slice(line.strip_prefix(b".").unwrap_or(&line));
-                message.extend_from_slice(b"\r\n");
-            }
-            kept.lock().unwrap().push((
-                std::mem::take(&mut sender),
-                std::mem::take(&mut recipients),
-                message,
-            ));
-            b"250 kept\r\n"
-        } else if text.starts_with("QUIT") {
-            let _ = writer.write_all(b"221 bye\r\n");
-            let _ = writer.shutdown(Shutdown::Write);
-            return;
-        } else {
-            b"250 ok\r\n"
-        };
-        if writer.write_all(answer).is_err() {
-            return;
-        }
-    }
-}
-
 #[test]
 fn the_relays_client_cannot_smuggle_into_a_lenient_next_hop() {
     let hop = LenientHop::start();
@@ -455,7 +250,7 @@ fn the_relays_client_cannot_smuggle_into_a_lenient_next_hop() {
         let message = smuggling_payload(end, b"\n");
         // Without the final CR LF . CR LF the client adds itself.
         let message = &message[..message.len() - 5];
-        let before = hop.transactions.lock().unwrap().len();
+        let before = hop.transactions().len();
         submit(
             &server,
             "relay.test",
@@ -467,19 +262,19 @@ fn the_relays_client_cannot_smuggle_into_a_lenient_next_hop() {
         .unwrap();
         sessions += 1;
         hop.wait_for_sessions(sessions);
-        let transactions = hop.transactions.lock().unwrap();
+        let transactions = hop.transactions();
         assert_eq!(transactions.len(), before + 1, "{end:?}: {transactions:?}");
-        let (sender, to, kept) = transactions.last().unwrap();
-        assert_eq!(sender, "<mallory@attacker.test>");
-        assert_eq!(to, &["<frank@behoerde.example>"]);
+        let last = transactions.last().unwrap();
+        assert_eq!(last.sender, "mallory@attacker.test");
+        assert_eq!(last.recipients, ["frank@behoerde.example"]);
         assert!(
-            String::from_utf8_lossy(kept).contains("smuggled"),
-            "{end:?}: the rest of the message went missing: {kept:?}"
+            String::from_utf8_lossy(&last.message).contains("smuggled"),
+            "{end:?}: the rest of the message went missing: {last:?}"
         );
     }
     // A NUL byte, which a NUL-dropping next hop would make an end of data
     // of, is refused before anything is sent.
-    let before = hop.transactions.lock().unwrap().len();
+    let before = hop.transactions().len();
     let error = submit(
         &server,
         "relay.test",
@@ -490,5 +285,5 @@ fn the_relays_client_cannot_smuggle_into_a_lenient_next_hop() {
     )
     .unwrap_err();
     assert!(error.contains("NUL"), "{error}");
-    assert_eq!(hop.transactions.lock().unwrap().len(), before);
+    assert_eq!(hop.transactions().len(), before);
 }

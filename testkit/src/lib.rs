@@ -43,6 +43,7 @@ pub mod nsd;
 mod openpgp;
 mod peer;
 mod pki;
+pub mod smtp;
 pub mod softhsm;
 mod x509;
 
