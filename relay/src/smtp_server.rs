@@ -294,7 +294,7 @@ impl Session {
         };
         let (path, parameters) = match split_path(rest) {
             Ok(parts) => parts,
-            Err(message) => return message.into(),
+            Err(message) => return message,
         };
         for parameter in parameters.split_whitespace() {
             let (key, value) = parameter.split_once('=').unwrap_or((parameter, ""));
@@ -329,7 +329,7 @@ impl Session {
         };
         let (path, parameters) = match split_path(rest) {
             Ok(parts) => parts,
-            Err(message) => return message.into(),
+            Err(message) => return message,
         };
         if !parameters.trim().is_empty() {
             return "555 5.5.4 RCPT parameters are not supported".into();
