@@ -151,6 +151,7 @@ pub struct Part<'a> {
     raw: &'a [u8],
     entity: Option<Entity<'a>>,
     content_type: ContentType,
+    declared: Option<ContentType>,
     kind: PartKind,
     children: Vec<Part<'a>>,
     place: Place,
@@ -177,6 +178,15 @@ impl<'a> Part<'a> {
     /// it is absent, malformed or repeated (see the module docs).
     pub fn content_type(&self) -> &ContentType {
         &self.content_type
+    }
+
+    /// The `Content-Type` as declared, when there is exactly one and it
+    /// parses: what [`Entity::content_type`] gives signing and
+    /// verification. It differs from [`Part::content_type`] where the part
+    /// cannot be read as declared (a multipart without a boundary, nesting
+    /// too deep).
+    pub fn declared_content_type(&self) -> Option<&ContentType> {
+        self.declared.as_ref()
     }
 
     /// The body (all of the entity when its header did not parse).
@@ -357,10 +367,11 @@ fn parse_part<'a>(
     message_header: bool,
     problems: &mut Vec<(Place, MimeError)>,
 ) -> Part<'a> {
-    let leaf = |entity, content_type| Part {
+    let leaf = |entity, content_type, declared| Part {
         raw,
         entity,
         content_type,
+        declared,
         kind: PartKind::Leaf,
         children: Vec::new(),
         place: place.clone(),
@@ -369,7 +380,7 @@ fn parse_part<'a>(
         Ok(entity) => entity,
         Err(error) => {
             problems.push((place.clone(), error));
-            return leaf(None, ContentType::default());
+            return leaf(None, ContentType::default(), None);
         }
     };
     let singletons: &[&'static str] = if message_header {
@@ -404,20 +415,23 @@ fn parse_part<'a>(
     let content_type = match entity.content_type() {
         Ok(content_type) => content_type,
         // A repeated Content-Type is listed above already.
-        Err(MimeError::DuplicateField(_)) => return leaf(Some(entity), ContentType::default()),
+        Err(MimeError::DuplicateField(_)) => {
+            return leaf(Some(entity), ContentType::default(), None);
+        }
         Err(error) => {
             problems.push((place.clone(), error));
-            return leaf(Some(entity), ContentType::default());
+            return leaf(Some(entity), ContentType::default(), None);
         }
     };
+    let declared = entity.field("content-type").map(|_| content_type.clone());
     if depth >= MAX_DEPTH && (content_type.is_multipart() || is_message(&content_type)) {
         problems.push((place.clone(), MimeError::TooDeep));
-        return leaf(Some(entity), content_type);
+        return leaf(Some(entity), content_type, declared);
     }
     if content_type.is_multipart() {
         let Some(boundary) = content_type.parameter("boundary") else {
             problems.push((place.clone(), MimeError::MissingBoundary));
-            return leaf(Some(entity), ContentType::default());
+            return leaf(Some(entity), ContentType::default(), declared);
         };
         let (multipart, terminated) = Multipart::split_lenient(entity.body(), boundary);
         if !terminated {
@@ -446,6 +460,7 @@ fn parse_part<'a>(
             raw,
             entity: Some(entity),
             content_type,
+            declared,
             kind: PartKind::Multipart,
             children,
             place,
@@ -464,13 +479,14 @@ fn parse_part<'a>(
                 raw,
                 entity: Some(entity),
                 content_type,
+                declared,
                 kind: PartKind::Message,
                 children: vec![child],
                 place,
             };
         }
     }
-    leaf(Some(entity), content_type)
+    leaf(Some(entity), content_type, declared)
 }
 
 fn is_message(content_type: &ContentType) -> bool {
@@ -609,6 +625,17 @@ mod tests {
             tree.problems()[0].1,
             MimeError::UnterminatedMultipart { .. }
         ));
+        // A multipart without a boundary is read as text, and still
+        // declares what signing reads (found by the policy_view fuzz target).
+        let tree = MessageTree::parse(b"Content-Type: multipart/mix\n\r\nbody");
+        assert_eq!(tree.root().structure(), "text/plain");
+        assert_eq!(
+            tree.root()
+                .declared_content_type()
+                .map(ContentType::mime_type),
+            Some("multipart/mix")
+        );
+        assert_eq!(tree.problems()[0].1, MimeError::MissingBoundary);
         let tree = MessageTree::parse(b"no header here\r\n\r\nbody");
         assert!(tree.header_error().is_some());
         assert_eq!(tree.root().body(), b"no header here\r\n\r\nbody");

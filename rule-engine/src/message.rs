@@ -199,7 +199,11 @@ impl Message {
         let from = root
             .field("from")
             .map(|f| decode_unstructured(f.raw_value()));
-        let content_type = root.content_type();
+        // As declared where it can be read (signing and verification read
+        // the same), else the type the part is read as.
+        let content_type = root
+            .declared_content_type()
+            .unwrap_or_else(|| root.content_type());
         let root_type = content_type.mime_type().to_owned();
         let smime_type = content_type
             .parameter("smime-type")
@@ -289,8 +293,10 @@ impl Message {
         self.from.as_deref()
     }
 
-    /// The message's content type (`type/subtype`, lower case; `text/plain`
-    /// when absent or unreadable).
+    /// The message's content type as declared (`type/subtype`, lower case,
+    /// as signing and verification read it; `text/plain` when absent,
+    /// malformed or repeated). [`Message::structure`] says how the message
+    /// is read: a multipart without a boundary, say, as text.
     pub fn content_type(&self) -> &str {
         &self.content_type
     }
