@@ -291,3 +291,21 @@ fn an_rsa_organisation_key_decrypts_in_constant_time() {
         "{decrypt:#}"
     );
 }
+
+/// `[limits] max_decrypted_size` in mailgate.toml: the same legitimate
+/// 12 MiB mail is quarantined when the organisation allows 1 MiB.
+#[test]
+fn the_configured_decryption_limit_applies() {
+    let demo = demo();
+    let config = demo.path().join("mailgate.toml");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str("\n[limits]\nmax_decrypted_size = 1048576\n");
+    std::fs::write(&config, text).unwrap();
+    let gpg = Gpg::new(demo.path());
+    let armored = gpg.encrypt_stream(
+        "{ printf 'Content-Type: application/octet-stream\\r\\nContent-Transfer-Encoding: base64\\r\\n\\r\\n'; \
+         head -c 9M /dev/zero | base64; }",
+    );
+    let (result, _) = process_inbound(demo.path(), &pgp_mime(&armored), "configured");
+    assert_quarantined(&result, "exceeds the limit of 1048576 bytes");
+}

@@ -46,6 +46,9 @@
 //!
 //! [fallback]
 //! password_length = 20
+//!
+//! [limits]
+//! max_decrypted_size = 536870912          # bytes of OpenPGP plaintext (default 512 MiB)
 //! ```
 
 use std::collections::BTreeMap;
@@ -85,6 +88,12 @@ pub struct Config {
     pub wkd_discovery: bool,
     /// Length of generated fallback passwords.
     pub password_length: usize,
+    /// The most plaintext an inbound OpenPGP message may decompress to
+    /// (`[limits] max_decrypted_size`, bytes); a larger one is quarantined.
+    /// Counted while decompressing, on disk beyond the in-memory path.
+    /// (S/MIME has no compression: its plaintext is never larger than the
+    /// message.)
+    pub max_decrypted_size: u64,
 }
 
 /// How recipient domains' mail exchangers are probed (`[transport.probe]`).
@@ -162,6 +171,14 @@ struct File {
     fallback: FallbackSection,
     #[serde(default)]
     discovery: DiscoverySection,
+    #[serde(default)]
+    limits: LimitsSection,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct LimitsSection {
+    max_decrypted_size: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -308,6 +325,15 @@ impl Config {
                 file.fallback.password_length
             )));
         }
+        let max_decrypted_size = file
+            .limits
+            .max_decrypted_size
+            .unwrap_or(pgp_core::DEFAULT_MAX_PLAINTEXT);
+        if max_decrypted_size == 0 {
+            return Err(invalid(
+                "limits.max_decrypted_size = 0 would refuse every encrypted mail".to_owned(),
+            ));
+        }
         let mut keys = Vec::new();
         for key in file.keys {
             let pkcs11 = match key.pkcs11 {
@@ -398,6 +424,7 @@ impl Config {
                 })
                 .collect(),
             password_length: file.fallback.password_length,
+            max_decrypted_size,
         })
     }
 }
@@ -626,5 +653,25 @@ mod tests {
         assert!(
             matches!(half, Err(Error::Config { message, .. }) if message.contains("go together"))
         );
+    }
+
+    #[test]
+    fn the_decryption_limit_is_configurable_and_never_zero() -> Result<(), Error> {
+        let path = Path::new("m.toml");
+        let base = "[gateway]\npolicy = \"p\"\ndata_dir = \"d\"\npostmaster = \"p@x\"\n";
+        assert_eq!(
+            Config::parse(base, path)?.max_decrypted_size,
+            pgp_core::DEFAULT_MAX_PLAINTEXT
+        );
+        let set = Config::parse(
+            &format!("{base}[limits]\nmax_decrypted_size = 1048576\n"),
+            path,
+        )?;
+        assert_eq!(set.max_decrypted_size, 1_048_576);
+        let zero = Config::parse(&format!("{base}[limits]\nmax_decrypted_size = 0\n"), path);
+        assert!(
+            matches!(zero, Err(Error::Config { message, .. }) if message.contains("max_decrypted_size"))
+        );
+        Ok(())
     }
 }

@@ -91,6 +91,7 @@ pub struct Gateway {
     password_length: usize,
     password_channel: Arc<dyn PasswordChannel>,
     wkd: Option<Arc<dyn WkdFetcher + Send + Sync>>,
+    max_decrypted_size: u64,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -155,6 +156,7 @@ impl Gateway {
             } else {
                 None
             },
+            max_decrypted_size: config.max_decrypted_size,
         })
     }
 
@@ -177,7 +179,21 @@ impl Gateway {
             password_length: crate::config::DEFAULT_PASSWORD_LENGTH,
             password_channel: Arc::new(NotifySender::new(postmaster)),
             wkd: None,
+            max_decrypted_size: pgp_core::DEFAULT_MAX_PLAINTEXT,
         }
+    }
+
+    /// Quarantines inbound OpenPGP mail whose plaintext would exceed
+    /// `bytes` (default [`pgp_core::DEFAULT_MAX_PLAINTEXT`]; see
+    /// [`Config::max_decrypted_size`]).
+    pub fn with_max_decrypted_size(mut self, bytes: u64) -> Gateway {
+        self.max_decrypted_size = bytes;
+        self
+    }
+
+    /// The most plaintext an inbound OpenPGP message may decompress to.
+    pub(crate) fn max_decrypted_size(&self) -> u64 {
+        self.max_decrypted_size
     }
 
     /// Trust anchors for inbound S/MIME signatures.

@@ -637,7 +637,8 @@ impl Gateway {
             // pgp-core's limit (counted while decompressing).
             let mut decryptor = pgp_core::Decryptor::new([secret.clone()])
                 .with_verifier(self.pgp_verifier(message, now))
-                .with_max_in_memory(PGP_IN_MEMORY_PLAINTEXT);
+                .with_max_in_memory(PGP_IN_MEMORY_PLAINTEXT)
+                .with_max_plaintext(self.max_decrypted_size());
             if let Some(passphrase) = key.pgp_passphrase() {
                 decryptor = decryptor.with_passphrase(passphrase.clone());
             }
