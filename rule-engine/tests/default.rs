@@ -182,3 +182,21 @@ fn mail_no_rule_decides_gets_the_default_and_the_trace_says_so() {
     let result = policy.evaluate(&envelope, &message, &StaticFacts::default());
     assert!(result.recipients[0].outcome.has(Action::Block));
 }
+
+#[test]
+fn a_reload_of_a_truncated_policy_keeps_the_whole_one_in_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("policy.toml");
+    let text = baseline();
+    std::fs::write(&path, &text).unwrap();
+    let (live, _) = rule_engine::LivePolicy::load(&path).unwrap();
+    let rules = live.current().rule_count();
+    // A deployment cut short (a half-copied file, a full disk).
+    let before_default = text.rfind("\n[default]").unwrap();
+    for cut in [0, text.len() / 2, before_default] {
+        std::fs::write(&path, &text[..cut]).unwrap();
+        assert!(live.reload().is_err(), "cut at {cut}");
+        assert_eq!(live.current().rule_count(), rules);
+        assert_eq!(live.current().default_decision(), "deliver");
+    }
+}
