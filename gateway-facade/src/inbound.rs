@@ -42,7 +42,125 @@ enum Protection {
     PgpEncrypted,
     SmimeSigned,
     PgpSigned,
+    /// An encrypted part (`"smime"` or `"pgp"`) inside an unprotected
+    /// structure, beside clear parts: not decrypted, delivered as received
+    /// with `result=partial-not-decrypted`, so nothing is dropped and
+    /// nothing passes for wholly protected.
+    PartlyEncrypted(&'static str),
+    /// A signed part inside an unprotected structure: verified, which
+    /// reports it `partially-signed` as the CLI does.
+    PartlySigned(&'static str),
     Plain,
+}
+
+/// What protected parts a message holds below its top level.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Nested {
+    encrypted: Option<&'static str>,
+    signed: Option<&'static str>,
+}
+
+impl Nested {
+    /// One marker the search found.
+    fn note(&mut self, mime_type: &str, smime_type: &str, protocol: &str) {
+        match mime_type {
+            "application/pkcs7-mime" | "application/x-pkcs7-mime" => {
+                if smime_type == "signed-data" {
+                    self.signed.get_or_insert("smime");
+                } else {
+                    self.encrypted.get_or_insert("smime");
+                }
+            }
+            "multipart/encrypted" => {
+                self.encrypted.get_or_insert("pgp");
+            }
+            "multipart/signed" if protocol == "application/pgp-signature" => {
+                self.signed.get_or_insert("pgp");
+            }
+            "multipart/signed" => {
+                self.signed.get_or_insert("smime");
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The protected parts below the top level of `message`, a multipart.
+///
+/// In memory (up to 4 MiB on the wire) this is the one parse
+/// ([`mail_message::MessageTree`]) the verifiers and the policy read: every
+/// part's content type, and inline OpenPGP blocks in text leaves. A
+/// message spooled to disk is searched as a stream for the same content
+/// type names and armour lines instead of being held: a name that only
+/// appears in prose marks it too, which at worst labels a message
+/// `partial-not-decrypted` or verifies it to `unsigned`; never drops or
+/// alters a byte.
+fn nested_protection(message: &SpooledMessage) -> io::Result<Nested> {
+    let mut nested = Nested::default();
+    if let Some(bytes) = message.in_memory() {
+        let tree = mail_message::MessageTree::parse(bytes);
+        for part in tree.root().walk().into_iter().skip(1) {
+            let content_type = part.content_type();
+            let parameter = |name: &str| {
+                content_type
+                    .parameter(name)
+                    .map(str::to_ascii_lowercase)
+                    .unwrap_or_default()
+            };
+            let mime_type = content_type.mime_type().to_ascii_lowercase();
+            nested.note(&mime_type, &parameter("smime-type"), &parameter("protocol"));
+            if part.kind() == mail_message::PartKind::Leaf && mime_type.starts_with("text/") {
+                match inline_pgp(part.body())? {
+                    Protection::PgpEncrypted => {
+                        nested.encrypted.get_or_insert("pgp");
+                    }
+                    Protection::PgpSigned => {
+                        nested.signed.get_or_insert("pgp");
+                    }
+                    _ => {}
+                }
+            }
+        }
+        return Ok(nested);
+    }
+    const MARKERS: [&str; 7] = [
+        "-----BEGIN PGP MESSAGE-----",
+        "-----BEGIN PGP SIGNED MESSAGE-----",
+        "multipart/encrypted",
+        "application/pkcs7-mime",
+        "application/x-pkcs7-mime",
+        "multipart/signed",
+        "application/pgp-signature",
+    ];
+    let Ok(markers) = aho_corasick::AhoCorasick::builder()
+        .ascii_case_insensitive(true)
+        .build(MARKERS)
+    else {
+        return Ok(nested);
+    };
+    let (_, body) = header_section(message)?;
+    for found in markers
+        .try_stream_find_iter(body)
+        .map_err(io::Error::other)?
+    {
+        match found?.pattern().as_usize() {
+            0 | 2 => {
+                nested.encrypted.get_or_insert("pgp");
+            }
+            // The smime-type is not searched for: a signed-data part is
+            // then taken for encrypted, and left as it is.
+            3 | 4 => {
+                nested.encrypted.get_or_insert("smime");
+            }
+            // OpenPGP signatures name their method; a bare
+            // multipart/signed is S/MIME unless one of them is found.
+            1 | 6 => nested.signed = Some("pgp"),
+            _ => {
+                nested.signed.get_or_insert("smime");
+            }
+        }
+    }
+    Ok(nested)
 }
 
 /// How `message` is protected, from its header and, for a single text
@@ -76,6 +194,18 @@ fn protection(message: &SpooledMessage) -> io::Result<Protection> {
             "application/pgp-signature" => Protection::PgpSigned,
             _ => Protection::SmimeSigned,
         },
+        // Below the top level, a protected part beside clear parts
+        // protects only itself: it is reported, never taken for the
+        // message (decrypting it alone would drop its siblings).
+        multipart if multipart.starts_with("multipart/") => {
+            drop(reader);
+            let nested = nested_protection(message)?;
+            match (nested.encrypted, nested.signed) {
+                (Some(method), _) => Protection::PartlyEncrypted(method),
+                (None, Some(method)) => Protection::PartlySigned(method),
+                (None, None) => Protection::Plain,
+            }
+        }
         _ => inline_pgp(reader)?,
     })
 }
@@ -186,7 +316,8 @@ impl SignatureReport {
 fn status_of(verdict: Verdict) -> &'static str {
     match verdict {
         Verdict::SignedByFrom => "valid",
-        Verdict::PartiallySigned => "partial",
+        // The name the CLI verifiers give (one table, mail-message).
+        Verdict::PartiallySigned => Verdict::PartiallySigned.name(),
         Verdict::Unsigned => "none",
         // A valid signature by someone other than the From address does
         // not make the mail signed by its author.
@@ -250,6 +381,19 @@ impl Gateway {
                     None,
                 ),
             },
+            // Decrypting the part alone would deliver its plaintext in
+            // place of the message and drop the clear parts beside it;
+            // decrypting it in place would deliver a message part
+            // protected, part not, that a reader takes for protected. It
+            // is delivered as received, and said so.
+            Protection::PartlyEncrypted(method) => (
+                None,
+                format!(
+                    "{method}; result=partial-not-decrypted; coverage=partial; \
+                     reason=\"an encrypted part beside unencrypted parts is not decrypted\""
+                ),
+                None,
+            ),
             _ => (None, "none".to_owned(), None),
         };
         // Header fields from inside the decrypted entity never pass for
@@ -277,8 +421,25 @@ impl Gateway {
             // the header as merged.
             Some(report) => self.pgp_rejudge(report, content, now),
             None => match protection(content) {
-                Ok(Protection::SmimeSigned) => self.smime_verify(content, now),
-                Ok(Protection::PgpSigned) => self.pgp_verify(content, now),
+                Ok(Protection::SmimeSigned | Protection::PartlySigned("smime")) => {
+                    self.smime_verify(content, now)
+                }
+                Ok(Protection::PgpSigned | Protection::PartlySigned(_)) => {
+                    self.pgp_verify(content, now)
+                }
+                // Signed parts beside the encrypted one are judged as
+                // without it: the verifier says how much they cover.
+                Ok(Protection::PartlyEncrypted(_)) => match nested_protection(content) {
+                    Ok(Nested {
+                        signed: Some("smime"),
+                        ..
+                    }) => self.smime_verify(content, now),
+                    Ok(Nested {
+                        signed: Some(_), ..
+                    }) => self.pgp_verify(content, now),
+                    Ok(_) => SignatureReport::none(),
+                    Err(error) => return self.spool_failed(envelope, &error),
+                },
                 // An inline `PGP MESSAGE` block that did not decrypt may be
                 // signed only (`gpg --armor --sign`): then it was never
                 // encrypted.
@@ -603,7 +764,13 @@ impl Gateway {
                     error => last = error.to_string(),
                 },
                 Ok(decrypted) => {
-                    let encryption = encryption.get().map(|e| e.to_string()).unwrap_or_default();
+                    let encryption = match encryption.get() {
+                        Some(cipher) if cipher.is_obsolete() => {
+                            format!("{cipher}, an obsolete cipher")
+                        }
+                        Some(cipher) => cipher.to_string(),
+                        None => String::new(),
+                    };
                     steps.push(Step {
                         action: "decrypt".into(),
                         method: Some("smime".into()),

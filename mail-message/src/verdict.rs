@@ -49,6 +49,26 @@ pub enum Verdict {
     Unsigned,
 }
 
+impl Verdict {
+    /// The verdict's name as every report writes it: `mailgate smime|pgp
+    /// verify` (text and JSON) and the gateway's `X-Mailgate-Signature`
+    /// field read this one table, so a message gets the same name from each.
+    ///
+    /// ```
+    /// use mail_message::Verdict;
+    /// assert_eq!(Verdict::PartiallySigned.name(), "partially-signed");
+    /// ```
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::SignedByFrom => "signed-by-from",
+            Verdict::SignedByOther => "signed-by-other",
+            Verdict::Invalid => "invalid",
+            Verdict::PartiallySigned => "partially-signed",
+            Verdict::Unsigned => "unsigned",
+        }
+    }
+}
+
 /// How far the `Date` field may be from the signing time before it is a
 /// finding: mail clients flag more than an hour.
 pub const DEFAULT_DATE_TOLERANCE: Duration = Duration::from_secs(3600);
@@ -99,6 +119,16 @@ pub enum Finding {
         /// How far apart they are, in whole seconds.
         difference: Duration,
     },
+    /// The signed entity carries an RFC 9788 protected header (`hp="clear"`
+    /// or `hp="cipher"`) whose `From` is not the outer `From`: a client
+    /// implementing the RFC shows the one, any other client the other, and
+    /// the signature binds at most one of them.
+    ProtectedFromDiffers {
+        /// The outer From value.
+        outer: String,
+        /// The protected From value.
+        protected: String,
+    },
 }
 
 impl Finding {
@@ -109,6 +139,7 @@ impl Finding {
             Finding::SenderDiffers { .. } => "sender-differs",
             Finding::ReplyToOtherDomain { .. } => "reply-to-other-domain",
             Finding::DateDiffersFromSigningTime { .. } => "date-differs-from-signing-time",
+            Finding::ProtectedFromDiffers { .. } => "protected-from-differs",
         }
     }
 
@@ -118,7 +149,9 @@ impl Finding {
     pub fn is_identity_mismatch(&self) -> bool {
         matches!(
             self,
-            Finding::DisplayNameNamesOtherAddress { .. } | Finding::SenderDiffers { .. }
+            Finding::DisplayNameNamesOtherAddress { .. }
+                | Finding::SenderDiffers { .. }
+                | Finding::ProtectedFromDiffers { .. }
         )
     }
 }
@@ -142,6 +175,10 @@ impl std::fmt::Display for Finding {
                 f,
                 "the Date field is {} s away from the signing time",
                 difference.as_secs()
+            ),
+            Finding::ProtectedFromDiffers { outer, protected } => write!(
+                f,
+                "the protected header (RFC 9788) says From {protected}, the message From {outer}"
             ),
         }
     }
@@ -196,6 +233,64 @@ impl HeaderIdentity {
         }
     }
 
+    /// The identity fields of a signed entity's protected header (RFC 9788
+    /// section 2.1.1: its `Content-Type` carries `hp="clear"` or
+    /// `hp="cipher"`), read from the entity (its header section is
+    /// enough); `None` when the entity has no protected header.
+    ///
+    /// ```
+    /// let part = b"Content-Type: text/plain; hp=\"clear\"\r\nFrom: ceo@x.example\r\n\r\nHi\r\n";
+    /// let protected = mail_message::HeaderIdentity::protected_in(part).unwrap();
+    /// assert_eq!(protected.from()[0].as_str(), "ceo@x.example");
+    /// assert!(mail_message::HeaderIdentity::protected_in(b"Content-Type: text/plain\r\n\r\n").is_none());
+    /// ```
+    pub fn protected_in(entity: &[u8]) -> Option<HeaderIdentity> {
+        let entity = Entity::parse(entity).ok()?;
+        let hp = entity
+            .content_type()
+            .ok()?
+            .parameter("hp")?
+            .to_ascii_lowercase();
+        (hp == "clear" || hp == "cipher").then(|| HeaderIdentity::of(&entity))
+    }
+
+    /// The addresses of the single `From` field.
+    pub fn from(&self) -> &[EmailAddress] {
+        &self.from
+    }
+
+    /// [`HeaderIdentity::findings`] of this (outer) header and, when the
+    /// signed entity has one, of its protected header, plus
+    /// [`Finding::ProtectedFromDiffers`] when the two name different From
+    /// addresses. Each finding name is reported once.
+    pub fn findings_with_protected(
+        &self,
+        protected: Option<&HeaderIdentity>,
+        signers: &[EmailAddress],
+        signing_times: &[SystemTime],
+        date_tolerance: Duration,
+    ) -> Vec<Finding> {
+        let mut findings = self.findings(signers, signing_times, date_tolerance);
+        let Some(protected) = protected else {
+            return findings;
+        };
+        if signers.is_empty() {
+            return findings;
+        }
+        for finding in protected.findings(signers, signing_times, date_tolerance) {
+            if !findings.iter().any(|f| f.name() == finding.name()) {
+                findings.push(finding);
+            }
+        }
+        if protected.from != self.from {
+            findings.push(Finding::ProtectedFromDiffers {
+                outer: self.from_value.clone().unwrap_or_default(),
+                protected: protected.from_value.clone().unwrap_or_default(),
+            });
+        }
+        findings
+    }
+
     /// The `Date` field's instant, if there is exactly one that parses.
     pub fn date(&self) -> Option<SystemTime> {
         self.date
@@ -216,10 +311,13 @@ impl HeaderIdentity {
             return findings;
         }
         let signer_keys: Vec<String> = signers.iter().map(address_key).collect();
+        // The From address itself is not a display name: whether the
+        // signer carries it is the verdict's question.
+        let from_keys: Vec<String> = self.from.iter().map(address_key).collect();
         if let Some(value) = &self.from_value {
             let shown = shown_addresses(value)
                 .into_iter()
-                .find(|shown| !signer_keys.contains(shown));
+                .find(|shown| !signer_keys.contains(shown) && !from_keys.contains(shown));
             if let Some(shown) = shown {
                 findings.push(Finding::DisplayNameNamesOtherAddress { shown });
             }
@@ -515,6 +613,28 @@ mod tests {
                 .findings(&[], &[], DEFAULT_DATE_TOLERANCE)
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn a_protected_from_other_than_the_outer_one_is_a_finding() {
+        let outer =
+            HeaderIdentity::of(&Entity::parse(b"From: eve@bigcorporation.de\r\n\r\n").unwrap());
+        let part = b"Content-Type: text/plain; hp=\"clear\"\r\nFrom: manager@bigcorporation.de <eve@bigcorporation.de>\r\n\r\nx";
+        let protected = HeaderIdentity::protected_in(part).unwrap();
+        let names: Vec<&str> = outer
+            .findings_with_protected(Some(&protected), &[eve()], &[], DEFAULT_DATE_TOLERANCE)
+            .iter()
+            .map(Finding::name)
+            .collect();
+        assert_eq!(names, ["display-name-names-other-address"]);
+        let part =
+            b"Content-Type: text/plain; hp=\"cipher\"\r\nFrom: manager@bigcorporation.de\r\n\r\nx";
+        let protected = HeaderIdentity::protected_in(part).unwrap();
+        let findings =
+            outer.findings_with_protected(Some(&protected), &[eve()], &[], DEFAULT_DATE_TOLERANCE);
+        assert_eq!(findings.len(), 1);
+        assert_eq!(findings[0].name(), "protected-from-differs");
+        assert!(findings[0].is_identity_mismatch());
     }
 
     proptest! {

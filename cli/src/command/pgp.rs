@@ -230,15 +230,10 @@ fn key_failure(path: &Path, error: pgp_core::Error) -> Failure {
     }
 }
 
+/// The one verdict name table (`mail_message::Verdict::name`), which the
+/// gateway's `X-Mailgate-Signature` uses too.
 fn verdict_name(verdict: PgpVerdict) -> &'static str {
-    match verdict {
-        PgpVerdict::SignedByFrom => "signed-by-from",
-        PgpVerdict::SignedByOther => "signed-by-other",
-        PgpVerdict::Invalid => "invalid",
-        PgpVerdict::PartiallySigned => "partially-signed",
-        PgpVerdict::Unsigned => "unsigned",
-        _ => "unknown",
-    }
+    verdict.name()
 }
 
 fn verification_text(report: &Verification) -> String {

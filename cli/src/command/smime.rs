@@ -183,15 +183,10 @@ pub(crate) fn findings_json(findings: &[mail_message::Finding]) -> Value {
         .collect()
 }
 
+/// The one verdict name table (`mail_message::Verdict::name`), which the
+/// gateway's `X-Mailgate-Signature` uses too.
 fn verdict_name(verdict: SmimeVerdict) -> &'static str {
-    match verdict {
-        SmimeVerdict::SignedByFrom => "signed-by-from",
-        SmimeVerdict::SignedByOther => "signed-by-other",
-        SmimeVerdict::Invalid => "invalid",
-        SmimeVerdict::PartiallySigned => "partially-signed",
-        SmimeVerdict::Unsigned => "unsigned",
-        _ => "unknown",
-    }
+    verdict.name()
 }
 
 fn verification_text(report: &Verification) -> String {
