@@ -334,3 +334,78 @@ fn the_gateway_marks_and_the_baseline_quarantines_a_display_name_naming_another_
         }
     }
 }
+
+/// A signed entity with an RFC 9788 protected header (`hp="clear"`) whose
+/// From is someone else than the outer From: clients implementing the RFC
+/// show the protected one. OpenSSL and GnuPG sign it; `verify` exits 1.
+#[test]
+fn a_protected_from_other_than_the_outer_from_is_refused_by_both_verifiers() {
+    const PROTECTED: &str = "Content-Type: text/plain; charset=utf-8; hp=\"clear\"\r\n\
+        From: manager@bigcorporation.de\r\nSubject: Zahlung\r\n\r\nBitte sofort ueberweisen.\r\n";
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    pki().smime(EVE, KeyKind::P256).write_to(d, "eve").unwrap();
+    std::fs::write(d.join("entity.txt"), PROTECTED).unwrap();
+    let smime = common::run(
+        "openssl",
+        &[
+            "cms",
+            "-sign",
+            "-signer",
+            "eve.cert.pem",
+            "-inkey",
+            "eve.key.pem",
+            "-certfile",
+            "eve.chain.pem",
+            "-in",
+            "entity.txt",
+        ],
+        b"",
+        d,
+    );
+    let message = with_header(&smime, EVE, "");
+    let output = common::mailgate_in(
+        d,
+        &["--json", "smime", "verify", "--trust", "eve.root.pem"],
+        &message,
+        &[],
+    );
+    check(&output, 1, &["protected-from-differs"], "smime hp=clear");
+
+    let eve = key(&format!("Eve <{EVE}>"), PgpSuite::Cv25519);
+    let gpg = Gpg::new();
+    gpg.import(&eve, true);
+    let files = eve.write_to(gpg.home.path(), "eve").unwrap();
+    let content = gpg.write("entity", PROTECTED.as_bytes());
+    let signature = gpg
+        .ok(
+            &["--armor", "--detach-sign", "--output", "-", s(&content)],
+            b"",
+        )
+        .stdout;
+    let signed = wrap_signed(EVE, PROTECTED.as_bytes(), &signature, "pgp-sha256");
+    let output = common::mailgate_in(
+        gpg.home.path(),
+        &["--json", "pgp", "verify", "--cert", s(&files.public)],
+        &signed,
+        &[],
+    );
+    check(&output, 1, &["protected-from-differs"], "pgp hp=clear");
+    // The same protected header naming eve is fine.
+    let honest = PROTECTED.replace("manager@", "eve@");
+    let content = gpg.write("honest", honest.as_bytes());
+    let signature = gpg
+        .ok(
+            &["--armor", "--detach-sign", "--output", "-", s(&content)],
+            b"",
+        )
+        .stdout;
+    let signed = wrap_signed(EVE, honest.as_bytes(), &signature, "pgp-sha256");
+    let output = common::mailgate_in(
+        gpg.home.path(),
+        &["--json", "pgp", "verify", "--cert", s(&files.public)],
+        &signed,
+        &[],
+    );
+    check(&output, 0, &[], "pgp hp=clear, same From");
+}

@@ -105,6 +105,7 @@ impl Verifier {
         let Some((path, found)) = pgp_mime::find(&entity, 0, "", false)? else {
             return Ok(Verification::unsigned(&entity));
         };
+        let mut protected = None;
         let (signers, coverage, unwrapped) = match found {
             Found::Signed {
                 content,
@@ -131,6 +132,7 @@ impl Verifier {
                     Coverage::Whole => Some(Envelope::split(message)?.rebuild(content)),
                     _ => None,
                 };
+                protected = HeaderIdentity::protected_in(content);
                 (signers, coverage, unwrapped)
             }
             Found::Inline { text, block } => {
@@ -160,9 +162,9 @@ impl Verifier {
             }
             Found::Encrypted { .. } => (Vec::new(), Coverage::Unsigned, None),
         };
-        Ok(Verification::new(
-            coverage, signers, &entity, unwrapped, self,
-        ))
+        let mut verification = Verification::new(coverage, signers, &entity, unwrapped, self);
+        verification.protected = protected;
+        Ok(verification)
     }
 
     /// Verifies a detached signature (armored or binary) over `data`. A
@@ -450,6 +452,8 @@ pub struct Verification {
     identity: HeaderIdentity,
     /// The addresses of the valid user IDs of every valid signer.
     signer_addresses: Vec<EmailAddress>,
+    /// The signed entity's RFC 9788 protected header, if it has one.
+    protected: Option<HeaderIdentity>,
     unwrapped: Option<Vec<u8>>,
 }
 
@@ -468,6 +472,7 @@ impl Verification {
             from: Vec::new(),
             identity: HeaderIdentity::default(),
             signer_addresses: Vec::new(),
+            protected: None,
             unwrapped,
         };
         verification.judge_header(message, verifier);
@@ -496,6 +501,7 @@ impl Verification {
             from: addresses(message, "from"),
             identity: HeaderIdentity::of(message),
             signer_addresses: Vec::new(),
+            protected: None,
             unwrapped: None,
         }
     }
@@ -556,8 +562,30 @@ impl Verification {
             return Vec::new();
         }
         let times: Vec<SystemTime> = self.signers.iter().filter_map(|s| s.created).collect();
-        self.identity
-            .findings(&self.signer_addresses, &times, date_tolerance)
+        self.identity.findings_with_protected(
+            self.protected.as_ref(),
+            &self.signer_addresses,
+            &times,
+            date_tolerance,
+        )
+    }
+
+    /// The report with the protected header read from the signed entity
+    /// that `spool` holds (the streaming path); the file is read from its
+    /// start and left at an unspecified position.
+    pub(crate) fn with_protected_from(mut self, spool: &std::fs::File) -> Verification {
+        use std::io::{Seek, SeekFrom};
+        let mut file = spool;
+        let header = file.seek(SeekFrom::Start(0)).and_then(|_| {
+            mail_message::stream::read_header_section(
+                &mut std::io::BufReader::new(file),
+                MAX_JUDGED_HEADER,
+            )
+        });
+        self.protected = header
+            .ok()
+            .and_then(|header| HeaderIdentity::protected_in(&header));
+        self
     }
 
     /// What the signature covers.

@@ -124,7 +124,7 @@ impl Verifier {
             Coverage::Whole
         };
         let verification =
-            Verification::new(coverage, signers, &entity, None, self);
+            Verification::new(coverage, signers, &entity, None, self).with_protected_from(&spool);
         // As in memory: only a wholly covered message whose signatures all
         // hold is released.
         let unwrapped = if verification.releases_content() {

@@ -116,6 +116,7 @@ impl Verifier {
                 from,
                 sender,
                 identity,
+                protected: None,
                 unwrapped: None,
             });
         };
@@ -143,7 +144,12 @@ impl Verifier {
             Coverage::Whole => Some(Envelope::split(message)?.rebuild(&cms_result.content)),
             _ => None,
         };
+        let protected = match &signed {
+            SignedPart::Detached { content, .. } => HeaderIdentity::protected_in(content),
+            SignedPart::Opaque { .. } => HeaderIdentity::protected_in(&cms_result.content),
+        };
         Ok(Verification {
+            protected,
             coverage,
             signers: cms_result.signers,
             certificates: cms_result.certificates,
@@ -794,6 +800,8 @@ pub struct Verification {
     from: Vec<EmailAddress>,
     sender: Vec<EmailAddress>,
     identity: HeaderIdentity,
+    /// The signed entity's RFC 9788 protected header, if it has one.
+    protected: Option<HeaderIdentity>,
     unwrapped: Option<Vec<u8>>,
 }
 
@@ -813,6 +821,7 @@ impl Verification {
             from: addresses(message, "from"),
             sender: addresses(message, "sender"),
             identity: HeaderIdentity::of(message),
+            protected: None,
             unwrapped: None,
         }
     }
@@ -919,6 +928,28 @@ impl Verification {
             .flat_map(|c| c.email_addresses().iter().cloned())
             .collect();
         let times: Vec<SystemTime> = self.signers.iter().filter_map(|s| s.signing_time).collect();
-        self.identity.findings(&addresses, &times, date_tolerance)
+        self.identity.findings_with_protected(
+            self.protected.as_ref(),
+            &addresses,
+            &times,
+            date_tolerance,
+        )
+    }
+
+    /// The report with the protected header read from the signed entity
+    /// that `spool` holds (the streaming paths).
+    pub(crate) fn with_protected_from(mut self, spool: &std::fs::File) -> Verification {
+        use std::io::{Seek, SeekFrom};
+        let mut file = spool;
+        let header = file.seek(SeekFrom::Start(0)).and_then(|_| {
+            mail_message::stream::read_header_section(
+                &mut std::io::BufReader::new(file),
+                1024 * 1024,
+            )
+        });
+        self.protected = header
+            .ok()
+            .and_then(|header| HeaderIdentity::protected_in(&header));
+        self
     }
 }

@@ -144,6 +144,8 @@ impl Verifier {
         } else {
             Coverage::Whole
         };
+        let verification = Verification::new(coverage.clone(), signers, certificates, &message)
+            .with_protected_from(&spool);
         let unwrapped = match coverage {
             Coverage::Whole => HeldMessage::Spooled {
                 outer_header: message.outer_header(),
@@ -154,7 +156,7 @@ impl Verifier {
             _ => HeldMessage::Nothing,
         };
         Ok(SpooledVerification {
-            verification: Verification::new(coverage, signers, certificates, &message),
+            verification,
             unwrapped,
         })
     }
@@ -174,7 +176,8 @@ impl Verifier {
         };
         let (signers, certificates) = self.verify_cms_spooled(&cms, &content)?;
         Ok(SpooledVerification {
-            verification: Verification::new(Coverage::Whole, signers, certificates, message),
+            verification: Verification::new(Coverage::Whole, signers, certificates, message)
+                .with_protected_from(&content),
             unwrapped: HeldMessage::Spooled {
                 outer_header: message.outer_header(),
                 line_break: message.line_break(),
