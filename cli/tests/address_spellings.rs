@@ -187,3 +187,60 @@ fn a_refused_sender_is_a_usage_error_and_the_null_sender_is_accepted() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+#[test]
+fn policy_explain_judges_the_spelling_as_process_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(mailgate_in(d, &["demo", "--dir", "."], b"", &[]));
+    for spelling in [
+        "erin@geheim.example",
+        "erin@Geheim.Example.",
+        "<\"erin\"@geheim.example>",
+    ] {
+        let output = mailgate_in(
+            d,
+            &[
+                "policy",
+                "explain",
+                "policy.toml",
+                "--direction",
+                "outbound",
+                "--from",
+                "alice@behoerde.example",
+                "--to",
+                spelling,
+            ],
+            MAIL,
+            &[],
+        );
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.code().is_some_and(|c| c <= 1),
+            "{spelling}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(stdout.contains("R6"), "{spelling}: {stdout}");
+        assert!(
+            stdout.contains("erin@geheim.example"),
+            "{spelling}: {stdout}"
+        );
+    }
+    let output = mailgate_in(
+        d,
+        &[
+            "policy",
+            "explain",
+            "policy.toml",
+            "--direction",
+            "outbound",
+            "--from",
+            "alice@behoerde.example",
+            "--to",
+            "erin%geheim.example@behoerde.example",
+        ],
+        MAIL,
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(2));
+}

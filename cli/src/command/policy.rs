@@ -110,23 +110,19 @@ fn engine_failure(error: Error, output: &Output) -> Failure {
     }
 }
 
-/// A plausible mailbox address: `local@domain`, no spaces or angle
-/// brackets. The engine compares addresses; it does not validate them.
+/// A mailbox address in the form the gateway judges it
+/// (`mail_message::Mailbox::key`), so `policy explain` says what `process`
+/// and the relay do for the same spelling; refused forms (percent hack,
+/// address literals, no address) are usage errors as there.
 fn address(option: &str, value: &str) -> Result<String, Failure> {
-    let trimmed = value.trim();
-    let valid = trimmed
-        .rsplit_once('@')
-        .is_some_and(|(local, domain)| !local.is_empty() && !domain.is_empty())
-        && !trimmed
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | ',' | ';'));
-    if valid {
-        Ok(trimmed.to_owned())
-    } else {
-        Err(Failure::Usage(format!(
-            "{option} {value:?} is not a mail address (local@domain)"
-        )))
-    }
+    mail_message::Mailbox::parse(value.trim())
+        .map(|mailbox| mailbox.key().to_owned())
+        .map_err(|error| {
+            Failure::Usage(format!(
+                "{option} {value:?} is not a mail address: {}",
+                error.describe()
+            ))
+        })
 }
 
 fn explain(args: &PolicyExplainArgs, output: &Output) -> Result<Verdict, Failure> {
