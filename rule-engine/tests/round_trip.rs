@@ -267,6 +267,23 @@ fn policy_text() -> impl Strategy<Value = String> {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
+    /// A generated policy cut short anywhere before the closing brace of
+    /// its `[default]` (its last table) is refused: truncation never yields
+    /// a shorter policy that loads.
+    #[test]
+    fn every_truncation_of_a_generated_policy_is_refused(
+        text in policy_text(),
+        fraction in 0.0f64..1.0,
+    ) {
+        let end = text.rfind('}').unwrap();
+        let mut cut = (end as f64 * fraction) as usize;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        prop_assert!(Policy::parse(&text, "whole.toml").is_ok());
+        prop_assert!(Policy::parse(&text[..cut], "cut.toml").is_err(), "cut at {}:\n{}", cut, &text[..cut]);
+    }
+
     #[test]
     fn canonical_toml_parses_back_to_an_equal_policy(text in policy_text()) {
         let (policy, _warnings) = match Policy::parse(&with_default(&text), "generated.toml") {
