@@ -206,7 +206,9 @@ fn process_follows_the_contract() {
     );
     assert!(result["audit"]["decisions"].is_array());
 
-    // An unknown direction and a missing config are usage/input errors: 2.
+    // An unknown direction is a usage error: 2. A configuration that does
+    // not load leaves the mail in hand waiting (3: the MTA defers it), so a
+    // mistyped path or a broken file never bounces mail.
     let bad = mailgate_in(
         d,
         &[
@@ -244,7 +246,7 @@ fn process_follows_the_contract() {
         b"",
         &[],
     );
-    assert_eq!(missing.status.code(), Some(2));
+    assert_eq!(missing.status.code(), Some(3));
 }
 
 #[test]

@@ -32,7 +32,16 @@ pub(crate) fn open_gateway(config: &ConfigArg) -> Result<Gateway, Failure> {
 }
 
 pub(crate) fn process(args: &ProcessArgs, output: &Output) -> Result<Verdict, Failure> {
-    let gateway = open_gateway(&args.config)?;
+    // A mail in hand with a configuration that does not load (a truncated
+    // policy, a broken key file) waits for the administrator: exit 3, so
+    // the MTA defers it instead of bouncing it. `policy check` and the
+    // other commands still call the same error malformed input (exit 2).
+    let gateway = open_gateway(&args.config).map_err(|failure| match failure {
+        Failure::Input { input, message } => {
+            Failure::Temporary(format!("{input}: {message} (the mail waits until it is fixed)"))
+        }
+        other => other,
+    })?;
     // Large mail is spooled to a temporary file, not held in memory.
     let message = SpooledMessage::read_from(std::io::stdin().lock())
         .map_err(|e| Failure::input("standard input", &e))?;
