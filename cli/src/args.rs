@@ -394,17 +394,6 @@ pub(crate) enum KeysCommand {
     },
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::CommandFactory;
-
-    #[test]
-    fn grammar_is_consistent() {
-        Cli::command().debug_assert();
-    }
-}
-
 /// A duration for `--date-tolerance`: seconds, or a number with `s`, `m`,
 /// `h` or `d`.
 pub(crate) fn parse_tolerance(text: &str) -> Result<std::time::Duration, String> {
@@ -430,4 +419,15 @@ pub(crate) fn parse_tolerance(text: &str) -> Result<std::time::Duration, String>
         .checked_mul(factor)
         .map(std::time::Duration::from_secs)
         .ok_or_else(|| format!("`{text}`: too long"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn grammar_is_consistent() {
+        Cli::command().debug_assert();
+    }
 }

@@ -109,7 +109,9 @@ fn verify(args: &PgpVerifyArgs, output: &Output) -> Result<Verdict, Failure> {
         || verification_text(&report) + &super::smime::findings_text(&findings),
         || {
             let mut json = verification_json(&report);
-            json["findings"] = super::smime::findings_json(&findings);
+            if let Some(object) = json.as_object_mut() {
+                object.insert("findings".into(), super::smime::findings_json(&findings));
+            }
             json
         },
     );

@@ -119,7 +119,9 @@ fn verify(args: &VerifyArgs, output: &Output) -> Result<Verdict, Failure> {
         || verification_text(report) + &findings_text(&findings),
         || {
             let mut json = verification_json(report, now);
-            json["findings"] = findings_json(&findings);
+            if let Some(object) = json.as_object_mut() {
+                object.insert("findings".into(), findings_json(&findings));
+            }
             json
         },
     );
