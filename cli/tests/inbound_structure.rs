@@ -154,6 +154,14 @@ fn smime_signed_part(dir: &Path) -> Vec<u8> {
 
 /// Processes `message` inbound from bob to alice; the delivered message.
 fn delivered(dir: &Path, message: &[u8], out: &str) -> Vec<u8> {
+    let (kind, message) = processed(dir, message, out);
+    assert_eq!(kind, "deliver", "{out}");
+    message
+}
+
+/// Processes `message` inbound from bob to alice; the disposition's kind
+/// and message.
+fn processed(dir: &Path, message: &[u8], out: &str) -> (String, Vec<u8>) {
     let output = mailgate_in(
         dir,
         &[
@@ -176,8 +184,11 @@ fn delivered(dir: &Path, message: &[u8], out: &str) -> Vec<u8> {
     let result: Value =
         serde_json::from_slice(&std::fs::read(dir.join(out).join("result.json")).unwrap()).unwrap();
     let disposition = &result["dispositions"][0];
-    assert_eq!(disposition["kind"], "deliver", "{result:#}");
-    std::fs::read(dir.join(out).join(disposition["message"].as_str().unwrap())).unwrap()
+    let file = disposition["message"].as_str().expect("a message");
+    (
+        disposition["kind"].as_str().unwrap().to_owned(),
+        std::fs::read(dir.join(out).join(file)).unwrap(),
+    )
 }
 
 /// The unfolded values of the header fields called `name`.
@@ -292,5 +303,37 @@ fn signed_part_inside_mixed_gets_the_cli_verdict_name() {
             "{out}: {signature:?}"
         );
         assert!(delivered.ends_with(&message), "{out}");
+    }
+}
+
+#[test]
+fn inline_pgp_block_with_text_around_it_keeps_the_text_small_and_streaming() {
+    let dir = demo();
+    let d = dir.path();
+    let armored = gpg_armored(d, SECRET.as_bytes());
+    for (padding, out) in [(0, "small"), (80_000, "large")] {
+        let mut message = format!(
+            "From: bob@partner.example\nTo: alice@behoerde.example\nSubject: Inline\n\
+             MIME-Version: 1.0\nContent-Type: text/plain; charset=us-ascii\n\n{CLEAR}\n\n"
+        )
+        .into_bytes();
+        message.extend_from_slice(&armored);
+        message.extend_from_slice(b"\n-- \nFooter\n");
+        for index in 0..padding {
+            message.extend_from_slice(format!("{index:08} {}\n", "x".repeat(70)).as_bytes());
+        }
+        assert_eq!(message.len() > 4 * 1024 * 1024, padding > 0);
+        match processed(d, &message, out) {
+            (kind, delivered) if kind == "deliver" => {
+                assert_delivered_whole(&message, &delivered, "pgp", out);
+            }
+            // Above 4 MiB pgp-core refuses this inline block with its
+            // in-memory limit (`result=refused`): quarantined as received,
+            // still never with the text around the block dropped.
+            (kind, held) => {
+                assert!(padding > 0 && kind == "quarantine", "{out}: {kind}");
+                assert!(held.ends_with(&message), "{out}");
+            }
+        }
     }
 }

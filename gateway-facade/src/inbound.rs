@@ -248,6 +248,23 @@ enum DecryptFailure {
     /// decompression bomb, compression nested too deep, a structure too
     /// large to decrypt in memory): quarantined, never delivered.
     OverLimit(String),
+    /// A key opens it, but the encrypted block is only part of the message
+    /// (an inline block with text around it): delivered as received, since
+    /// the plaintext in its place would drop that text.
+    Partial(String),
+}
+
+/// The result value of `X-Mailgate-Decryption` for a message with an
+/// encrypted part that is not the whole message.
+const PARTIAL_NOT_DECRYPTED: &str = "result=partial-not-decrypted; coverage=partial";
+
+/// `X-Mailgate-Decryption` for a message delivered as received because
+/// its encrypted part is not all of it.
+fn partial_not_decrypted(method: &str, reason: &str) -> String {
+    format!(
+        "{method}; {PARTIAL_NOT_DECRYPTED}; reason=\"{}\"",
+        reason.replace('"', "'")
+    )
 }
 
 /// What verification found, for the result header and the policy.
@@ -368,6 +385,9 @@ impl Gateway {
                     format!("smime; result=failed; reason=\"{reason}\""),
                     None,
                 ),
+                Err(DecryptFailure::Partial(reason)) => {
+                    (None, partial_not_decrypted("smime", &reason), None)
+                }
             },
             Protection::PgpEncrypted => match self.pgp_decrypt(&stripped, now, &mut steps) {
                 Ok((plain, inner)) => (Some(plain), "pgp; result=decrypted".to_owned(), inner),
@@ -380,6 +400,9 @@ impl Gateway {
                     format!("pgp; result=failed; reason=\"{reason}\""),
                     None,
                 ),
+                Err(DecryptFailure::Partial(reason)) => {
+                    (None, partial_not_decrypted("pgp", &reason), None)
+                }
             },
             // Decrypting the part alone would deliver its plaintext in
             // place of the message and drop the clear parts beside it;
@@ -388,9 +411,9 @@ impl Gateway {
             // is delivered as received, and said so.
             Protection::PartlyEncrypted(method) => (
                 None,
-                format!(
-                    "{method}; result=partial-not-decrypted; coverage=partial; \
-                     reason=\"an encrypted part beside unencrypted parts is not decrypted\""
+                partial_not_decrypted(
+                    method,
+                    "an encrypted part beside unencrypted parts is not decrypted",
                 ),
                 None,
             ),
@@ -443,7 +466,10 @@ impl Gateway {
                 // An inline `PGP MESSAGE` block that did not decrypt may be
                 // signed only (`gpg --armor --sign`): then it was never
                 // encrypted.
-                Ok(Protection::PgpEncrypted) if decrypted.is_none() => {
+                Ok(Protection::PgpEncrypted)
+                    if decrypted.is_none()
+                        && !decryption_header.contains(PARTIAL_NOT_DECRYPTED) =>
+                {
                     let report = self.pgp_verify(content, now);
                     if report.status == "none" {
                         SignatureReport::none()
@@ -817,6 +843,7 @@ impl Gateway {
                     let _ = found.set((
                         decrypted.protection().clone(),
                         decrypted.verification().clone(),
+                        decrypted.coverage().clone(),
                     ));
                     Ok(decrypted.message().to_vec())
                 },
@@ -825,6 +852,7 @@ impl Gateway {
                     let _ = found.set((
                         decrypted.protection().clone(),
                         decrypted.verification().clone(),
+                        decrypted.coverage().clone(),
                     ));
                     decrypted.write_message(w)
                 },
@@ -839,6 +867,7 @@ impl Gateway {
                         let _ = found.set((
                             decrypted.protection().clone(),
                             decrypted.verification().clone(),
+                            decrypted.coverage().clone(),
                         ));
                         decrypted.write_message(w)
                     })
@@ -847,7 +876,13 @@ impl Gateway {
                 (decrypted, _) => decrypted,
             };
             match (decrypted, found.into_inner()) {
-                (Ok(decrypted), Some((protection, verification))) => {
+                // The block is not the whole message (text around an
+                // inline block): its plaintext in place of the message
+                // would drop that text.
+                (Ok(_), Some((_, _, mail_message::Coverage::Partial { part, reason }))) => {
+                    return Err(DecryptFailure::Partial(format!("part {part}: {reason}")));
+                }
+                (Ok(decrypted), Some((protection, verification, _))) => {
                     steps.push(Step {
                         action: "decrypt".into(),
                         method: Some("pgp".into()),
