@@ -262,6 +262,53 @@ fn smime_encrypted_part_beside_clear_parts_is_handled_like_pgp_small_and_streami
     }
 }
 
+/// The class, not one case: the encrypted part anywhere below the top
+/// level (first, last, nested two deep, in `multipart/alternative`, in an
+/// attached `message/rfc822`), S/MIME and PGP/MIME alike.
+#[test]
+fn encrypted_part_anywhere_below_the_top_level_is_never_taken_for_the_message() {
+    let dir = demo();
+    let d = dir.path();
+    let clear = clear_part(0);
+    for (method, part) in [("smime", smime_part(d)), ("pgp", pgp_mime_part(d))] {
+        let inner = |subtype: &str, parts: &[&[u8]]| {
+            let whole = mixed(parts);
+            let body = &whole[whole
+                .windows(11)
+                .position(|w| w == b"\n\nPreamble.")
+                .unwrap()..];
+            let mut part =
+                format!("Content-Type: multipart/{subtype}; boundary=\"MIX\"").into_bytes();
+            part.extend_from_slice(body);
+            // Another boundary than the outer one.
+            String::from_utf8(part)
+                .unwrap()
+                .replace("MIX", "INNER")
+                .into_bytes()
+        };
+        let mut rfc822 = b"Content-Type: message/rfc822\n\n\
+            From: carol@extern.example\nSubject: Weitergeleitet\nMIME-Version: 1.0\n"
+            .to_vec();
+        rfc822.extend_from_slice(&part);
+        for (case, message) in [
+            ("first", mixed(&[&part, &clear])),
+            ("last", mixed(&[&clear, &part])),
+            (
+                "nested",
+                mixed(&[&clear, &inner("mixed", &[&part, &clear])]),
+            ),
+            (
+                "alternative",
+                mixed(&[&inner("alternative", &[&clear, &part])]),
+            ),
+            ("rfc822", mixed(&[&clear, &rfc822])),
+        ] {
+            let out = format!("{method}-{case}");
+            assert_delivered_whole(&message, &delivered(d, &message, &out), method, &out);
+        }
+    }
+}
+
 #[test]
 fn whole_message_encryption_is_still_decrypted() {
     let dir = demo();
@@ -335,5 +382,64 @@ fn inline_pgp_block_with_text_around_it_keeps_the_text_small_and_streaming() {
                 assert!(held.ends_with(&message), "{out}");
             }
         }
+    }
+}
+
+/// The same for OpenPGP: `gpg --detach-sign` by carol (trusted in the
+/// demo), a PGP/MIME `multipart/signed` part inside `multipart/mixed`.
+#[test]
+fn pgp_signed_part_inside_mixed_gets_the_cli_verdict_name() {
+    let dir = demo();
+    let d = dir.path();
+    let home = tempfile::tempdir().unwrap();
+    let homedir = home.path().to_str().unwrap();
+    let gpg = |args: &[&str], stdin: &[u8]| {
+        let mut all = vec!["--homedir", homedir, "--batch", "--trust-model", "always"];
+        all.extend_from_slice(args);
+        run("gpg", &all, stdin, d)
+    };
+    gpg(&["--import", "pki/carol.sec.asc"], b"");
+    let entity = format!("Content-Type: text/plain; charset=utf-8\r\n\r\n{SECRET}\r\n");
+    let signature = gpg(
+        &[
+            "--armor",
+            "--detach-sign",
+            "--digest-algo",
+            "SHA256",
+            "--local-user",
+            "carol@extern.example",
+        ],
+        entity.as_bytes(),
+    );
+    let mut signed = b"Content-Type: multipart/signed; micalg=pgp-sha256; \
+        protocol=\"application/pgp-signature\"; boundary=\"SIG\"\r\n\r\n--SIG\r\n"
+        .to_vec();
+    signed.extend_from_slice(entity.as_bytes());
+    signed.extend_from_slice(b"\r\n--SIG\r\nContent-Type: application/pgp-signature\r\n\r\n");
+    signed.extend_from_slice(&signature);
+    signed.extend_from_slice(b"\r\n--SIG--\r\n");
+    for (padding, out) in [(0, "small"), (80_000, "large")] {
+        let message = String::from_utf8(mixed(&[&clear_part(padding), &signed]))
+            .unwrap()
+            .replacen("From: bob@partner.example", "From: carol@extern.example", 1)
+            .into_bytes();
+        assert_eq!(message.len() > 4 * 1024 * 1024, padding > 0);
+        let cli = mailgate_in(
+            d,
+            &["--json", "pgp", "verify", "--cert", "pki/carol.pub.asc"],
+            &message,
+            &[],
+        );
+        assert_eq!(cli.status.code(), Some(1), "{cli:?}");
+        let verdict: Value = serde_json::from_slice(&cli.stdout).unwrap();
+        let verdict = verdict["verdict"].as_str().unwrap().to_owned();
+        assert_eq!(verdict, "partially-signed");
+        let delivered = delivered(d, &message, out);
+        let signature = field(&delivered, "X-Mailgate-Signature");
+        assert!(
+            signature[0].starts_with(&format!("{verdict}; method=pgp")),
+            "{out}: {signature:?}"
+        );
+        assert!(delivered.ends_with(&message), "{out}");
     }
 }
