@@ -37,9 +37,9 @@ pub(crate) fn process(args: &ProcessArgs, output: &Output) -> Result<Verdict, Fa
     // the MTA defers it instead of bouncing it. `policy check` and the
     // other commands still call the same error malformed input (exit 2).
     let gateway = open_gateway(&args.config).map_err(|failure| match failure {
-        Failure::Input { input, message } => {
-            Failure::Temporary(format!("{input}: {message} (the mail waits until it is fixed)"))
-        }
+        Failure::Input { input, message } => Failure::Temporary(format!(
+            "{input}: {message} (the mail waits until it is fixed)"
+        )),
         other => other,
     })?;
     // Large mail is spooled to a temporary file, not held in memory.
