@@ -3,6 +3,7 @@
 //! harvest certificates for approval, then apply the inbound rules.
 
 use std::io::{self, Read};
+use std::sync::LazyLock;
 use std::time::SystemTime;
 
 use mail_message::{EmailAddress, Entity, Finding, Verdict};
@@ -132,10 +133,15 @@ fn nested_protection(message: &SpooledMessage) -> io::Result<Nested> {
         "multipart/signed",
         "application/pgp-signature",
     ];
-    let Ok(markers) = aho_corasick::AhoCorasick::builder()
-        .ascii_case_insensitive(true)
-        .build(MARKERS)
-    else {
+    // Built once: constructing the automaton costs more than scanning a
+    // typical message, and this runs for every part of every mail.
+    static AUTOMATON: LazyLock<Option<aho_corasick::AhoCorasick>> = LazyLock::new(|| {
+        aho_corasick::AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build(MARKERS)
+            .ok()
+    });
+    let Some(markers) = AUTOMATON.as_ref() else {
         return Ok(nested);
     };
     let (_, body) = header_section(message)?;
@@ -216,7 +222,10 @@ fn inline_pgp(body: impl Read) -> io::Result<Protection> {
         "-----BEGIN PGP MESSAGE-----",
         "-----BEGIN PGP SIGNED MESSAGE-----",
     ];
-    let Ok(markers) = aho_corasick::AhoCorasick::new(MARKERS) else {
+    // Built once, as in `nested_protection`.
+    static AUTOMATON: LazyLock<Option<aho_corasick::AhoCorasick>> =
+        LazyLock::new(|| aho_corasick::AhoCorasick::new(MARKERS).ok());
+    let Some(markers) = AUTOMATON.as_ref() else {
         return Ok(Protection::Plain);
     };
     let mut signed = false;
