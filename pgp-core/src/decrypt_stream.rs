@@ -18,7 +18,7 @@ use mail_message::stream::{Base64Reader, CanonicalWriter, read_header_section};
 use mail_message::{BinaryFieldScan, Entity, LineBreak, MAX_REENCODE_IN_MEMORY};
 use sequoia_openpgp::parse::Parse;
 use sequoia_openpgp::parse::stream::DecryptorBuilder;
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::decryption::{Decryptor, Helper, Protection, check_outcome};
 use crate::error::Error;
@@ -90,7 +90,21 @@ impl SpooledDecryption {
 struct Plaintext<W: Write> {
     canonical: CanonicalWriter<W>,
     scan: BinaryFieldScan,
-    copy: Option<Zeroizing<Vec<u8>>>,
+    copy: Option<PlaintextCopy>,
+}
+
+/// The copy of the plaintext, reserved once at its full size. On drop only
+/// its written bytes are zeroized: the vector never reallocates, so the spare
+/// capacity never held plaintext, and zeroizing it (as `Zeroizing<Vec<u8>>`
+/// does) wrote all 4 MiB of the reservation for every message, however
+/// small: most of the time of a small inbound mail (issue 16, fuzzing
+/// campaign).
+struct PlaintextCopy(Vec<u8>);
+
+impl Drop for PlaintextCopy {
+    fn drop(&mut self) {
+        self.0.as_mut_slice().zeroize();
+    }
 }
 
 impl<W: Write> Plaintext<W> {
@@ -101,7 +115,7 @@ impl<W: Write> Plaintext<W> {
             // Reserved at once: a growing vector would leave copies of
             // plaintext behind that are never zeroized (untouched pages of
             // the reservation cost no memory).
-            copy: Some(Zeroizing::new(Vec::with_capacity(
+            copy: Some(PlaintextCopy(Vec::with_capacity(
                 MAX_REENCODE_IN_MEMORY as usize,
             ))),
         }
@@ -114,10 +128,10 @@ impl<W: Write> Write for Plaintext<W> {
         let passed = buf.get(..written).unwrap_or_default();
         self.scan.write_all(passed)?;
         if let Some(copy) = &mut self.copy {
-            if (copy.len() + passed.len()) as u64 > MAX_REENCODE_IN_MEMORY {
+            if (copy.0.len() + passed.len()) as u64 > MAX_REENCODE_IN_MEMORY {
                 self.copy = None;
             } else {
-                copy.extend_from_slice(passed);
+                copy.0.extend_from_slice(passed);
             }
         }
         Ok(written)
@@ -230,7 +244,7 @@ impl Decryptor {
         // to keep a copy of.
         if let (true, Some(copy)) = (scan.found(), copy) {
             let entity = Zeroizing::new(mail_message::canonicalize(
-                &mail_message::without_binary_parts(&copy),
+                &mail_message::without_binary_parts(&copy.0),
             ));
             spool = mail_message::stream::private_tempfile()?;
             spool.write_all(&entity)?;
