@@ -248,3 +248,65 @@ fn rfc9788_protected_headers_replace_the_outer_ones() {
         assert_eq!(named(&fields, "X-Mailgate-Signature"), ["none"], "{text}");
     }
 }
+
+/// A bare CR inside an inner header field (red-team finding): a reader or
+/// next hop that ends lines at a lone CR would see a forged
+/// `X-Mailgate-Signature: valid` and a second From hidden in the value of
+/// another field. Such a header section is refused: the mail is rejected
+/// (S/MIME, and the outer header) or goes on undecrypted (OpenPGP), never
+/// with the hidden fields in a header.
+#[test]
+fn a_bare_carriage_return_cannot_hide_fields_inside_or_outside_the_encryption() {
+    let dir = demo();
+    let d = dir.path();
+    let entity = b"X-A: a\rFrom: ceo@bank.example\rX-Mailgate-Signature: valid; method=smime; signer=ceo@bank.example\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nPlease pay.\r\n";
+    let mut outer = OUTER.as_bytes().to_vec();
+    outer.extend_from_slice(
+        b"X-B: b\rX-Mailgate-Signature: valid\nContent-Type: text/plain\n\nhi\n",
+    );
+    for (name, message) in [
+        ("smime", smime_encrypted(d, entity)),
+        ("pgp", pgp_encrypted(d, entity)),
+        ("outer", outer),
+    ] {
+        let out = format!("out-bare-cr-{name}");
+        let output = mailgate_in(
+            d,
+            &[
+                "process",
+                "--config",
+                "mailgate.toml",
+                "--direction",
+                "inbound",
+                "--from",
+                "bob@partner.example",
+                "--to",
+                "alice@behoerde.example",
+                "--out-dir",
+                &out,
+            ],
+            &message,
+            &[],
+        );
+        let result: Value =
+            serde_json::from_slice(&std::fs::read(d.join(&out).join("result.json")).unwrap())
+                .unwrap();
+        // Refused, or (OpenPGP: what does not decrypt cleanly goes on as
+        // the recipient's ciphertext) delivered still encrypted.
+        let decryption = result["audit"]["decryption"].as_str().unwrap_or_default();
+        for disposition in result["dispositions"].as_array().unwrap() {
+            assert!(
+                disposition["kind"] != "deliver" || decryption.contains("result=failed"),
+                "{name}: {result:#}"
+            );
+        }
+        // Whatever was written, no file carries the hidden fields.
+        for file in std::fs::read_dir(d.join(&out)).unwrap() {
+            let bytes = std::fs::read(file.unwrap().path()).unwrap();
+            assert!(
+                !bytes.windows(22).any(|w| w == b"\rX-Mailgate-Signature:"),
+                "{name}: {output:?}"
+            );
+        }
+    }
+}

@@ -13,6 +13,18 @@ pub enum MimeError {
         /// 1-based line number within the entity.
         line: usize,
     },
+    /// A bare carriage return or a NUL inside a header line. RFC 5322
+    /// allows neither; a reader that takes a lone CR for a line end would
+    /// see header fields that this parse does not (a forged result field
+    /// hidden in the value of another), so such a header section is refused
+    /// instead of carried on.
+    #[error("line {line} of the header section contains {character}, which RFC 5322 forbids")]
+    ControlInHeader {
+        /// 1-based line number within the entity.
+        line: usize,
+        /// "a bare carriage return" or "a NUL byte".
+        character: &'static str,
+    },
     /// A `Content-Type` value that does not follow RFC 2045.
     #[error("malformed Content-Type `{value}`")]
     MalformedContentType {
@@ -183,6 +195,18 @@ impl<'a> Entity<'a> {
             if line.is_empty() {
                 body_start = end;
                 break;
+            }
+            // The line's own CR before its LF is not in `line`: any CR left
+            // is a bare one.
+            if let Some(&control) = line.iter().find(|&&b| b == b'\r' || b == 0) {
+                return Err(MimeError::ControlInHeader {
+                    line: line_number,
+                    character: if control == 0 {
+                        "a NUL byte"
+                    } else {
+                        "a bare carriage return"
+                    },
+                });
             }
             if line.first().is_some_and(|b| *b == b' ' || *b == b'\t') {
                 let last = spans
@@ -1017,6 +1041,34 @@ mod tests {
             Entity::parse(b"Bad Name: x\r\n\r\n"),
             Err(MimeError::MalformedHeader { line: 1 })
         );
+    }
+
+    /// A lone CR hides a field inside another field's value from this
+    /// parse while a reader that ends lines at CR sees it: refused, in any
+    /// line, first or continuation, with either line-break style; so is NUL.
+    #[test]
+    fn bare_carriage_returns_and_nul_in_a_header_are_refused() {
+        let cr = MimeError::ControlInHeader {
+            line: 2,
+            character: "a bare carriage return",
+        };
+        for input in [
+            &b"From: a@b\r\nX-A: a\rX-Mailgate-Signature: valid\r\n\r\nbody"[..],
+            b"From: a@b\nX-A: a\rFrom: ceo@bank.example\n\nbody",
+            b"From: a@b\r\n\tfolded\r\r\n\r\nbody",
+            b"From: a@b\r\nSubject: [vertraulich\r] hi\r\n\r\n",
+        ] {
+            assert_eq!(Entity::parse(input), Err(cr.clone()), "{input:?}");
+        }
+        assert_eq!(
+            Entity::parse(b"Subject: a\0b\r\n\r\n"),
+            Err(MimeError::ControlInHeader {
+                line: 1,
+                character: "a NUL byte"
+            })
+        );
+        // A CR in the body is the body's business.
+        assert!(Entity::parse(b"From: a@b\r\n\r\nbody\rmore").is_ok());
     }
 
     #[test]
