@@ -329,10 +329,17 @@ impl<'a> MessageTree<'a> {
 
     /// The message header did not parse: a reader cannot even tell its
     /// From or Subject (such mail is refused like a repeated singleton).
+    /// Every error [`Entity::parse`] gives counts, a NUL byte or a bare CR
+    /// as much as a line without a colon: signing and verification cannot
+    /// read such a header either (found by the `policy_view` fuzz target).
     pub fn header_error(&self) -> Option<&MimeError> {
         self.problems.iter().find_map(|(place, problem)| {
-            (*place == Place::Message && matches!(problem, MimeError::MalformedHeader { .. }))
-                .then_some(problem)
+            (*place == Place::Message
+                && matches!(
+                    problem,
+                    MimeError::MalformedHeader { .. } | MimeError::ControlInHeader { .. }
+                ))
+            .then_some(problem)
         })
     }
 
@@ -639,6 +646,15 @@ mod tests {
         let tree = MessageTree::parse(b"no header here\r\n\r\nbody");
         assert!(tree.header_error().is_some());
         assert_eq!(tree.root().body(), b"no header here\r\n\r\nbody");
+        // Every header the signing path cannot parse is a header error:
+        // a NUL byte or a bare CR too (found by the policy_view fuzz target).
+        for raw in [
+            &b"no colon in th\x002 header line\r\nSubject: x\r\n\r\nbody\r\n"[..],
+            b"Subject: a\rb\r\n\r\nbody",
+        ] {
+            assert!(Entity::parse(raw).is_err());
+            assert!(MessageTree::parse(raw).header_error().is_some());
+        }
     }
 
     #[test]
