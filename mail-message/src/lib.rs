@@ -43,7 +43,7 @@ mod address;
 mod background_writer;
 mod compose;
 mod date;
-mod mailbox;
+pub mod mailbox;
 mod mime;
 mod signed_split;
 mod spooled_entity;
