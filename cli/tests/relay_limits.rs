@@ -651,6 +651,46 @@ fn an_inbound_relay_never_signs() {
     let _ = relay.wait();
 }
 
+/// An inbound relay is not an open relay (red-team finding): anyone may
+/// connect, so it takes mail only for the organisation's domains (the
+/// policy's `internal_domains`, any spelling); other recipients get `554
+/// 5.7.1` at RCPT and nothing reaches the next hop for them.
+#[test]
+fn an_inbound_relay_takes_mail_only_for_the_organisations_domains() {
+    let demo = demo();
+    let spool = tempfile::tempdir().unwrap();
+    let sink = Sink::start();
+    let port = free_port();
+    let mut relay = start_relay(
+        demo.path(),
+        spool.path(),
+        port,
+        sink.port,
+        &["--direction", "inbound", "--mynetworks", "127.0.0.2/32"],
+    );
+    let mut client = Client::new(connect_from(5, port).unwrap());
+    let greeting = client.reply();
+    assert!(greeting.starts_with("220"), "{greeting}");
+    client.command("EHLO client.test");
+    let sender = client.command("MAIL FROM:<someone@extern.example>");
+    assert!(sender.starts_with("250"), "{sender}");
+    for outside in [
+        "victim@gmail.example",
+        "victim@behoerde.example.evil.example",
+        "victim@notbehoerde.example",
+    ] {
+        let refused = client.command(&format!("RCPT TO:<{outside}>"));
+        assert!(refused.starts_with("554 5.7.1"), "{outside}: {refused}");
+    }
+    for inside in ["frank@behoerde.example", "Frank@BEHOERDE.Example."] {
+        let accepted = client.command(&format!("RCPT TO:<{inside}>"));
+        assert!(accepted.starts_with("250"), "{inside}: {accepted}");
+    }
+    client.command("QUIT");
+    let _ = relay.kill();
+    let _ = relay.wait();
+}
+
 /// The deadlines hold under TLS too: a client that drips its TLS
 /// handshake after STARTTLS is cut off at `--timeout` (counted from the
 /// 220), not kept for as long as it sends a byte now and then.

@@ -68,6 +68,7 @@ fuzz_target!(|input: &[u8]| {
         hostname: "relay.fuzz".into(),
         max_message_size: 64 * 1024,
         submission: Default::default(),
+        recipients: Default::default(),
     };
     let mut replies = Vec::new();
     let mut received = Vec::new();

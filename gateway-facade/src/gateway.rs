@@ -273,6 +273,12 @@ impl Gateway {
         self.password_channel.as_ref()
     }
 
+    /// Whether `domain` is one of the organisation's, by the policy in
+    /// force (`internal_domains`): what an inbound relay accepts mail for.
+    pub fn is_internal_domain(&self, domain: &str) -> bool {
+        self.policy.current().is_internal_domain(domain)
+    }
+
     pub(crate) fn current_policy(&self) -> Arc<Policy> {
         self.policy.current()
     }

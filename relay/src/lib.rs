@@ -54,7 +54,7 @@ use tls_policy::{Profile, TrustAnchors};
 pub use crate::access::{AccessError, Credentials, Network, Submission};
 pub use crate::delivery::{NextHop, Routing};
 pub use crate::smtp_client::submit;
-pub use crate::smtp_server::{ServerSettings, serve_client};
+pub use crate::smtp_server::{RecipientDomains, ServerSettings, serve_client};
 pub use crate::starttls::server_config;
 
 /// When to try a delivery again, and when to give up.
@@ -335,6 +335,16 @@ impl Relay {
             hostname: self.config.hostname.clone(),
             max_message_size: self.config.max_message_size,
             submission: Submission::Anyone,
+            // Inbound mail is taken only for the organisation's domains.
+            recipients: match self.config.direction {
+                Direction::Inbound => {
+                    let relay = Arc::clone(self);
+                    RecipientDomains::Only(Arc::new(move |domain| {
+                        relay.gateway.is_internal_domain(domain)
+                    }))
+                }
+                Direction::Outbound => RecipientDomains::Any,
+            },
         };
         let limits = self.limits();
         loop {

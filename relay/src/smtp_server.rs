@@ -26,6 +26,43 @@ pub struct ServerSettings {
     pub max_message_size: u64,
     /// Who may submit mail in this session (default: anyone).
     pub submission: crate::access::Submission,
+    /// Which recipient domains are accepted (default: any).
+    pub recipients: RecipientDomains,
+}
+
+/// The recipient domains a relay accepts mail for.
+///
+/// An inbound relay takes mail from anyone on the internet, so it must take
+/// it only for the organisation's own domains, or it is an open relay that
+/// passes anyone's mail on (RFC 5321 section 3.6.2; Postfix's
+/// `reject_unauth_destination`). Other recipients get `554 5.7.1` at RCPT.
+#[derive(Clone, Default)]
+pub enum RecipientDomains {
+    /// Any domain: an outbound relay, whose clients are trusted or
+    /// authenticated, and [`serve_client`]'s default.
+    #[default]
+    Any,
+    /// Only domains for which the predicate holds (an inbound relay: the
+    /// policy's `internal_domains`, read at each RCPT so a reload counts).
+    Only(std::sync::Arc<dyn Fn(&str) -> bool + Send + Sync>),
+}
+
+impl RecipientDomains {
+    fn accepts(&self, domain: &str) -> bool {
+        match self {
+            RecipientDomains::Any => true,
+            RecipientDomains::Only(accepts) => accepts(domain),
+        }
+    }
+}
+
+impl std::fmt::Debug for RecipientDomains {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RecipientDomains::Any => "Any",
+            RecipientDomains::Only(_) => "Only(..)",
+        })
+    }
 }
 
 /// Serves one SMTP client over `reader`/`writer`, receiving its messages
@@ -41,6 +78,7 @@ pub struct ServerSettings {
 ///     hostname: "relay.example".into(),
 ///     max_message_size: 1 << 20,
 ///     submission: Default::default(),
+///     recipients: Default::default(),
 /// };
 /// let client = "EHLO c\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nDATA\r\nHi\r\n.\r\nQUIT\r\n";
 /// let mut replies = Vec::new();
@@ -169,7 +207,7 @@ pub(crate) fn session<R: Read, W: Write>(
                 reply(writer, &response)?;
             }
             "RCPT" => {
-                let response = session.recipient(argument);
+                let response = session.recipient(argument, &settings.recipients);
                 reply(writer, &response)?;
             }
             "DATA" => {
@@ -320,7 +358,7 @@ impl Session {
         "250 2.1.0 sender ok".into()
     }
 
-    fn recipient(&mut self, argument: &str) -> String {
+    fn recipient(&mut self, argument: &str, domains: &RecipientDomains) -> String {
         if self.sender.is_none() {
             return "503 5.5.1 MAIL first".into();
         }
@@ -334,8 +372,11 @@ impl Session {
         if !parameters.trim().is_empty() {
             return "555 5.5.4 RCPT parameters are not supported".into();
         }
-        if path.is_empty() || !path.contains('@') {
+        let Some((_, domain)) = path.rsplit_once('@') else {
             return "553 5.1.3 a recipient address is required".into();
+        };
+        if !domains.accepts(domain) {
+            return "554 5.7.1 relay access denied: not a domain of this organisation".into();
         }
         if self.recipients.len() >= MAX_RECIPIENTS {
             return "452 4.5.3 too many recipients".into();
@@ -393,6 +434,7 @@ mod tests {
             hostname: "relay.test".into(),
             max_message_size: 1000,
             submission: Default::default(),
+            recipients: Default::default(),
         }
     }
 

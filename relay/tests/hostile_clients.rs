@@ -43,6 +43,7 @@ impl Server {
             hostname: "relay.test".into(),
             max_message_size: 1 << 20,
             submission: Default::default(),
+            recipients: Default::default(),
         };
         let shared = Arc::clone(&spool);
         thread::spawn(move || {

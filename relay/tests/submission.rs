@@ -15,6 +15,7 @@ fn settings(trusted: bool) -> ServerSettings {
             client_trusted: trusted,
             credentials: None,
         },
+        recipients: Default::default(),
     }
 }
 

@@ -51,6 +51,30 @@ pub struct Policy {
 }
 
 impl Policy {
+    /// Whether `domain` is one of the organisation's (`internal_domains`),
+    /// compared in the canonical form (`mail_message::canonical_domain`);
+    /// a domain that has no canonical form is not internal.
+    ///
+    /// ```
+    /// let (policy, _) = rule_engine::Policy::parse(
+    ///     "[policy]\ninternal_domains = [\"behoerde.example\", \"*.behoerde.example\"]\n\n\
+    ///      [[rules]]\nid = \"R1\"\nthen = { sign = \"smime\" }\n\n[default]\nthen = { deliver = true }\n",
+    ///     "p.toml",
+    /// )?;
+    /// assert!(policy.is_internal_domain("Behoerde.Example."));
+    /// assert!(policy.is_internal_domain("amt.behoerde.example"));
+    /// assert!(!policy.is_internal_domain("gmail.example"));
+    /// # Ok::<(), rule_engine::Error>(())
+    /// ```
+    pub fn is_internal_domain(&self, domain: &str) -> bool {
+        let Ok(domain) = mail_message::canonical_domain(domain) else {
+            return false;
+        };
+        self.internal_domains
+            .iter()
+            .any(|pattern| pattern.matches(&domain))
+    }
+
     /// Parses and validates a policy text. `file` names it in diagnostics.
     ///
     /// On success, returns the policy and its warnings. If any error was
