@@ -23,6 +23,11 @@ fn verifier() -> &'static Verifier {
         // that escapes pgp-core still aborts through libfuzzer-sys's
         // catch_unwind, so real crashes are still found.
         drop(std::panic::take_hook());
+        // No `anyhow` backtrace per Sequoia parse error under cargo fuzz's
+        // RUST_BACKTRACE=1 (see pgp_decrypt); panics still print theirs.
+        // SAFETY: once, before any other use of the environment, while the
+        // fuzzer runs on this one thread.
+        unsafe { std::env::set_var("RUST_LIB_BACKTRACE", "0") };
         let certs = parse_certificates(include_bytes!("pgp_fuzz_key.asc")).expect("fuzz key");
         Verifier::new(certs.into_iter().map(|c| c.strip_secret_key_material()))
     })
