@@ -691,6 +691,48 @@ fn an_inbound_relay_takes_mail_only_for_the_organisations_domains() {
     let _ = relay.wait();
 }
 
+/// An outbound relay takes mail only from the organisation's domains
+/// (red-team finding): notifications and bounces go to the envelope
+/// sender, so a trusted client that gave `erin@geheim.example` as sender
+/// had the header of a mail the policy blocked sent to erin in clear. The
+/// null sender stays allowed.
+#[test]
+fn an_outbound_relay_takes_mail_only_from_the_organisations_domains() {
+    let demo = demo();
+    let spool = tempfile::tempdir().unwrap();
+    let sink = Sink::start();
+    let port = free_port();
+    let mut relay = start_relay(
+        demo.path(),
+        spool.path(),
+        port,
+        sink.port,
+        &["--mynetworks", "127.0.0.0/8"],
+    );
+    for (sender, accepted) in [
+        ("erin@geheim.example", false),
+        ("dave@extern.example", false),
+        ("alice@behoerde.example.evil.example", false),
+        ("alice@behoerde.example", true),
+        ("Alice@BEHOERDE.example.", true),
+        ("", true),
+    ] {
+        let mut client = Client::new(connect_from(6, port).unwrap());
+        let greeting = client.reply();
+        assert!(greeting.starts_with("220"), "{greeting}");
+        client.command("EHLO client.test");
+        let reply = client.command(&format!("MAIL FROM:<{sender}>"));
+        if accepted {
+            assert!(reply.starts_with("250"), "{sender}: {reply}");
+        } else {
+            assert!(reply.starts_with("553 5.7.1"), "{sender}: {reply}");
+        }
+        client.command("QUIT");
+    }
+    let _ = relay.kill();
+    let _ = relay.wait();
+}
+
 /// The deadlines hold under TLS too: a client that drips its TLS
 /// handshake after STARTTLS is cut off at `--timeout` (counted from the
 /// 220), not kept for as long as it sends a byte now and then.

@@ -69,6 +69,7 @@ fuzz_target!(|input: &[u8]| {
         max_message_size: 64 * 1024,
         submission: Default::default(),
         recipients: Default::default(),
+        senders: Default::default(),
     };
     let mut replies = Vec::new();
     let mut received = Vec::new();

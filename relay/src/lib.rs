@@ -54,7 +54,7 @@ use tls_policy::{Profile, TrustAnchors};
 pub use crate::access::{AccessError, Credentials, Network, Submission};
 pub use crate::delivery::{NextHop, Routing};
 pub use crate::smtp_client::submit;
-pub use crate::smtp_server::{RecipientDomains, ServerSettings, serve_client};
+pub use crate::smtp_server::{AcceptedDomains, ServerSettings, serve_client};
 pub use crate::starttls::server_config;
 
 /// When to try a delivery again, and when to give up.
@@ -335,15 +335,15 @@ impl Relay {
             hostname: self.config.hostname.clone(),
             max_message_size: self.config.max_message_size,
             submission: Submission::Anyone,
-            // Inbound mail is taken only for the organisation's domains.
+            // Inbound mail is taken only for the organisation's domains,
+            // outbound mail only from them (see `AcceptedDomains`).
             recipients: match self.config.direction {
-                Direction::Inbound => {
-                    let relay = Arc::clone(self);
-                    RecipientDomains::Only(Arc::new(move |domain| {
-                        relay.gateway.is_internal_domain(domain)
-                    }))
-                }
-                Direction::Outbound => RecipientDomains::Any,
+                Direction::Inbound => self.internal_domains(),
+                Direction::Outbound => AcceptedDomains::Any,
+            },
+            senders: match self.config.direction {
+                Direction::Inbound => AcceptedDomains::Any,
+                Direction::Outbound => self.internal_domains(),
             },
         };
         let limits = self.limits();
@@ -459,6 +459,14 @@ impl Relay {
         if let Some(address) = address {
             let _ = TcpStream::connect_timeout(&address, Duration::from_secs(1));
         }
+    }
+
+    /// The policy's `internal_domains`, as the policy in force has them.
+    fn internal_domains(self: &Arc<Self>) -> AcceptedDomains {
+        let relay = Arc::clone(self);
+        AcceptedDomains::Only(Arc::new(move |domain| {
+            relay.gateway.is_internal_domain(domain)
+        }))
     }
 
     pub(crate) fn is_stopping(&self) -> bool {

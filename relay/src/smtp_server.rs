@@ -27,40 +27,47 @@ pub struct ServerSettings {
     /// Who may submit mail in this session (default: anyone).
     pub submission: crate::access::Submission,
     /// Which recipient domains are accepted (default: any).
-    pub recipients: RecipientDomains,
+    pub recipients: AcceptedDomains,
+    /// Which envelope sender domains are accepted (default: any; the null
+    /// sender always is).
+    pub senders: AcceptedDomains,
 }
 
-/// The recipient domains a relay accepts mail for.
+/// The domains a relay accepts as recipients or as envelope senders.
 ///
 /// An inbound relay takes mail from anyone on the internet, so it must take
 /// it only for the organisation's own domains, or it is an open relay that
 /// passes anyone's mail on (RFC 5321 section 3.6.2; Postfix's
-/// `reject_unauth_destination`). Other recipients get `554 5.7.1` at RCPT.
+/// `reject_unauth_destination`): other recipients get `554 5.7.1` at RCPT.
+/// An outbound relay sends the organisation's mail, and its notifications
+/// and bounces go to the envelope sender: a sender outside the
+/// organisation's domains would receive them, with the header of mail the
+/// policy kept from leaving in clear, so such a sender gets `553 5.7.1` at
+/// MAIL.
 #[derive(Clone, Default)]
-pub enum RecipientDomains {
-    /// Any domain: an outbound relay, whose clients are trusted or
-    /// authenticated, and [`serve_client`]'s default.
+pub enum AcceptedDomains {
+    /// Any domain: [`serve_client`]'s default.
     #[default]
     Any,
-    /// Only domains for which the predicate holds (an inbound relay: the
-    /// policy's `internal_domains`, read at each RCPT so a reload counts).
+    /// Only domains for which the predicate holds (the policy's
+    /// `internal_domains`, read at each command so a reload counts).
     Only(std::sync::Arc<dyn Fn(&str) -> bool + Send + Sync>),
 }
 
-impl RecipientDomains {
+impl AcceptedDomains {
     fn accepts(&self, domain: &str) -> bool {
         match self {
-            RecipientDomains::Any => true,
-            RecipientDomains::Only(accepts) => accepts(domain),
+            AcceptedDomains::Any => true,
+            AcceptedDomains::Only(accepts) => accepts(domain),
         }
     }
 }
 
-impl std::fmt::Debug for RecipientDomains {
+impl std::fmt::Debug for AcceptedDomains {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
-            RecipientDomains::Any => "Any",
-            RecipientDomains::Only(_) => "Only(..)",
+            AcceptedDomains::Any => "Any",
+            AcceptedDomains::Only(_) => "Only(..)",
         })
     }
 }
@@ -79,6 +86,7 @@ impl std::fmt::Debug for RecipientDomains {
 ///     max_message_size: 1 << 20,
 ///     submission: Default::default(),
 ///     recipients: Default::default(),
+///     senders: Default::default(),
 /// };
 /// let client = "EHLO c\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nDATA\r\nHi\r\n.\r\nQUIT\r\n";
 /// let mut replies = Vec::new();
@@ -198,7 +206,12 @@ pub(crate) fn session<R: Read, W: Write>(
                 write!(writer, "250 {}\r\n", settings.hostname)?;
             }
             "MAIL" => {
-                let response = session.mail(argument, settings.max_message_size, &submitter);
+                let response = session.mail(
+                    argument,
+                    settings.max_message_size,
+                    &submitter,
+                    &settings.senders,
+                );
                 reply(writer, &response)?;
             }
             "AUTH" => {
@@ -316,6 +329,7 @@ impl Session {
         argument: &str,
         max_size: u64,
         submitter: &crate::access::Submitter<'_>,
+        senders: &AcceptedDomains,
     ) -> String {
         if !self.greeted {
             return "503 5.5.1 EHLO first".into();
@@ -353,12 +367,17 @@ impl Session {
         if let Some(refusal) = submitter.refusal(Some(&path)) {
             return refusal;
         }
+        if let Some((_, domain)) = path.rsplit_once('@')
+            && !senders.accepts(domain)
+        {
+            return "553 5.7.1 sender not in a domain of this organisation".into();
+        }
         self.sender = Some(path);
         self.recipients.clear();
         "250 2.1.0 sender ok".into()
     }
 
-    fn recipient(&mut self, argument: &str, domains: &RecipientDomains) -> String {
+    fn recipient(&mut self, argument: &str, domains: &AcceptedDomains) -> String {
         if self.sender.is_none() {
             return "503 5.5.1 MAIL first".into();
         }
@@ -435,6 +454,7 @@ mod tests {
             max_message_size: 1000,
             submission: Default::default(),
             recipients: Default::default(),
+            senders: Default::default(),
         }
     }
 

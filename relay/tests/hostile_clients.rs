@@ -44,6 +44,7 @@ impl Server {
             max_message_size: 1 << 20,
             submission: Default::default(),
             recipients: Default::default(),
+            senders: Default::default(),
         };
         let shared = Arc::clone(&spool);
         thread::spawn(move || {

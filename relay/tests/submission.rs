@@ -16,6 +16,7 @@ fn settings(trusted: bool) -> ServerSettings {
             credentials: None,
         },
         recipients: Default::default(),
+        senders: Default::default(),
     }
 }
 
