@@ -285,7 +285,15 @@ impl Gateway {
 
     /// A spool file could not be written or read: the disk may have room
     /// later, so the mail waits.
+    ///
+    /// Except when the reading failed on the message itself
+    /// (`InvalidData`: a header section beyond the limit, say): that does
+    /// not heal with time, so the mail is refused now with a notification,
+    /// not retried for days and bounced at the end.
     pub(crate) fn spool_failed(&self, envelope: &Envelope, error: &std::io::Error) -> Outcome {
+        if error.kind() == std::io::ErrorKind::InvalidData {
+            return self.inbound_malformed(envelope, &error.to_string(), SystemTime::now());
+        }
         let reason = format!("the message spool failed: {error}");
         Outcome {
             dispositions: vec![crate::Disposition::Defer {
@@ -346,9 +354,18 @@ impl Gateway {
                 audit: json!({}),
             }
         } else {
-            match judged.direction {
-                Direction::Outbound => self.outbound(judged, message, now),
-                Direction::Inbound => self.inbound(judged, message, now),
+            // One bound on the header section for both forms of a message:
+            // the spooled form is read with it, so mail held in memory is
+            // held to it too (else what a message means would depend on
+            // its size).
+            match crate::headers::header_section(message) {
+                Err(error) if error.kind() == std::io::ErrorKind::InvalidData => {
+                    self.inbound_malformed(judged, &error.to_string(), now)
+                }
+                _ => match judged.direction {
+                    Direction::Outbound => self.outbound(judged, message, now),
+                    Direction::Inbound => self.inbound(judged, message, now),
+                },
             }
         };
         let mut outcome = canonical.finish(self, envelope, outcome, now);

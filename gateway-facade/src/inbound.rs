@@ -686,7 +686,14 @@ impl Gateway {
         }
     }
 
-    fn inbound_malformed(&self, envelope: &Envelope, reason: &str, now: SystemTime) -> Outcome {
+    /// A message that cannot be read as mail (either direction): refused
+    /// with a notification.
+    pub(crate) fn inbound_malformed(
+        &self,
+        envelope: &Envelope,
+        reason: &str,
+        now: SystemTime,
+    ) -> Outcome {
         let reason = format!("malformed message: {reason}");
         let notification = Notice {
             postmaster: self.postmaster(),

@@ -153,3 +153,40 @@ fn fields_that_may_repeat_are_not_refused() {
         "{outcome:?}"
     );
 }
+
+/// A header section beyond the limit (1 MiB) is refused at once in both
+/// directions and both paths, not deferred: it would be retried for days
+/// and bounced at the end (red-team finding, spool clogging).
+#[test]
+fn an_oversized_header_section_is_refused_not_deferred() {
+    let gateway = gateway(directory());
+    let mut raw = b"From: eve@extern.example\r\nTo: alice@behoerde.example\r\n".to_vec();
+    while raw.len() <= 1 << 20 {
+        raw.extend_from_slice(
+            b"X-Filler: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n",
+        );
+    }
+    raw.extend_from_slice(b"\r\nbody\r\n");
+    for envelope in [
+        Envelope::inbound("eve@extern.example", ["alice@behoerde.example"]),
+        Envelope::outbound("alice@behoerde.example", ["bob@partner.example"]),
+    ] {
+        for spooled in [true, false] {
+            let message = if spooled {
+                SpooledMessage::read_to_file(&raw[..]).unwrap()
+            } else {
+                SpooledMessage::from(raw.clone())
+            };
+            let outcome = gateway.process_spooled(&envelope, &message);
+            assert!(
+                outcome
+                    .dispositions
+                    .iter()
+                    .all(|d| matches!(d, Disposition::Reject { .. })),
+                "{:?} spooled={spooled}: {:?}",
+                envelope.direction,
+                outcome.dispositions
+            );
+        }
+    }
+}
