@@ -292,7 +292,7 @@ impl Gateway {
     /// not retried for days and bounced at the end.
     pub(crate) fn spool_failed(&self, envelope: &Envelope, error: &std::io::Error) -> Outcome {
         if error.kind() == std::io::ErrorKind::InvalidData {
-            return self.inbound_malformed(envelope, &error.to_string(), SystemTime::now());
+            return self.malformed(envelope, &error.to_string(), SystemTime::now());
         }
         let reason = format!("the message spool failed: {error}");
         Outcome {
@@ -360,7 +360,7 @@ impl Gateway {
             // its size).
             match crate::headers::header_section(message) {
                 Err(error) if error.kind() == std::io::ErrorKind::InvalidData => {
-                    self.inbound_malformed(judged, &error.to_string(), now)
+                    self.malformed(judged, &error.to_string(), now)
                 }
                 _ => match judged.direction {
                     Direction::Outbound => self.outbound(judged, message, now),

@@ -364,10 +364,10 @@ impl Gateway {
             match edit_header(message, |block| block.remove_prefixed(RESULT_FIELD_PREFIX)) {
                 Ok(stripped) => stripped,
                 Err(EditError::Mime(error)) => {
-                    return self.inbound_malformed(envelope, &error.to_string(), now);
+                    return self.malformed(envelope, &error.to_string(), now);
                 }
                 Err(EditError::Io(error)) if error.kind() == io::ErrorKind::InvalidData => {
-                    return self.inbound_malformed(envelope, &error.to_string(), now);
+                    return self.malformed(envelope, &error.to_string(), now);
                 }
                 Err(EditError::Io(error)) => return self.spool_failed(envelope, &error),
             };
@@ -441,7 +441,7 @@ impl Gateway {
                 Err(EditError::Io(error)) if error.kind() != io::ErrorKind::InvalidData => {
                     return self.spool_failed(envelope, &error);
                 }
-                Err(error) => return self.inbound_malformed(envelope, &error.to_string(), now),
+                Err(error) => return self.malformed(envelope, &error.to_string(), now),
             },
             None => None,
         };
@@ -688,12 +688,7 @@ impl Gateway {
 
     /// A message that cannot be read as mail (either direction): refused
     /// with a notification.
-    pub(crate) fn inbound_malformed(
-        &self,
-        envelope: &Envelope,
-        reason: &str,
-        now: SystemTime,
-    ) -> Outcome {
+    pub(crate) fn malformed(&self, envelope: &Envelope, reason: &str, now: SystemTime) -> Outcome {
         let reason = format!("malformed message: {reason}");
         let notification = Notice {
             postmaster: self.postmaster(),

@@ -607,54 +607,19 @@ fn spooled_verification_refuses_broken_structures() {
 /// must refuse it, and the streaming one writes nothing.
 #[test]
 fn lengths_that_overrun_their_parent_are_refused_like_in_memory() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("inner.txt"),
-        b"Content-Type: text/plain\r\n\r\nhi\r\n",
-    )
-    .unwrap();
-    pki()
-        .smime("b@example.org", KeyKind::Rsa2048)
-        .write_to(dir.path(), "b")
-        .unwrap();
-    run_peer(
-        "openssl",
-        &[
-            "cms",
-            "-encrypt",
-            "-binary",
-            "-aes-128-cbc",
-            "-in",
-            "inner.txt",
-            "-outform",
-            "DER",
-            "-out",
-            "cms.der",
-            "b.cert.pem",
-        ],
-        dir.path(),
-    );
-    let der = std::fs::read(dir.path().join("cms.der")).unwrap();
+    let der = openssl_enveloped_der();
     // ContentInfo: 30 82 LL LL, OID (11 bytes), then [0] a0 82 LL LL.
     assert_eq!((der[0], der[1], der[15], der[16]), (0x30, 0x82, 0xa0, 0x82));
     let identity = common::identity("b@example.org", KeyKind::Rsa2048);
-    let wrap = |cms: &[u8]| {
-        let mut mail = b"From: a@example.org\r\nContent-Type: application/pkcs7-mime; smime-type=enveloped-data\r\nContent-Transfer-Encoding: base64\r\n\r\n".to_vec();
-        mail.extend_from_slice(&smime_core::mime::encode_base64(
-            cms,
-            smime_core::mime::LineBreak::Crlf,
-        ));
-        mail
-    };
     // The untouched structure decrypts both ways.
-    let good = wrap(&der);
+    let good = enveloped_mail(&der);
     assert!(decrypt_message(&good, &identity).is_ok());
     assert!(decrypt_message_stream(&good[..], &mut Vec::new(), &identity).is_ok());
     for bump in [1u16, 0x100] {
         let mut bad = der.clone();
         let length = u16::from_be_bytes([bad[17], bad[18]]) + bump;
         bad[17..19].copy_from_slice(&length.to_be_bytes());
-        let mail = wrap(&bad);
+        let mail = enveloped_mail(&bad);
         assert!(decrypt_message(&mail, &identity).is_err(), "{bump}");
         let mut streamed = Vec::new();
         let result = decrypt_message_stream(&mail[..], &mut streamed, &identity);
@@ -699,6 +664,39 @@ fn undefined_versions_are_refused_like_in_memory() {
     let result = decrypt_message_stream(&mail[..], &mut streamed, &identity);
     assert!(result.is_err(), "{result:?}");
     assert!(streamed.is_empty());
+}
+
+/// `hi` encrypted by `openssl cms -encrypt -aes-128-cbc` (DER) to
+/// testkit's RSA `b@example.org`.
+fn openssl_enveloped_der() -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("inner.txt"),
+        b"Content-Type: text/plain\r\n\r\nhi\r\n",
+    )
+    .unwrap();
+    pki()
+        .smime("b@example.org", KeyKind::Rsa2048)
+        .write_to(dir.path(), "b")
+        .unwrap();
+    run_peer(
+        "openssl",
+        &[
+            "cms",
+            "-encrypt",
+            "-binary",
+            "-aes-128-cbc",
+            "-in",
+            "inner.txt",
+            "-outform",
+            "DER",
+            "-out",
+            "cms.der",
+            "b.cert.pem",
+        ],
+        dir.path(),
+    );
+    std::fs::read(dir.path().join("cms.der")).unwrap()
 }
 
 /// Wraps a CMS structure as an `application/pkcs7-mime` message.
@@ -754,34 +752,7 @@ fn a_content_type_of_the_wrong_type_is_refused_like_in_memory() {
 /// EnvelopedData (RSA, DER) and our AuthEnvelopedData (ECDH, BER).
 #[test]
 fn every_change_outside_the_ciphertext_gets_the_same_answer_on_both_paths() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("inner.txt"),
-        b"Content-Type: text/plain\r\n\r\nhi\r\n",
-    )
-    .unwrap();
-    pki()
-        .smime("b@example.org", KeyKind::Rsa2048)
-        .write_to(dir.path(), "b")
-        .unwrap();
-    run_peer(
-        "openssl",
-        &[
-            "cms",
-            "-encrypt",
-            "-binary",
-            "-aes-128-cbc",
-            "-in",
-            "inner.txt",
-            "-outform",
-            "DER",
-            "-out",
-            "cms.der",
-            "b.cert.pem",
-        ],
-        dir.path(),
-    );
-    let openssl = std::fs::read(dir.path().join("cms.der")).unwrap();
+    let openssl = openssl_enveloped_der();
     let mut ours = Vec::new();
     Encryptor::new([common::certificate("b@example.org", KeyKind::P256)])
         .unwrap()
