@@ -45,7 +45,9 @@ pub struct Envelope {
 }
 
 impl Envelope {
-    /// An envelope; addresses are compared in lower case.
+    /// An envelope. Addresses are compared in their canonical form
+    /// ([`mail_message::Mailbox::key`]): `Erin@Geheim.Example.` and
+    /// `<erin@geheim.example>` are one recipient, and results name it so.
     pub fn new<R: Into<String>>(
         direction: Direction,
         sender: impl Into<String>,
@@ -74,6 +76,19 @@ fn describe_edit(edit: &crate::syntax::HeaderEdit) -> String {
 
 fn domain_of(address: &str) -> &str {
     address.rsplit_once('@').map_or("", |(_, d)| d)
+}
+
+/// The form conditions compare: the [`mail_message::Mailbox::key`] of every
+/// spelling of a mailbox (case, trailing dot, IDNA U- or A-label, quoting,
+/// angle brackets, source route), so a domain or address rule cannot be
+/// walked around by spelling the envelope differently. Text that is no
+/// mailbox (the null sender `<>`, a refused form when the host did not
+/// refuse it) is compared in ASCII lower case, where it matches no domain
+/// a policy can name (domains in a policy are canonical).
+pub(crate) fn address_key(address: &str) -> String {
+    let address = address.trim();
+    mail_message::Mailbox::parse(address)
+        .map_or_else(|_| address.to_ascii_lowercase(), |m| m.key().to_owned())
 }
 
 /// A rule in the order it is tried for one recipient.
@@ -542,12 +557,12 @@ impl Policy {
         let keyword_counts = OnceCell::new();
         let plans = Plans::default();
         let memo = RefCell::new(vec![0u8; self.rule_count()]);
-        let sender = envelope.sender.trim().to_ascii_lowercase();
+        let sender = address_key(&envelope.sender);
         let mut seen = std::collections::HashSet::new();
         let recipients = envelope
             .recipients
             .iter()
-            .map(|r| r.trim().to_ascii_lowercase())
+            .map(|r| address_key(r))
             .filter(|r| seen.insert(r.clone()))
             .map(|recipient| {
                 let subject = Subject {

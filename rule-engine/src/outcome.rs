@@ -199,9 +199,10 @@ pub struct Evaluation {
 }
 
 impl Evaluation {
-    /// The decision for `address` (any case).
+    /// The decision for `address`, in any spelling of the mailbox (case,
+    /// trailing dot, IDNA label form, quoting, angle brackets).
     pub fn recipient(&self, address: &str) -> Option<&RecipientDecision> {
-        let address = address.to_ascii_lowercase();
+        let address = crate::evaluate::address_key(address);
         self.recipients.iter().find(|r| r.address == address)
     }
 

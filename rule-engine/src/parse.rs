@@ -471,7 +471,11 @@ impl Reader<'_, '_> {
                     self.error(
                         span,
                         format!("`{text}` is not a domain or domain wildcard"),
-                        Some("write `example.org`, or `*.example.org` for its subdomains".into()),
+                        Some(
+                            "write `example.org` (it and its subdomains), `=example.org` \
+                             (it only) or `*.example.org` (its subdomains only)"
+                                .into(),
+                        ),
                     );
                 }
             }
@@ -765,7 +769,12 @@ impl Reader<'_, '_> {
             self.error(
                 span,
                 format!("`{name}` is not a domain or domain wildcard"),
-                Some("write [domain.\"example.org\"] or [domain.\"*.example.org\"]".into()),
+                Some(
+                    "write [domain.\"example.org\"] (it and its subdomains), \
+                     [domain.\"=example.org\"] (it only) or [domain.\"*.example.org\"] \
+                     (its subdomains only)"
+                        .into(),
+                ),
             );
             return None;
         };

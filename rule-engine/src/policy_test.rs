@@ -221,7 +221,7 @@ fn run_case(policy: &Policy, dir: &Path, name: &str) -> Result<CaseResult, Error
     let expect: BTreeMap<String, &Expected> = case
         .expect
         .iter()
-        .map(|(k, v)| (k.to_ascii_lowercase(), v))
+        .map(|(k, v)| (crate::evaluate::address_key(k), v))
         .collect();
     for (address, expected) in &expect {
         for a in &expected.actions {

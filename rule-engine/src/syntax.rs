@@ -265,55 +265,90 @@ impl PartialEq for Pattern {
     }
 }
 
-/// A domain name or a wildcard `*.example.org` (subdomains only).
+/// How far a [`DomainPattern`] reaches below its domain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum DomainReach {
+    /// `example.org`: the domain and every subdomain (`a.example.org`,
+    /// `b.a.example.org`), as a DNS zone and Postfix's
+    /// `parent_domain_matches_subdomains` read a domain name: whoever writes
+    /// `geheim.example` means the organisation behind it.
+    Tree,
+    /// `=example.org`: the domain itself only.
+    Exact,
+    /// `*.example.org`: its subdomains only, not the domain itself.
+    Subdomains,
+}
+
+/// A domain in a policy: `example.org` (the domain and its subdomains),
+/// `=example.org` (the domain only) or `*.example.org` (its subdomains
+/// only). Matching is by whole labels: `example.org` never matches
+/// `badexample.org`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct DomainPattern {
-    /// Lower case, without the `*.`.
+    /// Canonical (`mail_message::canonical_domain`), without `=` or `*.`.
     pub(crate) suffix: String,
-    pub(crate) wildcard: bool,
+    pub(crate) reach: DomainReach,
 }
 
 impl DomainPattern {
-    /// A domain or `*.domain`, in the canonical form the gateway gives
-    /// envelope domains (`mail_message::canonical_domain`: lower-case
+    /// `domain`, `=domain` or `*.domain`, in the canonical form the gateway
+    /// gives envelope domains (`mail_message::canonical_domain`: lower-case
     /// A-labels, no trailing dot), so `Bücher.Example.` in a policy matches
     /// mail to `xn--bcher-kva.example` and every other spelling of it.
     pub(crate) fn parse(text: &str) -> Option<Self> {
         let text = text.trim();
-        let (wildcard, rest) = match text.strip_prefix("*.") {
-            Some(rest) => (true, rest),
-            None => (false, text),
+        let (reach, rest) = if let Some(rest) = text.strip_prefix("*.") {
+            (DomainReach::Subdomains, rest)
+        } else if let Some(rest) = text.strip_prefix('=') {
+            (DomainReach::Exact, rest)
+        } else {
+            (DomainReach::Tree, text)
         };
         let suffix = mail_message::canonical_domain(rest).ok()?;
-        Some(Self { suffix, wildcard })
+        Some(Self { suffix, reach })
     }
 
+    /// Whether `domain` (canonical: lower-case A-labels, no trailing dot,
+    /// as `mail_message::Mailbox::domain` gives it) is matched.
     pub(crate) fn matches(&self, domain: &str) -> bool {
         let (domain, suffix) = (domain.as_bytes(), self.suffix.as_bytes());
-        if self.wildcard {
-            // At least one label and a dot before the suffix.
+        let equal = domain.eq_ignore_ascii_case(suffix);
+        // At least one label and a dot before the suffix: a label boundary,
+        // so `evilgeheim.example` is not below `geheim.example`.
+        let below = || {
             domain.len() > suffix.len() + 1
                 && domain
                     .get(domain.len() - suffix.len()..)
                     .is_some_and(|tail| tail.eq_ignore_ascii_case(suffix))
                 && domain.get(domain.len() - suffix.len() - 1) == Some(&b'.')
-        } else {
-            domain.eq_ignore_ascii_case(suffix)
+        };
+        match self.reach {
+            DomainReach::Exact => equal,
+            DomainReach::Subdomains => below(),
+            DomainReach::Tree => equal || below(),
         }
     }
 
-    /// Higher is more specific: labels, and exact names above wildcards.
+    /// Higher is more specific. More labels first; among patterns with
+    /// the same labels, `=x` (one domain) above `*.x` (everything below x)
+    /// above `x` (x and everything below). `*.x` counts below `a.x`, whose
+    /// tree is a part of what `*.x` covers.
     pub(crate) fn specificity(&self) -> usize {
-        self.suffix.split('.').count() * 2 + usize::from(!self.wildcard)
+        self.suffix.split('.').count() * 3
+            + match self.reach {
+                DomainReach::Exact => 2,
+                DomainReach::Subdomains => 1,
+                DomainReach::Tree => 0,
+            }
     }
 }
 
 impl fmt::Display for DomainPattern {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.wildcard {
-            write!(f, "*.{}", self.suffix)
-        } else {
-            f.write_str(&self.suffix)
+        match self.reach {
+            DomainReach::Tree => f.write_str(&self.suffix),
+            DomainReach::Exact => write!(f, "={}", self.suffix),
+            DomainReach::Subdomains => write!(f, "*.{}", self.suffix),
         }
     }
 }
@@ -793,10 +828,13 @@ mod tests {
         assert!(p.matches("a.b.BEHOERDE.example"));
         assert!(!p.matches("behoerde.example"));
         assert!(!p.matches("xbehoerde.example"));
-        let exact = DomainPattern::parse("behoerde.example").unwrap();
+        let exact = DomainPattern::parse("=behoerde.example").unwrap();
         assert!(exact.matches("Behoerde.Example"));
+        assert!(!exact.matches("mail.behoerde.example"));
         assert!(exact.specificity() > p.specificity());
         assert!(DomainPattern::parse("*.").is_none());
+        assert!(DomainPattern::parse("=").is_none());
+        assert!(DomainPattern::parse("=*.a.example").is_none());
         assert!(DomainPattern::parse("a..b").is_none());
         assert!(DomainPattern::parse("a b").is_none());
         let idn = DomainPattern::parse("*.Bücher.Example.").unwrap();
@@ -806,6 +844,31 @@ mod tests {
             DomainPattern::parse("bücher.example").unwrap()
         );
         assert!(DomainPattern::parse("[192.0.2.1]").is_none());
+    }
+
+    #[test]
+    fn a_plain_domain_matches_itself_and_its_subdomains_by_label() {
+        let tree = DomainPattern::parse("Geheim.Example.").unwrap();
+        assert!(tree.matches("geheim.example"));
+        assert!(tree.matches("sub.geheim.example"));
+        assert!(tree.matches("a.b.geheim.example"));
+        assert!(!tree.matches("evilgeheim.example"));
+        assert!(!tree.matches("geheim.example.evil.example"));
+        assert!(!tree.matches("example"));
+        assert!(!tree.matches(""));
+        assert_eq!(tree.to_string(), "geheim.example");
+        let exact = DomainPattern::parse("=geheim.example").unwrap();
+        assert_eq!(exact.to_string(), "=geheim.example");
+        assert_eq!(
+            DomainPattern::parse(&exact.to_string()),
+            Some(exact.clone())
+        );
+        // Most specific first: `=x` > `*.x` > `x`; `a.x` > `*.x`.
+        let wildcard = DomainPattern::parse("*.geheim.example").unwrap();
+        let sub = DomainPattern::parse("sub.geheim.example").unwrap();
+        assert!(exact.specificity() > wildcard.specificity());
+        assert!(wildcard.specificity() > tree.specificity());
+        assert!(sub.specificity() > wildcard.specificity());
     }
 
     #[test]
