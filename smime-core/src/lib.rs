@@ -58,6 +58,7 @@ mod message;
 mod pem;
 mod pkcs12;
 mod private_key;
+pub mod revocation;
 mod rsa_backend;
 mod sign_stream;
 mod signature_algorithm;
@@ -81,6 +82,7 @@ pub use message::{DecryptedMessage, decrypt_message};
 pub use pem::PemError;
 pub use pkcs12::Pkcs12;
 pub use private_key::{PBKDF2_ITERATIONS, PrivateKey};
+pub use revocation::{Crl, Revocation, RevocationMode};
 pub use signature_algorithm::SignatureScheme;
 pub use signing::{SignatureForm, Signer};
 pub use verification::{

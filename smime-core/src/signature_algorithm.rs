@@ -54,6 +54,13 @@ pub(crate) struct RsassaPssParams {
     trailer_field: Option<u32>,
 }
 
+impl RsassaPssParams {
+    /// The hash algorithm; `None` means SHA-1, the ASN.1 default.
+    pub(crate) fn hash_algorithm(&self) -> Option<&AlgorithmIdentifierOwned> {
+        self.hash.as_ref()
+    }
+}
+
 fn bare(oid: ObjectIdentifier) -> AlgorithmIdentifierOwned {
     AlgorithmIdentifierOwned {
         oid,

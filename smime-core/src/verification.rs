@@ -32,6 +32,7 @@ use x509_cert::time::Time;
 use crate::certificate::{Certificate, Curve, PublicKeyAlgorithm};
 use crate::digest::DigestAlgorithm;
 use crate::error::Error;
+use crate::revocation::{CertificateStatus, Revocation, RevocationMode, StatusOutcome};
 use crate::signature_algorithm::{self, SignatureScheme};
 use mail_message::{self as mime, ContentType, Entity, Envelope, MimeError, Multipart};
 pub use mail_message::{Coverage, DEFAULT_DATE_TOLERANCE, Finding, Verdict};
@@ -67,6 +68,7 @@ pub struct Verifier {
     anchors: Vec<Certificate>,
     intermediates: Vec<Certificate>,
     time: Option<SystemTime>,
+    revocation: Option<Revocation>,
 }
 
 impl Verifier {
@@ -77,7 +79,21 @@ impl Verifier {
             anchors: anchors.into_iter().collect(),
             intermediates: Vec::new(),
             time: None,
+            revocation: None,
         }
+    }
+
+    /// Checks the revocation status of every certificate of each signer's
+    /// path (end entity and intermediates) as `revocation` says: a revoked
+    /// one makes the signature invalid ([`SignatureStatus::Revoked`]), an
+    /// unknown one too in [`RevocationMode::Require`]
+    /// ([`SignatureStatus::RevocationUnknown`]) and is reported in
+    /// [`RevocationMode::Prefer`] ([`Signature::revocation`],
+    /// [`Verification::revocation_unknown`]). Without this call nothing is
+    /// checked.
+    pub fn with_revocation(mut self, revocation: Revocation) -> Self {
+        self.revocation = Some(revocation);
+        self
     }
 
     /// CA certificates to build paths with, besides those in the message.
@@ -266,6 +282,7 @@ impl Verifier {
             signing_time: None,
             capabilities: Vec::new(),
             status: SignatureStatus::Valid,
+            revocation: Vec::new(),
         };
         if let Err(status) = self.check_signer(
             info,
@@ -343,14 +360,62 @@ impl Verifier {
             info.signature.as_bytes(),
         )?;
         check_usage(&certificate)?;
-        self.check_path(&certificate, message_certificates)
+        let path = self.check_path(&certificate, message_certificates)?;
+        self.check_revocation(&path, report)
     }
 
+    /// Revocation of every certificate of the validated `path` (end entity
+    /// first, anchor last), recorded in `report`.
+    fn check_revocation(
+        &self,
+        path: &[Certificate],
+        report: &mut Signature,
+    ) -> Result<(), SignatureStatus> {
+        let Some(revocation) = &self.revocation else {
+            return Ok(());
+        };
+        if revocation.mode() == RevocationMode::Off {
+            return Ok(());
+        }
+        let time = self.time.unwrap_or_else(SystemTime::now);
+        report.revocation = revocation.check_path(path, time);
+        if let Some((status, source, reason)) =
+            report
+                .revocation
+                .iter()
+                .find_map(|status| match &status.outcome {
+                    StatusOutcome::Revoked { source, reason, .. } => Some((status, source, reason)),
+                    _ => None,
+                })
+        {
+            return Err(SignatureStatus::Revoked {
+                subject: status.subject.clone(),
+                serial: status.serial.clone(),
+                by: source.to_string(),
+                reason: *reason,
+            });
+        }
+        if revocation.mode() == RevocationMode::Require
+            && let Some(status) = report
+                .revocation
+                .iter()
+                .find(|status| matches!(status.outcome, StatusOutcome::Unknown { .. }))
+        {
+            return Err(SignatureStatus::RevocationUnknown {
+                subject: status.subject.clone(),
+                serial: status.serial.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Validates the path of `certificate` and returns it: the end entity,
+    /// the intermediates webpki chose, the anchor.
     fn check_path(
         &self,
         certificate: &Certificate,
         message_certificates: &[Certificate],
-    ) -> Result<(), SignatureStatus> {
+    ) -> Result<Vec<Certificate>, SignatureStatus> {
         let anchor_ders: Vec<CertificateDer<'_>> = self
             .anchors
             .iter()
@@ -391,7 +456,33 @@ impl Verifier {
                 None,
                 None,
             )
-            .map(|_| ())
+            .map(|path| {
+                let mut chain = vec![certificate.clone()];
+                // webpki hands back the certificates it used; ours are the
+                // same bytes, so they are found by their DER.
+                for used in path.intermediate_certificates() {
+                    let der = used.der();
+                    if let Some(found) = message_certificates
+                        .iter()
+                        .chain(&self.intermediates)
+                        .find(|c| c.to_der() == der.as_ref())
+                    {
+                        chain.push(found.clone());
+                    }
+                }
+                let anchor = path.anchor();
+                if let Some(found) = self.anchors.iter().find(|c| {
+                    webpki::anchor_from_trusted_cert(&CertificateDer::from(c.to_der())).is_ok_and(
+                        |ours| {
+                            ours.subject == anchor.subject
+                                && ours.subject_public_key_info == anchor.subject_public_key_info
+                        },
+                    )
+                }) {
+                    chain.push(found.clone());
+                }
+                chain
+            })
             .map_err(|error| match error {
                 webpki::Error::CertExpired { .. } | webpki::Error::CertNotValidYet { .. } => {
                     SignatureStatus::NotValidAt
@@ -735,6 +826,9 @@ pub struct Signature {
     pub capabilities: Vec<ObjectIdentifier>,
     /// Whether the signature holds, and if not, why.
     pub status: SignatureStatus,
+    /// The revocation status of each certificate of the signer's path (end
+    /// entity first), when revocation is checked and the path validated.
+    pub revocation: Vec<CertificateStatus>,
 }
 
 /// Why a signature does or does not hold.
@@ -789,6 +883,27 @@ pub enum SignatureStatus {
     /// No path to a trust anchor.
     #[error("untrusted: {0}")]
     Untrusted(String),
+    /// A certificate of the path is revoked.
+    #[error("certificate {subject} (serial {serial}) is revoked{} (source: {by})", .reason.map(|r| format!(": {r}")).unwrap_or_default())]
+    Revoked {
+        /// The revoked certificate's subject.
+        subject: String,
+        /// Its serial number (hex).
+        serial: String,
+        /// Where that was found (a CRL file, an OCSP responder).
+        by: String,
+        /// The CRLReason, if given.
+        reason: Option<&'static str>,
+    },
+    /// In [`RevocationMode::Require`]: no source knew the status of a
+    /// certificate of the path.
+    #[error("the revocation status of {subject} (serial {serial}) is unknown")]
+    RevocationUnknown {
+        /// The certificate's subject.
+        subject: String,
+        /// Its serial number (hex).
+        serial: String,
+    },
 }
 
 /// The report on a message: coverage, signers, addresses.
@@ -869,6 +984,17 @@ impl Verification {
             .iter()
             .filter(|s| s.status == SignatureStatus::Valid)
             .filter_map(|s| s.certificate.as_ref())
+    }
+
+    /// Whether a valid signature rests on a certificate whose revocation
+    /// status no source knew ([`RevocationMode::Prefer`]): the signature
+    /// counts, and this says it was not confirmed.
+    pub fn revocation_unknown(&self) -> bool {
+        self.signers
+            .iter()
+            .filter(|s| s.status == SignatureStatus::Valid)
+            .flat_map(|s| &s.revocation)
+            .any(|status| matches!(status.outcome, StatusOutcome::Unknown { .. }))
     }
 
     /// The folded answer.

@@ -41,6 +41,7 @@ mod key;
 pub mod nsd;
 #[cfg(feature = "openpgp")]
 mod openpgp;
+mod openssl_ca;
 mod peer;
 mod pki;
 pub mod smtp;
@@ -50,5 +51,6 @@ mod x509;
 pub use key::KeyKind;
 #[cfg(feature = "openpgp")]
 pub use openpgp::{PgpFiles, PgpKey, PgpSuite, PgpVersion, openpgp_key};
+pub use openssl_ca::{OcspResponder, OpensslCa};
 pub use peer::{GpgsmHome, PortServer, run_peer};
 pub use pki::{Authority, Identity, IdentityFiles, Pki, Variant, pki};

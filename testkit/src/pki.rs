@@ -118,6 +118,34 @@ impl Authority {
     pub fn certificate_pem(&self) -> String {
         pem("CERTIFICATE", &self.certificate)
     }
+
+    /// The CA's private key as unencrypted PKCS#8 PEM, for tests that let
+    /// a real CA program (`openssl ca`, `openssl ocsp`) act as this CA:
+    /// revoke, publish CRLs, answer OCSP requests.
+    pub fn private_key_pem(&self) -> String {
+        pem("PRIVATE KEY", &self.key.to_pkcs8_der())
+    }
+
+    /// Writes `DIR/STEM.cert.pem` and `DIR/STEM.key.pem` (mode 0600).
+    pub fn write_to(&self, dir: &Path, stem: &str) -> io::Result<(PathBuf, PathBuf)> {
+        let certificate = dir.join(format!("{stem}.cert.pem"));
+        let key = dir.join(format!("{stem}.key.pem"));
+        fs::write(&certificate, self.certificate_pem())?;
+        write_private(&key, self.private_key_pem().as_bytes())?;
+        Ok((certificate, key))
+    }
+}
+
+/// Writes a file readable by its owner only (keys of the test CAs).
+fn write_private(path: &Path, contents: &[u8]) -> io::Result<()> {
+    use std::io::Write;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    options.open(path)?.write_all(contents)
 }
 
 /// A certified key pair: an end entity of the test PKI.
