@@ -14,7 +14,7 @@ use crate::certificates::{hex, pgp_certificate, pgp_entry, smime_entry};
 use crate::facts::MailFacts;
 use crate::gateway::{Envelope, Gateway};
 use crate::headers::{
-    EditError, HeaderBlock, InnerFields, RESULT_FIELD_PREFIX, edit_header, header_section,
+    EditError, HeaderBlock, RESULT_FIELD_PREFIX, edit_header, header_section, inner_fields_json,
     merge_inner_header,
 };
 use crate::notification::Notice;
@@ -430,7 +430,7 @@ impl Gateway {
         };
         // Header fields from inside the decrypted entity never pass for
         // outer fields or gateway results; RFC 9788 protected header
-        // fields replace the outer ones (headers.rs, `merge_inner`).
+        // fields replace the outer ones (`mail_message::merge_inner_header`).
         let mut inner_fields = None;
         let decrypted = match decrypted {
             Some(plain) => match merge_inner_header(&stripped, &plain) {
@@ -600,7 +600,7 @@ impl Gateway {
                 "decisions": decisions_json(&evaluation),
                 "signature": report.header(),
                 "decryption": decryption_header,
-                "inner_fields": inner_fields.as_ref().map(InnerFields::to_json),
+                "inner_fields": inner_fields.as_ref().map(inner_fields_json),
                 "steps": steps,
             }),
         }

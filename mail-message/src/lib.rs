@@ -23,6 +23,10 @@
 //!   cryptography share: every entity, its content type, attachments, and
 //!   the header fields RFC 5322 allows once but that appear twice
 //!   ([`DuplicateField`]; such mail is refused, see [`tree`]).
+//! - [`merge_inner_header`]: the header of a decrypted message, with the
+//!   fields from inside the encrypted entity read by the rules of RFC 9788
+//!   (protected headers replace outer ones; anything else from inside is
+//!   renamed `X-Mailgate-Inner-*` or removed, never trusted).
 //! - [`EmailAddress`] and [`EmailAddress::parse_mailboxes`]: bare addresses
 //!   as a signature binds them, taken from address fields without ever
 //!   mistaking a display name or comment for an address.
@@ -43,6 +47,7 @@ mod address;
 mod background_writer;
 mod compose;
 mod date;
+mod inner_header;
 pub mod mailbox;
 mod mime;
 mod signed_split;
@@ -55,6 +60,7 @@ mod watch;
 pub use address::{AddressError, EmailAddress};
 pub use compose::{one_line, rfc5322_date};
 pub use date::parse_rfc5322_date;
+pub use inner_header::{INNER_FIELD_PREFIX, InnerFields, RESULT_FIELD_PREFIX, merge_inner_header};
 pub use mailbox::{
     MAX_ADDRESS, MAX_DOMAIN, MAX_LOCAL_PART, Mailbox, MailboxError, canonical_domain,
 };

@@ -2,6 +2,7 @@
 
 pub(crate) mod demo;
 pub(crate) mod gateway;
+mod inner_header;
 pub(crate) mod logging;
 pub(crate) mod milter;
 pub(crate) mod pgp;

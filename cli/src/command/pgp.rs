@@ -15,6 +15,7 @@ use zeroize::Zeroizing;
 use crate::args_pgp::{
     PgpCommand, PgpDecryptArgs, PgpDigest, PgpEncryptArgs, PgpSignArgs, PgpVerifyArgs,
 };
+use crate::command::inner_header::{self, InnerHeaderFilter};
 use crate::command::{display, read_input, stdin_file};
 use crate::failure::{Failure, Verdict};
 use crate::output::{Output, write_line_stderr};
@@ -170,11 +171,16 @@ fn decrypt(args: &PgpDecryptArgs, output: &Output) -> Result<Verdict, Failure> {
     if let Some(at) = args.at {
         verifier = verifier.at(at);
     }
+    // The received header, to tell the outer fields of the decrypted
+    // message from the ones that come out of the ciphertext.
+    let mut stdin = std::io::BufReader::with_capacity(STREAM_BUFFER, std::io::stdin());
+    let received = inner_header::received_header(&mut stdin)
+        .map_err(|error| Failure::input("standard input", &error))?;
     // Streams: the plaintext waits in a temporary file until it has been
     // authenticated and its signatures checked.
     let decrypted = decryptor
         .with_verifier(verifier)
-        .decrypt_message_spooled(std::io::stdin())
+        .decrypt_message_spooled(received.as_slice().chain(stdin))
         .map_err(|error| match error {
             pgp_core::Error::NoDecryptionKey
             | pgp_core::Error::Decryption { .. }
@@ -204,9 +210,14 @@ fn decrypt(args: &PgpDecryptArgs, output: &Output) -> Result<Verdict, Failure> {
             "mailgate: warning: only part {part} was encrypted: {reason}"
         ));
     }
+    // Inner header fields are sorted out on the way, as the gateway does.
     let stdout = std::io::BufWriter::with_capacity(STREAM_BUFFER, std::io::stdout());
+    let mut filter = InnerHeaderFilter::new(received, stdout);
     decrypted
-        .write_message(stdout)
+        .write_message(&mut filter)
+        .map_err(|error| Failure::input("standard output", &error))?;
+    filter
+        .finish()
         .map_err(|error| Failure::input("standard output", &error))?;
     Ok(Verdict::Holds)
 }

@@ -1,5 +1,6 @@
 //! `mailgate smime ...`
 
+use std::io::Read;
 use std::time::SystemTime;
 
 use serde_json::{Value, json};
@@ -13,6 +14,7 @@ use zeroize::Zeroizing;
 use crate::args::{
     DecryptArgs, EncryptArgs, InspectArgs, KeyArgs, SignArgs, SmimeCommand, VerifyArgs,
 };
+use crate::command::inner_header::{self, InnerHeaderFilter};
 use crate::command::{display, read_input, stdin_file};
 use crate::failure::{Failure, Verdict};
 use crate::output::Output;
@@ -270,11 +272,21 @@ fn verification_json(report: &Verification, now: SystemTime) -> Value {
 
 fn decrypt(args: &DecryptArgs) -> Result<Verdict, Failure> {
     let identity = load_identity(&args.key)?;
+    // The received header, to tell the outer fields of the decrypted
+    // message from the ones that come out of the ciphertext.
+    let mut stdin = std::io::BufReader::with_capacity(64 * 1024, std::io::stdin().lock());
+    let received = inner_header::received_header(&mut stdin)
+        .map_err(|error| Failure::input("standard input", &error))?;
     // Streams in bounded memory; nothing reaches standard output unless the
-    // whole message decrypts (and, for GCM, authenticates).
+    // whole message decrypts (and, for GCM, authenticates). Inner header
+    // fields are sorted out on the way, as the gateway does.
     let stdout = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
-    let found = decrypt_message_stream(std::io::stdin().lock(), stdout, &identity)
+    let mut filter = InnerHeaderFilter::new(received.clone(), stdout);
+    let found = decrypt_message_stream(received.as_slice().chain(stdin), &mut filter, &identity)
         .map_err(message_failure)?;
+    filter
+        .finish()
+        .map_err(|error| Failure::input("standard output", &error))?;
     if found.encryption.is_obsolete() {
         // Legacy mail still opens, but whoever reads it should know that
         // its protection is obsolete.
