@@ -377,10 +377,12 @@ impl Subject<'_> {
                 leaf(held, checks)
             }
             Condition::SubjectTag(tag) => {
-                // The tag is lower case since parsing.
+                // Both in the normal form of `shown_text::normalize` (the
+                // tag since parsing): every spelling a reader sees as the
+                // tag is the tag.
                 let held = self
                     .message
-                    .subject_lowercase()
+                    .subject_normalized()
                     .is_some_and(|s| s.contains(tag.as_str()));
                 leaf(held, checks)
             }

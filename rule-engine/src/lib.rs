@@ -94,6 +94,7 @@ pub mod policy_test;
 mod reduced_message;
 mod reload;
 mod serialize;
+pub mod shown_text;
 mod syntax;
 mod trace;
 

@@ -12,7 +12,6 @@
 use std::io::{self, Read};
 
 use mail_message::{DuplicateField, MessageTree, MimeError, Part, PartKind};
-use mail_parser::MessageParser;
 use mail_parser::decoders::{
     base64::base64_decode, charsets::map::charset_decoder, html::html_to_text,
     quoted_printable::quoted_printable_decode,
@@ -45,7 +44,9 @@ pub struct Attachment {
 pub struct Message {
     headers: Vec<(String, String)>,
     subject: Option<String>,
-    subject_lowercase: Option<String>,
+    /// Every Subject in the normal form markers are matched in
+    /// ([`crate::shown_text::normalize`]), one per line.
+    subject_normalized: Option<String>,
     from: Option<String>,
     content_type: String,
     structure: String,
@@ -64,15 +65,11 @@ pub struct Message {
 }
 
 /// Decodes an unstructured header value (RFC 2047 encoded words, 8-bit
-/// UTF-8) with mail-parser, given the raw value after the colon.
+/// UTF-8) as a mail client shows it, given the raw value after the colon
+/// (see [`crate::shown_text`]: the gateway strips Subject tags with the same
+/// decoding).
 fn decode_unstructured(raw_value: &[u8]) -> String {
-    let mut field = b"Subject:".to_vec();
-    field.extend_from_slice(raw_value);
-    field.extend_from_slice(b"\r\n\r\n");
-    MessageParser::new()
-        .parse_headers(&field)
-        .and_then(|parsed| parsed.subject().map(str::to_owned))
-        .unwrap_or_else(|| String::from_utf8_lossy(raw_value).trim().to_owned())
+    crate::shown_text::decode_header_value(raw_value)
 }
 
 /// The body of a leaf with its transfer encoding removed (a body that does
@@ -195,7 +192,13 @@ impl Message {
         let subject = subjects.first().map(|s| (*s).to_owned());
         // Every instance: a tag in any Subject field counts, whichever one
         // a reader shows (mail with two is refused by the host anyway).
-        let subject_lowercase = (!subjects.is_empty()).then(|| subjects.join("\n").to_lowercase());
+        let subject_normalized = (!subjects.is_empty()).then(|| {
+            subjects
+                .iter()
+                .map(|s| crate::shown_text::normalize(s))
+                .collect::<Vec<_>>()
+                .join("\n")
+        });
         let from = root
             .field("from")
             .map(|f| decode_unstructured(f.raw_value()));
@@ -253,7 +256,7 @@ impl Message {
         Self {
             headers,
             subject,
-            subject_lowercase,
+            subject_normalized,
             from,
             content_type: root_type,
             structure: root.structure(),
@@ -337,9 +340,10 @@ impl Message {
             .map(|(_, v)| v.as_str())
     }
 
-    /// The Subject in lower case, for tag conditions.
-    pub(crate) fn subject_lowercase(&self) -> Option<&str> {
-        self.subject_lowercase.as_deref()
+    /// Every Subject in the normal form of [`crate::shown_text::normalize`],
+    /// for tag conditions.
+    pub(crate) fn subject_normalized(&self) -> Option<&str> {
+        self.subject_normalized.as_deref()
     }
 
     /// The decoded Subject.

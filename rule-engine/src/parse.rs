@@ -1090,8 +1090,10 @@ impl Reader<'_, '_> {
                 _ => self.header(value)?,
             },
             "subject_tag" => {
-                let tag = self.string(value, key)?;
-                if tag.trim().is_empty() {
+                // Matched in the normal form a reader's view maps to (see
+                // `shown_text`); a tag of invisible characters is empty.
+                let tag = crate::shown_text::normalize(&self.string(value, key)?);
+                if tag.is_empty() {
                     self.error(
                         value.span(),
                         "`subject_tag` is empty",
@@ -1099,7 +1101,7 @@ impl Reader<'_, '_> {
                     );
                     return None;
                 }
-                Condition::SubjectTag(tag.to_lowercase())
+                Condition::SubjectTag(tag)
             }
             "sensitivity" => Condition::Header {
                 name: "Sensitivity".into(),
