@@ -247,17 +247,29 @@ impl Effects {
 }
 
 impl Subject<'_> {
-    fn address(&self, party: Party) -> &str {
-        match party {
-            Party::Sender => &self.sender,
-            Party::Recipient => self.recipient,
-        }
+    /// The addresses of `party`: one for the envelope's, each mailbox of
+    /// the header From (none if it names none).
+    fn addresses(&self, party: Party) -> impl Iterator<Item = &str> {
+        let (envelope, header): (Option<&str>, &[String]) = match party {
+            Party::Sender => (Some(self.sender.as_str()), &[]),
+            Party::Recipient => (Some(self.recipient), &[]),
+            Party::HeaderFrom => (None, self.message.from_addresses()),
+        };
+        envelope
+            .into_iter()
+            .chain(header.iter().map(String::as_str))
     }
 
-    fn domain(&self, party: Party) -> &str {
+    /// Whether `test` holds for a domain of `party`.
+    fn any_domain(&self, party: Party, test: impl Fn(&str) -> bool) -> bool {
         match party {
-            Party::Sender => self.sender_domain,
-            Party::Recipient => self.recipient_domain,
+            Party::Sender => test(self.sender_domain),
+            Party::Recipient => test(self.recipient_domain),
+            Party::HeaderFrom => self
+                .message
+                .from_addresses()
+                .iter()
+                .any(|a| test(domain_of(a))),
         }
     }
 
@@ -335,20 +347,34 @@ impl Subject<'_> {
             Condition::Not(inner) => Ok(!self.holds(inner, checks)?),
             Condition::Direction(d) => leaf(self.envelope.direction == *d, checks),
             Condition::Address(party, list) => {
-                let a = self.address(*party);
                 // Sorted when parsed.
-                leaf(list.binary_search_by(|x| x.as_str().cmp(a)).is_ok(), checks)
+                let held = self
+                    .addresses(*party)
+                    .any(|a| list.binary_search_by(|x| x.as_str().cmp(a)).is_ok());
+                leaf(held, checks)
             }
             Condition::Domain(party, list) => {
-                let d = self.domain(*party);
-                leaf(list.iter().any(|p| p.matches(d)), checks)
+                let held = self.any_domain(*party, |d| list.iter().any(|p| p.matches(d)));
+                leaf(held, checks)
             }
             Condition::AddressRegex(party, pattern) => {
-                leaf(pattern.is_match(self.address(*party))?, checks)
+                let mut held = false;
+                for address in self.addresses(*party) {
+                    if pattern.is_match(address)? {
+                        held = true;
+                        break;
+                    }
+                }
+                leaf(held, checks)
             }
             Condition::Internal(party, expected) => {
-                let d = self.domain(*party);
-                let internal = self.internal.iter().any(|p| p.matches(d));
+                let internal_domain = |d: &str| self.internal.iter().any(|p| p.matches(d));
+                // Internal only if there is an address and every one is: a
+                // From that adds an outside author, or names none, is not
+                // the organisation's.
+                let mut addresses = self.addresses(*party).peekable();
+                let internal =
+                    addresses.peek().is_some() && addresses.all(|a| internal_domain(domain_of(a)));
                 leaf(internal == *expected, checks)
             }
             Condition::Header {

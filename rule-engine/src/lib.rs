@@ -34,7 +34,18 @@
 //!     then = { encrypt = "required", methods = ["smime", "pgp"],
 //!              fallback = "password-pdf", strip_subject_tag = "[vertraulich]" }
 //!
-//!     ## A domain scope: applies to recipients in that domain, tried first.
+//!     ## Who a mail comes from is two things: the envelope sender and the
+//!     ## header From a reader sees. A rule about the author checks both.
+//!     [[rules]]
+//!     id = "bank-signs"
+//!     when = { direction = "inbound", signed = false, any = [
+//!         { sender_domain = "bank.example" },
+//!         { header_from_domain = "bank.example" },
+//!     ] }
+//!     then = { quarantine = "unsigned mail from bank.example" }
+//!
+//!     ## A domain scope: applies to recipients in that domain and its
+//!     ## subdomains (`=geheim.example`: that domain only), tried first.
 //!     [[domain."geheim.example".rules]]
 //!     id = "always-encrypt"
 //!     then = { encrypt = "required", fallback = "block", notify_sender = "no-key" }
@@ -73,6 +84,18 @@
 //! let carl = policy.evaluate(&to_carl, &plain, &facts).recipients.remove(0);
 //! assert_eq!(carl.decided_by, None);
 //! assert!(carl.outcome.has(Action::RequireTls) && carl.outcome.has(Action::Sign));
+//!
+//! // A domain names the organisation: its subdomains too, in any spelling.
+//! let to_sub = Envelope::new(Direction::Outbound, "a@behoerde.example", ["Erin@Sub.Geheim.Example."]);
+//! let erin = policy.evaluate(&to_sub, &plain, &facts).recipients.remove(0);
+//! assert_eq!(erin.decided_by.as_deref(), Some("always-encrypt"));
+//!
+//! // The envelope says newsletter.example, the reader sees the bank.
+//! let forged = Message::parse(b"From: Bank <service@bank.example>\r\nSubject: Konto\r\n\r\nText\r\n");
+//! let inbound = Envelope::new(Direction::Inbound, "bounce@newsletter.example", ["a@behoerde.example"]);
+//! let alice = policy.evaluate(&inbound, &forged, &facts).recipients.remove(0);
+//! assert_eq!(alice.decided_by.as_deref(), Some("bank-signs"));
+//! assert!(alice.outcome.has(Action::Quarantine));
 //! # Ok::<(), rule_engine::Error>(())
 //! ```
 //!
@@ -84,6 +107,7 @@ mod diagnostic;
 mod error;
 mod evaluate;
 mod facts;
+mod header_from;
 mod keywords;
 mod lint;
 mod message;

@@ -62,6 +62,8 @@ pub struct Message {
     /// content to keep than its limit: conditions on text and attachments
     /// cannot be decided.
     incomplete: bool,
+    /// The mailboxes of the From field, canonical (see `header_from`).
+    from_addresses: Vec<String>,
 }
 
 /// Decodes an unstructured header value (RFC 2047 encoded words, 8-bit
@@ -253,6 +255,13 @@ impl Message {
             .header_error()
             .cloned()
             .or_else(|| tree.check_singletons().err().map(MimeError::from));
+        // Every From field (mail with two is refused by the host anyway).
+        let from_addresses = root
+            .fields()
+            .iter()
+            .filter(|f| f.name().eq_ignore_ascii_case(b"from"))
+            .flat_map(|f| crate::header_from::from_addresses(f.raw_value()))
+            .collect();
         Self {
             headers,
             subject,
@@ -267,6 +276,7 @@ impl Message {
             encrypted,
             refusal,
             incomplete: false,
+            from_addresses,
         }
     }
 
@@ -375,5 +385,18 @@ impl Message {
     /// PGP).
     pub fn is_encrypted(&self) -> bool {
         self.encrypted
+    }
+
+    /// The mailboxes of the header From field in their canonical form
+    /// ([`mail_message::Mailbox::key`]; a form it refuses keeps the domain a
+    /// reader sees), what `header_from*` conditions compare. Display names
+    /// are not mailboxes.
+    ///
+    /// ```
+    /// let message = rule_engine::Message::parse(b"From: \"Bank\" <Service@Bank.Example.>\r\n\r\nx\r\n");
+    /// assert_eq!(message.from_addresses(), ["service@bank.example"]);
+    /// ```
+    pub fn from_addresses(&self) -> &[String] {
+        &self.from_addresses
     }
 }

@@ -44,6 +44,10 @@ const CONDITION_KEYS: &[&str] = &[
     "recipient_regex",
     "sender_internal",
     "recipient_internal",
+    "header_from",
+    "header_from_domain",
+    "header_from_regex",
+    "header_from_internal",
     "header",
     "subject_tag",
     "sensitivity",
@@ -1066,6 +1070,16 @@ impl Reader<'_, '_> {
             "sender_regex" => Condition::AddressRegex(Party::Sender, self.regex(value, key, true)?),
             "recipient_regex" => {
                 Condition::AddressRegex(Party::Recipient, self.regex(value, key, true)?)
+            }
+            "header_from" => {
+                Condition::Address(Party::HeaderFrom, address_set(self.addresses(value, key)?))
+            }
+            "header_from_domain" => Condition::Domain(Party::HeaderFrom, self.domains(value, key)?),
+            "header_from_regex" => {
+                Condition::AddressRegex(Party::HeaderFrom, self.regex(value, key, true)?)
+            }
+            "header_from_internal" => {
+                Condition::Internal(Party::HeaderFrom, self.boolean(value, key)?)
             }
             "sender_internal" => Condition::Internal(Party::Sender, self.boolean(value, key)?),
             "recipient_internal" => {

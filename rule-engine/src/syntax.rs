@@ -356,8 +356,14 @@ impl fmt::Display for DomainPattern {
 /// Which party of the mail an address condition looks at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Party {
+    /// The envelope sender (MAIL FROM).
     Sender,
+    /// The envelope recipient being evaluated.
     Recipient,
+    /// The mailboxes of the header From field (the author a reader sees):
+    /// a list condition holds if one of them is listed; `header_from_internal`
+    /// holds only if there is one and every one is internal.
+    HeaderFrom,
 }
 
 impl Party {
@@ -365,6 +371,7 @@ impl Party {
         match self {
             Self::Sender => "sender",
             Self::Recipient => "recipient",
+            Self::HeaderFrom => "header_from",
         }
     }
 }

@@ -206,19 +206,22 @@ proptest! {
     }
 
     /// A rule id defined in several scopes: the most specific scope that
-    /// applies to the recipient wins (user, group, exact domain, wildcard
-    /// domain, global), and every less specific definition is marked as
-    /// overridden in the trace.
+    /// applies to the recipient wins (user, group, `=` exact domain, the
+    /// recipient's domain with its subdomains, wildcard domain, a parent
+    /// domain with its subdomains, global), and every less specific
+    /// definition is marked as overridden in the trace.
     #[test]
     fn the_most_specific_scope_defining_a_rule_wins(
-        defined in proptest::collection::vec(any::<bool>(), 5),
+        defined in proptest::collection::vec(any::<bool>(), 7),
         unrelated_user in any::<bool>(),
     ) {
         // Least specific first.
         let scopes = [
             ("global", "[[rules]]".to_owned()),
+            ("parent", "[[domain.\"partner.example\".rules]]".to_owned()),
             ("wildcard", "[[domain.\"*.partner.example\".rules]]".to_owned()),
             ("domain", "[[domain.\"mail.partner.example\".rules]]".to_owned()),
+            ("exact", "[[domain.\"=mail.partner.example\".rules]]".to_owned()),
             ("group", "[group.team]\nmembers = [\"ann@mail.partner.example\"]\n\n[[group.team.rules]]".to_owned()),
             ("user", format!("[[user.\"{RECIPIENT}\".rules]]")),
         ];

@@ -31,8 +31,19 @@ fn leaf() -> impl Strategy<Value = (&'static str, String)> {
             .prop_map(|d| ("direction", format!("direction = \"{d}\""))),
         prop::sample::subsequence(vec!["a@x.example", "B@Y.example", "c@z.example"], 1..3)
             .prop_map(|s| ("sender", format!("sender = {s:?}"))),
-        prop::sample::subsequence(vec!["*.x.example", "y.example", "*.Z.example"], 1..3)
-            .prop_map(|s| ("recipient_domain", format!("recipient_domain = {s:?}"))),
+        prop::sample::subsequence(
+            vec!["*.x.example", "y.example", "*.Z.example", "=W.example."],
+            1..3
+        )
+        .prop_map(|s| ("recipient_domain", format!("recipient_domain = {s:?}"))),
+        prop::sample::subsequence(vec!["a@x.example", "B@Y.example."], 1..2)
+            .prop_map(|s| ("header_from", format!("header_from = {s:?}"))),
+        prop::sample::subsequence(vec!["bank.example", "=x.example", "*.y.example"], 1..3)
+            .prop_map(|s| ("header_from_domain", format!("header_from_domain = {s:?}"))),
+        boolean().prop_map(|b| (
+            "header_from_internal",
+            format!("header_from_internal = {b}")
+        )),
         prop_oneof![Just("^a"), Just("@x\\.example$"), Just("[0-9]+")]
             .prop_map(|r| ("sender_regex", format!("sender_regex = '{r}'"))),
         boolean().prop_map(|b| ("recipient_internal", format!("recipient_internal = {b}"))),
