@@ -281,6 +281,26 @@ mod tests {
     }
 
     #[test]
+    fn a_tag_inside_encoded_words_is_stripped_and_the_rest_re_encoded() -> Result<(), EditError> {
+        // LF line breaks, the tag split over two folded words, a soft
+        // hyphen in it, non-ASCII text after it.
+        let mail = b"From: a@behoerde.example\nSubject: =?utf-8?q?=5BVertr=C2=AD?=\n =?utf-8?b?YXVsaWNoXSDDhG5kZXJ1bmc?=\nTo: b@x.example\n\nBody\n";
+        let edited = apply_edits(
+            &mail.to_vec().into(),
+            &[HeaderEdit::StripSubjectTag {
+                tag: "[vertraulich]".into(),
+            }],
+        )?
+        .to_vec()?;
+        let text = String::from_utf8_lossy(&edited);
+        assert!(
+            text.contains("\nSubject: =?UTF-8?B?w4RuZGVydW5n?=\nTo: b@x.example\n\nBody\n"),
+            "{text}"
+        );
+        Ok(())
+    }
+
+    #[test]
     fn gateway_fields_are_removed_whatever_their_case() -> Result<(), MimeError> {
         let mut block = HeaderBlock::parse(MAIL)?;
         block.remove_prefixed(RESULT_FIELD_PREFIX);
