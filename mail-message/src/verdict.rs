@@ -317,6 +317,7 @@ impl HeaderIdentity {
         if let Some(value) = &self.from_value {
             let shown = shown_addresses(value)
                 .into_iter()
+                .map(shown_key)
                 .find(|shown| !signer_keys.contains(shown) && !from_keys.contains(shown));
             if let Some(shown) = shown {
                 findings.push(Finding::DisplayNameNamesOtherAddress { shown });
@@ -379,17 +380,23 @@ impl HeaderIdentity {
     }
 }
 
-/// An address as compared here: lower case, no trailing dot on the domain.
+/// An address as compared here: its canonical key ([`crate::Mailbox::key`],
+/// through [`EmailAddress::key`]), the one form every comparison uses.
 fn address_key(address: &EmailAddress) -> String {
-    format!(
-        "{}@{}",
-        address.local_part().to_lowercase(),
-        domain_key(address.domain())
-    )
+    address.key().to_owned()
 }
 
+/// A domain as compared here: canonical (A-labels, lower case, no trailing
+/// dot) when it is one, else lower case.
 fn domain_key(domain: &str) -> String {
-    domain.trim_end_matches('.').to_lowercase()
+    crate::canonical_domain(domain).unwrap_or_else(|_| domain.trim_end_matches('.').to_lowercase())
+}
+
+/// An address shown in a display name, in the canonical key form when it
+/// is a mailbox, so that `jürgen@bücher.example` shown is the signer
+/// `jürgen@xn--bcher-kva.example`.
+fn shown_key(shown: String) -> String {
+    crate::Mailbox::parse(&shown).map_or(shown, |mailbox| mailbox.key().to_owned())
 }
 
 /// Every address a mail client would show in a `From` value: encoded words
