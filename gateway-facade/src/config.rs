@@ -49,6 +49,9 @@
 //!
 //! [limits]
 //! max_decrypted_size = 536870912          # bytes of OpenPGP plaintext (default 512 MiB)
+//!
+//! [verification]
+//! date_tolerance = "1h"                   # Date vs signing time (seconds, or s/m/h/d; default 1h)
 //! ```
 
 use std::collections::BTreeMap;
@@ -94,6 +97,13 @@ pub struct Config {
     /// (S/MIME has no compression: its plaintext is never larger than the
     /// message.)
     pub max_decrypted_size: u64,
+    /// How far an inbound signed message's `Date` may be from the signing
+    /// time before the signature result carries the warning
+    /// `date-differs-from-signing-time` (`[verification] date_tolerance`:
+    /// seconds as a number, or a string with `s`, `m`, `h` or `d`, as
+    /// `mailgate smime|pgp verify --date-tolerance` takes it; default
+    /// [`mail_message::DEFAULT_DATE_TOLERANCE`], one hour).
+    pub date_tolerance: std::time::Duration,
 }
 
 /// How recipient domains' mail exchangers are probed (`[transport.probe]`).
@@ -173,6 +183,55 @@ struct File {
     discovery: DiscoverySection,
     #[serde(default)]
     limits: LimitsSection,
+    #[serde(default)]
+    verification: VerificationSection,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct VerificationSection {
+    date_tolerance: Option<Tolerance>,
+}
+
+/// A duration as written in the file: seconds, or a string with a unit.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Tolerance {
+    Seconds(u64),
+    Text(String),
+}
+
+impl Tolerance {
+    /// The duration, or why the text is not one. The grammar of the
+    /// command line's `--date-tolerance`: digits, then `s`, `m`, `h` or `d`
+    /// (seconds without a unit).
+    fn duration(&self) -> Result<std::time::Duration, String> {
+        let text = match self {
+            Tolerance::Seconds(seconds) => return Ok(std::time::Duration::from_secs(*seconds)),
+            Tolerance::Text(text) => text.trim(),
+        };
+        let wrong = || {
+            format!(
+                "verification.date_tolerance = {text:?}: expected seconds or a number with s, m, h or d"
+            )
+        };
+        let (digits, unit) = match text.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+            Some((index, _)) => text.split_at(index),
+            None => (text, "s"),
+        };
+        let factor: u64 = match unit {
+            "s" => 1,
+            "m" => 60,
+            "h" => 3600,
+            "d" => 86_400,
+            _ => return Err(wrong()),
+        };
+        let value: u64 = digits.parse().map_err(|_| wrong())?;
+        value
+            .checked_mul(factor)
+            .map(std::time::Duration::from_secs)
+            .ok_or_else(|| format!("verification.date_tolerance = {text:?}: too long"))
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -334,6 +393,10 @@ impl Config {
                 "limits.max_decrypted_size = 0 would refuse every encrypted mail".to_owned(),
             ));
         }
+        let date_tolerance = match &file.verification.date_tolerance {
+            Some(tolerance) => tolerance.duration().map_err(invalid)?,
+            None => mail_message::DEFAULT_DATE_TOLERANCE,
+        };
         let mut keys = Vec::new();
         for key in file.keys {
             let pkcs11 = match key.pkcs11 {
@@ -425,6 +488,7 @@ impl Config {
                 .collect(),
             password_length: file.fallback.password_length,
             max_decrypted_size,
+            date_tolerance,
         })
     }
 }
@@ -671,6 +735,59 @@ mod tests {
         let zero = Config::parse(&format!("{base}[limits]\nmax_decrypted_size = 0\n"), path);
         assert!(
             matches!(zero, Err(Error::Config { message, .. }) if message.contains("max_decrypted_size"))
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn the_date_tolerance_is_configurable_in_seconds_or_with_a_unit() -> Result<(), Error> {
+        let path = Path::new("m.toml");
+        let base = "[gateway]\npolicy = \"p\"\ndata_dir = \"d\"\npostmaster = \"p@x\"\n";
+        assert_eq!(
+            Config::parse(base, path)?.date_tolerance,
+            mail_message::DEFAULT_DATE_TOLERANCE
+        );
+        for (value, seconds) in [
+            ("90", 90),
+            ("\"90\"", 90),
+            ("\"15m\"", 900),
+            ("\"2h\"", 7200),
+            ("\"1d\"", 86_400),
+            ("0", 0),
+        ] {
+            let config = Config::parse(
+                &format!("{base}[verification]\ndate_tolerance = {value}\n"),
+                path,
+            )?;
+            assert_eq!(
+                config.date_tolerance,
+                std::time::Duration::from_secs(seconds),
+                "{value}"
+            );
+        }
+        for wrong in [
+            "\"1w\"",
+            "\"h\"",
+            "\"-5m\"",
+            "-5",
+            "\"99999999999999999999d\"",
+            "1.5",
+        ] {
+            let result = Config::parse(
+                &format!("{base}[verification]\ndate_tolerance = {wrong}\n"),
+                path,
+            );
+            assert!(
+                matches!(result, Err(Error::Config { .. })),
+                "{wrong} was accepted"
+            );
+        }
+        let typo = Config::parse(
+            &format!("{base}[verification]\ndate_tolerence = 60\n"),
+            path,
+        );
+        assert!(
+            matches!(typo, Err(Error::Config { message, .. }) if message.contains("date_tolerence"))
         );
         Ok(())
     }

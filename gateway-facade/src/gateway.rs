@@ -92,6 +92,7 @@ pub struct Gateway {
     password_channel: Arc<dyn PasswordChannel>,
     wkd: Option<Arc<dyn WkdFetcher + Send + Sync>>,
     max_decrypted_size: u64,
+    date_tolerance: std::time::Duration,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -157,6 +158,7 @@ impl Gateway {
                 None
             },
             max_decrypted_size: config.max_decrypted_size,
+            date_tolerance: config.date_tolerance,
         })
     }
 
@@ -180,6 +182,7 @@ impl Gateway {
             password_channel: Arc::new(NotifySender::new(postmaster)),
             wkd: None,
             max_decrypted_size: pgp_core::DEFAULT_MAX_PLAINTEXT,
+            date_tolerance: mail_message::DEFAULT_DATE_TOLERANCE,
         }
     }
 
@@ -194,6 +197,22 @@ impl Gateway {
     /// The most plaintext an inbound OpenPGP message may decompress to.
     pub(crate) fn max_decrypted_size(&self) -> u64 {
         self.max_decrypted_size
+    }
+
+    /// How far an inbound signed message's `Date` may be from the
+    /// signing time before `X-Mailgate-Signature` carries
+    /// `warning=date-differs-from-signing-time` (default
+    /// [`mail_message::DEFAULT_DATE_TOLERANCE`], one hour, as mail clients
+    /// flag; see [`Config::date_tolerance`]). The same judgement as
+    /// `mailgate smime|pgp verify --date-tolerance`.
+    pub fn with_date_tolerance(mut self, tolerance: std::time::Duration) -> Gateway {
+        self.date_tolerance = tolerance;
+        self
+    }
+
+    /// The Date-vs-signing-time tolerance in force.
+    pub(crate) fn date_tolerance_setting(&self) -> std::time::Duration {
+        self.date_tolerance
     }
 
     /// Trust anchors for inbound S/MIME signatures.

@@ -607,9 +607,10 @@ impl Gateway {
     }
 
     /// How far a Date field may be from the signing time before the
-    /// signature report warns (`date-differs-from-signing-time`).
+    /// signature report warns (`date-differs-from-signing-time`):
+    /// `[verification] date_tolerance` or [`Gateway::with_date_tolerance`].
     fn date_tolerance(&self) -> std::time::Duration {
-        mail_message::DEFAULT_DATE_TOLERANCE
+        self.date_tolerance_setting()
     }
 
     /// An OpenPGP report from inside the encryption, judged against the
@@ -631,7 +632,7 @@ impl Gateway {
                     .judged_against(&header, &self.pgp_verifier(message, now))
             });
         match rejudged {
-            Ok(verification) => pgp_report(&verification),
+            Ok(verification) => pgp_report(&verification, self.date_tolerance()),
             Err(error) => SignatureReport::failed("pgp", error.to_string()),
         }
     }
@@ -907,7 +908,7 @@ impl Gateway {
                         },
                     });
                     let inner = (verification.verdict() != Verdict::Unsigned)
-                        .then(|| pgp_report(&verification));
+                        .then(|| pgp_report(&verification, self.date_tolerance()));
                     return Ok((decrypted, inner));
                 }
                 (Ok(_), None) => last = "decryption reported nothing".into(),
@@ -948,7 +949,7 @@ impl Gateway {
                 .map(|spooled| spooled.verification().clone()),
         };
         match verified {
-            Ok(verification) => pgp_report(&verification),
+            Ok(verification) => pgp_report(&verification, self.date_tolerance()),
             Err(error) => SignatureReport::failed("pgp", error.to_string()),
         }
     }
@@ -1005,9 +1006,12 @@ impl Gateway {
     }
 }
 
-fn pgp_report(verification: &pgp_core::Verification) -> SignatureReport {
+fn pgp_report(
+    verification: &pgp_core::Verification,
+    date_tolerance: std::time::Duration,
+) -> SignatureReport {
     let warnings = verification
-        .findings_with(mail_message::DEFAULT_DATE_TOLERANCE)
+        .findings_with(date_tolerance)
         .iter()
         .map(Finding::name)
         .collect();
