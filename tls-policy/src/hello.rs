@@ -1,7 +1,7 @@
 //! Hand-built ClientHellos and a parser for what the server answers, for
 //! enumerating versions, suites and groups that rustls cannot or must not
-//! negotiate (TLS 1.0/1.1, static RSA, DHE, CBC, CCM, ChaCha20, brainpool,
-//! X25519).
+//! negotiate (SSLv3, TLS 1.0/1.1, static RSA, DHE, CBC, CCM, ChaCha20,
+//! CAMELLIA, ARIA, brainpool, X25519: any code point).
 //!
 //! Only the server's first flight is read (ServerHello, and in TLS 1.2 the
 //! Certificate and ServerKeyExchange messages up to ServerHelloDone); no
@@ -122,7 +122,11 @@ impl ClientHello {
         let mut handshake = vec![1u8]; // client_hello
         put_u24(&mut handshake, body.len());
         handshake.extend_from_slice(&body);
-        let mut record = vec![HANDSHAKE, 0x03, 0x01];
+        // The record version: TLS 1.0 for everything from TLS 1.0 on (what
+        // browsers send, and what old servers accept), SSL 3.0 for SSLv3.
+        let record_version = self.version.0.min(TlsVersion::TLS10.0);
+        let mut record = vec![HANDSHAKE];
+        put_u16(&mut record, record_version);
         put_len16(&mut record, &handshake);
         record
     }
@@ -291,11 +295,13 @@ pub fn parse_server_flight(input: &[u8]) -> Result<ServerFlight, HelloError> {
             (CERTIFICATE, Some(_)) => flight.certificates = parse_certificates(body)?,
             (SERVER_KEY_EXCHANGE, Some(hello)) => {
                 let mut reader = Reader { bytes: body };
-                if hello
-                    .suite
-                    .name()
-                    .is_some_and(|name| name.starts_with("TLS_DHE_"))
-                {
+                // Finite-field DH parameters come first for DHE and DH_anon
+                // (RFC 5246 section 7.4.3); ECDHE and ECDH_anon send a curve.
+                if hello.suite.name().is_some_and(|name| {
+                    name.starts_with("TLS_DHE_RSA")
+                        || name.starts_with("TLS_DHE_DSS")
+                        || name.starts_with("TLS_DH_anon")
+                }) {
                     let prime = reader.vec16("DH parameters")?;
                     flight.dh_bits = prime_bits(prime);
                 } else if reader.u8("ECDH parameters")? == 3 {

@@ -41,6 +41,7 @@ mod dns;
 mod error;
 mod handshake;
 pub mod hello;
+mod iana;
 mod mta_sts;
 mod names;
 mod observation;
@@ -69,16 +70,17 @@ pub use handshake::{
 };
 pub use mta_sts::{MtaSts, MtaStsError, StsMode, StsPolicy, sts_record_id};
 pub use names::{
-    BulkCipher, CipherSuite, KeyExchange, NamedGroup, SignatureScheme, TlsVersion, UnknownName,
+    BulkCipher, CipherSuite, KeyExchange, NamedGroup, SignatureScheme, SuiteStrength, TlsVersion,
+    UnknownName,
 };
 pub use observation::{
     CertificateSignature, CertificateSummary, Check, DaneState, Enumeration, Handshake, Negotiated,
-    Observation, PublicKey, Transport, Validation,
+    Observation, OfferForwardSecrecy, PublicKey, Transport, Validation, VersionSuites,
 };
-pub use probe::{DeliveryConnection, Prober, Target, Timeouts};
+pub use probe::{DEFAULT_PARALLEL, DeliveryConnection, Prober, Target, Timeouts};
 pub use profile::{
-    AllowList, Allowance, Allowed, ForbiddenHashes, KeySizes, OfferedRule, Profile, ProfileError,
-    Rule, Severity,
+    AllowList, Allowance, Allowed, ForbiddenHashes, KeySizes, NeverOffered, OfferedRule, Profile,
+    ProfileError, Rule, Severity,
 };
 pub use tls_report::{TlsReport, rfc8460_result_type};
 pub use tls_rpt::TlsRptRecord;

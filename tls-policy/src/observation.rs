@@ -170,27 +170,119 @@ pub enum Check {
 /// What crafted ClientHellos found the server willing to negotiate.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Enumeration {
-    /// Protocol versions the server answered with a ServerHello.
+    /// Protocol versions the server answered with a ServerHello of that
+    /// version (SSLv3 to TLS 1.3).
     pub versions: Vec<TlsVersion>,
-    /// TLS 1.2 (and older) suites the server selected, in the order found
-    /// (the server's preference when it enforces one).
+    /// Every suite the server selected with SSLv3, TLS 1.0, 1.1 or 1.2, each
+    /// once, in the order found (per version and batch of offered code
+    /// points; within a batch the server's preference when it enforces one).
+    /// Code points the IANA registry does not name are kept and shown as
+    /// `0x....`.
     pub tls12_suites: Vec<CipherSuite>,
     /// TLS 1.3 suites the server selected.
     pub tls13_suites: Vec<CipherSuite>,
+    /// The suites of each version the server answered, version by version.
+    #[serde(default)]
+    pub suites_by_version: Vec<VersionSuites>,
     /// Key-exchange groups the server selected (TLS 1.3 key shares and TLS
     /// 1.2 ECDHE curves together).
     pub groups: Vec<NamedGroup>,
     /// Sizes in bits of the finite-field DH groups seen in DHE key exchanges.
     pub dh_bits: Vec<u32>,
-    /// Suites and groups whose probes could not be completed (timeouts,
-    /// resets), so absence from the lists above is not proof.
+    /// What could not be probed and why (timeouts, resets, a server
+    /// selecting what was not offered), naming the version and the code
+    /// points left: absence from the lists above is no proof for those.
     pub incomplete: Vec<String>,
+}
+
+/// The suites a server selected with one protocol version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionSuites {
+    /// The protocol version.
+    pub version: TlsVersion,
+    /// The suites selected with it, in the order found.
+    pub suites: Vec<CipherSuite>,
+}
+
+/// Whether the suites of an offer give forward secrecy (testssl.sh's "FS"
+/// line): every one, some, or none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OfferForwardSecrecy {
+    /// Every offered suite is forward secret.
+    All,
+    /// Some are, some are not.
+    Some,
+    /// None is.
+    None,
 }
 
 impl Enumeration {
     /// Every suite found, TLS 1.3 first.
     pub fn suites(&self) -> impl Iterator<Item = CipherSuite> + '_ {
         self.tls13_suites.iter().chain(&self.tls12_suites).copied()
+    }
+
+    /// The suites found for one version (empty when it was not offered).
+    pub fn suites_for(&self, version: TlsVersion) -> &[CipherSuite] {
+        self.suites_by_version
+            .iter()
+            .find(|entry| entry.version == version)
+            .map_or(&[], |entry| entry.suites.as_slice())
+    }
+
+    /// The versions a suite was selected with, lowest first.
+    pub fn versions_of(&self, suite: CipherSuite) -> Vec<TlsVersion> {
+        let mut versions: Vec<TlsVersion> = self
+            .suites_by_version
+            .iter()
+            .filter(|entry| entry.suites.contains(&suite))
+            .map(|entry| entry.version)
+            .collect();
+        if versions.is_empty() && self.tls13_suites.contains(&suite) {
+            versions.push(TlsVersion::TLS13);
+        }
+        versions.sort();
+        versions
+    }
+
+    /// Forward secrecy of the whole offer, all versions together; `None`
+    /// when no suite was found.
+    pub fn forward_secrecy(&self) -> Option<OfferForwardSecrecy> {
+        let mut suites = self.suites().peekable();
+        suites.peek()?;
+        let (secret, other) = suites.fold((0usize, 0usize), |(secret, other), suite| {
+            if suite.forward_secret() {
+                (secret + 1, other)
+            } else {
+                (secret, other + 1)
+            }
+        });
+        Some(match (secret, other) {
+            (_, 0) => OfferForwardSecrecy::All,
+            (0, _) => OfferForwardSecrecy::None,
+            _ => OfferForwardSecrecy::Some,
+        })
+    }
+
+    /// The weakest suite offered, by [`CipherSuite::strength`], then key
+    /// length, then code point.
+    pub fn weakest_suite(&self) -> Option<CipherSuite> {
+        self.suites()
+            .min_by_key(|suite| (suite.strength(), suite.key_bits(), suite.0))
+    }
+
+    /// The strongest suite offered, by [`CipherSuite::strength`], then key
+    /// length, then TLS 1.3 before older versions.
+    pub fn strongest_suite(&self) -> Option<CipherSuite> {
+        self.suites().max_by_key(|suite| {
+            (
+                suite.strength(),
+                suite.key_bits(),
+                suite.is_tls13(),
+                std::cmp::Reverse(suite.0),
+            )
+        })
     }
 }
 

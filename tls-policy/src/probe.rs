@@ -7,7 +7,7 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use rustls::pki_types::ServerName;
@@ -19,9 +19,10 @@ use crate::dns::Dns;
 use crate::error::Error;
 use crate::handshake::{TrustAnchors, VerifierMode, client_config_accepting};
 use crate::hello::{ClientHello, MAX_FLIGHT, ServerFlight, parse_server_flight};
-use crate::names::{CipherSuite, NamedGroup, TlsVersion};
+use crate::names::{CipherSuite, KeyExchange, NamedGroup, TlsVersion};
 use crate::observation::{
     Check, DaneState, Enumeration, Handshake, Negotiated, Observation, Transport, Validation,
+    VersionSuites,
 };
 use crate::profile::Profile;
 use crate::smtp::{Session, SessionError, is_timeout};
@@ -137,6 +138,7 @@ pub struct Prober {
     enumerate: bool,
     check_time: Option<SystemTime>,
     dns: Option<Arc<dyn Dns>>,
+    parallel: usize,
 }
 
 /// A TLS connection that was judged and meets the profile: mail goes over
@@ -165,7 +167,18 @@ impl Prober {
             enumerate: true,
             check_time: None,
             dns: None,
+            parallel: DEFAULT_PARALLEL,
         }
+    }
+
+    /// How many enumeration connections may be open at once (default
+    /// [`DEFAULT_PARALLEL`], at least 1). Enumeration needs one connection
+    /// per accepted suite and group; running them side by side keeps a full
+    /// check of a server with a long suite list under a second on a fast
+    /// link, at the price of that many simultaneous connections to it.
+    pub fn with_parallel_connections(mut self, parallel: usize) -> Prober {
+        self.parallel = parallel.max(1);
+        self
     }
 
     /// Look up TLSA records (`_PORT._tcp.NAME`, NAME the expected
@@ -297,7 +310,27 @@ impl Prober {
         let connection = ClientConnection::new(Arc::clone(&config.config), server_name)
             .map_err(|error| Error::ProfileUnusable(error.to_string()))?;
         let deadline = Instant::now() + self.timeouts.session;
-        match self.handshake(target, connection, session.stream, deadline) {
+        // Enumeration does not depend on the restricted handshake: both run
+        // at once.
+        let (handshake, enumeration) = std::thread::scope(|scope| {
+            let enumeration = self
+                .enumerate
+                .then(|| scope.spawn(|| self.enumerate(target)));
+            let handshake = self.handshake(target, connection, session.stream, deadline);
+            let enumeration = enumeration.map(|handle| {
+                handle.join().unwrap_or_else(|_| {
+                    (
+                        Enumeration {
+                            incomplete: vec!["enumeration: the probe thread failed".to_owned()],
+                            ..Enumeration::default()
+                        },
+                        Vec::new(),
+                    )
+                })
+            });
+            (handshake, enumeration)
+        });
+        match handshake {
             Ok(stream) => {
                 let mut stream = stream;
                 record_session(&mut observation, &stream.conn);
@@ -320,18 +353,17 @@ impl Prober {
             }
             Err(HandshakeFailure::Fatal(error)) => return Err(error),
         }
-        if self.enumerate {
-            let enumeration = self.enumerate(target);
+        if let Some((enumeration, certificates)) = enumeration {
             if observation.certificates.is_empty() {
                 // The restricted handshake failed: show the chain the server
-                // sent in its TLS 1.2 first flight, unvalidated.
-                observation.certificates = enumeration
-                    .1
+                // sent in its first flight (the highest version up to TLS
+                // 1.2), unvalidated.
+                observation.certificates = certificates
                     .iter()
                     .filter_map(|der| summarize(der).ok())
                     .collect();
             }
-            observation.enumeration = Some(enumeration.0);
+            observation.enumeration = Some(enumeration);
         }
         Ok(observation)
     }
@@ -578,156 +610,491 @@ impl Prober {
         }
     }
 
+    /// One enumeration ClientHello, once a connection slot is free.
+    fn attempt_in(
+        &self,
+        slots: &Slots,
+        target: &Target,
+        hello: &ClientHello,
+    ) -> Result<ServerFlight, String> {
+        let _slot = slots.acquire();
+        self.attempt(target, hello)
+    }
+
     /// Enumerates versions, suites and groups; also returns the certificates
-    /// of the first TLS 1.2 first flight seen.
+    /// of the first flight of the highest version up to TLS 1.2.
+    ///
+    /// Independent probes run side by side, at most `parallel` connections
+    /// at once: every version, every batch of offered code points
+    /// ([`SUITE_BATCH`]) within a version, the TLS 1.2 curves and the TLS
+    /// 1.3 suites and groups. The time is about the longest chain of
+    /// accepted items in one batch, not the sum of all.
     fn enumerate(&self, target: &Target) -> (Enumeration, Vec<Vec<u8>>) {
+        let slots = Slots::new(self.parallel);
+        let slots = &slots;
         let mut found = Enumeration::default();
-        let mut certificates = Vec::new();
-        let tls12_suites: Vec<CipherSuite> = CipherSuite::known_tls12().collect();
-        let tls13_suites: Vec<CipherSuite> = CipherSuite::known_tls13().collect();
+        let candidates: Vec<CipherSuite> = CipherSuite::probed_tls12().collect();
         let all_groups: Vec<NamedGroup> = NamedGroup::known().collect();
+        let legacy = [
+            TlsVersion::SSL3,
+            TlsVersion::TLS10,
+            TlsVersion::TLS11,
+            TlsVersion::TLS12,
+        ];
+        let (legacy_results, curves, tls13) = std::thread::scope(|scope| {
+            let handles: Vec<_> = legacy
+                .iter()
+                .map(|version| {
+                    let (candidates, all_groups) = (&candidates, &all_groups);
+                    scope.spawn(move || {
+                        self.enumerate_version(slots, target, *version, candidates, all_groups)
+                    })
+                })
+                .collect();
+            let curves = scope.spawn(|| self.enumerate_curves(slots, target, &all_groups));
+            let tls13 = scope.spawn(|| self.enumerate_tls13(slots, target, &all_groups));
+            let results: Vec<VersionResult> = handles
+                .into_iter()
+                .zip(legacy)
+                .map(|(handle, version)| joined(handle, &format!("{version}")))
+                .collect();
+            (
+                results,
+                joined(curves, "TLS 1.2 curves"),
+                joined(tls13, "TLSv1.3"),
+            )
+        });
+
+        let mut certificates = Vec::new();
+        for (version, result) in legacy.iter().zip(legacy_results) {
+            found.incomplete.extend(result.incomplete);
+            for bits in result.dh_bits {
+                if !found.dh_bits.contains(&bits) {
+                    found.dh_bits.push(bits);
+                }
+            }
+            for group in result.groups {
+                push_unique(&mut found.groups, Some(group));
+            }
+            if !result.offered {
+                continue;
+            }
+            found.versions.push(*version);
+            if !result.certificates.is_empty() {
+                // The highest version's chain wins (versions ascend).
+                certificates = result.certificates;
+            }
+            for suite in &result.suites {
+                if !found.tls12_suites.contains(suite) {
+                    found.tls12_suites.push(*suite);
+                }
+            }
+            found.suites_by_version.push(VersionSuites {
+                version: *version,
+                suites: result.suites,
+            });
+        }
+        found.incomplete.extend(tls13.incomplete);
+        if tls13.offered {
+            found.versions.push(TlsVersion::TLS13);
+            found.tls13_suites = tls13.suites.clone();
+            found.suites_by_version.push(VersionSuites {
+                version: TlsVersion::TLS13,
+                suites: tls13.suites,
+            });
+        }
+        // Curves count only where the server speaks a version that uses them.
+        if found.versions.iter().any(|v| *v <= TlsVersion::TLS12) {
+            found.incomplete.extend(curves.incomplete);
+            for group in curves.groups {
+                push_unique(&mut found.groups, Some(group));
+            }
+        }
+        for group in tls13.groups {
+            push_unique(&mut found.groups, Some(group));
+        }
+        (found, certificates)
+    }
+
+    fn hello(
+        &self,
+        target: &Target,
+        version: TlsVersion,
+        suites: &[CipherSuite],
+        groups: &[NamedGroup],
+    ) -> ClientHello {
+        ClientHello {
+            version,
+            suites: suites.to_vec(),
+            groups: groups.to_vec(),
+            server_name: target.name.clone(),
+        }
+    }
+
+    /// One version up to TLS 1.2: whether the server answers it, and every
+    /// candidate suite it selects with it.
+    fn enumerate_version(
+        &self,
+        slots: &Slots,
+        target: &Target,
+        version: TlsVersion,
+        candidates: &[CipherSuite],
+        groups: &[NamedGroup],
+    ) -> VersionResult {
+        let mut result = VersionResult::default();
+        // Everything at once: does the server speak this version at all?
+        let hello = self.hello(target, version, candidates, groups);
+        let first = match self.attempt_in(slots, target, &hello) {
+            Ok(flight) => flight,
+            Err(reason) => {
+                result.incomplete.push(format!(
+                    "{version}: not probed ({} code points): {reason}",
+                    candidates.len()
+                ));
+                return result;
+            }
+        };
+        let Some(hello) = first.hello.as_ref().filter(|h| h.version == version) else {
+            return result; // refused, or answered with another version
+        };
+        result.offered = true;
+        result.certificates = first.certificates.clone();
+        let first_suite = hello.suite;
+        if !candidates.contains(&first_suite) {
+            result.incomplete.push(format!(
+                "{version} suites: {} code points not probed: the server selected {first_suite}, which was not offered",
+                candidates.len()
+            ));
+            return result;
+        }
+        result.record(first_suite, &first);
+        let remaining: Vec<CipherSuite> = candidates
+            .iter()
+            .copied()
+            .filter(|suite| *suite != first_suite)
+            .collect();
+        let batches = in_parallel(remaining.chunks(SUITE_BATCH), |batch| {
+            let mut part = VersionResult::default();
+            let stopped = drain(batch, |offer| {
+                match self.attempt_in(slots, target, &self.hello(target, version, offer, groups)) {
+                    Ok(flight) => match &flight.hello {
+                        Some(h) if h.version == version && offer.contains(&h.suite) => {
+                            part.record(h.suite, &flight);
+                            Step::Selected(h.suite)
+                        }
+                        Some(h) if h.version != version => {
+                            Step::Stop(format!("the server answered {} instead", h.version))
+                        }
+                        Some(h) => Step::Stop(format!(
+                            "the server selected {}, which was not offered",
+                            h.suite
+                        )),
+                        None => Step::Refused,
+                    },
+                    Err(reason) => Step::Stop(reason),
+                }
+            });
+            if let Some((left, reason)) = stopped {
+                part.incomplete.push(format!(
+                    "{version} suites: {} code points of 0x{:04x}-0x{:04x} not probed: {reason}",
+                    left.len(),
+                    left.iter().map(|s| s.0).min().unwrap_or_default(),
+                    left.iter().map(|s| s.0).max().unwrap_or_default(),
+                ));
+            }
+            part
+        });
+        for batch in batches {
+            result.merge(batch);
+        }
+        result
+    }
+
+    /// TLS 1.2 ECDHE curves: every ECDHE code point offered with one subset
+    /// of the curves at a time, until the server refuses.
+    fn enumerate_curves(
+        &self,
+        slots: &Slots,
+        target: &Target,
+        all_groups: &[NamedGroup],
+    ) -> VersionResult {
+        let ecdhe: Vec<CipherSuite> = CipherSuite::probed_tls12()
+            .filter(|suite| suite.key_exchange() == Some(KeyExchange::Ecdhe))
+            .collect();
         let curves: Vec<NamedGroup> = all_groups
             .iter()
             .copied()
             .filter(|group| !group.is_finite_field())
             .collect();
-        let hello = |version, suites: &[CipherSuite], groups: &[NamedGroup]| ClientHello {
-            version,
-            suites: suites.to_vec(),
-            groups: groups.to_vec(),
-            server_name: target.name.clone(),
-        };
-
-        for version in [TlsVersion::TLS10, TlsVersion::TLS11, TlsVersion::TLS12] {
-            match self.attempt(target, &hello(version, &tls12_suites, &all_groups)) {
-                Ok(flight) => {
-                    if flight.hello.as_ref().is_some_and(|h| h.version == version) {
-                        found.versions.push(version);
+        let mut result = VersionResult::default();
+        let parts = in_parallel(curves.chunks(GROUP_BATCH), |chunk| {
+            let mut part = VersionResult::default();
+            let stopped = drain(chunk, |offer| {
+                let hello = self.hello(target, TlsVersion::TLS12, &ecdhe, offer);
+                match self.attempt_in(slots, target, &hello) {
+                    Ok(ServerFlight {
+                        ecdhe_group: Some(group),
+                        ..
+                    }) if offer.contains(&group) => {
+                        part.groups.push(group);
+                        Step::Selected(group)
                     }
-                    if certificates.is_empty() {
-                        certificates = flight.certificates;
-                    }
+                    Ok(_) => Step::Refused,
+                    Err(reason) => Step::Stop(reason),
                 }
-                Err(reason) => found.incomplete.push(format!("{version}: {reason}")),
+            });
+            if let Some((left, reason)) = stopped {
+                part.incomplete.push(format!(
+                    "TLS 1.2 curves: {} not probed: {reason}",
+                    names(&left)
+                ));
             }
+            part
+        });
+        for part in parts {
+            result.merge(part);
         }
-        match self.attempt(
-            target,
-            &hello(TlsVersion::TLS13, &tls13_suites, &all_groups),
-        ) {
+        result
+    }
+
+    /// TLS 1.3: whether the server answers it, its suites and groups (from
+    /// HelloRetryRequests, since no key share is sent).
+    fn enumerate_tls13(
+        &self,
+        slots: &Slots,
+        target: &Target,
+        all_groups: &[NamedGroup],
+    ) -> VersionResult {
+        let mut result = VersionResult::default();
+        let tls13_suites: Vec<CipherSuite> = CipherSuite::known_tls13().collect();
+        let version = TlsVersion::TLS13;
+        let hello = self.hello(target, version, &tls13_suites, all_groups);
+        match self.attempt_in(slots, target, &hello) {
             Ok(flight) => {
-                if flight.hello.is_some_and(|h| h.version == TlsVersion::TLS13) {
-                    found.versions.push(TlsVersion::TLS13);
+                if flight.hello.is_some_and(|h| h.version == version) {
+                    result.offered = true;
                 }
             }
-            Err(reason) => found.incomplete.push(format!("TLSv1.3: {reason}")),
+            Err(reason) => result.incomplete.push(format!("TLSv1.3: {reason}")),
         }
-
-        // Suites: offer everything not yet found until the server refuses.
-        if let Some(top) = found
-            .versions
-            .iter()
-            .copied()
-            .filter(|v| *v <= TlsVersion::TLS12)
-            .max()
-        {
-            let mut remaining = tls12_suites.clone();
-            while !remaining.is_empty() {
-                match self.attempt(target, &hello(top, &remaining, &all_groups)) {
-                    Ok(flight) => match flight.hello {
-                        Some(h) if remaining.contains(&h.suite) => {
-                            remaining.retain(|suite| *suite != h.suite);
-                            found.tls12_suites.push(h.suite);
-                            push_unique(&mut found.groups, flight.ecdhe_group);
-                            if let Some(bits) = flight.dh_bits
-                                && !found.dh_bits.contains(&bits)
-                            {
-                                found.dh_bits.push(bits);
+        if !result.offered {
+            return result;
+        }
+        let (suites, groups) = std::thread::scope(|scope| {
+            let suites = scope.spawn(|| {
+                let mut part = VersionResult::default();
+                let stopped = drain(&tls13_suites, |offer| {
+                    let hello = self.hello(target, version, offer, all_groups);
+                    match self.attempt_in(slots, target, &hello) {
+                        Ok(flight) => match flight.hello {
+                            Some(h) if h.version == version && offer.contains(&h.suite) => {
+                                part.suites.push(h.suite);
+                                Step::Selected(h.suite)
                             }
-                        }
-                        Some(h) => {
-                            found
-                                .incomplete
-                                .push(format!("server selected {} which was not offered", h.suite));
-                            break;
-                        }
-                        None => break,
-                    },
-                    Err(reason) => {
-                        found.incomplete.push(format!("TLS 1.2 suites: {reason}"));
-                        break;
+                            _ => Step::Refused,
+                        },
+                        Err(reason) => Step::Stop(reason),
                     }
+                });
+                if let Some((left, reason)) = stopped {
+                    part.incomplete.push(format!(
+                        "TLSv1.3 suites: {} not probed: {reason}",
+                        names(&left)
+                    ));
                 }
+                part
+            });
+            let groups = in_parallel(all_groups.chunks(GROUP_BATCH), |chunk| {
+                let mut part = VersionResult::default();
+                let stopped = drain(chunk, |offer| {
+                    let hello = self.hello(target, version, &tls13_suites, offer);
+                    match self.attempt_in(slots, target, &hello) {
+                        Ok(flight) => match flight.hello.and_then(|h| h.group) {
+                            Some(group) if offer.contains(&group) => {
+                                part.groups.push(group);
+                                Step::Selected(group)
+                            }
+                            _ => Step::Refused,
+                        },
+                        Err(reason) => Step::Stop(reason),
+                    }
+                });
+                if let Some((left, reason)) = stopped {
+                    part.incomplete.push(format!(
+                        "TLSv1.3 groups: {} not probed: {reason}",
+                        names(&left)
+                    ));
+                }
+                part
+            });
+            (joined(suites, "TLSv1.3 suites"), groups)
+        });
+        result.merge(suites);
+        for part in groups {
+            result.merge(part);
+        }
+        result
+    }
+}
+
+/// The most code points offered in one enumeration ClientHello: the
+/// candidates of a version are split into batches of this size, probed side
+/// by side (testssl.sh offers at most 128).
+const SUITE_BATCH: usize = 48;
+
+/// Groups are probed in batches of this size, side by side.
+const GROUP_BATCH: usize = 4;
+
+/// How many enumeration connections a [`Prober`] opens at once by default:
+/// on loopback 4 is as fast as more (the work is CPU-bound on both ends),
+/// and it stays below common per-client connection limits of MTAs.
+pub const DEFAULT_PARALLEL: usize = 4;
+
+/// A counting semaphore for connection slots.
+struct Slots {
+    free: Mutex<usize>,
+    freed: Condvar,
+}
+
+impl Slots {
+    fn new(limit: usize) -> Slots {
+        Slots {
+            free: Mutex::new(limit.max(1)),
+            freed: Condvar::new(),
+        }
+    }
+
+    fn acquire(&self) -> SlotGuard<'_> {
+        let mut free = self.free.lock().unwrap_or_else(PoisonError::into_inner);
+        while *free == 0 {
+            free = self
+                .freed
+                .wait(free)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        *free -= 1;
+        SlotGuard { slots: self }
+    }
+}
+
+struct SlotGuard<'a> {
+    slots: &'a Slots,
+}
+
+impl Drop for SlotGuard<'_> {
+    fn drop(&mut self) {
+        let mut free = self
+            .slots
+            .free
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        *free += 1;
+        self.slots.freed.notify_one();
+    }
+}
+
+/// What one offer of a shrinking list gave.
+enum Step<T> {
+    /// The server selected this item (it is removed from the list).
+    Selected(T),
+    /// The server refused: nothing more in the list is accepted.
+    Refused,
+    /// The probe could not be completed, for this reason.
+    Stop(String),
+}
+
+/// Offers `items` until the server refuses, removing what it selects
+/// (testssl.sh's method). Returns what was left and why, if it stopped
+/// before a refusal.
+fn drain<T: Copy + PartialEq>(
+    items: &[T],
+    mut offer: impl FnMut(&[T]) -> Step<T>,
+) -> Option<(Vec<T>, String)> {
+    let mut remaining = items.to_vec();
+    while !remaining.is_empty() {
+        match offer(&remaining) {
+            Step::Selected(item) if remaining.contains(&item) => {
+                remaining.retain(|other| *other != item);
             }
-            // Curves for ECDHE, when the server has an ECDHE suite.
-            let ecdhe: Vec<CipherSuite> = found
-                .tls12_suites
-                .iter()
-                .copied()
-                .filter(|suite| {
-                    suite
-                        .name()
-                        .is_some_and(|name| name.starts_with("TLS_ECDHE_"))
-                })
-                .collect();
-            if !ecdhe.is_empty() {
-                let mut remaining: Vec<NamedGroup> = curves.clone();
-                while !remaining.is_empty() {
-                    match self.attempt(target, &hello(top, &ecdhe, &remaining)) {
-                        Ok(ServerFlight {
-                            ecdhe_group: Some(group),
-                            ..
-                        }) if remaining.contains(&group) => {
-                            remaining.retain(|g| *g != group);
-                            push_unique(&mut found.groups, Some(group));
-                        }
-                        Ok(_) => break,
-                        Err(reason) => {
-                            found.incomplete.push(format!("TLS 1.2 curves: {reason}"));
-                            break;
-                        }
-                    }
-                }
+            Step::Selected(_) => {
+                return Some((
+                    remaining,
+                    "the server selected what was not offered".to_owned(),
+                ));
+            }
+            Step::Refused => return None,
+            Step::Stop(reason) => return Some((remaining, reason)),
+        }
+    }
+    None
+}
+
+/// Runs `work` on every chunk in its own thread; results in chunk order.
+fn in_parallel<'a, T: Sync + 'a, R: Send + Default>(
+    chunks: impl Iterator<Item = &'a [T]>,
+    work: impl Fn(&'a [T]) -> R + Sync,
+) -> Vec<R> {
+    let work = &work;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = chunks
+            .map(|chunk| scope.spawn(move || work(chunk)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|handle| handle.join().unwrap_or_default())
+            .collect()
+    })
+}
+
+fn joined(handle: std::thread::ScopedJoinHandle<'_, VersionResult>, what: &str) -> VersionResult {
+    handle.join().unwrap_or_else(|_| VersionResult {
+        incomplete: vec![format!("{what}: the probe thread failed")],
+        ..VersionResult::default()
+    })
+}
+
+fn names<T: std::fmt::Display>(items: &[T]) -> String {
+    items
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// What the probes of one version (or one batch of it) found.
+#[derive(Debug, Default)]
+struct VersionResult {
+    offered: bool,
+    suites: Vec<CipherSuite>,
+    groups: Vec<NamedGroup>,
+    dh_bits: Vec<u32>,
+    certificates: Vec<Vec<u8>>,
+    incomplete: Vec<String>,
+}
+
+impl VersionResult {
+    fn record(&mut self, suite: CipherSuite, flight: &ServerFlight) {
+        self.suites.push(suite);
+        push_unique(&mut self.groups, flight.ecdhe_group);
+        if let Some(bits) = flight.dh_bits
+            && !self.dh_bits.contains(&bits)
+        {
+            self.dh_bits.push(bits);
+        }
+    }
+
+    /// Adds what a part (a batch) found.
+    fn merge(&mut self, part: VersionResult) {
+        self.suites.extend(part.suites);
+        self.incomplete.extend(part.incomplete);
+        for bits in part.dh_bits {
+            if !self.dh_bits.contains(&bits) {
+                self.dh_bits.push(bits);
             }
         }
-        if found.versions.contains(&TlsVersion::TLS13) {
-            let mut remaining = tls13_suites;
-            while !remaining.is_empty() {
-                match self.attempt(target, &hello(TlsVersion::TLS13, &remaining, &all_groups)) {
-                    Ok(flight) => match flight.hello {
-                        Some(h)
-                            if h.version == TlsVersion::TLS13 && remaining.contains(&h.suite) =>
-                        {
-                            remaining.retain(|suite| *suite != h.suite);
-                            found.tls13_suites.push(h.suite);
-                        }
-                        _ => break,
-                    },
-                    Err(reason) => {
-                        found.incomplete.push(format!("TLS 1.3 suites: {reason}"));
-                        break;
-                    }
-                }
-            }
-            let suites: Vec<CipherSuite> = CipherSuite::known_tls13().collect();
-            let mut remaining = all_groups;
-            while !remaining.is_empty() {
-                match self.attempt(target, &hello(TlsVersion::TLS13, &suites, &remaining)) {
-                    Ok(flight) => match flight.hello.and_then(|h| h.group) {
-                        Some(group) if remaining.contains(&group) => {
-                            remaining.retain(|g| *g != group);
-                            push_unique(&mut found.groups, Some(group));
-                        }
-                        _ => break,
-                    },
-                    Err(reason) => {
-                        found.incomplete.push(format!("TLS 1.3 groups: {reason}"));
-                        break;
-                    }
-                }
-            }
+        for group in part.groups {
+            push_unique(&mut self.groups, Some(group));
         }
-        (found, certificates)
     }
 }
 

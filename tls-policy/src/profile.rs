@@ -66,6 +66,19 @@ pub struct Profile {
     pub dane: Option<Rule>,
     /// How options the server offers beyond the profile are reported.
     pub offered: Option<OfferedRule>,
+    /// Versions whose mere offer fails, at any priority (SSLv3).
+    pub never_offered: Option<NeverOffered>,
+}
+
+/// Protocol versions a server must not offer at all: offering one fails the
+/// verdict whatever `offered.severity` says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NeverOffered {
+    /// The requirement id.
+    pub requirement: String,
+    /// The versions.
+    pub versions: Vec<TlsVersion>,
 }
 
 /// A rule without parameters: only where it comes from.
@@ -292,6 +305,13 @@ impl Profile {
     /// accepts any certificate and only reports what validation said).
     pub fn requires_valid_chain(&self) -> bool {
         self.chain.is_some()
+    }
+
+    /// Whether offering `version` at all fails the verdict.
+    pub fn forbids_offering(&self, version: TlsVersion) -> bool {
+        self.never_offered
+            .as_ref()
+            .is_some_and(|rule| rule.versions.contains(&version))
     }
 
     /// Whether the certificate must carry the expected name.

@@ -10,8 +10,11 @@ use std::time::SystemTime;
 use serde::Serialize;
 
 use crate::date::{rfc3339, unix_seconds};
-use crate::names::{CipherSuite, NamedGroup};
-use crate::observation::{Check, DaneState, Handshake, Observation, PublicKey, Transport};
+use crate::names::{CipherSuite, NamedGroup, SuiteStrength};
+use crate::observation::{
+    Check, DaneState, Enumeration, Handshake, Observation, OfferForwardSecrecy, PublicKey,
+    Transport,
+};
 use crate::profile::{AllowList, Allowance, Profile, Severity};
 
 /// The outcome of one finding.
@@ -333,13 +336,33 @@ impl Profile {
             findings.push(&rule.requirement, "dane.tlsa", outcome, observed);
         }
 
+        if let (Some(rule), Some(enumeration)) = (&self.never_offered, &observation.enumeration) {
+            for version in &enumeration.versions {
+                if rule.versions.contains(version) {
+                    let suites = enumeration.suites_for(*version);
+                    findings.push(
+                        &rule.requirement,
+                        "offered.version",
+                        Outcome::Fail,
+                        format!(
+                            "{version} offered ({} suite(s), for example {})",
+                            suites.len(),
+                            suites
+                                .first()
+                                .map_or_else(|| "none found".to_owned(), ToString::to_string)
+                        ),
+                    );
+                }
+            }
+        }
+
         if let (Some(rule), Some(enumeration)) = (&self.offered, &observation.enumeration) {
             let outcome = match rule.severity {
                 Severity::Informational => Outcome::Informational,
                 Severity::Fail => Outcome::Fail,
             };
             for version in &enumeration.versions {
-                if !self.permits_version(*version, time) {
+                if !self.permits_version(*version, time) && !self.forbids_offering(*version) {
                     findings.push(
                         &rule.requirement,
                         "offered.version",
@@ -348,13 +371,21 @@ impl Profile {
                     );
                 }
             }
+            // Every suite the server accepted, named by the IANA registry
+            // or not: one not on the allow list is a finding, with the
+            // versions it was accepted with.
             for suite in enumeration.suites() {
                 if !self.permits_suite(suite, time) {
+                    let versions: Vec<String> = enumeration
+                        .versions_of(suite)
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect();
                     findings.push(
                         &rule.requirement,
                         "offered.suite",
                         outcome,
-                        format!("{suite} offered"),
+                        with_versions(format!("{suite} offered"), &versions),
                     );
                 }
             }
@@ -380,6 +411,7 @@ impl Profile {
                     }
                 }
             }
+            offer_facts(&mut findings, &rule.requirement, enumeration);
         }
 
         let conforms = findings
@@ -393,6 +425,76 @@ impl Profile {
             conforms,
             findings: findings.list,
         }
+    }
+}
+
+/// Facts about the whole offer, as testssl.sh reports them: forward secrecy
+/// of every suite, the weakest and the strongest suite. Informational: the
+/// rules on each suite are judged above.
+fn offer_facts(findings: &mut Findings<'_>, requirement: &str, enumeration: &Enumeration) {
+    if let Some(secrecy) = enumeration.forward_secrecy() {
+        let without: Vec<String> = enumeration
+            .suites()
+            .filter(|suite| !suite.forward_secret())
+            .map(|suite| suite.to_string())
+            .collect();
+        let observed = match secrecy {
+            OfferForwardSecrecy::All => "every offered suite is forward secret".to_owned(),
+            OfferForwardSecrecy::None => "no offered suite is forward secret".to_owned(),
+            OfferForwardSecrecy::Some => format!(
+                "some offered suites are forward secret; not: {}",
+                without.join(", ")
+            ),
+        };
+        findings.push(
+            requirement,
+            "offer.forward-secrecy",
+            Outcome::Informational,
+            observed,
+        );
+    }
+    for (check, suite) in [
+        ("offer.weakest-suite", enumeration.weakest_suite()),
+        ("offer.strongest-suite", enumeration.strongest_suite()),
+    ] {
+        if let Some(suite) = suite {
+            let versions: Vec<String> = enumeration
+                .versions_of(suite)
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            findings.push(
+                requirement,
+                check,
+                Outcome::Informational,
+                format!(
+                    "{suite} ({})",
+                    std::iter::once(strength_word(suite.strength()).to_owned())
+                        .chain(versions)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            );
+        }
+    }
+}
+
+/// `text (TLSv1.0, TLSv1.2)`, or `text` alone when the observation has no
+/// per-version lists (stored before they existed).
+fn with_versions(text: String, versions: &[String]) -> String {
+    if versions.is_empty() {
+        text
+    } else {
+        format!("{text} ({})", versions.join(", "))
+    }
+}
+
+fn strength_word(strength: SuiteStrength) -> &'static str {
+    match strength {
+        SuiteStrength::Insecure => "insecure",
+        SuiteStrength::Weak => "weak",
+        SuiteStrength::Medium => "medium",
+        SuiteStrength::Strong => "strong",
     }
 }
 

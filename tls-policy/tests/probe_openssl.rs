@@ -32,7 +32,7 @@ fn informational(report: &Report) -> Vec<String> {
     report
         .findings
         .iter()
-        .filter(|f| f.outcome == Outcome::Informational)
+        .filter(|f| f.outcome == Outcome::Informational && f.check.starts_with("offered."))
         .map(|f| f.observed.clone())
         .collect()
 }
@@ -87,7 +87,7 @@ fn openssl_tls13_only_p256_server_conforms_and_x25519_is_informational() {
     let info = informational(&report);
     assert!(info.contains(&"x25519 offered".to_owned()), "{info:?}");
     assert!(
-        info.contains(&"TLS_CHACHA20_POLY1305_SHA256 offered".to_owned()),
+        info.contains(&"TLS_CHACHA20_POLY1305_SHA256 offered (TLSv1.3)".to_owned()),
         "{info:?}"
     );
 }
@@ -164,7 +164,10 @@ fn openssl_static_rsa_only_server_fails_and_the_suite_is_named() {
         observed.ends_with("server offers only TLS_RSA_WITH_AES_128_CBC_SHA"),
         "{observed}"
     );
-    assert!(informational(&report).contains(&"TLS_RSA_WITH_AES_128_CBC_SHA offered".to_owned()));
+    assert!(
+        informational(&report)
+            .contains(&"TLS_RSA_WITH_AES_128_CBC_SHA offered (TLSv1.2)".to_owned())
+    );
 }
 
 #[test]
@@ -304,11 +307,40 @@ fn openssl_old_versions_and_static_rsa_offered_at_low_priority_are_informational
     for expected in [
         "TLSv1.0 offered",
         "TLSv1.1 offered",
-        "TLS_RSA_WITH_AES_128_CBC_SHA offered",
-        "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA offered",
+        "TLS_RSA_WITH_AES_128_CBC_SHA offered (TLSv1.0, TLSv1.1, TLSv1.2)",
+        "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA offered (TLSv1.0, TLSv1.1, TLSv1.2)",
     ] {
         assert!(info.contains(&expected.to_owned()), "{expected}: {info:?}");
     }
+    // Each version's own suite list, not only the highest one's.
+    let sorted = |version: TlsVersion| {
+        let mut suites: Vec<String> = enumeration
+            .suites_for(version)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        suites.sort();
+        suites
+    };
+    let cbc = [
+        "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA",
+        "TLS_RSA_WITH_AES_128_CBC_SHA",
+    ];
+    assert_eq!(sorted(TlsVersion::TLS10), cbc);
+    assert_eq!(sorted(TlsVersion::TLS11), cbc);
+    assert_eq!(
+        sorted(TlsVersion::TLS12),
+        [
+            "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA",
+            "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+            "TLS_RSA_WITH_AES_128_CBC_SHA",
+        ]
+    );
+    assert!(
+        enumeration.incomplete.is_empty(),
+        "{:?}",
+        enumeration.incomplete
+    );
 }
 
 #[test]

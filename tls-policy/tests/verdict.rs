@@ -4,8 +4,9 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tls_policy::{
-    CertificateSignature, CertificateSummary, Check, DaneState, Enumeration, Handshake, Negotiated,
-    Observation, Outcome, Profile, PublicKey, Report, Transport, Validation,
+    CertificateSignature, CertificateSummary, Check, CipherSuite, DaneState, Enumeration,
+    Handshake, Negotiated, Observation, OfferForwardSecrecy, Outcome, Profile, PublicKey, Report,
+    TlsVersion, Transport, Validation, VersionSuites,
 };
 
 /// 2026-11-22T12:00:00Z
@@ -66,6 +67,7 @@ fn compliant() -> Observation {
             groups: vec!["secp256r1".parse().unwrap()],
             dh_bits: vec![],
             incomplete: vec![],
+            ..Enumeration::default()
         }),
         dane: DaneState::NoRecords,
     }
@@ -350,7 +352,7 @@ fn weak_options_offered_are_informational_under_4_3_2() {
     let informational: Vec<_> = report
         .findings
         .iter()
-        .filter(|f| f.outcome == Outcome::Informational)
+        .filter(|f| f.outcome == Outcome::Informational && f.check.starts_with("offered."))
         .map(|f| (f.requirement.as_str(), f.observed.as_str()))
         .collect();
     assert_eq!(
@@ -485,4 +487,212 @@ fn observations_round_trip_through_json_and_match_the_doc_example() {
         stored, observation,
         "tests/data/tls13-p256.json is stale:\n{json}"
     );
+}
+
+fn with_versions(observation: &mut Observation, lists: &[(&str, &[&str])]) {
+    let enumeration = observation.enumeration.as_mut().unwrap();
+    enumeration.versions.clear();
+    enumeration.tls12_suites.clear();
+    enumeration.tls13_suites.clear();
+    enumeration.suites_by_version.clear();
+    for (version, suites) in lists {
+        let version: TlsVersion = version.parse().unwrap();
+        let suites: Vec<CipherSuite> = suites.iter().map(|s| s.parse().unwrap()).collect();
+        enumeration.versions.push(version);
+        for suite in &suites {
+            let list = if version == TlsVersion::TLS13 {
+                &mut enumeration.tls13_suites
+            } else {
+                &mut enumeration.tls12_suites
+            };
+            if !list.contains(suite) {
+                list.push(*suite);
+            }
+        }
+        enumeration
+            .suites_by_version
+            .push(VersionSuites { version, suites });
+    }
+}
+
+fn finding<'a>(report: &'a Report, check: &str) -> Vec<(&'a str, Outcome, &'a str)> {
+    report
+        .findings
+        .iter()
+        .filter(|f| f.check == check)
+        .map(|f| (f.requirement.as_str(), f.outcome, f.observed.as_str()))
+        .collect()
+}
+
+#[test]
+fn sslv3_offered_at_all_fails_under_tr_02102_2_and_rfc_7568() {
+    let mut observation = compliant();
+    with_versions(
+        &mut observation,
+        &[
+            ("SSLv3", &["TLS_RSA_WITH_3DES_EDE_CBC_SHA"]),
+            ("TLSv1.2", &["TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384"]),
+            ("TLSv1.3", &["TLS_AES_256_GCM_SHA384"]),
+        ],
+    );
+    let report = bsi(&observation);
+    assert!(!report.conforms);
+    assert_eq!(
+        finding(&report, "offered.version"),
+        [(
+            "TR-02102-2 3.2 / RFC 7568",
+            Outcome::Fail,
+            "SSLv3 offered (1 suite(s), for example TLS_RSA_WITH_3DES_EDE_CBC_SHA)"
+        )]
+    );
+    // Its suite is judged like any other, with the version it came with.
+    assert!(
+        finding(&report, "offered.suite").contains(&(
+            "TR-03108 4.3.2",
+            Outcome::Informational,
+            "TLS_RSA_WITH_3DES_EDE_CBC_SHA offered (SSLv3)"
+        )),
+        "{report:#?}"
+    );
+    // The opportunistic profile has no such rule.
+    assert!(
+        Profile::opportunistic()
+            .evaluate(&observation, now())
+            .conforms
+    );
+}
+
+#[test]
+fn every_accepted_suite_is_judged_per_version_named_or_not() {
+    let mut observation = compliant();
+    with_versions(
+        &mut observation,
+        &[
+            (
+                "TLSv1.0",
+                &[
+                    "TLS_RSA_WITH_CAMELLIA_128_CBC_SHA",
+                    "TLS_RSA_WITH_AES_128_CBC_SHA",
+                ],
+            ),
+            (
+                "TLSv1.2",
+                &[
+                    "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+                    "TLS_ECDHE_ECDSA_WITH_ARIA_256_GCM_SHA384",
+                    "TLS_ECDHE_ECDSA_WITH_AES_256_CCM_8",
+                    "TLS_RSA_WITH_AES_128_CBC_SHA",
+                    "0xcc14",
+                ],
+            ),
+        ],
+    );
+    let report = bsi(&observation);
+    assert!(report.conforms, "{report:#?}");
+    let suites: Vec<&str> = finding(&report, "offered.suite")
+        .into_iter()
+        .map(|(requirement, outcome, observed)| {
+            assert_eq!(
+                (requirement, outcome),
+                ("TR-03108 4.3.2", Outcome::Informational)
+            );
+            observed
+        })
+        .collect();
+    assert_eq!(
+        suites,
+        [
+            "TLS_RSA_WITH_CAMELLIA_128_CBC_SHA offered (TLSv1.0)",
+            "TLS_RSA_WITH_AES_128_CBC_SHA offered (TLSv1.0, TLSv1.2)",
+            "TLS_ECDHE_ECDSA_WITH_ARIA_256_GCM_SHA384 offered (TLSv1.2)",
+            "TLS_ECDHE_ECDSA_WITH_AES_256_CCM_8 offered (TLSv1.2)",
+            "0xcc14 offered (TLSv1.2)",
+        ]
+    );
+    // A profile that fails on weak offers fails on each of them.
+    let mut strict = Profile::bsi_tr_03108();
+    strict.offered.as_mut().unwrap().severity = tls_policy::Severity::Fail;
+    let failed = strict.evaluate(&observation, now());
+    assert_eq!(
+        failed
+            .failures()
+            .filter(|f| f.check == "offered.suite")
+            .count(),
+        5
+    );
+}
+
+#[test]
+fn offer_facts_give_forward_secrecy_of_the_whole_offer_and_its_extremes() {
+    let mut observation = compliant();
+    let report = bsi(&observation);
+    assert_eq!(
+        finding(&report, "offer.forward-secrecy"),
+        [(
+            "TR-03108 4.3.2",
+            Outcome::Informational,
+            "every offered suite is forward secret"
+        )]
+    );
+    assert_eq!(
+        finding(&report, "offer.strongest-suite")[0].2,
+        "TLS_AES_256_GCM_SHA384 (strong, TLSv1.3)"
+    );
+
+    with_versions(
+        &mut observation,
+        &[
+            ("TLSv1.0", &["TLS_RSA_WITH_3DES_EDE_CBC_SHA"]),
+            (
+                "TLSv1.2",
+                &[
+                    "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+                    "TLS_DHE_RSA_WITH_CAMELLIA_256_CBC_SHA256",
+                    "TLS_RSA_WITH_AES_256_GCM_SHA384",
+                ],
+            ),
+        ],
+    );
+    let enumeration = observation.enumeration.as_ref().unwrap();
+    assert_eq!(
+        enumeration.forward_secrecy(),
+        Some(OfferForwardSecrecy::Some)
+    );
+    let report = bsi(&observation);
+    assert_eq!(
+        finding(&report, "offer.forward-secrecy")[0].2,
+        "some offered suites are forward secret; not: TLS_RSA_WITH_3DES_EDE_CBC_SHA, TLS_RSA_WITH_AES_256_GCM_SHA384"
+    );
+    assert_eq!(
+        finding(&report, "offer.weakest-suite")[0].2,
+        "TLS_RSA_WITH_3DES_EDE_CBC_SHA (weak, TLSv1.0)"
+    );
+    assert_eq!(
+        finding(&report, "offer.strongest-suite")[0].2,
+        "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 (strong, TLSv1.2)"
+    );
+
+    with_versions(
+        &mut observation,
+        &[(
+            "TLSv1.2",
+            &[
+                "TLS_RSA_WITH_AES_128_GCM_SHA256",
+                "TLS_RSA_WITH_NULL_SHA256",
+            ],
+        )],
+    );
+    let enumeration = observation.enumeration.as_ref().unwrap();
+    assert_eq!(
+        enumeration.forward_secrecy(),
+        Some(OfferForwardSecrecy::None)
+    );
+    assert_eq!(
+        enumeration.weakest_suite(),
+        Some("TLS_RSA_WITH_NULL_SHA256".parse().unwrap())
+    );
+    with_versions(&mut observation, &[]);
+    let enumeration = observation.enumeration.as_ref().unwrap();
+    assert_eq!(enumeration.forward_secrecy(), None);
+    assert!(finding(&bsi(&observation), "offer.forward-secrecy").is_empty());
 }

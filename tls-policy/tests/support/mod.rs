@@ -31,6 +31,9 @@ pub(crate) struct Setup {
     pub(crate) send_chain: bool,
     /// A self-signed certificate made by `openssl req -x509` instead of testkit's.
     pub(crate) self_signed: bool,
+    /// Load finite-field DH parameters (ffdhe3072), as Postfix does, so
+    /// DHE and anonymous DH suites can be selected.
+    pub(crate) dh_params: bool,
 }
 
 impl Default for Setup {
@@ -45,6 +48,7 @@ impl Default for Setup {
             groups: None,
             send_chain: true,
             self_signed: false,
+            dh_params: false,
         }
     }
 }
@@ -135,6 +139,22 @@ impl Server {
             .stderr(Stdio::piped());
         if let Some(ciphers) = setup.ciphers {
             command.args(["--ciphers", ciphers]);
+        }
+        if setup.dh_params {
+            openssl(
+                dir.path(),
+                &[
+                    "genpkey",
+                    "-genparam",
+                    "-algorithm",
+                    "DH",
+                    "-pkeyopt",
+                    "group:ffdhe3072",
+                    "-out",
+                    "dh.pem",
+                ],
+            );
+            command.arg("--dh-params").arg(dir.path().join("dh.pem"));
         }
         let mut child = command.spawn().expect("python3 runs");
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
