@@ -233,6 +233,18 @@ pub(crate) struct VerifyArgs {
     /// reported: seconds, or with a unit (`90m`, `2h`, `1d`). Default 1h.
     #[arg(long, value_name = "DURATION", value_parser = crate::args::parse_tolerance)]
     pub(crate) date_tolerance: Option<std::time::Duration>,
+
+    /// Certificate revocation lists (PEM or DER; repeatable), consulted for
+    /// every certificate of each signer's path.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) crl: Vec<PathBuf>,
+
+    /// Revocation checking: `require` (a certificate whose status no CRL or
+    /// responder knows makes the signature invalid), `prefer` (revoked is
+    /// invalid, unknown is reported as a warning), `off`. Default: `prefer`
+    /// when a --crl is given, `off` otherwise.
+    #[arg(long, value_name = "require|prefer|off")]
+    pub(crate) revocation: Option<smime_core::RevocationMode>,
 }
 
 #[derive(Debug, Args)]

@@ -4,11 +4,13 @@ use std::io::Read;
 use std::time::SystemTime;
 
 use serde_json::{Value, json};
+use smime_core::revocation::{CertificateStatus, StatusOutcome, StatusSource};
 use smime_core::{
     Certificate, Coverage, DecryptionIdentity, Encryptor, Pkcs12, PrivateKey, RsaKeyTransport,
     SignatureForm, SignatureStatus, Signer, Verdict as SmimeVerdict, Verification, Verifier,
     decrypt_message_stream,
 };
+use smime_core::{Crl, Revocation, RevocationMode};
 use zeroize::Zeroizing;
 
 use crate::args::{
@@ -106,6 +108,9 @@ fn verify(args: &VerifyArgs, output: &Output) -> Result<Verdict, Failure> {
     if let Some(at) = args.at {
         verifier = verifier.at(at);
     }
+    let revocation = revocation(args)?;
+    let mode = revocation.mode();
+    verifier = verifier.with_revocation(revocation);
     // A top-level multipart/signed streams through a temporary file; other
     // structures are verified in memory.
     let spooled = verifier
@@ -118,11 +123,18 @@ fn verify(args: &VerifyArgs, output: &Output) -> Result<Verdict, Failure> {
             .unwrap_or(smime_core::DEFAULT_DATE_TOLERANCE),
     );
     output.result(
-        || verification_text(report) + &findings_text(&findings),
+        || verification_text(report) + &findings_text(&findings) + &revocation_warning(report),
         || {
             let mut json = verification_json(report, now);
             if let Some(object) = json.as_object_mut() {
                 object.insert("findings".into(), findings_json(&findings));
+                object.insert(
+                    "revocation".into(),
+                    json!({
+                        "mode": mode.name(),
+                        "unknown": report.revocation_unknown(),
+                    }),
+                );
             }
             json
         },
@@ -142,6 +154,84 @@ fn verify(args: &VerifyArgs, output: &Output) -> Result<Verdict, Failure> {
             .map_err(|error| failure(&error))?;
     }
     Ok(verdict)
+}
+
+/// The revocation checks `--crl` and `--revocation` ask for.
+fn revocation(args: &VerifyArgs) -> Result<Revocation, Failure> {
+    let mut crls = Vec::new();
+    for path in &args.crl {
+        let input = std::fs::read(path).map_err(|error| Failure::input(display(path), &error))?;
+        crls.extend(
+            Crl::load(&input, &display(path))
+                .map_err(|error| Failure::input(display(path), &error))?,
+        );
+    }
+    let mode = args.revocation.unwrap_or(if crls.is_empty() {
+        RevocationMode::Off
+    } else {
+        RevocationMode::Prefer
+    });
+    Ok(Revocation::new(mode).with_crls(crls))
+}
+
+/// The warning line for a valid signature whose certificates' revocation
+/// status nobody knew (`--revocation prefer`).
+fn revocation_warning(report: &Verification) -> String {
+    if report.revocation_unknown() {
+        "warning revocation-unknown: the revocation status of a signer's certificate is unknown (no usable CRL or OCSP response)\n".to_owned()
+    } else {
+        String::new()
+    }
+}
+
+/// One certificate's revocation status for the JSON report, naming its
+/// source.
+fn revocation_json(status: &CertificateStatus) -> Value {
+    let source_json = |source: &StatusSource| {
+        let (this_update, next_update, cached) = match source {
+            StatusSource::Crl {
+                this_update,
+                next_update,
+                ..
+            } => (*this_update, *next_update, false),
+            StatusSource::Ocsp {
+                this_update,
+                next_update,
+                cached,
+                ..
+            } => (*this_update, *next_update, *cached),
+            _ => (SystemTime::UNIX_EPOCH, None, false),
+        };
+        json!({
+            "kind": source.kind(),
+            "origin": source.origin(),
+            "this_update": rfc3339::format(this_update),
+            "next_update": next_update.map(rfc3339::format),
+            "cached": cached,
+        })
+    };
+    let mut value = json!({ "subject": status.subject, "serial": status.serial });
+    let details = match &status.outcome {
+        StatusOutcome::Good { source } => {
+            json!({ "status": "good", "source": source_json(source) })
+        }
+        StatusOutcome::Revoked {
+            source,
+            time,
+            reason,
+        } => json!({
+            "status": "revoked",
+            "source": source_json(source),
+            "revoked_at": rfc3339::format(*time),
+            "reason": reason,
+        }),
+        StatusOutcome::Unknown { reasons } => json!({ "status": "unknown", "reasons": reasons }),
+        _ => json!({ "status": "unknown", "reasons": [] }),
+    };
+    if let (Some(object), Some(details)) = (value.as_object_mut(), details.as_object()) {
+        object.extend(details.clone());
+    }
+    value
 }
 
 /// Whether the header findings make the verdict "no": the reader is shown
@@ -239,6 +329,18 @@ fn verification_text(report: &Verification) -> String {
                 rfc3339::format(time)
             ));
         }
+        for status in &signer.revocation {
+            let outcome = match &status.outcome {
+                StatusOutcome::Good { source } => format!("good ({source})"),
+                StatusOutcome::Revoked { source, .. } => format!("REVOKED ({source})"),
+                StatusOutcome::Unknown { reasons } if reasons.is_empty() => {
+                    "unknown (no CRL or responder for it)".to_owned()
+                }
+                StatusOutcome::Unknown { reasons } => format!("unknown ({})", reasons.join("; ")),
+                _ => "unknown".to_owned(),
+            };
+            text.push_str(&format!("  revocation  {}: {outcome}\n", status.subject));
+        }
     }
     text
 }
@@ -265,6 +367,7 @@ fn verification_json(report: &Verification, now: SystemTime) -> Value {
             "scheme": signer.scheme.map(|s| s.to_string()),
             "signing_time": signer.signing_time.map(rfc3339::format),
             "capabilities": signer.capabilities.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "revocation": signer.revocation.iter().map(revocation_json).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
         "certificates": report.certificates().iter().map(|c| certificate_json(c, now)).collect::<Vec<_>>(),
     })

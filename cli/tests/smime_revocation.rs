@@ -1,0 +1,221 @@
+//! `mailgate smime verify --crl ... --revocation ...` (issue 19): mail
+//! signed by OpenSSL with testkit identities, CRLs made by `openssl ca`
+//! acting as the testkit CAs. A revoked signer is rejected in `require` and
+//! `prefer` mode, an unrevoked one passes, an unknown status is a failure
+//! in `require` and a warning in `prefer`; the JSON report names the source.
+
+// Test code: a failing helper is a failing test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use std::path::Path;
+use std::process::Output;
+
+use serde_json::Value;
+use testkit::{KeyKind, OpensslCa, pki};
+
+const BODY: &str = "Content-Type: text/plain\r\n\r\nRevocation test\r\n";
+
+struct Setup {
+    dir: tempfile::TempDir,
+    /// The intermediate run by OpenSSL: revoked@ revoked, good@ recorded valid.
+    intermediate: OpensslCa,
+}
+
+fn setup() -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let revoked = pki().smime("revoked@example.org", KeyKind::P256);
+    let good = pki().smime("good@example.org", KeyKind::Rsa2048);
+    revoked.write_to(dir.path(), "revoked").unwrap();
+    good.write_to(dir.path(), "good").unwrap();
+    std::fs::write(dir.path().join("root.pem"), pki().root().certificate_pem()).unwrap();
+    let intermediate = OpensslCa::new(pki().intermediate());
+    intermediate.revoke(&revoked.certificate_pem(), "keyCompromise");
+    intermediate.record_valid(&good.certificate_pem());
+    let root = OpensslCa::new(pki().root());
+    root.record_valid(&pki().intermediate().certificate_pem());
+    std::fs::write(dir.path().join("intermediate.crl"), intermediate.crl_der()).unwrap();
+    std::fs::write(dir.path().join("root.crl.pem"), root.crl_pem()).unwrap();
+    Setup { dir, intermediate }
+}
+
+impl Setup {
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Mail from `stem@example.org`, signed by OpenSSL with that identity.
+    fn signed_by(&self, stem: &str) -> Vec<u8> {
+        let address = format!("{stem}@example.org");
+        let cert = format!("{stem}.cert.pem");
+        let key = format!("{stem}.key.pem");
+        let chain = format!("{stem}.chain.pem");
+        common::run(
+            "openssl",
+            &[
+                "cms",
+                "-sign",
+                "-signer",
+                &cert,
+                "-inkey",
+                &key,
+                "-certfile",
+                &chain,
+                "-from",
+                &address,
+                "-to",
+                "bob@example.net",
+                "-subject",
+                "revocation",
+            ],
+            BODY.as_bytes(),
+            self.path(),
+        )
+    }
+
+    fn verify(&self, message: &[u8], extra: &[&str]) -> Output {
+        let mut args = vec!["--json", "smime", "verify", "--trust", "root.pem"];
+        args.extend_from_slice(extra);
+        common::mailgate_in(self.path(), &args, message, &[])
+    }
+}
+
+fn json(output: &Output) -> Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|error| {
+        panic!(
+            "{error}: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
+}
+
+const CRLS: [&str; 4] = ["--crl", "intermediate.crl", "--crl", "root.crl.pem"];
+
+#[test]
+fn openssl_crl_revoked_signer_is_rejected_in_require_and_prefer() {
+    let setup = setup();
+    let signed = setup.signed_by("revoked");
+    for mode in ["require", "prefer"] {
+        let mut args = CRLS.to_vec();
+        args.extend(["--revocation", mode]);
+        let output = setup.verify(&signed, &args);
+        assert_eq!(output.status.code(), Some(1), "{mode}");
+        let report = json(&output);
+        assert_eq!(report["verdict"], "invalid", "{mode}: {report}");
+        let signer = &report["signers"][0];
+        assert_eq!(signer["valid"], false);
+        assert!(
+            signer["status"].as_str().unwrap().contains("revoked"),
+            "{signer}"
+        );
+        let leaf = &signer["revocation"][0];
+        assert_eq!(leaf["status"], "revoked");
+        assert_eq!(leaf["reason"], "keyCompromise");
+        assert_eq!(leaf["source"]["kind"], "crl");
+        assert_eq!(leaf["source"]["origin"], "intermediate.crl");
+        assert_eq!(report["revocation"]["mode"], mode);
+    }
+    // Without --revocation, a --crl means prefer.
+    let output = setup.verify(&signed, &CRLS);
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(json(&output)["revocation"]["mode"], "prefer");
+}
+
+#[test]
+fn openssl_crl_unrevoked_signer_passes_and_names_the_sources() {
+    let setup = setup();
+    let signed = setup.signed_by("good");
+    let mut args = CRLS.to_vec();
+    args.extend(["--revocation", "require"]);
+    let output = setup.verify(&signed, &args);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    let report = json(&output);
+    assert_eq!(report["verdict"], "signed-by-from");
+    assert_eq!(report["revocation"]["unknown"], false);
+    let statuses = report["signers"][0]["revocation"].as_array().unwrap();
+    assert_eq!(statuses.len(), 2, "end entity and intermediate");
+    assert_eq!(statuses[0]["status"], "good");
+    assert_eq!(statuses[0]["source"]["origin"], "intermediate.crl");
+    assert_eq!(statuses[1]["status"], "good");
+    assert_eq!(statuses[1]["source"]["origin"], "root.crl.pem");
+    assert!(statuses[0]["source"]["next_update"].is_string());
+
+    // The text report says it too.
+    let mut args = vec!["smime", "verify", "--trust", "root.pem"];
+    args.extend(CRLS);
+    let text = common::ok(common::mailgate_in(setup.path(), &args, &signed, &[]));
+    let text = String::from_utf8_lossy(&text);
+    assert!(
+        text.contains("revocation") && text.contains("good (CRL intermediate.crl)"),
+        "{text}"
+    );
+}
+
+#[test]
+fn unknown_status_fails_require_and_warns_prefer() {
+    let setup = setup();
+    let signed = setup.signed_by("good");
+    // Only the root's CRL: the end entity's status is unknown.
+    let output = setup.verify(
+        &signed,
+        &["--crl", "root.crl.pem", "--revocation", "require"],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let report = json(&output);
+    assert_eq!(report["verdict"], "invalid");
+    assert_eq!(report["signers"][0]["revocation"][0]["status"], "unknown");
+
+    let output = setup.verify(
+        &signed,
+        &["--crl", "root.crl.pem", "--revocation", "prefer"],
+    );
+    assert_eq!(output.status.code(), Some(0));
+    let report = json(&output);
+    assert_eq!(report["verdict"], "signed-by-from");
+    assert_eq!(report["revocation"]["unknown"], true);
+
+    let output = common::mailgate_in(
+        setup.path(),
+        &[
+            "smime",
+            "verify",
+            "--trust",
+            "root.pem",
+            "--revocation",
+            "prefer",
+        ],
+        &signed,
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("warning revocation-unknown"));
+
+    // Off: nothing checked, nothing reported.
+    let output = setup.verify(&signed, &["--revocation", "off"]);
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(json(&output)["revocation"]["unknown"], false);
+}
+
+#[test]
+fn a_crl_file_that_is_not_a_crl_is_malformed_input() {
+    let setup = setup();
+    let signed = setup.signed_by("good");
+    let output = setup.verify(&signed, &["--crl", "root.pem"]);
+    assert_eq!(output.status.code(), Some(2));
+    let output = setup.verify(&signed, &["--revocation", "sometimes"]);
+    assert_eq!(output.status.code(), Some(2));
+    // The CA directory stays until here.
+    drop(setup.intermediate);
+}
