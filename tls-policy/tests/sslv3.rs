@@ -27,9 +27,11 @@ use tls_policy::{CipherSuite, Handshake, Outcome, Profile, Target, TlsVersion};
 /// The stub's suites in its order of preference.
 const STUB_SUITES: [u16; 3] = [0x000a, 0x0005, 0x002f];
 
-/// Starts the stub; returns its port and the (record version, client
-/// version) of every ClientHello it saw.
-fn sslv3_stub() -> (u16, Arc<Mutex<Vec<(u16, u16)>>>) {
+/// The (record version, client version) of every ClientHello the stub saw.
+type Seen = Arc<Mutex<Vec<(u16, u16)>>>;
+
+/// Starts the stub; returns its port and what it saw.
+fn sslv3_stub() -> (u16, Seen) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let seen = Arc::new(Mutex::new(Vec::new()));
