@@ -31,6 +31,9 @@
 //! unknown, with the reason recorded.
 
 pub(crate) mod crl;
+#[cfg(feature = "ocsp-http")]
+mod http;
+pub mod ocsp;
 
 use std::fmt;
 use std::sync::Arc;
@@ -44,6 +47,9 @@ use const_oid::db::rfc5912::{
 use spki::AlgorithmIdentifierOwned;
 
 pub use crl::Crl;
+#[cfg(feature = "ocsp-http")]
+pub use http::{HttpOcsp, HttpTransport};
+pub use ocsp::{OcspSource, OcspTransport, Responders};
 
 use crate::certificate::Certificate;
 use crate::digest::DigestAlgorithm;
