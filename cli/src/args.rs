@@ -239,10 +239,25 @@ pub(crate) struct VerifyArgs {
     #[arg(long, value_name = "FILE")]
     pub(crate) crl: Vec<PathBuf>,
 
+    /// Ask this OCSP responder (http://...) about every certificate of the
+    /// path that no CRL answered, instead of the responders the
+    /// certificates name.
+    #[arg(long, value_name = "URL")]
+    pub(crate) ocsp: Option<String>,
+
+    /// Ask the OCSP responders named in the certificates (authority
+    /// information access) about certificates no CRL answered.
+    #[arg(long)]
+    pub(crate) ocsp_aia: bool,
+
+    /// Seconds to wait for an OCSP responder.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    pub(crate) ocsp_timeout: u64,
+
     /// Revocation checking: `require` (a certificate whose status no CRL or
     /// responder knows makes the signature invalid), `prefer` (revoked is
     /// invalid, unknown is reported as a warning), `off`. Default: `prefer`
-    /// when a --crl is given, `off` otherwise.
+    /// when a --crl, --ocsp or --ocsp-aia is given, `off` otherwise.
     #[arg(long, value_name = "require|prefer|off")]
     pub(crate) revocation: Option<smime_core::RevocationMode>,
 }

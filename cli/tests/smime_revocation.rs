@@ -219,3 +219,75 @@ fn a_crl_file_that_is_not_a_crl_is_malformed_input() {
     // The CA directory stays until here.
     drop(setup.intermediate);
 }
+
+/// The root's CRL only (the intermediate's status), the leaf asked of the
+/// responder at `url`.
+fn ocsp_args<'a>(url: &'a str, mode: &'a str) -> Vec<&'a str> {
+    vec!["--crl", "root.crl.pem", "--ocsp", url, "--revocation", mode]
+}
+
+#[test]
+fn openssl_ocsp_revoked_signer_is_rejected_and_unrevoked_passes() {
+    let setup = setup();
+    let responder = setup.intermediate.ocsp_responder();
+    let url = responder.url();
+    let revoked = setup.signed_by("revoked");
+    for mode in ["require", "prefer"] {
+        let output = setup.verify(&revoked, &ocsp_args(&url, mode));
+        assert_eq!(output.status.code(), Some(1), "{mode}");
+        let report = json(&output);
+        assert_eq!(report["verdict"], "invalid");
+        let leaf = &report["signers"][0]["revocation"][0];
+        assert_eq!(leaf["status"], "revoked", "{leaf}");
+        assert_eq!(leaf["reason"], "keyCompromise");
+        assert_eq!(leaf["source"]["kind"], "ocsp");
+        assert_eq!(leaf["source"]["origin"], url.as_str());
+    }
+    let good = setup.signed_by("good");
+    let output = setup.verify(&good, &ocsp_args(&url, "require"));
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    let report = json(&output);
+    let statuses = &report["signers"][0]["revocation"];
+    assert_eq!(statuses[0]["status"], "good");
+    assert_eq!(statuses[0]["source"]["kind"], "ocsp");
+    assert_eq!(statuses[0]["source"]["cached"], false);
+    assert_eq!(statuses[1]["source"]["kind"], "crl");
+}
+
+#[test]
+fn ocsp_responder_down_is_a_finding_in_prefer_and_a_failure_in_require() {
+    let setup = setup();
+    let mut responder = setup.intermediate.ocsp_responder();
+    let url = responder.url();
+    // Down: the port was just served by the responder and is closed now.
+    responder.stop();
+    let good = setup.signed_by("good");
+    let output = setup.verify(&good, &ocsp_args(&url, "prefer"));
+    assert_eq!(output.status.code(), Some(0));
+    let report = json(&output);
+    assert_eq!(report["verdict"], "signed-by-from");
+    assert_eq!(report["revocation"]["unknown"], true);
+    let leaf = &report["signers"][0]["revocation"][0];
+    assert_eq!(leaf["status"], "unknown");
+    assert!(
+        leaf["reasons"][0].as_str().unwrap().contains(url.as_str()),
+        "{leaf}"
+    );
+
+    let output = setup.verify(&good, &ocsp_args(&url, "require"));
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(json(&output)["verdict"], "invalid");
+
+    // A revoked signer is still refused when the responder is down and the
+    // CRL knows.
+    let revoked = setup.signed_by("revoked");
+    let mut args = ocsp_args(&url, "prefer");
+    args.extend(["--crl", "intermediate.crl"]);
+    let output = setup.verify(&revoked, &args);
+    assert_eq!(output.status.code(), Some(1));
+}

@@ -4,7 +4,9 @@ use std::io::Read;
 use std::time::SystemTime;
 
 use serde_json::{Value, json};
-use smime_core::revocation::{CertificateStatus, StatusOutcome, StatusSource};
+use smime_core::revocation::{
+    CertificateStatus, HttpOcsp, Responders, StatusOutcome, StatusSource,
+};
 use smime_core::{
     Certificate, Coverage, DecryptionIdentity, Encryptor, Pkcs12, PrivateKey, RsaKeyTransport,
     SignatureForm, SignatureStatus, Signer, Verdict as SmimeVerdict, Verification, Verifier,
@@ -156,7 +158,8 @@ fn verify(args: &VerifyArgs, output: &Output) -> Result<Verdict, Failure> {
     Ok(verdict)
 }
 
-/// The revocation checks `--crl` and `--revocation` ask for.
+/// The revocation checks `--crl`, `--ocsp`, `--ocsp-aia` and
+/// `--revocation` ask for.
 fn revocation(args: &VerifyArgs) -> Result<Revocation, Failure> {
     let mut crls = Vec::new();
     for path in &args.crl {
@@ -166,12 +169,26 @@ fn revocation(args: &VerifyArgs) -> Result<Revocation, Failure> {
                 .map_err(|error| Failure::input(display(path), &error))?,
         );
     }
-    let mode = args.revocation.unwrap_or(if crls.is_empty() {
-        RevocationMode::Off
-    } else {
-        RevocationMode::Prefer
-    });
-    Ok(Revocation::new(mode).with_crls(crls))
+    let timeout = std::time::Duration::from_secs(args.ocsp_timeout);
+    let mut sources = Vec::new();
+    if let Some(url) = &args.ocsp {
+        sources.push(HttpOcsp::http(Responders::Fixed(url.clone()), timeout));
+    }
+    if args.ocsp_aia {
+        sources.push(HttpOcsp::http(Responders::FromCertificates, timeout));
+    }
+    let mode = args
+        .revocation
+        .unwrap_or(if crls.is_empty() && sources.is_empty() {
+            RevocationMode::Off
+        } else {
+            RevocationMode::Prefer
+        });
+    let mut revocation = Revocation::new(mode).with_crls(crls);
+    for source in sources {
+        revocation = revocation.with_source(std::sync::Arc::new(source));
+    }
+    Ok(revocation)
 }
 
 /// The warning line for a valid signature whose certificates' revocation
