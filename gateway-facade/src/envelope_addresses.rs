@@ -158,20 +158,26 @@ impl CanonicalEnvelope {
                 .iter()
                 .map(|r| mail_message::one_line(r))
                 .collect();
+            // An unusable sender gets no notice addressed to it; otherwise
+            // the rules of `notification` (outbound: internal senders only).
+            let address = gateway.notice_address(&self.envelope);
             let notification = Notice {
                 postmaster: gateway.postmaster(),
-                // An unusable sender gets no notice addressed to it.
                 sender: if self.refused_sender.is_some() {
                     gateway.postmaster()
                 } else {
-                    &self.envelope.sender
+                    address.to
                 },
                 subject: None,
                 recipients: &shown,
                 headline: "Not delivered",
                 reason: &reason,
                 template: None,
-                details: &[],
+                details: if self.refused_sender.is_some() {
+                    &[]
+                } else {
+                    &address.why
+                },
             }
             .render(now);
             refused_audit.push(json!({ "recipients": shown, "reason": reason }));

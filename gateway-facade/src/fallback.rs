@@ -61,6 +61,11 @@ pub fn generate_password(length: usize) -> Result<Zeroizing<String>, String> {
 ///
 /// The default, [`NotifySender`], writes it into a notification to the
 /// sender, who passes it on by phone; a host may send it by SMS instead.
+///
+/// The gateway asks a channel only for senders in the policy's
+/// `internal_domains`: for any other sender (the null sender included) a
+/// password fallback is refused before a password exists, so no channel
+/// ever hands a password to someone outside the organisation.
 pub trait PasswordChannel: Send + Sync {
     /// Hands on the password protecting the mail `subject` from `sender` to
     /// `recipients`. Returns a notification mail for the sender, if this

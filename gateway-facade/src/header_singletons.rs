@@ -44,15 +44,16 @@ impl Gateway {
         let recipients = envelope.recipients.clone();
         let disposition = match envelope.direction {
             Direction::Outbound => {
+                let address = self.notice_address(envelope);
                 let notification = Notice {
                     postmaster: self.postmaster(),
-                    sender: &envelope.sender,
+                    sender: address.to,
                     subject: parsed.subject(),
                     recipients: &recipients,
                     headline: "Not delivered",
                     reason: &reason,
                     template: None,
-                    details: &[],
+                    details: &address.why,
                 }
                 .render(now);
                 Disposition::Reject {

@@ -655,15 +655,16 @@ impl Gateway {
             }
         } else if outcome.has(Action::Block) {
             let reason = reason("refused by policy");
+            let address = self.notice_address(envelope);
             let notification = Notice {
                 postmaster: self.postmaster(),
-                sender: &envelope.sender,
+                sender: address.to,
                 subject: parsed.subject(),
                 recipients: &recipients,
                 headline: "Not delivered",
                 reason: &reason,
                 template: outcome.notify_template.as_deref(),
-                details: &[],
+                details: &address.why,
             }
             .render(now);
             Disposition::Reject {
@@ -691,15 +692,16 @@ impl Gateway {
     /// with a notification.
     pub(crate) fn malformed(&self, envelope: &Envelope, reason: &str, now: SystemTime) -> Outcome {
         let reason = format!("malformed message: {reason}");
+        let address = self.notice_address(envelope);
         let notification = Notice {
             postmaster: self.postmaster(),
-            sender: &envelope.sender,
+            sender: address.to,
             subject: None,
             recipients: &envelope.recipients,
             headline: "Not delivered",
             reason: &reason,
             template: None,
-            details: &[],
+            details: &address.why,
         }
         .render(now);
         Outcome {

@@ -1,8 +1,87 @@
 //! Mails the gateway writes itself: notifications to the sender.
+//!
+//! Whom a notice may go to is decided here, once for every kind (issue 16,
+//! red-team finding: the password of a password-protected delivery went to
+//! whatever envelope sender the mail named, so a sender outside the
+//! organisation received the key to mail it had no part in):
+//!
+//! - the **password** of a password-protected delivery goes only to a
+//!   sender in the policy's `internal_domains` (any spelling, subdomains
+//!   included; see the rule-engine README on why that fails closed). For
+//!   any other sender the fallback is refused, the mail is rejected, and
+//!   the reject notice goes to the postmaster (`Gateway::may_receive_password`);
+//! - a notice about **outbound** mail (rejected, refused, malformed) goes
+//!   to the sender only if it is internal, else to the postmaster: outbound
+//!   mail comes from the organisation, and a foreign sender on it is a
+//!   misconfigured application or a forgery, which the postmaster must see
+//!   and the named stranger must not (it would learn the recipients, the
+//!   subject and the policy's reason for mail it may never have sent);
+//! - a notice about **inbound** mail goes to its sender, as a delivery
+//!   status notification would: it repeats only what that sender sent (its
+//!   subject and recipients) and why it was refused;
+//! - the **null sender** (`<>`, bounces and notifications) never gets a
+//!   notice (RFC 5321 section 4.5.5: no loops); it goes to the postmaster.
+//!
+//! Hosts send a notice to the address in its `To:` field.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use rule_engine::Direction;
+
 use crate::certificates::hex;
+use crate::gateway::{Envelope, Gateway};
+
+/// Where a notice about a mail goes: the address for its `To:` field, and
+/// the paragraph that says why when that is the postmaster instead of the
+/// sender.
+pub(crate) struct NoticeAddress<'a> {
+    pub(crate) to: &'a str,
+    pub(crate) why: Vec<String>,
+}
+
+impl Gateway {
+    /// Whether the password of a password-protected delivery may go to
+    /// `sender` (a canonical address, `""` for the null sender): only to
+    /// a mailbox in the policy's `internal_domains`, whoever the channel
+    /// is ([`crate::PasswordChannel`] is never asked for another).
+    pub(crate) fn may_receive_password(&self, sender: &str) -> bool {
+        sender
+            .rsplit_once('@')
+            .is_some_and(|(_, domain)| self.is_internal_domain(domain))
+    }
+
+    /// Where a notice about the mail of `envelope` (canonical addresses)
+    /// goes: see the module documentation.
+    pub(crate) fn notice_address<'a>(&'a self, envelope: &'a Envelope) -> NoticeAddress<'a> {
+        let sender = envelope.sender.as_str();
+        if sender.is_empty() || sender == "<>" {
+            return NoticeAddress {
+                to: self.postmaster(),
+                why: vec![
+                    "The message had no sender address (a bounce or notification), so this \
+                     notice goes to the postmaster."
+                        .to_owned(),
+                ],
+            };
+        }
+        if envelope.direction == Direction::Outbound && !self.may_receive_password(sender) {
+            return NoticeAddress {
+                to: self.postmaster(),
+                why: vec![format!(
+                    "The envelope sender <{}> is not in the organisation's internal_domains: \
+                     notices about outbound mail go only to the organisation's own senders, so \
+                     this one goes to the postmaster. Check which system sends outbound mail \
+                     with this sender.",
+                    mail_message::one_line(sender)
+                )],
+            };
+        }
+        NoticeAddress {
+            to: sender,
+            why: Vec::new(),
+        }
+    }
+}
 
 /// What a notification is about.
 #[derive(Debug, Clone, PartialEq, Eq)]

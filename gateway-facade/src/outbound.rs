@@ -166,15 +166,16 @@ impl Gateway {
         reason: String,
         template: Option<&str>,
     ) -> Disposition {
+        let address = self.notice_address(mail.envelope);
         let notification = Notice {
             postmaster: self.postmaster(),
-            sender: &mail.envelope.sender,
+            sender: address.to,
             subject: mail.subject.as_deref(),
             recipients: &recipients,
             headline: "Not delivered",
             reason: &reason,
             template,
-            details: &[],
+            details: &address.why,
         }
         .render(mail.now);
         Disposition::Reject {
@@ -208,6 +209,22 @@ impl Gateway {
             None
         };
         if let Some(container) = container {
+            // The password goes only to the organisation's own senders
+            // (see `notification`): for anyone else the fallback fails
+            // closed, before a password exists.
+            if !self.may_receive_password(&mail.envelope.sender) {
+                let sender = if mail.envelope.sender.is_empty() {
+                    "the null sender".to_owned()
+                } else {
+                    format!("<{}>", mail.envelope.sender)
+                };
+                return Err(Failure::Permanent(format!(
+                    "a {} delivery needs its password handed to the sender, and {sender} is \
+                     not in the organisation's internal_domains: refused, the password is \
+                     never sent outside",
+                    container.name()
+                )));
+            }
             // The containers are built in memory: their size is what bounds
             // the memory a fallback takes.
             if edited.len() > MAX_PASSWORD_CONTAINER {

@@ -27,7 +27,8 @@ pub enum Disposition {
         /// Transport requirement.
         transport: Transport,
         /// A mail to the envelope sender that goes with this delivery (the
-        /// password of a password-protected delivery).
+        /// password of a password-protected delivery). Only ever for a
+        /// sender in the policy's `internal_domains`.
         notification: Option<Vec<u8>>,
     },
     /// Refuse permanently (SMTP 5xx) and tell the sender.
@@ -36,7 +37,10 @@ pub enum Disposition {
         recipients: Vec<String>,
         /// Why.
         reason: String,
-        /// The mail to send to the envelope sender.
+        /// The notice to send, to the address in its `To:` field: the
+        /// envelope sender, or the postmaster when the sender must not be
+        /// told (an outbound sender outside `internal_domains`, the null
+        /// sender; see `notification.rs`).
         notification: Vec<u8>,
     },
     /// Refuse for now (SMTP 4xx): the MTA keeps the mail and retries.

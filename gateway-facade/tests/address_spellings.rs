@@ -84,6 +84,11 @@ fn spelling(
     local: &'static str,
     domains: &'static [&'static str],
 ) -> impl Strategy<Value = String> {
+    spelling_of(local, domains.iter().map(|d| (*d).to_owned()).collect())
+}
+
+/// [`spelling`] of generated domains.
+fn spelling_of(local: &'static str, domains: Vec<String>) -> impl Strategy<Value = String> {
     (
         0..domains.len(),
         proptest::collection::vec(any::<bool>(), 40),
@@ -105,7 +110,7 @@ fn spelling(
                     })
                     .collect()
             };
-            let mut domain = case(domains[which], 0);
+            let mut domain = case(&domains[which], 0);
             if dot {
                 domain.push('.');
             }
@@ -150,6 +155,34 @@ proptest! {
         let canonical = decision("chef@partner.example");
         prop_assert_eq!(&canonical.0, "reject");
         prop_assert_eq!(decision(&address), canonical);
+    }
+
+    /// A domain rule names the organisation: every subdomain of
+    /// `geheim.example`, in every spelling, gets R6 (red-team finding:
+    /// `erin@sub.geheim.example` left in clear).
+    #[test]
+    fn every_spelling_of_a_subdomain_of_geheim_is_blocked_by_r6(
+        address in proptest::collection::vec("[a-z0-9]([a-z0-9-]{0,6}[a-z0-9])?", 1..4)
+            .prop_flat_map(|labels| spelling_of("erin", vec![format!("{}.geheim.example", labels.join("."))])),
+    ) {
+        let canonical = decision("erin@geheim.example");
+        prop_assert_eq!(decision(&address), canonical, "{}", address);
+    }
+
+    /// ... by whole labels only: a domain that merely ends in the same
+    /// letters, or starts with the name, is someone else's.
+    #[test]
+    fn look_alikes_of_geheim_are_not_geheim(
+        address in ("[a-z0-9]{1,6}", any::<bool>()).prop_flat_map(|(label, before)| {
+            let domain = if before {
+                format!("{label}geheim.example")
+            } else {
+                format!("geheim.example.{label}.example")
+            };
+            spelling_of("erin", vec![domain])
+        }),
+    ) {
+        prop_assert_eq!(decision(&address).0, "deliver", "{}", address);
     }
 
     #[test]
