@@ -93,6 +93,23 @@ fn rsa2048_openssl_server_exits_1_and_names_the_requirement() {
 }
 
 #[test]
+fn human_report_shows_suites_per_version_and_offer_facts() {
+    let server = server(KeyKind::P256, "starttls");
+    let output = check(&server, &[]);
+    let stdout = String::from_utf8(common::ok(output)).unwrap();
+    for line in [
+        "offered TLSv1.2: ",
+        "offered TLSv1.3: 3 suite(s)",
+        "info offer.forward-secrecy [TR-03108 4.3.2]: every offered suite is forward secret",
+        "info offer.strongest-suite [TR-03108 4.3.2]: TLS_AES_256_GCM_SHA384 (strong, TLSv1.3)",
+        "info offer.weakest-suite [TR-03108 4.3.2]: ",
+    ] {
+        assert!(stdout.contains(line), "{line}: {stdout}");
+    }
+    assert!(!stdout.contains("enumeration incomplete"), "{stdout}");
+}
+
+#[test]
 fn json_report_holds_findings_and_enumeration() {
     let server = server(KeyKind::P256, "starttls");
     let output = check(&server, &["--json"]);
@@ -104,6 +121,16 @@ fn json_report_holds_findings_and_enumeration() {
     assert!(
         versions.as_array().unwrap().contains(&"TLSv1.3".into()),
         "{versions}"
+    );
+    let per_version = &value["observation"]["enumeration"]["suites_by_version"];
+    assert!(
+        per_version
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|entry| entry["version"] == "TLSv1.2"
+                && !entry["suites"].as_array().unwrap().is_empty()),
+        "{per_version}"
     );
 }
 

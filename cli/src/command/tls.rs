@@ -420,6 +420,20 @@ fn human(observation: &Observation, report: &Report) -> String {
             certificate.subject, certificate.signature_algorithm.name
         );
     }
+    if let Some(enumeration) = &observation.enumeration {
+        for entry in &enumeration.suites_by_version {
+            let _ = writeln!(
+                text,
+                "offered {}: {} suite(s)",
+                entry.version,
+                entry.suites.len()
+            );
+        }
+        // Say what was not looked at, so absence is not read as proof.
+        for gap in &enumeration.incomplete {
+            let _ = writeln!(text, "enumeration incomplete: {gap}");
+        }
+    }
     let passed = report
         .findings
         .iter()
