@@ -219,6 +219,18 @@ pub(crate) struct RelayArgs {
     #[arg(long, value_name = "N", default_value_t = 20)]
     pub(crate) hard_error_limit: u32,
 
+    /// A message that arrives with this many `Received` fields or more is
+    /// refused as a mail loop (`554 5.4.6`; RFC 5321 section 6.3 asks for
+    /// at least 100); 0: no limit (Postfix: `hopcount_limit` 50).
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub(crate) max_hops: usize,
+
+    /// Milliseconds to wait before the greeting for a client that talks
+    /// first, which is then disconnected with `554 5.5.0` (sendmail:
+    /// `greet_pause`); 0 delays nobody and refuses what arrived already.
+    #[arg(long, value_name = "MILLISECONDS", default_value_t = 0)]
+    pub(crate) greet_pause: u64,
+
     /// Deliveries in flight at once.
     #[arg(long, value_name = "N", default_value_t = 4)]
     pub(crate) delivery_threads: usize,

@@ -328,6 +328,11 @@ impl<'a> Submitter<'a> {
         }
     }
 
+    /// Whether the client authenticated (for the `Received` field).
+    pub(crate) fn authenticated(&self) -> bool {
+        self.account.is_some()
+    }
+
     /// The EHLO line announcing AUTH, where AUTH is offered: only over TLS
     /// (RFC 4954 section 4: PLAIN and LOGIN send the password as it is).
     pub(crate) fn ehlo_line(&self, tls: Tls) -> &'static str {

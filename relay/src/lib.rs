@@ -161,6 +161,16 @@ pub struct RelayConfig {
     /// domain's `_smtp._tls` TXT record, looked up with this resolver;
     /// none: the reports are only written.
     pub send_tls_reports: Option<Arc<dyn tls_policy::Dns>>,
+    /// A message that arrives with this many `Received` fields or more is
+    /// refused at the end of DATA with `554 5.4.6` (a mail loop; RFC 5321
+    /// section 6.3 asks for a threshold of at least 100); 0: no limit.
+    /// Default 100 (Postfix: `hopcount_limit` 50).
+    pub max_hops: usize,
+    /// How long to wait before the greeting for a client that talks first
+    /// (`554 5.5.0` and close). Default zero: nobody is delayed, and only
+    /// what arrived by the greeting counts (sendmail's `greet_pause`;
+    /// Postfix's postscreen waits 6 s).
+    pub greet_pause: Duration,
     /// Silence allowed on a connection, and the time one command may take
     /// to arrive (a deadline per command, as Postfix's
     /// `smtpd_per_record_deadline`). Default 300 s (Postfix: `smtpd_timeout`
@@ -205,6 +215,8 @@ impl RelayConfig {
             tls_reports: None,
             send_tls_reports: None,
             timeout: Duration::from_secs(300),
+            max_hops: 100,
+            greet_pause: Duration::ZERO,
         }
     }
 }
@@ -334,6 +346,14 @@ impl Relay {
         let settings = ServerSettings {
             hostname: self.config.hostname.clone(),
             max_message_size: self.config.max_message_size,
+            postmaster: Some(self.config.postmaster.clone()),
+            max_hops: self.config.max_hops,
+            // The outbound gateway rejects such mail (with a notification);
+            // the inbound one quarantines it for an administrator.
+            refuse_duplicate_fields: self.config.direction == Direction::Outbound,
+            forbid_unauth_pipelining: true,
+            greet_pause: self.config.greet_pause,
+            peer: None,
             submission: Submission::Anyone,
             // Inbound mail is taken only for the organisation's domains,
             // outbound mail only from them (see `AcceptedDomains`).
@@ -392,6 +412,7 @@ impl Relay {
                 metrics::Metrics::count(&self.metrics.evicted, 1);
             }
             let mut settings = settings.clone();
+            settings.peer = Some(client);
             if self.config.direction == Direction::Outbound {
                 settings.submission = Submission::Restricted {
                     client_trusted: trusted,

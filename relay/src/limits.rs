@@ -138,6 +138,10 @@ pub(crate) struct SessionState {
     /// Errors (4xx, 5xx) since the session began or the last message was
     /// accepted.
     errors: AtomicU32,
+    /// When the write to the client in progress began (milliseconds since
+    /// `started`, plus one; 0: none). An evicted session stuck in a write
+    /// (its client reads nothing) is shut down at once.
+    writing_since: AtomicU64,
     /// What ended the session, if a limit did (0: nothing yet).
     cut: AtomicU8,
     pub(crate) counts: ReplyCounts,
@@ -151,6 +155,7 @@ impl SessionState {
             floor_since: AtomicU64::new(0),
             in_data: AtomicBool::new(false),
             errors: AtomicU32::new(0),
+            writing_since: AtomicU64::new(0),
             cut: AtomicU8::new(0),
             counts: ReplyCounts::default(),
         }
@@ -170,6 +175,12 @@ impl SessionState {
         let _ = self
             .cut
             .compare_exchange(0, cut as u8, Ordering::SeqCst, Ordering::SeqCst);
+    }
+
+    /// A write to the client has been in progress for a second or more.
+    fn stuck_writing(&self) -> bool {
+        let since = self.writing_since.load(Ordering::SeqCst);
+        since > 0 && self.now_ms().saturating_sub(since - 1) >= 1000
     }
 
     fn idle_ms(&self) -> u64 {
@@ -211,8 +222,12 @@ impl SessionState {
             .max(Duration::from_millis(1)))
     }
 
-    /// The time left for a write: the session deadline and the timeout.
+    /// The time left for a write: the session deadline and the timeout;
+    /// for an evicted session, only [`EVICTED_WRITE`] (for its `421`).
     fn write_budget(&self, limits: &Limits) -> io::Result<Duration> {
+        if self.cut() == Some(Cut::Evicted) {
+            return Ok(EVICTED_WRITE);
+        }
         let now = Duration::from_millis(self.now_ms());
         let Some(session_left) = limits.session_deadline.checked_sub(now) else {
             self.set_cut(Cut::SessionDeadline);
@@ -243,6 +258,9 @@ impl SessionState {
         }
     }
 }
+
+/// How long an evicted session may take to write its `421`.
+const EVICTED_WRITE: Duration = Duration::from_secs(2);
 
 fn cut_off() -> io::Error {
     io::Error::new(io::ErrorKind::TimedOut, "a deadline of the session passed")
@@ -344,6 +362,25 @@ impl Read for Guarded {
 
 impl Write for Guarded {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        // Set before the budget is read, and the evicting thread sets the
+        // cut before it reads this: either this write sees the eviction
+        // (and a short budget) or the evicting thread sees the write (and
+        // shuts the connection down).
+        self.state
+            .writing_since
+            .store(self.state.now_ms().saturating_add(1), Ordering::SeqCst);
+        let result = self.guarded_write(buf);
+        self.state.writing_since.store(0, Ordering::SeqCst);
+        result
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        (&*self.stream).flush()
+    }
+}
+
+impl Guarded {
+    fn guarded_write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let budget = self.state.write_budget(&self.limits)?;
         self.stream.set_write_timeout(Some(budget))?;
         match (&*self.stream).write(buf) {
@@ -361,8 +398,44 @@ impl Write for Guarded {
         }
     }
 
-    fn flush(&mut self) -> io::Result<()> {
-        (&*self.stream).flush()
+    /// Whether the session was evicted (and owes its client a `421`).
+    pub(crate) fn evicted(&self) -> bool {
+        self.state.cut() == Some(Cut::Evicted)
+    }
+
+    /// After the last reply: no more writes (FIN after the reply, so a
+    /// client that reads gets it before the end of the connection).
+    pub(crate) fn finish(&self) {
+        let _ = self.stream.shutdown(Shutdown::Write);
+    }
+
+    /// Whether the client sent something before the greeting, waiting at
+    /// most `pause` for it (zero: only what has arrived already). The end
+    /// of the connection is not talking.
+    pub(crate) fn talks_first(&self, pause: Duration) -> io::Result<bool> {
+        let mut byte = [0u8; 1];
+        let peeked = if pause.is_zero() {
+            self.stream.set_nonblocking(true)?;
+            let peeked = self.stream.peek(&mut byte);
+            self.stream.set_nonblocking(false)?;
+            peeked
+        } else {
+            let budget = self.state.read_budget(&self.limits)?;
+            self.stream.set_read_timeout(Some(pause.min(budget)))?;
+            self.stream.peek(&mut byte)
+        };
+        match peeked {
+            Ok(n) => Ok(n > 0),
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                Ok(false)
+            }
+            Err(error) => Err(error),
+        }
     }
 }
 
@@ -574,9 +647,19 @@ impl Clients {
             let victim = evictable(&table, newcomer).ok_or(Refusal::Total)?;
             if let Some(entry) = table.sessions.remove(&victim) {
                 entry.state.set_cut(Cut::Evicted);
-                // Wakes the session's thread: its next read sees the end.
+                // Wakes the session's thread: its next read sees the end,
+                // and it tells its client `421 4.7.0` (RFC 5321 section
+                // 3.8) before it closes. A session stuck writing to a
+                // client that does not read is shut down at once (a write
+                // that just began is left to end: its client may well be
+                // reading).
                 if let Some(stream) = &entry.stream {
-                    let _ = stream.shutdown(Shutdown::Both);
+                    let how = if entry.state.stuck_writing() {
+                        Shutdown::Both
+                    } else {
+                        Shutdown::Read
+                    };
+                    let _ = stream.shutdown(how);
                 }
                 decrement(&mut table.per_client, entry.client);
             }
@@ -617,6 +700,8 @@ impl Clients {
 /// The session to evict for a newcomer whose client holds `newcomer`
 /// sessions: the longest-idle session of the client holding the most
 /// (never an exempt one), if that client holds more than the newcomer.
+/// A session in DATA is taken only when every candidate is in DATA: its
+/// client is sending a message, which a cut would cost it in full.
 fn evictable(table: &Table, newcomer: usize) -> Option<u64> {
     let mut held: HashMap<ClientKey, usize> = HashMap::new();
     for entry in table.sessions.values().filter(|e| !e.exempt) {
@@ -630,7 +715,7 @@ fn evictable(table: &Table, newcomer: usize) -> Option<u64> {
         .sessions
         .iter()
         .filter(|(_, e)| !e.exempt && held.get(&e.client) == Some(&most))
-        .max_by_key(|(_, e)| e.state.idle_ms())
+        .max_by_key(|(_, e)| (!e.state.in_data.load(Ordering::Relaxed), e.state.idle_ms()))
         .map(|(id, _)| *id)
 }
 

@@ -9,20 +9,35 @@ use std::io::{self, BufReader, BufWriter, Read, Write};
 
 use mailgate_spool::{Envelope, Spool, SpoolError};
 
+use self::header_check::{Checked, Rules};
 use self::input::{Command, DataReader, ReadError, read_command};
+use self::trace::{Protocol, Trace};
 
+mod header_check;
 mod input;
+mod trace;
 
 /// The most recipients of one message (RFC 5321 section 4.5.3.1.8: at
 /// least 100).
 pub(crate) const MAX_RECIPIENTS: usize = 1000;
 
-/// What the SMTP server is told about itself.
+/// What the SMTP server is told about itself and its client.
+///
+/// Build it from [`ServerSettings::default`] and set what differs:
+///
+/// ```
+/// let settings = mailgate_relay::ServerSettings {
+///     hostname: "relay.example".into(),
+///     ..Default::default()
+/// };
+/// assert_eq!(settings.max_hops, 100);
+/// ```
 #[derive(Debug, Clone)]
 pub struct ServerSettings {
-    /// The name in the greeting and the EHLO reply.
+    /// The name in the greeting, the EHLO reply and the `Received` field.
     pub hostname: String,
-    /// The largest message accepted (also announced with SIZE).
+    /// The largest message accepted (also announced with SIZE; the
+    /// relay's own `Received` field counts).
     pub max_message_size: u64,
     /// Who may submit mail in this session (default: anyone).
     pub submission: crate::access::Submission,
@@ -31,6 +46,53 @@ pub struct ServerSettings {
     /// Which envelope sender domains are accepted (default: any; the null
     /// sender always is).
     pub senders: AcceptedDomains,
+    /// The client's address, for the `Received` field (none: not over
+    /// TCP).
+    pub peer: Option<std::net::IpAddr>,
+    /// Where `RCPT TO:<Postmaster>` (no domain, any case; RFC 5321 section
+    /// 4.5.1) goes; default `postmaster@` the host name.
+    pub postmaster: Option<String>,
+    /// A message that arrives with this many `Received` fields or more is
+    /// refused with `554 5.4.6` at the end of DATA (RFC 5321 section 6.3:
+    /// loop detection; "at least 100"); 0: no limit. Default 100 (Postfix:
+    /// `hopcount_limit` 50).
+    pub max_hops: usize,
+    /// Refuse at the end of DATA (`554 5.6.0`) a message whose header holds
+    /// a field RFC 5322 allows once twice. Right for outbound mail, which
+    /// the gateway would reject with a notification; an inbound gateway
+    /// quarantines such mail instead, so an inbound relay takes it.
+    /// Default: true.
+    pub refuse_duplicate_fields: bool,
+    /// End the session with `554 5.5.0` when the client sends commands
+    /// ahead of replies where RFC 2920 does not allow it: anything after
+    /// EHLO, HELO, DATA, VRFY, EXPN, TURN or NOOP in one group, the message
+    /// before the `354`, or any group at all without PIPELINING announced
+    /// (Postfix's `smtpd_forbid_unauth_pipelining = yes`). Default: true.
+    pub forbid_unauth_pipelining: bool,
+    /// Over TCP: how long to wait before the greeting for a client that
+    /// talks first (sendmail's `greet_pause`, Postfix's postscreen
+    /// `postscreen_greet_wait`); such a client gets `554 5.5.0` and is
+    /// disconnected. Zero (the default) delays nobody and refuses only
+    /// what has arrived by the time the greeting is sent.
+    pub greet_pause: std::time::Duration,
+}
+
+impl Default for ServerSettings {
+    fn default() -> ServerSettings {
+        ServerSettings {
+            hostname: "localhost".into(),
+            max_message_size: 64 * 1024 * 1024,
+            submission: Default::default(),
+            recipients: Default::default(),
+            senders: Default::default(),
+            peer: None,
+            postmaster: None,
+            max_hops: 100,
+            refuse_duplicate_fields: true,
+            forbid_unauth_pipelining: true,
+            greet_pause: std::time::Duration::ZERO,
+        }
+    }
 }
 
 /// The domains a relay accepts as recipients or as envelope senders.
@@ -84,15 +146,32 @@ impl std::fmt::Debug for AcceptedDomains {
 /// let settings = ServerSettings {
 ///     hostname: "relay.example".into(),
 ///     max_message_size: 1 << 20,
-///     submission: Default::default(),
-///     recipients: Default::default(),
-///     senders: Default::default(),
+///     ..Default::default()
 /// };
-/// let client = "EHLO c\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nDATA\r\nHi\r\n.\r\nQUIT\r\n";
+/// // A client that waits for each reply: one group of commands per read.
+/// struct Client(Vec<&'static str>);
+/// impl std::io::Read for Client {
+///     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+///         let Some(group) = self.0.pop() else { return Ok(0) };
+///         buf[..group.len()].copy_from_slice(group.as_bytes());
+///         Ok(group.len())
+///     }
+/// }
+/// let mut groups = vec!["EHLO c\r\n", "MAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nDATA\r\n",
+///     "Subject: hi\r\n\r\nHi\r\n.\r\nQUIT\r\n"];
+/// groups.reverse();
+/// let mut replies = Vec::new();
+/// serve_client(&settings, &spool, Client(groups), &mut replies, |_| {})?;
+/// assert!(String::from_utf8_lossy(&replies).contains("250 2.0.0 queued as"));
+/// let (_, message) = spool.read_received(&spool.received()?[0])?;
+/// assert!(message.starts_with(b"Received: from c\r\n\tby relay.example (mailgate relay) with ESMTP\r\n"));
+///
+/// // The same bytes in one piece: DATA was not the last command of its
+/// // group (RFC 2920), so the session ends without a transaction.
+/// let client = "EHLO c\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nDATA\r\nHi\r\n.\r\n";
 /// let mut replies = Vec::new();
 /// serve_client(&settings, &spool, client.as_bytes(), &mut replies, |_| {})?;
-/// assert!(String::from_utf8_lossy(&replies).contains("250 2.0.0 queued as"));
-/// assert_eq!(spool.received()?.len(), 1);
+/// assert!(String::from_utf8_lossy(&replies).ends_with("554 5.5.0 protocol synchronization error: EHLO must be the last command of its group (RFC 2920)\r\n"));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn serve_client<R: Read, W: Write>(
@@ -175,6 +254,29 @@ pub(crate) fn session<R: Read, W: Write>(
             Some((verb, rest)) => (verb.to_ascii_uppercase(), rest.trim()),
             None => (text.to_ascii_uppercase(), ""),
         };
+        // RFC 2920: what the client sent behind this command before it saw
+        // the reply is allowed only in a group of MAIL, RCPT, RSET (and
+        // the like) after PIPELINING was announced.
+        if settings.forbid_unauth_pipelining && !reader.buffer().is_empty() {
+            let why = if must_end_group(&verb) {
+                Some(format!(
+                    "{verb} must be the last command of its group (RFC 2920)"
+                ))
+            } else if !session.pipelining {
+                Some("commands sent ahead of replies without PIPELINING".to_owned())
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                // `verb` is one of `must_end_group`'s: no client text.
+                reply(
+                    writer,
+                    &format!("554 5.5.0 protocol synchronization error: {why}"),
+                )?;
+                writer.flush()?;
+                return Ok(Ending::Closed);
+            }
+        }
         match verb.as_str() {
             "EHLO" | "HELO" if argument.is_empty() => {
                 reply(writer, "501 5.5.4 a domain or address is required")?;
@@ -182,6 +284,9 @@ pub(crate) fn session<R: Read, W: Write>(
             "EHLO" => {
                 session = Session {
                     greeted: true,
+                    pipelining: true,
+                    extended: true,
+                    helo: argument.to_owned(),
                     ..Session::default()
                 };
                 write!(
@@ -201,6 +306,7 @@ pub(crate) fn session<R: Read, W: Write>(
             "HELO" => {
                 session = Session {
                     greeted: true,
+                    helo: argument.to_owned(),
                     ..Session::default()
                 };
                 write!(writer, "250 {}\r\n", settings.hostname)?;
@@ -220,7 +326,7 @@ pub(crate) fn session<R: Read, W: Write>(
                 reply(writer, &response)?;
             }
             "RCPT" => {
-                let response = session.recipient(argument, &settings.recipients);
+                let response = session.recipient(argument, settings);
                 reply(writer, &response)?;
             }
             "DATA" => {
@@ -233,13 +339,35 @@ pub(crate) fn session<R: Read, W: Write>(
                 } else {
                     reply(writer, "354 end data with <CR><LF>.<CR><LF>")?;
                     writer.flush()?;
+                    let recipients = std::mem::take(&mut session.recipients);
+                    // RFC 5321 section 4.4: the trace field goes on top of
+                    // what is taken; the header check counts it.
+                    let received = Trace {
+                        helo: &session.helo,
+                        peer: settings.peer,
+                        by: &settings.hostname,
+                        protocol: Protocol {
+                            extended: session.extended,
+                            tls: tls == Tls::Active,
+                            authenticated: submitter.authenticated(),
+                        },
+                        recipients: &recipients,
+                        date: std::time::SystemTime::now(),
+                    }
+                    .field();
                     let envelope = Envelope {
                         sender: session.sender.take().unwrap_or_default(),
-                        recipients: std::mem::take(&mut session.recipients),
+                        recipients,
                         first_received: None,
                     };
                     let mut data = DataReader::new(&mut *reader);
-                    let result = spool.receive(&envelope, &mut data);
+                    let rules = Rules {
+                        duplicates: settings.refuse_duplicate_fields,
+                        max_hops: settings.max_hops,
+                    };
+                    let mut checked = Checked::new(received.as_bytes(), &mut data, rules);
+                    let result = spool.receive(&envelope, &mut checked);
+                    let refusal = checked.refusal().cloned();
                     // Whatever happened, read up to the final dot so the
                     // next command is where the client expects it.
                     let drained = data.drain();
@@ -254,6 +382,11 @@ pub(crate) fn session<R: Read, W: Write>(
                         }
                         drained?;
                         reply(writer, text)?;
+                    } else if let Some(refusal) = refusal {
+                        // Refused here, so the client keeps the message and
+                        // tells its sender: no bounce from us.
+                        drained?;
+                        reply(writer, &refusal.reply())?;
                     } else {
                         match result {
                             Ok(id) => {
@@ -316,9 +449,26 @@ fn reply<W: Write>(writer: &mut W, line: &str) -> io::Result<()> {
     writer.write_all(b"\r\n")
 }
 
+/// Commands after which RFC 2920 section 3.1 lets nothing follow in the
+/// same group: their reply changes what the client must do next. (QUIT too,
+/// but the session ends there anyway; STARTTLS is checked where TLS
+/// starts.)
+fn must_end_group(verb: &str) -> bool {
+    matches!(
+        verb,
+        "EHLO" | "HELO" | "DATA" | "VRFY" | "EXPN" | "TURN" | "NOOP"
+    )
+}
+
 #[derive(Debug, Default)]
 struct Session {
     greeted: bool,
+    /// PIPELINING was announced (an EHLO reply).
+    pipelining: bool,
+    /// The client said EHLO, not HELO.
+    extended: bool,
+    /// The argument of EHLO or HELO (for the `Received` field only).
+    helo: String,
     sender: Option<String>,
     recipients: Vec<String>,
 }
@@ -377,25 +527,34 @@ impl Session {
         "250 2.1.0 sender ok".into()
     }
 
-    fn recipient(&mut self, argument: &str, domains: &AcceptedDomains) -> String {
+    fn recipient(&mut self, argument: &str, settings: &ServerSettings) -> String {
         if self.sender.is_none() {
             return "503 5.5.1 MAIL first".into();
         }
         let Some(rest) = strip_keyword(argument, "TO:") else {
             return "501 5.5.4 syntax: RCPT TO:<address>".into();
         };
-        let (path, parameters) = match split_path(rest) {
-            Ok(parts) => parts,
-            Err(message) => return message,
+        let (path, parameters) = match bare_postmaster(rest) {
+            // RFC 5321 section 4.5.1: `<Postmaster>` without a domain, in
+            // any case, must be accepted; it is this relay's postmaster,
+            // whatever domains it takes mail for.
+            Some(parameters) => (postmaster(settings), parameters),
+            None => match split_path(rest) {
+                Ok((path, parameters)) => {
+                    let Some((_, domain)) = path.rsplit_once('@') else {
+                        return "553 5.1.3 a recipient address is required".into();
+                    };
+                    if !settings.recipients.accepts(domain) {
+                        return "554 5.7.1 relay access denied: not a domain of this organisation"
+                            .into();
+                    }
+                    (path, parameters)
+                }
+                Err(message) => return message,
+            },
         };
         if !parameters.trim().is_empty() {
             return "555 5.5.4 RCPT parameters are not supported".into();
-        }
-        let Some((_, domain)) = path.rsplit_once('@') else {
-            return "553 5.1.3 a recipient address is required".into();
-        };
-        if !domains.accepts(domain) {
-            return "554 5.7.1 relay access denied: not a domain of this organisation".into();
         }
         if self.recipients.len() >= MAX_RECIPIENTS {
             return "452 4.5.3 too many recipients".into();
@@ -403,6 +562,26 @@ impl Session {
         self.recipients.push(path);
         "250 2.1.5 recipient ok".into()
     }
+}
+
+/// The parameters after `<Postmaster>` (any case, no domain), if that is
+/// the path.
+fn bare_postmaster(text: &str) -> Option<&str> {
+    let rest = text.strip_prefix('<')?;
+    let end = rest.find('>')?;
+    rest.get(..end)?
+        .eq_ignore_ascii_case("postmaster")
+        .then(|| rest.get(end + 1..).unwrap_or_default())
+}
+
+/// The address `<Postmaster>` stands for, in canonical form where it has
+/// one.
+fn postmaster(settings: &ServerSettings) -> String {
+    let address = settings
+        .postmaster
+        .clone()
+        .unwrap_or_else(|| format!("postmaster@{}", settings.hostname));
+    mail_message::Mailbox::parse(&address).map_or(address, |m| m.as_str().to_owned())
 }
 
 /// `FROM:` or `TO:` at the start, any case, spaces after it allowed.
@@ -452,26 +631,69 @@ mod tests {
         ServerSettings {
             hostname: "relay.test".into(),
             max_message_size: 1000,
-            submission: Default::default(),
-            recipients: Default::default(),
-            senders: Default::default(),
+            ..Default::default()
         }
     }
 
-    /// Runs a whole client dialogue; returns the replies and the spool.
-    fn converse(input: &str) -> (String, Spool, tempfile::TempDir) {
+    /// A client that sends its groups one per read, as one that waits for
+    /// the replies in between.
+    struct Groups(std::collections::VecDeque<Vec<u8>>);
+
+    impl Read for Groups {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let Some(mut group) = self.0.pop_front() else {
+                return Ok(0);
+            };
+            let n = group.len().min(buf.len());
+            buf[..n].copy_from_slice(&group[..n]);
+            if n < group.len() {
+                self.0.push_front(group.split_off(n));
+            }
+            Ok(n)
+        }
+    }
+
+    /// Runs a whole client dialogue, groups separated by `|` (without one:
+    /// a line per group); returns the replies and the spool.
+    fn converse_with(settings: &ServerSettings, input: &str) -> (String, Spool, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
         let spool = Spool::open(dir.path()).unwrap().with_max_message_size(1000);
+        let groups: std::collections::VecDeque<Vec<u8>> = if input.contains('|') {
+            input.split('|').map(|g| g.as_bytes().to_vec()).collect()
+        } else {
+            input
+                .split_inclusive('\n')
+                .map(|g| g.as_bytes().to_vec())
+                .collect()
+        };
         let mut output = Vec::new();
-        serve_client(&settings(), &spool, input.as_bytes(), &mut output, |_| {}).unwrap();
+        let _ = serve_client(settings, &spool, Groups(groups), &mut output, |_| {});
         (String::from_utf8(output).unwrap(), spool, dir)
+    }
+
+    fn converse(input: &str) -> (String, Spool, tempfile::TempDir) {
+        converse_with(&settings(), input)
+    }
+
+    /// The spooled message without the relay's `Received` field.
+    fn without_trace(message: &[u8]) -> &[u8] {
+        assert!(message.starts_with(b"Received: from "), "{message:?}");
+        let mut at = 0;
+        loop {
+            let line_end = message[at..].windows(2).position(|w| w == b"\r\n").unwrap();
+            let next = at + line_end + 2;
+            if message.get(next) != Some(&b'\t') {
+                return &message[next..];
+            }
+            at = next;
+        }
     }
 
     #[test]
     fn a_pipelined_transaction_is_spooled_with_dots_unstuffed() {
         let (replies, spool, _dir) = converse(
-            "EHLO client.test\r\nMAIL FROM:<alice@behoerde.example> SIZE=100 BODY=8BITMIME\r\n\
-             RCPT TO:<bob@partner.example>\r\nRCPT TO:<carol@extern.example>\r\nDATA\r\n\
+            "EHLO client.test\r\n|MAIL FROM:<alice@behoerde.example> SIZE=100 BODY=8BITMIME\r\n\
+             RCPT TO:<bob@partner.example>\r\nRCPT TO:<carol@extern.example>\r\nDATA\r\n|\
              Subject: hi\r\n\r\n..leading dot\r\n.\r\nQUIT\r\n",
         );
         assert!(replies.contains("250-PIPELINING\r\n"), "{replies}");
@@ -484,7 +706,14 @@ mod tests {
             envelope.recipients,
             ["bob@partner.example", "carol@extern.example"]
         );
-        assert_eq!(message, b"Subject: hi\r\n\r\n.leading dot\r\n");
+        assert_eq!(
+            without_trace(&message),
+            b"Subject: hi\r\n\r\n.leading dot\r\n"
+        );
+        // Two recipients: the trace field names neither.
+        assert!(message.starts_with(
+            b"Received: from client.test\r\n\tby relay.test (mailgate relay) with ESMTP;\r\n\t"
+        ));
     }
 
     #[test]
@@ -511,7 +740,7 @@ mod tests {
         let big = "x".repeat(2000);
         let (replies, spool, _dir) = converse(&format!(
             "EHLO c\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<x@y.example>\r\nDATA\r\n{big}\r\n.\r\n\
-             MAIL FROM:<a@b.example>\r\nRCPT TO:<x@y.example>\r\nDATA\r\nsmall\r\n.\r\nQUIT\r\n"
+             MAIL FROM:<a@b.example>\r\nRCPT TO:<x@y.example>\r\nDATA\r\nSubject: s\r\n\r\nsmall\r\n.\r\nQUIT\r\n"
         ));
         assert!(replies.contains("552 5.3.4"), "{replies}");
         assert!(replies.contains("250 2.0.0 queued"), "{replies}");
@@ -522,9 +751,13 @@ mod tests {
     fn a_client_that_vanishes_in_data_gets_nothing_spooled() {
         let dir = tempfile::tempdir().unwrap();
         let spool = Spool::open(dir.path()).unwrap();
-        let input =
-            "EHLO c\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<x@y.example>\r\nDATA\r\nhalf a mess";
-        let result = serve_client(&settings(), &spool, input.as_bytes(), Vec::new(), |_| {});
+        let input = [
+            "EHLO c\r\n",
+            "MAIL FROM:<a@b.example>\r\nRCPT TO:<x@y.example>\r\nDATA\r\n",
+            "half a mess",
+        ];
+        let groups = Groups(input.iter().map(|g| g.as_bytes().to_vec()).collect());
+        let result = serve_client(&settings(), &spool, groups, Vec::new(), |_| {});
         assert!(result.is_err());
         assert!(spool.received().unwrap().is_empty());
     }

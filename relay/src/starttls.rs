@@ -60,6 +60,21 @@ pub(crate) fn serve_connection(
     tls: Option<&Arc<ServerConfig>>,
     spooled: &mut impl FnMut(&MessageId),
 ) -> io::Result<()> {
+    // A client that talks before the greeting does not read replies (a
+    // spam engine, or a pipelining attack on the session's state):
+    // sendmail's greet_pause and Postfix's postscreen pregreet test.
+    if settings.forbid_unauth_pipelining && stream.talks_first(settings.greet_pause)? {
+        let mut writer = stream.watcher(&settings.hostname).wrap(stream.try_clone()?);
+        write!(
+            writer,
+            "554 5.5.0 {} protocol synchronization error: you talked before the greeting\r\n",
+            settings.hostname
+        )?;
+        writer.flush()?;
+        stream.finish();
+        return Ok(());
+    }
+    let control = stream.try_clone()?;
     let mut reader = BufReader::with_capacity(64 * 1024, stream.try_clone()?);
     let mut writer = BufWriter::new(stream.watcher(&settings.hostname).wrap(stream.try_clone()?));
     greet(settings, &mut writer)?;
@@ -68,7 +83,15 @@ pub(crate) fn serve_connection(
     } else {
         Tls::NotOffered
     };
-    let ending = session(settings, spool, &mut reader, &mut writer, offer, spooled)?;
+    let ending = session(settings, spool, &mut reader, &mut writer, offer, spooled);
+    let ending = match ending {
+        _ if control.evicted() => {
+            evicted(settings, &mut writer);
+            control.finish();
+            return Ok(());
+        }
+        ending => ending?,
+    };
     let (Ending::StartTls, Some(config)) = (ending, tls) else {
         return Ok(());
     };
@@ -96,11 +119,33 @@ pub(crate) fn serve_connection(
         Tls::Active,
         spooled,
     );
+    let evicted_now = control.evicted();
+    if evicted_now {
+        evicted(settings, &mut writer);
+    }
     drop((reader, writer));
     // End TLS properly: without close_notify a client cannot tell the end
     // of the session from a truncation attack.
     let mut tls_stream = tls_stream.borrow_mut();
     tls_stream.conn.send_close_notify();
     let _ = tls_stream.flush();
+    if evicted_now {
+        control.finish();
+        return Ok(());
+    }
     result.map(|_| ())
+}
+
+/// Tells the client of an evicted session why it ends (RFC 5321 section
+/// 3.8: a server that closes must send `421` first), in the middle of
+/// whatever it was doing, DATA included; best effort, the connection is
+/// going away.
+fn evicted<W: Write>(settings: &ServerSettings, writer: &mut W) {
+    let _ = write!(
+        writer,
+        "421 4.7.0 {} closing: all connections are taken and your address holds the most; \
+         try again later\r\n",
+        settings.hostname
+    );
+    let _ = writer.flush();
 }

@@ -42,9 +42,7 @@ impl Server {
         let settings = ServerSettings {
             hostname: "relay.test".into(),
             max_message_size: 1 << 20,
-            submission: Default::default(),
-            recipients: Default::default(),
-            senders: Default::default(),
+            ..Default::default()
         };
         let shared = Arc::clone(&spool);
         thread::spawn(move || {
@@ -144,6 +142,17 @@ fn a_message_with_dots_and_crlf_only_is_taken_once_and_whole() {
     let ids = server.spool.received().unwrap();
     assert_eq!(ids.len(), 1);
     let (_, message) = server.spool.read_received(&ids[0]).unwrap();
+    // Below the relay's own trace field.
+    let start = message
+        .windows(11)
+        .position(|w| w == b"\r\nSubject: ")
+        .unwrap()
+        + 2;
+    let (trace, message) = message.split_at(start);
+    assert!(
+        trace.starts_with(b"Received: from attacker.test\r\n\tby relay.test"),
+        "{trace:?}"
+    );
     assert_eq!(message, b"Subject: dots\r\n\r\n.\r\n..x\r\n \r\nend\r\n");
 }
 
@@ -220,10 +229,13 @@ fn a_data_line_of_256_mib_refuses_the_message_and_the_session_goes_on() {
         }
     };
     next_reply(&mut line);
+    // EHLO ends its group (RFC 2920).
+    stream.write_all(b"EHLO c\r\n").unwrap();
+    next_reply(&mut line);
     stream
-        .write_all(b"EHLO c\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nDATA\r\n")
+        .write_all(b"MAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nDATA\r\n")
         .unwrap();
-    for _ in 0..4 {
+    for _ in 0..3 {
         next_reply(&mut line);
     }
     assert!(line.starts_with("354"), "{line}");
@@ -236,7 +248,9 @@ fn a_data_line_of_256_mib_refuses_the_message_and_the_session_goes_on() {
     for _ in 0..3 {
         next_reply(&mut line);
     }
-    stream.write_all(b"short\r\n.\r\nQUIT\r\n").unwrap();
+    stream
+        .write_all(b"Subject: short\r\n\r\nshort\r\n.\r\nQUIT\r\n")
+        .unwrap();
     next_reply(&mut line);
     assert!(line.starts_with("250 2.0.0 queued"), "{line}");
     assert_eq!(server.envelopes().len(), 1);

@@ -15,8 +15,10 @@ fn settings(trusted: bool) -> ServerSettings {
             client_trusted: trusted,
             credentials: None,
         },
-        recipients: Default::default(),
-        senders: Default::default(),
+        // These streams come in one piece: what is checked here is who may
+        // submit, not how commands are grouped (see `pipelining.rs`).
+        forbid_unauth_pipelining: false,
+        ..Default::default()
     }
 }
 

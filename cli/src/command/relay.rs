@@ -104,6 +104,8 @@ pub(crate) fn run(args: &RelayArgs) -> Result<Verdict, Failure> {
     relay_config.session_deadline = Duration::from_secs(args.session_deadline.max(1));
     relay_config.data_deadline = Duration::from_secs(args.data_deadline.max(1));
     relay_config.hard_error_limit = args.hard_error_limit;
+    relay_config.max_hops = args.max_hops;
+    relay_config.greet_pause = Duration::from_millis(args.greet_pause);
     relay_config.mynetworks = args
         .mynetworks
         .iter()
