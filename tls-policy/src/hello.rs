@@ -420,6 +420,34 @@ mod tests {
     }
 
     #[test]
+    fn sslv3_hello_says_3_0_in_record_and_client_version() {
+        let hello = |version| {
+            ClientHello {
+                version,
+                suites: vec![CipherSuite(0x000a)],
+                groups: vec![NamedGroup(0x17)],
+                server_name: String::new(),
+            }
+            .to_record()
+        };
+        let sslv3 = hello(TlsVersion::SSL3);
+        assert_eq!(&sslv3[..3], &[HANDSHAKE, 3, 0]);
+        assert_eq!(&sslv3[9..11], &[3, 0]);
+        let tls12 = hello(TlsVersion::TLS12);
+        assert_eq!(&tls12[..3], &[HANDSHAKE, 3, 1]);
+        assert_eq!(&tls12[9..11], &[3, 3]);
+        // An unregistered code point goes on the wire as it is.
+        let odd = ClientHello {
+            version: TlsVersion::TLS12,
+            suites: vec![CipherSuite(0xcc13)],
+            groups: vec![],
+            server_name: String::new(),
+        }
+        .to_record();
+        assert!(odd.windows(6).any(|w| w == [0, 4, 0xcc, 0x13, 0x00, 0xff]));
+    }
+
+    #[test]
     fn tls12_flight_gives_suite_certificates_and_curve() {
         let hello = server_hello(0x0303, 0xc02f, &[], [1; 32]);
         let mut certificate = Vec::new();
