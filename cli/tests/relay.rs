@@ -580,16 +580,15 @@ fn smtp_clients_can_start_tls_and_commands_injected_before_the_handshake_are_ref
     // OpenSSL as the client: STARTTLS, certificate verified against the
     // test CA by name, then a whole transaction inside TLS.
     let connect = format!("127.0.0.1:{port}");
-    let session = run(
-        "openssl",
+    let session = common::smtp::paced_s_client(
+        d,
         &[
-            "s_client", "-starttls", "smtp", "-connect", &connect, "-servername",
+            "-connect", &connect, "-servername",
             "relay.behoerde.example", "-verify_hostname", "relay.behoerde.example", "-CAfile",
             "root.pem", "-verify_return_error", "-crlf", "-quiet",
         ],
         b"EHLO client.test\nMAIL FROM:<alice@behoerde.example>\nRCPT TO:<frank@behoerde.example>\nDATA\n\
           From: alice@behoerde.example\nSubject: over TLS\nMessage-ID: <1@crash.test>\n\nvertraulich\n.\nQUIT\n",
-        d,
     );
     let session = String::from_utf8_lossy(&session);
     assert!(session.contains("250 2.0.0 queued as "), "{session}");

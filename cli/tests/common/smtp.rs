@@ -179,3 +179,64 @@ pub(crate) fn send(port: u16, from: &str, to: &[&str], message: &[u8]) -> Result
     let _ = writer.write_all(b"QUIT\r\n");
     Ok(answer)
 }
+
+/// An SMTP session over STARTTLS with `openssl s_client -starttls smtp
+/// ARGS` as the client, run in `dir`: each line of `script` is sent once
+/// the reply to the one before has come (the message text after `354` in
+/// one go), as a client must where RFC 2920 does not allow pipelining (the
+/// relay disconnects clients that send ahead, as Postfix with
+/// `smtpd_forbid_unauth_pipelining`). Returns what s_client printed.
+pub(crate) fn paced_s_client(dir: &std::path::Path, args: &[&str], script: &[u8]) -> Vec<u8> {
+    use std::process::{Command, Stdio};
+    let mut child = Command::new("openssl")
+        .args(["s_client", "-starttls", "smtp"])
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (lines, replies) = std::sync::mpsc::channel::<String>();
+    let stdout = child.stdout.take().unwrap();
+    let reader = thread::spawn(move || {
+        let mut all = Vec::new();
+        for line in BufReader::new(stdout).split(b'\n') {
+            let Ok(line) = line else { break };
+            all.extend_from_slice(&line);
+            all.push(b'\n');
+            let _ = lines.send(String::from_utf8_lossy(&line).into_owned());
+        }
+        all
+    });
+    let mut stdin = child.stdin.take().unwrap();
+    // The last line of the next reply (`NNN text`); empty after 30 s.
+    let wait_for_reply = || loop {
+        match replies.recv_timeout(Duration::from_secs(30)) {
+            Ok(line) if line.as_bytes().get(3) == Some(&b' ') => return line,
+            Ok(_) => {}
+            Err(_) => return String::new(),
+        }
+    };
+    let text = String::from_utf8_lossy(script).into_owned();
+    let mut lines = text.split_inclusive('\n');
+    while let Some(line) = lines.next() {
+        stdin.write_all(line.as_bytes()).unwrap();
+        let reply = wait_for_reply();
+        if reply.starts_with("354") {
+            for content in lines.by_ref() {
+                stdin.write_all(content.as_bytes()).unwrap();
+                if content.trim_end() == "." {
+                    break;
+                }
+            }
+            wait_for_reply();
+        }
+        if reply.is_empty() || reply.starts_with("221") {
+            break;
+        }
+    }
+    drop(stdin);
+    let _ = child.wait();
+    reader.join().unwrap()
+}
