@@ -5,9 +5,10 @@
 //! that signing, verification and encryption read too: which entities there
 //! are, their content types, which header instance is which, which leaves
 //! are files. `mail-parser` only decodes what that parse found (transfer
-//! encodings, charsets, RFC 2047 encoded words, HTML to text); it never
-//! decides structure or which header field counts. Evaluation for every
-//! recipient reads this summary.
+//! encodings, charsets, HTML to text); it never decides structure or which
+//! header field counts. Header values are decoded as a client shows them by
+//! [`crate::shown_text`], which the gateway's Subject tag stripping uses too.
+//! Evaluation for every recipient reads this summary.
 
 use std::io::{self, Read};
 

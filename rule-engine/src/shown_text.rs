@@ -427,11 +427,14 @@ impl StrippedValue {
     /// The field value to write after the colon (with its leading space,
     /// without the final line break): the text as it is when the field had
     /// no encoded words, else UTF-8 encoded words (RFC 2047 B encoding)
-    /// folded with `line_break` when the text is not plain ASCII or could
-    /// be read as an encoded word itself.
+    /// folded with `line_break` when the text is not plain ASCII; encoded
+    /// words too whenever the text could be read as an encoded word itself.
     pub fn to_field_value(&self, line_break: &str) -> String {
-        let plain = !self.encode
-            || (self.text.bytes().all(|b| (0x20..0x7F).contains(&b)) && !self.text.contains("=?"));
+        // Written as it is only when it cannot be read as an encoded word
+        // (removing the marker can join `=` and `?`) and is either 8-bit
+        // text as before or plain printable ASCII.
+        let plain = !self.text.contains("=?")
+            && (!self.encode || self.text.bytes().all(|b| (0x20..0x7F).contains(&b)));
         if plain {
             return if self.text.is_empty() {
                 String::new()
@@ -483,15 +486,27 @@ impl StrippedValue {
 /// ```
 pub fn strip_marker(raw_value: &[u8], marker: &str) -> Option<StrippedValue> {
     let marker: Vec<char> = normalize(marker).chars().collect();
+    let mut text = remove_marker(&decode_header_value(raw_value), &marker)?;
+    // What is left can show the marker again (`[vert[vertraulich]raulich]`):
+    // removed until it does not. Each round removes at least a character.
+    while let Some(shorter) = remove_marker(&text, &marker) {
+        text = shorter;
+    }
+    let encode = raw_value.windows(2).any(|w| w == b"=?");
+    Some(StrippedValue { text, encode })
+}
+
+/// `shown` without the text that shows each occurrence of `marker` (in
+/// normal form) in it, white space collapsed; `None` when there is none.
+fn remove_marker(shown: &str, marker: &[char]) -> Option<String> {
     if marker.is_empty() {
         return None;
     }
-    let shown = decode_header_value(raw_value);
-    let (chars, from) = normalize_mapped(&shown);
+    let (chars, from) = normalize_mapped(shown);
     let mut remove: Vec<Range<usize>> = Vec::new();
     let mut at = 0;
     while let Some(window) = chars.get(at..at + marker.len()) {
-        if window == marker.as_slice() {
+        if window == marker {
             if let (Some(first), Some(last)) = (from.get(at), from.get(at + marker.len() - 1)) {
                 let start = remove
                     .last()
@@ -513,9 +528,7 @@ pub fn strip_marker(raw_value: &[u8], marker: &str) -> Option<StrippedValue> {
         position = range.end;
     }
     kept.push_str(shown.get(position..).unwrap_or_default());
-    let text = kept.split_whitespace().collect::<Vec<_>>().join(" ");
-    let encode = raw_value.windows(2).any(|w| w == b"=?");
-    Some(StrippedValue { text, encode })
+    Some(kept.split_whitespace().collect::<Vec<_>>().join(" "))
 }
 
 #[cfg(test)]
@@ -608,6 +621,15 @@ mod tests {
         assert_eq!(
             strip(" [vertraulich] a [VERTRAULICH] b").as_deref(),
             Some(" a b")
+        );
+        // Removing the tag cannot leave the tag, or an encoded word showing it.
+        assert_eq!(
+            strip(" [vert[vertraulich]raulich] x").as_deref(),
+            Some(" x")
+        );
+        assert_eq!(
+            strip(" =[vertraulich]?utf-8?q?=5Bvertraulich=5D?=").as_deref(),
+            Some(" =?UTF-8?B?PT91dGYtOD9xPz01QnZlcnRyYXVsaWNoPTVEPz0=?=")
         );
         let long = format!(" =?utf-8?q?=5Bvertraulich=5D?= {}", "\u{C4}".repeat(40));
         let value = strip(&long).unwrap();
