@@ -53,16 +53,21 @@ pub struct Policy {
 impl Policy {
     /// Whether `domain` is one of the organisation's (`internal_domains`),
     /// compared in the canonical form (`mail_message::canonical_domain`);
-    /// a domain that has no canonical form is not internal.
+    /// a domain that has no canonical form is not internal. A listed
+    /// `example.org` covers its subdomains (by whole labels), `=example.org`
+    /// only itself (see the README, "Domains", for why that fails closed).
     ///
     /// ```
     /// let (policy, _) = rule_engine::Policy::parse(
-    ///     "[policy]\ninternal_domains = [\"behoerde.example\", \"*.behoerde.example\"]\n\n\
+    ///     "[policy]\ninternal_domains = [\"behoerde.example\", \"=land.example\"]\n\n\
     ///      [[rules]]\nid = \"R1\"\nthen = { sign = \"smime\" }\n\n[default]\nthen = { deliver = true }\n",
     ///     "p.toml",
     /// )?;
     /// assert!(policy.is_internal_domain("Behoerde.Example."));
     /// assert!(policy.is_internal_domain("amt.behoerde.example"));
+    /// assert!(!policy.is_internal_domain("evilbehoerde.example"));
+    /// assert!(policy.is_internal_domain("land.example"));
+    /// assert!(!policy.is_internal_domain("news.land.example"));
     /// assert!(!policy.is_internal_domain("gmail.example"));
     /// # Ok::<(), rule_engine::Error>(())
     /// ```
