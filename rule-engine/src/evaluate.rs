@@ -390,12 +390,17 @@ impl Subject<'_> {
                     match test {
                         HeaderTest::Exists => true,
                         HeaderTest::Equals(v) if *case_sensitive => value == v,
-                        HeaderTest::Equals(v) if value.is_ascii() && v.is_ascii() => {
-                            value.eq_ignore_ascii_case(v)
+                        // Without case sensitivity, in the normal form the
+                        // Subject tag is matched in (shown_text): markers
+                        // such as `sensitivity` and `classification` are
+                        // not walked around by width, invisible characters
+                        // or another case either.
+                        HeaderTest::Equals(v) => {
+                            crate::shown_text::normalize(value) == crate::shown_text::normalize(v)
                         }
-                        HeaderTest::Equals(v) => value.to_lowercase() == v.to_lowercase(),
                         HeaderTest::Contains(v) if *case_sensitive => value.contains(v.as_str()),
-                        HeaderTest::Contains(v) => value.to_lowercase().contains(&v.to_lowercase()),
+                        HeaderTest::Contains(v) => crate::shown_text::normalize(value)
+                            .contains(&crate::shown_text::normalize(v)),
                         // Built just above; a failure cannot reach here.
                         HeaderTest::Matches(p) => p.regex().is_ok_and(|r| r.is_match(value)),
                     }

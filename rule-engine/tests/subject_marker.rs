@@ -13,6 +13,8 @@
 //! the baseline policy decides exactly as for the plain tag, and that
 //! stripping the tag leaves what stripping the plain tag leaves. Running
 //! text with `Vertraulichkeit`, spelled the same ways, stays unprotected.
+//! R2's other markers (`Sensitivity`, `X-Classification`) are read in the
+//! same normal form.
 
 use std::path::Path;
 
@@ -36,8 +38,13 @@ fn baseline() -> Policy {
 /// The decision for bob@extern.example on an outbound mail from alice with
 /// this raw Subject value.
 fn decide(policy: &Policy, subject: &str) -> RecipientDecision {
+    decide_with(policy, &format!("Subject:{subject}"))
+}
+
+/// The same for a mail with this header field (raw, without line break).
+fn decide_with(policy: &Policy, field: &str) -> RecipientDecision {
     let raw = format!(
-        "From: alice@behoerde.example\r\nTo: bob@extern.example\r\nSubject:{subject}\r\n\
+        "From: alice@behoerde.example\r\nTo: bob@extern.example\r\n{field}\r\n\
          MIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\nAktenzeichen 4711\r\n"
     );
     let message = Message::parse(raw.as_bytes());
@@ -323,6 +330,27 @@ proptest! {
         prop_assert_eq!(&decision.decided_by, &plain.decided_by, "{}", value);
         prop_assert_eq!(&decision.outcome, &plain.outcome, "{}", value);
         prop_assert!(strip_marker(value.as_bytes(), TAG).is_none());
+    }
+
+    #[test]
+    fn every_spelling_of_the_other_markers_gets_the_plain_decision(
+        classification in obfuscated("confidential", true),
+        sensitivity in obfuscated("Company-Confidential", true),
+        writing in writing(),
+    ) {
+        // R2's other markers are header values compared without case:
+        // in the same normal form.
+        let policy = baseline();
+        let plain = decide_with(&policy, "X-Classification: confidential");
+        prop_assert_eq!(plain.decided_by.as_deref(), Some("R2"));
+        for field in [
+            format!("X-Classification:{}", write(&classification, &writing)),
+            format!("Sensitivity:{}", write(&sensitivity, &writing)),
+        ] {
+            let decision = decide_with(&policy, &field);
+            prop_assert_eq!(&decision.decided_by, &plain.decided_by, "{}", field);
+            prop_assert_eq!(&decision.outcome.actions, &plain.outcome.actions, "{}", field);
+        }
     }
 
     #[test]
