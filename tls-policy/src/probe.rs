@@ -733,6 +733,12 @@ impl Prober {
 
     /// One version up to TLS 1.2: whether the server answers it, and every
     /// candidate suite it selects with it.
+    ///
+    /// There is no separate "does it speak this version" probe with every
+    /// code point in one ClientHello: some servers drop ClientHellos with
+    /// more than 128 suites without a word, which would read as "version
+    /// not offered". The batches answer it: the version is offered when a
+    /// batch gets a ServerHello of it.
     fn enumerate_version(
         &self,
         slots: &Slots,
@@ -742,53 +748,32 @@ impl Prober {
         groups: &[NamedGroup],
     ) -> VersionResult {
         let mut result = VersionResult::default();
-        // Everything at once: does the server speak this version at all?
-        let hello = self.hello(target, version, candidates, groups);
-        let first = match self.attempt_in(slots, target, &hello) {
-            Ok(flight) => flight,
-            Err(reason) => {
-                result.incomplete.push(format!(
-                    "{version}: not probed ({} code points): {reason}",
-                    candidates.len()
-                ));
-                return result;
-            }
-        };
-        let Some(hello) = first.hello.as_ref().filter(|h| h.version == version) else {
-            return result; // refused, or answered with another version
-        };
-        result.offered = true;
-        result.certificates = first.certificates.clone();
-        let first_suite = hello.suite;
-        if !candidates.contains(&first_suite) {
-            result.incomplete.push(format!(
-                "{version} suites: {} code points not probed: the server selected {first_suite}, which was not offered",
-                candidates.len()
-            ));
-            return result;
-        }
-        result.record(first_suite, &first);
-        let remaining: Vec<CipherSuite> = candidates
-            .iter()
-            .copied()
-            .filter(|suite| *suite != first_suite)
-            .collect();
-        let batches = in_parallel(remaining.chunks(SUITE_BATCH), |batch| {
+        let batches = in_parallel(candidates.chunks(SUITE_BATCH), |batch| {
             let mut part = VersionResult::default();
             let stopped = drain(batch, |offer| {
                 match self.attempt_in(slots, target, &self.hello(target, version, offer, groups)) {
                     Ok(flight) => match &flight.hello {
                         Some(h) if h.version == version && offer.contains(&h.suite) => {
+                            part.offered = true;
+                            if part.certificates.is_empty() {
+                                part.certificates.clone_from(&flight.certificates);
+                            }
                             part.record(h.suite, &flight);
                             Step::Selected(h.suite)
                         }
+                        // Another version before any suite of this one:
+                        // the server does not speak it.
+                        Some(h) if h.version != version && !part.offered => Step::Refused,
                         Some(h) if h.version != version => {
                             Step::Stop(format!("the server answered {} instead", h.version))
                         }
-                        Some(h) => Step::Stop(format!(
-                            "the server selected {}, which was not offered",
-                            h.suite
-                        )),
+                        Some(h) => {
+                            part.offered = true;
+                            Step::Stop(format!(
+                                "the server selected {}, which was not offered",
+                                h.suite
+                            ))
+                        }
                         None => Step::Refused,
                     },
                     Err(reason) => Step::Stop(reason),
@@ -805,6 +790,10 @@ impl Prober {
             part
         });
         for batch in batches {
+            result.offered |= batch.offered;
+            if result.certificates.is_empty() {
+                result.certificates = batch.certificates.clone();
+            }
             result.merge(batch);
         }
         result
@@ -939,8 +928,10 @@ impl Prober {
 
 /// The most code points offered in one enumeration ClientHello: the
 /// candidates of a version are split into batches of this size, probed side
-/// by side (testssl.sh offers at most 128).
-const SUITE_BATCH: usize = 48;
+/// by side. More than 128 entries in one ClientHello's suite list make some
+/// servers drop it (testssl.sh stays below too); the renegotiation SCSV is
+/// the 128th.
+const SUITE_BATCH: usize = 127;
 
 /// Groups are probed in batches of this size, side by side.
 const GROUP_BATCH: usize = 4;

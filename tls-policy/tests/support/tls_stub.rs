@@ -26,6 +26,17 @@ pub(crate) struct Stub {
 /// Starts a stub serving `versions`: each a version (`0x0300`..`0x0303`)
 /// with its suites in order of preference.
 pub(crate) fn start(versions: Vec<(u16, Vec<u16>)>, certificate: Vec<u8>) -> Stub {
+    start_with_limit(versions, certificate, None)
+}
+
+/// [`start`], for a server that closes the connection without a word when
+/// a ClientHello lists more than `max_offered` suites (as some do above
+/// 128).
+pub(crate) fn start_with_limit(
+    versions: Vec<(u16, Vec<u16>)>,
+    certificate: Vec<u8>,
+    max_offered: Option<usize>,
+) -> Stub {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let seen: Seen = Arc::new(Mutex::new(Vec::new()));
@@ -37,7 +48,7 @@ pub(crate) fn start(versions: Vec<(u16, Vec<u16>)>, certificate: Vec<u8>) -> Stu
             let (log, certificate, versions) =
                 (Arc::clone(&log), certificate.clone(), Arc::clone(&versions));
             std::thread::spawn(move || {
-                let _ = serve(stream, &log, &certificate, &versions);
+                let _ = serve(stream, &log, &certificate, &versions, max_offered);
             });
         }
     });
@@ -49,6 +60,7 @@ fn serve(
     log: &Mutex<Vec<(u16, u16)>>,
     certificate: &[u8],
     versions: &[(u16, Vec<u16>)],
+    max_offered: Option<usize>,
 ) -> std::io::Result<()> {
     stream.set_nodelay(true)?;
     stream.write_all(format!("220 {NAME} ESMTP stub\r\n").as_bytes())?;
@@ -87,6 +99,9 @@ fn serve(
         .chunks(2)
         .map(|pair| u16::from_be_bytes([pair[0], pair[1]]))
         .collect();
+    if max_offered.is_some_and(|max| offered.len() > max) {
+        return Ok(()); // dropped without an answer
+    }
     let alert = |stream: &mut TcpStream, description: u8| {
         stream.write_all(&[21, 3, 1, 0, 2, 2, description])
     };
