@@ -16,6 +16,8 @@
 //!   validation, key usage checks, weak-algorithm refusal and the binding of
 //!   the From address; [`Verification::verdict`] never calls a partially
 //!   signed or foreign-signed message signed.
+//! - [`revocation`]: CRL and OCSP checks of each signer's path, in
+//!   `require`, `prefer` or `off` mode ([`Verifier::with_revocation`]).
 //! - [`Encryptor`]: AuthEnvelopedData (AES-GCM) and EnvelopedData (AES-CBC)
 //!   to RSA (PKCS#1 v1.5, OAEP) and EC (RFC 5753 ECDH) recipients.
 //! - [`decrypt_message`] and [`decrypt_cms`]: all of that back, with one

@@ -364,6 +364,40 @@ impl Verifier {
         self.check_revocation(&path, report)
     }
 
+    /// Judges a certificate on its own, as a recipient certificate before
+    /// encrypting to it: its path to an anchor (with `extra` CA
+    /// certificates besides the verifier's intermediates), validity at the
+    /// verification time, emailProtection, and revocation as
+    /// [`Verifier::with_revocation`] configured. `Ok` holds the revocation
+    /// status of each certificate of the path (empty without revocation
+    /// checks); the error says why the certificate must not be used
+    /// ([`SignatureStatus::Revoked`], [`SignatureStatus::RevocationUnknown`]
+    /// in `require` mode, [`SignatureStatus::Untrusted`], ...).
+    ///
+    /// A revoked certificate is never to be encrypted to: whoever holds its
+    /// key may no longer be the recipient.
+    pub fn check_certificate(
+        &self,
+        certificate: &Certificate,
+        extra: &[Certificate],
+    ) -> Result<Vec<CertificateStatus>, SignatureStatus> {
+        if !certificate.allows_email_protection() {
+            return Err(SignatureStatus::ExtendedKeyUsage);
+        }
+        let path = self.check_path(certificate, extra)?;
+        let mut report = Signature {
+            certificate: Some(certificate.clone()),
+            digest: None,
+            scheme: None,
+            signing_time: None,
+            capabilities: Vec::new(),
+            status: SignatureStatus::Valid,
+            revocation: Vec::new(),
+        };
+        self.check_revocation(&path, &mut report)?;
+        Ok(report.revocation)
+    }
+
     /// Revocation of every certificate of the validated `path` (end entity
     /// first, anchor last), recorded in `report`.
     fn check_revocation(

@@ -239,3 +239,31 @@ fn pem_and_der_crls_load_and_garbage_is_refused() {
         Err(RevocationError::NoCrl(_))
     ));
 }
+
+#[test]
+fn revoked_recipient_certificate_is_refused_before_encrypting() {
+    let crls = crls_revoking(&["revoked-recipient@example.org"]);
+    let verifier = common::verifier()
+        .with_revocation(Revocation::new(RevocationMode::Require).with_crls(crls));
+    let chain =
+        [smime_core::Certificate::from_der(pki().intermediate().certificate_der()).unwrap()];
+    let revoked = common::certificate("revoked-recipient@example.org", KeyKind::P256);
+    assert!(matches!(
+        verifier.check_certificate(&revoked, &chain),
+        Err(SignatureStatus::Revoked { .. })
+    ));
+    let good = common::certificate("good-recipient@example.org", KeyKind::P256);
+    let statuses = verifier.check_certificate(&good, &chain).unwrap();
+    assert_eq!(statuses.len(), 2);
+    // Without the intermediate no path, whatever the CRLs say.
+    assert!(matches!(
+        verifier.check_certificate(&good, &[]),
+        Err(SignatureStatus::Untrusted(_))
+    ));
+    // In require mode without data: unknown is a refusal.
+    let bare = common::verifier().with_revocation(Revocation::new(RevocationMode::Require));
+    assert!(matches!(
+        bare.check_certificate(&good, &chain),
+        Err(SignatureStatus::RevocationUnknown { .. })
+    ));
+}
