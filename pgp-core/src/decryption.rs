@@ -22,11 +22,11 @@ use sequoia_openpgp::types::{AEADAlgorithm, SymmetricAlgorithm};
 use sequoia_openpgp::{Cert, KeyHandle};
 use zeroize::Zeroizing;
 
+use crate::constant_time_rsa::SecretKeyBackend;
 use crate::error::Error;
 use crate::guard;
 use crate::keys;
 use crate::pgp_mime::{self, Found, STREAM_BUFFER};
-use crate::rsa_decryptor::SecretKeyBackend;
 use crate::verification::{Coverage, Recorder, Signature, Verification, Verifier};
 
 /// Decrypts messages with the caller's secret keys.

@@ -148,7 +148,7 @@ impl Encryptor {
             .build()
             .map_err(Error::openpgp)?;
         let message = match &self.signer {
-            Some(signer) => stream::Signer::new(message, signer.keypair())
+            Some(signer) => stream::Signer::new(message, signer.signing_key())
                 .map_err(Error::openpgp)?
                 .hash_algo(signer.hash_algorithm())
                 .map_err(Error::openpgp)?
@@ -160,7 +160,7 @@ impl Encryptor {
             .build()
             .map_err(Error::openpgp)?;
         write_plaintext(&mut literal)?;
-        literal.finalize().map_err(Error::openpgp)?;
+        literal.finalize().map_err(Error::sequoia)?;
         armored.finish()?;
         Ok(())
     }

@@ -108,6 +108,16 @@ pub enum Error {
         /// The limit in bytes.
         limit: u64,
     },
+    /// A signature with a hash the constant-time RSA signer does not make
+    /// (only SHA-224, SHA-256, SHA-384 and SHA-512: not SHA-1, MD5,
+    /// RIPEMD-160 or SHA-3).
+    #[error(
+        "an RSA signature with {algorithm} is not made here (SHA-224, SHA-256, SHA-384, SHA-512 only)"
+    )]
+    UnsupportedSigningHash {
+        /// The hash asked for.
+        algorithm: sequoia_openpgp::types::HashAlgorithm,
+    },
     /// OpenPGP data that could not be parsed or produced.
     #[error("OpenPGP: {reason}")]
     OpenPgp {
@@ -139,6 +149,20 @@ impl Error {
     pub(crate) fn openpgp(error: impl std::fmt::Display) -> Error {
         Error::OpenPgp {
             reason: format!("{error:#}"),
+        }
+    }
+
+    /// Like [`Error::openpgp`] for an error that came back through Sequoia
+    /// from this crate's own code (a [`sequoia_openpgp::crypto::Signer`]
+    /// of ours): that error keeps its type.
+    pub(crate) fn sequoia<E>(error: E) -> Error
+    where
+        E: std::fmt::Display + Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    {
+        let reason = format!("{error:#}");
+        match error.into().downcast::<Error>() {
+            Ok(ours) => *ours,
+            Err(_) => Error::OpenPgp { reason },
         }
     }
 }

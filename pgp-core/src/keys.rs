@@ -14,8 +14,8 @@ use sequoia_openpgp::policy::Policy;
 use sequoia_openpgp::serialize::SerializeInto;
 use sequoia_openpgp::types::RevocationStatus;
 
+use crate::constant_time_rsa::{SecretKeyBackend, SigningKey};
 use crate::error::Error;
-use crate::rsa_decryptor::SecretKeyBackend;
 
 /// Parses every certificate (public or with secret keys) in `input`:
 /// ASCII-armored or binary, one or several keys concatenated.
@@ -141,7 +141,7 @@ pub(crate) fn unlock(
 }
 
 /// A secret key made usable for decryption: RSA keys through
-/// [`ConstantTimeRsa`](crate::rsa_decryptor::ConstantTimeRsa) when the
+/// [`ConstantTimeRsa`](crate::constant_time_rsa::ConstantTimeRsa) when the
 /// `constant-time-rsa` feature is on, every other key through Sequoia's
 /// backend; with the backend that does it.
 pub(crate) fn decryptor(
@@ -150,10 +150,21 @@ pub(crate) fn decryptor(
 ) -> Result<(Box<dyn Decryptor>, SecretKeyBackend), Error> {
     let pair = unlock(key, passphrase)?;
     #[cfg(feature = "constant-time-rsa")]
-    if let Some(rsa) = crate::rsa_decryptor::ConstantTimeRsa::new(&pair) {
+    if let Some(rsa) = crate::constant_time_rsa::ConstantTimeRsa::new(&pair) {
         return Ok((Box::new(rsa), SecretKeyBackend::ConstantTimeRsa));
     }
     Ok((Box::new(pair), SecretKeyBackend::Sequoia))
+}
+
+/// A secret key made usable for signing: RSA keys through
+/// [`ConstantTimeRsa`](crate::constant_time_rsa::ConstantTimeRsa) when the
+/// `constant-time-rsa` feature is on, every other key through Sequoia's
+/// backend.
+pub(crate) fn signing_key(
+    key: Key<SecretParts, UnspecifiedRole>,
+    passphrase: Option<&Password>,
+) -> Result<SigningKey, Error> {
+    Ok(SigningKey::new(unlock(key, passphrase)?))
 }
 
 /// The e-mail addresses of the certificate's user IDs that are valid under

@@ -42,6 +42,7 @@
 
 mod armor;
 mod autocrypt;
+mod constant_time_rsa;
 mod decrypt_stream;
 mod decryption;
 mod encryption;
@@ -51,7 +52,6 @@ mod harvest;
 mod inline;
 mod keys;
 mod pgp_mime;
-mod rsa_decryptor;
 mod selection;
 mod sign_stream;
 mod signing;
@@ -61,6 +61,7 @@ mod wkd;
 mod wkd_fetch;
 
 pub use autocrypt::{AutocryptHeader, PreferEncrypt};
+pub use constant_time_rsa::SecretKeyBackend;
 pub use decrypt_stream::SpooledDecryption;
 pub use decryption::{
     DEFAULT_MAX_IN_MEMORY, DEFAULT_MAX_PLAINTEXT, Decrypted, Decryptor, MAX_COMPRESSION_LAYERS,
@@ -73,7 +74,6 @@ pub use keys::{
     armored_certificate, armored_secret_key, binary_certificate, binary_secret_key,
     parse_certificates, protect_secret_key,
 };
-pub use rsa_decryptor::SecretKeyBackend;
 pub use selection::{Rejection, Selection, Unusable, select_certificate};
 pub use sign_stream::MAX_REENCODE_IN_MEMORY;
 pub use signing::{Digest, Signer};

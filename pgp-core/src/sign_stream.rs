@@ -76,7 +76,7 @@ impl Signer {
         let mut signed = spooled.into_file();
         let (signature, micalg, found) = if exact {
             let (signer, found) = hashed?.into_inner();
-            signer.finalize().map_err(Error::openpgp)?;
+            signer.finalize().map_err(Error::sequoia)?;
             let (signature, micalg) = self.finish_detached(sink)?;
             (signature, micalg, found)
         } else {
@@ -163,7 +163,7 @@ impl Signer {
             });
             if let Some(as_is) = as_is? {
                 let (signer, found) = hashed?.into_inner();
-                signer.finalize().map_err(Error::openpgp)?;
+                signer.finalize().map_err(Error::sequoia)?;
                 let (signature, micalg) = self.finish_detached(sink)?;
                 let body_start = start + header.len() as u64;
                 let mut boundary = boundary;

@@ -12,7 +12,7 @@ use std::time::SystemTime;
 
 use sequoia_openpgp::Cert;
 use sequoia_openpgp::armor;
-use sequoia_openpgp::crypto::{KeyPair, Password};
+use sequoia_openpgp::crypto::Password;
 use sequoia_openpgp::packet::Packet;
 use sequoia_openpgp::parse::Parse;
 use sequoia_openpgp::policy::StandardPolicy;
@@ -21,6 +21,7 @@ use sequoia_openpgp::types::HashAlgorithm;
 
 use mail_message::Envelope;
 
+use crate::constant_time_rsa::{SecretKeyBackend, SigningKey};
 use crate::error::Error;
 use crate::keys;
 use crate::pgp_mime;
@@ -78,7 +79,7 @@ pub(crate) fn micalg(hash: HashAlgorithm) -> String {
 #[derive(Clone)]
 pub struct Signer {
     cert: Cert,
-    keypair: KeyPair,
+    key: SigningKey,
     digest: Digest,
 }
 
@@ -87,6 +88,7 @@ impl std::fmt::Debug for Signer {
         f.debug_struct("Signer")
             .field("cert", &self.cert.fingerprint().to_hex())
             .field("digest", &self.digest)
+            .field("secret_key_backend", &self.key.backend())
             .finish_non_exhaustive()
     }
 }
@@ -131,10 +133,11 @@ impl Signer {
             .ok_or_else(|| {
                 no_key("no valid, signing-capable key with secret material".to_owned())
             })?;
-        let keypair = keys::unlock(candidate.key().clone().role_into_unspecified(), passphrase)?;
+        let signing_key =
+            keys::signing_key(candidate.key().clone().role_into_unspecified(), passphrase)?;
         Ok(Signer {
             cert: key.clone().strip_secret_key_material(),
-            keypair,
+            key: signing_key,
             digest: Digest::default(),
         })
     }
@@ -199,9 +202,24 @@ impl Signer {
         &self.cert
     }
 
-    /// The signing key pair (for signing inside an encrypted message).
-    pub(crate) fn keypair(&self) -> KeyPair {
-        self.keypair.clone()
+    /// The code that makes this signer's signatures:
+    /// [`SecretKeyBackend::ConstantTimeRsa`] for an RSA key (feature
+    /// `constant-time-rsa`, on by default), [`SecretKeyBackend::Sequoia`]
+    /// for EdDSA and ECDSA keys.
+    ///
+    /// ```
+    /// # let key = testkit::openpgp_key("Alice <alice@example.org>", testkit::PgpSuite::Rsa3072, testkit::PgpVersion::V4);
+    /// let signer = pgp_core::Signer::new(key.cert(), None)?;
+    /// assert_eq!(signer.secret_key_backend(), pgp_core::SecretKeyBackend::ConstantTimeRsa);
+    /// # Ok::<(), pgp_core::Error>(())
+    /// ```
+    pub fn secret_key_backend(&self) -> SecretKeyBackend {
+        self.key.backend()
+    }
+
+    /// The signing key (for signing inside an encrypted message too).
+    pub(crate) fn signing_key(&self) -> SigningKey {
+        self.key.clone()
     }
 
     /// The configured hash algorithm.
@@ -222,7 +240,7 @@ impl Signer {
         let mut sink = Vec::new();
         let mut signer = self.detached_signer(&mut sink)?;
         std::io::copy(&mut data, &mut signer)?;
-        signer.finalize().map_err(Error::openpgp)?;
+        signer.finalize().map_err(Error::sequoia)?;
         self.finish_detached(sink)
     }
 
@@ -235,7 +253,7 @@ impl Signer {
             .kind(armor::Kind::Signature)
             .build()
             .map_err(Error::openpgp)?;
-        stream::Signer::new(message, self.keypair())
+        stream::Signer::new(message, self.signing_key())
             .map_err(Error::openpgp)?
             .hash_algo(self.hash_algorithm())
             .map_err(Error::openpgp)?
@@ -274,7 +292,7 @@ impl Signer {
         let mut sink = Vec::new();
         {
             let message = Message::new(&mut sink);
-            let mut signer = stream::Signer::new(message, self.keypair())
+            let mut signer = stream::Signer::new(message, self.signing_key())
                 .map_err(Error::openpgp)?
                 .hash_algo(self.hash_algorithm())
                 .map_err(Error::openpgp)?
@@ -282,7 +300,7 @@ impl Signer {
                 .build()
                 .map_err(Error::openpgp)?;
             std::io::Write::write_all(&mut signer, text)?;
-            signer.finalize().map_err(Error::openpgp)?;
+            signer.finalize().map_err(Error::sequoia)?;
         }
         Ok(sink)
     }

@@ -19,22 +19,6 @@ use testkit::PgpSuite;
 
 const SUITES: [PgpSuite; 3] = [PgpSuite::Rsa3072, PgpSuite::Cv25519, PgpSuite::P256];
 
-/// `gpg --verify` of a PGP/MIME `multipart/signed` message's two parts (the
-/// signed entity, canonical, and the detached signature); gpg's status lines.
-fn gpg_verify(gpg: &Gpg, parts: &[Vec<u8>]) -> String {
-    let content = gpg.write("content", &mail_message::canonicalize(&parts[0]));
-    let signature = mail_message::Entity::parse(&parts[1])
-        .unwrap()
-        .body()
-        .to_vec();
-    let signature = gpg.write("content.asc", &signature);
-    let output = gpg.ok(
-        &["--status-fd", "1", "--verify", s(&signature), s(&content)],
-        b"",
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
 #[test]
 fn gpg_verifies_our_pgp_mime_signature() {
     for suite in SUITES {
@@ -46,7 +30,7 @@ fn gpg_verifies_our_pgp_mime_signature() {
             .sign_message(&message(ALICE, "Grüße aus Köln\r\n"))
             .unwrap();
         let parts = parts(&signed);
-        let status = gpg_verify(&gpg, &parts);
+        let status = gpg.verify_pgp_mime(&parts);
         assert!(status.contains("[GNUPG:] GOODSIG"), "{suite:?}: {status}");
         assert!(
             status.contains(&alice.fingerprint_hex()),
@@ -75,7 +59,7 @@ fn gpg_verifies_our_streamed_pgp_mime_signature() {
             .sign_message_stream(&message[..], &mut signed)
             .unwrap();
         let parts = parts(&signed);
-        let status = gpg_verify(&gpg, &parts);
+        let status = gpg.verify_pgp_mime(&parts);
         assert!(status.contains("[GNUPG:] GOODSIG"), "{suite:?}: {status}");
         assert!(parts[0].iter().all(u8::is_ascii), "{suite:?}");
         let report = Verifier::new([public(&alice)])
@@ -108,7 +92,7 @@ fn binary_parts_are_signed_byte_for_byte() {
         for signed in [signer.sign_message(&message).unwrap(), streamed] {
             let parts = parts(&signed);
             assert!(parts[0].iter().all(u8::is_ascii), "{name}: 7-bit safe");
-            let status = gpg_verify(&gpg, &parts);
+            let status = gpg.verify_pgp_mime(&parts);
             assert!(status.contains("[GNUPG:] GOODSIG"), "{name}: {status}");
             let entity = mail_message::Entity::parse(&parts[0]).unwrap();
             let pdf = match entity.content_type().unwrap().parameter("boundary") {

@@ -109,6 +109,35 @@ impl Gpg {
         self.ok(&args, b"").stdout
     }
 
+    /// Imports a certificate (with its secret key material when
+    /// `secret`) that testkit did not make.
+    pub fn import_cert(&self, cert: &Cert, secret: bool) {
+        let bytes = if secret {
+            pgp_core::armored_secret_key(cert).unwrap()
+        } else {
+            pgp_core::armored_certificate(cert).unwrap()
+        };
+        let file = self.write(&format!("{}.asc", cert.fingerprint().to_hex()), &bytes);
+        self.ok(&["--import", s(&file)], b"");
+    }
+
+    /// `gpg --verify` of a PGP/MIME `multipart/signed` message's two parts
+    /// (the signed entity, canonical, and the detached signature); gpg's
+    /// status lines.
+    pub fn verify_pgp_mime(&self, parts: &[Vec<u8>]) -> String {
+        let content = self.write("content", &mail_message::canonicalize(&parts[0]));
+        let signature = mail_message::Entity::parse(&parts[1])
+            .unwrap()
+            .body()
+            .to_vec();
+        let signature = self.write("content.asc", &signature);
+        let output = self.ok(
+            &["--status-fd", "1", "--verify", s(&signature), s(&content)],
+            b"",
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
     pub fn write(&self, name: &str, bytes: &[u8]) -> PathBuf {
         let path = self.path(name);
         std::fs::write(&path, bytes).unwrap();
