@@ -422,30 +422,10 @@ pub(crate) enum KeysCommand {
 }
 
 /// A duration for `--date-tolerance`: seconds, or a number with `s`, `m`,
-/// `h` or `d`.
+/// `h` or `d` (the grammar of `date_tolerance` in `mailgate.toml` too:
+/// `mail_message::parse_date_tolerance`).
 pub(crate) fn parse_tolerance(text: &str) -> Result<std::time::Duration, String> {
-    let (digits, unit) = match text.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
-        Some((index, _)) => text.split_at(index),
-        None => (text, "s"),
-    };
-    let factor = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => {
-            return Err(format!(
-                "`{text}`: expected seconds or a number with s, m, h or d"
-            ));
-        }
-    };
-    let value: u64 = digits
-        .parse()
-        .map_err(|_| format!("`{text}`: expected seconds or a number with s, m, h or d"))?;
-    value
-        .checked_mul(factor)
-        .map(std::time::Duration::from_secs)
-        .ok_or_else(|| format!("`{text}`: too long"))
+    mail_message::parse_date_tolerance(text).map_err(|error| error.to_string())
 }
 
 #[cfg(test)]

@@ -202,35 +202,14 @@ enum Tolerance {
 }
 
 impl Tolerance {
-    /// The duration, or why the text is not one. The grammar of the
-    /// command line's `--date-tolerance`: digits, then `s`, `m`, `h` or `d`
-    /// (seconds without a unit).
+    /// The duration, or why the text is not one: the grammar of the command
+    /// line's `--date-tolerance` ([`mail_message::parse_date_tolerance`]).
     fn duration(&self) -> Result<std::time::Duration, String> {
-        let text = match self {
-            Tolerance::Seconds(seconds) => return Ok(std::time::Duration::from_secs(*seconds)),
-            Tolerance::Text(text) => text.trim(),
-        };
-        let wrong = || {
-            format!(
-                "verification.date_tolerance = {text:?}: expected seconds or a number with s, m, h or d"
-            )
-        };
-        let (digits, unit) = match text.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
-            Some((index, _)) => text.split_at(index),
-            None => (text, "s"),
-        };
-        let factor: u64 = match unit {
-            "s" => 1,
-            "m" => 60,
-            "h" => 3600,
-            "d" => 86_400,
-            _ => return Err(wrong()),
-        };
-        let value: u64 = digits.parse().map_err(|_| wrong())?;
-        value
-            .checked_mul(factor)
-            .map(std::time::Duration::from_secs)
-            .ok_or_else(|| format!("verification.date_tolerance = {text:?}: too long"))
+        match self {
+            Tolerance::Seconds(seconds) => Ok(std::time::Duration::from_secs(*seconds)),
+            Tolerance::Text(text) => mail_message::parse_date_tolerance(text.trim())
+                .map_err(|error| format!("verification.date_tolerance = {error}")),
+        }
     }
 }
 

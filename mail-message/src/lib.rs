@@ -74,4 +74,7 @@ pub use spooled_entity::{
     encryptable_as_is, signable_as_is,
 };
 pub use tree::{DuplicateField, MessageTree, Part, PartKind, Place};
-pub use verdict::{Coverage, DEFAULT_DATE_TOLERANCE, Finding, HeaderIdentity, Verdict};
+pub use verdict::{
+    Coverage, DEFAULT_DATE_TOLERANCE, Finding, HeaderIdentity, ToleranceError, Verdict,
+    parse_date_tolerance,
+};

@@ -73,6 +73,57 @@ impl Verdict {
 /// finding: mail clients flag more than an hour.
 pub const DEFAULT_DATE_TOLERANCE: Duration = Duration::from_secs(3600);
 
+/// Why a text is not a date tolerance ([`parse_date_tolerance`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ToleranceError {
+    /// Not digits followed by nothing, `s`, `m`, `h` or `d`.
+    #[error("`{0}`: expected seconds or a number with s, m, h or d")]
+    NotADuration(String),
+    /// More seconds than a `u64` holds.
+    #[error("`{0}`: too long")]
+    TooLong(String),
+}
+
+/// A date tolerance as people write it: seconds (`3600`), or a number with
+/// `s`, `m`, `h` or `d` (`90m`, `2h`, `1d`). The one grammar of `mailgate
+/// smime|pgp verify --date-tolerance` and of `date_tolerance` in
+/// `mailgate.toml`.
+///
+/// ```
+/// use std::time::Duration;
+/// use mail_message::parse_date_tolerance;
+///
+/// assert_eq!(parse_date_tolerance("90m")?, Duration::from_secs(5400));
+/// assert_eq!(parse_date_tolerance("3600")?, Duration::from_secs(3600));
+/// assert!(parse_date_tolerance("1w").is_err());
+/// # Ok::<(), mail_message::ToleranceError>(())
+/// ```
+pub fn parse_date_tolerance(text: &str) -> Result<Duration, ToleranceError> {
+    let (digits, unit) = match text.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((index, _)) => text.split_at(index),
+        None => (text, "s"),
+    };
+    let factor: u64 = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(ToleranceError::NotADuration(text.to_owned())),
+    };
+    let value: u64 = digits.parse().map_err(|error: std::num::ParseIntError| {
+        if matches!(error.kind(), std::num::IntErrorKind::PosOverflow) {
+            ToleranceError::TooLong(text.to_owned())
+        } else {
+            ToleranceError::NotADuration(text.to_owned())
+        }
+    })?;
+    value
+        .checked_mul(factor)
+        .map(Duration::from_secs)
+        .ok_or_else(|| ToleranceError::TooLong(text.to_owned()))
+}
+
 /// Something about who a message claims to be from that the signature
 /// verdict alone does not say: a valid signature can come with header fields
 /// that make a reader believe someone else wrote it.
@@ -538,6 +589,39 @@ fn encoded_word(text: &str) -> Option<(String, usize)> {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use super::*;
+
+    #[test]
+    fn date_tolerances_are_seconds_or_a_number_with_a_unit() {
+        for (text, seconds) in [
+            ("0", 0),
+            ("90", 90),
+            ("90s", 90),
+            ("15m", 900),
+            ("2h", 7200),
+            ("1d", 86_400),
+        ] {
+            assert_eq!(
+                parse_date_tolerance(text),
+                Ok(Duration::from_secs(seconds)),
+                "{text}"
+            );
+        }
+        for text in ["", "h", "1w", "-5", "1.5h", " 5", "5 h", "1h30m"] {
+            assert!(
+                matches!(
+                    parse_date_tolerance(text),
+                    Err(ToleranceError::NotADuration(_))
+                ),
+                "{text:?} was accepted"
+            );
+        }
+        for text in ["99999999999999999999", "999999999999999999d"] {
+            assert!(
+                matches!(parse_date_tolerance(text), Err(ToleranceError::TooLong(_))),
+                "{text:?}"
+            );
+        }
+    }
     use proptest::prelude::*;
 
     fn eve() -> EmailAddress {
