@@ -264,6 +264,12 @@ meets_profile = false
 
 [transport.domains."geheim.example"]
 meets_profile = true
+
+# How far a signed message's Date may be from its signing time before
+# X-Mailgate-Signature warns (date-differs-from-signing-time); seconds, or
+# a number with s, m, h or d. The default is one hour:
+# [verification]
+# date_tolerance = "1h"
 "#;
 
 /// This year, from the system clock (for certificate validity).
