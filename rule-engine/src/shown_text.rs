@@ -243,7 +243,7 @@ fn q_decode(payload: &str) -> Vec<u8> {
 /// B encoding (RFC 2047 section 4.1), leniently: characters outside the
 /// base64 alphabet (white space, padding in the wrong place) are skipped
 /// and missing padding is supplied, as clients do.
-fn b_decode(payload: &str) -> Option<Vec<u8>> {
+fn b_decode(payload: &str) -> Vec<u8> {
     let mut clean: Vec<u8> = payload
         .bytes()
         .filter(|b| b.is_ascii_alphanumeric() || *b == b'+' || *b == b'/')
@@ -255,31 +255,53 @@ fn b_decode(payload: &str) -> Option<Vec<u8>> {
     while !clean.len().is_multiple_of(4) {
         clean.push(b'=');
     }
-    base64_decode(&clean)
+    base64_decode(&clean).unwrap_or_default()
+}
+
+/// What stands at a `=?` in a header value.
+enum Candidate {
+    /// An encoded word.
+    Word(EncodedWord),
+    /// Text.
+    Text,
+    /// Text, and no `?=` follows anywhere: nothing later is a word either.
+    Unterminated,
 }
 
 /// The encoded word at the start of `text` (`=?charset?B|Q?payload?=`).
-fn encoded_word(text: &str) -> Option<EncodedWord> {
-    let inner = text.strip_prefix("=?")?;
-    let (charset, inner) = inner.split_once('?')?;
-    if charset.is_empty() || charset.contains(char::is_whitespace) {
-        return None;
-    }
-    let (encoding, inner) = inner.split_once('?')?;
-    let end = inner.find("?=")?;
-    let payload = inner.get(..end)?;
-    let bytes = match encoding {
-        "B" | "b" => b_decode(payload)?,
-        "Q" | "q" => q_decode(payload),
-        _ => return None,
+///
+/// Linear over a whole value: the charset and encoding end at the next `?`
+/// (before the next candidate), and the search for `?=` either consumes what
+/// it scanned (a word, which always decodes) or finds none at all.
+fn encoded_word(text: &str) -> Candidate {
+    let Some(inner) = text.strip_prefix("=?") else {
+        return Candidate::Text;
     };
+    let Some((charset, inner)) = inner.split_once('?') else {
+        return Candidate::Text;
+    };
+    if charset.is_empty() || charset.contains(char::is_whitespace) {
+        return Candidate::Text;
+    }
+    let Some((encoding, inner)) = inner.split_once('?') else {
+        return Candidate::Text;
+    };
+    let decode: fn(&str) -> Vec<u8> = match encoding {
+        "B" | "b" => b_decode,
+        "Q" | "q" => q_decode,
+        _ => return Candidate::Text,
+    };
+    let Some(end) = inner.find("?=") else {
+        return Candidate::Unterminated;
+    };
+    let bytes = decode(inner.get(..end).unwrap_or_default());
     let charset = charset
         .split('*')
         .next()
         .unwrap_or_default()
         .to_ascii_lowercase();
     let length = text.len() - inner.len() + end + 2;
-    Some(EncodedWord {
+    Candidate::Word(EncodedWord {
         charset,
         bytes,
         length,
@@ -364,20 +386,23 @@ pub fn decode_header_value(raw: &[u8]) -> String {
     // between them).
     let mut pending: Option<EncodedWord> = None;
     let mut rest = unfolded.as_str();
+    let mut terminated = true;
     let flush = |pending: &mut Option<EncodedWord>, out: &mut String| {
         if let Some(word) = pending.take() {
             out.push_str(&decode_charset(&word.charset, &word.bytes));
         }
     };
     while !rest.is_empty() {
-        let Some(start) = rest.find("=?") else {
+        let start = rest.find("=?").filter(|_| terminated);
+        let Some(start) = start else {
             flush(&mut pending, &mut out);
             out.push_str(rest);
             break;
         };
         let (before, candidate) = rest.split_at(start);
-        match encoded_word(candidate) {
-            Some(word) => {
+        let found = encoded_word(candidate);
+        match found {
+            Candidate::Word(word) => {
                 let between_words = pending.is_some() && before.chars().all(char::is_whitespace);
                 if !between_words {
                     flush(&mut pending, &mut out);
@@ -394,7 +419,8 @@ pub fn decode_header_value(raw: &[u8]) -> String {
                     }
                 }
             }
-            None => {
+            Candidate::Text | Candidate::Unterminated => {
+                terminated = !matches!(found, Candidate::Unterminated);
                 flush(&mut pending, &mut out);
                 out.push_str(before);
                 out.push_str("=?");
@@ -412,6 +438,10 @@ pub struct StrippedValue {
     text: String,
     encode: bool,
 }
+
+/// How many times [`strip_marker`] removes a marker that removing one
+/// revealed before it empties the value.
+const MAX_STRIP_ROUNDS: usize = 8;
 
 /// The longest text of one encoded word: 45 bytes are 60 base64
 /// characters, and with `=?UTF-8?B?` and `?=` the word has 72 (RFC 2047
@@ -488,8 +518,16 @@ pub fn strip_marker(raw_value: &[u8], marker: &str) -> Option<StrippedValue> {
     let marker: Vec<char> = normalize(marker).chars().collect();
     let mut text = remove_marker(&decode_header_value(raw_value), &marker)?;
     // What is left can show the marker again (`[vert[vertraulich]raulich]`):
-    // removed until it does not. Each round removes at least a character.
+    // removed until it does not. A value nested deeper than a person
+    // writes is emptied instead: its rest would still show the marker, and
+    // peeling level by level takes time quadratic in its length.
+    let mut rounds = 0;
     while let Some(shorter) = remove_marker(&text, &marker) {
+        rounds += 1;
+        if rounds > MAX_STRIP_ROUNDS {
+            text.clear();
+            break;
+        }
         text = shorter;
     }
     let encode = raw_value.windows(2).any(|w| w == b"=?");
@@ -576,6 +614,18 @@ mod tests {
     }
 
     #[test]
+    fn decoding_takes_linear_time() {
+        // Candidates without a terminator, and words that never close: each
+        // was a scan to the end of a megabyte.
+        let many = "=?a?q?x ".repeat(100_000);
+        assert_eq!(decode_header_value(many.as_bytes()), many.trim());
+        let started = std::time::Instant::now();
+        let open = format!("=?utf-8?q?{}", "=?a ".repeat(200_000));
+        assert_eq!(decode_header_value(open.as_bytes()), open.trim());
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    }
+
+    #[test]
     fn decoding_is_lenient_as_clients_are() {
         let cases: [(&[u8], &str); 9] = [
             (b"=?utf-8?b?W3ZlcnRyYXVsaWNoXQ?=", "[vertraulich]"),
@@ -627,6 +677,11 @@ mod tests {
             strip(" [vert[vertraulich]raulich] x").as_deref(),
             Some(" x")
         );
+        let mut nested = "[vertraulich]".to_owned();
+        for _ in 0..20 {
+            nested = format!("[vert{nested}raulich]");
+        }
+        assert_eq!(strip(&format!(" {nested} x")).as_deref(), Some(""));
         assert_eq!(
             strip(" =[vertraulich]?utf-8?q?=5Bvertraulich=5D?=").as_deref(),
             Some(" =?UTF-8?B?PT91dGYtOD9xPz01QnZlcnRyYXVsaWNoPTVEPz0=?=")
