@@ -219,9 +219,10 @@ pub(crate) struct RelayArgs {
     #[arg(long, value_name = "N", default_value_t = 20)]
     pub(crate) hard_error_limit: u32,
 
-    /// A message that arrives with this many `Received` fields or more is
-    /// refused as a mail loop (`554 5.4.6`; RFC 5321 section 6.3 asks for
-    /// at least 100); 0: no limit (Postfix: `hopcount_limit` 50).
+    /// A message that would hold this many `Received` fields or more with
+    /// the relay's own is refused as a mail loop (`554 5.4.6`; RFC 5321
+    /// section 6.3 asks for at least 100); 0: no limit (Postfix:
+    /// `hopcount_limit` 50, counted the same way).
     #[arg(long, value_name = "N", default_value_t = 100)]
     pub(crate) max_hops: usize,
 

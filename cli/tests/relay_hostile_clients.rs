@@ -260,6 +260,11 @@ struct Postfix {
 
 impl Postfix {
     fn start() -> Postfix {
+        Postfix::start_with("")
+    }
+
+    /// Postfix with `extra` lines in its main.cf.
+    fn start_with(extra: &str) -> Postfix {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
         for sub in ["conf", "queue", "data"] {
@@ -290,7 +295,8 @@ impl Postfix {
              smtpd_relay_restrictions = permit_mynetworks, reject\n\
              smtpd_forbid_bare_newline = reject\n\
              smtpd_forbid_bare_newline_reject_code = 521\n\
-             smtpd_forbid_bare_newline_exclusions =\n"
+             smtpd_forbid_bare_newline_exclusions =\n\
+             {extra}"
         );
         std::fs::write(root.join("conf/main.cf"), main_cf).unwrap();
         // Debian's master.cf without chroot and without its listeners,
@@ -454,6 +460,126 @@ fn mailgate_relay_and_postfix_accept_the_same_envelopes_from_hostile_streams() {
                 std::slice::from_ref(&first),
                 "{name}: {theirs_replies:?}"
             );
+        }
+    }
+}
+
+/// Sends `groups` to `port` one after the other, each once the server has
+/// fallen silent after the one before (or closed): every reply line, and
+/// whether the server closed the connection.
+fn exchange(port: u16, groups: &[&[u8]]) -> (Vec<String>, bool) {
+    let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_millis(700)))
+        .unwrap();
+    let mut writer = stream.try_clone().unwrap();
+    let mut reader = BufReader::new(stream);
+    let mut replies = Vec::new();
+    // Lines until the server is silent (false) or closed (true).
+    let mut read_all = |replies: &mut Vec<String>| loop {
+        let mut line = String::new();
+        match reader.read_line(&mut line) {
+            Ok(0) => return true,
+            Ok(_) => replies.push(line.trim_end().to_owned()),
+            Err(error) if error.kind() == std::io::ErrorKind::ConnectionReset => return true,
+            Err(_) => return false,
+        }
+    };
+    if read_all(&mut replies) {
+        return (replies, true);
+    }
+    for group in groups {
+        if writer.write_all(group).is_err() || read_all(&mut replies) {
+            return (replies, true);
+        }
+    }
+    (replies, false)
+}
+
+/// The red team's SMTP findings against `mailgate relay` and Postfix 3.7
+/// (`smtpd_forbid_unauth_pipelining = yes`, `hopcount_limit = 5`; the
+/// relay with `--max-hops 5`): unauthorised pipelining ends the session
+/// in both (554) and queues nothing, legal pipelining works in both, a
+/// message with 4 `Received` fields (5 with the server's own) is refused
+/// by both (554; Postfix says 5.4.0, the relay 5.4.6, RFC 3463's "routing
+/// loop detected") and one with 3 taken, and `<Postmaster>` is accepted by
+/// both.
+#[test]
+#[ignore = "needs postfix and root"]
+fn mailgate_relay_and_postfix_agree_on_pipelining_hops_and_postmaster() {
+    let postfix = Postfix::start_with("smtpd_forbid_unauth_pipelining = yes\nhopcount_limit = 5\n");
+    let demo = demo();
+    let spool = tempfile::tempdir().unwrap();
+    let hop = LenientHop::start();
+    let port = free_port();
+    let _relay = start_relay_with(
+        demo.path(),
+        spool.path(),
+        port,
+        hop.port,
+        &["--max-hops", "5"],
+    );
+    let transaction: &[u8] =
+        b"MAIL FROM:<alice@behoerde.example>\r\nRCPT TO:<frank@behoerde.example>\r\nDATA\r\n";
+    let hops = |n: usize| {
+        let mut message =
+            "Received: from a.example by b.example; Mon, 7 Dec 2026 10:00:00 +0000\r\n"
+                .repeat(n)
+                .into_bytes();
+        message.extend_from_slice(
+            b"From: alice@behoerde.example\r\nSubject: hops\r\nMessage-ID: <h@behoerde.example>\r\n\r\nbody\r\n.\r\n",
+        );
+        message
+    };
+    let (three, four) = (hops(3), hops(4));
+    let mut content =
+        b"From: alice@behoerde.example\r\nSubject: early\r\n\r\nbody\r\n.\r\n".to_vec();
+    let mut early = transaction.to_vec();
+    early.append(&mut content);
+    let cases: [(&str, Vec<&[u8]>, usize, bool); 6] = [
+        ("the message before 354", vec![b"EHLO c.test\r\n", &early], 0, true),
+        ("MAIL behind EHLO", vec![b"EHLO c.test\r\nMAIL FROM:<alice@behoerde.example>\r\n"], 0, true),
+        ("a group after HELO", vec![b"HELO c.test\r\n", transaction], 0, true),
+        ("3 earlier hops", vec![b"EHLO c.test\r\n", transaction, &three, b"QUIT\r\n"], 1, false),
+        ("4 earlier hops", vec![b"EHLO c.test\r\n", transaction, &four, b"QUIT\r\n"], 0, false),
+        (
+            "<Postmaster>",
+            vec![
+                b"EHLO c.test\r\n",
+                b"MAIL FROM:<alice@behoerde.example>\r\nRCPT TO:<PostMaster>\r\nDATA\r\n",
+                b"From: alice@behoerde.example\r\nSubject: pm\r\nMessage-ID: <pm@behoerde.example>\r\n\r\nhi\r\n.\r\n",
+                b"QUIT\r\n",
+            ],
+            1,
+            false,
+        ),
+    ];
+    for (name, groups, accepted, cut) in cases {
+        postfix.clear_queue();
+        let (theirs, theirs_closed) = exchange(postfix.port, &groups);
+        let (ours, ours_closed) = exchange(port, &groups);
+        println!("{name}: mailgate relay: {ours:?}; Postfix: {theirs:?}");
+        for (who, replies, closed) in [
+            ("relay", &ours, ours_closed),
+            ("Postfix", &theirs, theirs_closed),
+        ] {
+            let queued = replies
+                .iter()
+                .filter(|r| r.starts_with("250 2.0.0"))
+                .count();
+            assert_eq!(queued, accepted, "{name}, {who}: {replies:?}");
+            if cut {
+                assert!(
+                    closed && replies.last().is_some_and(|r| r.starts_with("554 5.5")),
+                    "{name}, {who}: {replies:?}"
+                );
+            }
+            if name == "4 earlier hops" {
+                assert!(
+                    replies.iter().any(|r| r.starts_with("554 5.4.")),
+                    "{name}, {who}: {replies:?}"
+                );
+            }
         }
     }
 }

@@ -161,10 +161,11 @@ pub struct RelayConfig {
     /// domain's `_smtp._tls` TXT record, looked up with this resolver;
     /// none: the reports are only written.
     pub send_tls_reports: Option<Arc<dyn tls_policy::Dns>>,
-    /// A message that arrives with this many `Received` fields or more is
-    /// refused at the end of DATA with `554 5.4.6` (a mail loop; RFC 5321
-    /// section 6.3 asks for a threshold of at least 100); 0: no limit.
-    /// Default 100 (Postfix: `hopcount_limit` 50).
+    /// A message that would hold this many `Received` fields or more with
+    /// the relay's own is refused at the end of DATA with `554 5.4.6` (a
+    /// mail loop; RFC 5321 section 6.3 asks for a threshold of at least
+    /// 100); 0: no limit. Default 100 (Postfix: `hopcount_limit` 50,
+    /// counted the same way).
     pub max_hops: usize,
     /// How long to wait before the greeting for a client that talks first
     /// (`554 5.5.0` and close). Default zero: nobody is delayed, and only

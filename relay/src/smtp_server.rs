@@ -52,10 +52,11 @@ pub struct ServerSettings {
     /// Where `RCPT TO:<Postmaster>` (no domain, any case; RFC 5321 section
     /// 4.5.1) goes; default `postmaster@` the host name.
     pub postmaster: Option<String>,
-    /// A message that arrives with this many `Received` fields or more is
-    /// refused with `554 5.4.6` at the end of DATA (RFC 5321 section 6.3:
-    /// loop detection; "at least 100"); 0: no limit. Default 100 (Postfix:
-    /// `hopcount_limit` 50).
+    /// A message that would hold this many `Received` fields or more,
+    /// the relay's own included (so it arrived with one fewer), is refused
+    /// with `554 5.4.6` at the end of DATA (RFC 5321 section 6.3: loop
+    /// detection, a threshold of "at least 100"); 0: no limit. Default 100.
+    /// Postfix's `hopcount_limit` (default 50) counts the same way.
     pub max_hops: usize,
     /// Refuse at the end of DATA (`554 5.6.0`) a message whose header holds
     /// a field RFC 5322 allows once twice. Right for outbound mail, which

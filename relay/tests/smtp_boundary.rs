@@ -336,8 +336,8 @@ fn an_evicted_client_reads_421_and_a_message_in_flight_is_spared() {
 
 /// Finding 3: one `Received` field per pass through the relay, naming the
 /// client's EHLO name (only where it is safe), its address, the relay, the
-/// protocol and the one recipient; a message that has passed 100 relays
-/// already is refused as a loop.
+/// protocol and the one recipient; a message that has passed 99 relays
+/// already (100 with this one) is refused as a loop.
 #[test]
 fn every_message_gets_one_received_field_and_loops_are_refused() {
     let relay = Running::start(Direction::Inbound, |_| {});
@@ -366,7 +366,7 @@ fn every_message_gets_one_received_field_and_loops_are_refused() {
         client.send(format!("Subject: {}\r\n\r\nbody\r\n.\r\n", helo.len()).as_bytes());
         assert!(client.reply().starts_with("250"));
     }
-    // 99 earlier hops pass, 100 are a loop.
+    // 98 earlier hops pass, 99 and this one are a loop.
     let hops = |n: usize| {
         let mut message =
             "Received: from a.example by b.example; Mon, 7 Dec 2026 10:00:00 +0000\r\n"
@@ -375,9 +375,9 @@ fn every_message_gets_one_received_field_and_loops_are_refused() {
         message.extend_from_slice(b"Subject: hops\r\n\r\nbody\r\n");
         message
     };
-    let reply = client.transaction("x@partner.example", "bob@behoerde.example", &hops(99));
+    let reply = client.transaction("x@partner.example", "bob@behoerde.example", &hops(98));
     assert!(reply.starts_with("250 2.0.0 queued"), "{reply}");
-    let reply = client.transaction("x@partner.example", "bob@behoerde.example", &hops(100));
+    let reply = client.transaction("x@partner.example", "bob@behoerde.example", &hops(99));
     assert!(reply.starts_with("554 5.4.6 "), "{reply}");
     assert!(reply.contains("too many hops"), "{reply}");
     let delivered = relay.delivered_after_a_while(5);

@@ -19,7 +19,8 @@
 //!   it quarantines it for an administrator, so the relay takes it):
 //!   `554 5.6.0`;
 //! - a message that has passed too many relays already (RFC 5321 section
-//!   6.3, loop detection by counting `Received` fields): `554 5.4.6`.
+//!   6.3, loop detection by counting `Received` fields, the relay's own
+//!   included, as Postfix counts for `hopcount_limit`): `554 5.4.6`.
 //!
 //! The header section is held in memory while it streams past (at most
 //! [`MAX_HEADER`] bytes, the bound the gateway holds it to as well); the
@@ -73,8 +74,8 @@ impl HeaderRefusal {
 pub(crate) struct Rules {
     /// Refuse a message whose header holds a singleton field twice.
     pub(crate) duplicates: bool,
-    /// Refuse a message with this many `Received` fields or more (0: no
-    /// limit).
+    /// Refuse a message that would hold this many `Received` fields or
+    /// more with the relay's own (0: no limit).
     pub(crate) max_hops: usize,
 }
 
@@ -151,10 +152,13 @@ impl<'p, R: Read> Checked<'p, R> {
         self.judged = true;
         let header = std::mem::take(&mut self.header);
         if self.rules.max_hops > 0 {
+            // The relay's own field counts, as in Postfix's
+            // `hopcount_limit`: the limit is on what would leave.
             let count = header
                 .split(|b| *b == b'\n')
                 .filter(|line| super::trace::is_received(line))
-                .count();
+                .count()
+                .saturating_add(1);
             if count >= self.rules.max_hops {
                 return Err(HeaderRefusal::TooManyHops {
                     count,
