@@ -516,4 +516,81 @@ mod tests {
             assert_eq!(SigningKey::new(pair).backend(), SecretKeyBackend::Sequoia);
         }
     }
+
+    /// Sequoia's stream signer asks only for the hashes the key accepts:
+    /// SHA-1 and MD5 (which its own key pairs would sign) are refused
+    /// before anything is written.
+    #[test]
+    fn sequoia_is_refused_sha1_and_md5_up_front() {
+        use sequoia_openpgp::serialize::stream::{self, Message};
+        let key = signing_key(2048);
+        for hash in [HashAlgorithm::SHA1, HashAlgorithm::MD5] {
+            let ours = SigningKey::new(key.clone().into_keypair().unwrap());
+            let mut sink = Vec::new();
+            let refused = stream::Signer::new(Message::new(&mut sink), ours)
+                .unwrap()
+                .hash_algo(hash);
+            let error = refused.err().unwrap();
+            assert!(
+                matches!(
+                    error.downcast_ref::<sequoia_openpgp::Error>(),
+                    Some(sequoia_openpgp::Error::NoAcceptableHash)
+                ),
+                "{hash}: {error}"
+            );
+            // Sequoia's own key pair would have signed it.
+            let theirs = key.clone().into_keypair().unwrap();
+            assert!(
+                stream::Signer::new(Message::new(&mut sink), theirs)
+                    .unwrap()
+                    .hash_algo(hash)
+                    .is_ok()
+            );
+        }
+    }
+
+    /// Advertises every hash Sequoia knows (as its own key pairs do) and
+    /// signs with the constant-time key, to see what happens when a
+    /// refused hash reaches `sign` in the middle of a message.
+    struct AdvertisesEverything(ConstantTimeRsa);
+
+    impl crypto::Signer for AdvertisesEverything {
+        fn public(&self) -> &Key<PublicParts, UnspecifiedRole> {
+            crypto::Signer::public(&self.0)
+        }
+
+        fn sign(
+            &mut self,
+            hash_algo: HashAlgorithm,
+            digest: &[u8],
+        ) -> sequoia_openpgp::Result<mpi::Signature> {
+            self.0.sign(hash_algo, digest)
+        }
+    }
+
+    /// The refusal inside `sign` comes out of Sequoia's writer stack as
+    /// this crate's typed error, not as a string.
+    #[test]
+    fn a_refused_hash_reaches_the_caller_as_the_typed_error() {
+        use sequoia_openpgp::serialize::stream::{self, Message};
+        use std::io::Write as _;
+        let key = signing_key(2048);
+        let ours = ConstantTimeRsa::new(&key.into_keypair().unwrap()).unwrap();
+        let mut sink = Vec::new();
+        let mut signer = stream::Signer::new(Message::new(&mut sink), AdvertisesEverything(ours))
+            .unwrap()
+            .hash_algo(HashAlgorithm::SHA1)
+            .unwrap()
+            .detached()
+            .build()
+            .unwrap();
+        signer.write_all(b"data").unwrap();
+        let error = signer.finalize().unwrap_err();
+        match crate::Error::sequoia(error) {
+            crate::Error::UnsupportedSigningHash { algorithm } => {
+                assert_eq!(algorithm, HashAlgorithm::SHA1)
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 }

@@ -155,14 +155,10 @@ impl Error {
     /// Like [`Error::openpgp`] for an error that came back through Sequoia
     /// from this crate's own code (a [`sequoia_openpgp::crypto::Signer`]
     /// of ours): that error keeps its type.
-    pub(crate) fn sequoia<E>(error: E) -> Error
-    where
-        E: std::fmt::Display + Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
-    {
-        let reason = format!("{error:#}");
-        match error.into().downcast::<Error>() {
-            Ok(ours) => *ours,
-            Err(_) => Error::OpenPgp { reason },
+    pub(crate) fn sequoia(error: sequoia_openpgp::anyhow::Error) -> Error {
+        match error.downcast::<Error>() {
+            Ok(ours) => ours,
+            Err(theirs) => Error::openpgp(theirs),
         }
     }
 }
@@ -191,5 +187,42 @@ impl From<mail_message::SplitError> for Error {
                 reason: other.to_string(),
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::panic)]
+
+    use sequoia_openpgp::types::HashAlgorithm;
+
+    use super::*;
+
+    /// An error of ours that Sequoia passes back (from our `Signer`)
+    /// keeps its variant; Sequoia's own errors keep their whole chain.
+    #[test]
+    fn errors_passed_back_through_sequoia_keep_their_type() {
+        let ours = sequoia_openpgp::anyhow::Error::from(Error::UnsupportedSigningHash {
+            algorithm: HashAlgorithm::SHA1,
+        });
+        match Error::sequoia(ours) {
+            Error::UnsupportedSigningHash { algorithm } => {
+                assert_eq!(algorithm, HashAlgorithm::SHA1)
+            }
+            other => panic!("{other:?}"),
+        }
+        let theirs = anyhow_context(sequoia_openpgp::Error::NoAcceptableHash);
+        match Error::sequoia(theirs) {
+            Error::OpenPgp { reason } => {
+                assert!(reason.contains("while signing"), "{reason}");
+                assert!(reason.contains("acceptable hash"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// A Sequoia error with a context line on top, as its writers add.
+    fn anyhow_context(error: sequoia_openpgp::Error) -> sequoia_openpgp::anyhow::Error {
+        sequoia_openpgp::anyhow::Error::from(error).context("while signing")
     }
 }
