@@ -209,8 +209,15 @@ impl Signer {
     ///
     /// ```
     /// # let key = testkit::openpgp_key("Alice <alice@example.org>", testkit::PgpSuite::Rsa3072, testkit::PgpVersion::V4);
+    /// use pgp_core::SecretKeyBackend;
+    ///
     /// let signer = pgp_core::Signer::new(key.cert(), None)?;
-    /// assert_eq!(signer.secret_key_backend(), pgp_core::SecretKeyBackend::ConstantTimeRsa);
+    /// let expected = if cfg!(feature = "constant-time-rsa") {
+    ///     SecretKeyBackend::ConstantTimeRsa
+    /// } else {
+    ///     SecretKeyBackend::Sequoia
+    /// };
+    /// assert_eq!(signer.secret_key_backend(), expected);
     /// # Ok::<(), pgp_core::Error>(())
     /// ```
     pub fn secret_key_backend(&self) -> SecretKeyBackend {
