@@ -14,7 +14,7 @@ use rule_engine::{Action, Detail, Direction, Envelope, Message, Policy, StaticFa
 
 const POLICY: &str = r#"
 [policy]
-internal_domains = ["behoerde.example", "*.behoerde.example"]
+internal_domains = ["behoerde.example"]
 
 [[rules]]
 id = "too-large"
@@ -54,8 +54,16 @@ then = { require_tls = "bsi-tr-03108" }
 
 [[rules]]
 id = "bank"
-when = { direction = "inbound", sender_domain = "bank.example", any = [{ signed = false }, { inbound_signature_valid = false }] }
+when = { direction = "inbound", all = [
+    { any = [{ sender_domain = "bank.example" }, { header_from_domain = "bank.example" }] },
+    { any = [{ signed = false }, { inbound_signature_valid = false }] },
+] }
 then = { quarantine = true }
+
+[[rules]]
+id = "author"
+when = { any = [{ header_from_internal = true }, { header_from = "chef@behoerde.example" }, { header_from_regex = '^ops-' }] }
+then = { add_header = { name = "X-Author", value = "internal" } }
 
 [[rules]]
 id = "inbound"
@@ -77,6 +85,14 @@ member_domains = ["justiz.behoerde.example"]
 [[group.legal.rules]]
 id = "legal"
 then = { archive = true, encrypt = "if-possible" }
+
+[[domain."=idn.example".rules]]
+id = "exact"
+then = { require_tls = "bsi-tr-03108" }
+
+[[domain."partner.example".rules]]
+id = "tree"
+then = { archive = true }
 
 [group.secret]
 member_domains = ["geheim.example"]
