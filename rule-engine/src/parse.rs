@@ -11,9 +11,9 @@ use toml::de::{DeTable, DeValue};
 
 use crate::diagnostic::{Diagnostic, Severity, SourceMap};
 use crate::syntax::{
-    Actions, AttachmentTest, BodyTest, Condition, Decision, DomainPattern, FactKind, Fallback,
-    HeaderEdit, HeaderTest, LazyRegex, Method, Party, Pattern, Rule, Scope, ScopeKind, SignSpec,
-    Span,
+    Actions, AttachmentTest, BodyTest, Condition, Decision, DomainPattern, DomainReach, FactKind,
+    Fallback, HeaderEdit, HeaderTest, LazyRegex, Method, Party, Pattern, Rule, Scope, ScopeKind,
+    SignSpec, Span,
 };
 
 type Value<'i> = Spanned<DeValue<'i>>;
@@ -465,11 +465,40 @@ impl Reader<'_, '_> {
     }
 
     fn domains(&mut self, value: &Value<'_>, what: &str) -> Option<Vec<DomainPattern>> {
-        let mut out = Vec::new();
+        let mut out: Vec<DomainPattern> = Vec::new();
         let mut ok = true;
         for (text, span) in self.strings(value, what)? {
             match DomainPattern::parse(&text) {
-                Some(p) => out.push(p),
+                Some(p) => {
+                    // A plain domain covers its subdomains now: a list
+                    // written for exact matching (`x`, `*.x`) says less
+                    // than it seems to, so say so.
+                    let pair = out
+                        .iter()
+                        .find(|q| q.covers(&p))
+                        .map(|q| (p.clone(), q.clone()))
+                        .or_else(|| {
+                            out.iter()
+                                .find(|q| p.covers(q))
+                                .map(|q| (q.clone(), p.clone()))
+                        });
+                    if let Some((narrow, wide)) = pair {
+                        let help = if wide.reach == DomainReach::Tree {
+                            format!(
+                                "`{wide}` matches the domain and all its subdomains; write \
+                                 `={wide}` for that domain only"
+                            )
+                        } else {
+                            format!("remove `{narrow}`")
+                        };
+                        self.warning(
+                            span,
+                            format!("`{narrow}` is already covered by `{wide}` in this list"),
+                            Some(help),
+                        );
+                    }
+                    out.push(p);
+                }
                 None => {
                     ok = false;
                     self.error(

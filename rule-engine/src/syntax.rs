@@ -329,6 +329,22 @@ impl DomainPattern {
         }
     }
 
+    /// Whether every domain `other` matches is matched by `self` too (so
+    /// listing both says nothing more than `self`).
+    pub(crate) fn covers(&self, other: &DomainPattern) -> bool {
+        let below = || {
+            other
+                .suffix
+                .strip_suffix(self.suffix.as_str())
+                .is_some_and(|head| head.ends_with('.') && head.len() > 1)
+        };
+        match self.reach {
+            DomainReach::Tree => other.suffix == self.suffix || below(),
+            DomainReach::Subdomains => below() || self == other,
+            DomainReach::Exact => self == other,
+        }
+    }
+
     /// Higher is more specific. More labels first; among patterns with
     /// the same labels, `=x` (one domain) above `*.x` (everything below x)
     /// above `x` (x and everything below). `*.x` counts below `a.x`, whose
@@ -876,6 +892,10 @@ mod tests {
         assert!(exact.specificity() > wildcard.specificity());
         assert!(wildcard.specificity() > tree.specificity());
         assert!(sub.specificity() > wildcard.specificity());
+        // Coverage, for the redundancy warning.
+        assert!(tree.covers(&wildcard) && tree.covers(&exact) && tree.covers(&sub));
+        assert!(!wildcard.covers(&tree) && wildcard.covers(&sub) && !exact.covers(&tree));
+        assert!(!tree.covers(&DomainPattern::parse("evilgeheim.example").unwrap()));
     }
 
     #[test]

@@ -232,3 +232,28 @@ then = { deliver = true }
     assert!(text.contains("\"chef@behoerde.example\""), "{text}");
     assert_eq!(Policy::parse(&text, "again.toml").unwrap().0, policy);
 }
+
+#[test]
+fn a_list_written_for_exact_matching_is_warned_about() {
+    let (_, warnings) = Policy::parse(
+        "[policy]\ninternal_domains = [\"behoerde.example\", \"*.behoerde.example\", \"=land.example\"]\n\n\
+         [[rules]]\nid = \"r\"\nwhen = { recipient_domain = [\"*.a.example\", \"b.a.example\", \"evila.example\"] }\n\
+         then = { archive = true }\n\n[default]\nthen = { deliver = true }\n",
+        "lists.toml",
+    )
+    .unwrap();
+    let texts: Vec<String> = warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(texts.len(), 2, "{texts:#?}");
+    assert!(
+        texts[0].contains("`*.behoerde.example` is already covered by `behoerde.example`")
+            && texts[0].contains("lists.toml:2:")
+            && texts[0].contains("`=behoerde.example`"),
+        "{}",
+        texts[0]
+    );
+    assert!(
+        texts[1].contains("`b.a.example` is already covered by `*.a.example`"),
+        "{}",
+        texts[1]
+    );
+}

@@ -645,7 +645,7 @@ fn address_and_domain_conditions() {
     let p = policy(
         r#"
 [policy]
-internal_domains = ["behoerde.example", "*.behoerde.example"]
+internal_domains = ["behoerde.example"]
 
 [[rules]]
 id = "internal"
