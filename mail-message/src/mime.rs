@@ -271,6 +271,12 @@ impl<'a> Entity<'a> {
     /// before the new entity's fields), in the input's line-break style.
     pub fn outer_header(&self) -> Vec<u8> {
         let mut out = header_bytes(self, |f| !f.is_content_field() && !f.is("mime-version"));
+        // A header section cut off without its last line break (a message
+        // that is all header) must not get `MIME-Version` glued onto its
+        // last field's value.
+        if out.last().is_some_and(|b| *b != b'\n') {
+            out.extend_from_slice(self.line_break.as_bytes());
+        }
         out.extend_from_slice(b"MIME-Version: 1.0");
         out.extend_from_slice(self.line_break.as_bytes());
         out
@@ -1069,6 +1075,22 @@ mod tests {
         );
         // A CR in the body is the body's business.
         assert!(Entity::parse(b"From: a@b\r\n\r\nbody\rmore").is_ok());
+    }
+
+    #[test]
+    fn outer_header_of_a_header_without_final_line_break_keeps_fields_apart() {
+        // Found by fuzzing `inner_header`: `MIME-Version` was glued onto
+        // the last field's value.
+        let entity = Entity::parse(b"From: a@x.example\r\nX-Tag: a@((").unwrap();
+        assert_eq!(
+            entity.outer_header(),
+            b"From: a@x.example\r\nX-Tag: a@((\r\nMIME-Version: 1.0\r\n"
+        );
+        let lf = Entity::parse(b"From: a@x.example").unwrap();
+        assert_eq!(
+            lf.outer_header(),
+            b"From: a@x.example\r\nMIME-Version: 1.0\r\n"
+        );
     }
 
     #[test]
