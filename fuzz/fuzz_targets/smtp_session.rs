@@ -4,6 +4,11 @@
 //! each read from the client returns (1 to 16, or everything), so that
 //! line ends and `CR LF . CR LF` are also split across reads.
 //!
+//! What is acknowledged is what the gateway takes (the red team's DATA-time
+//! finding as a property): every spooled message starts with the relay's
+//! one `Received` field, has at most `max_hops` of them, a header section
+//! within 1 MiB that the one parse reads, and no singleton field twice.
+//!
 //! SMTP smuggling as a property: a message is only ever spooled from bytes
 //! before the client's first bare CR or LF, each spooled message ends at a
 //! real `CR LF . CR LF`, so there are never more of them than that sequence
@@ -67,9 +72,9 @@ fuzz_target!(|input: &[u8]| {
     let settings = ServerSettings {
         hostname: "relay.fuzz".into(),
         max_message_size: 64 * 1024,
-        submission: Default::default(),
-        recipients: Default::default(),
-        senders: Default::default(),
+        // Low enough for the fuzzer to reach.
+        max_hops: 3,
+        ..Default::default()
     };
     let mut replies = Vec::new();
     let mut received = Vec::new();
@@ -106,6 +111,27 @@ fuzz_target!(|input: &[u8]| {
             message.len(),
             "a bare line end spooled: {message:?}"
         );
+        assert!(message.starts_with(b"Received: from "), "{message:?}");
+        let header_end = message
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .map_or(message.len(), |at| at + 4);
+        assert!(
+            header_end <= 1024 * 1024,
+            "a header section over 1 MiB taken"
+        );
+        let header = &message[..header_end];
+        let hops = header
+            .split(|b| *b == b'\n')
+            .filter(|l| l.len() >= 9 && l[..9].eq_ignore_ascii_case(b"received:"))
+            .count();
+        assert!(
+            hops < 3,
+            "{hops} Received fields taken, the relay's own included"
+        );
+        let tree = mail_message::MessageTree::parse(header);
+        assert!(tree.header_error().is_none(), "{message:?}");
+        assert!(tree.check_singletons().is_ok(), "{message:?}");
         spool.hand_over(id, &[]).expect("clearing");
     }
 });

@@ -21,7 +21,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::sync::Arc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use gateway_facade::store::SqliteDirectory;
 use gateway_facade::{Direction, Gateway};
@@ -563,5 +563,38 @@ fn unauthorised_pipelining_ends_the_session() {
     }
     let delivered = relay.delivered_after_a_while(1);
     assert_eq!(delivered.len(), 1, "{delivered:?}");
-    let _ = Instant::now();
+}
+
+/// Finding 2, the last resort: when the biggest holder's only session is
+/// in DATA, that one goes, and its client reads `421` in the middle of
+/// its message (which is not taken).
+#[test]
+fn a_session_evicted_in_the_middle_of_data_reads_421() {
+    let relay = Running::start(Direction::Inbound, |config| {
+        config.max_connections = 1;
+        config.mynetworks = vec!["10.0.0.0/8".parse().unwrap()];
+    });
+    let mut sending = relay.client(2);
+    assert!(sending.command("EHLO sending.test").starts_with("250"));
+    assert!(
+        sending
+            .command("MAIL FROM:<x@partner.example>")
+            .starts_with("250")
+    );
+    assert!(
+        sending
+            .command("RCPT TO:<bob@behoerde.example>")
+            .starts_with("250")
+    );
+    assert!(sending.command("DATA").starts_with("354"));
+    sending.send(b"Subject: cut\r\n\r\nfirst line\r\n");
+    thread::sleep(Duration::from_millis(300));
+    let mut newcomer = relay.client(3);
+    let reply = sending.reply();
+    assert!(reply.starts_with("421 4.7.0 "), "{reply:?}");
+    assert!(sending.closed());
+    assert!(newcomer.command("EHLO newcomer.test").starts_with("250"));
+    thread::sleep(Duration::from_millis(500));
+    assert_eq!(relay.spooled(), 0);
+    assert!(relay.hop.transactions().is_empty());
 }
