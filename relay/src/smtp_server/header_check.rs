@@ -13,7 +13,11 @@
 //!   malformed): `552 5.3.4`;
 //! - a header section the one parse (`mail_message::MessageTree`) cannot
 //!   read, a line that is no header field: `554 5.6.0` (the gateway
-//!   refuses it in both directions);
+//!   refuses it in both directions). The client's header is judged on its
+//!   own, without the relay's `Received` field above it: a first line
+//!   that starts with white space is refused, where behind the trace
+//!   field it would continue that field (a client writing into the
+//!   relay's trace);
 //! - a field RFC 5322 allows once present twice in the message header,
 //!   where the relay is told to (outbound: the gateway rejects it; inbound
 //!   it quarantines it for an administrator, so the relay takes it):
