@@ -205,12 +205,17 @@ pub(crate) struct Account {
 }
 
 impl Account {
-    /// Whether this account may use `sender` as its envelope sender.
+    /// Whether this account may use `sender` as its envelope sender: any
+    /// spelling of one of its mailboxes, or of an address in one of its
+    /// domains, compared in the canonical form.
     pub(crate) fn may_send_as(&self, sender: &str) -> bool {
-        let Ok(sender) = sender.parse::<EmailAddress>() else {
+        let (Ok(address), Ok(mailbox)) = (
+            sender.parse::<EmailAddress>(),
+            mail_message::Mailbox::parse(sender),
+        ) else {
             return false;
         };
-        self.addresses.contains(&sender) || self.domains.iter().any(|d| d == sender.domain())
+        self.addresses.contains(&address) || self.domains.iter().any(|d| d == mailbox.domain())
     }
 }
 
@@ -257,7 +262,11 @@ impl Credentials {
             for sender in senders.split(',').map(str::trim).filter(|s| !s.is_empty()) {
                 match sender.strip_prefix('@') {
                     Some(domain) if !domain.is_empty() && !domain.contains('@') => {
-                        domains.push(domain.to_ascii_lowercase());
+                        // Canonical (lower-case A-labels, no trailing dot),
+                        // as `Mailbox::domain` gives a sender's.
+                        let canonical = mail_message::canonical_domain(domain)
+                            .map_err(|e| error(&format!("`{sender}`: {e}")))?;
+                        domains.push(canonical);
                     }
                     Some(_) => return Err(error(&format!("`{sender}` is not @domain"))),
                     None => addresses.push(
@@ -534,13 +543,16 @@ mod tests {
         let alice = &credentials.accounts["alice@behoerde.example"];
         assert!(alice.may_send_as("Alice@BEHOERDE.example"));
         assert!(!alice.may_send_as("bob@behoerde.example"));
-        assert!(!alice.may_send_as("alice@behoerde.example."));
+        // The same mailbox in another spelling (one address, one form).
+        assert!(alice.may_send_as("alice@behoerde.example."));
         assert!(!alice.may_send_as(""));
         let crm = &credentials.accounts["crm"];
         assert!(crm.may_send_as("anyone@noreply.behoerde.example"));
         assert!(crm.may_send_as("bob@behoerde.example"));
         assert!(!crm.may_send_as("crm"));
         assert!(!crm.may_send_as("x@sub.noreply.behoerde.example"));
+        // A domain matches in every spelling too.
+        assert!(crm.may_send_as("anyone@NoReply.Behoerde.Example."));
         for bad in [
             "nohash\n",
             "x:$1$abc\n",
