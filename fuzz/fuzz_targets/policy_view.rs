@@ -3,7 +3,9 @@
 //! and encryption use (`mail_message`). Both must agree on the structure
 //! (tree of content types), Subject, From, Content-Type and the attachment
 //! list, and a field RFC 5322 allows once that appears twice must make the
-//! policy view refuse the message (issue 16, finding 2).
+//! policy view refuse the message (issue 16, finding 2). The Subject's
+//! normal form for markers is stable, and stripping `[vertraulich]` leaves
+//! a Subject that shows no tag, in one well-formed field.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -11,6 +13,10 @@ use mail_message::{
     ContentType, Entity, MessageTree, MimeError, Multipart, tree::MESSAGE_SINGLETONS,
 };
 use rule_engine::Message;
+use rule_engine::shown_text::{decode_header_value, normalize, strip_marker};
+
+/// The baseline policy's confidentiality tag.
+const TAG: &str = "[vertraulich]";
 
 /// The structure as the signing path reads it (`Entity`, `ContentType`,
 /// `Multipart::split`, strict: `None` where it refuses the input).
@@ -119,6 +125,27 @@ fuzz_target!(|data: &[u8]| {
         assert!(
             view.refusal().is_some(),
             "an unparsable header is not refused"
+        );
+    }
+
+    // Subject markers (issue 16): the normal form they are matched in is
+    // stable, and stripping the tag leaves a Subject that shows no tag
+    // (re-read as the policy reads it), in a value that is one field.
+    if let Some(subject) = view.subject() {
+        let normal = normalize(subject);
+        assert_eq!(normalize(&normal), normal, "normalize is not idempotent");
+    }
+    if let Some(field) = tree.root().field("subject")
+        && let Some(stripped) = strip_marker(field.raw_value(), TAG)
+    {
+        let value = stripped.to_field_value("\r\n");
+        assert!(
+            !normalize(&decode_header_value(value.as_bytes())).contains(TAG),
+            "the stripped Subject still shows the tag: {value:?}"
+        );
+        assert!(
+            !value.replace("\r\n ", " ").contains(['\r', '\n']),
+            "a line break that ends the field: {value:?}"
         );
     }
 
