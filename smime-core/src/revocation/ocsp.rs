@@ -521,14 +521,14 @@ pub fn check_response(
             origin: origin.to_owned(),
             reason: "no answer for this certificate".to_owned(),
         })?;
-    if single.this_update > time + CLOCK_SKEW {
+    if single.this_update > later(time, CLOCK_SKEW) {
         return Err(RevocationError::NotYetValid(format!("OCSP {origin}")));
     }
     match single.next_update {
-        Some(next) if next + CLOCK_SKEW < time => {
+        Some(next) if later(next, CLOCK_SKEW) < time => {
             return Err(RevocationError::Expired(format!("OCSP {origin}")));
         }
-        None if single.this_update + MAX_AGE_WITHOUT_NEXT_UPDATE < time => {
+        None if later(single.this_update, MAX_AGE_WITHOUT_NEXT_UPDATE) < time => {
             return Err(RevocationError::Expired(format!(
                 "OCSP {origin} (no nextUpdate, older than a day)"
             )));
@@ -554,6 +554,12 @@ pub fn check_response(
             cached: false,
         },
     })
+}
+
+/// `time + by`, saturating instead of panicking at the end of
+/// `SystemTime` (times come from responses and callers).
+fn later(time: SystemTime, by: Duration) -> SystemTime {
+    time.checked_add(by).unwrap_or(time)
 }
 
 /// A delegated responder (RFC 6960 section 4.2.2.2): issued and signed by
@@ -751,7 +757,7 @@ impl<T: OcspTransport> RevocationSource for OcspSource<T> {
                     next_update: Some(next),
                     ..
                 } = &cached.source
-                && *this_update <= time + CLOCK_SKEW
+                && *this_update <= later(time, CLOCK_SKEW)
                 && time <= *next
             {
                 let mut hit = cached.clone();
