@@ -18,6 +18,10 @@ fuzz_target!(|data: &[u8]| {
         let _ = address.domain();
         let again: EmailAddress = address.to_string().parse().expect("re-parse");
         assert_eq!(again, address);
+        // One canonical form: an EmailAddress is the Mailbox it spells.
+        let mailbox = Mailbox::parse(text).expect("what EmailAddress accepts, Mailbox accepts");
+        assert_eq!(address.key(), mailbox.key());
+        assert_eq!(address.domain(), mailbox.domain());
     }
     if let Ok(mailbox) = Mailbox::parse(text) {
         let canonical = mailbox.as_str();
