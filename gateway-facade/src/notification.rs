@@ -1,9 +1,8 @@
 //! Mails the gateway writes itself: notifications to the sender.
 //!
-//! Whom a notice may go to is decided here, once for every kind (issue 16,
-//! red-team finding: the password of a password-protected delivery went to
-//! whatever envelope sender the mail named, so a sender outside the
-//! organisation received the key to mail it had no part in):
+//! Whom a notice may go to is decided here, once for every kind, because
+//! the envelope sender is whatever the submitting client wrote: a password
+//! sent to it would hand a stranger the key to mail it had no part in.
 //!
 //! - the **password** of a password-protected delivery goes only to a
 //!   sender in the policy's `internal_domains` (any spelling, subdomains

@@ -2,7 +2,7 @@
 //! write: fields from inside the encrypted entity sorted out by
 //! [`mail_message::merge_inner_header`], the function the gateway uses, so
 //! that a `From` or an `X-Mailgate-Signature: valid` planted inside the
-//! ciphertext never reaches the reader as a header field (issue 16).
+//! ciphertext never reaches the reader as a header field.
 
 use std::io::{self, BufRead, Write};
 
