@@ -52,7 +52,21 @@
 //!
 //! [verification]
 //! date_tolerance = "1h"                   # Date vs signing time (seconds, or s/m/h/d; default 1h)
+//!
+//! [revocation]                            # CRL/OCSP checks of S/MIME certificates
+//! inbound = "prefer"                      # signers: require | prefer | off
+//! outbound = "prefer"                     # recipient certificates: require | prefer | off
+//! crls = ["pki/ca.crl"]                   # CRL files (PEM or DER), read at start-up
+//! ocsp = "aia"                            # "aia" (the certificate's responder), a URL, or "off"
+//! ocsp_timeout = "5s"                     # per request (seconds, or s/m/h/d)
 //! ```
+//!
+//! Without a `[revocation]` section nothing is checked (both modes `off`),
+//! so an existing set-up does not start asking OCSP responders on the
+//! internet after an upgrade. With the section, both modes default to
+//! `prefer` and `ocsp` to `"aia"`: a revoked certificate is then never used
+//! and never makes a signature valid, and an unknown status is a finding,
+//! not a lost mail.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -104,6 +118,57 @@ pub struct Config {
     /// `mailgate smime|pgp verify --date-tolerance` takes it; default
     /// [`mail_message::DEFAULT_DATE_TOLERANCE`], one hour).
     pub date_tolerance: std::time::Duration,
+    /// Revocation checks of S/MIME certificates (`[revocation]`).
+    pub revocation: RevocationConfig,
+}
+
+/// `[revocation]`: how S/MIME certificates are checked for revocation,
+/// per direction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevocationConfig {
+    /// Signers of inbound mail: a revoked signer is never `valid`; in
+    /// `require` an unknown status makes the signature invalid too, in
+    /// `prefer` it is reported as `warning=revocation-unknown`.
+    pub inbound: smime_core::RevocationMode,
+    /// Recipient certificates of outbound mail: a revoked one is never
+    /// encrypted to; in `require` an unknown status defers the recipient
+    /// (4xx) rather than use or skip the certificate, in `prefer` it is
+    /// used and the audit record says the status was unknown.
+    pub outbound: smime_core::RevocationMode,
+    /// CRL files, read when the gateway is built.
+    pub crls: Vec<PathBuf>,
+    /// Which OCSP responder to ask for certificates no CRL answered.
+    pub ocsp: OcspConfig,
+    /// How long one OCSP request may take (connect, send, each read).
+    pub ocsp_timeout: std::time::Duration,
+}
+
+/// The default OCSP timeout: a responder that does not answer in five
+/// seconds delays each mail that needs it by no more.
+pub const DEFAULT_OCSP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+impl Default for RevocationConfig {
+    /// No `[revocation]` section: nothing is checked.
+    fn default() -> Self {
+        RevocationConfig {
+            inbound: smime_core::RevocationMode::Off,
+            outbound: smime_core::RevocationMode::Off,
+            crls: Vec::new(),
+            ocsp: OcspConfig::Off,
+            ocsp_timeout: DEFAULT_OCSP_TIMEOUT,
+        }
+    }
+}
+
+/// `[revocation] ocsp`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OcspConfig {
+    /// No OCSP: CRLs only.
+    Off,
+    /// The responder each certificate names (authorityInfoAccess).
+    Aia,
+    /// This responder (`http://` URL) for every certificate.
+    Responder(String),
 }
 
 /// How recipient domains' mail exchangers are probed (`[transport.probe]`).
@@ -185,6 +250,66 @@ struct File {
     limits: LimitsSection,
     #[serde(default)]
     verification: VerificationSection,
+    revocation: Option<RevocationSection>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RevocationSection {
+    inbound: Option<String>,
+    outbound: Option<String>,
+    #[serde(default)]
+    crls: Vec<PathBuf>,
+    ocsp: Option<String>,
+    ocsp_timeout: Option<Tolerance>,
+}
+
+impl RevocationSection {
+    /// The checked section; paths still relative.
+    fn check(self) -> Result<RevocationConfig, String> {
+        let mode = |value: Option<String>, key: &str| match value {
+            None => Ok(smime_core::RevocationMode::Prefer),
+            Some(text) => text
+                .trim()
+                .parse::<smime_core::RevocationMode>()
+                .map_err(|error| format!("revocation.{key}: {error}")),
+        };
+        let ocsp = match self.ocsp.as_deref().map(str::trim) {
+            None => OcspConfig::Aia,
+            Some(text) if text.eq_ignore_ascii_case("aia") => OcspConfig::Aia,
+            Some(text) if text.eq_ignore_ascii_case("off") => OcspConfig::Off,
+            Some(url)
+                if url
+                    .get(..7)
+                    .is_some_and(|scheme| scheme.eq_ignore_ascii_case("http://"))
+                    && url.len() > 7 =>
+            {
+                OcspConfig::Responder(url.to_owned())
+            }
+            Some(other) => {
+                return Err(format!(
+                    "revocation.ocsp = {other:?}: expected \"aia\", \"off\" or an http:// URL \
+                     (OCSP responses are signed; responders speak plain HTTP)"
+                ));
+            }
+        };
+        let ocsp_timeout = match &self.ocsp_timeout {
+            None => DEFAULT_OCSP_TIMEOUT,
+            Some(Tolerance::Seconds(seconds)) => std::time::Duration::from_secs(*seconds),
+            Some(Tolerance::Text(text)) => mail_message::parse_date_tolerance(text.trim())
+                .map_err(|error| format!("revocation.ocsp_timeout = {error}"))?,
+        };
+        if ocsp_timeout.is_zero() {
+            return Err("revocation.ocsp_timeout = 0 would fail every OCSP request".to_owned());
+        }
+        Ok(RevocationConfig {
+            inbound: mode(self.inbound, "inbound")?,
+            outbound: mode(self.outbound, "outbound")?,
+            crls: self.crls,
+            ocsp,
+            ocsp_timeout,
+        })
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -376,6 +501,14 @@ impl Config {
             Some(tolerance) => tolerance.duration().map_err(invalid)?,
             None => mail_message::DEFAULT_DATE_TOLERANCE,
         };
+        let revocation = match file.revocation {
+            Some(section) => {
+                let mut revocation = section.check().map_err(invalid)?;
+                revocation.crls = revocation.crls.into_iter().map(resolve).collect();
+                revocation
+            }
+            None => RevocationConfig::default(),
+        };
         let mut keys = Vec::new();
         for key in file.keys {
             let pkcs11 = match key.pkcs11 {
@@ -468,6 +601,7 @@ impl Config {
             password_length: file.fallback.password_length,
             max_decrypted_size,
             date_tolerance,
+            revocation,
         })
     }
 }

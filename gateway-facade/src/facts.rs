@@ -9,7 +9,8 @@ use std::time::SystemTime;
 use mail_message::EmailAddress;
 use pgp_core::Cert;
 use rule_engine::{Fact, FactError, FactSource, Method};
-use smime_core::Certificate;
+use smime_core::revocation::StatusOutcome;
+use smime_core::{Certificate, Revocation, RevocationMode, SignatureStatus};
 
 use crate::certificates::{pgp_certificate, smime_certificate};
 use crate::gateway::Gateway;
@@ -67,8 +68,21 @@ pub(crate) struct MailFacts<'g> {
     gateway: &'g Gateway,
     now: SystemTime,
     inbound_signature_valid: bool,
-    smime: RefCell<HashMap<String, Vec<Certificate>>>,
+    /// Per address: the usable certificates, or why none can be chosen now.
+    smime: RefCell<HashMap<String, Result<Vec<Certificate>, String>>>,
     pgp: RefCell<HashMap<String, Vec<Cert>>>,
+    revocation_notes: RefCell<Vec<serde_json::Value>>,
+}
+
+/// Why the certificates of a recipient could not be chosen now.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum LookupError {
+    /// The directory failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// `[revocation] outbound = "require"` and no status is known.
+    #[error("{0}")]
+    RevocationUnknown(String),
 }
 
 impl<'g> MailFacts<'g> {
@@ -83,16 +97,25 @@ impl<'g> MailFacts<'g> {
             inbound_signature_valid,
             smime: RefCell::new(HashMap::new()),
             pgp: RefCell::new(HashMap::new()),
+            revocation_notes: RefCell::new(Vec::new()),
         }
     }
 
-    /// Trusted, currently valid S/MIME certificates we can encrypt to.
-    pub(crate) fn smime_for(&self, address: &str) -> Result<Vec<Certificate>, StoreError> {
+    /// Trusted, currently valid S/MIME certificates we can encrypt to, none
+    /// of them revoked (when `[revocation] outbound` is on).
+    ///
+    /// `Err(LookupError::RevocationUnknown)`: in `require` mode no
+    /// candidate is known to be unrevoked and at least one has an unknown
+    /// status (a responder down, a CRL out of date). That may heal, so the
+    /// recipient is deferred: neither encrypted to an unconfirmed
+    /// certificate nor sent on as if there were none (which a policy could
+    /// turn into clear text or a password fallback).
+    pub(crate) fn smime_for(&self, address: &str) -> Result<Vec<Certificate>, LookupError> {
         let address = address.to_ascii_lowercase();
         if let Some(found) = self.smime.borrow().get(&address) {
-            return Ok(found.clone());
+            return found.clone().map_err(LookupError::RevocationUnknown);
         }
-        let usable: Vec<Certificate> = self
+        let candidates: Vec<Certificate> = self
             .gateway
             .directory()
             .trusted(Kind::Smime, &address)?
@@ -104,8 +127,108 @@ impl<'g> MailFacts<'g> {
                     && smime_core::Encryptor::new([c.clone()]).is_ok()
             })
             .collect();
+        let usable = match self.gateway.outbound_revocation() {
+            Some(revocation) => self.not_revoked(&address, candidates, revocation),
+            None => Ok(candidates),
+        };
         self.smime.borrow_mut().insert(address, usable.clone());
-        Ok(usable)
+        usable.map_err(LookupError::RevocationUnknown)
+    }
+
+    /// The `candidates` whose revocation status allows encrypting to them,
+    /// recording in the audit notes what was skipped or not confirmed.
+    fn not_revoked(
+        &self,
+        address: &str,
+        candidates: Vec<Certificate>,
+        revocation: &Revocation,
+    ) -> Result<Vec<Certificate>, String> {
+        if candidates.is_empty() {
+            return Ok(candidates);
+        }
+        let verifier = smime_core::Verifier::new(self.gateway.anchors().iter().cloned())
+            .with_revocation(revocation.clone())
+            .at(self.now);
+        let mut kept = Vec::new();
+        let mut unknown = None;
+        for certificate in candidates {
+            let fingerprint = crate::certificates::hex(&certificate.fingerprint_sha256());
+            let note = |status: &str, detail: String| {
+                self.revocation_notes.borrow_mut().push(serde_json::json!({
+                    "recipient": address,
+                    "certificate": fingerprint,
+                    "status": status,
+                    "detail": detail,
+                }));
+            };
+            match verifier.check_certificate(&certificate, &[]) {
+                Ok(statuses) => {
+                    let open: Vec<String> = statuses
+                        .iter()
+                        .filter_map(|s| match &s.outcome {
+                            StatusOutcome::Unknown { reasons } => Some(format!(
+                                "{} (serial {}): {}",
+                                s.subject,
+                                s.serial,
+                                if reasons.is_empty() {
+                                    "no CRL or responder".to_owned()
+                                } else {
+                                    reasons.join("; ")
+                                }
+                            )),
+                            _ => None,
+                        })
+                        .collect();
+                    if open.is_empty() {
+                        let sources: Vec<String> = statuses
+                            .iter()
+                            .filter_map(|s| match &s.outcome {
+                                StatusOutcome::Good { source } => Some(source.to_string()),
+                                _ => None,
+                            })
+                            .collect();
+                        note("good", sources.join("; "));
+                    } else {
+                        // `prefer`: used, and the audit says unconfirmed.
+                        note("unknown", open.join(" | "));
+                    }
+                    kept.push(certificate);
+                }
+                // Never encrypt to a revoked certificate: whoever holds its
+                // key may not be the recipient any more.
+                Err(status @ SignatureStatus::Revoked { .. }) => {
+                    note("revoked", status.to_string());
+                }
+                Err(status @ SignatureStatus::RevocationUnknown { .. }) => {
+                    note("unknown", status.to_string());
+                    unknown = Some(format!("{address}: {status}"));
+                }
+                // No path to a configured anchor: there is no issuer to
+                // ask about the certificate, so its status cannot be
+                // known, now or later. `prefer` uses it (the directory
+                // trusts it) and says so; `require` does not, and the
+                // policy decides as if it were absent.
+                Err(other) => {
+                    if revocation.mode() == RevocationMode::Require {
+                        note("unknown", format!("not used: {other}"));
+                    } else {
+                        note("unknown", format!("no status: {other}"));
+                        kept.push(certificate);
+                    }
+                }
+            }
+        }
+        match unknown {
+            Some(reason) if kept.is_empty() => Err(format!(
+                "the revocation status of the S/MIME certificate is unknown ({reason})"
+            )),
+            _ => Ok(kept),
+        }
+    }
+
+    /// What the outbound revocation checks found, for the audit record.
+    pub(crate) fn revocation_notes(&self) -> Vec<serde_json::Value> {
+        self.revocation_notes.borrow().clone()
     }
 
     /// Trusted OpenPGP certificates with a valid user ID for the address and
@@ -170,7 +293,7 @@ impl MailFacts<'_> {
     }
 }
 
-fn store_failure(error: StoreError) -> FactError {
+fn store_failure(error: impl std::fmt::Display) -> FactError {
     FactError {
         message: error.to_string(),
     }

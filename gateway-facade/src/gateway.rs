@@ -8,7 +8,8 @@ use std::time::{Instant, SystemTime};
 use pgp_core::WkdFetcher;
 use rule_engine::{Direction, LivePolicy, Policy};
 use serde_json::json;
-use smime_core::Certificate;
+use smime_core::revocation::{HttpOcsp, Responders, RevocationSource};
+use smime_core::{Certificate, Crl, Revocation, RevocationMode};
 
 use crate::config::Config;
 use crate::envelope_addresses::CanonicalEnvelope;
@@ -93,6 +94,10 @@ pub struct Gateway {
     wkd: Option<Arc<dyn WkdFetcher + Send + Sync>>,
     max_decrypted_size: u64,
     date_tolerance: std::time::Duration,
+    /// Revocation checks of inbound signers (`None`: off).
+    inbound_revocation: Option<Revocation>,
+    /// Revocation checks of outbound recipient certificates (`None`: off).
+    outbound_revocation: Option<Revocation>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -143,7 +148,7 @@ impl Gateway {
             Some(probe) => Arc::new(probed_transport(probe, known, &config.postmaster)?),
             None => Arc::new(known),
         };
-        Ok(Gateway {
+        Gateway {
             policy,
             directory,
             keys,
@@ -159,7 +164,53 @@ impl Gateway {
             },
             max_decrypted_size: config.max_decrypted_size,
             date_tolerance: config.date_tolerance,
-        })
+            inbound_revocation: None,
+            outbound_revocation: None,
+        }
+        .with_revocation_config(&config.revocation)
+    }
+
+    /// Loads the CRLs and sets up the OCSP client `[revocation]` names.
+    /// One client (and so one cache of OCSP answers) serves both
+    /// directions and every mail.
+    fn with_revocation_config(
+        self,
+        config: &crate::config::RevocationConfig,
+    ) -> Result<Gateway, Error> {
+        if config.inbound == RevocationMode::Off && config.outbound == RevocationMode::Off {
+            return Ok(self);
+        }
+        let mut crls = Vec::new();
+        for path in &config.crls {
+            let unusable = |message: String| Error::Config {
+                path: path.clone(),
+                message,
+            };
+            let bytes = std::fs::read(path).map_err(|e| unusable(format!("CRL: {e}")))?;
+            crls.extend(
+                Crl::load(&bytes, &path.display().to_string())
+                    .map_err(|e| unusable(e.to_string()))?,
+            );
+        }
+        let ocsp: Option<Arc<dyn RevocationSource>> = match &config.ocsp {
+            crate::config::OcspConfig::Off => None,
+            crate::config::OcspConfig::Aia => Some(Arc::new(HttpOcsp::http(
+                Responders::FromCertificates,
+                config.ocsp_timeout,
+            ))),
+            crate::config::OcspConfig::Responder(url) => Some(Arc::new(HttpOcsp::http(
+                Responders::Fixed(url.clone()),
+                config.ocsp_timeout,
+            ))),
+        };
+        let build = |mode: RevocationMode| {
+            let mut revocation = Revocation::new(mode).with_crls(crls.iter().cloned());
+            if let Some(source) = &ocsp {
+                revocation = revocation.with_source(Arc::clone(source));
+            }
+            revocation
+        };
+        Ok(self.with_revocation(build(config.inbound), build(config.outbound)))
     }
 
     /// Builds a gateway in code: a policy, a directory, and the
@@ -183,7 +234,31 @@ impl Gateway {
             wkd: None,
             max_decrypted_size: pgp_core::DEFAULT_MAX_PLAINTEXT,
             date_tolerance: mail_message::DEFAULT_DATE_TOLERANCE,
+            inbound_revocation: None,
+            outbound_revocation: None,
         }
+    }
+
+    /// Checks S/MIME certificates for revocation (CRLs, OCSP), `inbound`
+    /// for the signers of inbound mail, `outbound` for recipient
+    /// certificates (see [`crate::config::RevocationConfig`] for what each
+    /// mode does). Without this call (or a `[revocation]` section) nothing
+    /// is checked. Give both the same online source to share its cache.
+    pub fn with_revocation(mut self, inbound: Revocation, outbound: Revocation) -> Gateway {
+        let on = |r: Revocation| (r.mode() != RevocationMode::Off).then_some(r);
+        self.inbound_revocation = on(inbound);
+        self.outbound_revocation = on(outbound);
+        self
+    }
+
+    /// Revocation checks of inbound signers, if on.
+    pub(crate) fn inbound_revocation(&self) -> Option<&Revocation> {
+        self.inbound_revocation.as_ref()
+    }
+
+    /// Revocation checks of outbound recipient certificates, if on.
+    pub(crate) fn outbound_revocation(&self) -> Option<&Revocation> {
+        self.outbound_revocation.as_ref()
     }
 
     /// Quarantines inbound OpenPGP mail whose plaintext would exceed

@@ -276,6 +276,11 @@ fn partial_not_decrypted(method: &str, reason: &str) -> String {
     )
 }
 
+/// The finding in `X-Mailgate-Signature` (`warning=revocation-unknown`) for
+/// a valid S/MIME signature whose certificate status no CRL or OCSP
+/// responder confirmed (`[revocation] inbound = "prefer"`).
+pub const REVOCATION_UNKNOWN: &str = "revocation-unknown";
+
 /// What verification found, for the result header and the policy.
 struct SignatureReport {
     status: &'static str,
@@ -957,7 +962,11 @@ impl Gateway {
     }
 
     fn smime_verify(&self, message: &SpooledMessage, now: SystemTime) -> SignatureReport {
-        let verifier = smime_core::Verifier::new(self.anchors().iter().cloned()).at(now);
+        let mut verifier = smime_core::Verifier::new(self.anchors().iter().cloned()).at(now);
+        if let Some(revocation) = self.inbound_revocation() {
+            // A clone shares the OCSP client and its cache.
+            verifier = verifier.with_revocation(revocation.clone());
+        }
         let verified = match message.in_memory() {
             Some(bytes) => verifier.verify_message(bytes),
             None => message
@@ -989,16 +998,23 @@ impl Gateway {
                 } else {
                     Vec::new()
                 };
+                let mut warnings: Vec<&'static str> = verification
+                    .findings_with(self.date_tolerance())
+                    .iter()
+                    .map(Finding::name)
+                    .collect();
+                // `prefer`: the signature counts, but no CRL or responder
+                // confirmed the signer's certificate; say so where the
+                // reader and the policy look.
+                if status == "valid" && verification.revocation_unknown() {
+                    warnings.push(REVOCATION_UNKNOWN);
+                }
                 SignatureReport {
                     status,
                     method: Some("smime"),
                     signer,
                     reason,
-                    warnings: verification
-                        .findings_with(self.date_tolerance())
-                        .iter()
-                        .map(Finding::name)
-                        .collect(),
+                    warnings,
                     harvest,
                     pgp: None,
                 }

@@ -42,14 +42,16 @@ mod spooled_message;
 pub mod store;
 
 pub use config::{
-    Config, DEFAULT_KEY_PASSPHRASE_ENV, DEFAULT_PASSWORD_LENGTH, DirectoryConfig, KeyConfig,
-    MIN_PASSWORD_LENGTH, Pkcs11KeyConfig, ProbeConfig,
+    Config, DEFAULT_KEY_PASSPHRASE_ENV, DEFAULT_OCSP_TIMEOUT, DEFAULT_PASSWORD_LENGTH,
+    DirectoryConfig, KeyConfig, MIN_PASSWORD_LENGTH, OcspConfig, Pkcs11KeyConfig, ProbeConfig,
+    RevocationConfig,
 };
 pub use error::Error;
 pub use facts::{KnownVerdicts, TransportCheck};
 pub use fallback::{NotifySender, PasswordChannel, generate_password};
 pub use gateway::{Envelope, Gateway};
 pub use headers::RESULT_FIELD_PREFIX;
+pub use inbound::REVOCATION_UNKNOWN;
 pub use key_vault::{ImportError, Imported, KEYS_DIR, KeyVault};
 pub use keys::{OrganisationKey, SmimeIdentity};
 pub use outcome::{Buffer, Disposition, Outcome, Step, Transport};

@@ -37,6 +37,13 @@ impl From<StoreError> for Failure {
     }
 }
 
+impl From<crate::facts::LookupError> for Failure {
+    /// Both kinds may heal (the directory comes back, a responder answers).
+    fn from(error: crate::facts::LookupError) -> Self {
+        Failure::Transient(error.to_string())
+    }
+}
+
 fn permanent<E: std::fmt::Display>(what: &'static str) -> impl FnOnce(E) -> Failure {
     move |error| Failure::Permanent(format!("{what}: {error}"))
 }
@@ -87,14 +94,19 @@ impl Gateway {
             }
             dispositions.push(self.outbound_group(&mail, &group, &facts, &mut steps));
         }
+        let mut audit = json!({
+            "policy": policy.name(),
+            "decisions": decisions_json(&evaluation),
+            "steps": steps,
+        });
+        let revocation = facts.revocation_notes();
+        if let (false, Some(fields)) = (revocation.is_empty(), audit.as_object_mut()) {
+            fields.insert("revocation".into(), json!(revocation));
+        }
         Outcome {
             dispositions,
             archive,
-            audit: json!({
-                "policy": policy.name(),
-                "decisions": decisions_json(&evaluation),
-                "steps": steps,
-            }),
+            audit,
         }
     }
 

@@ -1,0 +1,336 @@
+//! S/MIME revocation in the gateway (issue 19), against what OpenSSL makes:
+//! `openssl ca -gencrl` CRLs and an `openssl ocsp` responder revoke testkit
+//! certificates. The gateway is built from a `mailgate.toml` with a
+//! `[revocation]` section, as an operator would write it.
+//!
+//! Outbound: a revoked recipient certificate is never encrypted to (the
+//! policy requires encryption, so the recipient is refused, not sent in
+//! clear); an unrevoked one is. A responder that is down: `prefer` uses
+//! the certificate and records the unknown status, `require` defers.
+//! Inbound: a signature by a revoked signer is not `valid`; with the
+//! responder down, `prefer` says `warning=revocation-unknown`, `require`
+//! makes it invalid.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+use gateway_facade::store::TrustState;
+use gateway_facade::{Disposition, Envelope, Error, Gateway, Outcome};
+use testkit::{OpensslCa, pki};
+
+const POLICY: &str = r#"
+[policy]
+name = "revocation"
+internal_domains = ["behoerde.example"]
+
+[[rules]]
+id = "confidential"
+when = { direction = "outbound", subject_tag = "[vertraulich]" }
+then = { encrypt = "required", methods = ["smime"], fallback = "block", notify_sender = "no-key" }
+
+[default]
+then = { deliver = true }
+"#;
+
+/// A configuration directory: the policy, the intermediate CA (which
+/// issues the testkit S/MIME certificates and which `OpensslCa` operates)
+/// as the S/MIME anchor, and `revocation` as the `[revocation]` section.
+fn gateway_with(dir: &Path, revocation: &str) -> Result<Gateway, Error> {
+    std::fs::write(dir.join("policy.toml"), POLICY).unwrap();
+    std::fs::write(dir.join("ca.pem"), pki().intermediate().certificate_pem()).unwrap();
+    let config = format!(
+        "[gateway]\npolicy = \"policy.toml\"\ndata_dir = \"data\"\n\
+         postmaster = \"postmaster@behoerde.example\"\n\
+         [trust]\nsmime_anchors = [\"ca.pem\"]\n{revocation}"
+    );
+    std::fs::write(dir.join("mailgate.toml"), config).unwrap();
+    Gateway::from_config_file(&dir.join("mailgate.toml"))
+}
+
+fn confidential(to: &str) -> Vec<u8> {
+    mail(
+        "alice@behoerde.example",
+        to,
+        "[Vertraulich] Akte 7",
+        "Streng geheimer Inhalt",
+    )
+}
+
+fn send(gateway: &Gateway, to: &str) -> Outcome {
+    gateway.process(
+        &Envelope::outbound("alice@behoerde.example", [to]),
+        &confidential(to),
+    )
+}
+
+/// The recipient certificate statuses the audit record names.
+fn audit_statuses(outcome: &Outcome) -> Vec<String> {
+    outcome.audit["revocation"]
+        .as_array()
+        .map(|notes| {
+            notes
+                .iter()
+                .map(|n| n["status"].as_str().unwrap_or_default().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn assert_encrypted(outcome: &Outcome) {
+    assert_eq!(outcome.dispositions.len(), 1, "{outcome:?}");
+    let sent = delivered(&outcome.dispositions[0]);
+    let text = String::from_utf8_lossy(&sent);
+    assert!(
+        !text.contains("Streng geheimer Inhalt"),
+        "clear text: {text}"
+    );
+    assert!(text.contains("application/pkcs7-mime"), "{text}");
+}
+
+fn assert_rejected(outcome: &Outcome) {
+    assert_eq!(outcome.dispositions.len(), 1, "{outcome:?}");
+    assert!(
+        matches!(outcome.dispositions[0], Disposition::Reject { .. }),
+        "{outcome:?}"
+    );
+}
+
+#[test]
+fn a_recipient_certificate_revoked_in_an_openssl_crl_is_not_encrypted_to() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = OpensslCa::new(pki().intermediate());
+    let revoked = smime("bob.crl@partner.example");
+    let good = smime("carol.crl@partner.example");
+    ca.revoke(&revoked.certificate_pem(), "keyCompromise");
+    std::fs::write(dir.path().join("ca.crl"), ca.crl_pem()).unwrap();
+    // The defaults of a [revocation] section: prefer both ways, OCSP from
+    // the certificates (the testkit certificates name no responder).
+    let gateway = gateway_with(dir.path(), "[revocation]\ncrls = [\"ca.crl\"]\n").unwrap();
+    for identity in [&revoked, &good] {
+        trust_smime(gateway.directory(), identity, TrustState::Trusted);
+    }
+
+    let outcome = send(&gateway, "bob.crl@partner.example");
+    assert_rejected(&outcome);
+    assert_eq!(audit_statuses(&outcome), ["revoked"], "{}", outcome.audit);
+    assert!(outcome.audit.to_string().contains("ca.crl"));
+
+    let outcome = send(&gateway, "carol.crl@partner.example");
+    assert_encrypted(&outcome);
+    assert_eq!(audit_statuses(&outcome), ["good"], "{}", outcome.audit);
+}
+
+#[test]
+fn a_recipient_certificate_revoked_at_the_ocsp_responder_is_not_encrypted_to() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = OpensslCa::new(pki().intermediate());
+    let revoked = smime("bob.ocsp@partner.example");
+    let good = smime("carol.ocsp@partner.example");
+    ca.revoke(&revoked.certificate_pem(), "keyCompromise");
+    ca.record_valid(&good.certificate_pem());
+    let responder = ca.ocsp_responder();
+    let gateway = gateway_with(
+        dir.path(),
+        &format!(
+            "[revocation]\noutbound = \"require\"\nocsp = \"{}\"\n",
+            responder.url()
+        ),
+    )
+    .unwrap();
+    for identity in [&revoked, &good] {
+        trust_smime(gateway.directory(), identity, TrustState::Trusted);
+    }
+
+    let outcome = send(&gateway, "bob.ocsp@partner.example");
+    assert_rejected(&outcome);
+    assert_eq!(audit_statuses(&outcome), ["revoked"], "{}", outcome.audit);
+
+    let outcome = send(&gateway, "carol.ocsp@partner.example");
+    assert_encrypted(&outcome);
+    assert_eq!(audit_statuses(&outcome), ["good"], "{}", outcome.audit);
+}
+
+#[test]
+fn a_responder_that_is_down_defers_under_require_and_is_a_finding_under_prefer() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = OpensslCa::new(pki().intermediate());
+    let dave = smime("dave.down@partner.example");
+    ca.record_valid(&dave.certificate_pem());
+    let mut responder = ca.ocsp_responder();
+    let url = responder.url();
+    responder.stop();
+
+    let require = tempfile::tempdir().unwrap();
+    let gateway = gateway_with(
+        require.path(),
+        &format!("[revocation]\noutbound = \"require\"\nocsp = \"{url}\"\nocsp_timeout = 2\n"),
+    )
+    .unwrap();
+    trust_smime(gateway.directory(), &dave, TrustState::Trusted);
+    let outcome = send(&gateway, "dave.down@partner.example");
+    assert_eq!(outcome.dispositions.len(), 1, "{outcome:?}");
+    assert!(
+        matches!(&outcome.dispositions[0], Disposition::Defer { reason, .. } if reason.contains("revocation")),
+        "require with the responder down must defer, not send or refuse: {outcome:?}"
+    );
+
+    let gateway = gateway_with(
+        dir.path(),
+        &format!("[revocation]\noutbound = \"prefer\"\nocsp = \"{url}\"\nocsp_timeout = 2\n"),
+    )
+    .unwrap();
+    trust_smime(gateway.directory(), &dave, TrustState::Trusted);
+    let outcome = send(&gateway, "dave.down@partner.example");
+    assert_encrypted(&outcome);
+    assert_eq!(audit_statuses(&outcome), ["unknown"], "{}", outcome.audit);
+}
+
+fn openssl_signed(from: &str, dir: &Path) -> Vec<u8> {
+    let signer = smime(from).write_to(dir, "signer").unwrap();
+    run(
+        "openssl",
+        &[
+            "cms",
+            "-sign",
+            "-signer",
+            signer.certificate_pem.to_str().unwrap(),
+            "-inkey",
+            signer.private_key_pem.to_str().unwrap(),
+            "-certfile",
+            signer.chain_pem.to_str().unwrap(),
+            "-from",
+            from,
+            "-to",
+            "alice@behoerde.example",
+            "-subject",
+            "Bescheid",
+        ],
+        b"Content-Type: text/plain\r\n\r\nBescheid 12\r\n",
+        dir,
+    )
+}
+
+/// The `X-Mailgate-Signature` value of the one delivered message.
+fn signature_header(outcome: &Outcome) -> String {
+    assert_eq!(outcome.dispositions.len(), 1, "{outcome:?}");
+    let message = delivered(&outcome.dispositions[0]);
+    let text = String::from_utf8_lossy(&message).into_owned();
+    let head = text.split("\r\n\r\n").next().unwrap_or_default();
+    head.lines()
+        .find_map(|line| line.strip_prefix("X-Mailgate-Signature: "))
+        .unwrap_or_else(|| panic!("no signature header: {head}"))
+        .to_owned()
+}
+
+fn receive(gateway: &Gateway, message: &[u8]) -> Outcome {
+    gateway.process(
+        &Envelope::inbound("x@partner.example", ["alice@behoerde.example"]),
+        message,
+    )
+}
+
+#[test]
+fn mail_signed_by_a_revoked_signer_is_not_valid_and_an_unrevoked_one_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = OpensslCa::new(pki().intermediate());
+    let revoked = smime("erin.revoked@partner.example");
+    ca.revoke(&revoked.certificate_pem(), "keyCompromise");
+    std::fs::write(dir.path().join("ca.crl"), ca.crl_der()).unwrap();
+    let gateway = gateway_with(
+        dir.path(),
+        "[revocation]\ninbound = \"require\"\ncrls = [\"ca.crl\"]\nocsp = \"off\"\n",
+    )
+    .unwrap();
+
+    let header = signature_header(&receive(
+        &gateway,
+        &openssl_signed("erin.revoked@partner.example", dir.path()),
+    ));
+    assert!(header.starts_with("invalid; method=smime"), "{header}");
+    assert!(header.contains("revoked"), "{header}");
+
+    let header = signature_header(&receive(
+        &gateway,
+        &openssl_signed("frank.good@partner.example", dir.path()),
+    ));
+    assert_eq!(
+        header, "valid; method=smime; signer=frank.good@partner.example",
+        "the CRL does not list frank"
+    );
+}
+
+#[test]
+fn an_inbound_signer_with_the_responder_down_is_a_finding_under_prefer_and_invalid_under_require() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = OpensslCa::new(pki().intermediate());
+    let mut responder = ca.ocsp_responder();
+    let url = responder.url();
+    responder.stop();
+    let message = openssl_signed("gina.down@partner.example", dir.path());
+
+    let gateway = gateway_with(
+        dir.path(),
+        &format!("[revocation]\ninbound = \"prefer\"\nocsp = \"{url}\"\n"),
+    )
+    .unwrap();
+    let header = signature_header(&receive(&gateway, &message));
+    assert!(header.starts_with("valid; method=smime"), "{header}");
+    assert!(header.contains("warning=revocation-unknown"), "{header}");
+
+    let strict = tempfile::tempdir().unwrap();
+    let gateway = gateway_with(
+        strict.path(),
+        &format!("[revocation]\ninbound = \"require\"\nocsp = \"{url}\"\n"),
+    )
+    .unwrap();
+    let header = signature_header(&receive(&gateway, &message));
+    assert!(header.starts_with("invalid; method=smime"), "{header}");
+    assert!(header.contains("unknown"), "{header}");
+}
+
+#[test]
+fn without_a_revocation_section_nothing_is_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = OpensslCa::new(pki().intermediate());
+    let revoked = smime("hank.unchecked@partner.example");
+    ca.revoke(&revoked.certificate_pem(), "keyCompromise");
+    let gateway = gateway_with(dir.path(), "").unwrap();
+    trust_smime(gateway.directory(), &revoked, TrustState::Trusted);
+    let outcome = send(&gateway, "hank.unchecked@partner.example");
+    assert_encrypted(&outcome);
+    assert!(
+        outcome.audit.get("revocation").is_none(),
+        "{}",
+        outcome.audit
+    );
+}
+
+#[test]
+fn a_bad_revocation_section_refuses_the_configuration() {
+    for (section, says) in [
+        ("[revocation]\ninbound = \"strict\"\n", "strict"),
+        ("[revocation]\noutbound = \"maybe\"\n", "maybe"),
+        ("[revocation]\nocsp = \"https://ocsp.example\"\n", "http://"),
+        ("[revocation]\nocsp_timeout = 0\n", "ocsp_timeout"),
+        ("[revocation]\ncrl = [\"a.crl\"]\n", "crl"),
+        ("[revocation]\ncrls = [\"missing.crl\"]\n", "missing.crl"),
+        ("[revocation]\ncrls = [\"policy.toml\"]\n", "policy.toml"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        match gateway_with(dir.path(), section) {
+            Err(error @ Error::Config { .. }) => {
+                assert!(error.to_string().contains(says), "{section}: {error}");
+            }
+            Err(other) => panic!("{section}: not a configuration error: {other}"),
+            Ok(_) => panic!("{section}: accepted"),
+        }
+    }
+}
