@@ -135,6 +135,11 @@ mod tests {
             profile: "bsi-tr-03108".into(),
             checked_at: "2026-12-03T00:00:00Z".into(),
             conforms,
+            conformance: if conforms {
+                crate::Conformance::Conforms
+            } else {
+                crate::Conformance::DoesNotConform
+            },
             findings: Vec::new(),
         }
     }

@@ -84,4 +84,4 @@ pub use profile::{
 };
 pub use tls_report::{TlsReport, rfc8460_result_type};
 pub use tls_rpt::TlsRptRecord;
-pub use verdict::{Finding, Outcome, Report};
+pub use verdict::{Conformance, Finding, Outcome, Report};

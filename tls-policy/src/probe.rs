@@ -10,14 +10,15 @@ use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
-use rustls::pki_types::ServerName;
+use rustls::client::danger::ServerCertVerifier as _;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConnection, StreamOwned};
 
 use crate::certificate::summarize;
 use crate::dane::{DaneLookup, lookup_tlsa};
 use crate::dns::Dns;
 use crate::error::Error;
-use crate::handshake::{TrustAnchors, VerifierMode, client_config_accepting};
+use crate::handshake::{ProfileVerifier, TrustAnchors, VerifierMode, client_config_accepting};
 use crate::hello::{ClientHello, MAX_FLIGHT, ServerFlight, parse_server_flight};
 use crate::names::{CipherSuite, KeyExchange, NamedGroup, TlsVersion};
 use crate::observation::{
@@ -307,7 +308,7 @@ impl Prober {
         }
         let (server_name, config) =
             self.tls_setup(target, tlsa.as_ref(), VerifierMode::Record, time)?;
-        let connection = ClientConnection::new(Arc::clone(&config.config), server_name)
+        let connection = ClientConnection::new(Arc::clone(&config.config), server_name.clone())
             .map_err(|error| Error::ProfileUnusable(error.to_string()))?;
         let deadline = Instant::now() + self.timeouts.session;
         // Enumeration does not depend on the restricted handshake: both run
@@ -350,18 +351,40 @@ impl Prober {
             }
             Err(HandshakeFailure::Tls(reason)) => {
                 observation.handshake = Handshake::Failed { reason };
+                // The handshake may have failed after the certificate was
+                // verified (a handshake signature, a group): keep what the
+                // verifier said about it.
+                let recorded = config.verifier.recorded();
+                observation.validation = Validation {
+                    chain: recorded.chain.unwrap_or(Check::NotChecked),
+                    name: recorded.name.unwrap_or(Check::NotChecked),
+                };
             }
             Err(HandshakeFailure::Fatal(error)) => return Err(error),
         }
         if let Some((enumeration, certificates)) = enumeration {
-            if observation.certificates.is_empty() {
-                // The restricted handshake failed: show the chain the server
-                // sent in its first flight (the highest version up to TLS
-                // 1.2), unvalidated.
+            if observation.certificates.is_empty() && !certificates.is_empty() {
+                // The restricted handshake failed before a chain: judge the
+                // chain the server sent in its first flight (the highest
+                // version up to TLS 1.2) with the same verifier, anchors,
+                // names and check time, and DANE on it, so chain, name, key
+                // and expiry are never "not checked" when a certificate was
+                // seen.
                 observation.certificates = certificates
                     .iter()
                     .filter_map(|der| summarize(der).ok())
                     .collect();
+                if observation.validation.chain == Check::NotChecked {
+                    observation.validation =
+                        validate_received(&config.verifier, &certificates, &server_name);
+                }
+                if let Some(lookup) = &tlsa {
+                    let chain: Vec<CertificateDer<'_>> = certificates
+                        .iter()
+                        .map(|der| CertificateDer::from(der.as_slice()))
+                        .collect();
+                    observation.dane = lookup.state(Some(&chain), time);
+                }
             }
             observation.enumeration = Some(enumeration);
         }
@@ -1148,6 +1171,38 @@ fn record_session(observation: &mut Observation, connection: &ClientConnection) 
 }
 
 use sha2::Digest as _;
+
+/// Chain and name validation of a chain received without a session of this
+/// client (during enumeration), by the verifier the handshake uses: the same
+/// anchors, reference names and check time. The verifier records the result
+/// and, in record mode, accepts whatever it saw.
+fn validate_received(
+    verifier: &ProfileVerifier,
+    certificates: &[Vec<u8>],
+    server_name: &ServerName<'static>,
+) -> Validation {
+    let Some((end_entity, intermediates)) = certificates.split_first() else {
+        return Validation::not_checked();
+    };
+    let end_entity = CertificateDer::from(end_entity.as_slice());
+    let intermediates: Vec<CertificateDer<'_>> = intermediates
+        .iter()
+        .map(|der| CertificateDer::from(der.as_slice()))
+        .collect();
+    // The verifier's own check time replaces this clock.
+    let _ = verifier.verify_server_cert(
+        &end_entity,
+        &intermediates,
+        server_name,
+        &[],
+        UnixTime::now(),
+    );
+    let recorded = verifier.recorded();
+    Validation {
+        chain: recorded.chain.unwrap_or(Check::NotChecked),
+        name: recorded.name.unwrap_or(Check::NotChecked),
+    }
+}
 
 fn server_name(name: &str) -> Result<ServerName<'static>, Error> {
     ServerName::try_from(name.to_owned()).map_err(|_| Error::InvalidName(name.to_owned()))

@@ -10,7 +10,9 @@ use std::time::SystemTime;
 use serde::Serialize;
 
 use crate::date::{rfc3339, unix_seconds};
-use crate::names::{CipherSuite, NamedGroup, SuiteStrength};
+use crate::names::{
+    CipherSuite, KeyExchange, NamedGroup, SignatureScheme, SuiteStrength, TlsVersion,
+};
 use crate::observation::{
     Check, DaneState, Enumeration, Handshake, Observation, OfferForwardSecrecy, PublicKey,
     Transport,
@@ -54,10 +56,53 @@ pub struct Report {
     pub checked_at: String,
     /// `host:port` of the server.
     pub server: String,
-    /// Whether the server meets the profile: no finding failed.
+    /// Whether the server meets the profile: no finding failed. This is a
+    /// fact about the server; whether this client can deliver to it is
+    /// [`Report::conformance`].
     pub conforms: bool,
+    /// The verdict on the server together with this client's capability:
+    /// a conforming server whose profile-allowed offer this client (rustls)
+    /// cannot negotiate is [`Conformance::ConformsWithoutDeliveryPath`].
+    pub conformance: Conformance,
     /// Every finding, in rule order.
     pub findings: Vec<Finding>,
+}
+
+/// The verdict on a server, with whether this client has a way to send mail
+/// to it.
+///
+/// The server's conformance follows the profile alone ([`Report::conforms`]);
+/// what this client can negotiate is another fact. A server offering only
+/// suites the profile allows but rustls does not implement (ECDHE or DHE
+/// with CBC-SHA256/384, CCM, DHE-GCM) conforms, and mail to it has no
+/// delivery path until a second TLS stack exists (issue 23).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Conformance {
+    /// The server meets the profile, and this client negotiated a session
+    /// it accepts (or no session was needed to judge).
+    Conforms,
+    /// The server meets the profile (judged from what the enumeration
+    /// found and the certificate chain it received), but this client cannot
+    /// negotiate any of the profile-allowed suites the server offers: no
+    /// delivery path for this client.
+    ConformsWithoutDeliveryPath,
+    /// The server does not meet the profile: at least one finding failed.
+    DoesNotConform,
+}
+
+impl Conformance {
+    /// Whether the server meets the profile (with or without a delivery
+    /// path for this client).
+    pub fn server_conforms(self) -> bool {
+        !matches!(self, Conformance::DoesNotConform)
+    }
+
+    /// Whether mail can go to the server over a session this client
+    /// negotiates and the profile accepts.
+    pub fn deliverable(self) -> bool {
+        matches!(self, Conformance::Conforms)
+    }
 }
 
 impl Report {
@@ -132,9 +177,26 @@ impl Profile {
             time,
             _profile: self,
         };
-        let negotiated = match &observation.handshake {
-            Handshake::Established(negotiated) => Some(negotiated),
+        // The terms the server's session is judged by: the session this
+        // client negotiated, or, when the restricted handshake failed only
+        // because this client cannot speak what the server offers, the
+        // profile-allowed terms the enumeration found.
+        let unreachable = match (&observation.transport, &observation.handshake) {
+            (Transport::NoStarttls, _) => None,
+            (_, Handshake::Failed { .. }) => self.offer_without_client_path(observation, time),
             _ => None,
+        };
+        let terms = match &observation.handshake {
+            Handshake::Established(negotiated) => Some(Terms {
+                version: negotiated.version,
+                suite: negotiated.suite,
+                group: negotiated.group,
+                signature_scheme: negotiated.signature_scheme,
+                dh_bits: None,
+                from_enumeration: false,
+                allowed: Vec::new(),
+            }),
+            _ => unreachable.clone(),
         };
 
         if let Some(rule) = &self.tls {
@@ -143,26 +205,50 @@ impl Profile {
                 (_, Handshake::Established(n)) => {
                     (Outcome::Pass, format!("{} {}", n.version, n.suite))
                 }
-                (_, Handshake::Failed { reason }) => (
-                    Outcome::Fail,
-                    explain_failed_handshake(reason, self, observation, time),
-                ),
+                (_, Handshake::Failed { reason }) => match &unreachable {
+                    Some(offer) => (
+                        Outcome::Pass,
+                        format!(
+                            "{} {} offered (found by enumeration; this client's handshake \
+                             failed: {reason})",
+                            offer.version, offer.suite
+                        ),
+                    ),
+                    None => (
+                        Outcome::Fail,
+                        explain_failed_handshake(reason, self, observation, time),
+                    ),
+                },
                 (_, Handshake::NotAttempted) => (Outcome::Fail, "no TLS handshake".to_owned()),
             };
             findings.push(&rule.requirement, "tls.available", outcome, observed);
         }
 
-        if let Some(negotiated) = negotiated {
+        if let Some(terms) = &terms {
             if let Some(list) = &self.versions {
-                findings.allow(list, "tls.version", negotiated.version);
+                findings.allow(list, "tls.version", terms.version);
             }
             if let Some(list) = &self.suites {
-                findings.allow(list, "tls.suite", negotiated.suite);
+                findings.allow(list, "tls.suite", terms.suite);
             }
             if let Some(list) = &self.groups {
-                match negotiated.group {
-                    Some(group) => findings.allow(list, "tls.group", group),
-                    None => findings.push(
+                match (terms.group, terms.dh_bits) {
+                    (Some(group), _) => findings.allow(list, "tls.group", group),
+                    // TLS 1.2 DHE carries the prime, not a group name: its
+                    // size is judged under tls.group-size.
+                    (None, Some(bits)) => findings.push(
+                        &list.requirement,
+                        "tls.group",
+                        Outcome::NotApplicable,
+                        format!("DHE with a {bits}-bit prime (no group name in TLS 1.2)"),
+                    ),
+                    (None, None) if terms.from_enumeration => findings.push(
+                        &list.requirement,
+                        "tls.group",
+                        Outcome::NotApplicable,
+                        "no key-exchange group observed by the enumeration".to_owned(),
+                    ),
+                    (None, None) => findings.push(
                         &list.requirement,
                         "tls.group",
                         Outcome::NotApplicable,
@@ -171,8 +257,15 @@ impl Profile {
                 }
             }
             if let Some(list) = &self.signature_schemes {
-                match negotiated.signature_scheme {
+                match terms.signature_scheme {
                     Some(scheme) => findings.allow(list, "tls.signature-scheme", scheme),
+                    None if terms.from_enumeration => findings.push(
+                        &list.requirement,
+                        "tls.signature-scheme",
+                        Outcome::NotApplicable,
+                        "not observed: the enumeration does not verify handshake signatures"
+                            .to_owned(),
+                    ),
                     None => findings.push(
                         &list.requirement,
                         "tls.signature-scheme",
@@ -182,7 +275,7 @@ impl Profile {
                 }
             }
             if let Some(rule) = &self.forward_secrecy {
-                let outcome = if negotiated.suite.forward_secret() {
+                let outcome = if terms.suite.forward_secret() {
                     Outcome::Pass
                 } else {
                     Outcome::Fail
@@ -191,9 +284,23 @@ impl Profile {
                     &rule.requirement,
                     "tls.forward-secrecy",
                     outcome,
-                    negotiated.suite.to_string(),
+                    terms.suite.to_string(),
                 );
             }
+        }
+        if let Some(offer) = &unreachable {
+            // Not a finding on the server: a fact about this client.
+            findings.push(
+                "mailgate",
+                "client.delivery-path",
+                Outcome::Informational,
+                format!(
+                    "no delivery path: this client (rustls) cannot negotiate {} {}, \
+                     the profile-allowed offer of the server",
+                    offer.version,
+                    offer.allowed.join(", ")
+                ),
+            );
         }
 
         if let Some(rule) = &self.chain {
@@ -259,12 +366,19 @@ impl Profile {
                     format!("{position} {}: {observed}", certificate.subject),
                 );
             }
-            if let Some(group) = negotiated.and_then(|n| n.group) {
+            if let Some(group) = terms.as_ref().and_then(|t| t.group) {
                 findings.push(
                     &sizes.requirement,
                     "tls.group-size",
                     group_size_outcome(group, sizes.ecc, sizes.dh),
                     format!("{group} ({} bits)", group.bits().unwrap_or(0)),
+                );
+            } else if let Some(bits) = terms.as_ref().and_then(|t| t.dh_bits) {
+                findings.push(
+                    &sizes.requirement,
+                    "tls.group-size",
+                    pass_if(bits >= sizes.dh),
+                    format!("DHE {bits} bits (minimum {})", sizes.dh),
                 );
             }
         }
@@ -324,7 +438,7 @@ impl Profile {
             };
             // A usable TLSA record with no TLS at all is a DANE failure too
             // (RFC 7672 section 2.2): nothing to match against.
-            let (outcome, observed) = match (&observation.dane, negotiated) {
+            let (outcome, observed) = match (&observation.dane, &terms) {
                 (DaneState::Usable { records, .. }, None) => (
                     Outcome::Fail,
                     format!(
@@ -418,14 +532,117 @@ impl Profile {
             .list
             .iter()
             .all(|finding| finding.outcome != Outcome::Fail);
+        let conformance = match (conforms, &unreachable) {
+            (false, _) => Conformance::DoesNotConform,
+            (true, Some(_)) => Conformance::ConformsWithoutDeliveryPath,
+            (true, None) => Conformance::Conforms,
+        };
         Report {
             profile: self.name.clone(),
             checked_at: rfc3339(unix_seconds(time)),
             server: format!("{}:{}", observation.host, observation.port),
             conforms,
+            conformance,
             findings: findings.list,
         }
     }
+
+    /// The profile-allowed terms a server offers that this client cannot
+    /// negotiate, when that is why the restricted handshake failed: every
+    /// allowed suite found (with an allowed version) is one rustls does not
+    /// implement. `None` when the enumeration found no allowed suite, or an
+    /// allowed one rustls can speak (then the handshake failed for another
+    /// reason, which stays a failure).
+    fn offer_without_client_path(
+        &self,
+        observation: &Observation,
+        time: SystemTime,
+    ) -> Option<Terms> {
+        let enumeration = observation.enumeration.as_ref()?;
+        let mut allowed: Vec<(TlsVersion, CipherSuite)> = Vec::new();
+        if self.permits_version(TlsVersion::TLS13, time) {
+            for suite in &enumeration.tls13_suites {
+                if self.permits_suite(*suite, time) {
+                    allowed.push((TlsVersion::TLS13, *suite));
+                }
+            }
+        }
+        let mut older: Vec<TlsVersion> = enumeration
+            .suites_by_version
+            .iter()
+            .map(|entry| entry.version)
+            .filter(|version| *version != TlsVersion::TLS13)
+            .collect();
+        // Highest version first: the one a client would negotiate.
+        older.sort_by(|a, b| b.cmp(a));
+        for version in older {
+            if !self.permits_version(version, time) {
+                continue;
+            }
+            for suite in enumeration.suites_for(version) {
+                if self.permits_suite(*suite, time) {
+                    allowed.push((version, *suite));
+                }
+            }
+        }
+        let (version, suite) = *allowed.first()?;
+        if allowed
+            .iter()
+            .any(|(_, suite)| crate::handshake::rustls_supports(*suite))
+        {
+            return None;
+        }
+        let mut names: Vec<String> = Vec::new();
+        for (_, suite) in &allowed {
+            let name = suite.to_string();
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+        let (group, dh_bits) = match suite.key_exchange() {
+            Some(KeyExchange::Ecdhe | KeyExchange::Tls13) => {
+                let curves = enumeration
+                    .groups
+                    .iter()
+                    .copied()
+                    .filter(|group| suite.is_tls13() || !group.is_finite_field());
+                let mut permitted = curves.clone().filter(|g| self.permits_group(*g, time));
+                // An allowed group if the server has one (what a
+                // conforming client would get), else the first it offers,
+                // which then fails tls.group.
+                (permitted.next().or_else(|| curves.clone().next()), None)
+            }
+            // The weakest prime the server may select.
+            Some(KeyExchange::Dhe) => (None, enumeration.dh_bits.iter().copied().min()),
+            _ => (None, None),
+        };
+        Some(Terms {
+            version,
+            suite,
+            group,
+            signature_scheme: None,
+            dh_bits,
+            from_enumeration: true,
+            allowed: names,
+        })
+    }
+}
+
+/// The terms a server's session is judged by: negotiated by this client, or
+/// taken from the enumeration when this client cannot negotiate them.
+#[derive(Clone)]
+struct Terms {
+    version: TlsVersion,
+    suite: CipherSuite,
+    group: Option<NamedGroup>,
+    signature_scheme: Option<SignatureScheme>,
+    /// The smallest DHE prime seen, for DHE terms from the enumeration.
+    dh_bits: Option<u32>,
+    /// Whether the terms come from the enumeration (no session of this
+    /// client).
+    from_enumeration: bool,
+    /// Every profile-allowed suite offered (enumeration terms only).
+    allowed: Vec<String>,
 }
 
 /// Facts about the whole offer, as testssl.sh reports them: forward secrecy

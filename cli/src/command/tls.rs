@@ -249,6 +249,7 @@ fn not_listed(host: &str, policy: &StsPolicy) -> (Observation, Report) {
         checked_at: String::new(),
         server: host.to_owned(),
         conforms: false,
+        conformance: tls_policy::Conformance::DoesNotConform,
         findings: vec![tls_policy::Finding {
             requirement: "RFC 8461 4.1".to_owned(),
             check: "mta-sts.mx",
@@ -388,6 +389,14 @@ fn human(observation: &Observation, report: &Report) -> String {
         "{} (name {}) {verdict} profile {}",
         report.server, observation.expected_name, report.profile
     );
+    // The server's verdict and this client's capability are two facts.
+    if report.conformance == tls_policy::Conformance::ConformsWithoutDeliveryPath {
+        let _ = writeln!(
+            text,
+            "conforms, but no delivery path for this client: it cannot negotiate the \
+             profile-allowed suites the server offers (see client.delivery-path)"
+        );
+    }
     match &observation.handshake {
         Handshake::Established(n) => {
             let _ = writeln!(
