@@ -27,6 +27,9 @@
 //!   fields from inside the encrypted entity read by the rules of RFC 9788
 //!   (protected headers replace outer ones; anything else from inside is
 //!   renamed `X-Mailgate-Inner-*` or removed, never trusted).
+//! - [`shown_text`]: header text as a mail client shows it (RFC 2047
+//!   decoded leniently) and the one normal form in which markers and
+//!   addresses shown to a reader are found.
 //! - [`EmailAddress`] and [`EmailAddress::parse_mailboxes`]: bare addresses
 //!   as a signature binds them, taken from address fields without ever
 //!   mistaking a display name or comment for an address.
@@ -50,6 +53,7 @@ mod date;
 mod inner_header;
 pub mod mailbox;
 mod mime;
+pub mod shown_text;
 mod signed_split;
 mod spooled_entity;
 pub mod stream;

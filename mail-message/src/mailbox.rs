@@ -251,28 +251,9 @@ pub fn canonical_domain(domain: &str) -> Result<String, MailboxError> {
 /// Whitespace, controls and characters that do not show: two spellings
 /// that look the same to a person must not differ to the gateway.
 fn forbidden_char(c: char) -> bool {
-    c.is_whitespace()
-        || c.is_control()
-        || matches!(
-            c,
-            '\u{00AD}'
-                | '\u{034F}'
-                | '\u{061C}'
-                | '\u{115F}'
-                | '\u{1160}'
-                | '\u{17B4}'
-                | '\u{17B5}'
-                | '\u{180B}'..='\u{180F}'
-                | '\u{200B}'..='\u{200F}'
-                | '\u{202A}'..='\u{202E}'
-                | '\u{2060}'..='\u{206F}'
-                | '\u{3164}'
-                | '\u{FE00}'..='\u{FE0F}'
-                | '\u{FEFF}'
-                | '\u{FFA0}'
-                | '\u{FFF0}'..='\u{FFFB}'
-                | '\u{E0000}'..='\u{E0FFF}'
-        )
+    // The one list of invisible characters (shown_text), so that what the
+    // display-name check and the policy remove is what an address refuses.
+    c.is_whitespace() || c.is_control() || crate::shown_text::is_invisible(c)
 }
 
 /// `@a,@b:rest` → `rest`, each route domain checked.

@@ -5,6 +5,7 @@
 use std::time::{Duration, SystemTime};
 
 use crate::date::parse_rfc5322_date;
+use crate::shown_text;
 use crate::{EmailAddress, Entity};
 
 /// How much of a message a signature covers. Deliberately exhaustive: every
@@ -361,10 +362,13 @@ impl HeaderIdentity {
         if signers.is_empty() {
             return findings;
         }
-        let signer_keys: Vec<String> = signers.iter().map(address_key).collect();
+        // Compared in the form the display name is read in (shown_text's
+        // normal form), so that `Straße` shown is the signer `strasse`
+        // folded alike, and in the canonical key.
+        let signer_keys: Vec<String> = signers.iter().flat_map(shown_forms).collect();
         // The From address itself is not a display name: whether the
         // signer carries it is the verdict's question.
-        let from_keys: Vec<String> = self.from.iter().map(address_key).collect();
+        let from_keys: Vec<String> = self.from.iter().flat_map(shown_forms).collect();
         if let Some(value) = &self.from_value {
             let shown = shown_addresses(value)
                 .into_iter()
@@ -431,10 +435,18 @@ impl HeaderIdentity {
     }
 }
 
-/// An address as compared here: its canonical key ([`crate::Mailbox::key`],
-/// through [`EmailAddress::key`]), the one form every comparison uses.
-fn address_key(address: &EmailAddress) -> String {
-    address.key().to_owned()
+/// An address as compared with what a display name shows: its canonical
+/// key ([`crate::Mailbox::key`]) and the key of its text (domain in
+/// U-labels) in the normal form display names are read in
+/// ([`shown_text::normalize`]), which folds case further than the key
+/// (`ß` is `ss`).
+fn shown_forms(address: &EmailAddress) -> [String; 2] {
+    let mailbox = address.mailbox();
+    let text = format!("{}@{}", mailbox.local_part(), mailbox.domain_unicode());
+    [
+        address.key().to_owned(),
+        shown_key(shown_dots(&shown_text::normalize(&text))),
+    ]
 }
 
 /// A domain as compared here: canonical (A-labels, lower case, no trailing
@@ -450,26 +462,26 @@ fn shown_key(shown: String) -> String {
     crate::Mailbox::parse(&shown).map_or(shown, |mailbox| mailbox.key().to_owned())
 }
 
-/// Every address a mail client would show in a `From` value: encoded words
-/// decoded, compatibility characters folded (NFKC turns `＠` into `@`),
-/// ideographic full stops read as dots, invisible characters removed; then
-/// every `local@domain.tld` in the text, angle address included, lower case.
-pub(crate) fn shown_addresses(value: &str) -> Vec<String> {
-    use unicode_normalization::UnicodeNormalization;
-    let decoded = decode_encoded_words(value);
-    let text: Vec<char> = decoded
-        .nfkc()
-        .filter(|c| {
-            !matches!(
-                c,
-                '\u{00AD}' | '\u{200B}'..='\u{200F}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}'
-            )
-        })
+/// Ideographic and half-width full stops, which UTS #46 reads as the dot
+/// between domain labels (and a reader as a dot), as `.`.
+fn shown_dots(text: &str) -> String {
+    text.chars()
         .map(|c| match c {
             '\u{3002}' | '\u{FF0E}' | '\u{FF61}' => '.',
             c => c,
         })
-        .collect();
+        .collect()
+}
+
+/// Every address a mail client would show in a `From` value: the value as
+/// shown ([`shown_text::decode_header_value`]: encoded words decoded as
+/// leniently as clients do) in the normal form ([`shown_text::normalize`]:
+/// invisible characters removed, NFKC turns `＠` into `@`, case folded),
+/// ideographic full stops read as dots; then every `local@domain.tld` in
+/// the text, angle address included.
+pub(crate) fn shown_addresses(value: &str) -> Vec<String> {
+    let shown = shown_text::normalize(&shown_text::decode_header_value(value.as_bytes()));
+    let text: Vec<char> = shown_dots(&shown).chars().collect();
     let local_char = |c: char| c.is_alphanumeric() || ".!#$%&'*+/=?^_`{|}~-".contains(c);
     let domain_char = |c: char| c.is_alphanumeric() || c == '-' || c == '.';
     let mut found = Vec::new();
@@ -497,92 +509,6 @@ pub(crate) fn shown_addresses(value: &str) -> Vec<String> {
         }
     }
     found
-}
-
-/// `value` with RFC 2047 encoded words (`=?charset?B|Q?text?=`) decoded;
-/// whitespace between two adjacent encoded words is dropped, as RFC 2047
-/// section 6.2 says (an address split over two words must still be seen).
-/// ISO 8859-1 and Windows-1252 are read byte for byte; other charsets as
-/// UTF-8, lossily.
-fn decode_encoded_words(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    let mut rest = value;
-    let mut pending_space = String::new();
-    let mut last_was_word = false;
-    while !rest.is_empty() {
-        let Some(start) = rest.find("=?") else {
-            out.push_str(&pending_space);
-            out.push_str(rest);
-            break;
-        };
-        let (before, candidate) = rest.split_at(start);
-        if let Some((decoded, used)) = encoded_word(candidate) {
-            if !(last_was_word && before.chars().all(char::is_whitespace)) {
-                out.push_str(&pending_space);
-                out.push_str(before);
-            }
-            pending_space.clear();
-            out.push_str(&decoded);
-            last_was_word = true;
-            rest = candidate.get(used..).unwrap_or_default();
-            let spaces = rest.len() - rest.trim_start().len();
-            pending_space.push_str(rest.get(..spaces).unwrap_or_default());
-            rest = rest.get(spaces..).unwrap_or_default();
-        } else {
-            out.push_str(&pending_space);
-            pending_space.clear();
-            out.push_str(before);
-            out.push_str("=?");
-            last_was_word = false;
-            rest = candidate.get(2..).unwrap_or_default();
-        }
-    }
-    out
-}
-
-/// One encoded word at the start of `text`: its decoded text and length.
-fn encoded_word(text: &str) -> Option<(String, usize)> {
-    let inner = text.strip_prefix("=?")?;
-    let (charset, inner) = inner.split_once('?')?;
-    let (encoding, inner) = inner.split_once('?')?;
-    let end = inner.find("?=")?;
-    let payload = inner.get(..end)?;
-    if payload.contains(char::is_whitespace) || charset.is_empty() {
-        return None;
-    }
-    let bytes = match encoding {
-        "B" | "b" => crate::decode_base64(payload.as_bytes()).ok()?,
-        "Q" | "q" => {
-            let mut bytes = Vec::with_capacity(payload.len());
-            let mut input = payload.bytes();
-            while let Some(b) = input.next() {
-                match b {
-                    b'_' => bytes.push(b' '),
-                    b'=' => {
-                        let hex = [input.next()?, input.next()?];
-                        let hex = std::str::from_utf8(&hex).ok()?;
-                        bytes.push(u8::from_str_radix(hex, 16).ok()?);
-                    }
-                    other => bytes.push(other),
-                }
-            }
-            bytes
-        }
-        _ => return None,
-    };
-    // RFC 2231 language suffix: `utf-8*de`.
-    let charset = charset
-        .split('*')
-        .next()
-        .unwrap_or_default()
-        .to_ascii_lowercase();
-    let decoded = if charset == "iso-8859-1" || charset == "windows-1252" || charset == "latin1" {
-        bytes.iter().map(|&b| char::from(b)).collect()
-    } else {
-        String::from_utf8_lossy(&bytes).into_owned()
-    };
-    let used = 2 + text.get(2..)?.len() - inner.len() + end + 2;
-    Some((decoded, used))
 }
 
 #[cfg(test)]
@@ -757,7 +683,197 @@ mod tests {
         #[test]
         fn any_from_value_is_judged(value in "\\PC{0,80}") {
             let _ = shown_addresses(&value);
-            let _ = decode_encoded_words(&value);
         }
+
+        /// The class behind `mana\u{200B}ger@...` and `manager＠...`: a
+        /// display name is judged by what the reader sees, so every
+        /// spelling of it (invisible characters anywhere, full-width and
+        /// upper-case letters, `＠` and ideographic full stops, encoded
+        /// words B or Q, padded or not, UTF-8 split inside a character,
+        /// UTF-16, words glued to plain text) gets exactly the finding of
+        /// the plain spelling: the finding when the name shows an address
+        /// other than the signer's, none when it shows the signer's or no
+        /// address at all. Decoding and the normal form are
+        /// `shown_text`'s, the policy's own, so no spelling is seen by one
+        /// and missed by the other.
+        #[test]
+        fn every_spelling_of_a_display_name_is_judged_as_the_plain_one(
+            local in "[a-z][a-z0-9]{0,7}",
+            domain in "[a-z][a-z0-9]{0,7}\\.(de|com|example)",
+            signer_address in any::<bool>(),
+            with_address in prop_oneof![3 => Just(true), 1 => Just(false)],
+            before in "[A-Za-z]{0,6}( [A-Za-z]{1,6})?",
+            after in "[A-Za-z]{0,6}( [A-Za-z@]{1,6})?",
+            invisibles in prop::collection::vec((any::<prop::sample::Index>(), 0..INVISIBLES.len()), 0..5),
+            styles in prop::collection::vec(0u8..5, 1..64),
+            mode in 0u8..3,
+            cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..6),
+            encodings in prop::collection::vec(0u8..6, 1..8),
+        ) {
+            let address = if signer_address {
+                "eve@bigcorporation.de".to_owned()
+            } else {
+                format!("{local}@{domain}")
+            };
+            let plain = if with_address {
+                format!("{before} {address} {after}")
+            } else {
+                format!("{before} {after}")
+            };
+            let expected = findings(&format!("From: \"{plain}\" <eve@bigcorporation.de>"));
+            let misleading = with_address && !signer_address;
+            prop_assert_eq!(expected.contains(&"display-name-names-other-address"), misleading);
+            let spelled = respell(&plain, &invisibles, &styles);
+            let display = match mode {
+                0 => format!("\"{spelled}\""),
+                1 => encode_split_bytes(&spelled, &cuts, &encodings),
+                _ => encode_split_chars(&spelled, &cuts, &encodings),
+            };
+            let header = format!("From: {display} <eve@bigcorporation.de>");
+            prop_assert_eq!(findings(&header), expected, "{}", header);
+        }
+    }
+
+    /// Characters a client does not draw, of several kinds: soft hyphen,
+    /// zero-width space and joiner, word joiner, BOM, Arabic letter mark,
+    /// Mongolian vowel separator, a variation selector, a tag character.
+    const INVISIBLES: [char; 9] = [
+        '\u{AD}',
+        '\u{200B}',
+        '\u{200D}',
+        '\u{2060}',
+        '\u{FEFF}',
+        '\u{61C}',
+        '\u{180E}',
+        '\u{FE0F}',
+        '\u{E0041}',
+    ];
+
+    /// `text` spelled otherwise: per character (styles taken in turn) as
+    /// is, upper case, full width (`＠`, `．` or `。` for the dot), or full
+    /// width upper case; then invisible characters inserted.
+    fn respell(text: &str, invisibles: &[(prop::sample::Index, usize)], styles: &[u8]) -> String {
+        let full_width = |c: char| match c {
+            '.' => '\u{3002}',
+            '!'..='~' => char::from_u32(u32::from(c) + 0xFEE0).unwrap(),
+            c => c,
+        };
+        let mut chars: Vec<char> = text
+            .chars()
+            .zip(styles.iter().cycle())
+            .map(|(c, style)| match style {
+                1 => c.to_ascii_uppercase(),
+                2 => full_width(c),
+                3 => full_width(c.to_ascii_uppercase()),
+                4 if c == '.' => '\u{FF0E}',
+                _ => c,
+            })
+            .collect();
+        for (at, which) in invisibles {
+            let at = at.index(chars.len() + 1);
+            chars.insert(at, INVISIBLES[*which]);
+        }
+        chars.into_iter().collect()
+    }
+
+    /// One encoded word of `bytes` in `charset`: B padded, B unpadded or
+    /// Q, by `how`.
+    fn word(charset: &str, bytes: &[u8], how: u8) -> String {
+        use base64::Engine as _;
+        match how % 3 {
+            0 => format!(
+                "=?{charset}?B?{}?=",
+                base64::engine::general_purpose::STANDARD.encode(bytes)
+            ),
+            1 => format!(
+                "=?{charset}?b?{}?=",
+                base64::engine::general_purpose::STANDARD_NO_PAD.encode(bytes)
+            ),
+            _ => {
+                let q: String = bytes
+                    .iter()
+                    .map(|&b| {
+                        if b.is_ascii_alphanumeric() {
+                            char::from(b).to_string()
+                        } else if b == b' ' {
+                            "_".to_owned()
+                        } else {
+                            format!("={b:02X}")
+                        }
+                    })
+                    .collect();
+                format!("=?{charset}?q?{q}?=")
+            }
+        }
+    }
+
+    /// `text` as UTF-8 encoded words cut at any byte (inside a character
+    /// too), separated by white space.
+    fn encode_split_bytes(text: &str, cuts: &[prop::sample::Index], how: &[u8]) -> String {
+        let bytes = text.as_bytes();
+        let mut points: Vec<usize> = cuts.iter().map(|c| c.index(bytes.len() + 1)).collect();
+        points.extend([0, bytes.len()]);
+        points.sort_unstable();
+        points.dedup();
+        let words: Vec<String> = points
+            .windows(2)
+            .zip(how.iter().cycle())
+            .map(|(w, how)| {
+                word(
+                    if how % 2 == 0 { "utf-8" } else { "UTF-8" },
+                    &bytes[w[0]..w[1]],
+                    *how,
+                )
+            })
+            .collect();
+        if words.is_empty() {
+            word("utf-8", b"", 0)
+        } else {
+            words.join(" ")
+        }
+    }
+
+    /// `text` cut at character boundaries, each piece plain text (glued to
+    /// the words around it), a UTF-8 word or a UTF-16 (big or little
+    /// endian) word; words separated by white space.
+    fn encode_split_chars(text: &str, cuts: &[prop::sample::Index], how: &[u8]) -> String {
+        let chars: Vec<char> = text.chars().collect();
+        let mut points: Vec<usize> = cuts.iter().map(|c| c.index(chars.len() + 1)).collect();
+        points.extend([0, chars.len()]);
+        points.sort_unstable();
+        points.dedup();
+        let mut out = String::new();
+        let mut last_was_word = false;
+        for (w, how) in points.windows(2).zip(how.iter().cycle()) {
+            let piece: String = chars[w[0]..w[1]].iter().collect();
+            // White space alone between two words is dropped (RFC 2047
+            // section 6.2), so such a piece is always a word.
+            let raw = how % 3 == 0 && !piece.chars().all(char::is_whitespace);
+            if raw {
+                out.push_str(&piece);
+                last_was_word = false;
+                continue;
+            }
+            if last_was_word {
+                out.push(' ');
+            }
+            let encoded = match how % 3 {
+                1 => word("utf-8", piece.as_bytes(), how / 3),
+                _ if how / 3 == 0 => {
+                    let bytes: Vec<u8> = piece.encode_utf16().flat_map(u16::to_be_bytes).collect();
+                    word("utf-16be", &bytes, 0)
+                }
+                _ => {
+                    let bytes: Vec<u8> = piece.encode_utf16().flat_map(u16::to_le_bytes).collect();
+                    word("UTF-16LE", &bytes, 1)
+                }
+            };
+            out.push_str(&encoded);
+            last_was_word = true;
+        }
+        if out.is_empty() {
+            out.push_str("=?utf-8?q??=");
+        }
+        out
     }
 }

@@ -118,7 +118,6 @@ pub mod policy_test;
 mod reduced_message;
 mod reload;
 mod serialize;
-pub mod shown_text;
 mod syntax;
 mod trace;
 
@@ -126,6 +125,16 @@ pub use diagnostic::{Diagnostic, Severity};
 pub use error::Error;
 pub use evaluate::Envelope;
 pub use facts::{Fact, FactError, FactSource, PartyFacts, StaticFacts};
+/// Header text as the reader's mail client shows it, and the one normal
+/// form markers are matched in: [`mail_message::shown_text`], re-exported
+/// so that the policy, the gateway's Subject tag stripping and the
+/// signature verdict's display-name check read text one way.
+///
+/// ```
+/// use rule_engine::shown_text::{decode_header_value, normalize};
+/// assert_eq!(normalize(&decode_header_value(b" =?utf-8?q?=5BVERTR=C2=ADAULICH=5D?=")), "[vertraulich]");
+/// ```
+pub use mail_message::shown_text;
 pub use message::{Attachment, Message};
 pub use outcome::{Action, Evaluation, Outcome, RecipientDecision, RecipientGroup};
 pub use policy::Policy;

@@ -15,11 +15,23 @@
 //! machine) can mark a mail confidential for the reader while it leaves in
 //! clear.
 //!
-//! [`decode_header_value`] and [`normalize`] are that rule, in one place:
-//! the rule engine matches `subject_tag` on the normal form of the decoded
-//! Subject, and the gateway strips the tag with [`strip_marker`], which
-//! finds it the same way and removes it from the text the reader sees
-//! (re-encoding the Subject when it was encoded).
+//! The same holds for what a display name shows: `From: manager＠bigcorp.de
+//! <eve@bigcorp.de>` (a full-width at sign, a soft hyphen, or the address in
+//! split, unpadded or UTF-16 encoded words) shows the reader another
+//! author than the signer, whichever spelling carries it.
+//!
+//! [`decode_header_value`] and [`normalize`] are that rule, in one place,
+//! and every reader of shown text uses them: the rule engine matches
+//! `subject_tag` (and header conditions) on the normal form of the decoded
+//! Subject (`rule_engine::shown_text` is this module), the gateway strips
+//! the tag with [`strip_marker`], which finds it the same way and removes
+//! it from the text the reader sees (re-encoding the Subject when it was
+//! encoded), the identity judgement of a signed message
+//! ([`crate::HeaderIdentity`]) finds addresses in a `From` display name in
+//! this form, and [`crate::Mailbox`] refuses every character
+//! [`is_invisible`] names. Two readers with two decoders or two lists of
+//! invisible characters would disagree, and an attacker picks the spelling
+//! one of them does not see.
 //!
 //! The normal form of a text:
 //!
@@ -38,7 +50,7 @@
 //! UTS #39 confusables), which are other text that happens to look alike.
 //!
 //! ```
-//! use rule_engine::shown_text::{decode_header_value, normalize};
+//! use mail_message::shown_text::{decode_header_value, normalize};
 //!
 //! let plain = normalize("[vertraulich] Akte");
 //! for raw in [
@@ -87,8 +99,18 @@ const INVISIBLE: [(u32, u32); 25] = [
     (0xE0000, 0xE0FFF), // tags, variation selectors supplement
 ];
 
-/// Whether a client draws nothing for `c` (see [`INVISIBLE`]).
-fn is_invisible(c: char) -> bool {
+/// Whether a mail client draws nothing for `c`: a default-ignorable code
+/// point (Unicode `Default_Ignorable_Code_Point`) or a format character
+/// (general category `Cf`), Unicode 15.1. The one list of invisible
+/// characters: [`normalize`] removes them, [`crate::Mailbox::parse`]
+/// refuses them.
+///
+/// ```
+/// use mail_message::shown_text::is_invisible;
+/// assert!(is_invisible('\u{AD}') && is_invisible('\u{200B}') && is_invisible('\u{FEFF}'));
+/// assert!(!is_invisible('a') && !is_invisible('\u{A0}'));
+/// ```
+pub fn is_invisible(c: char) -> bool {
     let c = u32::from(c);
     INVISIBLE
         .binary_search_by(|&(low, high)| {
@@ -186,7 +208,7 @@ fn normalize_mapped(text: &str) -> (Vec<char>, Vec<Range<usize>>) {
 /// with `İ`/`ı` as `i`, white space collapsed and trimmed.
 ///
 /// ```
-/// use rule_engine::shown_text::normalize;
+/// use mail_message::shown_text::normalize;
 /// assert_eq!(normalize(" [Vertr\u{200D}aulıch]\u{A0}\u{A0}AKTE\u{FEFF} "), "[vertraulich] akte");
 /// assert_eq!(normalize("Straße"), "strasse");
 /// ```
@@ -372,7 +394,7 @@ fn decode_charset(charset: &str, bytes: &[u8]) -> String {
 /// values are read as UTF-8 (lossily).
 ///
 /// ```
-/// use rule_engine::shown_text::decode_header_value;
+/// use mail_message::shown_text::decode_header_value;
 /// assert_eq!(decode_header_value(b" =?utf-8?B?W3ZlcnRy?=\r\n =?UTF-8?Q?aulich=5D_Akte?= "), "[vertraulich] Akte");
 /// assert_eq!(decode_header_value(b" =?utf-16be?b?AFsAdgBl?=rtraulich]"), "[vertraulich]");
 /// ```
@@ -508,7 +530,7 @@ impl StrippedValue {
 /// encoded words again where it needs to be ([`StrippedValue::to_field_value`]).
 ///
 /// ```
-/// use rule_engine::shown_text::strip_marker;
+/// use mail_message::shown_text::strip_marker;
 /// let stripped = strip_marker(b" =?utf-8?q?=5BVERTR=C3=84ULICH=5D_=C3=84nderung?=", "[vertrÄulich]").unwrap();
 /// assert_eq!(stripped.text(), "Änderung");
 /// assert_eq!(stripped.to_field_value("\r\n"), " =?UTF-8?B?w4RuZGVydW5n?=");
