@@ -853,6 +853,64 @@ mod tests {
     }
 
     #[test]
+    fn revocation_is_off_without_the_section_and_prefer_with_it() -> Result<(), Error> {
+        let path = Path::new("/etc/mailgate/m.toml");
+        let base = "[gateway]\npolicy = \"p\"\ndata_dir = \"d\"\npostmaster = \"p@x\"\n";
+        assert_eq!(
+            Config::parse(base, path)?.revocation,
+            RevocationConfig::default()
+        );
+        assert_eq!(
+            RevocationConfig::default().inbound,
+            smime_core::RevocationMode::Off
+        );
+        let empty = Config::parse(&format!("{base}[revocation]\n"), path)?.revocation;
+        assert_eq!(
+            empty,
+            RevocationConfig {
+                inbound: smime_core::RevocationMode::Prefer,
+                outbound: smime_core::RevocationMode::Prefer,
+                crls: Vec::new(),
+                ocsp: OcspConfig::Aia,
+                ocsp_timeout: DEFAULT_OCSP_TIMEOUT,
+            }
+        );
+        let set = Config::parse(
+            &format!(
+                "{base}[revocation]\ninbound = \"Require\"\noutbound = \"off\"\n\
+                 crls = [\"pki/ca.crl\", \"/var/crl/sub.crl\"]\nocsp = \"http://ocsp.example:8080/x\"\n\
+                 ocsp_timeout = \"2m\"\n"
+            ),
+            path,
+        )?
+        .revocation;
+        assert_eq!(
+            set,
+            RevocationConfig {
+                inbound: smime_core::RevocationMode::Require,
+                outbound: smime_core::RevocationMode::Off,
+                crls: vec!["/etc/mailgate/pki/ca.crl".into(), "/var/crl/sub.crl".into()],
+                ocsp: OcspConfig::Responder("http://ocsp.example:8080/x".into()),
+                ocsp_timeout: std::time::Duration::from_secs(120),
+            }
+        );
+        for wrong in [
+            "inbound = \"yes\"",
+            "ocsp = \"http://\"",
+            "ocsp = \"ftp://ocsp.example\"",
+            "ocsp_timeout = \"0s\"",
+            "ocsp_timeout = \"soon\"",
+        ] {
+            let result = Config::parse(&format!("{base}[revocation]\n{wrong}\n"), path);
+            assert!(
+                matches!(result, Err(Error::Config { .. })),
+                "{wrong} was accepted"
+            );
+        }
+        Ok(())
+    }
+
+    #[test]
     fn the_date_tolerance_is_configurable_in_seconds_or_with_a_unit() -> Result<(), Error> {
         let path = Path::new("m.toml");
         let base = "[gateway]\npolicy = \"p\"\ndata_dir = \"d\"\npostmaster = \"p@x\"\n";

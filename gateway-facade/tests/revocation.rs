@@ -334,3 +334,85 @@ fn a_bad_revocation_section_refuses_the_configuration() {
         }
     }
 }
+
+/// Whether `openssl cms -decrypt` opens `message` with `identity`'s key.
+fn opens_with(identity: &testkit::Identity, message: &[u8], dir: &Path) -> bool {
+    use std::io::Write;
+    let files = identity.write_to(dir, "try").unwrap();
+    let mut child = std::process::Command::new("openssl")
+        .args(["cms", "-decrypt", "-recip"])
+        .arg(&files.certificate_pem)
+        .arg("-inkey")
+        .arg(&files.private_key_pem)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(message).unwrap();
+    child.wait().unwrap().success()
+}
+
+#[test]
+fn of_two_recipient_certificates_only_the_unrevoked_one_is_encrypted_to_in_either_order() {
+    let rsa = smime("ida.two@partner.example");
+    let ec = testkit::pki().smime("ida.two@partner.example", testkit::KeyKind::P256);
+    for (revoked, good) in [(&rsa, &ec), (&ec, &rsa)] {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = OpensslCa::new(pki().intermediate());
+        ca.revoke(&revoked.certificate_pem(), "keyCompromise");
+        std::fs::write(dir.path().join("ca.crl"), ca.crl_pem()).unwrap();
+        // require: the good certificate is known good, so nothing defers.
+        let gateway = gateway_with(
+            dir.path(),
+            "[revocation]\noutbound = \"require\"\ncrls = [\"ca.crl\"]\nocsp = \"off\"\n",
+        )
+        .unwrap();
+        trust_smime(gateway.directory(), &rsa, TrustState::Trusted);
+        trust_smime(gateway.directory(), &ec, TrustState::Trusted);
+        let outcome = send(&gateway, "ida.two@partner.example");
+        assert_encrypted(&outcome);
+        let mut statuses = audit_statuses(&outcome);
+        statuses.sort();
+        assert_eq!(statuses, ["good", "revoked"], "{}", outcome.audit);
+        let sent = delivered(&outcome.dispositions[0]);
+        assert!(opens_with(good, &sent, dir.path()));
+        assert!(
+            !opens_with(revoked, &sent, dir.path()),
+            "encrypted to the revoked certificate too"
+        );
+    }
+}
+
+#[test]
+fn a_recipient_certificate_without_a_path_is_used_under_prefer_and_refused_not_deferred_under_require()
+ {
+    // Issued by a look-alike intermediate: no path to the configured
+    // anchor, so no issuer to ask about it, now or later.
+    let stranger = testkit::pki().smime_variant(
+        "jan.nopath@partner.example",
+        testkit::KeyKind::Rsa2048,
+        testkit::Variant::LookAlike,
+    );
+    for (mode, encrypted) in [("prefer", true), ("require", false)] {
+        let dir = tempfile::tempdir().unwrap();
+        let gateway = gateway_with(
+            dir.path(),
+            &format!("[revocation]\noutbound = \"{mode}\"\nocsp = \"off\"\n"),
+        )
+        .unwrap();
+        trust_smime(gateway.directory(), &stranger, TrustState::Trusted);
+        let outcome = send(&gateway, "jan.nopath@partner.example");
+        if encrypted {
+            assert_encrypted(&outcome);
+        } else {
+            assert_rejected(&outcome);
+        }
+        assert_eq!(
+            audit_statuses(&outcome),
+            ["unknown"],
+            "{mode}: {}",
+            outcome.audit
+        );
+    }
+}

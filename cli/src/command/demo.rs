@@ -270,6 +270,17 @@ meets_profile = true
 # a number with s, m, h or d. The default is one hour:
 # [verification]
 # date_tolerance = "1h"
+
+# Revocation checks of S/MIME certificates (CRL files, OCSP). Without this
+# section nothing is checked; with it, both modes default to "prefer" (a
+# revoked certificate never counts, an unknown status is a finding) and
+# OCSP to the responder each certificate names:
+# [revocation]
+# inbound = "prefer"         # signers: require | prefer | off
+# outbound = "prefer"        # recipient certificates: require | prefer | off
+# crls = ["pki/ca.crl"]
+# ocsp = "aia"               # or "http://ocsp.example/", or "off"
+# ocsp_timeout = "5s"
 "#;
 
 /// This year, from the system clock (for certificate validity).
