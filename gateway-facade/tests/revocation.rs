@@ -356,7 +356,7 @@ fn opens_with(identity: &testkit::Identity, message: &[u8], dir: &Path) -> bool 
 #[test]
 fn of_two_recipient_certificates_only_the_unrevoked_one_is_encrypted_to_in_either_order() {
     let rsa = smime("ida.two@partner.example");
-    let ec = testkit::pki().smime("ida.two@partner.example", testkit::KeyKind::P256);
+    let ec = pki().smime("ida.two@partner.example", testkit::KeyKind::P256);
     for (revoked, good) in [(&rsa, &ec), (&ec, &rsa)] {
         let dir = tempfile::tempdir().unwrap();
         let ca = OpensslCa::new(pki().intermediate());
@@ -389,7 +389,7 @@ fn a_recipient_certificate_without_a_path_is_used_under_prefer_and_refused_not_d
  {
     // Issued by a look-alike intermediate: no path to the configured
     // anchor, so no issuer to ask about it, now or later.
-    let stranger = testkit::pki().smime_variant(
+    let stranger = pki().smime_variant(
         "jan.nopath@partner.example",
         testkit::KeyKind::Rsa2048,
         testkit::Variant::LookAlike,
