@@ -15,11 +15,15 @@
 
 mod support;
 
+use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
-use support::{Server, Setup, prober};
+use support::{NAME, Server, Setup, prober};
 use testkit::KeyKind;
-use tls_policy::{Check, Conformance, Handshake, Observation, Outcome, Profile, Report};
+use tls_policy::{
+    Answer, Check, Conformance, DaneState, Dns, DnsError, Handshake, Mx, Observation, Outcome,
+    Profile, Report, TlsaRecord,
+};
 
 const CBC_SHA256: &str = "ECDHE-RSA-AES128-SHA256";
 const DHE: &str = "DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-SHA256";
@@ -207,4 +211,62 @@ fn a_server_whose_allowed_offer_rustls_speaks_is_not_excused() {
     // The chain seen by the enumeration is still validated.
     assert_eq!(outcome(&report, "certificate.chain"), Outcome::Pass);
     assert_eq!(outcome(&report, "certificate.name"), Outcome::Pass);
+}
+
+/// A resolver with one DNSSEC-secure TLSA answer.
+#[derive(Debug)]
+struct Tlsa(Vec<TlsaRecord>);
+
+impl Dns for Tlsa {
+    fn mx(&self, _: &str) -> Result<Answer<Mx>, DnsError> {
+        Ok(Answer::secure(Vec::new()))
+    }
+    fn tlsa(&self, _: &str) -> Result<Answer<TlsaRecord>, DnsError> {
+        Ok(Answer::secure(self.0.clone()))
+    }
+}
+
+/// `3 0 0` (DANE-EE, full certificate) of a DER certificate.
+fn dane_ee(der: &[u8]) -> TlsaRecord {
+    let hex: String = der.iter().map(|byte| format!("{byte:02x}")).collect();
+    format!("3 0 0 {hex}").parse().unwrap()
+}
+
+#[test]
+fn dane_is_matched_on_the_chain_the_enumeration_received() {
+    let server = server(CBC_SHA256);
+    let leaf = testkit::pki()
+        .tls_server(NAME, KeyKind::Rsa3072)
+        .certificate_der()
+        .to_vec();
+    let matching = prober(Profile::bsi_tr_03108()).with_dns(Arc::new(Tlsa(vec![dane_ee(&leaf)])));
+    let (observation, report) = matching.check(&server.target()).unwrap();
+    assert_eq!(
+        observation.dane,
+        DaneState::Usable {
+            records: 1,
+            matched: true
+        }
+    );
+    assert_eq!(outcome(&report, "dane.tlsa"), Outcome::Pass, "{report:#?}");
+    assert_eq!(report.conformance, Conformance::ConformsWithoutDeliveryPath);
+
+    // Another certificate pinned: DANE fails on the same chain, the server
+    // does not conform.
+    let other = testkit::pki()
+        .tls_server("other.example.test", KeyKind::P256)
+        .certificate_der()
+        .to_vec();
+    let pinned_other =
+        prober(Profile::bsi_tr_03108()).with_dns(Arc::new(Tlsa(vec![dane_ee(&other)])));
+    let (observation, report) = pinned_other.check(&server.target()).unwrap();
+    assert_eq!(
+        observation.dane,
+        DaneState::Usable {
+            records: 1,
+            matched: false
+        }
+    );
+    assert_eq!(failed_checks(&report), ["dane.tlsa"]);
+    assert_eq!(report.conformance, Conformance::DoesNotConform);
 }
