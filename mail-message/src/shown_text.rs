@@ -142,64 +142,81 @@ fn fold_into(c: char, out: &mut String) {
     }
 }
 
-/// The normal form of `text` with, for each of its characters, the byte
+/// The normal form of `text`, one character at a time, each with the byte
 /// range of `text` it comes from (the whole cluster that produced it, or
-/// the whole run of white space it stands for).
-fn normalize_mapped(text: &str) -> (Vec<char>, Vec<Range<usize>>) {
-    let mut chars = Vec::with_capacity(text.len());
-    let mut from: Vec<Range<usize>> = Vec::with_capacity(text.len());
-    // The visible characters, with their offsets, split into clusters that
-    // NFKC composes within (a base and its combining marks).
-    let visible: Vec<(usize, char)> = text
+/// the whole run of white space it stands for). Streams: nothing but the
+/// cluster at hand is held, so a whole body can be put through it.
+fn for_each_normal(text: &str, mut emit: impl FnMut(char, Range<usize>)) {
+    let mut visible = text
         .char_indices()
         .filter(|(_, c)| !is_invisible(*c))
-        .collect();
+        .peekable();
     let mut cluster = String::new();
     let mut folded = String::new();
-    let mut rest = visible.as_slice();
-    while let Some(((first_at, first), tail)) = rest.split_first() {
-        let length = tail
-            .iter()
-            .position(|(_, c)| !continues_cluster(*c))
-            .unwrap_or(tail.len());
-        let (marks, next) = tail.split_at(length);
+    // White space seen after visible text, emitted as one space only when
+    // more visible text follows (none at either end).
+    let mut pending_space: Option<Range<usize>> = None;
+    let mut started = false;
+    let mut push = |c: char, range: Range<usize>| {
+        if c.is_whitespace() {
+            if started {
+                match &mut pending_space {
+                    Some(space) => space.end = range.end,
+                    None => pending_space = Some(range),
+                }
+            }
+        } else {
+            if let Some(space) = pending_space.take() {
+                emit(' ', space);
+            }
+            started = true;
+            emit(c, range);
+        }
+    };
+    while let Some((first_at, first)) = visible.next() {
+        // A cluster NFKC composes within: a base and its combining marks.
         cluster.clear();
-        cluster.push(*first);
-        cluster.extend(marks.iter().map(|(_, c)| *c));
-        let end = marks
-            .last()
-            .map_or(first_at + first.len_utf8(), |(at, c)| at + c.len_utf8());
+        cluster.push(first);
+        let mut end = first_at + first.len_utf8();
+        while let Some(&(at, c)) = visible.peek() {
+            if !continues_cluster(c) {
+                break;
+            }
+            cluster.push(c);
+            end = at + c.len_utf8();
+            visible.next();
+        }
+        let range = first_at..end;
+        if first.is_ascii() && cluster.len() == 1 {
+            // NFKC leaves ASCII alone and folding is lower-casing: the
+            // common case of a body, without the general path's cost.
+            push(first.to_ascii_lowercase(), range);
+            continue;
+        }
         folded.clear();
         for c in cluster.nfkc() {
             fold_into(c, &mut folded);
         }
-        let range = *first_at..end;
         let mut previous = None;
         for c in folded.nfkc() {
             if is_invisible(c) || (c == '\u{307}' && matches!(previous, Some('i' | 'j'))) {
                 continue;
             }
             previous = Some(c);
-            if c.is_whitespace() {
-                match (chars.last(), from.last_mut()) {
-                    (Some(' '), Some(last)) => last.end = range.end,
-                    (None, _) => {}
-                    _ => {
-                        chars.push(' ');
-                        from.push(range.clone());
-                    }
-                }
-            } else {
-                chars.push(c);
-                from.push(range.clone());
-            }
+            push(c, range.clone());
         }
-        rest = next;
     }
-    if chars.last() == Some(&' ') {
-        chars.pop();
-        from.pop();
-    }
+}
+
+/// The normal form of `text` with, for each of its characters, the byte
+/// range of `text` it comes from ([`for_each_normal`]).
+fn normalize_mapped(text: &str) -> (Vec<char>, Vec<Range<usize>>) {
+    let mut chars = Vec::with_capacity(text.len());
+    let mut from: Vec<Range<usize>> = Vec::with_capacity(text.len());
+    for_each_normal(text, |c, range| {
+        chars.push(c);
+        from.push(range);
+    });
     (chars, from)
 }
 
@@ -213,7 +230,9 @@ fn normalize_mapped(text: &str) -> (Vec<char>, Vec<Range<usize>>) {
 /// assert_eq!(normalize("Straße"), "strasse");
 /// ```
 pub fn normalize(text: &str) -> String {
-    normalize_mapped(text).0.into_iter().collect()
+    let mut out = String::with_capacity(text.len());
+    for_each_normal(text, |c, _| out.push(c));
+    out
 }
 
 /// Whether `text` (decoded, as shown) contains `marker` in the normal form
@@ -633,6 +652,18 @@ mod tests {
         assert_eq!(normalize("a \t\u{3000} b"), "a b");
         assert_eq!(normalize("\u{200B}"), "");
         assert_eq!(normalize("\u{212A}"), "k");
+    }
+
+    proptest::proptest! {
+        /// The streaming normal form (bodies) and the mapped one (marker
+        /// stripping) are one form.
+        #[test]
+        fn streaming_and_mapped_normal_forms_agree(text in "(\\PC|[ \t\r\n\u{AD}\u{200B}\u{301}\u{307}İıßＡＺ])*") {
+            let normal = normalize(&text);
+            let (chars, from) = normalize_mapped(&text);
+            proptest::prop_assert_eq!(&normal, &chars.iter().collect::<String>());
+            proptest::prop_assert_eq!(chars.len(), from.len());
+        }
     }
 
     #[test]

@@ -436,7 +436,7 @@ impl Subject<'_> {
                     None => {
                         let counts = self
                             .keyword_counts
-                            .get_or_init(|| self.keywords.count(self.message.text()));
+                            .get_or_init(|| self.keywords.count(self.message.keyword_text()));
                         let hits = body_hits(test, counts, self.message.text());
                         self.scans.borrow_mut().insert(key, hits);
                         hits

@@ -13,7 +13,8 @@ use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 
 use crate::syntax::{BodyTest, Condition, Scope};
 
-/// Every distinct keyword (lower case) and the automaton over them.
+/// Every distinct keyword (in the normal form of
+/// [`crate::shown_text::normalize`]) and the automaton over them.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct KeywordIndex {
     keywords: Vec<String>,
@@ -68,11 +69,16 @@ impl KeywordIndex {
             for rule in &mut scope.rules {
                 if let Some(when) = &mut rule.when {
                     visit(when, &mut |test| {
+                        // In the normal form the text is matched in
+                        // (`Message::keyword_text`); a keyword of only
+                        // invisible characters is in nothing (an empty
+                        // pattern would match everywhere).
                         test.keyword_ids = test
                             .keywords
                             .iter()
+                            .map(|k| crate::shown_text::normalize(k))
+                            .filter(|k| !k.is_empty())
                             .map(|k| {
-                                let k = k.to_lowercase();
                                 *ids.entry(k.clone()).or_insert_with(|| {
                                     keywords.push(k);
                                     keywords.len() - 1
@@ -129,7 +135,8 @@ impl KeywordIndex {
         })
     }
 
-    /// Occurrences of each keyword in `text` (already lower case),
+    /// Occurrences of each keyword in `text` (already in normal form,
+    /// `Message::keyword_text`),
     /// overlapping occurrences included, by keyword id.
     pub(crate) fn count(&self, text: &str) -> Vec<u64> {
         let mut counts = vec![0u64; self.keywords.len()];

@@ -53,6 +53,11 @@ pub struct Message {
     structure: String,
     attachments: Vec<Attachment>,
     text: String,
+    /// The same text in the normal form DLP keywords are matched in
+    /// ([`crate::shown_text::normalize`]), so that a soft hyphen or
+    /// full-width letters inside a keyword hide it no more than they hide a
+    /// Subject tag.
+    keyword_text: String,
     size: u64,
     signed: bool,
     encrypted: bool,
@@ -271,6 +276,7 @@ impl Message {
             content_type: root_type,
             structure: root.structure(),
             attachments,
+            keyword_text: crate::shown_text::normalize(&text),
             text: text.to_lowercase(),
             size,
             signed,
@@ -368,8 +374,18 @@ impl Message {
     }
 
     /// Decoded text of the text bodies and text attachments, in lower case.
+    /// Body `regex` conditions match this text (a pattern says itself what
+    /// it means by each character; see the README).
     pub fn text(&self) -> &str {
         &self.text
+    }
+
+    /// [`Message::text`] in the normal form of
+    /// [`crate::shown_text::normalize`] (invisible characters removed,
+    /// NFKC, case folded, white space collapsed): body `keywords` are
+    /// matched in this text, in the normal form of the keyword.
+    pub fn keyword_text(&self) -> &str {
+        &self.keyword_text
     }
 
     /// Size of the raw message in bytes.
