@@ -294,6 +294,9 @@ struct SignatureReport {
     /// The OpenPGP report behind it, to judge again against the header
     /// the reader will see (after protected header fields were merged).
     pgp: Option<pgp_core::Verification>,
+    /// The revocation status of each certificate of the S/MIME signers'
+    /// paths and where it came from, for the audit record.
+    revocation: Vec<serde_json::Value>,
 }
 
 impl SignatureReport {
@@ -306,6 +309,7 @@ impl SignatureReport {
             warnings: Vec::new(),
             harvest: Vec::new(),
             pgp: None,
+            revocation: Vec::new(),
         }
     }
 
@@ -319,6 +323,7 @@ impl SignatureReport {
             warnings: Vec::new(),
             harvest: Vec::new(),
             pgp: None,
+            revocation: Vec::new(),
         }
     }
 
@@ -607,6 +612,7 @@ impl Gateway {
                 "decryption": decryption_header,
                 "inner_fields": inner_fields.as_ref().map(inner_fields_json),
                 "steps": steps,
+                "revocation": report.revocation,
             }),
         }
     }
@@ -1017,6 +1023,12 @@ impl Gateway {
                     warnings,
                     harvest,
                     pgp: None,
+                    revocation: verification
+                        .signers()
+                        .iter()
+                        .flat_map(|s| &s.revocation)
+                        .map(revocation_json)
+                        .collect(),
                 }
             }
             Err(error) => SignatureReport::failed("smime", error.to_string()),
@@ -1053,7 +1065,33 @@ fn pgp_report(
         // OpenPGP harvesting is of Autocrypt headers and attached keys.
         harvest: Vec::new(),
         pgp: Some(verification.clone()),
+        revocation: Vec::new(),
     }
+}
+
+/// One certificate's revocation status for the audit record: which
+/// certificate, good, revoked or unknown, and who said so (the CRL file, or
+/// the OCSP responder and whether the answer was cached) or why nobody could.
+fn revocation_json(status: &smime_core::revocation::CertificateStatus) -> serde_json::Value {
+    use smime_core::revocation::StatusOutcome;
+    let (outcome, detail) = match &status.outcome {
+        StatusOutcome::Good { source } => ("good", source.to_string()),
+        StatusOutcome::Revoked { source, reason, .. } => (
+            "revoked",
+            match reason {
+                Some(reason) => format!("{source} ({reason})"),
+                None => source.to_string(),
+            },
+        ),
+        StatusOutcome::Unknown { reasons } => ("unknown", reasons.join("; ")),
+        _ => ("unknown", String::new()),
+    };
+    json!({
+        "subject": status.subject,
+        "serial": status.serial,
+        "status": outcome,
+        "detail": detail,
+    })
 }
 
 /// The addresses of the From field.

@@ -250,12 +250,21 @@ fn mail_signed_by_a_revoked_signer_is_not_valid_and_an_unrevoked_one_is() {
     )
     .unwrap();
 
-    let header = signature_header(&receive(
+    let outcome = receive(
         &gateway,
         &openssl_signed("erin.revoked@partner.example", dir.path()),
-    ));
+    );
+    let header = signature_header(&outcome);
     assert!(header.starts_with("invalid; method=smime"), "{header}");
     assert!(header.contains("revoked"), "{header}");
+    // The audit record names the status and its source.
+    let audit = &outcome.audit["revocation"][0];
+    assert_eq!(audit["status"], "revoked", "{}", outcome.audit);
+    assert!(
+        audit["detail"].as_str().unwrap().contains("ca.crl"),
+        "{}",
+        outcome.audit
+    );
 
     let header = signature_header(&receive(
         &gateway,
@@ -281,9 +290,15 @@ fn an_inbound_signer_with_the_responder_down_is_a_finding_under_prefer_and_inval
         &format!("[revocation]\ninbound = \"prefer\"\nocsp = \"{url}\"\n"),
     )
     .unwrap();
-    let header = signature_header(&receive(&gateway, &message));
+    let outcome = receive(&gateway, &message);
+    let header = signature_header(&outcome);
     assert!(header.starts_with("valid; method=smime"), "{header}");
     assert!(header.contains("warning=revocation-unknown"), "{header}");
+    assert_eq!(
+        outcome.audit["revocation"][0]["status"], "unknown",
+        "{}",
+        outcome.audit
+    );
 
     let strict = tempfile::tempdir().unwrap();
     let gateway = gateway_with(
