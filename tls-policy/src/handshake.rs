@@ -281,6 +281,14 @@ pub fn rustls_supports(suite: CipherSuite) -> bool {
         .any(|supported| u16::from(supported.suite()) == suite.0)
 }
 
+/// Whether rustls (ring provider) can use this key-exchange group at all.
+pub fn rustls_supports_group(group: NamedGroup) -> bool {
+    rustls::crypto::ring::default_provider()
+        .kx_groups
+        .iter()
+        .any(|supported| u16::from(supported.name()) == group.0)
+}
+
 /// A rustls client configuration restricted to a profile, and its verifier.
 #[derive(Debug, Clone)]
 pub struct ProfileClientConfig {

@@ -66,7 +66,7 @@ pub use dns::{
 pub use error::Error;
 pub use handshake::{
     ProfileClientConfig, ProfileVerifier, TrustAnchors, VerifierMode, client_config,
-    rustls_supports,
+    rustls_supports, rustls_supports_group,
 };
 pub use mta_sts::{MtaSts, MtaStsError, StsMode, StsPolicy, sts_record_id};
 pub use names::{

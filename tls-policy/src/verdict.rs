@@ -586,10 +586,22 @@ impl Profile {
             }
         }
         let (version, suite) = *allowed.first()?;
-        if allowed
-            .iter()
-            .any(|(_, suite)| crate::handshake::rustls_supports(*suite))
-        {
+        // An ECDHE or TLS 1.3 suite rustls implements is still out of its
+        // reach when none of the allowed groups the server offers is one
+        // rustls has (brainpool only). No groups found (their probe may
+        // have failed) excuses nothing.
+        let reachable_group = enumeration.groups.is_empty()
+            || enumeration.groups.iter().any(|group| {
+                self.permits_group(*group, time) && crate::handshake::rustls_supports_group(*group)
+            });
+        if allowed.iter().any(|(_, suite)| {
+            crate::handshake::rustls_supports(*suite)
+                && (reachable_group
+                    || !matches!(
+                        suite.key_exchange(),
+                        Some(KeyExchange::Ecdhe | KeyExchange::Tls13)
+                    ))
+        }) {
             return None;
         }
         let mut names: Vec<String> = Vec::new();

@@ -270,3 +270,26 @@ fn dane_is_matched_on_the_chain_the_enumeration_received() {
     assert_eq!(failed_checks(&report), ["dane.tlsa"]);
     assert_eq!(report.conformance, Conformance::DoesNotConform);
 }
+
+#[test]
+fn ecdhe_gcm_server_with_only_brainpool_curves_conforms_without_delivery_path() {
+    // rustls implements the suite but none of the server's curves
+    // (TR-02102-2 allows brainpool).
+    let server = Server::start(&Setup {
+        max_version: "TLSv1_2",
+        ciphers: Some("ECDHE-ECDSA-AES128-GCM-SHA256"),
+        groups: Some("brainpoolP256r1"),
+        ..Setup::default()
+    });
+    let (observation, report) = prober(Profile::bsi_tr_03108())
+        .check(&server.target())
+        .unwrap();
+    assert_conforms_without_delivery_path(
+        &observation,
+        &report,
+        "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+    );
+    let group = &finding(&report, "tls.group")[0];
+    assert_eq!(group.outcome, Outcome::Pass);
+    assert_eq!(group.observed, "brainpoolP256r1");
+}
