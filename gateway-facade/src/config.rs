@@ -14,6 +14,7 @@
 //!
 //! [trust]
 //! smime_anchors = ["pki/ca.pem"]          # roots for inbound S/MIME signatures
+//! smime_intermediates = ["pki/sub.pem"]   # optional: CA certificates to build paths with
 //!
 //! [[keys]]                                # organisation keys: sign for, decrypt to
 //! address = "alice@behoerde.example"
@@ -93,6 +94,11 @@ pub struct Config {
     pub directory: DirectoryConfig,
     /// Trust anchors for inbound S/MIME signatures.
     pub smime_anchors: Vec<PathBuf>,
+    /// Intermediate CA certificates for building S/MIME paths: inbound
+    /// mail usually brings its own, but recipient certificates in the
+    /// directory are stored alone, and their revocation status can only
+    /// be checked on a path to an anchor. Not trusted by themselves.
+    pub smime_intermediates: Vec<PathBuf>,
     /// The organisation's keys.
     pub keys: Vec<KeyConfig>,
     /// Known TLS verdicts per recipient domain (lower case).
@@ -373,6 +379,8 @@ struct DirectorySection {
 struct TrustSection {
     #[serde(default)]
     smime_anchors: Vec<PathBuf>,
+    #[serde(default)]
+    smime_intermediates: Vec<PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -578,6 +586,12 @@ impl Config {
                 None => DirectoryConfig::Sqlite,
             },
             smime_anchors: file.trust.smime_anchors.into_iter().map(resolve).collect(),
+            smime_intermediates: file
+                .trust
+                .smime_intermediates
+                .into_iter()
+                .map(resolve)
+                .collect(),
             keys,
             wkd_discovery: file.discovery.wkd,
             tls_probe: file.transport.probe.map(|probe| ProbeConfig {

@@ -147,6 +147,7 @@ impl<'g> MailFacts<'g> {
             return Ok(candidates);
         }
         let verifier = smime_core::Verifier::new(self.gateway.anchors().iter().cloned())
+            .with_intermediates(self.gateway.intermediates().iter().cloned())
             .with_revocation(revocation.clone())
             .at(self.now);
         let mut kept = Vec::new();

@@ -87,6 +87,9 @@ pub struct Gateway {
     directory: Arc<dyn Directory>,
     keys: Vec<OrganisationKey>,
     anchors: Vec<Certificate>,
+    /// CA certificates to build S/MIME paths with (not trusted by
+    /// themselves).
+    intermediates: Vec<Certificate>,
     transport: Arc<dyn TransportCheck>,
     postmaster: String,
     password_length: usize,
@@ -143,6 +146,11 @@ impl Gateway {
             let bytes = std::fs::read(path).map_err(Error::io(path))?;
             anchors.extend(Certificate::load(&bytes)?);
         }
+        let mut intermediates = Vec::new();
+        for path in &config.smime_intermediates {
+            let bytes = std::fs::read(path).map_err(Error::io(path))?;
+            intermediates.extend(Certificate::load(&bytes)?);
+        }
         let known = KnownVerdicts::new(config.tls_verdicts.clone());
         let transport: Arc<dyn TransportCheck> = match &config.tls_probe {
             Some(probe) => Arc::new(probed_transport(probe, known, &config.postmaster)?),
@@ -153,6 +161,7 @@ impl Gateway {
             directory,
             keys,
             anchors,
+            intermediates,
             transport,
             postmaster: config.postmaster.clone(),
             password_length: config.password_length,
@@ -227,6 +236,7 @@ impl Gateway {
             directory,
             keys,
             anchors: Vec::new(),
+            intermediates: Vec::new(),
             transport: Arc::new(KnownVerdicts::default()),
             postmaster: postmaster.to_owned(),
             password_length: crate::config::DEFAULT_PASSWORD_LENGTH,
@@ -353,6 +363,18 @@ impl Gateway {
 
     pub(crate) fn anchors(&self) -> &[Certificate] {
         &self.anchors
+    }
+
+    /// CA certificates that may complete an S/MIME path to an anchor:
+    /// recipient certificates are stored without their chain, so their
+    /// revocation can be checked only with these.
+    pub fn with_intermediates(mut self, intermediates: Vec<Certificate>) -> Gateway {
+        self.intermediates = intermediates;
+        self
+    }
+
+    pub(crate) fn intermediates(&self) -> &[Certificate] {
+        &self.intermediates
     }
 
     pub(crate) fn postmaster(&self) -> &str {

@@ -968,7 +968,9 @@ impl Gateway {
     }
 
     fn smime_verify(&self, message: &SpooledMessage, now: SystemTime) -> SignatureReport {
-        let mut verifier = smime_core::Verifier::new(self.anchors().iter().cloned()).at(now);
+        let mut verifier = smime_core::Verifier::new(self.anchors().iter().cloned())
+            .with_intermediates(self.intermediates().iter().cloned())
+            .at(now);
         if let Some(revocation) = self.inbound_revocation() {
             // A clone shares the OCSP client and its cache.
             verifier = verifier.with_revocation(revocation.clone());

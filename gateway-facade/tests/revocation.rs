@@ -44,12 +44,19 @@ then = { deliver = true }
 /// issues the testkit S/MIME certificates and which `OpensslCa` operates)
 /// as the S/MIME anchor, and `revocation` as the `[revocation]` section.
 fn gateway_with(dir: &Path, revocation: &str) -> Result<Gateway, Error> {
+    gateway_trusting(dir, "smime_anchors = [\"ca.pem\"]\n", revocation)
+}
+
+/// The same with `trust` as the `[trust]` section (`ca.pem` is the
+/// intermediate, `root.pem` the root).
+fn gateway_trusting(dir: &Path, trust: &str, revocation: &str) -> Result<Gateway, Error> {
     std::fs::write(dir.join("policy.toml"), POLICY).unwrap();
     std::fs::write(dir.join("ca.pem"), pki().intermediate().certificate_pem()).unwrap();
+    std::fs::write(dir.join("root.pem"), pki().root().certificate_pem()).unwrap();
     let config = format!(
         "[gateway]\npolicy = \"policy.toml\"\ndata_dir = \"data\"\n\
          postmaster = \"postmaster@behoerde.example\"\n\
-         [trust]\nsmime_anchors = [\"ca.pem\"]\n{revocation}"
+         [trust]\n{trust}{revocation}"
     );
     std::fs::write(dir.join("mailgate.toml"), config).unwrap();
     Gateway::from_config_file(&dir.join("mailgate.toml"))
@@ -430,4 +437,49 @@ fn a_recipient_certificate_without_a_path_is_used_under_prefer_and_refused_not_d
             outcome.audit
         );
     }
+}
+
+#[test]
+fn configured_intermediates_complete_the_path_and_every_ca_on_it_is_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let intermediate = OpensslCa::new(pki().intermediate());
+    let root = OpensslCa::new(pki().root());
+    let revoked = smime("kai.chain@partner.example");
+    let good = smime("lea.chain@partner.example");
+    intermediate.revoke(&revoked.certificate_pem(), "keyCompromise");
+    std::fs::write(dir.path().join("sub.crl"), intermediate.crl_pem()).unwrap();
+    std::fs::write(dir.path().join("root.crl"), root.crl_der()).unwrap();
+    let trust = "smime_anchors = [\"root.pem\"]\nsmime_intermediates = [\"ca.pem\"]\n";
+    let gateway = gateway_trusting(
+        dir.path(),
+        trust,
+        "[revocation]\noutbound = \"require\"\ncrls = [\"sub.crl\", \"root.crl\"]\nocsp = \"off\"\n",
+    )
+    .unwrap();
+    for identity in [&revoked, &good] {
+        trust_smime(gateway.directory(), identity, TrustState::Trusted);
+    }
+    let outcome = send(&gateway, "kai.chain@partner.example");
+    assert_rejected(&outcome);
+    assert_eq!(audit_statuses(&outcome), ["revoked"], "{}", outcome.audit);
+    let outcome = send(&gateway, "lea.chain@partner.example");
+    assert_encrypted(&outcome);
+    assert_eq!(audit_statuses(&outcome), ["good"], "{}", outcome.audit);
+
+    // Without the root's CRL the intermediate's status is unknown: under
+    // require the recipient waits, it is neither encrypted to nor refused.
+    let strict = tempfile::tempdir().unwrap();
+    std::fs::write(strict.path().join("sub.crl"), intermediate.crl_pem()).unwrap();
+    let gateway = gateway_trusting(
+        strict.path(),
+        trust,
+        "[revocation]\noutbound = \"require\"\ncrls = [\"sub.crl\"]\nocsp = \"off\"\n",
+    )
+    .unwrap();
+    trust_smime(gateway.directory(), &good, TrustState::Trusted);
+    let outcome = send(&gateway, "lea.chain@partner.example");
+    assert!(
+        matches!(&outcome.dispositions[..], [Disposition::Defer { .. }]),
+        "{outcome:?}"
+    );
 }
