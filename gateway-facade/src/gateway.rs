@@ -186,9 +186,9 @@ impl Gateway {
         self,
         config: &crate::config::RevocationConfig,
     ) -> Result<Gateway, Error> {
-        if config.inbound == RevocationMode::Off && config.outbound == RevocationMode::Off {
-            return Ok(self);
-        }
+        // CRLs are loaded even when both modes are off: a file named in
+        // the configuration that cannot be used is a mistake to report now,
+        // not when someone turns the checks on.
         let mut crls = Vec::new();
         for path in &config.crls {
             let unusable = |message: String| Error::Config {

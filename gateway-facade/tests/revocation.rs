@@ -345,6 +345,10 @@ fn a_bad_revocation_section_refuses_the_configuration() {
         ("[revocation]\ncrl = [\"a.crl\"]\n", "crl"),
         ("[revocation]\ncrls = [\"missing.crl\"]\n", "missing.crl"),
         ("[revocation]\ncrls = [\"policy.toml\"]\n", "policy.toml"),
+        (
+            "[revocation]\ninbound = \"off\"\noutbound = \"off\"\ncrls = [\"gone.crl\"]\n",
+            "gone.crl",
+        ),
     ] {
         let dir = tempfile::tempdir().unwrap();
         match gateway_with(dir.path(), section) {
@@ -482,4 +486,56 @@ fn configured_intermediates_complete_the_path_and_every_ca_on_it_is_checked() {
         matches!(&outcome.dispositions[..], [Disposition::Defer { .. }]),
         "{outcome:?}"
     );
+}
+
+#[test]
+fn whichever_of_a_recipients_certificates_are_revoked_none_of_them_is_encrypted_to() {
+    // Every subset of three certificates for one address revoked: the mail
+    // opens with an unrevoked one's key and with no revoked one's, or, all
+    // revoked, is refused (the policy requires encryption), never sent in
+    // clear.
+    let address = "ole.many@partner.example";
+    let identities = [
+        pki().smime(address, testkit::KeyKind::Rsa2048),
+        pki().smime(address, testkit::KeyKind::P256),
+        pki().smime(address, testkit::KeyKind::Rsa3072),
+    ];
+    for subset in 0u8..8 {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = OpensslCa::new(pki().intermediate());
+        let revoked = |i: usize| subset & (1 << i) != 0;
+        for (i, identity) in identities.iter().enumerate() {
+            if revoked(i) {
+                ca.revoke(&identity.certificate_pem(), "superseded");
+            }
+        }
+        std::fs::write(dir.path().join("ca.crl"), ca.crl_pem()).unwrap();
+        let gateway = gateway_with(
+            dir.path(),
+            "[revocation]\ncrls = [\"ca.crl\"]\nocsp = \"off\"\n",
+        )
+        .unwrap();
+        for identity in &identities {
+            trust_smime(gateway.directory(), identity, TrustState::Trusted);
+        }
+        let outcome = send(&gateway, address);
+        if subset == 0b111 {
+            assert_rejected(&outcome);
+            continue;
+        }
+        assert_encrypted(&outcome);
+        let sent = delivered(&outcome.dispositions[0]);
+        for (i, identity) in identities.iter().enumerate() {
+            if revoked(i) {
+                assert!(
+                    !opens_with(identity, &sent, dir.path()),
+                    "subset {subset:03b}: encrypted to revoked certificate {i}"
+                );
+            }
+        }
+        assert!(
+            (0..3).any(|i| !revoked(i) && opens_with(&identities[i], &sent, dir.path())),
+            "subset {subset:03b}: no unrevoked certificate opens it"
+        );
+    }
 }
