@@ -36,6 +36,11 @@ id = "confidential"
 when = { direction = "outbound", subject_tag = "[vertraulich]" }
 then = { encrypt = "required", methods = ["smime"], fallback = "block", notify_sender = "no-key" }
 
+[[domain."pgp.example".rules]]
+id = "either"
+when = { direction = "outbound", subject_tag = "[vertraulich]" }
+then = { encrypt = "required", methods = ["smime", "pgp"], fallback = "block", notify_sender = "no-key" }
+
 [default]
 then = { deliver = true }
 "#;
@@ -538,4 +543,31 @@ fn whichever_of_a_recipients_certificates_are_revoked_none_of_them_is_encrypted_
             "subset {subset:03b}: no unrevoked certificate opens it"
         );
     }
+}
+
+#[test]
+fn a_recipient_whose_smime_certificate_is_revoked_gets_the_mail_by_openpgp() {
+    let dir = tempfile::tempdir().unwrap();
+    let address = "paul.both@pgp.example";
+    let certificate = smime(address);
+    let ca = OpensslCa::new(pki().intermediate());
+    ca.revoke(&certificate.certificate_pem(), "keyCompromise");
+    std::fs::write(dir.path().join("ca.crl"), ca.crl_pem()).unwrap();
+    let gateway = gateway_with(dir.path(), "[revocation]\ncrls = [\"ca.crl\"]\n").unwrap();
+    trust_smime(gateway.directory(), &certificate, TrustState::Trusted);
+    trust_pgp(gateway.directory(), &pgp(address), TrustState::Trusted);
+    let outcome = send(&gateway, address);
+    assert_eq!(outcome.dispositions.len(), 1, "{outcome:?}");
+    let sent = delivered(&outcome.dispositions[0]);
+    let text = String::from_utf8_lossy(&sent);
+    assert!(
+        !text.contains("Streng geheimer Inhalt"),
+        "clear text: {text}"
+    );
+    assert!(text.contains("application/pgp-encrypted"), "{text}");
+    assert!(!opens_with(&certificate, &sent, dir.path()));
+    let home = gpg_home(&[&pgp(address)]);
+    let opened = gpg_decrypt(&home, payload_of_pgp_mime(&sent).as_slice());
+    assert!(String::from_utf8_lossy(&opened).contains("Streng geheimer Inhalt"));
+    assert_eq!(audit_statuses(&outcome), ["revoked"], "{}", outcome.audit);
 }
