@@ -201,17 +201,19 @@ impl Gateway {
                     .map_err(|e| unusable(e.to_string()))?,
             );
         }
-        let ocsp: Option<Arc<dyn RevocationSource>> = match &config.ocsp {
+        let responders = match &config.ocsp {
             crate::config::OcspConfig::Off => None,
-            crate::config::OcspConfig::Aia => Some(Arc::new(HttpOcsp::http(
-                Responders::FromCertificates,
-                config.ocsp_timeout,
-            ))),
-            crate::config::OcspConfig::Responder(url) => Some(Arc::new(HttpOcsp::http(
-                Responders::Fixed(url.clone()),
-                config.ocsp_timeout,
-            ))),
+            crate::config::OcspConfig::Aia => Some(Responders::FromCertificates),
+            crate::config::OcspConfig::Responder(url) => Some(Responders::Fixed(url.clone())),
         };
+        let ocsp: Option<Arc<dyn RevocationSource>> = responders.map(|responders| {
+            let client: Arc<dyn RevocationSource> =
+                Arc::new(HttpOcsp::http(responders, config.ocsp_timeout));
+            Arc::new(crate::ocsp_failures::RememberFailures::new(
+                client,
+                crate::ocsp_failures::RETRY_AFTER,
+            )) as Arc<dyn RevocationSource>
+        });
         let build = |mode: RevocationMode| {
             let mut revocation = Revocation::new(mode).with_crls(crls.iter().cloned());
             if let Some(source) = &ocsp {

@@ -571,3 +571,39 @@ fn a_recipient_whose_smime_certificate_is_revoked_gets_the_mail_by_openpgp() {
     assert!(String::from_utf8_lossy(&opened).contains("Streng geheimer Inhalt"));
     assert_eq!(audit_statuses(&outcome), ["revoked"], "{}", outcome.audit);
 }
+
+#[test]
+fn a_responder_that_never_answers_costs_one_timeout_not_one_per_mail() {
+    // Accepts connections (the kernel's backlog does) and never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/", silent.local_addr().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let quinn = smime("quinn.silent@partner.example");
+    let gateway = gateway_with(
+        dir.path(),
+        &format!("[revocation]\noutbound = \"prefer\"\nocsp = \"{url}\"\nocsp_timeout = 1\n"),
+    )
+    .unwrap();
+    trust_smime(gateway.directory(), &quinn, TrustState::Trusted);
+
+    let started = std::time::Instant::now();
+    let first = send(&gateway, "quinn.silent@partner.example");
+    let first_took = started.elapsed();
+    assert_encrypted(&first);
+    assert_eq!(audit_statuses(&first), ["unknown"], "{}", first.audit);
+    assert!(
+        first_took >= std::time::Duration::from_millis(900),
+        "{first_took:?}"
+    );
+
+    let started = std::time::Instant::now();
+    let second = send(&gateway, "quinn.silent@partner.example");
+    let second_took = started.elapsed();
+    assert_encrypted(&second);
+    assert_eq!(audit_statuses(&second), ["unknown"], "{}", second.audit);
+    assert!(
+        second_took < std::time::Duration::from_millis(600),
+        "the failed request was repeated: {second_took:?}"
+    );
+    drop(silent);
+}
