@@ -47,6 +47,24 @@ fn cases(now: SystemTime) -> Vec<(String, String, i32, Vec<&'static str>)> {
             1,
             vec!["display-name-names-other-address"],
         ),
+        // Spellings the verdict's former decoder did not read, read now
+        // as the policy reads them (mail_message::shown_text): UTF-16
+        // split over two unpadded words, unpadded UTF-8 with a soft
+        // hyphen and a full-width at sign.
+        (
+            date(0),
+            format!(
+                "=?utf-16be?b?AG0AYQBuAGEAZwBlAHIAQA?= =?UTF-16BE?B?AGIAaQBnAGMAbwByAHAAbwByAGEAdABpAG8AbgAuAGQAZQ?= <{EVE}>"
+            ),
+            1,
+            vec!["display-name-names-other-address"],
+        ),
+        (
+            date(0),
+            format!("=?utf-8?b?bWFuYcKtZ2Vy77ygYmlnY29ycG9yYXRpb24uZGU?= <{EVE}>"),
+            1,
+            vec!["display-name-names-other-address"],
+        ),
         (
             date(0) + "Sender: manager@bigcorporation.de\r\n",
             EVE.to_owned(),
