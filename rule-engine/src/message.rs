@@ -11,6 +11,7 @@
 //! Evaluation for every recipient reads this summary.
 
 use std::io::{self, Read};
+use std::sync::OnceLock;
 
 use mail_message::{DuplicateField, MessageTree, MimeError, Part, PartKind};
 use mail_parser::decoders::{
@@ -52,12 +53,17 @@ pub struct Message {
     content_type: String,
     structure: String,
     attachments: Vec<Attachment>,
-    text: String,
+    /// The decoded text as the parts hold it. The two forms conditions
+    /// read are derived on first use: a policy without body conditions
+    /// keeps one copy of up to the read limit, not three.
+    decoded_text: String,
+    /// [`Message::text`]: the decoded text in lower case.
+    text: DerivedText,
     /// The same text in the normal form DLP keywords are matched in
     /// ([`crate::shown_text::normalize`]), so that a soft hyphen or
     /// full-width letters inside a keyword hide it no more than they hide a
     /// Subject tag.
-    keyword_text: String,
+    keyword_text: DerivedText,
     size: u64,
     signed: bool,
     encrypted: bool,
@@ -71,6 +77,20 @@ pub struct Message {
     /// The mailboxes of the From field, canonical (see `header_from`).
     from_addresses: Vec<String>,
 }
+
+/// A form of [`Message`]'s decoded text, computed on first use. Two are
+/// equal whenever the text they derive from is, which `Message` compares
+/// itself: whether a form was computed yet is not part of the value.
+#[derive(Debug, Clone, Default)]
+struct DerivedText(OnceLock<String>);
+
+impl PartialEq for DerivedText {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for DerivedText {}
 
 /// Decodes an unstructured header value (RFC 2047 encoded words, 8-bit
 /// UTF-8) as a mail client shows it, given the raw value after the colon
@@ -276,8 +296,9 @@ impl Message {
             content_type: root_type,
             structure: root.structure(),
             attachments,
-            keyword_text: crate::shown_text::normalize(&text),
-            text: text.to_lowercase(),
+            decoded_text: text,
+            text: DerivedText::default(),
+            keyword_text: DerivedText::default(),
             size,
             signed,
             encrypted,
@@ -377,7 +398,7 @@ impl Message {
     /// Body `regex` conditions match this text (a pattern says itself what
     /// it means by each character; see the README).
     pub fn text(&self) -> &str {
-        &self.text
+        self.text.0.get_or_init(|| self.decoded_text.to_lowercase())
     }
 
     /// [`Message::text`] in the normal form of
@@ -385,7 +406,9 @@ impl Message {
     /// NFKC, case folded, white space collapsed): body `keywords` are
     /// matched in this text, in the normal form of the keyword.
     pub fn keyword_text(&self) -> &str {
-        &self.keyword_text
+        self.keyword_text
+            .0
+            .get_or_init(|| crate::shown_text::normalize(&self.decoded_text))
     }
 
     /// Size of the raw message in bytes.
@@ -415,5 +438,23 @@ impl Message {
     /// ```
     pub fn from_addresses(&self) -> &[String] {
         &self.from_addresses
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Message;
+
+    #[test]
+    fn derived_texts_are_computed_on_demand_and_not_part_of_equality() {
+        let raw = b"Subject: s\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nStreng GEHE\xc2\xadIM\r\n";
+        let message = Message::parse(raw);
+        let untouched = message.clone();
+        assert!(message.text().contains("streng gehe\u{ad}im"));
+        assert!(message.keyword_text().contains("streng geheim"));
+        // One has computed its forms, the other not: the same message.
+        assert_eq!(message, untouched);
+        assert_eq!(untouched.keyword_text(), message.keyword_text());
+        assert_ne!(message, Message::parse(b"Subject: s\r\n\r\nanders\r\n"));
     }
 }
