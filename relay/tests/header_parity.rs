@@ -7,12 +7,12 @@
 //! rules) and, as the spool would hold them, through `Gateway::process`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-use std::collections::VecDeque;
-use std::io::{self, Read};
-use std::path::Path;
-use std::sync::{Arc, OnceLock};
+mod common;
 
-use gateway_facade::store::SqliteDirectory;
+use std::collections::VecDeque;
+use std::sync::OnceLock;
+
+use common::Groups;
 use gateway_facade::{Envelope, Gateway};
 use mailgate_relay::{ServerSettings, serve_client};
 use mailgate_spool::Spool;
@@ -34,33 +34,7 @@ then = { deliver = true }
 
 fn gateway() -> &'static Gateway {
     static GATEWAY: OnceLock<Gateway> = OnceLock::new();
-    GATEWAY.get_or_init(|| {
-        let (policy, _) = rule_engine::Policy::parse(POLICY, "parity.toml").unwrap();
-        Gateway::new(
-            policy,
-            Path::new("parity.toml"),
-            Arc::new(SqliteDirectory::in_memory().unwrap()),
-            Vec::new(),
-            "postmaster@behoerde.example",
-        )
-    })
-}
-
-/// One group per read.
-struct Groups(VecDeque<Vec<u8>>);
-
-impl Read for Groups {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let Some(mut group) = self.0.pop_front() else {
-            return Ok(0);
-        };
-        let n = group.len().min(buf.len());
-        buf[..n].copy_from_slice(&group[..n]);
-        if n < group.len() {
-            self.0.push_front(group.split_off(n));
-        }
-        Ok(n)
-    }
+    GATEWAY.get_or_init(|| common::gateway(POLICY, "parity.toml"))
 }
 
 fn header_line() -> impl Strategy<Value = String> {

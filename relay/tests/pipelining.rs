@@ -7,8 +7,11 @@
 //! messages completed before it are spooled.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
+mod common;
+
 use std::collections::VecDeque;
-use std::io::{self, Read};
+
+use common::Groups;
 
 use mailgate_relay::{ServerSettings, serve_client};
 use mailgate_spool::Spool;
@@ -33,23 +36,6 @@ const DIALOGUE: &[&str] = &[
     ".",
     "QUIT",
 ];
-
-/// One group per read.
-struct Groups(VecDeque<Vec<u8>>);
-
-impl Read for Groups {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let Some(mut group) = self.0.pop_front() else {
-            return Ok(0);
-        };
-        let n = group.len().min(buf.len());
-        buf[..n].copy_from_slice(&group[..n]);
-        if n < group.len() {
-            self.0.push_front(group.split_off(n));
-        }
-        Ok(n)
-    }
-}
 
 /// What RFC 2920 makes of the dialogue cut before the lines in `cuts`:
 /// the messages completed before the first line sent ahead where it must

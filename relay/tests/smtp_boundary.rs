@@ -16,18 +16,17 @@
     clippy::indexing_slicing
 )]
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::path::Path;
+mod common;
+
+use std::net::TcpListener;
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use gateway_facade::store::SqliteDirectory;
-use gateway_facade::{Direction, Gateway};
+use gateway_facade::Direction;
 use mailgate_relay::{NextHop, Relay, RelayConfig, Routing};
 use mailgate_spool::Spool;
-use testkit::smtp::LenientHop;
+use testkit::smtp::{Client, LenientHop};
 
 const POLICY: &str = r#"
 [policy]
@@ -56,14 +55,7 @@ impl Running {
     fn start(direction: Direction, configure: impl FnOnce(&mut RelayConfig)) -> Running {
         let dir = tempfile::tempdir().unwrap();
         let hop = LenientHop::start();
-        let (policy, _) = rule_engine::Policy::parse(POLICY, "boundary.toml").unwrap();
-        let gateway = Gateway::new(
-            policy,
-            Path::new("boundary.toml"),
-            Arc::new(SqliteDirectory::in_memory().unwrap()),
-            Vec::new(),
-            "postmaster@behoerde.example",
-        );
+        let gateway = common::gateway(POLICY, "boundary.toml");
         let spool_dir = dir.path().join("spool");
         let spool = Spool::open(&spool_dir).unwrap();
         let mut config = RelayConfig::new(
@@ -89,7 +81,7 @@ impl Running {
 
     /// A client from `127.0.0.LAST`, greeting read.
     fn client(&self, last: u8) -> Client {
-        let mut client = Client::connect(last, self.port);
+        let mut client = Client::connect_from(last, self.port).unwrap();
         let greeting = client.reply();
         assert!(greeting.starts_with("220 "), "{greeting}");
         client
@@ -115,85 +107,6 @@ impl Running {
 impl Drop for Running {
     fn drop(&mut self) {
         self.relay.shutdown();
-    }
-}
-
-/// A TCP connection from `127.0.0.LAST`.
-fn connect_from(last: u8, port: u16) -> TcpStream {
-    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    let local = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, last)), 0);
-    socket.bind(&local.into()).unwrap();
-    let remote = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port);
-    socket
-        .connect_timeout(&remote.into(), Duration::from_secs(10))
-        .unwrap();
-    socket.into()
-}
-
-/// An SMTP client that waits for each reply (unless told otherwise).
-struct Client {
-    reader: BufReader<TcpStream>,
-    writer: TcpStream,
-}
-
-impl Client {
-    fn connect(last: u8, port: u16) -> Client {
-        let stream = connect_from(last, port);
-        stream
-            .set_read_timeout(Some(Duration::from_secs(30)))
-            .unwrap();
-        Client {
-            writer: stream.try_clone().unwrap(),
-            reader: BufReader::new(stream),
-        }
-    }
-
-    /// The next whole reply; empty at the end of the connection.
-    fn reply(&mut self) -> String {
-        let mut reply = String::new();
-        loop {
-            let mut line = String::new();
-            if self.reader.read_line(&mut line).unwrap_or(0) == 0 {
-                return reply;
-            }
-            reply.push_str(&line);
-            if line.as_bytes().get(3) != Some(&b'-') {
-                return reply;
-            }
-        }
-    }
-
-    fn send(&mut self, bytes: &[u8]) {
-        self.writer.write_all(bytes).unwrap();
-    }
-
-    fn command(&mut self, line: &str) -> String {
-        self.send(format!("{line}\r\n").as_bytes());
-        self.reply()
-    }
-
-    /// EHLO, MAIL, RCPT, DATA each after its reply, then `message` and the
-    /// final dot: the reply to the dot (or the first refusal).
-    fn transaction(&mut self, from: &str, to: &str, message: &[u8]) -> String {
-        let ehlo = self.command("EHLO client.test");
-        assert!(ehlo.starts_with("250"), "{ehlo}");
-        for command in [format!("MAIL FROM:<{from}>"), format!("RCPT TO:<{to}>")] {
-            let reply = self.command(&command);
-            if !reply.starts_with("250") {
-                return reply;
-            }
-        }
-        let data = self.command("DATA");
-        assert!(data.starts_with("354"), "{data}");
-        self.send(message);
-        self.send(b".\r\n");
-        self.reply()
-    }
-
-    /// Whether the server closed the connection (after any replies left).
-    fn closed(&mut self) -> bool {
-        let mut rest = Vec::new();
-        self.reader.read_to_end(&mut rest).is_ok()
     }
 }
 
@@ -294,7 +207,7 @@ fn an_evicted_client_reads_421_and_a_message_in_flight_is_spared() {
             .starts_with("250")
     );
     assert!(sending.command("DATA").starts_with("354"));
-    sending.send(b"From: x@partner.example\r\nSubject: in flight\r\n\r\nfirst line\r\n");
+    sending.write(b"From: x@partner.example\r\nSubject: in flight\r\n\r\nfirst line\r\n");
     thread::sleep(Duration::from_millis(300));
     let mut idle = relay.client(2);
     assert!(idle.command("EHLO idle.test").starts_with("250"));
@@ -307,7 +220,7 @@ fn an_evicted_client_reads_421_and_a_message_in_flight_is_spared() {
     );
     assert!(idle.closed());
     // The message in flight goes on.
-    sending.send(b"second line\r\n.\r\n");
+    sending.write(b"second line\r\n.\r\n");
     let reply = sending.reply();
     assert!(reply.starts_with("250 2.0.0 queued"), "{reply}");
     // Again, now with every holder at one session: the idle newcomer goes,
@@ -323,12 +236,12 @@ fn an_evicted_client_reads_421_and_a_message_in_flight_is_spared() {
             .starts_with("250")
     );
     assert!(sending.command("DATA").starts_with("354"));
-    sending.send(b"Subject: second\r\n\r\n");
+    sending.write(b"Subject: second\r\n\r\n");
     thread::sleep(Duration::from_millis(300));
     let _third = relay.client(4);
     let reply = newcomer.reply();
     assert!(reply.starts_with("421 4.7.0 "), "{reply:?}");
-    sending.send(b"body\r\n.\r\n");
+    sending.write(b"body\r\n.\r\n");
     let reply = sending.reply();
     assert!(reply.starts_with("250 2.0.0 queued"), "{reply}");
     relay.hop.wait_for_transactions(2);
@@ -363,7 +276,7 @@ fn every_message_gets_one_received_field_and_loops_are_refused() {
                 .starts_with("250")
         );
         assert!(client.command("DATA").starts_with("354"));
-        client.send(format!("Subject: {}\r\n\r\nbody\r\n.\r\n", helo.len()).as_bytes());
+        client.write(format!("Subject: {}\r\n\r\nbody\r\n.\r\n", helo.len()).as_bytes());
         assert!(client.reply().starts_with("250"));
     }
     // 98 earlier hops pass, 99 and this one are a loop.
@@ -450,8 +363,8 @@ fn postmaster_without_a_domain_is_accepted_in_any_case() {
         // Not a bare postmaster: still needs a domain.
         assert!(client.command("RCPT TO:<postmistress>").starts_with("5"));
         assert!(client.command("DATA").starts_with("354"));
-        client.send(&message("to the postmaster"));
-        client.send(b".\r\n");
+        client.write(&message("to the postmaster"));
+        client.write(b".\r\n");
         assert!(client.reply().starts_with("250 2.0.0 queued"));
         relay.hop.wait_for_transactions(1);
         let delivered = relay.hop.transactions();
@@ -471,8 +384,8 @@ fn unauthorised_pipelining_ends_the_session() {
         config.greet_pause = Duration::from_millis(500);
     });
     // Talking before the greeting.
-    let mut early = Client::connect(2, relay.port);
-    early.send(b"EHLO early.test\r\n");
+    let mut early = Client::connect_from(2, relay.port).unwrap();
+    early.write(b"EHLO early.test\r\n");
     let reply = early.reply();
     assert!(reply.starts_with("554 5.5.0 "), "{reply:?}");
     assert!(!reply.contains("220"), "{reply:?}");
@@ -514,21 +427,13 @@ fn unauthorised_pipelining_ends_the_session() {
         let mut client = relay.client(3);
         let mut last = String::new();
         for group in groups {
-            client.send(group);
+            client.write(group);
             // Read replies until the server falls silent or closes.
             last = client.reply();
             while !last.starts_with("554") && !last.is_empty() {
-                client
-                    .reader
-                    .get_ref()
-                    .set_read_timeout(Some(Duration::from_millis(300)))
-                    .unwrap();
+                client.set_read_timeout(Duration::from_millis(300));
                 let next = client.reply();
-                client
-                    .reader
-                    .get_ref()
-                    .set_read_timeout(Some(Duration::from_secs(30)))
-                    .unwrap();
+                client.set_read_timeout(Duration::from_secs(30));
                 if next.is_empty() {
                     break;
                 }
@@ -546,7 +451,7 @@ fn unauthorised_pipelining_ends_the_session() {
     // the message after 354, the next transaction behind the final dot.
     let mut client = relay.client(4);
     assert!(client.command("EHLO c.test").starts_with("250"));
-    client.send(
+    client.write(
         b"MAIL FROM:<x@partner.example>\r\nRCPT TO:<bob@behoerde.example>\r\n\
           RCPT TO:<carol@behoerde.example>\r\nDATA\r\n",
     );
@@ -554,7 +459,7 @@ fn unauthorised_pipelining_ends_the_session() {
         let reply = client.reply();
         assert!(reply.starts_with(expected), "{reply}");
     }
-    client.send(
+    client.write(
         b"Subject: pipelined\r\n\r\nbody\r\n.\r\nMAIL FROM:<x@partner.example>\r\nRSET\r\nQUIT\r\n",
     );
     for expected in ["250 2.0.0 queued", "250", "250", "221"] {
@@ -587,7 +492,7 @@ fn a_session_evicted_in_the_middle_of_data_reads_421() {
             .starts_with("250")
     );
     assert!(sending.command("DATA").starts_with("354"));
-    sending.send(b"Subject: cut\r\n\r\nfirst line\r\n");
+    sending.write(b"Subject: cut\r\n\r\nfirst line\r\n");
     thread::sleep(Duration::from_millis(300));
     let mut newcomer = relay.client(3);
     let reply = sending.reply();

@@ -30,6 +30,17 @@
 //! | [`Variant::WrongEku`] | serverAuth instead of emailProtection |
 //! | [`Variant::LookAlike`] | same names, chains to a different root |
 //!
+//! # Real peers
+//!
+//! - [`openssl`]: `openssl cms` signing, verifying and decrypting with the
+//!   files testkit writes; [`OpensslCa`] runs OpenSSL as a testkit CA (CRLs,
+//!   an OCSP responder).
+//! - [`gnupg::GpgHome`]: a throw-away `gpg` home; [`GpgsmHome`] the same for
+//!   `gpgsm`, knowing the testkit CAs.
+//! - [`run_peer`], [`run_peer_with_input`], [`peer_output`]: any other
+//!   program, in a directory, with its input fed from a thread.
+//! - [`smtp`]: SMTP clients and next hops, hostile and lenient.
+//!
 //! # Features
 //!
 //! - `openpgp` (default): OpenPGP keys through Sequoia ([`openpgp_key`]). Like
@@ -37,10 +48,13 @@
 //!   crate whose tests use it does, in its dev-dependencies.
 #![forbid(unsafe_code)]
 
+pub mod gnupg;
+mod http_server;
 mod key;
 pub mod nsd;
 #[cfg(feature = "openpgp")]
 mod openpgp;
+pub mod openssl;
 mod openssl_ca;
 mod peer;
 mod pki;
@@ -48,9 +62,10 @@ pub mod smtp;
 pub mod softhsm;
 mod x509;
 
+pub use http_server::HttpServer;
 pub use key::KeyKind;
 #[cfg(feature = "openpgp")]
 pub use openpgp::{PgpFiles, PgpKey, PgpSuite, PgpVersion, openpgp_key};
 pub use openssl_ca::{OcspResponder, OpensslCa};
-pub use peer::{GpgsmHome, PortServer, run_peer};
+pub use peer::{GpgsmHome, PortServer, path_str, peer_output, run_peer, run_peer_with_input};
 pub use pki::{Authority, Identity, IdentityFiles, Pki, Variant, pki};

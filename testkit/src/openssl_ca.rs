@@ -207,6 +207,84 @@ impl OpensslCa {
         (dir.join(certificate), dir.join(key))
     }
 
+    /// Issues an S/MIME certificate for `address` (P-256 key made by
+    /// OpenSSL, emailProtection, the address as rfc822Name) whose
+    /// cRLDistributionPoints extension names `crl_urls` (one distribution
+    /// point with these full names; none: no extension), recorded valid in
+    /// the index. Returns the certificate and key files (PEM).
+    pub fn issue_smime_with_crl_dp(
+        &self,
+        stem: &str,
+        address: &str,
+        crl_urls: &[&str],
+    ) -> (PathBuf, PathBuf) {
+        let key = format!("{stem}.key.pem");
+        let request = format!("{stem}.csr");
+        let certificate = format!("{stem}.cert.pem");
+        let extensions = format!("{stem}.ext");
+        let subject = format!("/CN={address}/O=Mailgate Test/C=DE");
+        let dir = self.dir.path();
+        let mut ext = format!(
+            "basicConstraints = critical, CA:FALSE\n\
+             keyUsage = critical, digitalSignature, keyAgreement\n\
+             extendedKeyUsage = emailProtection\n\
+             subjectAltName = email:{address}\n\
+             subjectKeyIdentifier = hash\n\
+             authorityKeyIdentifier = keyid\n"
+        );
+        if !crl_urls.is_empty() {
+            let names: Vec<String> = crl_urls.iter().map(|url| format!("URI:{url}")).collect();
+            ext.push_str(&format!("crlDistributionPoints = {}\n", names.join(", ")));
+        }
+        #[allow(clippy::expect_used)] // a test helper: the panic is the test failure
+        fs::write(dir.join(&extensions), ext).expect("writing the extensions");
+        run_peer(
+            "openssl",
+            &[
+                "req",
+                "-new",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                &key,
+                "-out",
+                &request,
+                "-subj",
+                &subject,
+            ],
+            dir,
+        );
+        run_peer(
+            "openssl",
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &request,
+                "-CA",
+                "ca.cert.pem",
+                "-CAkey",
+                "ca.key.pem",
+                "-CAcreateserial",
+                "-days",
+                "30",
+                "-sha256",
+                "-extfile",
+                &extensions,
+                "-out",
+                &certificate,
+            ],
+            dir,
+        );
+        let path = dir.join(&certificate);
+        #[allow(clippy::expect_used)] // a test helper: the panic is the test failure
+        self.record_valid(&fs::read_to_string(&path).expect("reading the certificate"));
+        (path, dir.join(key))
+    }
+
     /// Starts `openssl ocsp` answering from this CA's index, signing with
     /// the CA key itself; stopped when dropped.
     pub fn ocsp_responder(&self) -> OcspResponder {

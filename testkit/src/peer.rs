@@ -1,8 +1,8 @@
 //! Running real peers (`openssl`, `gpg`, `gpgsm`) from tests.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 
 /// Runs `program` with `args` in `dir` and returns its standard output.
 ///
@@ -100,7 +100,6 @@ impl GpgsmHome {
         passphrase: &str,
         args: &[&str],
     ) -> Result<Vec<u8>, String> {
-        use std::io::Write;
         let home = self.path().to_string_lossy().into_owned();
         let mut child = Command::new("gpgsm")
             .args([
@@ -195,4 +194,79 @@ impl Drop for PortServer {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Runs `program` with `args` in `dir`, feeding `stdin`, and returns what it
+/// did (status, standard output and error) for the caller to judge.
+///
+/// The input is written from a thread, so a large input cannot deadlock
+/// against a full output pipe; a program that exits before reading all of
+/// it is no error here (its status says what happened).
+///
+/// ```
+/// let output = testkit::peer_output("cat", &[], b"hello", std::path::Path::new("."));
+/// assert_eq!(output.stdout, b"hello");
+/// ```
+pub fn peer_output(program: &str, args: &[&str], stdin: &[u8], dir: &Path) -> Output {
+    spawn_fed(program, args, stdin, dir).0
+}
+
+/// [`peer_output`] for a run that must succeed: its standard output.
+///
+/// Panics, with the program's standard error, if it exits unsuccessfully
+/// or succeeds without having taken all of its input.
+///
+/// ```
+/// let out = testkit::run_peer_with_input("cat", &[], b"hello", std::path::Path::new("."));
+/// assert_eq!(out, b"hello");
+/// ```
+#[allow(clippy::panic)] // a test helper: the panic is the test failure
+pub fn run_peer_with_input(program: &str, args: &[&str], stdin: &[u8], dir: &Path) -> Vec<u8> {
+    let (output, written) = spawn_fed(program, args, stdin, dir);
+    assert!(
+        output.status.success(),
+        "{program} {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    if let Err(error) = written {
+        panic!("{program} {args:?} did not take its input: {error}");
+    }
+    output.stdout
+}
+
+/// Runs the program with its input written from a thread; what it did and
+/// whether all the input was written.
+#[allow(clippy::expect_used, clippy::panic)] // a test helper: the panic is the test failure
+fn spawn_fed(
+    program: &str,
+    args: &[&str],
+    stdin: &[u8],
+    dir: &Path,
+) -> (Output, std::io::Result<()>) {
+    let mut child = Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|error| panic!("cannot run {program} (is it installed?): {error}"));
+    let mut input = child.stdin.take().expect("standard input is piped");
+    let stdin = stdin.to_vec();
+    let writer = std::thread::spawn(move || input.write_all(&stdin));
+    let output = child.wait_with_output().expect("the peer runs");
+    let written = writer
+        .join()
+        .unwrap_or_else(|_| Err(std::io::Error::other("the writer thread panicked")));
+    (output, written)
+}
+
+/// A path as the `&str` argument a peer's command line takes.
+///
+/// # Panics
+///
+/// When the path is not UTF-8 (temporary directories are).
+#[allow(clippy::expect_used)] // a test helper: the panic is the test failure
+pub fn path_str(path: &Path) -> &str {
+    path.to_str().expect("a UTF-8 path")
 }

@@ -1,6 +1,8 @@
-//! SMTP peers for tests of SMTP smuggling (CVE-2023-51764/51765/51766): a
-//! hostile client that puts a second transaction behind a non-standard end
-//! of data, and a lenient next hop that would fall for one.
+//! SMTP peers for tests: a line-by-line [`Client`] (from any
+//! `127.0.0.LAST` address, [`connect_from`]), and for SMTP smuggling
+//! (CVE-2023-51764/51765/51766) a hostile client that puts a second
+//! transaction behind a non-standard end of data and a lenient next hop
+//! that would fall for one.
 //!
 //! ```
 //! use testkit::smtp::{LenientHop, SMUGGLING_ENDS, hostile_transaction, smuggling_payload};
@@ -15,7 +17,7 @@
 //! ```
 
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -303,4 +305,116 @@ fn lenient_session(stream: TcpStream, kept: &Mutex<Vec<Transaction>>) -> io::Res
         writer.write_all(answer)?;
     }
     Ok(())
+}
+
+/// A TCP connection to `port` on 127.0.0.1 from the local address
+/// `127.0.0.LAST`, so that a server's per-client accounting tells test
+/// clients apart (Linux routes all of 127.0.0.0/8 to the loopback
+/// interface).
+pub fn connect_from(last: u8, port: u16) -> io::Result<TcpStream> {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+    let local = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, last)), 0);
+    socket.bind(&local.into())?;
+    let remote = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port);
+    socket.connect_timeout(&remote.into(), Duration::from_secs(10))?;
+    Ok(socket.into())
+}
+
+/// An SMTP client line by line: it writes what it is told and reads whole
+/// (multi-line) replies, with a 30-second read timeout so a server that
+/// says nothing fails the test instead of hanging it.
+///
+/// ```
+/// use testkit::smtp::{Client, LenientHop};
+///
+/// let hop = LenientHop::start();
+/// let mut client = Client::connect_from(1, hop.port)?;
+/// assert!(client.reply().starts_with("220 "));
+/// let reply = client.transaction("a@example.org", "b@example.org", b"Subject: x\r\n\r\nhi\r\n");
+/// assert!(reply.starts_with("250"), "{reply}");
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Client {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+}
+
+#[allow(clippy::expect_used)] // a test helper: the panic is the test failure
+impl Client {
+    /// A client on an open connection (the greeting not read yet).
+    pub fn new(stream: TcpStream) -> Client {
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("set a read timeout");
+        Client {
+            writer: stream.try_clone().expect("clone the connection"),
+            reader: BufReader::new(stream),
+        }
+    }
+
+    /// A client connected from `127.0.0.LAST` ([`connect_from`]).
+    pub fn connect_from(last: u8, port: u16) -> io::Result<Client> {
+        connect_from(last, port).map(Client::new)
+    }
+
+    /// The next whole reply (all its lines); empty at the end of the
+    /// connection.
+    pub fn reply(&mut self) -> String {
+        let mut reply = String::new();
+        loop {
+            let mut line = String::new();
+            if self.reader.read_line(&mut line).unwrap_or(0) == 0 {
+                return reply;
+            }
+            reply.push_str(&line);
+            if line.as_bytes().get(3) != Some(&b'-') {
+                return reply;
+            }
+        }
+    }
+
+    /// How long [`Client::reply`] waits for a line (30 seconds unless set).
+    pub fn set_read_timeout(&mut self, timeout: Duration) {
+        self.reader
+            .get_ref()
+            .set_read_timeout(Some(timeout))
+            .expect("set a read timeout");
+    }
+
+    /// Writes `bytes` as they are, reading nothing.
+    pub fn write(&mut self, bytes: &[u8]) {
+        self.writer.write_all(bytes).expect("write to the server");
+    }
+
+    /// Writes `line` and CR LF; the reply.
+    pub fn command(&mut self, line: &str) -> String {
+        self.write(format!("{line}\r\n").as_bytes());
+        self.reply()
+    }
+
+    /// EHLO (which must be accepted), MAIL, RCPT and DATA, each after the
+    /// reply to the one before, then `message` and the final dot: the reply
+    /// to the dot, or the first refusal of MAIL or RCPT.
+    pub fn transaction(&mut self, from: &str, to: &str, message: &[u8]) -> String {
+        let ehlo = self.command("EHLO client.test");
+        assert!(ehlo.starts_with("250"), "{ehlo}");
+        for command in [format!("MAIL FROM:<{from}>"), format!("RCPT TO:<{to}>")] {
+            let reply = self.command(&command);
+            if !reply.starts_with("250") {
+                return reply;
+            }
+        }
+        let data = self.command("DATA");
+        assert!(data.starts_with("354"), "{data}");
+        self.write(message);
+        self.write(b".\r\n");
+        self.reply()
+    }
+
+    /// Whether the server closed the connection (after any replies left).
+    pub fn closed(&mut self) -> bool {
+        let mut rest = Vec::new();
+        self.reader.read_to_end(&mut rest).is_ok()
+    }
 }
