@@ -22,6 +22,7 @@ use zeroize::{Zeroize, Zeroizing};
 
 use crate::decryption::{Decryptor, Helper, Protection, check_outcome};
 use crate::error::Error;
+use crate::framing::Framed;
 use crate::guard;
 use crate::pgp_mime::{MAX_HEADER, STREAM_BUFFER};
 use crate::verification::{Coverage, Verification};
@@ -215,7 +216,10 @@ impl Decryptor {
             spool,
         )));
         let limit = self.max_plaintext;
-        let binary = crate::armor::dearmor(BufReader::with_capacity(STREAM_BUFFER, armored))?;
+        let (binary, framing) = Framed::new(crate::armor::dearmor(BufReader::with_capacity(
+            STREAM_BUFFER,
+            armored,
+        ))?);
         let outcome = guard::sequoia(|| {
             DecryptorBuilder::from_reader(binary)
                 .map(|b| b.buffer_size(STREAM_BUFFER))
@@ -225,7 +229,7 @@ impl Decryptor {
                 .and_then(|d| Ok(io::copy(&mut d.take(limit.saturating_add(1)), &mut sink)?))
         })
         .map_err(|reason| Error::Decryption { reason })?;
-        let written = check_outcome(outcome, &mut helper)?;
+        let written = check_outcome(outcome, &framing, &mut helper)?;
         if written > limit {
             return Err(Error::TooLarge { limit });
         }

@@ -24,6 +24,7 @@ use zeroize::Zeroizing;
 
 use crate::constant_time_rsa::SecretKeyBackend;
 use crate::error::Error;
+use crate::framing::{Framed, FramingReport};
 use crate::guard;
 use crate::keys;
 use crate::pgp_mime::{self, Found, STREAM_BUFFER};
@@ -130,7 +131,7 @@ impl Decryptor {
     ) -> Result<(Vec<u8>, Vec<Signature>, Protection), Error> {
         let mut helper = Helper::new(self);
         let mut plaintext = Zeroizing::new(Vec::new());
-        let binary = crate::armor::dearmor(ciphertext)?;
+        let (binary, framing) = Framed::new(crate::armor::dearmor(ciphertext)?);
         // Counted while reading: no more than one byte past the limit is
         // ever decompressed into the buffer.
         let limit = self.max_plaintext.min(self.max_in_memory);
@@ -149,7 +150,7 @@ impl Decryptor {
                 })
         })
         .map_err(|reason| Error::Decryption { reason })?;
-        check_outcome(outcome.map(|n| n as u64), &mut helper)?;
+        check_outcome(outcome.map(|n| n as u64), &framing, &mut helper)?;
         if plaintext.len() as u64 > limit {
             return Err(if limit < self.max_plaintext {
                 Error::InMemoryLimit { limit }
@@ -251,8 +252,16 @@ impl Decryptor {
 /// the message, or data that failed its integrity check.
 pub(crate) fn check_outcome(
     outcome: sequoia_openpgp::Result<u64>,
+    framing: &FramingReport,
     helper: &mut Helper<'_>,
 ) -> Result<u64, Error> {
+    // Junk between packets fails whatever Sequoia made of the error the
+    // reader gave it.
+    if let Some(junk) = framing.junk() {
+        return Err(Error::Decryption {
+            reason: junk.to_string(),
+        });
+    }
     let error = match outcome {
         Ok(read) => return Ok(read),
         Err(error) => error,

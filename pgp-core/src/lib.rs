@@ -47,6 +47,7 @@ mod decrypt_stream;
 mod decryption;
 mod encryption;
 mod error;
+mod framing;
 mod guard;
 mod harvest;
 mod inline;

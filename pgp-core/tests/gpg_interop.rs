@@ -567,3 +567,99 @@ fn we_report_a_gpg_signature_by_someone_other_than_from() {
         .unwrap();
     assert_eq!(report.verdict(), Verdict::Invalid);
 }
+
+/// The length of the packet at the start of `binary` (header and body):
+/// gpg writes old-format headers for the PKESK, new-format ones otherwise.
+fn first_packet_len(binary: &[u8]) -> usize {
+    let tag = binary[0];
+    assert_ne!(tag & 0x80, 0, "binary OpenPGP");
+    if tag & 0x40 != 0 {
+        match binary[1] {
+            len @ 0..=191 => 2 + usize::from(len),
+            len @ 192..=223 => 3 + ((usize::from(len) - 192) << 8) + usize::from(binary[2]) + 192,
+            255 => 6 + u32::from_be_bytes(binary[2..6].try_into().unwrap()) as usize,
+            _ => panic!("partial body length on the first packet"),
+        }
+    } else {
+        match tag & 0x03 {
+            0 => 2 + usize::from(binary[1]),
+            1 => 3 + usize::from(u16::from_be_bytes([binary[1], binary[2]])),
+            2 => 5 + u32::from_be_bytes(binary[1..5].try_into().unwrap()) as usize,
+            _ => panic!("indeterminate length"),
+        }
+    }
+}
+
+fn armored(binary: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut writer =
+        sequoia_openpgp::armor::Writer::new(Vec::new(), sequoia_openpgp::armor::Kind::Message)
+            .unwrap();
+    writer.write_all(binary).unwrap();
+    writer.finalize().unwrap()
+}
+
+/// Junk between or after the packets of a gpg-encrypted message: gpg
+/// reports an invalid packet; both our decryption paths refuse the message
+/// at the junk's offset (without Sequoia's byte-by-byte search for the next
+/// packet) and release nothing.
+#[test]
+fn junk_between_and_after_gpg_packets_is_refused_where_it_starts() {
+    let bob = bob(PgpSuite::Cv25519);
+    let gpg = Gpg::new();
+    gpg.import(&bob, true);
+    let binary = gpg
+        .ok(
+            &["--encrypt", "--recipient", &bob.fingerprint_hex()],
+            ENTITY,
+        )
+        .stdout;
+    let pkesk = first_packet_len(&binary);
+    let decryptor = Decryptor::new(parse_certificates(&bob.secret_armored()).unwrap());
+
+    // The clean message decrypts on both paths.
+    let clean = wrap_encrypted(ALICE, &armored(&binary));
+    assert!(
+        decryptor
+            .decrypt_message(&clean)
+            .unwrap()
+            .message()
+            .ends_with(ENTITY)
+    );
+    decryptor.decrypt_message_spooled(&clean[..]).unwrap();
+
+    let junk: &[u8] = b"\x01\x02junk";
+    let between = [&binary[..pkesk], junk, &binary[pkesk..]].concat();
+    let after = [&binary[..], junk].concat();
+    for (name, broken, offset) in [("between", between, pkesk), ("after", after, binary.len())] {
+        // The peer refuses it too.
+        let output = gpg.run(&["--decrypt"], &broken);
+        assert!(
+            !output.status.success(),
+            "{name}: gpg accepted junk: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(
+            String::from_utf8_lossy(&output.stderr).contains("invalid packet"),
+            "{name}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+
+        let message = wrap_encrypted(ALICE, &armored(&broken));
+        let expected = format!("not an OpenPGP packet at byte {offset}");
+        for (path, result) in [
+            ("in memory", decryptor.decrypt_message(&message).map(|_| ())),
+            (
+                "streaming",
+                decryptor.decrypt_message_spooled(&message[..]).map(|_| ()),
+            ),
+        ] {
+            match result {
+                Err(pgp_core::Error::Decryption { reason }) => {
+                    assert!(reason.contains(&expected), "{name}, {path}: {reason}")
+                }
+                other => panic!("{name}, {path}: {other:?}"),
+            }
+        }
+    }
+}
