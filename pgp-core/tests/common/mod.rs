@@ -1,9 +1,6 @@
 //! Shared test helpers: keys, messages, and a GnuPG home per test.
 #![allow(dead_code, unreachable_pub)]
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 
 use pgp_core::Cert;
@@ -32,121 +29,40 @@ pub fn message(from: &str, body: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-/// A throw-away GnuPG home with loopback pinentry.
-pub struct Gpg {
-    pub home: tempfile::TempDir,
-}
+/// A throw-away GnuPG home (testkit's, with loopback pinentry and
+/// `--trust-model always`).
+pub use testkit::gnupg::GpgHome as Gpg;
 
-impl Gpg {
-    pub fn new() -> Gpg {
-        let home = tempfile::tempdir().unwrap();
-        std::fs::write(
-            home.path().join("gpg-agent.conf"),
-            "allow-loopback-pinentry\n",
-        )
-        .unwrap();
-        Gpg { home }
-    }
-
-    pub fn path(&self, name: &str) -> PathBuf {
-        self.home.path().join(name)
-    }
-
-    /// Imports a key (secret or public) (every gpg call runs with
-    /// `--trust-model always`).
-    pub fn import(&self, key: &PgpKey, secret: bool) {
-        let file = self.path(&format!("{}.asc", key.fingerprint_hex()));
-        let bytes = if secret {
-            key.secret_armored()
-        } else {
-            key.public_armored()
-        };
-        std::fs::write(&file, bytes).unwrap();
-        self.ok(&["--import", file.to_str().unwrap()], b"");
-    }
-
-    pub fn run(&self, args: &[&str], stdin: &[u8]) -> Output {
-        let mut child = Command::new("gpg")
-            .arg("--homedir")
-            .arg(self.home.path())
-            .args([
-                "--batch",
-                "--yes",
-                "--no-tty",
-                "--pinentry-mode",
-                "loopback",
-                "--passphrase",
-                "",
-                "--trust-model",
-                "always",
-            ])
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("gpg is installed (apt-get install gnupg)");
-        child.stdin.take().unwrap().write_all(stdin).unwrap();
-        child.wait_with_output().unwrap()
-    }
-
-    pub fn ok(&self, args: &[&str], stdin: &[u8]) -> Output {
-        let output = self.run(args, stdin);
-        assert!(
-            output.status.success(),
-            "gpg {args:?} failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        output
-    }
-
-    /// An armored detached signature by gpg over `content`, with `options`
-    /// (`--digest-algo SHA1`, `--textmode`, ...).
-    pub fn detach_sign(&self, content: &[u8], options: &[&str]) -> Vec<u8> {
-        let file = self.write("content", content);
-        let mut args = options.to_vec();
-        args.extend(["--armor", "--detach-sign", "--output", "-", s(&file)]);
-        self.ok(&args, b"").stdout
-    }
-
+/// What pgp-core's tests do with a GnuPG home beyond testkit's: keys
+/// testkit did not make, PGP/MIME signatures.
+pub trait GpgExt {
     /// Imports a certificate (with its secret key material when
     /// `secret`) that testkit did not make.
-    pub fn import_cert(&self, cert: &Cert, secret: bool) {
+    fn import_cert(&self, cert: &Cert, secret: bool);
+
+    /// `gpg --verify` of a PGP/MIME `multipart/signed` message's two parts
+    /// (the signed entity, canonical, and the detached signature); gpg's
+    /// status lines.
+    fn verify_pgp_mime(&self, parts: &[Vec<u8>]) -> String;
+}
+
+impl GpgExt for Gpg {
+    fn import_cert(&self, cert: &Cert, secret: bool) {
         let bytes = if secret {
             pgp_core::armored_secret_key(cert).unwrap()
         } else {
             pgp_core::armored_certificate(cert).unwrap()
         };
-        let file = self.write(&format!("{}.asc", cert.fingerprint().to_hex()), &bytes);
-        self.ok(&["--import", s(&file)], b"");
+        self.import_bytes(&format!("{}.asc", cert.fingerprint().to_hex()), &bytes);
     }
 
-    /// `gpg --verify` of a PGP/MIME `multipart/signed` message's two parts
-    /// (the signed entity, canonical, and the detached signature); gpg's
-    /// status lines.
-    pub fn verify_pgp_mime(&self, parts: &[Vec<u8>]) -> String {
-        let content = self.write("content", &mail_message::canonicalize(&parts[0]));
+    fn verify_pgp_mime(&self, parts: &[Vec<u8>]) -> String {
         let signature = mail_message::Entity::parse(&parts[1])
             .unwrap()
             .body()
             .to_vec();
-        let signature = self.write("content.asc", &signature);
-        let output = self.ok(
-            &["--status-fd", "1", "--verify", s(&signature), s(&content)],
-            b"",
-        );
-        String::from_utf8_lossy(&output.stdout).into_owned()
+        self.verify_detached(&mail_message::canonicalize(&parts[0]), &signature)
     }
-
-    pub fn write(&self, name: &str, bytes: &[u8]) -> PathBuf {
-        let path = self.path(name);
-        std::fs::write(&path, bytes).unwrap();
-        path
-    }
-}
-
-pub fn s(path: &Path) -> &str {
-    path.to_str().unwrap()
 }
 
 /// The two parts of a top-level multipart (signed or encrypted).
