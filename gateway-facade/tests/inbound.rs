@@ -39,26 +39,15 @@ fn header<'a>(message: &'a str, name: &str) -> Vec<&'a str> {
 fn openssl_signed(from: &str, body: &str, dir: &std::path::Path) -> Vec<u8> {
     let signer = smime(from).write_to(dir, "signer").unwrap();
     let content = format!("Content-Type: text/plain\r\n\r\n{body}\r\n");
-    let signed = run(
-        "openssl",
-        &[
-            "cms",
-            "-sign",
-            "-signer",
-            signer.certificate_pem.to_str().unwrap(),
-            "-inkey",
-            signer.private_key_pem.to_str().unwrap(),
-            "-certfile",
-            signer.chain_pem.to_str().unwrap(),
-            "-from",
-            from,
-            "-to",
-            "alice@behoerde.example",
-            "-subject",
-            "Kontoauszug",
-        ],
-        content.as_bytes(),
+    let signed = testkit::openssl::cms_sign_mail(
         dir,
+        &signer,
+        &testkit::openssl::MailHeaders {
+            from,
+            to: "alice@behoerde.example",
+            subject: "Kontoauszug",
+        },
+        content.as_bytes(),
     );
     // A forged result field, as an attacker would add it.
     let mut forged = b"X-Mailgate-Signature: valid; signer=ceo@behoerde.example\r\n".to_vec();

@@ -24,6 +24,7 @@ use std::path::Path;
 use common::*;
 use gateway_facade::store::TrustState;
 use gateway_facade::{Disposition, Envelope, Error, Gateway, Outcome};
+use testkit::openssl::{self, MailHeaders};
 use testkit::{OpensslCa, pki};
 
 const POLICY: &str = r#"
@@ -207,26 +208,15 @@ fn a_responder_that_is_down_defers_under_require_and_is_a_finding_under_prefer()
 
 fn openssl_signed(from: &str, dir: &Path) -> Vec<u8> {
     let signer = smime(from).write_to(dir, "signer").unwrap();
-    run(
-        "openssl",
-        &[
-            "cms",
-            "-sign",
-            "-signer",
-            signer.certificate_pem.to_str().unwrap(),
-            "-inkey",
-            signer.private_key_pem.to_str().unwrap(),
-            "-certfile",
-            signer.chain_pem.to_str().unwrap(),
-            "-from",
-            from,
-            "-to",
-            "alice@behoerde.example",
-            "-subject",
-            "Bescheid",
-        ],
-        b"Content-Type: text/plain\r\n\r\nBescheid 12\r\n",
+    openssl::cms_sign_mail(
         dir,
+        &signer,
+        &MailHeaders {
+            from,
+            to: "alice@behoerde.example",
+            subject: "Bescheid",
+        },
+        b"Content-Type: text/plain\r\n\r\nBescheid 12\r\n",
     )
 }
 
@@ -368,20 +358,8 @@ fn a_bad_revocation_section_refuses_the_configuration() {
 
 /// Whether `openssl cms -decrypt` opens `message` with `identity`'s key.
 fn opens_with(identity: &testkit::Identity, message: &[u8], dir: &Path) -> bool {
-    use std::io::Write;
     let files = identity.write_to(dir, "try").unwrap();
-    let mut child = std::process::Command::new("openssl")
-        .args(["cms", "-decrypt", "-recip"])
-        .arg(&files.certificate_pem)
-        .arg("-inkey")
-        .arg(&files.private_key_pem)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(message).unwrap();
-    child.wait().unwrap().success()
+    openssl::cms_decrypts(dir, &files, message)
 }
 
 #[test]

@@ -145,30 +145,9 @@ pub fn mail(from: &str, to: &str, subject: &str, body: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-/// Runs a program in `dir` with stdin, returning stdout; panics on failure.
-pub fn run(program: &str, args: &[&str], stdin: &[u8], dir: &Path) -> Vec<u8> {
-    use std::io::Write;
-    use std::process::{Command, Stdio};
-    let mut child = Command::new(program)
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
-    let mut input = child.stdin.take().unwrap();
-    let stdin = stdin.to_vec();
-    let writer = std::thread::spawn(move || input.write_all(&stdin));
-    let output = child.wait_with_output().unwrap();
-    writer.join().unwrap().unwrap();
-    assert!(
-        output.status.success(),
-        "{program} {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output.stdout
-}
+/// Runs a program in `dir` with stdin, returning stdout; panics on failure
+/// (testkit's).
+pub use testkit::run_peer_with_input as run;
 
 /// A throw-away GnuPG home with these secret keys imported.
 pub fn gpg_home(keys: &[&PgpKey]) -> tempfile::TempDir {
@@ -209,29 +188,18 @@ pub fn payload_of_pgp_mime(message: &[u8]) -> Vec<u8> {
 
 /// `openssl cms -decrypt` with an identity's files.
 pub fn openssl_decrypt(files: &IdentityFiles, message: &[u8], dir: &Path) -> Vec<u8> {
-    run(
-        "openssl",
-        &[
-            "cms",
-            "-decrypt",
-            "-recip",
-            files.certificate_pem.to_str().unwrap(),
-            "-inkey",
-            files.private_key_pem.to_str().unwrap(),
-        ],
-        message,
+    testkit::openssl::cms_decrypt(
         dir,
+        &files.certificate_pem,
+        &files.private_key_pem,
+        &[],
+        message,
     )
 }
 
 /// `openssl cms -verify` to the root in `root_pem`; the signed content.
 pub fn openssl_verify(root_pem: &Path, message: &[u8], dir: &Path) -> Vec<u8> {
-    run(
-        "openssl",
-        &["cms", "-verify", "-CAfile", root_pem.to_str().unwrap()],
-        message,
-        dir,
-    )
+    testkit::openssl::cms_verify(dir, root_pem, message)
 }
 
 /// `gpg --decrypt` with the keys in `home`.
