@@ -250,14 +250,21 @@ pub(crate) struct VerifyArgs {
     #[arg(long)]
     pub(crate) ocsp_aia: bool,
 
-    /// Seconds to wait for an OCSP responder.
+    /// Download the CRLs the certificates name (CRL distribution points,
+    /// http:// URLs) for certificates no --crl answered; asked before OCSP.
+    #[arg(long)]
+    pub(crate) crl_dp: bool,
+
+    /// Seconds to wait for an OCSP responder, and for a whole CRL download
+    /// (--crl-dp).
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]
     pub(crate) ocsp_timeout: u64,
 
     /// Revocation checking: `require` (a certificate whose status no CRL or
     /// responder knows makes the signature invalid), `prefer` (revoked is
     /// invalid, unknown is reported as a warning), `off`. Default: `prefer`
-    /// when a --crl, --ocsp or --ocsp-aia is given, `off` otherwise.
+    /// when a --crl, --crl-dp, --ocsp or --ocsp-aia is given, `off`
+    /// otherwise.
     #[arg(long, value_name = "require|prefer|off")]
     pub(crate) revocation: Option<smime_core::RevocationMode>,
 }

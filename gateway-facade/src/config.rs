@@ -59,7 +59,8 @@
 //! outbound = "prefer"                     # recipient certificates: require | prefer | off
 //! crls = ["pki/ca.crl"]                   # CRL files (PEM or DER), read at start-up
 //! ocsp = "aia"                            # "aia" (the certificate's responder), a URL, or "off"
-//! ocsp_timeout = "5s"                     # per request (seconds, or s/m/h/d)
+//! crl_dp = true                           # download CRLs from the certificates' distribution points
+//! ocsp_timeout = "5s"                     # per OCSP request / whole CRL download (seconds, or s/m/h/d)
 //! ```
 //!
 //! Without a `[revocation]` section nothing is checked (both modes `off`),
@@ -68,6 +69,17 @@
 //! `prefer` and `ocsp` to `"aia"`: a revoked certificate is then never used
 //! and never makes a signature valid, and an unknown status is a finding,
 //! not a lost mail.
+//!
+//! `crl_dp` defaults to `true` with the section: the section already opts
+//! into asking the CA's servers (OCSP from the certificate), many CAs
+//! publish only CRLs, and without them `require` would defer every mail to
+//! such a CA's users. The URLs come only from certificates on a validated
+//! path (never from what a sender chooses), each CRL must verify with the
+//! issuer's key, downloads are bounded (the timeout for the whole download,
+//! 16 MiB), a CRL is downloaded once per CA until its nextUpdate, and a
+//! failed download is not repeated for a minute. Configured `crls` files
+//! come first; a distribution point is asked only for certificates no file
+//! answered, and before OCSP.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -145,7 +157,11 @@ pub struct RevocationConfig {
     pub crls: Vec<PathBuf>,
     /// Which OCSP responder to ask for certificates no CRL answered.
     pub ocsp: OcspConfig,
-    /// How long one OCSP request may take (connect, send, each read).
+    /// Whether to download the CRLs certificates name (cRLDistributionPoints,
+    /// `http:` URLs) for certificates no configured CRL answered.
+    pub crl_dp: bool,
+    /// How long one OCSP request may take (connect, send, each read), and
+    /// one CRL download in all.
     pub ocsp_timeout: std::time::Duration,
 }
 
@@ -161,6 +177,7 @@ impl Default for RevocationConfig {
             outbound: smime_core::RevocationMode::Off,
             crls: Vec::new(),
             ocsp: OcspConfig::Off,
+            crl_dp: false,
             ocsp_timeout: DEFAULT_OCSP_TIMEOUT,
         }
     }
@@ -267,6 +284,7 @@ struct RevocationSection {
     #[serde(default)]
     crls: Vec<PathBuf>,
     ocsp: Option<String>,
+    crl_dp: Option<bool>,
     ocsp_timeout: Option<Tolerance>,
 }
 
@@ -313,6 +331,7 @@ impl RevocationSection {
             outbound: mode(self.outbound, "outbound")?,
             crls: self.crls,
             ocsp,
+            crl_dp: self.crl_dp.unwrap_or(true),
             ocsp_timeout,
         })
     }
@@ -886,6 +905,7 @@ mod tests {
                 outbound: smime_core::RevocationMode::Prefer,
                 crls: Vec::new(),
                 ocsp: OcspConfig::Aia,
+                crl_dp: true,
                 ocsp_timeout: DEFAULT_OCSP_TIMEOUT,
             }
         );
@@ -893,7 +913,7 @@ mod tests {
             &format!(
                 "{base}[revocation]\ninbound = \"Require\"\noutbound = \"off\"\n\
                  crls = [\"pki/ca.crl\", \"/var/crl/sub.crl\"]\nocsp = \"http://ocsp.example:8080/x\"\n\
-                 ocsp_timeout = \"2m\"\n"
+                 ocsp_timeout = \"2m\"\ncrl_dp = false\n"
             ),
             path,
         )?
@@ -905,6 +925,7 @@ mod tests {
                 outbound: smime_core::RevocationMode::Off,
                 crls: vec!["/etc/mailgate/pki/ca.crl".into(), "/var/crl/sub.crl".into()],
                 ocsp: OcspConfig::Responder("http://ocsp.example:8080/x".into()),
+                crl_dp: false,
                 ocsp_timeout: std::time::Duration::from_secs(120),
             }
         );
@@ -914,6 +935,7 @@ mod tests {
             "ocsp = \"ftp://ocsp.example\"",
             "ocsp_timeout = \"0s\"",
             "ocsp_timeout = \"soon\"",
+            "crl_dp = \"yes\"",
         ] {
             let result = Config::parse(&format!("{base}[revocation]\n{wrong}\n"), path);
             assert!(

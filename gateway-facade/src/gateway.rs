@@ -8,7 +8,7 @@ use std::time::{Instant, SystemTime};
 use pgp_core::WkdFetcher;
 use rule_engine::{Direction, LivePolicy, Policy};
 use serde_json::json;
-use smime_core::revocation::{HttpOcsp, Responders, RevocationSource};
+use smime_core::revocation::{HttpCrl, HttpOcsp, Responders, RevocationSource};
 use smime_core::{Certificate, Crl, Revocation, RevocationMode};
 
 use crate::config::Config;
@@ -179,9 +179,10 @@ impl Gateway {
         .with_revocation_config(&config.revocation)
     }
 
-    /// Loads the CRLs and sets up the OCSP client `[revocation]` names.
-    /// One client (and so one cache of OCSP answers) serves both
-    /// directions and every mail.
+    /// Loads the CRLs and sets up the CRL distribution point and OCSP
+    /// clients `[revocation]` names. One client each (and so one cache of
+    /// CRLs, of OCSP answers and of failed requests) serves both directions
+    /// and every mail.
     fn with_revocation_config(
         self,
         config: &crate::config::RevocationConfig,
@@ -206,17 +207,20 @@ impl Gateway {
             crate::config::OcspConfig::Aia => Some(Responders::FromCertificates),
             crate::config::OcspConfig::Responder(url) => Some(Responders::Fixed(url.clone())),
         };
-        let ocsp: Option<Arc<dyn RevocationSource>> = responders.map(|responders| {
-            let client: Arc<dyn RevocationSource> =
-                Arc::new(HttpOcsp::http(responders, config.ocsp_timeout));
-            Arc::new(crate::ocsp_failures::RememberFailures::new(
-                client,
-                crate::ocsp_failures::RETRY_AFTER,
-            )) as Arc<dyn RevocationSource>
-        });
+        // The OCSP client remembers failed requests itself (a minute), so a
+        // silent responder costs one timeout per certificate, not per mail.
+        let mut sources: Vec<Arc<dyn RevocationSource>> = Vec::new();
+        if config.crl_dp {
+            // Before OCSP: one download answers for every certificate of
+            // the CA until the CRL's nextUpdate.
+            sources.push(Arc::new(HttpCrl::http(config.ocsp_timeout)));
+        }
+        if let Some(responders) = responders {
+            sources.push(Arc::new(HttpOcsp::http(responders, config.ocsp_timeout)));
+        }
         let build = |mode: RevocationMode| {
             let mut revocation = Revocation::new(mode).with_crls(crls.iter().cloned());
-            if let Some(source) = &ocsp {
+            for source in &sources {
                 revocation = revocation.with_source(Arc::clone(source));
             }
             revocation

@@ -32,7 +32,6 @@ mod inbound;
 mod key_vault;
 mod keys;
 mod notification;
-mod ocsp_failures;
 mod outbound;
 mod outcome;
 mod passphrase;

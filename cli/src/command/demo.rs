@@ -271,16 +271,18 @@ meets_profile = true
 # [verification]
 # date_tolerance = "1h"
 
-# Revocation checks of S/MIME certificates (CRL files, OCSP). Without this
-# section nothing is checked; with it, both modes default to "prefer" (a
-# revoked certificate never counts, an unknown status is a finding) and
-# OCSP to the responder each certificate names:
+# Revocation checks of S/MIME certificates (CRL files, CRL distribution
+# points, OCSP). Without this section nothing is checked; with it, both
+# modes default to "prefer" (a revoked certificate never counts, an unknown
+# status is a finding), CRLs are downloaded from the distribution points
+# certificates name, and OCSP goes to the responder each certificate names:
 # [revocation]
 # inbound = "prefer"         # signers: require | prefer | off
 # outbound = "prefer"        # recipient certificates: require | prefer | off
 # crls = ["pki/ca.crl"]
 # ocsp = "aia"               # or "http://ocsp.example/", or "off"
-# ocsp_timeout = "5s"
+# crl_dp = true              # false: never download CRLs
+# ocsp_timeout = "5s"        # per OCSP request and per CRL download
 "#;
 
 /// This year, from the system clock (for certificate validity).

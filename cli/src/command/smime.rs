@@ -5,7 +5,7 @@ use std::time::SystemTime;
 
 use serde_json::{Value, json};
 use smime_core::revocation::{
-    CertificateStatus, HttpOcsp, Responders, StatusOutcome, StatusSource,
+    CertificateStatus, HttpCrl, HttpOcsp, Responders, RevocationSource, StatusOutcome, StatusSource,
 };
 use smime_core::{
     Certificate, Coverage, DecryptionIdentity, Encryptor, Pkcs12, PrivateKey, RsaKeyTransport,
@@ -158,7 +158,7 @@ fn verify(args: &VerifyArgs, output: &Output) -> Result<Verdict, Failure> {
     Ok(verdict)
 }
 
-/// The revocation checks `--crl`, `--ocsp`, `--ocsp-aia` and
+/// The revocation checks `--crl`, `--crl-dp`, `--ocsp`, `--ocsp-aia` and
 /// `--revocation` ask for.
 fn revocation(args: &VerifyArgs) -> Result<Revocation, Failure> {
     let mut crls = Vec::new();
@@ -170,12 +170,23 @@ fn revocation(args: &VerifyArgs) -> Result<Revocation, Failure> {
         );
     }
     let timeout = std::time::Duration::from_secs(args.ocsp_timeout);
-    let mut sources = Vec::new();
+    let mut sources: Vec<std::sync::Arc<dyn RevocationSource>> = Vec::new();
+    if args.crl_dp {
+        // Before OCSP, as the gateway does: one download answers for every
+        // certificate of the CA.
+        sources.push(std::sync::Arc::new(HttpCrl::http(timeout)));
+    }
     if let Some(url) = &args.ocsp {
-        sources.push(HttpOcsp::http(Responders::Fixed(url.clone()), timeout));
+        sources.push(std::sync::Arc::new(HttpOcsp::http(
+            Responders::Fixed(url.clone()),
+            timeout,
+        )));
     }
     if args.ocsp_aia {
-        sources.push(HttpOcsp::http(Responders::FromCertificates, timeout));
+        sources.push(std::sync::Arc::new(HttpOcsp::http(
+            Responders::FromCertificates,
+            timeout,
+        )));
     }
     let mode = args
         .revocation
@@ -186,7 +197,7 @@ fn revocation(args: &VerifyArgs) -> Result<Revocation, Failure> {
         });
     let mut revocation = Revocation::new(mode).with_crls(crls);
     for source in sources {
-        revocation = revocation.with_source(std::sync::Arc::new(source));
+        revocation = revocation.with_source(source);
     }
     Ok(revocation)
 }
@@ -209,8 +220,9 @@ fn revocation_json(status: &CertificateStatus) -> Value {
             StatusSource::Crl {
                 this_update,
                 next_update,
+                cached,
                 ..
-            } => (*this_update, *next_update, false),
+            } => (*this_update, *next_update, *cached),
             StatusSource::Ocsp {
                 this_update,
                 next_update,

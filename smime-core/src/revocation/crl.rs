@@ -1,5 +1,5 @@
 //! Certificate revocation lists (RFC 5280 section 5), as files the caller
-//! gives.
+//! gives or downloads from distribution points ([`super::CrlDpSource`]).
 //!
 //! A [`Crl`] is parsed once; whether it may answer for a certificate is
 //! decided per question ([`Crl::status`]), since that depends on the
@@ -314,6 +314,14 @@ impl Crl {
         issuer: &Certificate,
         time: SystemTime,
     ) -> Result<SourcedStatus, RevocationError> {
+        self.check_issuer_of(certificate)?;
+        self.check_usable()?;
+        self.verify_signature(issuer)?;
+        self.status_signature_checked(certificate, issuer, time)
+    }
+
+    /// Whether this CRL names `certificate`'s issuer.
+    fn check_issuer_of(&self, certificate: &Certificate) -> Result<(), RevocationError> {
         let certificate_issuer = certificate.x509().tbs_certificate().issuer();
         if *certificate_issuer != self.issuer {
             return Err(RevocationError::WrongIssuer {
@@ -322,13 +330,40 @@ impl Crl {
                 certificate_issuer: certificate_issuer.to_string(),
             });
         }
-        if let Some(what) = &self.unusable {
-            return Err(RevocationError::Unsupported {
+        Ok(())
+    }
+
+    /// An error when the CRL cannot answer at all (delta, indirect, an
+    /// unknown critical extension).
+    pub(crate) fn check_usable(&self) -> Result<(), RevocationError> {
+        match &self.unusable {
+            Some(what) => Err(RevocationError::Unsupported {
                 origin: self.origin.clone(),
                 what: what.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// [`Crl::status`] for a CRL whose signature the caller has already
+    /// verified with `issuer`'s key ([`Crl::verify_signature`]): a
+    /// downloaded CRL is checked once, not once per certificate.
+    pub(crate) fn status_signature_checked(
+        &self,
+        certificate: &Certificate,
+        issuer: &Certificate,
+        time: SystemTime,
+    ) -> Result<SourcedStatus, RevocationError> {
+        self.check_issuer_of(certificate)?;
+        self.check_usable()?;
+        let signer = issuer.x509().tbs_certificate().subject();
+        if *signer != self.issuer {
+            return Err(RevocationError::WrongIssuer {
+                origin: self.origin.clone(),
+                crl_issuer: self.issuer.to_string(),
+                certificate_issuer: signer.to_string(),
             });
         }
-        self.verify_signature(issuer)?;
         if self.this_update > time {
             return Err(RevocationError::NotYetValid(self.origin.clone()));
         }
@@ -340,6 +375,7 @@ impl Crl {
             issuer: self.issuer.to_string(),
             this_update: self.this_update,
             next_update: self.next_update,
+            cached: false,
         };
         let serial = certificate.x509().tbs_certificate().serial_number();
         if let Some(entry) = self.revoked.get(serial.as_bytes()) {

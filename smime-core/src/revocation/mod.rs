@@ -4,7 +4,10 @@
 //!
 //! The core works offline: CRLs come from the caller ([`Crl::load`]), and
 //! anything that needs the network sits behind [`RevocationSource`] (the
-//! HTTP OCSP client [`HttpOcsp`] is one implementation). A
+//! HTTP OCSP client `HttpOcsp` and the CRL distribution point client
+//! `HttpCrl`, both with the `ocsp-http` feature, are implementations over
+//! [`OcspTransport`] and [`CrlFetcher`]; both cache answers until their
+//! nextUpdate and remember failed requests for [`RETRY_FAILED_AFTER`]). A
 //! [`Revocation`] holds both and a [`RevocationMode`]:
 //!
 //! | mode | revoked | status unknown |
@@ -31,6 +34,8 @@
 //! unknown, with the reason recorded.
 
 pub(crate) mod crl;
+pub mod crl_dp;
+mod failures;
 #[cfg(feature = "ocsp-http")]
 mod http;
 pub mod ocsp;
@@ -47,8 +52,10 @@ use const_oid::db::rfc5912::{
 use spki::AlgorithmIdentifierOwned;
 
 pub use crl::Crl;
+pub use crl_dp::{CrlDpSource, CrlFetcher};
+pub use failures::RETRY_FAILED_AFTER;
 #[cfg(feature = "ocsp-http")]
-pub use http::{HttpOcsp, HttpTransport};
+pub use http::{HttpCrl, HttpOcsp, HttpTransport};
 pub use ocsp::{OcspSource, OcspTransport, Responders};
 
 use crate::certificate::Certificate;
@@ -218,6 +225,15 @@ pub enum RevocationError {
         /// What failed.
         reason: String,
     },
+    /// A CRL distribution point could not be reached, or its answer is no
+    /// single CRL (an HTTP error, larger than the limit, several CRLs).
+    #[error("CRL {origin}: {reason}")]
+    CrlUnavailable {
+        /// The distribution point's URL.
+        origin: String,
+        /// What failed.
+        reason: String,
+    },
 }
 
 /// Where a status came from, for reports ("status source").
@@ -226,7 +242,8 @@ pub enum RevocationError {
 pub enum StatusSource {
     /// A CRL.
     Crl {
-        /// Where the CRL came from (the file name the caller gave).
+        /// Where the CRL came from: the file name the caller gave, or the
+        /// distribution point's URL.
         origin: String,
         /// The CRL's issuer (RFC 4514).
         issuer: String,
@@ -234,6 +251,9 @@ pub enum StatusSource {
         this_update: SystemTime,
         /// Its nextUpdate, if any.
         next_update: Option<SystemTime>,
+        /// Whether a downloaded CRL came from the cache (always false for
+        /// files).
+        cached: bool,
     },
     /// An OCSP response.
     Ocsp {
@@ -257,7 +277,15 @@ impl StatusSource {
         }
     }
 
-    /// The file or responder.
+    /// Whether the status came from a cache of an earlier download or
+    /// response.
+    pub fn cached(&self) -> bool {
+        match self {
+            StatusSource::Crl { cached, .. } | StatusSource::Ocsp { cached, .. } => *cached,
+        }
+    }
+
+    /// The file, distribution point or responder.
     pub fn origin(&self) -> &str {
         match self {
             StatusSource::Crl { origin, .. } => origin,
@@ -269,7 +297,9 @@ impl StatusSource {
 impl fmt::Display for StatusSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            StatusSource::Crl { origin, .. } => write!(f, "CRL {origin}"),
+            StatusSource::Crl { origin, cached, .. } => {
+                write!(f, "CRL {origin}{}", if *cached { " (cached)" } else { "" })
+            }
             StatusSource::Ocsp {
                 responder, cached, ..
             } => write!(

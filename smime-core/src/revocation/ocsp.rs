@@ -41,6 +41,7 @@ use x509_cert::ext::{Extension, Extensions};
 use x509_cert::name::Name;
 use x509_cert::serial_number::SerialNumber;
 
+use super::failures::{FailureMemory, RETRY_FAILED_AFTER};
 use super::{KnownStatus, RevocationError, RevocationSource, SourcedStatus, StatusSource};
 use crate::certificate::Certificate;
 
@@ -658,7 +659,17 @@ pub enum Responders {
 }
 
 /// An OCSP [`RevocationSource`] over any [`OcspTransport`], with a cache
-/// that keeps each answer until its nextUpdate.
+/// that keeps each answer until its nextUpdate and a memory of failed
+/// requests.
+///
+/// A request that failed to get an answer (responder unreachable, a
+/// timeout, an HTTP error, an error status such as `tryLater`) is not
+/// repeated for the same certificate for [`RETRY_FAILED_AFTER`] (see
+/// [`OcspSource::with_failure_memory`]): the same error is returned at
+/// once, so a silent responder costs one timeout per certificate and
+/// minute, not one per mail. An answer refused on its merits (signature,
+/// responder, mismatch) is not remembered: the next one may be good.
+/// Clones share the cache and the memory.
 #[derive(Debug, Clone)]
 pub struct OcspSource<T> {
     transport: T,
@@ -666,6 +677,7 @@ pub struct OcspSource<T> {
     nonce: bool,
     require_nonce: bool,
     cache: Arc<Mutex<HashMap<Vec<u8>, SourcedStatus>>>,
+    failures: FailureMemory,
 }
 
 impl<T: OcspTransport> OcspSource<T> {
@@ -677,7 +689,15 @@ impl<T: OcspTransport> OcspSource<T> {
             nonce: true,
             require_nonce: false,
             cache: Arc::new(Mutex::new(HashMap::new())),
+            failures: FailureMemory::new(RETRY_FAILED_AFTER),
         }
+    }
+
+    /// How long a failed request is answered from memory (default
+    /// [`RETRY_FAILED_AFTER`]); zero asks again every time.
+    pub fn with_failure_memory(mut self, retry_after: Duration) -> OcspSource<T> {
+        self.failures = self.failures.with_retry_after(retry_after);
+        self
     }
 
     /// Whether to send a nonce (default yes), and whether a response must
@@ -767,22 +787,45 @@ impl<T: OcspTransport> RevocationSource for OcspSource<T> {
                 return Ok(Some(hit));
             }
         }
+        if let Some(error) = self.failures.recent(&key) {
+            return Err(error);
+        }
+        let result = self.ask_each(&urls, certificate, issuer, time);
+        self.failures.record(&key, &result, |error| {
+            matches!(
+                error,
+                RevocationError::Unreachable { .. } | RevocationError::OcspStatus { .. }
+            )
+        });
+        let status = result?;
+        self.cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(key, status.clone());
+        Ok(Some(status))
+    }
+}
+
+impl<T: OcspTransport> OcspSource<T> {
+    /// Asks each responder in turn; the first answer that passes the
+    /// checks, or the last error.
+    fn ask_each(
+        &self,
+        urls: &[String],
+        certificate: &Certificate,
+        issuer: &Certificate,
+        time: SystemTime,
+    ) -> Result<SourcedStatus, RevocationError> {
         let mut last_error = None;
         for url in urls {
-            match self.ask(&url, certificate, issuer, time) {
-                Ok(status) => {
-                    self.cache
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .insert(key, status.clone());
-                    return Ok(Some(status));
-                }
+            match self.ask(url, certificate, issuer, time) {
+                Ok(status) => return Ok(status),
                 Err(error) => last_error = Some(error),
             }
         }
-        match last_error {
-            Some(error) => Err(error),
-            None => Ok(None),
-        }
+        Err(last_error.unwrap_or_else(|| RevocationError::Unreachable {
+            origin: "OCSP".to_owned(),
+            reason: "no responder".to_owned(),
+        }))
     }
 }
