@@ -25,7 +25,37 @@ use crate::store::{Kind, StoreError, TrustState};
 pub trait TransportCheck: Send + Sync {
     /// `Ok(true)` when the servers of `domain` meet `profile`; `Err` with a
     /// reason when that could not be established now (the mail is deferred).
-    fn meets_profile(&self, domain: &str, profile: &str) -> Result<bool, String>;
+    fn meets_profile(&self, domain: &str, profile: &str) -> Result<bool, TransportCheckError>;
+}
+
+/// Why a [`TransportCheck`] could not establish now whether a domain meets
+/// a profile. The gateway defers the recipient with this text as reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TransportCheckError {
+    /// The profile is not one the check knows (a policy naming a profile
+    /// this gateway cannot evaluate defers rather than guesses).
+    #[error("{reason}")]
+    UnknownProfile {
+        /// The profile the policy asked for.
+        profile: String,
+        /// Why it cannot be used.
+        reason: String,
+    },
+    /// Resolving the domain's mail exchangers failed for now.
+    #[error("{0}")]
+    Dns(String),
+    /// The domain has exchangers, but none of them could be checked.
+    #[error("no mail exchanger of {domain} could be checked: {}", .trouble.join("; "))]
+    NoExchangerChecked {
+        /// The recipient domain.
+        domain: String,
+        /// What went wrong, per exchanger address.
+        trouble: Vec<String>,
+    },
+    /// Any other reason, for checks implemented outside this crate.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 /// Verdicts given in the configuration (`[transport.domains."x"]`).
@@ -56,7 +86,7 @@ impl KnownVerdicts {
 }
 
 impl TransportCheck for KnownVerdicts {
-    fn meets_profile(&self, domain: &str, _profile: &str) -> Result<bool, String> {
+    fn meets_profile(&self, domain: &str, _profile: &str) -> Result<bool, TransportCheckError> {
         Ok(self.verdict(domain).unwrap_or(false))
     }
 }
@@ -312,7 +342,9 @@ impl FactSource for MailFacts<'_> {
                 self.gateway
                     .transport_check()
                     .meets_profile(domain, profile)
-                    .map_err(|message| FactError { message })
+                    .map_err(|error| FactError {
+                        message: error.to_string(),
+                    })
             }
             Fact::SenderHas { sender, method } => Ok(self
                 .gateway

@@ -47,7 +47,7 @@ pub use config::{
     RevocationConfig,
 };
 pub use error::Error;
-pub use facts::{KnownVerdicts, TransportCheck};
+pub use facts::{KnownVerdicts, TransportCheck, TransportCheckError};
 pub use fallback::{NotifySender, PasswordChannel, generate_password};
 pub use gateway::{Envelope, Gateway};
 pub use headers::RESULT_FIELD_PREFIX;

@@ -12,7 +12,7 @@ use tls_policy::{
     resolve_mx,
 };
 
-use crate::facts::{KnownVerdicts, TransportCheck};
+use crate::facts::{KnownVerdicts, TransportCheck, TransportCheckError};
 
 /// Probes the mail exchangers of a domain; verdicts given in the
 /// configuration answer first.
@@ -86,15 +86,19 @@ impl ProbedTransport {
 }
 
 impl TransportCheck for ProbedTransport {
-    fn meets_profile(&self, domain: &str, profile: &str) -> Result<bool, String> {
+    fn meets_profile(&self, domain: &str, profile: &str) -> Result<bool, TransportCheckError> {
         if let Some(verdict) = self.known.verdict(domain) {
             return Ok(verdict);
         }
-        let profile = Profile::built_in(profile).map_err(|error| error.to_string())?;
+        let profile =
+            Profile::built_in(profile).map_err(|error| TransportCheckError::UnknownProfile {
+                profile: profile.to_owned(),
+                reason: error.to_string(),
+            })?;
         let route = match resolve_mx(self.dns.as_ref(), domain) {
             Ok(route) => route,
             Err(DnsError::NoSuchDomain { .. } | DnsError::InvalidName(_)) => return Ok(false),
-            Err(error) => return Err(error.to_string()),
+            Err(error) => return Err(TransportCheckError::Dns(error.to_string())),
         };
         if route.kind == RouteKind::NullMx {
             return Ok(false);
@@ -139,10 +143,10 @@ impl TransportCheck for ProbedTransport {
             }
         }
         if answered == 0 {
-            return Err(format!(
-                "no mail exchanger of {domain} could be checked: {}",
-                trouble.join("; ")
-            ));
+            return Err(TransportCheckError::NoExchangerChecked {
+                domain: domain.to_owned(),
+                trouble,
+            });
         }
         Ok(true)
     }

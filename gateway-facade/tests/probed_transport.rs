@@ -16,7 +16,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gateway_facade::{KnownVerdicts, ProbedTransport, TransportCheck};
+use gateway_facade::{KnownVerdicts, ProbedTransport, TransportCheck, TransportCheckError};
 use testkit::{KeyKind, PortServer};
 use tls_policy::{Answer, Dns, DnsError, Mx, TlsaRecord, TrustAnchors};
 
@@ -105,7 +105,11 @@ fn a_domain_meets_the_profile_when_its_exchanger_does_and_the_verdict_is_cached(
     let error = fresh
         .meets_profile("good.test", "bsi-tr-03108")
         .unwrap_err();
-    assert!(error.contains("could be checked"), "{error}");
+    assert!(error.to_string().contains("could be checked"), "{error}");
+    assert!(
+        matches!(error, TransportCheckError::NoExchangerChecked { .. }),
+        "{error:?}"
+    );
 }
 
 #[test]
@@ -145,16 +149,18 @@ fn known_verdicts_missing_domains_null_mx_and_dns_failures() {
     let error = transport
         .meets_profile("broken.test", "bsi-tr-03108")
         .unwrap_err();
-    assert!(error.contains("no answer in time"), "{error}");
+    assert!(error.to_string().contains("no answer in time"), "{error}");
+    assert!(matches!(error, TransportCheckError::Dns(_)), "{error:?}");
     assert!(
         transport
             .meets_profile("good.test", "no-such-profile")
             .is_ok()
     );
     assert!(
-        transport
-            .meets_profile("weak.test", "no-such-profile")
-            .is_err(),
+        matches!(
+            transport.meets_profile("weak.test", "no-such-profile"),
+            Err(TransportCheckError::UnknownProfile { profile, .. }) if profile == "no-such-profile"
+        ),
         "an unknown profile is an error, not a verdict"
     );
 }
