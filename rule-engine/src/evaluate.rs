@@ -381,32 +381,7 @@ impl Subject<'_> {
                 name,
                 test,
                 case_sensitive,
-            } => {
-                if let HeaderTest::Matches(p) = test {
-                    p.regex()?;
-                }
-                let held = self.message.header_values(name).any(|value| {
-                    let value = value.trim();
-                    match test {
-                        HeaderTest::Exists => true,
-                        HeaderTest::Equals(v) if *case_sensitive => value == v,
-                        // Without case sensitivity, in the normal form the
-                        // Subject tag is matched in (shown_text): markers
-                        // such as `sensitivity` and `classification` are
-                        // not walked around by width, invisible characters
-                        // or another case either.
-                        HeaderTest::Equals(v) => {
-                            crate::shown_text::normalize(value) == crate::shown_text::normalize(v)
-                        }
-                        HeaderTest::Contains(v) if *case_sensitive => value.contains(v.as_str()),
-                        HeaderTest::Contains(v) => crate::shown_text::normalize(value)
-                            .contains(&crate::shown_text::normalize(v)),
-                        // Built just above; a failure cannot reach here.
-                        HeaderTest::Matches(p) => p.regex().is_ok_and(|r| r.is_match(value)),
-                    }
-                });
-                leaf(held, checks)
-            }
+            } => leaf(self.header_holds(name, test, *case_sensitive)?, checks),
             Condition::SubjectTag(tag) => {
                 // Both in the normal form of `shown_text::normalize` (the
                 // tag since parsing): every spelling a reader sees as the
@@ -424,48 +399,89 @@ impl Subject<'_> {
                 self.content_seen()?;
                 leaf(attachments_hold(test, self.message), checks)
             }
-            Condition::Body(test) => {
-                for p in &test.regexes {
-                    p.regex()?;
-                }
-                self.content_seen()?;
-                let key = std::ptr::from_ref(test) as usize;
-                let cached = self.scans.borrow().get(&key).copied();
-                let hits = match cached {
-                    Some(hits) => hits,
-                    None => {
-                        let counts = self
-                            .keyword_counts
-                            .get_or_init(|| self.keywords.count(self.message.keyword_text()));
-                        let hits = body_hits(test, counts, self.message.text());
-                        self.scans.borrow_mut().insert(key, hits);
-                        hits
-                    }
-                };
-                leaf(hits >= test.threshold, checks)
-            }
+            Condition::Body(test) => leaf(self.body_holds(test)?, checks),
             Condition::SizeOver(n) => leaf(self.message.size() > *n, checks),
             Condition::SizeUnder(n) => leaf(self.message.size() < *n, checks),
             Condition::Signed(b) => leaf(self.message.is_signed() == *b, checks),
             Condition::Encrypted(b) => leaf(self.message.is_encrypted() == *b, checks),
             Condition::Fact(kind, expected) => {
-                let fact = match kind {
-                    FactKind::RecipientHas(method) => Fact::RecipientHas {
-                        recipient: self.recipient.to_owned(),
-                        method: *method,
-                    },
-                    FactKind::RecipientTls(profile) => Fact::RecipientTls {
-                        recipient: self.recipient.to_owned(),
-                        profile: profile.clone(),
-                    },
-                    FactKind::SenderHas(method) => Fact::SenderHas {
-                        sender: self.sender.clone(),
-                        method: *method,
-                    },
-                    FactKind::InboundSignatureValid => Fact::InboundSignatureValid,
-                };
-                self.ask(fact, checks, condition, *expected)
+                self.ask(self.fact(kind), checks, condition, *expected)
             }
+        }
+    }
+
+    /// Whether a value of header `name` passes `test`.
+    fn header_holds(
+        &self,
+        name: &str,
+        test: &HeaderTest,
+        case_sensitive: bool,
+    ) -> Result<bool, FactError> {
+        if let HeaderTest::Matches(p) = test {
+            p.regex()?;
+        }
+        Ok(self.message.header_values(name).any(|value| {
+            let value = value.trim();
+            match test {
+                HeaderTest::Exists => true,
+                HeaderTest::Equals(v) if case_sensitive => value == v,
+                // Without case sensitivity, in the normal form the
+                // Subject tag is matched in (shown_text): markers
+                // such as `sensitivity` and `classification` are
+                // not walked around by width, invisible characters
+                // or another case either.
+                HeaderTest::Equals(v) => {
+                    crate::shown_text::normalize(value) == crate::shown_text::normalize(v)
+                }
+                HeaderTest::Contains(v) if case_sensitive => value.contains(v.as_str()),
+                HeaderTest::Contains(v) => {
+                    crate::shown_text::normalize(value).contains(&crate::shown_text::normalize(v))
+                }
+                // Built just above; a failure cannot reach here.
+                HeaderTest::Matches(p) => p.regex().is_ok_and(|r| r.is_match(value)),
+            }
+        }))
+    }
+
+    /// Whether the body reaches the test's threshold of hits; the count is
+    /// computed once per test and mail, however many recipients ask.
+    fn body_holds(&self, test: &BodyTest) -> Result<bool, FactError> {
+        for p in &test.regexes {
+            p.regex()?;
+        }
+        self.content_seen()?;
+        let key = std::ptr::from_ref(test) as usize;
+        let cached = self.scans.borrow().get(&key).copied();
+        let hits = match cached {
+            Some(hits) => hits,
+            None => {
+                let counts = self
+                    .keyword_counts
+                    .get_or_init(|| self.keywords.count(self.message.keyword_text()));
+                let hits = body_hits(test, counts, self.message.text());
+                self.scans.borrow_mut().insert(key, hits);
+                hits
+            }
+        };
+        Ok(hits >= test.threshold)
+    }
+
+    /// The host fact a fact condition asks, about this recipient or sender.
+    fn fact(&self, kind: &FactKind) -> Fact {
+        match kind {
+            FactKind::RecipientHas(method) => Fact::RecipientHas {
+                recipient: self.recipient.to_owned(),
+                method: *method,
+            },
+            FactKind::RecipientTls(profile) => Fact::RecipientTls {
+                recipient: self.recipient.to_owned(),
+                profile: profile.clone(),
+            },
+            FactKind::SenderHas(method) => Fact::SenderHas {
+                sender: self.sender.clone(),
+                method: *method,
+            },
+            FactKind::InboundSignatureValid => Fact::InboundSignatureValid,
         }
     }
 }
@@ -909,23 +925,6 @@ fn resolve(
         notify_template: effects.notify.clone(),
         ..Outcome::default()
     };
-    let recipient_has = |method: Method| -> Result<bool, FactError> {
-        subject
-            .facts
-            .get(&Fact::RecipientHas {
-                recipient: subject.recipient.to_owned(),
-                method,
-            })
-            .0
-    };
-    let block = |outcome: &mut Outcome, reason: String| {
-        outcome.actions.clear();
-        outcome.add(Action::Block);
-        outcome.add(Action::NotifySender);
-        outcome.reason = Some(reason);
-        outcome.encryption_method = None;
-        outcome.tls_profile = None;
-    };
     let decision = match decision {
         Some(decision) => decision,
         None => {
@@ -968,123 +967,180 @@ fn resolve(
             required,
             methods,
             fallback,
-        } => {
-            let mut chosen = None;
-            for method in methods {
-                if recipient_has(*method)? {
-                    chosen = Some(*method);
-                    break;
-                }
-            }
-            match (chosen, fallback) {
-                (Some(method), _) => {
-                    note(
-                        trace,
-                        format!(
-                            "encrypt with {}: the recipient has a key for it",
-                            method.as_str()
-                        ),
-                    );
-                    outcome.add(Action::Encrypt);
-                    outcome.add(Action::Deliver);
-                    outcome.encryption_method = Some(method);
-                }
-                (None, Some(Fallback::PasswordPdf)) => {
-                    note(
-                        trace,
-                        "no certificate or key for the recipient: fallback password-pdf".to_owned(),
-                    );
-                    outcome.add(Action::FallbackPasswordPdf);
-                    outcome.add(Action::Deliver);
-                }
-                (None, Some(Fallback::PasswordZip)) => {
-                    note(
-                        trace,
-                        "no certificate or key for the recipient: fallback password-zip".to_owned(),
-                    );
-                    outcome.add(Action::FallbackPasswordZip);
-                    outcome.add(Action::Deliver);
-                }
-                (None, Some(Fallback::Block)) => {
-                    note(
-                        trace,
-                        "no certificate or key for the recipient and the fallback is block"
-                            .to_owned(),
-                    );
-                    block(
-                        &mut outcome,
-                        "encryption required but the recipient has no certificate or key"
-                            .to_owned(),
-                    );
-                }
-                (None, None) if *required => {
-                    note(trace, "no certificate or key for the recipient and no fallback: blocked (fail closed)".to_owned());
-                    block(
-                        &mut outcome,
-                        "encryption required but the recipient has no certificate or key"
-                            .to_owned(),
-                    );
-                }
-                (None, None) => {
-                    note(
-                        trace,
-                        "no certificate or key for the recipient: encryption was only if possible"
-                            .to_owned(),
-                    );
-                    outcome.add(Action::Deliver);
-                }
-            }
-        }
+        } => resolve_encryption(
+            *required,
+            methods,
+            fallback.as_ref(),
+            subject,
+            &mut outcome,
+            trace,
+        )?,
     }
     if outcome.has(Action::Deliver) {
         if let Some((sign, rule)) = &effects.sign {
-            let mut chosen = None;
-            for method in &sign.methods {
-                let fact = Fact::SenderHas {
-                    sender: subject.sender.clone(),
-                    method: *method,
-                };
-                if subject.facts.get(&fact).0? {
-                    chosen = Some(*method);
-                    break;
-                }
-            }
-            match chosen {
-                Some(method) => {
-                    outcome.add(Action::Sign);
-                    outcome.signing_method = Some(method);
-                }
-                None if sign.required => {
-                    note(
-                        trace,
-                        format!(
-                            "{rule} requires a signature but the sender has no signing key: blocked (fail closed)"
-                        ),
-                    );
-                    block(
-                        &mut outcome,
-                        "signature required but the sender has no signing key".to_owned(),
-                    );
-                }
-                None => note(
-                    trace,
-                    format!(
-                        "{rule} asks for a signature if possible; the sender has no signing key"
-                    ),
-                ),
-            }
+            resolve_signature(sign, rule, subject, &mut outcome, trace)?;
         }
         if effects.whitelist.is_some() && outcome.has(Action::Deliver) {
             outcome.add(Action::Whitelist);
         }
     }
+    add_side_effects(effects, subject.envelope.direction, &mut outcome);
+    if !outcome.has(Action::Deliver) {
+        outcome.header_edits.clear();
+    }
+    Ok(outcome)
+}
+
+/// Blocks the mail for `reason`, dropping every other action and the chosen
+/// encryption and TLS terms; the sender is told.
+fn block(outcome: &mut Outcome, reason: String) {
+    outcome.actions.clear();
+    outcome.add(Action::Block);
+    outcome.add(Action::NotifySender);
+    outcome.reason = Some(reason);
+    outcome.encryption_method = None;
+    outcome.tls_profile = None;
+}
+
+/// An `encrypt` decision: the first method the recipient has a key for,
+/// else the fallback, else blocked (required) or sent as it is (if
+/// possible).
+fn resolve_encryption(
+    required: bool,
+    methods: &[Method],
+    fallback: Option<&Fallback>,
+    subject: &Subject<'_>,
+    outcome: &mut Outcome,
+    trace: &mut Vec<TraceStep>,
+) -> Result<(), FactError> {
+    let mut chosen = None;
+    for method in methods {
+        let fact = Fact::RecipientHas {
+            recipient: subject.recipient.to_owned(),
+            method: *method,
+        };
+        if subject.facts.get(&fact).0? {
+            chosen = Some(*method);
+            break;
+        }
+    }
+    match (chosen, fallback) {
+        (Some(method), _) => {
+            note(
+                trace,
+                format!(
+                    "encrypt with {}: the recipient has a key for it",
+                    method.as_str()
+                ),
+            );
+            outcome.add(Action::Encrypt);
+            outcome.add(Action::Deliver);
+            outcome.encryption_method = Some(method);
+        }
+        (None, Some(Fallback::PasswordPdf)) => {
+            note(
+                trace,
+                "no certificate or key for the recipient: fallback password-pdf".to_owned(),
+            );
+            outcome.add(Action::FallbackPasswordPdf);
+            outcome.add(Action::Deliver);
+        }
+        (None, Some(Fallback::PasswordZip)) => {
+            note(
+                trace,
+                "no certificate or key for the recipient: fallback password-zip".to_owned(),
+            );
+            outcome.add(Action::FallbackPasswordZip);
+            outcome.add(Action::Deliver);
+        }
+        (None, Some(Fallback::Block)) => {
+            note(
+                trace,
+                "no certificate or key for the recipient and the fallback is block".to_owned(),
+            );
+            block(
+                outcome,
+                "encryption required but the recipient has no certificate or key".to_owned(),
+            );
+        }
+        (None, None) if required => {
+            note(
+                trace,
+                "no certificate or key for the recipient and no fallback: blocked (fail closed)"
+                    .to_owned(),
+            );
+            block(
+                outcome,
+                "encryption required but the recipient has no certificate or key".to_owned(),
+            );
+        }
+        (None, None) => {
+            note(
+                trace,
+                "no certificate or key for the recipient: encryption was only if possible"
+                    .to_owned(),
+            );
+            outcome.add(Action::Deliver);
+        }
+    }
+    Ok(())
+}
+
+/// A `sign` effect on mail that is delivered: the first method the sender
+/// has a key for; without one, blocked when the signature is required.
+fn resolve_signature(
+    sign: &SignSpec,
+    rule: &str,
+    subject: &Subject<'_>,
+    outcome: &mut Outcome,
+    trace: &mut Vec<TraceStep>,
+) -> Result<(), FactError> {
+    let mut chosen = None;
+    for method in &sign.methods {
+        let fact = Fact::SenderHas {
+            sender: subject.sender.clone(),
+            method: *method,
+        };
+        if subject.facts.get(&fact).0? {
+            chosen = Some(*method);
+            break;
+        }
+    }
+    match chosen {
+        Some(method) => {
+            outcome.add(Action::Sign);
+            outcome.signing_method = Some(method);
+        }
+        None if sign.required => {
+            note(
+                trace,
+                format!(
+                    "{rule} requires a signature but the sender has no signing key: blocked (fail closed)"
+                ),
+            );
+            block(
+                outcome,
+                "signature required but the sender has no signing key".to_owned(),
+            );
+        }
+        None => note(
+            trace,
+            format!("{rule} asks for a signature if possible; the sender has no signing key"),
+        ),
+    }
+    Ok(())
+}
+
+/// The effects that do not depend on delivery: notify and archive, and on
+/// inbound mail decrypt and harvest.
+fn add_side_effects(effects: &Effects, direction: Direction, outcome: &mut Outcome) {
     if effects.notify.is_some() {
         outcome.add(Action::NotifySender);
     }
     if effects.archive {
         outcome.add(Action::Archive);
     }
-    if subject.envelope.direction == Direction::Inbound {
+    if direction == Direction::Inbound {
         if effects.decrypt {
             outcome.add(Action::Decrypt);
         }
@@ -1092,8 +1148,4 @@ fn resolve(
             outcome.add(Action::HarvestKeys);
         }
     }
-    if !outcome.has(Action::Deliver) {
-        outcome.header_edits.clear();
-    }
-    Ok(outcome)
 }

@@ -35,105 +35,120 @@ fn contradictory_direction(rule: &Rule) -> bool {
 
 pub(crate) fn lint(map: &SourceMap<'_>, scopes: &[Scope]) -> Vec<Diagnostic> {
     let mut out = Vec::new();
-    let line_of = |rule: &Rule| {
-        map.diagnostic(Severity::Warning, rule.span.clone(), "", None)
-            .line
-    };
     for scope in scopes {
-        // Earlier terminal rules of this scope, each filed in an inverted
-        // index under one of its conjuncts, the rarest when it was filed: a
-        // rule can only shadow a later one that has that conjunct too, so
-        // a later rule looks only at the buckets of its own conjuncts, which
-        // stay small even when thousands of rules share a common conjunct
-        // (`direction = "outbound"`). Enforced and ordinary rules are tried
-        // in different phases, so each has its own index.
-        let mut earlier: [Vec<(&Rule, BTreeSet<String>)>; 2] = [Vec::new(), Vec::new()];
-        let mut index: [HashMap<String, Vec<usize>>; 2] = [HashMap::new(), HashMap::new()];
-        let mut frequency: [HashMap<String, usize>; 2] = [HashMap::new(), HashMap::new()];
-        let mut unconditional: [Option<&Rule>; 2] = [None, None];
-        for rule in scope.rules.iter().filter(|r| !r.disable) {
-            if contradictory_direction(rule) {
-                out.push(map.diagnostic(
-                    Severity::Warning,
-                    rule.when_span.clone(),
-                    format!(
-                        "rule `{}` can never match: it asks for both inbound and outbound",
-                        rule.id
-                    ),
-                    Some("keep one `direction`".into()),
-                ));
-            }
-            if !rule.is_terminal() {
-                continue;
-            }
-            let phase = usize::from(rule.enforced);
-            let mine = conjuncts(rule);
-            let (Some(earlier), Some(index), Some(frequency), Some(unconditional)) = (
-                earlier.get_mut(phase),
-                index.get_mut(phase),
-                frequency.get_mut(phase),
-                unconditional.get_mut(phase),
-            ) else {
-                continue;
-            };
-            if let Some(before) = unconditional {
-                out.push(map.diagnostic(
+        lint_scope(map, scope, &mut out);
+    }
+    lint_overrides(map, scopes, &mut out);
+    out
+}
+
+/// The line a rule starts on.
+fn line_of(map: &SourceMap<'_>, rule: &Rule) -> usize {
+    map.diagnostic(Severity::Warning, rule.span.clone(), "", None)
+        .line
+}
+
+/// Within one scope: rules that can never match, and terminal rules that an
+/// earlier one makes unreachable or shadows.
+fn lint_scope(map: &SourceMap<'_>, scope: &Scope, out: &mut Vec<Diagnostic>) {
+    // Earlier terminal rules of this scope, each filed in an inverted
+    // index under one of its conjuncts, the rarest when it was filed: a
+    // rule can only shadow a later one that has that conjunct too, so
+    // a later rule looks only at the buckets of its own conjuncts, which
+    // stay small even when thousands of rules share a common conjunct
+    // (`direction = "outbound"`). Enforced and ordinary rules are tried
+    // in different phases, so each has its own index.
+    let mut earlier: [Vec<(&Rule, BTreeSet<String>)>; 2] = [Vec::new(), Vec::new()];
+    let mut index: [HashMap<String, Vec<usize>>; 2] = [HashMap::new(), HashMap::new()];
+    let mut frequency: [HashMap<String, usize>; 2] = [HashMap::new(), HashMap::new()];
+    let mut unconditional: [Option<&Rule>; 2] = [None, None];
+    for rule in scope.rules.iter().filter(|r| !r.disable) {
+        if contradictory_direction(rule) {
+            out.push(map.diagnostic(
+                Severity::Warning,
+                rule.when_span.clone(),
+                format!(
+                    "rule `{}` can never match: it asks for both inbound and outbound",
+                    rule.id
+                ),
+                Some("keep one `direction`".into()),
+            ));
+        }
+        if !rule.is_terminal() {
+            continue;
+        }
+        let phase = usize::from(rule.enforced);
+        let mine = conjuncts(rule);
+        let (Some(earlier), Some(index), Some(frequency), Some(unconditional)) = (
+            earlier.get_mut(phase),
+            index.get_mut(phase),
+            frequency.get_mut(phase),
+            unconditional.get_mut(phase),
+        ) else {
+            continue;
+        };
+        if let Some(before) = unconditional {
+            out.push(map.diagnostic(
                     Severity::Warning,
                     rule.span.clone(),
                     format!(
                         "rule `{}` is unreachable: rule `{}` (line {}) has no conditions and decides first",
                         rule.id,
                         before.id,
-                        line_of(before)
+                        line_of(map, before)
                     ),
                     Some(format!(
                         "move `{}` above `{}`, or give `{}` conditions",
                         rule.id, before.id, before.id
                     )),
                 ));
-                continue;
-            }
-            // The earliest rule whose conjuncts are all among this rule's.
-            let shadow = mine
-                .iter()
-                .flat_map(|c| index.get(c).map_or(&[][..], Vec::as_slice))
-                .copied()
-                .filter(|&i| {
-                    earlier
-                        .get(i)
-                        .is_some_and(|(_, theirs)| theirs.is_subset(&mine))
-                })
-                .min();
-            if let Some((before, _)) = shadow.and_then(|i| earlier.get(i)) {
-                out.push(map.diagnostic(
+            continue;
+        }
+        // The earliest rule whose conjuncts are all among this rule's.
+        let shadow = mine
+            .iter()
+            .flat_map(|c| index.get(c).map_or(&[][..], Vec::as_slice))
+            .copied()
+            .filter(|&i| {
+                earlier
+                    .get(i)
+                    .is_some_and(|(_, theirs)| theirs.is_subset(&mine))
+            })
+            .min();
+        if let Some((before, _)) = shadow.and_then(|i| earlier.get(i)) {
+            out.push(map.diagnostic(
                     Severity::Warning,
                     rule.span.clone(),
                     format!(
                         "rule `{}` is shadowed by rule `{}` (line {}): whenever its conditions hold, `{}` holds too and decides first",
                         rule.id,
                         before.id,
-                        line_of(before),
+                        line_of(map, before),
                         before.id
                     ),
                     Some(format!("move `{}` above `{}`, or remove it", rule.id, before.id)),
                 ));
-            }
-            if mine.is_empty() {
-                *unconditional = Some(rule);
-            }
-            let position = earlier.len();
-            for c in &mine {
-                *frequency.entry(c.clone()).or_insert(0) += 1;
-            }
-            if let Some(rarest) = mine
-                .iter()
-                .min_by_key(|c| frequency.get(*c).copied().unwrap_or(0))
-            {
-                index.entry(rarest.clone()).or_default().push(position);
-            }
-            earlier.push((rule, mine));
         }
+        if mine.is_empty() {
+            *unconditional = Some(rule);
+        }
+        let position = earlier.len();
+        for c in &mine {
+            *frequency.entry(c.clone()).or_insert(0) += 1;
+        }
+        if let Some(rarest) = mine
+            .iter()
+            .min_by_key(|c| frequency.get(*c).copied().unwrap_or(0))
+        {
+            index.entry(rarest.clone()).or_default().push(position);
+        }
+        earlier.push((rule, mine));
     }
+}
+
+/// Across scopes: overrides of enforced rules (errors) and `disable` rules
+/// with nothing to disable.
+fn lint_overrides(map: &SourceMap<'_>, scopes: &[Scope], out: &mut Vec<Diagnostic>) {
     // Overrides across scopes: every definition of each id, by scope.
     let mut definitions: HashMap<&str, Vec<(&Scope, &Rule)>> = HashMap::new();
     for scope in scopes {
@@ -163,7 +178,7 @@ pub(crate) fn lint(map: &SourceMap<'_>, scopes: &[Scope]) -> Vec<Diagnostic> {
                         rule.id,
                         enforced.id,
                         general.name(),
-                        line_of(enforced)
+                        line_of(map, enforced)
                     ),
                     Some(
                         "enforced rules cannot be overridden or disabled; give this rule another id"
@@ -183,5 +198,4 @@ pub(crate) fn lint(map: &SourceMap<'_>, scopes: &[Scope]) -> Vec<Diagnostic> {
             }
         }
     }
-    out
 }
