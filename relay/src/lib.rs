@@ -53,7 +53,7 @@ use tls_policy::{Profile, TrustAnchors};
 
 pub use crate::access::{AccessError, Credentials, Network, Submission};
 pub use crate::delivery::{NextHop, Routing};
-pub use crate::smtp_client::submit;
+pub use crate::smtp_client::{SubmitError, submit};
 pub use crate::smtp_server::{AcceptedDomains, ServerSettings, serve_client};
 pub use crate::starttls::server_config;
 

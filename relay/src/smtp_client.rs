@@ -133,6 +133,54 @@ pub(crate) fn connect_plain(server: &str, timeout: Duration) -> Result<TcpStream
     Ok(stream)
 }
 
+/// Why [`submit`] did not hand a message over. The texts are those of the
+/// SMTP exchange, for a log line or a reply to someone else's client.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SubmitError {
+    /// The transaction failed as a whole for now (the server cannot be
+    /// reached, a 4xx to MAIL or DATA, a malformed reply): try again later.
+    #[error("{0}")]
+    Temporary(String),
+    /// The transaction failed as a whole for good (a 5xx to MAIL or DATA, a
+    /// message that cannot be sent as it is).
+    #[error("{0}")]
+    Permanent(String),
+    /// The server refused a recipient (the first refused, temporary
+    /// refusals first).
+    #[error("{server} refused {recipient}: {reply}")]
+    Refused {
+        /// The server submitted to (`HOST:PORT`).
+        server: String,
+        /// The recipient it refused.
+        recipient: String,
+        /// Its reply.
+        reply: String,
+        /// Whether the reply was a 5xx.
+        permanent: bool,
+    },
+}
+
+impl SubmitError {
+    /// Whether trying again later may succeed.
+    pub fn is_temporary(&self) -> bool {
+        match self {
+            SubmitError::Temporary(_) => true,
+            SubmitError::Permanent(_) => false,
+            SubmitError::Refused { permanent, .. } => !permanent,
+        }
+    }
+}
+
+impl From<SendError> for SubmitError {
+    fn from(error: SendError) -> SubmitError {
+        match error {
+            SendError::Temporary(text) => SubmitError::Temporary(text),
+            SendError::Permanent(text) => SubmitError::Permanent(text),
+        }
+    }
+}
+
 /// Submits one message over plain SMTP to `server` (`HOST:PORT`): for mail
 /// the gateway itself sends on a trusted local path, such as a password
 /// notification handed to the MTA's reinjection port. `Ok` only when every
@@ -148,7 +196,7 @@ pub(crate) fn connect_plain(server: &str, timeout: Duration) -> Result<TcpStream
 ///     notification,
 ///     std::time::Duration::from_secs(60),
 /// )?;
-/// # Ok::<(), String>(())
+/// # Ok::<(), mailgate_relay::SubmitError>(())
 /// ```
 pub fn submit(
     server: &str,
@@ -157,15 +205,19 @@ pub fn submit(
     recipients: &[String],
     message: &[u8],
     timeout: Duration,
-) -> Result<(), String> {
-    let mut stream = connect_plain(server, timeout).map_err(|e| e.to_string())?;
-    let sent = send(&mut stream, false, ehlo_name, sender, recipients, message)
-        .map_err(|e| e.to_string())?;
+) -> Result<(), SubmitError> {
+    let mut stream = connect_plain(server, timeout)?;
+    let sent = send(&mut stream, false, ehlo_name, sender, recipients, message)?;
+    let refused = |(recipient, reply): &(String, String), permanent: bool| SubmitError::Refused {
+        server: server.to_owned(),
+        recipient: recipient.clone(),
+        reply: reply.clone(),
+        permanent,
+    };
     match (sent.temporary.first(), sent.permanent.first()) {
         (None, None) => Ok(()),
-        (Some((recipient, reply)), _) | (None, Some((recipient, reply))) => {
-            Err(format!("{server} refused {recipient}: {reply}"))
-        }
+        (Some(temporary), _) => Err(refused(temporary, false)),
+        (None, Some(permanent)) => Err(refused(permanent, true)),
     }
 }
 

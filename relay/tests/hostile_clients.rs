@@ -300,6 +300,7 @@ fn the_relays_client_cannot_smuggle_into_a_lenient_next_hop() {
         Duration::from_secs(30),
     )
     .unwrap_err();
-    assert!(error.contains("NUL"), "{error}");
+    assert!(error.to_string().contains("NUL"), "{error}");
+    assert!(!error.is_temporary(), "{error:?}");
     assert_eq!(hop.transactions().len(), before);
 }
