@@ -27,11 +27,22 @@
 //!     }
 //! }
 //! ```
+//!
+//! # Crate features
+//!
+//! - `gateway` (off by default): `gateway::GatewayFilter`, the mail
+//!   gateway (`gateway-facade`) as a milter, with the mapping of its
+//!   dispositions onto milter replies (`gateway::decide`). Without it the
+//!   crate is the protocol alone and does not compile the gateway's
+//!   cryptography. `examples/gateway_milter.rs` serves a gateway
+//!   configuration with it.
 #![forbid(unsafe_code)]
 
 mod command;
 mod decision;
 mod error;
+#[cfg(feature = "gateway")]
+pub mod gateway;
 mod mail;
 mod modifications;
 mod negotiation;
