@@ -245,6 +245,7 @@ pub struct KeyConfig {
 
 /// An organisation's S/MIME private key in a PKCS#11 token
 /// (`[keys.pkcs11]`).
+#[cfg(feature = "pkcs11")]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pkcs11KeyConfig {
     /// Module, token and key.
@@ -416,6 +417,10 @@ struct KeySection {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(
+    not(feature = "pkcs11"),
+    allow(dead_code, reason = "parsed only to refuse the section by name")
+)]
 struct Pkcs11Section {
     module: PathBuf,
     token: String,
@@ -639,7 +644,28 @@ impl Config {
     }
 }
 
+/// Built without the `pkcs11` feature: no token key can be configured, so
+/// this type has no values and `KeyConfig::pkcs11` is always `None`.
+#[cfg(not(feature = "pkcs11"))]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pkcs11KeyConfig {}
+
+/// Without the `pkcs11` feature a `[keys.pkcs11]` section is refused: the
+/// key it names could never be used, and ignoring it would start a gateway
+/// that cannot sign or decrypt for that address.
+#[cfg(not(feature = "pkcs11"))]
+fn pkcs11_key(
+    _: Pkcs11Section,
+    address: &str,
+    _: &impl Fn(PathBuf) -> PathBuf,
+) -> Result<Pkcs11KeyConfig, String> {
+    Err(format!(
+        "keys for {address}: [keys.pkcs11] needs gateway-facade built with its `pkcs11` feature"
+    ))
+}
+
 /// `[keys.pkcs11]` checked: one way to name the key, an id in hex.
+#[cfg(feature = "pkcs11")]
 fn pkcs11_key(
     section: Pkcs11Section,
     address: &str,
@@ -667,6 +693,7 @@ fn pkcs11_key(
     })
 }
 
+#[cfg(feature = "pkcs11")]
 fn decode_hex(hex: &str) -> Option<Vec<u8>> {
     let hex = hex.trim();
     if hex.is_empty() || !hex.len().is_multiple_of(2) {
@@ -768,6 +795,20 @@ mod tests {
         Ok(())
     }
 
+    #[cfg(not(feature = "pkcs11"))]
+    #[test]
+    fn token_keys_are_refused_without_the_pkcs11_feature() {
+        let path = Path::new("/etc/mailgate/m.toml");
+        let config = "[gateway]\npolicy = \"p\"\ndata_dir = \"d\"\npostmaster = \"p@x\"\n[[keys]]\n\
+            address = \"a@x\"\nsmime_certificate = \"a.pem\"\n[keys.pkcs11]\nmodule = \"m\"\n\
+            token = \"t\"\nkey_label = \"a\"\npin_env = \"P\"\n";
+        assert!(matches!(
+            Config::parse(config, path),
+            Err(Error::Config { message, .. }) if message.contains("`pkcs11` feature")
+        ));
+    }
+
+    #[cfg(feature = "pkcs11")]
     #[test]
     fn token_keys_name_module_token_key_and_pin() -> Result<(), Error> {
         let path = Path::new("/etc/mailgate/m.toml");

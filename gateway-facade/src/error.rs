@@ -47,6 +47,7 @@ pub enum Error {
     Passphrase(#[from] crate::PassphraseError),
     /// An organisation key in a PKCS#11 token cannot be used (PIN, key,
     /// module or certificate wrong).
+    #[cfg(feature = "pkcs11")]
     #[error("PKCS#11: {0}")]
     Pkcs11(#[from] mailgate_pkcs11::Error),
 }

@@ -513,7 +513,23 @@ impl Gateway {
     }
 }
 
+/// Without the `tls-probe` feature `[transport.probe]` is refused: starting
+/// without the checks it asks for would let the policy's `require_tls`
+/// decide on verdicts the operator did not mean to rely on.
+#[cfg(not(feature = "tls-probe"))]
+fn probed_transport(
+    _: &crate::config::ProbeConfig,
+    _: KnownVerdicts,
+    _: &str,
+) -> Result<KnownVerdicts, Error> {
+    Err(Error::Config {
+        path: Path::new("[transport.probe]").to_owned(),
+        message: "probing needs gateway-facade built with its `tls-probe` feature".to_owned(),
+    })
+}
+
 /// The active transport check `[transport.probe]` describes.
+#[cfg(feature = "tls-probe")]
 fn probed_transport(
     probe: &crate::config::ProbeConfig,
     known: KnownVerdicts,

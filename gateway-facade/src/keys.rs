@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+#[cfg(feature = "pkcs11")]
 use mailgate_pkcs11::{DeferredTokenKey, TokenKey};
 use pgp_core::{Cert, Password};
 use smime_core::{Certificate, DecryptionIdentity, ExternalKey, PrivateKey};
@@ -50,7 +51,7 @@ impl SmimeIdentity {
     }
 
     /// An identity whose private key is held elsewhere, e.g. in a PKCS#11
-    /// token ([`mailgate_pkcs11::TokenKey`]). When that key cannot be
+    /// token (`mailgate_pkcs11::TokenKey`). When that key cannot be
     /// reached, signing and decryption fail with
     /// [`smime_core::Error::KeyUnavailable`] and the gateway defers.
     pub fn with_external_key(
@@ -191,6 +192,7 @@ impl OrganisationKey {
 /// key waits); without it the certificate comes from the token, which must
 /// then be there. A missing PIN, a wrong PIN, a missing key or a key that
 /// does not fit the certificate stop the start: an administrator must act.
+#[cfg(feature = "pkcs11")]
 fn token_identity(
     certificate: Option<&Path>,
     config: &Pkcs11KeyConfig,
@@ -224,6 +226,12 @@ fn token_identity(
         certificates,
         Arc::new(key),
     ))
+}
+
+/// Without the `pkcs11` feature there is no token configuration to act on.
+#[cfg(not(feature = "pkcs11"))]
+fn token_identity(_: Option<&Path>, config: &Pkcs11KeyConfig) -> Result<SmimeIdentity, Error> {
+    match *config {}
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, Error> {

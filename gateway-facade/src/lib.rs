@@ -17,6 +17,21 @@
 //!   `X-Mailgate-Signature` and `X-Mailgate-Decryption` record the result,
 //!   certificates from valid signatures and Autocrypt headers are harvested
 //!   as *pending*, and the inbound rules apply.
+//!
+//! # Crate features
+//!
+//! - `tls-probe` (default): `[transport.probe]` and `ProbedTransport`,
+//!   which judge receiving servers live with tls-policy's validating
+//!   resolver (`hickory-resolver` on a Tokio runtime).
+//! - `pkcs11` (default): `[keys.pkcs11]`, organisation S/MIME keys in a
+//!   PKCS#11 token (`mailgate-pkcs11`, `cryptoki`).
+//! - `postgres`: a certificate directory in PostgreSQL shared by several
+//!   nodes ([`store`]).
+//!
+//! With `default-features = false` the facade signs, encrypts, verifies and
+//! decrypts without Tokio, hickory or cryptoki; a configuration naming a
+//! section the build lacks is refused with [`Error::Config`] naming the
+//! feature. The password containers are `mailgate-password-container`'s.
 #![forbid(unsafe_code)]
 
 pub mod certificates;
@@ -35,8 +50,7 @@ mod notification;
 mod outbound;
 mod outcome;
 mod passphrase;
-pub mod password_pdf;
-pub mod password_zip;
+#[cfg(feature = "tls-probe")]
 mod probed_transport;
 mod spooled_message;
 pub mod store;
@@ -56,6 +70,7 @@ pub use key_vault::{ImportError, Imported, KEYS_DIR, KeyVault};
 pub use keys::{OrganisationKey, SmimeIdentity};
 pub use outcome::{Buffer, Disposition, Outcome, Step, Transport};
 pub use passphrase::{Passphrase, PassphraseError};
+#[cfg(feature = "tls-probe")]
 pub use probed_transport::ProbedTransport;
 pub use rule_engine::Direction;
 pub use spooled_message::{IN_MEMORY_LIMIT, SpooledMessage};

@@ -5,13 +5,14 @@
 use std::io;
 use std::time::SystemTime;
 
+use mailgate_password_container::Container;
 use rule_engine::{Action, Detail, Evaluation, Method, RecipientGroup};
 use serde_json::json;
 use smime_core::SignatureForm;
 
 use crate::certificates::hex;
 use crate::facts::MailFacts;
-use crate::fallback::{self, Container, generate_password};
+use crate::fallback::{self, generate_password};
 use crate::gateway::{Envelope, Gateway};
 use crate::headers;
 use crate::notification::Notice;
@@ -234,7 +235,7 @@ impl Gateway {
                     "a {} delivery needs its password handed to the sender, and {sender} is \
                      not in the organisation's internal_domains: refused, the password is \
                      never sent outside",
-                    container.name()
+                    fallback::container_name(container)
                 )));
             }
             // The containers are built in memory: their size is what bounds
@@ -246,7 +247,8 @@ impl Gateway {
                     edited.len()
                 )));
             }
-            let password = generate_password(self.password_length()).map_err(Failure::Transient)?;
+            let password = generate_password(self.password_length())
+                .map_err(|e| Failure::Transient(e.to_string()))?;
             let original = edited.to_vec().map_err(spool_failure)?;
             edited = fallback::carrier(&original, &password, container)
                 .map_err(permanent("the password-protected container cannot be made"))?
@@ -264,7 +266,7 @@ impl Gateway {
                 })?;
             steps.push(Step {
                 action: "fallback".into(),
-                method: Some(container.name().into()),
+                method: Some(fallback::container_name(container).into()),
                 recipients: group.recipients.clone(),
                 keys: Vec::new(),
                 result: "AES-256 container; password handed to the channel".into(),

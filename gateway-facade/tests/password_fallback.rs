@@ -52,6 +52,7 @@ fn password_in(notification: &[u8]) -> String {
 }
 
 #[test]
+#[ignore = "needs poppler-utils"]
 fn confidential_mail_without_key_goes_as_a_pdf_that_opens_with_the_notified_password() {
     let gateway = gateway(directory());
     let outcome = gateway.process(
@@ -178,6 +179,7 @@ fn a_channel_that_cannot_take_the_password_defers_the_mail() {
 }
 
 #[test]
+#[ignore = "needs p7zip-full"]
 fn password_zip_opens_with_7z_and_holds_the_original() {
     let gateway = gateway(directory());
     let mail = String::from_utf8_lossy(MAIL).replace("fred@fallback.example", "zed@zip.example");

@@ -32,15 +32,23 @@
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+#[cfg(feature = "hickory")]
 use std::str::FromStr;
+#[cfg(feature = "hickory")]
 use std::sync::Arc;
 use std::time::Duration;
 
+#[cfg(feature = "hickory")]
 use hickory_resolver::TokioResolver;
+#[cfg(feature = "hickory")]
 use hickory_resolver::config::{NameServerConfig, ResolveHosts, ResolverConfig};
+#[cfg(feature = "hickory")]
 use hickory_resolver::net::{DnsError as HickoryDnsError, NetError, runtime::TokioRuntimeProvider};
+#[cfg(feature = "hickory")]
 use hickory_resolver::proto::dnssec::{Proof, TrustAnchors};
+#[cfg(feature = "hickory")]
 use hickory_resolver::proto::op::ResponseCode;
+#[cfg(feature = "hickory")]
 use hickory_resolver::proto::rr::{RData, Record, RecordType};
 
 use crate::dane::TlsaRecord;
@@ -371,12 +379,14 @@ pub(crate) fn normalize(name: &str) -> Result<String, DnsError> {
 /// The real resolver: `hickory-resolver` with DNSSEC validation, driven on
 /// its own single-threaded Tokio runtime so the rest of the crate stays
 /// blocking.
+#[cfg(feature = "hickory")]
 pub struct HickoryDns {
     runtime: tokio::runtime::Runtime,
     resolver: TokioResolver,
     servers: String,
 }
 
+#[cfg(feature = "hickory")]
 impl fmt::Debug for HickoryDns {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HickoryDns")
@@ -399,6 +409,7 @@ pub struct ResolverSetup {
     pub timeout: Option<Duration>,
 }
 
+#[cfg(feature = "hickory")]
 impl HickoryDns {
     /// A validating resolver over the system's name servers and the root
     /// trust anchors.
@@ -503,6 +514,7 @@ impl HickoryDns {
 
 /// Maps a hickory error: a denial that is an answer (the name exists, no
 /// records of the type) becomes `Ok` with no records, the rest errors.
+#[cfg(feature = "hickory")]
 fn translate(
     error: NetError,
     name: String,
@@ -562,6 +574,7 @@ fn translate(
     }
 }
 
+#[cfg(feature = "hickory")]
 impl Dns for HickoryDns {
     fn mx(&self, domain: &str) -> Result<Answer<Mx>, DnsError> {
         let (records, secure) = self.lookup(domain, RecordType::MX, "MX")?;

@@ -59,9 +59,11 @@ pub use dane::{
     lookup_tlsa, match_chain, match_chain_for_names, tlsa_name,
 };
 pub use date::{Date, InvalidDate};
+#[cfg(feature = "hickory")]
+pub use dns::HickoryDns;
 pub use dns::{
-    Answer, CnameExpansion, Dns, DnsError, HickoryDns, MAX_CNAME_LINKS, MailRoute, Mx,
-    ResolverSetup, RouteKind, expand_cname, resolve_mx,
+    Answer, CnameExpansion, Dns, DnsError, MAX_CNAME_LINKS, MailRoute, Mx, ResolverSetup,
+    RouteKind, expand_cname, resolve_mx,
 };
 pub use error::Error;
 pub use handshake::{

@@ -10,6 +10,8 @@ use aes::cipher::{BlockCipherEncrypt, BlockModeEncrypt, KeyInit, KeyIvInit, bloc
 use sha2::{Digest, Sha256, Sha384, Sha512};
 use zeroize::Zeroizing;
 
+use crate::{Error, hex};
+
 /// What goes into the PDF.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PdfContent {
@@ -30,20 +32,9 @@ pub struct EmbeddedFile {
     pub data: Vec<u8>,
 }
 
-/// The system random generator failed.
-#[derive(Debug, thiserror::Error)]
-#[error("no randomness for the PDF keys: {0}")]
-pub struct RandomnessError(String);
-
-impl RandomnessError {
-    pub(crate) fn new(message: String) -> Self {
-        RandomnessError(message)
-    }
-}
-
-fn random<const N: usize>() -> Result<[u8; N], RandomnessError> {
+fn random<const N: usize>() -> Result<[u8; N], Error> {
     let mut bytes = [0u8; N];
-    getrandom::fill(&mut bytes).map_err(|e| RandomnessError(e.to_string()))?;
+    getrandom::fill(&mut bytes).map_err(Error::randomness)?;
     Ok(bytes)
 }
 
@@ -111,7 +102,7 @@ struct Security {
 const PERMISSIONS: i32 = -3904 | 0b0001_0001_0100;
 
 impl Security {
-    fn new(user_password: &str) -> Result<Security, RandomnessError> {
+    fn new(user_password: &str) -> Result<Security, Error> {
         // SASLprep is the identity on the printable ASCII our generator uses;
         // the standard truncates to 127 bytes.
         let user = user_password
@@ -158,7 +149,7 @@ impl Security {
     }
 
     /// AESV3: a random IV, then the data in AES-256-CBC with PKCS#7 padding.
-    fn encrypt(&self, data: &[u8]) -> Result<Vec<u8>, RandomnessError> {
+    fn encrypt(&self, data: &[u8]) -> Result<Vec<u8>, Error> {
         let iv = random::<16>()?;
         let mut out = iv.to_vec();
         if let Ok(cbc) = cbc::Encryptor::<aes::Aes256>::new_from_slices(&*self.file_key, &iv) {
@@ -167,11 +158,8 @@ impl Security {
         Ok(out)
     }
 
-    fn string(&self, text: &[u8]) -> Result<String, RandomnessError> {
-        Ok(format!(
-            "<{}>",
-            crate::certificates::hex(&self.encrypt(text)?)
-        ))
+    fn string(&self, text: &[u8]) -> Result<String, Error> {
+        Ok(format!("<{}>", hex(&self.encrypt(text)?)))
     }
 }
 
@@ -244,14 +232,14 @@ fn wrap(lines: &[String]) -> Vec<String> {
 /// Builds the encrypted PDF.
 ///
 /// ```
-/// use gateway_facade::password_pdf::{PdfContent, encrypted_pdf};
+/// use mailgate_password_container::{PdfContent, encrypted_pdf};
 /// let content = PdfContent { text: vec!["Hallo".into()], attachments: vec![] };
 /// let pdf = encrypted_pdf(&content, "correct horse battery")?;
 /// assert!(pdf.starts_with(b"%PDF-2.0"));
 /// assert!(!pdf.windows(5).any(|w| w == b"Hallo"));
-/// # Ok::<(), gateway_facade::password_pdf::RandomnessError>(())
+/// # Ok::<(), mailgate_password_container::Error>(())
 /// ```
-pub fn encrypted_pdf(content: &PdfContent, password: &str) -> Result<Vec<u8>, RandomnessError> {
+pub fn encrypted_pdf(content: &PdfContent, password: &str) -> Result<Vec<u8>, Error> {
     let security = Security::new(password)?;
     let lines = wrap(&content.text);
     let pages: Vec<&[String]> = if lines.is_empty() {
@@ -301,7 +289,6 @@ pub fn encrypted_pdf(content: &PdfContent, password: &str) -> Result<Vec<u8>, Ra
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>"
             .to_vec(),
     );
-    let hex = crate::certificates::hex;
     objects.push(
         format!(
             "<< /Filter /Standard /V 5 /R 6 /Length 256 \
@@ -406,7 +393,7 @@ pub fn encrypted_pdf(content: &PdfContent, password: &str) -> Result<Vec<u8>, Ra
     Ok(pdf)
 }
 
-fn stream(security: &Security, entries: &str, data: &[u8]) -> Result<Vec<u8>, RandomnessError> {
+fn stream(security: &Security, entries: &str, data: &[u8]) -> Result<Vec<u8>, Error> {
     let encrypted = security.encrypt(data)?;
     let mut out = format!("<< /Length {}{entries} >>\nstream\n", encrypted.len()).into_bytes();
     out.extend(encrypted);

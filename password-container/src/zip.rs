@@ -11,7 +11,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha1::Sha1;
 use zeroize::Zeroizing;
 
-use crate::password_pdf::{EmbeddedFile, RandomnessError};
+use crate::{EmbeddedFile, Error};
 
 /// PBKDF2 iterations fixed by the AE-x specification.
 const ITERATIONS: u32 = 1000;
@@ -33,9 +33,9 @@ fn extra_field() -> [u8; 11] {
 }
 
 /// One entry's encrypted data: salt, password verifier, ciphertext, MAC.
-fn encrypt_entry(password: &[u8], data: &[u8]) -> Result<Vec<u8>, RandomnessError> {
+fn encrypt_entry(password: &[u8], data: &[u8]) -> Result<Vec<u8>, Error> {
     let mut salt = [0u8; SALT_LEN];
-    getrandom::fill(&mut salt).map_err(|e| RandomnessError::new(e.to_string()))?;
+    getrandom::fill(&mut salt).map_err(Error::randomness)?;
     let mut keys = Zeroizing::new([0u8; 66]);
     pbkdf2::pbkdf2_hmac::<Sha1>(password, &salt, ITERATIONS, &mut *keys);
     let (aes_key, rest) = keys.split_at(32);
@@ -72,31 +72,23 @@ fn u32_of(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
-/// Files too large or too many for a ZIP without the ZIP64 extension.
-#[derive(Debug, thiserror::Error)]
-pub enum ZipError {
-    /// More than 4 GiB or 65,535 entries.
-    #[error("too large for a ZIP archive without ZIP64")]
-    TooLarge,
-    /// No randomness for the salts.
-    #[error(transparent)]
-    Randomness(#[from] RandomnessError),
-}
-
 /// A ZIP archive of `files`, each entry AES-256 encrypted with `password`.
 ///
+/// Fails with [`Error::TooLarge`] beyond 65,535 entries or 4 GiB (no
+/// ZIP64), or with [`Error::Randomness`] when there is no randomness for
+/// the salts.
+///
 /// ```
-/// use gateway_facade::password_pdf::EmbeddedFile;
-/// use gateway_facade::password_zip::encrypted_zip;
+/// use mailgate_password_container::{EmbeddedFile, encrypted_zip};
 /// let file = EmbeddedFile { name: "a.txt".into(), mime_type: "text/plain".into(), data: b"secret".to_vec() };
 /// let zip = encrypted_zip(&[file], "correct horse battery")?;
 /// assert!(zip.starts_with(b"PK\x03\x04"));
 /// assert!(!zip.windows(6).any(|w| w == b"secret"));
-/// # Ok::<(), gateway_facade::password_zip::ZipError>(())
+/// # Ok::<(), mailgate_password_container::Error>(())
 /// ```
-pub fn encrypted_zip(files: &[EmbeddedFile], password: &str) -> Result<Vec<u8>, ZipError> {
+pub fn encrypted_zip(files: &[EmbeddedFile], password: &str) -> Result<Vec<u8>, Error> {
     if files.len() > usize::from(u16::MAX) {
-        return Err(ZipError::TooLarge);
+        return Err(Error::TooLarge);
     }
     let extra = extra_field();
     let flags: u16 = 0x0001 | 0x0800; // encrypted, UTF-8 names
@@ -106,7 +98,7 @@ pub fn encrypted_zip(files: &[EmbeddedFile], password: &str) -> Result<Vec<u8>, 
         let offset = zip.len();
         let data = encrypt_entry(password.as_bytes(), &file.data)?;
         if data.len() > u32::MAX as usize || offset > u32::MAX as usize {
-            return Err(ZipError::TooLarge);
+            return Err(Error::TooLarge);
         }
         let name = file.name.as_bytes();
         let common = |out: &mut Vec<u8>| {
@@ -140,7 +132,7 @@ pub fn encrypted_zip(files: &[EmbeddedFile], password: &str) -> Result<Vec<u8>, 
     }
     let central_offset = zip.len();
     if central_offset > u32::MAX as usize {
-        return Err(ZipError::TooLarge);
+        return Err(Error::TooLarge);
     }
     zip.extend_from_slice(&central);
     zip.extend_from_slice(&0x0605_4b50u32.to_le_bytes());
