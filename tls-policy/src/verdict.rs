@@ -17,7 +17,10 @@ use crate::observation::{
     Check, DaneState, Enumeration, Handshake, Observation, OfferForwardSecrecy, PublicKey,
     Transport,
 };
-use crate::profile::{AllowList, Allowance, Profile, Severity};
+use crate::profile::{
+    AllowList, Allowance, ForbiddenHashes, KeySizes, NeverOffered, OfferedRule, Profile, Rule,
+    Severity,
+};
 
 /// The outcome of one finding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -199,113 +202,122 @@ impl Profile {
             _ => unreachable.clone(),
         };
 
-        if let Some(rule) = &self.tls {
-            let (outcome, observed) = match (&observation.transport, &observation.handshake) {
-                (Transport::NoStarttls, _) => (Outcome::Fail, "STARTTLS not offered".to_owned()),
-                (_, Handshake::Established(n)) => {
-                    (Outcome::Pass, format!("{} {}", n.version, n.suite))
-                }
-                (_, Handshake::Failed { reason }) => match &unreachable {
-                    Some(offer) => (
-                        Outcome::Pass,
-                        format!(
-                            "{} {} offered (found by enumeration; this client's handshake \
-                             failed: {reason})",
-                            offer.version, offer.suite
-                        ),
-                    ),
-                    None => (
-                        Outcome::Fail,
-                        explain_failed_handshake(reason, self, observation, time),
-                    ),
-                },
-                (_, Handshake::NotAttempted) => (Outcome::Fail, "no TLS handshake".to_owned()),
-            };
-            findings.push(&rule.requirement, "tls.available", outcome, observed);
-        }
-
+        self.judge_tls_available(&mut findings, observation, unreachable.as_ref(), time);
         if let Some(terms) = &terms {
-            if let Some(list) = &self.versions {
-                findings.allow(list, "tls.version", terms.version);
-            }
-            if let Some(list) = &self.suites {
-                findings.allow(list, "tls.suite", terms.suite);
-            }
-            if let Some(list) = &self.groups {
-                match (terms.group, terms.dh_bits) {
-                    (Some(group), _) => findings.allow(list, "tls.group", group),
-                    // TLS 1.2 DHE carries the prime, not a group name: its
-                    // size is judged under tls.group-size.
-                    (None, Some(bits)) => findings.push(
-                        &list.requirement,
-                        "tls.group",
-                        Outcome::NotApplicable,
-                        format!("DHE with a {bits}-bit prime (no group name in TLS 1.2)"),
-                    ),
-                    (None, None) if terms.from_enumeration => findings.push(
-                        &list.requirement,
-                        "tls.group",
-                        Outcome::NotApplicable,
-                        "no key-exchange group observed by the enumeration".to_owned(),
-                    ),
-                    (None, None) => findings.push(
-                        &list.requirement,
-                        "tls.group",
-                        Outcome::NotApplicable,
-                        "no key-exchange group (static key transport)".to_owned(),
-                    ),
-                }
-            }
-            if let Some(list) = &self.signature_schemes {
-                match terms.signature_scheme {
-                    Some(scheme) => findings.allow(list, "tls.signature-scheme", scheme),
-                    None if terms.from_enumeration => findings.push(
-                        &list.requirement,
-                        "tls.signature-scheme",
-                        Outcome::NotApplicable,
-                        "not observed: the enumeration does not verify handshake signatures"
-                            .to_owned(),
-                    ),
-                    None => findings.push(
-                        &list.requirement,
-                        "tls.signature-scheme",
-                        Outcome::NotApplicable,
-                        "no handshake signature".to_owned(),
-                    ),
-                }
-            }
-            if let Some(rule) = &self.forward_secrecy {
-                let outcome = if terms.suite.forward_secret() {
-                    Outcome::Pass
-                } else {
-                    Outcome::Fail
-                };
-                findings.push(
-                    &rule.requirement,
-                    "tls.forward-secrecy",
-                    outcome,
-                    terms.suite.to_string(),
-                );
-            }
+            self.judge_session_terms(&mut findings, terms);
         }
         if let Some(offer) = &unreachable {
-            // Not a finding on the server: a fact about this client.
-            findings.push(
-                "mailgate",
-                "client.delivery-path",
-                Outcome::Informational,
-                format!(
-                    "no delivery path: this client (rustls) cannot negotiate {} {}, \
-                     the profile-allowed offer of the server",
-                    offer.version,
-                    offer.allowed.join(", ")
-                ),
-            );
+            note_no_delivery_path(&mut findings, offer);
+        }
+        self.judge_certificate_chain_and_name(&mut findings, observation);
+        if let Some(sizes) = &self.key_sizes {
+            judge_key_sizes(&mut findings, sizes, observation, terms.as_ref());
+        }
+        if let Some(rule) = &self.certificate_hashes {
+            judge_certificate_hashes(&mut findings, rule, observation);
+        }
+        if let Some(rule) = &self.dane {
+            judge_dane(&mut findings, rule, &observation.dane, terms.is_some());
+        }
+        if let (Some(rule), Some(enumeration)) = (&self.never_offered, &observation.enumeration) {
+            judge_never_offered(&mut findings, rule, enumeration);
+        }
+        if let (Some(rule), Some(enumeration)) = (&self.offered, &observation.enumeration) {
+            self.judge_offer(&mut findings, rule, enumeration, time);
         }
 
+        let conforms = findings
+            .list
+            .iter()
+            .all(|finding| finding.outcome != Outcome::Fail);
+        let conformance = match (conforms, &unreachable) {
+            (false, _) => Conformance::DoesNotConform,
+            (true, Some(_)) => Conformance::ConformsWithoutDeliveryPath,
+            (true, None) => Conformance::Conforms,
+        };
+        Report {
+            profile: self.name.clone(),
+            checked_at: rfc3339(unix_seconds(time)),
+            server: format!("{}:{}", observation.host, observation.port),
+            conforms,
+            conformance,
+            findings: findings.list,
+        }
+    }
+
+    /// `tls.available`: STARTTLS offered and a session this client accepts
+    /// (or, for `unreachable`, profile-allowed terms the enumeration found).
+    fn judge_tls_available(
+        &self,
+        findings: &mut Findings<'_>,
+        observation: &Observation,
+        unreachable: Option<&Terms>,
+        time: SystemTime,
+    ) {
+        let Some(rule) = &self.tls else {
+            return;
+        };
+        let (outcome, observed) = match (&observation.transport, &observation.handshake) {
+            (Transport::NoStarttls, _) => (Outcome::Fail, "STARTTLS not offered".to_owned()),
+            (_, Handshake::Established(n)) => (Outcome::Pass, format!("{} {}", n.version, n.suite)),
+            (_, Handshake::Failed { reason }) => match unreachable {
+                Some(offer) => (
+                    Outcome::Pass,
+                    format!(
+                        "{} {} offered (found by enumeration; this client's handshake \
+                         failed: {reason})",
+                        offer.version, offer.suite
+                    ),
+                ),
+                None => (
+                    Outcome::Fail,
+                    explain_failed_handshake(reason, self, observation, time),
+                ),
+            },
+            (_, Handshake::NotAttempted) => (Outcome::Fail, "no TLS handshake".to_owned()),
+        };
+        findings.push(&rule.requirement, "tls.available", outcome, observed);
+    }
+
+    /// The session's terms: `tls.version`, `tls.suite`, `tls.group`,
+    /// `tls.signature-scheme` and `tls.forward-secrecy`.
+    fn judge_session_terms(&self, findings: &mut Findings<'_>, terms: &Terms) {
+        if let Some(list) = &self.versions {
+            findings.allow(list, "tls.version", terms.version);
+        }
+        if let Some(list) = &self.suites {
+            findings.allow(list, "tls.suite", terms.suite);
+        }
+        if let Some(list) = &self.groups {
+            judge_group(findings, list, terms);
+        }
+        if let Some(list) = &self.signature_schemes {
+            judge_signature_scheme(findings, list, terms);
+        }
+        if let Some(rule) = &self.forward_secrecy {
+            let outcome = if terms.suite.forward_secret() {
+                Outcome::Pass
+            } else {
+                Outcome::Fail
+            };
+            findings.push(
+                &rule.requirement,
+                "tls.forward-secrecy",
+                outcome,
+                terms.suite.to_string(),
+            );
+        }
+    }
+
+    /// `certificate.chain` and `certificate.name`: the validation's results.
+    fn judge_certificate_chain_and_name(
+        &self,
+        findings: &mut Findings<'_>,
+        observation: &Observation,
+    ) {
         if let Some(rule) = &self.chain {
             push_check(
-                &mut findings,
+                findings,
                 &rule.requirement,
                 "certificate.chain",
                 &observation.validation.chain,
@@ -333,218 +345,73 @@ impl Profile {
             };
             findings.push(&rule.requirement, "certificate.name", outcome, observed);
         }
+    }
 
-        if let Some(sizes) = &self.key_sizes {
-            // The anchor itself is not sent (or not judged): every certificate
-            // the server presents is.
-            for (index, certificate) in observation.certificates.iter().enumerate() {
-                let (outcome, observed) = match &certificate.key {
-                    PublicKey::Rsa { bits } => (
-                        pass_if(*bits >= sizes.rsa),
-                        format!("RSA-{bits} (minimum {})", sizes.rsa),
-                    ),
-                    PublicKey::Ec {
-                        curve,
-                        bits: Some(bits),
-                    } => (
-                        pass_if(*bits >= sizes.ecc),
-                        format!("EC {curve} {bits} bits (minimum {})", sizes.ecc),
-                    ),
-                    PublicKey::Ec { curve, bits: None } => {
-                        (Outcome::Fail, format!("EC on unknown curve {curve}"))
-                    }
-                    PublicKey::Ed25519 => (pass_if(255 >= sizes.ecc), "Ed25519".to_owned()),
-                    PublicKey::Other { oid } => {
-                        (Outcome::Fail, format!("unknown key algorithm {oid}"))
-                    }
-                };
-                let position = if index == 0 { "end entity" } else { "CA" };
-                findings.push(
-                    &sizes.requirement,
-                    "certificate.key-size",
-                    outcome,
-                    format!("{position} {}: {observed}", certificate.subject),
-                );
-            }
-            if let Some(group) = terms.as_ref().and_then(|t| t.group) {
-                findings.push(
-                    &sizes.requirement,
-                    "tls.group-size",
-                    group_size_outcome(group, sizes.ecc, sizes.dh),
-                    format!("{group} ({} bits)", group.bits().unwrap_or(0)),
-                );
-            } else if let Some(bits) = terms.as_ref().and_then(|t| t.dh_bits) {
-                findings.push(
-                    &sizes.requirement,
-                    "tls.group-size",
-                    pass_if(bits >= sizes.dh),
-                    format!("DHE {bits} bits (minimum {})", sizes.dh),
-                );
-            }
-        }
-
-        if let Some(rule) = &self.certificate_hashes {
-            for certificate in &observation.certificates {
-                let algorithm = &certificate.signature_algorithm;
-                let forbidden = algorithm.hash.as_ref().is_some_and(|hash| {
-                    rule.forbidden
-                        .iter()
-                        .any(|bad| bad.eq_ignore_ascii_case(hash))
-                });
+    /// What the server offers beyond the profile (`offered.version`,
+    /// `offered.suite`, `offered.group`, `offered.dh-size` and the offer
+    /// facts), at the rule's severity.
+    fn judge_offer(
+        &self,
+        findings: &mut Findings<'_>,
+        rule: &OfferedRule,
+        enumeration: &Enumeration,
+        time: SystemTime,
+    ) {
+        let outcome = match rule.severity {
+            Severity::Informational => Outcome::Informational,
+            Severity::Fail => Outcome::Fail,
+        };
+        for version in &enumeration.versions {
+            if !self.permits_version(*version, time) && !self.forbids_offering(*version) {
                 findings.push(
                     &rule.requirement,
-                    "certificate.signature-hash",
-                    if forbidden {
-                        Outcome::Fail
-                    } else {
-                        Outcome::Pass
-                    },
-                    format!("{}: {}", certificate.subject, algorithm.name),
+                    "offered.version",
+                    outcome,
+                    format!("{version} offered"),
                 );
             }
         }
-
-        if let Some(rule) = &self.dane {
-            let (outcome, observed) = match &observation.dane {
-                DaneState::NotChecked => (Outcome::NotApplicable, "TLSA not looked up".to_owned()),
-                DaneState::NoRecords => (
-                    Outcome::NotApplicable,
-                    "no TLSA records (validated denial)".to_owned(),
-                ),
-                DaneState::Insecure => (
-                    Outcome::NotApplicable,
-                    "TLSA records without DNSSEC validation are not used".to_owned(),
-                ),
-                DaneState::Bogus => (
-                    Outcome::Fail,
-                    "DNSSEC validation of the TLSA answer failed (bogus): defer".to_owned(),
-                ),
-                DaneState::Usable {
-                    records,
-                    matched: true,
-                } => (
-                    Outcome::Pass,
-                    format!("{records} usable TLSA record(s), one matches the chain"),
-                ),
-                DaneState::Usable {
-                    records,
-                    matched: false,
-                } => (
-                    Outcome::Fail,
-                    format!(
-                        "{records} usable TLSA record(s), none matches the chain: do not send, defer"
-                    ),
-                ),
-            };
-            // A usable TLSA record with no TLS at all is a DANE failure too
-            // (RFC 7672 section 2.2): nothing to match against.
-            let (outcome, observed) = match (&observation.dane, &terms) {
-                (DaneState::Usable { records, .. }, None) => (
-                    Outcome::Fail,
-                    format!(
-                        "{records} usable TLSA record(s) but no TLS session: do not send, defer"
-                    ),
-                ),
-                _ => (outcome, observed),
-            };
-            findings.push(&rule.requirement, "dane.tlsa", outcome, observed);
-        }
-
-        if let (Some(rule), Some(enumeration)) = (&self.never_offered, &observation.enumeration) {
-            for version in &enumeration.versions {
-                if rule.versions.contains(version) {
-                    let suites = enumeration.suites_for(*version);
-                    findings.push(
-                        &rule.requirement,
-                        "offered.version",
-                        Outcome::Fail,
-                        format!(
-                            "{version} offered ({} suite(s), for example {})",
-                            suites.len(),
-                            suites
-                                .first()
-                                .map_or_else(|| "none found".to_owned(), ToString::to_string)
-                        ),
-                    );
-                }
+        // Every suite the server accepted, named by the IANA registry
+        // or not: one not on the allow list is a finding, with the
+        // versions it was accepted with.
+        for suite in enumeration.suites() {
+            if !self.permits_suite(suite, time) {
+                let versions: Vec<String> = enumeration
+                    .versions_of(suite)
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect();
+                findings.push(
+                    &rule.requirement,
+                    "offered.suite",
+                    outcome,
+                    with_versions(format!("{suite} offered"), &versions),
+                );
             }
         }
-
-        if let (Some(rule), Some(enumeration)) = (&self.offered, &observation.enumeration) {
-            let outcome = match rule.severity {
-                Severity::Informational => Outcome::Informational,
-                Severity::Fail => Outcome::Fail,
-            };
-            for version in &enumeration.versions {
-                if !self.permits_version(*version, time) && !self.forbids_offering(*version) {
+        for group in &enumeration.groups {
+            if !self.permits_group(*group, time) {
+                findings.push(
+                    &rule.requirement,
+                    "offered.group",
+                    outcome,
+                    format!("{group} offered"),
+                );
+            }
+        }
+        if let Some(sizes) = &self.key_sizes {
+            for bits in &enumeration.dh_bits {
+                if *bits < sizes.dh {
                     findings.push(
                         &rule.requirement,
-                        "offered.version",
+                        "offered.dh-size",
                         outcome,
-                        format!("{version} offered"),
+                        format!("DHE with a {bits}-bit group offered (minimum {})", sizes.dh),
                     );
                 }
             }
-            // Every suite the server accepted, named by the IANA registry
-            // or not: one not on the allow list is a finding, with the
-            // versions it was accepted with.
-            for suite in enumeration.suites() {
-                if !self.permits_suite(suite, time) {
-                    let versions: Vec<String> = enumeration
-                        .versions_of(suite)
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect();
-                    findings.push(
-                        &rule.requirement,
-                        "offered.suite",
-                        outcome,
-                        with_versions(format!("{suite} offered"), &versions),
-                    );
-                }
-            }
-            for group in &enumeration.groups {
-                if !self.permits_group(*group, time) {
-                    findings.push(
-                        &rule.requirement,
-                        "offered.group",
-                        outcome,
-                        format!("{group} offered"),
-                    );
-                }
-            }
-            if let Some(sizes) = &self.key_sizes {
-                for bits in &enumeration.dh_bits {
-                    if *bits < sizes.dh {
-                        findings.push(
-                            &rule.requirement,
-                            "offered.dh-size",
-                            outcome,
-                            format!("DHE with a {bits}-bit group offered (minimum {})", sizes.dh),
-                        );
-                    }
-                }
-            }
-            offer_facts(&mut findings, &rule.requirement, enumeration);
         }
-
-        let conforms = findings
-            .list
-            .iter()
-            .all(|finding| finding.outcome != Outcome::Fail);
-        let conformance = match (conforms, &unreachable) {
-            (false, _) => Conformance::DoesNotConform,
-            (true, Some(_)) => Conformance::ConformsWithoutDeliveryPath,
-            (true, None) => Conformance::Conforms,
-        };
-        Report {
-            profile: self.name.clone(),
-            checked_at: rfc3339(unix_seconds(time)),
-            server: format!("{}:{}", observation.host, observation.port),
-            conforms,
-            conformance,
-            findings: findings.list,
-        }
+        offer_facts(findings, &rule.requirement, enumeration);
     }
 
     /// The profile-allowed terms a server offers that this client cannot
@@ -655,6 +522,222 @@ struct Terms {
     from_enumeration: bool,
     /// Every profile-allowed suite offered (enumeration terms only).
     allowed: Vec<String>,
+}
+
+/// `tls.group`: the key-exchange group, or why there is none to judge.
+fn judge_group(findings: &mut Findings<'_>, list: &AllowList<NamedGroup>, terms: &Terms) {
+    match (terms.group, terms.dh_bits) {
+        (Some(group), _) => findings.allow(list, "tls.group", group),
+        // TLS 1.2 DHE carries the prime, not a group name: its
+        // size is judged under tls.group-size.
+        (None, Some(bits)) => findings.push(
+            &list.requirement,
+            "tls.group",
+            Outcome::NotApplicable,
+            format!("DHE with a {bits}-bit prime (no group name in TLS 1.2)"),
+        ),
+        (None, None) if terms.from_enumeration => findings.push(
+            &list.requirement,
+            "tls.group",
+            Outcome::NotApplicable,
+            "no key-exchange group observed by the enumeration".to_owned(),
+        ),
+        (None, None) => findings.push(
+            &list.requirement,
+            "tls.group",
+            Outcome::NotApplicable,
+            "no key-exchange group (static key transport)".to_owned(),
+        ),
+    }
+}
+
+/// `tls.signature-scheme`: the handshake signature, or why there is none.
+fn judge_signature_scheme(
+    findings: &mut Findings<'_>,
+    list: &AllowList<SignatureScheme>,
+    terms: &Terms,
+) {
+    match terms.signature_scheme {
+        Some(scheme) => findings.allow(list, "tls.signature-scheme", scheme),
+        None if terms.from_enumeration => findings.push(
+            &list.requirement,
+            "tls.signature-scheme",
+            Outcome::NotApplicable,
+            "not observed: the enumeration does not verify handshake signatures".to_owned(),
+        ),
+        None => findings.push(
+            &list.requirement,
+            "tls.signature-scheme",
+            Outcome::NotApplicable,
+            "no handshake signature".to_owned(),
+        ),
+    }
+}
+
+/// `client.delivery-path`: the server conforms but this client cannot
+/// negotiate its offer. Not a finding on the server: a fact about this
+/// client.
+fn note_no_delivery_path(findings: &mut Findings<'_>, offer: &Terms) {
+    findings.push(
+        "mailgate",
+        "client.delivery-path",
+        Outcome::Informational,
+        format!(
+            "no delivery path: this client (rustls) cannot negotiate {} {}, \
+             the profile-allowed offer of the server",
+            offer.version,
+            offer.allowed.join(", ")
+        ),
+    );
+}
+
+/// `certificate.key-size` for every certificate the server presents, and
+/// `tls.group-size` for the session's group or DHE prime.
+fn judge_key_sizes(
+    findings: &mut Findings<'_>,
+    sizes: &KeySizes,
+    observation: &Observation,
+    terms: Option<&Terms>,
+) {
+    // The anchor itself is not sent (or not judged): every certificate
+    // the server presents is.
+    for (index, certificate) in observation.certificates.iter().enumerate() {
+        let (outcome, observed) = match &certificate.key {
+            PublicKey::Rsa { bits } => (
+                pass_if(*bits >= sizes.rsa),
+                format!("RSA-{bits} (minimum {})", sizes.rsa),
+            ),
+            PublicKey::Ec {
+                curve,
+                bits: Some(bits),
+            } => (
+                pass_if(*bits >= sizes.ecc),
+                format!("EC {curve} {bits} bits (minimum {})", sizes.ecc),
+            ),
+            PublicKey::Ec { curve, bits: None } => {
+                (Outcome::Fail, format!("EC on unknown curve {curve}"))
+            }
+            PublicKey::Ed25519 => (pass_if(255 >= sizes.ecc), "Ed25519".to_owned()),
+            PublicKey::Other { oid } => (Outcome::Fail, format!("unknown key algorithm {oid}")),
+        };
+        let position = if index == 0 { "end entity" } else { "CA" };
+        findings.push(
+            &sizes.requirement,
+            "certificate.key-size",
+            outcome,
+            format!("{position} {}: {observed}", certificate.subject),
+        );
+    }
+    if let Some(group) = terms.and_then(|t| t.group) {
+        findings.push(
+            &sizes.requirement,
+            "tls.group-size",
+            group_size_outcome(group, sizes.ecc, sizes.dh),
+            format!("{group} ({} bits)", group.bits().unwrap_or(0)),
+        );
+    } else if let Some(bits) = terms.and_then(|t| t.dh_bits) {
+        findings.push(
+            &sizes.requirement,
+            "tls.group-size",
+            pass_if(bits >= sizes.dh),
+            format!("DHE {bits} bits (minimum {})", sizes.dh),
+        );
+    }
+}
+
+/// `certificate.signature-hash`: no certificate signed with a forbidden hash.
+fn judge_certificate_hashes(
+    findings: &mut Findings<'_>,
+    rule: &ForbiddenHashes,
+    observation: &Observation,
+) {
+    for certificate in &observation.certificates {
+        let algorithm = &certificate.signature_algorithm;
+        let forbidden = algorithm.hash.as_ref().is_some_and(|hash| {
+            rule.forbidden
+                .iter()
+                .any(|bad| bad.eq_ignore_ascii_case(hash))
+        });
+        findings.push(
+            &rule.requirement,
+            "certificate.signature-hash",
+            if forbidden {
+                Outcome::Fail
+            } else {
+                Outcome::Pass
+            },
+            format!("{}: {}", certificate.subject, algorithm.name),
+        );
+    }
+}
+
+/// `dane.tlsa`: usable TLSA records must match the chain; `has_session`
+/// says whether there were TLS terms to match against.
+fn judge_dane(findings: &mut Findings<'_>, rule: &Rule, dane: &DaneState, has_session: bool) {
+    let (outcome, observed) = match dane {
+        DaneState::NotChecked => (Outcome::NotApplicable, "TLSA not looked up".to_owned()),
+        DaneState::NoRecords => (
+            Outcome::NotApplicable,
+            "no TLSA records (validated denial)".to_owned(),
+        ),
+        DaneState::Insecure => (
+            Outcome::NotApplicable,
+            "TLSA records without DNSSEC validation are not used".to_owned(),
+        ),
+        DaneState::Bogus => (
+            Outcome::Fail,
+            "DNSSEC validation of the TLSA answer failed (bogus): defer".to_owned(),
+        ),
+        DaneState::Usable {
+            records,
+            matched: true,
+        } => (
+            Outcome::Pass,
+            format!("{records} usable TLSA record(s), one matches the chain"),
+        ),
+        DaneState::Usable {
+            records,
+            matched: false,
+        } => (
+            Outcome::Fail,
+            format!("{records} usable TLSA record(s), none matches the chain: do not send, defer"),
+        ),
+    };
+    // A usable TLSA record with no TLS at all is a DANE failure too
+    // (RFC 7672 section 2.2): nothing to match against.
+    let (outcome, observed) = match (dane, has_session) {
+        (DaneState::Usable { records, .. }, false) => (
+            Outcome::Fail,
+            format!("{records} usable TLSA record(s) but no TLS session: do not send, defer"),
+        ),
+        _ => (outcome, observed),
+    };
+    findings.push(&rule.requirement, "dane.tlsa", outcome, observed);
+}
+
+/// `offered.version` for versions the profile says are never to be offered.
+fn judge_never_offered(
+    findings: &mut Findings<'_>,
+    rule: &NeverOffered,
+    enumeration: &Enumeration,
+) {
+    for version in &enumeration.versions {
+        if rule.versions.contains(version) {
+            let suites = enumeration.suites_for(*version);
+            findings.push(
+                &rule.requirement,
+                "offered.version",
+                Outcome::Fail,
+                format!(
+                    "{version} offered ({} suite(s), for example {})",
+                    suites.len(),
+                    suites
+                        .first()
+                        .map_or_else(|| "none found".to_owned(), ToString::to_string)
+                ),
+            );
+        }
+    }
 }
 
 /// Facts about the whole offer, as testssl.sh reports them: forward secrecy
