@@ -53,6 +53,32 @@ pub enum SpoolError {
     },
 }
 
+impl SpoolError {
+    /// This error in an engine's own error type, given how that type says
+    /// each kind: the one mapping S/MIME and OpenPGP share, so that a
+    /// spooling failure reads alike from both. The match is exhaustive
+    /// here, so whoever adds a kind decides how engines report it.
+    ///
+    /// ```
+    /// use mail_message::SpoolError;
+    /// let error = SpoolError::ReencodeTooLarge { limit: 7 };
+    /// let said: String = error.into_error(|m| m.to_string(), |i| i.to_string(), |l| format!("over {l}"));
+    /// assert_eq!(said, "over 7");
+    /// ```
+    pub fn into_error<E>(
+        self,
+        mime: impl FnOnce(MimeError) -> E,
+        io: impl FnOnce(io::Error) -> E,
+        reencode_too_large: impl FnOnce(u64) -> E,
+    ) -> E {
+        match self {
+            SpoolError::Mime(error) => mime(error),
+            SpoolError::Io(error) => io(error),
+            SpoolError::ReencodeTooLarge { limit } => reencode_too_large(limit),
+        }
+    }
+}
+
 /// The inner entity of a message in a temporary file, in the form it is
 /// signed in ([`SpooledEntity::signable`]: byte for byte what
 /// [`Envelope::signable`] returns for the same message) or encrypted in

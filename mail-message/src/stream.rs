@@ -467,7 +467,74 @@ pub enum HeldMessage {
     },
 }
 
+/// The report of a verification read from a stream (S/MIME's or
+/// OpenPGP's `Verification`, `V`), with the signed content held back in a
+/// temporary file: the one shape both engines return from
+/// `verify_message_spooled`, so callers treat them alike.
+///
+/// What it holds is the message with the signature layer removed, and only
+/// when the verdict releases it ([`crate::Verdict::releases_content`]):
+/// the rule is kept here, once for both engines.
+#[derive(Debug)]
+pub struct SpooledVerification<V> {
+    verification: V,
+    unwrapped: HeldMessage,
+}
+
+impl<V> SpooledVerification<V> {
+    /// The report `verification`, whose verdict is `verdict`, holding
+    /// `unwrapped` back when that verdict releases content; otherwise
+    /// `unwrapped` is dropped here (a temporary file with it).
+    pub fn new(
+        verification: V,
+        verdict: crate::Verdict,
+        unwrapped: HeldMessage,
+    ) -> SpooledVerification<V> {
+        let unwrapped = if verdict.releases_content() {
+            unwrapped
+        } else {
+            HeldMessage::Nothing
+        };
+        SpooledVerification {
+            verification,
+            unwrapped,
+        }
+    }
+
+    /// The report: coverage, signatures, verdict. Its own unwrapped
+    /// message is `None` on the streaming path (the content stays in the
+    /// temporary file): use [`SpooledVerification::write_unwrapped`].
+    pub fn verification(&self) -> &V {
+        &self.verification
+    }
+
+    /// Whether [`SpooledVerification::write_unwrapped`] has a message to
+    /// write: the whole message is covered and every signature holds.
+    pub fn has_unwrapped(&self) -> bool {
+        self.unwrapped.is_some()
+    }
+
+    /// Writes the message with the signature layer removed (outer header
+    /// fields and the signed entity) to `output`, when there is one;
+    /// returns whether it wrote anything.
+    pub fn write_unwrapped(self, output: impl Write) -> io::Result<bool> {
+        self.unwrapped.write_to(output)
+    }
+}
+
 impl HeldMessage {
+    /// The message whose header section is `message`'s, rebuilt around the
+    /// inner entity in `entity` ([`HeldMessage::Spooled`]), in `message`'s
+    /// line-break style; `canonical` says whether `entity` is CRLF already.
+    pub fn spooled(message: &crate::Entity<'_>, entity: File, canonical: bool) -> HeldMessage {
+        HeldMessage::Spooled {
+            outer_header: message.outer_header(),
+            line_break: message.line_break(),
+            entity,
+            canonical,
+        }
+    }
+
     /// Whether there is a message to release.
     pub fn is_some(&self) -> bool {
         !matches!(self, HeldMessage::Nothing)

@@ -68,6 +68,58 @@ impl Verdict {
             Verdict::Unsigned => "unsigned",
         }
     }
+
+    /// The one fold of a verification into its verdict, for S/MIME and
+    /// OpenPGP alike: what the signatures cover first, then whether every
+    /// signature holds (`valid`, one entry a signature), then whether a
+    /// valid signer carries the single From address.
+    ///
+    /// A message covered as a whole by no signature at all is
+    /// [`Verdict::Invalid`], never [`Verdict::SignedByOther`]: an empty
+    /// list of signatures has no signature that fails, and a fold that only
+    /// looks for failures would call it signed.
+    ///
+    /// ```
+    /// use mail_message::{Coverage, Verdict};
+    /// assert_eq!(Verdict::fold(&Coverage::Whole, [true, true], true), Verdict::SignedByFrom);
+    /// assert_eq!(Verdict::fold(&Coverage::Whole, [true, false], true), Verdict::Invalid);
+    /// assert_eq!(Verdict::fold(&Coverage::Whole, [], true), Verdict::Invalid);
+    /// ```
+    pub fn fold(
+        coverage: &Coverage,
+        valid: impl IntoIterator<Item = bool>,
+        signed_by_from: bool,
+    ) -> Verdict {
+        match coverage {
+            Coverage::Unsigned => Verdict::Unsigned,
+            Coverage::Partial { .. } => Verdict::PartiallySigned,
+            Coverage::Whole => {
+                let mut valid = valid.into_iter().peekable();
+                if valid.peek().is_none() || !valid.all(|holds| holds) {
+                    Verdict::Invalid
+                } else if signed_by_from {
+                    Verdict::SignedByFrom
+                } else {
+                    Verdict::SignedByOther
+                }
+            }
+        }
+    }
+
+    /// Whether a verifier hands out the signed content (the message with
+    /// the signature layer removed) and judges the header beside it: only
+    /// when the whole message is covered and every signature holds, whoever
+    /// the signer is. Content under a signature that fails never passes for
+    /// signed content.
+    ///
+    /// ```
+    /// use mail_message::Verdict;
+    /// assert!(Verdict::SignedByOther.releases_content());
+    /// assert!(!Verdict::Invalid.releases_content());
+    /// ```
+    pub fn releases_content(self) -> bool {
+        matches!(self, Verdict::SignedByFrom | Verdict::SignedByOther)
+    }
 }
 
 /// How far the `Date` field may be from the signing time before it is a
@@ -655,6 +707,34 @@ mod tests {
     }
 
     proptest! {
+        /// The fold as a whole: only a wholly covered message whose
+        /// signatures are all valid, and there is at least one, releases
+        /// content; SignedByFrom needs the From binding besides; partial
+        /// and unsigned coverage decide alone, whatever the signatures.
+        #[test]
+        fn the_fold_releases_only_whole_coverage_with_every_signature_valid(
+            coverage in 0u8..3,
+            valid in prop::collection::vec(any::<bool>(), 0..5),
+            signed_by_from in any::<bool>(),
+        ) {
+            let coverage = match coverage {
+                0 => Coverage::Whole,
+                1 => Coverage::Partial { part: "2".to_owned(), reason: "r".to_owned() },
+                _ => Coverage::Unsigned,
+            };
+            let verdict = Verdict::fold(&coverage, valid.iter().copied(), signed_by_from);
+            let holds = coverage == Coverage::Whole && !valid.is_empty() && valid.iter().all(|v| *v);
+            prop_assert_eq!(verdict.releases_content(), holds);
+            let expected = match coverage {
+                Coverage::Unsigned => Verdict::Unsigned,
+                Coverage::Partial { .. } => Verdict::PartiallySigned,
+                Coverage::Whole if !holds => Verdict::Invalid,
+                Coverage::Whole if signed_by_from => Verdict::SignedByFrom,
+                Coverage::Whole => Verdict::SignedByOther,
+            };
+            prop_assert_eq!(verdict, expected);
+        }
+
         /// Any address put into the display name, in any case, between any
         /// text, is seen unless it is the signer's.
         #[test]

@@ -488,10 +488,7 @@ impl Verification {
     /// signer may still be someone other than the From address): only then
     /// is the unwrapped content released.
     pub(crate) fn releases_content(&self) -> bool {
-        matches!(
-            self.verdict(),
-            Verdict::SignedByFrom | Verdict::SignedByOther
-        )
+        self.verdict().releases_content()
     }
 
     pub(crate) fn unsigned(message: &Entity<'_>) -> Verification {
@@ -613,26 +610,13 @@ impl Verification {
                 .any(|s| s.status == SignatureStatus::Valid && s.binds_from)
     }
 
-    /// The folded answer.
+    /// The folded answer ([`Verdict::fold`], the one fold S/MIME shares).
     pub fn verdict(&self) -> Verdict {
-        match self.coverage {
-            Coverage::Unsigned => Verdict::Unsigned,
-            Coverage::Partial { .. } => Verdict::PartiallySigned,
-            Coverage::Whole => {
-                if self.signers.is_empty()
-                    || self
-                        .signers
-                        .iter()
-                        .any(|s| s.status != SignatureStatus::Valid)
-                {
-                    Verdict::Invalid
-                } else if self.signed_by_from() {
-                    Verdict::SignedByFrom
-                } else {
-                    Verdict::SignedByOther
-                }
-            }
-        }
+        let valid = self
+            .signers
+            .iter()
+            .map(|s| s.status == SignatureStatus::Valid);
+        Verdict::fold(&self.coverage, valid, self.signed_by_from())
     }
 
     /// The message with the OpenPGP layer removed (outer header fields and

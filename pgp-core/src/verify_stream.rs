@@ -10,7 +10,7 @@
 //! structures (inline cleartext signatures, signed parts nested in other
 //! parts) are verified in memory by [`Verifier::verify_message`].
 
-use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom};
 
 use mail_message::Entity;
 use mail_message::stream::{CanonicalWriter, HeldMessage, read_header_section};
@@ -25,36 +25,12 @@ use crate::verification::{Coverage, Verification, Verifier};
 pub const MAX_SIGNATURE_PART: u64 = 1024 * 1024;
 
 /// The report on a message verified from a stream, with the signed entity
-/// held back in a temporary file.
-#[derive(Debug)]
-pub struct SpooledVerification {
-    verification: Verification,
-    unwrapped: HeldMessage,
-}
-
-impl SpooledVerification {
-    /// The report: coverage, signatures, verdict.
-    pub fn verification(&self) -> &Verification {
-        &self.verification
-    }
-
-    /// Whether [`SpooledVerification::write_unwrapped`] has a message to
-    /// write: the whole message is covered and every signature holds, as
-    /// for [`Verification::unwrapped_message`]. (The report's own
-    /// `unwrapped_message` is `None` on the streaming path; the content
-    /// stays in the temporary file.)
-    pub fn has_unwrapped(&self) -> bool {
-        self.unwrapped.is_some()
-    }
-
-    /// Writes the message with the OpenPGP layer removed (as
-    /// [`Verification::unwrapped_message`]) to `output`, when the whole
-    /// message is covered by signatures that hold; returns whether it wrote
-    /// anything.
-    pub fn write_unwrapped(self, output: impl Write) -> Result<bool, Error> {
-        Ok(self.unwrapped.write_to(output)?)
-    }
-}
+/// held back in a temporary file (the type S/MIME verification returns
+/// too). Its [`write_unwrapped`](mail_message::stream::SpooledVerification::write_unwrapped)
+/// writes the message with the OpenPGP layer removed, as
+/// [`Verification::unwrapped_message`] holds it, when the whole message is
+/// covered by signatures that hold.
+pub type SpooledVerification = mail_message::stream::SpooledVerification<Verification>;
 
 impl Verifier {
     /// Verifies a message read from `input` in bounded memory: a top-level
@@ -103,10 +79,13 @@ impl Verifier {
             Some(parts) => (parts.signature_part, parts.extra_parts),
             // Fewer than two parts: not a signed message at all.
             None => {
-                return Ok(SpooledVerification {
-                    verification: Verification::unsigned(&entity),
-                    unwrapped: HeldMessage::Nothing,
-                });
+                let unsigned = Verification::unsigned(&entity);
+                let verdict = unsigned.verdict();
+                return Ok(SpooledVerification::new(
+                    unsigned,
+                    verdict,
+                    HeldMessage::Nothing,
+                ));
             }
         };
         let signature = Entity::parse(&signature_part)?.decoded_body()?;
@@ -126,21 +105,10 @@ impl Verifier {
         let verification =
             Verification::new(coverage, signers, &entity, None, self).with_protected_from(&spool);
         // As in memory: only a wholly covered message whose signatures all
-        // hold is released.
-        let unwrapped = if verification.releases_content() {
-            HeldMessage::Spooled {
-                outer_header: entity.outer_header(),
-                line_break: entity.line_break(),
-                entity: spool,
-                canonical: true,
-            }
-        } else {
-            HeldMessage::Nothing
-        };
-        Ok(SpooledVerification {
-            verification,
-            unwrapped,
-        })
+        // hold is released (SpooledVerification::new keeps that rule).
+        let verdict = verification.verdict();
+        let unwrapped = HeldMessage::spooled(&entity, spool, true);
+        Ok(SpooledVerification::new(verification, verdict, unwrapped))
     }
 
     fn verify_in_memory(
@@ -158,12 +126,10 @@ impl Verifier {
             });
         }
         let verification = self.verify_message(&message)?;
+        let verdict = verification.verdict();
         let unwrapped = verification
             .unwrapped_message()
             .map_or(HeldMessage::Nothing, |m| HeldMessage::InMemory(m.to_vec()));
-        Ok(SpooledVerification {
-            verification,
-            unwrapped,
-        })
+        Ok(SpooledVerification::new(verification, verdict, unwrapped))
     }
 }

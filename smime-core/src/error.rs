@@ -187,15 +187,8 @@ impl From<mail_message::SplitError> for Error {
 
 impl From<mail_message::SpoolError> for Error {
     fn from(error: mail_message::SpoolError) -> Error {
-        match error {
-            mail_message::SpoolError::Mime(error) => Error::Mime(error),
-            mail_message::SpoolError::Io(error) => Error::Io(error),
-            mail_message::SpoolError::ReencodeTooLarge { limit } => {
-                Error::ReencodeTooLarge { limit }
-            }
-            // `SpoolError` is non-exhaustive; a new kind is still an I/O
-            // failure of the spool as far as callers can act on it.
-            other => Error::Io(std::io::Error::other(other)),
-        }
+        error.into_error(Error::Mime, Error::Io, |limit| Error::ReencodeTooLarge {
+            limit,
+        })
     }
 }

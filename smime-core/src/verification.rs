@@ -164,7 +164,7 @@ impl Verifier {
             SignedPart::Detached { content, .. } => HeaderIdentity::protected_in(content),
             SignedPart::Opaque { .. } => HeaderIdentity::protected_in(&cms_result.content),
         };
-        Ok(Verification {
+        let mut verification = Verification {
             protected,
             coverage,
             signers: cms_result.signers,
@@ -173,7 +173,13 @@ impl Verifier {
             sender,
             identity,
             unwrapped,
-        })
+        };
+        // Content whose signature does not hold is never handed out as
+        // signed content (the rule OpenPGP verification follows too).
+        if !verification.verdict().releases_content() {
+            verification.unwrapped = None;
+        }
+        Ok(verification)
     }
 
     /// Verifies CMS SignedData (DER or BER): with `detached` content for a
@@ -1031,29 +1037,20 @@ impl Verification {
             .any(|status| matches!(status.outcome, StatusOutcome::Unknown { .. }))
     }
 
-    /// The folded answer.
+    /// The folded answer ([`Verdict::fold`], the one fold OpenPGP shares).
     pub fn verdict(&self) -> Verdict {
-        match self.coverage {
-            Coverage::Unsigned => Verdict::Unsigned,
-            Coverage::Partial { .. } => Verdict::PartiallySigned,
-            Coverage::Whole => {
-                if self
-                    .signers
-                    .iter()
-                    .any(|s| s.status != SignatureStatus::Valid)
-                {
-                    Verdict::Invalid
-                } else if self.signed_by_from() {
-                    Verdict::SignedByFrom
-                } else {
-                    Verdict::SignedByOther
-                }
-            }
-        }
+        let valid = self
+            .signers
+            .iter()
+            .map(|s| s.status == SignatureStatus::Valid);
+        Verdict::fold(&self.coverage, valid, self.signed_by_from())
     }
 
     /// The message with the S/MIME layer removed (outer header fields and
-    /// the signed entity), when the whole message was signed.
+    /// the signed entity), when the whole message is covered and every
+    /// signature holds ([`Verdict::releases_content`]); `None` for a
+    /// tampered or badly signed message, whose content must not pass for
+    /// signed.
     pub fn unwrapped_message(&self) -> Option<&[u8]> {
         self.unwrapped.as_deref()
     }
@@ -1077,10 +1074,7 @@ impl Verification {
     /// is shown someone other than the signer: treat it like a signature by
     /// someone else. The others are warnings.
     pub fn findings_with(&self, date_tolerance: Duration) -> Vec<Finding> {
-        if !matches!(
-            self.verdict(),
-            Verdict::SignedByFrom | Verdict::SignedByOther
-        ) {
+        if !self.verdict().releases_content() {
             return Vec::new();
         }
         let addresses: Vec<EmailAddress> = self

@@ -12,7 +12,7 @@
 //! [`Verifier::verify_message`], up to [`MAX_IN_MEMORY`] bytes.
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Read, Write};
+use std::io::{BufReader, BufWriter, Read};
 
 use const_oid::ObjectIdentifier;
 use const_oid::db::rfc5911::ID_SIGNED_DATA;
@@ -38,37 +38,12 @@ const BUFFER: usize = 64 * 1024;
 const MAX_HEADER: usize = 1024 * 1024;
 
 /// The report on a message verified from a stream, with the signed entity
-/// held back in a temporary file.
-#[derive(Debug)]
-pub struct SpooledVerification {
-    verification: Verification,
-    unwrapped: HeldMessage,
-}
-
-impl SpooledVerification {
-    /// The report: coverage, signatures, verdict. Its
-    /// [`Verification::unwrapped_message`] is `None` on the streaming path
-    /// (the content stays in the temporary file): use
-    /// [`SpooledVerification::write_unwrapped`].
-    pub fn verification(&self) -> &Verification {
-        &self.verification
-    }
-
-    /// Whether [`SpooledVerification::write_unwrapped`] has a message to
-    /// write: the whole message is signed, as for
-    /// [`Verification::unwrapped_message`].
-    pub fn has_unwrapped(&self) -> bool {
-        self.unwrapped.is_some()
-    }
-
-    /// Writes the message with the S/MIME layer removed (outer header
-    /// fields and the signed entity, as [`Verification::unwrapped_message`])
-    /// to `output` when the whole message is signed; returns whether it
-    /// wrote anything.
-    pub fn write_unwrapped(self, output: impl Write) -> Result<bool, Error> {
-        self.unwrapped.write_to(output).map_err(Error::Io)
-    }
-}
+/// held back in a temporary file (the type OpenPGP verification returns
+/// too). Its [`write_unwrapped`](mail_message::stream::SpooledVerification::write_unwrapped)
+/// writes the message with the S/MIME layer removed, as
+/// [`Verification::unwrapped_message`] holds it, when the whole message is
+/// covered by signatures that hold.
+pub type SpooledVerification = mail_message::stream::SpooledVerification<Verification>;
 
 impl Verifier {
     /// Verifies a message read from `input` in bounded memory: a top-level
@@ -95,7 +70,7 @@ impl Verifier {
     /// let mut unwrapped = Vec::new();
     /// assert!(report.write_unwrapped(&mut unwrapped)?);
     /// assert!(unwrapped.ends_with(b"\r\n\r\nHello\r\n"));
-    /// # Ok::<(), smime_core::Error>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn verify_message_spooled(&self, input: impl Read) -> Result<SpooledVerification, Error> {
         let mut reader = BufReader::with_capacity(BUFFER, input);
@@ -146,19 +121,9 @@ impl Verifier {
         };
         let verification = Verification::new(coverage.clone(), signers, certificates, &message)
             .with_protected_from(&spool);
-        let unwrapped = match coverage {
-            Coverage::Whole => HeldMessage::Spooled {
-                outer_header: message.outer_header(),
-                line_break: message.line_break(),
-                entity: spool,
-                canonical: true,
-            },
-            _ => HeldMessage::Nothing,
-        };
-        Ok(SpooledVerification {
-            verification,
-            unwrapped,
-        })
+        let verdict = verification.verdict();
+        let unwrapped = HeldMessage::spooled(&message, spool, true);
+        Ok(SpooledVerification::new(verification, verdict, unwrapped))
     }
 
     /// An opaque `signed-data` entity: the encapsulated content is spooled
@@ -175,16 +140,11 @@ impl Verifier {
             split_opaque(body)?
         };
         let (signers, certificates) = self.verify_cms_spooled(&cms, &content)?;
-        Ok(SpooledVerification {
-            verification: Verification::new(Coverage::Whole, signers, certificates, message)
-                .with_protected_from(&content),
-            unwrapped: HeldMessage::Spooled {
-                outer_header: message.outer_header(),
-                line_break: message.line_break(),
-                entity: content,
-                canonical: false,
-            },
-        })
+        let verification = Verification::new(Coverage::Whole, signers, certificates, message)
+            .with_protected_from(&content);
+        let verdict = verification.verdict();
+        let unwrapped = HeldMessage::spooled(message, content, false);
+        Ok(SpooledVerification::new(verification, verdict, unwrapped))
     }
 
     fn verify_in_memory(
@@ -202,13 +162,11 @@ impl Verifier {
             });
         }
         let verification = self.verify_message(&message)?;
+        let verdict = verification.verdict();
         let unwrapped = verification
             .unwrapped_message()
             .map_or(HeldMessage::Nothing, |m| HeldMessage::InMemory(m.to_vec()));
-        Ok(SpooledVerification {
-            verification,
-            unwrapped,
-        })
+        Ok(SpooledVerification::new(verification, verdict, unwrapped))
     }
 }
 

@@ -100,7 +100,7 @@ fn verify(args: &PgpVerifyArgs, output: &Output) -> Result<Verdict, Failure> {
             std::fs::File::create(path).map_err(|error| Failure::input(display(path), &error))?;
         spooled
             .write_unwrapped(std::io::BufWriter::with_capacity(STREAM_BUFFER, file))
-            .map_err(|error| Failure::input(display(path), &error))?;
+            .map_err(|error| Failure::input(display(path), &pgp_core::Error::Io(error)))?;
     }
     let findings = report.findings_with(
         args.date_tolerance
@@ -243,12 +243,6 @@ fn key_failure(path: &Path, error: pgp_core::Error) -> Failure {
     }
 }
 
-/// The one verdict name table (`mail_message::Verdict::name`), which the
-/// gateway's `X-Mailgate-Signature` uses too.
-fn verdict_name(verdict: PgpVerdict) -> &'static str {
-    verdict.name()
-}
-
 fn verification_text(report: &Verification) -> String {
     let from = report
         .from()
@@ -305,7 +299,7 @@ fn verification_json(report: &Verification) -> Value {
         Coverage::Unsigned => json!({ "kind": "unsigned" }),
     };
     json!({
-        "verdict": verdict_name(report.verdict()),
+        "verdict": report.verdict().name(),
         "coverage": coverage,
         "from": report.from().iter().map(ToString::to_string).collect::<Vec<_>>(),
         "signed_by_from": report.signed_by_from(),

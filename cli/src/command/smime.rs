@@ -153,7 +153,7 @@ fn verify(args: &VerifyArgs, output: &Output) -> Result<Verdict, Failure> {
         let file = std::fs::File::create(path).map_err(|error| failure(&error))?;
         spooled
             .write_unwrapped(std::io::BufWriter::with_capacity(64 * 1024, file))
-            .map_err(|error| failure(&error))?;
+            .map_err(|error| failure(&smime_core::Error::Io(error)))?;
     }
     Ok(verdict)
 }
@@ -306,12 +306,6 @@ pub(crate) fn findings_json(findings: &[mail_message::Finding]) -> Value {
         .collect()
 }
 
-/// The one verdict name table (`mail_message::Verdict::name`), which the
-/// gateway's `X-Mailgate-Signature` uses too.
-fn verdict_name(verdict: SmimeVerdict) -> &'static str {
-    verdict.name()
-}
-
 fn verification_text(report: &Verification) -> String {
     let from = report
         .from()
@@ -383,7 +377,7 @@ fn verification_json(report: &Verification, now: SystemTime) -> Value {
         Coverage::Unsigned => json!({ "kind": "unsigned" }),
     };
     json!({
-        "verdict": verdict_name(report.verdict()),
+        "verdict": report.verdict().name(),
         "coverage": coverage,
         "from": report.from().iter().map(ToString::to_string).collect::<Vec<_>>(),
         "signed_by_from": report.signed_by_from(),
