@@ -1,7 +1,157 @@
-//! Reading the `Date` field (RFC 5322 section 3.3, with the obsolete forms of
-//! section 4.3 that real mail still carries).
+//! Dates and times, in one place for the workspace: the civil calendar
+//! (days since 1970-01-01 to year, month and day and back), writing and
+//! reading the `Date` field (RFC 5322 section 3.3, with the obsolete forms
+//! of section 4.3 that real mail still carries), and RFC 3339 UTC
+//! timestamps for reports.
+//!
+//! The calendar is the proleptic Gregorian one, in Howard Hinnant's
+//! algorithms (<https://howardhinnant.github.io/date_algorithms.html>):
+//! exact integer arithmetic, no tables, no time zone database. Everything
+//! here is UTC.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Seconds in a day (no leap seconds: Unix time does not count them).
+const DAY: i64 = 86_400;
+
+/// Days since 1970-01-01 of a date in the proleptic Gregorian calendar,
+/// negative before it (Hinnant's `days_from_civil`). The date is not
+/// checked: [`days_in_month`] says which exist; a month outside `1..=12`
+/// counts on from March of the year as the algorithm does.
+///
+/// ```
+/// use mail_message::date::days_from_civil;
+/// assert_eq!(days_from_civil(1970, 1, 1), 0);
+/// assert_eq!(days_from_civil(2000, 3, 1), 11_017);
+/// assert_eq!(days_from_civil(1969, 12, 31), -1);
+/// ```
+pub fn days_from_civil(year: i32, month: u8, day: u8) -> i64 {
+    let month = i64::from(month);
+    let year = i64::from(year) - i64::from(month <= 2);
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    // Months counted from March, so that the leap day ends the year.
+    let shifted_month = (month + 9) % 12;
+    let day_of_year = (153 * shifted_month + 2) / 5 + i64::from(day) - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
+/// The date (year, month `1..=12`, day) that is `days` days after
+/// 1970-01-01, before it when negative (Hinnant's `civil_from_days`).
+/// Defined for every `i64`: days beyond about ±2.5·10¹⁶ years saturate.
+///
+/// ```
+/// use mail_message::date::civil_from_days;
+/// assert_eq!(civil_from_days(0), (1970, 1, 1));
+/// assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+/// assert_eq!(civil_from_days(-1), (1969, 12, 31));
+/// ```
+pub fn civil_from_days(days: i64) -> (i64, u8, u8) {
+    let z = days.saturating_add(719_468);
+    let era = z.div_euclid(146_097);
+    let day_of_era = z - era * 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let shifted_month = (5 * day_of_year + 2) / 153;
+    // Both in range by construction (1..=31, 1..=12); the fallbacks are
+    // never taken.
+    let day = u8::try_from(day_of_year - (153 * shifted_month + 2) / 5 + 1).unwrap_or(1);
+    let month = u8::try_from(if shifted_month < 10 {
+        shifted_month + 3
+    } else {
+        shifted_month - 9
+    })
+    .unwrap_or(1);
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+/// Whether `year` has a 29 February.
+pub fn is_leap_year(year: i64) -> bool {
+    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
+}
+
+/// How many days `month` (`1..=12`) of `year` has; `None` for a month
+/// that does not exist.
+///
+/// ```
+/// use mail_message::date::days_in_month;
+/// assert_eq!(days_in_month(2028, 2), Some(29));
+/// assert_eq!(days_in_month(2100, 2), Some(28));
+/// assert_eq!(days_in_month(2026, 13), None);
+/// ```
+pub fn days_in_month(year: i64, month: u8) -> Option<u8> {
+    match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => Some(31),
+        4 | 6 | 9 | 11 => Some(30),
+        2 if is_leap_year(year) => Some(29),
+        2 => Some(28),
+        _ => None,
+    }
+}
+
+/// Seconds since the Unix epoch, negative before it (certificate dates
+/// can be); saturating at the ends of `i64`.
+pub fn unix_seconds(time: SystemTime) -> i64 {
+    match time.duration_since(UNIX_EPOCH) {
+        Ok(after) => i64::try_from(after.as_secs()).unwrap_or(i64::MAX),
+        Err(before) => -i64::try_from(before.duration().as_secs()).unwrap_or(i64::MAX),
+    }
+}
+
+/// An RFC 3339 UTC timestamp, `2026-11-22T13:52:13Z`, of `seconds` since
+/// the Unix epoch (negative before it).
+///
+/// ```
+/// assert_eq!(mail_message::date::rfc3339(1_893_456_000), "2030-01-01T00:00:00Z");
+/// ```
+pub fn rfc3339(seconds: i64) -> String {
+    let (year, month, day) = civil_from_days(seconds.div_euclid(DAY));
+    let rest = seconds.rem_euclid(DAY);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
+}
+
+/// A date as RFC 5322 section 3.3 writes it, in UTC:
+/// `Sun, 22 Nov 2026 13:46:24 +0000`. A time before 1970 is written as
+/// 1970-01-01 00:00:00 (the gateway dates what it writes now).
+///
+/// ```
+/// use std::time::{Duration, UNIX_EPOCH};
+/// let date = mail_message::rfc5322_date(UNIX_EPOCH + Duration::from_secs(86_400));
+/// assert_eq!(date, "Fri, 02 Jan 1970 00:00:00 +0000");
+/// ```
+pub fn rfc5322_date(time: SystemTime) -> String {
+    const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    let seconds = unix_seconds(time).max(0);
+    let days = seconds / DAY;
+    let (year, month, day) = civil_from_days(days);
+    // 1970-01-01 was a Thursday.
+    let weekday = WEEKDAYS
+        .get(usize::try_from(days % 7).unwrap_or(0))
+        .copied()
+        .unwrap_or("Thu");
+    let month_name = MONTHS.get(usize::from(month) - 1).copied().unwrap_or("Jan");
+    let rest = seconds % DAY;
+    format!(
+        "{weekday}, {day:02} {month_name} {year} {:02}:{:02}:{:02} +0000",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
+}
+
+/// The month names of RFC 5322 section 3.3, as written (read in any
+/// case).
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
 
 /// The instant a `Date` field value names, or `None` when it is not a date.
 ///
@@ -51,11 +201,14 @@ pub fn parse_rfc5322_date(value: &str) -> Option<SystemTime> {
         return None;
     }
     let offset = zone(tokens.next()?)?;
-    if tokens.next().is_some() || year < 1970 || day == 0 || day > days_in(month, year) {
+    let days_in_month = days_in_month(i64::try_from(year).ok()?, month)?;
+    if tokens.next().is_some() || year < 1970 || day == 0 || day > u64::from(days_in_month) {
         return None;
     }
-    let local = days_from_civil(year, month, day)? * 86_400 + hour * 3600 + minute * 60 + second;
-    let utc = i128::from(local) - i128::from(offset);
+    // The year has at most four digits and the day is checked, so both fit.
+    let days = days_from_civil(i32::try_from(year).ok()?, month, u8::try_from(day).ok()?);
+    let local = i128::from(days) * 86_400 + i128::from(hour * 3600 + minute * 60 + second);
+    let utc = local - i128::from(offset);
     let utc = u64::try_from(utc).ok()?;
     UNIX_EPOCH.checked_add(Duration::from_secs(utc))
 }
@@ -92,15 +245,9 @@ fn number(token: &str, min: usize, max: usize) -> Option<u64> {
     token.parse().ok()
 }
 
-fn month(token: &str) -> Option<u64> {
-    const MONTHS: [&str; 12] = [
-        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
-    ];
-    let lower = token.to_ascii_lowercase();
-    MONTHS
-        .iter()
-        .position(|m| *m == lower)
-        .map(|index| index as u64 + 1)
+fn month(token: &str) -> Option<u8> {
+    let index = MONTHS.iter().position(|m| m.eq_ignore_ascii_case(token))?;
+    u8::try_from(index + 1).ok()
 }
 
 /// The zone's offset from UTC in seconds.
@@ -133,39 +280,62 @@ fn zone(token: &str) -> Option<i64> {
     Some(hours * 3600)
 }
 
-fn is_leap(year: u64) -> bool {
-    (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400)
-}
-
-fn days_in(month: u64, year: u64) -> u64 {
-    match month {
-        2 if is_leap(year) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days since 1970-01-01 of a date from 1970 on (Howard Hinnant's
-/// `days_from_civil`).
-fn days_from_civil(year: u64, month: u64, day: u64) -> Option<u64> {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year / 400;
-    let year_of_era = year - era * 400;
-    let shifted_month = (month + 9) % 12;
-    let day_of_year = (153 * shifted_month + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    (era * 146_097 + day_of_era).checked_sub(719_468)
-}
-
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use super::*;
     use proptest::prelude::*;
 
     fn at(seconds: u64) -> Option<SystemTime> {
         Some(UNIX_EPOCH + Duration::from_secs(seconds))
+    }
+
+    #[test]
+    fn dates_are_rfc5322() {
+        let time = UNIX_EPOCH + Duration::from_secs(1_795_355_184);
+        assert_eq!(rfc5322_date(time), "Sun, 22 Nov 2026 13:46:24 +0000");
+        assert_eq!(rfc5322_date(UNIX_EPOCH), "Thu, 01 Jan 1970 00:00:00 +0000");
+        let leap = UNIX_EPOCH + Duration::from_secs(951_782_400);
+        assert_eq!(rfc5322_date(leap), "Tue, 29 Feb 2000 00:00:00 +0000");
+        let before = UNIX_EPOCH - Duration::from_secs(1);
+        assert_eq!(rfc5322_date(before), "Thu, 01 Jan 1970 00:00:00 +0000");
+    }
+
+    #[test]
+    fn rfc3339_timestamps() {
+        assert_eq!(rfc3339(1_893_456_000), "2030-01-01T00:00:00Z");
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(-1), "1969-12-31T23:59:59Z");
+        assert_eq!(rfc3339(1_795_355_184), "2026-11-22T13:46:24Z");
+    }
+
+    /// The RFC 5322 writer as it was before the calendar moved here
+    /// (unsigned arithmetic, its own names): the reference the shared
+    /// calendar must match byte for byte.
+    fn rfc5322_date_reference(seconds: u64) -> String {
+        let days = seconds / 86_400;
+        let z = days + 719_468;
+        let era = z / 146_097;
+        let doe = z % 146_097;
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = doy - (153 * mp + 2) / 5 + 1;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 };
+        let year = yoe + era * 400 + u64::from(month <= 2);
+        let weekdays = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+        let months = [
+            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+        ];
+        let rest = seconds % 86_400;
+        format!(
+            "{}, {day:02} {} {year} {:02}:{:02}:{:02} +0000",
+            weekdays[(days % 7) as usize],
+            months[month as usize - 1],
+            rest / 3600,
+            rest % 3600 / 60,
+            rest % 60
+        )
     }
 
     #[test]
@@ -206,7 +376,63 @@ mod tests {
         #[test]
         fn reads_what_rfc5322_date_writes(seconds in 0u64..8_000_000_000) {
             let time = UNIX_EPOCH + Duration::from_secs(seconds);
-            prop_assert_eq!(parse_rfc5322_date(&crate::rfc5322_date(time)), Some(time));
+            prop_assert_eq!(parse_rfc5322_date(&rfc5322_date(time)), Some(time));
+        }
+
+        /// The writer is byte for byte the one the gateway had before the
+        /// calendar was shared.
+        #[test]
+        fn rfc5322_date_is_unchanged(seconds in 0u64..1_000_000_000_000) {
+            let time = UNIX_EPOCH + Duration::from_secs(seconds);
+            prop_assert_eq!(rfc5322_date(time), rfc5322_date_reference(seconds));
+        }
+
+        /// days -> civil -> days is the identity, and the date is one
+        /// that exists, for any day from far before to far after today.
+        #[test]
+        fn days_civil_days_round_trips(days in -1_000_000_000i64..1_000_000_000) {
+            let (year, month, day) = civil_from_days(days);
+            prop_assert!((1..=12).contains(&month));
+            prop_assert!(day >= 1 && Some(day) <= days_in_month(year, month));
+            let year = i32::try_from(year).unwrap();
+            prop_assert_eq!(days_from_civil(year, month, day), days);
+        }
+
+        /// civil -> days -> civil is the identity for every date that
+        /// exists, and the next date is the next day.
+        #[test]
+        fn civil_days_civil_round_trips(year in -100_000i32..100_000, month in 1u8..=12, day in 1u8..=31) {
+            prop_assume!(Some(day) <= days_in_month(i64::from(year), month));
+            let days = days_from_civil(year, month, day);
+            prop_assert_eq!(civil_from_days(days), (i64::from(year), month, day));
+            let (next_year, next_month, next_day) = civil_from_days(days + 1);
+            let expected = if Some(day) < days_in_month(i64::from(year), month) {
+                (i64::from(year), month, day + 1)
+            } else if month < 12 {
+                (i64::from(year), month + 1, 1)
+            } else {
+                (i64::from(year) + 1, 1, 1)
+            };
+            prop_assert_eq!((next_year, next_month, next_day), expected);
+        }
+
+        /// An RFC 3339 timestamp names the day and time it was made from.
+        #[test]
+        fn rfc3339_names_its_day(seconds in -100_000_000_000i64..100_000_000_000) {
+            let text = rfc3339(seconds);
+            let (year, month, day) = civil_from_days(seconds.div_euclid(86_400));
+            let prefix = format!("{year:04}-{month:02}-{day:02}T");
+            prop_assert!(text.starts_with(&prefix), "{} {}", text, prefix);
+            let clock = seconds.rem_euclid(86_400);
+            let suffix = format!("{:02}:{:02}:{:02}Z", clock / 3600, clock % 3600 / 60, clock % 60);
+            prop_assert!(text.ends_with(&suffix));
+        }
+
+        /// No civil_from_days input panics, however far out.
+        #[test]
+        fn any_day_count_is_a_date(days in any::<i64>()) {
+            let (_, month, day) = civil_from_days(days);
+            prop_assert!((1..=12).contains(&month) && (1..=31).contains(&day));
         }
 
         /// No input panics.

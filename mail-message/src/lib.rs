@@ -49,7 +49,7 @@
 mod address;
 mod background_writer;
 mod compose;
-mod date;
+pub mod date;
 mod inner_header;
 pub mod mailbox;
 mod mime;
@@ -62,8 +62,8 @@ mod verdict;
 mod watch;
 
 pub use address::{AddressError, EmailAddress};
-pub use compose::{one_line, rfc5322_date};
-pub use date::parse_rfc5322_date;
+pub use compose::one_line;
+pub use date::{parse_rfc5322_date, rfc5322_date};
 pub use inner_header::{INNER_FIELD_PREFIX, InnerFields, RESULT_FIELD_PREFIX, merge_inner_header};
 pub use mailbox::{
     MAX_ADDRESS, MAX_DOMAIN, MAX_LOCAL_PART, Mailbox, MailboxError, canonical_domain,

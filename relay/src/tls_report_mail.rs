@@ -57,21 +57,14 @@ pub(crate) fn report_mail(
 }
 
 /// The day's first and last second as Unix times (for the file name).
+/// `day` is a `YYYY-MM-DD` the report store wrote; a part that does not
+/// read is taken as 1 (as 1970-01-01 when all are missing).
 fn day_range(day: &str) -> (u64, u64) {
-    let mut parts = day.split('-').map(|p| p.parse::<i64>().unwrap_or(1));
-    let (year, month, date) = (
-        parts.next().unwrap_or(1970),
-        parts.next().unwrap_or(1),
-        parts.next().unwrap_or(1),
-    );
-    // Days from the civil date (Howard Hinnant's algorithm).
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let year_of_era = y - era * 400;
-    let month_index = (month + 9) % 12;
-    let day_of_year = (153 * month_index + 2) / 5 + date - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    let days = era * 146_097 + day_of_era - 719_468;
+    let mut parts = day.split('-');
+    let year = parts.next().map_or(1970, |p| p.parse::<i32>().unwrap_or(1));
+    let mut next = || parts.next().map_or(1, |p| p.parse::<u8>().unwrap_or(1));
+    let (month, date) = (next(), next());
+    let days = mail_message::date::days_from_civil(year, month, date);
     let begin = u64::try_from(days * 86_400).unwrap_or(0);
     (begin, begin + 86_399)
 }
