@@ -17,17 +17,13 @@
 
 mod common;
 
+use testkit::openssl;
+
+use common::demo;
+
 use std::path::Path;
 
 use common::{mailgate_in, ok};
-
-/// The demo directory: alice's S/MIME certificate and key and her OpenPGP
-/// keys in `pki/`.
-fn demo() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    ok(mailgate_in(dir.path(), &["demo", "--dir", "."], b"", &[]));
-    dir
-}
 
 const OUTER: &str =
     "From: bob@partner.example\nTo: alice@behoerde.example\nSubject: Outer subject\n";
@@ -54,18 +50,11 @@ fn hostile_entity(padding: usize) -> Vec<u8> {
 
 /// `entity` encrypted by `openssl cms -encrypt` to alice, under `OUTER`.
 fn smime_encrypted(dir: &Path, entity: &[u8]) -> Vec<u8> {
-    std::fs::write(dir.join("entity.txt"), entity).unwrap();
-    let encrypted = testkit::run_peer(
-        "openssl",
-        &[
-            "cms",
-            "-encrypt",
-            "-aes256",
-            "-in",
-            "entity.txt",
-            "pki/alice.cert.pem",
-        ],
+    let encrypted = openssl::cms_encrypt(
         dir,
+        &["-aes256"],
+        &[Path::new("pki/alice.cert.pem")],
+        entity,
     );
     let mut message = OUTER.as_bytes().to_vec();
     message.extend_from_slice(&encrypted);

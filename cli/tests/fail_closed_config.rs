@@ -13,6 +13,8 @@
 
 mod common;
 
+use common::demo;
+
 use std::path::Path;
 use std::process::Output;
 
@@ -20,12 +22,6 @@ use common::{mailgate_in, ok};
 
 const PLAIN: &[u8] = b"From: alice@behoerde.example\r\nTo: erin@geheim.example\r\n\
     Subject: Akte\r\nMIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\nAktenzeichen 4711\r\n";
-
-fn demo() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    ok(mailgate_in(dir.path(), &["demo", "--dir", "."], b"", &[]));
-    dir
-}
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()

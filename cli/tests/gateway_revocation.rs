@@ -14,6 +14,7 @@ mod common;
 
 use std::path::Path;
 
+use testkit::openssl::{self, MailHeaders};
 use testkit::{KeyKind, OpensslCa, pki};
 
 const POLICY: &str = r#"
@@ -49,32 +50,15 @@ fn signed_by(address: &str, dir: &Path) -> Vec<u8> {
         .smime(address, KeyKind::Rsa2048)
         .write_to(dir, "signer")
         .unwrap();
-    std::fs::write(
-        dir.join("entity.txt"),
-        "Content-Type: text/plain\r\n\r\nBescheid 12\r\n",
-    )
-    .unwrap();
-    testkit::run_peer(
-        "openssl",
-        &[
-            "cms",
-            "-sign",
-            "-signer",
-            files.certificate_pem.to_str().unwrap(),
-            "-inkey",
-            files.private_key_pem.to_str().unwrap(),
-            "-certfile",
-            files.chain_pem.to_str().unwrap(),
-            "-from",
-            address,
-            "-to",
-            "alice@behoerde.example",
-            "-subject",
-            "Bescheid",
-            "-in",
-            "entity.txt",
-        ],
+    openssl::cms_sign_mail(
         dir,
+        &files,
+        &MailHeaders {
+            from: address,
+            to: "alice@behoerde.example",
+            subject: "Bescheid",
+        },
+        b"Content-Type: text/plain\r\n\r\nBescheid 12\r\n",
     )
 }
 

@@ -12,16 +12,12 @@
 
 mod common;
 
+use common::demo;
+
 use std::path::Path;
 
-use common::{mailgate_in, ok, run};
+use common::{mailgate_in, run};
 use serde_json::Value;
-
-fn demo() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    ok(mailgate_in(dir.path(), &["demo", "--dir", "."], b"", &[]));
-    dir
-}
 
 /// Runs `mailgate process` and returns result.json.
 fn process(d: &Path, direction: &str, from: &str, to: &[&str], mail: &[u8], out: &str) -> Value {

@@ -15,17 +15,14 @@
 
 mod common;
 
+use testkit::openssl;
+
+use common::demo;
+
 use std::path::Path;
 
 use common::{mailgate_in, ok, run};
 use serde_json::Value;
-
-/// The demo directory.
-fn demo() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    ok(mailgate_in(dir.path(), &["demo", "--dir", "."], b"", &[]));
-    dir
-}
 
 /// An entity with planted fields; `padding` lines of text make it large.
 fn hostile_entity(content_type: &str, padding: usize) -> Vec<u8> {
@@ -50,19 +47,11 @@ const OUTER: &str =
     "From: bob@partner.example\nTo: alice@behoerde.example\nSubject: Outer subject\n";
 
 fn smime_encrypted(dir: &Path, entity: &[u8]) -> Vec<u8> {
-    std::fs::write(dir.join("entity.txt"), entity).unwrap();
-    let encrypted = run(
-        "openssl",
-        &[
-            "cms",
-            "-encrypt",
-            "-aes256",
-            "-in",
-            "entity.txt",
-            "pki/alice.cert.pem",
-        ],
-        b"",
+    let encrypted = openssl::cms_encrypt(
         dir,
+        &["-aes256"],
+        &[Path::new("pki/alice.cert.pem")],
+        entity,
     );
     let mut message = OUTER.as_bytes().to_vec();
     message.extend_from_slice(&encrypted);

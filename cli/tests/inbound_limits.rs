@@ -16,21 +16,16 @@
 
 mod common;
 
+use common::demo;
+
 use std::io::Write;
 use std::path::Path;
 use std::process::Command;
 
-use common::{mailgate_in, ok};
 use serde_json::Value;
 
 /// The bound the issue sets for every inbound path.
 const PEAK_LIMIT_KIB: u64 = 64 * 1024;
-
-fn demo() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    ok(mailgate_in(dir.path(), &["demo", "--dir", "."], b"", &[]));
-    dir
-}
 
 /// A GnuPG home with alice's (the organisation's) public key.
 struct Gpg {

@@ -16,17 +16,14 @@
 
 mod common;
 
+use testkit::openssl;
+
+use common::demo;
+
 use std::path::Path;
 
 use common::{mailgate_in, ok, run};
 use serde_json::Value;
-
-/// The demo directory.
-fn demo() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    ok(mailgate_in(dir.path(), &["demo", "--dir", "."], b"", &[]));
-    dir
-}
 
 const SECRET: &str = "Geheime Nachricht im verschluesselten Teil.";
 const CLEAR: &str = "Klartext-Teil daneben, der ankommen muss.";
@@ -116,19 +113,11 @@ fn inline_pgp_part(dir: &Path) -> Vec<u8> {
 /// `openssl cms -encrypt` to alice's demo certificate: an
 /// `application/pkcs7-mime; smime-type=enveloped-data` entity.
 fn smime_part(dir: &Path) -> Vec<u8> {
-    std::fs::write(dir.join("entity.txt"), entity()).unwrap();
-    run(
-        "openssl",
-        &[
-            "cms",
-            "-encrypt",
-            "-aes256",
-            "-in",
-            "entity.txt",
-            "pki/alice.cert.pem",
-        ],
-        b"",
+    openssl::cms_encrypt(
         dir,
+        &["-aes256"],
+        &[Path::new("pki/alice.cert.pem")],
+        &entity(),
     )
 }
 

@@ -11,18 +11,14 @@
 
 mod common;
 
+use common::demo;
+
 use std::path::Path;
 use std::process::Output;
 
 use common::{mailgate_in, ok, run, tool};
 
 const AT_REST: (&str, &str) = ("MAILGATE_KEY_PASSPHRASE", "at-rest passphrase 0451");
-
-fn demo() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    ok(mailgate_in(dir.path(), &["demo", "--dir", "."], b"", &[]));
-    dir
-}
 
 /// A CA (`NAME-ca.pem`) and an S/MIME certificate for `address`
 /// (`NAME.pem`, key `NAME.key`), made by OpenSSL, bundled into `NAME.p12`

@@ -18,9 +18,11 @@
 
 mod common;
 
+use common::demo;
+
 use std::path::Path;
 
-use common::{mailgate_in, ok};
+use common::mailgate_in;
 use serde_json::Value;
 
 /// `mailgate process` in the demo directory `d`: exit code, stdout, stderr
@@ -82,12 +84,6 @@ fn written(d: &Path, out: &str) -> Vec<(String, String)> {
         }
     }
     files
-}
-
-fn demo() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    ok(mailgate_in(dir.path(), &["demo", "--dir", "."], b"", &[]));
-    dir
 }
 
 const TERMIN: &[u8] = b"From: alice@behoerde.example\r\nTo: erin@sub.geheim.example\r\n\

@@ -11,6 +11,10 @@
 
 mod common;
 
+use common::peak_rss_kib;
+
+use common::quiet_demo as demo;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -23,49 +27,12 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::smtp::{Sink, free_port, send, wait_until_listening};
-use common::{mailgate_in, ok, opened_by_bob, run};
+use common::{opened_by_bob, run};
 use testkit::PortServer;
-
-fn demo() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    ok(mailgate_in(
-        dir.path(),
-        &["demo", "--dir", ".", "--quiet"],
-        b"",
-        &[],
-    ));
-    dir
-}
 
 /// `mailgate relay` on `port`, delivering to the sink.
 fn start_relay(demo: &Path, spool: &Path, port: u16, sink: u16) -> Child {
-    start_relay_with(demo, spool, port, sink, &[], Stdio::null())
-}
-
-fn start_relay_with(
-    demo: &Path,
-    spool: &Path,
-    port: u16,
-    sink: u16,
-    extra: &[&str],
-    log: Stdio,
-) -> Child {
-    let child = Command::new(env!("CARGO_BIN_EXE_mailgate"))
-        .args(["relay", "--config"])
-        .arg(demo.join("mailgate.toml"))
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .arg("--spool")
-        .arg(spool)
-        .args(["--next-hop", &format!("127.0.0.1:{sink}")])
-        .args(["--hostname", "relay.behoerde.example", "--retry-first", "1"])
-        .args(extra)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    wait_until_listening(port, "mailgate relay");
-    child
+    common::start_relay(demo, spool, port, sink, &[], Stdio::null())
 }
 
 fn text_mail(number: u64, to: &str, subject: &str, body: &str) -> Vec<u8> {
@@ -93,7 +60,7 @@ fn recipients_get_their_own_treatment_and_refused_ones_bounce() {
     let port = free_port();
     let metrics = free_port();
     let metrics_address = format!("127.0.0.1:{metrics}");
-    let mut relay = start_relay_with(
+    let mut relay = common::start_relay(
         d,
         spool.path(),
         port,
@@ -274,18 +241,6 @@ fn killed_at_random_moments_the_relay_loses_nothing_it_acknowledged() {
     }
 }
 
-/// Peak resident memory of a process (`VmHWM`), in KiB.
-fn peak_rss_kib(pid: u32) -> Option<u64> {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()?
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))?
-        .trim()
-        .trim_end_matches(" kB")
-        .parse()
-        .ok()
-}
-
 /// The load test: bounded in count (20 clients × 20 mails of 10 KB) and
 /// time. Reports acceptance throughput, latency percentiles (connect to
 /// 250) and the relay's peak memory; the figures go to benches/README.md.
@@ -434,7 +389,7 @@ fn mail_that_may_go_only_over_bsi_tls_waits_for_a_conforming_next_hop() {
     let log = std::fs::File::create(&log_path).unwrap();
     let reports = spool.path().join("tls-reports");
     let reports_arg = reports.to_str().unwrap();
-    let mut relay = start_relay_with(
+    let mut relay = common::start_relay(
         d,
         spool.path(),
         port,
@@ -481,7 +436,7 @@ fn mail_that_may_go_only_over_bsi_tls_waits_for_a_conforming_next_hop() {
     let store = tempfile::tempdir().unwrap();
     let next_hop = tls_next_hop(d, store.path());
     let root = d.join("root.pem");
-    let mut relay = start_relay_with(
+    let mut relay = common::start_relay(
         d,
         spool.path(),
         port,
@@ -563,7 +518,7 @@ fn smtp_clients_can_start_tls_and_commands_injected_before_the_handshake_are_ref
     let spool = tempfile::tempdir().unwrap();
     let sink = Sink::start();
     let port = free_port();
-    let mut relay = start_relay_with(
+    let mut relay = common::start_relay(
         d,
         spool.path(),
         port,
@@ -668,7 +623,7 @@ fn sighup_reloads_the_policy_and_sigterm_stops_cleanly() {
     let port = free_port();
     let log_path = spool.path().join("relay.log");
     let log = std::fs::File::create(&log_path).unwrap();
-    let mut relay = start_relay_with(d, spool.path(), port, sink.port, &[], Stdio::from(log));
+    let mut relay = common::start_relay(d, spool.path(), port, sink.port, &[], Stdio::from(log));
     let to_erin = |n: u64| {
         let reply = send(
             port,

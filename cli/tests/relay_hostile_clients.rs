@@ -12,15 +12,17 @@
 
 mod common;
 
+use common::quiet_demo as demo;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use common::smtp::{free_port, send, wait_until_listening};
-use common::{mailgate_in, ok, run, tool};
+use common::{run, tool};
 use testkit::smtp::{LenientHop, SMUGGLING_ENDS, hostile_transaction, queued, smuggling_payload};
 
 /// An envelope: sender and recipients.
@@ -51,17 +53,6 @@ fn client(port: u16, payload: &[u8]) -> Vec<String> {
     )
 }
 
-fn demo() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    ok(mailgate_in(
-        dir.path(),
-        &["demo", "--dir", ".", "--quiet"],
-        b"",
-        &[],
-    ));
-    dir
-}
-
 /// The relay under test, killed when dropped.
 struct Relay(Child);
 
@@ -78,22 +69,14 @@ fn start_relay(demo: &Path, spool: &Path, port: u16, next_hop: u16) -> Relay {
 }
 
 fn start_relay_with(demo: &Path, spool: &Path, port: u16, next_hop: u16, extra: &[&str]) -> Relay {
-    let child = Command::new(env!("CARGO_BIN_EXE_mailgate"))
-        .args(["relay", "--config"])
-        .arg(demo.join("mailgate.toml"))
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .arg("--spool")
-        .arg(spool)
-        .args(["--next-hop", &format!("127.0.0.1:{next_hop}")])
-        .args(["--hostname", "relay.behoerde.example", "--retry-first", "1"])
-        .args(extra)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_until_listening(port, "mailgate relay");
-    Relay(child)
+    Relay(common::start_relay(
+        demo,
+        spool,
+        port,
+        next_hop,
+        extra,
+        Stdio::null(),
+    ))
 }
 
 /// Every smuggling stream (each end spelling, with CR LF and with LF line
@@ -153,17 +136,9 @@ fn no_smuggled_transaction_gets_through_mailgate_relay() {
     );
 }
 
-/// Peak resident memory of a process (`VmHWM`), in KiB.
+/// Peak resident memory of the running relay (`VmHWM`), in KiB.
 fn peak_rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .unwrap()
-        .trim()
-        .trim_end_matches(" kB")
-        .parse()
-        .unwrap()
+    common::peak_rss_kib(pid).unwrap()
 }
 
 /// Writes `total` bytes of `x` without a line end, 1 MiB per write;

@@ -12,44 +12,20 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
+use common::quiet_demo as demo;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use common::smtp::{Sink, free_port, wait_until_listening};
-use common::{mailgate_in, ok};
-
-fn demo() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    ok(mailgate_in(
-        dir.path(),
-        &["demo", "--dir", ".", "--quiet"],
-        b"",
-        &[],
-    ));
-    dir
-}
+use testkit::smtp::{Client, connect_from};
 
 fn start_relay(demo: &Path, spool: &Path, port: u16, sink: u16, extra: &[&str]) -> Child {
-    let child = Command::new(env!("CARGO_BIN_EXE_mailgate"))
-        .args(["relay", "--config"])
-        .arg(demo.join("mailgate.toml"))
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .arg("--spool")
-        .arg(spool)
-        .args(["--next-hop", &format!("127.0.0.1:{sink}")])
-        .args(["--hostname", "relay.behoerde.example", "--retry-first", "1"])
-        .args(extra)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_until_listening(port, "mailgate relay");
-    child
+    common::start_relay(demo, spool, port, sink, extra, Stdio::null())
 }
 
 /// The relay's TLS certificate (`relay.pem`, `relay.key`) and the test
@@ -69,57 +45,14 @@ fn write_tls_identity(dir: &Path) {
     .unwrap();
 }
 
-/// A TCP connection to the relay from `127.0.0.LAST`.
-fn connect_from(last: u8, port: u16) -> std::io::Result<TcpStream> {
-    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
-    let local = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, last)), 0);
-    socket.bind(&local.into())?;
-    let remote = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port);
-    socket.connect_timeout(&remote.into(), Duration::from_secs(10))?;
-    Ok(socket.into())
+/// The whole transactions these tests send.
+trait Send {
+    /// Greeting, EHLO, MAIL, RCPT, DATA and `message` with the final dot;
+    /// the reply to the end of DATA (or the first refusal).
+    fn send(&mut self, from: &str, to: &str, message: &str) -> String;
 }
 
-/// An SMTP client line by line.
-struct Client {
-    reader: BufReader<TcpStream>,
-    writer: TcpStream,
-}
-
-impl Client {
-    fn new(stream: TcpStream) -> Client {
-        stream
-            .set_read_timeout(Some(Duration::from_secs(30)))
-            .unwrap();
-        Client {
-            writer: stream.try_clone().unwrap(),
-            reader: BufReader::new(stream),
-        }
-    }
-
-    /// The next whole reply (all its lines).
-    fn reply(&mut self) -> String {
-        let mut reply = String::new();
-        loop {
-            let mut line = String::new();
-            if self.reader.read_line(&mut line).unwrap_or(0) == 0 {
-                return reply;
-            }
-            reply.push_str(&line);
-            if line.as_bytes().get(3) != Some(&b'-') {
-                return reply;
-            }
-        }
-    }
-
-    fn command(&mut self, line: &str) -> String {
-        self.writer
-            .write_all(format!("{line}\r\n").as_bytes())
-            .unwrap();
-        self.reply()
-    }
-
-    /// A whole transaction; the reply to the end of DATA (or the first
-    /// refusal).
+impl Send for Client {
     fn send(&mut self, from: &str, to: &str, message: &str) -> String {
         let greeting = self.reply();
         assert!(greeting.starts_with("220"), "{greeting}");
@@ -145,17 +78,9 @@ fn mail(from: &str, to: &str, subject: &str) -> String {
     )
 }
 
-/// Peak resident memory of a process (`VmHWM`), in KiB.
+/// Peak resident memory of the running relay (`VmHWM`), in KiB.
 fn peak_rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .unwrap()
-        .trim()
-        .trim_end_matches(" kB")
-        .parse()
-        .unwrap()
+    common::peak_rss_kib(pid).unwrap()
 }
 
 /// The soft limit on open files, raised towards `wanted` (with `prlimit`
@@ -261,7 +186,7 @@ fn idle_crowds_and_slow_drip_clients_do_not_lock_out_a_good_client() {
         assert!(data.starts_with("354"), "{data}");
         let started = Instant::now();
         for byte in b"Subject: drip\r\n\r\n".iter().cycle() {
-            if client.writer.write_all(&[*byte]).is_err() {
+            if client.try_write(&[*byte]).is_err() {
                 break;
             }
             thread::sleep(Duration::from_millis(300));
@@ -277,7 +202,7 @@ fn idle_crowds_and_slow_drip_clients_do_not_lock_out_a_good_client() {
         let started = Instant::now();
         client.reply();
         while started.elapsed() < Duration::from_secs(30) {
-            if client.writer.write_all(b"NOOP\r\n").is_err() || client.reply().is_empty() {
+            if client.try_write(b"NOOP\r\n").is_err() || client.reply().is_empty() {
                 break;
             }
             thread::sleep(Duration::from_millis(300));
@@ -296,12 +221,12 @@ fn idle_crowds_and_slow_drip_clients_do_not_lock_out_a_good_client() {
         let chunk = vec![b'x'; 1 << 20];
         let mut sent = 0usize;
         while sent < 1 << 30 {
-            if client.writer.write_all(&chunk).is_err() {
+            if client.try_write(&chunk).is_err() {
                 break;
             }
             sent += chunk.len();
         }
-        let _ = client.writer.write_all(b"\r\n.\r\n");
+        let _ = client.try_write(b"\r\n.\r\n");
         (sent, client.reply())
     });
     thread::sleep(Duration::from_secs(1));
@@ -503,15 +428,14 @@ fn only_trusted_or_authenticated_clients_may_submit_outbound_mail() {
     // ends the session with 554 5.5.0 before anything is judged).
     pipelined.command("EHLO c");
     pipelined
-        .writer
-        .write_all(
+        .try_write(
             b"MAIL FROM:<alice@behoerde.example>\r\nRCPT TO:<bob@partner.example>\r\n\
               DATA\r\n",
         )
         .unwrap();
-    pipelined.writer.write_all(b"QUIT\r\n").unwrap();
+    pipelined.try_write(b"QUIT\r\n").unwrap();
     let mut rest = String::new();
-    let _ = pipelined.reader.read_to_string(&mut rest);
+    let _ = pipelined.read_to_string(&mut rest);
     assert!(rest.contains("554 5.7.1"), "{rest}");
     assert!(!rest.contains("queued as"), "{rest}");
 
@@ -749,14 +673,14 @@ fn a_client_dripping_its_tls_handshake_is_cut_off_at_the_deadline() {
         0x16u8, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03,
     ];
     for byte in hello.iter().cycle().take(100) {
-        if client.writer.write_all(&[*byte]).is_err() {
+        if client.try_write(&[*byte]).is_err() {
             break;
         }
         thread::sleep(Duration::from_millis(300));
         let mut probe = [0u8; 1];
-        client.reader.get_ref().set_nonblocking(true).unwrap();
-        let closed = matches!(client.reader.get_mut().read(&mut probe), Ok(0));
-        client.reader.get_ref().set_nonblocking(false).unwrap();
+        client.stream().set_nonblocking(true).unwrap();
+        let closed = matches!(client.stream().read(&mut probe), Ok(0));
+        client.stream().set_nonblocking(false).unwrap();
         if closed {
             break;
         }

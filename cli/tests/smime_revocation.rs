@@ -18,7 +18,8 @@ use std::path::Path;
 use std::process::Output;
 
 use serde_json::Value;
-use testkit::{KeyKind, OpensslCa, pki};
+use testkit::openssl::{self, MailHeaders};
+use testkit::{IdentityFiles, KeyKind, OpensslCa, pki};
 
 const BODY: &str = "Content-Type: text/plain\r\n\r\nRevocation test\r\n";
 
@@ -26,14 +27,17 @@ struct Setup {
     dir: tempfile::TempDir,
     /// The intermediate run by OpenSSL: revoked@ revoked, good@ recorded valid.
     intermediate: OpensslCa,
+    /// The files of revoked@ (`revoked.*`) and good@ (`good.*`).
+    revoked: IdentityFiles,
+    good: IdentityFiles,
 }
 
 fn setup() -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let revoked = pki().smime("revoked@example.org", KeyKind::P256);
     let good = pki().smime("good@example.org", KeyKind::Rsa2048);
-    revoked.write_to(dir.path(), "revoked").unwrap();
-    good.write_to(dir.path(), "good").unwrap();
+    let revoked_files = revoked.write_to(dir.path(), "revoked").unwrap();
+    let good_files = good.write_to(dir.path(), "good").unwrap();
     std::fs::write(dir.path().join("root.pem"), pki().root().certificate_pem()).unwrap();
     let intermediate = OpensslCa::new(pki().intermediate());
     intermediate.revoke(&revoked.certificate_pem(), "keyCompromise");
@@ -42,7 +46,12 @@ fn setup() -> Setup {
     root.record_valid(&pki().intermediate().certificate_pem());
     std::fs::write(dir.path().join("intermediate.crl"), intermediate.crl_der()).unwrap();
     std::fs::write(dir.path().join("root.crl.pem"), root.crl_pem()).unwrap();
-    Setup { dir, intermediate }
+    Setup {
+        dir,
+        intermediate,
+        revoked: revoked_files,
+        good: good_files,
+    }
 }
 
 impl Setup {
@@ -53,29 +62,20 @@ impl Setup {
     /// Mail from `stem@example.org`, signed by OpenSSL with that identity.
     fn signed_by(&self, stem: &str) -> Vec<u8> {
         let address = format!("{stem}@example.org");
-        let cert = format!("{stem}.cert.pem");
-        let key = format!("{stem}.key.pem");
-        let chain = format!("{stem}.chain.pem");
-        common::run(
-            "openssl",
-            &[
-                "cms",
-                "-sign",
-                "-signer",
-                &cert,
-                "-inkey",
-                &key,
-                "-certfile",
-                &chain,
-                "-from",
-                &address,
-                "-to",
-                "bob@example.net",
-                "-subject",
-                "revocation",
-            ],
-            BODY.as_bytes(),
+        let files = match stem {
+            "revoked" => &self.revoked,
+            "good" => &self.good,
+            other => panic!("no identity {other}"),
+        };
+        openssl::cms_sign_mail(
             self.path(),
+            files,
+            &MailHeaders {
+                from: &address,
+                to: "bob@example.net",
+                subject: "revocation",
+            },
+            BODY.as_bytes(),
         )
     }
 

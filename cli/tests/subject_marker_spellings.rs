@@ -22,19 +22,15 @@
 
 mod common;
 
+use common::demo;
+
 use std::path::Path;
 
 use base64ct::{Base64, Encoding};
-use common::{mailgate_in, ok};
+use common::mailgate_in;
 use serde_json::Value;
 
 const BODY: &str = "Aktenzeichen 4711";
-
-fn demo() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    ok(mailgate_in(dir.path(), &["demo", "--dir", "."], b"", &[]));
-    dir
-}
 
 /// `text` in base64 without padding, as a sloppy client writes it.
 fn unpadded(text: &[u8]) -> String {

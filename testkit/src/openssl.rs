@@ -20,6 +20,12 @@
 //! );
 //! let content = openssl::cms_verify(dir.path(), &alice.root_pem, &signed);
 //! assert!(String::from_utf8_lossy(&content).contains("Hello"));
+//!
+//! let encrypted = openssl::cms_encrypt(dir.path(), &["-aes256"], &[&alice.certificate_pem], &content);
+//! let opened = openssl::cms_decrypt(
+//!     dir.path(), &alice.certificate_pem, &alice.private_key_pem, &[], &encrypted,
+//! );
+//! assert!(String::from_utf8_lossy(&opened).contains("Hello"));
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
@@ -82,6 +88,16 @@ pub fn cms_sign_mail(
 /// signature.
 pub fn cms_verify(dir: &Path, ca_file: &Path, message: &[u8]) -> Vec<u8> {
     cms(dir, &["-verify", "-CAfile", path_str(ca_file)], message)
+}
+
+/// `openssl cms -encrypt OPTIONS... RECIPIENTS...` of the MIME `entity`:
+/// a whole S/MIME mail (`application/pkcs7-mime`) encrypted to the
+/// recipients' certificate files (PEM).
+pub fn cms_encrypt(dir: &Path, options: &[&str], recipients: &[&Path], entity: &[u8]) -> Vec<u8> {
+    let mut args = vec!["-encrypt"];
+    args.extend_from_slice(options);
+    args.extend(recipients.iter().map(|path| path_str(path)));
+    cms(dir, &args, entity)
 }
 
 /// `openssl cms -decrypt -recip CERTIFICATE -inkey KEY OPTIONS...` of a

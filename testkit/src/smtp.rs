@@ -387,6 +387,24 @@ impl Client {
         self.writer.write_all(bytes).expect("write to the server");
     }
 
+    /// Writes `bytes` as they are, reading nothing; the error when the
+    /// server has closed the connection (for clients that expect it to).
+    pub fn try_write(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.writer.write_all(bytes)
+    }
+
+    /// Reads what is left until the server closes the connection (after
+    /// any replies not read yet) into `rest`.
+    pub fn read_to_string(&mut self, rest: &mut String) -> io::Result<usize> {
+        self.reader.read_to_string(rest)
+    }
+
+    /// The connection itself (for socket options, or to read past the
+    /// buffered replies).
+    pub fn stream(&self) -> &TcpStream {
+        self.reader.get_ref()
+    }
+
     /// Writes `line` and CR LF; the reply.
     pub fn command(&mut self, line: &str) -> String {
         self.write(format!("{line}\r\n").as_bytes());

@@ -1,13 +1,15 @@
 //! Running the `mailgate` binary from the integration tests.
 
 // Each test file uses a different subset.
-#![allow(dead_code, clippy::unwrap_used)]
+#![allow(dead_code, unused_imports, clippy::unwrap_used)]
 
 pub(crate) mod smtp;
 
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
+
+use testkit::openssl;
 
 /// Runs `mailgate ARGS` in `dir` with `env` added, feeding `stdin`.
 pub(crate) fn mailgate_in(dir: &Path, args: &[&str], stdin: &[u8], env: &[(&str, &str)]) -> Output {
@@ -41,56 +43,83 @@ pub(crate) fn ok(output: Output) -> Vec<u8> {
 
 /// Runs a real program (openssl, gpg, ...) in `dir`, feeding `stdin` from a
 /// thread so a large input cannot deadlock against a full output pipe.
-pub(crate) fn tool(program: &str, args: &[&str], stdin: &[u8], dir: &Path) -> Output {
-    let mut child = Command::new(program)
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    let stdin = stdin.to_vec();
-    let writer = std::thread::spawn(move || input.write_all(&stdin));
-    let output = child.wait_with_output().unwrap();
-    let _ = writer.join();
-    output
-}
-
+pub(crate) use testkit::peer_output as tool;
 /// The standard output of a real program that must succeed.
-pub(crate) fn run(program: &str, args: &[&str], stdin: &[u8], dir: &Path) -> Vec<u8> {
-    let output = tool(program, args, stdin, dir);
-    assert!(
-        output.status.success(),
-        "{program} {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output.stdout
-}
+pub(crate) use testkit::run_peer_with_input as run;
 
 /// What bob reads of a mail the demo gateway encrypted for him and alice
 /// signed: decrypted by `openssl cms` with bob's key (demo directory `dir`),
 /// then the signature verified against the demo CA.
 pub(crate) fn opened_by_bob(mail: &[u8], dir: &Path) -> String {
-    let inner = run(
-        "openssl",
-        &[
-            "cms",
-            "-decrypt",
-            "-recip",
-            "pki/bob.cert.pem",
-            "-inkey",
-            "pki/bob.key.pem",
-        ],
+    let inner = openssl::cms_decrypt(
+        dir,
+        Path::new("pki/bob.cert.pem"),
+        Path::new("pki/bob.key.pem"),
+        &[],
         mail,
-        dir,
     );
-    let content = run(
-        "openssl",
-        &["cms", "-verify", "-CAfile", "pki/ca.pem"],
-        &inner,
-        dir,
-    );
+    let content = openssl::cms_verify(dir, Path::new("pki/ca.pem"), &inner);
     String::from_utf8_lossy(&content).into_owned()
+}
+
+/// A new directory with the demo gateway in it (`mailgate demo --dir .`).
+pub(crate) fn demo() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    ok(mailgate_in(dir.path(), &["demo", "--dir", "."], b"", &[]));
+    dir
+}
+
+/// [`demo`] without its report (`--quiet`).
+pub(crate) fn quiet_demo() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    ok(mailgate_in(
+        dir.path(),
+        &["demo", "--dir", ".", "--quiet"],
+        b"",
+        &[],
+    ));
+    dir
+}
+
+/// `mailgate relay` with the demo's configuration in `demo`, listening on
+/// `port` of 127.0.0.1 and delivering to `next_hop` there, `extra`
+/// arguments appended, its standard error to `log`; returns once it
+/// listens.
+pub(crate) fn start_relay(
+    demo: &Path,
+    spool: &Path,
+    port: u16,
+    next_hop: u16,
+    extra: &[&str],
+    log: Stdio,
+) -> std::process::Child {
+    let child = Command::new(env!("CARGO_BIN_EXE_mailgate"))
+        .args(["relay", "--config"])
+        .arg(demo.join("mailgate.toml"))
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .arg("--spool")
+        .arg(spool)
+        .args(["--next-hop", &format!("127.0.0.1:{next_hop}")])
+        .args(["--hostname", "relay.behoerde.example", "--retry-first", "1"])
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    smtp::wait_until_listening(port, "mailgate relay");
+    child
+}
+
+/// Peak resident memory of a process (`VmHWM`), in KiB; `None` once it is
+/// gone.
+pub(crate) fn peak_rss_kib(pid: u32) -> Option<u64> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches(" kB")
+        .parse()
+        .ok()
 }

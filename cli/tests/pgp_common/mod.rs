@@ -2,11 +2,15 @@
 //! home per test (the real `gpg`, GnuPG 2.2).
 
 // Each test file uses a different subset.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    dead_code,
+    unused_imports,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::sync::Arc;
 
 use testkit::{PgpKey, PgpSuite, PgpVersion, openpgp_key};
@@ -34,132 +38,10 @@ pub(crate) fn message(from: &str) -> Vec<u8> {
 }
 
 /// A throw-away GnuPG home with loopback pinentry; its agent is stopped
-/// when dropped.
-pub(crate) struct Gpg {
-    pub(crate) home: tempfile::TempDir,
-}
-
-impl Gpg {
-    pub(crate) fn new() -> Gpg {
-        let home = tempfile::tempdir().unwrap();
-        std::fs::write(
-            home.path().join("gpg-agent.conf"),
-            "allow-loopback-pinentry\n",
-        )
-        .unwrap();
-        Gpg { home }
-    }
-
-    pub(crate) fn path(&self, name: &str) -> PathBuf {
-        self.home.path().join(name)
-    }
-
-    pub(crate) fn write(&self, name: &str, bytes: &[u8]) -> PathBuf {
-        let path = self.path(name);
-        std::fs::write(&path, bytes).unwrap();
-        path
-    }
-
-    /// Imports a key made by testkit (secret or public).
-    pub(crate) fn import(&self, key: &PgpKey, secret: bool) {
-        let bytes = if secret {
-            key.secret_armored()
-        } else {
-            key.public_armored()
-        };
-        let file = self.write(&format!("{}.asc", key.fingerprint_hex()), &bytes);
-        self.ok(&["--import", s(&file)], b"");
-    }
-
-    /// Runs gpg with the passphrase `passphrase` for loopback pinentry.
-    pub(crate) fn run_with(&self, passphrase: &str, args: &[&str], stdin: &[u8]) -> Output {
-        let mut child = Command::new("gpg")
-            .arg("--homedir")
-            .arg(self.home.path())
-            .args([
-                "--batch",
-                "--yes",
-                "--no-tty",
-                "--pinentry-mode",
-                "loopback",
-                "--passphrase",
-                passphrase,
-                "--trust-model",
-                "always",
-            ])
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("gpg is installed (apt-get install gnupg)");
-        let _ = child.stdin.take().unwrap().write_all(stdin);
-        child.wait_with_output().unwrap()
-    }
-
-    pub(crate) fn run(&self, args: &[&str], stdin: &[u8]) -> Output {
-        self.run_with("", args, stdin)
-    }
-
-    pub(crate) fn ok(&self, args: &[&str], stdin: &[u8]) -> Output {
-        let output = self.run(args, stdin);
-        assert!(
-            output.status.success(),
-            "gpg {args:?} failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        output
-    }
-
-    /// Generates an Ed25519/Cv25519 key in GnuPG protected by `passphrase`
-    /// (or a sign-only Ed25519 key with `sign_only`); returns its
-    /// fingerprint.
-    pub(crate) fn generate(&self, user_id: &str, passphrase: &str, sign_only: bool) -> String {
-        let (algo, usage) = if sign_only {
-            ("ed25519", "sign")
-        } else {
-            ("future-default", "default")
-        };
-        let output = self.run_with(
-            passphrase,
-            &["--quick-gen-key", user_id, algo, usage, "never"],
-            b"",
-        );
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let listing = self.ok(&["--with-colons", "--list-keys", user_id], b"");
-        String::from_utf8_lossy(&listing.stdout)
-            .lines()
-            .find_map(|line| line.strip_prefix("fpr:::::::::"))
-            .map(|rest| rest.trim_end_matches(':').to_owned())
-            .expect("gpg lists the new key's fingerprint")
-    }
-
-    /// `gpg --status-fd 1 ARGS`, returning the status lines and the output
-    /// file's bytes.
-    pub(crate) fn status(&self, args: &[&str], stdin: &[u8]) -> String {
-        let mut all = vec!["--status-fd", "1"];
-        all.extend_from_slice(args);
-        String::from_utf8_lossy(&self.run(&all, stdin).stdout).into_owned()
-    }
-}
-
-impl Drop for Gpg {
-    fn drop(&mut self) {
-        let _ = Command::new("gpgconf")
-            .arg("--homedir")
-            .arg(self.home.path())
-            .args(["--kill", "all"])
-            .output();
-    }
-}
-
-pub(crate) fn s(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
+/// when dropped (testkit's).
+pub(crate) use testkit::gnupg::GpgHome as Gpg;
+/// A path as a command-line argument.
+pub(crate) use testkit::path_str as s;
 
 /// The content type of a message's top-level entity.
 pub(crate) fn content_type(message: &[u8]) -> mail_message::ContentType {
