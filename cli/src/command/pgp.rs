@@ -244,24 +244,9 @@ fn key_failure(path: &Path, error: pgp_core::Error) -> Failure {
 }
 
 fn verification_text(report: &Verification) -> String {
-    let from = report
-        .from()
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(", ");
-    let mut text = match report.verdict() {
-        PgpVerdict::SignedByFrom => format!("signed by the From address {from}\n"),
-        PgpVerdict::SignedByOther => {
-            format!("NOT signed by the From address ({from}): valid signature by someone else\n")
-        }
-        PgpVerdict::Invalid => "INVALID signature\n".to_owned(),
-        PgpVerdict::PartiallySigned => "PARTIALLY signed: not the whole message\n".to_owned(),
-        _ => "not signed\n".to_owned(),
-    };
-    if let Coverage::Partial { part, reason } = report.coverage() {
-        text.push_str(&format!("  signed part {part}: {reason}\n"));
-    }
+    // OpenPGP does not judge the Sender: no "sender only" line.
+    let mut text =
+        super::smime::verdict_text(report.verdict(), report.from(), report.coverage(), false);
     for (index, signer) in report.signers().iter().enumerate() {
         text.push_str(&format!("signer {}: {}\n", index + 1, signer.status));
         if let Some(cert) = &signer.certificate {

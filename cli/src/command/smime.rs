@@ -306,16 +306,24 @@ pub(crate) fn findings_json(findings: &[mail_message::Finding]) -> Value {
         .collect()
 }
 
-fn verification_text(report: &Verification) -> String {
-    let from = report
-        .from()
+/// The first lines of a text verification report, S/MIME and OpenPGP
+/// alike: the verdict said against the From addresses, and which part is
+/// signed when only one is. `sender_only`: a valid signer carries only the
+/// Sender address (S/MIME reports that).
+pub(crate) fn verdict_text(
+    verdict: mail_message::Verdict,
+    from: &[mail_message::EmailAddress],
+    coverage: &Coverage,
+    sender_only: bool,
+) -> String {
+    let from = from
         .iter()
         .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join(", ");
-    let mut text = match report.verdict() {
+    let mut text = match verdict {
         SmimeVerdict::SignedByFrom => format!("signed by the From address {from}\n"),
-        SmimeVerdict::SignedByOther if report.signed_by_sender_only() => {
+        SmimeVerdict::SignedByOther if sender_only => {
             format!("NOT signed by the From address ({from}): a signer matches only the Sender\n")
         }
         SmimeVerdict::SignedByOther => {
@@ -325,9 +333,19 @@ fn verification_text(report: &Verification) -> String {
         SmimeVerdict::PartiallySigned => "PARTIALLY signed: not the whole message\n".to_owned(),
         _ => "not signed\n".to_owned(),
     };
-    if let Coverage::Partial { part, reason } = report.coverage() {
+    if let Coverage::Partial { part, reason } = coverage {
         text.push_str(&format!("  signed part {part}: {reason}\n"));
     }
+    text
+}
+
+fn verification_text(report: &Verification) -> String {
+    let mut text = verdict_text(
+        report.verdict(),
+        report.from(),
+        report.coverage(),
+        report.signed_by_sender_only(),
+    );
     for (index, signer) in report.signers().iter().enumerate() {
         text.push_str(&format!("signer {}: {}\n", index + 1, signer.status));
         if let Some(certificate) = &signer.certificate {
