@@ -4,7 +4,8 @@
 //! certificates OpenSSL issued naming that server. A revoked recipient
 //! certificate is not encrypted to, an unrevoked one is, and a
 //! distribution point that serves garbage is a finding under `prefer` and
-//! defers under `require`; `crl_dp = false` does not download.
+//! defers under `require`; `crl_dp = false` does not download. Inbound, a
+//! signer revoked at its distribution point is not `valid`, a good one is.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -195,4 +196,105 @@ fn with_crl_dp_off_nothing_is_downloaded() {
         "{outcome:?}"
     );
     assert_eq!(server.requests("/ca.crl"), 0);
+}
+
+/// Mail from `from` signed by `openssl cms` with the OpenSSL-issued
+/// certificate and key, the intermediate as chain.
+fn openssl_signed(dir: &Path, from: &str, certificate: &Path, key: &Path) -> Vec<u8> {
+    std::fs::write(
+        dir.join("chain.pem"),
+        pki().intermediate().certificate_pem(),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("body.txt"),
+        "Content-Type: text/plain\r\n\r\nBescheid 12\r\n",
+    )
+    .unwrap();
+    testkit::run_peer(
+        "openssl",
+        &[
+            "cms",
+            "-sign",
+            "-signer",
+            certificate.to_str().unwrap(),
+            "-inkey",
+            key.to_str().unwrap(),
+            "-certfile",
+            "chain.pem",
+            "-from",
+            from,
+            "-to",
+            "alice@behoerde.example",
+            "-subject",
+            "Bescheid",
+            "-in",
+            "body.txt",
+            "-out",
+            "signed.eml",
+        ],
+        dir,
+    );
+    std::fs::read(dir.join("signed.eml")).unwrap()
+}
+
+/// The `X-Mailgate-Signature` value of the one delivered message.
+fn signature_header(outcome: &Outcome) -> String {
+    assert_eq!(outcome.dispositions.len(), 1, "{outcome:?}");
+    let message = delivered(&outcome.dispositions[0]);
+    let text = String::from_utf8_lossy(&message).into_owned();
+    let head = text.split("\r\n\r\n").next().unwrap_or_default();
+    head.lines()
+        .find_map(|line| line.strip_prefix("X-Mailgate-Signature: "))
+        .unwrap_or_else(|| panic!("no signature header: {head}"))
+        .to_owned()
+}
+
+#[test]
+fn an_inbound_signer_revoked_at_its_distribution_point_is_not_valid_and_a_good_one_is() {
+    let server = HttpServer::start();
+    let url = server.url("/ca.crl");
+    let ca = OpensslCa::new(pki().intermediate());
+    let (revoked, revoked_key) =
+        ca.issue_smime_with_crl_dp("revoked", "ron.dp@partner.example", &[&url]);
+    let (good, good_key) = ca.issue_smime_with_crl_dp("good", "gil.dp@partner.example", &[&url]);
+    ca.revoke(&std::fs::read_to_string(&revoked).unwrap(), "keyCompromise");
+    server.serve("/ca.crl", "application/pkix-crl", ca.crl_der());
+    let dir = tempfile::tempdir().unwrap();
+    let gateway = gateway_with(
+        dir.path(),
+        "[revocation]\ninbound = \"require\"\nocsp = \"off\"\n",
+    );
+    let receive = |message: &[u8]| {
+        gateway.process(
+            &Envelope::inbound("x@partner.example", ["alice@behoerde.example"]),
+            message,
+        )
+    };
+
+    let outcome = receive(&openssl_signed(
+        dir.path(),
+        "ron.dp@partner.example",
+        &revoked,
+        &revoked_key,
+    ));
+    let header = signature_header(&outcome);
+    assert!(header.starts_with("invalid; method=smime"), "{header}");
+    assert!(header.contains("revoked"), "{header}");
+    let audit = &outcome.audit["revocation"][0];
+    assert_eq!(audit["status"], "revoked", "{}", outcome.audit);
+    assert!(
+        audit["detail"].as_str().unwrap().contains(&url),
+        "{}",
+        outcome.audit
+    );
+
+    let header = signature_header(&receive(&openssl_signed(
+        dir.path(),
+        "gil.dp@partner.example",
+        &good,
+        &good_key,
+    )));
+    assert_eq!(header, "valid; method=smime; signer=gil.dp@partner.example");
+    assert_eq!(server.requests("/ca.crl"), 1, "the CRL is downloaded once");
 }
