@@ -276,20 +276,15 @@ fn verification_text(report: &Verification) -> String {
 }
 
 fn verification_json(report: &Verification) -> Value {
-    let coverage = match report.coverage() {
-        Coverage::Whole => json!({ "kind": "whole" }),
-        Coverage::Partial { part, reason } => {
-            json!({ "kind": "partial", "part": part, "reason": reason })
-        }
-        Coverage::Unsigned => json!({ "kind": "unsigned" }),
-    };
-    json!({
-        "verdict": report.verdict().name(),
-        "coverage": coverage,
-        "from": report.from().iter().map(ToString::to_string).collect::<Vec<_>>(),
-        "signed_by_from": report.signed_by_from(),
-        "signers": report.signers().iter().map(signature_json).collect::<Vec<_>>(),
-    })
+    let mut object = super::smime::verdict_json(
+        report.verdict(),
+        report.coverage(),
+        report.from(),
+        report.signed_by_from(),
+    );
+    let signers: Vec<Value> = report.signers().iter().map(signature_json).collect();
+    object.insert("signers".into(), Value::Array(signers));
+    Value::Object(object)
 }
 
 fn signature_json(signer: &Signature) -> Value {

@@ -386,19 +386,39 @@ fn verification_text(report: &Verification) -> String {
     text
 }
 
-fn verification_json(report: &Verification, now: SystemTime) -> Value {
-    let coverage = match report.coverage() {
+/// The verdict part of a JSON verification report, S/MIME and OpenPGP
+/// alike: `verdict` (the one name table), `coverage`, `from`,
+/// `signed_by_from`. Each engine adds its own fields after these.
+pub(crate) fn verdict_json(
+    verdict: mail_message::Verdict,
+    coverage: &Coverage,
+    from: &[mail_message::EmailAddress],
+    signed_by_from: bool,
+) -> serde_json::Map<String, Value> {
+    let coverage = match coverage {
         Coverage::Whole => json!({ "kind": "whole" }),
         Coverage::Partial { part, reason } => {
             json!({ "kind": "partial", "part": part, "reason": reason })
         }
         Coverage::Unsigned => json!({ "kind": "unsigned" }),
     };
-    json!({
-        "verdict": report.verdict().name(),
-        "coverage": coverage,
-        "from": report.from().iter().map(ToString::to_string).collect::<Vec<_>>(),
-        "signed_by_from": report.signed_by_from(),
+    let mut object = serde_json::Map::new();
+    object.insert("verdict".into(), json!(verdict.name()));
+    object.insert("coverage".into(), coverage);
+    let from: Vec<String> = from.iter().map(ToString::to_string).collect();
+    object.insert("from".into(), json!(from));
+    object.insert("signed_by_from".into(), json!(signed_by_from));
+    object
+}
+
+fn verification_json(report: &Verification, now: SystemTime) -> Value {
+    let mut object = verdict_json(
+        report.verdict(),
+        report.coverage(),
+        report.from(),
+        report.signed_by_from(),
+    );
+    let rest = json!({
         "signed_by_sender_only": report.signed_by_sender_only(),
         "signers": report.signers().iter().map(|signer| json!({
             "valid": signer.status == SignatureStatus::Valid,
@@ -411,7 +431,11 @@ fn verification_json(report: &Verification, now: SystemTime) -> Value {
             "revocation": signer.revocation.iter().map(revocation_json).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
         "certificates": report.certificates().iter().map(|c| certificate_json(c, now)).collect::<Vec<_>>(),
-    })
+    });
+    if let Value::Object(rest) = rest {
+        object.extend(rest);
+    }
+    Value::Object(object)
 }
 
 fn decrypt(args: &DecryptArgs) -> Result<Verdict, Failure> {
