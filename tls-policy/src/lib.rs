@@ -1,36 +1,4 @@
-//! Verdicts on receiving SMTP servers against the BSI technical guidelines.
-//!
-//! `tls-policy` answers one question before mail leaves over SMTP: does the
-//! receiving server meet the transport profile the policy asks for? It works
-//! in two steps that can be used apart:
-//!
-//! 1. **Observe.** A probe (or a stored record) gives an [`Observation`]:
-//!    what the server offered and negotiated, its certificate chain, what
-//!    validation said, the DANE state.
-//! 2. **Judge.** [`Profile::evaluate`] turns an observation into a [`Report`]:
-//!    one [`Finding`] per rule, each with its requirement id (`TR-03108 06-M`,
-//!    `TR-02102-2 table 1`), an [`Outcome`] and the observed value. It is a
-//!    pure function of profile, observation and check time.
-//!
-//! Profiles are data ([`Profile::bsi_tr_03108`], the default, after BSI
-//! TR-03108 v2.0 with the cryptography of TR-02102-2 (2025-01) and
-//! TR-03116-4; [`Profile::opportunistic`]; or TOML of your own).
-//!
-//! ```
-//! use std::time::SystemTime;
-//! use tls_policy::{Profile, Outcome};
-//! # let observation: tls_policy::Observation = serde_json::from_str(include_str!("../tests/data/tls13-p256.json")).unwrap();
-//! let report = Profile::bsi_tr_03108().evaluate(&observation, SystemTime::now());
-//! for finding in report.failures() {
-//!     println!("{} {}: {}", finding.requirement, finding.check, finding.observed);
-//! }
-//! assert!(report.conforms);
-//! ```
-//!
-//! Probing a live server is [`Prober::check`]; sending mail over the judged
-//! connection is [`Prober::connect_for_delivery`].
-//!
-//! See the crate README for what is implemented and what is not yet.
+#![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
 mod cache;
