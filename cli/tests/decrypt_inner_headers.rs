@@ -17,6 +17,8 @@
 
 mod common;
 
+use common::{fields, first_message, named, process_inbound};
+
 use testkit::openssl;
 
 use common::demo;
@@ -125,24 +127,6 @@ fn decrypted(dir: &Path, method: &str, message: &[u8]) -> Vec<u8> {
     ok(mailgate_in(dir, args, message, &[]))
 }
 
-/// The header fields (name, unfolded value) of a message.
-fn fields(message: &[u8]) -> Vec<(String, String)> {
-    mail_message::Entity::parse(message)
-        .unwrap()
-        .fields()
-        .iter()
-        .map(|f| (String::from_utf8_lossy(f.name()).into_owned(), f.value()))
-        .collect()
-}
-
-fn named<'a>(fields: &'a [(String, String)], name: &str) -> Vec<&'a str> {
-    fields
-        .iter()
-        .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_str())
-        .collect()
-}
-
 /// Exactly one From (the outer one), the outer Subject, no `X-Mailgate-*`
 /// field but `X-Mailgate-Inner-*`, the planted identity fields kept only
 /// under `X-Mailgate-Inner-`, the body intact.
@@ -231,31 +215,9 @@ fn the_command_line_and_the_gateway_sort_inner_fields_alike() {
             _ => pgp_encrypted(d, &hostile_entity(0)),
         };
         let out = format!("out-{method}");
-        ok(mailgate_in(
-            d,
-            &[
-                "process",
-                "--config",
-                "mailgate.toml",
-                "--direction",
-                "inbound",
-                "--from",
-                "bob@partner.example",
-                "--to",
-                "alice@behoerde.example",
-                "--out-dir",
-                &out,
-            ],
-            &message,
-            &[],
-        ));
-        let result: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(d.join(&out).join("result.json")).unwrap())
-                .unwrap();
-        let disposition = &result["dispositions"][0];
-        assert_eq!(disposition["kind"], "deliver", "{result:#}");
-        let delivered =
-            std::fs::read(d.join(&out).join(disposition["message"].as_str().unwrap())).unwrap();
+        let result = process_inbound(d, &message, &out);
+        assert_eq!(result["dispositions"][0]["kind"], "deliver", "{result:#}");
+        let delivered = first_message(d, &out, &result);
         let gateway: Vec<(String, String)> = fields(&delivered)
             .into_iter()
             .filter(|(n, _)| {

@@ -15,13 +15,15 @@
 
 mod common;
 
+use common::{fields, first_message, named, process_inbound};
+
 use testkit::openssl;
 
 use common::demo;
 
 use std::path::Path;
 
-use common::{mailgate_in, ok, run};
+use common::{mailgate_in, run};
 use serde_json::Value;
 
 /// An entity with planted fields; `padding` lines of text make it large.
@@ -105,48 +107,9 @@ fn pgp_encrypted(dir: &Path, entity: &[u8]) -> Vec<u8> {
 
 /// Processes `message` inbound from bob to alice; the delivered message.
 fn delivered(dir: &Path, message: &[u8], out: &str) -> Vec<u8> {
-    let output = mailgate_in(
-        dir,
-        &[
-            "process",
-            "--config",
-            "mailgate.toml",
-            "--direction",
-            "inbound",
-            "--from",
-            "bob@partner.example",
-            "--to",
-            "alice@behoerde.example",
-            "--out-dir",
-            out,
-        ],
-        message,
-        &[],
-    );
-    ok(output);
-    let result: Value =
-        serde_json::from_slice(&std::fs::read(dir.join(out).join("result.json")).unwrap()).unwrap();
-    let disposition = &result["dispositions"][0];
-    assert_eq!(disposition["kind"], "deliver", "{result:#}");
-    std::fs::read(dir.join(out).join(disposition["message"].as_str().unwrap())).unwrap()
-}
-
-/// The header fields (name, unfolded value) of a message.
-fn fields(message: &[u8]) -> Vec<(String, String)> {
-    let entity = mail_message::Entity::parse(message).unwrap();
-    entity
-        .fields()
-        .iter()
-        .map(|f| (String::from_utf8_lossy(f.name()).into_owned(), f.value()))
-        .collect()
-}
-
-fn named<'a>(fields: &'a [(String, String)], name: &str) -> Vec<&'a str> {
-    fields
-        .iter()
-        .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_str())
-        .collect()
+    let result = process_inbound(dir, message, out);
+    assert_eq!(result["dispositions"][0]["kind"], "deliver", "{result:#}");
+    first_message(dir, out, &result)
 }
 
 /// Exactly one From (the outer), exactly the result fields the gateway

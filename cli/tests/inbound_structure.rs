@@ -16,13 +16,15 @@
 
 mod common;
 
+use common::{first_message, process_inbound};
+
 use testkit::openssl;
 
 use common::demo;
 
 use std::path::Path;
 
-use common::{mailgate_in, ok, run};
+use common::{mailgate_in, run};
 use serde_json::Value;
 
 const SECRET: &str = "Geheime Nachricht im verschluesselten Teil.";
@@ -151,32 +153,13 @@ fn delivered(dir: &Path, message: &[u8], out: &str) -> Vec<u8> {
 /// Processes `message` inbound from bob to alice; the disposition's kind
 /// and message.
 fn processed(dir: &Path, message: &[u8], out: &str) -> (String, Vec<u8>) {
-    let output = mailgate_in(
-        dir,
-        &[
-            "process",
-            "--config",
-            "mailgate.toml",
-            "--direction",
-            "inbound",
-            "--from",
-            "bob@partner.example",
-            "--to",
-            "alice@behoerde.example",
-            "--out-dir",
-            out,
-        ],
-        message,
-        &[],
-    );
-    ok(output);
-    let result: Value =
-        serde_json::from_slice(&std::fs::read(dir.join(out).join("result.json")).unwrap()).unwrap();
-    let disposition = &result["dispositions"][0];
-    let file = disposition["message"].as_str().expect("a message");
+    let result = process_inbound(dir, message, out);
     (
-        disposition["kind"].as_str().unwrap().to_owned(),
-        std::fs::read(dir.join(out).join(file)).unwrap(),
+        result["dispositions"][0]["kind"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+        first_message(dir, out, &result),
     )
 }
 

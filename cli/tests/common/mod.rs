@@ -1,7 +1,16 @@
-//! Running the `mailgate` binary from the integration tests.
+//! Running the `mailgate` binary from the integration tests, and the
+//! set-ups several test files share: the demo gateway, `mailgate relay`,
+//! inbound `mailgate process`, header fields. The real peers (openssl,
+//! gpg, SMTP clients) come from `testkit`.
 
 // Each test file uses a different subset.
-#![allow(dead_code, unused_imports, clippy::unwrap_used)]
+#![allow(
+    dead_code,
+    unused_imports,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing
+)]
 
 pub(crate) mod smtp;
 
@@ -122,4 +131,57 @@ pub(crate) fn peak_rss_kib(pid: u32) -> Option<u64> {
         .trim_end_matches(" kB")
         .parse()
         .ok()
+}
+
+/// `mailgate process` of `message` inbound from `bob@partner.example` to
+/// `alice@behoerde.example` with the demo configuration in `dir`, written
+/// to `out`; the run must succeed. Its `result.json`.
+pub(crate) fn process_inbound(dir: &Path, message: &[u8], out: &str) -> serde_json::Value {
+    ok(mailgate_in(
+        dir,
+        &[
+            "process",
+            "--config",
+            "mailgate.toml",
+            "--direction",
+            "inbound",
+            "--from",
+            "bob@partner.example",
+            "--to",
+            "alice@behoerde.example",
+            "--out-dir",
+            out,
+        ],
+        message,
+        &[],
+    ));
+    serde_json::from_slice(&std::fs::read(dir.join(out).join("result.json")).unwrap()).unwrap()
+}
+
+/// The message file of the first disposition in `result` (of a run that
+/// wrote to `out` in `dir`).
+pub(crate) fn first_message(dir: &Path, out: &str, result: &serde_json::Value) -> Vec<u8> {
+    let file = result["dispositions"][0]["message"]
+        .as_str()
+        .expect("a message");
+    std::fs::read(dir.join(out).join(file)).unwrap()
+}
+
+/// The header fields (name, unfolded value) of a message.
+pub(crate) fn fields(message: &[u8]) -> Vec<(String, String)> {
+    mail_message::Entity::parse(message)
+        .unwrap()
+        .fields()
+        .iter()
+        .map(|f| (String::from_utf8_lossy(f.name()).into_owned(), f.value()))
+        .collect()
+}
+
+/// The values of the fields called `name` (any case).
+pub(crate) fn named<'a>(fields: &'a [(String, String)], name: &str) -> Vec<&'a str> {
+    fields
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+        .collect()
 }
