@@ -1,43 +1,4 @@
-//! OpenPGP for mail, on [Sequoia](https://sequoia-pgp.org/).
-//!
-//! `pgp-core` is the OpenPGP engine of mailgate. Sequoia builds and parses
-//! OpenPGP messages; this crate adds what mail needs on top of it:
-//!
-//! - the PGP/MIME layer of [RFC 3156](https://www.rfc-editor.org/rfc/rfc3156)
-//!   (`multipart/signed`, `multipart/encrypted`) and inline OpenPGP blocks:
-//!   [`Signer`], [`Verifier`], [`Encryptor`], [`Decryptor`];
-//! - selection of a usable certificate for an e-mail address
-//!   ([`select_certificate`]), with the reasons other keys are unusable;
-//! - discovery and harvesting: Web Key Directory ([`WkdUrls`],
-//!   [`wkd_lookup`] with [`HttpsFetcher`] over rustls), [`AutocryptHeader`]
-//!   and [`harvest_certificates`] (attached keys) for the pending list.
-//!
-//! The MIME layer (byte-exact entities, canonical form) is the shared
-//! [`mail_message`] crate.
-//!
-//! Following Sequoia's rule for libraries, this crate selects no Sequoia
-//! crypto backend: the final binary enables one `sequoia-openpgp` feature
-//! (`crypto-rust` builds everywhere; `crypto-nettle` is the production
-//! choice).
-//!
-//! ```
-//! # let alice = testkit::openpgp_key("Alice <alice@example.org>", testkit::PgpSuite::Cv25519, testkit::PgpVersion::V4);
-//! # let bob = testkit::openpgp_key("Bob <bob@example.net>", testkit::PgpSuite::Cv25519, testkit::PgpVersion::V4);
-//! use pgp_core::{Decryptor, Encryptor, Signer, Verdict, Verifier, parse_certificates};
-//!
-//! let message = b"From: Alice <alice@example.org>\r\nTo: bob@example.net\r\n\r\nHello Bob\r\n";
-//! let bob_public = parse_certificates(&bob.public_armored())?;
-//! let encrypted = Encryptor::new(bob_public)
-//!     .with_signer(Signer::new(alice.cert(), None)?)
-//!     .encrypt_message(message)?;
-//!
-//! let decryptor = Decryptor::new(parse_certificates(&bob.secret_armored())?)
-//!     .with_verifier(Verifier::new(parse_certificates(&alice.public_armored())?));
-//! let decrypted = decryptor.decrypt_message(&encrypted)?;
-//! assert!(decrypted.message().ends_with(b"Hello Bob\r\n"));
-//! assert_eq!(decrypted.verification().verdict(), Verdict::SignedByFrom);
-//! # Ok::<(), pgp_core::Error>(())
-//! ```
+#![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
 mod armor;

@@ -1,48 +1,4 @@
-//! A durable mail spool for a relay that must not lose mail.
-//!
-//! A message goes through two stages, each a directory of files:
-//!
-//! 1. **received** (`incoming/ID`): [`Spool::receive`] returns only after the
-//!    message and its envelope are on disk (written to `tmp/`, `fsync`ed,
-//!    renamed into place, the directory `fsync`ed). Only then may an SMTP
-//!    server answer 250.
-//! 2. **to deliver** (`outgoing/ID.N`): [`Spool::hand_over`] replaces a
-//!    received message by its deliveries (one per recipient group, as the
-//!    gateway decided) in one step that a crash cannot split: the deliveries
-//!    are written first; the received message is removed last; until it is
-//!    gone, its deliveries are invisible and a restart processes it again,
-//!    overwriting them.
-//!
-//! A delivery is removed by [`Spool::delivered`] after the next hop accepted
-//! it. A crash between the next hop's 250 and that removal delivers it once
-//! more after restart: at most one duplicate, never a loss.
-//!
-//! The spool holds mail in clear (inbound mail after decryption), so nobody
-//! but the gateway's user may read it, whatever the process umask: files are
-//! created `0600`, directories `0700`, and [`Spool::open`] takes group and
-//! other permissions away from what an earlier version or an administrator
-//! left in the spool.
-//!
-//! ```
-//! use mailgate_spool::{Delivery, Envelope, Spool};
-//!
-//! let dir = tempfile::tempdir()?;
-//! let spool = Spool::open(dir.path())?;
-//! let envelope = Envelope { sender: "alice@behoerde.example".into(), recipients: vec!["bob@partner.example".into()], first_received: None };
-//! let id = spool.receive(&envelope, &b"Subject: hi\r\n\r\nHello\r\n"[..])?;
-//! // ... here an SMTP server answers 250 ...
-//!
-//! let (envelope, message) = spool.read_received(&id)?;
-//! let delivery = Delivery::new(&envelope.sender, envelope.recipients.clone());
-//! spool.hand_over(&id, &[(delivery, message.as_slice())])?;
-//! for job in spool.deliveries()? {
-//!     let (delivery, message) = spool.read_delivery(&job)?;
-//!     // ... send `message` to `delivery.recipients`; on 250:
-//!     spool.delivered(&job)?;
-//! }
-//! assert!(spool.received()?.is_empty() && spool.deliveries()?.is_empty());
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! ```
+#![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
 mod entry;
