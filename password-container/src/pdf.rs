@@ -252,10 +252,43 @@ pub fn encrypted_pdf(content: &PdfContent, password: &str) -> Result<Vec<u8>, Er
     // attachment its file specification and embedded file.
     let first_page = 5;
     let first_file = first_page + 2 * pages.len();
-    let mut objects: Vec<Vec<u8>> = Vec::new();
+    let mut objects: Vec<Vec<u8>> = vec![
+        catalog(&security, &content.attachments, first_file)?,
+        page_tree(pages.len(), first_page),
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>"
+            .to_vec(),
+        encryption_dictionary(&security),
+    ];
+    for (index, page) in pages.iter().enumerate() {
+        let contents = first_page + 2 * index + 1;
+        objects.push(
+            format!(
+                "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] \
+                 /Resources << /Font << /F1 3 0 R >> >> /Contents {contents} 0 R >>"
+            )
+            .into_bytes(),
+        );
+        objects.push(page_contents(&security, page)?);
+    }
+    for attachment in &content.attachments {
+        // This file specification is object `objects.len() + 1`; its
+        // embedded file follows it.
+        let file = objects.len() + 2;
+        objects.push(file_specification(&security, &attachment.name, file)?);
+        objects.push(embedded_file(&security, attachment)?);
+    }
+    file_layout(&objects)
+}
 
+/// The catalog, with the name tree of the attachments (if any) so a reader
+/// lists them.
+fn catalog(
+    security: &Security,
+    attachments: &[EmbeddedFile],
+    first_file: usize,
+) -> Result<Vec<u8>, Error> {
     let mut names = Vec::new();
-    let mut sorted: Vec<(usize, &EmbeddedFile)> = content.attachments.iter().enumerate().collect();
+    let mut sorted: Vec<(usize, &EmbeddedFile)> = attachments.iter().enumerate().collect();
     // The name tree is sorted by the (unencrypted) names.
     sorted.sort_by_key(|(_, file)| text_string(&file.name));
     for (index, file) in sorted {
@@ -273,100 +306,98 @@ pub fn encrypted_pdf(content: &PdfContent, password: &str) -> Result<Vec<u8>, Er
             names.join(" ")
         )
     };
-    objects.push(format!("<< /Type /Catalog /Pages 2 0 R{names} >>").into_bytes());
-    let kids: Vec<String> = (0..pages.len())
+    Ok(format!("<< /Type /Catalog /Pages 2 0 R{names} >>").into_bytes())
+}
+
+/// The page tree: `count` pages, each page object followed by its
+/// contents.
+fn page_tree(count: usize, first_page: usize) -> Vec<u8> {
+    let kids: Vec<String> = (0..count)
         .map(|i| format!("{} 0 R", first_page + 2 * i))
         .collect();
-    objects.push(
-        format!(
-            "<< /Type /Pages /Kids [{}] /Count {} >>",
-            kids.join(" "),
-            pages.len()
-        )
-        .into_bytes(),
-    );
-    objects.push(
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>"
-            .to_vec(),
-    );
-    objects.push(
-        format!(
-            "<< /Filter /Standard /V 5 /R 6 /Length 256 \
-             /CF << /StdCF << /AuthEvent /DocOpen /CFM /AESV3 /Length 32 >> >> \
-             /StmF /StdCF /StrF /StdCF /EncryptMetadata true \
-             /O <{}> /U <{}> /OE <{}> /UE <{}> /P {PERMISSIONS} /Perms <{}> >>",
-            hex(&security.o),
-            hex(&security.u),
-            hex(&security.oe),
-            hex(&security.ue),
-            hex(&security.perms)
-        )
-        .into_bytes(),
-    );
-    for (index, page) in pages.iter().enumerate() {
-        let contents = first_page + 2 * index + 1;
-        objects.push(
-            format!(
-                "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] \
-                 /Resources << /Font << /F1 3 0 R >> >> /Contents {contents} 0 R >>"
-            )
-            .into_bytes(),
-        );
-        let mut text = b"BT /F1 10 Tf 13 TL 50 800 Td\n".to_vec();
-        for line in page.iter() {
-            text.extend(literal(line));
-            text.extend_from_slice(b" Tj T*\n");
-        }
-        text.extend_from_slice(b"ET\n");
-        objects.push(stream(&security, "", &text)?);
-    }
-    for EmbeddedFile {
-        name,
-        mime_type: mime,
-        data,
-    } in &content.attachments
-    {
-        // This file specification is object `objects.len() + 1`; its
-        // embedded file follows it.
-        let file = objects.len() + 2;
-        let ascii: String = name
-            .chars()
-            .map(|c| {
-                if c.is_ascii_graphic() || c == ' ' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        objects.push(
-            format!(
-                "<< /Type /Filespec /F {} /UF {} /EF << /F {file} 0 R >> >>",
-                security.string(ascii.as_bytes())?,
-                security.string(&text_string(name))?
-            )
-            .into_bytes(),
-        );
-        let subtype: String = mime
-            .bytes()
-            .map(|b| {
-                if b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'+' {
-                    (b as char).to_string()
-                } else {
-                    format!("#{b:02X}")
-                }
-            })
-            .collect();
-        objects.push(stream(
-            &security,
-            &format!(
-                " /Type /EmbeddedFile /Subtype /{subtype} /Params << /Size {} >>",
-                data.len()
-            ),
-            data,
-        )?);
-    }
+    format!(
+        "<< /Type /Pages /Kids [{}] /Count {} >>",
+        kids.join(" "),
+        count
+    )
+    .into_bytes()
+}
 
+/// The standard security handler's dictionary (AES-256, revision 6).
+fn encryption_dictionary(security: &Security) -> Vec<u8> {
+    format!(
+        "<< /Filter /Standard /V 5 /R 6 /Length 256 \
+         /CF << /StdCF << /AuthEvent /DocOpen /CFM /AESV3 /Length 32 >> >> \
+         /StmF /StdCF /StrF /StdCF /EncryptMetadata true \
+         /O <{}> /U <{}> /OE <{}> /UE <{}> /P {PERMISSIONS} /Perms <{}> >>",
+        hex(&security.o),
+        hex(&security.u),
+        hex(&security.oe),
+        hex(&security.ue),
+        hex(&security.perms)
+    )
+    .into_bytes()
+}
+
+/// The encrypted content stream of one page: its lines, one under the
+/// other.
+fn page_contents(security: &Security, page: &[String]) -> Result<Vec<u8>, Error> {
+    let mut text = b"BT /F1 10 Tf 13 TL 50 800 Td\n".to_vec();
+    for line in page.iter() {
+        text.extend(literal(line));
+        text.extend_from_slice(b" Tj T*\n");
+    }
+    text.extend_from_slice(b"ET\n");
+    stream(security, "", &text)
+}
+
+/// The file specification of an attachment named `name` whose embedded
+/// file is object `file`.
+fn file_specification(security: &Security, name: &str, file: usize) -> Result<Vec<u8>, Error> {
+    let ascii: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    Ok(format!(
+        "<< /Type /Filespec /F {} /UF {} /EF << /F {file} 0 R >> >>",
+        security.string(ascii.as_bytes())?,
+        security.string(&text_string(name))?
+    )
+    .into_bytes())
+}
+
+/// The embedded file stream of an attachment, its MIME type as subtype.
+fn embedded_file(security: &Security, attachment: &EmbeddedFile) -> Result<Vec<u8>, Error> {
+    let subtype: String = attachment
+        .mime_type
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'+' {
+                (b as char).to_string()
+            } else {
+                format!("#{b:02X}")
+            }
+        })
+        .collect();
+    stream(
+        security,
+        &format!(
+            " /Type /EmbeddedFile /Subtype /{subtype} /Params << /Size {} >>",
+            attachment.data.len()
+        ),
+        &attachment.data,
+    )
+}
+
+/// The file: header, the objects numbered from 1, the cross-reference
+/// table and the trailer.
+fn file_layout(objects: &[Vec<u8>]) -> Result<Vec<u8>, Error> {
     let mut pdf = b"%PDF-2.0\n%\xe2\xe3\xcf\xd3\n".to_vec();
     let mut offsets = Vec::with_capacity(objects.len());
     for (index, object) in objects.iter().enumerate() {
