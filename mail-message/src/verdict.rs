@@ -358,6 +358,21 @@ impl HeaderIdentity {
         (hp == "clear" || hp == "cipher").then(|| HeaderIdentity::of(&entity))
     }
 
+    /// [`HeaderIdentity::protected_in`] of the signed entity a temporary
+    /// file holds (the streaming verifiers of both engines): its header
+    /// section is read from the start of the file, at most `max_header`
+    /// bytes; the file is left at an unspecified position. `None` when the
+    /// file cannot be read or the entity has no protected header.
+    pub fn protected_in_file(file: &std::fs::File, max_header: usize) -> Option<HeaderIdentity> {
+        use std::io::{Seek, SeekFrom};
+        let mut file = file;
+        file.seek(SeekFrom::Start(0)).ok()?;
+        let header =
+            crate::stream::read_header_section(&mut std::io::BufReader::new(file), max_header)
+                .ok()?;
+        HeaderIdentity::protected_in(&header)
+    }
+
     /// The addresses of the single `From` field.
     pub fn from(&self) -> &[EmailAddress] {
         &self.from

@@ -571,17 +571,7 @@ impl Verification {
     /// that `spool` holds (the streaming path); the file is read from its
     /// start and left at an unspecified position.
     pub(crate) fn with_protected_from(mut self, spool: &std::fs::File) -> Verification {
-        use std::io::{Seek, SeekFrom};
-        let mut file = spool;
-        let header = file.seek(SeekFrom::Start(0)).and_then(|_| {
-            mail_message::stream::read_header_section(
-                &mut std::io::BufReader::new(file),
-                MAX_JUDGED_HEADER,
-            )
-        });
-        self.protected = header
-            .ok()
-            .and_then(|header| HeaderIdentity::protected_in(&header));
+        self.protected = HeaderIdentity::protected_in_file(spool, MAX_JUDGED_HEADER);
         self
     }
 

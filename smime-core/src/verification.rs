@@ -1093,17 +1093,7 @@ impl Verification {
     /// The report with the protected header read from the signed entity
     /// that `spool` holds (the streaming paths).
     pub(crate) fn with_protected_from(mut self, spool: &std::fs::File) -> Verification {
-        use std::io::{Seek, SeekFrom};
-        let mut file = spool;
-        let header = file.seek(SeekFrom::Start(0)).and_then(|_| {
-            mail_message::stream::read_header_section(
-                &mut std::io::BufReader::new(file),
-                1024 * 1024,
-            )
-        });
-        self.protected = header
-            .ok()
-            .and_then(|header| HeaderIdentity::protected_in(&header));
+        self.protected = HeaderIdentity::protected_in_file(spool, 1024 * 1024);
         self
     }
 }
