@@ -1,22 +1,4 @@
-//! A minimal HTTPS `GET` client on rustls for small documents: WKD keys
-//! (`pgp-core`) and MTA-STS policies (`tls-policy`).
-//!
-//! One request per connection, HTTP/1.1, no redirects followed, the server
-//! validated against the caller's roots, timeouts, and a body size limit
-//! enforced while reading.
-//!
-//! ```no_run
-//! use std::sync::Arc;
-//! use mailgate_https::Client;
-//!
-//! let roots = rustls::RootCertStore::empty(); // add the anchors you trust
-//! let client = Client::new(Arc::new(roots))?.with_max_body(64 * 1024);
-//! let response = client.get("mta-sts.example.net", "/.well-known/mta-sts.txt", "text/plain")?;
-//! if response.status == 200 && response.has_content_type("text/plain") {
-//!     println!("{}", String::from_utf8_lossy(&response.body));
-//! }
-//! # Ok::<(), mailgate_https::HttpsError>(())
-//! ```
+#![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
 use std::io::{Read, Write};
