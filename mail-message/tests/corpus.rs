@@ -159,7 +159,18 @@ fn describe(raw: &[u8]) -> String {
     match tree.root().field("from") {
         Some(field) => match EmailAddress::parse_mailboxes(&field.value()) {
             Ok(addresses) => {
-                let list: Vec<&str> = addresses.iter().map(EmailAddress::as_str).collect();
+                // As written, and the canonical key policy and directories
+                // compare where it differs.
+                let list: Vec<String> = addresses
+                    .iter()
+                    .map(|address| {
+                        if address.key() == address.as_str() {
+                            address.as_str().to_owned()
+                        } else {
+                            format!("{} -> {}", address.as_str(), address.key())
+                        }
+                    })
+                    .collect();
                 let _ = writeln!(out, "from: {list:?}");
             }
             Err(error) => {
