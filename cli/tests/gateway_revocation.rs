@@ -15,32 +15,14 @@ mod common;
 use std::path::Path;
 
 use testkit::openssl::{self, MailHeaders};
-use testkit::{KeyKind, OpensslCa, pki};
-
-const POLICY: &str = r#"
-[policy]
-name = "revocation"
-internal_domains = ["behoerde.example"]
-
-[[rules]]
-id = "confidential"
-when = { direction = "outbound", subject_tag = "[vertraulich]" }
-then = { encrypt = "required", methods = ["smime"], fallback = "block", notify_sender = "no-key" }
-
-[default]
-then = { deliver = true }
-"#;
+use testkit::{KeyKind, OpensslCa, gateway_dir, pki};
 
 fn write_config(dir: &Path, revocation: &str) {
-    std::fs::write(dir.join("policy.toml"), POLICY).unwrap();
-    std::fs::write(dir.join("ca.pem"), pki().intermediate().certificate_pem()).unwrap();
-    std::fs::write(
-        dir.join("mailgate.toml"),
-        format!(
-            "[gateway]\npolicy = \"policy.toml\"\ndata_dir = \"data\"\n\
-             postmaster = \"postmaster@behoerde.example\"\n\
-             [trust]\nsmime_anchors = [\"ca.pem\"]\n{revocation}"
-        ),
+    gateway_dir::write(
+        dir,
+        gateway_dir::CONFIDENTIAL_POLICY,
+        "smime_anchors = [\"ca.pem\"]\n",
+        revocation,
     )
     .unwrap();
 }

@@ -25,7 +25,7 @@ use common::*;
 use gateway_facade::store::TrustState;
 use gateway_facade::{Disposition, Envelope, Error, Gateway, Outcome};
 use testkit::openssl::{self, MailHeaders};
-use testkit::{OpensslCa, pki};
+use testkit::{OpensslCa, gateway_dir, pki};
 
 const POLICY: &str = r#"
 [policy]
@@ -56,16 +56,8 @@ fn gateway_with(dir: &Path, revocation: &str) -> Result<Gateway, Error> {
 /// The same with `trust` as the `[trust]` section (`ca.pem` is the
 /// intermediate, `root.pem` the root).
 fn gateway_trusting(dir: &Path, trust: &str, revocation: &str) -> Result<Gateway, Error> {
-    std::fs::write(dir.join("policy.toml"), POLICY).unwrap();
-    std::fs::write(dir.join("ca.pem"), pki().intermediate().certificate_pem()).unwrap();
-    std::fs::write(dir.join("root.pem"), pki().root().certificate_pem()).unwrap();
-    let config = format!(
-        "[gateway]\npolicy = \"policy.toml\"\ndata_dir = \"data\"\n\
-         postmaster = \"postmaster@behoerde.example\"\n\
-         [trust]\n{trust}{revocation}"
-    );
-    std::fs::write(dir.join("mailgate.toml"), config).unwrap();
-    Gateway::from_config_file(&dir.join("mailgate.toml"))
+    let config = gateway_dir::write(dir, POLICY, trust, revocation).unwrap();
+    Gateway::from_config_file(&config)
 }
 
 fn confidential(to: &str) -> Vec<u8> {

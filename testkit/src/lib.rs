@@ -40,6 +40,7 @@
 //! - [`run_peer`], [`run_peer_with_input`], [`peer_output`]: any other
 //!   program, in a directory, with its input fed from a thread.
 //! - [`smtp`]: SMTP clients and next hops, hostile and lenient.
+//! - [`gateway_dir`]: a gateway configuration directory over this PKI.
 //!
 //! # Features
 //!
@@ -48,6 +49,7 @@
 //!   crate whose tests use it does, in its dev-dependencies.
 #![forbid(unsafe_code)]
 
+pub mod gateway_dir;
 pub mod gnupg;
 mod http_server;
 mod key;
