@@ -1,40 +1,4 @@
-//! Organisation S/MIME keys that stay in a PKCS#11 token: a hardware
-//! security module, a smart card, or SoftHSM2.
-//!
-//! [`TokenKey`] implements [`smime_core::ExternalKey`] with the `cryptoki`
-//! crate: it loads the token's module (the vendor's `.so`), logs in to the
-//! token with the user PIN, and asks the token to sign (`CKM_RSA_PKCS` over
-//! the `DigestInfo`, which we build) and to decrypt content-encryption keys
-//! (`CKM_RSA_PKCS`, `CKM_RSA_PKCS_OAEP` with SHA-1 or SHA-256). The private
-//! key never leaves the token; this process holds a session handle and the
-//! PIN (to log in again after the token was re-inserted).
-//!
-//! RSA keys only: ECDSA and ECDH on tokens are not implemented yet.
-//!
-//! ```no_run
-//! use std::sync::Arc;
-//! use mailgate_pkcs11::{KeyRef, TokenKey, TokenKeyConfig, pin_from_env};
-//! use smime_core::{SignatureForm, Signer};
-//!
-//! let config = TokenKeyConfig {
-//!     module: "/usr/lib/softhsm/libsofthsm2.so".into(),
-//!     token: "mailgate".into(),
-//!     key: KeyRef::Label("alice".into()),
-//! };
-//! let key = TokenKey::open(&config, pin_from_env("MAILGATE_TOKEN_PIN")?)?;
-//! // The certificate stored next to the key on the token (or load one from a file).
-//! let certificate = key.certificate().cloned().ok_or("no certificate on the token")?;
-//! let signer = Signer::with_external_key(certificate, Arc::new(key))?;
-//! let signed = signer.sign_message(&std::fs::read("mail.eml")?, SignatureForm::Detached)?;
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! ```
-//!
-//! Threads: one session per key, used under a mutex (PKCS#11 sessions must
-//! not be used by two threads at once). A session the token has dropped
-//! (removed, reset) is replaced by a new one at the next operation; while
-//! the token is away, operations fail with
-//! [`KeyOperationError::Unavailable`], which the gateway turns into a
-//! deferral.
+#![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
 use std::collections::HashMap;
