@@ -255,192 +255,299 @@ pub(crate) fn session<R: Read, W: Write>(
             Some((verb, rest)) => (verb.to_ascii_uppercase(), rest.trim()),
             None => (text.to_ascii_uppercase(), ""),
         };
-        // RFC 2920: what the client sent behind this command before it saw
-        // the reply is allowed only in a group of MAIL, RCPT, RSET (and
-        // the like) after PIPELINING was announced.
-        if settings.forbid_unauth_pipelining && !reader.buffer().is_empty() {
-            let why = if must_end_group(&verb) {
-                Some(format!(
-                    "{verb} must be the last command of its group (RFC 2920)"
-                ))
-            } else if !session.pipelining {
-                Some("commands sent ahead of replies without PIPELINING".to_owned())
-            } else {
-                None
-            };
-            if let Some(why) = why {
-                // `verb` is one of `must_end_group`'s: no client text.
-                reply(
-                    writer,
-                    &format!("554 5.5.0 protocol synchronization error: {why}"),
-                )?;
-                writer.flush()?;
-                return Ok(Ending::Closed);
-            }
+        if let Some(why) = synchronization_error(settings, reader, &verb, &session) {
+            // `verb` is one of `must_end_group`'s: no client text.
+            reply(
+                writer,
+                &format!("554 5.5.0 protocol synchronization error: {why}"),
+            )?;
+            writer.flush()?;
+            return Ok(Ending::Closed);
         }
-        match verb.as_str() {
-            "EHLO" | "HELO" if argument.is_empty() => {
-                reply(writer, "501 5.5.4 a domain or address is required")?;
-            }
-            "EHLO" => {
-                session = Session {
-                    greeted: true,
-                    pipelining: true,
-                    extended: true,
-                    helo: argument.to_owned(),
-                    ..Session::default()
-                };
-                write!(
-                    writer,
-                    "250-{} greets {argument}\r\n250-PIPELINING\r\n250-8BITMIME\r\n\
-                     250-SMTPUTF8\r\n250-ENHANCEDSTATUSCODES\r\n{}{}250 SIZE {}\r\n",
-                    settings.hostname,
-                    if tls == Tls::Offered {
-                        "250-STARTTLS\r\n"
-                    } else {
-                        ""
-                    },
-                    submitter.ehlo_line(tls),
-                    settings.max_message_size
-                )?;
-            }
-            "HELO" => {
-                session = Session {
-                    greeted: true,
-                    helo: argument.to_owned(),
-                    ..Session::default()
-                };
-                write!(writer, "250 {}\r\n", settings.hostname)?;
-            }
-            "MAIL" => {
-                let response = session.mail(
-                    argument,
-                    settings.max_message_size,
-                    &submitter,
-                    &settings.senders,
-                );
-                reply(writer, &response)?;
-            }
-            "AUTH" => {
-                let in_transaction = session.sender.is_some();
-                let response = submitter.auth(argument, tls, in_transaction, reader, writer)?;
-                reply(writer, &response)?;
-            }
-            "RCPT" => {
-                let response = session.recipient(argument, settings);
-                reply(writer, &response)?;
-            }
-            "DATA" => {
-                if !argument.is_empty() {
-                    reply(writer, "501 5.5.4 DATA takes no argument")?;
-                } else if session.sender.is_none() {
-                    reply(writer, "503 5.5.1 MAIL first")?;
-                } else if session.recipients.is_empty() {
-                    reply(writer, "554 5.5.1 no valid recipients")?;
-                } else {
-                    reply(writer, "354 end data with <CR><LF>.<CR><LF>")?;
-                    writer.flush()?;
-                    let recipients = std::mem::take(&mut session.recipients);
-                    // RFC 5321 section 4.4: the trace field goes on top of
-                    // what is taken; the header check counts it.
-                    let received = Trace {
-                        helo: &session.helo,
-                        peer: settings.peer,
-                        by: &settings.hostname,
-                        protocol: Protocol {
-                            extended: session.extended,
-                            tls: tls == Tls::Active,
-                            authenticated: submitter.authenticated(),
-                        },
-                        recipients: &recipients,
-                        date: std::time::SystemTime::now(),
-                    }
-                    .field();
-                    let envelope = Envelope {
-                        sender: session.sender.take().unwrap_or_default(),
-                        recipients,
-                        first_received: None,
-                    };
-                    let mut data = DataReader::new(&mut *reader);
-                    let rules = Rules {
-                        duplicates: settings.refuse_duplicate_fields,
-                        max_hops: settings.max_hops,
-                    };
-                    let mut checked = Checked::new(received.as_bytes(), &mut data, rules);
-                    let result = spool.receive(&envelope, &mut checked);
-                    let refusal = checked.refusal().cloned();
-                    // Whatever happened, read up to the final dot so the
-                    // next command is where the client expects it.
-                    let drained = data.drain();
-                    if let Some(violation) = data.violation() {
-                        // Nothing of this message was spooled (the reader
-                        // failed the spool's read).
-                        let (text, fatal) = violation.reply();
-                        if fatal {
-                            reply(writer, text)?;
-                            writer.flush()?;
-                            return Ok(Ending::Closed);
-                        }
-                        drained?;
-                        reply(writer, text)?;
-                    } else if let Some(refusal) = refusal {
-                        // Refused here, so the client keeps the message and
-                        // tells its sender: no bounce from us.
-                        drained?;
-                        reply(writer, &refusal.reply())?;
-                    } else {
-                        match result {
-                            Ok(id) => {
-                                drained?;
-                                spooled(&id);
-                                write!(writer, "250 2.0.0 queued as {id}\r\n")?;
-                            }
-                            Err(SpoolError::TooBig { limit }) => {
-                                drained?;
-                                write!(writer, "552 5.3.4 message larger than {limit} bytes\r\n")?;
-                            }
-                            Err(SpoolError::Input(error)) => return Err(error),
-                            Err(_) => {
-                                drained?;
-                                reply(
-                                    writer,
-                                    "451 4.3.0 the spool is not writable, try again later",
-                                )?;
-                            }
-                        }
-                    }
-                }
-            }
-            "RSET" => {
-                session.sender = None;
-                session.recipients.clear();
-                reply(writer, "250 2.0.0 reset")?;
-            }
-            "NOOP" => reply(writer, "250 2.0.0 ok")?,
-            "VRFY" => reply(writer, "252 2.5.0 cannot verify, send mail and see")?,
-            "HELP" => reply(writer, "214 2.0.0 see RFC 5321")?,
-            "QUIT" => {
-                reply(writer, "221 2.0.0 bye")?;
-                writer.flush()?;
-                return Ok(Ending::Closed);
-            }
-            "STARTTLS" => match tls {
-                Tls::NotOffered => reply(writer, "502 5.5.1 STARTTLS is not offered here")?,
-                Tls::Active => reply(writer, "503 5.5.1 TLS is already active")?,
-                Tls::Offered if !argument.is_empty() => {
-                    reply(writer, "501 5.5.4 STARTTLS takes no argument")?;
-                }
-                Tls::Offered => {
-                    reply(writer, "220 2.0.0 ready to start TLS")?;
-                    writer.flush()?;
-                    return Ok(Ending::StartTls);
-                }
-            },
-            _ => reply(writer, "500 5.5.2 command not recognized")?,
+        let mut context = Context {
+            settings,
+            spool,
+            reader: &mut *reader,
+            writer: &mut *writer,
+            tls,
+            session: &mut session,
+            submitter: &mut submitter,
+            spooled: &mut *spooled,
+        };
+        if let Some(ending) = answer_command(&mut context, &verb, argument)? {
+            return Ok(ending);
         }
         // PIPELINING: answer in batches, as the client sends them.
         if reader.buffer().is_empty() {
             writer.flush()?;
+        }
+    }
+}
+
+/// Why the command `verb` breaks RFC 2920, if it does: what the client sent
+/// behind it before it saw the reply is allowed only in a group of MAIL,
+/// RCPT, RSET (and the like) after PIPELINING was announced.
+fn synchronization_error<R: Read>(
+    settings: &ServerSettings,
+    reader: &BufReader<R>,
+    verb: &str,
+    session: &Session,
+) -> Option<String> {
+    if !settings.forbid_unauth_pipelining || reader.buffer().is_empty() {
+        return None;
+    }
+    if must_end_group(verb) {
+        Some(format!(
+            "{verb} must be the last command of its group (RFC 2920)"
+        ))
+    } else if !session.pipelining {
+        Some("commands sent ahead of replies without PIPELINING".to_owned())
+    } else {
+        None
+    }
+}
+
+/// Everything one command may use or change.
+struct Context<'s, 'a, R, W, S> {
+    settings: &'s ServerSettings,
+    spool: &'s Spool,
+    reader: &'s mut BufReader<R>,
+    writer: &'s mut W,
+    tls: Tls,
+    session: &'s mut Session,
+    submitter: &'s mut crate::access::Submitter<'a>,
+    spooled: &'s mut S,
+}
+
+/// Answers one command; `Some` when the session ends with it.
+fn answer_command<R: Read, W: Write, S: FnMut(&mailgate_spool::MessageId)>(
+    context: &mut Context<'_, '_, R, W, S>,
+    verb: &str,
+    argument: &str,
+) -> io::Result<Option<Ending>> {
+    let writer = &mut *context.writer;
+    match verb {
+        "EHLO" | "HELO" if argument.is_empty() => {
+            reply(writer, "501 5.5.4 a domain or address is required")?;
+        }
+        "EHLO" => {
+            *context.session = Session {
+                greeted: true,
+                pipelining: true,
+                extended: true,
+                helo: argument.to_owned(),
+                ..Session::default()
+            };
+            write_ehlo_reply(
+                writer,
+                context.settings,
+                context.tls,
+                context.submitter,
+                argument,
+            )?;
+        }
+        "HELO" => {
+            *context.session = Session {
+                greeted: true,
+                helo: argument.to_owned(),
+                ..Session::default()
+            };
+            write!(writer, "250 {}\r\n", context.settings.hostname)?;
+        }
+        "MAIL" => {
+            let response = context.session.mail(
+                argument,
+                context.settings.max_message_size,
+                context.submitter,
+                &context.settings.senders,
+            );
+            reply(writer, &response)?;
+        }
+        "AUTH" => {
+            let in_transaction = context.session.sender.is_some();
+            let response = context.submitter.auth(
+                argument,
+                context.tls,
+                in_transaction,
+                context.reader,
+                writer,
+            )?;
+            reply(writer, &response)?;
+        }
+        "RCPT" => {
+            let response = context.session.recipient(argument, context.settings);
+            reply(writer, &response)?;
+        }
+        "DATA" => return data(context, argument),
+        "RSET" => {
+            context.session.sender = None;
+            context.session.recipients.clear();
+            reply(writer, "250 2.0.0 reset")?;
+        }
+        "NOOP" => reply(writer, "250 2.0.0 ok")?,
+        "VRFY" => reply(writer, "252 2.5.0 cannot verify, send mail and see")?,
+        "HELP" => reply(writer, "214 2.0.0 see RFC 5321")?,
+        "QUIT" => {
+            reply(writer, "221 2.0.0 bye")?;
+            writer.flush()?;
+            return Ok(Some(Ending::Closed));
+        }
+        "STARTTLS" => return starttls(writer, context.tls, argument),
+        _ => reply(writer, "500 5.5.2 command not recognized")?,
+    }
+    Ok(None)
+}
+
+/// The EHLO reply: the extensions, STARTTLS only where offered, AUTH only
+/// where the submitter may use it.
+fn write_ehlo_reply<W: Write>(
+    writer: &mut W,
+    settings: &ServerSettings,
+    tls: Tls,
+    submitter: &crate::access::Submitter<'_>,
+    argument: &str,
+) -> io::Result<()> {
+    write!(
+        writer,
+        "250-{} greets {argument}\r\n250-PIPELINING\r\n250-8BITMIME\r\n\
+         250-SMTPUTF8\r\n250-ENHANCEDSTATUSCODES\r\n{}{}250 SIZE {}\r\n",
+        settings.hostname,
+        if tls == Tls::Offered {
+            "250-STARTTLS\r\n"
+        } else {
+            ""
+        },
+        submitter.ehlo_line(tls),
+        settings.max_message_size
+    )
+}
+
+/// STARTTLS: `Some(Ending::StartTls)` once the client was told to go ahead.
+fn starttls<W: Write>(writer: &mut W, tls: Tls, argument: &str) -> io::Result<Option<Ending>> {
+    match tls {
+        Tls::NotOffered => reply(writer, "502 5.5.1 STARTTLS is not offered here")?,
+        Tls::Active => reply(writer, "503 5.5.1 TLS is already active")?,
+        Tls::Offered if !argument.is_empty() => {
+            reply(writer, "501 5.5.4 STARTTLS takes no argument")?;
+        }
+        Tls::Offered => {
+            reply(writer, "220 2.0.0 ready to start TLS")?;
+            writer.flush()?;
+            return Ok(Some(Ending::StartTls));
+        }
+    }
+    Ok(None)
+}
+
+/// DATA: the checks before the `354`, then the message; `Some` when the
+/// session ends with it.
+fn data<R: Read, W: Write, S: FnMut(&mailgate_spool::MessageId)>(
+    context: &mut Context<'_, '_, R, W, S>,
+    argument: &str,
+) -> io::Result<Option<Ending>> {
+    let writer = &mut *context.writer;
+    if !argument.is_empty() {
+        reply(writer, "501 5.5.4 DATA takes no argument")?;
+    } else if context.session.sender.is_none() {
+        reply(writer, "503 5.5.1 MAIL first")?;
+    } else if context.session.recipients.is_empty() {
+        reply(writer, "554 5.5.1 no valid recipients")?;
+    } else {
+        reply(writer, "354 end data with <CR><LF>.<CR><LF>")?;
+        writer.flush()?;
+        return receive_message(context);
+    }
+    Ok(None)
+}
+
+/// The message after the `354`: spooled behind the relay's `Received`
+/// field and the header check, then answered; `Some` when the session ends
+/// with it.
+fn receive_message<R: Read, W: Write, S: FnMut(&mailgate_spool::MessageId)>(
+    context: &mut Context<'_, '_, R, W, S>,
+) -> io::Result<Option<Ending>> {
+    let settings = context.settings;
+    let session = &mut *context.session;
+    let recipients = std::mem::take(&mut session.recipients);
+    // RFC 5321 section 4.4: the trace field goes on top of what is taken;
+    // the header check counts it.
+    let received = Trace {
+        helo: &session.helo,
+        peer: settings.peer,
+        by: &settings.hostname,
+        protocol: Protocol {
+            extended: session.extended,
+            tls: context.tls == Tls::Active,
+            authenticated: context.submitter.authenticated(),
+        },
+        recipients: &recipients,
+        date: std::time::SystemTime::now(),
+    }
+    .field();
+    let envelope = Envelope {
+        sender: session.sender.take().unwrap_or_default(),
+        recipients,
+        first_received: None,
+    };
+    let mut data = DataReader::new(&mut *context.reader);
+    let rules = Rules {
+        duplicates: settings.refuse_duplicate_fields,
+        max_hops: settings.max_hops,
+    };
+    let mut checked = Checked::new(received.as_bytes(), &mut data, rules);
+    let result = context.spool.receive(&envelope, &mut checked);
+    let refusal = checked.refusal().cloned();
+    // Whatever happened, read up to the final dot so the next command is
+    // where the client expects it.
+    let drained = data.drain();
+    let writer = &mut *context.writer;
+    if let Some(violation) = data.violation() {
+        // Nothing of this message was spooled (the reader failed the
+        // spool's read).
+        let (text, fatal) = violation.reply();
+        if fatal {
+            reply(writer, text)?;
+            writer.flush()?;
+            return Ok(Some(Ending::Closed));
+        }
+        drained?;
+        reply(writer, text)?;
+    } else if let Some(refusal) = refusal {
+        // Refused here, so the client keeps the message and tells its
+        // sender: no bounce from us.
+        drained?;
+        reply(writer, &refusal.reply())?;
+    } else {
+        answer_spooled(writer, result, drained, context.spooled)?;
+    }
+    Ok(None)
+}
+
+/// The reply to a message the header check let through: `250` once it is
+/// in the spool (and `spooled` was told), else why not.
+fn answer_spooled<W: Write>(
+    writer: &mut W,
+    result: Result<mailgate_spool::MessageId, SpoolError>,
+    drained: io::Result<()>,
+    spooled: &mut impl FnMut(&mailgate_spool::MessageId),
+) -> io::Result<()> {
+    match result {
+        Ok(id) => {
+            drained?;
+            spooled(&id);
+            write!(writer, "250 2.0.0 queued as {id}\r\n")
+        }
+        Err(SpoolError::TooBig { limit }) => {
+            drained?;
+            write!(writer, "552 5.3.4 message larger than {limit} bytes\r\n")
+        }
+        Err(SpoolError::Input(error)) => Err(error),
+        Err(_) => {
+            drained?;
+            reply(
+                writer,
+                "451 4.3.0 the spool is not writable, try again later",
+            )
         }
     }
 }
