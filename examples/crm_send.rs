@@ -19,9 +19,9 @@
 use std::error::Error;
 use std::path::PathBuf;
 
+use gateway_facade::audit::{Action, Audit};
 use gateway_facade::{Disposition, Envelope, Gateway};
 use mail_message::Entity;
-use serde_json::Value;
 
 // pgp-core selects no OpenPGP backend; the application does.
 use sequoia_openpgp as _;
@@ -60,25 +60,20 @@ fn invoice_mail(customer: &str, number: u32) -> Vec<u8> {
 
 /// The rule that decided for `recipient` and the actions, from the audit
 /// record.
-fn decision(audit: &Value, recipient: &str) -> String {
-    let decision = audit
-        .get("decisions")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .find(|d| d.get("address").and_then(Value::as_str) == Some(recipient));
-    let rule = decision
-        .and_then(|d| d.get("decided_by"))
-        .and_then(Value::as_str)
-        .unwrap_or("no terminal rule");
-    let actions: Vec<&str> = decision
-        .and_then(|d| d.get("actions"))
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .collect();
-    format!("by {rule}: {}", actions.join(", "))
+fn decision(audit: &Audit, recipient: &str) -> String {
+    let Some(decision) = audit.decision_for(recipient) else {
+        return "no decision recorded".to_owned();
+    };
+    let rule = decision.decided_by.as_deref().unwrap_or("no terminal rule");
+    let actions: Vec<&str> = decision.actions.iter().map(|a| a.as_str()).collect();
+    let mut text = format!("by {rule}: {}", actions.join(", "));
+    // The typed actions say what the policy asked for, not only its words.
+    if decision.actions.contains(&Action::Encrypt)
+        && let Some(method) = decision.encryption_method
+    {
+        text.push_str(&format!("; encrypt with {}", method.as_str()));
+    }
+    text
 }
 
 /// The message's Content-Type on one line (folding whitespace collapsed).

@@ -20,7 +20,6 @@ use std::collections::HashMap;
 use std::time::SystemTime;
 
 use mail_message::{Mailbox, MailboxError};
-use serde_json::json;
 
 use crate::gateway::{Envelope, Gateway};
 use crate::notification::Notice;
@@ -180,17 +179,18 @@ impl CanonicalEnvelope {
                 },
             }
             .render(now);
-            refused_audit.push(json!({ "recipients": shown, "reason": reason }));
+            refused_audit.push(crate::audit::RefusedAddresses {
+                recipients: shown,
+                reason: reason.clone(),
+            });
             outcome.dispositions.push(Disposition::Reject {
                 recipients,
                 reason,
                 notification,
             });
         }
-        if let Some(audit) = outcome.audit.as_object_mut()
-            && !refused_audit.is_empty()
-        {
-            audit.insert("refused_addresses".into(), json!(refused_audit));
+        if !refused_audit.is_empty() {
+            outcome.audit.refused_addresses = Some(refused_audit);
         }
         outcome
     }

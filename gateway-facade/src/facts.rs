@@ -101,7 +101,7 @@ pub(crate) struct MailFacts<'g> {
     /// Per address: the usable certificates, or why none can be chosen now.
     smime: RefCell<HashMap<String, Result<Vec<Certificate>, String>>>,
     pgp: RefCell<HashMap<String, Vec<Cert>>>,
-    revocation_notes: RefCell<Vec<serde_json::Value>>,
+    revocation_notes: RefCell<Vec<crate::audit::RevocationNote>>,
 }
 
 /// Why the certificates of a recipient could not be chosen now.
@@ -184,13 +184,15 @@ impl<'g> MailFacts<'g> {
         let mut unknown = None;
         for certificate in candidates {
             let fingerprint = crate::certificates::hex(&certificate.fingerprint_sha256());
-            let note = |status: &str, detail: String| {
-                self.revocation_notes.borrow_mut().push(serde_json::json!({
-                    "recipient": address,
-                    "certificate": fingerprint,
-                    "status": status,
-                    "detail": detail,
-                }));
+            let note = |status: crate::audit::RevocationStatus, detail: String| {
+                self.revocation_notes
+                    .borrow_mut()
+                    .push(crate::audit::RevocationNote::Recipient {
+                        certificate: fingerprint.clone(),
+                        detail,
+                        recipient: address.to_owned(),
+                        status,
+                    });
             };
             match verifier.check_certificate(&certificate, &[]) {
                 Ok(statuses) => {
@@ -218,20 +220,20 @@ impl<'g> MailFacts<'g> {
                                 _ => None,
                             })
                             .collect();
-                        note("good", sources.join("; "));
+                        note(crate::audit::RevocationStatus::Good, sources.join("; "));
                     } else {
                         // `prefer`: used, and the audit says unconfirmed.
-                        note("unknown", open.join(" | "));
+                        note(crate::audit::RevocationStatus::Unknown, open.join(" | "));
                     }
                     kept.push(certificate);
                 }
                 // Never encrypt to a revoked certificate: whoever holds its
                 // key may not be the recipient any more.
                 Err(status @ SignatureStatus::Revoked { .. }) => {
-                    note("revoked", status.to_string());
+                    note(crate::audit::RevocationStatus::Revoked, status.to_string());
                 }
                 Err(status @ SignatureStatus::RevocationUnknown { .. }) => {
-                    note("unknown", status.to_string());
+                    note(crate::audit::RevocationStatus::Unknown, status.to_string());
                     unknown = Some(format!("{address}: {status}"));
                 }
                 // No path to a configured anchor: there is no issuer to
@@ -241,9 +243,15 @@ impl<'g> MailFacts<'g> {
                 // policy decides as if it were absent.
                 Err(other) => {
                     if revocation.mode() == RevocationMode::Require {
-                        note("unknown", format!("not used: {other}"));
+                        note(
+                            crate::audit::RevocationStatus::Unknown,
+                            format!("not used: {other}"),
+                        );
                     } else {
-                        note("unknown", format!("no status: {other}"));
+                        note(
+                            crate::audit::RevocationStatus::Unknown,
+                            format!("no status: {other}"),
+                        );
                         kept.push(certificate);
                     }
                 }
@@ -258,7 +266,7 @@ impl<'g> MailFacts<'g> {
     }
 
     /// What the outbound revocation checks found, for the audit record.
-    pub(crate) fn revocation_notes(&self) -> Vec<serde_json::Value> {
+    pub(crate) fn revocation_notes(&self) -> Vec<crate::audit::RevocationNote> {
         self.revocation_notes.borrow().clone()
     }
 

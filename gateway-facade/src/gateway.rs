@@ -7,7 +7,6 @@ use std::time::{Instant, SystemTime};
 
 use pgp_core::WkdFetcher;
 use rule_engine::{Direction, LivePolicy, Policy};
-use serde_json::json;
 use smime_core::revocation::{HttpCrl, HttpOcsp, Responders, RevocationSource};
 use smime_core::{Certificate, Crl, Revocation, RevocationMode};
 
@@ -423,7 +422,7 @@ impl Gateway {
                 reason: reason.clone(),
             }],
             archive: Vec::new(),
-            audit: json!({ "error": reason }),
+            audit: crate::audit::Audit::error(reason),
         }
     }
 
@@ -473,7 +472,7 @@ impl Gateway {
             Outcome {
                 dispositions: Vec::new(),
                 archive: Vec::new(),
-                audit: json!({}),
+                audit: crate::audit::Audit::default(),
             }
         } else {
             // One bound on the header section for both forms of a message:
@@ -491,24 +490,14 @@ impl Gateway {
             }
         };
         let mut outcome = canonical.finish(self, envelope, outcome, now);
-        if let Some(audit) = outcome.audit.as_object_mut() {
-            audit.insert(
-                "envelope".into(),
-                json!({
-                    "direction": match envelope.direction {
-                        Direction::Outbound => "outbound",
-                        Direction::Inbound => "inbound",
-                    },
-                    "sender": judged.sender,
-                    "recipients": judged.recipients,
-                }),
-            );
-            audit.insert("size".into(), json!(message.len()));
-            audit.insert(
-                "microseconds".into(),
-                json!(u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX)),
-            );
-        }
+        outcome.audit.envelope = Some(crate::audit::AuditEnvelope {
+            direction: envelope.direction,
+            recipients: judged.recipients.clone(),
+            sender: judged.sender.clone(),
+        });
+        outcome.audit.size = Some(message.len());
+        outcome.audit.microseconds =
+            Some(u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX));
         outcome
     }
 }

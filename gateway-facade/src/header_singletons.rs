@@ -19,8 +19,6 @@
 
 use std::time::SystemTime;
 
-use serde_json::json;
-
 use crate::gateway::{Envelope, Gateway};
 use crate::notification::Notice;
 use crate::outcome::{Disposition, Outcome};
@@ -71,7 +69,11 @@ impl Gateway {
         Some(Outcome {
             dispositions: vec![disposition],
             archive: Vec::new(),
-            audit: json!({ "refused": reason, "duplicate_field": field }),
+            audit: crate::audit::Audit {
+                refused: Some(reason),
+                duplicate_field: Some(field.map(str::to_owned)),
+                ..crate::audit::Audit::default()
+            },
         })
     }
 }

@@ -234,16 +234,6 @@ pub(crate) fn merge_inner_header(
     Ok((spooled, report))
 }
 
-/// What [`merge_inner_header`] did, for the audit record.
-pub(crate) fn inner_fields_json(inner: &InnerFields) -> serde_json::Value {
-    serde_json::json!({
-        "hp": inner.header_protection,
-        "protected": inner.protected,
-        "renamed": inner.renamed,
-        "removed": inner.removed,
-    })
-}
-
 /// Applies the policy's header edits to a message.
 pub(crate) fn apply_edits(
     message: &SpooledMessage,

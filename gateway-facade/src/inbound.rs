@@ -8,17 +8,17 @@ use std::time::SystemTime;
 
 use mail_message::{EmailAddress, Entity, Finding, Verdict};
 use rule_engine::{Action, Detail, RecipientGroup};
-use serde_json::json;
 
+use crate::audit::{
+    Audit, Decision, InnerFieldsAudit, RevocationNote, RevocationStatus, StepAction,
+};
 use crate::certificates::{hex, pgp_certificate, pgp_entry, smime_entry};
 use crate::facts::MailFacts;
 use crate::gateway::{Envelope, Gateway};
 use crate::headers::{
-    EditError, HeaderBlock, RESULT_FIELD_PREFIX, edit_header, header_section, inner_fields_json,
-    merge_inner_header,
+    EditError, HeaderBlock, RESULT_FIELD_PREFIX, edit_header, header_section, merge_inner_header,
 };
 use crate::notification::Notice;
-use crate::outbound::decisions_json;
 use crate::outcome::{Disposition, Outcome, Step, Transport};
 use crate::spooled_message::{PipeError, SpooledMessage};
 use crate::store::{Kind, NewEntry, TrustState};
@@ -296,7 +296,7 @@ struct SignatureReport {
     pgp: Option<pgp_core::Verification>,
     /// The revocation status of each certificate of the S/MIME signers'
     /// paths and where it came from, for the audit record.
-    revocation: Vec<serde_json::Value>,
+    revocation: Vec<RevocationNote>,
 }
 
 impl SignatureReport {
@@ -503,7 +503,7 @@ impl Gateway {
             },
         };
         steps.push(Step {
-            action: "verify".into(),
+            action: StepAction::Verify,
             method: report.method.map(str::to_owned),
             recipients: Vec::new(),
             keys: Vec::new(),
@@ -580,7 +580,7 @@ impl Gateway {
                     Err(error) => format!("not stored: {error}"),
                 };
                 steps.push(Step {
-                    action: "harvest".into(),
+                    action: StepAction::Harvest,
                     method: Some(candidate.kind.as_str().into()),
                     recipients: Vec::new(),
                     keys: vec![candidate.fingerprint.clone()],
@@ -605,15 +605,16 @@ impl Gateway {
         Outcome {
             dispositions,
             archive,
-            audit: json!({
-                "policy": policy.name(),
-                "decisions": decisions_json(&evaluation),
-                "signature": report.header(),
-                "decryption": decryption_header,
-                "inner_fields": inner_fields.as_ref().map(inner_fields_json),
-                "steps": steps,
-                "revocation": report.revocation,
-            }),
+            audit: Audit {
+                policy: Some(policy.name().map(str::to_owned)),
+                decisions: Some(Decision::all(&evaluation)),
+                signature: Some(report.header()),
+                decryption: Some(decryption_header),
+                inner_fields: Some(inner_fields.as_ref().map(InnerFieldsAudit::from)),
+                steps: Some(steps),
+                revocation: Some(report.revocation),
+                ..Audit::default()
+            },
         }
     }
 
@@ -722,7 +723,7 @@ impl Gateway {
                 notification,
             }],
             archive: Vec::new(),
-            audit: json!({ "error": reason }),
+            audit: Audit::error(reason),
         }
     }
 
@@ -739,10 +740,11 @@ impl Gateway {
                 reason: reason.clone(),
             }],
             archive: Vec::new(),
-            audit: json!({
-                "decryption": format!("smime; result=deferred; reason=\"{reason}\""),
-                "steps": steps,
-            }),
+            audit: Audit {
+                decryption: Some(format!("smime; result=deferred; reason=\"{reason}\"")),
+                steps: Some(steps),
+                ..Audit::default()
+            },
         }
     }
 
@@ -773,10 +775,11 @@ impl Gateway {
                 message,
             }],
             archive: Vec::new(),
-            audit: json!({
-                "decryption": decryption,
-                "steps": steps,
-            }),
+            audit: Audit {
+                decryption: Some(decryption),
+                steps: Some(steps),
+                ..Audit::default()
+            },
         }
     }
 
@@ -823,7 +826,7 @@ impl Gateway {
                         None => String::new(),
                     };
                     steps.push(Step {
-                        action: "decrypt".into(),
+                        action: StepAction::Decrypt,
                         method: Some("smime".into()),
                         recipients: vec![key.address.clone()],
                         keys: vec![hex(&identity.certificate.fingerprint_sha256())],
@@ -909,7 +912,7 @@ impl Gateway {
                 }
                 (Ok(decrypted), Some((protection, verification, _))) => {
                     steps.push(Step {
-                        action: "decrypt".into(),
+                        action: StepAction::Decrypt,
                         method: Some("pgp".into()),
                         recipients: vec![key.address.clone()],
                         keys: protection.recipient.iter().cloned().collect(),
@@ -1074,26 +1077,26 @@ fn pgp_report(
 /// One certificate's revocation status for the audit record: which
 /// certificate, good, revoked or unknown, and who said so (the CRL file, or
 /// the OCSP responder and whether the answer was cached) or why nobody could.
-fn revocation_json(status: &smime_core::revocation::CertificateStatus) -> serde_json::Value {
+fn revocation_json(status: &smime_core::revocation::CertificateStatus) -> RevocationNote {
     use smime_core::revocation::StatusOutcome;
     let (outcome, detail) = match &status.outcome {
-        StatusOutcome::Good { source } => ("good", source.to_string()),
+        StatusOutcome::Good { source } => (RevocationStatus::Good, source.to_string()),
         StatusOutcome::Revoked { source, reason, .. } => (
-            "revoked",
+            RevocationStatus::Revoked,
             match reason {
                 Some(reason) => format!("{source} ({reason})"),
                 None => source.to_string(),
             },
         ),
-        StatusOutcome::Unknown { reasons } => ("unknown", reasons.join("; ")),
-        _ => ("unknown", String::new()),
+        StatusOutcome::Unknown { reasons } => (RevocationStatus::Unknown, reasons.join("; ")),
+        _ => (RevocationStatus::Unknown, String::new()),
     };
-    json!({
-        "subject": status.subject,
-        "serial": status.serial,
-        "status": outcome,
-        "detail": detail,
-    })
+    RevocationNote::Signer {
+        detail,
+        serial: status.serial.clone(),
+        status: outcome,
+        subject: status.subject.clone(),
+    }
 }
 
 /// The addresses of the From field.

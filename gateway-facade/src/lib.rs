@@ -34,6 +34,7 @@
 //! feature. The password containers are `mailgate-password-container`'s.
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod certificates;
 mod config;
 mod envelope_addresses;

@@ -6,10 +6,10 @@ use std::io;
 use std::time::SystemTime;
 
 use mailgate_password_container::Container;
-use rule_engine::{Action, Detail, Evaluation, Method, RecipientGroup};
-use serde_json::json;
+use rule_engine::{Action, Detail, Method, RecipientGroup};
 use smime_core::SignatureForm;
 
+use crate::audit::{Audit, Decision, StepAction};
 use crate::certificates::hex;
 use crate::facts::MailFacts;
 use crate::fallback::{self, generate_password};
@@ -95,15 +95,14 @@ impl Gateway {
             }
             dispositions.push(self.outbound_group(&mail, &group, &facts, &mut steps));
         }
-        let mut audit = json!({
-            "policy": policy.name(),
-            "decisions": decisions_json(&evaluation),
-            "steps": steps,
-        });
         let revocation = facts.revocation_notes();
-        if let (false, Some(fields)) = (revocation.is_empty(), audit.as_object_mut()) {
-            fields.insert("revocation".into(), json!(revocation));
-        }
+        let audit = Audit {
+            policy: Some(policy.name().map(str::to_owned)),
+            decisions: Some(Decision::all(&evaluation)),
+            steps: Some(steps),
+            revocation: (!revocation.is_empty()).then_some(revocation),
+            ..Audit::default()
+        };
         Outcome {
             dispositions,
             archive,
@@ -265,7 +264,7 @@ impl Gateway {
                     Failure::Transient(format!("the password cannot be handed over: {e}"))
                 })?;
             steps.push(Step {
-                action: "fallback".into(),
+                action: StepAction::Fallback,
                 method: Some(fallback::container_name(container).into()),
                 recipients: group.recipients.clone(),
                 keys: Vec::new(),
@@ -365,7 +364,7 @@ impl Gateway {
             )
             .map_err(piped)?;
         steps.push(Step {
-            action: "sign".into(),
+            action: StepAction::Sign,
             method: Some("smime".into()),
             recipients: Vec::new(),
             keys: vec![hex(&identity.certificate.fingerprint_sha256())],
@@ -386,7 +385,7 @@ impl Gateway {
             .ok_or_else(|| Failure::Permanent(format!("{sender} has no OpenPGP signing key")))?
             .map_err(permanent("the OpenPGP signing key cannot be used"))?;
         steps.push(Step {
-            action: "sign".into(),
+            action: StepAction::Sign,
             method: Some("pgp".into()),
             recipients: Vec::new(),
             keys: vec![
@@ -437,7 +436,7 @@ impl Gateway {
             )
             .map_err(piped)?;
         steps.push(Step {
-            action: "encrypt".into(),
+            action: StepAction::Encrypt,
             method: Some("smime".into()),
             recipients: group.recipients.clone(),
             keys,
@@ -485,7 +484,7 @@ impl Gateway {
             )
             .map_err(piped)?;
         steps.push(Step {
-            action: "encrypt".into(),
+            action: StepAction::Encrypt,
             method: Some("pgp".into()),
             recipients: group.recipients.clone(),
             keys,
@@ -507,23 +506,4 @@ fn piped(error: PipeError<Failure>) -> Failure {
         PipeError::Step(failure) => failure,
         PipeError::Spool(error) => spool_failure(error),
     }
-}
-
-/// The per-recipient decisions for the audit record.
-pub(crate) fn decisions_json(evaluation: &Evaluation) -> serde_json::Value {
-    evaluation
-        .recipients
-        .iter()
-        .map(|r| {
-            json!({
-                "address": r.address,
-                "actions": r.outcome.actions.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
-                "encryption_method": r.outcome.encryption_method.map(Method::as_str),
-                "signing_method": r.outcome.signing_method.map(Method::as_str),
-                "decided_by": r.decided_by,
-                "reason": r.outcome.reason,
-                "trace": r.trace.iter().map(ToString::to_string).collect::<Vec<_>>(),
-            })
-        })
-        .collect()
 }

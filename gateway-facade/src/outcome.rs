@@ -1,10 +1,11 @@
 //! What [`Gateway::process`](crate::Gateway::process) decides: one
 //! disposition per group of recipients, and an audit record.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::SpooledMessage;
+use crate::audit::{Audit, StepAction};
 
 /// How a delivered message must be transported.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -113,19 +114,22 @@ impl Disposition {
 }
 
 /// One thing the gateway did to the mail, for the audit record.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+///
+/// Fields in alphabetical order: the JSON form is the audit record's
+/// (see [`Audit`](crate::audit::Audit)).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Step {
-    /// `sign`, `encrypt`, `decrypt`, `verify`, `harvest`, `fallback`, ...
-    pub action: String,
+    /// What was done.
+    pub action: StepAction,
+    /// Fingerprints of the keys and certificates used.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<String>,
     /// `smime` or `pgp`, when it applies.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub method: Option<String>,
     /// The recipients it was done for.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub recipients: Vec<String>,
-    /// Fingerprints of the keys and certificates used.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub keys: Vec<String>,
     /// What came of it.
     pub result: String,
 }
@@ -138,7 +142,7 @@ pub struct Outcome {
     /// Recipients for whom the policy asks for a copy in the archive.
     pub archive: Vec<String>,
     /// The audit record: rule trace, steps with keys, timings.
-    pub audit: Value,
+    pub audit: Audit,
 }
 
 /// Which buffer of a disposition [`Outcome::to_json_with`] asks to store.

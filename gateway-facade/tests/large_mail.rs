@@ -84,7 +84,7 @@ fn large_confidential_mail_is_signed_and_encrypted_from_the_spool_and_opens_with
     assert_eq!(in_memory.dispositions.len(), 1);
     assert_eq!(in_memory.dispositions[0].kind(), "deliver");
     assert_eq!(
-        outcome.audit["decisions"], in_memory.audit["decisions"],
+        outcome.audit.decisions, in_memory.audit.decisions,
         "same policy decisions"
     );
 }

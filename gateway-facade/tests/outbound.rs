@@ -52,7 +52,8 @@ fn confidential_mail_to_an_smime_recipient_is_signed_encrypted_and_opens_with_op
         .write_to(dir.path(), "alice")
         .unwrap();
     openssl_decrypt(&alice_files, sent, dir.path());
-    assert_eq!(outcome.audit["decisions"][0]["decided_by"], "confidential");
+    let decisions = outcome.audit.decisions.as_deref().unwrap_or_default();
+    assert_eq!(decisions[0].decided_by.as_deref(), Some("confidential"));
 }
 
 #[test]

@@ -22,6 +22,7 @@ mod common;
 use std::path::Path;
 
 use common::*;
+use gateway_facade::audit::{RevocationNote, RevocationStatus};
 use gateway_facade::store::TrustState;
 use gateway_facade::{Disposition, Envelope, Error, Gateway, Outcome};
 use testkit::openssl::{self, MailHeaders};
@@ -78,15 +79,31 @@ fn send(gateway: &Gateway, to: &str) -> Outcome {
 
 /// The recipient certificate statuses the audit record names.
 fn audit_statuses(outcome: &Outcome) -> Vec<String> {
-    outcome.audit["revocation"]
-        .as_array()
-        .map(|notes| {
-            notes
-                .iter()
-                .map(|n| n["status"].as_str().unwrap_or_default().to_owned())
-                .collect()
+    audit_notes(outcome)
+        .into_iter()
+        .map(|(status, _)| status)
+        .collect()
+}
+
+/// The statuses and details of the audit record's revocation notes.
+fn audit_notes(outcome: &Outcome) -> Vec<(String, String)> {
+    outcome
+        .audit
+        .revocation
+        .iter()
+        .flatten()
+        .map(|note| match note {
+            RevocationNote::Recipient { status, detail, .. }
+            | RevocationNote::Signer { status, detail, .. } => {
+                let status = match status {
+                    RevocationStatus::Good => "good",
+                    RevocationStatus::Revoked => "revoked",
+                    RevocationStatus::Unknown => "unknown",
+                };
+                (status.to_owned(), detail.clone())
+            }
         })
-        .unwrap_or_default()
+        .collect()
 }
 
 fn assert_encrypted(outcome: &Outcome) {
@@ -252,13 +269,9 @@ fn mail_signed_by_a_revoked_signer_is_not_valid_and_an_unrevoked_one_is() {
     assert!(header.starts_with("invalid; method=smime"), "{header}");
     assert!(header.contains("revoked"), "{header}");
     // The audit record names the status and its source.
-    let audit = &outcome.audit["revocation"][0];
-    assert_eq!(audit["status"], "revoked", "{}", outcome.audit);
-    assert!(
-        audit["detail"].as_str().unwrap().contains("ca.crl"),
-        "{}",
-        outcome.audit
-    );
+    let (status, detail) = &audit_notes(&outcome)[0];
+    assert_eq!(status, "revoked", "{}", outcome.audit);
+    assert!(detail.contains("ca.crl"), "{}", outcome.audit);
 
     let header = signature_header(&receive(
         &gateway,
@@ -288,11 +301,7 @@ fn an_inbound_signer_with_the_responder_down_is_a_finding_under_prefer_and_inval
     let header = signature_header(&outcome);
     assert!(header.starts_with("valid; method=smime"), "{header}");
     assert!(header.contains("warning=revocation-unknown"), "{header}");
-    assert_eq!(
-        outcome.audit["revocation"][0]["status"], "unknown",
-        "{}",
-        outcome.audit
-    );
+    assert_eq!(audit_statuses(&outcome)[0], "unknown", "{}", outcome.audit);
 
     let strict = tempfile::tempdir().unwrap();
     let gateway = gateway_with(
@@ -315,11 +324,7 @@ fn without_a_revocation_section_nothing_is_checked() {
     trust_smime(gateway.directory(), &revoked, TrustState::Trusted);
     let outcome = send(&gateway, "hank.unchecked@partner.example");
     assert_encrypted(&outcome);
-    assert!(
-        outcome.audit.get("revocation").is_none(),
-        "{}",
-        outcome.audit
-    );
+    assert!(outcome.audit.revocation.is_none(), "{}", outcome.audit);
 }
 
 #[test]

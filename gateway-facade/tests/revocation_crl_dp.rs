@@ -18,6 +18,7 @@ mod common;
 use std::path::Path;
 
 use common::*;
+use gateway_facade::audit::{RevocationNote, RevocationStatus};
 use gateway_facade::certificates::smime_entry;
 use gateway_facade::store::TrustState;
 use gateway_facade::{Disposition, Envelope, Gateway, Outcome};
@@ -73,20 +74,26 @@ fn send(gateway: &Gateway, to: &str, certificate: &Path) -> Outcome {
 
 /// The recipient certificate statuses and details the audit names.
 fn audit(outcome: &Outcome) -> Vec<(String, String)> {
-    outcome.audit["revocation"]
-        .as_array()
-        .map(|notes| {
-            notes
-                .iter()
-                .map(|n| {
-                    (
-                        n["status"].as_str().unwrap_or_default().to_owned(),
-                        n["detail"].as_str().unwrap_or_default().to_owned(),
-                    )
-                })
-                .collect()
+    outcome
+        .audit
+        .revocation
+        .iter()
+        .flatten()
+        .map(|note| match note {
+            RevocationNote::Recipient { status, detail, .. }
+            | RevocationNote::Signer { status, detail, .. } => {
+                (status_name(*status).to_owned(), detail.clone())
+            }
         })
-        .unwrap_or_default()
+        .collect()
+}
+
+fn status_name(status: RevocationStatus) -> &'static str {
+    match status {
+        RevocationStatus::Good => "good",
+        RevocationStatus::Revoked => "revoked",
+        RevocationStatus::Unknown => "unknown",
+    }
 }
 
 fn assert_encrypted(outcome: &Outcome) {
@@ -281,13 +288,9 @@ fn an_inbound_signer_revoked_at_its_distribution_point_is_not_valid_and_a_good_o
     let header = signature_header(&outcome);
     assert!(header.starts_with("invalid; method=smime"), "{header}");
     assert!(header.contains("revoked"), "{header}");
-    let audit = &outcome.audit["revocation"][0];
-    assert_eq!(audit["status"], "revoked", "{}", outcome.audit);
-    assert!(
-        audit["detail"].as_str().unwrap().contains(&url),
-        "{}",
-        outcome.audit
-    );
+    let (status, detail) = &audit(&outcome)[0];
+    assert_eq!(status, "revoked", "{}", outcome.audit);
+    assert!(detail.contains(&url), "{}", outcome.audit);
 
     let header = signature_header(&receive(&openssl_signed(
         dir.path(),

@@ -21,7 +21,7 @@ use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose, SanType,
 };
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::args::DemoArgs;
 use crate::command::display;
@@ -171,19 +171,13 @@ pub(crate) fn run(args: &DemoArgs, output: &Output) -> Result<Verdict, Failure> 
             indent(&summary(&outcome)),
             out.display()
         ));
-        for step in outcome
-            .audit
-            .get("steps")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
+        for step in outcome.audit.steps.iter().flatten() {
             if let Some(last) = report.last_mut() {
                 last.push_str(&format!(
                     "   step: {} {} {}\n",
-                    field(step, "action"),
-                    field(step, "method"),
-                    field(step, "result")
+                    step.action,
+                    step.method.as_deref().unwrap_or_default(),
+                    step.result
                 ));
             }
         }
@@ -199,10 +193,6 @@ pub(crate) fn run(args: &DemoArgs, output: &Output) -> Result<Verdict, Failure> 
         || json!({ "dir": dir, "samples": results }),
     );
     Ok(Verdict::Holds)
-}
-
-fn field<'a>(step: &'a Value, name: &str) -> &'a str {
-    step.get(name).and_then(Value::as_str).unwrap_or_default()
 }
 
 fn indent(text: &str) -> String {

@@ -95,31 +95,26 @@ pub(crate) fn write_outcome(outcome: &Outcome, out: &Path) -> Result<Value, Fail
 
 /// One line per disposition, for people.
 pub(crate) fn summary(outcome: &Outcome) -> String {
-    let decisions = outcome
-        .audit
-        .get("decisions")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
     let mut lines = Vec::new();
     for disposition in &outcome.dispositions {
         for recipient in disposition.recipients() {
             // The trace names recipients by their canonical key.
             let key = mail_message::Mailbox::parse(recipient)
                 .map_or_else(|_| recipient.to_ascii_lowercase(), |m| m.key().to_owned());
-            let decision = decisions
+            let decision = outcome
+                .audit
+                .decisions
                 .iter()
-                .find(|d| d.get("address").and_then(Value::as_str) == Some(key.as_str()));
+                .flatten()
+                .find(|d| d.address == key);
             let rule = decision
-                .and_then(|d| d.get("decided_by"))
-                .and_then(Value::as_str)
+                .and_then(|d| d.decided_by.as_deref())
                 .unwrap_or("no terminal rule");
             let actions = decision
-                .and_then(|d| d.get("actions"))
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(Value::as_str)
+                .map(|d| {
+                    d.actions
+                        .iter()
+                        .map(|a| a.as_str())
                         .collect::<Vec<_>>()
                         .join(", ")
                 })
