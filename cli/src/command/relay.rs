@@ -30,19 +30,7 @@ pub(crate) fn run(args: &RelayArgs) -> Result<Verdict, Failure> {
     })?;
     let spool = Spool::open(&args.spool)
         .map_err(|e| Failure::Temporary(format!("spool {}: {e}", display(&args.spool))))?;
-    let tls_anchors = if args.tls_trust.is_empty() {
-        None
-    } else {
-        let mut pem = Vec::new();
-        for file in &args.tls_trust {
-            pem.extend(std::fs::read(file).map_err(|e| Failure::input(display(file), &e))?);
-        }
-        let anchors = TrustAnchors::from_pem(&pem).map_err(|e| Failure::Input {
-            input: "--tls-trust".into(),
-            message: e.to_string(),
-        })?;
-        Some(Arc::new(anchors))
-    };
+    let tls_anchors = tls_trust(args)?;
     let inbound_tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => {
             let chain = std::fs::read(cert).map_err(|e| Failure::input(display(cert), &e))?;
@@ -59,6 +47,55 @@ pub(crate) fn run(args: &RelayArgs) -> Result<Verdict, Failure> {
         }
         _ => None,
     };
+    let mut relay_config = relay_config(args, &config, tls_anchors)?;
+    relay_config.inbound_tls = inbound_tls;
+    raise_open_files(args.max_connections);
+    let listener = TcpListener::bind(&args.listen)
+        .map_err(|e| Failure::Temporary(format!("listening on {}: {e}", args.listen)))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| Failure::Temporary(format!("listening on {}: {e}", args.listen)))?;
+    tracing::info!(address = %bound, "listening");
+    let relay = Relay::new(relay_config, gateway, spool)
+        .map_err(|e| Failure::Temporary(format!("TLS report directory: {e}")))?;
+    let relay = Arc::new(relay);
+    if let Some(address) = &args.metrics {
+        let listener = TcpListener::bind(address)
+            .map_err(|e| Failure::Temporary(format!("metrics on {address}: {e}")))?;
+        relay
+            .serve_metrics(listener)
+            .map_err(|e| Failure::Temporary(format!("metrics on {address}: {e}")))?;
+    }
+    handle_signals(&relay)?;
+    relay
+        .serve(listener)
+        .map_err(|e| Failure::Temporary(format!("accepting SMTP connections: {e}")))?;
+    Ok(Verdict::Holds)
+}
+
+/// The trust anchors of `--tls-trust` (all files in one set), if given.
+fn tls_trust(args: &RelayArgs) -> Result<Option<Arc<TrustAnchors>>, Failure> {
+    if args.tls_trust.is_empty() {
+        return Ok(None);
+    }
+    let mut pem = Vec::new();
+    for file in &args.tls_trust {
+        pem.extend(std::fs::read(file).map_err(|e| Failure::input(display(file), &e))?);
+    }
+    let anchors = TrustAnchors::from_pem(&pem).map_err(|e| Failure::Input {
+        input: "--tls-trust".into(),
+        message: e.to_string(),
+    })?;
+    Ok(Some(Arc::new(anchors)))
+}
+
+/// The relay's configuration from the arguments, all but the inbound TLS
+/// certificate.
+fn relay_config(
+    args: &RelayArgs,
+    config: &Config,
+    tls_anchors: Option<Arc<TrustAnchors>>,
+) -> Result<RelayConfig, Failure> {
     // One resolver for MX routing and TLS report destinations, made only
     // when one of them needs it (always when there is no next hop).
     let dns: Option<Arc<dyn tls_policy::Dns>> = if args.next_hop.is_none() || args.send_tls_reports
@@ -85,27 +122,10 @@ pub(crate) fn run(args: &RelayArgs) -> Result<Verdict, Failure> {
         RelayDirection::Outbound => Direction::Outbound,
     };
     if let Routing::Mx { dns, .. } = &relay_config.routing {
-        let anchors = match &tls_anchors {
-            Some(anchors) => Some(anchors.as_ref().clone()),
-            None => TrustAnchors::system()
-                .map_err(|e| tracing::warn!(error = %e, "MTA-STS off: no trust anchors"))
-                .ok(),
-        };
-        relay_config.mta_sts = anchors.map(|anchors| {
-            Arc::new(tls_policy::MtaSts::new(Arc::clone(dns), anchors).with_port(args.mta_sts_port))
-        });
+        relay_config.mta_sts = mta_sts(args, dns, tls_anchors.as_deref());
     }
     relay_config.tls_anchors = tls_anchors;
-    relay_config.inbound_tls = inbound_tls;
-    relay_config.max_message_size = args.max_message_size;
-    relay_config.max_connections = args.max_connections;
-    relay_config.max_connections_per_client = args.max_connections_per_client;
-    relay_config.max_connection_rate = args.max_connection_rate;
-    relay_config.session_deadline = Duration::from_secs(args.session_deadline.max(1));
-    relay_config.data_deadline = Duration::from_secs(args.data_deadline.max(1));
-    relay_config.hard_error_limit = args.hard_error_limit;
-    relay_config.max_hops = args.max_hops;
-    relay_config.greet_pause = Duration::from_millis(args.greet_pause);
+    set_limits(&mut relay_config, args);
     relay_config.mynetworks = args
         .mynetworks
         .iter()
@@ -134,31 +154,49 @@ pub(crate) fn run(args: &RelayArgs) -> Result<Verdict, Failure> {
         give_up_after: Duration::from_secs(args.give_up_after),
     };
     relay_config.timeout = Duration::from_secs(args.timeout.max(1));
-    raise_open_files(args.max_connections);
-    let listener = TcpListener::bind(&args.listen)
-        .map_err(|e| Failure::Temporary(format!("listening on {}: {e}", args.listen)))?;
-    let bound = listener
-        .local_addr()
-        .map_err(|e| Failure::Temporary(format!("listening on {}: {e}", args.listen)))?;
-    tracing::info!(address = %bound, "listening");
     relay_config.tls_reports = args.tls_reports.clone();
     if args.send_tls_reports {
         relay_config.send_tls_reports = dns;
     }
-    let relay = Relay::new(relay_config, gateway, spool)
-        .map_err(|e| Failure::Temporary(format!("TLS report directory: {e}")))?;
-    let relay = Arc::new(relay);
-    if let Some(address) = &args.metrics {
-        let listener = TcpListener::bind(address)
-            .map_err(|e| Failure::Temporary(format!("metrics on {address}: {e}")))?;
-        relay
-            .serve_metrics(listener)
-            .map_err(|e| Failure::Temporary(format!("metrics on {address}: {e}")))?;
-    }
-    // SIGHUP reloads the policy; SIGTERM and SIGINT stop gracefully.
+    Ok(relay_config)
+}
+
+/// MTA-STS for MX routing: with the `--tls-trust` anchors, else the
+/// system's; off (with a warning) when there are none.
+fn mta_sts(
+    args: &RelayArgs,
+    dns: &Arc<dyn tls_policy::Dns>,
+    tls_anchors: Option<&TrustAnchors>,
+) -> Option<Arc<tls_policy::MtaSts>> {
+    let anchors = match tls_anchors {
+        Some(anchors) => Some(anchors.clone()),
+        None => TrustAnchors::system()
+            .map_err(|e| tracing::warn!(error = %e, "MTA-STS off: no trust anchors"))
+            .ok(),
+    };
+    anchors.map(|anchors| {
+        Arc::new(tls_policy::MtaSts::new(Arc::clone(dns), anchors).with_port(args.mta_sts_port))
+    })
+}
+
+/// Sizes, connection limits and deadlines.
+fn set_limits(relay_config: &mut RelayConfig, args: &RelayArgs) {
+    relay_config.max_message_size = args.max_message_size;
+    relay_config.max_connections = args.max_connections;
+    relay_config.max_connections_per_client = args.max_connections_per_client;
+    relay_config.max_connection_rate = args.max_connection_rate;
+    relay_config.session_deadline = Duration::from_secs(args.session_deadline.max(1));
+    relay_config.data_deadline = Duration::from_secs(args.data_deadline.max(1));
+    relay_config.hard_error_limit = args.hard_error_limit;
+    relay_config.max_hops = args.max_hops;
+    relay_config.greet_pause = Duration::from_millis(args.greet_pause);
+}
+
+/// SIGHUP reloads the policy; SIGTERM and SIGINT stop gracefully.
+fn handle_signals(relay: &Arc<Relay>) -> Result<(), Failure> {
     let mut signals = Signals::new([SIGHUP, SIGTERM, SIGINT])
         .map_err(|e| Failure::Temporary(format!("installing signal handlers: {e}")))?;
-    let controlled = Arc::clone(&relay);
+    let controlled = Arc::clone(relay);
     std::thread::spawn(move || {
         for signal in signals.forever() {
             if signal == SIGHUP {
@@ -169,10 +207,7 @@ pub(crate) fn run(args: &RelayArgs) -> Result<Verdict, Failure> {
             }
         }
     });
-    relay
-        .serve(listener)
-        .map_err(|e| Failure::Temporary(format!("accepting SMTP connections: {e}")))?;
-    Ok(Verdict::Holds)
+    Ok(())
 }
 
 /// Raises the soft limit on open files towards what `max_connections`
