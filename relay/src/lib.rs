@@ -1,31 +1,4 @@
-//! `mailgate relay`: an SMTP relay around the gateway that loses no mail.
-//!
-//! ```text
-//!  client ──SMTP──▶ receive ──fsync──▶ spool/incoming ──gateway──▶ spool/outgoing ──SMTP/TLS──▶ next hop
-//!                   (250 only after                    (one delivery per           (bounce to the sender
-//!                    the fsync)                         recipient group)             on 5xx or give-up)
-//! ```
-//!
-//! - **Receive** ([`Relay::serve`]): ESMTP with PIPELINING, 8BITMIME, SIZE,
-//!   SMTPUTF8; a message is acknowledged only once [`mailgate_spool`] has it
-//!   on disk.
-//! - **Decide**: a worker runs each received message through
-//!   [`Gateway::process`]. Deliver dispositions become deliveries (with the
-//!   policy's TLS requirement), rejects become RFC 3464 bounces to the
-//!   sender, quarantined mail is held in the spool, deferred recipients are
-//!   processed again later with backoff.
-//! - **Deliver**: delivery threads send each due delivery, per recipient
-//!   domain, to a static route, the smart host, or the domain's mail
-//!   exchangers ([`Routing`]). A delivery that requires TLS goes only over a
-//!   connection that [`tls_policy::Prober::connect_for_delivery`] judged on
-//!   that very connection; DANE (RFC 7672) is enforced wherever DNSSEC
-//!   publishes TLSA records; everything else uses STARTTLS where offered.
-//!   4xx and connection trouble retry with backoff; 5xx, a null MX, a
-//!   domain that does not exist, or giving up after the queue lifetime,
-//!   bounce.
-//!
-//! A crash at any point loses nothing acknowledged and delivers at most one
-//! duplicate per delivery.
+#![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
 mod access;
