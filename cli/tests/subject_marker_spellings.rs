@@ -300,6 +300,12 @@ fn encoded_words_of_every_kind_show_the_tag_and_lose_it() {
             "Akte",
         ),
         (
+            // Not base64: readers show the word as written, tag included.
+            "b-word-that-is-not-base64",
+            "=?utf-8?B?[vertraulich] Akte?=".to_owned(),
+            "=?utf-8?B? Akte?=",
+        ),
+        (
             "tag-in-word-rest-non-ascii",
             "=?utf-8?q?=5Bvertraulich=5D_=C3=84nderung_=3D=3F?=".to_owned(),
             "Änderung =?",

@@ -281,9 +281,10 @@ fn q_decode(payload: &str) -> Vec<u8> {
     out
 }
 
-/// B encoding (RFC 2047 section 4.1), leniently: characters outside the
-/// base64 alphabet (white space, padding in the wrong place) are skipped
-/// and missing padding is supplied, as clients do.
+/// B encoding (RFC 2047 section 4.1), leniently: white space and padding
+/// in the wrong place are skipped and missing padding is supplied, as
+/// clients do (a word with other characters is not decoded at all, see
+/// [`is_b_payload`]).
 fn b_decode(payload: &str) -> Vec<u8> {
     let mut clean: Vec<u8> = payload
         .bytes()
@@ -297,6 +298,12 @@ fn b_decode(payload: &str) -> Vec<u8> {
         clean.push(b'=');
     }
     base64_decode(&clean).unwrap_or_default()
+}
+
+/// A byte a B-encoded word may hold: the base64 alphabet, padding, and the
+/// white space lenient readers skip.
+fn is_b_payload(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || matches!(byte, b'+' | b'/' | b'=') || byte.is_ascii_whitespace()
 }
 
 /// What stands at a `=?` in a header value.
@@ -335,7 +342,15 @@ fn encoded_word(text: &str) -> Candidate {
     let Some(end) = inner.find("?=") else {
         return Candidate::Unterminated;
     };
-    let bytes = decode(inner.get(..end).unwrap_or_default());
+    let payload = inner.get(..end).unwrap_or_default();
+    if matches!(encoding, "B" | "b") && !payload.bytes().all(is_b_payload) {
+        // Not base64 at all (`=?utf-8?B?[vertraulich] Akte?=`): readers
+        // such as mail-parser show it as it is written, so the text is
+        // read as text. Decoding it leniently gave bytes no reader shows
+        // and hid a marker every reader sees.
+        return Candidate::Text;
+    }
+    let bytes = decode(payload);
     let charset = charset
         .split('*')
         .next()

@@ -271,13 +271,11 @@ fn every_expected_file_has_its_message() {
 }
 
 /// Encoded words in the CJK charsets mail clients meet every day are shown
-/// as the reader sees them. They are not: `mail-parser` decodes Shift_JIS,
-/// EUC-JP, ISO-2022-JP, GB2312, Big5 and EUC-KR only with its
-/// `full_encoding` feature, which the workspace does not enable, and
-/// otherwise reads the bytes as UTF-8 (lossily), so a Subject in Japanese
-/// becomes replacement characters and a marker in it is never found.
+/// as the reader sees them (`mail-parser` decodes Shift_JIS, EUC-JP,
+/// ISO-2022-JP, GB2312, Big5 and EUC-KR with its `full_encoding` feature;
+/// without it they were read as UTF-8, lossily, and a marker in such a
+/// Subject was never found).
 #[test]
-#[ignore = "bug: shown_text::decode_header_value reads Shift_JIS, EUC-JP, ISO-2022-JP, GB2312, Big5 and EUC-KR encoded words as lossy UTF-8 because the workspace's mail-parser dependency lacks the `full_encoding` feature (fix: mail-parser = { version = \"0.11\", features = [\"full_encoding\"] })"]
 fn cjk_encoded_words_are_decoded() {
     for (word, text) in [
         ("=?Shift_JIS?B?k/qWe4zq?=", "日本語"),
@@ -296,18 +294,14 @@ fn cjk_encoded_words_are_decoded() {
 }
 
 /// A B-encoded word whose text is not base64 (`[`, `]` and spaces are not
-/// in its alphabet) is shown as written by mail-parser 0.11 (checked:
-/// `Message::subject()` gives the word unchanged; other strict decoders
-/// give up on it the same way), so a reader sees
-/// `=?utf-8?B?[vertraulich] Akte?=` with the tag in it. `decode_header_value`
-/// instead drops every character outside the alphabet and decodes the rest
-/// into garbage, so `contains_marker` and `strip_marker` miss a tag the
-/// reader is shown: a forged result tag in such a word survives stripping,
-/// and a confidentiality tag in it does not trigger encryption. The corpus
-/// case `subject-broken-encoded-words` shows the garbage reading today; it
-/// changes with the fix (re-bless and review it then).
+/// in its alphabet) is shown as written by mail-parser 0.11
+/// (`Message::subject()` gives the word unchanged), so a reader sees
+/// `=?utf-8?B?[vertraulich] Akte?=` with the tag in it; so does the one
+/// reading: a forged result tag in such a word is stripped, and a
+/// confidentiality tag in it triggers encryption. (Decoding it leniently,
+/// dropping the characters outside the alphabet, gave garbage no reader
+/// shows and hid the tag.)
 #[test]
-#[ignore = "bug: shown_text::decode_header_value decodes a B encoded word whose payload is not base64 (b_decode filters out non-alphabet characters) instead of showing it as written as mail-parser does, so contains_marker/strip_marker miss a marker the reader sees inside it"]
 fn a_marker_inside_an_invalid_b_word_is_seen_as_the_reader_sees_it() {
     use mail_message::shown_text::{contains_marker, strip_marker};
     let raw = b" =?utf-8?B?[vertraulich] Akte?=";
