@@ -1,47 +1,4 @@
-//! The C ABI of the mailgate gateway, for applications in other languages.
-//!
-//! ```c
-//! #include "mailgate.h"
-//!
-//! mailgate_gateway gw;
-//! if (mailgate_open("/etc/mailgate/mailgate.toml", &gw) != MAILGATE_STATUS_OK) {
-//!     fprintf(stderr, "%s\n", mailgate_last_error()); return 1;
-//! }
-//! mailgate_result r;
-//! if (mailgate_process(gw,
-//!         "{\"direction\":\"outbound\",\"from\":\"alice@behoerde.example\",\"to\":[\"bob@partner.example\"]}",
-//!         message, message_len, &r) != MAILGATE_STATUS_OK) {
-//!     fprintf(stderr, "%s\n", mailgate_last_error()); return 1;
-//! }
-//! puts(mailgate_result_json(r));          /* dispositions, audit */
-//! size_t len;
-//! const uint8_t *out = mailgate_result_buffer(r, 0, &len);
-//! mailgate_result_free(r);
-//! mailgate_close(gw);
-//! ```
-//!
-//! The result JSON is that of `mailgate process` (`result.json`), with the
-//! `message` and `notification` of each disposition given as indices into the
-//! result's buffers. No panic crosses the boundary: every entry point catches
-//! it and reports it as an error. Errors are kept per thread and read with
-//! [`mailgate_last_error`].
-//!
-//! # Handles
-//!
-//! Gateways and results are handles (a 64-bit number in a struct), not
-//! pointers: an index into a table of this library and a generation that
-//! changes whenever the entry is closed or freed. A handle that was closed
-//! or freed, that never existed, or the zero handle of a failed call is
-//! recognised and refused with [`MailgateStatus::InvalidHandle`]: closing a
-//! gateway twice, freeing a result twice or using either afterwards is an
-//! error, never undefined behaviour (a slot reused 2³² times could in
-//! theory match again). Closing the zero handle does nothing, like `free(NULL)`.
-//!
-//! A gateway closed while another thread still processes a mail with it
-//! stays alive until that call returns. Pointers a result hands out (its
-//! JSON, its buffers) are valid until the result is freed; freeing it
-//! overwrites the buffers (the mail, in clear after an inbound decryption)
-//! with zeros first.
+#![doc = include_str!("../README.md")]
 
 use std::cell::RefCell;
 use std::ffi::{CStr, CString, c_char};
