@@ -245,6 +245,15 @@ fn inline_pgp(body: impl Read) -> io::Result<Protection> {
     })
 }
 
+/// What decrypting found: the plaintext (if any), the
+/// `X-Mailgate-Decryption` value, and the signature report from inside an
+/// OpenPGP encryption.
+struct Decryption {
+    plain: Option<SpooledMessage>,
+    header: String,
+    pgp_inner: Option<SignatureReport>,
+}
+
 /// Why no organisation key opened a message.
 enum DecryptFailure {
     /// A key that may hold it cannot be reached now: defer.
@@ -369,35 +378,177 @@ impl Gateway {
         message: &SpooledMessage,
         now: SystemTime,
     ) -> Outcome {
+        match self.inbound_outcome(envelope, message, now) {
+            Ok(outcome) => outcome,
+            Err(outcome) => *outcome,
+        }
+    }
+
+    /// [`Gateway::inbound`]; `Err` is an outcome that ends the processing
+    /// early (malformed, deferred, quarantined, spool failure), boxed as
+    /// it is large.
+    fn inbound_outcome(
+        &self,
+        envelope: &Envelope,
+        message: &SpooledMessage,
+        now: SystemTime,
+    ) -> Result<Outcome, Box<Outcome>> {
         let mut steps = Vec::new();
-        let stripped =
-            match edit_header(message, |block| block.remove_prefixed(RESULT_FIELD_PREFIX)) {
-                Ok(stripped) => stripped,
-                Err(EditError::Mime(error)) => {
-                    return self.malformed(envelope, &error.to_string(), now);
-                }
-                Err(EditError::Io(error)) if error.kind() == io::ErrorKind::InvalidData => {
-                    return self.malformed(envelope, &error.to_string(), now);
-                }
-                Err(EditError::Io(error)) => return self.spool_failed(envelope, &error),
-            };
+        let stripped = self.strip_result_fields(envelope, message, now)?;
 
         // Decrypt.
         let mut encrypted = match protection(&stripped) {
             Ok(protection) => protection,
-            Err(error) => return self.spool_failed(envelope, &error),
+            Err(error) => return Err(self.spool_failed(envelope, &error).into()),
         };
-        let (decrypted, mut decryption_header, pgp_inner) = match encrypted {
-            Protection::SmimeEncrypted => match self.smime_decrypt(&stripped, &mut steps) {
+        let Decryption {
+            plain: decrypted,
+            header: mut decryption_header,
+            pgp_inner,
+        } = self.inbound_decrypt(envelope, &stripped, encrypted, now, &mut steps)?;
+        let (decrypted, inner_fields) =
+            self.merge_decrypted(envelope, &stripped, decrypted, now)?;
+        let content = decrypted.as_ref().unwrap_or(&stripped);
+
+        // Verify.
+        let report = match pgp_inner {
+            // Signed inside the OpenPGP encryption: judged again against
+            // the header as merged.
+            Some(report) => self.pgp_rejudge(report, content, now),
+            None => self.inbound_verify(
+                envelope,
+                content,
+                decrypted.is_none(),
+                &mut encrypted,
+                &mut decryption_header,
+                now,
+            )?,
+        };
+        steps.push(Step {
+            action: StepAction::Verify,
+            method: report.method.map(str::to_owned),
+            recipients: Vec::new(),
+            keys: Vec::new(),
+            result: report.header(),
+        });
+
+        let (as_decrypted, as_received) =
+            self.annotate_results(envelope, content, &stripped, &decryption_header, &report)?;
+
+        // Decide. The policy reads the message with the result fields the
+        // gateway wrote (and no others), so a rule can act on a signature
+        // warning: `header = { name = "X-Mailgate-Signature", contains =
+        // "warning=" }`.
+        let policy = self.current_policy();
+        let facts = MailFacts::new(self, now, report.valid());
+        let parsed = match as_decrypted.summary() {
+            Ok(parsed) => parsed,
+            Err(error) => return Err(self.spool_failed(envelope, &error).into()),
+        };
+        if let Some(refused) = self.refuse_unreadable(envelope, &parsed, &stripped, now) {
+            return Err(refused.into());
+        }
+        let parsed = parsed.with_size(message.len()).with_encrypted(
+            encrypted == Protection::SmimeEncrypted || encrypted == Protection::PgpEncrypted,
+        );
+        let rule_envelope = rule_engine::Envelope::new(
+            envelope.direction,
+            envelope.sender.as_str(),
+            envelope.recipients.iter().map(String::as_str),
+        );
+        let evaluation = policy.evaluate_with(&rule_envelope, &parsed, &facts, Detail::Full);
+
+        // Harvest, when the policy asks for it.
+        let harvest_wanted = evaluation
+            .recipients
+            .iter()
+            .any(|r| r.outcome.has(Action::HarvestKeys));
+        if harvest_wanted {
+            self.harvest(&report, content, &mut steps);
+        }
+
+        let mut dispositions = Vec::new();
+        let mut archive = Vec::new();
+        for group in evaluation.groups() {
+            if group.outcome.has(Action::Archive) {
+                archive.extend(group.recipients.iter().cloned());
+            }
+            let message = if group.outcome.has(Action::Decrypt) {
+                &as_decrypted
+            } else {
+                &as_received
+            };
+            dispositions.push(self.inbound_group(envelope, &group, message, &parsed, now));
+        }
+        Ok(Outcome {
+            dispositions,
+            archive,
+            audit: Audit {
+                policy: Some(policy.name().map(str::to_owned)),
+                decisions: Some(Decision::all(&evaluation)),
+                signature: Some(report.header()),
+                decryption: Some(decryption_header),
+                inner_fields: Some(inner_fields.as_ref().map(InnerFieldsAudit::from)),
+                steps: Some(steps),
+                revocation: Some(report.revocation),
+                ..Audit::default()
+            },
+        })
+    }
+
+    /// The message without the gateway's result fields it arrived with
+    /// (forged or from another gateway).
+    fn strip_result_fields(
+        &self,
+        envelope: &Envelope,
+        message: &SpooledMessage,
+        now: SystemTime,
+    ) -> Result<SpooledMessage, Box<Outcome>> {
+        match edit_header(message, |block| block.remove_prefixed(RESULT_FIELD_PREFIX)) {
+            Ok(stripped) => Ok(stripped),
+            Err(EditError::Mime(error)) => {
+                Err(self.malformed(envelope, &error.to_string(), now).into())
+            }
+            Err(EditError::Io(error)) if error.kind() == io::ErrorKind::InvalidData => {
+                Err(self.malformed(envelope, &error.to_string(), now).into())
+            }
+            Err(EditError::Io(error)) => Err(self.spool_failed(envelope, &error).into()),
+        }
+    }
+
+    /// Decrypts with the organisation's keys what `encrypted` says is
+    /// encrypted as a whole.
+    fn inbound_decrypt(
+        &self,
+        envelope: &Envelope,
+        stripped: &SpooledMessage,
+        encrypted: Protection,
+        now: SystemTime,
+        steps: &mut Vec<Step>,
+    ) -> Result<Decryption, Box<Outcome>> {
+        let (plain, header, pgp_inner) = match encrypted {
+            Protection::SmimeEncrypted => match self.smime_decrypt(stripped, steps) {
                 Ok(plain) => (Some(plain), "smime; result=decrypted".to_owned(), None),
                 // A key that is away (token removed) may be back: the mail
                 // waits rather than going on undecrypted.
                 Err(DecryptFailure::KeyUnavailable(reason)) => {
-                    return self.inbound_key_unavailable(envelope, &reason, steps);
+                    return Err(self
+                        .inbound_key_unavailable(envelope, &reason, std::mem::take(steps))
+                        .into());
                 }
-                Err(DecryptFailure::Spool(error)) => return self.spool_failed(envelope, &error),
+                Err(DecryptFailure::Spool(error)) => {
+                    return Err(self.spool_failed(envelope, &error).into());
+                }
                 Err(DecryptFailure::OverLimit(reason)) => {
-                    return self.inbound_over_limit(envelope, &stripped, "smime", &reason, steps);
+                    return Err(self
+                        .inbound_over_limit(
+                            envelope,
+                            stripped,
+                            "smime",
+                            &reason,
+                            std::mem::take(steps),
+                        )
+                        .into());
                 }
                 Err(DecryptFailure::Failed(reason)) => (
                     None,
@@ -408,11 +559,21 @@ impl Gateway {
                     (None, partial_not_decrypted("smime", &reason), None)
                 }
             },
-            Protection::PgpEncrypted => match self.pgp_decrypt(&stripped, now, &mut steps) {
+            Protection::PgpEncrypted => match self.pgp_decrypt(stripped, now, steps) {
                 Ok((plain, inner)) => (Some(plain), "pgp; result=decrypted".to_owned(), inner),
-                Err(DecryptFailure::Spool(error)) => return self.spool_failed(envelope, &error),
+                Err(DecryptFailure::Spool(error)) => {
+                    return Err(self.spool_failed(envelope, &error).into());
+                }
                 Err(DecryptFailure::OverLimit(reason)) => {
-                    return self.inbound_over_limit(envelope, &stripped, "pgp", &reason, steps);
+                    return Err(self
+                        .inbound_over_limit(
+                            envelope,
+                            stripped,
+                            "pgp",
+                            &reason,
+                            std::mem::take(steps),
+                        )
+                        .into());
                 }
                 Err(DecryptFailure::KeyUnavailable(reason) | DecryptFailure::Failed(reason)) => (
                     None,
@@ -438,183 +599,149 @@ impl Gateway {
             ),
             _ => (None, "none".to_owned(), None),
         };
-        // Header fields from inside the decrypted entity never pass for
-        // outer fields or gateway results; RFC 9788 protected header
-        // fields replace the outer ones (`mail_message::merge_inner_header`).
-        let mut inner_fields = None;
-        let decrypted = match decrypted {
-            Some(plain) => match merge_inner_header(&stripped, &plain) {
-                Ok((merged, sorted)) => {
-                    inner_fields = Some(sorted);
-                    Some(merged)
-                }
-                Err(EditError::Io(error)) if error.kind() != io::ErrorKind::InvalidData => {
-                    return self.spool_failed(envelope, &error);
-                }
-                Err(error) => return self.malformed(envelope, &error.to_string(), now),
-            },
-            None => None,
-        };
-        let content = decrypted.as_ref().unwrap_or(&stripped);
+        Ok(Decryption {
+            plain,
+            header,
+            pgp_inner,
+        })
+    }
 
-        // Verify.
-        let report = match pgp_inner {
-            // Signed inside the OpenPGP encryption: judged again against
-            // the header as merged.
-            Some(report) => self.pgp_rejudge(report, content, now),
-            None => match protection(content) {
-                Ok(Protection::SmimeSigned | Protection::PartlySigned("smime")) => {
-                    self.smime_verify(content, now)
-                }
-                Ok(Protection::PgpSigned | Protection::PartlySigned(_)) => {
-                    self.pgp_verify(content, now)
-                }
-                // Signed parts beside the encrypted one are judged as
-                // without it: the verifier says how much they cover.
-                Ok(Protection::PartlyEncrypted(_)) => match nested_protection(content) {
-                    Ok(Nested {
-                        signed: Some("smime"),
-                        ..
-                    }) => self.smime_verify(content, now),
-                    Ok(Nested {
-                        signed: Some(_), ..
-                    }) => self.pgp_verify(content, now),
-                    Ok(_) => SignatureReport::none(),
-                    Err(error) => return self.spool_failed(envelope, &error),
-                },
-                // An inline `PGP MESSAGE` block that did not decrypt may be
-                // signed only (`gpg --armor --sign`): then it was never
-                // encrypted.
-                Ok(Protection::PgpEncrypted)
-                    if decrypted.is_none()
-                        && !decryption_header.contains(PARTIAL_NOT_DECRYPTED) =>
-                {
-                    let report = self.pgp_verify(content, now);
-                    if report.status == "none" {
-                        SignatureReport::none()
-                    } else {
-                        encrypted = Protection::PgpSigned;
-                        decryption_header = "none".to_owned();
-                        report
-                    }
-                }
+    /// The decrypted message with the received header merged in, and what
+    /// became of the header fields found inside.
+    ///
+    /// Header fields from inside the decrypted entity never pass for outer
+    /// fields or gateway results; RFC 9788 protected header fields replace
+    /// the outer ones (`mail_message::merge_inner_header`).
+    fn merge_decrypted(
+        &self,
+        envelope: &Envelope,
+        stripped: &SpooledMessage,
+        decrypted: Option<SpooledMessage>,
+        now: SystemTime,
+    ) -> Result<(Option<SpooledMessage>, Option<mail_message::InnerFields>), Box<Outcome>> {
+        let Some(plain) = decrypted else {
+            return Ok((None, None));
+        };
+        match merge_inner_header(stripped, &plain) {
+            Ok((merged, sorted)) => Ok((Some(merged), Some(sorted))),
+            Err(EditError::Io(error)) if error.kind() != io::ErrorKind::InvalidData => {
+                Err(self.spool_failed(envelope, &error).into())
+            }
+            Err(error) => Err(self.malformed(envelope, &error.to_string(), now).into()),
+        }
+    }
+
+    /// The signature report of `content` (the decrypted message, else the
+    /// received one), outside an OpenPGP encryption. An inline OpenPGP
+    /// block that turns out signed only changes `encrypted` and
+    /// `decryption_header` to say so.
+    fn inbound_verify(
+        &self,
+        envelope: &Envelope,
+        content: &SpooledMessage,
+        not_decrypted: bool,
+        encrypted: &mut Protection,
+        decryption_header: &mut String,
+        now: SystemTime,
+    ) -> Result<SignatureReport, Box<Outcome>> {
+        Ok(match protection(content) {
+            Ok(Protection::SmimeSigned | Protection::PartlySigned("smime")) => {
+                self.smime_verify(content, now)
+            }
+            Ok(Protection::PgpSigned | Protection::PartlySigned(_)) => {
+                self.pgp_verify(content, now)
+            }
+            // Signed parts beside the encrypted one are judged as
+            // without it: the verifier says how much they cover.
+            Ok(Protection::PartlyEncrypted(_)) => match nested_protection(content) {
+                Ok(Nested {
+                    signed: Some("smime"),
+                    ..
+                }) => self.smime_verify(content, now),
+                Ok(Nested {
+                    signed: Some(_), ..
+                }) => self.pgp_verify(content, now),
                 Ok(_) => SignatureReport::none(),
-                Err(error) => return self.spool_failed(envelope, &error),
+                Err(error) => return Err(self.spool_failed(envelope, &error).into()),
             },
-        };
-        steps.push(Step {
-            action: StepAction::Verify,
-            method: report.method.map(str::to_owned),
-            recipients: Vec::new(),
-            keys: Vec::new(),
-            result: report.header(),
-        });
+            // An inline `PGP MESSAGE` block that did not decrypt may be
+            // signed only (`gpg --armor --sign`): then it was never
+            // encrypted.
+            Ok(Protection::PgpEncrypted)
+                if not_decrypted && !decryption_header.contains(PARTIAL_NOT_DECRYPTED) =>
+            {
+                let report = self.pgp_verify(content, now);
+                if report.status == "none" {
+                    SignatureReport::none()
+                } else {
+                    *encrypted = Protection::PgpSigned;
+                    *decryption_header = "none".to_owned();
+                    report
+                }
+            }
+            Ok(_) => SignatureReport::none(),
+            Err(error) => return Err(self.spool_failed(envelope, &error).into()),
+        })
+    }
 
-        // Annotate: the decrypted message only for recipients whose policy
-        // says decrypt.
+    /// The message as delivered decrypted and as received, each with the
+    /// gateway's result fields on top. The decrypted message goes only to
+    /// recipients whose policy says decrypt.
+    fn annotate_results(
+        &self,
+        envelope: &Envelope,
+        content: &SpooledMessage,
+        stripped: &SpooledMessage,
+        decryption_header: &str,
+        report: &SignatureReport,
+    ) -> Result<(SpooledMessage, SpooledMessage), Box<Outcome>> {
         let annotate = |body: &SpooledMessage| {
             edit_header(body, |block| {
-                block.prepend("X-Mailgate-Decryption", &decryption_header);
+                block.prepend("X-Mailgate-Decryption", decryption_header);
                 block.prepend("X-Mailgate-Signature", &report.header());
             })
         };
-        let annotated = match (annotate(content), annotate(&stripped)) {
-            (Ok(decrypted), Ok(received)) => (decrypted, received),
+        match (annotate(content), annotate(stripped)) {
+            (Ok(decrypted), Ok(received)) => Ok((decrypted, received)),
             (Err(EditError::Io(error)), _) | (_, Err(EditError::Io(error))) => {
-                return self.spool_failed(envelope, &error);
+                Err(self.spool_failed(envelope, &error).into())
             }
             // A decrypted entity whose header cannot be parsed goes as it is.
-            _ => (content.clone(), stripped.clone()),
-        };
-        let (as_decrypted, as_received) = annotated;
-
-        // Decide. The policy reads the message with the result fields the
-        // gateway wrote (and no others), so a rule can act on a signature
-        // warning: `header = { name = "X-Mailgate-Signature", contains =
-        // "warning=" }`.
-        let policy = self.current_policy();
-        let facts = MailFacts::new(self, now, report.valid());
-        let parsed = match as_decrypted.summary() {
-            Ok(parsed) => parsed,
-            Err(error) => return self.spool_failed(envelope, &error),
-        };
-        if let Some(refused) = self.refuse_unreadable(envelope, &parsed, &stripped, now) {
-            return refused;
+            _ => Ok((content.clone(), stripped.clone())),
         }
-        let parsed = parsed.with_size(message.len()).with_encrypted(
-            encrypted == Protection::SmimeEncrypted || encrypted == Protection::PgpEncrypted,
-        );
-        let rule_envelope = rule_engine::Envelope::new(
-            envelope.direction,
-            envelope.sender.as_str(),
-            envelope.recipients.iter().map(String::as_str),
-        );
-        let evaluation = policy.evaluate_with(&rule_envelope, &parsed, &facts, Detail::Full);
+    }
 
-        // Harvest, when the policy asks for it.
-        let harvest_wanted = evaluation
-            .recipients
-            .iter()
-            .any(|r| r.outcome.has(Action::HarvestKeys));
-        if harvest_wanted {
-            let mut candidates = report.harvest.clone();
-            // The search for attached keys holds the message: very large
-            // mail is not searched (its Autocrypt header is).
-            let searched = if content.len() <= HARVEST_LIMIT {
-                content.to_vec()
-            } else {
-                header_section(content).map(|(header, _)| header)
-            };
-            if let Ok(found) = searched.map(|bytes| pgp_core::harvest_certificates(&bytes)) {
-                for h in found.into_iter().flatten() {
-                    if let Ok(entry) = pgp_entry(&h.certificate, "harvest:autocrypt-or-attachment")
-                    {
-                        candidates.push(entry);
-                    }
+    /// Stores the certificates the signature carried and those attached to
+    /// `content` (or in its Autocrypt header) as pending, a step each.
+    fn harvest(&self, report: &SignatureReport, content: &SpooledMessage, steps: &mut Vec<Step>) {
+        let mut candidates = report.harvest.clone();
+        // The search for attached keys holds the message: very large
+        // mail is not searched (its Autocrypt header is).
+        let searched = if content.len() <= HARVEST_LIMIT {
+            content.to_vec()
+        } else {
+            header_section(content).map(|(header, _)| header)
+        };
+        if let Ok(found) = searched.map(|bytes| pgp_core::harvest_certificates(&bytes)) {
+            for h in found.into_iter().flatten() {
+                if let Ok(entry) = pgp_entry(&h.certificate, "harvest:autocrypt-or-attachment") {
+                    candidates.push(entry);
                 }
             }
-            for candidate in candidates {
-                let result = match self.directory().add(&candidate, TrustState::Pending) {
-                    Ok(crate::store::Added::New(id)) => format!("pending as {id}"),
-                    Ok(crate::store::Added::Known(id)) => format!("already known as {id}"),
-                    Err(error) => format!("not stored: {error}"),
-                };
-                steps.push(Step {
-                    action: StepAction::Harvest,
-                    method: Some(candidate.kind.as_str().into()),
-                    recipients: Vec::new(),
-                    keys: vec![candidate.fingerprint.clone()],
-                    result,
-                });
-            }
         }
-
-        let mut dispositions = Vec::new();
-        let mut archive = Vec::new();
-        for group in evaluation.groups() {
-            if group.outcome.has(Action::Archive) {
-                archive.extend(group.recipients.iter().cloned());
-            }
-            let message = if group.outcome.has(Action::Decrypt) {
-                &as_decrypted
-            } else {
-                &as_received
+        for candidate in candidates {
+            let result = match self.directory().add(&candidate, TrustState::Pending) {
+                Ok(crate::store::Added::New(id)) => format!("pending as {id}"),
+                Ok(crate::store::Added::Known(id)) => format!("already known as {id}"),
+                Err(error) => format!("not stored: {error}"),
             };
-            dispositions.push(self.inbound_group(envelope, &group, message, &parsed, now));
-        }
-        Outcome {
-            dispositions,
-            archive,
-            audit: Audit {
-                policy: Some(policy.name().map(str::to_owned)),
-                decisions: Some(Decision::all(&evaluation)),
-                signature: Some(report.header()),
-                decryption: Some(decryption_header),
-                inner_fields: Some(inner_fields.as_ref().map(InnerFieldsAudit::from)),
-                steps: Some(steps),
-                revocation: Some(report.revocation),
-                ..Audit::default()
-            },
+            steps.push(Step {
+                action: StepAction::Harvest,
+                method: Some(candidate.kind.as_str().into()),
+                recipients: Vec::new(),
+                keys: vec![candidate.fingerprint.clone()],
+                result,
+            });
         }
     }
 
