@@ -69,7 +69,9 @@ pub use headers::RESULT_FIELD_PREFIX;
 pub use inbound::REVOCATION_UNKNOWN;
 pub use key_vault::{ImportError, Imported, KEYS_DIR, KeyVault};
 pub use keys::{OrganisationKey, SmimeIdentity};
-pub use outcome::{Buffer, Disposition, Outcome, Step, Transport};
+pub use outcome::{
+    Buffer, Disposition, DispositionRecord, Outcome, OutcomeRecord, Step, TlsProfile, Transport,
+};
 pub use passphrase::{Passphrase, PassphraseError};
 #[cfg(feature = "tls-probe")]
 pub use probed_transport::ProbedTransport;

@@ -16,7 +16,7 @@ use crate::fallback::{self, generate_password};
 use crate::gateway::{Envelope, Gateway};
 use crate::headers;
 use crate::notification::Notice;
-use crate::outcome::{Disposition, Outcome, Step, Transport};
+use crate::outcome::{Disposition, Outcome, Step, TlsProfile, Transport};
 use crate::spooled_message::{PipeError, SpooledMessage};
 use crate::store::StoreError;
 
@@ -158,7 +158,7 @@ impl Gateway {
                     require_tls: if outcome.has(Action::RequireTls)
                         && !outcome.has(Action::Whitelist)
                     {
-                        outcome.tls_profile.clone()
+                        outcome.tls_profile.clone().map(TlsProfile::from)
                     } else {
                         None
                     },

@@ -2,17 +2,76 @@
 //! disposition per group of recipients, and an audit record.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 
 use crate::SpooledMessage;
 use crate::audit::{Audit, StepAction};
 
 /// How a delivered message must be transported.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Transport {
     /// Deliver only over TLS meeting this profile (the MTA must check it on
     /// the very connection that carries the mail).
-    pub require_tls: Option<String>,
+    pub require_tls: Option<TlsProfile>,
+}
+
+/// A reference to a TLS profile by the name the policy uses in
+/// `require_tls` (`bsi-tr-03108`, `opportunistic`, or one the configuration
+/// defines): the profile a delivery's connection must meet.
+///
+/// A name, not the profile: the MTA that makes the connection resolves it
+/// (`mailgate relay` with `tls_policy::Profile`), so the facade's result
+/// stays the same whichever profiles the MTA knows. In JSON it is the name
+/// as a string.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct TlsProfile(String);
+
+impl TlsProfile {
+    /// A reference to the profile named `name`.
+    pub fn new(name: impl Into<String>) -> Self {
+        TlsProfile(name.into())
+    }
+
+    /// The profile's name, as the policy spells it.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for TlsProfile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<String> for TlsProfile {
+    fn from(name: String) -> Self {
+        TlsProfile(name)
+    }
+}
+
+impl From<&str> for TlsProfile {
+    fn from(name: &str) -> Self {
+        TlsProfile(name.to_owned())
+    }
+}
+
+impl From<TlsProfile> for String {
+    fn from(profile: TlsProfile) -> Self {
+        profile.0
+    }
+}
+
+impl PartialEq<str> for TlsProfile {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for TlsProfile {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
 }
 
 /// What happens to a group of recipients.
@@ -145,6 +204,44 @@ pub struct Outcome {
     pub audit: Audit,
 }
 
+/// An [`Outcome`] as `result.json` holds it, with what the caller stored
+/// for each buffer (`S`: a file name, a buffer index). Fields in
+/// alphabetical order: that is the JSON's order.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OutcomeRecord<S> {
+    /// Recipients for whom the policy asks for a copy in the archive.
+    pub archive: Vec<String>,
+    /// The audit record.
+    pub audit: Audit,
+    /// One per disposition, in order.
+    pub dispositions: Vec<DispositionRecord<S>>,
+}
+
+/// A [`Disposition`] in [`OutcomeRecord`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DispositionRecord<S> {
+    /// [`Disposition::kind`].
+    pub kind: &'static str,
+    /// What stands for the message to deliver or hold, if any.
+    pub message: Option<S>,
+    /// What stands for the mail to the envelope sender, if any.
+    pub notification: Option<S>,
+    /// [`Disposition::reason`].
+    pub reason: Option<String>,
+    /// [`Disposition::recipients`].
+    pub recipients: Vec<String>,
+    /// The transport requirement (none unless a delivery).
+    pub transport: Transport,
+}
+
+impl<S: Serialize> std::fmt::Display for OutcomeRecord<S> {
+    /// Compact JSON.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let json = serde_json::to_string(self).map_err(|_| std::fmt::Error)?;
+        f.write_str(&json)
+    }
+}
+
 /// Which buffer of a disposition [`Outcome::to_json_with`] asks to store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Buffer {
@@ -155,48 +252,48 @@ pub enum Buffer {
 }
 
 impl Outcome {
-    /// The result in JSON, as `mailgate process` writes it to
-    /// `result.json`: `{"dispositions": [{"kind", "recipients", "message",
-    /// "notification", "transport": {"require_tls"}, "reason"}], "archive",
-    /// "audit"}`. `store` is called for each message and notification (with
-    /// the disposition's index) and returns what stands for it in the JSON: a
-    /// file name, a buffer index.
-    pub fn to_json_with<E>(
+    /// The result as `mailgate process` writes it to `result.json` (and
+    /// `mailgate_result_json` returns it): serialised, `{"archive", "audit",
+    /// "dispositions": [{"kind", "message", "notification", "reason",
+    /// "recipients", "transport": {"require_tls"}}]}`. `store` is called for
+    /// each message and notification (with the disposition's index) and
+    /// returns what stands for it in the JSON: a file name, a buffer index.
+    pub fn to_json_with<S, E>(
         &self,
-        mut store: impl FnMut(usize, Buffer, &SpooledMessage) -> Result<Value, E>,
-    ) -> Result<Value, E> {
+        mut store: impl FnMut(usize, Buffer, &SpooledMessage) -> Result<S, E>,
+    ) -> Result<OutcomeRecord<S>, E> {
         let mut dispositions = Vec::new();
         for (index, disposition) in self.dispositions.iter().enumerate() {
             let message = match disposition.message() {
-                Some(bytes) => store(index, Buffer::Message, bytes)?,
-                None => Value::Null,
+                Some(bytes) => Some(store(index, Buffer::Message, bytes)?),
+                None => None,
             };
             let notification = match disposition.notification() {
-                Some(bytes) => store(
+                Some(bytes) => Some(store(
                     index,
                     Buffer::Notification,
                     &SpooledMessage::from(bytes.to_vec()),
-                )?,
-                None => Value::Null,
+                )?),
+                None => None,
             };
-            let require_tls = match disposition {
-                Disposition::Deliver { transport, .. } => transport.require_tls.clone(),
-                _ => None,
+            let transport = match disposition {
+                Disposition::Deliver { transport, .. } => transport.clone(),
+                _ => Transport::default(),
             };
-            dispositions.push(json!({
-                "kind": disposition.kind(),
-                "recipients": disposition.recipients(),
-                "message": message,
-                "notification": notification,
-                "transport": { "require_tls": require_tls },
-                "reason": disposition.reason(),
-            }));
+            dispositions.push(DispositionRecord {
+                kind: disposition.kind(),
+                message,
+                notification,
+                reason: disposition.reason().map(str::to_owned),
+                recipients: disposition.recipients().to_vec(),
+                transport,
+            });
         }
-        Ok(json!({
-            "dispositions": dispositions,
-            "archive": self.archive,
-            "audit": self.audit,
-        }))
+        Ok(OutcomeRecord {
+            archive: self.archive.clone(),
+            audit: self.audit.clone(),
+            dispositions,
+        })
     }
 
     /// Whether every recipient was deferred (the MTA should answer 4xx).

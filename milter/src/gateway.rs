@@ -462,7 +462,7 @@ mod tests {
             recipients: recipients.iter().map(|r| (*r).to_owned()).collect(),
             message: b"Subject: x\r\n\r\nprotected\r\n".to_vec().into(),
             transport: Transport {
-                require_tls: require_tls.map(str::to_owned),
+                require_tls: require_tls.map(Into::into),
             },
             notification: notification.then(|| b"Password: x".to_vec()),
         }

@@ -120,7 +120,7 @@ impl Relay {
                     notification,
                 } => {
                     let mut delivery = Delivery::new(&envelope.sender, recipients.clone());
-                    delivery.require_tls = transport.require_tls.clone();
+                    delivery.require_tls = transport.require_tls.clone().map(String::from);
                     delivery.received_at = received_at;
                     deliveries.push((delivery, message.clone()));
                     if let Some(notification) = notification

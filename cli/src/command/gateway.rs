@@ -87,6 +87,8 @@ pub(crate) fn write_outcome(outcome: &Outcome, out: &Path) -> Result<Value, Fail
             .map_err(|e| failed(&path, e))?;
         Ok(Value::String(name))
     })?;
+    // The record's fields are in the order a `Value` keeps them (sorted).
+    let result = serde_json::to_value(&result).unwrap_or_default();
     let path = out.join("result.json");
     let text = serde_json::to_string_pretty(&result).unwrap_or_default();
     std::fs::write(&path, text + "\n").map_err(|e| failed(&path, e))?;
