@@ -211,7 +211,7 @@ mod method_name {
     }
 }
 
-/// What the gateway did to the mail, in a [`Step`](crate::Step).
+/// What the gateway did to the mail, in a [`Step`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
