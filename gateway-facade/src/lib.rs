@@ -1,37 +1,4 @@
-//! The embeddable mail gateway: an envelope and a message in, what must
-//! happen to each recipient out.
-//!
-//! `gateway-facade` glues the policy ([`rule_engine`]), S/MIME
-//! ([`smime_core`]) and OpenPGP ([`pgp_core`]) into one call,
-//! [`Gateway::process`], that never hands out protected mail in clear: when
-//! the policy demands protection that cannot be given, the recipients are
-//! rejected with a notification to the sender, or deferred when the cause is
-//! transient.
-//!
-//! - **Outbound**: per recipient, the policy decides with facts looked up
-//!   lazily (certificates and keys in the [`store`], TLS verdicts from a
-//!   [`TransportCheck`]); recipients with the same treatment share one
-//!   signed and/or encrypted copy (the sender's own certificate included).
-//! - **Inbound**: forged `X-Mailgate-*` fields are removed, the mail is
-//!   decrypted with the organisation's keys and its signature verified,
-//!   `X-Mailgate-Signature` and `X-Mailgate-Decryption` record the result,
-//!   certificates from valid signatures and Autocrypt headers are harvested
-//!   as *pending*, and the inbound rules apply.
-//!
-//! # Crate features
-//!
-//! - `tls-probe` (default): `[transport.probe]` and `ProbedTransport`,
-//!   which judge receiving servers live with tls-policy's validating
-//!   resolver (`hickory-resolver` on a Tokio runtime).
-//! - `pkcs11` (default): `[keys.pkcs11]`, organisation S/MIME keys in a
-//!   PKCS#11 token (`mailgate-pkcs11`, `cryptoki`).
-//! - `postgres`: a certificate directory in PostgreSQL shared by several
-//!   nodes ([`store`]).
-//!
-//! With `default-features = false` the facade signs, encrypts, verifies and
-//! decrypts without Tokio, hickory or cryptoki; a configuration naming a
-//! section the build lacks is refused with [`Error::Config`] naming the
-//! feature. The password containers are `mailgate-password-container`'s.
+#![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
 pub mod audit;
