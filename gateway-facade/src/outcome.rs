@@ -314,3 +314,57 @@ impl Outcome {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// The text `mailgate_result_json` returns (and `result.json` holds,
+    /// pretty-printed) is the one the untyped record gave: keys sorted,
+    /// `null` for what a disposition lacks.
+    #[test]
+    fn the_record_serialises_as_the_untyped_json_did() {
+        let outcome = Outcome {
+            dispositions: vec![
+                Disposition::Deliver {
+                    recipients: vec!["bob@partner.example".into()],
+                    message: SpooledMessage::from(b"m".to_vec()),
+                    transport: Transport {
+                        require_tls: Some(TlsProfile::new("bsi-tr-03108")),
+                    },
+                    notification: None,
+                },
+                Disposition::Reject {
+                    recipients: vec!["erin@geheim.example".into()],
+                    reason: "no key".into(),
+                    notification: b"n".to_vec(),
+                },
+            ],
+            archive: vec!["bob@partner.example".into()],
+            audit: Audit::error("x"),
+        };
+        let mut stored = 0_usize;
+        let record = outcome
+            .to_json_with(|_, _, _| {
+                stored += 1;
+                Ok::<_, ()>(stored - 1)
+            })
+            .unwrap();
+        assert_eq!(
+            record.to_string(),
+            concat!(
+                r#"{"archive":["bob@partner.example"],"audit":{"error":"x"},"dispositions":["#,
+                r#"{"kind":"deliver","message":0,"notification":null,"reason":null,"#,
+                r#""recipients":["bob@partner.example"],"transport":{"require_tls":"bsi-tr-03108"}},"#,
+                r#"{"kind":"reject","message":null,"notification":1,"reason":"no key","#,
+                r#""recipients":["erin@geheim.example"],"transport":{"require_tls":null}}]}"#
+            )
+        );
+        assert_eq!(
+            serde_json::to_value(&record).unwrap().to_string(),
+            record.to_string()
+        );
+    }
+}
