@@ -118,6 +118,73 @@ pub fn rfc3339(seconds: i64) -> String {
     )
 }
 
+/// Reads an RFC 3339 timestamp, `YYYY-MM-DDTHH:MM:SS[.fraction]` with `Z`
+/// or a `+HH:MM`/`-HH:MM` offset (a space or lower-case `t` and `z` are
+/// accepted too, as section 5.6 allows); a date alone means midnight UTC.
+/// Fractions of a second are dropped. Years 1970 to 9999 (the range of an
+/// X.509 time); anything else, or a date that does not exist, is `None`.
+///
+/// ```
+/// use mail_message::date::{parse_rfc3339, rfc3339, unix_seconds};
+/// let noon = parse_rfc3339("2024-06-01T14:00:00+02:00").unwrap();
+/// assert_eq!(rfc3339(unix_seconds(noon)), "2024-06-01T12:00:00Z");
+/// assert_eq!(parse_rfc3339("2024-02-30"), None);
+/// ```
+pub fn parse_rfc3339(text: &str) -> Option<SystemTime> {
+    let digits = |s: &str| -> Option<u64> {
+        (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse().ok())
+            .flatten()
+    };
+    let (date, rest) = match text.find(['T', 't', ' ']) {
+        Some(index) => (text.get(..index)?, Some(text.get(index + 1..)?)),
+        None => (text, None),
+    };
+    let mut date_fields = date.split('-');
+    let year = digits(date_fields.next()?)?;
+    let month = u8::try_from(digits(date_fields.next()?)?).ok()?;
+    let day = digits(date_fields.next()?)?;
+    if date_fields.next().is_some() || !(1970..=9999).contains(&year) {
+        return None;
+    }
+    let year = i32::try_from(year).ok()?;
+    let last_day = days_in_month(i64::from(year), month)?;
+    if day == 0 || day > u64::from(last_day) {
+        return None;
+    }
+    let (clock, offset) = match rest {
+        None => ("00:00:00", 0i64),
+        Some(rest) => match rest.strip_suffix(['Z', 'z']) {
+            Some(clock) => (clock, 0),
+            None => {
+                let (clock, offset) = rest.split_at(rest.rfind(['+', '-'])?);
+                let sign = if offset.starts_with('-') { -1 } else { 1 };
+                let (hours, minutes) = offset.get(1..)?.split_once(':')?;
+                let (hours, minutes) = (digits(hours)?, digits(minutes)?);
+                if hours > 23 || minutes > 59 {
+                    return None;
+                }
+                (
+                    clock,
+                    sign * i64::try_from(hours * 3600 + minutes * 60).ok()?,
+                )
+            }
+        },
+    };
+    let clock = clock.split('.').next()?;
+    let mut clock_fields = clock.split(':');
+    let hour = digits(clock_fields.next()?)?;
+    let minute = digits(clock_fields.next()?)?;
+    let second = digits(clock_fields.next()?)?;
+    if clock_fields.next().is_some() || hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    let days = days_from_civil(year, month, u8::try_from(day).ok()?);
+    let local = days * DAY + i64::try_from(hour * 3600 + minute * 60 + second).ok()?;
+    let utc = u64::try_from(local - offset).ok()?;
+    UNIX_EPOCH.checked_add(Duration::from_secs(utc))
+}
+
 /// A date as RFC 5322 section 3.3 writes it, in UTC:
 /// `Sun, 22 Nov 2026 13:46:24 +0000`. A time before 1970 is written as
 /// 1970-01-01 00:00:00 (the gateway dates what it writes now).
@@ -285,6 +352,45 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn rfc3339_reads_offsets_dates_and_refuses_what_is_not_a_time() {
+        let noon = parse_rfc3339("2024-06-01T12:00:00Z").unwrap();
+        assert_eq!(rfc3339(unix_seconds(noon)), "2024-06-01T12:00:00Z");
+        assert_eq!(parse_rfc3339("2024-06-01T14:00:00+02:00"), Some(noon));
+        assert_eq!(parse_rfc3339("2024-06-01T07:30:00.25-04:30"), Some(noon));
+        assert_eq!(parse_rfc3339("2024-06-01 12:00:00z"), Some(noon));
+        let midnight = parse_rfc3339("2024-06-01").unwrap();
+        assert_eq!(rfc3339(unix_seconds(midnight)), "2024-06-01T00:00:00Z");
+        for bad in [
+            "",
+            "2024-13-01T00:00:00Z",
+            "2024-02-30",
+            "2023-02-29",
+            "2024-06-01T25:00:00Z",
+            "2024-06-01T12:00:60Z",
+            "yesterday",
+            "2024-06-01T12:00:00+2",
+            "2024-06-01T12:00:00+24:00",
+            "1969-12-31T23:59:59Z",
+            "10000-01-01",
+            "2024-06-01T12:00Z",
+            "2024-06-01T12:00:00:00Z",
+            "+2024-06-01",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
+    }
+
+    proptest! {
+        /// What `rfc3339` writes, `parse_rfc3339` reads back to the second.
+        #[test]
+        fn rfc3339_round_trips(seconds in 0i64..253_402_300_800) {
+            let text = rfc3339(seconds);
+            let read = parse_rfc3339(&text).unwrap();
+            prop_assert_eq!(unix_seconds(read), seconds);
+        }
+    }
 
     fn at(seconds: u64) -> Option<SystemTime> {
         Some(UNIX_EPOCH + Duration::from_secs(seconds))
