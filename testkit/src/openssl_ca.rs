@@ -151,60 +151,16 @@ impl OpensslCa {
     /// files. With `ocsp_signing` false the certificate lacks that purpose
     /// (emailProtection instead): a responder that must not be believed.
     pub fn issue_responder(&self, stem: &str, ocsp_signing: bool) -> (PathBuf, PathBuf) {
-        let key = format!("{stem}.key.pem");
-        let request = format!("{stem}.csr");
-        let certificate = format!("{stem}.cert.pem");
-        let subject = format!("/CN=OCSP responder {stem}/O=Mailgate Test/C=DE");
-        let dir = self.dir.path();
-        run_peer(
-            "openssl",
-            &[
-                "req",
-                "-new",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-keyout",
-                &key,
-                "-out",
-                &request,
-                "-subj",
-                &subject,
-            ],
-            dir,
-        );
         let extensions = if ocsp_signing {
             "ocsp_signer"
         } else {
             "not_ocsp_signer"
         };
-        run_peer(
-            "openssl",
-            &[
-                "x509",
-                "-req",
-                "-in",
-                &request,
-                "-CA",
-                "ca.cert.pem",
-                "-CAkey",
-                "ca.key.pem",
-                "-CAcreateserial",
-                "-days",
-                "30",
-                "-sha256",
-                "-extfile",
-                "openssl.cnf",
-                "-extensions",
-                extensions,
-                "-out",
-                &certificate,
-            ],
-            dir,
-        );
-        (dir.join(certificate), dir.join(key))
+        self.issue(
+            stem,
+            &format!("/CN=OCSP responder {stem}/O=Mailgate Test/C=DE"),
+            &["-extfile", "openssl.cnf", "-extensions", extensions],
+        )
     }
 
     /// Issues an S/MIME certificate for `address` (P-256 key made by
@@ -218,12 +174,7 @@ impl OpensslCa {
         address: &str,
         crl_urls: &[&str],
     ) -> (PathBuf, PathBuf) {
-        let key = format!("{stem}.key.pem");
-        let request = format!("{stem}.csr");
-        let certificate = format!("{stem}.cert.pem");
         let extensions = format!("{stem}.ext");
-        let subject = format!("/CN={address}/O=Mailgate Test/C=DE");
-        let dir = self.dir.path();
         let mut ext = format!(
             "basicConstraints = critical, CA:FALSE\n\
              keyUsage = critical, digitalSignature, keyAgreement\n\
@@ -237,7 +188,26 @@ impl OpensslCa {
             ext.push_str(&format!("crlDistributionPoints = {}\n", names.join(", ")));
         }
         #[allow(clippy::expect_used)] // a test helper: the panic is the test failure
-        fs::write(dir.join(&extensions), ext).expect("writing the extensions");
+        fs::write(self.dir.path().join(&extensions), ext).expect("writing the extensions");
+        let (path, key) = self.issue(
+            stem,
+            &format!("/CN={address}/O=Mailgate Test/C=DE"),
+            &["-extfile", &extensions],
+        );
+        #[allow(clippy::expect_used)] // a test helper: the panic is the test failure
+        self.record_valid(&fs::read_to_string(&path).expect("reading the certificate"));
+        (path, key)
+    }
+
+    /// Makes a P-256 key and a request for `subject` with `openssl req`,
+    /// and signs it with the CA key (`openssl x509 -req`, 30 days, SHA-256)
+    /// with the `extensions` arguments. Returns the certificate and key
+    /// files (`STEM.cert.pem`, `STEM.key.pem`).
+    fn issue(&self, stem: &str, subject: &str, extensions: &[&str]) -> (PathBuf, PathBuf) {
+        let key = format!("{stem}.key.pem");
+        let request = format!("{stem}.csr");
+        let certificate = format!("{stem}.cert.pem");
+        let dir = self.dir.path();
         run_peer(
             "openssl",
             &[
@@ -253,36 +223,28 @@ impl OpensslCa {
                 "-out",
                 &request,
                 "-subj",
-                &subject,
+                subject,
             ],
             dir,
         );
-        run_peer(
-            "openssl",
-            &[
-                "x509",
-                "-req",
-                "-in",
-                &request,
-                "-CA",
-                "ca.cert.pem",
-                "-CAkey",
-                "ca.key.pem",
-                "-CAcreateserial",
-                "-days",
-                "30",
-                "-sha256",
-                "-extfile",
-                &extensions,
-                "-out",
-                &certificate,
-            ],
-            dir,
-        );
-        let path = dir.join(&certificate);
-        #[allow(clippy::expect_used)] // a test helper: the panic is the test failure
-        self.record_valid(&fs::read_to_string(&path).expect("reading the certificate"));
-        (path, dir.join(key))
+        let mut args = vec![
+            "x509",
+            "-req",
+            "-in",
+            &request,
+            "-CA",
+            "ca.cert.pem",
+            "-CAkey",
+            "ca.key.pem",
+            "-CAcreateserial",
+            "-days",
+            "30",
+            "-sha256",
+        ];
+        args.extend_from_slice(extensions);
+        args.extend_from_slice(&["-out", &certificate]);
+        run_peer("openssl", &args, dir);
+        (dir.join(certificate), dir.join(key))
     }
 
     /// Starts `openssl ocsp` answering from this CA's index, signing with
