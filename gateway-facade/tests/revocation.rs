@@ -22,7 +22,6 @@ mod common;
 use std::path::Path;
 
 use common::*;
-use gateway_facade::audit::{RevocationNote, RevocationStatus};
 use gateway_facade::store::TrustState;
 use gateway_facade::{Disposition, Envelope, Error, Gateway, Outcome};
 use testkit::openssl::{self, MailHeaders};
@@ -83,38 +82,6 @@ fn audit_statuses(outcome: &Outcome) -> Vec<String> {
         .into_iter()
         .map(|(status, _)| status)
         .collect()
-}
-
-/// The statuses and details of the audit record's revocation notes.
-fn audit_notes(outcome: &Outcome) -> Vec<(String, String)> {
-    outcome
-        .audit
-        .revocation
-        .iter()
-        .flatten()
-        .map(|note| match note {
-            RevocationNote::Recipient { status, detail, .. }
-            | RevocationNote::Signer { status, detail, .. } => {
-                let status = match status {
-                    RevocationStatus::Good => "good",
-                    RevocationStatus::Revoked => "revoked",
-                    RevocationStatus::Unknown => "unknown",
-                };
-                (status.to_owned(), detail.clone())
-            }
-        })
-        .collect()
-}
-
-fn assert_encrypted(outcome: &Outcome) {
-    assert_eq!(outcome.dispositions.len(), 1, "{outcome:?}");
-    let sent = delivered(&outcome.dispositions[0]);
-    let text = String::from_utf8_lossy(&sent);
-    assert!(
-        !text.contains("Streng geheimer Inhalt"),
-        "clear text: {text}"
-    );
-    assert!(text.contains("application/pkcs7-mime"), "{text}");
 }
 
 fn assert_rejected(outcome: &Outcome) {

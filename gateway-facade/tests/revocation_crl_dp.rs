@@ -18,39 +18,23 @@ mod common;
 use std::path::Path;
 
 use common::*;
-use gateway_facade::audit::{RevocationNote, RevocationStatus};
 use gateway_facade::certificates::smime_entry;
 use gateway_facade::store::TrustState;
 use gateway_facade::{Disposition, Envelope, Gateway, Outcome};
 use smime_core::Certificate;
-use testkit::{HttpServer, OpensslCa, pki};
-
-const POLICY: &str = r#"
-[policy]
-name = "revocation"
-internal_domains = ["behoerde.example"]
-
-[[rules]]
-id = "confidential"
-when = { direction = "outbound", subject_tag = "[vertraulich]" }
-then = { encrypt = "required", methods = ["smime"], fallback = "block", notify_sender = "no-key" }
-
-[default]
-then = { deliver = true }
-"#;
+use testkit::{HttpServer, OpensslCa, gateway_dir, pki};
 
 /// The gateway of `mailgate.toml` with the intermediate as S/MIME anchor
 /// and `revocation` as the `[revocation]` section.
 fn gateway_with(dir: &Path, revocation: &str) -> Gateway {
-    std::fs::write(dir.join("policy.toml"), POLICY).unwrap();
-    std::fs::write(dir.join("ca.pem"), pki().intermediate().certificate_pem()).unwrap();
-    let config = format!(
-        "[gateway]\npolicy = \"policy.toml\"\ndata_dir = \"data\"\n\
-         postmaster = \"postmaster@behoerde.example\"\n\
-         [trust]\nsmime_anchors = [\"ca.pem\"]\n{revocation}"
-    );
-    std::fs::write(dir.join("mailgate.toml"), config).unwrap();
-    Gateway::from_config_file(&dir.join("mailgate.toml")).unwrap()
+    let config = gateway_dir::write(
+        dir,
+        gateway_dir::CONFIDENTIAL_POLICY,
+        "smime_anchors = [\"ca.pem\"]\n",
+        revocation,
+    )
+    .unwrap();
+    Gateway::from_config_file(&config).unwrap()
 }
 
 fn send(gateway: &Gateway, to: &str, certificate: &Path) -> Outcome {
@@ -70,41 +54,6 @@ fn send(gateway: &Gateway, to: &str, certificate: &Path) -> Outcome {
             "Streng geheimer Inhalt",
         ),
     )
-}
-
-/// The recipient certificate statuses and details the audit names.
-fn audit(outcome: &Outcome) -> Vec<(String, String)> {
-    outcome
-        .audit
-        .revocation
-        .iter()
-        .flatten()
-        .map(|note| match note {
-            RevocationNote::Recipient { status, detail, .. }
-            | RevocationNote::Signer { status, detail, .. } => {
-                (status_name(*status).to_owned(), detail.clone())
-            }
-        })
-        .collect()
-}
-
-fn status_name(status: RevocationStatus) -> &'static str {
-    match status {
-        RevocationStatus::Good => "good",
-        RevocationStatus::Revoked => "revoked",
-        RevocationStatus::Unknown => "unknown",
-    }
-}
-
-fn assert_encrypted(outcome: &Outcome) {
-    assert_eq!(outcome.dispositions.len(), 1, "{outcome:?}");
-    let sent = delivered(&outcome.dispositions[0]);
-    let text = String::from_utf8_lossy(&sent);
-    assert!(
-        !text.contains("Streng geheimer Inhalt"),
-        "clear text: {text}"
-    );
-    assert!(text.contains("application/pkcs7-mime"), "{text}");
 }
 
 #[test]
@@ -129,14 +78,14 @@ fn a_recipient_revoked_in_the_crl_at_its_distribution_point_is_not_encrypted_to(
         matches!(outcome.dispositions[0], Disposition::Reject { .. }),
         "{outcome:?}"
     );
-    let notes = audit(&outcome);
+    let notes = audit_notes(&outcome);
     assert_eq!(notes.len(), 1, "{}", outcome.audit);
     assert_eq!(notes[0].0, "revoked");
     assert!(notes[0].1.contains(&format!("CRL {url}")), "{notes:?}");
 
     let outcome = send(&gateway, "gus.dp@partner.example", &good);
     assert_encrypted(&outcome);
-    let notes = audit(&outcome);
+    let notes = audit_notes(&outcome);
     assert_eq!(notes[0].0, "good", "{}", outcome.audit);
     assert!(
         notes[0].1.contains(&format!("CRL {url} (cached)")),
@@ -177,7 +126,7 @@ fn garbage_at_the_distribution_point_defers_under_require_and_is_a_finding_under
     );
     let outcome = send(&gateway, "gary.dp@partner.example", &certificate);
     assert_encrypted(&outcome);
-    let notes = audit(&outcome);
+    let notes = audit_notes(&outcome);
     assert_eq!(notes[0].0, "unknown", "{}", outcome.audit);
     assert!(
         notes[0].1.contains(&url) && notes[0].1.contains("not a valid DER-encoded CRL"),
@@ -288,7 +237,7 @@ fn an_inbound_signer_revoked_at_its_distribution_point_is_not_valid_and_a_good_o
     let header = signature_header(&outcome);
     assert!(header.starts_with("invalid; method=smime"), "{header}");
     assert!(header.contains("revoked"), "{header}");
-    let (status, detail) = &audit(&outcome)[0];
+    let (status, detail) = &audit_notes(&outcome)[0];
     assert_eq!(status, "revoked", "{}", outcome.audit);
     assert!(detail.contains(&url), "{}", outcome.audit);
 

@@ -233,3 +233,39 @@ pub fn gpg_encrypt(home: &tempfile::TempDir, recipient: &str, data: &[u8]) -> Ve
         home.path(),
     )
 }
+
+/// The statuses (`good`, `revoked`, `unknown`) and details of the audit
+/// record's revocation notes, recipients' and signers' alike.
+pub fn audit_notes(outcome: &gateway_facade::Outcome) -> Vec<(String, String)> {
+    use gateway_facade::audit::{RevocationNote, RevocationStatus};
+    outcome
+        .audit
+        .revocation
+        .iter()
+        .flatten()
+        .map(|note| match note {
+            RevocationNote::Recipient { status, detail, .. }
+            | RevocationNote::Signer { status, detail, .. } => {
+                let status = match status {
+                    RevocationStatus::Good => "good",
+                    RevocationStatus::Revoked => "revoked",
+                    RevocationStatus::Unknown => "unknown",
+                };
+                (status.to_owned(), detail.clone())
+            }
+        })
+        .collect()
+}
+
+/// Asserts the one disposition delivers S/MIME and not the clear text
+/// `Streng geheimer Inhalt`.
+pub fn assert_encrypted(outcome: &gateway_facade::Outcome) {
+    assert_eq!(outcome.dispositions.len(), 1, "{outcome:?}");
+    let sent = delivered(&outcome.dispositions[0]);
+    let text = String::from_utf8_lossy(&sent);
+    assert!(
+        !text.contains("Streng geheimer Inhalt"),
+        "clear text: {text}"
+    );
+    assert!(text.contains("application/pkcs7-mime"), "{text}");
+}
