@@ -10,36 +10,17 @@
 //! angle brackets, no address) is refused with 553 5.1.3 without being
 //! shown to the filter.
 
+mod common;
+
 use std::io::Cursor;
 use std::sync::Mutex;
 
+use common::{packets, responses};
 use mailgate_milter::{
     Actions, Command, Decision, Filter, Limits, Mail, Negotiation, Protocol, Response,
     serve_connection,
 };
 use proptest::prelude::*;
-
-fn packets(commands: &[Command]) -> Vec<u8> {
-    let mut wire = Vec::new();
-    for command in commands {
-        let (code, data) = command.encode();
-        wire.extend_from_slice(&u32::try_from(data.len() + 1).unwrap().to_be_bytes());
-        wire.push(code);
-        wire.extend_from_slice(&data);
-    }
-    wire
-}
-
-fn responses(mut wire: &[u8]) -> Vec<Response> {
-    let mut out = Vec::new();
-    while let Some((length, rest)) = wire.split_first_chunk::<4>() {
-        let length = u32::from_be_bytes(*length) as usize;
-        let (packet, rest) = rest.split_at(length);
-        out.push(Response::parse(packet[0], &packet[1..]).unwrap());
-        wire = rest;
-    }
-    out
-}
 
 #[derive(Default)]
 struct Recorder {

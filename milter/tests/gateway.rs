@@ -9,12 +9,15 @@
 //! MTA gets back is checked on the wire (replies, header edits, body,
 //! quarantine), together with the notifications sent to the sender.
 
+mod common;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::{packets, responses};
 use gateway_facade::store::SqliteDirectory;
 use gateway_facade::{Gateway, TransportCheck, TransportCheckError};
 use mailgate_milter::gateway::{DirectionMode, GatewayFilter};
@@ -121,28 +124,6 @@ fn outbound(to: &[&'static str], subject: &str) -> Mail {
     }
 }
 
-fn encode(commands: &[Command]) -> Vec<u8> {
-    let mut wire = Vec::new();
-    for command in commands {
-        let (code, data) = command.encode();
-        wire.extend_from_slice(&u32::try_from(data.len() + 1).unwrap().to_be_bytes());
-        wire.push(code);
-        wire.extend_from_slice(&data);
-    }
-    wire
-}
-
-fn decode(mut wire: &[u8]) -> Vec<Response> {
-    let mut out = Vec::new();
-    while let Some((length, rest)) = wire.split_first_chunk::<4>() {
-        let length = u32::from_be_bytes(*length) as usize;
-        let (packet, rest) = rest.split_at(length);
-        out.push(Response::parse(packet[0], &packet[1..]).unwrap());
-        wire = rest;
-    }
-    out
-}
-
 /// Plays one conversation over TCP; returns the answers after the
 /// negotiation (with Postfix's "no reply" flags, only the end of message is
 /// answered: modifications, then the verdict).
@@ -189,10 +170,10 @@ fn converse(address: SocketAddr, mail: &Mail) -> Vec<Response> {
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
-    stream.write_all(&encode(&commands)).unwrap();
+    stream.write_all(&packets(&commands)).unwrap();
     let mut answer = Vec::new();
     stream.read_to_end(&mut answer).unwrap();
-    let answers = decode(&answer);
+    let answers = responses(&answer);
     assert!(
         matches!(answers.first(), Some(Response::Negotiate(_))),
         "{answers:?}"

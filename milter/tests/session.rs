@@ -6,9 +6,12 @@
 )]
 //! Whole conversations, played as an MTA would, against the session.
 
+mod common;
+
 use std::io::Cursor;
 use std::sync::Mutex;
 
+use common::{packets, responses};
 use mailgate_milter::{
     Actions, Command, Decision, Error, Filter, Limits, Mail, Negotiation, Protocol, Reply,
     Response, serve_connection,
@@ -21,28 +24,6 @@ fn postfix_offer() -> Negotiation {
         actions: Actions::from_bits(0x1ff),
         protocol: Protocol::from_bits(0x1f_ffff),
     }
-}
-
-fn packets(commands: &[Command]) -> Vec<u8> {
-    let mut wire = Vec::new();
-    for command in commands {
-        let (code, data) = command.encode();
-        wire.extend_from_slice(&u32::try_from(data.len() + 1).unwrap().to_be_bytes());
-        wire.push(code);
-        wire.extend_from_slice(&data);
-    }
-    wire
-}
-
-fn responses(mut wire: &[u8]) -> Vec<Response> {
-    let mut out = Vec::new();
-    while let Some((length, rest)) = wire.split_first_chunk::<4>() {
-        let length = u32::from_be_bytes(*length) as usize;
-        let (packet, rest) = rest.split_at(length);
-        out.push(Response::parse(packet[0], &packet[1..]).unwrap());
-        wire = rest;
-    }
-    out
 }
 
 fn converse<F: Filter>(
