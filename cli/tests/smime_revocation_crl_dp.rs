@@ -21,42 +21,25 @@ use std::path::Path;
 use std::process::Output;
 
 use serde_json::Value;
-use testkit::{HttpServer, OpensslCa, pki, run_peer};
+use testkit::{HttpServer, OpensslCa, pki};
 
 /// Mail from `address` signed by OpenSSL with `certificate` and `key`, the
 /// intermediate as the chain.
 fn signed(dir: &Path, address: &str, certificate: &Path, key: &Path) -> Vec<u8> {
-    std::fs::write(dir.join("ca.pem"), pki().intermediate().certificate_pem()).unwrap();
-    std::fs::write(
-        dir.join("body.txt"),
-        "Content-Type: text/plain\r\n\r\nRevocation test\r\n",
-    )
-    .unwrap();
-    run_peer(
-        "openssl",
-        &[
-            "cms",
-            "-sign",
-            "-signer",
-            certificate.to_str().unwrap(),
-            "-inkey",
-            key.to_str().unwrap(),
-            "-certfile",
-            "ca.pem",
-            "-from",
-            address,
-            "-to",
-            "bob@example.net",
-            "-subject",
-            "revocation",
-            "-in",
-            "body.txt",
-            "-out",
-            "signed.eml",
-        ],
+    let chain = dir.join("ca.pem");
+    std::fs::write(&chain, pki().intermediate().certificate_pem()).unwrap();
+    testkit::openssl::cms_sign_mail_with(
         dir,
-    );
-    std::fs::read(dir.join("signed.eml")).unwrap()
+        certificate,
+        key,
+        &chain,
+        &testkit::openssl::MailHeaders {
+            from: address,
+            to: "bob@example.net",
+            subject: "revocation",
+        },
+        b"Content-Type: text/plain\r\n\r\nRevocation test\r\n",
+    )
 }
 
 fn verify(dir: &Path, message: &[u8], extra: &[&str]) -> Output {

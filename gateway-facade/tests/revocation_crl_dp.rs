@@ -157,41 +157,20 @@ fn with_crl_dp_off_nothing_is_downloaded() {
 /// Mail from `from` signed by `openssl cms` with the OpenSSL-issued
 /// certificate and key, the intermediate as chain.
 fn openssl_signed(dir: &Path, from: &str, certificate: &Path, key: &Path) -> Vec<u8> {
-    std::fs::write(
-        dir.join("chain.pem"),
-        pki().intermediate().certificate_pem(),
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("body.txt"),
-        "Content-Type: text/plain\r\n\r\nBescheid 12\r\n",
-    )
-    .unwrap();
-    testkit::run_peer(
-        "openssl",
-        &[
-            "cms",
-            "-sign",
-            "-signer",
-            certificate.to_str().unwrap(),
-            "-inkey",
-            key.to_str().unwrap(),
-            "-certfile",
-            "chain.pem",
-            "-from",
-            from,
-            "-to",
-            "alice@behoerde.example",
-            "-subject",
-            "Bescheid",
-            "-in",
-            "body.txt",
-            "-out",
-            "signed.eml",
-        ],
+    let chain = dir.join("chain.pem");
+    std::fs::write(&chain, pki().intermediate().certificate_pem()).unwrap();
+    testkit::openssl::cms_sign_mail_with(
         dir,
-    );
-    std::fs::read(dir.join("signed.eml")).unwrap()
+        certificate,
+        key,
+        &chain,
+        &testkit::openssl::MailHeaders {
+            from,
+            to: "alice@behoerde.example",
+            subject: "Bescheid",
+        },
+        b"Content-Type: text/plain\r\n\r\nBescheid 12\r\n",
+    )
 }
 
 /// The `X-Mailgate-Signature` value of the one delivered message.

@@ -62,16 +62,37 @@ pub fn cms_sign_mail(
     headers: &MailHeaders<'_>,
     content: &[u8],
 ) -> Vec<u8> {
+    cms_sign_mail_with(
+        dir,
+        &signer.certificate_pem,
+        &signer.private_key_pem,
+        &signer.chain_pem,
+        headers,
+        content,
+    )
+}
+
+/// [`cms_sign_mail`] with a certificate, key and chain from files (PEM)
+/// that testkit did not make, such as those of an
+/// [`OpensslCa`](crate::OpensslCa).
+pub fn cms_sign_mail_with(
+    dir: &Path,
+    certificate: &Path,
+    key: &Path,
+    chain: &Path,
+    headers: &MailHeaders<'_>,
+    content: &[u8],
+) -> Vec<u8> {
     cms(
         dir,
         &[
             "-sign",
             "-signer",
-            path_str(&signer.certificate_pem),
+            path_str(certificate),
             "-inkey",
-            path_str(&signer.private_key_pem),
+            path_str(key),
             "-certfile",
-            path_str(&signer.chain_pem),
+            path_str(chain),
             "-from",
             headers.from,
             "-to",
